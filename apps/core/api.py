@@ -1,0 +1,117 @@
+"""API conventions shared by every app: the one JSON error format, pagination, JSON error pages.
+
+Every error body is ``{"error": {"code": str, "message": str, "details": object|null}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core.audit import audit_log
+from apps.core.models import AuditLog
+
+logger = logging.getLogger(__name__)
+
+MESSAGES = {
+    "invalid": "The request has invalid fields; see details.",
+    "parse_error": "The request body could not be parsed.",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _code_of(exc: exceptions.APIException) -> str:
+    codes = exc.get_codes()
+    if isinstance(codes, str):
+        return codes
+    return getattr(exc, "default_code", "error")
+
+
+def _django_to_drf(exc: Exception) -> Exception:
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return exceptions.ValidationError(exc.message_dict)
+        return exceptions.ValidationError({"non_field_errors": exc.messages})
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    return exc
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    exc = _django_to_drf(exc)
+    response = drf_exception_handler(exc, context)
+    request = context.get("request")
+    if response is None:
+        logger.exception("Unhandled API error", exc_info=exc)
+        return Response(
+            error_body("server_error", "An unexpected error occurred; it has been logged."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    assert isinstance(exc, exceptions.APIException)
+    code = _code_of(exc)
+    details: Any = None
+    if isinstance(exc, exceptions.ValidationError):
+        message = MESSAGES["invalid"]
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+    else:
+        message = str(exc.detail) if not isinstance(exc.detail, dict | list) else exc.default_detail
+        if isinstance(exc.detail, dict | list):
+            details = exc.detail
+    if isinstance(exc, exceptions.Throttled):
+        details = {"retry_after_seconds": exc.wait}
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        details = {"allowed": response.get("Allow", "")}
+    if isinstance(exc, exceptions.PermissionDenied) and request is not None:
+        audit_log(
+            action=AuditLog.Action.PERMISSION_DENIED,
+            request=getattr(request, "_request", request),
+            actor=request.user if request.user.is_authenticated else None,
+            changes={"method": request.method, "reason": message},
+        )
+    response.data = error_body(code, message, details)
+    return response
+
+
+class StandardPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def get_paginated_response(self, data: Any) -> Response:
+        assert self.page is not None
+        return Response(
+            {
+                "count": self.page.paginator.count,
+                "page": self.page.number,
+                "pages": self.page.paginator.num_pages,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        base = super().get_paginated_response_schema(schema)
+        base["properties"]["page"] = {"type": "integer"}
+        base["properties"]["pages"] = {"type": "integer"}
+        return base
+
+
+def json_error_response(request: HttpRequest, status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")

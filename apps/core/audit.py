@@ -1,0 +1,123 @@
+"""The audit log service: every entry is written here, by services and by the receivers that
+track key models (`audit_track_model`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+from django.db import models
+from django.db.models.signals import post_delete, post_init, post_save
+from django.http import HttpRequest
+
+from apps.core.middleware import current_request
+from apps.core.models import AuditLog
+
+SECRET_FIELDS = {"password", "key", "secret", "token", "token_hash", "bin_key"}
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    # axes has already resolved the client address (proxy-aware) for auth requests.
+    ip = getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR")
+    return ip or None
+
+
+def audit_log(
+    *,
+    action: str,
+    actor: Any = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    changes: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+    actor_email: str = "",
+) -> AuditLog:
+    request = request if request is not None else current_request.get()
+    if actor is None and request is not None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            actor = user
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+        object_repr = object_repr or str(obj)[:200]
+    entry = AuditLog(
+        action=action,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_email=actor_email or getattr(actor, "email", "") or "",
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr[:200],
+        changes=_jsonable(changes or {}),
+    )
+    if request is not None:
+        entry.ip_address = client_ip(request)
+        entry.user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
+        entry.path = request.path[:300]
+    entry.save()
+    return entry
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+def _snapshot(instance: models.Model) -> dict[str, Any]:
+    return {
+        f.attname: getattr(instance, f.attname, None)
+        for f in instance._meta.concrete_fields
+        if f.attname not in {"updated_at", "last_login"}
+    }
+
+
+def _masked(name: str, value: Any) -> Any:
+    return "***" if name in SECRET_FIELDS else value
+
+
+def _on_init(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    instance._audit_snapshot = _snapshot(instance)  # type: ignore[attr-defined]
+
+
+def _on_save(
+    sender: type[models.Model], instance: models.Model, created: bool, raw: bool, **kwargs: Any
+) -> None:
+    if raw:  # fixtures
+        return
+    now = _snapshot(instance)
+    if created:
+        changes = {k: [None, _masked(k, v)] for k, v in now.items() if v not in (None, "")}
+        audit_log(action=AuditLog.Action.CREATE, obj=instance, changes=changes)
+    else:
+        before = getattr(instance, "_audit_snapshot", {})
+        changes = {
+            k: [_masked(k, before.get(k)), _masked(k, v)]
+            for k, v in now.items()
+            if before.get(k) != v
+        }
+        if changes:
+            audit_log(action=AuditLog.Action.UPDATE, obj=instance, changes=changes)
+    instance._audit_snapshot = now  # type: ignore[attr-defined]
+
+
+def _on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    audit_log(action=AuditLog.Action.DELETE, obj=instance)
+
+
+def audit_track_model(model: type[models.Model]) -> None:
+    """Record create/update/delete of `model` from every entry point (services, admin, shell)."""
+    uid = f"audit-{model._meta.label_lower}"
+    post_init.connect(_on_init, sender=model, dispatch_uid=uid, weak=False)
+    post_save.connect(_on_save, sender=model, dispatch_uid=uid, weak=False)
+    post_delete.connect(_on_delete, sender=model, dispatch_uid=uid, weak=False)

@@ -1,0 +1,44 @@
+"""Error pages: JSON in the API's one format under /api/, friendly HTML elsewhere."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.core.api import is_api_request, json_error_response
+from apps.core.audit import audit_log
+from apps.core.models import AuditLog
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_request(request):
+        return json_error_response(request, 400, "bad_request", "The request is malformed.")
+    return render(request, "errors/400.html", status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    reason = str(exception) if exception and str(exception) else "You may not open this page."
+    user = getattr(request, "user", None)
+    audit_log(
+        action=AuditLog.Action.PERMISSION_DENIED,
+        request=request,
+        actor=user if user is not None and user.is_authenticated else None,
+        changes={"method": request.method, "reason": reason},
+    )
+    if is_api_request(request):
+        return json_error_response(request, 403, "permission_denied", reason)
+    return render(request, "errors/403.html", {"reason": reason}, status=403)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_request(request):
+        return json_error_response(request, 404, "not_found", "Nothing exists at this address.")
+    return render(request, "errors/404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        return json_error_response(
+            request, 500, "server_error", "An unexpected error occurred; it has been logged."
+        )
+    return render(request, "errors/500.html", status=500)

@@ -1,0 +1,83 @@
+"""Liveness and readiness: /healthz says the process serves; /readyz checks its dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+CHECK_TIMEOUT_S = 3.0
+
+
+def check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return connection.vendor
+
+
+async def _layer_roundtrip() -> str:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    channel = await layer.new_channel("readyz.")
+    await layer.send(channel, {"type": "readyz.ping"})
+    message = await asyncio.wait_for(layer.receive(channel), timeout=CHECK_TIMEOUT_S)
+    if message.get("type") != "readyz.ping":
+        raise RuntimeError("channel layer returned a different message")
+    return type(layer).__name__
+
+
+def check_channel_layer() -> str:
+    return async_to_sync(_layer_roundtrip)()
+
+
+def check_broker() -> str:
+    from imewe.celery import app
+
+    if app.conf.task_always_eager:
+        return "eager (no broker)"
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_S)
+        return conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
+
+
+CHECKS: dict[str, Callable[[], str]] = {
+    "database": check_database,
+    "channel_layer": check_channel_layer,
+    "broker": check_broker,
+}
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    results: dict[str, Any] = {}
+    ok = True
+    for name, check in CHECKS.items():
+        started = time.perf_counter()
+        try:
+            detail = check()
+        except Exception as exc:  # a dependency being down is the answer, not an error
+            ok = False
+            results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        else:
+            results[name] = {"ok": True, "backend": detail}
+        results[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    body = {"status": "ok" if ok else "unavailable", "checks": results, "debug": settings.DEBUG}
+    return JsonResponse(body, status=200 if ok else 503)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from apps.users.roles import Action, portal_allows, user_can
+
+PORTAL_LABELS = {"designer": "Designer", "vendor": "Vendor", "ops": "Operations"}
+
+
+def portal_nav(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_portals": [], "nav_is_admin": False}
+    portals = [
+        {"key": key, "label": label, "url": reverse(f"portal:{key}")}
+        for key, label in PORTAL_LABELS.items()
+        if portal_allows(user, key)
+    ]
+    unread = user.notifications.filter(read_at__isnull=True).count()
+    return {
+        "nav_portals": portals,
+        "nav_is_admin": user_can(user, Action.SYSTEM_ADMIN),
+        "nav_unread": unread,
+        "nav_current": request.path.split("/")[1] if request.path.count("/") > 1 else "",
+    }

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from apps.portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("designer/", views.designer_home, name="designer"),
+    path("vendor/", views.vendor_home, name="vendor"),
+    path("ops/", views.ops_home, name="ops"),
+    path("ops/audit/", views.audit_log_view, name="audit-log"),
+    path("notifications/", views.notifications_view, name="notifications"),
+]

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from apps.core.models import AuditLog
+from apps.core.selectors import audit_log_list, notification_list
+from apps.portal.access import action_required, portal_required
+from apps.users.models import User
+from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, scope_for
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """After login, every role lands on its own portal."""
+    portal = "ops" if request.user.is_superuser else HOME_PORTAL[Role(request.user.role)]
+    return redirect(f"portal:{portal}")
+
+
+def _capabilities(user: User) -> list[dict[str, str]]:
+    rows = []
+    for action in MATRIX:
+        scope = scope_for(user, action)
+        if scope is not None:
+            rows.append({"action": action.label, "scope": scope.label})
+    return rows
+
+
+def _portal_context(request: HttpRequest, portal: str) -> dict[str, object]:
+    return {
+        "portal": portal,
+        "memberships": request.user.memberships.select_related("organization"),
+        "capabilities": _capabilities(request.user),
+        "notifications": notification_list(user=request.user)[:10],
+    }
+
+
+@portal_required("designer")
+def designer_home(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/designer_home.html", _portal_context(request, "designer"))
+
+
+@portal_required("vendor")
+def vendor_home(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/vendor_home.html", _portal_context(request, "vendor"))
+
+
+@portal_required("ops")
+def ops_home(request: HttpRequest) -> HttpResponse:
+    context = _portal_context(request, "ops")
+    if scope_for(request.user, Action.SYSTEM_ADMIN):
+        counts = {role.label: User.objects.filter(role=role).count() for role in Role}
+        context["role_counts"] = counts
+        context["recent_audit"] = AuditLog.objects.all()[:8]
+    return render(request, "portal/ops_home.html", context)
+
+
+@portal_required("ops")
+@action_required(Action.SYSTEM_ADMIN)
+def audit_log_view(request: HttpRequest) -> HttpResponse:
+    filters = {
+        "action": request.GET.get("action", ""),
+        "actor": request.GET.get("actor", "").strip(),
+        "object_type": request.GET.get("object_type", "").strip(),
+        "ip": request.GET.get("ip", "").strip(),
+    }
+    page = Paginator(audit_log_list(**filters), 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "portal/audit_log.html",
+        {
+            "page": page,
+            "filters": filters,
+            "actions": AuditLog.Action.choices,
+            "query": query.urlencode(),
+            "portal": "ops",
+        },
+    )
+
+
+@login_required
+def notifications_view(request: HttpRequest) -> HttpResponse:
+    page = Paginator(notification_list(user=request.user), 25).get_page(request.GET.get("page"))
+    return render(request, "portal/notifications.html", {"page": page})

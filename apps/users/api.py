@@ -1,0 +1,328 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from guardian.shortcuts import assign_perm, remove_perm
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import ListAPIView, RetrieveAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import TokenRefreshView
+
+import django_filters
+from apps.core.models import AuditLog
+from apps.users.models import Membership, Organization, User
+from apps.users.permissions import action_required
+from apps.users.roles import MATRIX, PORTALS, Action, Role, scope_for
+from apps.users.selectors import organization_get_for_user, organization_list, user_list
+from apps.users.services import (
+    AuthFailure,
+    auth_login,
+    auth_logout_tokens,
+    user_register,
+    user_set_role,
+    user_verify_email,
+)
+
+
+class AuthError(exceptions.APIException):
+    def __init__(self, failure: AuthFailure) -> None:
+        self.status_code = failure.status
+        super().__init__(detail=failure.message, code=failure.code)
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "slug", "kind", "created_at"]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    organization = OrganizationSerializer()
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "org_role"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    memberships = MembershipSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "full_name",
+            "role",
+            "is_active",
+            "is_staff",
+            "date_joined",
+            "email_verified_at",
+            "memberships",
+        ]
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class TokenObtainApi(APIView):
+    """Exchange e-mail + password (+ TOTP code when 2FA is on) for a JWT pair."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        password = serializers.CharField(trim_whitespace=False)
+        otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user, _device = auth_login(
+                request=request._request,  # axes marks lockouts on Django's request
+                email=data.validated_data["email"],
+                password=data.validated_data["password"],
+                otp_token=data.validated_data.get("otp", ""),
+                for_api=True,
+            )
+        except AuthFailure as failure:
+            raise AuthError(failure) from None
+        refresh = RefreshToken.for_user(user)
+        refresh["role"] = user.role
+        return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
+
+
+class TokenRefreshApi(TokenRefreshView):
+    """Rotate a refresh token: the old one is blacklisted, a new pair is returned."""
+
+
+class LogoutApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField()
+        everywhere = serializers.BooleanField(default=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: inline_serializer("LogoutResult", {"revoked": serializers.IntegerField()})},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = request.auth
+        revoked = auth_logout_tokens(
+            user=request.user,
+            refresh=data.validated_data["refresh"],
+            access_jti=token.get("jti") if token is not None else None,
+            access_exp=token.get("exp") if token is not None else None,
+            everywhere=data.validated_data["everywhere"],
+        )
+        return Response({"revoked": revoked})
+
+
+class RegisterApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        password = serializers.CharField(trim_whitespace=False, min_length=10)
+        full_name = serializers.CharField(max_length=150)
+        role = serializers.ChoiceField(choices=[Role.DESIGNER.value, Role.VENDOR.value])
+        organization_name = serializers.CharField(max_length=150)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            from django.contrib.auth.password_validation import validate_password
+            from django.core.exceptions import ValidationError
+
+            probe = User(email=attrs["email"], full_name=attrs["full_name"])
+            try:
+                validate_password(attrs["password"], probe)
+            except ValidationError as exc:
+                raise serializers.ValidationError({"password": exc.messages}) from None
+            return attrs
+
+    @extend_schema(request=InputSerializer, responses={201: UserSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_register(**data.validated_data, base_url=request.build_absolute_uri("/"))
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class VerifyEmailApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    class InputSerializer(serializers.Serializer):
+        uid = serializers.CharField()
+        token = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: UserSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_verify_email(uidb64=data.validated_data["uid"], token=data.validated_data["token"])
+        return Response(UserSerializer(user).data)
+
+
+class MeApi(APIView):
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Me",
+                {
+                    "user": UserSerializer(),
+                    "permissions": serializers.DictField(child=serializers.CharField()),
+                    "portals": serializers.ListField(child=serializers.CharField()),
+                },
+            )
+        }
+    )
+    def get(self, request: Request) -> Response:
+        user = request.user
+        scopes = {action.value: scope_for(user, action) for action in Action}
+        return Response(
+            {
+                "user": UserSerializer(user).data,
+                "permissions": {k: v.value for k, v in scopes.items() if v is not None},
+                "portals": [p for p, roles in PORTALS.items() if user.role in roles],
+            }
+        )
+
+
+class RoleMatrixApi(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        description="action -> role -> scope; roles absent from an action may not perform it.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                action.value: {role.value: scope.value for role, scope in scopes.items()}
+                for action, scopes in MATRIX.items()
+            }
+        )
+
+
+class OrganizationListApi(ListAPIView):
+    serializer_class = OrganizationSerializer
+    filterset_fields = ["kind"]
+    ordering_fields = ["name", "created_at"]
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Organization.objects.none()
+        return organization_list(user=self.request.user)
+
+
+class OrganizationDetailApi(RetrieveAPIView):
+    serializer_class = OrganizationSerializer
+
+    def get_object(self) -> Organization:
+        return organization_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+
+class OrganizationShareApi(APIView):
+    """Grant or revoke a named user's view right on an organization (guardian object
+    permission). Admins, and owners of the organization, may share."""
+
+    class InputSerializer(serializers.Serializer):
+        user_email = serializers.EmailField()
+        grant = serializers.BooleanField(default=True)
+
+    @extend_schema(request=InputSerializer, responses={200: OrganizationSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        organization = organization_get_for_user(user=request.user, pk=pk)
+        is_owner = organization.memberships.filter(
+            user=request.user, org_role=Membership.OrgRole.OWNER
+        ).exists()
+        if not (is_owner or scope_for(request.user, Action.SYSTEM_ADMIN)):
+            raise exceptions.PermissionDenied("Only the organization's owners may share it.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = User.objects.filter(email__iexact=data.validated_data["user_email"]).first()
+        if target is None:
+            raise exceptions.ValidationError({"user_email": "No user has this e-mail address."})
+        with transaction.atomic():
+            if data.validated_data["grant"]:
+                assign_perm("users.view_organization", target, organization)
+            else:
+                remove_perm("users.view_organization", target, organization)
+        return Response(OrganizationSerializer(organization).data)
+
+
+class UserListApi(ListAPIView):
+    serializer_class = UserSerializer
+    permission_classes = [IsAuthenticated, action_required(Action.SYSTEM_ADMIN)]
+    filterset_fields = ["role", "is_active"]
+    ordering_fields = ["email", "date_joined"]
+
+    def get_queryset(self) -> Any:
+        return user_list(search=self.request.query_params.get("search", ""))
+
+
+class UserRoleApi(APIView):
+    permission_classes = [IsAuthenticated, action_required(Action.SYSTEM_ADMIN)]
+
+    class InputSerializer(serializers.Serializer):
+        role = serializers.ChoiceField(choices=Role.choices)
+
+    @extend_schema(request=InputSerializer, responses={200: UserSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        user = get_object_or_404(User, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_set_role(user=user, role=data.validated_data["role"], by=request.user)
+        return Response(UserSerializer(user).data)
+
+
+class AuditLogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditLog
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "actor_email",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "changes",
+            "ip_address",
+            "path",
+        ]
+
+
+class AuditLogFilter(django_filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    actor_email = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = AuditLog
+        fields = ["action", "object_type", "object_id", "ip_address", "actor"]
+
+
+class AuditLogListApi(ListAPIView):
+    serializer_class = AuditLogSerializer
+    filterset_class = AuditLogFilter
+    ordering_fields = ["created_at"]
+
+    permission_classes = [IsAuthenticated, action_required(Action.SYSTEM_ADMIN)]
+
+    def get_queryset(self) -> Any:
+        return AuditLog.objects.all()

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+
+
+class UsersConfig(AppConfig):
+    name = "apps.users"
+    label = "users"
+    verbose_name = "Users and organizations"
+
+    def ready(self) -> None:
+        from guardian.models import GroupObjectPermission, UserObjectPermission
+
+        from apps.core.audit import audit_track_model
+        from apps.users import schema  # noqa: F401  (OpenAPI auth extensions)
+        from apps.users.models import Membership, Organization, User
+
+        for model in (User, Organization, Membership):
+            audit_track_model(model)
+        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="users-sync-roles")
+        m2m_changed.connect(
+            _audit_m2m, sender=User.groups.through, dispatch_uid="audit-user-groups"
+        )
+        m2m_changed.connect(
+            _audit_m2m, sender=User.user_permissions.through, dispatch_uid="audit-user-perms"
+        )
+        for model in (UserObjectPermission, GroupObjectPermission):
+            post_save.connect(_audit_object_perm, sender=model, dispatch_uid=f"audit-{model}")
+            post_delete.connect(
+                _audit_object_perm, sender=model, dispatch_uid=f"audit-{model}-del"
+            )
+
+
+def _sync_roles(sender: Any, **kwargs: Any) -> None:
+    from apps.users.services import roles_sync
+
+    roles_sync()
+
+
+def _audit_m2m(
+    sender: Any, instance: Any, action: str, pk_set: set[int] | None, model: Any, **kw: Any
+) -> None:
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    from apps.core.audit import audit_log
+    from apps.core.models import AuditLog
+
+    names = sorted(str(o) for o in model.objects.filter(pk__in=pk_set or []))
+    audit_log(
+        action=AuditLog.Action.PERMISSION_CHANGED,
+        obj=instance,
+        changes={"relation": model._meta.model_name, "op": action[5:], "items": names},
+    )
+
+
+def _audit_object_perm(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from apps.core.audit import audit_log
+    from apps.core.models import AuditLog
+
+    holder = getattr(instance, "user", None) or getattr(instance, "group", None)
+    audit_log(
+        action=AuditLog.Action.PERMISSION_CHANGED,
+        object_type=instance.content_type.model_class()._meta.label_lower,
+        object_id=str(instance.object_pk),
+        changes={
+            "op": "remove" if "created" not in kwargs else "add",
+            "permission": instance.permission.codename,
+            "holder": str(holder),
+        },
+    )

@@ -1,0 +1,339 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import django_otp
+from django.conf import settings
+from django.contrib.auth import authenticate, user_logged_in, user_login_failed
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.text import slugify
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.core.audit import audit_log
+from apps.core.models import AuditLog
+from apps.users.lockout import lockout_message
+from apps.users.tokens import access_token_revoke
+from apps.users.models import Membership, Organization, User
+from apps.users.roles import SELF_SERVICE_ROLES, Role, role_actions, two_factor_required
+
+# --- Roles -----------------------------------------------------------------------------------
+
+
+def roles_sync() -> dict[str, list[str]]:
+    """Make one Group per role hold exactly the permissions the matrix gives that role."""
+    content_type = ContentType.objects.get_for_model(User)
+    result: dict[str, list[str]] = {}
+    for role in Role:
+        codenames = [str(action) for action in role_actions(role)]
+        group, _ = Group.objects.get_or_create(name=role.value)
+        perms = Permission.objects.filter(content_type=content_type, codename__in=codenames)
+        group.permissions.set(perms)
+        result[role.value] = sorted(codenames)
+    return result
+
+
+@transaction.atomic
+def user_set_role(*, user: User, role: Role | str, by: User | None = None) -> User:
+    role = Role(role)
+    old = user.role
+    user.role = role
+    # Admins manage the system through Django admin; no other role gets staff rights.
+    user.is_staff = role == Role.ADMIN or user.is_superuser
+    user.save(update_fields=["role", "is_staff"])
+    user.groups.set([Group.objects.get_or_create(name=role.value)[0]])
+    if old != role:
+        audit_log(
+            action=AuditLog.Action.ROLE_CHANGED,
+            actor=by,
+            obj=user,
+            changes={"role": [old, role.value]},
+        )
+    return user
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    password: str | None,
+    role: Role | str,
+    full_name: str = "",
+    organization: Organization | None = None,
+    org_role: str = Membership.OrgRole.MEMBER,
+    is_active: bool = True,
+    email_verified: bool = True,
+    by: User | None = None,
+) -> User:
+    email = User.objects.normalize_email(email).lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": "An account with this e-mail address already exists."})
+    user = User.objects.create_user(
+        email=email,
+        password=password,
+        full_name=full_name,
+        is_active=is_active,
+        email_verified_at=timezone.now() if email_verified else None,
+    )
+    user_set_role(user=user, role=role, by=by)
+    if organization is not None:
+        membership_add(user=user, organization=organization, org_role=org_role)
+    return user
+
+
+@transaction.atomic
+def organization_create(*, name: str, kind: str) -> Organization:
+    name = name.strip()
+    if Organization.objects.filter(name__iexact=name).exists():
+        raise ValidationError({"organization_name": "An organization with this name exists."})
+    base = slugify(name)[:150] or "org"
+    slug, n = base, 1
+    while Organization.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return Organization.objects.create(name=name, slug=slug, kind=kind)
+
+
+def membership_add(
+    *, user: User, organization: Organization, org_role: str = Membership.OrgRole.MEMBER
+) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        user=user, organization=organization, defaults={"org_role": org_role}
+    )
+    return membership
+
+
+# --- Registration and e-mail verification ----------------------------------------------------
+
+
+class EmailVerificationTokenGenerator(PasswordResetTokenGenerator):
+    key_salt = "apps.users.EmailVerificationTokenGenerator"
+
+    def _make_hash_value(self, user: Any, timestamp: int) -> str:
+        # The token dies once the address is verified or the account is changed.
+        return f"{user.pk}{user.email}{user.email_verified_at}{user.is_active}{timestamp}"
+
+
+email_verification_token = EmailVerificationTokenGenerator()
+
+
+def _org_kind_for(role: Role) -> str:
+    return Organization.Kind.VENDOR if role == Role.VENDOR else Organization.Kind.DESIGN_TEAM
+
+
+@transaction.atomic
+def user_register(
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    role: Role | str,
+    organization_name: str,
+    base_url: str,
+) -> User:
+    role = Role(role)
+    if role not in SELF_SERVICE_ROLES:
+        raise ValidationError({"role": "Only designers and vendors can sign up themselves."})
+    organization = organization_create(name=organization_name, kind=_org_kind_for(role))
+    user = user_create(
+        email=email,
+        password=password,
+        role=role,
+        full_name=full_name,
+        organization=organization,
+        org_role=Membership.OrgRole.OWNER,
+        is_active=False,
+        email_verified=False,
+    )
+    transaction.on_commit(lambda: user_send_verification(user=user, base_url=base_url))
+    return user
+
+
+def user_send_verification(*, user: User, base_url: str) -> None:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = email_verification_token.make_token(user)
+    link = base_url.rstrip("/") + reverse("users:verify-email", args=[uid, token])
+    send_mail(
+        subject="Confirm your Imewe account",
+        message=(
+            f"Hello {user.get_short_name()},\n\n"
+            f"Confirm your e-mail address to activate your Imewe account:\n{link}\n\n"
+            f"The link is valid for {settings.EMAIL_VERIFICATION_MAX_AGE_DAYS} days. "
+            "If you did not sign up, ignore this message.\n"
+        ),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+
+
+def user_verify_email(*, uidb64: str, token: str) -> User:
+    try:
+        user = User.objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
+    except (ValueError, TypeError, OverflowError, User.DoesNotExist):
+        raise ValidationError("This verification link is invalid.") from None
+    if user.email_verified_at is not None:
+        return user
+    if not email_verification_token.check_token(user, token):
+        raise ValidationError("This verification link is invalid or has expired.")
+    age = timezone.now() - user.date_joined
+    if age.days > settings.EMAIL_VERIFICATION_MAX_AGE_DAYS:
+        raise ValidationError("This verification link has expired; sign up again.")
+    user.email_verified_at = timezone.now()
+    user.is_active = True
+    user.save(update_fields=["email_verified_at", "is_active"])
+    return user
+
+
+# --- Login -----------------------------------------------------------------------------------
+
+
+@dataclass
+class AuthFailure(Exception):
+    code: str
+    message: str
+    status: int = 401
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def auth_login(
+    *, request: HttpRequest, email: str, password: str, otp_token: str = "", for_api: bool = False
+) -> tuple[User, Any]:
+    """Check credentials (and the TOTP code when the user has 2FA). Returns the user and the
+    verified OTP device (or None). Failures are counted towards the lockout by django-axes."""
+    email = (email or "").strip().lower()
+    user = authenticate(request, email=email, password=password)
+    if getattr(request, "axes_locked_out", False):
+        audit_log(action=AuditLog.Action.LOGIN_LOCKED, request=request, actor_email=email)
+        raise AuthFailure("login_locked", lockout_message(), 429)
+    if user is None:
+        pending = User.objects.filter(email__iexact=email, is_active=False).first()
+        if pending and pending.email_verified_at is None and pending.check_password(password):
+            raise AuthFailure(
+                "email_unverified",
+                "Confirm your e-mail address first: follow the link we sent you.",
+                403,
+            )
+        raise AuthFailure("invalid_credentials", "Invalid e-mail or password.")
+    assert isinstance(user, User)
+    device = None
+    if django_otp.user_has_device(user, confirmed=True):
+        if not otp_token:
+            raise AuthFailure(
+                "otp_required", "Enter the 6-digit code from your authenticator app."
+            )
+        device = django_otp.match_token(user, otp_token.strip().replace(" ", ""))
+        if device is None:
+            user_login_failed.send(
+                sender=__name__, credentials={"email": email}, request=request
+            )
+            if getattr(request, "axes_locked_out", False):
+                raise AuthFailure("login_locked", lockout_message(), 429)
+            raise AuthFailure("otp_invalid", "The authentication code is wrong or expired.")
+    elif for_api and two_factor_required(user):
+        raise AuthFailure(
+            "otp_enrolment_required",
+            "Your role requires two-factor authentication: enrol at /account/2fa/ first.",
+            403,
+        )
+    if for_api:
+        # The portal's django.contrib.auth.login sends this itself.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return user, device
+
+
+# --- JWT revocation --------------------------------------------------------------------------
+
+
+def auth_logout_tokens(
+    *, user: User, refresh: str, access_jti: str | None, access_exp: int | None, everywhere: bool
+) -> int:
+    try:
+        token = RefreshToken(refresh)  # type: ignore[arg-type]
+    except TokenError as exc:
+        raise ValidationError({"refresh": f"Invalid refresh token: {exc}"}) from None
+    if str(token.get("user_id")) != str(user.pk):
+        raise ValidationError({"refresh": "This refresh token belongs to another user."})
+    if everywhere:
+        outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
+        revoked = len(
+            BlacklistedToken.objects.bulk_create(
+                [BlacklistedToken(token=row) for row in outstanding], ignore_conflicts=True
+            )
+        )
+    else:
+        token.blacklist()
+        revoked = 1
+    if access_jti and access_exp:
+        access_token_revoke(jti=access_jti, expires_at=access_exp)
+    audit_log(action=AuditLog.Action.LOGOUT, actor=user, changes={"everywhere": everywhere})
+    return revoked
+
+
+# --- Two-factor authentication ---------------------------------------------------------------
+
+
+def totp_device_start(*, user: User) -> TOTPDevice:
+    """An unconfirmed device to show as a QR code; replaced while enrolment is pending."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+@transaction.atomic
+def totp_device_confirm(*, request: HttpRequest, user: User, token: str) -> TOTPDevice:
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    if device is None:
+        raise ValidationError({"token": "Start the enrolment again: no pending device."})
+    if not device.verify_token((token or "").strip().replace(" ", "")):
+        raise ValidationError({"token": "The code is wrong or expired; try the current one."})
+    TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    django_otp.login(request, device)
+    audit_log(action=AuditLog.Action.TWO_FACTOR_ENABLED, actor=user, obj=user, request=request)
+    return device
+
+
+@transaction.atomic
+def totp_disable(*, request: HttpRequest, user: User, password: str, token: str) -> None:
+    if two_factor_required(user):
+        raise ValidationError("Your role requires two-factor authentication; it stays on.")
+    if not user.check_password(password):
+        raise ValidationError({"password": "The password is wrong."})
+    if django_otp.match_token(user, (token or "").strip()) is None:
+        raise ValidationError({"token": "The code is wrong or expired."})
+    TOTPDevice.objects.filter(user=user).delete()
+    audit_log(action=AuditLog.Action.TWO_FACTOR_DISABLED, actor=user, obj=user, request=request)
+
+
+def user_purge_unverified() -> int:
+    """Delete sign-ups whose verification link has expired, so their address can sign up again.
+    Their organizations go too when nobody else is in them."""
+    cutoff = timezone.now() - timedelta(days=settings.EMAIL_VERIFICATION_MAX_AGE_DAYS)
+    stale = User.objects.filter(email_verified_at__isnull=True, is_active=False, date_joined__lt=cutoff)
+    orgs = list(Organization.objects.filter(memberships__user__in=stale).distinct())
+    count = 0
+    with transaction.atomic():
+        for user in stale:
+            user.delete()
+            count += 1
+        for org in orgs:
+            if not org.memberships.exists():
+                org.delete()
+    return count

@@ -1,0 +1,15 @@
+"""The beat schedule. django_celery_beat's DatabaseScheduler loads these entries at start and
+keeps them editable in Django admin (Periodic tasks)."""
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE = {
+    "flush-expired-jwt": {
+        "task": "apps.users.tasks.flush_expired_tokens_task",
+        "schedule": crontab(hour=3, minute=15),
+    },
+    "purge-unverified-signups": {
+        "task": "apps.users.tasks.purge_unverified_users_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
+}

@@ -1,0 +1,30 @@
+"""Test settings: real PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else SQLite/memory."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "imewe-test-only-key-7f3b9c1d2e4a5b6c8d0e1f2a3b4c5d6e7f8091a2b3")
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("LOG_FORMAT", "text")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from imewe.settings import *  # noqa: E402,F403
+from imewe.settings import BASE_DIR, DATABASES, REDIS_URL  # noqa: E402
+
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Manifest storage fails before collectstatic; tests don't run it.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if "sqlite" in DATABASES["default"]["ENGINE"]:
+    DATABASES["default"]["NAME"] = str(BASE_DIR / "var" / "test.sqlite3")
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+if REDIS_URL:
+    # Each pytest process gets its own prefix so parallel runs never share groups or caches.
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"imewe-test-{os.getpid()}"  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"imewe-test-{os.getpid()}"  # noqa: F405
