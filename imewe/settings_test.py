@@ -28,3 +28,9 @@ if REDIS_URL:
     # Each pytest process gets its own prefix so parallel runs never share groups or caches.
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"imewe-test-{os.getpid()}"  # noqa: F405
     CACHES["default"]["KEY_PREFIX"] = f"imewe-test-{os.getpid()}"  # noqa: F405
+# Serve static files from the finders (no collectstatic in tests; the browser test needs them).
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
+LOGGING["loggers"].update(  # noqa: F405
+    {"axes": {"level": "ERROR"}, "django.request": {"level": "ERROR"}}
+)

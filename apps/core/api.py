@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.audit import audit_log
+from apps.core.exceptions import Conflict
 from apps.core.models import AuditLog
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,17 @@ def _code_of(exc: exceptions.APIException) -> str:
     return getattr(exc, "default_code", "error")
 
 
+class ConflictError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The request conflicts with the current state."
+
+
 def _django_to_drf(exc: Exception) -> Exception:
+    if isinstance(exc, Conflict):
+        error = ConflictError(exc.message)
+        error.details = exc.details  # type: ignore[attr-defined]
+        return error
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
@@ -70,10 +81,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         message = str(exc.detail) if not isinstance(exc.detail, dict | list) else exc.default_detail
         if isinstance(exc.detail, dict | list):
             details = exc.detail
+    if isinstance(exc, ConflictError):
+        details = getattr(exc, "details", None)
     if isinstance(exc, exceptions.Throttled):
         details = {"retry_after_seconds": exc.wait}
     if isinstance(exc, exceptions.MethodNotAllowed):
-        details = {"allowed": response.get("Allow", "")}
+        view = context.get("view")
+        details = {"allowed": list(getattr(view, "allowed_methods", []))}
     if isinstance(exc, exceptions.PermissionDenied) and request is not None:
         audit_log(
             action=AuditLog.Action.PERMISSION_DENIED,

@@ -26,6 +26,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.audit import audit_log
+from apps.core.exceptions import Conflict
 from apps.core.models import AuditLog
 from apps.users.lockout import lockout_message
 from apps.users.tokens import access_token_revoke
@@ -82,7 +83,7 @@ def user_create(
 ) -> User:
     email = User.objects.normalize_email(email).lower()
     if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": "An account with this e-mail address already exists."})
+        raise Conflict("An account with this e-mail address already exists.", field="email")
     user = User.objects.create_user(
         email=email,
         password=password,
@@ -100,7 +101,7 @@ def user_create(
 def organization_create(*, name: str, kind: str) -> Organization:
     name = name.strip()
     if Organization.objects.filter(name__iexact=name).exists():
-        raise ValidationError({"organization_name": "An organization with this name exists."})
+        raise Conflict("An organization with this name already exists.", field="organization_name")
     base = slugify(name)[:150] or "org"
     slug, n = base, 1
     while Organization.objects.filter(slug=slug).exists():

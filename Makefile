@@ -1,0 +1,57 @@
+# Imewe developer commands. `make run` and `make test` are the two that matter; both set up
+# everything they need first (virtualenv, pinned requirements, npm assets).
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export PORT
+
+.PHONY: setup run test test-embedded lint check-deploy schema clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+var/secret_key:
+	mkdir -p var
+	$(PY) -c "import secrets; print(secrets.token_urlsafe(64))" > $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+# The embedded default: SQLite, in-memory channel layer, Celery on the filesystem transport.
+run: setup var/secret_key
+	@export SECRET_KEY="$$(cat var/secret_key)" DEBUG=1 DATABASE_URL= REDIS_URL= && \
+	$(BIN)/python manage.py migrate --noinput -v 0 && \
+	$(BIN)/python manage.py seed_demo && \
+	echo "" && \
+	echo "  Imewe is starting at http://127.0.0.1:$(PORT)/  (Ctrl+C stops it)" && \
+	echo "  Demo logins (password = <role>-demo-2026): admin@imewe.test designer@imewe.test" && \
+	echo "  engineer@imewe.test viewer@imewe.test vendor@imewe.test operator@imewe.test" && \
+	echo "  The admin is asked to enrol two-factor authentication at first sign-in." && \
+	echo "  API docs: http://127.0.0.1:$(PORT)/api/docs/   E-mails print to this console." && \
+	echo "" && \
+	$(BIN)/honcho start -f Procfile.dev
+
+# The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets both), else SQLite/memory.
+test: setup
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium missing: browser tests will fail"
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check-deploy: setup var/secret_key
+	SECRET_KEY="$$(cat var/secret_key)" DEBUG=0 ALLOWED_HOSTS=imewe.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+schema: setup var/secret_key
+	SECRET_KEY="$$(cat var/secret_key)" $(BIN)/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
+
+clean:
+	rm -rf $(VENV) node_modules staticfiles var

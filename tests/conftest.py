@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.users.models import User
+from apps.users.roles import Role
+from tests.factories import OrganizationFactory, UserFactory, totp_device_for
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Any:
+    # Throttle counters and the JWT denylist live in the cache; each test starts empty.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., User]:
+    def make(role: Role | str = Role.DESIGNER, **kwargs: Any) -> User:
+        return UserFactory(role=role, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def org(db: Any) -> Any:
+    return OrganizationFactory(name="Acme Design", slug="acme-design")
+
+
+@pytest.fixture
+def users_by_role(db: Any, org: Any) -> dict[Role, User]:
+    return {role: UserFactory(role=role, email=f"{role.value}@example.test", organization=org) for role in Role}
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def jwt_client(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def as_user() -> Callable[[User], APIClient]:
+    return jwt_client
+
+
+def portal_client(user: User) -> Client:
+    """A browser-like client signed in; users who must use 2FA get a verified session."""
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    if user.role == Role.ADMIN or user.is_staff:
+        device = totp_device_for(user)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client
+
+
+@pytest.fixture
+def signed_in() -> Callable[[User], Client]:
+    return portal_client

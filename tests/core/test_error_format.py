@@ -1,0 +1,114 @@
+"""Every API error, whatever its status, has the one JSON format."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client, override_settings
+
+from apps.users.roles import Role
+from tests.conftest import jwt_client
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return body["error"]
+
+
+@pytest.mark.django_db
+def test_400(make_user):
+    error = assert_error(
+        jwt_client(make_user(Role.ADMIN)).post("/api/v1/users/1/role/", {}, format="json"),
+        400,
+        "invalid",
+    )
+    assert error["details"] == {"role": ["This field is required."]}
+
+
+@pytest.mark.django_db
+def test_400_unparseable_json(api):
+    response = api.post("/api/v1/auth/token/", "{not json", content_type="application/json")
+    assert_error(response, 400, "parse_error")
+
+
+@pytest.mark.django_db
+def test_401(api):
+    assert_error(api.get("/api/v1/auth/me/"), 401, "not_authenticated")
+
+
+@pytest.mark.django_db
+def test_401_bad_token(api):
+    api.credentials(HTTP_AUTHORIZATION="Bearer not.a.jwt")
+    assert_error(api.get("/api/v1/auth/me/"), 401, "token_not_valid")
+
+
+@pytest.mark.django_db
+def test_403(make_user):
+    assert_error(jwt_client(make_user(Role.VIEWER)).get("/api/v1/users/"), 403, "permission_denied")
+
+
+@pytest.mark.django_db
+def test_404_unknown_object_and_unknown_url(make_user):
+    client = jwt_client(make_user())
+    assert_error(client.get("/api/v1/organizations/999999/"), 404, "not_found")
+    assert_error(client.get("/api/v1/no-such-thing/"), 404, "not_found")
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+def test_404_unknown_url_even_in_debug(make_user):
+    assert_error(jwt_client(make_user()).get("/api/v1/no-such-thing/"), 404, "not_found")
+
+
+@pytest.mark.django_db
+def test_405(make_user):
+    error = assert_error(jwt_client(make_user()).delete("/api/v1/auth/me/"), 405, "method_not_allowed")
+    assert "GET" in error["details"]["allowed"]
+
+
+@pytest.mark.django_db
+def test_409(api, make_user):
+    user = make_user()
+    body = {"full_name": "A B", "email": user.email, "role": "designer", "organization_name": "New Org", "password": "tall-tree-green-9"}
+    assert_error(api.post("/api/v1/auth/register/", body, format="json"), 409, "conflict")
+
+
+@pytest.mark.django_db
+def test_429(make_user):
+    client = jwt_client(make_user())
+    for _ in range(100):
+        client.get("/api/v1/auth/me/")
+    error = assert_error(client.get("/api/v1/auth/me/"), 429, "throttled")
+    assert error["details"]["retry_after_seconds"] > 0
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF="tests.core.urls_errors")
+@pytest.mark.parametrize("url", ["/api/v1/test/boom/", "/api/v1/test/plain-boom/"])
+def test_500_hides_the_trace(make_user, url):
+    client = Client(raise_request_exception=False)
+    client.force_login(make_user(), backend="django.contrib.auth.backends.ModelBackend")
+    response = client.get(url)
+    assert_error(response, 500, "server_error")
+    assert b"secret internal detail" not in response.content
+    assert b"Traceback" not in response.content
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF="tests.core.urls_errors", DEBUG=True)
+def test_500_is_json_even_in_debug(make_user):
+    client = Client(raise_request_exception=False)
+    client.force_login(make_user(), backend="django.contrib.auth.backends.ModelBackend")
+    assert_error(client.get("/api/v1/test/plain-boom/"), 500, "server_error")
+
+
+@pytest.mark.django_db
+def test_portal_404_is_html(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"Page not found" in response.content

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import factory
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.users.models import Membership, Organization, User
+from apps.users.roles import Role
+from apps.users.services import user_set_role
+
+PASSWORD = "correct-horse-battery-9"
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Org {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+    kind = Organization.Kind.DESIGN_TEAM
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    full_name = factory.Faker("name")
+    role = Role.DESIGNER
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def sync_role(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
+        obj.save()
+        user_set_role(user=obj, role=obj.role)
+
+    @factory.post_generation
+    def organization(obj: User, create: bool, extracted: Organization | None, **kw: object) -> None:
+        if extracted is not None:
+            Membership.objects.create(user=obj, organization=extracted)
+
+
+def totp_device_for(user: User) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+
+
+def current_code(device: TOTPDevice) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
