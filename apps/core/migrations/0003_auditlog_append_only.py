@@ -1,4 +1,5 @@
-"""Make the audit log append-only in the database itself: UPDATE and DELETE are refused."""
+"""Make the audit log append-only in the database itself: PostgreSQL refuses UPDATE and DELETE
+of rows (TRUNCATE, an administrator's retention tool, still works); SQLite refuses UPDATE."""
 
 from django.db import migrations
 
@@ -19,13 +20,14 @@ def create_triggers(apps, schema_editor):
             """
         )
     elif vendor == "sqlite":
-        for op in ("UPDATE", "DELETE"):
-            schema_editor.execute(
-                f"""
-                CREATE TRIGGER core_auditlog_no_{op.lower()} BEFORE {op} ON core_auditlog
-                BEGIN SELECT RAISE(ABORT, 'core_auditlog is append-only ({op} refused)'); END;
-                """
-            )
+        # SQLite (the embedded default) guards rows against UPDATE only: it has no TRUNCATE, so
+        # `flush` and test teardown must be able to DELETE. The model refuses delete() itself.
+        schema_editor.execute(
+            """
+            CREATE TRIGGER core_auditlog_no_update BEFORE UPDATE ON core_auditlog
+            BEGIN SELECT RAISE(ABORT, 'core_auditlog is append-only (UPDATE refused)'); END;
+            """
+        )
 
 
 def drop_triggers(apps, schema_editor):
@@ -37,7 +39,6 @@ def drop_triggers(apps, schema_editor):
         )
     elif vendor == "sqlite":
         schema_editor.execute("DROP TRIGGER IF EXISTS core_auditlog_no_update;")
-        schema_editor.execute("DROP TRIGGER IF EXISTS core_auditlog_no_delete;")
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.test import override_settings
+
+from imewe.celery import app as celery_app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def own_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """A real, private redis-server that the test may stop."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is required (Debian package redis-server)"
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    yield port, proc
+    proc.kill()
+    proc.wait()
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_reports_each_dependency(client):
+    body = client.get("/readyz").json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "channel_layer", "broker"}
+    assert all(check["ok"] for check in body["checks"].values())
+
+
+@pytest.mark.django_db
+def test_readyz_turns_503_when_redis_stops(client, own_redis):
+    port, proc = own_redis
+    url = f"redis://127.0.0.1:{port}/0"
+    layers = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
+    saved = celery_app.conf.broker_url, celery_app.conf.task_always_eager
+    celery_app.conf.broker_url, celery_app.conf.task_always_eager = url, False
+    try:
+        with override_settings(CHANNEL_LAYERS=layers):
+            up = client.get("/readyz")
+            assert up.status_code == 200, up.json()
+            assert up.json()["checks"]["broker"]["backend"] == "redis"
+
+            # when: the Redis server behind the channel layer and the broker stops
+            proc.kill()
+            proc.wait()
+            down = client.get("/readyz")
+    finally:
+        celery_app.conf.broker_url, celery_app.conf.task_always_eager = saved
+    assert down.status_code == 503
+    body = down.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["channel_layer"]["ok"] is False
+    assert body["checks"]["broker"]["ok"] is False
+    assert "Error" in body["checks"]["channel_layer"]["error"]
+
+
+def test_metrics_exposes_latency_by_view(client):
+    client.get("/healthz")
+    text = client.get("/metrics").content.decode()
+    assert "django_http_requests_latency_seconds_by_view_method" in text
+    assert 'view="healthz"' in text

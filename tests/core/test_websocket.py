@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.core.services import notification_send
+from apps.users.roles import Role
+from apps.users.tokens import access_token_revoke
+from imewe.asgi import application
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+HEADERS = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
+
+
+def session_headers(user) -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    return [*HEADERS, (b"cookie", cookie)]
+
+
+async def connect(path: str, headers: list[tuple[bytes, bytes]] = HEADERS) -> tuple[WebsocketCommunicator, bool, int | None]:
+    ws = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await ws.connect()
+    return ws, connected, code
+
+
+async def test_anonymous_is_refused():
+    ws, connected, code = await connect("/ws/notifications/")
+    assert not connected
+    assert code == 4401
+
+
+async def test_session_user_receives_own_notifications_only(make_user):
+    alice = await sync_to_async(make_user)(Role.DESIGNER)
+    bob = await sync_to_async(make_user)(Role.DESIGNER)
+    ws_alice, ok_a, _ = await connect("/ws/notifications/", await sync_to_async(session_headers)(alice))
+    ws_bob, ok_b, _ = await connect("/ws/notifications/", await sync_to_async(session_headers)(bob))
+    assert ok_a and ok_b
+    assert (await ws_alice.receive_json_from())["type"] == "hello"
+    assert (await ws_bob.receive_json_from())["type"] == "hello"
+
+    # when: a notification for Alice is sent (and its transaction commits)
+    await sync_to_async(notification_send)(user=alice, title="Part printed", body="Bracket #3")
+
+    message = await ws_alice.receive_json_from(timeout=5)
+    assert message["type"] == "notification"
+    assert message["title"] == "Part printed"
+    assert await ws_bob.receive_nothing(timeout=0.5)
+    await ws_alice.disconnect()
+    await ws_bob.disconnect()
+
+
+async def test_jwt_query_token_is_accepted_and_revoked_token_refused(make_user):
+    user = await sync_to_async(make_user)(Role.VENDOR)
+    access = await sync_to_async(lambda: RefreshToken.for_user(user).access_token)()
+    ws, connected, _ = await connect(f"/ws/notifications/?token={access}")
+    assert connected
+    hello = await ws.receive_json_from()
+    assert hello == {"type": "hello", "user": user.email, "unread": 0}
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.disconnect()
+
+    await sync_to_async(access_token_revoke)(jti=access["jti"], expires_at=access["exp"])
+    _, connected, code = await connect(f"/ws/notifications/?token={access}")
+    assert not connected and code == 4401
+    _, connected, code = await connect("/ws/notifications/?token=garbage")
+    assert not connected and code == 4401
+
+
+async def test_admin_session_without_second_factor_is_refused(make_user):
+    admin = await sync_to_async(make_user)(Role.ADMIN)
+    _, connected, code = await connect("/ws/notifications/", await sync_to_async(session_headers)(admin))
+    assert not connected and code == 4401
+
+
+async def test_foreign_origin_is_refused(make_user):
+    user = await sync_to_async(make_user)(Role.DESIGNER)
+    headers = [(b"origin", b"http://evil.example"), *[h for h in await sync_to_async(session_headers)(user) if h[0] != b"origin"]]
+    _, connected, _ = await connect("/ws/notifications/", headers)
+    assert not connected
+
+
+async def test_mark_read_over_the_socket(make_user):
+    user = await sync_to_async(make_user)(Role.DESIGNER)
+    note = await sync_to_async(notification_send)(user=user, title="Hello")
+    access = await sync_to_async(lambda: RefreshToken.for_user(user).access_token)()
+    ws, connected, _ = await connect(f"/ws/notifications/?token={access}")
+    assert (await ws.receive_json_from())["unread"] == 1
+    await ws.send_json_to({"type": "mark_read", "ids": [note.pk]})
+    assert await ws.receive_json_from() == {"type": "marked_read", "count": 1}
+    await ws.send_json_to({"type": "mark_read", "ids": "all"})
+    assert (await ws.receive_json_from())["code"] == "invalid"
+    await ws.disconnect()
