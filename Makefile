@@ -40,7 +40,12 @@ run: setup var/secret_key
 
 # The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets both), else SQLite/memory.
 test: setup
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium missing: browser tests will fail"
+	@missing=""; for tool in chromium docker-compose; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Install the Debian packages:$$missing (browser and compose tests need them)"; fi; fi
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 lint: setup

@@ -10,8 +10,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from imewe.routing import websocket_urlpatterns  # noqa: E402
 from apps.users.ws_auth import WebsocketAuthStack  # noqa: E402
+from imewe.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

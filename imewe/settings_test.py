@@ -2,7 +2,9 @@
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "imewe-test-only-key-7f3b9c1d2e4a5b6c8d0e1f2a3b4c5d6e7f8091a2b3")
+os.environ.setdefault(
+    "SECRET_KEY", "imewe-test-only-key-7f3b9c1d2e4a5b6c8d0e1f2a3b4c5d6e7f8091a2b3"
+)
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("LOG_FORMAT", "text")
@@ -34,3 +36,6 @@ WHITENOISE_USE_FINDERS = True
 LOGGING["loggers"].update(  # noqa: F405
     {"axes": {"level": "ERROR"}, "django.request": {"level": "ERROR"}}
 )
+# Connections opened in worker threads (channels, the Celery test worker) close after each use,
+# so the test database can be dropped at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -42,7 +42,10 @@ def org(db: Any) -> Any:
 
 @pytest.fixture
 def users_by_role(db: Any, org: Any) -> dict[Role, User]:
-    return {role: UserFactory(role=role, email=f"{role.value}@example.test", organization=org) for role in Role}
+    return {
+        role: UserFactory(role=role, email=f"{role.value}@example.test", organization=org)
+        for role in Role
+    }
 
 
 @pytest.fixture

@@ -41,20 +41,33 @@ def live_celery(redis_url):
 
 @pytest.mark.asyncio
 async def test_task_on_worker_notifies_the_users_websocket(make_user, redis_url, live_celery):
-    layers = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis_url], "prefix": f"celerytest{os.getpid()}"}}}
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"celerytest{os.getpid()}"},
+        }
+    }
     with override_settings(CHANNEL_LAYERS=layers):
         user = await sync_to_async(make_user)(Role.DESIGNER)
         token = await sync_to_async(lambda: str(RefreshToken.for_user(user).access_token))()
-        ws = WebsocketCommunicator(application, f"/ws/notifications/?token={token}", headers=[(b"origin", b"http://testserver")])
+        ws = WebsocketCommunicator(
+            application,
+            f"/ws/notifications/?token={token}",
+            headers=[(b"origin", b"http://testserver")],
+        )
         assert (await ws.connect())[0]
         assert (await ws.receive_json_from())["type"] == "hello"
 
-        result = await sync_to_async(notification_send_task.delay)(user.pk, "Simulation finished", "Run 7")
+        result = await sync_to_async(notification_send_task.delay)(
+            user.pk, "Simulation finished", "Run 7"
+        )
         notification_id = await sync_to_async(result.get)(timeout=30)
 
         message = await ws.receive_json_from(timeout=10)
         assert message["type"] == "notification"
         assert message["id"] == notification_id
         assert message["title"] == "Simulation finished"
-        assert await sync_to_async(Notification.objects.filter(pk=notification_id, user=user).exists)()
+        assert await sync_to_async(
+            Notification.objects.filter(pk=notification_id, user=user).exists
+        )()
         await ws.disconnect()

@@ -46,10 +46,29 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         IMEWE_VAR_DIR=str(var),
     )
     for args in (["migrate", "--noinput", "-v", "0"], ["seed_demo"]):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     port = free_port()
-    web = subprocess.Popen([str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "imewe.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen([str(BIN / "celery"), "-A", "imewe", "worker", "--pool", "solo", "--loglevel", "WARNING"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = subprocess.Popen(
+        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "imewe.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [str(BIN / "celery"), "-A", "imewe", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -82,7 +101,11 @@ def test_ready_on_embedded_backends(embedded):
 
 def test_demo_login_and_background_work_without_a_broker_server(embedded):
     base, env = embedded
-    status, tokens = http("POST", f"{base}/api/v1/auth/token/", {"email": "designer@imewe.test", "password": "designer-demo-2026"})
+    status, tokens = http(
+        "POST",
+        f"{base}/api/v1/auth/token/",
+        {"email": "designer@imewe.test", "password": "designer-demo-2026"},
+    )
     assert status == 200, tokens
     status, me = http("GET", f"{base}/api/v1/auth/me/", token=tokens["access"])
     assert me["user"]["role"] == "designer"
@@ -93,7 +116,9 @@ def test_demo_login_and_background_work_without_a_broker_server(embedded):
         "from apps.core.tasks import notification_send_task as t;"
         f"print(t.delay({me['user']['id']}, 'Smoke task').get(timeout=90))"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     notification_id = int(done.stdout.strip().splitlines()[-1])
 
@@ -104,6 +129,13 @@ def test_demo_login_and_background_work_without_a_broker_server(embedded):
 
 def test_seed_demo_is_idempotent(embedded):
     _, env = embedded
-    again = subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0
     assert again.stdout.count("exists ") == 6

@@ -16,15 +16,24 @@ GOOD_KEY = "k" * 20 + "Zq8-Lm3_Rt7xVb2NcW9pYs4HdF6jKa1Ue5" + "x" * 10
 
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     # A clean environment, as a fresh server start would have (test settings set some vars).
-    base = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}}
-    base.update(DJANGO_SETTINGS_MODULE="imewe.settings", IMEWE_VAR_DIR=str(ROOT / "var" / "settings-test"), **env)
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120)
+    base = {
+        k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}
+    }
+    base.update(
+        DJANGO_SETTINGS_MODULE="imewe.settings",
+        IMEWE_VAR_DIR=str(ROOT / "var" / "settings-test"),
+        **env,
+    )
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120
+    )
 
 
 def settings_dump(**env: str) -> dict:
     code = (
         "import django, json; django.setup(); from django.conf import settings as s;"
-        "print(json.dumps({'db': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
+        "db = s.DATABASES['default'];"
+        "print(json.dumps({'db': db['ENGINE'], 'name': str(db['NAME']),"
         "'layer': s.CHANNEL_LAYERS['default']['BACKEND'], 'broker': s.CELERY_BROKER_URL,"
         "'cache': s.CACHES['default']['BACKEND'], 'hosts': s.ALLOWED_HOSTS, 'email': s.EMAIL_HOST,"
         "'access': s.SIMPLE_JWT['ACCESS_TOKEN_LIFETIME'].total_seconds(), 'debug': s.DEBUG}))"

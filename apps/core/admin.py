@@ -10,7 +10,14 @@ from apps.core.models import AuditLog, Notification
 class AuditLogAdmin(admin.ModelAdmin):
     """Read-only: the audit log is append-only from the application."""
 
-    list_display = ["created_at", "actor_email", "action", "object_type", "object_repr", "ip_address"]
+    list_display = [
+        "created_at",
+        "actor_email",
+        "action",
+        "object_type",
+        "object_repr",
+        "ip_address",
+    ]
     list_filter = ["action", "object_type", "created_at"]
     search_fields = ["actor_email", "object_repr", "object_id", "ip_address", "path"]
     date_hierarchy = "created_at"

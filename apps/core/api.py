@@ -123,7 +123,9 @@ class StandardPagination(PageNumberPagination):
         return base
 
 
-def json_error_response(request: HttpRequest, status_code: int, code: str, message: str) -> JsonResponse:
+def json_error_response(
+    request: HttpRequest, status_code: int, code: str, message: str
+) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
 
 

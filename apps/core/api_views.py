@@ -51,7 +51,9 @@ class NotificationMarkReadApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: inline_serializer("MarkReadResult", {"marked": serializers.IntegerField()})},
+        responses={
+            200: inline_serializer("MarkReadResult", {"marked": serializers.IntegerField()})
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)

@@ -48,7 +48,11 @@ def check_broker() -> str:
         return "eager (no broker)"
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_S)
-        return conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
+        return (
+            conn.transport_cls
+            if isinstance(conn.transport_cls, str)
+            else conn.transport.driver_name
+        )
 
 
 CHECKS: dict[str, Callable[[], str]] = {

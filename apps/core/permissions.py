@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from guardian.shortcuts import get_objects_for_user
 from rest_framework.filters import BaseFilterBackend
-from rest_framework.permissions import BasePermission, DjangoObjectPermissions
+from rest_framework.permissions import DjangoObjectPermissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -34,9 +34,9 @@ class ObjectPermissionsFilter(BaseFilterBackend):
     """Limit a list to the objects the caller holds `view_<model>` on (globally via a role
     group, or per object via guardian)."""
 
-    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: APIView) -> QuerySet[Any]:
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[Any], view: APIView
+    ) -> QuerySet[Any]:
         model: type[Model] = queryset.model
         perm = f"{model._meta.app_label}.view_{model._meta.model_name}"
-        return get_objects_for_user(
-            request.user, perm, klass=queryset, accept_global_perms=True
-        )
+        return get_objects_for_user(request.user, perm, klass=queryset, accept_global_perms=True)

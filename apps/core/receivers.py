@@ -17,7 +17,9 @@ def _audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 
 @receiver(user_login_failed, dispatch_uid="audit-login-failed")
-def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any) -> None:
+def _audit_login_failed(
+    sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any
+) -> None:
     email = str(credentials.get("email") or credentials.get("username") or "")[:254]
     audit_log(action=AuditLog.Action.LOGIN_FAILURE, request=request, actor_email=email)
 

@@ -10,7 +10,7 @@ from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 class AutoSchema(BaseAutoSchema):
     def get_serializer_name(self, serializer: Any, direction: str) -> str:
         # Views declare `InputSerializer` / `OutputSerializer` inside themselves (STYLE.md):
-        # name the component after the view, e.g. TokenObtainApi.InputSerializer -> TokenObtainInput.
+        # name each after its view: TokenObtainApi.InputSerializer -> TokenObtainInput.
         cls = type(serializer)
         owner, _, name = cls.__qualname__.rpartition(".")
         if owner and name in {"InputSerializer", "OutputSerializer"}:

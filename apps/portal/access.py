@@ -11,7 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from apps.users.roles import Action, portal_allows, user_can
 
 
-def portal_required(portal: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def portal_required(
+    portal: str,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Signed-in users whose role may enter `portal`; others get the 403 page (audited)."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -27,7 +29,9 @@ def portal_required(portal: str) -> Callable[[Callable[..., HttpResponse]], Call
     return decorator
 
 
-def action_required(action: Action) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def action_required(
+    action: Action,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         @login_required

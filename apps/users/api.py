@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +17,6 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView
 
-import django_filters
 from apps.core.models import AuditLog
 from apps.users.models import Membership, Organization, User
 from apps.users.permissions import action_required
@@ -174,7 +174,9 @@ class VerifyEmailApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_verify_email(uidb64=data.validated_data["uid"], token=data.validated_data["token"])
+        user = user_verify_email(
+            uidb64=data.validated_data["uid"], token=data.validated_data["token"]
+        )
         return Response(UserSerializer(user).data)
 
 

@@ -29,9 +29,7 @@ class UsersConfig(AppConfig):
         )
         for model in (UserObjectPermission, GroupObjectPermission):
             post_save.connect(_audit_object_perm, sender=model, dispatch_uid=f"audit-{model}")
-            post_delete.connect(
-                _audit_object_perm, sender=model, dispatch_uid=f"audit-{model}-del"
-            )
+            post_delete.connect(_audit_object_perm, sender=model, dispatch_uid=f"audit-{model}-del")
 
 
 def _sync_roles(sender: Any, **kwargs: Any) -> None:

@@ -9,7 +9,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 
-
 def username_from_request(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
     credentials = credentials or {}
     value = credentials.get("email") or credentials.get("username")

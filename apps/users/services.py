@@ -10,7 +10,6 @@ from django.contrib.auth import authenticate, user_logged_in, user_login_failed
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.contrib.contenttypes.models import ContentType
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -29,9 +28,9 @@ from apps.core.audit import audit_log
 from apps.core.exceptions import Conflict
 from apps.core.models import AuditLog
 from apps.users.lockout import lockout_message
-from apps.users.tokens import access_token_revoke
 from apps.users.models import Membership, Organization, User
 from apps.users.roles import SELF_SERVICE_ROLES, Role, role_actions, two_factor_required
+from apps.users.tokens import access_token_revoke
 
 # --- Roles -----------------------------------------------------------------------------------
 
@@ -236,14 +235,10 @@ def auth_login(
     device = None
     if django_otp.user_has_device(user, confirmed=True):
         if not otp_token:
-            raise AuthFailure(
-                "otp_required", "Enter the 6-digit code from your authenticator app."
-            )
+            raise AuthFailure("otp_required", "Enter the 6-digit code from your authenticator app.")
         device = django_otp.match_token(user, otp_token.strip().replace(" ", ""))
         if device is None:
-            user_login_failed.send(
-                sender=__name__, credentials={"email": email}, request=request
-            )
+            user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
             if getattr(request, "axes_locked_out", False):
                 raise AuthFailure("login_locked", lockout_message(), 429)
             raise AuthFailure("otp_invalid", "The authentication code is wrong or expired.")
@@ -327,7 +322,9 @@ def user_purge_unverified() -> int:
     """Delete sign-ups whose verification link has expired, so their address can sign up again.
     Their organizations go too when nobody else is in them."""
     cutoff = timezone.now() - timedelta(days=settings.EMAIL_VERIFICATION_MAX_AGE_DAYS)
-    stale = User.objects.filter(email_verified_at__isnull=True, is_active=False, date_joined__lt=cutoff)
+    stale = User.objects.filter(
+        email_verified_at__isnull=True, is_active=False, date_joined__lt=cutoff
+    )
     orgs = list(Organization.objects.filter(memberships__user__in=stale).distinct())
     count = 0
     with transaction.atomic():

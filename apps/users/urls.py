@@ -37,7 +37,9 @@ urlpatterns = [
     ),
     path(
         "password-reset/complete/",
-        auth_views.PasswordResetCompleteView.as_view(template_name="users/password_reset_complete.html"),
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="users/password_reset_complete.html"
+        ),
         name="password-reset-complete",
     ),
 ]

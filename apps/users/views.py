@@ -34,7 +34,9 @@ from apps.users.services import (
 
 def _safe_next(request: HttpRequest, default: str = "portal:home") -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, request.is_secure()
+    ):
         return target
     return redirect(default).url
 
@@ -61,7 +63,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
             if device is not None:
                 otp_login(request, device)
             return redirect(_safe_next(request))
-    return render(request, "users/login.html", {"form": form, "next": request.GET.get("next", "")}, status=status)
+    return render(
+        request,
+        "users/login.html",
+        {"form": form, "next": request.GET.get("next", "")},
+        status=status,
+    )
 
 
 @require_POST
@@ -92,7 +99,9 @@ def register_view(request: HttpRequest) -> HttpResponse:
                 form.add_error(field if field in form.fields else None, errors)
         else:
             return render(request, "users/register_done.html", {"email": data["email"]})
-    return render(request, "users/register.html", {"form": form}, status=400 if form.errors else 200)
+    return render(
+        request, "users/register.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 def verify_email_view(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
@@ -125,7 +134,11 @@ def two_factor_setup_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Two-factor authentication is on.")
             return redirect(_safe_next(request))
     if confirmed and request.method == "GET" and "restart" not in request.GET:
-        return render(request, "users/2fa_status.html", {"required": two_factor_required(user), "disable_form": DisableTwoFactorForm()})
+        return render(
+            request,
+            "users/2fa_status.html",
+            {"required": two_factor_required(user), "disable_form": DisableTwoFactorForm()},
+        )
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if device is None or request.method == "GET":
         device = totp_device_start(user=user)
@@ -154,7 +167,12 @@ def two_factor_verify_view(request: HttpRequest) -> HttpResponse:
         else:
             otp_login(request, device)
             return redirect(_safe_next(request))
-    return render(request, "users/2fa_verify.html", {"form": form, "next": request.GET.get("next", "")}, status=400 if form.errors else 200)
+    return render(
+        request,
+        "users/2fa_verify.html",
+        {"form": form, "next": request.GET.get("next", "")},
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -163,7 +181,12 @@ def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
     form = DisableTwoFactorForm(request.POST)
     if form.is_valid():
         try:
-            totp_disable(request=request, user=request.user, password=form.cleaned_data["password"], token=form.cleaned_data["token"])
+            totp_disable(
+                request=request,
+                user=request.user,
+                password=form.cleaned_data["password"],
+                token=form.cleaned_data["token"],
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

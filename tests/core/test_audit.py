@@ -53,7 +53,9 @@ def test_passwords_never_reach_the_log(make_user):
     user = make_user()
     user.set_password("another-secret-55")
     user.save()
-    entry = AuditLog.objects.filter(action=AuditLog.Action.UPDATE, object_id=str(user.pk)).latest("id")
+    entry = AuditLog.objects.filter(action=AuditLog.Action.UPDATE, object_id=str(user.pk)).latest(
+        "id"
+    )
     assert entry.changes["password"] == ["***", "***"]
     assert "another-secret-55" not in str(AuditLog.objects.values_list("changes", flat=True))
 
@@ -61,13 +63,17 @@ def test_passwords_never_reach_the_log(make_user):
 @pytest.mark.django_db
 def test_group_changes_are_recorded(make_user):
     user = make_user(Role.VIEWER)
-    entries = AuditLog.objects.filter(action=AuditLog.Action.PERMISSION_CHANGED, object_id=str(user.pk))
+    entries = AuditLog.objects.filter(
+        action=AuditLog.Action.PERMISSION_CHANGED, object_id=str(user.pk)
+    )
     assert any(e.changes.get("items") == ["viewer"] for e in entries)
 
 
 @pytest.mark.django_db
 def test_entries_cannot_be_changed_or_deleted_by_the_app():
-    entry = AuditLog.objects.create(action=AuditLog.Action.LOGIN_FAILURE, actor_email="x@example.test")
+    entry = AuditLog.objects.create(
+        action=AuditLog.Action.LOGIN_FAILURE, actor_email="x@example.test"
+    )
     entry.actor_email = "y@example.test"
     with pytest.raises(AppendOnlyError):
         entry.save()
@@ -77,14 +83,19 @@ def test_entries_cannot_be_changed_or_deleted_by_the_app():
 
 @pytest.mark.django_db(transaction=True)
 def test_database_refuses_update_and_delete():
-    entry = AuditLog.objects.create(action=AuditLog.Action.LOGIN_FAILURE, actor_email="x@example.test")
+    entry = AuditLog.objects.create(
+        action=AuditLog.Action.LOGIN_FAILURE, actor_email="x@example.test"
+    )
     statements = ["UPDATE core_auditlog SET actor_email = 'forged' WHERE id = %s"]
     if connection.vendor == "postgresql":  # SQLite keeps DELETE for flush (see migration 0003)
         statements.append("DELETE FROM core_auditlog WHERE id = %s")
     for sql in statements:
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [entry.pk])
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [entry.pk])
     assert AuditLog.objects.get(pk=entry.pk).actor_email == "x@example.test"
 
 

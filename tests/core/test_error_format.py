@@ -22,8 +22,9 @@ def assert_error(response, status: int, code: str) -> dict:
 
 @pytest.mark.django_db
 def test_400(make_user):
+    admin = make_user(Role.ADMIN)
     error = assert_error(
-        jwt_client(make_user(Role.ADMIN)).post("/api/v1/users/1/role/", {}, format="json"),
+        jwt_client(admin).post(f"/api/v1/users/{admin.pk}/role/", {}, format="json"),
         400,
         "invalid",
     )
@@ -67,14 +68,22 @@ def test_404_unknown_url_even_in_debug(make_user):
 
 @pytest.mark.django_db
 def test_405(make_user):
-    error = assert_error(jwt_client(make_user()).delete("/api/v1/auth/me/"), 405, "method_not_allowed")
+    error = assert_error(
+        jwt_client(make_user()).delete("/api/v1/auth/me/"), 405, "method_not_allowed"
+    )
     assert "GET" in error["details"]["allowed"]
 
 
 @pytest.mark.django_db
 def test_409(api, make_user):
     user = make_user()
-    body = {"full_name": "A B", "email": user.email, "role": "designer", "organization_name": "New Org", "password": "tall-tree-green-9"}
+    body = {
+        "full_name": "A B",
+        "email": user.email,
+        "role": "designer",
+        "organization_name": "New Org",
+        "password": "tall-tree-green-9",
+    }
     assert_error(api.post("/api/v1/auth/register/", body, format="json"), 409, "conflict")
 
 

@@ -23,7 +23,9 @@ def test_readyz_reports_each_dependency(client):
 def test_readyz_turns_503_when_redis_stops(client, own_redis):
     port, proc = own_redis
     url = f"redis://127.0.0.1:{port}/0"
-    layers = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
+    layers = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
+    }
     saved = celery_app.conf.broker_url, celery_app.conf.task_always_eager
     celery_app.conf.broker_url, celery_app.conf.task_always_eager = url, False
     try:

@@ -22,7 +22,9 @@ def session_headers(user) -> list[tuple[bytes, bytes]]:
     return [*HEADERS, (b"cookie", cookie)]
 
 
-async def connect(path: str, headers: list[tuple[bytes, bytes]] = HEADERS) -> tuple[WebsocketCommunicator, bool, int | None]:
+async def connect(
+    path: str, headers: list[tuple[bytes, bytes]] = HEADERS
+) -> tuple[WebsocketCommunicator, bool, int | None]:
     ws = WebsocketCommunicator(application, path, headers=headers)
     connected, code = await ws.connect()
     return ws, connected, code
@@ -37,7 +39,9 @@ async def test_anonymous_is_refused():
 async def test_session_user_receives_own_notifications_only(make_user):
     alice = await sync_to_async(make_user)(Role.DESIGNER)
     bob = await sync_to_async(make_user)(Role.DESIGNER)
-    ws_alice, ok_a, _ = await connect("/ws/notifications/", await sync_to_async(session_headers)(alice))
+    ws_alice, ok_a, _ = await connect(
+        "/ws/notifications/", await sync_to_async(session_headers)(alice)
+    )
     ws_bob, ok_b, _ = await connect("/ws/notifications/", await sync_to_async(session_headers)(bob))
     assert ok_a and ok_b
     assert (await ws_alice.receive_json_from())["type"] == "hello"
@@ -74,13 +78,18 @@ async def test_jwt_query_token_is_accepted_and_revoked_token_refused(make_user):
 
 async def test_admin_session_without_second_factor_is_refused(make_user):
     admin = await sync_to_async(make_user)(Role.ADMIN)
-    _, connected, code = await connect("/ws/notifications/", await sync_to_async(session_headers)(admin))
+    _, connected, code = await connect(
+        "/ws/notifications/", await sync_to_async(session_headers)(admin)
+    )
     assert not connected and code == 4401
 
 
 async def test_foreign_origin_is_refused(make_user):
     user = await sync_to_async(make_user)(Role.DESIGNER)
-    headers = [(b"origin", b"http://evil.example"), *[h for h in await sync_to_async(session_headers)(user) if h[0] != b"origin"]]
+    headers = [
+        (b"origin", b"http://evil.example"),
+        *[h for h in await sync_to_async(session_headers)(user) if h[0] != b"origin"],
+    ]
     _, connected, _ = await connect("/ws/notifications/", headers)
     assert not connected
 

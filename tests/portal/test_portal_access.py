@@ -68,7 +68,9 @@ def test_anonymous_is_sent_to_login(client):
 @pytest.mark.django_db
 def test_admin_without_second_factor_cannot_reach_django_admin(users_by_role):
     client = Client()
-    client.force_login(users_by_role[Role.ADMIN], backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(
+        users_by_role[Role.ADMIN], backend="django.contrib.auth.backends.ModelBackend"
+    )
     response = client.get("/admin/")
     assert response.status_code == 302
     assert response["Location"].startswith("/account/2fa/")

@@ -79,10 +79,14 @@ def test_api_registration_and_duplicate_is_409(api, django_capture_on_commit_cal
         response = api.post("/api/v1/auth/register/", body, format="json")
     assert response.status_code == 201
     assert len(mail.outbox) == 1
-    again = api.post("/api/v1/auth/register/", {**body, "organization_name": "Other"}, format="json")
+    again = api.post(
+        "/api/v1/auth/register/", {**body, "organization_name": "Other"}, format="json"
+    )
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
-    assert again.json()["error"]["details"] == {"email": ["An account with this e-mail address already exists."]}
+    assert again.json()["error"]["details"] == {
+        "email": ["An account with this e-mail address already exists."]
+    }
     # The failed attempt left no organization behind.
     from apps.users.models import Organization
 
@@ -95,12 +99,19 @@ def test_api_registration_and_duplicate_is_409(api, django_capture_on_commit_cal
 
 @pytest.mark.django_db
 def test_api_registration_refuses_staff_roles_and_weak_passwords(api):
-    body = {"full_name": "X Y", "email": "x@example.test", "organization_name": "X", "password": "tall-tree-green-9"}
+    body = {
+        "full_name": "X Y",
+        "email": "x@example.test",
+        "organization_name": "X",
+        "password": "tall-tree-green-9",
+    }
     response = api.post("/api/v1/auth/register/", {**body, "role": "operator"}, format="json")
     assert response.status_code == 400
     assert list(response.json()["error"]["details"]) == ["role"]
     response = api.post(
-        "/api/v1/auth/register/", {**body, "role": "designer", "password": "1234567890"}, format="json"
+        "/api/v1/auth/register/",
+        {**body, "role": "designer", "password": "1234567890"},
+        format="json",
     )
     assert response.status_code == 400
     assert "entirely numeric" in " ".join(response.json()["error"]["details"]["password"])
@@ -117,7 +128,9 @@ def test_password_reset_by_email(make_user):
     form_page = client.get(link, follow=True)
     assert form_page.status_code == 200
     set_url = form_page.request["PATH_INFO"]
-    response = client.post(set_url, {"new_password1": "brand-new-secret-7", "new_password2": "brand-new-secret-7"})
+    response = client.post(
+        set_url, {"new_password1": "brand-new-secret-7", "new_password2": "brand-new-secret-7"}
+    )
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password("brand-new-secret-7")

@@ -31,9 +31,7 @@ EXPECTED = {
     A.TICKET_MANAGE: [S.ALL, None, None, S.OWN_NODES, S.OPERATED, None],
     A.SYSTEM_ADMIN: [S.ALL, None, None, None, None, None],
 }
-CASES = [
-    (action, role, EXPECTED[action][i]) for action in EXPECTED for i, role in enumerate(ROLES)
-]
+CASES = [(action, role, EXPECTED[action][i]) for action in EXPECTED for i, role in enumerate(ROLES)]
 
 
 @pytest.mark.django_db

@@ -37,7 +37,9 @@ def test_throttle_counts_per_user(make_user):
 def test_account_locked_after_repeated_failures_even_with_right_password(api, make_user):
     user = make_user(Role.DESIGNER)
     for _ in range(5):
-        response = api.post(TOKEN_URL, {"email": user.email, "password": "wrong-pass-1"}, format="json")
+        response = api.post(
+            TOKEN_URL, {"email": user.email, "password": "wrong-pass-1"}, format="json"
+        )
         assert response.status_code in (401, 429)
     response = api.post(TOKEN_URL, {"email": user.email, "password": PASSWORD}, format="json")
     assert response.status_code == 429
@@ -59,7 +61,10 @@ def test_ip_locked_after_failures_across_accounts(api, make_user):
     assert response.status_code == 429
     # Another address is not affected.
     other_ip = api.post(
-        TOKEN_URL, {"email": fresh.email, "password": PASSWORD}, format="json", REMOTE_ADDR="10.9.8.7"
+        TOKEN_URL,
+        {"email": fresh.email, "password": PASSWORD},
+        format="json",
+        REMOTE_ADDR="10.9.8.7",
     )
     assert other_ip.status_code == 200
 
@@ -82,7 +87,13 @@ def test_successful_login_resets_the_failure_count(api, make_user):
     user = make_user()
     for _ in range(4):
         api.post(TOKEN_URL, {"email": user.email, "password": "wrong-pass-1"}, format="json")
-    assert api.post(TOKEN_URL, {"email": user.email, "password": PASSWORD}, format="json").status_code == 200
+    assert (
+        api.post(TOKEN_URL, {"email": user.email, "password": PASSWORD}, format="json").status_code
+        == 200
+    )
     for _ in range(4):
         api.post(TOKEN_URL, {"email": user.email, "password": "wrong-pass-1"}, format="json")
-    assert api.post(TOKEN_URL, {"email": user.email, "password": PASSWORD}, format="json").status_code == 200
+    assert (
+        api.post(TOKEN_URL, {"email": user.email, "password": PASSWORD}, format="json").status_code
+        == 200
+    )

@@ -83,7 +83,9 @@ def test_designer_may_turn_2fa_off_but_admin_may_not(make_user):
     admin_device.refresh_from_db()
     admin_device.last_t = -1
     admin_device.save()
-    admin_client.post("/account/2fa/disable/", {"password": PASSWORD, "token": current_code(admin_device)})
+    admin_client.post(
+        "/account/2fa/disable/", {"password": PASSWORD, "token": current_code(admin_device)}
+    )
     assert TOTPDevice.objects.filter(user=admin).exists()
 
 

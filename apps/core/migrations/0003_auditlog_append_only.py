@@ -17,7 +17,8 @@ def create_triggers(apps, schema_editor):
             CREATE TRIGGER core_auditlog_append_only
                 BEFORE UPDATE OR DELETE ON core_auditlog
                 FOR EACH ROW EXECUTE FUNCTION core_auditlog_refuse_change();
-            """
+            """,
+            params=None,  # the % in RAISE is PL/pgSQL's, not a query placeholder
         )
     elif vendor == "sqlite":
         # SQLite (the embedded default) guards rows against UPDATE only: it has no TRUNCATE, so

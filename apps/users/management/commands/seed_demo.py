@@ -6,7 +6,13 @@ from django.db import transaction
 from apps.core.services import notification_send
 from apps.users.models import Membership, Organization, User
 from apps.users.roles import Role
-from apps.users.services import membership_add, organization_create, roles_sync, user_create, user_set_role
+from apps.users.services import (
+    membership_add,
+    organization_create,
+    roles_sync,
+    user_create,
+    user_set_role,
+)
 
 # Development-only logins, printed by `make run` and listed in README. Never use in production.
 DEMO_PASSWORD_SUFFIX = "-demo-2026"
@@ -37,11 +43,15 @@ class Command(BaseCommand):
         roles_sync()
         orgs = {}
         for name, kind in DEMO_ORGS:
-            orgs[name] = Organization.objects.filter(name=name).first() or organization_create(name=name, kind=kind)
+            orgs[name] = Organization.objects.filter(name=name).first() or organization_create(
+                name=name, kind=kind
+            )
         for email, name, role, org_name in DEMO_USERS:
             user = User.objects.filter(email=email).first()
             if user is None:
-                user = user_create(email=email, password=demo_password(role), role=role, full_name=name)
+                user = user_create(
+                    email=email, password=demo_password(role), role=role, full_name=name
+                )
                 if role == Role.ADMIN:
                     user.is_superuser = True
                     user.save(update_fields=["is_superuser"])
@@ -55,6 +65,10 @@ class Command(BaseCommand):
                 user_set_role(user=user, role=role)
                 created = "exists "
             if org_name:
-                membership_add(user=user, organization=orgs[org_name], org_role=Membership.OrgRole.OWNER)
-            self.stdout.write(f"{created} {role.value:9} {email:24} password: {demo_password(role)}")
+                membership_add(
+                    user=user, organization=orgs[org_name], org_role=Membership.OrgRole.OWNER
+                )
+            self.stdout.write(
+                f"{created} {role.value:9} {email:24} password: {demo_password(role)}"
+            )
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
