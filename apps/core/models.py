@@ -64,6 +64,17 @@ class AuditLog(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_email or '-'} {self.action}"
 
+    def changes_summary(self) -> list[str]:
+        """Readable lines: `field: old → new` for updates, `field: value` for creations."""
+        lines = []
+        for key, value in (self.changes or {}).items():
+            if isinstance(value, list) and len(value) == 2:
+                old, new = value
+                lines.append(f"{key}: {new}" if old is None else f"{key}: {old} → {new}")
+            else:
+                lines.append(f"{key}: {value}")
+        return lines
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not self._state.adding:
             raise AppendOnlyError("Audit log entries cannot be changed.")

@@ -118,7 +118,9 @@ def scope_for(user: Any, action: Action) -> Scope | None:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     if user.is_superuser:
-        return Scope.ALL
+        # A superuser has the admin column of the matrix: everything a person may do, but
+        # still no telemetry ingest (device credentials only).
+        return MATRIX[action].get(Role.ADMIN)
     if not user.has_perm(f"users.{permission_codename(action)}"):
         return None
     return MATRIX[action].get(Role(user.role))

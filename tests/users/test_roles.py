@@ -83,3 +83,10 @@ def test_role_change_moves_group_and_staff_flag(make_user):
 def test_inactive_user_can_do_nothing(make_user):
     user = make_user(R.ADMIN, is_active=False)
     assert all(scope_for(user, action) is None for action in Action)
+
+
+@pytest.mark.django_db
+def test_superuser_gets_the_admin_column_but_never_ingest(make_user):
+    user = make_user(R.VIEWER, is_superuser=True)
+    assert all(scope_for(user, a) == EXPECTED[a][0] for a in Action)
+    assert scope_for(user, A.TELEMETRY_INGEST) is None

@@ -58,7 +58,7 @@ class Command(BaseCommand):
                 notification_send(
                     user=user,
                     title="Welcome to Imewe",
-                    body=f"You are signed in as a {role.label.lower()}.",
+                    body=f"Your role here: {role.label}. The home page shows what it allows.",
                 )
                 created = "created"
             else:
