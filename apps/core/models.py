@@ -64,6 +64,14 @@ class AuditLog(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_email or '-'} {self.action}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError("Audit log entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Audit log entries cannot be deleted.")
+
     def changes_summary(self) -> list[str]:
         """Readable lines: `field: old → new` for updates, `field: value` for creations."""
         lines = []
@@ -74,14 +82,6 @@ class AuditLog(models.Model):
             else:
                 lines.append(f"{key}: {value}")
         return lines
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not self._state.adding:
-            raise AppendOnlyError("Audit log entries cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise AppendOnlyError("Audit log entries cannot be deleted.")
 
 
 class Notification(TimeStampedModel):
