@@ -7,7 +7,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_production_logs_are_json_lines():
-    code = "import django, logging; django.setup(); logging.getLogger('imewe.test').warning('hello %s', 'ops')"
+    code = (
+        "import django, logging; django.setup();"
+        "logging.getLogger('imewe.test').warning('hello %s', 'ops')"
+    )
     env = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "imewe.settings",
