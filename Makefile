@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: setup run test test-embedded lint check-deploy schema clean
+.PHONY: setup run test lint typecheck check-deploy schema clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -46,11 +46,15 @@ test: setup
 	  else echo "Install the Debian packages:$$missing (browser and compose tests need them)"; fi; fi
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy apps imewe celery_worker
 	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy apps imewe celery_worker
 
 check-deploy: setup var/secret_key
 	SECRET_KEY="$$(cat var/secret_key)" DEBUG=0 ALLOWED_HOSTS=imewe.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING

@@ -24,16 +24,16 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if "sqlite" in DATABASES["default"]["ENGINE"]:
-    DATABASES["default"]["NAME"] = str(BASE_DIR / "var" / "test.sqlite3")
+    DATABASES["default"]["NAME"] = str(BASE_DIR / "var" / "test.sqlite3")  # type: ignore[index]
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
 if REDIS_URL:
     # Each pytest process gets its own prefix so parallel runs never share groups or caches.
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"imewe-test-{os.getpid()}"  # noqa: F405
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"imewe-test-{os.getpid()}"  # type: ignore[index]  # noqa: F405,E501
     CACHES["default"]["KEY_PREFIX"] = f"imewe-test-{os.getpid()}"  # noqa: F405
 # Serve static files from the finders (no collectstatic in tests; the browser test needs them).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
-LOGGING["loggers"].update(  # noqa: F405
+LOGGING["loggers"].update(  # type: ignore[attr-defined]  # noqa: F405
     {"axes": {"level": "ERROR"}, "django.request": {"level": "ERROR"}}
 )
 # Connections opened in worker threads (channels, the Celery test worker) close after each use,

@@ -78,13 +78,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         message = MESSAGES["invalid"]
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
     else:
-        message = str(exc.detail) if not isinstance(exc.detail, dict | list) else exc.default_detail
+        message = str(exc.detail if not isinstance(exc.detail, dict | list) else exc.default_detail)
         if isinstance(exc.detail, dict | list):
             details = exc.detail
     if isinstance(exc, ConflictError):
         details = getattr(exc, "details", None)
     if isinstance(exc, exceptions.Throttled):
-        details = {"retry_after_seconds": exc.wait}
+        details = {"retry_after_seconds": getattr(exc, "wait", None)}
     if isinstance(exc, exceptions.MethodNotAllowed):
         view = context.get("view")
         details = {"allowed": list(getattr(view, "allowed_methods", []))}

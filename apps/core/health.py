@@ -47,7 +47,7 @@ def check_broker() -> str:
     if app.conf.task_always_eager:
         return "eager (no broker)"
     with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_S)
+        conn.ensure_connection(max_retries=1, timeout=int(CHECK_TIMEOUT_S))
         return (
             conn.transport_cls
             if isinstance(conn.transport_cls, str)

@@ -8,7 +8,7 @@ from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 
 
 class AutoSchema(BaseAutoSchema):
-    def get_serializer_name(self, serializer: Any, direction: str) -> str:
+    def get_serializer_name(self, serializer: Any, direction: Any) -> str:
         # Views declare `InputSerializer` / `OutputSerializer` inside themselves (STYLE.md):
         # name each after its view: TokenObtainApi.InputSerializer -> TokenObtainInput.
         cls = type(serializer)

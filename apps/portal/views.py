@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from apps.core.models import AuditLog
@@ -10,10 +10,11 @@ from apps.core.selectors import audit_log_list, notification_list
 from apps.portal.access import action_required, portal_required
 from apps.users.models import User
 from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, scope_for
+from apps.users.types import AuthenticatedHttpRequest
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """After login, every role lands on its own portal."""
     portal = "ops" if request.user.is_superuser else HOME_PORTAL[Role(request.user.role)]
     return redirect(f"portal:{portal}")
@@ -28,7 +29,7 @@ def _capabilities(user: User) -> list[dict[str, str]]:
     return rows
 
 
-def _portal_context(request: HttpRequest, portal: str) -> dict[str, object]:
+def _portal_context(request: AuthenticatedHttpRequest, portal: str) -> dict[str, object]:
     return {
         "portal": portal,
         "memberships": request.user.memberships.select_related("organization"),
@@ -38,17 +39,17 @@ def _portal_context(request: HttpRequest, portal: str) -> dict[str, object]:
 
 
 @portal_required("designer")
-def designer_home(request: HttpRequest) -> HttpResponse:
+def designer_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "portal/designer_home.html", _portal_context(request, "designer"))
 
 
 @portal_required("vendor")
-def vendor_home(request: HttpRequest) -> HttpResponse:
+def vendor_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "portal/vendor_home.html", _portal_context(request, "vendor"))
 
 
 @portal_required("ops")
-def ops_home(request: HttpRequest) -> HttpResponse:
+def ops_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = _portal_context(request, "ops")
     if scope_for(request.user, Action.SYSTEM_ADMIN):
         counts = {role.label: User.objects.filter(role=role).count() for role in Role}
@@ -59,7 +60,7 @@ def ops_home(request: HttpRequest) -> HttpResponse:
 
 @portal_required("ops")
 @action_required(Action.SYSTEM_ADMIN)
-def audit_log_view(request: HttpRequest) -> HttpResponse:
+def audit_log_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = {
         "action": request.GET.get("action", ""),
         "actor": request.GET.get("actor", "").strip(),
@@ -83,6 +84,6 @@ def audit_log_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def notifications_view(request: HttpRequest) -> HttpResponse:
+def notifications_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(notification_list(user=request.user), 25).get_page(request.GET.get("page"))
     return render(request, "portal/notifications.html", {"page": page})

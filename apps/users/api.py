@@ -11,7 +11,6 @@ from guardian.shortcuts import assign_perm, remove_perm
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -30,6 +29,7 @@ from apps.users.services import (
     user_set_role,
     user_verify_email,
 )
+from apps.users.types import AuthenticatedRequest
 
 
 class AuthError(exceptions.APIException):
@@ -87,7 +87,7 @@ class TokenObtainApi(APIView):
         otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
 
     @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -118,15 +118,15 @@ class LogoutApi(APIView):
         request=InputSerializer,
         responses={200: inline_serializer("LogoutResult", {"revoked": serializers.IntegerField()})},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token = request.auth
         revoked = auth_logout_tokens(
             user=request.user,
             refresh=data.validated_data["refresh"],
-            access_jti=token.get("jti") if token is not None else None,
-            access_exp=token.get("exp") if token is not None else None,
+            access_jti=token.get("jti") if token is not None else None,  # type: ignore[union-attr]
+            access_exp=token.get("exp") if token is not None else None,  # type: ignore[union-attr]
             everywhere=data.validated_data["everywhere"],
         )
         return Response({"revoked": revoked})
@@ -155,7 +155,7 @@ class RegisterApi(APIView):
             return attrs
 
     @extend_schema(request=InputSerializer, responses={201: UserSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_register(**data.validated_data, base_url=request.build_absolute_uri("/"))
@@ -171,7 +171,7 @@ class VerifyEmailApi(APIView):
         token = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses={200: UserSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_verify_email(
@@ -193,14 +193,14 @@ class MeApi(APIView):
             )
         }
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         user = request.user
         scopes = {action.value: scope_for(user, action) for action in Action}
         return Response(
             {
                 "user": UserSerializer(user).data,
                 "permissions": {k: v.value for k, v in scopes.items() if v is not None},
-                "portals": [p for p, roles in PORTALS.items() if user.role in roles],
+                "portals": [p for p, roles in PORTALS.items() if Role(user.role) in roles],
             }
         )
 
@@ -210,7 +210,7 @@ class RoleMatrixApi(APIView):
         responses={200: OpenApiTypes.OBJECT},
         description="action -> role -> scope; roles absent from an action may not perform it.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(
             {
                 action.value: {role.value: scope.value for role, scope in scopes.items()}
@@ -227,14 +227,17 @@ class OrganizationListApi(ListAPIView):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Organization.objects.none()
-        return organization_list(user=self.request.user)
+        return organization_list(user=self.request.user)  # type: ignore[arg-type]
 
 
 class OrganizationDetailApi(RetrieveAPIView):
     serializer_class = OrganizationSerializer
 
     def get_object(self) -> Organization:
-        return organization_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return organization_get_for_user(
+            user=self.request.user,  # type: ignore[arg-type]  # IsAuthenticated ran first
+            pk=self.kwargs["pk"],
+        )
 
 
 class OrganizationShareApi(APIView):
@@ -246,7 +249,7 @@ class OrganizationShareApi(APIView):
         grant = serializers.BooleanField(default=True)
 
     @extend_schema(request=InputSerializer, responses={200: OrganizationSerializer})
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         organization = organization_get_for_user(user=request.user, pk=pk)
         is_owner = organization.memberships.filter(
             user=request.user, org_role=Membership.OrgRole.OWNER
@@ -283,7 +286,7 @@ class UserRoleApi(APIView):
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(request=InputSerializer, responses={200: UserSerializer})
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         user = get_object_or_404(User, pk=pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -27,9 +27,10 @@ class UsersConfig(AppConfig):
         m2m_changed.connect(
             _audit_m2m, sender=User.user_permissions.through, dispatch_uid="audit-user-perms"
         )
-        for model in (UserObjectPermission, GroupObjectPermission):
-            post_save.connect(_audit_object_perm, sender=model, dispatch_uid=f"audit-{model}")
-            post_delete.connect(_audit_object_perm, sender=model, dispatch_uid=f"audit-{model}-del")
+        for perm_model in (UserObjectPermission, GroupObjectPermission):
+            uid = f"audit-{perm_model._meta.label_lower}"
+            post_save.connect(_audit_object_perm, sender=perm_model, dispatch_uid=uid)
+            post_delete.connect(_audit_object_perm, sender=perm_model, dispatch_uid=f"{uid}-del")
 
 
 def _sync_roles(sender: Any, **kwargs: Any) -> None:

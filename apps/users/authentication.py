@@ -33,6 +33,6 @@ class VerifiedSessionAuthentication(SessionAuthentication):
             return None
         user = result[0]
         http_request = request._request
-        if two_factor_required(user) and not http_request.user.is_verified():
+        if two_factor_required(user) and not getattr(http_request.user, "is_verified", bool)():
             return None
         return result

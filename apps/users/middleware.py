@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.users.models import User
 from apps.users.roles import two_factor_required
 
 PROTECTED_PREFIXES = ("/ops/", "/admin/")
@@ -21,8 +22,8 @@ class RequireTwoFactorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if (
-            request.path.startswith(PROTECTED_PREFIXES)
-            and user.is_authenticated
+            isinstance(user, User)
+            and request.path.startswith(PROTECTED_PREFIXES)
             and two_factor_required(user)
             and not user.is_verified()
         ):

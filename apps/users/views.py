@@ -30,6 +30,7 @@ from apps.users.services import (
     user_register,
     user_verify_email,
 )
+from apps.users.types import AuthenticatedHttpRequest
 
 
 def _safe_next(request: HttpRequest, default: str = "portal:home") -> str:
@@ -121,7 +122,7 @@ def _qr_svg(data: str) -> str:
 
 
 @login_required
-def two_factor_setup_view(request: HttpRequest) -> HttpResponse:
+def two_factor_setup_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
     form = TokenForm(request.POST or None)
@@ -158,7 +159,7 @@ def two_factor_setup_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def two_factor_verify_view(request: HttpRequest) -> HttpResponse:
+def two_factor_verify_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         device = match_token(request.user, form.cleaned_data["token"].strip())
@@ -177,7 +178,7 @@ def two_factor_verify_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
+def two_factor_disable_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = DisableTwoFactorForm(request.POST)
     if form.is_valid():
         try:
