@@ -1,5 +1,6 @@
 """Every app's websocket routes, in one list."""
 
 from apps.core.routing import websocket_urlpatterns as core_ws
+from apps.users.routing import websocket_urlpatterns as users_ws
 
-websocket_urlpatterns = [*core_ws]
+websocket_urlpatterns = [*core_ws, *users_ws]

@@ -14,7 +14,10 @@ from django.http import HttpRequest
 
 from apps.core.middleware import current_request
 from apps.core.models import AuditLog
+from apps.core.realtime import broadcast_on_commit
 
+# Websocket group that receives every new entry (the ops portal's live audit feed).
+AUDIT_GROUP = "audit"
 SECRET_FIELDS = {"password", "key", "secret", "token", "token_hash", "bin_key"}
 
 
@@ -59,6 +62,19 @@ def audit_log(
         entry.user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
         entry.path = request.path[:300]
     entry.save()
+    broadcast_on_commit(
+        AUDIT_GROUP,
+        {
+            "type": "audit",
+            "id": entry.pk,
+            "created_at": entry.created_at.isoformat(),
+            "actor_email": entry.actor_email,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_repr": entry.object_repr,
+            "ip_address": entry.ip_address,
+        },
+    )
     return entry
 
 

@@ -15,9 +15,14 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 HEADERS = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
 
 
-def session_headers(user) -> list[tuple[bytes, bytes]]:
+def session_client(user) -> Client:
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+def session_headers(user) -> list[tuple[bytes, bytes]]:
+    client = session_client(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     return [*HEADERS, (b"cookie", cookie)]
 
@@ -104,4 +109,34 @@ async def test_mark_read_over_the_socket(make_user):
     assert await ws.receive_json_from() == {"type": "marked_read", "count": 1}
     await ws.send_json_to({"type": "mark_read", "ids": "all"})
     assert (await ws.receive_json_from())["code"] == "invalid"
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r != Role.ADMIN])
+async def test_audit_stream_refuses_non_admin_roles(make_user, role):
+    user = await sync_to_async(make_user)(role)
+    access = await sync_to_async(lambda: RefreshToken.for_user(user).access_token)()
+    _, connected, code = await connect(f"/ws/audit/?token={access}")
+    assert not connected and code == 4403
+
+
+async def test_audit_stream_refuses_anonymous():
+    _, connected, code = await connect("/ws/audit/")
+    assert not connected and code == 4401
+
+
+async def test_audit_stream_pushes_new_entries_to_admins(make_user):
+    admin = await sync_to_async(make_user)(Role.ADMIN)
+    access = await sync_to_async(lambda: RefreshToken.for_user(admin).access_token)()
+    ws, connected, _ = await connect(f"/ws/audit/?token={access}")
+    assert connected
+    # when: someone is denied a portal page
+    viewer = await sync_to_async(make_user)(Role.VIEWER)
+    while not await ws.receive_nothing(timeout=0.2):  # drop the entries of creating the viewer
+        await ws.receive_json_from()
+    response = await sync_to_async(lambda: session_client(viewer).get("/ops/"))()
+    assert response.status_code == 403
+    received = [await ws.receive_json_from(timeout=5) for _ in range(2)]  # login, then denial
+    assert [m["action"] for m in received] == ["auth.login", "perm.denied"]
+    assert all(m["type"] == "audit" and m["actor_email"] == viewer.email for m in received)
     await ws.disconnect()
