@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "apps.core",
     "apps.users",
+    "apps.vendors",
     "apps.portal",
 ]
 

@@ -7,6 +7,7 @@ from apps.core import health
 api_v1 = [
     path("", include("apps.users.api_urls")),
     path("", include("apps.core.api_urls")),
+    path("", include("apps.vendors.api_urls")),
 ]
 
 urlpatterns = [

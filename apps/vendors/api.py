@@ -1,0 +1,418 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.users.models import Organization
+from apps.users.permissions import action_required
+from apps.users.roles import Action
+from apps.users.types import AuthenticatedRequest
+from apps.vendors.models import (
+    DeviceCredential,
+    FabricationNode,
+    NodeConfigProfile,
+    NodeStatusChange,
+    VendorProfile,
+)
+from apps.vendors.selectors import (
+    config_diff,
+    credential_list,
+    node_can_manage,
+    node_get_for_user,
+    node_list,
+    pending_node_list,
+    vendor_organizations_for,
+)
+from apps.vendors.services import (
+    device_credential_issue,
+    device_credential_revoke,
+    node_config_rollback,
+    node_config_save,
+    node_decide,
+    node_register,
+    node_transition,
+    node_update,
+    vendor_profile_get_or_create,
+    vendor_profile_update,
+    vendor_profile_verify,
+)
+
+
+class NodeSerializer(serializers.ModelSerializer):
+    vendor_name = serializers.CharField(source="vendor.name", read_only=True)
+
+    class Meta:
+        model = FabricationNode
+        fields = [
+            "id",
+            "name",
+            "vendor",
+            "vendor_name",
+            "site",
+            "kind",
+            "processes",
+            "materials",
+            "build_x_mm",
+            "build_y_mm",
+            "build_z_mm",
+            "precision_mm",
+            "latitude",
+            "longitude",
+            "software_version",
+            "rated_power_kw",
+            "status",
+            "approval",
+            "approval_comment",
+            "approved_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["status", "approval", "approval_comment", "approved_at"]
+
+
+class NodeWriteSerializer(serializers.ModelSerializer):
+    processes = serializers.ListField(child=serializers.CharField(max_length=40), max_length=30)
+    materials = serializers.ListField(child=serializers.CharField(max_length=60), max_length=100)
+    site = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects.filter(kind=Organization.Kind.OPERATOR_SITE),
+        required=False,
+        allow_null=True,
+    )
+
+    class Meta:
+        model = FabricationNode
+        fields = [
+            "name",
+            "site",
+            "kind",
+            "processes",
+            "materials",
+            "build_x_mm",
+            "build_y_mm",
+            "build_z_mm",
+            "precision_mm",
+            "latitude",
+            "longitude",
+            "software_version",
+            "rated_power_kw",
+        ]
+        validators: list[Any] = []  # uniqueness per vendor is the service's (409)
+
+
+class NodeListApi(ListAPIView):
+    """List the nodes you may see (filters: kind, status, approval, vendor) or register one."""
+
+    serializer_class = NodeSerializer
+    filterset_fields = ["kind", "status", "approval", "vendor", "site"]
+    ordering_fields = ["name", "created_at", "status"]
+
+    class RegisterSerializer(NodeWriteSerializer):
+        vendor = serializers.PrimaryKeyRelatedField(
+            queryset=Organization.objects.filter(kind=Organization.Kind.VENDOR), required=False
+        )
+
+        class Meta(NodeWriteSerializer.Meta):
+            fields = [*NodeWriteSerializer.Meta.fields, "vendor"]
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return FabricationNode.objects.none()
+        return node_list(user=self.request.user)  # type: ignore[arg-type]
+
+    @extend_schema(request=RegisterSerializer, responses={201: NodeSerializer})
+    def post(self, request: AuthenticatedRequest) -> Response:
+        data = self.RegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        vendor = fields.pop("vendor", None)
+        if vendor is None:
+            vendors = list(vendor_organizations_for(user=request.user)[:2])
+            if len(vendors) != 1:
+                raise exceptions.ValidationError(
+                    {"vendor": "Say which vendor company owns the node."}
+                )
+            vendor = vendors[0]
+        node = node_register(by=request.user, vendor=vendor, **fields)
+        return Response(NodeSerializer(node).data, status=status.HTTP_201_CREATED)
+
+
+class NodeDetailApi(APIView):
+    @extend_schema(responses={200: NodeSerializer})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        return Response(NodeSerializer(node_get_for_user(user=request.user, pk=pk)).data)
+
+    @extend_schema(request=NodeWriteSerializer, responses={200: NodeSerializer})
+    def patch(self, request: AuthenticatedRequest, pk: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        data = NodeWriteSerializer(node, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        node = node_update(node=node, by=request.user, **data.validated_data)
+        return Response(NodeSerializer(node).data)
+
+
+class NodeTransitionApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        to = serializers.ChoiceField(choices=FabricationNode.Status.choices)
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(request=InputSerializer, responses={200: NodeSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        node = node_transition(node=node, by=request.user, **data.validated_data)
+        return Response(NodeSerializer(node).data)
+
+
+class StatusChangeSerializer(serializers.ModelSerializer):
+    by_email = serializers.CharField(source="by.email", default=None, read_only=True)
+
+    class Meta:
+        model = NodeStatusChange
+        fields = ["from_status", "to_status", "by_email", "reason", "at"]
+
+
+class NodeStatusLogApi(ListAPIView):
+    serializer_class = StatusChangeSerializer
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return NodeStatusChange.objects.none()
+        node = node_get_for_user(user=self.request.user, pk=self.kwargs["pk"])  # type: ignore[arg-type]
+        return node.status_log.select_related("by")
+
+
+class NodeApprovalApi(APIView):
+    """Admins approve (`approve: true`) or reject (with a comment) a pending node."""
+
+    permission_classes = [action_required(Action.SYSTEM_ADMIN)]
+
+    class InputSerializer(serializers.Serializer):
+        approve = serializers.BooleanField()
+        comment = serializers.CharField(
+            required=False, allow_blank=True, max_length=2000, default=""
+        )
+
+    @extend_schema(request=InputSerializer, responses={200: NodeSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        node = get_object_or_404(FabricationNode, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        node = node_decide(node=node, by=request.user, **data.validated_data)
+        return Response(NodeSerializer(node).data)
+
+
+class PendingNodeListApi(ListAPIView):
+    serializer_class = NodeSerializer
+    permission_classes = [action_required(Action.SYSTEM_ADMIN)]
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> Any:
+        return pending_node_list()
+
+
+class ConfigSerializer(serializers.ModelSerializer):
+    author_email = serializers.CharField(source="author.email", default=None, read_only=True)
+
+    class Meta:
+        model = NodeConfigProfile
+        fields = ["version", "config", "message", "author_email", "rolled_back_from", "created_at"]
+
+
+class NodeConfigListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        config = serializers.JSONField()
+        message = serializers.CharField(
+            required=False, allow_blank=True, max_length=300, default=""
+        )
+
+    @extend_schema(responses={200: ConfigSerializer(many=True)})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        if not node_can_manage(user=request.user, node=node):
+            raise exceptions.PermissionDenied(
+                "Only the node's vendor or an admin sees its configuration."
+            )
+        return Response(ConfigSerializer(node.configs.select_related("author"), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: ConfigSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = node_config_save(node=node, by=request.user, **data.validated_data)
+        return Response(ConfigSerializer(profile).data, status=status.HTTP_201_CREATED)
+
+
+class NodeConfigDiffApi(APIView):
+    @extend_schema(
+        parameters=[
+            inline_serializer(
+                "DiffQuery", {"from": serializers.IntegerField(), "to": serializers.IntegerField()}
+            )
+        ],
+        responses={
+            200: inline_serializer(
+                "ConfigDiff", {"changes": serializers.ListField(child=serializers.DictField())}
+            )
+        },
+    )
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        if not node_can_manage(user=request.user, node=node):
+            raise exceptions.PermissionDenied(
+                "Only the node's vendor or an admin sees its configuration."
+            )
+        try:
+            old_v, new_v = int(request.query_params["from"]), int(request.query_params["to"])
+        except (KeyError, ValueError):
+            raise exceptions.ValidationError(
+                {"from": "Give ?from=<version>&to=<version>."}
+            ) from None
+        versions = {c.version: c.config for c in node.configs.filter(version__in=[old_v, new_v])}
+        missing = [v for v in (old_v, new_v) if v not in versions]
+        if missing:
+            raise exceptions.NotFound(f"No configuration version {missing[0]}.")
+        return Response(
+            {
+                "from": old_v,
+                "to": new_v,
+                "changes": config_diff(old=versions[old_v], new=versions[new_v]),
+            }
+        )
+
+
+class NodeConfigRollbackApi(APIView):
+    @extend_schema(request=None, responses={201: ConfigSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int, version: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        profile = node_config_rollback(node=node, by=request.user, version=version)
+        return Response(ConfigSerializer(profile).data, status=status.HTTP_201_CREATED)
+
+
+class CredentialSerializer(serializers.ModelSerializer):
+    active = serializers.BooleanField(source="is_active", read_only=True)
+
+    class Meta:
+        model = DeviceCredential
+        fields = ["id", "prefix", "label", "active", "created_at", "revoked_at", "last_used_at"]
+
+
+class NodeCredentialListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        label = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")  # type: ignore[assignment]
+
+    def _node(self, request: AuthenticatedRequest, pk: int) -> FabricationNode:
+        node = node_get_for_user(user=request.user, pk=pk)
+        if not node_can_manage(user=request.user, node=node):
+            raise exceptions.PermissionDenied(
+                "Only the node's vendor or an admin manages its credentials."
+            )
+        return node
+
+    @extend_schema(responses={200: CredentialSerializer(many=True)})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        return Response(
+            CredentialSerializer(credential_list(node=self._node(request, pk)), many=True).data
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "IssuedCredential",
+                {"credential": CredentialSerializer(), "token": serializers.CharField()},
+            )
+        },
+        description="Issues a device token (revoking earlier ones); shown only in this response.",
+    )
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        credential, token = device_credential_issue(
+            node=self._node(request, pk), by=request.user, **data.validated_data
+        )
+        return Response(
+            {"credential": CredentialSerializer(credential).data, "token": token},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class NodeCredentialRevokeApi(APIView):
+    @extend_schema(request=None, responses={200: CredentialSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int, credential_id: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        credential = get_object_or_404(DeviceCredential, pk=credential_id, node=node)
+        credential = device_credential_revoke(credential=credential, by=request.user)
+        return Response(CredentialSerializer(credential).data)
+
+
+class VendorProfileSerializer(serializers.ModelSerializer):
+    organization_name = serializers.CharField(source="organization.name", read_only=True)
+    certifications = serializers.ListField(
+        child=serializers.CharField(max_length=100), max_length=50, required=False
+    )
+
+    class Meta:
+        model = VendorProfile
+        fields = [
+            "organization",
+            "organization_name",
+            "description",
+            "certifications",
+            "verification_status",
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+            "website",
+        ]
+        read_only_fields = ["organization", "verification_status"]
+
+
+class VendorProfileApi(APIView):
+    def _profile(self, request: Request, org_id: int) -> VendorProfile:
+        organization = get_object_or_404(Organization, pk=org_id, kind=Organization.Kind.VENDOR)
+        return vendor_profile_get_or_create(organization=organization)
+
+    @extend_schema(responses={200: VendorProfileSerializer})
+    def get(self, request: AuthenticatedRequest, org_id: int) -> Response:
+        return Response(VendorProfileSerializer(self._profile(request, org_id)).data)
+
+    @extend_schema(request=VendorProfileSerializer, responses={200: VendorProfileSerializer})
+    def patch(self, request: AuthenticatedRequest, org_id: int) -> Response:
+        profile = self._profile(request, org_id)
+        if not vendor_organizations_for(user=request.user).filter(pk=org_id).exists():
+            raise exceptions.PermissionDenied(
+                "Only the vendor's members or an admin edit this profile."
+            )
+        data = VendorProfileSerializer(profile, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        profile = vendor_profile_update(profile=profile, by=request.user, **data.validated_data)
+        return Response(VendorProfileSerializer(profile).data)
+
+
+class VendorVerifyApi(APIView):
+    permission_classes = [action_required(Action.SYSTEM_ADMIN)]
+
+    class InputSerializer(serializers.Serializer):
+        verified = serializers.BooleanField()
+
+    @extend_schema(request=InputSerializer, responses={200: VendorProfileSerializer})
+    def post(self, request: AuthenticatedRequest, org_id: int) -> Response:
+        organization = get_object_or_404(Organization, pk=org_id, kind=Organization.Kind.VENDOR)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = vendor_profile_verify(
+            profile=vendor_profile_get_or_create(organization=organization),
+            by=request.user,
+            **data.validated_data,
+        )
+        return Response(VendorProfileSerializer(profile).data)

@@ -1,0 +1,63 @@
+"""Edge gateways authenticate with a device token: `Authorization: Device <token>`.
+User JWTs and sessions never count as a device, and a device is never a user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from apps.vendors.models import DeviceCredential
+from apps.vendors.services import device_authenticate
+
+KEYWORD = b"device"
+
+
+@dataclass(frozen=True)
+class DevicePrincipal:
+    credential: DeviceCredential
+
+    is_authenticated = True
+    is_active = True
+    is_superuser = False
+    is_staff = False
+    role = "device"
+    pk = None
+
+    @property
+    def node_id(self) -> int:
+        return self.credential.node_id
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        return False
+
+
+class DeviceTokenAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[DevicePrincipal, DeviceCredential] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != KEYWORD:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Send 'Authorization: Device <token>'.")
+        credential = device_authenticate(token=parts[1].decode(errors="replace"))
+        if credential is None:
+            raise exceptions.AuthenticationFailed(
+                "Unknown or revoked device token, or the node is not approved.",
+                code="device_token_invalid",
+            )
+        return DevicePrincipal(credential), credential
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Device realm="imewe"'
+
+
+class IsDevice(BasePermission):
+    message = "Only device credentials may do this; user tokens cannot ingest telemetry."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return isinstance(request.user, DevicePrincipal)

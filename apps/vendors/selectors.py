@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from apps.users.models import Organization, User
+from apps.users.roles import Action, Scope, scope_for
+from apps.vendors.models import DeviceCredential, FabricationNode, NodeConfigProfile
+
+
+def node_list(*, user: User) -> QuerySet[FabricationNode]:
+    """Admins see the whole fleet; vendors their own nodes, operators the nodes at their sites;
+    everyone else the catalog of approved, working nodes."""
+    qs = FabricationNode.objects.select_related("vendor", "site")
+    if scope_for(user, Action.NODE_MANAGE) == Scope.ALL:
+        return qs
+    mine = Q(vendor__memberships__user=user) | Q(site__memberships__user=user)
+    catalog = Q(approval=FabricationNode.Approval.APPROVED) & ~Q(
+        status=FabricationNode.Status.DECOMMISSIONED
+    )
+    return qs.filter(mine | catalog).distinct()
+
+
+def node_get_for_user(*, user: User, pk: int) -> FabricationNode:
+    """404, not 403, so ids don't leak."""
+    return get_object_or_404(node_list(user=user), pk=pk)
+
+
+def node_can_manage(*, user: User, node: FabricationNode) -> bool:
+    scope = scope_for(user, Action.NODE_MANAGE)
+    if scope == Scope.ALL:
+        return True
+    return scope == Scope.OWN_NODES and node.vendor.memberships.filter(user=user).exists()
+
+
+def node_is_operated_by(*, user: User, node: FabricationNode) -> bool:
+    return (
+        scope_for(user, Action.TICKET_MANAGE) == Scope.OPERATED
+        and node.site is not None
+        and node.site.memberships.filter(user=user).exists()
+    )
+
+
+def vendor_organizations_for(*, user: User) -> QuerySet[Organization]:
+    """The vendor companies `user` may register nodes for."""
+    qs = Organization.objects.filter(kind=Organization.Kind.VENDOR)
+    if scope_for(user, Action.NODE_MANAGE) == Scope.ALL:
+        return qs
+    if scope_for(user, Action.NODE_MANAGE) == Scope.OWN_NODES:
+        return qs.filter(memberships__user=user)
+    return qs.none()
+
+
+def pending_node_list() -> QuerySet[FabricationNode]:
+    return FabricationNode.objects.filter(approval=FabricationNode.Approval.PENDING).select_related(
+        "vendor", "site", "registered_by"
+    )
+
+
+def node_config_current(*, node: FabricationNode) -> NodeConfigProfile | None:
+    return node.configs.order_by("-version").first()
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}/{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def config_diff(*, old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """Changes between two config documents, one entry per leaf path (`spindle/max_rpm`)."""
+    before, after = _flatten(old), _flatten(new)
+    changes = []
+    for path in sorted(before.keys() | after.keys()):
+        if path not in after:
+            changes.append({"path": path, "op": "removed", "old": before[path], "new": None})
+        elif path not in before:
+            changes.append({"path": path, "op": "added", "old": None, "new": after[path]})
+        elif before[path] != after[path]:
+            changes.append({"path": path, "op": "changed", "old": before[path], "new": after[path]})
+    return changes
+
+
+def credential_list(*, node: FabricationNode) -> QuerySet[DeviceCredential]:
+    return node.device_credentials.select_related("created_by")
