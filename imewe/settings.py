@@ -291,6 +291,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.users.roles.Role",
         "SelfServiceRoleEnum": [("designer", "Designer"), ("vendor", "Vendor")],
+        "OrganizationKindEnum": "apps.users.models.Organization.Kind",
+        "NodeKindEnum": "apps.vendors.models.FabricationNode.Kind",
+        "NodeStatusEnum": "apps.vendors.models.FabricationNode.Status",
+        "NodeApprovalEnum": "apps.vendors.models.FabricationNode.Approval",
     },
 }
 

@@ -18,9 +18,10 @@ SHOTS = Path(__file__).resolve().parents[2] / "var" / "e2e"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the ORM calls in tests run first.
+    # Playwright's sync API runs an event loop in this thread, so every test creates its users
+    # (whose saves publish to the channel layer) in fixtures listed before `browser`.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
@@ -41,8 +42,22 @@ def sign_in(browser: Browser, base: str, email: str):
     return page
 
 
-def test_designer_lands_on_designer_portal(live_server, browser, make_user):
-    make_user(Role.DESIGNER, email="dee@example.test", full_name="Dee Signer")
+@pytest.fixture
+def designer(make_user):
+    return make_user(Role.DESIGNER, email="dee@example.test", full_name="Dee Signer")
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user(Role.ADMIN, email="root@example.test")
+
+
+@pytest.fixture
+def vendor(make_user):
+    return make_user(Role.VENDOR, email="ven@example.test")
+
+
+def test_designer_lands_on_designer_portal(live_server, designer, browser):
     page = sign_in(browser, live_server.url, "dee@example.test")
     expect(page).to_have_url(f"{live_server.url}/designer/")
     expect(page.get_by_role("heading", name="Designer portal")).to_be_visible()
@@ -57,8 +72,7 @@ def test_designer_lands_on_designer_portal(live_server, browser, make_user):
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
 
 
-def test_admin_without_2fa_is_sent_to_enrolment(live_server, browser, make_user):
-    make_user(Role.ADMIN, email="root@example.test")
+def test_admin_without_2fa_is_sent_to_enrolment(live_server, admin, browser):
     page = sign_in(browser, live_server.url, "root@example.test")
     expect(page).to_have_url(f"{live_server.url}/account/2fa/?next=/ops/")
     expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
@@ -66,8 +80,7 @@ def test_admin_without_2fa_is_sent_to_enrolment(live_server, browser, make_user)
     page.screenshot(path=str(SHOTS / "admin_2fa_enrolment.png"), full_page=True)
 
 
-def test_wrong_password_shows_a_clear_error(live_server, browser, make_user):
-    make_user(Role.VENDOR, email="ven@example.test")
+def test_wrong_password_shows_a_clear_error(live_server, vendor, browser):
     page = browser.new_page()
     page.goto(f"{live_server.url}/account/login/")
     page.get_by_label("E-mail").fill("ven@example.test")
