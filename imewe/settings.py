@@ -248,6 +248,9 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    # Tokens carry a hash of the password: changing it ends every session.
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "apps.users.authentication.CheckedTokenRefreshSerializer",
 }
 
 # --- API -------------------------------------------------------------------------------------
@@ -276,12 +279,15 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Trust X-Forwarded-For only from this many proxies (0: the socket address) for throttling.
+    "NUM_PROXIES": env_int("PROXY_COUNT", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Imewe API",
     "DESCRIPTION": "Distributed digital fabrication: jobs, fleet, twins, telemetry, maintenance.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI assets from the drf-spectacular-sidecar package, not a CDN.
@@ -378,3 +384,8 @@ LOGGING = {
 }
 
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# Callers that may read /metrics and the error details of /readyz (loopback and private ranges
+# by default: the scraper and the orchestrator's probes run inside the deployment's network).
+INTERNAL_NETWORKS = env_list(
+    "INTERNAL_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import health
@@ -13,7 +14,9 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", health.metrics, name="prometheus-django-metrics"),
+    # Django admin's own login asks for no second factor: everyone signs in through ours.
+    path("admin/login/", RedirectView.as_view(pattern_name="users:login", query_string=True)),
     path("admin/", admin.site.urls),
     path("account/", include("apps.users.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

@@ -12,10 +12,10 @@ from django.core.cache import cache
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.users.models import User
 from apps.users.roles import Role
+from apps.users.tokens import tokens_issue
 from tests.factories import OrganizationFactory, UserFactory, totp_device_for
 
 
@@ -55,7 +55,9 @@ def api() -> APIClient:
 
 def jwt_client(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=user, otp_verified=True).access_token}"
+    )
     return client
 
 

@@ -10,11 +10,11 @@ from asgiref.sync import sync_to_async
 from celery.contrib.testing.worker import start_worker
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.models import Notification
 from apps.core.tasks import notification_send_task
 from apps.users.roles import Role
+from apps.users.tokens import tokens_issue
 from imewe.asgi import application
 from imewe.celery import app as celery_app
 
@@ -49,7 +49,9 @@ async def test_task_on_worker_notifies_the_users_websocket(make_user, redis_url,
     }
     with override_settings(CHANNEL_LAYERS=layers):
         user = await sync_to_async(make_user)(Role.DESIGNER)
-        token = await sync_to_async(lambda: str(RefreshToken.for_user(user).access_token))()
+        token = await sync_to_async(
+            lambda: str(tokens_issue(user=user, otp_verified=True).access_token)
+        )()
         ws = WebsocketCommunicator(
             application,
             f"/ws/notifications/?token={token}",

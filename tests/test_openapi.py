@@ -13,7 +13,9 @@ def test_schema_validates_as_openapi3_without_warnings(tmp_path):
 
 
 @pytest.mark.django_db
-def test_schema_and_docs_are_served(client):
+def test_schema_and_docs_are_served_to_signed_in_users(client, make_user):
+    assert client.get("/api/schema/").status_code == 401
+    client.force_login(make_user(), backend="django.contrib.auth.backends.ModelBackend")
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     assert schema.json()["info"]["title"] == "Imewe API"

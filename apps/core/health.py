@@ -9,11 +9,13 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django_prometheus.exports import ExportToDjangoView
+
+from apps.core.network import is_internal
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -64,6 +66,17 @@ CHECKS: dict[str, Callable[[], str]] = {
 
 @require_GET
 @never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics (django-prometheus), for the scraper inside the deployment only."""
+    if not is_internal(request):
+        return HttpResponse(
+            "Metrics are served to internal networks only.\n", status=403, content_type="text/plain"
+        )
+    return ExportToDjangoView(request)
+
+
+@require_GET
+@never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
@@ -73,15 +86,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     results: dict[str, Any] = {}
     ok = True
+    internal = is_internal(request)
     for name, check in CHECKS.items():
         started = time.perf_counter()
         try:
             detail = check()
         except Exception as exc:  # a dependency being down is the answer, not an error
             ok = False
-            results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+            # Exception text can name hosts and users: only callers inside the deployment see it.
+            error = f"{type(exc).__name__}: {exc}"[:300] if internal else type(exc).__name__
+            results[name] = {"ok": False, "error": error}
         else:
             results[name] = {"ok": True, "backend": detail}
         results[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
-    body = {"status": "ok" if ok else "unavailable", "checks": results, "debug": settings.DEBUG}
+    body = {"status": "ok" if ok else "unavailable", "checks": results}
     return JsonResponse(body, status=200 if ok else 503)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import ipaddress
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
@@ -52,8 +55,8 @@ def vendor_home(request: AuthenticatedHttpRequest) -> HttpResponse:
 def ops_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = _portal_context(request, "ops")
     if scope_for(request.user, Action.SYSTEM_ADMIN):
-        counts = {role.label: User.objects.filter(role=role).count() for role in Role}
-        context["role_counts"] = counts
+        per_role = dict(User.objects.values_list("role").annotate(n=Count("id")))
+        context["role_counts"] = {role.label: per_role.get(role.value, 0) for role in Role}
         context["recent_audit"] = AuditLog.objects.all()[:8]
     return render(request, "portal/ops_home.html", context)
 
@@ -67,6 +70,16 @@ def audit_log_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         "object_type": request.GET.get("object_type", "").strip(),
         "ip": request.GET.get("ip", "").strip(),
     }
+    errors = []
+    if filters["ip"]:
+        try:
+            ipaddress.ip_address(filters["ip"])
+        except ValueError:
+            errors.append(f"{filters['ip']!r} is not an IP address; the IP filter was ignored.")
+            filters["ip"] = ""
+    if filters["action"] not in {"", *AuditLog.Action.values}:
+        errors.append("Unknown action; the action filter was ignored.")
+        filters["action"] = ""
     page = Paginator(audit_log_list(**filters), 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -78,6 +91,7 @@ def audit_log_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             "filters": filters,
             "actions": AuditLog.Action.choices,
             "query": query.urlencode(),
+            "errors": errors,
             "portal": "ops",
         },
     )

@@ -34,11 +34,14 @@ class UserAdmin(BaseUserAdmin):
         (None, {"classes": ("wide",), "fields": ("email", "role", "password1", "password2")}),
     )
 
-    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
+    readonly_fields = ["groups", "is_staff", "last_login", "date_joined"]
+
+    def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # After Django has saved the form's relations: the role decides the user's group and
+        # staff flag, and one service does that (and audits it).
         if "role" in form.changed_data or not change:
-            # The role decides the user's group and staff flag: one service does that.
-            user_set_role(user=obj, role=obj.role, by=request.user)
+            user_set_role(user=form.instance, role=form.instance.role, by=request.user)
 
 
 @admin.register(Organization)

@@ -13,7 +13,6 @@ from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from apps.core.models import AuditLog
@@ -29,6 +28,7 @@ from apps.users.services import (
     user_set_role,
     user_verify_email,
 )
+from apps.users.tokens import tokens_issue
 from apps.users.types import AuthenticatedRequest
 
 
@@ -91,7 +91,7 @@ class TokenObtainApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            user, _device = auth_login(
+            user, device = auth_login(
                 request=request._request,  # axes marks lockouts on Django's request
                 email=data.validated_data["email"],
                 password=data.validated_data["password"],
@@ -100,8 +100,7 @@ class TokenObtainApi(APIView):
             )
         except AuthFailure as failure:
             raise AuthError(failure) from None
-        refresh = RefreshToken.for_user(user)
-        refresh["role"] = user.role
+        refresh = tokens_issue(user=user, otp_verified=device is not None)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 
 
@@ -154,12 +153,20 @@ class RegisterApi(APIView):
                 raise serializers.ValidationError({"password": exc.messages}) from None
             return attrs
 
-    @extend_schema(request=InputSerializer, responses={201: UserSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: inline_serializer("RegisterAccepted", {"detail": serializers.CharField()})},
+        description="Always 202 for a valid form: whether the address already had an account "
+        "is told only to its owner, by e-mail.",
+    )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_register(**data.validated_data, base_url=request.build_absolute_uri("/"))
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        user_register(**data.validated_data, base_url=request.build_absolute_uri("/"))
+        return Response(
+            {"detail": "Check your e-mail: follow the link we sent to activate the account."},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class VerifyEmailApi(APIView):
@@ -170,14 +177,17 @@ class VerifyEmailApi(APIView):
         uid = serializers.CharField()
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: UserSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: inline_serializer("EmailVerified", {"verified": serializers.BooleanField()})
+        },
+    )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_verify_email(
-            uidb64=data.validated_data["uid"], token=data.validated_data["token"]
-        )
-        return Response(UserSerializer(user).data)
+        user_verify_email(uidb64=data.validated_data["uid"], token=data.validated_data["token"])
+        return Response({"verified": True})
 
 
 class MeApi(APIView):

@@ -10,7 +10,7 @@ from django.contrib.auth import authenticate, user_logged_in, user_login_failed
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
@@ -21,7 +21,6 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.text import slugify
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.audit import audit_log
@@ -30,7 +29,7 @@ from apps.core.models import AuditLog
 from apps.users.lockout import lockout_message
 from apps.users.models import Membership, Organization, User
 from apps.users.roles import SELF_SERVICE_ROLES, Role, role_actions, two_factor_required
-from apps.users.tokens import access_token_revoke
+from apps.users.tokens import access_token_revoke, user_tokens_revoke
 
 # --- Roles -----------------------------------------------------------------------------------
 
@@ -58,6 +57,8 @@ def user_set_role(*, user: User, role: Role | str, by: User | None = None) -> Us
     user.save(update_fields=["role", "is_staff"])
     user.groups.set([Group.objects.get_or_create(name=role.value)[0]])
     if old != role:
+        # Tokens name the role they were issued for; end the old sessions too.
+        user_tokens_revoke(user=user)
         audit_log(
             action=AuditLog.Action.ROLE_CHANGED,
             actor=by,
@@ -145,10 +146,22 @@ def user_register(
     role: Role | str,
     organization_name: str,
     base_url: str,
-) -> User:
+) -> User | None:
+    """Create an inactive account and send its verification link. Returns None (and e-mails
+    the address's owner) when the address already has an account."""
     role = Role(role)
     if role not in SELF_SERVICE_ROLES:
         raise ValidationError({"role": "Only designers and vendors can sign up themselves."})
+    if Organization.objects.filter(name__iexact=organization_name.strip()).exists():
+        raise Conflict("An organization with this name already exists.", field="organization_name")
+    existing = User.objects.filter(email__iexact=email.strip()).first()
+    if existing is not None:
+        # Answer as for a new sign-up, so the form does not tell who has an account; the
+        # owner of the address learns of the attempt instead.
+        transaction.on_commit(
+            lambda: user_send_existing_account_notice(user=existing, base_url=base_url)
+        )
+        return None
     organization = organization_create(name=organization_name, kind=_org_kind_for(role))
     user = user_create(
         email=email,
@@ -181,15 +194,28 @@ def user_send_verification(*, user: User, base_url: str) -> None:
     )
 
 
+def user_send_existing_account_notice(*, user: User, base_url: str) -> None:
+    send_mail(
+        subject="Sign-up attempt with your Imewe address",
+        message=(
+            "Someone tried to create an Imewe account with this e-mail address, which already "
+            f"has one. If it was you, sign in at {base_url.rstrip('/')}"
+            f"{reverse('users:login')} or reset your password at {base_url.rstrip('/')}"
+            f"{reverse('users:password-reset')}. Otherwise you can ignore this message.\n"
+        ),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+
+
 def user_verify_email(*, uidb64: str, token: str) -> User:
     try:
         user = User.objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
     except (ValueError, TypeError, OverflowError, User.DoesNotExist):
         raise ValidationError("This verification link is invalid.") from None
-    if user.email_verified_at is not None:
-        return user
+    # The token is checked first, whatever the account's state, so the link reveals nothing.
     if not email_verification_token.check_token(user, token):
-        raise ValidationError("This verification link is invalid or has expired.")
+        raise ValidationError("This verification link is invalid, used or expired.")
     age = timezone.now() - user.date_joined
     if age.days > settings.EMAIL_VERIFICATION_MAX_AGE_DAYS:
         raise ValidationError("This verification link has expired; sign up again.")
@@ -260,6 +286,9 @@ def auth_login(
 def auth_logout_tokens(
     *, user: User, refresh: str, access_jti: str | None, access_exp: int | None, everywhere: bool
 ) -> int:
+    # The access token dies first, even when the refresh token turns out to be spent.
+    if access_jti and access_exp:
+        access_token_revoke(jti=access_jti, expires_at=access_exp)
     try:
         token = RefreshToken(refresh)  # type: ignore[arg-type]
     except TokenError as exc:
@@ -267,17 +296,10 @@ def auth_logout_tokens(
     if str(token.get("user_id")) != str(user.pk):
         raise ValidationError({"refresh": "This refresh token belongs to another user."})
     if everywhere:
-        outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
-        revoked = len(
-            BlacklistedToken.objects.bulk_create(
-                [BlacklistedToken(token=row) for row in outstanding], ignore_conflicts=True
-            )
-        )
+        revoked = user_tokens_revoke(user=user)
     else:
         token.blacklist()
         revoked = 1
-    if access_jti and access_exp:
-        access_token_revoke(jti=access_jti, expires_at=access_exp)
     audit_log(action=AuditLog.Action.LOGOUT, actor=user, changes={"everywhere": everywhere})
     return revoked
 
@@ -291,8 +313,17 @@ def totp_device_start(*, user: User) -> TOTPDevice:
     return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
+def totp_may_enrol(*, request: HttpRequest, user: User) -> bool:
+    """A first device may be enrolled by a signed-in user; replacing a confirmed one needs a
+    session verified with it, so a stolen password cannot swap the second factor."""
+    has_confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return not has_confirmed or bool(getattr(request.user, "is_verified", bool)())
+
+
 @transaction.atomic
 def totp_device_confirm(*, request: HttpRequest, user: User, token: str) -> TOTPDevice:
+    if not totp_may_enrol(request=request, user=user):
+        raise PermissionDenied("Verify with your current authenticator before replacing it.")
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if device is None:
         raise ValidationError({"token": "Start the enrolment again: no pending device."})
@@ -310,10 +341,12 @@ def totp_device_confirm(*, request: HttpRequest, user: User, token: str) -> TOTP
 def totp_disable(*, request: HttpRequest, user: User, password: str, token: str) -> None:
     if two_factor_required(user):
         raise ValidationError("Your role requires two-factor authentication; it stays on.")
-    if not user.check_password(password):
-        raise ValidationError({"password": "The password is wrong."})
+    # The (throttled) code first; the password then goes through authenticate() so wrong
+    # guesses count towards the lockout like any failed login.
     if django_otp.match_token(user, (token or "").strip()) is None:
         raise ValidationError({"token": "The code is wrong or expired."})
+    if authenticate(request, email=user.email, password=password) is None:
+        raise ValidationError({"password": "The password is wrong."})
     TOTPDevice.objects.filter(user=user).delete()
     audit_log(action=AuditLog.Action.TWO_FACTOR_DISABLED, actor=user, obj=user, request=request)
 

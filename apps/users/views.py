@@ -27,6 +27,7 @@ from apps.users.services import (
     totp_device_confirm,
     totp_device_start,
     totp_disable,
+    totp_may_enrol,
     user_register,
     user_verify_email,
 )
@@ -124,6 +125,9 @@ def _qr_svg(data: str) -> str:
 @login_required
 def two_factor_setup_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
+    if not totp_may_enrol(request=request, user=user):
+        messages.info(request, "Enter a code from your current authenticator first.")
+        return redirect(f"{redirect('users:2fa-verify').url}?next={request.path}")
     confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -10,12 +10,14 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.models import Device
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from apps.users.models import User
 from apps.users.roles import two_factor_required
-from apps.users.tokens import access_token_is_revoked
+from apps.users.tokens import access_token_is_revoked, token_problem
 
 
 @database_sync_to_async
@@ -26,7 +28,20 @@ def _user_from_token(raw: str) -> Any:
         return AnonymousUser()
     if access_token_is_revoked(jti=str(token.get("jti"))):
         return AnonymousUser()
-    return User.objects.filter(pk=token.get("user_id"), is_active=True).first() or AnonymousUser()
+    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
+    if user is None or token.get("hash_password") != get_md5_hash_password(user.password):
+        return AnonymousUser()
+    if token_problem(token=token, user=user) is not None:
+        return AnonymousUser()
+    return user
+
+
+@database_sync_to_async
+def _session_verified(session: Any, user: User) -> bool:
+    """The session holds the id of a confirmed device that still belongs to the user."""
+    device_id = session.get(DEVICE_ID_SESSION_KEY) if session else None
+    device = Device.from_persistent_id(device_id) if device_id else None
+    return bool(device is not None and device.confirmed and device.user_id == user.pk)
 
 
 class TokenOrVerifiedSessionMiddleware:
@@ -41,10 +56,7 @@ class TokenOrVerifiedSessionMiddleware:
             user = scope.get("user")
             if user is not None and user.is_authenticated and two_factor_required(user):
                 session = scope.get("session")
-                verified = await database_sync_to_async(
-                    lambda: bool(session and session.get(DEVICE_ID_SESSION_KEY))
-                )()
-                if not verified:
+                if not await _session_verified(session, user):
                     scope["user"] = AnonymousUser()
         return await self.inner(scope, receive, send)
 

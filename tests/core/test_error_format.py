@@ -75,13 +75,12 @@ def test_405(make_user):
 
 
 @pytest.mark.django_db
-def test_409(api, make_user):
-    user = make_user()
+def test_409(api, org):
     body = {
+        "organization_name": org.name,
         "full_name": "A B",
-        "email": user.email,
+        "email": "newcomer@example.test",
         "role": "designer",
-        "organization_name": "New Org",
         "password": "tall-tree-green-9",
     }
     assert_error(api.post("/api/v1/auth/register/", body, format="json"), 409, "conflict")

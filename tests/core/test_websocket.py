@@ -4,11 +4,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.services import notification_send
 from apps.users.roles import Role
-from apps.users.tokens import access_token_revoke
+from apps.users.tokens import access_token_revoke, tokens_issue
 from imewe.asgi import application
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -65,7 +64,7 @@ async def test_session_user_receives_own_notifications_only(make_user):
 
 async def test_jwt_query_token_is_accepted_and_revoked_token_refused(make_user):
     user = await sync_to_async(make_user)(Role.VENDOR)
-    access = await sync_to_async(lambda: RefreshToken.for_user(user).access_token)()
+    access = await sync_to_async(lambda: tokens_issue(user=user, otp_verified=True).access_token)()
     ws, connected, _ = await connect(f"/ws/notifications/?token={access}")
     assert connected
     hello = await ws.receive_json_from()
@@ -102,7 +101,7 @@ async def test_foreign_origin_is_refused(make_user):
 async def test_mark_read_over_the_socket(make_user):
     user = await sync_to_async(make_user)(Role.DESIGNER)
     note = await sync_to_async(notification_send)(user=user, title="Hello")
-    access = await sync_to_async(lambda: RefreshToken.for_user(user).access_token)()
+    access = await sync_to_async(lambda: tokens_issue(user=user, otp_verified=True).access_token)()
     ws, connected, _ = await connect(f"/ws/notifications/?token={access}")
     assert (await ws.receive_json_from())["unread"] == 1
     await ws.send_json_to({"type": "mark_read", "ids": [note.pk]})
@@ -115,7 +114,7 @@ async def test_mark_read_over_the_socket(make_user):
 @pytest.mark.parametrize("role", [r for r in Role if r != Role.ADMIN])
 async def test_audit_stream_refuses_non_admin_roles(make_user, role):
     user = await sync_to_async(make_user)(role)
-    access = await sync_to_async(lambda: RefreshToken.for_user(user).access_token)()
+    access = await sync_to_async(lambda: tokens_issue(user=user, otp_verified=True).access_token)()
     _, connected, code = await connect(f"/ws/audit/?token={access}")
     assert not connected and code == 4403
 
@@ -127,7 +126,7 @@ async def test_audit_stream_refuses_anonymous():
 
 async def test_audit_stream_pushes_new_entries_to_admins(make_user):
     admin = await sync_to_async(make_user)(Role.ADMIN)
-    access = await sync_to_async(lambda: RefreshToken.for_user(admin).access_token)()
+    access = await sync_to_async(lambda: tokens_issue(user=admin, otp_verified=True).access_token)()
     ws, connected, _ = await connect(f"/ws/audit/?token={access}")
     assert connected
     # when: someone is denied a portal page

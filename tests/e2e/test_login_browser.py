@@ -74,7 +74,7 @@ def test_designer_lands_on_designer_portal(live_server, designer, browser):
 
 def test_admin_without_2fa_is_sent_to_enrolment(live_server, admin, browser):
     page = sign_in(browser, live_server.url, "root@example.test")
-    expect(page).to_have_url(f"{live_server.url}/account/2fa/?next=/ops/")
+    expect(page).to_have_url(f"{live_server.url}/account/2fa/?next=/")
     expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
     expect(page.locator("figure.qr svg")).to_be_visible()
     page.screenshot(path=str(SHOTS / "admin_2fa_enrolment.png"), full_page=True)

@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from apps.users.models import Membership, User
+from apps.users.models import Membership, Organization, User
 from apps.users.roles import Role
 
 FORM = {
@@ -72,29 +72,54 @@ def test_tampered_verification_link_is_refused(django_capture_on_commit_callback
 
 
 @pytest.mark.django_db
-def test_api_registration_and_duplicate_is_409(api, django_capture_on_commit_callbacks):
+def test_api_registration_does_not_reveal_existing_accounts(
+    api, django_capture_on_commit_callbacks
+):
     body = {k: FORM[k] for k in ("full_name", "email", "role", "organization_name", "password")}
     body["role"] = "designer"
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post("/api/v1/auth/register/", body, format="json")
-    assert response.status_code == 201
+    assert response.status_code == 202
     assert len(mail.outbox) == 1
-    again = api.post(
-        "/api/v1/auth/register/", {**body, "organization_name": "Other"}, format="json"
-    )
-    assert again.status_code == 409
-    assert again.json()["error"]["code"] == "conflict"
-    assert again.json()["error"]["details"] == {
-        "email": ["An account with this e-mail address already exists."]
-    }
-    # The failed attempt left no organization behind.
-    from apps.users.models import Organization
-
-    assert not Organization.objects.filter(name="Other").exists()
-
     uid, token = link_in_last_mail().strip("/").split("/")[-2:]
+
+    # The same address again: the same answer, no new organization, and the owner is told.
+    with django_capture_on_commit_callbacks(execute=True):
+        again = api.post(
+            "/api/v1/auth/register/", {**body, "organization_name": "Other"}, format="json"
+        )
+    assert again.status_code == 202 and again.json() == response.json()
+    assert not Organization.objects.filter(name="Other").exists()
+    assert len(mail.outbox) == 2 and "already" in mail.outbox[-1].body
+
     verified = api.post("/api/v1/auth/verify-email/", {"uid": uid, "token": token}, format="json")
-    assert verified.status_code == 200 and verified.json()["is_active"] is True
+    assert verified.status_code == 200 and verified.json() == {"verified": True}
+    assert User.objects.get(email=FORM["email"]).is_active
+
+
+@pytest.mark.django_db
+def test_verify_email_reveals_nothing_without_a_valid_token(api, make_user):
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    admin = make_user(Role.ADMIN)
+    uid = urlsafe_base64_encode(force_bytes(admin.pk))
+    response = api.post(
+        "/api/v1/auth/verify-email/", {"uid": uid, "token": "garbage"}, format="json"
+    )
+    assert response.status_code == 400
+    assert admin.email not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_portal_signup_with_taken_address_looks_the_same(
+    make_user, django_capture_on_commit_callbacks
+):
+    make_user(email=FORM["email"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = Client().post("/account/register/", FORM)
+    assert response.status_code == 200 and b"Check your e-mail" in response.content
+    assert not Organization.objects.filter(name=FORM["organization_name"]).exists()
 
 
 @pytest.mark.django_db
