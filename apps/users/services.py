@@ -28,20 +28,33 @@ from apps.core.exceptions import Conflict
 from apps.core.models import AuditLog
 from apps.users.lockout import lockout_message
 from apps.users.models import Membership, Organization, User
-from apps.users.roles import SELF_SERVICE_ROLES, Role, role_actions, two_factor_required
+from apps.users.roles import (
+    SELF_SERVICE_ROLES,
+    Action,
+    Role,
+    role_actions,
+    two_factor_required,
+)
 from apps.users.tokens import access_token_revoke, user_tokens_revoke
 
 # --- Roles -----------------------------------------------------------------------------------
 
 
 def roles_sync() -> dict[str, list[str]]:
-    """Make one Group per role hold exactly the permissions the matrix gives that role."""
+    """Make one Group per role hold exactly the matrix actions it gives that role. The admin
+    group also holds every model permission, so admins can work in Django admin."""
     content_type = ContentType.objects.get_for_model(User)
+    action_codenames = {str(action) for action in Action}
     result: dict[str, list[str]] = {}
     for role in Role:
         codenames = [str(action) for action in role_actions(role)]
         group, _ = Group.objects.get_or_create(name=role.value)
         perms = Permission.objects.filter(content_type=content_type, codename__in=codenames)
+        if role == Role.ADMIN:
+            model_perms = Permission.objects.exclude(
+                content_type=content_type, codename__in=action_codenames
+            )
+            perms = perms | model_perms
         group.permissions.set(perms)
         result[role.value] = sorted(codenames)
     return result
@@ -337,7 +350,6 @@ def totp_device_confirm(*, request: HttpRequest, user: User, token: str) -> TOTP
     return device
 
 
-@transaction.atomic
 def totp_disable(*, request: HttpRequest, user: User, password: str, token: str) -> None:
     if two_factor_required(user):
         raise ValidationError("Your role requires two-factor authentication; it stays on.")
@@ -345,10 +357,12 @@ def totp_disable(*, request: HttpRequest, user: User, password: str, token: str)
     # guesses count towards the lockout like any failed login.
     if django_otp.match_token(user, (token or "").strip()) is None:
         raise ValidationError({"token": "The code is wrong or expired."})
+    # Not inside a transaction: the failed attempt that authenticate() records must survive.
     if authenticate(request, email=user.email, password=password) is None:
         raise ValidationError({"password": "The password is wrong."})
-    TOTPDevice.objects.filter(user=user).delete()
-    audit_log(action=AuditLog.Action.TWO_FACTOR_DISABLED, actor=user, obj=user, request=request)
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        audit_log(action=AuditLog.Action.TWO_FACTOR_DISABLED, actor=user, obj=user, request=request)
 
 
 def user_purge_unverified() -> int:
