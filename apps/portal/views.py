@@ -14,6 +14,8 @@ from apps.portal.access import action_required, portal_required
 from apps.users.models import User
 from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, scope_for
 from apps.users.types import AuthenticatedHttpRequest
+from apps.vendors.models import FabricationNode
+from apps.vendors.selectors import node_list, pending_node_list, vendor_organizations_for
 
 
 @login_required
@@ -48,7 +50,17 @@ def designer_home(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @portal_required("vendor")
 def vendor_home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return render(request, "portal/vendor_home.html", _portal_context(request, "vendor"))
+    context = _portal_context(request, "vendor")
+    counts = dict(
+        node_list(user=request.user)
+        .filter(vendor__in=vendor_organizations_for(user=request.user))
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    context["fleet_counts"] = [
+        (label, counts[value]) for value, label in FabricationNode.Status.choices if value in counts
+    ]
+    return render(request, "portal/vendor_home.html", context)
 
 
 @portal_required("ops")
@@ -58,6 +70,7 @@ def ops_home(request: AuthenticatedHttpRequest) -> HttpResponse:
         per_role = dict(User.objects.values_list("role").annotate(n=Count("id")))
         context["role_counts"] = {role.label: per_role.get(role.value, 0) for role in Role}
         context["recent_audit"] = AuditLog.objects.all()[:8]
+        context["pending_nodes"] = pending_node_list().count()
     return render(request, "portal/ops_home.html", context)
 
 

@@ -90,4 +90,5 @@ def test_audit_log_page_filters(users_by_role):
 def test_pages_render_empty_states(users_by_role):
     response = portal_client(users_by_role[Role.VENDOR]).get("/vendor/")
     assert b"No fabrication nodes registered yet" in response.content
+    assert b"Register your first machine" in response.content
     assert b"Forge" not in response.content

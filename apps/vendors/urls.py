@@ -1,0 +1,29 @@
+from django.urls import path
+
+from apps.vendors import views
+
+app_name = "vendors"
+
+urlpatterns = [
+    path("vendor/nodes/", views.node_list_view, name="node-list"),
+    path("vendor/nodes/new/", views.node_register_view, name="node-register"),
+    path("vendor/nodes/<int:pk>/", views.node_detail_view, name="node-detail"),
+    path("vendor/nodes/<int:pk>/transition/", views.node_transition_view, name="node-transition"),
+    path("vendor/nodes/<int:pk>/config/", views.node_config_view, name="node-config"),
+    path(
+        "vendor/nodes/<int:pk>/config/<int:version>/rollback/",
+        views.node_config_rollback_view,
+        name="node-config-rollback",
+    ),
+    path(
+        "vendor/nodes/<int:pk>/credentials/", views.credential_issue_view, name="credential-issue"
+    ),
+    path(
+        "vendor/nodes/<int:pk>/credentials/<int:credential_id>/revoke/",
+        views.credential_revoke_view,
+        name="credential-revoke",
+    ),
+    path("vendor/profile/", views.vendor_profile_view, name="profile"),
+    path("ops/approvals/", views.approval_queue_view, name="approvals"),
+    path("ops/approvals/<int:pk>/", views.approval_decide_view, name="approval-decide"),
+]
