@@ -100,14 +100,13 @@ class VendorProfileForm(forms.ModelForm):
     certifications = CommaListField(
         required=False, help_text="Comma-separated, e.g. ISO 9001, AS9100"
     )
+    # Declared outside Meta.fields, so Django never builds its http-assuming default field.
+    website = forms.URLField(required=False, assume_scheme="https")
 
     class Meta:
         model = VendorProfile
-        fields = [
-            "description",
-            "certifications",
-            "contact_name",
-            "contact_email",
-            "contact_phone",
-            "website",
-        ]
+        fields = ["description", "certifications", "contact_name", "contact_email", "contact_phone"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["website"].initial = self.instance.website
