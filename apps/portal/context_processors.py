@@ -19,6 +19,11 @@ def portal_nav(request: HttpRequest) -> dict[str, Any]:
         for key, label in PORTAL_LABELS.items()
         if portal_allows(user, key)
     ]
+    if portal_allows(user, "vendor") and user_can(user, Action.NODE_MANAGE):
+        portals.append({"key": "fleet", "label": "Fleet", "url": reverse("vendors:node-list")})
+    if user_can(user, Action.SYSTEM_ADMIN):
+        approvals = reverse("vendors:approvals")
+        portals.append({"key": "approvals", "label": "Approvals", "url": approvals})
     unread = user.notifications.filter(read_at__isnull=True).count()
     return {
         "nav_portals": portals,

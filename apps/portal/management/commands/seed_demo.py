@@ -13,6 +13,14 @@ from apps.users.services import (
     user_create,
     user_set_role,
 )
+from apps.vendors.models import FabricationNode
+from apps.vendors.services import (
+    node_config_save,
+    node_decide,
+    node_register,
+    node_transition,
+    vendor_profile_get_or_create,
+)
 
 # Development-only logins, printed by `make run` and listed in README. Never use in production.
 DEMO_PASSWORD_SUFFIX = "-demo-2026"
@@ -28,6 +36,40 @@ DEMO_USERS = [
     ("viewer@imewe.test", "Vera Viewer", Role.VIEWER, "Aurora Design Studio"),
     ("vendor@imewe.test", "Victor Vendor", Role.VENDOR, "Forge Fabrication Co"),
     ("operator@imewe.test", "Oluchi Operator", Role.OPERATOR, "Lagos Fab Site"),
+]
+
+
+DEMO_NODES: list[dict[str, Any]] = [
+    {
+        "name": "Mill-01",
+        "kind": "cnc_mill",
+        "processes": ["milling", "drilling"],
+        "materials": ["aluminium 6061", "steel"],
+        "build_x_mm": 600,
+        "build_y_mm": 400,
+        "build_z_mm": 300,
+        "precision_mm": 0.01,
+        "rated_power_kw": 7.5,
+        "latitude": 6.45,
+        "longitude": 3.39,
+        "software_version": "fanuc-31i 4.2",
+        "config": {"spindle": {"max_rpm": 12000}, "coolant": "flood"},
+    },
+    {
+        "name": "Printer-01",
+        "kind": "fdm_printer",
+        "processes": ["fdm"],
+        "materials": ["PLA", "PETG", "ABS"],
+        "build_x_mm": 250,
+        "build_y_mm": 210,
+        "build_z_mm": 220,
+        "precision_mm": 0.1,
+        "rated_power_kw": 0.35,
+        "latitude": 6.45,
+        "longitude": 3.39,
+        "software_version": "klipper 0.12",
+        "config": {"nozzle_mm": 0.4, "bed_max_c": 110},
+    },
 ]
 
 
@@ -71,4 +113,26 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{created} {role.value:9} {email:24} password: {demo_password(role)}"
             )
+        self._seed_fleet(orgs)  # the portal app seeds across apps: it may read them all
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    def _seed_fleet(self, orgs: dict[str, Organization]) -> None:
+        admin = User.objects.get(email="admin@imewe.test")
+        vendor = User.objects.get(email="vendor@imewe.test")
+        forge, site = orgs["Forge Fabrication Co"], orgs["Lagos Fab Site"]
+        profile = vendor_profile_get_or_create(organization=forge)
+        if not profile.certifications:
+            profile.certifications = ["ISO 9001"]
+            profile.contact_email = "ops@forge.example"
+            profile.verification_status = profile.Verification.VERIFIED
+            profile.save()
+        for spec in DEMO_NODES:
+            if FabricationNode.objects.filter(vendor=forge, name=spec["name"]).exists():
+                continue
+            config = spec.pop("config")
+            node = node_register(by=vendor, vendor=forge, site=site, **spec)
+            node_decide(node=node, by=admin, approve=True, comment="Demo fleet")
+            node_config_save(node=node, by=vendor, config=config, message="Factory settings")
+            node_transition(node=node, to=FabricationNode.Status.IDLE, by=vendor, reason="Ready")
+            spec["config"] = config
+            self.stdout.write(f"node    {node.name}")
