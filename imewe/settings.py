@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.users",
     "apps.vendors",
+    "apps.telemetry",
     "apps.portal",
 ]
 
@@ -267,6 +268,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": os.environ.get("API_THROTTLE_USER", "100/minute"),
         "anon": os.environ.get("API_THROTTLE_ANON", "30/minute"),
+        "device": os.environ.get("API_THROTTLE_DEVICE", "1200/minute"),
     },
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.StandardPagination",
     "PAGE_SIZE": 50,

@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("apps.users.api_urls")),
     path("", include("apps.core.api_urls")),
     path("", include("apps.vendors.api_urls")),
+    path("", include("apps.telemetry.api_urls")),
 ]
 
 urlpatterns = [

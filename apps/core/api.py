@@ -77,6 +77,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, exceptions.ValidationError):
         message = MESSAGES["invalid"]
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        # One shape everywhere: field -> list of messages.
+        details = {k: [v] if isinstance(v, str) else v for k, v in details.items()}
     else:
         message = str(exc.detail if not isinstance(exc.detail, dict | list) else exc.default_detail)
         if isinstance(exc.detail, dict | list):

@@ -91,10 +91,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def _snapshot(instance: models.Model) -> dict[str, Any]:
+    # Deferred fields (.only()/.defer()) are left out: reading them would load the row again.
+    deferred = instance.get_deferred_fields()
     return {
         f.attname: getattr(instance, f.attname, None)
         for f in instance._meta.concrete_fields
-        if f.attname not in {"updated_at", "last_login"}
+        if f.attname not in {"updated_at", "last_login"} and f.attname not in deferred
     }
 
 
@@ -120,7 +122,7 @@ def _on_save(
         changes = {
             k: [_masked(k, before.get(k)), _masked(k, v)]
             for k, v in now.items()
-            if before.get(k) != v
+            if k in before and before[k] != v
         }
         if changes:
             audit_log(action=AuditLog.Action.UPDATE, obj=instance, changes=changes)

@@ -8,6 +8,7 @@ class VendorsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.audit import audit_track_model
+        from apps.vendors import schema  # noqa: F401  (OpenAPI auth extension)
         from apps.vendors.models import DeviceCredential, FabricationNode, VendorProfile
 
         for model in (VendorProfile, FabricationNode, DeviceCredential):

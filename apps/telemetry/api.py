@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from typing import Any
+
+import orjson
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from apps.core.api import error_body
+from apps.telemetry.services import MAX_BATCH, telemetry_ingest
+from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
+from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
+
+MAX_DECOMPRESSED = 64 * 1024 * 1024
+
+
+class DeviceRateThrottle(SimpleRateThrottle):
+    """Per device credential, much looser than the per-user API limit (gateways batch)."""
+
+    scope = "device"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        if isinstance(request.user, DevicePrincipal):
+            return f"throttle_device_{request.user.credential.pk}"
+        return None
+
+
+def read_json_body(request: Request) -> Any:
+    body = request._request.body
+    encoding = request.headers.get("Content-Encoding", "").lower()
+    if encoding == "gzip":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+                body = stream.read(MAX_DECOMPRESSED + 1)
+        except (OSError, EOFError, zlib.error):
+            raise exceptions.ParseError("The gzip body is corrupt.") from None
+        if len(body) > MAX_DECOMPRESSED:
+            raise exceptions.ValidationError({"body": "Decompressed body is larger than 64 MB."})
+    elif encoding not in ("", "identity"):
+        raise exceptions.UnsupportedMediaType(
+            encoding, f"Unsupported Content-Encoding {encoding!r}; use gzip."
+        )
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from None
+
+
+def _device(request: Request) -> DevicePrincipal:
+    assert isinstance(request.user, DevicePrincipal)  # IsDevice has run
+    return request.user
+
+
+class _IngestBase(APIView):
+    authentication_classes = [
+        DeviceTokenAuthentication,
+        RevocableJWTAuthentication,  # recognised only to answer "users cannot ingest"
+        VerifiedSessionAuthentication,
+    ]
+    permission_classes = [IsDevice]
+    throttle_classes = [DeviceRateThrottle]
+
+
+class TelemetryPointApi(_IngestBase):
+    """Ingest one point (device token). 201 stored, 200 duplicate (not stored again), 400 bad."""
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT}
+    )
+    def post(self, request: Request) -> Response:
+        payload = read_json_body(request)
+        report = telemetry_ingest(points=[payload], node_id=_device(request).node_id)
+        if report.rejected:
+            return Response(
+                error_body(
+                    "invalid", "The point was rejected; see details.", report.rejected[0]["errors"]
+                ),
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        code = status.HTTP_201_CREATED if report.accepted else status.HTTP_200_OK
+        return Response(report.as_dict(), status=code)
+
+
+class TelemetryBatchApi(_IngestBase):
+    """Ingest up to 10,000 points: a JSON array or {"points": [...]}, optionally gzip-encoded
+    (`Content-Encoding: gzip`). Good points are stored even when others are bad: 200 when all
+    were fine, 207 when some were rejected, 400 when none could be stored."""
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            207: OpenApiResponse(OpenApiTypes.OBJECT, description="Partly stored; see rejected"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        payload = read_json_body(request)
+        points = payload.get("points") if isinstance(payload, dict) else payload
+        if not isinstance(points, list):
+            raise exceptions.ValidationError(
+                {"points": 'Send a JSON array of points, or {"points": [...]}.'}
+            )
+        if not points:
+            raise exceptions.ValidationError({"points": "The batch is empty."})
+        if len(points) > MAX_BATCH:
+            raise exceptions.ValidationError(
+                {"points": f"At most {MAX_BATCH} points per batch; got {len(points)}."}
+            )
+        report = telemetry_ingest(points=points, node_id=_device(request).node_id)
+        body = report.as_dict()
+        if report.rejected and not report.accepted and not report.duplicates:
+            return Response(
+                error_body("invalid", "No point could be stored; see details.", body),
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(
+            body, status=status.HTTP_207_MULTI_STATUS if report.rejected else status.HTTP_200_OK
+        )

@@ -1,0 +1,178 @@
+"""The one ingest path for telemetry: REST single point, REST batch and the MQTT bridge all call
+`telemetry_ingest`. Good points are stored (PostgreSQL COPY; bulk insert on SQLite), exact
+duplicates (same node and time) are skipped and reported, bad points are reported by index with
+their reasons. Nothing is dropped silently."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import django.dispatch
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from apps.core.realtime import broadcast_on_commit
+from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.validation import SIGNALS, CleanPoint, clean_point
+from apps.vendors.lifecycle import ACTIVE_STATUSES
+from apps.vendors.models import FabricationNode
+
+MAX_BATCH = 10_000
+COLUMNS = ("node_id", "time", "job_id", *SIGNALS, "extra")
+COPY_TYPES = ["int8", "timestamptz", "int8", *["float8"] * len(SIGNALS), "jsonb"]
+
+# Sent after commit with node_id and the newest CleanPoint of that node in the request;
+# maintenance (threshold rules) and energy receive it. Heavy work goes to Celery.
+telemetry_ingested = django.dispatch.Signal()
+
+
+@dataclass
+class IngestReport:
+    accepted: int = 0
+    duplicates: list[int] = field(default_factory=list)  # indexes in the request
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # {"index", "errors"}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": len(self.duplicates),
+            "duplicate_indexes": self.duplicates,
+            "rejected": self.rejected,
+        }
+
+
+def telemetry_group(node_id: int) -> str:
+    return f"telemetry.node.{node_id}"
+
+
+def telemetry_ingest(*, points: Sequence[Any], node_id: int) -> IngestReport:
+    """Store `points` written by the device of node `node_id`."""
+    report = IngestReport()
+    if len(points) > MAX_BATCH:
+        raise ValueError(f"At most {MAX_BATCH} points per batch.")
+    node = FabricationNode.objects.filter(pk=node_id).only("approval", "status").first()
+    if node is None or not node.is_approved or node.status not in ACTIVE_STATUSES:
+        reason = "the node is not approved or not in service; it may not stream telemetry"
+        report.rejected = [{"index": i, "errors": {"node": reason}} for i in range(len(points))]
+        return report
+
+    now = timezone.now()
+    seen: dict[datetime, int] = {}
+    clean: list[tuple[int, CleanPoint]] = []
+    for index, raw in enumerate(points):
+        point, errors = clean_point(raw, now=now)
+        if point is not None and point.node_id != node_id:
+            point, errors = None, {"node": f"this device may write only for node {node_id}"}
+        if point is None:
+            report.rejected.append({"index": index, "errors": errors})
+        elif point.time in seen:
+            report.duplicates.append(index)  # the same instant twice in one request
+        else:
+            seen[point.time] = index
+            clean.append((index, point))
+    if not clean:
+        return report
+
+    times = [p.time for _, p in clean]
+    stored = set(
+        TelemetryPoint.objects.filter(
+            node_id=node_id, time__gte=min(times), time__lte=max(times)
+        ).values_list("time", flat=True)
+    )
+    fresh = []
+    for index, point in clean:
+        if point.time in stored:
+            report.duplicates.append(index)
+        else:
+            fresh.append((index, point))
+    if fresh:
+        inserted = _store(fresh)
+        report.accepted = len(inserted)
+        report.duplicates.extend(i for i, p in fresh if p.time not in inserted)
+        if inserted:
+            newest = max((p for _, p in fresh if p.time in inserted), key=lambda p: p.time)
+            _announce(node_id, newest)
+    report.duplicates.sort()
+    return report
+
+
+def _rows(points: Iterable[tuple[int, CleanPoint]]) -> Iterable[tuple[Any, ...]]:
+    for _, p in points:
+        yield (p.node_id, p.time, p.job_id, *p.values, Jsonb(p.extra))
+
+
+def _store(points: list[tuple[int, CleanPoint]]) -> set[datetime]:
+    """Insert the points; returns the times actually stored (a concurrent writer may have
+    stored some of them in the meantime: those are duplicates, not errors)."""
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+                sql = f"COPY telemetry_point ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+                with raw.copy(sql) as copy:
+                    copy.set_types(COPY_TYPES)
+                    for row in _rows(points):
+                        copy.write_row(row)
+            return {p.time for _, p in points}
+        except IntegrityError:
+            return _insert_skipping_conflicts(points)
+    try:
+        with transaction.atomic():
+            TelemetryPoint.objects.bulk_create(_models(points))
+        return {p.time for _, p in points}
+    except IntegrityError:
+        return _insert_skipping_conflicts(points)
+
+
+def _models(points: Iterable[tuple[int, CleanPoint]]) -> list[TelemetryPoint]:
+    return [
+        TelemetryPoint(
+            node_id=p.node_id,
+            time=p.time,
+            job_id=p.job_id,
+            extra=p.extra,
+            **dict(zip(SIGNALS, p.values, strict=True)),
+        )
+        for _, p in points
+    ]
+
+
+def _insert_skipping_conflicts(points: list[tuple[int, CleanPoint]]) -> set[datetime]:
+    placeholders = ", ".join(["%s"] * len(COLUMNS))
+    sql = (
+        f"INSERT INTO telemetry_point ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
+        "ON CONFLICT (node_id, time) DO NOTHING"
+    )
+    stored: set[datetime] = set()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for (_, point), row in zip(points, _rows(points), strict=True):
+            if connection.vendor != "postgresql":
+                row = (*row[:-1], _json(point.extra))
+            cursor.execute(sql, row)
+            if cursor.rowcount == 1:
+                stored.add(point.time)
+    return stored
+
+
+def _json(value: dict[str, Any]) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()
+
+
+def _announce(node_id: int, newest: CleanPoint) -> None:
+    payload = {
+        "type": "telemetry",
+        "node": node_id,
+        "time": newest.time.isoformat(),
+        **{s: v for s, v in zip(SIGNALS, newest.values, strict=True) if v is not None},
+        "extra": newest.extra,
+    }
+    broadcast_on_commit(telemetry_group(node_id), payload)
+    transaction.on_commit(
+        lambda: telemetry_ingested.send(sender=TelemetryPoint, node_id=node_id, point=newest)
+    )
