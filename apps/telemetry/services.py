@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import django.dispatch
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -118,7 +119,7 @@ def _store(points: list[tuple[int, CleanPoint]]) -> set[datetime]:
                     for row in _rows(points):
                         copy.write_row(row)
             return {p.time for _, p in points}
-        except IntegrityError:
+        except (IntegrityError, psycopg.IntegrityError):  # raw cursor: psycopg's own class
             return _insert_skipping_conflicts(points)
     try:
         with transaction.atomic():
@@ -151,7 +152,9 @@ def _insert_skipping_conflicts(points: list[tuple[int, CleanPoint]]) -> set[date
     with transaction.atomic(), connection.cursor() as cursor:
         for (_, point), row in zip(points, _rows(points), strict=True):
             if connection.vendor != "postgresql":
-                row = (*row[:-1], _json(point.extra))
+                # Store the time exactly as the ORM does, or the key would not match.
+                time = connection.ops.adapt_datetimefield_value(point.time)
+                row = (row[0], time, *row[2:-1], _json(point.extra))
             cursor.execute(sql, row)
             if cursor.rowcount == 1:
                 stored.add(point.time)
