@@ -1,0 +1,129 @@
+"""Reads of telemetry, always limited to the nodes the caller may watch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncDay, TruncHour, TruncMinute
+
+from apps.telemetry.models import SIGNAL_RANGES, TelemetryPoint
+from apps.users.models import User
+from apps.users.roles import Action, Scope, scope_for
+from apps.vendors.models import FabricationNode
+
+# Apps to the right (jobs) add the nodes a user may watch because they run that user's jobs:
+# each provider returns a Q over FabricationNode for (user, scope).
+VisibilityProvider = Callable[[User, Scope], Q]
+visibility_providers: list[VisibilityProvider] = []
+
+SIGNALS = tuple(SIGNAL_RANGES)
+BUCKETS = {"minute": TruncMinute, "hour": TruncHour, "day": TruncDay}
+
+
+def telemetry_nodes(*, user: User) -> QuerySet[FabricationNode]:
+    scope = scope_for(user, Action.TELEMETRY_VIEW)
+    nodes = FabricationNode.objects.all()
+    if scope is None:
+        return nodes.none()
+    if scope == Scope.ALL:
+        return nodes
+    rule = Q(pk__in=[])
+    if scope == Scope.OWN_NODES:
+        rule = Q(vendor__memberships__user=user)
+    elif scope == Scope.OPERATED:
+        rule = Q(site__memberships__user=user)
+    elif scope == Scope.OWN_ORG:
+        rule = Q(vendor__memberships__user=user) | Q(site__memberships__user=user)
+    for provider in visibility_providers:
+        rule |= provider(user, scope)
+    return nodes.filter(rule).distinct()
+
+
+def telemetry_can_view(*, user: User, node_id: int) -> bool:
+    return telemetry_nodes(user=user).filter(pk=node_id).exists()
+
+
+def point_range(*, node_id: int, start: datetime, end: datetime) -> QuerySet[TelemetryPoint]:
+    return TelemetryPoint.objects.filter(node_id=node_id, time__gte=start, time__lt=end).order_by(
+        "time"
+    )
+
+
+def point_range_downsampled(
+    *, node_id: int, start: datetime, end: datetime, max_points: int
+) -> list[dict[str, Any]]:
+    """At most `max_points` rows: raw when few enough, else the average of equal time slices,
+    computed in the database."""
+    qs = point_range(node_id=node_id, start=start, end=end)
+    total = qs.count()
+    fields = ["time", *SIGNALS, "extra"]
+    if total <= max_points:
+        return list(qs.values(*fields))
+    width = (end - start) / max_points
+    width_s = max(width.total_seconds(), 0.001)
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT to_timestamp(floor(extract(epoch FROM time) / %s) * %s) AS slot, "
+            + ", ".join(f"avg({s})" for s in SIGNALS)
+            + " FROM telemetry_point WHERE node_id = %s AND time >= %s AND time < %s "
+            "GROUP BY slot ORDER BY slot"
+        )
+        params: list[Any] = [width_s, width_s, node_id, start, end]
+    else:
+        sql = (
+            "SELECT CAST(strftime('%%s', time) / %s AS INTEGER) * %s AS slot, "
+            + ", ".join(f"avg({s})" for s in SIGNALS)
+            + " FROM telemetry_point WHERE node_id = %s AND time >= %s AND time < %s "
+            "GROUP BY 1 ORDER BY 1"
+        )
+        params = [
+            width_s,
+            width_s,
+            node_id,
+            connection.ops.adapt_datetimefield_value(start),
+            connection.ops.adapt_datetimefield_value(end),
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    out = []
+    for slot, *values in rows:
+        when = (
+            slot
+            if isinstance(slot, datetime)
+            else datetime.fromtimestamp(float(slot), tz=start.tzinfo)
+        )
+        out.append({"time": when, **dict(zip(SIGNALS, values, strict=True))})
+    return out
+
+
+def point_buckets(
+    *, node_id: int, start: datetime, end: datetime, bucket: str, signal: str
+) -> list[dict[str, Any]]:
+    trunc = BUCKETS[bucket]
+    rows = (
+        point_range(node_id=node_id, start=start, end=end)
+        .annotate(bucket=trunc("time"))
+        .values("bucket")
+        .annotate(avg=Avg(signal), min=Min(signal), max=Max(signal), count=Count(signal))
+        .order_by("bucket")
+    )
+    return [dict(row) for row in rows]
+
+
+def latest_points(*, node_ids: list[int]) -> list[TelemetryPoint]:
+    """The newest point of each node (one indexed lookup per node)."""
+    latest = []
+    for node_id in node_ids:
+        point = TelemetryPoint.objects.filter(node_id=node_id).order_by("-time").first()
+        if point is not None:
+            latest.append(point)
+    return latest
+
+
+def default_window() -> timedelta:
+    return timedelta(hours=1)
