@@ -165,7 +165,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "imewe")},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("CHANNELS_PREFIX", "imewe"),
+                # channels-redis drops messages beyond a channel's capacity (default 100):
+                # a browser watching many busy nodes needs more headroom.
+                "capacity": env_int("CHANNELS_CAPACITY", 1000),
+                "expiry": 30,
+            },
         }
     }
     CACHES = {

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.utils import timezone
+
+from apps.telemetry.services import telemetry_ingest
+from apps.users.tokens import tokens_issue
+from apps.vendors.models import FabricationNode
+from apps.vendors.services import node_config_save, node_transition
+from imewe.asgi import application
+from tests.vendors.conftest import approved_node
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+def streaming_node(fleet, name="Mill-Live"):
+    node = approved_node(fleet, name=name)
+    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+    return node
+
+
+async def connect(user, nodes: str):
+    token = await sync_to_async(
+        lambda: str(tokens_issue(user=user, otp_verified=True).access_token)
+    )()
+    ws = WebsocketCommunicator(
+        application,
+        f"/ws/telemetry/?nodes={nodes}&token={token}",
+        headers=[(b"origin", b"http://testserver")],
+    )
+    connected, code = await ws.connect()
+    return ws, connected, code
+
+
+async def test_vendor_watches_own_node_and_gets_coalesced_newest_values(fleet):
+    node = await sync_to_async(streaming_node)(fleet)
+    ws, connected, _ = await connect(fleet["vendor"], str(node.pk))
+    assert connected
+    assert await ws.receive_json_from() == {"type": "subscribed", "nodes": [node.pk]}
+
+    start = timezone.now() - timedelta(seconds=30)
+    # when: 20 requests of one point each arrive within a few milliseconds
+    for i in range(20):
+        point = {
+            "node": node.pk,
+            "time": (start + timedelta(seconds=i)).isoformat(),
+            "temperature_c": 30 + i,
+        }
+        await sync_to_async(telemetry_ingest)(points=[point], node_id=node.pk)
+    first = await ws.receive_json_from(timeout=2)
+    messages = [first]
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        if await ws.receive_nothing(timeout=0.3):
+            break
+        messages.append(await ws.receive_json_from())
+    # then: far fewer messages than points, and the last one carries the newest value
+    assert 1 <= len(messages) <= 5
+    assert messages[-1]["temperature_c"] == 49
+    assert all(m["type"] == "telemetry" and m["node"] == node.pk for m in messages)
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("who", ["rival", "designer", "viewer"])
+async def test_users_without_rights_are_refused(fleet, who):
+    node = await sync_to_async(streaming_node)(fleet)
+    _, connected, code = await connect(fleet[who], str(node.pk))
+    assert not connected and code == 4403
+
+
+async def test_one_forbidden_node_refuses_the_whole_subscription(fleet):
+    mine = await sync_to_async(streaming_node)(fleet, "Mine")
+    _, connected, code = await connect(fleet["vendor"], f"{mine.pk},999999")
+    assert not connected and code == 4403
+
+
+async def test_anonymous_and_malformed_requests(fleet):
+    ws = WebsocketCommunicator(
+        application, "/ws/telemetry/?nodes=1", headers=[(b"origin", b"http://testserver")]
+    )
+    connected, code = await ws.connect()
+    assert not connected and code == 4401
+    _, connected, code = await connect(fleet["vendor"], "a,b")
+    assert not connected and code == 4400
+
+
+async def test_operator_sees_nodes_at_their_site(fleet):
+    node = await sync_to_async(streaming_node)(fleet)
+    ws, connected, _ = await connect(fleet["operator"], str(node.pk))
+    assert connected
+    await ws.receive_json_from()
+    point = {"node": node.pk, "time": timezone.now().isoformat(), "vibration_mm_s": 2.2}
+    await sync_to_async(telemetry_ingest)(points=[point], node_id=node.pk)
+    message = await ws.receive_json_from(timeout=2)
+    assert message["vibration_mm_s"] == 2.2
+    await ws.disconnect()
