@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("apps.vendors.urls")),
+    path("", include("apps.telemetry.urls")),
     path("", include("apps.portal.urls")),
 ]
 

@@ -21,6 +21,10 @@ def portal_nav(request: HttpRequest) -> dict[str, Any]:
     ]
     if portal_allows(user, "vendor") and user_can(user, Action.NODE_MANAGE):
         portals.append({"key": "fleet", "label": "Fleet", "url": reverse("vendors:node-list")})
+    if user_can(user, Action.TELEMETRY_VIEW):
+        portals.append(
+            {"key": "nodes", "label": "Live", "url": reverse("telemetry:node-watch-list")}
+        )
     if user_can(user, Action.SYSTEM_ADMIN):
         approvals = reverse("vendors:approvals")
         portals.append({"key": "approvals", "label": "Approvals", "url": approvals})

@@ -13,6 +13,15 @@ SIGNAL_RANGES: dict[str, tuple[float, float]] = {
     "progress_pct": (0.0, 100.0),
     "material_remaining": (0.0, 1e9),
 }
+SIGNAL_LABELS: dict[str, str] = {
+    "temperature_c": "Temperature (°C)",
+    "vibration_mm_s": "Vibration (mm/s)",
+    "power_kw": "Power (kW)",
+    "spindle_rpm": "Spindle speed (rpm)",
+    "torque_nm": "Torque (N·m)",
+    "progress_pct": "Progress (%)",
+    "material_remaining": "Material remaining",
+}
 
 
 class TelemetryPoint(models.Model):

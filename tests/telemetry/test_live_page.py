@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from apps.telemetry.services import telemetry_ingest
+from apps.vendors.models import FabricationNode
+from apps.vendors.services import node_config_save, node_transition
+from tests.conftest import portal_client
+from tests.vendors.conftest import approved_node
+
+pytestmark = pytest.mark.django_db
+
+
+def test_live_page_for_vendor_operator_admin_only(fleet):
+    node = approved_node(fleet)
+    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+    empty = portal_client(fleet["vendor"]).get(f"/nodes/{node.pk}/live/")
+    assert empty.status_code == 200 and b"has not sent telemetry yet" in empty.content
+    telemetry_ingest(
+        points=[{"node": node.pk, "time": timezone.now().isoformat(), "temperature_c": 47.25}],
+        node_id=node.pk,
+    )
+    for who in ("vendor", "operator", "admin"):
+        page = portal_client(fleet[who]).get(f"/nodes/{node.pk}/live/")
+        assert page.status_code == 200 and b"47.25" in page.content, who
+    for who in ("rival", "designer", "viewer"):
+        assert portal_client(fleet[who]).get(f"/nodes/{node.pk}/live/").status_code == 404, who
+
+
+def test_watch_list_shows_only_watchable_nodes(fleet):
+    node = approved_node(fleet, name="Watched-1")
+    assert b"Watched-1" in portal_client(fleet["operator"]).get("/nodes/").content
+    page = portal_client(fleet["rival"]).get("/nodes/")
+    assert (
+        page.status_code == 200
+        and b"Watched-1" not in page.content
+        and b"No machines" in page.content
+    )
+    assert node.pk
