@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED = {"db", "redis", "mosquitto", "web", "worker", "beat"}
+EXPECTED = {"db", "redis", "mosquitto", "web", "worker", "beat", "mqtt-bridge"}
 
 
 def compose_command() -> list[str]:

@@ -1,0 +1,220 @@
+"""MQTT -> telemetry bridge. Subscribes to `factory/+/machine/+/telemetry` (QoS 1), batches the
+points per node, stores them through `telemetry_ingest`, and acknowledges each message only
+after its points are stored (at-least-once; duplicates are harmless because (node, time) is
+unique). Rejections go to `factory/<site>/machine/<node>/errors`.
+
+A message is JSON: {"token": "imw_...", "points": [ {...}, ... ]} (or "point": {...}); the token
+is the node's device token, and the topic's machine id must be that node.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from django.core.cache import cache
+from django.db import close_old_connections
+
+from apps.telemetry.services import MAX_BATCH, telemetry_ingest
+from apps.vendors.services import device_authenticate
+
+logger = logging.getLogger(__name__)
+TOPIC = "factory/+/machine/+/telemetry"
+
+
+@dataclass
+class _Pending:
+    points: list[Any] = field(default_factory=list)
+    # (message, site, index of its first point, number of points)
+    messages: list[tuple[mqtt.MQTTMessage, str, int, int]] = field(default_factory=list)
+
+
+class MqttBridge:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        client_id: str = "imewe-bridge",
+        flush_interval: float = 0.2,
+        max_points: int = 5000,
+    ) -> None:
+        self.host, self.port = host, port
+        self.flush_interval = flush_interval
+        self.max_points = min(max_points, MAX_BATCH)
+        self.pending: dict[int, _Pending] = defaultdict(_Pending)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        self.stats = {"messages": 0, "accepted": 0, "duplicates": 0, "rejected": 0}
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,  # the broker keeps QoS 1 messages while we are away
+            manual_ack=True,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)  # exponential backoff
+
+    # --- MQTT callbacks (network thread) -------------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            logger.warning("MQTT connect refused: %s", reason)
+            return
+        client.subscribe(TOPIC, qos=1)
+        self.connected.set()
+        logger.info("MQTT bridge connected to %s:%s, subscribed to %s", self.host, self.port, TOPIC)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self.connected.clear()
+        if not self.stopping.is_set():
+            logger.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.stats["messages"] += 1
+        parts = message.topic.split("/")
+        site, machine = parts[1], parts[3]
+        try:
+            body = orjson.loads(message.payload)
+            token = body["token"]
+            points = body["points"] if "points" in body else [body["point"]]
+            node_id = int(machine)
+            if not isinstance(points, list) or not isinstance(token, str):
+                raise TypeError
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            self._reject(
+                site,
+                machine,
+                message,
+                "invalid",
+                'Send {"token": ..., "points": [...]} as JSON; the topic names the node id.',
+            )
+            return
+        credential_node = self._node_for_token(token)
+        if credential_node is None:
+            self._reject(
+                site,
+                machine,
+                message,
+                "device_token_invalid",
+                "Unknown or revoked device token, or the node is not approved.",
+            )
+            return
+        if credential_node != node_id:
+            self._reject(
+                site,
+                machine,
+                message,
+                "forbidden",
+                f"This device may write only for node {credential_node}.",
+            )
+            return
+        flush_now = False
+        with self.lock:
+            pending = self.pending[node_id]
+            pending.messages.append((message, site, len(pending.points), len(points)))
+            pending.points.extend(points)
+            flush_now = len(pending.points) >= self.max_points
+        if flush_now:
+            self.flush(node_id)
+
+    # --- work ----------------------------------------------------------------------------------
+
+    def _node_for_token(self, token: str) -> int | None:
+        key = f"mqtt-device:{token[-16:]}:{hash(token)}"
+        node_id = cache.get(key)
+        if node_id is None:
+            close_old_connections()
+            credential = device_authenticate(token=token)
+            if credential is None:
+                return None
+            node_id = credential.node_id
+            cache.set(key, node_id, timeout=30)  # a revoked token stops within 30 s
+        return int(node_id)
+
+    def _reject(
+        self, site: str, machine: str, message: mqtt.MQTTMessage, code: str, text: str
+    ) -> None:
+        self.stats["rejected"] += 1
+        self._publish_error(
+            site, machine, {"error": {"code": code, "message": text, "details": None}}
+        )
+        self.client.ack(message.mid, message.qos)
+
+    def _publish_error(self, site: str, machine: str, body: dict[str, Any]) -> None:
+        self.client.publish(f"factory/{site}/machine/{machine}/errors", orjson.dumps(body), qos=1)
+
+    def flush(self, node_id: int | None = None) -> None:
+        with self.lock:
+            node_ids = [node_id] if node_id is not None else list(self.pending)
+            batches = {n: self.pending.pop(n) for n in node_ids if n in self.pending}
+        for nid, batch in batches.items():
+            for start in range(0, len(batch.points), MAX_BATCH):
+                chunk = batch.points[start : start + MAX_BATCH]
+                close_old_connections()
+                report = telemetry_ingest(points=chunk, node_id=nid)
+                self.stats["accepted"] += report.accepted
+                self.stats["duplicates"] += len(report.duplicates)
+                self.stats["rejected"] += len(report.rejected)
+                for rejection in report.rejected:
+                    index = rejection["index"] + start
+                    message, site, first, _count = next(
+                        m for m in reversed(batch.messages) if m[2] <= index
+                    )
+                    self._publish_error(
+                        site,
+                        str(nid),
+                        {
+                            "error": {
+                                "code": "invalid",
+                                "message": "A point was rejected.",
+                                "details": {"index": index - first, "errors": rejection["errors"]},
+                            }
+                        },
+                    )
+            # Stored (or reported): only now does the broker forget the messages.
+            for message, *_ in batch.messages:
+                self.client.ack(message.mid, message.qos)
+
+    def _flush_loop(self) -> None:
+        while not self.stopping.wait(self.flush_interval):
+            try:
+                self.flush()
+            except Exception:  # keep the bridge alive; unacked messages are redelivered
+                logger.exception("Flushing telemetry failed; messages stay unacknowledged")
+
+    def start(self) -> None:
+        """Connect and run in background threads (network loop + flusher)."""
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        self.flusher = threading.Thread(target=self._flush_loop, name="mqtt-flush", daemon=True)
+        self.flusher.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.flusher.join(timeout=5)
+        self.flush()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self.stopping.is_set():
+                time.sleep(10)
+                logger.info("MQTT bridge: %s", self.stats)
+        finally:
+            self.stop()
