@@ -108,3 +108,20 @@ def own_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     yield port, proc
     proc.kill()
     proc.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_db_sessions(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Threads that served tests (channels' sync workers, the in-process Celery worker, the
+    MQTT bridge) may still hold a connection to the test database; end them so it can be
+    dropped at the end of the run."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import paho.mqtt.client as mqtt
 from django.core.cache import cache
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from apps.telemetry.services import MAX_BATCH, telemetry_ingest
 from apps.vendors.services import device_authenticate
@@ -80,7 +80,9 @@ class MqttBridge:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         self.connected.clear()
-        if not self.stopping.is_set():
+        if self.stopping.is_set():
+            connections.close_all()  # this (network) thread's database connections
+        else:
             logger.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -195,6 +197,7 @@ class MqttBridge:
                 self.flush()
             except Exception:  # keep the bridge alive; unacked messages are redelivered
                 logger.exception("Flushing telemetry failed; messages stay unacknowledged")
+        connections.close_all()  # this thread's database connections
 
     def start(self) -> None:
         """Connect and run in background threads (network loop + flusher)."""
