@@ -47,6 +47,7 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy apps imewe celery_worker
+	$(BIN)/mypy --strict edge
 	$(BIN)/python -m pytest
 
 lint: setup
@@ -55,6 +56,7 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy apps imewe celery_worker
+	$(BIN)/mypy --strict edge
 
 check-deploy: setup var/secret_key
 	SECRET_KEY="$$(cat var/secret_key)" DEBUG=0 ALLOWED_HOSTS=imewe.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING

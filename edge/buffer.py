@@ -1,0 +1,77 @@
+"""Store-and-forward buffer: points wait on local disk (SQLite) until the platform has them.
+
+Bounded by `max_points`. When full, the OLDEST points are dropped to make room (the newest
+state of a machine matters most for live monitoring and safety); every drop is counted in
+`dropped` and logged, never silent. Points are replayed in the order they were buffered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class SqliteBuffer:
+    def __init__(self, path: str | Path, *, max_points: int = 1_000_000) -> None:
+        self.path = str(path)
+        self.max_points = max_points
+        self.dropped = 0
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS points "
+            "(id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)"
+        )
+
+    def __len__(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM points").fetchone()
+        return int(row[0])
+
+    def append(self, points: list[dict[str, Any]]) -> None:
+        if not points:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO points (body) VALUES (?)", [(json.dumps(p),) for p in points]
+            )
+            count = int(self._db.execute("SELECT count(*) FROM points").fetchone()[0])
+            excess = count - self.max_points
+            if excess > 0:
+                self._db.execute(
+                    "DELETE FROM points WHERE id IN (SELECT id FROM points ORDER BY id LIMIT ?)",
+                    (excess,),
+                )
+                self.dropped += excess
+            self._db.execute("COMMIT")
+        if excess > 0:
+            logger.warning(
+                "Buffer full (%d points): dropped the %d oldest", self.max_points, excess
+            )
+
+    def peek(self, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """The oldest `limit` points and the id to acknowledge them with (0 when empty)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, body FROM points ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        if not rows:
+            return 0, []
+        return int(rows[-1][0]), [json.loads(body) for _, body in rows]
+
+    def ack(self, up_to_id: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM points WHERE id <= ?", (up_to_id,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,1 @@
+from tests.vendors.conftest import fleet  # noqa: F401  (the fleet fixture, shared)
