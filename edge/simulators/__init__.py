@@ -1,0 +1,1 @@
+"""Machine simulators that speak the factory protocols (OPC UA, Modbus TCP)."""
