@@ -29,12 +29,14 @@ run: setup var/secret_key
 	@export SECRET_KEY="$$(cat var/secret_key)" DEBUG=1 DATABASE_URL= REDIS_URL= && \
 	$(BIN)/python manage.py migrate --noinput -v 0 && \
 	$(BIN)/python manage.py seed_demo && \
+	$(BIN)/python manage.py demo_edge_config --output var/edge.yaml --base-url http://127.0.0.1:$(PORT) && \
 	echo "" && \
 	echo "  Imewe is starting at http://127.0.0.1:$(PORT)/  (Ctrl+C stops it)" && \
 	echo "  Demo logins (password = <role>-demo-2026): admin@imewe.test designer@imewe.test" && \
 	echo "  engineer@imewe.test viewer@imewe.test vendor@imewe.test operator@imewe.test" && \
 	echo "  The admin is asked to enrol two-factor authentication at first sign-in." && \
 	echo "  API docs: http://127.0.0.1:$(PORT)/api/docs/   E-mails print to this console." && \
+	echo "  Simulated machines: Mill-01 and Printer-01 stream through the edge gateway (Live)." && \
 	echo "" && \
 	$(BIN)/honcho start -f Procfile.dev
 

@@ -4,12 +4,15 @@ Polls each device (OPC UA for now) at its own interval, turns readings into tele
 checks local safety thresholds, and forwards the points through the on-disk buffer to the
 platform's HTTPS batch API with the node's device token. Example edge.yaml:
 
-    upstream: {url: "http://127.0.0.1:8000", token: "imw_...", batch_size: 1000}
+    upstream: {url: "http://127.0.0.1:8000", batch_size: 1000}
     buffer: {path: "var/edge-buffer.sqlite3", max_points: 1000000}
     forward_every_s: 1.0
     devices:
-      - {node: 1, protocol: opcua, url: "opc.tcp://127.0.0.1:4840/imewe/", interval_ms: 250,
-         signals: {spindle_rpm: "ns=2;s=Machine1.Spindle.Speed"}}
+      - {node: 1, token: "imw_...", protocol: opcua, url: "opc.tcp://127.0.0.1:4840/imewe/",
+         interval_ms: 250, signals: {spindle_rpm: "ns=2;s=Machine1.Spindle.Speed"}}
+
+Each device has its node's own token (a token writes for one node only) and its own buffer
+file (`<buffer path>.<node>`), so one node's backlog never blocks another's.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class DeviceConfig:
 @dataclass
 class Gateway:
     devices: list[DeviceConfig]
-    forwarder: Forwarder
+    forwarders: dict[int, Forwarder]
     forward_every_s: float = 1.0
     limits: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     on_alert: Callable[[LocalAlert], None] | None = None
@@ -62,7 +65,7 @@ class Gateway:
                 while True:
                     values = await source.read()
                     now = datetime.now(UTC)
-                    self.forwarder.enqueue(
+                    self.forwarders[device.node].enqueue(
                         [{"node": device.node, "time": now.isoformat(), **values}]
                     )
                     for alert in check(device.node, now, values, self.limits):
@@ -89,10 +92,13 @@ class Gateway:
     async def _forward(self) -> None:
         while True:
             await asyncio.sleep(self.forward_every_s)
-            try:
-                await asyncio.to_thread(self.forwarder.drain)
-            except UpstreamRefused:
-                logger.error("The platform refused the device token; points stay buffered")
+            for node, forwarder in self.forwarders.items():
+                try:
+                    await asyncio.to_thread(forwarder.drain)
+                except UpstreamRefused:
+                    logger.error(
+                        "Node %s: the platform refused its token; points stay buffered", node
+                    )
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._poll(d)) for d in self.devices]
@@ -105,36 +111,41 @@ class Gateway:
             await asyncio.to_thread(self._final_drain)
 
     def _final_drain(self) -> None:
-        with contextlib.suppress(Exception):
-            self.forwarder.drain()
+        for forwarder in self.forwarders.values():
+            with contextlib.suppress(Exception):
+                forwarder.drain()
 
 
 def from_config(config: dict[str, Any]) -> Gateway:
     upstream = config["upstream"]
     buffer_cfg = config.get("buffer", {})
-    forwarder = Forwarder(
-        SqliteBuffer(
-            buffer_cfg.get("path", "edge-buffer.sqlite3"),
-            max_points=int(buffer_cfg.get("max_points", 1_000_000)),
-        ),
-        HttpsBatchPublisher(upstream["url"], upstream["token"]),
-        batch_size=int(upstream.get("batch_size", 1000)),
-    )
+    buffer_path = str(buffer_cfg.get("path", "edge-buffer.sqlite3"))
     devices = []
+    forwarders = {}
     for raw in config["devices"]:
+        node = raw.get("node")
         interval_ms = int(raw.get("interval_ms", 250))
         if not 100 <= interval_ms <= 60_000:
-            raise ValueError(f"device {raw.get('node')}: interval_ms must be 100-60000")
+            raise ValueError(f"device {node}: interval_ms must be 100-60000")
         if raw.get("protocol", "opcua") != "opcua":
             raise ValueError(
-                f"device {raw.get('node')}: protocol {raw.get('protocol')!r} is not supported yet"
+                f"device {node}: protocol {raw.get('protocol')!r} is not supported yet"
             )
-        devices.append(
-            DeviceConfig(int(raw["node"]), raw["url"], dict(raw["signals"]), interval_ms / 1000)
+        if not raw.get("token"):
+            raise ValueError(f"device {node}: its node's device token is required")
+        device = DeviceConfig(
+            int(raw["node"]), raw["url"], dict(raw["signals"]), interval_ms / 1000
+        )
+        devices.append(device)
+        path = buffer_path if buffer_path == ":memory:" else f"{buffer_path}.{device.node}"
+        forwarders[device.node] = Forwarder(
+            SqliteBuffer(path, max_points=int(buffer_cfg.get("max_points", 1_000_000))),
+            HttpsBatchPublisher(upstream["url"], raw["token"]),
+            batch_size=int(upstream.get("batch_size", 1000)),
         )
     return Gateway(
         devices=devices,
-        forwarder=forwarder,
+        forwarders=forwarders,
         forward_every_s=float(config.get("forward_every_s", 1.0)),
     )
 

@@ -48,12 +48,13 @@ def test_simulated_mill_streams_through_the_gateway(live_server, mill, tmp_path)
     node, token = mill
     port = free_port()
     config = {
-        "upstream": {"url": live_server.url, "token": token, "batch_size": 500},
+        "upstream": {"url": live_server.url, "batch_size": 500},
         "buffer": {"path": str(tmp_path / "edge.sqlite3")},
         "forward_every_s": 0.3,
         "devices": [
             {
                 "node": node.pk,
+                "token": token,
                 "protocol": "opcua",
                 "url": f"opc.tcp://127.0.0.1:{port}/imewe/",
                 "interval_ms": 100,
@@ -65,8 +66,9 @@ def test_simulated_mill_streams_through_the_gateway(live_server, mill, tmp_path)
     rows = TelemetryPoint.objects.filter(node=node)
     # ~10 polls a second for ~2 s once connected, all delivered (the last drain runs at stop)
     assert rows.count() >= 8
-    assert rows.count() == gateway.forwarder.stats.accepted
-    assert len(gateway.forwarder.buffer) == 0
+    forwarder = gateway.forwarders[node.pk]
+    assert rows.count() == forwarder.stats.accepted
+    assert len(forwarder.buffer) == 0
     sample = rows.order_by("-time").first()
     assert sample.spindle_rpm is not None and sample.torque_nm is not None
     assert gateway.alerts and all(a.severity == "critical" for a in gateway.alerts)
@@ -78,7 +80,9 @@ def test_config_is_validated():
             {
                 "upstream": {"url": "http://x", "token": "t"},
                 "buffer": {"path": ":memory:"},
-                "devices": [{"node": 1, "url": "opc.tcp://x", "interval_ms": 5, "signals": {}}],
+                "devices": [
+                    {"node": 1, "url": "opc.tcp://x", "token": "t", "interval_ms": 5, "signals": {}}
+                ],
             }
         )
     with pytest.raises(ValueError, match="not supported"):
@@ -86,6 +90,22 @@ def test_config_is_validated():
             {
                 "upstream": {"url": "http://x", "token": "t"},
                 "buffer": {"path": ":memory:"},
-                "devices": [{"node": 1, "protocol": "carrier-pigeon", "url": "x", "signals": {}}],
+                "devices": [
+                    {
+                        "node": 1,
+                        "token": "t",
+                        "protocol": "carrier-pigeon",
+                        "url": "x",
+                        "signals": {},
+                    }
+                ],
+            }
+        )
+    with pytest.raises(ValueError, match="token is required"):
+        from_config(
+            {
+                "upstream": {"url": "http://x"},
+                "buffer": {"path": ":memory:"},
+                "devices": [{"node": 1, "url": "opc.tcp://x", "signals": {}}],
             }
         )
