@@ -15,7 +15,7 @@ app.autodiscover_tasks()
 def _prepare_filesystem_broker(sender: Celery, **kwargs: object) -> None:
     # The embedded default's broker is a folder; make sure it exists before anyone uses it.
     options = sender.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             os.makedirs(options[key], exist_ok=True)
     backend = str(sender.conf.result_backend or "")
