@@ -1,18 +1,26 @@
 """The edge gateway: `python -m edge.gateway --config edge.yaml`.
 
-Polls each device (OPC UA for now) at its own interval, turns readings into telemetry points,
-checks local safety thresholds, and forwards the points through the on-disk buffer to the
-platform's HTTPS batch API with the node's device token. Example edge.yaml:
+Polls each device at its own interval over OPC UA, Modbus TCP or MTConnect, turns readings into
+telemetry points, checks local safety thresholds, and forwards the points through the on-disk
+buffer to the platform: the HTTPS batch API, or MQTT (QoS 1) through the platform's bridge.
+Example edge.yaml:
 
-    upstream: {url: "http://127.0.0.1:8000", batch_size: 1000}
+    upstream: {url: "https://imewe.example", batch_size: 1000}
+    # or: upstream: {mqtt: "mqtt://broker:1883", site: "lagos-1", batch_size: 1000}
     buffer: {path: "var/edge-buffer.sqlite3", max_points: 1000000}
     forward_every_s: 1.0
     devices:
-      - {node: 1, token: "imw_...", protocol: opcua, url: "opc.tcp://127.0.0.1:4840/imewe/",
+      - {node: 1, token: "imw_...", protocol: opcua, url: "opc.tcp://10.0.0.5:4840/",
          interval_ms: 250, signals: {spindle_rpm: "ns=2;s=Machine1.Spindle.Speed"}}
+      - {node: 2, token: "imw_...", protocol: modbus, url: "modbus://10.0.0.6:502", unit: 1,
+         interval_ms: 250, registers: {temperature_c: {address: 3, type: int16, scale: 0.1}}}
+      - {node: 3, token: "imw_...", protocol: mtconnect, url: "http://10.0.0.7:5000",
+         interval_ms: 500, signals: {spindle_rpm: S1speed, power_kw: {id: S1power, scale: 0.001}},
+         limits: {temperature_c: [60, 70]}}
 
 Each device has its node's own token (a token writes for one node only) and its own buffer
-file (`<buffer path>.<node>`), so one node's backlog never blocks another's.
+file (`<buffer path>.<node>`), so one node's backlog never blocks another's. `limits` overrides
+the local safety thresholds (warning, critical) per signal for that device.
 """
 
 from __future__ import annotations
@@ -21,29 +29,79 @@ import argparse
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
 from edge.buffer import SqliteBuffer
 from edge.forwarder import Forwarder
-from edge.publishers import HttpsBatchPublisher, UpstreamRefused
-from edge.safety import DEFAULT_LIMITS, LocalAlert, check
-from edge.sources.opcua import OpcUaReadError, OpcUaSource
+from edge.publishers import (
+    HttpsBatchPublisher,
+    MqttLink,
+    MqttPublisher,
+    Publisher,
+    UpstreamRefused,
+)
+from edge.safety import DEFAULT_LIMITS, LocalAlert, SafetyMonitor
+from edge.sources.base import MappingError, Source, TimedSource
 
 logger = logging.getLogger("edge.gateway")
+PROTOCOLS = ("opcua", "modbus", "mtconnect")
 
 
 @dataclass(frozen=True)
 class DeviceConfig:
     node: int
     url: str
-    signals: dict[str, str]
     interval_s: float
     protocol: str = "opcua"
+    signals: Mapping[str, Any] = field(default_factory=dict)  # OPC UA node ids / MTConnect ids
+    registers: Mapping[str, Any] = field(default_factory=dict)  # Modbus register map
+    unit: int = 1  # Modbus unit (device) id
+    device: str = ""  # MTConnect device name, when the agent serves several
+    limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
+class StampedAtRead:
+    """Gives a polled source (OPC UA, Modbus) the timed interface: one point per read, stamped
+    with the gateway's clock at the moment of the read."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    async def connect(self) -> None:
+        await self.source.connect()
+
+    async def disconnect(self) -> None:
+        await self.source.disconnect()
+
+    async def read_timed(self) -> list[tuple[datetime, dict[str, float]]]:
+        values = await self.source.read()
+        return [(datetime.now(UTC), values)]
+
+
+def make_source(device: DeviceConfig) -> TimedSource:
+    # Imported per protocol, so a gateway that speaks only one needs only that library.
+    if device.protocol == "modbus":
+        from edge.sources.modbus import ModbusSource
+
+        url = urlparse(device.url if "://" in device.url else f"modbus://{device.url}")
+        return StampedAtRead(
+            ModbusSource(
+                url.hostname or "127.0.0.1", url.port or 502, device.registers, unit=device.unit
+            )
+        )
+    if device.protocol == "mtconnect":
+        from edge.sources.mtconnect import MtConnectSource
+
+        return MtConnectSource(device.url, device.signals, device=device.device)
+    from edge.sources.opcua import OpcUaSource
+
+    return StampedAtRead(OpcUaSource(device.url, device.signals))
 
 
 @dataclass
@@ -54,29 +112,45 @@ class Gateway:
     limits: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     on_alert: Callable[[LocalAlert], None] | None = None
     alerts: list[LocalAlert] = field(default_factory=list)
+    mqtt: MqttLink | None = None
+    monitors: dict[int, SafetyMonitor] = field(default_factory=dict)
+
+    def _record(self, device: DeviceConfig, time: datetime, values: dict[str, float]) -> None:
+        self.forwarders[device.node].enqueue(
+            [{"node": device.node, "time": time.isoformat(), **values}]
+        )
+        monitor = self.monitors.get(device.node)
+        if monitor is None:
+            monitor = self.monitors[device.node] = SafetyMonitor(
+                device.node, {**self.limits, **device.limits}
+            )
+        for alert in monitor.check(time, values):
+            self.alerts.append(alert)
+            log = logger.warning if alert.severity != "cleared" else logger.info
+            log(
+                "LOCAL ALERT node %s %s %s: %s",
+                alert.node,
+                alert.signal,
+                alert.severity,
+                alert.value,
+            )
+            if self.on_alert is not None:
+                self.on_alert(alert)
 
     async def _poll(self, device: DeviceConfig) -> None:
         backoff = 1.0
         while True:
-            source = OpcUaSource(device.url, device.signals)
+            source = make_source(device)
             try:
                 await source.connect()
                 backoff = 1.0
                 while True:
-                    values = await source.read()
-                    now = datetime.now(UTC)
-                    self.forwarders[device.node].enqueue(
-                        [{"node": device.node, "time": now.isoformat(), **values}]
-                    )
-                    for alert in check(device.node, now, values, self.limits):
-                        self.alerts.append(alert)
-                        logger.warning("LOCAL ALERT %s", alert)
-                        if self.on_alert is not None:
-                            self.on_alert(alert)
+                    for stamp, values in await source.read_timed():
+                        self._record(device, stamp, values)
                     await asyncio.sleep(device.interval_s)
             except asyncio.CancelledError:
                 raise
-            except OpcUaReadError:
+            except MappingError:
                 logger.exception("Device %s: the signal map is wrong; fix the config", device.node)
                 raise
             except Exception as exc:  # the machine is unreachable: retry with backoff
@@ -114,39 +188,82 @@ class Gateway:
         for forwarder in self.forwarders.values():
             with contextlib.suppress(Exception):
                 forwarder.drain()
+        if self.mqtt is not None:
+            self.mqtt.close()
 
 
-def from_config(config: dict[str, Any]) -> Gateway:
-    upstream = config["upstream"]
+def _device(raw: Mapping[str, Any]) -> DeviceConfig:
+    node = raw.get("node")
+    if not isinstance(node, int) or node < 1:
+        raise ValueError(f"device {node!r}: node must be the platform's node id (an integer)")
+    protocol = str(raw.get("protocol", "opcua"))
+    if protocol not in PROTOCOLS:
+        raise ValueError(
+            f"device {node}: protocol {protocol!r} is not supported ({', '.join(PROTOCOLS)})"
+        )
+    interval_ms = int(raw.get("interval_ms", 250))
+    if not 100 <= interval_ms <= 60_000:
+        raise ValueError(f"device {node}: interval_ms must be 100-60000")
+    if not raw.get("token"):
+        raise ValueError(f"device {node}: its node's device token is required")
+    if not raw.get("url"):
+        raise ValueError(f"device {node}: url is required")
+    mapping_key = "registers" if protocol == "modbus" else "signals"
+    if not raw.get(mapping_key):
+        raise ValueError(f"device {node}: {mapping_key} must map at least one signal")
+    limits: dict[str, tuple[float, float]] = {}
+    for signal, pair in dict(raw.get("limits") or {}).items():
+        warning, critical = (float(v) for v in pair)
+        if warning > critical:
+            raise ValueError(f"device {node}: limits.{signal}: warning above critical")
+        limits[str(signal)] = (warning, critical)
+    device = DeviceConfig(
+        node=node,
+        url=str(raw["url"]),
+        interval_s=interval_ms / 1000,
+        protocol=protocol,
+        signals=dict(raw.get("signals") or {}),
+        registers=dict(raw.get("registers") or {}),
+        unit=int(raw.get("unit", 1)),
+        device=str(raw.get("device", "")),
+        limits=limits,
+    )
+    make_source(device)  # validates the protocol-specific map now, not at the first poll
+    return device
+
+
+def from_config(config: Mapping[str, Any]) -> Gateway:
+    upstream = dict(config["upstream"])
     buffer_cfg = config.get("buffer", {})
     buffer_path = str(buffer_cfg.get("path", "edge-buffer.sqlite3"))
+    mqtt = None
+    if upstream.get("mqtt"):
+        mqtt = MqttLink(str(upstream["mqtt"]), site=str(upstream.get("site", "site")))
+    elif not upstream.get("url"):
+        raise ValueError("upstream needs url (HTTPS batch API) or mqtt (broker URL)")
     devices = []
     forwarders = {}
     for raw in config["devices"]:
-        node = raw.get("node")
-        interval_ms = int(raw.get("interval_ms", 250))
-        if not 100 <= interval_ms <= 60_000:
-            raise ValueError(f"device {node}: interval_ms must be 100-60000")
-        if raw.get("protocol", "opcua") != "opcua":
-            raise ValueError(
-                f"device {node}: protocol {raw.get('protocol')!r} is not supported yet"
-            )
-        if not raw.get("token"):
-            raise ValueError(f"device {node}: its node's device token is required")
-        device = DeviceConfig(
-            int(raw["node"]), raw["url"], dict(raw["signals"]), interval_ms / 1000
-        )
+        device = _device(raw)
+        if device.node in forwarders:
+            raise ValueError(f"device {device.node}: listed twice")
         devices.append(device)
+        publisher: Publisher
+        if mqtt is not None:
+            publisher = MqttPublisher(mqtt, device.node, raw["token"])
+        else:
+            publisher = HttpsBatchPublisher(upstream["url"], raw["token"])
         path = buffer_path if buffer_path == ":memory:" else f"{buffer_path}.{device.node}"
         forwarders[device.node] = Forwarder(
             SqliteBuffer(path, max_points=int(buffer_cfg.get("max_points", 1_000_000))),
-            HttpsBatchPublisher(upstream["url"], raw["token"]),
+            publisher,
             batch_size=int(upstream.get("batch_size", 1000)),
         )
     return Gateway(
         devices=devices,
         forwarders=forwarders,
         forward_every_s=float(config.get("forward_every_s", 1.0)),
+        mqtt=mqtt,
     )
 
 

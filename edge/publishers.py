@@ -5,10 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +63,87 @@ class HttpsBatchPublisher:
         return PublishResult(
             int(report["accepted"]), int(report["duplicates"]), list(report["rejected"])
         )
+
+
+class MqttLink:
+    """One MQTT connection shared by every node's publisher on this gateway. paho's network
+    thread reconnects with backoff; rejections the platform publishes on each node's
+    `.../errors` topic are logged and kept in `rejections`."""
+
+    def __init__(self, url: str, *, client_id: str = "", site: str = "site") -> None:
+        # here, so an HTTPS-only gateway does not need paho
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "mqtts"):
+            raise ValueError("the MQTT upstream must be mqtt://host:port or mqtts://host:port")
+        self.site = site
+        self.connected = threading.Event()
+        self.rejections: list[dict[str, Any]] = []
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"imewe-edge-{site}",
+            clean_session=True,
+        )
+        if parsed.scheme == "mqtts":
+            self.client.tls_set()
+        if parsed.username:
+            self.client.username_pw_set(parsed.username, parsed.password)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *args: self.connected.clear()
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.connect_async(
+            parsed.hostname or "127.0.0.1",
+            parsed.port or (8883 if parsed.scheme == "mqtts" else 1883),
+        )
+        self.client.loop_start()
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            logger.warning("MQTT upstream refused the connection: %s", reason)
+            return
+        client.subscribe(f"factory/{self.site}/machine/+/errors", qos=1)
+        self.connected.set()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        try:
+            body = json.loads(message.payload)
+        except ValueError:
+            body = {"raw": message.payload[:300].decode(errors="replace")}
+        body["topic"] = message.topic
+        self.rejections.append(body)
+        logger.error("Platform rejected points on %s: %s", message.topic, body)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class MqttPublisher:
+    """Publishes `{"token", "points"}` to `factory/<site>/machine/<node>/telemetry` with QoS 1
+    and returns once the broker acknowledged it (PUBACK). The broker holds the message for the
+    platform's bridge, which stores it and reports rejections on `.../errors` asynchronously,
+    so `accepted` here means "handed to the broker"."""
+
+    def __init__(self, link: MqttLink, node: int, token: str, *, timeout: float = 10.0) -> None:
+        self.link = link
+        self.topic = f"factory/{link.site}/machine/{node}/telemetry"
+        self.token = token
+        self.timeout = timeout
+
+    def publish(self, points: list[dict[str, Any]]) -> PublishResult:
+        if not self.link.connected.wait(timeout=min(self.timeout, 2.0)):
+            raise UpstreamUnavailable("MQTT broker not connected")
+        body = json.dumps({"token": self.token, "points": points}).encode()
+        info = self.link.client.publish(self.topic, body, qos=1)
+        try:
+            info.wait_for_publish(timeout=self.timeout)
+        except (RuntimeError, ValueError) as exc:  # not queued: the connection dropped
+            raise UpstreamUnavailable(str(exc)) from None
+        if not info.is_published():
+            # The points stay in the buffer and are sent again; if paho also delivers its copy
+            # later, the platform stores the point once and reports the other as a duplicate.
+            raise UpstreamUnavailable("no PUBACK from the MQTT broker in time")
+        return PublishResult(len(points), 0, [])

@@ -24,6 +24,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if "sqlite" in DATABASES["default"]["ENGINE"]:
+    (BASE_DIR / "var").mkdir(exist_ok=True)  # a fresh clone has none
     DATABASES["default"]["NAME"] = str(BASE_DIR / "var" / "test.sqlite3")  # type: ignore[index]
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
 if REDIS_URL:

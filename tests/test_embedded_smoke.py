@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import free_port
 
@@ -139,3 +140,71 @@ def test_seed_demo_is_idempotent(embedded):
     )
     assert again.returncode == 0
     assert again.stdout.count("exists ") == 6
+
+
+def test_the_demo_fleet_streams_through_the_real_gateway(embedded, tmp_path):
+    """What `make run` starts: one simulator per protocol and the edge gateway, as processes."""
+    base, env = embedded
+    config_path = tmp_path / "edge.yaml"
+    subprocess.run(
+        [sys.executable, "manage.py", "demo_edge_config", "--output", str(config_path)]
+        + ["--base-url", base],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    config = yaml.safe_load(config_path.read_text())
+    config["buffer"]["path"] = str(tmp_path / "buffer.sqlite3")
+    config["forward_every_s"] = 0.5
+    simulators = []
+    for device in config["devices"]:  # free ports, so a running `make run` is not disturbed
+        port = free_port()
+        if device["protocol"] == "opcua":
+            device["url"] = f"opc.tcp://127.0.0.1:{port}/imewe/"
+            kind = "cnc_mill" if "Spindle.Speed" in str(device["signals"]) else "fdm_printer"
+            args = ["edge.simulators.opcua", "--port", str(port), "--kind", kind]
+        elif device["protocol"] == "modbus":
+            device["url"] = f"modbus://127.0.0.1:{port}"
+            args = ["edge.simulators.modbus", "--port", str(port)]
+        else:
+            device["url"] = f"http://127.0.0.1:{port}"
+            args = ["edge.simulators.mtconnect", "--port", str(port)]
+        simulators.append(args)
+    config_path.write_text(yaml.safe_dump(config))
+    procs = [
+        subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stderr=subprocess.DEVNULL)
+        for args in simulators
+    ]
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "edge.gateway", "--config", str(config_path)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    procs.append(gateway)
+    try:
+        status, tokens = http(
+            "POST",
+            f"{base}/api/v1/auth/token/",
+            {"email": "operator@imewe.test", "password": "operator-demo-2026"},
+        )
+        assert status == 200, tokens
+        nodes = {d["node"] for d in config["devices"]}
+        seen: set[int] = set()
+        deadline = time.monotonic() + 60
+        while seen != nodes and time.monotonic() < deadline:
+            time.sleep(1)
+            status, latest = http("GET", f"{base}/api/v1/telemetry/latest/", token=tokens["access"])
+            assert status == 200, latest
+            seen = {row["node"] for row in latest["results"] if row["node"] in nodes}
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    assert seen == nodes, gateway.stderr.read().decode()[-3000:] if gateway.stderr else ""

@@ -40,6 +40,8 @@ class MachineModel:
                 "power_kw": max(power, 0.0),
                 "vibration_mm_s": max(0.3 + 0.4 * cycle + noise(0, 0.05), 0.0),
                 "progress_pct": min(100.0, t / 36),
+                # a 1 kg spool, about 3 g a minute once the nozzle is hot
+                "material_remaining": max(1000.0 - 0.05 * max(t - 120, 0.0), 0.0),
             }
         else:
             rpm = 12000 * warm * (0.6 + 0.4 * cycle)

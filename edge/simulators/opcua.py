@@ -62,11 +62,19 @@ def main() -> None:
     parser.add_argument("--kind", choices=["cnc_mill", "fdm_printer"], default="cnc_mill")
     parser.add_argument("--rated-power-kw", type=float, default=7.5)
     parser.add_argument("--fault", choices=[f.value for f in Fault], default="none")
+    parser.add_argument(
+        "--mtconnect-port", type=int, default=0, help="also answer as an MTConnect agent"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     model = MachineModel(
         kind=args.kind, rated_power_kw=args.rated_power_kw, fault=Fault(args.fault)
     )
+    if args.mtconnect_port:
+        from edge.simulators.mtconnect import MtConnectSimulator
+
+        # the same machine, seen through a second protocol
+        MtConnectSimulator(model, port=args.mtconnect_port).start()
     asyncio.run(serve(port=args.port, model=model))
 
 

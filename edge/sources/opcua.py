@@ -9,13 +9,13 @@ from typing import Any
 from asyncua.client.client import Client
 from asyncua.ua.attribute_ids import AttributeIds
 
+from edge.sources.base import MappingError
+
 logger = logging.getLogger(__name__)
 
 
-class OpcUaReadError(Exception):
-    def __init__(self, bad: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k} <- {v}" for k, v in bad.items()))
-        self.bad = bad
+class OpcUaReadError(MappingError):
+    """A mapped OPC UA node id is unknown, not readable or not a number."""
 
 
 class OpcUaSource:

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+import uuid
 
 import pytest
 
 from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.mqtt_bridge import MqttBridge
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import device_credential_issue, node_config_save, node_transition
-from edge.gateway import from_config
+from edge.gateway import Gateway, from_config
 from edge.simulators.machines import MachineModel
+from edge.simulators.modbus import REGISTER_MAP
+from edge.simulators.modbus import serve as modbus_serve
+from edge.simulators.mtconnect import SIGNAL_MAP as MTCONNECT_SIGNALS
+from edge.simulators.mtconnect import MtConnectSimulator
 from edge.simulators.opcua import NODE_IDS, serve
 from tests.conftest import free_port
 from tests.vendors.conftest import approved_node
@@ -109,3 +116,122 @@ def test_config_is_validated():
                 "devices": [{"node": 1, "url": "opc.tcp://x", "signals": {}}],
             }
         )
+
+
+def make_ready_node(fleet, name: str):
+    node = approved_node(fleet, name=name)
+    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    return node, token
+
+
+async def run_mixed_fleet(seconds: float, config: dict, modbus_port: int) -> Gateway:
+    ready = asyncio.Event()
+    printer = MachineModel(kind="fdm_printer", rated_power_kw=0.35, seed=6)
+    server = asyncio.create_task(modbus_serve(port=modbus_port, model=printer, ready=ready))
+    await asyncio.wait_for(ready.wait(), 15)
+    gateway = from_config(config)
+    task = asyncio.create_task(gateway.run())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    server.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await server
+    return gateway
+
+
+def test_modbus_printer_and_mtconnect_mill_stream_through_the_gateway(live_server, fleet, tmp_path):
+    printer, printer_token = make_ready_node(fleet, "Modbus-Printer")
+    mill, mill_token = make_ready_node(fleet, "MTConnect-Mill")
+    modbus_port = free_port()
+    agent = MtConnectSimulator(
+        MachineModel(kind="cnc_mill", rated_power_kw=7.5, seed=8), port=free_port(), period=0.05
+    ).start()
+    printer_registers = {
+        s: REGISTER_MAP[s]
+        for s in ("temperature_c", "power_kw", "vibration_mm_s", "material_remaining")
+    }
+    config = {
+        "upstream": {"url": live_server.url, "batch_size": 500},
+        "buffer": {"path": str(tmp_path / "edge.sqlite3")},
+        "forward_every_s": 0.3,
+        "devices": [
+            {
+                "node": printer.pk,
+                "token": printer_token,
+                "protocol": "modbus",
+                "url": f"modbus://127.0.0.1:{modbus_port}",
+                "unit": 1,
+                "interval_ms": 100,
+                "registers": printer_registers,
+                "limits": {"temperature_c": [240, 260]},  # a hot end is not an alarm
+            },
+            {
+                "node": mill.pk,
+                "token": mill_token,
+                "protocol": "mtconnect",
+                "url": agent.url,
+                "interval_ms": 200,
+                "signals": MTCONNECT_SIGNALS,
+                "limits": {"temperature_c": [10, 20]},  # every reading is "too hot"
+            },
+        ],
+    }
+    try:
+        gateway = asyncio.run(run_mixed_fleet(2.5, config, modbus_port))
+    finally:
+        agent.stop()
+    printed = TelemetryPoint.objects.filter(node=printer)
+    milled = TelemetryPoint.objects.filter(node=mill)
+    assert printed.count() >= 8 and printed.count() == gateway.forwarders[printer.pk].stats.accepted
+    # the agent sampled every 50 ms and the gateway fetched them all, with the agent's times
+    assert milled.count() >= 25 and milled.count() == gateway.forwarders[mill.pk].stats.accepted
+    row = printed.order_by("-time").first()
+    assert row.material_remaining == pytest.approx(1000.0) and row.spindle_rpm is None
+    row = milled.order_by("-time").first()
+    assert row.spindle_rpm is not None and 0.5 < row.power_kw < 15
+    alerts = [(a.node, a.signal, a.severity) for a in gateway.alerts]
+    assert alerts == [(mill.pk, "temperature_c", "critical")]  # once, not at every poll
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_gateway_publishes_over_mqtt_through_the_bridge(fleet, tmp_path):
+    node, token = make_ready_node(fleet, "Mqtt-Gateway")
+    other, _ = make_ready_node(fleet, "Mqtt-Other")
+    site = f"gw{uuid.uuid4().hex[:8]}"
+    bridge = MqttBridge(client_id=f"bridge-{uuid.uuid4().hex[:6]}", flush_interval=0.05)
+    bridge.start()
+    assert bridge.connected.wait(10), "Mosquitto on 127.0.0.1:1883 is required"
+    port = free_port()
+    device = {
+        "token": token,
+        "protocol": "opcua",
+        "url": f"opc.tcp://127.0.0.1:{port}/imewe/",
+        "interval_ms": 100,
+        "signals": {s: f"ns=2;s={n}" for s, n in NODE_IDS.items()},
+    }
+    config = {
+        "upstream": {"mqtt": "mqtt://127.0.0.1:1883", "site": site, "batch_size": 200},
+        "buffer": {"path": str(tmp_path / "edge.sqlite3")},
+        "forward_every_s": 0.3,
+        # node A's token used for node B too: the platform refuses those points
+        "devices": [{"node": node.pk, **device}, {"node": other.pk, **device}],
+    }
+    try:
+        gateway = asyncio.run(run_for(2.0, config, port))
+        stored = TelemetryPoint.objects.filter(node=node)
+        sent = gateway.forwarders[node.pk].stats.sent
+        deadline = time.monotonic() + 10
+        while stored.count() < sent and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        bridge.stop()
+    assert sent >= 8 and stored.count() == sent  # every point handed to the broker was stored
+    assert not TelemetryPoint.objects.filter(node=other).exists()
+    assert gateway.mqtt is not None
+    refused = [r for r in gateway.mqtt.rejections if f"/machine/{other.pk}/" in r["topic"]]
+    assert refused and refused[0]["error"]["code"] == "forbidden"

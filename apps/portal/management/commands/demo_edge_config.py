@@ -8,14 +8,44 @@ from apps.users.models import User
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import device_credential_issue
 
-# Demo node -> (OPC UA port of its simulator, signals it reports)
-DEMO_DEVICES = {
-    "Mill-01": (
-        4841,
-        ["spindle_rpm", "torque_nm", "power_kw", "temperature_c", "vibration_mm_s"],
-    ),
-    "Printer-01": (4842, ["power_kw", "temperature_c", "vibration_mm_s", "progress_pct"]),
-}
+MILL_SIGNALS = ["spindle_rpm", "torque_nm", "power_kw", "temperature_c", "vibration_mm_s"]
+PRINTER_SIGNALS = ["power_kw", "temperature_c", "vibration_mm_s", "progress_pct"]
+PRINTER_LIMITS = {"temperature_c": [240, 260]}  # a hot end at 210 C is normal
+
+
+def demo_devices() -> dict[str, dict[str, Any]]:
+    """Demo node -> how the gateway reaches its simulator (ports as in Procfile.dev): one
+    machine per protocol the gateway speaks."""
+    from edge.simulators.modbus import REGISTER_MAP
+    from edge.simulators.mtconnect import SIGNAL_MAP
+    from edge.simulators.opcua import NODE_IDS
+
+    return {
+        "Mill-01": {
+            "protocol": "opcua",
+            "url": "opc.tcp://127.0.0.1:4841/imewe/",
+            "signals": {s: f"ns=2;s={NODE_IDS[s]}" for s in MILL_SIGNALS},
+        },
+        "Printer-01": {
+            "protocol": "opcua",
+            "url": "opc.tcp://127.0.0.1:4842/imewe/",
+            "signals": {s: f"ns=2;s={NODE_IDS[s]}" for s in PRINTER_SIGNALS},
+            "limits": PRINTER_LIMITS,
+        },
+        "Printer-02": {
+            "protocol": "modbus",
+            "url": "modbus://127.0.0.1:5021",
+            "unit": 1,
+            "registers": {s: REGISTER_MAP[s] for s in [*PRINTER_SIGNALS, "material_remaining"]},
+            "limits": PRINTER_LIMITS,
+        },
+        "Mill-02": {
+            "protocol": "mtconnect",
+            "url": "http://127.0.0.1:5001",
+            "interval_ms": 500,
+            "signals": SIGNAL_MAP,
+        },
+    }
 
 
 class Command(BaseCommand):
@@ -26,25 +56,14 @@ class Command(BaseCommand):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from edge.simulators.opcua import NODE_IDS
-
         vendor = User.objects.filter(email="vendor@imewe.test").first()
         if vendor is None:
             raise CommandError("Run seed_demo first.")
         devices = []
-        for name, (port, signals) in DEMO_DEVICES.items():
+        for name, device in demo_devices().items():
             node = FabricationNode.objects.get(vendor__name="Forge Fabrication Co", name=name)
             _, token = device_credential_issue(node=node, by=vendor, label="make run gateway")
-            devices.append(
-                {
-                    "node": node.pk,
-                    "token": token,
-                    "protocol": "opcua",
-                    "url": f"opc.tcp://127.0.0.1:{port}/imewe/",
-                    "interval_ms": 250,
-                    "signals": {s: f"ns=2;s={NODE_IDS[s]}" for s in signals},
-                }
-            )
+            devices.append({"node": node.pk, "token": token, "interval_ms": 250, **device})
         config = {
             "upstream": {"url": options["base_url"], "batch_size": 1000},
             "buffer": {"path": "var/edge-buffer.sqlite3", "max_points": 1_000_000},

@@ -1,0 +1,104 @@
+"""Modbus TCP simulator: `python -m edge.simulators.modbus --port 5020 --kind fdm_printer`.
+
+A device (unit id 1) whose holding registers (also readable as input registers) hold the
+machine model's signals, refreshed on every read, in the layout of REGISTER_MAP: scaled
+16-bit integers as PLCs usually expose them, plus a 32-bit float.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from typing import Any
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from edge.simulators.machines import Fault, MachineModel
+
+UNIT = 1
+# signal -> register spec, in the gateway's register-map format (edge/sources/modbus.py)
+REGISTER_MAP: dict[str, dict[str, Any]] = {
+    "spindle_rpm": {"address": 0, "type": "uint16"},
+    "torque_nm": {"address": 1, "type": "int16", "scale": 0.01},
+    "power_kw": {"address": 2, "type": "uint16", "scale": 0.001},
+    "temperature_c": {"address": 3, "type": "int16", "scale": 0.1},
+    "vibration_mm_s": {"address": 4, "type": "uint16", "scale": 0.001},
+    "progress_pct": {"address": 5, "type": "uint16", "scale": 0.01},
+    "material_remaining": {"address": 6, "type": "float32"},
+}
+REGISTER_COUNT = 16
+_CONVERT = AsyncModbusTcpClient
+
+
+def encode(values: dict[str, float]) -> list[int]:
+    """The register image of one sample (signals the machine does not have read as 0)."""
+    registers = [0] * REGISTER_COUNT
+    for signal, spec in REGISTER_MAP.items():
+        raw = values.get(signal, 0.0) / spec.get("scale", 1.0)
+        kind = spec["type"]
+        if kind == "float32":
+            words = _CONVERT.convert_to_registers(float(raw), _CONVERT.DATATYPE.FLOAT32)
+        else:
+            low, high = (-32768, 32767) if kind == "int16" else (0, 65535)
+            number = min(max(round(raw), low), high)  # saturate like a PLC would
+            datatype = _CONVERT.DATATYPE.INT16 if kind == "int16" else _CONVERT.DATATYPE.UINT16
+            words = _CONVERT.convert_to_registers(number, datatype)
+        address = spec["address"]
+        registers[address : address + len(words)] = words
+    return registers
+
+
+def build_device(model: MachineModel) -> SimDevice:
+    started = time.monotonic()
+
+    async def refresh(
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> None:
+        if set_values is None:  # a read: show the machine as it is now
+            image = encode(model.sample(time.monotonic() - started))
+            registers[: len(image)] = image
+        return None
+
+    return SimDevice(
+        id=UNIT,
+        simdata=SimData(0, count=REGISTER_COUNT, values=0, datatype=DataType.REGISTERS),
+        action=refresh,
+    )
+
+
+async def serve(*, port: int, model: MachineModel, ready: asyncio.Event | None = None) -> None:
+    server = ModbusTcpServer(build_device(model), address=("127.0.0.1", port))
+    await server.serve_forever(background=True)
+    try:
+        if ready is not None:
+            ready.set()
+        await asyncio.Event().wait()
+    finally:
+        await server.shutdown()  # type: ignore[no-untyped-call]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=5020)
+    parser.add_argument("--kind", choices=["cnc_mill", "fdm_printer"], default="fdm_printer")
+    parser.add_argument("--rated-power-kw", type=float, default=0.35)
+    parser.add_argument("--fault", choices=[f.value for f in Fault], default="none")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    model = MachineModel(
+        kind=args.kind, rated_power_kw=args.rated_power_kw, fault=Fault(args.fault)
+    )
+    asyncio.run(serve(port=args.port, model=model))
+
+
+if __name__ == "__main__":
+    main()
