@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "apps.users",
     "apps.vendors",
     "apps.telemetry",
+    "apps.jobs",
     "apps.portal",
 ]
 
@@ -188,6 +189,12 @@ else:
 
 # Celery: an explicit broker wins; else Redis; else the filesystem transport under var/ so the
 # embedded default runs background work across processes without any broker server.
+# Jobs: estimates and uploads
+JOBS_CURRENCY = os.environ.get("JOBS_CURRENCY", "USD")
+JOBS_ENERGY_PRICE_PER_KWH = float(os.environ.get("JOBS_ENERGY_PRICE_PER_KWH", "0.15"))
+JOBS_PLATFORM_FEE_RATE = float(os.environ.get("JOBS_PLATFORM_FEE_RATE", "0.10"))
+JOBS_CAD_MAX_BYTES = int(os.environ.get("JOBS_CAD_MAX_BYTES", str(50 * 1024 * 1024)))
+
 CELERY_QUEUE_DIR = VAR_DIR / "celery"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or (
@@ -311,6 +318,8 @@ SPECTACULAR_SETTINGS = {
         "NodeKindEnum": "apps.vendors.models.FabricationNode.Kind",
         "NodeStatusEnum": "apps.vendors.models.FabricationNode.Status",
         "NodeApprovalEnum": "apps.vendors.models.FabricationNode.Approval",
+        "JobStatusEnum": "apps.jobs.models.Status",
+        "CadFormatEnum": "apps.jobs.models.CadFile.Format",
     },
 }
 

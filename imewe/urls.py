@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("apps.core.api_urls")),
     path("", include("apps.vendors.api_urls")),
     path("", include("apps.telemetry.api_urls")),
+    path("", include("apps.jobs.api_urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from apps.core.models import TimeStampedModel
+
+
+class Status(models.TextChoices):
+    """Shared by jobs and parts; a job's status follows its parts (apps/jobs/lifecycle.py)."""
+
+    SUBMITTED = "submitted", "Submitted"
+    VALIDATED = "validated", "Validated"
+    SCHEDULED = "scheduled", "Scheduled"
+    ASSIGNED = "assigned", "Assigned"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class CadFile(TimeStampedModel):
+    """An uploaded part model with what the server measured in it (mm, cm3, cm2)."""
+
+    class Format(models.TextChoices):
+        STL = "stl", "STL"
+        OBJ = "obj", "OBJ"
+        STEP = "step", "STEP"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    file = models.FileField(upload_to="cad/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=4, choices=Format.choices)
+    size_bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    # measured from the mesh; for STEP, declared by the uploader
+    size_x_mm = models.FloatField()
+    size_y_mm = models.FloatField()
+    size_z_mm = models.FloatField()
+    volume_cm3 = models.FloatField(null=True, blank=True)
+    surface_area_cm2 = models.FloatField(null=True, blank=True)
+    watertight = models.BooleanField(default=False)
+    triangles = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class Job(TimeStampedModel):
+    Status = Status
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
+    )
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.PROTECT, related_name="jobs"
+    )
+    title = models.CharField(max_length=200)
+    priority = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    deadline = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUBMITTED)
+    # duration_h, energy_kwh, material_g, material_cm3, cost {material, energy, machine_time,
+    # platform_fee, total, currency}, earliest_completion, per part; see apps/jobs/estimates.py
+    estimates = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # where the designer wants the parts (proximity scoring); defaults to nothing
+    latitude = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-90), MaxValueValidator(90)]
+    )
+    longitude = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-180), MaxValueValidator(180)]
+    )
+    template = models.ForeignKey(
+        "jobs.JobTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "priority"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(priority__gte=1, priority__lte=10), name="job_priority_1_10"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk}: {self.title}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in {Status.COMPLETED, Status.FAILED, Status.CANCELLED}
+
+
+class Part(TimeStampedModel):
+    Status = Status
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="parts")
+    name = models.CharField(max_length=200)
+    material = models.CharField(max_length=60)
+    process = models.CharField(max_length=40)
+    quantity = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(10000)]
+    )
+    size_x_mm = models.FloatField(validators=[MinValueValidator(0.01)])
+    size_y_mm = models.FloatField(validators=[MinValueValidator(0.01)])
+    size_z_mm = models.FloatField(validators=[MinValueValidator(0.01)])
+    volume_cm3 = models.FloatField(null=True, blank=True)
+    surface_area_cm2 = models.FloatField(null=True, blank=True)
+    complexity = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    cad_file = models.ForeignKey(
+        CadFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="parts"
+    )
+    batch_group = models.CharField(max_length=60, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUBMITTED)
+    assigned_node = models.ForeignKey(
+        "vendors.FabricationNode",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="parts",
+    )
+    progress_pct = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    quality_score = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    failure_reason = models.CharField(max_length=500, blank=True)
+    estimates = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job_id", "id"]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["assigned_node", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} x{self.quantity} ({self.material}, {self.process})"
+
+
+class StatusChange(models.Model):
+    """One transition of a job or of one of its parts: from, to, who (None = the platform),
+    why, when. Written by the services in apps/jobs/services.py only."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="history")
+    part = models.ForeignKey(
+        Part, null=True, blank=True, on_delete=models.CASCADE, related_name="history"
+    )
+    from_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=Status.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=500)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        what = f"part {self.part_id}" if self.part_id else f"job {self.job_id}"
+        return f"{what}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class JobTemplate(TimeStampedModel):
+    """A saved part set with parameters. `parts` holds part specs whose sizes scale with the
+    `scale` parameter and whose quantities multiply by `quantity`; `parameters` gives each
+    parameter's default, min and max."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="job_templates"
+    )
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.PROTECT, related_name="job_templates"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    parts = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name

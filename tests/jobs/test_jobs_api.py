@@ -1,0 +1,157 @@
+"""Job submission, estimates, listing, cancel and priority over the API, with the role matrix."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.jobs.models import Job, StatusChange
+from tests.jobs.conftest import STL_CUBE_ASCII
+
+pytestmark = pytest.mark.django_db
+
+PART = {
+    "name": "bracket",
+    "material": "PLA",
+    "process": "fdm",
+    "quantity": 2,
+    "size_x_mm": 100,
+    "size_y_mm": 50,
+    "size_z_mm": 20,
+}
+
+
+def submit(client, **overrides):
+    body = {"title": "Drone frame", "parts": [PART], **overrides}
+    return client.post("/api/v1/jobs/", body, format="json")
+
+
+def test_designer_uploads_an_stl_and_submits_a_two_part_job(shop, as_user):
+    designer = as_user(shop["designer"])
+    upload = SimpleUploadedFile("box.stl", STL_CUBE_ASCII.encode(), "model/stl")
+    response = designer.post("/api/v1/jobs/cad/", {"file": upload}, format="multipart")
+    assert response.status_code == 201, response.json()
+    cad = response.json()
+    assert cad["volume_cm3"] == pytest.approx(6.0) and cad["watertight"]
+
+    parts = [
+        {"cad_file": cad["id"], "material": "PETG", "process": "fdm", "quantity": 3},
+        {**PART, "name": "plate", "material": "steel", "process": "milling"},
+    ]
+    response = submit(designer, parts=parts, priority=8)
+    assert response.status_code == 201, response.json()
+    job = response.json()
+    assert job["status"] == "validated"
+    assert [p["name"] for p in job["parts"]] == ["box", "plate"]
+    assert job["parts"][0]["size_z_mm"] == 30 and job["parts"][0]["volume_cm3"] == 6.0
+    assert set(job["parts"][0]["estimates"]["candidates"]) == {
+        shop["printer_a"].pk,
+        shop["printer_b"].pk,
+    }
+    assert job["parts"][1]["estimates"]["candidates"] == [shop["mill"].pk]
+    estimates = job["estimates"]
+    assert estimates["duration_h"] > 0 and estimates["energy_kwh"] > 0
+    assert set(estimates["cost"]) == {
+        "material",
+        "energy",
+        "machine_time",
+        "platform_fee",
+        "total",
+        "currency",
+    }
+    assert estimates["earliest_completion"]
+    history = [(h["part"], h["from_status"], h["to_status"]) for h in job["history"]]
+    assert history[0] == (None, "", "submitted") and history[-1] == (None, "submitted", "validated")
+    assert StatusChange.objects.filter(job_id=job["id"], part__isnull=False).count() == 2
+
+
+def test_estimate_before_submitting_stores_nothing(shop, as_user):
+    response = as_user(shop["designer"]).post(
+        "/api/v1/jobs/estimate/", {"parts": [PART]}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["feasible"] is True
+    assert Job.objects.count() == 0
+
+
+def test_an_infeasible_job_is_rejected_naming_the_part(shop, as_user):
+    parts = [PART, {**PART, "name": "gear", "process": "sls"}, {**PART, "size_x_mm": 900}]
+    response = submit(as_user(shop["designer"]), parts=parts)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert set(error["details"]) == {"parts[1]", "parts[2]"}
+    assert "gear: No approved node offers the process 'sls'" in error["details"]["parts[1]"][0]
+    assert "fits 900 x 50 x 20 mm" in error["details"]["parts[2]"][0]
+    assert Job.objects.count() == 0
+
+
+def test_bad_input_is_reported_precisely(shop, as_user):
+    designer = as_user(shop["designer"])
+    response = submit(designer, parts=[{**PART, "quantity": 0}], priority=11)
+    details = response.json()["error"]["details"]
+    assert response.status_code == 400 and "priority" in details
+    response = submit(designer, parts=[{"material": "PLA", "process": "fdm"}])
+    assert response.status_code == 400
+    assert "size_x_mm" in response.json()["error"]["details"]["parts[0]"][0]
+    response = submit(designer, parts=[{**PART, "cad_file": 99999}])
+    assert response.json()["error"]["details"]["parts[0]"] == ["cad_file: no such upload of yours."]
+    response = submit(designer, deadline="2001-01-01T00:00:00Z")
+    assert "deadline" in response.json()["error"]["details"]
+    response = designer.post(
+        "/api/v1/jobs/cad/",
+        {"file": SimpleUploadedFile("x.stl", b"solid x\nendsolid x\n")},
+        format="multipart",
+    )
+    assert response.status_code == 400 and "file" in response.json()["error"]["details"]
+
+
+def test_roles_that_may_not_create_jobs_are_refused(shop, as_user):
+    for role in ("viewer", "vendor", "operator"):
+        response = submit(as_user(shop[role]))
+        assert response.status_code == 403, role
+        upload = SimpleUploadedFile("box.stl", STL_CUBE_ASCII.encode())
+        response = as_user(shop[role]).post("/api/v1/jobs/cad/", {"file": upload})
+        assert response.status_code == 403, role
+    assert as_user(shop["engineer"]).post("/api/v1/jobs/", {}, format="json").status_code == 400
+
+
+def test_who_sees_which_job(shop, as_user, make_user, api):
+    job_id = submit(as_user(shop["designer"])).json()["id"]
+    assert as_user(shop["viewer"]).get(f"/api/v1/jobs/{job_id}/").status_code == 200  # same org
+    assert as_user(shop["admin"]).get(f"/api/v1/jobs/{job_id}/").status_code == 200
+    stranger = make_user("designer")
+    assert as_user(stranger).get(f"/api/v1/jobs/{job_id}/").status_code == 404
+    assert as_user(stranger).get("/api/v1/jobs/").json()["count"] == 0
+    # vendors see jobs only once a part is on one of their nodes (scheduling comes next)
+    assert as_user(shop["vendor"]).get(f"/api/v1/jobs/{job_id}/").status_code == 404
+    assert api.get("/api/v1/jobs/").status_code == 401
+
+
+def test_list_filters_and_paginates(shop, as_user):
+    designer = as_user(shop["designer"])
+    for i in range(3):
+        submit(designer, title=f"Job {i}", priority=i + 1)
+    listing = designer.get("/api/v1/jobs/?priority_min=2&ordering=-priority").json()
+    assert [j["title"] for j in listing["results"]] == ["Job 2", "Job 1"]
+    assert designer.get("/api/v1/jobs/?search=job 0").json()["count"] == 1
+    assert designer.get("/api/v1/jobs/?status=validated&page_size=2").json()["pages"] == 2
+    assert designer.get("/api/v1/jobs/?status=bogus").status_code == 400
+
+
+def test_cancel_and_priority_by_owner_only(shop, as_user):
+    designer = as_user(shop["designer"])
+    job_id = submit(designer).json()["id"]
+    engineer = as_user(shop["engineer"])  # same organization, not the owner
+    assert engineer.post(f"/api/v1/jobs/{job_id}/cancel/", {"reason": "x"}).status_code == 403
+    assert engineer.post(f"/api/v1/jobs/{job_id}/priority/", {"priority": 9}).status_code == 403
+    response = designer.post(f"/api/v1/jobs/{job_id}/priority/", {"priority": 9})
+    assert response.status_code == 200 and response.json()["priority"] == 9
+    assert designer.post(f"/api/v1/jobs/{job_id}/cancel/", {}).status_code == 400
+    response = designer.post(f"/api/v1/jobs/{job_id}/cancel/", {"reason": "Design changed"})
+    assert response.status_code == 200
+    job = response.json()
+    assert job["status"] == "cancelled" and all(p["status"] == "cancelled" for p in job["parts"])
+    assert job["history"][-1]["reason"] == "Design changed"
+    again = designer.post(f"/api/v1/jobs/{job_id}/cancel/", {"reason": "again"})
+    assert again.status_code == 409
+    assert designer.post(f"/api/v1/jobs/{job_id}/priority/", {"priority": 2}).status_code == 409
