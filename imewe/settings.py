@@ -146,6 +146,16 @@ if DATABASE_URL:
             DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
         )
     }
+    if env_bool("DB_POOL", False):
+        # psycopg's pool: under ASGI each request runs in a thread of its own, so persistent
+        # connections (CONN_MAX_AGE) are not reused and every request would connect anew.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DB_POOL_MIN", 2),
+            "max_size": env_int("DB_POOL_MAX", 20),
+            "timeout": 10,
+        }
 else:
     DATABASES = {
         "default": {

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -116,10 +117,10 @@ def _end_stray_db_sessions(django_db_setup: Any, django_db_blocker: Any) -> Iter
     MQTT bridge) may still hold a connection to the test database; end them so it can be
     dropped at the end of the run."""
     yield
-    from django.db import connection
+    from django.db import OperationalError, connection
 
-    with django_db_blocker.unblock():
-        if connection.vendor == "postgresql":
+    with django_db_blocker.unblock(), contextlib.suppress(OperationalError):
+        if connection.vendor == "postgresql":  # (nothing to end if the database is gone)
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

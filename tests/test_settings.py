@@ -100,3 +100,37 @@ def test_bad_boolean_is_a_clear_error():
     result = run(["manage.py", "check"], SECRET_KEY=GOOD_KEY, DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+POOL_PROBE = """
+import django
+django.setup()
+from concurrent.futures import ThreadPoolExecutor
+from django.db import connection, connections
+
+def query(_):
+    with connection.cursor() as cursor:
+        cursor.execute("select 1")
+        value = cursor.fetchone()[0]
+    connections.close_all()  # returns the connection to the pool
+    return value
+
+print(sum(ThreadPoolExecutor(8).map(query, range(40))), type(connection.pool).__name__,
+      connection.settings_dict["CONN_MAX_AGE"])
+"""
+
+
+@pytest.mark.skipif(
+    "postgres" not in os.environ.get("DATABASE_URL", ""), reason="needs PostgreSQL (CI sets it)"
+)
+def test_database_pool_serves_queries_from_many_threads():
+    server = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    done = run(
+        ["-c", POOL_PROBE],
+        SECRET_KEY=GOOD_KEY,
+        DEBUG="1",
+        DB_POOL="1",
+        DATABASE_URL=f"{server}/postgres",  # the maintenance database always exists
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["40", "ConnectionPool", "0"]

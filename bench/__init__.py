@@ -1,0 +1,1 @@
+"""Benchmarks run against real servers started for the purpose (see bench/README.md)."""
