@@ -4,6 +4,14 @@ keeps them editable in Django admin (Periodic tasks)."""
 from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
+    "schedule-parts": {
+        "task": "apps.jobs.tasks.parts_schedule_task",
+        "schedule": 60.0,
+    },
+    "heal-parts": {
+        "task": "apps.jobs.tasks.parts_heal_task",
+        "schedule": 60.0,
+    },
     "flush-expired-jwt": {
         "task": "apps.users.tasks.flush_expired_tokens_task",
         "schedule": crontab(hour=3, minute=15),

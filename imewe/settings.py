@@ -7,6 +7,7 @@ README's configuration table for every variable.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -204,6 +205,10 @@ JOBS_CURRENCY = os.environ.get("JOBS_CURRENCY", "USD")
 JOBS_ENERGY_PRICE_PER_KWH = float(os.environ.get("JOBS_ENERGY_PRICE_PER_KWH", "0.15"))
 JOBS_PLATFORM_FEE_RATE = float(os.environ.get("JOBS_PLATFORM_FEE_RATE", "0.10"))
 JOBS_CAD_MAX_BYTES = int(os.environ.get("JOBS_CAD_MAX_BYTES", str(50 * 1024 * 1024)))
+# Scheduler weights as JSON, e.g. {"energy": 0.4, "proximity": 0.05}; missing keys keep defaults
+JOBS_SCHEDULER_WEIGHTS = json.loads(os.environ.get("JOBS_SCHEDULER_WEIGHTS", "{}"))
+# An executing node that sends no telemetry for this long loses its unfinished parts
+JOBS_NODE_SILENT_MINUTES = int(os.environ.get("JOBS_NODE_SILENT_MINUTES", "5"))
 
 CELERY_QUEUE_DIR = VAR_DIR / "celery"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"

@@ -24,6 +24,7 @@ from apps.users.models import Organization
 from apps.users.permissions import action_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedRequest
+from apps.vendors.models import FabricationNode
 
 
 class CadFileSerializer(serializers.ModelSerializer):
@@ -257,3 +258,41 @@ class JobPriorityApi(APIView):
         data.is_valid(raise_exception=True)
         job = job_set_priority(job=job, by=request.user, priority=data.validated_data["priority"])
         return Response(JobSerializer(job).data)
+
+
+class JobScheduleApi(APIView):
+    """Why each part went where it did: the chosen node, its start and finish, and the scores
+    of the best candidates (capability, capacity, energy, material, proximity, batch)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        job = job_get_for_user(user=request.user, pk=pk)
+        parts = list(job.parts.select_related("assigned_node"))
+        node_ids = {
+            c["node"]
+            for p in parts
+            for c in (p.estimates.get("schedule") or {}).get("candidates", [])
+        }
+        names = dict(FabricationNode.objects.filter(pk__in=node_ids).values_list("pk", "name"))
+        rows = []
+        for part in parts:
+            plan = part.estimates.get("schedule") or {}
+            rows.append(
+                {
+                    "part": part.pk,
+                    "name": part.name,
+                    "status": part.status,
+                    "node": part.assigned_node_id,
+                    "node_name": part.assigned_node.name if part.assigned_node else None,
+                    "reason": plan.get("reason", "not scheduled yet"),
+                    "start_at": plan.get("start_at"),
+                    "finish_at": plan.get("finish_at"),
+                    "late": plan.get("late", False),
+                    "batched": plan.get("batched", False),
+                    "weights": plan.get("weights", {}),
+                    "candidates": [
+                        {**c, "node_name": names.get(c["node"])} for c in plan.get("candidates", [])
+                    ],
+                }
+            )
+        return Response({"job": job.pk, "status": job.status, "parts": rows})

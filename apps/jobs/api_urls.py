@@ -9,4 +9,5 @@ urlpatterns = [
     path("jobs/<int:pk>/", api.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<int:pk>/cancel/", api.JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<int:pk>/priority/", api.JobPriorityApi.as_view(), name="job-priority"),
+    path("jobs/<int:pk>/schedule/", api.JobScheduleApi.as_view(), name="job-schedule"),
 ]

@@ -45,5 +45,17 @@ def schedulable_nodes() -> QuerySet[FabricationNode]:
     )
 
 
+def working_nodes() -> QuerySet[FabricationNode]:
+    """Approved nodes that may take new work now (not in maintenance, not retired)."""
+    return FabricationNode.objects.filter(
+        approval=FabricationNode.Approval.APPROVED,
+        status__in=[
+            FabricationNode.Status.IDLE,
+            FabricationNode.Status.ASSIGNED,
+            FabricationNode.Status.EXECUTING,
+        ],
+    )
+
+
 def cad_file_get_for_user(*, user: User, pk: int) -> CadFile:
     return get_object_or_404(CadFile.objects.filter(Q(owner=user)), pk=pk)

@@ -1,21 +1,34 @@
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict
+from apps.core.models import Notification
 from apps.core.realtime import broadcast_on_commit
+from apps.core.services import notification_send
 from apps.jobs.cad import cad_measure
-from apps.jobs.estimates import PartSpec, job_estimate
-from apps.jobs.lifecycle import can_transition, job_status_from_parts
+from apps.jobs.estimates import (
+    DEFAULT_PROCESS,
+    PROCESS_MODES,
+    SETUP_HOURS,
+    PartSpec,
+    job_estimate,
+)
+from apps.jobs.lifecycle import RESCHEDULE_FROM, can_transition, job_status_from_parts
 from apps.jobs.models import CadFile, Job, Part, Status, StatusChange
-from apps.jobs.selectors import job_can_change, schedulable_nodes
+from apps.jobs.scheduler import ASSEMBLY, NodeState, PartTask, Plan, hours_until, schedule
+from apps.jobs.selectors import job_can_change, schedulable_nodes, working_nodes
+from apps.telemetry.selectors import latest_points
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.users.selectors import user_organization_ids
@@ -215,7 +228,14 @@ def job_submit(
         )
     job.estimates = {k: v for k, v in estimate.items() if k != "parts"}
     job.save(update_fields=["estimates", "updated_at"])
+    transaction.on_commit(_queue_scheduling)
     return job_sync_status(job=job, by=None, reason="Every part has a suitable node")
+
+
+def _queue_scheduling() -> None:
+    from apps.jobs.tasks import parts_schedule_task  # tasks import this module
+
+    parts_schedule_task.delay()
 
 
 def job_sync_status(*, job: Job, by: User | None, reason: str) -> Job:
@@ -285,3 +305,183 @@ def job_set_priority(*, job: Job, by: User, priority: int) -> Job:
     job.priority = priority
     job.save(update_fields=["priority", "updated_at"])
     return job
+
+
+# --- Scheduling ----------------------------------------------------------------------------------
+
+ACTIVE_PART_STATUSES = (Status.SCHEDULED, Status.ASSIGNED, Status.IN_PROGRESS)
+
+
+def _remaining_hours(part: Part) -> float:
+    return float(part.estimates.get("duration_h", 0.0)) * (1 - part.progress_pct / 100)
+
+
+def _node_states(*, now: datetime) -> list[NodeState]:
+    backlog: dict[int, float] = defaultdict(float)
+    for part in Part.objects.filter(
+        status__in=ACTIVE_PART_STATUSES, assigned_node__isnull=False
+    ).only("assigned_node_id", "estimates", "progress_pct"):
+        backlog[part.assigned_node_id] += _remaining_hours(part)  # type: ignore[index]
+    return [
+        NodeState(
+            id=node.pk,
+            processes=frozenset(node.processes),
+            materials=frozenset(node.materials),
+            build_mm=tuple(sorted((node.build_x_mm, node.build_y_mm, node.build_z_mm))),  # type: ignore[arg-type]
+            rated_power_kw=node.rated_power_kw,
+            latitude=node.latitude,
+            longitude=node.longitude,
+            backlog_h=backlog[node.pk],
+        )
+        for node in working_nodes()
+    ]
+
+
+def _task(part: Part, *, now: datetime, ready_h: float) -> PartTask:
+    mode = PROCESS_MODES.get(" ".join(part.process.lower().split()), DEFAULT_PROCESS)[0]
+    return PartTask(
+        id=part.pk,
+        job_id=part.job_id,
+        priority=part.job.priority,
+        material=part.material,
+        process=part.process,
+        size_mm=(part.size_x_mm, part.size_y_mm, part.size_z_mm),
+        hours=float(part.estimates.get("duration_h", 1.0)),
+        setup_h=SETUP_HOURS[mode],
+        deadline_h=hours_until(part.job.deadline, now),
+        latitude=part.job.latitude,
+        longitude=part.job.longitude,
+        ready_h=ready_h,
+    )
+
+
+@transaction.atomic
+def parts_schedule(*, now: datetime | None = None) -> Plan:
+    """Places every validated part on a node (SCHEDULED) and stores why. Rows being scheduled
+    by a concurrent run are skipped, not waited for."""
+    now = now or timezone.now()
+    pending = list(
+        Part.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=Status.VALIDATED, job__status__in=[Status.VALIDATED, *ACTIVE_PART_STATUSES])
+        .select_related("job")
+    )
+    if not pending:
+        return Plan([], 0.0, {})
+    # an assembly may start once its job's parts already placed elsewhere are done
+    ready: dict[int, float] = defaultdict(float)
+    for sibling in Part.objects.filter(
+        job_id__in={p.job_id for p in pending}, status__in=ACTIVE_PART_STATUSES
+    ).exclude(process=ASSEMBLY):
+        finish = (sibling.estimates.get("schedule") or {}).get("finish_at")
+        if finish:
+            hours = hours_until(datetime.fromisoformat(finish), now) or 0.0
+            ready[sibling.job_id] = max(ready[sibling.job_id], hours)
+    tasks = [
+        _task(p, now=now, ready_h=ready[p.job_id] if p.process == ASSEMBLY else 0) for p in pending
+    ]
+    plan = schedule(tasks, _node_states(now=now), weights=settings.JOBS_SCHEDULER_WEIGHTS)
+    placed = plan.by_part()
+    for part in pending:
+        choice = placed[part.pk]
+        if choice.node is None:
+            part.estimates["schedule"] = {
+                "node": None,
+                "reason": choice.reason,
+                "at": now.isoformat(),
+            }
+            part.save(update_fields=["estimates", "updated_at"])
+            continue
+        part.assigned_node_id = choice.node
+        part.estimates["schedule"] = {
+            "node": choice.node,
+            "start_at": (now + timedelta(hours=choice.start_h)).isoformat(),
+            "finish_at": (now + timedelta(hours=choice.finish_h)).isoformat(),
+            "late": choice.late,
+            "batched": choice.batched,
+            "reason": choice.reason,
+            "candidates": choice.candidates,
+            "weights": plan.weights,
+            "at": now.isoformat(),
+        }
+        part.save(update_fields=["assigned_node", "estimates", "updated_at"])
+        part_transition(part=part, to=Status.SCHEDULED, by=None, reason=choice.reason)
+    return plan
+
+
+@transaction.atomic
+def part_reschedule(*, part: Part, reason: str) -> Part:
+    """Self-healing: takes an unfinished part off its node and back to VALIDATED, so the next
+    scheduling run places it elsewhere; tells the designer. The platform's move only."""
+    part = Part.objects.select_for_update().select_related("job", "assigned_node").get(pk=part.pk)
+    if part.status not in RESCHEDULE_FROM:
+        raise Conflict(f"A {part.get_status_display().lower()} part is not rescheduled.")
+    before, node = part.status, part.assigned_node
+    part.status = Status.VALIDATED
+    part.assigned_node = None
+    part.progress_pct = 0.0
+    part.started_at = None
+    part.estimates.pop("schedule", None)
+    part.save(
+        update_fields=[
+            "status",
+            "assigned_node",
+            "progress_pct",
+            "started_at",
+            "estimates",
+            "updated_at",
+        ]
+    )
+    _record(job=part.job, part=part, before=before, after=Status.VALIDATED, by=None, reason=reason)
+    job_sync_status(job=part.job, by=None, reason=reason)
+    notification_send(
+        user=part.job.owner,
+        title=f"Part {part.name} of job {part.job_id} is being moved",
+        body=f"{node.name if node else 'Its node'}: {reason}. The scheduler places it on another "
+        "suitable node.",
+        level=Notification.Level.WARNING,
+        link=f"/designer/jobs/{part.job_id}/",
+    )
+    broadcast_on_commit(
+        job_group(part.job_id),
+        {"type": "part.rescheduled", "job": part.job_id, "part": part.pk, "reason": reason},
+    )
+    return part
+
+
+def parts_heal(*, now: datetime | None = None) -> list[int]:
+    """Finds unfinished parts whose node went to maintenance, was decommissioned or lost its
+    approval, or fell silent while executing, and reschedules them. Returns their ids."""
+    now = now or timezone.now()
+    moved: list[int] = []
+    working = set(working_nodes().values_list("pk", flat=True))
+    active = list(
+        Part.objects.filter(
+            status__in=ACTIVE_PART_STATUSES, assigned_node__isnull=False
+        ).select_related("assigned_node")
+    )
+    silent_after = timedelta(minutes=settings.JOBS_NODE_SILENT_MINUTES)
+    running_nodes = {
+        p.assigned_node_id
+        for p in active
+        if p.status == Status.IN_PROGRESS and p.assigned_node_id is not None
+    }
+    last_seen = {point.node_id: point.time for point in latest_points(node_ids=list(running_nodes))}
+    for part in active:
+        node = part.assigned_node
+        assert node is not None
+        if node.pk not in working:
+            reason = f"node {node.name} is {node.get_status_display().lower()}"
+            if not node.is_approved:
+                reason = f"node {node.name} is no longer approved"
+        elif (
+            part.status == Status.IN_PROGRESS
+            and node.pk in last_seen
+            and (now - last_seen[node.pk] > silent_after)
+        ):
+            minutes = int((now - last_seen[node.pk]).total_seconds() // 60)
+            reason = f"node {node.name} has sent nothing for {minutes} min"
+        else:
+            continue
+        part_reschedule(part=part, reason=reason)
+        moved.append(part.pk)
+    return moved

@@ -1,0 +1,119 @@
+"""Scheduling and self-healing against the database: parts placed and explained, vendors see
+the work on their nodes, parts move when a node goes to maintenance or falls silent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.core.models import Notification
+from apps.jobs.models import Job, Part, Status
+from apps.jobs.services import job_submit, part_transition, parts_heal, parts_schedule
+from apps.telemetry.services import telemetry_ingest
+from apps.vendors.models import FabricationNode
+from apps.vendors.services import node_transition
+
+pytestmark = pytest.mark.django_db
+
+PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 30}
+
+
+def submit(shop, parts, **fields) -> Job:
+    return job_submit(by=shop["designer"], title="Frame", parts=parts, **fields)
+
+
+def test_parts_are_placed_spread_and_explained(shop, as_user):
+    job = submit(
+        shop,
+        [
+            {**PLA, "name": "arm-1"},
+            {**PLA, "name": "arm-2"},
+            {**PLA, "name": "base", "material": "steel", "process": "milling"},
+        ],
+    )
+    plan = parts_schedule()
+    assert sum(1 for a in plan.assignments if a.node) == 3
+    job.refresh_from_db()
+    assert job.status == Status.SCHEDULED
+    parts = {p.name: p for p in job.parts.all()}
+    printers = {shop["printer_a"].pk, shop["printer_b"].pk}
+    assert {parts["arm-1"].assigned_node_id, parts["arm-2"].assigned_node_id} == printers  # swarm
+    assert parts["base"].assigned_node_id == shop["mill"].pk
+
+    explained = as_user(shop["designer"]).get(f"/api/v1/jobs/{job.pk}/schedule/").json()
+    arm = next(p for p in explained["parts"] if p["name"] == "arm-1")
+    assert arm["node_name"] in {"Printer-A", "Printer-B"}
+    assert {c["node_name"] for c in arm["candidates"]} == {"Printer-A", "Printer-B"}
+    assert set(arm["weights"]) == {"capability", "capacity", "energy", "material", "proximity"}
+    assert arm["start_at"] and arm["finish_at"] and "suitable node" in arm["reason"]
+
+    # the vendor now sees the job (its parts are on their nodes); a rival vendor does not
+    assert as_user(shop["vendor"]).get(f"/api/v1/jobs/{job.pk}/").status_code == 200
+    assert as_user(shop["rival"]).get(f"/api/v1/jobs/{job.pk}/").status_code == 404
+    assert as_user(shop["operator"]).get(f"/api/v1/jobs/{job.pk}/").status_code == 200  # site
+
+
+def test_submission_queues_scheduling_after_commit(
+    shop, as_user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_user(shop["designer"]).post(
+            "/api/v1/jobs/", {"title": "Now", "parts": [{**PLA, "name": "clip"}]}, format="json"
+        )
+    assert response.status_code == 201
+    assert Job.objects.get(pk=response.json()["id"]).status == Status.SCHEDULED
+
+
+def test_a_node_going_to_maintenance_hands_its_parts_to_another(shop):
+    job = submit(shop, [{**PLA, "name": "arm"}])
+    parts_schedule()
+    part = job.parts.get()
+    first = part.assigned_node
+    node_transition(
+        node=first, to=FabricationNode.Status.MAINTENANCE, by=shop["vendor"], reason="belt"
+    )
+    assert parts_heal() == [part.pk]
+    part.refresh_from_db()
+    assert part.status == Status.VALIDATED and part.assigned_node is None
+    parts_schedule()
+    part.refresh_from_db()
+    other = ({shop["printer_a"].pk, shop["printer_b"].pk} - {first.pk}).pop()
+    assert part.status == Status.SCHEDULED and part.assigned_node_id == other
+    history = list(part.history.values_list("from_status", "to_status", "reason"))
+    assert (Status.SCHEDULED, Status.VALIDATED, f"node {first.name} is maintenance") in history
+    note = Notification.objects.get(user=shop["designer"], title__contains="is being moved")
+    assert "belt" not in note.body and first.name in note.body
+
+
+def test_a_silent_executing_node_loses_its_part(shop):
+    job = submit(shop, [{**PLA, "name": "arm"}])
+    parts_schedule()
+    part = job.parts.get()
+    for status in (Status.ASSIGNED, Status.IN_PROGRESS):
+        part_transition(part=part, to=status, by=None, reason="node agent")
+    now = timezone.now()
+    node = part.assigned_node
+    stamp = (now - timedelta(minutes=2)).isoformat()
+    report = telemetry_ingest(
+        points=[{"node": node.pk, "time": stamp, "power_kw": 0.2}], node_id=node.pk
+    )
+    assert report.accepted == 1
+    assert parts_heal(now=now) == []  # two minutes is not silent
+    assert parts_heal(now=now + timedelta(minutes=10)) == [part.pk]
+    part.refresh_from_db()
+    assert part.status == Status.VALIDATED
+    assert "has sent nothing for 12 min" in part.history.last().reason
+
+
+def test_parts_that_no_working_node_can_take_wait_with_a_reason(shop):
+    job = submit(shop, [{**PLA, "name": "arm"}])
+    for key in ("printer_a", "printer_b"):
+        node_transition(
+            node=shop[key], to=FabricationNode.Status.MAINTENANCE, by=shop["vendor"], reason="x"
+        )
+    parts_schedule()
+    part = Part.objects.get(job=job)
+    assert part.status == Status.VALIDATED
+    assert part.estimates["schedule"]["reason"] == "no suitable node available"
