@@ -200,6 +200,9 @@ else:
 
 # Celery: an explicit broker wins; else Redis; else the filesystem transport under var/ so the
 # embedded default runs background work across processes without any broker server.
+# The platform's public address, for links in e-mails sent by background work
+SITE_URL = os.environ.get("SITE_URL", "")
+
 # Jobs: estimates and uploads
 JOBS_CURRENCY = os.environ.get("JOBS_CURRENCY", "USD")
 JOBS_ENERGY_PRICE_PER_KWH = float(os.environ.get("JOBS_ENERGY_PRICE_PER_KWH", "0.15"))

@@ -19,11 +19,19 @@ from apps.jobs.services import (
     job_estimate_preview,
     job_set_priority,
     job_submit,
+    work_complete,
+    work_fail,
+    work_progress,
+    work_queue,
+    work_start,
 )
+from apps.telemetry.api import DeviceRateThrottle
+from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
 from apps.users.models import Organization
 from apps.users.permissions import action_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedRequest
+from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
 from apps.vendors.models import FabricationNode
 
 
@@ -296,3 +304,106 @@ class JobScheduleApi(APIView):
                 }
             )
         return Response({"job": job.pk, "status": job.status, "parts": rows})
+
+
+# --- Node work API (edge gateways / node agents, device token) -----------------------------------
+
+
+class WorkPartSerializer(serializers.ModelSerializer):
+    job_title = serializers.CharField(source="job.title", read_only=True)
+    priority = serializers.IntegerField(source="job.priority", read_only=True)
+    cad_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Part
+        fields = [
+            "id",
+            "job",
+            "job_title",
+            "priority",
+            "name",
+            "material",
+            "process",
+            "quantity",
+            "size_x_mm",
+            "size_y_mm",
+            "size_z_mm",
+            "complexity",
+            "batch_group",
+            "status",
+            "progress_pct",
+            "estimates",
+            "cad_url",
+        ]
+
+    def get_cad_url(self, part: Part) -> str | None:
+        return part.cad_file.file.url if part.cad_file else None
+
+
+class _WorkBase(APIView):
+    authentication_classes = [
+        DeviceTokenAuthentication,
+        RevocableJWTAuthentication,  # recognised only to answer "users are not nodes"
+        VerifiedSessionAuthentication,
+    ]
+    permission_classes = [IsDevice]
+    throttle_classes = [DeviceRateThrottle]
+
+    def node_id(self, request: Any) -> int:
+        assert isinstance(request.user, DevicePrincipal)
+        return request.user.node_id
+
+
+class WorkQueueApi(_WorkBase):
+    """The parts assigned to the calling node, in the order to make them."""
+
+    @extend_schema(responses={200: WorkPartSerializer(many=True)})
+    def get(self, request: Any) -> Response:
+        parts = work_queue(node_id=self.node_id(request))
+        return Response({"results": WorkPartSerializer(parts, many=True).data})
+
+
+class WorkStartApi(_WorkBase):
+    @extend_schema(request=None, responses={200: WorkPartSerializer})
+    def post(self, request: Any, pk: int) -> Response:
+        part = work_start(node_id=self.node_id(request), part_id=pk)
+        return Response(WorkPartSerializer(part).data)
+
+
+class WorkProgressApi(_WorkBase):
+    class InputSerializer(serializers.Serializer):
+        progress_pct = serializers.FloatField(min_value=0, max_value=100)
+
+    @extend_schema(request=InputSerializer, responses={200: WorkPartSerializer})
+    def post(self, request: Any, pk: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        part = work_progress(node_id=self.node_id(request), part_id=pk, **data.validated_data)
+        return Response(WorkPartSerializer(part).data)
+
+
+class WorkCompleteApi(_WorkBase):
+    class InputSerializer(serializers.Serializer):
+        quality_score = serializers.FloatField(min_value=0, max_value=1)
+
+    @extend_schema(request=InputSerializer, responses={200: WorkPartSerializer})
+    def post(self, request: Any, pk: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        part = work_complete(node_id=self.node_id(request), part_id=pk, **data.validated_data)
+        return Response(WorkPartSerializer(part).data)
+
+
+class WorkFailApi(_WorkBase):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=500)
+        machine_fault = serializers.BooleanField(
+            default=False, help_text="the machine broke, not the part: make it elsewhere"
+        )
+
+    @extend_schema(request=InputSerializer, responses={200: WorkPartSerializer})
+    def post(self, request: Any, pk: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        part = work_fail(node_id=self.node_id(request), part_id=pk, **data.validated_data)
+        return Response(WorkPartSerializer(part).data)

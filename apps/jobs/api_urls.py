@@ -10,4 +10,9 @@ urlpatterns = [
     path("jobs/<int:pk>/cancel/", api.JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<int:pk>/priority/", api.JobPriorityApi.as_view(), name="job-priority"),
     path("jobs/<int:pk>/schedule/", api.JobScheduleApi.as_view(), name="job-schedule"),
+    path("work/parts/", api.WorkQueueApi.as_view(), name="work-queue"),
+    path("work/parts/<int:pk>/start/", api.WorkStartApi.as_view(), name="work-start"),
+    path("work/parts/<int:pk>/progress/", api.WorkProgressApi.as_view(), name="work-progress"),
+    path("work/parts/<int:pk>/complete/", api.WorkCompleteApi.as_view(), name="work-complete"),
+    path("work/parts/<int:pk>/fail/", api.WorkFailApi.as_view(), name="work-fail"),
 ]

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import NotFound
 
 from apps.core.exceptions import Conflict
 from apps.core.models import Notification
@@ -32,6 +33,9 @@ from apps.telemetry.selectors import latest_points
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.users.selectors import user_organization_ids
+from apps.vendors.lifecycle import can_transition as node_can_transition
+from apps.vendors.models import FabricationNode
+from apps.vendors.services import node_transition
 
 PART_FIELDS = (
     "name",
@@ -255,7 +259,31 @@ def job_sync_status(*, job: Job, by: User | None, reason: str) -> Job:
     broadcast_on_commit(
         job_group(job.pk), {"type": "job.status", "job": job.pk, "from": before, "to": target}
     )
+    if target in (Status.COMPLETED, Status.FAILED):
+        _tell_owner_job_finished(job=job, reason=reason)
     return job
+
+
+def _tell_owner_job_finished(*, job: Job, reason: str) -> None:
+    """In-app notification and e-mail to the job's owner when it completes or fails."""
+    done = job.status == Status.COMPLETED
+    title = f"Job {job.pk} {'completed' if done else 'failed'}: {job.title}"
+    body = "Every part is made." if done else f"A part failed: {reason}"
+    notification_send(
+        user=job.owner,
+        title=title,
+        body=body,
+        level=Notification.Level.SUCCESS if done else Notification.Level.CRITICAL,
+        link=f"/designer/jobs/{job.pk}/",
+    )
+    job_id = job.pk
+    transaction.on_commit(lambda: _queue_finished_email(job_id, title, body))
+
+
+def _queue_finished_email(job_id: int, title: str, body: str) -> None:
+    from apps.jobs.tasks import job_finished_email_task
+
+    job_finished_email_task.delay(job_id, title, body)
 
 
 @transaction.atomic
@@ -485,3 +513,150 @@ def parts_heal(*, now: datetime | None = None) -> list[int]:
         part_reschedule(part=part, reason=reason)
         moved.append(part.pk)
     return moved
+
+
+# --- Execution (node agents, with the node's device token) -------------------------------------
+
+
+def work_queue(*, node_id: int) -> list[Part]:
+    """The parts a node should work on, in the scheduler's order. An assembly is offered only
+    once every other part of its job is completed."""
+    parts = list(
+        Part.objects.filter(assigned_node_id=node_id, status__in=ACTIVE_PART_STATUSES)
+        .select_related("job")
+        .order_by("-job__priority", "id")
+    )
+    waiting_jobs = set(
+        Part.objects.filter(job_id__in={p.job_id for p in parts if p.process == ASSEMBLY})
+        .exclude(process=ASSEMBLY)
+        .exclude(status__in=[Status.COMPLETED, Status.CANCELLED])
+        .values_list("job_id", flat=True)
+    )
+    ready = [p for p in parts if not (p.process == ASSEMBLY and p.job_id in waiting_jobs)]
+    return sorted(ready, key=lambda p: (p.estimates.get("schedule") or {}).get("start_at") or "")
+
+
+def _work_part(*, node_id: int, part_id: int) -> Part:
+    part = Part.objects.select_related("job", "assigned_node").filter(pk=part_id).first()
+    if part is None or part.assigned_node_id != node_id:
+        # a device learns nothing about parts that are not on its node
+        raise NotFound("No such part on this node.")
+    return part
+
+
+def _node_moves(node: FabricationNode, targets: Sequence[str], reason: str) -> None:
+    """Walks the node's lifecycle to the first reachable target (platform moves)."""
+    for target in targets:
+        node.refresh_from_db(fields=["status"])
+        if node.status == target:
+            continue
+        if node_can_transition(node.status, target):
+            node_transition(node=node, to=target, by=None, reason=reason)
+
+
+@transaction.atomic
+def work_start(*, node_id: int, part_id: int) -> Part:
+    part = _work_part(node_id=node_id, part_id=part_id)
+    if part.status == Status.IN_PROGRESS:
+        return part  # a retried request
+    if part not in work_queue(node_id=node_id):
+        raise Conflict("This assembly waits for the other parts of its job.")
+    if part.status == Status.SCHEDULED:
+        part = part_transition(part=part, to=Status.ASSIGNED, by=None, reason="Node took the part")
+    part = part_transition(part=part, to=Status.IN_PROGRESS, by=None, reason="Node started")
+    part.started_at = timezone.now()
+    part.save(update_fields=["started_at", "updated_at"])
+    assert part.assigned_node is not None
+    _node_moves(
+        part.assigned_node,
+        [FabricationNode.Status.ASSIGNED, FabricationNode.Status.EXECUTING],
+        f"Executing part {part.pk} of job {part.job_id}",
+    )
+    return part
+
+
+@transaction.atomic
+def work_progress(*, node_id: int, part_id: int, progress_pct: float) -> Part:
+    part = _work_part(node_id=node_id, part_id=part_id)
+    if part.status != Status.IN_PROGRESS:
+        raise Conflict("Report start before progress.", details={"status": part.status})
+    if not 0 <= progress_pct <= 100:
+        raise ValidationError({"progress_pct": ["From 0 to 100."]})
+    part.progress_pct = max(part.progress_pct, progress_pct)  # late, reordered reports don't rewind
+    part.save(update_fields=["progress_pct", "updated_at"])
+    broadcast_on_commit(
+        job_group(part.job_id),
+        {
+            "type": "part.progress",
+            "job": part.job_id,
+            "part": part.pk,
+            "progress": part.progress_pct,
+        },
+    )
+    return part
+
+
+def _node_after_part(part: Part) -> None:
+    node = part.assigned_node
+    assert node is not None
+    busy = Part.objects.filter(assigned_node=node, status=Status.IN_PROGRESS).exists()
+    if busy:
+        return
+    queued = Part.objects.filter(
+        assigned_node=node, status__in=[Status.SCHEDULED, Status.ASSIGNED]
+    ).exists()
+    targets = [FabricationNode.Status.ASSIGNED]
+    if not queued:
+        targets.append(FabricationNode.Status.IDLE)
+    _node_moves(node, targets, f"Part {part.pk} finished")
+
+
+@transaction.atomic
+def work_complete(*, node_id: int, part_id: int, quality_score: float) -> Part:
+    part = _work_part(node_id=node_id, part_id=part_id)
+    if part.status == Status.COMPLETED:
+        return part
+    if not 0 <= quality_score <= 1:
+        raise ValidationError({"quality_score": ["From 0 (scrap) to 1 (perfect)."]})
+    if part.status != Status.IN_PROGRESS:
+        raise Conflict("Report start before completion.", details={"status": part.status})
+    part.quality_score = quality_score
+    part.progress_pct = 100.0
+    part.finished_at = timezone.now()
+    part.save(update_fields=["quality_score", "progress_pct", "finished_at", "updated_at"])
+    part = part_transition(
+        part=part, to=Status.COMPLETED, by=None, reason=f"Completed, quality {quality_score:.2f}"
+    )
+    _node_after_part(part)
+    return part
+
+
+@transaction.atomic
+def work_fail(*, node_id: int, part_id: int, reason: str, machine_fault: bool) -> Part:
+    """The part failed. A machine fault (the machine broke, not the part) sends the part to
+    another node; otherwise the part, and so its job, fails."""
+    part = _work_part(node_id=node_id, part_id=part_id)
+    if not reason.strip():
+        raise ValidationError({"reason": ["Say why the part failed."]})
+    if part.status not in (Status.ASSIGNED, Status.IN_PROGRESS, Status.SCHEDULED):
+        raise Conflict(f"A {part.get_status_display().lower()} part cannot fail.")
+    if machine_fault:
+        part = part_reschedule(part=part, reason=f"machine fault: {reason.strip()}")
+        node = FabricationNode.objects.get(pk=node_id)
+        _node_moves(
+            node,
+            [FabricationNode.Status.ASSIGNED, FabricationNode.Status.IDLE],
+            "Machine fault reported",
+        )
+        transaction.on_commit(_queue_scheduling)
+        return part
+    if part.status == Status.SCHEDULED:
+        part = part_transition(part=part, to=Status.ASSIGNED, by=None, reason="Node took the part")
+    if part.status == Status.ASSIGNED:
+        part = part_transition(part=part, to=Status.IN_PROGRESS, by=None, reason="Node started")
+    part.failure_reason = reason.strip()[:500]
+    part.finished_at = timezone.now()
+    part.save(update_fields=["failure_reason", "finished_at", "updated_at"])
+    part = part_transition(part=part, to=Status.FAILED, by=None, reason=reason.strip())
+    _node_after_part(part)
+    return part

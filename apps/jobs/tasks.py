@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
 
+from apps.jobs.models import Job
 from apps.jobs.services import parts_heal, parts_schedule
 
 
@@ -20,3 +23,11 @@ def parts_heal_task() -> int:
     if moved:
         parts_schedule()
     return len(moved)
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
+def job_finished_email_task(job_id: int, title: str, body: str) -> None:
+    """E-mail the owner that the job completed or failed (retried if the mail server is away)."""
+    job = Job.objects.select_related("owner").get(pk=job_id)
+    link = f"{settings.SITE_URL.rstrip('/')}/designer/jobs/{job.pk}/" if settings.SITE_URL else ""
+    send_mail(title, f"{body}\n\n{link}".strip(), None, [job.owner.email])
