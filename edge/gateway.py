@@ -20,7 +20,9 @@ Example edge.yaml:
 
 Each device has its node's own token (a token writes for one node only) and its own buffer
 file (`<buffer path>.<node>`), so one node's backlog never blocks another's. `limits` overrides
-the local safety thresholds (warning, critical) per signal for that device.
+the local safety thresholds (warning, critical) per signal for that device. `work: {speedup:
+360}` runs the node's work agent (edge/work_agent.py): it takes the parts the platform assigns to
+the node and reports start, progress and completion.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from edge.publishers import (
 )
 from edge.safety import DEFAULT_LIMITS, LocalAlert, SafetyMonitor
 from edge.sources.base import MappingError, Source, TimedSource
+from edge.work_agent import WorkAgent
 
 logger = logging.getLogger("edge.gateway")
 PROTOCOLS = ("opcua", "modbus", "mtconnect")
@@ -64,6 +67,8 @@ class DeviceConfig:
     unit: int = 1  # Modbus unit (device) id
     device: str = ""  # MTConnect device name, when the agent serves several
     limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # the node's work agent (takes assigned parts), e.g. {speedup: 360}; None: no agent
+    work: Mapping[str, Any] | None = None
 
 
 class StampedAtRead:
@@ -114,6 +119,7 @@ class Gateway:
     alerts: list[LocalAlert] = field(default_factory=list)
     mqtt: MqttLink | None = None
     monitors: dict[int, SafetyMonitor] = field(default_factory=dict)
+    agents: list[WorkAgent] = field(default_factory=list)
 
     def _record(self, device: DeviceConfig, time: datetime, values: dict[str, float]) -> None:
         self.forwarders[device.node].enqueue(
@@ -177,6 +183,7 @@ class Gateway:
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._poll(d)) for d in self.devices]
         tasks.append(asyncio.create_task(self._forward()))
+        tasks.extend(asyncio.create_task(agent.run()) for agent in self.agents)
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -227,6 +234,7 @@ def _device(raw: Mapping[str, Any]) -> DeviceConfig:
         unit=int(raw.get("unit", 1)),
         device=str(raw.get("device", "")),
         limits=limits,
+        work=dict(raw["work"]) if raw.get("work") else None,
     )
     make_source(device)  # validates the protocol-specific map now, not at the first poll
     return device
@@ -243,6 +251,7 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
         raise ValueError("upstream needs url (HTTPS batch API) or mqtt (broker URL)")
     devices = []
     forwarders = {}
+    agents = []
     for raw in config["devices"]:
         device = _device(raw)
         if device.node in forwarders:
@@ -253,6 +262,13 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
             publisher = MqttPublisher(mqtt, device.node, raw["token"])
         else:
             publisher = HttpsBatchPublisher(upstream["url"], raw["token"])
+        if device.work is not None:
+            work_url = str(device.work.get("url") or upstream.get("url") or "")
+            if not work_url:
+                raise ValueError(f"device {device.node}: work.url is needed with an MQTT upstream")
+            agents.append(
+                WorkAgent(work_url, raw["token"], speedup=float(device.work.get("speedup", 360.0)))
+            )
         path = buffer_path if buffer_path == ":memory:" else f"{buffer_path}.{device.node}"
         forwarders[device.node] = Forwarder(
             SqliteBuffer(path, max_points=int(buffer_cfg.get("max_points", 1_000_000))),
@@ -264,6 +280,7 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
         forwarders=forwarders,
         forward_every_s=float(config.get("forward_every_s", 1.0)),
         mqtt=mqtt,
+        agents=agents,
     )
 
 

@@ -199,6 +199,27 @@ def test_the_demo_fleet_streams_through_the_real_gateway(embedded, tmp_path):
             status, latest = http("GET", f"{base}/api/v1/telemetry/latest/", token=tokens["access"])
             assert status == 200, latest
             seen = {row["node"] for row in latest["results"] if row["node"] in nodes}
+
+        # a designer's job is scheduled by the worker and made by the simulated machines
+        status, designer = http(
+            "POST",
+            f"{base}/api/v1/auth/token/",
+            {"email": "designer@imewe.test", "password": "designer-demo-2026"},
+        )
+        part = {"material": "PLA", "process": "fdm", "size_x_mm": 20, "size_y_mm": 20}
+        status, job = http(
+            "POST",
+            f"{base}/api/v1/jobs/",
+            {"title": "Smoke", "parts": [{**part, "name": "clip", "size_z_mm": 10}]},
+            token=designer["access"],
+        )
+        assert status == 201, job
+        deadline = time.monotonic() + 90
+        while job["status"] != "completed" and time.monotonic() < deadline:
+            time.sleep(1)
+            status, job = http("GET", f"{base}/api/v1/jobs/{job['id']}/", token=designer["access"])
+        assert job["status"] == "completed", job["history"]
+        assert job["parts"][0]["quality_score"] >= 0.9
     finally:
         for proc in procs:
             proc.terminate()

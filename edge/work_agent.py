@@ -1,0 +1,80 @@
+"""A node's work agent: takes the parts the platform assigned to its node and reports start,
+progress and completion through the node work API (`/api/v1/work/parts/`) with the node's
+device token. On a real machine the controller's job state drives the reports; with the
+simulators, a part "runs" for its estimated hours divided by `speedup`, so `make run` shows jobs
+progressing by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class WorkApiError(Exception):
+    pass
+
+
+@dataclass
+class WorkAgent:
+    base_url: str
+    token: str
+    speedup: float = 360.0  # an estimated hour takes 10 s
+    report_every_s: float = 1.0
+    poll_every_s: float = 3.0
+    min_quality: float = 0.9
+    completed: list[int] = field(default_factory=list)
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.base_url.rstrip("/") + "/api/v1/work/parts/" + path, data=data, method=method
+        )
+        request.add_header("Authorization", f"Device {self.token}")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise WorkApiError(f"HTTP {exc.code}: {exc.read()[:300]!r}") from None
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return await asyncio.to_thread(self._call, method, path, body)
+
+    async def run_one(self, part: dict[str, Any]) -> None:
+        hours = float((part.get("estimates") or {}).get("duration_h") or 0.5)
+        seconds = max(hours * 3600 / self.speedup, 2.0)
+        await self.call("POST", f"{part['id']}/start/")
+        logger.info("part %s (%s): started, ~%.0f s", part["id"], part["name"], seconds)
+        elapsed = 0.0
+        while elapsed < seconds:
+            await asyncio.sleep(self.report_every_s)
+            elapsed += self.report_every_s
+            progress = min(100.0, round(100 * elapsed / seconds, 1))
+            await self.call("POST", f"{part['id']}/progress/", {"progress_pct": progress})
+        quality = round(self._rng.uniform(self.min_quality, 1.0), 3)
+        await self.call("POST", f"{part['id']}/complete/", {"quality_score": quality})
+        self.completed.append(int(part["id"]))
+        logger.info("part %s: completed, quality %.3f", part["id"], quality)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                queue = (await self.call("GET", ""))["results"]
+                if queue:
+                    await self.run_one(queue[0])
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the platform is away or refused: try again later
+                logger.warning("work agent: %s", exc)
+            await asyncio.sleep(self.poll_every_s)
