@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("apps.vendors.urls")),
     path("", include("apps.telemetry.urls")),
+    path("", include("apps.jobs.urls")),
     path("", include("apps.portal.urls")),
 ]
 

@@ -274,7 +274,7 @@ def _tell_owner_job_finished(*, job: Job, reason: str) -> None:
         title=title,
         body=body,
         level=Notification.Level.SUCCESS if done else Notification.Level.CRITICAL,
-        link=f"/designer/jobs/{job.pk}/",
+        link=f"/jobs/{job.pk}/",
     )
     job_id = job.pk
     transaction.on_commit(lambda: _queue_finished_email(job_id, title, body))
@@ -467,7 +467,7 @@ def part_reschedule(*, part: Part, reason: str) -> Part:
         body=f"{node.name if node else 'Its node'}: {reason}. The scheduler places it on another "
         "suitable node.",
         level=Notification.Level.WARNING,
-        link=f"/designer/jobs/{part.job_id}/",
+        link=f"/jobs/{part.job_id}/",
     )
     broadcast_on_commit(
         job_group(part.job_id),

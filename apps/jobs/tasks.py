@@ -29,5 +29,5 @@ def parts_heal_task() -> int:
 def job_finished_email_task(job_id: int, title: str, body: str) -> None:
     """E-mail the owner that the job completed or failed (retried if the mail server is away)."""
     job = Job.objects.select_related("owner").get(pk=job_id)
-    link = f"{settings.SITE_URL.rstrip('/')}/designer/jobs/{job.pk}/" if settings.SITE_URL else ""
+    link = f"{settings.SITE_URL.rstrip('/')}/jobs/{job.pk}/" if settings.SITE_URL else ""
     send_mail(title, f"{body}\n\n{link}".strip(), None, [job.owner.email])

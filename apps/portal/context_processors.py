@@ -19,6 +19,8 @@ def portal_nav(request: HttpRequest) -> dict[str, Any]:
         for key, label in PORTAL_LABELS.items()
         if portal_allows(user, key)
     ]
+    if user_can(user, Action.JOB_VIEW):
+        portals.append({"key": "jobs", "label": "Jobs", "url": reverse("jobs:list")})
     if portal_allows(user, "vendor") and user_can(user, Action.NODE_MANAGE):
         portals.append({"key": "fleet", "label": "Fleet", "url": reverse("vendors:node-list")})
     if user_can(user, Action.TELEMETRY_VIEW):

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django import forms
+from django.forms import formset_factory
+
+PROCESSES = [
+    ("fdm", "FDM printing"),
+    ("sla", "SLA printing"),
+    ("sls", "SLS printing"),
+    ("milling", "CNC milling"),
+    ("turning", "CNC turning"),
+    ("drilling", "Drilling"),
+    ("laser_cutting", "Laser cutting"),
+    ("assembly", "Assembly"),
+]
+
+
+class JobForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    priority = forms.IntegerField(min_value=1, max_value=10, initial=5)
+    deadline = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+
+class PartForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+    cad_upload = forms.FileField(
+        required=False,
+        label="CAD file (STL, OBJ or STEP)",
+        widget=forms.ClearableFileInput(attrs={"accept": ".stl,.obj,.step,.stp"}),
+    )
+    cad_file = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    material = forms.CharField(max_length=60, initial="PLA")
+    process = forms.ChoiceField(choices=PROCESSES)
+    quantity = forms.IntegerField(min_value=1, max_value=10000, initial=1)
+    size_x_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="X (mm)")
+    size_y_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Y (mm)")
+    size_z_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Z (mm)")
+    complexity = forms.IntegerField(min_value=1, max_value=10, initial=5)
+
+
+PartFormSet = formset_factory(PartForm, extra=0, min_num=1, max_num=20, validate_min=True)
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=500)
+
+
+class PriorityForm(forms.Form):
+    priority = forms.IntegerField(min_value=1, max_value=10)

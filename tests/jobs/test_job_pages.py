@@ -1,0 +1,122 @@
+"""The jobs pages: list, two-step submission with an STL upload, job page, cancel, access."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.jobs.models import Job
+from apps.jobs.services import job_submit, parts_schedule
+from tests.conftest import portal_client
+from tests.jobs.conftest import STL_CUBE_ASCII
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(step: str, **part):
+    return {
+        "title": "Bracket run",
+        "priority": 6,
+        "deadline": "",
+        "parts-TOTAL_FORMS": 1,
+        "parts-INITIAL_FORMS": 0,
+        "parts-MIN_NUM_FORMS": 1,
+        "parts-MAX_NUM_FORMS": 20,
+        "parts-0-name": "bracket",
+        "parts-0-material": "PLA",
+        "parts-0-process": "fdm",
+        "parts-0-quantity": 2,
+        "parts-0-complexity": 5,
+        "step": step,
+        **{f"parts-0-{k}": v for k, v in part.items()},
+    }
+
+
+def test_estimate_then_confirm_with_an_uploaded_model(shop):
+    client = portal_client(shop["designer"])
+    page = client.get("/jobs/new/")
+    assert page.status_code == 200 and b"Check feasibility" in page.content
+    upload = SimpleUploadedFile("box.stl", STL_CUBE_ASCII.encode())
+    estimate = client.post("/jobs/new/", {**form_data("estimate"), "parts-0-cad_upload": upload})
+    assert estimate.status_code == 200
+    html = estimate.content.decode()
+    assert "Feasibility and estimate" in html and "Confirm and submit" in html
+    cad_id = estimate.context["formset"].forms[0].data["parts-0-cad_file"]
+    assert Job.objects.count() == 0
+    confirmed = client.post("/jobs/new/", form_data("confirm", cad_file=cad_id))
+    job = Job.objects.get()
+    assert confirmed.status_code == 302 and confirmed["Location"] == f"/jobs/{job.pk}/"
+    part = job.parts.get()
+    assert part.cad_file_id == int(cad_id) and part.size_z_mm == 30
+
+
+def test_an_infeasible_job_shows_why_and_bad_files_are_refused(shop):
+    client = portal_client(shop["designer"])
+    response = client.post(
+        "/jobs/new/", form_data("estimate", size_x_mm=900, size_y_mm=10, size_z_mm=10)
+    )
+    assert "cannot be made on the fleet" in response.content.decode()
+    assert "fits 900 x 10 x 10 mm" in response.content.decode()
+    bad = SimpleUploadedFile("broken.stl", b"solid x\nendsolid x\n")
+    response = client.post("/jobs/new/", {**form_data("estimate"), "parts-0-cad_upload": bad})
+    assert response.status_code == 400 and "parts[0]" in response.content.decode()
+
+
+def test_job_page_explains_the_schedule_and_the_owner_cancels(shop):
+    job = job_submit(
+        by=shop["designer"],
+        title="Frame",
+        parts=[
+            {
+                "name": "arm",
+                "material": "PLA",
+                "process": "fdm",
+                "size_x_mm": 50,
+                "size_y_mm": 50,
+                "size_z_mm": 50,
+            }
+        ],
+    )
+    parts_schedule()
+    client = portal_client(shop["designer"])
+    html = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Why each part went where it did" in html and "Printer-A" in html
+    assert "Cancel the job" in html
+    listing = client.get("/jobs/?status=scheduled").content.decode()
+    assert "Frame" in listing
+    assert (
+        "Cancel the job"
+        not in portal_client(shop["viewer"]).get(f"/jobs/{job.pk}/").content.decode()
+    )
+    response = client.post(f"/jobs/{job.pk}/cancel/", {"reason": "Changed design"}, follow=True)
+    assert "Job cancelled." in response.content.decode()
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+
+
+def test_who_may_open_which_page(shop, make_user):
+    job = job_submit(
+        by=shop["designer"],
+        title="Frame",
+        parts=[
+            {
+                "name": "arm",
+                "material": "PLA",
+                "process": "fdm",
+                "size_x_mm": 5,
+                "size_y_mm": 5,
+                "size_z_mm": 5,
+            }
+        ],
+    )
+    assert portal_client(make_user("designer")).get(f"/jobs/{job.pk}/").status_code == 404
+    assert portal_client(shop["viewer"]).get("/jobs/new/").status_code == 403
+    assert (
+        portal_client(shop["vendor"]).post(f"/jobs/{job.pk}/cancel/", {"reason": "x"}).status_code
+        == 403
+    )
+    from django.test import Client
+
+    assert Client().get("/jobs/").status_code == 302  # to the login page
+    empty = portal_client(make_user("designer")).get("/jobs/").content.decode()
+    assert "No jobs" in empty
