@@ -291,6 +291,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("asyncua").setLevel(logging.WARNING)  # it logs every read at INFO
     with open(args.config, encoding="utf-8") as handle:
         gateway = from_config(yaml.safe_load(handle))
     with contextlib.suppress(KeyboardInterrupt):
