@@ -13,6 +13,8 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from apps.users.ws_auth import WebsocketAuthStack  # noqa: E402
 from imewe.routing import websocket_urlpatterns  # noqa: E402
 
+import gc  # noqa: E402
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
@@ -21,3 +23,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# The loaded code and settings never become garbage: move them out of the collector's sight and
+# collect less often. Full collections over ~400,000 long-lived objects froze websocket fan-out
+# for 140-390 ms every ~1.4 s under load (bench/ws_fanout).
+gc.freeze()
+gc.set_threshold(50_000, 20, 100)

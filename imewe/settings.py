@@ -178,10 +178,13 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 times socket reads out after 5 s, exactly channels-redis's blocking
+                # wait for the next message, which killed idle websockets (channels_redis#422)
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
                 "prefix": os.environ.get("CHANNELS_PREFIX", "imewe"),
-                # channels-redis drops messages beyond a channel's capacity (default 100):
-                # a browser watching many busy nodes needs more headroom.
+                # channels-redis drops messages beyond a channel's capacity (default 100). All
+                # consumers of one daphne share one Redis queue, so this bounds the backlog of the
+                # whole process, not of each browser.
                 "capacity": env_int("CHANNELS_CAPACITY", 1000),
                 "expiry": 30,
             },

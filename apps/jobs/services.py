@@ -440,7 +440,11 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
 def part_reschedule(*, part: Part, reason: str) -> Part:
     """Self-healing: takes an unfinished part off its node and back to VALIDATED, so the next
     scheduling run places it elsewhere; tells the designer. The platform's move only."""
-    part = Part.objects.select_for_update().select_related("job", "assigned_node").get(pk=part.pk)
+    part = (
+        Part.objects.select_for_update(of=("self",))
+        .select_related("job", "assigned_node")
+        .get(pk=part.pk)
+    )
     if part.status not in RESCHEDULE_FROM:
         raise Conflict(f"A {part.get_status_display().lower()} part is not rescheduled.")
     before, node = part.status, part.assigned_node
