@@ -7,13 +7,13 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imewe.settings")
 django_asgi_app = get_asgi_application()
 
+import gc  # noqa: E402
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from apps.users.ws_auth import WebsocketAuthStack  # noqa: E402
 from imewe.routing import websocket_urlpatterns  # noqa: E402
-
-import gc  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -22,7 +22,7 @@ from apps.jobs.services import (
     job_submit,
 )
 from apps.portal.access import action_required
-from apps.users.roles import Action
+from apps.users.roles import Action, user_can
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.models import FabricationNode
 
@@ -58,7 +58,7 @@ def job_list_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             "q": search,
             "statuses": Status.choices,
             "query": query,
-            "can_create": request.user.has_perm("users.job_create"),
+            "can_create": user_can(request.user, Action.JOB_CREATE),
         },
     )
 
