@@ -1,13 +1,12 @@
 """ASGI entry point for daphne: HTTP through Django, websockets through Channels routing."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imewe.settings")
 django_asgi_app = get_asgi_application()
-
-import gc  # noqa: E402
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
