@@ -19,7 +19,10 @@ Example edge.yaml:
          limits: {temperature_c: [60, 70]}}
 
 Each device has its node's own token (a token writes for one node only) and its own buffer
-file (`<buffer path>.<node>`), so one node's backlog never blocks another's. `limits` overrides
+file (`<buffer path>.<node>`), so one node's backlog never blocks another's. `forward_every_s`
+(0.01-60) is how long a point may wait before upload: short for live views (0.05 s keeps OPC UA
+change to browser under poll interval + 100 ms, bench/live_latency), longer for fewer, larger
+uploads from a big fleet (bench/ingest). `limits` overrides
 the local safety thresholds (warning, critical) per signal for that device. `work: {speedup:
 360}` runs the node's work agent (edge/work_agent.py): it takes the parts the platform assigns to
 the node and reports start, progress and completion.
@@ -275,10 +278,14 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
             publisher,
             batch_size=int(upstream.get("batch_size", 1000)),
         )
+    forward_every_s = float(config.get("forward_every_s", 1.0))
+    if not 0.01 <= forward_every_s <= 60:
+        # the forward interval trades latency (a point waits up to it) against request rate
+        raise ValueError("forward_every_s must be 0.01-60 (seconds between uploads)")
     return Gateway(
         devices=devices,
         forwarders=forwarders,
-        forward_every_s=float(config.get("forward_every_s", 1.0)),
+        forward_every_s=forward_every_s,
         mqtt=mqtt,
         agents=agents,
     )

@@ -108,6 +108,14 @@ def test_config_is_validated():
                 ],
             }
         )
+    with pytest.raises(ValueError, match="forward_every_s"):
+        from_config(
+            {
+                "upstream": {"url": "http://x"},
+                "forward_every_s": 0,
+                "devices": [{"node": 1, "url": "opc.tcp://x", "token": "t", "signals": {"a": "b"}}],
+            }
+        )
     with pytest.raises(ValueError, match="token is required"):
         from_config(
             {

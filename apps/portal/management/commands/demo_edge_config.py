@@ -76,7 +76,9 @@ class Command(BaseCommand):
         config = {
             "upstream": {"url": options["base_url"], "batch_size": 1000},
             "buffer": {"path": "var/edge-buffer.sqlite3", "max_points": 1_000_000},
-            "forward_every_s": 1.0,
+            # a point waits at most this long at the gateway: short for a live demo; a large
+            # fleet trades latency for fewer, larger uploads (bench/live_latency, bench/ingest)
+            "forward_every_s": 0.25,
             "devices": devices,
         }
         path = Path(options["output"])
