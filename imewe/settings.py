@@ -166,6 +166,10 @@ else:
             "OPTIONS": {
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # Transactions take the write lock up front and wait for it (timeout above):
+                # a deferred one that reads and then writes fails at once with "database is
+                # locked" while another process (worker, ingest) writes.
+                "transaction_mode": "IMMEDIATE",
             },
         }
     }

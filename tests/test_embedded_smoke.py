@@ -63,12 +63,13 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    worker_log = open(var / "worker.log", "wb")  # noqa: SIM115  (closed below)
     worker = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "imewe", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        [str(BIN / "celery"), "-A", "imewe", "worker", "--pool", "solo", "--loglevel", "INFO"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -88,6 +89,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        worker_log.close()
 
 
 def test_ready_on_embedded_backends(embedded):
@@ -218,7 +220,8 @@ def test_the_demo_fleet_streams_through_the_real_gateway(embedded, tmp_path):
         while job["status"] != "completed" and time.monotonic() < deadline:
             time.sleep(1)
             status, job = http("GET", f"{base}/api/v1/jobs/{job['id']}/", token=designer["access"])
-        assert job["status"] == "completed", job["history"]
+        worker_log = Path(env["IMEWE_VAR_DIR"]) / "worker.log"
+        assert job["status"] == "completed", (job["history"], worker_log.read_text()[-3000:])
         assert job["parts"][0]["quality_score"] >= 0.9
     finally:
         for proc in procs:

@@ -3,12 +3,15 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import OperationalError
 
 from apps.jobs.models import Job
 from apps.jobs.services import parts_heal, parts_schedule
 
 
-@shared_task
+# A busy database (SQLite's writer lock in the embedded default, a deadlock victim on PostgreSQL)
+# must not leave a submitted job waiting for the next periodic run: retry soon.
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=2, max_retries=6)
 def parts_schedule_task() -> int:
     """Places validated parts; runs on every submission and every minute. Returns how many
     parts were placed."""
@@ -16,7 +19,7 @@ def parts_schedule_task() -> int:
     return sum(1 for a in plan.assignments if a.node is not None)
 
 
-@shared_task
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=2, max_retries=6)
 def parts_heal_task() -> int:
     """Moves parts off nodes that went down or silent, then places them again."""
     moved = parts_heal()
