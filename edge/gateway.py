@@ -244,6 +244,10 @@ def _device(raw: Mapping[str, Any]) -> DeviceConfig:
 
 
 def from_config(config: Mapping[str, Any]) -> Gateway:
+    forward_every_s = float(config.get("forward_every_s", 1.0))
+    if not 0.01 <= forward_every_s <= 60:
+        # the forward interval trades latency (a point waits up to it) against request rate
+        raise ValueError("forward_every_s must be 0.01-60 (seconds between uploads)")
     upstream = dict(config["upstream"])
     buffer_cfg = config.get("buffer", {})
     buffer_path = str(buffer_cfg.get("path", "edge-buffer.sqlite3"))
@@ -278,10 +282,6 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
             publisher,
             batch_size=int(upstream.get("batch_size", 1000)),
         )
-    forward_every_s = float(config.get("forward_every_s", 1.0))
-    if not 0.01 <= forward_every_s <= 60:
-        # the forward interval trades latency (a point waits up to it) against request rate
-        raise ValueError("forward_every_s must be 0.01-60 (seconds between uploads)")
     return Gateway(
         devices=devices,
         forwarders=forwarders,
