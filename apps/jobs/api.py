@@ -11,14 +11,21 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.jobs.models import CadFile, Job, Part, StatusChange
-from apps.jobs.selectors import job_get_for_user, job_list
+from apps.jobs.models import CadFile, Job, JobTemplate, Part, StatusChange
+from apps.jobs.selectors import (
+    job_get_for_user,
+    job_list,
+    template_get_for_user,
+    template_list,
+)
 from apps.jobs.services import (
     cad_file_upload,
     job_cancel,
     job_estimate_preview,
     job_set_priority,
     job_submit,
+    template_create,
+    template_instantiate,
     work_complete,
     work_fail,
     work_progress,
@@ -407,3 +414,76 @@ class WorkFailApi(_WorkBase):
         data.is_valid(raise_exception=True)
         part = work_fail(node_id=self.node_id(request), part_id=pk, **data.validated_data)
         return Response(WorkPartSerializer(part).data)
+
+
+# --- Templates ---------------------------------------------------------------------------------
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.email", read_only=True)
+
+    class Meta:
+        model = JobTemplate
+        fields = [
+            "id",
+            "name",
+            "description",
+            "owner",
+            "organization",
+            "parameters",
+            "parts",
+            "created_at",
+        ]
+
+
+class TemplateListApi(ListAPIView):
+    """Templates of your organizations, or save one: `parts` as for a job, `parameters`
+    {"scale": {"min", "max", "default"}, "quantity": {...}} (sizes scale, quantities multiply)."""
+
+    serializer_class = TemplateSerializer
+    filterset_fields = ["organization"]
+    ordering_fields = ["name", "created_at"]
+
+    class InputSerializer(PartsInputSerializer):
+        name = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True)
+        parameters = serializers.JSONField(required=False)
+        organization = serializers.PrimaryKeyRelatedField(
+            queryset=Organization.objects.all(), required=False
+        )
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return JobTemplate.objects.none()
+        return template_list(user=self.request.user)  # type: ignore[arg-type]
+
+    @extend_schema(request=InputSerializer, responses={201: TemplateSerializer})
+    def post(self, request: AuthenticatedRequest) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields["parts"] = [dict(p) for p in fields["parts"]]
+        template = template_create(by=request.user, **fields)
+        return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateInstantiateApi(APIView):
+    """A job from the template, with parameter values, validated and scheduled as usual."""
+
+    permission_classes = [action_required(Action.JOB_CREATE)]
+
+    class InputSerializer(serializers.Serializer):
+        parameters = serializers.DictField(required=False, default=dict)
+        title = serializers.CharField(max_length=200, required=False)
+        priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
+        deadline = serializers.DateTimeField(required=False, allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses={201: JobDetailSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        template = template_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        values = fields.pop("parameters")
+        job = template_instantiate(template=template, by=request.user, values=values, **fields)
+        return Response(JobDetailSerializer(job).data, status=status.HTTP_201_CREATED)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from apps.jobs.models import CadFile, Job
+from apps.jobs.models import CadFile, Job, JobTemplate
 from apps.users.models import User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.lifecycle import ACTIVE_STATUSES
@@ -59,3 +59,16 @@ def working_nodes() -> QuerySet[FabricationNode]:
 
 def cad_file_get_for_user(*, user: User, pk: int) -> CadFile:
     return get_object_or_404(CadFile.objects.filter(Q(owner=user)), pk=pk)
+
+
+def template_list(*, user: User) -> QuerySet[JobTemplate]:
+    """Templates of the caller's organizations (all for admins)."""
+    if scope_for(user, Action.JOB_VIEW) == Scope.ALL:
+        return JobTemplate.objects.all()
+    if scope_for(user, Action.JOB_VIEW) not in (Scope.OWN_ORG, Scope.OWN):
+        return JobTemplate.objects.none()
+    return JobTemplate.objects.filter(organization__memberships__user=user).distinct()
+
+
+def template_get_for_user(*, user: User, pk: int) -> JobTemplate:
+    return get_object_or_404(template_list(user=user), pk=pk)

@@ -26,7 +26,7 @@ from apps.jobs.estimates import (
     job_estimate,
 )
 from apps.jobs.lifecycle import RESCHEDULE_FROM, can_transition, job_status_from_parts
-from apps.jobs.models import CadFile, Job, Part, Status, StatusChange
+from apps.jobs.models import CadFile, Job, JobTemplate, Part, Status, StatusChange
 from apps.jobs.scheduler import ASSEMBLY, NodeState, PartTask, Plan, hours_until, schedule
 from apps.jobs.selectors import job_can_change, schedulable_nodes, working_nodes
 from apps.telemetry.selectors import latest_points
@@ -664,3 +664,112 @@ def work_fail(*, node_id: int, part_id: int, reason: str, machine_fault: bool) -
     part = part_transition(part=part, to=Status.FAILED, by=None, reason=reason.strip())
     _node_after_part(part)
     return part
+
+
+# --- Templates -----------------------------------------------------------------------------------
+
+TEMPLATE_PARAMETERS = {"scale": (0.01, 100.0, 1.0), "quantity": (1, 10000, 1)}
+
+
+def _template_parameters(raw: Any) -> dict[str, dict[str, float]]:
+    """{"scale": {"default", "min", "max"}, "quantity": {...}}: the two parameters a template
+    has (sizes scale, quantities multiply); bounds must lie in the platform's limits."""
+    if not isinstance(raw, dict):
+        raise ValidationError({"parameters": ["An object of parameters."]})
+    out: dict[str, dict[str, float]] = {}
+    for name, spec in raw.items():
+        if name not in TEMPLATE_PARAMETERS:
+            raise ValidationError(
+                {
+                    "parameters": [
+                        f"Unknown parameter {name!r}: use {', '.join(TEMPLATE_PARAMETERS)}."
+                    ]
+                }
+            )
+        low, high, default = TEMPLATE_PARAMETERS[name]
+        try:
+            lo = float(spec.get("min", low))
+            hi = float(spec.get("max", high))
+            value = float(spec.get("default", default))
+        except (AttributeError, TypeError, ValueError):
+            raise ValidationError({"parameters": [f"{name}: numbers min, max, default."]}) from None
+        if not low <= lo <= value <= hi <= high:
+            raise ValidationError(
+                {"parameters": [f"{name}: need {low} <= min <= default <= max <= {high}."]}
+            )
+        out[name] = {"min": lo, "max": hi, "default": value}
+    return out
+
+
+@transaction.atomic
+def template_create(
+    *,
+    by: User,
+    name: str,
+    parts: Sequence[dict[str, Any]],
+    parameters: Any = None,
+    description: str = "",
+    organization: Organization | None = None,
+) -> JobTemplate:
+    if scope_for(by, Action.JOB_CREATE) is None:
+        raise PermissionDenied("Your role does not allow creating jobs or templates.")
+    org = _organization_for(by=by, organization=organization)
+    cleaned = _part_specs(by=by, parts=parts)
+    stored = []
+    for part in cleaned:
+        cad = part.pop("cad_file", None)
+        stored.append({**part, **({"cad_file": cad.pk} if cad else {})})
+    return JobTemplate.objects.create(
+        owner=by,
+        organization=org,
+        name=name.strip(),
+        description=description,
+        parameters=_template_parameters(parameters or {}),
+        parts=stored,
+    )
+
+
+def template_parts(*, template: JobTemplate, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The template's parts with `values` applied (defaults for what is not given)."""
+    chosen: dict[str, float] = {}
+    for name, spec in template.parameters.items():
+        raw = values.get(name, spec["default"])
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValidationError({f"parameters.{name}": ["A number."]}) from None
+        if not spec["min"] <= value <= spec["max"]:
+            raise ValidationError(
+                {f"parameters.{name}": [f"Between {spec['min']:g} and {spec['max']:g}."]}
+            )
+        chosen[name] = value
+    unknown = set(values) - set(template.parameters)
+    if unknown:
+        raise ValidationError(
+            {"parameters": [f"This template has no parameter {', '.join(sorted(unknown))}."]}
+        )
+    scale, times = chosen.get("scale", 1.0), int(chosen.get("quantity", 1))
+    parts = []
+    for spec in template.parts:
+        part = dict(spec)
+        for axis in ("size_x_mm", "size_y_mm", "size_z_mm"):
+            if axis in part:
+                part[axis] = round(float(part[axis]) * scale, 3)
+        if scale != 1.0:
+            part.pop("cad_file", None)  # the stored model no longer matches the scaled size
+        part["quantity"] = int(part.get("quantity", 1)) * times
+        parts.append(part)
+    return parts
+
+
+def template_instantiate(
+    *, template: JobTemplate, by: User, values: dict[str, Any], **job: Any
+) -> Job:
+    """A job from the template, in the caller's organization, validated and scheduled like
+    any other."""
+    parts = template_parts(template=template, values=values)
+    job.setdefault("title", template.name)
+    created = job_submit(by=by, parts=parts, **job)
+    created.template = template
+    created.save(update_fields=["template", "updated_at"])
+    return created
