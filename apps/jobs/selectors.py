@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from apps.jobs.models import CadFile, Job, JobTemplate
+from apps.jobs.models import CadFile, Job, JobTemplate, Part
 from apps.users.models import User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.lifecycle import ACTIVE_STATUSES
@@ -72,3 +74,43 @@ def template_list(*, user: User) -> QuerySet[JobTemplate]:
 
 def template_get_for_user(*, user: User, pk: int) -> JobTemplate:
     return get_object_or_404(template_list(user=user), pk=pk)
+
+
+def vendor_work(*, user: User, days: int = 7) -> list[dict[str, object]]:
+    """Per node of the caller's vendor companies: the parts queued and running on it, and its
+    utilisation over the last `days` (hours of parts running / hours in the window)."""
+    from django.utils import timezone
+
+    from apps.vendors.selectors import node_list, vendor_organizations_for
+
+    now = timezone.now()
+    since = now - timedelta(days=days)
+    nodes = list(
+        node_list(user=user).filter(vendor__in=vendor_organizations_for(user=user)).order_by("name")
+    )
+    parts = (
+        Part.objects.filter(assigned_node__in=nodes)
+        .filter(Q(status__in=["scheduled", "assigned", "in_progress"]) | Q(finished_at__gte=since))
+        .select_related("job")
+        .order_by("status", "id")
+    )
+    by_node: dict[int, list[Part]] = {n.pk: [] for n in nodes}
+    busy: dict[int, float] = dict.fromkeys(by_node, 0.0)
+    for part in parts:
+        assert part.assigned_node_id is not None
+        if part.started_at is not None:
+            start = max(part.started_at, since)
+            end = part.finished_at or now
+            busy[part.assigned_node_id] += max((end - start).total_seconds(), 0) / 3600
+        if part.status in ("scheduled", "assigned", "in_progress"):
+            by_node[part.assigned_node_id].append(part)
+    window_h = days * 24
+    return [
+        {
+            "node": node,
+            "parts": by_node[node.pk],
+            "busy_h": round(busy[node.pk], 2),
+            "utilisation_pct": round(100 * min(busy[node.pk] / window_h, 1.0), 1),
+        }
+        for node in nodes
+    ]

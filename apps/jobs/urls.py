@@ -10,4 +10,5 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job_detail_view, name="detail"),
     path("jobs/<int:pk>/cancel/", views.job_cancel_view, name="cancel"),
     path("jobs/<int:pk>/priority/", views.job_priority_view, name="priority"),
+    path("vendor/work/", views.vendor_work_view, name="vendor-work"),
 ]

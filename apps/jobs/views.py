@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from apps.core.exceptions import Conflict
 from apps.jobs.forms import CancelForm, JobForm, PartFormSet, PriorityForm
 from apps.jobs.models import Status
-from apps.jobs.selectors import job_can_change, job_get_for_user, job_list
+from apps.jobs.selectors import job_can_change, job_get_for_user, job_list, vendor_work
 from apps.jobs.services import (
     cad_file_upload,
     job_cancel,
@@ -21,7 +21,7 @@ from apps.jobs.services import (
     job_set_priority,
     job_submit,
 )
-from apps.portal.access import action_required
+from apps.portal.access import action_required, portal_required
 from apps.users.roles import Action, user_can
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.models import FabricationNode
@@ -182,3 +182,10 @@ def job_priority_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         except (ValidationError, Conflict) as exc:
             messages.error(request, "; ".join(_error_text(exc)))
     return redirect("jobs:detail", pk=pk)
+
+
+@portal_required("vendor")
+def vendor_work_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The work on the caller's machines: queued and running parts per node, and how busy each
+    node was over the last 7 days."""
+    return render(request, "jobs/vendor_work.html", {"rows": vendor_work(user=request.user)})

@@ -120,3 +120,42 @@ def test_who_may_open_which_page(shop, make_user):
     assert Client().get("/jobs/").status_code == 302  # to the login page
     empty = portal_client(make_user("designer")).get("/jobs/").content.decode()
     assert "No jobs" in empty
+
+
+def test_vendor_sees_work_and_utilisation_on_own_nodes_only(shop):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.jobs.models import Part
+    from apps.jobs.services import work_complete, work_start
+
+    job = job_submit(
+        by=shop["designer"],
+        title="Frame",
+        parts=[
+            {
+                "name": n,
+                "material": "PLA",
+                "process": "fdm",
+                "size_x_mm": 5,
+                "size_y_mm": 5,
+                "size_z_mm": 5,
+            }
+            for n in ("arm", "leg", "hip")
+        ],
+    )
+    parts_schedule()
+    done = job.parts.get(name="arm")
+    work_start(node_id=done.assigned_node_id, part_id=done.pk)
+    work_complete(node_id=done.assigned_node_id, part_id=done.pk, quality_score=0.9)
+    Part.objects.filter(pk=done.pk).update(
+        started_at=timezone.now() - timedelta(hours=16, minutes=48), finished_at=timezone.now()
+    )
+    html = portal_client(shop["vendor"]).get("/vendor/work/").content.decode()
+    assert "Printer-A" in html and "Printer-B" in html and "Mill-A" in html
+    assert "leg" in html and "hip" in html and ">arm<" not in html  # done parts leave the queue
+    assert "utilisation 10.0% (16.8 h)" in html  # 16.8 of 168 hours
+    rival = portal_client(shop["rival"]).get("/vendor/work/").content.decode()
+    assert "Printer-A" not in rival and "no fabrication nodes yet" in rival
+    assert portal_client(shop["designer"]).get("/vendor/work/").status_code == 403
