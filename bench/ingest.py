@@ -17,7 +17,6 @@ import gzip
 import http.client
 import math
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -41,11 +40,11 @@ import psycopg
 import redis
 from psycopg.types.json import Jsonb
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import harness
+
+ROOT = harness.ROOT
 BIN = Path(sys.executable).parent  # the virtualenv's bin/: daphne and py-spy live there
-PG_URL = "postgres://postgres@127.0.0.1:5432"
-DB_NAME = "imewe_bench_ingest"
-NEVER_TOUCH = {"imewe", "test_imewe"}  # the app's and the concurrently running test suite's
+DATABASE = harness.BenchDatabase("imewe_bench_ingest")
 REDIS_URL = "redis://127.0.0.1:6379/7"
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 BATCH_PATH = "/api/v1/telemetry/batch/"
@@ -72,6 +71,17 @@ class Clock:
         start, step = self.next, timedelta(milliseconds=1)
         self.next = start + n * step
         return [start + i * step for i in range(n)]
+
+
+def server_env(var_dir: Path) -> dict[str, str]:
+    return harness.server_env(
+        database=DATABASE,
+        redis_url=REDIS_URL,
+        key_prefix="imewe-bench",
+        var_dir=var_dir,
+        API_THROTTLE_DEVICE="1000000/second",
+        LOG_LEVEL="WARNING",
+    )
 
 
 def signals(i: int) -> dict[str, float]:
@@ -103,22 +113,6 @@ def rounded(total: int, unit: int) -> int:
 
 
 # --- Database --------------------------------------------------------------------------------
-
-
-def bench_db_url() -> str:
-    assert DB_NAME not in NEVER_TOUCH
-    return f"{PG_URL}/{DB_NAME}"
-
-
-def database_recreate() -> None:
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def database_drop() -> None:
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
 def table_reset(db: psycopg.Connection) -> None:
@@ -229,12 +223,6 @@ def service_start(
             cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     return Service(name, process, log, stop_signal)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(
@@ -351,7 +339,7 @@ class Meter:
 
     def read(self, pid: int) -> Usage:
         sql = "SELECT sessions FROM pg_stat_database WHERE datname = %s"
-        row = self.db.execute(sql, [DB_NAME]).fetchone()
+        row = self.db.execute(sql, [DATABASE.name]).fetchone()
         stats: Any = self.redis.info("stats")
         return Usage(
             process_cpu(pid), int(row[0]) if row else 0, stats["total_connections_received"]
@@ -740,29 +728,6 @@ def report(results: Results, total_points: int, compress: bool, layout: str) -> 
 # --- Orchestration ---------------------------------------------------------------------------
 
 
-def server_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"TIMESCALE_REQUIRED"}}
-    env.update(
-        DJANGO_SETTINGS_MODULE="imewe.settings",
-        DATABASE_URL=bench_db_url(),
-        REDIS_URL=REDIS_URL,
-        SECRET_KEY=secrets.token_urlsafe(64),
-        DEBUG="0",
-        SECURE_SSL_REDIRECT="0",  # plain HTTP on loopback
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        # The default 1,200 requests/minute per device would cap the 100- and 1,000-point phases;
-        # a per-second window keeps the throttle's history (and its cost) that of a real device.
-        API_THROTTLE_DEVICE="1000000/second",
-        CACHE_PREFIX="imewe-bench",
-        CHANNELS_PREFIX="imewe-bench",
-        LOG_LEVEL="WARNING",
-        LOG_FORMAT="text",
-        IMEWE_VAR_DIR=str(var_dir),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
 def run(args: argparse.Namespace) -> Results:
     total = args.points
     results = Results()
@@ -778,8 +743,8 @@ def run(args: argparse.Namespace) -> Results:
     env = server_env(work)
     os.environ.update({k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"})
     try:
-        step("database", f"{DB_NAME}: drop, create, migrate")
-        database_recreate()
+        step("database", f"{DATABASE.name}: drop, create, migrate")
+        DATABASE.recreate()
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
             cwd=ROOT,
@@ -795,7 +760,7 @@ def run(args: argparse.Namespace) -> Results:
         connections.close_all()
         api_devices, latency_device, mqtt_devices = devices[:2], devices[2], devices[3:5]
 
-        port = free_port()
+        port = harness.free_port()
         step("daphne", f"127.0.0.1:{port}")
         daphne = service_start(
             "daphne",
@@ -807,7 +772,7 @@ def run(args: argparse.Namespace) -> Results:
         services.append(daphne)
         wait_until(lambda: port_open(port), 60, "daphne to listen", daphne)
 
-        with psycopg.connect(bench_db_url(), autocommit=True) as db:
+        with psycopg.connect(DATABASE.url, autocommit=True) as db:
             meter = Meter(db)
             layout = storage_layout(db)
             for device in [*api_devices, latency_device]:  # imports, connections, token cache
@@ -871,7 +836,7 @@ def run(args: argparse.Namespace) -> Results:
 
             connections.close_all()
         if not args.keep_db:
-            database_drop()
+            DATABASE.drop()
         shutil.rmtree(work, ignore_errors=True)
     return results
 
@@ -888,7 +853,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--message-points", type=int, default=1_000, help="points per MQTT msg")
     parser.add_argument("--no-gzip", dest="gzip", action="store_false", help="plain JSON bodies")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the servers; summaries printed")
-    parser.add_argument("--keep-db", action="store_true", help=f"keep {DB_NAME} afterwards")
+    parser.add_argument("--keep-db", action="store_true", help=f"keep {DATABASE.name} afterwards")
     args = parser.parse_args(argv)
     if args.points is None:
         args.points = 20_000 if args.quick else 500_000

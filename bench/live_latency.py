@@ -40,11 +40,8 @@ import importlib
 import logging
 import os
 import random
-import secrets
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,14 +54,14 @@ from typing import Any
 import orjson
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import harness
+
+ROOT = harness.ROOT
 BIN = Path(sys.executable).parent  # the virtualenv's bin/: daphne lives there
-PG_URL = "postgres://postgres@127.0.0.1:5432"
-DB_NAME = "imewe_bench_live"
-NEVER_TOUCH = {"imewe", "test_imewe"}  # the app's and the test suite's databases
+DATABASE = harness.BenchDatabase("imewe_bench_live")
 REDIS_URL = "redis://127.0.0.1:6379/5"
 KEY_PREFIX = "benchlive"  # channel layer and cache keys; deleted before and after the run
-HOST = "127.0.0.1"
+HOST = harness.HOST
 
 MARKER_SIGNAL = "material_remaining"  # a real signal (0..1e9) without local safety limits
 MARKER_NODE_ID = "Machine1.Bench.Marker"
@@ -89,6 +86,17 @@ NODE_FIELDS = {
 }
 
 
+def server_env(var_dir: Path) -> dict[str, str]:
+    return harness.server_env(
+        database=DATABASE,
+        redis_url=REDIS_URL,
+        key_prefix=KEY_PREFIX,
+        var_dir=var_dir,
+        JWT_ACCESS_MINUTES="60",
+        DB_POOL="1",  # as docker-compose's web service: ASGI would otherwise connect per request
+    )
+
+
 def time_us(text: str) -> int:
     """A point's ISO time as integer microseconds: the key shared by batches and broadcasts."""
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -106,33 +114,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 # --- Database, Redis, environment ------------------------------------------------------------
-
-
-def bench_db_url() -> str:
-    assert DB_NAME not in NEVER_TOUCH
-    return f"{PG_URL}/{DB_NAME}"
-
-
-def database_recreate() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def database_drop() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
 def redis_keys_delete() -> None:
@@ -145,38 +127,6 @@ def redis_keys_delete() -> None:
             client.delete(*keys)
     finally:
         client.close()
-
-
-def server_env(var_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="imewe.settings",
-        DATABASE_URL=bench_db_url(),
-        REDIS_URL=REDIS_URL,
-        CHANNELS_PREFIX=KEY_PREFIX,
-        CACHE_PREFIX=KEY_PREFIX,
-        SECRET_KEY=secrets.token_urlsafe(64),  # the same in daphne and in the seeding here
-        JWT_ACCESS_MINUTES="60",
-        ALLOWED_HOSTS=f"{HOST},localhost",
-        DEBUG="0",
-        SECURE_SSL_REDIRECT="0",  # plain HTTP on loopback
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        LOG_FORMAT="text",
-        DB_POOL="1",  # as docker-compose's web service: ASGI would otherwise connect per request
-        CELERY_BROKER_URL="memory://",  # tasks queued while seeding go nowhere
-        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
-        IMEWE_VAR_DIR=str(var_dir),
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("JWT_SIGNING_KEY", None)  # signing falls back to this run's SECRET_KEY
-    return env
-
-
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True
-    )
 
 
 @dataclass(frozen=True)
@@ -538,14 +488,6 @@ class Processes:
                     os.kill(proc.pid, signal.SIGKILL)
 
 
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def wait_port(port: int, proc: asyncio.subprocess.Process, what: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -714,7 +656,7 @@ class Bench:
         if coalesce_s is not None:
             env = {**env, "BENCH_MIN_INTERVAL_S": str(coalesce_s), "PYTHONPATH": str(ROOT)}
             app, name = "bench.live_latency:whatif_application", f"daphne-coalesce-{coalesce_s:g}"
-        port = free_port()
+        port = harness.free_port()
         self.daphne = await self.procs.start(
             name, str(BIN / "daphne"), "-b", HOST, "-p", str(port), app, env=env
         )
@@ -779,7 +721,7 @@ class Bench:
             end = time.time()
             # the last markers still travel: poll, forward timer, ingest, coalescing, slack
             await self.sleep(phase.interval_ms / 1000 + phase.forward_every_s + 1.5)
-            cpu = cpu_seconds(gateway.pid) / (time.time() - started)
+            cpu = harness.cpu_seconds(gateway.pid) / (time.time() - started)
         finally:
             await self.procs.stop(gateway)
         coalesce_s = COALESCE_S if phase.coalesce_s is None else phase.coalesce_s
@@ -810,7 +752,7 @@ async def orchestrate(
 
     record = Record()
     procs = Processes(work)
-    machine = Machine(free_port())
+    machine = Machine(harness.free_port())
     # redis-py 8 reads with a 5 s socket timeout, the same as channels-redis's BZPOPMIN wait:
     # a longer one keeps these taps alive while no telemetry flows (between phases).
     layer = RedisChannelLayer(
@@ -1076,8 +1018,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         began = time.perf_counter()
         redis_keys_delete()
-        database_recreate()
-        migrate(env)
+        DATABASE.recreate()
+        harness.migrate(env)
         seeded = seed()
         print(
             f"  set up database, node {seeded.node_id} and users in "
@@ -1104,7 +1046,7 @@ def main(argv: list[str] | None = None) -> None:
             redis_keys_delete()
         if not args.keep_db:
             with contextlib.suppress(Exception):
-                database_drop()
+                DATABASE.drop()
 
 
 if __name__ == "__main__":

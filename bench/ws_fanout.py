@@ -21,9 +21,7 @@ import contextlib
 import gzip
 import os
 import resource
-import secrets
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -37,14 +35,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import harness
+
+ROOT = harness.ROOT
 BIN = Path(sys.executable).parent  # the virtualenv's bin/: daphne and py-spy live there
-PG_URL = "postgres://postgres@127.0.0.1:5432"
-DB_NAME = "imewe_bench_ws"
-NEVER_TOUCH = {"imewe", "test_imewe"}  # the app's and the test suite's databases
+DATABASE = harness.BenchDatabase("imewe_bench_ws")
 REDIS_URL = "redis://127.0.0.1:6379/6"
 KEY_PREFIX = "benchws"  # channel layer and cache keys; deleted before and after the run
-HOST = "127.0.0.1"
+HOST = harness.HOST
 BATCH_PATH = "/api/v1/telemetry/batch/"
 
 SAMPLE_US = 10_000  # 100 points/s per node
@@ -71,6 +69,17 @@ NODE_FIELDS = {
 
 
 # --- Time and points -------------------------------------------------------------------------
+
+
+def server_env(var_dir: Path) -> dict[str, str]:
+    return harness.server_env(
+        database=DATABASE,
+        redis_url=REDIS_URL,
+        key_prefix=KEY_PREFIX,
+        var_dir=var_dir,
+        JWT_ACCESS_MINUTES="60",
+        LOG_LEVEL="INFO",  # channels-redis reports dropped messages ("over capacity") at INFO
+    )
 
 
 def now_us() -> int:
@@ -139,26 +148,6 @@ class Plan:
 # --- Database, users, nodes ------------------------------------------------------------------
 
 
-def bench_db_url() -> str:
-    assert DB_NAME not in NEVER_TOUCH
-    return f"{PG_URL}/{DB_NAME}"
-
-
-def database_recreate() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def database_drop() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
 def redis_keys_delete() -> int:
     import redis
 
@@ -170,40 +159,6 @@ def redis_keys_delete() -> int:
         return len(keys)
     finally:
         client.close()
-
-
-def server_env(var_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="imewe.settings",
-        DATABASE_URL=bench_db_url(),
-        REDIS_URL=REDIS_URL,
-        CHANNELS_PREFIX=KEY_PREFIX,
-        CACHE_PREFIX=KEY_PREFIX,
-        SECRET_KEY=secrets.token_urlsafe(64),
-        JWT_ACCESS_MINUTES="60",
-        ALLOWED_HOSTS=f"{HOST},localhost",
-        DEBUG="0",
-        SECURE_SSL_REDIRECT="0",  # plain HTTP on loopback
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        LOG_LEVEL="INFO",  # channels-redis reports dropped messages ("over capacity") at INFO
-        LOG_FORMAT="text",
-        CELERY_BROKER_URL="memory://",  # tasks queued while seeding go nowhere
-        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
-        IMEWE_VAR_DIR=str(var_dir),
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("JWT_SIGNING_KEY", None)  # signing falls back to this run's SECRET_KEY
-    return env
-
-
-def migrate(env: dict[str, str]) -> None:
-    import subprocess
-
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True
-    )
 
 
 def seed(plan: Plan) -> tuple[dict[int, str], list[dict[str, Any]]]:
@@ -657,20 +612,6 @@ async def baseline_main(args: argparse.Namespace) -> None:
 # --- Orchestration ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all CPUs since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -742,7 +683,7 @@ async def server_sampler(result: dict[str, int], stop: asyncio.Event) -> None:
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(REDIS_URL)
-    db = await psycopg.AsyncConnection.connect(f"{PG_URL}/postgres", autocommit=True)
+    db = await psycopg.AsyncConnection.connect(f"{harness.PG_URL}/postgres", autocommit=True)
     try:
         while not stop.is_set():
             async for key in client.scan_iter(match=f"{KEY_PREFIX}specific.*", count=1000):
@@ -750,7 +691,7 @@ async def server_sampler(result: dict[str, int], stop: asyncio.Event) -> None:
                     depth = await client.zcard(key)
                     result["max_queue"] = max(result.get("max_queue", 0), depth)
             cursor = await db.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [DB_NAME]
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [DATABASE.name]
             )
             row = await cursor.fetchone()
             result["max_db"] = max(result.get("max_db", 0), row[0] if row else 0)
@@ -878,7 +819,7 @@ async def run_phase(
     sampling = asyncio.Event()
     sampler = asyncio.create_task(server_sampler(depth, sampling)) if name == "channels" else None
     ingest_proc = ingest[0] if ingest else None
-    cpu_before = {p.pid: cpu_seconds(p.pid) for p in (server, clients, ingest_proc) if p}
+    cpu_before = {p.pid: harness.cpu_seconds(p.pid) for p in (server, clients, ingest_proc) if p}
     busy_before = machine_busy()
     began = time.perf_counter()
     producer = await procs.start(
@@ -903,7 +844,7 @@ async def run_phase(
             )
     producer_cpu = 0.0
     while producer.returncode is None:  # sample its CPU while it lives
-        producer_cpu = cpu_seconds(producer.pid)
+        producer_cpu = harness.cpu_seconds(producer.pid)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(producer.wait(), 0.5)
     if producer.returncode != 0:
@@ -917,7 +858,7 @@ async def run_phase(
     ):
         if proc is None:
             continue
-        used = cpu_seconds(proc.pid) - cpu_before[proc.pid]
+        used = harness.cpu_seconds(proc.pid) - cpu_before[proc.pid]
         setattr(result, attr, 100 * used / elapsed)
     result.producer_cpu_pct = 100 * producer_cpu / elapsed
     result.machine_busy_pct = (
@@ -1128,11 +1069,11 @@ async def orchestrate(
     procs = Processes(work)
     results = []
     try:
-        port = free_port()
+        port = harness.free_port()
         daphne = await daphne_start(procs, "daphne", port, env, plan.asgi)
         ingest = None
         if plan.ingest == "separate" and plan.producer == "api":
-            ingest_port = free_port()
+            ingest_port = harness.free_port()
             ingest = (
                 await daphne_start(procs, "daphne-ingest", ingest_port, env, plan.asgi),
                 ingest_port,
@@ -1167,7 +1108,7 @@ async def orchestrate(
                 print(f"\npy-spy profile ({path}):\n{profile_summary(path)}")
 
         if baseline:
-            port = free_port()
+            port = harness.free_port()
             server = await procs.start(
                 "baseline",
                 sys.executable,
@@ -1288,8 +1229,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         began = time.perf_counter()
         redis_keys_delete()
-        database_recreate()
-        migrate(env)
+        DATABASE.recreate()
+        harness.migrate(env)
         device_tokens, spec = seed(plan)
         print(
             f"  set up {plan.nodes} nodes and {plan.total_clients} subscriptions in "
@@ -1314,7 +1255,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         redis_keys_delete()
         if not args.keep_db:
-            database_drop()
+            DATABASE.drop()
 
 
 if __name__ == "__main__":
