@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -135,7 +136,7 @@ class JobStatusChangeSerializer(serializers.ModelSerializer):
 class JobSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.email", read_only=True)
     organization_name = serializers.CharField(source="organization.name", read_only=True)
-    parts_total = serializers.IntegerField(read_only=True, required=False)
+    parts_total = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
@@ -157,6 +158,10 @@ class JobSerializer(serializers.ModelSerializer):
             "completed_at",
             "parts_total",
         ]
+
+    def get_parts_total(self, job: Job) -> int:
+        counted = getattr(job, "parts_total", None)  # annotated on lists
+        return int(counted) if counted is not None else job.parts.count()
 
 
 class JobDetailSerializer(JobSerializer):
@@ -230,7 +235,11 @@ class JobListApi(ListAPIView):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Job.objects.none()
-        return job_list(user=self.request.user)  # type: ignore[arg-type]
+        jobs = job_list(user=self.request.user)  # type: ignore[arg-type]
+        # (a GROUP BY drops the model's default ordering: keep it explicit for stable pages)
+        return jobs.annotate(parts_total=Count("parts", distinct=True)).order_by(
+            "-created_at", "-id"
+        )
 
     @extend_schema(request=JobInputSerializer, responses={201: JobDetailSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

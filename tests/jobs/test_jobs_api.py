@@ -41,7 +41,7 @@ def test_designer_uploads_an_stl_and_submits_a_two_part_job(shop, as_user):
     response = submit(designer, parts=parts, priority=8)
     assert response.status_code == 201, response.json()
     job = response.json()
-    assert job["status"] == "validated"
+    assert job["status"] == "validated" and job["parts_total"] == 2
     assert [p["name"] for p in job["parts"]] == ["box", "plate"]
     assert job["parts"][0]["size_z_mm"] == 30 and job["parts"][0]["volume_cm3"] == 6.0
     assert set(job["parts"][0]["estimates"]["candidates"]) == {
@@ -133,6 +133,7 @@ def test_list_filters_and_paginates(shop, as_user):
         submit(designer, title=f"Job {i}", priority=i + 1)
     listing = designer.get("/api/v1/jobs/?priority_min=2&ordering=-priority").json()
     assert [j["title"] for j in listing["results"]] == ["Job 2", "Job 1"]
+    assert [j["parts_total"] for j in listing["results"]] == [1, 1]
     assert designer.get("/api/v1/jobs/?search=job 0").json()["count"] == 1
     assert designer.get("/api/v1/jobs/?status=validated&page_size=2").json()["pages"] == 2
     assert designer.get("/api/v1/jobs/?status=bogus").status_code == 400
