@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.core.models import AuditLog, Notification
+from apps.core.models import AuditLog, Notification, TrainedModel
 
 
 @admin.register(AuditLog)
@@ -39,3 +39,20 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ["level"]
     search_fields = ["title", "user__email"]
     raw_id_fields = ["user"]
+
+
+@admin.register(TrainedModel)
+class TrainedModelAdmin(admin.ModelAdmin):
+    """The model registry, read-only (activation and rollback follow the registry's rules:
+    apps.core.ml)."""
+
+    list_display = ["name", "version", "algorithm", "is_active", "created_at", "decision"]
+    list_filter = ["name", "is_active"]
+    exclude = ["artifact"]
+    readonly_fields = [f.name for f in TrainedModel._meta.fields if f.name != "artifact"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

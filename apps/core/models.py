@@ -119,3 +119,36 @@ class Notification(TimeStampedModel):
             "link": self.link,
             "created_at": self.created_at.isoformat(),
         }
+
+
+class TrainedModel(models.Model):
+    """The ML model registry: every trained model of every kind ("jobs.duration",
+    "maintenance.failure", ...) with its artifact, what it was trained on and how it scored on
+    held-out data. One version per name is active; a new one becomes active only if it is not
+    worse (`apps.core.ml.model_register`), and an older one can be brought back."""
+
+    name = models.CharField(max_length=80)
+    version = models.PositiveIntegerField()
+    algorithm = models.CharField(max_length=80)
+    artifact = models.BinaryField()  # the library's own format (no pickle for xgboost)
+    features = models.JSONField(default=list)
+    metrics = models.JSONField(default=dict)  # held-out scores, and the baseline's on same rows
+    training = models.JSONField(default=dict)  # rows, held-out rows, data range, parameters
+    is_active = models.BooleanField(default=False)
+    decision = models.CharField(max_length=300, blank=True)  # why it was (not) activated
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="unique_model_version"),
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(is_active=True),
+                name="one_active_model_per_name",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}{' (active)' if self.is_active else ''}"

@@ -18,6 +18,8 @@ from apps.jobs.selectors import (
     job_list,
     template_get_for_user,
     template_list,
+    vendor_part_get_for_user,
+    vendor_part_list,
 )
 from apps.jobs.services import (
     cad_file_upload,
@@ -25,7 +27,11 @@ from apps.jobs.services import (
     job_estimate_preview,
     job_set_priority,
     job_submit,
+    part_accept,
+    part_decline,
     template_create,
+    template_delete,
+    template_from_job,
     template_instantiate,
     work_complete,
     work_fail,
@@ -113,6 +119,8 @@ class PartSerializer(serializers.ModelSerializer):
             "complexity",
             "cad_file",
             "batch_group",
+            "lot",
+            "lots",
             "status",
             "assigned_node",
             "assigned_node_name",
@@ -322,6 +330,89 @@ class JobScheduleApi(APIView):
         return Response({"job": job.pk, "status": job.status, "parts": rows})
 
 
+# --- Vendors: the parts on their nodes, accept / decline -----------------------------------------
+
+
+class VendorPartSerializer(PartSerializer):
+    job_title = serializers.CharField(source="job.title", read_only=True)
+    priority = serializers.IntegerField(source="job.priority", read_only=True)
+    deadline = serializers.DateTimeField(source="job.deadline", read_only=True)
+    awaiting_confirmation = serializers.SerializerMethodField()
+
+    class Meta(PartSerializer.Meta):
+        fields = [
+            *PartSerializer.Meta.fields,
+            "job",
+            "job_title",
+            "priority",
+            "deadline",
+            "awaiting_confirmation",
+        ]
+
+    def get_awaiting_confirmation(self, part: Part) -> bool:
+        node = part.assigned_node
+        return bool(node and node.requires_confirmation and part.status == Part.Status.SCHEDULED)
+
+
+class VendorPartFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Part.Status.choices)
+    node = django_filters.NumberFilter(field_name="assigned_node")
+    awaiting_confirmation = django_filters.BooleanFilter(method="filter_awaiting")
+
+    class Meta:
+        model = Part
+        fields = ["status", "node"]
+
+    def filter_awaiting(self, queryset: Any, name: str, value: bool) -> Any:
+        awaiting = {"status": Part.Status.SCHEDULED, "assigned_node__requires_confirmation": True}
+        return queryset.filter(**awaiting) if value else queryset.exclude(**awaiting)
+
+
+class VendorPartListApi(ListAPIView):
+    """Parts placed on your nodes (filters: status (repeatable), node, awaiting_confirmation;
+    ordering: created_at, status)."""
+
+    serializer_class = VendorPartSerializer
+    filterset_class = VendorPartFilter
+    ordering_fields = ["created_at", "status"]
+    permission_classes = [action_required(Action.NODE_MANAGE)]
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return Part.objects.none()
+        return vendor_part_list(user=self.request.user).order_by("-created_at", "-id")  # type: ignore[arg-type]
+
+
+class VendorPartAcceptApi(APIView):
+    """Commit your node to a scheduled part (it becomes ASSIGNED and the node may start it)."""
+
+    permission_classes = [action_required(Action.NODE_MANAGE)]
+
+    @extend_schema(request=None, responses={200: VendorPartSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        part = vendor_part_get_for_user(user=request.user, pk=pk)
+        part = part_accept(by=request.user, part=part)
+        return Response(VendorPartSerializer(part).data)
+
+
+class VendorPartDeclineApi(APIView):
+    """Decline a scheduled or assigned part: the scheduler places it on another node (never
+    this one again) and the designer is told your reason."""
+
+    permission_classes = [action_required(Action.NODE_MANAGE)]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=400)
+
+    @extend_schema(request=InputSerializer, responses={200: VendorPartSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        part = vendor_part_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        part = part_decline(by=request.user, part=part, reason=data.validated_data["reason"])
+        return Response(VendorPartSerializer(part).data)
+
+
 # --- Node work API (edge gateways / node agents, device token) -----------------------------------
 
 
@@ -346,6 +437,8 @@ class WorkPartSerializer(serializers.ModelSerializer):
             "size_z_mm",
             "complexity",
             "batch_group",
+            "lot",
+            "lots",
             "status",
             "progress_pct",
             "estimates",
@@ -473,6 +566,39 @@ class TemplateListApi(ListAPIView):
         fields = dict(data.validated_data)
         fields["parts"] = [dict(p) for p in fields["parts"]]
         template = template_create(by=request.user, **fields)
+        return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateDetailApi(APIView):
+    @extend_schema(responses={200: TemplateSerializer})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        return Response(TemplateSerializer(template_get_for_user(user=request.user, pk=pk)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
+        """Delete a template (its author or an admin); jobs made from it stay."""
+        template_delete(by=request.user, template=template_get_for_user(user=request.user, pk=pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JobSaveTemplateApi(APIView):
+    """Save a job's parts as a template of its organization (scale 0.5-max_scale, quantity
+    1-max_quantity)."""
+
+    permission_classes = [action_required(Action.JOB_CREATE)]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        max_scale = serializers.FloatField(min_value=1, max_value=100, default=2.0)
+        max_quantity = serializers.IntegerField(min_value=1, max_value=10000, default=100)
+
+    @extend_schema(request=InputSerializer, responses={201: TemplateSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        job = job_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        template = template_from_job(by=request.user, job=job, **data.validated_data)
         return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
 
 

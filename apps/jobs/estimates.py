@@ -1,10 +1,10 @@
 """Feasibility and estimates from part geometry and node characteristics (no database access:
 callers pass the candidate nodes). Duration, energy, material and a cost breakdown per part and
-per job. The learned duration model replaces the geometric duration once trained (later)."""
+per job. Once a learned duration model is active (apps/jobs/duration.py), callers pass it and its
+hours replace the geometric ones; energy and machine time follow from those hours."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +43,17 @@ PROCESS_MODES = {
     "inspection": ("fixed", 0.25),
 }
 DEFAULT_PROCESS = ("fixed", 1.0)
+PROCESS_LABELS = {
+    "fdm": "FDM printing",
+    "sla": "SLA printing",
+    "sls": "SLS printing",
+    "milling": "CNC milling",
+    "drilling": "Drilling",
+    "turning": "CNC turning",
+    "laser_cutting": "Laser cutting",
+    "assembly": "Assembly",
+    "inspection": "Inspection",
+}
 # machine-time rate per hour by node kind
 MACHINE_RATES = {
     "fdm_printer": 3.0,
@@ -57,6 +68,7 @@ MACHINE_RATES = {
 SETUP_HOURS = {"additive": 0.25, "subtractive": 0.5, "cutting": 0.1, "fixed": 0.0}
 UTILISATION = {"additive": 0.5, "subtractive": 0.7, "cutting": 0.8, "fixed": 0.3}
 CENT = Decimal("0.01")
+MAX_LOTS = 8
 
 
 class NodeLike(Protocol):
@@ -122,14 +134,37 @@ def part_feasibility(spec: PartSpec, nodes: Sequence[NodeLike]) -> Feasibility:
     return Feasibility([], why)
 
 
-def _money(value: float) -> Decimal:
+def lot_sizes(quantity: int, candidates: int, duration_h: float) -> list[int]:
+    """How a part's units are split into lots that run on different nodes: only when the
+    whole part would take at least JOBS_SPLIT_MIN_HOURS on one node and more than one node can
+    make it; as many lots as units, candidate nodes and MAX_LOTS allow, sizes within one."""
+    if quantity < 2 or candidates < 2 or duration_h < settings.JOBS_SPLIT_MIN_HOURS:
+        return [quantity]
+    count = min(quantity, candidates, MAX_LOTS)
+    base, extra = divmod(quantity, count)
+    return [base + 1] * extra + [base] * (count - extra)
+
+
+def money(value: float) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def part_estimate(spec: PartSpec, node: NodeLike) -> dict[str, Any]:
-    """One unit's and all units' figures on `node`."""
+class DurationPredictor(Protocol):
+    """A learned model: hours per unit for each (part, node, geometric hours per unit)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def predict(self, rows: Sequence[tuple[PartSpec, NodeLike, float]]) -> list[float]: ...
+
+
+def process_mode(process: str) -> str:
+    return PROCESS_MODES.get(_norm(process), DEFAULT_PROCESS)[0]
+
+
+def geometric_hours(spec: PartSpec) -> tuple[float, float]:
+    """Hours per unit (set-up included) and material cm3 per unit, from geometry alone."""
     mode, rate = PROCESS_MODES.get(_norm(spec.process), DEFAULT_PROCESS)
-    density, price_per_kg = MATERIALS.get(_norm(spec.material), DEFAULT_MATERIAL)
     x, y, z = spec.size_mm
     box_cm3 = x * y * z / 1000
     part_cm3 = spec.volume_cm3 if spec.volume_cm3 is not None else box_cm3 * 0.4
@@ -148,14 +183,25 @@ def part_estimate(spec: PartSpec, node: NodeLike) -> dict[str, Any]:
     else:
         hours = rate * complexity
         material_cm3 = 0.0
-    hours += SETUP_HOURS[mode]
+    return hours + SETUP_HOURS[mode], material_cm3
+
+
+def part_estimate(
+    spec: PartSpec, node: NodeLike, *, hours_per_unit: float | None = None
+) -> dict[str, Any]:
+    """One unit's and all units' figures on `node`; `hours_per_unit` from a learned model
+    replaces the geometric hours."""
+    mode = process_mode(spec.process)
+    density, price_per_kg = MATERIALS.get(_norm(spec.material), DEFAULT_MATERIAL)
+    geometric, material_cm3 = geometric_hours(spec)
+    hours = geometric if hours_per_unit is None else hours_per_unit
     energy = hours * node.rated_power_kw * UTILISATION[mode]
     grams = material_cm3 * density
     q = spec.quantity
     costs = {
-        "material": _money(grams * q / 1000 * price_per_kg),
-        "energy": _money(energy * q * float(settings.JOBS_ENERGY_PRICE_PER_KWH)),
-        "machine_time": _money(hours * q * MACHINE_RATES.get(node.kind, 20.0)),
+        "material": money(grams * q / 1000 * price_per_kg),
+        "energy": money(energy * q * float(settings.JOBS_ENERGY_PRICE_PER_KWH)),
+        "machine_time": money(hours * q * MACHINE_RATES.get(node.kind, 20.0)),
     }
     return {
         "node": node.pk,
@@ -168,31 +214,55 @@ def part_estimate(spec: PartSpec, node: NodeLike) -> dict[str, Any]:
     }
 
 
+def _learned_hours(
+    specs: Sequence[PartSpec],
+    feasible: list[Feasibility],
+    by_pk: dict[int, NodeLike],
+    model: DurationPredictor | None,
+) -> dict[tuple[int, int], float]:
+    """(part index, node id) -> learned hours per unit, predicted in one batch."""
+    if model is None:
+        return {}
+    keys = [(i, pk) for i, f in enumerate(feasible) for pk in f.candidates]
+    rows = [(specs[i], by_pk[pk], geometric_hours(specs[i])[0]) for i, pk in keys]
+    return dict(zip(keys, model.predict(rows), strict=True)) if rows else {}
+
+
 def job_estimate(
-    specs: Sequence[PartSpec], nodes: Sequence[NodeLike], *, now: datetime
+    specs: Sequence[PartSpec],
+    nodes: Sequence[NodeLike],
+    *,
+    now: datetime,
+    duration_model: DurationPredictor | None = None,
 ) -> dict[str, Any]:
     """Per-part feasibility and estimates on each part's cheapest candidate, and the job's
-    totals. Units of a part spread over up to as many candidate nodes as there are units, and
-    parts run in parallel (swarm), so the job takes as long as its slowest part."""
+    totals. A long part's units are split into lots on several candidate nodes (`lot_sizes`),
+    and parts run in parallel (swarm), so the job takes as long as its slowest lot."""
     by_pk = {node.pk: node for node in nodes}
     parts: list[dict[str, Any]] = []
     problems: dict[str, list[str]] = {}
+    feasibility = [part_feasibility(spec, nodes) for spec in specs]
+    learned = _learned_hours(specs, feasibility, by_pk, duration_model)
     for index, spec in enumerate(specs):
-        feasible = part_feasibility(spec, nodes)
+        feasible = feasibility[index]
         if not feasible.candidates:
             problems[f"parts[{index}]"] = [f"{spec.name}: {feasible.problem}"]
             parts.append({"index": index, "name": spec.name, "feasible": False})
             continue
-        options = [part_estimate(spec, by_pk[pk]) for pk in feasible.candidates]
+        options = [
+            part_estimate(spec, by_pk[pk], hours_per_unit=learned.get((index, pk)))
+            for pk in feasible.candidates
+        ]
         best = min(options, key=lambda e: (sum(e["cost"].values()), e["duration_h"]))
-        parallel = min(spec.quantity, len(feasible.candidates))
-        wall = best["hours_per_unit"] * math.ceil(spec.quantity / parallel)
+        lots = lot_sizes(spec.quantity, len(feasible.candidates), best["duration_h"])
+        wall = best["hours_per_unit"] * max(lots)
         parts.append(
             {
                 "index": index,
                 "name": spec.name,
                 "feasible": True,
                 "candidates": feasible.candidates,
+                "lots": lots,
                 "wall_time_h": round(wall, 4),
                 **best,
             }
@@ -201,7 +271,7 @@ def job_estimate(
     material = sum((p["cost"]["material"] for p in feasible_parts), Decimal("0.00"))
     energy = sum((p["cost"]["energy"] for p in feasible_parts), Decimal("0.00"))
     machine = sum((p["cost"]["machine_time"] for p in feasible_parts), Decimal("0.00"))
-    fee = _money(float(material + energy + machine) * float(settings.JOBS_PLATFORM_FEE_RATE))
+    fee = money(float(material + energy + machine) * float(settings.JOBS_PLATFORM_FEE_RATE))
     wall_h = max((p["wall_time_h"] for p in feasible_parts), default=0.0)
     return {
         "feasible": not problems,
@@ -226,5 +296,5 @@ def job_estimate(
             {**p, "cost": {k: str(v) for k, v in p["cost"].items()}} if p["feasible"] else p
             for p in parts
         ],
-        "model": "geometric",
+        "model": duration_model.label if duration_model is not None else "geometric",
     }

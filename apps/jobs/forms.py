@@ -3,16 +3,9 @@ from __future__ import annotations
 from django import forms
 from django.forms import formset_factory
 
-PROCESSES = [
-    ("fdm", "FDM printing"),
-    ("sla", "SLA printing"),
-    ("sls", "SLS printing"),
-    ("milling", "CNC milling"),
-    ("turning", "CNC turning"),
-    ("drilling", "Drilling"),
-    ("laser_cutting", "Laser cutting"),
-    ("assembly", "Assembly"),
-]
+from apps.jobs.estimates import PROCESS_LABELS
+
+PROCESSES = [(k, v) for k, v in PROCESS_LABELS.items() if k != "inspection"]
 
 
 class JobForm(forms.Form):
@@ -49,3 +42,18 @@ class CancelForm(forms.Form):
 
 class PriorityForm(forms.Form):
     priority = forms.IntegerField(min_value=1, max_value=10)
+
+
+class SaveTemplateForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Template name")
+    max_scale = forms.FloatField(min_value=1, max_value=100, initial=2.0, label="Largest scale")
+    max_quantity = forms.IntegerField(
+        min_value=1, max_value=10000, initial=100, label="Largest quantity multiplier"
+    )
+
+
+class UseTemplateForm(forms.Form):
+    title = forms.CharField(max_length=200, required=False)
+    scale = forms.FloatField(required=False, min_value=0.01, max_value=100)
+    quantity = forms.IntegerField(required=False, min_value=1, max_value=10000)
+    priority = forms.IntegerField(min_value=1, max_value=10, initial=5)

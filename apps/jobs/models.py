@@ -120,6 +120,9 @@ class Part(TimeStampedModel):
         CadFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="parts"
     )
     batch_group = models.CharField(max_length=60, blank=True)
+    # A long run of many units is split at submission into lots that run on different nodes.
+    lot = models.PositiveSmallIntegerField(default=1)
+    lots = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUBMITTED)
     assigned_node = models.ForeignKey(
         "vendors.FabricationNode",
@@ -146,8 +149,15 @@ class Part(TimeStampedModel):
             models.Index(fields=["assigned_node", "status"]),
         ]
 
+    @property
+    def process_label(self) -> str:
+        from apps.jobs.estimates import PROCESS_LABELS
+
+        return PROCESS_LABELS.get(" ".join(self.process.lower().split()), self.process)
+
     def __str__(self) -> str:
-        return f"{self.name} x{self.quantity} ({self.material}, {self.process})"
+        lot = f", lot {self.lot}/{self.lots}" if self.lots > 1 else ""
+        return f"{self.name} x{self.quantity} ({self.material}, {self.process}{lot})"
 
 
 class StatusChange(models.Model):

@@ -66,6 +66,7 @@ class PartTask:
     latitude: float | None = None
     longitude: float | None = None
     ready_h: float = 0.0  # earliest start (an assembly: when its job's other parts finish)
+    excluded: frozenset[int] = frozenset()  # node ids that must not take it (declined it)
 
 
 @dataclass
@@ -128,6 +129,8 @@ class _Fleet:
             return np.empty(0, dtype=np.int64)
         size = np.sort(np.asarray(part.size_mm, dtype=float))
         fits = np.all(self.build[rows] >= size, axis=1)
+        if part.excluded:
+            fits &= ~np.isin(self.ids[rows], list(part.excluded))
         return rows[fits]
 
 
@@ -154,7 +157,10 @@ def schedule(
     for part in order:
         rows = fleet.candidates(part)
         if rows.size == 0:
-            assignments.append(Assignment(part.id, None, reason="no suitable node available"))
+            why = "no suitable node available"
+            if part.excluded:
+                why += f" (declined by {len(part.excluded)} node(s))"
+            assignments.append(Assignment(part.id, None, reason=why))
             continue
         key = (_norm(part.material), _norm(part.process))
         same_batch = np.array([fleet.last_batch[r] == key for r in rows])

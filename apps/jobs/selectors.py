@@ -76,6 +76,22 @@ def template_get_for_user(*, user: User, pk: int) -> JobTemplate:
     return get_object_or_404(template_list(user=user), pk=pk)
 
 
+def vendor_part_list(*, user: User) -> QuerySet[Part]:
+    """Parts placed on nodes `user` manages (their vendor companies' nodes; all for admins)."""
+    scope = scope_for(user, Action.NODE_MANAGE)
+    parts = Part.objects.select_related("job", "assigned_node").filter(assigned_node__isnull=False)
+    if scope == Scope.ALL:
+        return parts
+    if scope == Scope.OWN_NODES:
+        return parts.filter(assigned_node__vendor__memberships__user=user).distinct()
+    return parts.none()
+
+
+def vendor_part_get_for_user(*, user: User, pk: int) -> Part:
+    """404 for parts on other vendors' nodes, so ids don't leak."""
+    return get_object_or_404(vendor_part_list(user=user), pk=pk)
+
+
 def vendor_work(*, user: User, days: int = 7) -> list[dict[str, object]]:
     """Per node of the caller's vendor companies: the parts queued and running on it, and its
     utilisation over the last `days` (hours of parts running / hours in the window)."""
@@ -111,6 +127,9 @@ def vendor_work(*, user: User, days: int = 7) -> list[dict[str, object]]:
             "parts": by_node[node.pk],
             "busy_h": round(busy[node.pk], 2),
             "utilisation_pct": round(100 * min(busy[node.pk] / window_h, 1.0), 1),
+            "awaiting": sum(1 for p in by_node[node.pk] if p.status == "scheduled")
+            if node.requires_confirmation
+            else 0,
         }
         for node in nodes
     ]

@@ -18,12 +18,15 @@ from apps.core.models import Notification
 from apps.core.realtime import broadcast_on_commit
 from apps.core.services import notification_send
 from apps.jobs.cad import cad_measure
+from apps.jobs.duration import duration_model_active
 from apps.jobs.estimates import (
     DEFAULT_PROCESS,
     PROCESS_MODES,
     SETUP_HOURS,
     PartSpec,
     job_estimate,
+    money,
+    node_fit_problem,
 )
 from apps.jobs.lifecycle import RESCHEDULE_FROM, can_transition, job_status_from_parts
 from apps.jobs.models import CadFile, Job, JobTemplate, Part, Status, StatusChange
@@ -35,6 +38,7 @@ from apps.users.roles import Action, Scope, scope_for
 from apps.users.selectors import user_organization_ids
 from apps.vendors.lifecycle import can_transition as node_can_transition
 from apps.vendors.models import FabricationNode
+from apps.vendors.selectors import node_can_manage
 from apps.vendors.services import node_transition
 
 PART_FIELDS = (
@@ -149,7 +153,12 @@ def _spec(part: dict[str, Any]) -> PartSpec:
 def job_estimate_preview(*, by: User, parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Feasibility and estimates before submitting; stores nothing."""
     cleaned = _part_specs(by=by, parts=parts)
-    return job_estimate([_spec(p) for p in cleaned], list(schedulable_nodes()), now=timezone.now())
+    return job_estimate(
+        [_spec(p) for p in cleaned],
+        list(schedulable_nodes()),
+        now=timezone.now(),
+        duration_model=duration_model_active(),
+    )
 
 
 def _organization_for(*, by: User, organization: Organization | None) -> Organization:
@@ -197,7 +206,12 @@ def job_submit(
     now = timezone.now()
     if deadline is not None and deadline <= now:
         raise ValidationError({"deadline": ["The deadline must be in the future."]})
-    estimate = job_estimate([_spec(p) for p in cleaned], list(schedulable_nodes()), now=now)
+    estimate = job_estimate(
+        [_spec(p) for p in cleaned],
+        list(schedulable_nodes()),
+        now=now,
+        duration_model=duration_model_active(),
+    )
     if not estimate["feasible"]:
         raise ValidationError(estimate["problems"])
     job = Job(
@@ -215,25 +229,40 @@ def job_submit(
     _record(job=job, part=None, before="", after=Status.SUBMITTED, by=by, reason="Submitted")
     for index, part in enumerate(cleaned):
         estimate_part = estimate["parts"][index]
-        created = Part.objects.create(
-            job=job,
-            estimates={k: v for k, v in estimate_part.items() if k not in ("index", "name")},
-            **part,
-        )
-        created.status = Status.VALIDATED
-        created.save(update_fields=["status", "updated_at"])
-        _record(
-            job=job,
-            part=created,
-            before=Status.SUBMITTED,
-            after=Status.VALIDATED,
-            by=None,
-            reason=f"{len(estimate_part['candidates'])} suitable node(s)",
-        )
+        lots = estimate_part["lots"]
+        for lot, quantity in enumerate(lots, start=1):
+            created = Part.objects.create(
+                job=job,
+                estimates=_lot_estimate(estimate_part, quantity / part.get("quantity", 1)),
+                **{**part, "quantity": quantity},
+                lot=lot,
+                lots=len(lots),
+            )
+            created.status = Status.VALIDATED
+            created.save(update_fields=["status", "updated_at"])
+            split = f"; lot {lot} of {len(lots)}" if len(lots) > 1 else ""
+            _record(
+                job=job,
+                part=created,
+                before=Status.SUBMITTED,
+                after=Status.VALIDATED,
+                by=None,
+                reason=f"{len(estimate_part['candidates'])} suitable node(s){split}",
+            )
     job.estimates = {k: v for k, v in estimate.items() if k != "parts"}
     job.save(update_fields=["estimates", "updated_at"])
     transaction.on_commit(_queue_scheduling)
     return job_sync_status(job=job, by=None, reason="Every part has a suitable node")
+
+
+def _lot_estimate(part: dict[str, Any], share: float) -> dict[str, Any]:
+    """A part's estimate for `share` of its units (a lot)."""
+    scaled = {k: v for k, v in part.items() if k not in ("index", "name")}
+    for key in ("duration_h", "energy_kwh", "material_g", "material_cm3"):
+        scaled[key] = round(part[key] * share, 4)
+    scaled["cost"] = {k: str(money(float(v) * share)) for k, v in part["cost"].items()}
+    scaled["wall_time_h"] = scaled["duration_h"]
+    return scaled
 
 
 def _queue_scheduling() -> None:
@@ -380,6 +409,7 @@ def _task(part: Part, *, now: datetime, ready_h: float) -> PartTask:
         latitude=part.job.latitude,
         longitude=part.job.longitude,
         ready_h=ready_h,
+        excluded=frozenset(part.estimates.get("declined_nodes", [])),
     )
 
 
@@ -409,6 +439,13 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
     ]
     plan = schedule(tasks, _node_states(now=now), weights=settings.JOBS_SCHEDULER_WEIGHTS)
     placed = plan.by_part()
+    confirming = set(
+        FabricationNode.objects.filter(
+            pk__in={a.node for a in plan.assignments if a.node is not None},
+            requires_confirmation=True,
+        ).values_list("pk", flat=True)
+    )
+    awaiting: dict[int, list[Part]] = defaultdict(list)
     for part in pending:
         choice = placed[part.pk]
         if choice.node is None:
@@ -433,13 +470,35 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
         }
         part.save(update_fields=["assigned_node", "estimates", "updated_at"])
         part_transition(part=part, to=Status.SCHEDULED, by=None, reason=choice.reason)
+        if choice.node in confirming:
+            awaiting[choice.node].append(part)
+    _ask_vendors_to_confirm(awaiting)
     return plan
 
 
+def _ask_vendors_to_confirm(awaiting: dict[int, list[Part]]) -> None:
+    """One notification per node and vendor member for the parts that wait for their answer."""
+    hours = settings.JOBS_CONFIRM_HOURS
+    for node in FabricationNode.objects.filter(pk__in=awaiting).select_related("vendor"):
+        parts = awaiting[node.pk]
+        names = ", ".join(p.name for p in parts[:5]) + ("…" if len(parts) > 5 else "")
+        for membership in node.vendor.memberships.select_related("user"):
+            notification_send(
+                user=membership.user,
+                title=f"{len(parts)} part(s) await your confirmation on {node.name}",
+                body=f"{names}. Accept or decline within {hours:g} h, or they go to other nodes.",
+                level=Notification.Level.WARNING,
+                link="/vendor/work/",
+            )
+
+
 @transaction.atomic
-def part_reschedule(*, part: Part, reason: str) -> Part:
+def part_reschedule(
+    *, part: Part, reason: str, by: User | None = None, exclude_node: bool = False
+) -> Part:
     """Self-healing: takes an unfinished part off its node and back to VALIDATED, so the next
-    scheduling run places it elsewhere; tells the designer. The platform's move only."""
+    scheduling run places it elsewhere; tells the designer. The platform's move, or a vendor's
+    decline (`exclude_node`: that node is never offered the part again)."""
     part = (
         Part.objects.select_for_update(of=("self",))
         .select_related("job", "assigned_node")
@@ -448,6 +507,9 @@ def part_reschedule(*, part: Part, reason: str) -> Part:
     if part.status not in RESCHEDULE_FROM:
         raise Conflict(f"A {part.get_status_display().lower()} part is not rescheduled.")
     before, node = part.status, part.assigned_node
+    if exclude_node and node is not None:
+        declined = set(part.estimates.get("declined_nodes", []))
+        part.estimates["declined_nodes"] = sorted(declined | {node.pk})
     part.status = Status.VALIDATED
     part.assigned_node = None
     part.progress_pct = 0.0
@@ -463,13 +525,18 @@ def part_reschedule(*, part: Part, reason: str) -> Part:
             "updated_at",
         ]
     )
-    _record(job=part.job, part=part, before=before, after=Status.VALIDATED, by=None, reason=reason)
-    job_sync_status(job=part.job, by=None, reason=reason)
+    _record(job=part.job, part=part, before=before, after=Status.VALIDATED, by=by, reason=reason)
+    job_sync_status(job=part.job, by=by, reason=reason)
+    where = f" (on {node.name})" if node is not None and node.name not in reason else ""
+    next_step = (
+        "The scheduler places it on another suitable node."
+        if part_has_other_nodes(part)
+        else "No other node can make it now: it waits until one can, or you may cancel the job."
+    )
     notification_send(
         user=part.job.owner,
         title=f"Part {part.name} of job {part.job_id} is being moved",
-        body=f"{node.name if node else 'Its node'}: {reason}. The scheduler places it on another "
-        "suitable node.",
+        body=f"{reason[:1].upper()}{reason[1:]}{where}. {next_step}",
         level=Notification.Level.WARNING,
         link=f"/jobs/{part.job_id}/",
     )
@@ -478,6 +545,21 @@ def part_reschedule(*, part: Part, reason: str) -> Part:
         {"type": "part.rescheduled", "job": part.job_id, "part": part.pk, "reason": reason},
     )
     return part
+
+
+def part_has_other_nodes(part: Part) -> bool:
+    """Whether a working node that has not declined the part could make it."""
+    spec = PartSpec(
+        name=part.name,
+        material=part.material,
+        process=part.process,
+        quantity=part.quantity,
+        size_mm=(part.size_x_mm, part.size_y_mm, part.size_z_mm),
+    )
+    declined = set(part.estimates.get("declined_nodes", []))
+    return any(
+        node_fit_problem(node, spec) is None for node in working_nodes().exclude(pk__in=declined)
+    )
 
 
 def parts_heal(*, now: datetime | None = None) -> list[int]:
@@ -498,9 +580,19 @@ def parts_heal(*, now: datetime | None = None) -> list[int]:
         if p.status == Status.IN_PROGRESS and p.assigned_node_id is not None
     }
     last_seen = {point.node_id: point.time for point in latest_points(node_ids=list(running_nodes))}
+    confirm_within = timedelta(hours=settings.JOBS_CONFIRM_HOURS)
     for part in active:
         node = part.assigned_node
         assert node is not None
+        if _unconfirmed_too_long(part, now=now, within=confirm_within):
+            part_reschedule(
+                part=part,
+                reason=f"{node.name}'s vendor did not confirm within "
+                f"{settings.JOBS_CONFIRM_HOURS:g} h",
+                exclude_node=True,
+            )
+            moved.append(part.pk)
+            continue
         if node.pk not in working:
             reason = f"node {node.name} is {node.get_status_display().lower()}"
             if not node.is_approved:
@@ -519,6 +611,67 @@ def parts_heal(*, now: datetime | None = None) -> list[int]:
     return moved
 
 
+def _unconfirmed_too_long(part: Part, *, now: datetime, within: timedelta) -> bool:
+    node = part.assigned_node
+    if part.status != Status.SCHEDULED or node is None or not node.requires_confirmation:
+        return False
+    at = (part.estimates.get("schedule") or {}).get("at")
+    return at is not None and now - datetime.fromisoformat(at) > within
+
+
+# --- Vendor confirmation (nodes whose vendor accepts each part) --------------------------------
+
+
+def _vendor_part(*, by: User, part: Part) -> Part:
+    part = (
+        Part.objects.select_for_update(of=("self",))
+        .select_related("job", "assigned_node__vendor")
+        .get(pk=part.pk)
+    )
+    if part.assigned_node is None or not node_can_manage(user=by, node=part.assigned_node):
+        raise PermissionDenied("Only the vendor of the part's node may accept or decline it.")
+    return part
+
+
+@transaction.atomic
+def part_accept(*, by: User, part: Part) -> Part:
+    """The vendor commits its node to the part (SCHEDULED -> ASSIGNED, recorded as theirs)."""
+    part = _vendor_part(by=by, part=part)
+    if part.status != Status.SCHEDULED:
+        raise Conflict(
+            f"Only a scheduled part can be accepted; this one is "
+            f"{part.get_status_display().lower()}.",
+            details={"status": part.status},
+        )
+    assert part.assigned_node is not None
+    return part_transition(
+        part=part, to=Status.ASSIGNED, by=by, reason=f"Accepted for {part.assigned_node.name}"
+    )
+
+
+@transaction.atomic
+def part_decline(*, by: User, part: Part, reason: str) -> Part:
+    """The vendor will not make the part: it goes back to the scheduler, which never offers
+    it to this node again, and the designer is told."""
+    part = _vendor_part(by=by, part=part)
+    if not reason.strip():
+        raise ValidationError({"reason": ["Say why you decline, for the designer."]})
+    if part.status not in (Status.SCHEDULED, Status.ASSIGNED):
+        raise Conflict(
+            f"A {part.get_status_display().lower()} part cannot be declined.",
+            details={"status": part.status},
+        )
+    assert part.assigned_node is not None
+    part = part_reschedule(
+        part=part,
+        reason=f"declined by {part.assigned_node.name}'s vendor: {reason.strip()}",
+        by=by,
+        exclude_node=True,
+    )
+    transaction.on_commit(_queue_scheduling)
+    return part
+
+
 # --- Execution (node agents, with the node's device token) -------------------------------------
 
 
@@ -527,6 +680,7 @@ def work_queue(*, node_id: int) -> list[Part]:
     once every other part of its job is completed."""
     parts = list(
         Part.objects.filter(assigned_node_id=node_id, status__in=ACTIVE_PART_STATUSES)
+        .exclude(status=Status.SCHEDULED, assigned_node__requires_confirmation=True)
         .select_related("job")
         .order_by("-job__priority", "id")
     )
@@ -563,6 +717,11 @@ def work_start(*, node_id: int, part_id: int) -> Part:
     part = _work_part(node_id=node_id, part_id=part_id)
     if part.status == Status.IN_PROGRESS:
         return part  # a retried request
+    assert part.assigned_node is not None
+    if part.status == Status.SCHEDULED and part.assigned_node.requires_confirmation:
+        raise Conflict(
+            "The vendor has not accepted this part yet.", details={"status": part.status}
+        )
     if part not in work_queue(node_id=node_id):
         raise Conflict("This assembly waits for the other parts of its job.")
     if part.status == Status.SCHEDULED:
@@ -713,6 +872,8 @@ def template_create(
 ) -> JobTemplate:
     if scope_for(by, Action.JOB_CREATE) is None:
         raise PermissionDenied("Your role does not allow creating jobs or templates.")
+    if not name.strip():
+        raise ValidationError({"name": ["Give the template a name."]})
     org = _organization_for(by=by, organization=organization)
     cleaned = _part_specs(by=by, parts=parts)
     stored = []
@@ -727,6 +888,51 @@ def template_create(
         parameters=_template_parameters(parameters or {}),
         parts=stored,
     )
+
+
+@transaction.atomic
+def template_from_job(
+    *,
+    by: User,
+    job: Job,
+    name: str,
+    description: str = "",
+    max_scale: float = 2.0,
+    max_quantity: int = 100,
+) -> JobTemplate:
+    """Saves a job's parts as a template of its organization, with scale 0.5-`max_scale`
+    and quantity 1-`max_quantity`. CAD files are kept where they are the caller's own."""
+    parts: list[dict[str, Any]] = []
+    first_lot: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for part in job.parts.select_related("cad_file").order_by("id"):
+        fields = {f: getattr(part, f) for f in PART_FIELDS}
+        if part.cad_file is not None and part.cad_file.owner_id == by.pk:
+            fields["cad_file"] = part.cad_file.pk
+        if part.lots > 1:  # lots of one part become that part again
+            key = (*(fields[f] for f in PART_FIELDS if f != "quantity"), part.lots)
+            if key in first_lot:
+                first_lot[key]["quantity"] += part.quantity
+                continue
+            first_lot[key] = fields
+        parts.append(fields)
+    return template_create(
+        by=by,
+        name=name,
+        description=description or f"From job #{job.pk} {job.title}",
+        parts=parts,
+        parameters={
+            "scale": {"min": min(0.5, max_scale), "max": max_scale, "default": 1.0},
+            "quantity": {"min": 1, "max": max_quantity, "default": 1},
+        },
+        organization=job.organization,
+    )
+
+
+@transaction.atomic
+def template_delete(*, by: User, template: JobTemplate) -> None:
+    if not (scope_for(by, Action.JOB_CREATE) == Scope.ALL or template.owner_id == by.pk):
+        raise PermissionDenied("Only the template's author or an admin may delete it.")
+    template.delete()
 
 
 def template_parts(*, template: JobTemplate, values: dict[str, Any]) -> list[dict[str, Any]]:

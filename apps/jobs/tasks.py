@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import OperationalError
 
+from apps.jobs.duration import duration_model_train
 from apps.jobs.models import Job
 from apps.jobs.services import parts_heal, parts_schedule
 
@@ -34,3 +35,18 @@ def job_finished_email_task(job_id: int, title: str, body: str) -> None:
     job = Job.objects.select_related("owner").get(pk=job_id)
     link = f"{settings.SITE_URL.rstrip('/')}/jobs/{job.pk}/" if settings.SITE_URL else ""
     send_mail(title, f"{body}\n\n{link}".strip(), None, [job.owner.email])
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=60, max_retries=3)
+def duration_model_train_task() -> dict[str, object]:
+    """Nightly: retrains the duration model on the completed parts; reports what happened."""
+    result = duration_model_train()
+    if isinstance(result, str):
+        return {"trained": False, "reason": result}
+    return {
+        "trained": True,
+        "version": result.version,
+        "active": result.is_active,
+        "decision": result.decision,
+        "mae_h": result.metrics["mae_h"],
+    }

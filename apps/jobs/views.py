@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -10,16 +11,37 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.core.exceptions import Conflict
-from apps.jobs.forms import CancelForm, JobForm, PartFormSet, PriorityForm
+from apps.core.exceptions import Conflict, error_messages
+from apps.jobs.forms import (
+    CancelForm,
+    JobForm,
+    PartFormSet,
+    PriorityForm,
+    SaveTemplateForm,
+    UseTemplateForm,
+)
 from apps.jobs.models import Status
-from apps.jobs.selectors import job_can_change, job_get_for_user, job_list, vendor_work
+from apps.jobs.selectors import (
+    job_can_change,
+    job_get_for_user,
+    job_list,
+    template_get_for_user,
+    template_list,
+    vendor_part_get_for_user,
+    vendor_work,
+)
 from apps.jobs.services import (
     cad_file_upload,
     job_cancel,
     job_estimate_preview,
     job_set_priority,
     job_submit,
+    part_accept,
+    part_decline,
+    part_has_other_nodes,
+    template_delete,
+    template_from_job,
+    template_instantiate,
 )
 from apps.portal.access import action_required, portal_required
 from apps.users.roles import Action, user_can
@@ -27,14 +49,8 @@ from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.models import FabricationNode
 
 
-def _error_text(exc: Exception) -> list[str]:
-    if isinstance(exc, Conflict):
-        return [exc.message]
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        return [f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()]
-    if isinstance(exc, ValidationError):
-        return list(exc.messages)
-    return [str(exc)]
+def _form_problems(form: Any) -> str:
+    return "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
 
 
 @login_required
@@ -79,7 +95,7 @@ def _parts_from(formset: Any, request: AuthenticatedHttpRequest) -> list[dict[st
                     declared_mm=declared if all(declared) else None,  # type: ignore[arg-type]
                 )
             except ValidationError as exc:
-                raise ValidationError({f"parts[{index}]": _error_text(exc)}) from None
+                raise ValidationError({f"parts[{index}]": error_messages(exc)}) from None
             data["cad_file"] = cad.pk
             form.data = form.data.copy()
             form.data[f"{form.prefix}-cad_file"] = cad.pk
@@ -105,14 +121,21 @@ def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
                 return redirect("jobs:detail", pk=job.pk)
             estimate = job_estimate_preview(by=request.user, parts=parts)
         except (ValidationError, Conflict, PermissionDenied) as exc:
-            errors = _error_text(exc)
+            errors = error_messages(exc)
     status = 400 if errors or job_form.errors or formset.total_error_count() else 200
     if request.method == "GET":
         status = 200
+    earliest = (estimate or {}).get("earliest_completion")
     return render(
         request,
         "jobs/job_submit.html",
-        {"job_form": job_form, "formset": formset, "estimate": estimate, "errors": errors},
+        {
+            "job_form": job_form,
+            "formset": formset,
+            "estimate": estimate,
+            "errors": errors,
+            "earliest_completion": datetime.fromisoformat(earliest) if earliest else None,
+        },
         status=status,
     )
 
@@ -146,6 +169,8 @@ def job_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "can_change": can_change,
             "cancel_form": CancelForm(),
             "priority_form": PriorityForm(initial={"priority": job.priority}),
+            "can_save_template": user_can(request.user, Action.JOB_CREATE),
+            "template_form": SaveTemplateForm(initial={"name": job.title}),
         },
     )
 
@@ -163,7 +188,7 @@ def job_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             job_cancel(job=job, by=request.user, reason=form.cleaned_data["reason"])
             messages.success(request, "Job cancelled.")
         except (ValidationError, Conflict) as exc:
-            messages.error(request, "; ".join(_error_text(exc)))
+            messages.error(request, "; ".join(error_messages(exc)))
     return redirect("jobs:detail", pk=pk)
 
 
@@ -180,7 +205,7 @@ def job_priority_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
             job_set_priority(job=job, by=request.user, priority=form.cleaned_data["priority"])
             messages.success(request, "Priority changed.")
         except (ValidationError, Conflict) as exc:
-            messages.error(request, "; ".join(_error_text(exc)))
+            messages.error(request, "; ".join(error_messages(exc)))
     return redirect("jobs:detail", pk=pk)
 
 
@@ -189,3 +214,114 @@ def vendor_work_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The work on the caller's machines: queued and running parts per node, and how busy each
     node was over the last 7 days."""
     return render(request, "jobs/vendor_work.html", {"rows": vendor_work(user=request.user)})
+
+
+@require_POST
+@portal_required("vendor")
+@action_required(Action.NODE_MANAGE)
+def vendor_part_accept_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    part = vendor_part_get_for_user(user=request.user, pk=pk)
+    try:
+        part_accept(by=request.user, part=part)
+        messages.success(request, f"Accepted {part.name} (job #{part.job_id}).")
+    except (ValidationError, Conflict, PermissionDenied) as exc:
+        messages.error(request, "; ".join(error_messages(exc)))
+    return redirect("jobs:vendor-work")
+
+
+@require_POST
+@portal_required("vendor")
+@action_required(Action.NODE_MANAGE)
+def vendor_part_decline_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    part = vendor_part_get_for_user(user=request.user, pk=pk)
+    try:
+        part = part_decline(by=request.user, part=part, reason=request.POST.get("reason", ""))
+        elsewhere = (
+            "the scheduler places it on another node"
+            if part_has_other_nodes(part)
+            else "no other node can make it now, so it waits; the designer is told"
+        )
+        messages.success(request, f"Declined {part.name}: {elsewhere}.")
+    except (ValidationError, Conflict, PermissionDenied) as exc:
+        messages.error(request, "; ".join(error_messages(exc)))
+    return redirect("jobs:vendor-work")
+
+
+# --- Templates -----------------------------------------------------------------------------------
+
+
+@login_required
+@action_required(Action.JOB_VIEW)
+def template_list_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    templates = template_list(user=request.user).select_related("owner", "organization")
+    search = request.GET.get("q", "").strip()
+    if search:
+        templates = templates.filter(name__icontains=search)
+    page = Paginator(templates.order_by("name", "id"), 20).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "jobs/template_list.html",
+        {
+            "page": page,
+            "q": search,
+            "can_create": user_can(request.user, Action.JOB_CREATE),
+            "is_admin": user_can(request.user, Action.SYSTEM_ADMIN),
+        },
+    )
+
+
+@require_POST
+@login_required
+@action_required(Action.JOB_CREATE)
+def template_use_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    template = template_get_for_user(user=request.user, pk=pk)
+    form = UseTemplateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"{template.name}: {_form_problems(form)}")
+        return redirect("jobs:templates")
+    data = form.cleaned_data
+    values = {k: data[k] for k in ("scale", "quantity") if data.get(k) is not None}
+    try:
+        job = template_instantiate(
+            template=template,
+            by=request.user,
+            values=values,
+            title=data["title"] or template.name,
+            priority=data["priority"],
+        )
+    except (ValidationError, Conflict, PermissionDenied) as exc:
+        messages.error(request, f"{template.name}: " + "; ".join(error_messages(exc)))
+        return redirect("jobs:templates")
+    messages.success(request, f"Job {job.pk} submitted from {template.name}.")
+    return redirect("jobs:detail", pk=job.pk)
+
+
+@require_POST
+@login_required
+@action_required(Action.JOB_CREATE)
+def template_save_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    job = job_get_for_user(user=request.user, pk=pk)
+    form = SaveTemplateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Template not saved: {_form_problems(form)}")
+        return redirect("jobs:detail", pk=pk)
+    try:
+        template = template_from_job(by=request.user, job=job, **form.cleaned_data)
+    except (ValidationError, Conflict, PermissionDenied) as exc:
+        messages.error(request, "Template not saved: " + "; ".join(error_messages(exc)))
+        return redirect("jobs:detail", pk=pk)
+    messages.success(request, f"Saved as template {template.name}.")
+    return redirect("jobs:templates")
+
+
+@require_POST
+@login_required
+@action_required(Action.JOB_CREATE)
+def template_delete_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    template = template_get_for_user(user=request.user, pk=pk)
+    try:
+        template_delete(by=request.user, template=template)
+        messages.success(request, f"Deleted template {template.name}.")
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    return redirect("jobs:templates")

@@ -12,7 +12,7 @@ from apps.core.models import AuditLog
 from apps.core.selectors import audit_log_list, notification_list
 from apps.portal.access import action_required, portal_required
 from apps.users.models import User
-from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, scope_for
+from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, scope_for, user_can
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_list, pending_node_list, vendor_organizations_for
@@ -45,7 +45,14 @@ def _portal_context(request: AuthenticatedHttpRequest, portal: str) -> dict[str,
 
 @portal_required("designer")
 def designer_home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return render(request, "portal/designer_home.html", _portal_context(request, "designer"))
+    from apps.jobs.selectors import job_list
+
+    context = _portal_context(request, "designer")
+    jobs = job_list(user=request.user)
+    context["recent_jobs"] = jobs.order_by("-created_at", "-id")[:5]
+    context["open_jobs"] = jobs.exclude(status__in=["completed", "failed", "cancelled"]).count()
+    context["can_create_jobs"] = user_can(request.user, Action.JOB_CREATE)
+    return render(request, "portal/designer_home.html", context)
 
 
 @portal_required("vendor")
@@ -54,8 +61,9 @@ def vendor_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     counts = dict(
         node_list(user=request.user)
         .filter(vendor__in=vendor_organizations_for(user=request.user))
+        .order_by()  # (the default ordering would split the groups per node)
         .values_list("status")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id", distinct=True))
     )
     context["fleet_counts"] = [
         (label, counts[value]) for value, label in FabricationNode.Status.choices if value in counts

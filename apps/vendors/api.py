@@ -67,6 +67,7 @@ class NodeSerializer(serializers.ModelSerializer):
             "longitude",
             "software_version",
             "rated_power_kw",
+            "requires_confirmation",
             "status",
             "approval",
             "approval_comment",
@@ -102,6 +103,7 @@ class NodeWriteSerializer(serializers.ModelSerializer):
             "longitude",
             "software_version",
             "rated_power_kw",
+            "requires_confirmation",
         ]
         validators: list[Any] = []  # uniqueness per vendor is the service's (409)
 

@@ -36,6 +36,7 @@ class NodeForm(forms.ModelForm):
             "build_z_mm",
             "precision_mm",
             "rated_power_kw",
+            "requires_confirmation",
             "software_version",
             "site",
             "latitude",

@@ -88,6 +88,10 @@ class FabricationNode(TimeStampedModel):
     rated_power_kw = models.FloatField(
         validators=[MinValueValidator(0.001), MaxValueValidator(10000)]
     )
+    requires_confirmation = models.BooleanField(
+        default=False,
+        help_text="The vendor accepts or declines each part before this node takes it.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REGISTERED)
     approval = models.CharField(max_length=10, choices=Approval.choices, default=Approval.PENDING)
     approval_comment = models.TextField(blank=True)

@@ -39,6 +39,7 @@ NODE_FIELDS = {
     "longitude",
     "software_version",
     "rated_power_kw",
+    "requires_confirmation",
 }
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import override_settings
 
-from apps.jobs.estimates import PartSpec, job_estimate, part_feasibility
+from apps.jobs.estimates import PartSpec, job_estimate, lot_sizes, part_feasibility
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -72,3 +72,16 @@ def test_infeasible_parts_are_reported_by_index():
     assert list(result["problems"]) == ["parts[1]"]
     assert "gear: No approved node offers the process 'sls'" in result["problems"]["parts[1]"][0]
     assert result["earliest_completion"] is None
+
+
+def test_long_parts_are_split_into_lots_of_nearly_equal_size(settings):
+    settings.JOBS_SPLIT_MIN_HOURS = 2
+    assert lot_sizes(10, 3, duration_h=30) == [4, 3, 3]
+    assert lot_sizes(3, 5, duration_h=30) == [1, 1, 1]  # no more lots than units
+    assert lot_sizes(100, 50, duration_h=300) == [13, 13, 13, 13, 12, 12, 12, 12]  # MAX_LOTS
+    assert lot_sizes(10, 3, duration_h=1.5) == [10]  # short: one run saves set-ups
+    assert lot_sizes(10, 1, duration_h=30) == [10]  # one node: nothing to spread over
+    estimate = job_estimate([spec(quantity=10, volume_cm3=20.0)], [node(1), node(2)], now=NOW)
+    part = estimate["parts"][0]
+    assert part["lots"] == [5, 5]
+    assert part["wall_time_h"] == pytest.approx(part["hours_per_unit"] * 5)

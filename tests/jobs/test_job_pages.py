@@ -159,3 +159,27 @@ def test_vendor_sees_work_and_utilisation_on_own_nodes_only(shop):
     rival = portal_client(shop["rival"]).get("/vendor/work/").content.decode()
     assert "Printer-A" not in rival and "no fabrication nodes yet" in rival
     assert portal_client(shop["designer"]).get("/vendor/work/").status_code == 403
+
+
+def test_home_pages_summarise_jobs_and_the_fleet(shop, signed_in):
+    designer = signed_in(shop["designer"])
+    assert "No jobs yet" in designer.get("/designer/").content.decode()
+    job_submit(
+        by=shop["designer"],
+        title="Gears",
+        parts=[
+            {
+                "name": "g",
+                "material": "PLA",
+                "process": "fdm",
+                "size_x_mm": 20,
+                "size_y_mm": 20,
+                "size_z_mm": 10,
+            }
+        ],
+    )
+    home = designer.get("/designer/").content.decode()
+    assert "Gears" in home and "1 job under way" in home and "No jobs yet" not in home
+    # three idle nodes (two printers and a mill) of one vendor: counted together
+    vendor_home = signed_in(shop["vendor"]).get("/vendor/").content.decode()
+    assert "Idle: 3" in vendor_home

@@ -133,7 +133,8 @@ def test_list_filters_and_paginates(shop, as_user):
         submit(designer, title=f"Job {i}", priority=i + 1)
     listing = designer.get("/api/v1/jobs/?priority_min=2&ordering=-priority").json()
     assert [j["title"] for j in listing["results"]] == ["Job 2", "Job 1"]
-    assert [j["parts_total"] for j in listing["results"]] == [1, 1]
+    # each bracket (two units, 4.5 h) runs as two lots on the two printers
+    assert [j["parts_total"] for j in listing["results"]] == [2, 2]
     assert designer.get("/api/v1/jobs/?search=job 0").json()["count"] == 1
     assert designer.get("/api/v1/jobs/?status=validated&page_size=2").json()["pages"] == 2
     assert designer.get("/api/v1/jobs/?status=bogus").status_code == 400

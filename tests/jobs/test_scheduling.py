@@ -117,3 +117,19 @@ def test_parts_that_no_working_node_can_take_wait_with_a_reason(shop):
     part = Part.objects.get(job=job)
     assert part.status == Status.VALIDATED
     assert part.estimates["schedule"]["reason"] == "no suitable node available"
+
+
+def test_a_long_run_is_split_into_lots_on_several_nodes_and_saved_whole(shop, as_user):
+    job = submit(shop, [{**PLA, "name": "panel", "quantity": 5, "size_z_mm": 80}])
+    lots = list(job.parts.order_by("lot"))
+    assert [(p.lot, p.lots, p.quantity) for p in lots] == [(1, 2, 3), (2, 2, 2)]
+    whole = lots[0].estimates["duration_h"] / 3 * 5
+    assert lots[1].estimates["duration_h"] == pytest.approx(whole * 2 / 5, rel=1e-3)
+    parts_schedule()
+    placed = {p.assigned_node_id for p in job.parts.all()}
+    assert placed == {shop["printer_a"].pk, shop["printer_b"].pk}  # in parallel
+
+    template = as_user(shop["designer"]).post(
+        f"/api/v1/jobs/{job.pk}/save-template/", {"name": "Panels"}, format="json"
+    )
+    assert [(p["name"], p["quantity"]) for p in template.json()["parts"]] == [("panel", 5)]

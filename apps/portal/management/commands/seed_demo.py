@@ -98,6 +98,8 @@ DEMO_NODES: list[dict[str, Any]] = [
         "latitude": 6.52,
         "longitude": 3.37,
         "software_version": "haas ngc (MTConnect agent)",
+        # the vendor accepts each part on this mill first (vendor portal: Work on your machines)
+        "requires_confirmation": True,
         "config": {"spindle": {"max_rpm": 12000}, "coolant": "mist"},
     },
 ]
