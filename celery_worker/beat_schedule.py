@@ -12,6 +12,14 @@ BEAT_SCHEDULE = {
         "task": "apps.jobs.tasks.parts_heal_task",
         "schedule": 60.0,
     },
+    "expire-twin-locks": {
+        "task": "apps.twins.tasks.locks_expire_task",
+        "schedule": 60.0,
+    },
+    "train-duration-model": {
+        "task": "apps.jobs.tasks.duration_model_train_task",
+        "schedule": crontab(hour=2, minute=45),
+    },
     "flush-expired-jwt": {
         "task": "apps.users.tasks.flush_expired_tokens_task",
         "schedule": crontab(hour=3, minute=15),

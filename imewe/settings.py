@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "apps.vendors",
     "apps.telemetry",
     "apps.jobs",
+    "apps.twins",
     "apps.portal",
 ]
 
@@ -219,6 +220,15 @@ JOBS_CAD_MAX_BYTES = int(os.environ.get("JOBS_CAD_MAX_BYTES", str(50 * 1024 * 10
 JOBS_SCHEDULER_WEIGHTS = json.loads(os.environ.get("JOBS_SCHEDULER_WEIGHTS", "{}"))
 # An executing node that sends no telemetry for this long loses its unfinished parts
 JOBS_NODE_SILENT_MINUTES = int(os.environ.get("JOBS_NODE_SILENT_MINUTES", "5"))
+# A node whose vendor confirms each part: hours the vendor has before the part goes elsewhere.
+# Twins: how long a component lock lives without a heartbeat.
+TWINS_LOCK_TTL_SECONDS = int(os.environ.get("TWINS_LOCK_TTL_SECONDS", "300"))
+TWINS_MODEL_MAX_BYTES = int(os.environ.get("TWINS_MODEL_MAX_BYTES", str(20 * 1024 * 1024)))
+# Completed parts needed before the learned duration model is trained (nightly, Celery beat).
+JOBS_DURATION_MIN_HISTORY = int(os.environ.get("JOBS_DURATION_MIN_HISTORY", "50"))
+# A part taking at least this long on one node is split into lots for several nodes.
+JOBS_SPLIT_MIN_HOURS = float(os.environ.get("JOBS_SPLIT_MIN_HOURS", "2"))
+JOBS_CONFIRM_HOURS = float(os.environ.get("JOBS_CONFIRM_HOURS", "24"))
 
 CELERY_QUEUE_DIR = VAR_DIR / "celery"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.vendors.api_urls")),
     path("", include("apps.telemetry.api_urls")),
     path("", include("apps.jobs.api_urls")),
+    path("", include("apps.twins.api_urls")),
 ]
 
 urlpatterns = [

@@ -27,10 +27,24 @@ class UsersConfig(AppConfig):
         m2m_changed.connect(
             _audit_m2m, sender=User.user_permissions.through, dispatch_uid="audit-user-perms"
         )
+        post_save.connect(_team_add, sender=Membership, dispatch_uid="users-team-add")
+        post_delete.connect(_team_remove, sender=Membership, dispatch_uid="users-team-remove")
         for perm_model in (UserObjectPermission, GroupObjectPermission):
             uid = f"audit-{perm_model._meta.label_lower}"
             post_save.connect(_audit_object_perm, sender=perm_model, dispatch_uid=uid)
             post_delete.connect(_audit_object_perm, sender=perm_model, dispatch_uid=f"{uid}-del")
+
+
+def _team_add(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from apps.users.services import team_membership_sync
+
+    team_membership_sync(membership=instance, removed=False)
+
+
+def _team_remove(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from apps.users.services import team_membership_sync
+
+    team_membership_sync(membership=instance, removed=True)
 
 
 def _sync_roles(sender: Any, **kwargs: Any) -> None:

@@ -68,7 +68,8 @@ def user_set_role(*, user: User, role: Role | str, by: User | None = None) -> Us
     # Admins manage the system through Django admin; no other role gets staff rights.
     user.is_staff = role == Role.ADMIN or user.is_superuser
     user.save(update_fields=["role", "is_staff"])
-    user.groups.set([Group.objects.get_or_create(name=role.value)[0]])
+    teams = list(user.groups.filter(name__startswith=TEAM_GROUP_PREFIX))
+    user.groups.set([Group.objects.get_or_create(name=role.value)[0], *teams])
     if old != role:
         # Tokens name the role they were issued for; end the old sessions too.
         user_tokens_revoke(user=user)
@@ -108,6 +109,28 @@ def user_create(
     if organization is not None:
         membership_add(user=user, organization=organization, org_role=org_role)
     return user
+
+
+TEAM_GROUP_PREFIX = "team:"
+
+
+def team_group(*, organization: Organization) -> Group:
+    """The guardian group standing for an organization's members (a team objects can be shared
+    with). Created on first use with the current members; memberships keep it in step."""
+    group, created = Group.objects.get_or_create(name=f"{TEAM_GROUP_PREFIX}{organization.pk}")
+    if created:
+        group.user_set.set(User.objects.filter(memberships__organization=organization))
+    return group
+
+
+def team_membership_sync(*, membership: Membership, removed: bool) -> None:
+    group = Group.objects.filter(name=f"{TEAM_GROUP_PREFIX}{membership.organization_id}").first()
+    if group is None:
+        return
+    if removed:
+        group.user_set.remove(membership.user_id)
+    else:
+        group.user_set.add(membership.user_id)
 
 
 @transaction.atomic
