@@ -27,6 +27,12 @@ if "sqlite" in DATABASES["default"]["ENGINE"]:
     (BASE_DIR / "var").mkdir(exist_ok=True)  # a fresh clone has none
     DATABASES["default"]["NAME"] = str(BASE_DIR / "var" / "test.sqlite3")  # type: ignore[index]
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+else:
+    # Each pytest process gets its own database, so a second run on this machine (a helper's, a
+    # CI rehearsal's) can never truncate or lock the tables of another run under its feet; a
+    # lock held longer than two minutes fails the statement with its name instead of hanging.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_imewe_{os.getpid()}"}
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c lock_timeout=120000"  # type: ignore[index]
 if REDIS_URL:
     # Each pytest process gets its own prefix so parallel runs never share groups or caches.
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"imewe-test-{os.getpid()}"  # type: ignore[index]  # noqa: F405,E501
