@@ -224,6 +224,8 @@ JOBS_NODE_SILENT_MINUTES = int(os.environ.get("JOBS_NODE_SILENT_MINUTES", "5"))
 # Twins: how long a component lock lives without a heartbeat.
 TWINS_LOCK_TTL_SECONDS = int(os.environ.get("TWINS_LOCK_TTL_SECONDS", "300"))
 TWINS_MODEL_MAX_BYTES = int(os.environ.get("TWINS_MODEL_MAX_BYTES", str(20 * 1024 * 1024)))
+# Simulations a person may have queued or running at once (more wait for one to finish).
+TWINS_SIMULATIONS_PER_USER = int(os.environ.get("TWINS_SIMULATIONS_PER_USER", "3"))
 # Completed parts needed before the learned duration model is trained (nightly, Celery beat).
 JOBS_DURATION_MIN_HISTORY = int(os.environ.get("JOBS_DURATION_MIN_HISTORY", "50"))
 # A part taking at least this long on one node is split into lots for several nodes.
@@ -373,6 +375,11 @@ STATICFILES_DIRS = [
     ("vendor/pico", NODE_MODULES / "@picocss" / "pico" / "css"),
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/chartjs", NODE_MODULES / "chart.js" / "dist"),
+    ("vendor/three", NODE_MODULES / "three" / "build"),
+    # three's add-ons import each other by relative paths: keep their folder layout
+    ("vendor/three/addons/loaders", NODE_MODULES / "three" / "examples" / "jsm" / "loaders"),
+    ("vendor/three/addons/controls", NODE_MODULES / "three" / "examples" / "jsm" / "controls"),
+    ("vendor/three/addons/utils", NODE_MODULES / "three" / "examples" / "jsm" / "utils"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

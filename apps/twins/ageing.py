@@ -17,7 +17,8 @@ reaches its critical length. Pure functions (numpy), no Django.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -177,19 +178,8 @@ def weibull_failure_probability(t_eff_h: np.ndarray, beta: float, eta_h: float) 
 # --- The simulation ----------------------------------------------------------------------------
 
 
-def simulate(
-    component: str,
-    conditions: Conditions,
-    constants: Constants | None = None,
-    *,
-    source: str = "defaults",
-) -> dict[str, Any]:
-    """The trajectory, the predicted failure time and the stress heat-map."""
-    if component not in DEFAULTS:
-        raise AgeingError(f"component: one of {', '.join(DEFAULTS)}.")
-    conditions.check()
-    c = constants or DEFAULTS[component]
-    hours = np.linspace(0.0, conditions.horizon_h, conditions.steps + 1)
+def _curves(hours: np.ndarray, c: Constants, conditions: Conditions) -> dict[str, Any]:
+    """Crack length, failure probability and wear over `hours` for one set of constants."""
     thermal = arrhenius_factor(conditions.temperature_c, c.activation_ev)
     load_factor = (conditions.load_n / c.rated_load_n) ** c.load_life_exponent
     stress_range = conditions.load_n / c.section_mm2  # MPa
@@ -207,16 +197,49 @@ def simulate(
     crack_shown = np.minimum(crack, c.critical_crack_mm)
     crack_share = (crack_shown - c.initial_crack_mm) / (c.critical_crack_mm - c.initial_crack_mm)
     wear = 100.0 * np.clip(np.maximum(crack_share, weibull), 0.0, 1.0)
-    crossed = np.nonzero(probability >= conditions.threshold)[0]
-    failure_h = None
-    if crossed.size:
-        i = int(crossed[0])
-        failure_h = float(hours[i])
-        if i > 0 and not broken[i]:  # interpolate the crossing between two steps
-            p0, p1 = probability[i - 1], probability[i]
-            failure_h = float(
-                hours[i - 1] + (hours[i] - hours[i - 1]) * ((conditions.threshold - p0) / (p1 - p0))
-            )
+    return {
+        "thermal": thermal,
+        "load_factor": load_factor,
+        "stress_range": stress_range,
+        "crack": crack_shown,
+        "broken": broken,
+        "probability": probability,
+        "wear": wear,
+    }
+
+
+def _crossing(
+    hours: np.ndarray, probability: np.ndarray, broken: np.ndarray, threshold: float
+) -> float | None:
+    """The first time the failure probability reaches `threshold`, interpolated between steps."""
+    crossed = np.nonzero(probability >= threshold)[0]
+    if not crossed.size:
+        return None
+    i = int(crossed[0])
+    if i == 0 or broken[i]:
+        return float(hours[i])
+    p0, p1 = probability[i - 1], probability[i]
+    return float(hours[i - 1] + (hours[i] - hours[i - 1]) * ((threshold - p0) / (p1 - p0)))
+
+
+def simulate(
+    component: str,
+    conditions: Conditions,
+    constants: Constants | None = None,
+    *,
+    source: str = "defaults",
+) -> dict[str, Any]:
+    """The trajectory, the predicted failure time and the stress heat-map."""
+    if component not in DEFAULTS:
+        raise AgeingError(f"component: one of {', '.join(DEFAULTS)}.")
+    conditions.check()
+    c = constants or DEFAULTS[component]
+    hours = np.linspace(0.0, conditions.horizon_h, conditions.steps + 1)
+    curves = _curves(hours, c, conditions)
+    thermal, load_factor = curves["thermal"], curves["load_factor"]
+    stress_range = curves["stress_range"]
+    wear, crack_shown, probability = curves["wear"], curves["crack"], curves["probability"]
+    failure_h = _crossing(hours, probability, curves["broken"], conditions.threshold)
     peak = max(c.zones.values())
     heatmap = [
         {
@@ -259,3 +282,77 @@ def trajectory_csv(result: dict[str, Any]) -> str:
         for p in result["trajectory"]
     ]
     return "\n".join(lines) + "\n"
+
+
+# --- Uncertainty ---------------------------------------------------------------------------------
+
+# Scatter of the constants between nominally equal parts, as log-normal sigmas: fatigue crack
+# growth rates scatter by a factor of ~2-3 between specimens, bearing lives by ~20-30%.
+SCATTER = {"paris_c": 0.35, "weibull_eta_h": 0.25, "initial_crack_mm": 0.3}
+
+
+def simulate_uncertainty(
+    component: str,
+    conditions: Conditions,
+    constants: Constants | None = None,
+    *,
+    samples: int = 200,
+    seed: int = 7,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Monte Carlo over the scatter of the constants: the failure-time percentiles and a band
+    (10th-90th percentile) of the failure probability over time. Seeded, so repeatable."""
+    if component not in DEFAULTS:
+        raise AgeingError(f"component: one of {', '.join(DEFAULTS)}.")
+    if not 10 <= samples <= 5000:
+        raise AgeingError("samples: from 10 to 5,000")
+    conditions.check()
+    c = constants or DEFAULTS[component]
+    rng = np.random.default_rng(seed)
+    hours = np.linspace(0.0, conditions.horizon_h, conditions.steps + 1)
+    curves = np.empty((samples, hours.size))
+    failures: list[float] = []
+    report_every = max(1, samples // 50)
+    for i in range(samples):
+        varied = replace(
+            c,
+            **{
+                name: getattr(c, name) * float(rng.lognormal(0.0, s)) for name, s in SCATTER.items()
+            },
+        )
+        one = _curves(hours, varied, conditions)
+        curves[i] = one["probability"]
+        crossing = _crossing(hours, one["probability"], one["broken"], conditions.threshold)
+        if crossing is not None:
+            failures.append(crossing)
+        if progress is not None and ((i + 1) % report_every == 0 or i + 1 == samples):
+            progress((i + 1) / samples)
+    low, mid, high = np.percentile(curves, [10, 50, 90], axis=0)
+    failed_share = len(failures) / samples
+
+    def percentile(q: float) -> float | None:
+        # a percentile of the failure time exists only if that share of samples failed
+        if failed_share < q / 100:
+            return None
+        ordered = sorted(failures) + [math.inf] * (samples - len(failures))
+        value = float(np.percentile(ordered, q, method="inverted_cdf"))
+        return round(value, 2) if math.isfinite(value) else None
+
+    return {
+        "samples": samples,
+        "seed": seed,
+        "scatter": SCATTER,
+        "failed_within_horizon": round(failed_share, 4),
+        "failure_hours_p10": percentile(10),
+        "failure_hours_p50": percentile(50),
+        "failure_hours_p90": percentile(90),
+        "band": [
+            {
+                "time_hours": round(float(t), 3),
+                "p10": round(float(a), 6),
+                "p50": round(float(b), 6),
+                "p90": round(float(d), 6),
+            }
+            for t, a, b, d in zip(hours, low, mid, high, strict=True)
+        ],
+    }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.twins import api
+from apps.twins import api, api_simulation
 
 urlpatterns = [
     path("twins/", api.TwinListApi.as_view(), name="twin-list"),
@@ -27,4 +27,23 @@ urlpatterns = [
         name="twin-lock-release",
     ),
     path("twins/<int:pk>/model/", api.ModelApi.as_view(), name="twin-model"),
+    path(
+        "twins/<int:pk>/simulations/",
+        api_simulation.SimulationListApi.as_view(),
+        name="twin-simulations",
+    ),
+    path(
+        "twins/<int:pk>/simulations/<int:sid>/",
+        api_simulation.SimulationDetailApi.as_view(),
+        name="twin-simulation",
+    ),
+    path(
+        "twins/<int:pk>/simulations/<int:sid>/export.<str:fmt>",
+        api_simulation.SimulationExportApi.as_view(),
+        name="twin-simulation-export",
+    ),
+    path("twins/mixer/catalog/", api_simulation.MixerCatalogApi.as_view(), name="mixer-catalog"),
+    path("twins/mixer/outcome/", api_simulation.MixerOutcomeApi.as_view(), name="mixer-outcome"),
+    path("twins/recipes/", api_simulation.RecipeListApi.as_view(), name="mix-recipes"),
+    path("twins/recipes/<int:pk>/", api_simulation.RecipeDetailApi.as_view(), name="mix-recipe"),
 ]

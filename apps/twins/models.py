@@ -19,6 +19,7 @@ class DigitalTwin(TimeStampedModel):
         LATHE = "lathe", "CNC lathe"
         LASER = "laser", "Laser cutter"
         PART = "part", "Part design"
+        MIXER = "mixer", "Mixing session"
         OTHER = "other", "Other"
 
     class ModelFormat(models.TextChoices):
@@ -118,3 +119,76 @@ class TwinLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mode} lock on {self.twin_id}:{self.path} by {self.holder_id}"
+
+
+class Simulation(TimeStampedModel):
+    """A simulation run on a twin, computed by a Celery task that reports its progress here."""
+
+    class Kind(models.TextChoices):
+        AGEING = "ageing", "4D ageing"
+        SCENARIOS = "scenarios", "Physics scenarios"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    twin = models.ForeignKey(DigitalTwin, on_delete=models.CASCADE, related_name="simulations")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)  # 0-1
+    stage = models.CharField(max_length=200, blank=True)  # what it is doing now
+    result = models.JSONField(null=True, blank=True)
+    error = models.CharField(max_length=1000, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["twin", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} on twin {self.twin_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class MixRecipe(models.Model):
+    """A saved mixing recipe: material, process and parameters with the outcome they gave.
+    Saving under an existing name makes its next version; versions are never changed."""
+
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, related_name="mix_recipes"
+    )
+    name = models.CharField(max_length=120)
+    version = models.PositiveIntegerField()
+    material = models.CharField(max_length=40)
+    recipe = models.CharField(max_length=40)
+    params = models.JSONField()
+    outcome = models.JSONField()
+    message = models.CharField(max_length=300, blank=True)
+    twin = models.ForeignKey(
+        DigitalTwin, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipes"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization_id", "name", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name", "version"], name="unique_mix_recipe_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"

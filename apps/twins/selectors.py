@@ -9,15 +9,20 @@ their own, or shared for editing). Viewers and operators never edit.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
-from apps.twins.models import DigitalTwin, TwinLock
+from apps.telemetry.models import TelemetryPoint
+from apps.twins.models import DigitalTwin, MixRecipe, Simulation, TwinLock
 from apps.users.models import User
 from apps.users.roles import Action, Scope, scope_for
+from apps.users.selectors import user_organization_ids
+from apps.vendors.models import FabricationNode
 
 VIEW = "twins.view_digitaltwin"
 EDIT = "twins.change_digitaltwin"
@@ -79,3 +84,48 @@ def lock_list(*, twin: DigitalTwin, now: datetime) -> QuerySet[TwinLock]:
         .select_related("holder")
         .order_by("path", "acquired_at")
     )
+
+
+# The readings a physics scenario starts from, and the Seed fields they fill.
+SEED_SIGNALS = {
+    "temperature_c": "temperature_c",
+    "vibration_mm_s": "vibration_mm_s",
+    "power_kw": "power_kw",
+    "spindle_rpm": "spindle_rpm",
+}
+
+
+def node_latest_readings(
+    *, node: FabricationNode, within: timedelta = timedelta(days=7)
+) -> dict[str, dict[str, Any]]:
+    """The newest value of each seed signal the node reported within `within`:
+    {seed field: {"value": float, "time": datetime}}; signals it never reported are absent."""
+    since = timezone.now() - within
+    readings: dict[str, dict[str, Any]] = {}
+    for field, signal in SEED_SIGNALS.items():
+        row = (
+            TelemetryPoint.objects.filter(
+                node=node, time__gte=since, **{f"{signal}__isnull": False}
+            )
+            .order_by("-time")
+            .values_list(signal, "time")
+            .first()
+        )
+        if row is not None:
+            readings[field] = {"value": float(row[0]), "time": row[1]}
+    return readings
+
+
+def simulation_list(*, twin: DigitalTwin) -> QuerySet[Simulation]:
+    """A twin's simulations, newest first (callers have checked the twin is visible)."""
+    return Simulation.objects.filter(twin=twin).select_related("created_by")
+
+
+def recipe_list(*, user: User) -> QuerySet[MixRecipe]:
+    """Mixing recipes of the caller's organizations (all of them for admins)."""
+    recipes = MixRecipe.objects.select_related("author", "organization")
+    if not user.is_authenticated or not user.is_active:
+        return recipes.none()
+    if scope_for(user, Action.TWIN_EDIT) == Scope.ALL:
+        return recipes
+    return recipes.filter(organization_id__in=user_organization_ids(user=user))
