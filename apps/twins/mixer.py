@@ -467,7 +467,7 @@ def regime_at(m: MaterialProps, temperature_c: float) -> str:
 
 
 def homogeneity(revolutions: float, mixing_revolutions: float) -> float:
-    return math.exp(-max(revolutions, 0.0) / mixing_revolutions)
+    return 1.0 - math.exp(-max(revolutions, 0.0) / mixing_revolutions)
 
 
 def ln2_kg(heat_capacity_j_k: float, temperature_c: float, milling_heat_j: float) -> float:
