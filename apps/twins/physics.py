@@ -510,7 +510,7 @@ def run(
         if first_over is None and above > 0:
             first_over = (k - 1) * dt + dt - above  # heating through the limit in this step
         o += above
-        t = t + (steady - t) * dt / tau  # thermal_step, with exp(-dt/tau) computed once
+        t = steady + (t - steady) * decay  # thermal_step, with exp(-dt/tau) computed once
         w = min(1.0, w + dt * wear_rate(mean_c))
         i = min(1.0, i + dt * insulation_rate(mean_c))
         temperature[k], wear[k], insulation[k] = t, w, i

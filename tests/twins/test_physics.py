@@ -136,6 +136,11 @@ def test_run_ages_insulation_and_bearings_at_the_winding_and_body_temperature():
     thermal = math.exp(0.7 / K_B * (1 / 313.15 - 1 / 373.15))
     wear = 50 * 0.6 * thermal / mill_l10(1.0)
     assert last["bearing_wear_percent"] == pytest.approx(100 * wear, rel=5e-3)
+    half = run(still, "normal", 50, replace(seed, power_kw=3.75), step_minutes=60)  # I^2 R
+    per_hour = (0.6 * 2 ** ((100 + 70 * 0.25 - 155) / 10) + 0.4 * 2 ** ((100 - 155) / 10)) / 20_000
+    assert half["series"][-1]["insulation_used_percent"] == pytest.approx(
+        100 * 50 * per_hour, rel=5e-3
+    )
     hotter = run(still, "normal", 50, replace(seed, temperature_c=110.0), step_minutes=60)
     ratio = hotter["series"][-1]["insulation_used_percent"] / last["insulation_used_percent"]
     assert ratio == pytest.approx(2, rel=1e-2)
