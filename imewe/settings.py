@@ -357,6 +357,8 @@ SPECTACULAR_SETTINGS = {
         "NodeApprovalEnum": "apps.vendors.models.FabricationNode.Approval",
         "JobStatusEnum": "apps.jobs.models.Status",
         "CadFormatEnum": "apps.jobs.models.CadFile.Format",
+        "SimulationKindEnum": "apps.twins.models.Simulation.Kind",
+        "SimulationStatusEnum": "apps.twins.models.Simulation.Status",
     },
 }
 

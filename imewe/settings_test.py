@@ -37,6 +37,10 @@ if REDIS_URL:
     # Each pytest process gets its own prefix so parallel runs never share groups or caches.
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"imewe-test-{os.getpid()}"  # type: ignore[index]  # noqa: F405,E501
     CACHES["default"]["KEY_PREFIX"] = f"imewe-test-{os.getpid()}"  # noqa: F405
+# A server process a test starts (a real daphne for the browser tests) works on that test run's
+# database, whose name the test passes down.
+if os.environ.get("IMEWE_LIVE_TEST_DB"):
+    DATABASES["default"]["NAME"] = os.environ["IMEWE_LIVE_TEST_DB"]
 # Serve static files from the finders (no collectstatic in tests; the browser test needs them).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True

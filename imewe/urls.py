@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("apps.vendors.urls")),
     path("", include("apps.telemetry.urls")),
     path("", include("apps.jobs.urls")),
+    path("", include("apps.twins.urls")),
     path("", include("apps.portal.urls")),
 ]
 

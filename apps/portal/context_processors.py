@@ -23,6 +23,7 @@ def portal_nav(request: HttpRequest) -> dict[str, Any]:
         portals.append({"key": "jobs", "label": "Jobs", "url": reverse("jobs:list")})
     if portal_allows(user, "vendor") and user_can(user, Action.NODE_MANAGE):
         portals.append({"key": "fleet", "label": "Fleet", "url": reverse("vendors:node-list")})
+    portals.append({"key": "twins", "label": "Twins", "url": reverse("twins:list")})
     if user_can(user, Action.TELEMETRY_VIEW):
         portals.append(
             {"key": "nodes", "label": "Live", "url": reverse("telemetry:node-watch-list")}

@@ -146,6 +146,7 @@ class Command(BaseCommand):
                 f"{created} {role.value:9} {email:24} password: {demo_password(role)}"
             )
         self._seed_fleet(orgs)  # the portal app seeds across apps: it may read them all
+        self._seed_twins(orgs)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _seed_fleet(self, orgs: dict[str, Organization]) -> None:
@@ -168,3 +169,54 @@ class Command(BaseCommand):
             node_transition(node=node, to=FabricationNode.Status.IDLE, by=vendor, reason="Ready")
             spec["config"] = config
             self.stdout.write(f"node    {node.name}")
+
+    def _seed_twins(self, orgs: dict[str, Organization]) -> None:
+        """A twin per demo machine (the vendor's), a spindle and a mixing session (the
+        designer's, shared with the engineer for editing)."""
+        from apps.twins.models import DigitalTwin
+        from apps.twins.services import twin_create, twin_share
+        from apps.twins.views import mixer_defaults
+
+        vendor = User.objects.get(email="vendor@imewe.test")
+        designer = User.objects.get(email="designer@imewe.test")
+        engineer = User.objects.get(email="engineer@imewe.test")
+        forge = orgs["Forge Fabrication Co"]
+        for node in FabricationNode.objects.filter(vendor=forge).order_by("name"):
+            if DigitalTwin.objects.filter(node=node).exists():
+                continue
+            twin_type = {"cnc_mill": "mill", "fdm_printer": "printer"}.get(node.kind, "other")
+            twin_create(
+                by=vendor,
+                name=f"{node.name} twin",
+                twin_type=twin_type,
+                node=node,
+                organization=forge,
+                tags=["demo", node.kind],
+                properties={"kind": node.kind, "rated_power_kw": node.rated_power_kw},
+            )
+        designer_twins = [
+            (
+                "Spindle S-40",
+                "spindle",
+                {
+                    "spindle": {
+                        "max_rpm": 24000,
+                        "bearing": {"type": "angular_contact", "preload_n": 300},
+                    },
+                    "tools": ["end mill 6 mm", "ball nose 3 mm"],
+                },
+            ),
+            ("Cryo powder lab", "mixer", mixer_defaults()),
+        ]
+        for name, twin_type, properties in designer_twins:
+            if DigitalTwin.objects.filter(name=name).exists():
+                continue
+            twin = twin_create(
+                by=designer,
+                name=name,
+                twin_type=twin_type,
+                properties=properties,
+                tags=["demo"],
+            )
+            twin_share(by=designer, twin=twin, level="edit", user=engineer)
+            self.stdout.write(f"twin    {twin.name}")

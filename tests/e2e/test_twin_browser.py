@@ -1,0 +1,195 @@
+"""Two people edit the same twin in two browser contexts against a real daphne (ASGI, with the
+websocket) and each sees the other's change, presence and lock; then they tune a mixing
+session together."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect
+
+from apps.twins.models import DigitalTwin
+from apps.twins.services import twin_create, twin_share
+from apps.twins.views import mixer_defaults
+from tests.e2e.test_login_browser import SHOTS, browser, sign_in  # noqa: F401  (fixture)
+from tests.twins.conftest import fleet, studio  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def asgi_server(tmp_path) -> Iterator[str]:
+    """daphne serving the project's ASGI application (HTTP and websockets) in a process of its
+    own on this run's test database. (A fork of this process could inherit locks held by its
+    threads, such as asgiref's executor, and hang: so a fresh interpreter.)"""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "imewe.settings_test",
+        "IMEWE_LIVE_TEST_DB": str(connection.settings_dict["NAME"]),
+    }
+    log = (tmp_path / "daphne.log").open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "imewe.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError((tmp_path / "daphne.log").read_text()) from None
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture
+def pair(studio):  # noqa: F811
+    """The designer's spindle twin and a mixing session, both shared with a colleague."""
+    twin_share(by=studio["designer"], twin=studio["twin"], level="edit", user=studio["colleague"])
+    session = twin_create(
+        by=studio["designer"], name="Cryo lab", twin_type="mixer", properties=mixer_defaults()
+    )
+    twin_share(by=studio["designer"], twin=session, level="edit", user=studio["colleague"])
+    return {**studio, "session": session}
+
+
+def test_two_people_edit_one_twin_and_see_each_other(pair, asgi_server, browser):  # noqa: F811
+    twin = pair["twin"]
+    url = f"{asgi_server}/twins/{twin.pk}/"
+    dee = sign_in(browser, asgi_server, pair["designer"].email)  # each page: its own context
+    col = sign_in(browser, asgi_server, pair["colleague"].email)
+    for page in (dee, col):
+        page.goto(url)
+        expect(page.locator("#live-state")).to_have_text("live · version 1")
+    # presence: each sees the other
+    expect(dee.locator(f'#presence [data-user="{pair["colleague"].email}"]')).to_be_visible()
+    expect(col.locator(f'#presence [data-user="{pair["designer"].email}"]')).to_be_visible()
+
+    # the designer changes a value; the colleague's editor follows
+    rpm = dee.get_by_label("Value of spindle/max_rpm")
+    rpm.fill("42000")
+    rpm.press("Enter")
+    expect(col.get_by_label("Value of spindle/max_rpm")).to_have_value("42000")
+    expect(col.locator("#editor-message")).to_contain_text("designer@f.test saved version 2")
+
+    # the colleague adds a nested property; the designer sees the new row
+    col.locator("#new-path").fill("spindle/bearing/seal")
+    col.locator("#new-value").fill("labyrinth")
+    col.get_by_role("button", name="Set").click()
+    expect(dee.get_by_label("Value of spindle/bearing/seal")).to_have_value("labyrinth")
+    expect(dee.locator("#live-state")).to_have_text("live · version 3")
+
+    # the colleague locks the tools: the designer cannot edit them meanwhile
+    col.get_by_role("button", name="Lock tools/0").click()
+    expect(dee.get_by_label("Value of tools/0")).to_be_disabled()
+    expect(dee.locator('tr[data-path="tools/0"]')).to_contain_text("colleague@f.test")
+    expect(dee.get_by_label("Value of tools/1")).to_be_enabled()  # a sibling is not locked
+    expect(col.get_by_label("Value of tools/0")).to_be_enabled()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dee.screenshot(path=str(SHOTS / "twin_designer.png"), full_page=True)
+    col.screenshot(path=str(SHOTS / "twin_colleague.png"), full_page=True)
+
+    stored = DigitalTwin.objects.get(pk=twin.pk)
+    assert stored.version == 3
+    assert stored.properties["spindle"]["max_rpm"] == 42000
+    assert stored.properties["spindle"]["bearing"]["seal"] == "labyrinth"
+
+
+def test_two_people_tune_one_mixing_session(pair, asgi_server, browser):  # noqa: F811
+    session = pair["session"]
+    url = f"{asgi_server}/twins/{session.pk}/mixer/"
+    dee = sign_in(browser, asgi_server, pair["designer"].email)
+    col = sign_in(browser, asgi_server, pair["colleague"].email)
+    for page in (dee, col):
+        page.goto(url)
+        expect(page.locator("#live-state")).to_have_text("live · version 1")
+        expect(page.locator("#out-particle-size")).to_contain_text("µm")
+    before = col.locator("#out-particle-size").inner_text()
+
+    dee.locator("#m-recipe").select_option("cryo_mill")
+    expect(col.locator("#m-recipe")).to_have_value("cryo_mill")
+    slider = dee.locator("#m-duration_min")
+    slider.fill("45")  # a range input: sets the value and fires input and change
+    expect(col.locator("#m-duration_min")).to_have_value("45")
+    expect(col.locator("#out-particle-size")).not_to_have_text(before)
+    expect(col.locator("#out-regime")).to_have_text("brittle")
+
+    col.locator("#r-name").fill("Fine PLA")
+    col.get_by_role("button", name="Save as a new version").click()
+    expect(col.locator("#mixer-message")).to_contain_text("Saved “Fine PLA” as version 1")
+    col.screenshot(path=str(SHOTS / "mixer_colleague.png"), full_page=True)
+    stored = DigitalTwin.objects.get(pk=session.pk).properties
+    assert stored["recipe"] == "cryo_mill" and stored["params"]["duration_min"] == 45
+
+
+@pytest.fixture
+def aged(studio):  # noqa: F811
+    """A finished ageing simulation of the designer's spindle (run here, as the worker would)."""
+    from apps.twins.models import Simulation
+    from apps.twins.services import simulation_run
+
+    simulation = Simulation.objects.create(
+        twin=studio["twin"],
+        kind="ageing",
+        params={
+            "avg_rpm": 12000,
+            "load_n": 8000,
+            "temperature_c": 70,
+            "duty_cycle": 0.8,
+            "horizon_h": 20000,
+            "steps": 100,
+            "samples": 200,
+        },
+        created_by=studio["designer"],
+    )
+    simulation_run(pk=simulation.pk)
+    return {**studio, "simulation": simulation}
+
+
+def test_the_ageing_page_plays_the_timeline(aged, asgi_server, browser):  # noqa: F811
+    twin, simulation = aged["twin"], aged["simulation"]
+    page = sign_in(browser, asgi_server, aged["designer"].email)
+    page.goto(f"{asgi_server}/twins/{twin.pk}/simulations/{simulation.pk}/")
+    expect(page.locator("#failure-headline")).to_contain_text("Predicted failure:")
+    expect(page.locator("#failure-detail")).to_contain_text("Likely between")
+    expect(page.locator("#at-time")).to_contain_text("Wear")
+    start = page.locator("#at-time").inner_text()
+    page.locator("#timeline").fill("60")
+    expect(page.locator("#at-time")).not_to_have_text(start)
+    expect(page.locator("#at-time")).to_contain_text("12,000 h")
+    page.get_by_role("button", name="Play").click()
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    expect(page.get_by_role("button", name="Play")).to_be_visible(timeout=15000)  # reached the end
+    assert page.locator("#timeline").input_value() == "100"
+    expect(page.locator("#heatmap tbody tr")).to_have_count(4)
+    page.screenshot(path=str(SHOTS / "twin_ageing.png"), full_page=True)

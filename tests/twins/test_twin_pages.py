@@ -1,0 +1,147 @@
+"""The twins' portal pages: list, create, detail, diff, revert, share, simulate, mixer; who
+may open and change what."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.twins.models import DigitalTwin, Simulation
+from apps.twins.services import twin_edit
+from tests.conftest import portal_client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_list_and_create_including_a_mixing_session(studio):
+    designer = portal_client(studio["designer"])
+    page = designer.get("/twins/")
+    assert page.status_code == 200 and b"Spindle A" in page.content and b"New twin" in page.content
+    assert b"Spindle A" not in portal_client(studio["outsider"]).get("/twins/").content
+    filtered = designer.get("/twins/?type=mill")
+    assert b"Spindle A" not in filtered.content and b"No twins match" in filtered.content
+
+    made = designer.post("/twins/new/", {"name": "Cryo lab", "twin_type": "mixer", "tags": "a, b"})
+    twin = DigitalTwin.objects.get(name="Cryo lab")
+    assert made.status_code == 302 and made["Location"] == f"/twins/{twin.pk}/"
+    assert twin.tags == ["a", "b"]
+    assert set(twin.properties) == {"material", "recipe", "params"}
+    assert {"rpm", "temperature_c", "force_n", "duration_min"} <= set(twin.properties["params"])
+    mixer = designer.get(f"/twins/{twin.pk}/mixer/")
+    assert mixer.status_code == 200 and b"mixer-catalog" in mixer.content
+    # a twin that is not a mixing session has no mixer
+    assert designer.get(f"/twins/{studio['twin'].pk}/mixer/").status_code == 302
+
+    bad = designer.post("/twins/new/", {"name": "", "twin_type": "spaceship"}, follow=True)
+    assert b"The twin was not created" in bad.content and b"twin_type" in bad.content
+    refused = portal_client(studio["viewer"]).post(
+        "/twins/new/", {"name": "V", "twin_type": "part"}
+    )
+    assert refused.status_code == 302 and not DigitalTwin.objects.filter(name="V").exists()
+    assert b"New twin" not in portal_client(studio["viewer"]).get("/twins/").content
+
+
+def test_detail_history_diff_and_revert(studio):
+    twin = studio["twin"]
+    twin_edit(
+        by=studio["designer"],
+        twin=twin,
+        base_version=1,
+        ops=[{"op": "set", "path": "spindle/max_rpm", "value": 42000}],
+        message="slower",
+    )
+    designer = portal_client(studio["designer"])
+    page = designer.get(f"/twins/{twin.pk}/")
+    assert page.status_code == 200
+    for text in (b"slower", b"Revert to v1", b"twin_detail.js", b"importmap", b"Share"):
+        assert text in page.content, text
+    diff = designer.get(f"/twins/{twin.pk}/diff/?from=1&to=2")
+    assert (
+        diff.status_code == 200 and b"/spindle/max_rpm" in diff.content and b"42000" in diff.content
+    )
+    assert designer.get(f"/twins/{twin.pk}/diff/?from=a&to=2").status_code == 302
+
+    viewer = portal_client(studio["viewer"])
+    seen = viewer.get(f"/twins/{twin.pk}/")
+    assert (
+        seen.status_code == 200
+        and b"Revert to" not in seen.content
+        and b"Share" not in seen.content
+    )
+    denied = viewer.post(f"/twins/{twin.pk}/revert/", {"version": 1}, follow=True)
+    assert b"Not reverted" in denied.content
+    assert DigitalTwin.objects.get(pk=twin.pk).version == 2
+
+    done = designer.post(f"/twins/{twin.pk}/revert/", {"version": 1}, follow=True)
+    assert b"Reverted to version 1: this is version 3" in done.content
+    assert DigitalTwin.objects.get(pk=twin.pk).properties["spindle"]["max_rpm"] == 60000
+
+    for who in ("outsider", "rival"):
+        client = portal_client(studio[who])
+        assert client.get(f"/twins/{twin.pk}/").status_code == 404, who
+        assert client.get(f"/twins/{twin.pk}/diff/?from=1&to=2").status_code == 404, who
+        assert client.post(f"/twins/{twin.pk}/revert/", {"version": 1}).status_code == 404, who
+
+
+def test_share_from_the_page(studio):
+    twin = studio["twin"]
+    outsider = studio["outsider"]
+    assert portal_client(outsider).get(f"/twins/{twin.pk}/").status_code == 404
+    owner = portal_client(studio["designer"])
+    shared = owner.post(
+        f"/twins/{twin.pk}/share/", {"user": outsider.email, "level": "view"}, follow=True
+    )
+    assert b"Shared with outsider@f.test for viewing" in shared.content
+    assert portal_client(outsider).get(f"/twins/{twin.pk}/").status_code == 200
+    nobody = owner.post(
+        f"/twins/{twin.pk}/share/", {"user": "x@y.test", "level": "view"}, follow=True
+    )
+    assert b"no user with that e-mail" in nobody.content
+    colleague = portal_client(studio["colleague"])  # may see it, may not share it
+    refused = colleague.post(
+        f"/twins/{twin.pk}/share/", {"user": outsider.email, "level": "none"}, follow=True
+    )
+    assert b"Not shared" in refused.content
+    assert portal_client(outsider).get(f"/twins/{twin.pk}/").status_code == 200
+
+
+def test_simulate_from_the_page(studio, django_capture_on_commit_callbacks):
+    twin = studio["twin"]
+    designer = portal_client(studio["designer"])
+    page = designer.get(f"/twins/{twin.pk}/simulate/")
+    assert (
+        page.status_code == 200
+        and b"Run ageing" in page.content
+        and b"No simulations yet" in page.content
+    )
+    form = {
+        "kind": "ageing",
+        "ageing-component": "spindle",
+        "ageing-avg_rpm": 12000,
+        "ageing-load_n": 8000,
+        "ageing-temperature_c": 70,
+        "ageing-duty_cycle": 0.8,
+        "ageing-horizon_h": 20000,
+        "ageing-threshold": 0.5,
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        started = designer.post(f"/twins/{twin.pk}/simulate/", form)
+    simulation = Simulation.objects.get()
+    assert started.status_code == 302
+    assert started["Location"] == f"/twins/{twin.pk}/simulations/{simulation.pk}/"
+    assert simulation.status == "succeeded"
+    result_page = designer.get(started["Location"])
+    assert result_page.status_code == 200 and b"twin_simulation.js" in result_page.content
+    detail = designer.get(f"/twins/{twin.pk}/")
+    assert b"predicted wear now" in detail.content
+
+    bad = designer.post(f"/twins/{twin.pk}/simulate/", {**form, "ageing-duty_cycle": 3})
+    assert bad.status_code == 200 and b"Not started" in bad.content and b"duty_cycle" in bad.content
+    viewer = portal_client(studio["viewer"])
+    assert (
+        b"may look at simulations but not run them"
+        in viewer.get(f"/twins/{twin.pk}/simulate/").content
+    )
+    assert viewer.post(f"/twins/{twin.pk}/simulate/", form).status_code == 403
+    outsider = portal_client(studio["outsider"])
+    assert outsider.get(f"/twins/{twin.pk}/simulations/{simulation.pk}/").status_code == 404
+    assert Simulation.objects.count() == 1
