@@ -656,3 +656,14 @@ def catalog() -> dict[str, Any]:
             for key, r in RECIPES.items()
         },
     }
+
+
+def session_defaults() -> dict[str, Any]:
+    """The document a new mixing session starts with: the first material and recipe, with the
+    recipe's default parameters."""
+    recipe = next(iter(RECIPES))
+    return {
+        "material": next(iter(MATERIALS)),
+        "recipe": recipe,
+        "params": asdict(RECIPES[recipe].defaults),
+    }

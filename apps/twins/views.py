@@ -95,24 +95,12 @@ def twin_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             twin_type=form.cleaned_data["twin_type"],
             node=form.cleaned_data["node"],
             tags=form.cleaned_data["tags"],
-            properties=mixer_defaults() if form.cleaned_data["twin_type"] == "mixer" else None,
         )
     except SERVICE_ERRORS as exc:
         messages.error(request, "The twin was not created: " + "; ".join(error_messages(exc)))
         return redirect("twins:list")
     messages.success(request, f"Twin “{twin.name}” created.")
     return redirect("twins:detail", pk=twin.pk)
-
-
-def mixer_defaults() -> dict[str, Any]:
-    """A new mixing session starts on the first material and recipe with its default params."""
-    catalog = mixer.catalog()
-    recipe = next(iter(catalog["recipes"]))
-    return {
-        "material": next(iter(catalog["materials"])),
-        "recipe": recipe,
-        "params": {k: r["default"] for k, r in catalog["recipes"][recipe]["ranges"].items()},
-    }
 
 
 @login_required

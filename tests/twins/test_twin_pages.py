@@ -145,3 +145,49 @@ def test_simulate_from_the_page(studio, django_capture_on_commit_callbacks):
     outsider = portal_client(studio["outsider"])
     assert outsider.get(f"/twins/{twin.pk}/simulations/{simulation.pk}/").status_code == 404
     assert Simulation.objects.count() == 1
+
+
+def test_each_role_on_the_twin_pages(studio):
+    """Who sees a node's twin and a mixing session, and who may change them."""
+    from apps.twins.services import twin_create
+
+    node_twin = twin_create(
+        by=studio["vendor"], name="Mill twin", twin_type="mill", node=studio["node"]
+    )
+    session = twin_create(by=studio["designer"], name="Cryo lab", twin_type="mixer")
+    expected = {  # role: (sees the node's twin, sees the studio's session, may run simulations)
+        "vendor": (True, False, True),
+        "operator": (True, False, False),
+        "rival": (False, False, True),
+        "engineer": (False, True, True),
+        "viewer": (False, True, False),
+        "admin": (True, True, True),
+    }
+    for who, (node_seen, session_seen, runs) in expected.items():
+        client = portal_client(studio[who])
+        listing = client.get("/twins/").content
+        assert (b"Mill twin" in listing) is node_seen, who
+        assert (b"Cryo lab" in listing) is session_seen, who
+        detail = client.get(f"/twins/{node_twin.pk}/")
+        assert detail.status_code == (200 if node_seen else 404), who
+        mixer = client.get(f"/twins/{session.pk}/mixer/")
+        assert mixer.status_code == (200 if session_seen else 404), who
+        if session_seen:
+            # only the owner, admins and people it is shared with for editing may tune it
+            can_tune = who == "admin"
+            assert (b'data-can-edit="1"' in mixer.content) is can_tune, who
+        if node_seen:
+            page = client.get(f"/twins/{node_twin.pk}/simulate/").content
+            assert (b"Run scenarios" in page) is runs, who
+
+
+def test_a_mixing_session_made_over_the_api_starts_on_the_defaults(studio, as_user):
+    made = as_user(studio["designer"]).post(
+        "/api/v1/twins/", {"name": "Powder", "twin_type": "mixer"}, format="json"
+    )
+    assert made.status_code == 201
+    properties = made.json()["properties"]
+    assert properties["material"] == "PLA" and properties["recipe"] == "ball_mill"
+    assert {"rpm", "temperature_c", "force_n", "duration_min", "batch_kg"} == set(
+        properties["params"]
+    )

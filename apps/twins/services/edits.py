@@ -17,7 +17,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.core.exceptions import Conflict
 from apps.core.realtime import broadcast_on_commit
-from apps.twins import ot
+from apps.twins import mixer, ot
 from apps.twins.models import DigitalTwin, TwinLock, TwinVersion
 from apps.twins.selectors import EDIT, VIEW, lock_list, twin_can_edit, twin_can_manage
 from apps.users.models import Organization, User
@@ -70,6 +70,8 @@ def twin_create(
     if node is not None and scope == Scope.OWN_NODES and node.vendor_id not in orgs:
         raise PermissionDenied("Vendors link twins to their own nodes only.")
     doc = copy.deepcopy(properties or {})
+    if twin_type == DigitalTwin.Type.MIXER and not doc:
+        doc = mixer.session_defaults()  # a mixing session is usable from its first version
     _check_document(doc)
     clean_tags = sorted({str(t).strip()[:40] for t in (tags or []) if str(t).strip()})
     twin = DigitalTwin(

@@ -175,7 +175,6 @@ class Command(BaseCommand):
         designer's, shared with the engineer for editing)."""
         from apps.twins.models import DigitalTwin
         from apps.twins.services import twin_create, twin_share
-        from apps.twins.views import mixer_defaults
 
         vendor = User.objects.get(email="vendor@imewe.test")
         designer = User.objects.get(email="designer@imewe.test")
@@ -206,7 +205,7 @@ class Command(BaseCommand):
                     "tools": ["end mill 6 mm", "ball nose 3 mm"],
                 },
             ),
-            ("Cryo powder lab", "mixer", mixer_defaults()),
+            ("Cryo powder lab", "mixer", {}),  # twin_create starts a session on the defaults
         ]
         for name, twin_type, properties in designer_twins:
             if DigitalTwin.objects.filter(name=name).exists():
