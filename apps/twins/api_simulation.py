@@ -48,19 +48,7 @@ class SimulationSerializer(serializers.ModelSerializer):
         ]
 
     def get_summary(self, simulation: Simulation) -> dict[str, Any] | None:
-        """The headline numbers, without the series (those are in the detail)."""
-        result = simulation.result
-        if not result:
-            return None
-        if simulation.kind == Simulation.Kind.AGEING:
-            band = result.get("uncertainty", {})
-            return {
-                "component": result["component"],
-                "predicted_failure_hours": result["predicted_failure_hours"],
-                "failure_hours_p10": band.get("failure_hours_p10"),
-                "failure_hours_p90": band.get("failure_hours_p90"),
-            }
-        return {"scenarios": result["summary"], "seed_source": result["seed_source"]}
+        return simulation.summary()
 
 
 class SimulationDetailSerializer(SimulationSerializer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -158,6 +160,21 @@ class Simulation(TimeStampedModel):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    def summary(self) -> dict[str, Any] | None:
+        """The headline numbers of the result, without its series."""
+        result = self.result
+        if not result:
+            return None
+        if self.kind == self.Kind.AGEING:
+            band = result.get("uncertainty", {})
+            return {
+                "component": result["component"],
+                "predicted_failure_hours": result["predicted_failure_hours"],
+                "failure_hours_p10": band.get("failure_hours_p10"),
+                "failure_hours_p90": band.get("failure_hours_p90"),
+            }
+        return {"scenarios": result["summary"], "seed_source": result["seed_source"]}
 
 
 class MixRecipe(models.Model):

@@ -1,5 +1,5 @@
 // The twin page: the live properties editor (presence, cursors, locks) and the 3D view.
-import { connectTwin, getAt, related } from "./twin_live.js";
+import { connectTwin, getAt, related, renderAvatars } from "./twin_live.js";
 
 const script = document.getElementById("twin-script");
 const twinId = Number(script.dataset.twin);
@@ -96,15 +96,7 @@ function markCursors(state) {
   }
 }
 
-function renderPresence(state) {
-  const others = [...state.peers.values()];
-  if (!others.length) { presence.replaceChildren(el("span", { class: "empty" }, "only you")); return; }
-  presence.replaceChildren(...others.map(({ peer, cursor }) => el("span", {
-    class: "avatar", style: `background:${peer.colour}`, title: `${peer.name}${cursor && cursor.path ? " · at " + cursor.path : ""}`,
-    "data-user": peer.user,
-  }, initials(peer.name))));
-}
-const initials = (name) => name.split(/[\s@.]+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
+const renderPresence = (state) => renderAvatars(presence, state);
 
 async function send(ops, what) {
   const reply = await client.edit(ops);

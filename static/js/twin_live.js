@@ -48,6 +48,24 @@ export function related(a, b) {
   return true;
 }
 
+/** Who else is here, as coloured initials (the title says where their cursor is). */
+export function renderAvatars(box, state) {
+  const others = [...state.peers.values()];
+  if (!others.length) {
+    const none = document.createElement("span");
+    none.className = "empty"; none.textContent = "only you";
+    box.replaceChildren(none);
+    return;
+  }
+  box.replaceChildren(...others.map(({ peer, cursor }) => {
+    const span = document.createElement("span");
+    span.className = "avatar"; span.style.background = peer.colour; span.dataset.user = peer.user;
+    span.title = `${peer.name}${cursor && cursor.path ? " · at " + cursor.path : ""}`;
+    span.textContent = peer.name.split(/[\s@.]+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
+    return span;
+  }));
+}
+
 /**
  * connectTwin(twinId, handlers) opens the socket and keeps it open (reconnecting with backoff).
  * handlers: onSnapshot(state), onChange(state, {ops, author, version}), onPresence(state),

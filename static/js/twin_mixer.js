@@ -1,6 +1,6 @@
 // The spatial mixer: sliders bound to the mixing session's twin document, edited live by
 // everyone in the room; the outcome comes from the API at once, on every move.
-import { connectTwin } from "./twin_live.js";
+import { connectTwin, renderAvatars } from "./twin_live.js";
 
 const script = document.getElementById("mixer-script");
 const twinId = Number(script.dataset.twin);
@@ -130,16 +130,8 @@ form.recipe.addEventListener("change", () => {
 });
 
 function renderPresence(state) {
-  const box = document.getElementById("presence");
+  renderAvatars(document.getElementById("presence"), state);
   const others = [...state.peers.values()];
-  if (!others.length) { box.innerHTML = '<span class="empty">only you</span>'; return; }
-  box.replaceChildren(...others.map(({ peer, cursor }) => {
-    const span = document.createElement("span");
-    span.className = "avatar"; span.style.background = peer.colour; span.dataset.user = peer.user;
-    span.title = `${peer.name}${cursor && cursor.path ? " · on " + cursor.path : ""}`;
-    span.textContent = peer.name.split(/[\s@.]+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
-    return span;
-  }));
   for (const input of form.querySelectorAll("[data-path]")) input.style.outline = "";
   for (const { peer, cursor } of others) {
     if (!cursor || !cursor.path) continue;
