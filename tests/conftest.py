@@ -90,6 +90,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(port: int, proc: subprocess.Popen, *, within_s: float) -> None:
+    """Polls until a server process we started accepts connections on `port`; fails at once if
+    it exits, or after `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server on port {port} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on port {port} after {within_s:g} s")
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def own_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """A real, private redis-server that the test may stop."""
@@ -100,12 +115,7 @@ def own_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
+    wait_for_port(port, proc, within_s=10)
     yield port, proc
     proc.kill()
     proc.wait()
@@ -126,3 +136,37 @@ def _end_stray_db_sessions(django_db_setup: Any, django_db_blocker: Any) -> Iter
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """When a statement gives up on a lock (settings_test's lock_timeout), the report lists the
+    database sessions of the moment, so the holder can be named instead of guessed."""
+    outcome = yield
+    if call.excinfo is None or "lock timeout" not in str(call.excinfo.value):
+        return
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    report.sections.append(("database sessions at the lock timeout", _database_sessions()))
+
+
+def _database_sessions() -> str:
+    import psycopg
+    from django.db import connection
+
+    params = connection.settings_dict
+    try:
+        with psycopg.connect(
+            dbname=params["NAME"],
+            user=params["USER"],
+            host=params["HOST"],
+            port=params["PORT"] or 5432,
+            autocommit=True,
+        ) as conn:
+            rows = conn.execute(
+                "SELECT pid, application_name, state, xact_start, wait_event_type,"
+                " left(query, 200) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+    except psycopg.Error as exc:
+        return f"(could not list them: {exc})"
+    return "\n".join(" | ".join(str(v) for v in row) for row in rows) or "(none)"

@@ -5,10 +5,8 @@ session together."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from playwright.sync_api import expect
 
 from apps.twins.models import DigitalTwin
 from apps.twins.services import twin_create, twin_share
-from apps.twins.views import mixer_defaults
+from tests.conftest import free_port, wait_for_port
 from tests.e2e.test_login_browser import SHOTS, browser, sign_in  # noqa: F401  (fixture)
 from tests.twins.conftest import fleet, studio  # noqa: F401  (fixtures)
 
@@ -31,9 +29,7 @@ def asgi_server(tmp_path) -> Iterator[str]:
     """daphne serving the project's ASGI application (HTTP and websockets) in a process of its
     own on this run's test database. (A fork of this process could inherit locks held by its
     threads, such as asgiref's executor, and hang: so a fresh interpreter.)"""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "imewe.settings_test",
@@ -56,16 +52,11 @@ def asgi_server(tmp_path) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise RuntimeError((tmp_path / "daphne.log").read_text()) from None
-            time.sleep(0.1)
+    try:
+        wait_for_port(port, server, within_s=30)
+    except RuntimeError as exc:
+        server.kill()
+        raise RuntimeError(f"{exc}\n{(tmp_path / 'daphne.log').read_text()}") from None
     yield f"http://127.0.0.1:{port}"
     server.terminate()
     server.wait(timeout=10)
@@ -76,9 +67,7 @@ def asgi_server(tmp_path) -> Iterator[str]:
 def pair(studio):  # noqa: F811
     """The designer's spindle twin and a mixing session, both shared with a colleague."""
     twin_share(by=studio["designer"], twin=studio["twin"], level="edit", user=studio["colleague"])
-    session = twin_create(
-        by=studio["designer"], name="Cryo lab", twin_type="mixer", properties=mixer_defaults()
-    )
+    session = twin_create(by=studio["designer"], name="Cryo lab", twin_type="mixer")
     twin_share(by=studio["designer"], twin=session, level="edit", user=studio["colleague"])
     return {**studio, "session": session}
 
