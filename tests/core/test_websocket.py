@@ -8,7 +8,7 @@ from django.test import Client
 from apps.core.services import notification_send
 from apps.users.roles import Role
 from apps.users.tokens import access_token_revoke, tokens_issue
-from imewe.asgi import application
+from tests.websockets import ws_open
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 HEADERS = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
@@ -29,9 +29,7 @@ def session_headers(user) -> list[tuple[bytes, bytes]]:
 async def connect(
     path: str, headers: list[tuple[bytes, bytes]] = HEADERS
 ) -> tuple[WebsocketCommunicator, bool, int | None]:
-    ws = WebsocketCommunicator(application, path, headers=headers)
-    connected, code = await ws.connect()
-    return ws, connected, code
+    return await ws_open(path, headers)
 
 
 async def test_anonymous_is_refused():

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.core import mail
 
 from apps.core.models import Notification
 from apps.jobs.models import Status
 from apps.jobs.services import job_submit, parts_schedule
-from apps.users.tokens import tokens_issue
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import device_credential_issue
-from imewe.asgi import application
+from tests.websockets import ws_open, ws_open_as
 
 PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 30}
 
@@ -141,16 +139,7 @@ def test_an_assembly_waits_for_the_other_parts(shop, api):
 
 
 async def ws_connect(user, job_id):
-    token = await sync_to_async(
-        lambda: str(tokens_issue(user=user, otp_verified=True).access_token)
-    )()
-    ws = WebsocketCommunicator(
-        application,
-        f"/ws/jobs/{job_id}/?token={token}",
-        headers=[(b"origin", b"http://testserver")],
-    )
-    connected, code = await ws.connect()
-    return ws, connected, code
+    return await ws_open_as(user, f"/ws/jobs/{job_id}/")
 
 
 @pytest.mark.asyncio
@@ -180,8 +169,5 @@ async def test_the_designer_watches_progress_live_and_strangers_cannot(shop, mak
     assert not connected and code == 4403
     _, connected, code = await ws_connect(shop["designer"], 999999)
     assert not connected and code == 4403
-    anonymous = WebsocketCommunicator(
-        application, f"/ws/jobs/{job.pk}/", headers=[(b"origin", b"http://testserver")]
-    )
-    connected, code = await anonymous.connect()
+    _, connected, code = await ws_open(f"/ws/jobs/{job.pk}/")
     assert not connected and code == 4401

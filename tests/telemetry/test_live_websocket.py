@@ -5,15 +5,13 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from apps.telemetry.services import telemetry_ingest
-from apps.users.tokens import tokens_issue
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_transition
-from imewe.asgi import application
 from tests.vendors.conftest import approved_node
+from tests.websockets import ws_open, ws_open_as
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -26,16 +24,7 @@ def streaming_node(fleet, name="Mill-Live"):
 
 
 async def connect(user, nodes: str):
-    token = await sync_to_async(
-        lambda: str(tokens_issue(user=user, otp_verified=True).access_token)
-    )()
-    ws = WebsocketCommunicator(
-        application,
-        f"/ws/telemetry/?nodes={nodes}&token={token}",
-        headers=[(b"origin", b"http://testserver")],
-    )
-    connected, code = await ws.connect()
-    return ws, connected, code
+    return await ws_open_as(user, f"/ws/telemetry/?nodes={nodes}")
 
 
 async def test_vendor_watches_own_node_and_gets_coalesced_newest_values(fleet):
@@ -81,10 +70,7 @@ async def test_one_forbidden_node_refuses_the_whole_subscription(fleet):
 
 
 async def test_anonymous_and_malformed_requests(fleet):
-    ws = WebsocketCommunicator(
-        application, "/ws/telemetry/?nodes=1", headers=[(b"origin", b"http://testserver")]
-    )
-    connected, code = await ws.connect()
+    _, connected, code = await ws_open("/ws/telemetry/?nodes=1")
     assert not connected and code == 4401
     _, connected, code = await connect(fleet["vendor"], "a,b")
     assert not connected and code == 4400

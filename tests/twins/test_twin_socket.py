@@ -7,26 +7,16 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from apps.twins.services import twin_share
-from apps.users.tokens import tokens_issue
-from imewe.asgi import application
+from tests.websockets import ws_open, ws_open_as
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 
 async def connect(user, twin_id, query=""):
-    token = await sync_to_async(
-        lambda: str(tokens_issue(user=user, otp_verified=True).access_token)
-    )()
-    ws = WebsocketCommunicator(
-        application,
-        f"/ws/twins/{twin_id}/?token={token}{query}",
-        headers=[(b"origin", b"http://testserver")],
-    )
-    connected, code = await ws.connect()
-    return ws, connected, code
+    path = f"/ws/twins/{twin_id}/" + (f"?{query.lstrip('&')}" if query else "")
+    return await ws_open_as(user, path)
 
 
 async def until(ws, kind, **match):
@@ -201,10 +191,7 @@ async def test_strangers_and_anonymous_are_turned_away(studio):
     assert not ok and code == 4403
     _, ok, code = await connect(studio["designer"], 999999)
     assert not ok and code == 4403
-    anonymous = WebsocketCommunicator(
-        application, f"/ws/twins/{twin.pk}/", headers=[(b"origin", b"http://testserver")]
-    )
-    ok, code = await anonymous.connect()
+    _, ok, code = await ws_open(f"/ws/twins/{twin.pk}/")
     assert not ok and code == 4401
 
 

@@ -15,6 +15,7 @@ from apps.users.tokens import tokens_issue
 from imewe.asgi import application
 from tests.conftest import jwt_client, portal_client
 from tests.factories import PASSWORD, current_code, totp_device_for
+from tests.websockets import ORIGIN, ws_open
 
 
 def password_only_session(user) -> Client:
@@ -210,12 +211,7 @@ async def test_session_with_a_deleted_device_is_not_verified_on_websockets(make_
     client = await sync_to_async(portal_client)(admin)  # a verified session
     await sync_to_async(TOTPDevice.objects.filter(user=admin).delete)()
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    ws = WebsocketCommunicator(
-        application,
-        "/ws/notifications/",
-        headers=[(b"origin", b"http://testserver"), (b"cookie", cookie)],
-    )
-    connected, code = await ws.connect()
+    _, connected, code = await ws_open("/ws/notifications/", [*ORIGIN, (b"cookie", cookie)])
     assert not connected and code == 4401
 
 
