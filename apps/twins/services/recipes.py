@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 
 from apps.twins import mixer
@@ -71,24 +71,22 @@ def recipe_save(
     if not clean_name:
         raise ValidationError({"name": ["Give the recipe a name."]})
     outcome = recipe_outcome(material=material, recipe=recipe, params=params)
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                latest = MixRecipe.objects.filter(
-                    organization=organization, name=clean_name
-                ).aggregate(n=Max("version"))["n"]
-                return MixRecipe.objects.create(
-                    organization=organization,
-                    name=clean_name[:120],
-                    version=(latest or 0) + 1,
-                    material=material,
-                    recipe=recipe,
-                    params=outcome["params"],
-                    outcome=outcome,
-                    message=message.strip()[:300],
-                    twin=twin,
-                    author=by,
-                )
-        except IntegrityError:  # another save took that version first: take the next one
-            continue
-    raise ValidationError({"name": ["Too many saves of this recipe at once; try again."]})
+    with transaction.atomic():
+        # Saves within an organization queue on its row, so each one reads the newest version
+        # (an optimistic retry starved a saver when many raced for one name).
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        latest = MixRecipe.objects.filter(organization=organization, name=clean_name).aggregate(
+            n=Max("version")
+        )["n"]
+        return MixRecipe.objects.create(
+            organization=organization,
+            name=clean_name[:120],
+            version=(latest or 0) + 1,
+            material=material,
+            recipe=recipe,
+            params=outcome["params"],
+            outcome=outcome,
+            message=message.strip()[:300],
+            twin=twin,
+            author=by,
+        )
