@@ -16,6 +16,10 @@ BEAT_SCHEDULE = {
         "task": "apps.twins.tasks.locks_expire_task",
         "schedule": 60.0,
     },
+    "fleet-monitor": {
+        "task": "apps.maintenance.tasks.fleet_monitor_task",
+        "schedule": 60.0,
+    },
     "train-duration-model": {
         "task": "apps.jobs.tasks.duration_model_train_task",
         "schedule": crontab(hour=2, minute=45),

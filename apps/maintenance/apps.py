@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+
+
+class MaintenanceConfig(AppConfig):
+    name = "apps.maintenance"
+    label = "maintenance"
+    verbose_name = "Maintenance"
+
+    def ready(self) -> None:
+        from apps.telemetry.services import telemetry_ingested
+
+        telemetry_ingested.connect(_on_ingest, dispatch_uid="maintenance.thresholds")
+
+
+def _on_ingest(sender: Any, node_id: int, point: Any, **kwargs: Any) -> None:
+    """Threshold rules run at once on the newest reading of each ingest request (a few small
+    queries); the models score in Celery, never here."""
+    from apps.maintenance.services.alerts import alerts_evaluate
+    from apps.telemetry.validation import SIGNALS
+
+    readings = {s: v for s, v in zip(SIGNALS, point.values, strict=True) if v is not None}
+    for key, value in (point.extra or {}).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            readings.setdefault(key, float(value))
+    alerts_evaluate(node_id=node_id, at=point.time, readings=readings)

@@ -1,0 +1,366 @@
+"""Maintenance tickets: raised by the agent (deduplicated), or opened by a person; their
+lifecycle OPEN -> ACKNOWLEDGED -> IN_PROGRESS -> RESOLVED -> CLOSED, assignment, notes,
+priority from severity and age, and who hears about them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.exceptions import Conflict
+from apps.core.models import Notification
+from apps.core.services import notification_send
+from apps.maintenance.models import (
+    SEVERITY_RANK,
+    UNRESOLVED,
+    Severity,
+    Ticket,
+    TicketEvent,
+)
+from apps.maintenance.services.realtime import maintenance_broadcast
+from apps.users.models import Membership, User
+from apps.users.roles import Role
+from apps.vendors.models import FabricationNode
+
+S = Ticket.Status
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.OPEN: frozenset({S.ACKNOWLEDGED, S.IN_PROGRESS, S.RESOLVED}),
+    S.ACKNOWLEDGED: frozenset({S.IN_PROGRESS, S.RESOLVED}),
+    S.IN_PROGRESS: frozenset({S.RESOLVED}),
+    S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),  # closing, or reopening: it came back
+    S.CLOSED: frozenset(),
+}
+
+
+def dedup_window() -> timedelta:
+    return timedelta(hours=settings.MAINTENANCE_DEDUP_HOURS)
+
+
+def ticket_priority(*, severity: str, opened: datetime, now: datetime) -> int:
+    """1 (most urgent) to 4. Critical is always 1; a warning left for a day and an info left for
+    three days move up one step, so nothing waits forever behind newer alarms."""
+    age = now - opened
+    if severity == Severity.CRITICAL:
+        return 1
+    if severity == Severity.WARNING:
+        return 2 if age >= timedelta(hours=24) else 3
+    return 3 if age >= timedelta(hours=72) else 4
+
+
+def ticket_payload(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.pk,
+        "node": ticket.node_id,
+        "issue_type": ticket.issue_type,
+        "severity": ticket.severity,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "title": ticket.title,
+        "occurrences": ticket.occurrences,
+        "last_seen": ticket.last_seen.isoformat(),
+        "assignee": ticket.assignee_id,
+    }
+
+
+def ticket_recipients(node: FabricationNode) -> list[User]:
+    """The vendor's staff and the operators of the node's site."""
+    memberships = Membership.objects.filter(
+        organization_id=node.vendor_id, user__role=Role.VENDOR, user__is_active=True
+    )
+    if node.site_id is not None:
+        memberships = memberships | Membership.objects.filter(
+            organization_id=node.site_id, user__role=Role.OPERATOR, user__is_active=True
+        )
+    return list(User.objects.filter(pk__in=memberships.values("user_id")).order_by("pk"))
+
+
+@transaction.atomic
+def ticket_raise(
+    *,
+    node: FabricationNode,
+    issue_type: str,
+    severity: str,
+    title: str,
+    evidence: dict[str, Any],
+    suggested_action: str,
+    at: datetime | None = None,
+) -> tuple[Ticket, bool]:
+    """The agent's way in: opens a ticket, or, when the same issue on the same node already has
+    an unresolved ticket opened within the dedup window (24 h), updates that one (occurrence
+    count, latest evidence, higher severity). Returns the ticket and whether it is new."""
+    at = at or timezone.now()
+    now = timezone.now()
+    # Serialise raises per node: two findings at once must not open two tickets.
+    node = FabricationNode.objects.select_for_update().get(pk=node.pk)
+    existing = (
+        Ticket.objects.filter(
+            node=node,
+            issue_type=issue_type,
+            status__in=UNRESOLVED,
+            created_at__gte=now - dedup_window(),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if existing is not None:
+        existing.occurrences += 1
+        existing.last_seen = max(existing.last_seen, at)
+        existing.evidence = evidence
+        escalated = SEVERITY_RANK[Severity(severity)] > SEVERITY_RANK[Severity(existing.severity)]
+        if escalated:
+            existing.severity = severity
+            existing.title = title[:200]
+        existing.priority = ticket_priority(
+            severity=existing.severity, opened=existing.created_at, now=now
+        )
+        existing.save(
+            update_fields=[
+                "occurrences",
+                "last_seen",
+                "evidence",
+                "severity",
+                "title",
+                "priority",
+                "updated_at",
+            ]
+        )
+        TicketEvent.objects.create(
+            ticket=existing,
+            kind=TicketEvent.Kind.OCCURRENCE,
+            text=f"Seen again ({existing.occurrences} times)"
+            + (f"; severity raised to {severity}" if escalated else ""),
+        )
+        maintenance_broadcast(node, {"type": "ticket.updated", "ticket": ticket_payload(existing)})
+        if escalated:
+            _tell(existing, opened=False)
+        return existing, False
+    ticket = Ticket.objects.create(
+        node=node,
+        issue_type=issue_type,
+        severity=severity,
+        priority=ticket_priority(severity=severity, opened=now, now=now),
+        title=title[:200],
+        evidence=evidence,
+        suggested_action=suggested_action,
+        last_seen=at,
+        opened_by_agent=True,
+    )
+    TicketEvent.objects.create(
+        ticket=ticket, kind=TicketEvent.Kind.OPENED, text="Opened by the maintenance agent."
+    )
+    maintenance_broadcast(node, {"type": "ticket.opened", "ticket": ticket_payload(ticket)})
+    _tell(ticket, opened=True)
+    return ticket, True
+
+
+def _tell(ticket: Ticket, *, opened: bool) -> None:
+    """In-app notice to the vendor's staff and the site's operators; e-mail when critical."""
+    from apps.maintenance.tasks import ticket_email_task
+
+    level = {
+        Severity.CRITICAL: Notification.Level.CRITICAL,
+        Severity.WARNING: Notification.Level.WARNING,
+    }.get(Severity(ticket.severity), Notification.Level.INFO)
+    verb = "New ticket" if opened else "Ticket escalated"
+    for user in ticket_recipients(ticket.node):
+        notification_send(
+            user=user,
+            title=f"{verb}: {ticket.title}",
+            body=ticket.suggested_action,
+            level=level,
+            link=f"/maintenance/tickets/{ticket.pk}/",
+        )
+    if ticket.severity == Severity.CRITICAL:
+        ticket_id = ticket.pk
+        transaction.on_commit(lambda: ticket_email_task.delay(ticket_id))
+
+
+def _check_manage(*, by: User, ticket: Ticket) -> None:
+    from apps.maintenance.selectors import maintenance_can_view
+
+    if not maintenance_can_view(user=by, node=ticket.node):
+        raise PermissionDenied("You may not manage this node's tickets.")
+
+
+@transaction.atomic
+def ticket_create(
+    *,
+    by: User,
+    node: FabricationNode,
+    issue_type: str,
+    severity: str,
+    title: str,
+    description: str = "",
+) -> Ticket:
+    """A ticket opened by a person (never deduplicated: they meant it)."""
+    from apps.maintenance.selectors import maintenance_can_view
+
+    if not maintenance_can_view(user=by, node=node):
+        raise PermissionDenied("You may not open tickets for this node.")
+    errors = {}
+    if issue_type not in Ticket.IssueType.values:
+        errors["issue_type"] = [f"One of {', '.join(Ticket.IssueType.values)}."]
+    if severity not in Severity.values:
+        errors["severity"] = [f"One of {', '.join(Severity.values)}."]
+    if not title.strip():
+        errors["title"] = ["Give the ticket a title."]
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    ticket = Ticket.objects.create(
+        node=node,
+        issue_type=issue_type,
+        severity=severity,
+        priority=ticket_priority(severity=severity, opened=now, now=now),
+        title=title.strip()[:200],
+        evidence={"source": "manual", "description": description},
+        suggested_action="",
+        last_seen=now,
+        opened_by_agent=False,
+        created_by=by,
+    )
+    TicketEvent.objects.create(
+        ticket=ticket, kind=TicketEvent.Kind.OPENED, author=by, text=description.strip()
+    )
+    maintenance_broadcast(node, {"type": "ticket.opened", "ticket": ticket_payload(ticket)})
+    if severity == Severity.CRITICAL:
+        _tell(ticket, opened=True)
+    return ticket
+
+
+@transaction.atomic
+def ticket_transition(
+    *,
+    by: User,
+    ticket: Ticket,
+    to: str,
+    note: str = "",
+    was_failure: bool | None = None,
+) -> Ticket:
+    ticket = Ticket.objects.select_for_update().select_related("node").get(pk=ticket.pk)
+    _check_manage(by=by, ticket=ticket)
+    if to not in S.values:
+        raise ValidationError({"status": [f"One of {', '.join(S.values)}."]})
+    if to not in TRANSITIONS[ticket.status]:
+        raise Conflict(
+            f"A ticket cannot go from {ticket.get_status_display().lower()} to "
+            f"{S(to).label.lower()}.",
+            details={"from": ticket.status, "to": to},
+        )
+    if to == S.RESOLVED and not note.strip():
+        raise ValidationError({"note": ["Say what was done to resolve it."]})
+    now = timezone.now()
+    previous = ticket.status
+    ticket.status = to
+    fields = ["status", "updated_at"]
+    if to == S.ACKNOWLEDGED or to == S.IN_PROGRESS and ticket.acknowledged_at is None:
+        ticket.acknowledged_at = now
+        fields.append("acknowledged_at")
+    if to == S.RESOLVED:
+        ticket.resolved_at, ticket.resolution = now, note.strip()
+        ticket.was_failure = was_failure
+        fields += ["resolved_at", "resolution", "was_failure"]
+    elif to == S.CLOSED:
+        ticket.closed_at = now
+        fields.append("closed_at")
+    elif previous == S.RESOLVED:  # reopened
+        ticket.resolved_at = None
+        fields.append("resolved_at")
+    if to == S.IN_PROGRESS and ticket.assignee_id is None and _eligible(by, ticket.node):
+        ticket.assignee = by  # who starts the work owns it, unless someone was assigned
+        fields.append("assignee")
+    ticket.save(update_fields=fields)
+    TicketEvent.objects.create(
+        ticket=ticket,
+        kind=TicketEvent.Kind.STATUS,
+        author=by,
+        text=note.strip(),
+        from_status=previous,
+        to_status=to,
+    )
+    maintenance_broadcast(ticket.node, {"type": "ticket.updated", "ticket": ticket_payload(ticket)})
+    return ticket
+
+
+def _eligible(user: User, node: FabricationNode) -> bool:
+    """Who may be assigned: an admin, the vendor's staff, or an operator of the node's site."""
+    if not user.is_active:
+        return False
+    if user.is_superuser or user.role == Role.ADMIN:
+        return True
+    if user.role == Role.VENDOR:
+        return Membership.objects.filter(user=user, organization_id=node.vendor_id).exists()
+    if user.role == Role.OPERATOR and node.site_id is not None:
+        return Membership.objects.filter(user=user, organization_id=node.site_id).exists()
+    return False
+
+
+def ticket_assignable(*, ticket: Ticket) -> list[User]:
+    node = ticket.node
+    members = Membership.objects.filter(organization_id=node.vendor_id, user__role=Role.VENDOR)
+    if node.site_id is not None:
+        members = members | Membership.objects.filter(
+            organization_id=node.site_id, user__role=Role.OPERATOR
+        )
+    return list(
+        User.objects.filter(pk__in=members.values("user_id"), is_active=True).order_by("email")
+    )
+
+
+@transaction.atomic
+def ticket_assign(*, by: User, ticket: Ticket, assignee: User | None) -> Ticket:
+    ticket = Ticket.objects.select_for_update().select_related("node").get(pk=ticket.pk)
+    _check_manage(by=by, ticket=ticket)
+    if ticket.status not in UNRESOLVED:
+        raise Conflict("Only an unresolved ticket can be assigned.")
+    if assignee is not None and not _eligible(assignee, ticket.node):
+        raise ValidationError(
+            {"assignee": ["Assign an operator of the node's site or the vendor's staff."]}
+        )
+    ticket.assignee = assignee
+    ticket.save(update_fields=["assignee", "updated_at"])
+    TicketEvent.objects.create(
+        ticket=ticket,
+        kind=TicketEvent.Kind.ASSIGNED,
+        author=by,
+        text=f"Assigned to {assignee.email}" if assignee else "Unassigned",
+    )
+    if assignee is not None and assignee != by:
+        notification_send(
+            user=assignee,
+            title=f"Assigned to you: {ticket.title}",
+            level=Notification.Level.INFO,
+            link=f"/maintenance/tickets/{ticket.pk}/",
+        )
+    maintenance_broadcast(ticket.node, {"type": "ticket.updated", "ticket": ticket_payload(ticket)})
+    return ticket
+
+
+@transaction.atomic
+def ticket_note_add(*, by: User, ticket: Ticket, text: str) -> TicketEvent:
+    _check_manage(by=by, ticket=ticket)
+    if not text.strip():
+        raise ValidationError({"text": ["Write the note."]})
+    return TicketEvent.objects.create(
+        ticket=ticket, kind=TicketEvent.Kind.NOTE, author=by, text=text.strip()[:5000]
+    )
+
+
+def tickets_reprioritise(*, now: datetime | None = None) -> int:
+    """Recomputes the priority of unresolved tickets (age moves them up); returns how many
+    changed."""
+    now = now or timezone.now()
+    changed = 0
+    for ticket in Ticket.objects.filter(status__in=UNRESOLVED).only(
+        "pk", "severity", "created_at", "priority"
+    ):
+        priority = ticket_priority(severity=ticket.severity, opened=ticket.created_at, now=now)
+        if priority != ticket.priority:
+            Ticket.objects.filter(pk=ticket.pk).update(priority=priority)
+            changed += 1
+    return changed

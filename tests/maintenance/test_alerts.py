@@ -1,0 +1,115 @@
+"""Rules evaluated on ingest: alerts open, update, escalate and resolve; critical raises one
+ticket; overrides per kind and per node; rule editing rights."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from apps.core.models import Notification
+from apps.maintenance.models import Alert, ThresholdRule, Ticket
+from apps.maintenance.services import rule_delete, rule_save
+from tests.maintenance.conftest import in_service
+
+
+def test_defaults_are_installed_by_migration(db):
+    assert ThresholdRule.objects.get(signal="temperature_c", node_kind="").critical == 85.0
+    assert ThresholdRule.objects.get(signal="vibration_mm_s", node_kind="").warning == 2.5
+    spike = ThresholdRule.objects.get(signal="power_kw", node_kind="")
+    assert (spike.mode, spike.warning) == ("baseline_ratio", 1.2)
+
+
+def test_a_sustained_warning_opens_one_alert_and_updates_it(mill, send):
+    for t in range(0, 30, 2):  # 2.8 mm/s for 30 s: above 2.5 for longer than 10 s
+        send(mill, t, vibration_mm_s=2.8)
+    alert = Alert.objects.get(node=mill)
+    assert alert.severity == "warning" and alert.signal == "vibration_mm_s"
+    assert alert.resolved_at is None
+    assert alert.count == 10  # opened at t=10, then t=12..28
+    assert (alert.last_seen - alert.first_seen).total_seconds() == 28
+    assert not Ticket.objects.exists()  # a warning alone raises no ticket
+
+
+def test_a_short_spike_raises_nothing(mill, send):
+    send(mill, 0, temperature_c=60)
+    send(mill, 1, temperature_c=95)
+    send(mill, 2, temperature_c=60)
+    send(mill, 20, temperature_c=60)
+    assert not Alert.objects.exists()
+
+
+def test_back_within_limits_resolves_the_alert(mill, send):
+    for t in range(0, 16):
+        send(mill, t, temperature_c=80)
+    for t in range(16, 30):
+        send(mill, t, temperature_c=70)  # below 75 - 5%
+    alert = Alert.objects.get(node=mill)
+    assert alert.resolved_at is not None
+    # a new excursion later is a new alert
+    for t in range(30, 45):
+        send(mill, t, temperature_c=80)
+    assert Alert.objects.filter(node=mill).count() == 2
+
+
+def test_critical_escalates_the_alert_and_raises_one_ticket_with_mail(mill, send, fleet):
+    for t in range(0, 12):
+        send(mill, t, temperature_c=80)
+    for t in range(12, 60):
+        send(mill, t, temperature_c=92)
+    alert = Alert.objects.get(node=mill)
+    assert alert.severity == "critical" and alert.peak == 92
+    ticket = Ticket.objects.get(node=mill)
+    assert (ticket.issue_type, ticket.severity, ticket.priority) == ("overheating", "critical", 1)
+    assert ticket.evidence["alert"] == alert.pk and ticket.evidence["threshold"] == 85
+    assert ticket.occurrences == 1  # the alert stays open: no new findings
+    # the vendor's staff and the site's operator hear of it, in-app and by e-mail
+    told = set(Notification.objects.filter(level="critical").values_list("user__email", flat=True))
+    assert told == {"vendor@f.test", "op@f.test"}
+    assert len(mail.outbox) == 1 and set(mail.outbox[0].to) == told
+
+
+def test_power_spike_is_relative_to_the_nodes_rated_power(mill, send):
+    for t in range(0, 15):
+        send(mill, t, power_kw=8.0)  # 7.5 kW rated: 8.0 is below 1.2 x 7.5
+    assert not Alert.objects.exists()
+    for t in range(15, 30):
+        send(mill, t, power_kw=9.5)
+    assert Alert.objects.get(node=mill).signal == "power_kw"
+
+
+def test_kind_and_node_overrides_apply(fleet, send):
+    printer = in_service(fleet, name="P-1", kind="fdm_printer", rated_power_kw=0.35)
+    for t in range(0, 20):
+        send(printer, t, temperature_c=210)  # a hot end at 210 C is normal
+    assert not Alert.objects.exists()
+    rule_save(by=fleet["vendor"], signal="temperature_c", node=printer, warning=200, critical=240)
+    for t in range(20, 40):
+        send(printer, t, temperature_c=210)
+    assert Alert.objects.get(node=printer).threshold == 200
+
+
+def test_rules_on_extra_signals(mill, send, fleet):
+    rule_save(by=fleet["admin"], signal="coolant_temp_c", warning=40, critical=50)
+    for t in range(0, 20):
+        send(mill, t, extra={"coolant_temp_c": 45})
+    assert Alert.objects.get(node=mill).signal == "coolant_temp_c"
+
+
+def test_who_may_edit_rules(fleet, mill):
+    with pytest.raises(PermissionDenied):
+        rule_save(by=fleet["vendor"], signal="temperature_c", warning=1, critical=2)
+    with pytest.raises(PermissionDenied):
+        rule_save(by=fleet["rival"], signal="temperature_c", node=mill, warning=1, critical=2)
+    with pytest.raises(PermissionDenied):
+        rule_save(by=fleet["designer"], signal="temperature_c", node=mill, warning=1, critical=2)
+    rule = rule_save(by=fleet["operator"], signal="temperature_c", node=mill, warning=1, critical=2)
+    assert rule.scope == "node"
+    with pytest.raises(ValidationError) as bad:
+        rule_save(by=fleet["admin"], signal="temperature_c", warning=90, critical=80)
+    assert "critical" in bad.value.message_dict
+    default = ThresholdRule.objects.get(signal="temperature_c", node_kind="", node=None)
+    with pytest.raises(ValidationError):
+        rule_delete(by=fleet["admin"], rule=default)
+    rule_delete(by=fleet["operator"], rule=rule)
+    assert not ThresholdRule.objects.filter(node=mill).exists()

@@ -1,0 +1,101 @@
+"""Threshold levels, hysteresis and minimum duration as pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apps.maintenance import rules
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class R:
+    signal: str
+    node_kind: str = ""
+    node_id: int | None = None
+    mode: str = "above"
+    warning: float | None = 75.0
+    critical: float | None = 85.0
+    hysteresis_pct: float = 5.0
+    min_duration_s: float = 0.0
+    enabled: bool = True
+
+
+def run(values, *, min_s=0.0, band=0.05, every_s=1.0):
+    level, pending, since = "normal", "", None
+    levels = []
+    for i, v in enumerate(values):
+        s = rules.step(
+            value=v,
+            at=T0 + timedelta(seconds=i * every_s),
+            warning=75.0,
+            critical=85.0,
+            current=level,
+            pending=pending,
+            pending_since=since,
+            band=band,
+            min_duration=timedelta(seconds=min_s),
+        )
+        level, pending, since = s.level, s.pending, s.pending_since
+        levels.append(level)
+    return levels
+
+
+def test_levels_at_the_default_temperature_limits():
+    assert run([70, 76, 86, 90]) == ["normal", "warning", "critical", "critical"]
+
+
+def test_hysteresis_keeps_a_hovering_value_at_its_level():
+    # 75 +- 1: once above, it stays warning until it falls below 75 - 5% = 71.25
+    hovering = [76, 74.5, 75.5, 74, 75.2, 73, 76]
+    assert run(hovering) == ["warning"] * 7
+    assert run([76, 71])[-1] == "normal"
+    # without hysteresis the same series flaps
+    assert run(hovering, band=0.0) == [
+        "warning",
+        "normal",
+        "warning",
+        "normal",
+        "warning",
+        "normal",
+        "warning",
+    ]
+
+
+def test_critical_falls_back_to_warning_past_its_band_only():
+    assert run([90, 82, 80.5])[-2:] == ["critical", "warning"]
+    assert run([90, 81.5]) == ["critical", "critical"]  # 85 - 5% = 80.75
+
+
+def test_minimum_duration_ignores_a_short_spike():
+    assert run([70, 90, 70, 70], min_s=10) == ["normal"] * 4
+    sustained = run([70] + [80] * 12, min_s=10)
+    assert sustained[10] == "normal" and sustained[11] == "warning"
+
+
+def test_time_above_warning_counts_toward_critical():
+    # 5 s at warning level then critical: it was out of normal for 10 s by the 11th reading
+    levels = run([70] + [80] * 5 + [90] * 10, min_s=10)
+    assert levels[10] == "normal"
+    assert levels[11] == "critical"
+
+
+def test_the_most_specific_rule_wins_and_disabled_rules_switch_a_signal_off():
+    default = R("temperature_c")
+    kind = R("temperature_c", node_kind="fdm_printer", warning=245, critical=260)
+    node = R("temperature_c", node_id=7, warning=230, critical=250)
+    vib = R("vibration_mm_s", warning=2.5, critical=4.0)
+    every = [default, kind, node, vib]
+    assert rules.rules_for(every, node_id=7, kind="fdm_printer")["temperature_c"] is node
+    assert rules.rules_for(every, node_id=8, kind="fdm_printer")["temperature_c"] is kind
+    assert rules.rules_for(every, node_id=8, kind="cnc_mill")["temperature_c"] is default
+    off = R("vibration_mm_s", node_id=8, enabled=False)
+    assert "vibration_mm_s" not in rules.rules_for([*every, off], node_id=8, kind="cnc_mill")
+
+
+def test_baseline_ratio_limits_scale_with_the_baseline():
+    power = R("power_kw", mode="baseline_ratio", warning=1.2, critical=1.5)
+    assert rules.limits(power, baseline=7.5) == (9.0, 11.25)
+    assert rules.limits(power, baseline=None) == (None, None)
