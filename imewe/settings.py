@@ -369,6 +369,11 @@ SPECTACULAR_SETTINGS = {
         "CadFormatEnum": "apps.jobs.models.CadFile.Format",
         "SimulationKindEnum": "apps.twins.models.Simulation.Kind",
         "SimulationStatusEnum": "apps.twins.models.Simulation.Status",
+        "TicketStatusEnum": "apps.maintenance.models.Ticket.Status",
+        "WindowKindEnum": "apps.maintenance.models.MaintenanceWindow.Kind",
+        "WindowStatusEnum": "apps.maintenance.models.MaintenanceWindow.Status",
+        "RuleModeEnum": "apps.maintenance.models.ThresholdRule.Mode",
+        "LockModeEnum": "apps.twins.models.TwinLock.Mode",
     },
 }
 

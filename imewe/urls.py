@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.telemetry.api_urls")),
     path("", include("apps.jobs.api_urls")),
     path("", include("apps.twins.api_urls")),
+    path("", include("apps.maintenance.api_urls")),
 ]
 
 urlpatterns = [

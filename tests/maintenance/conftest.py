@@ -44,3 +44,17 @@ def send(
         return at
 
     return ingest
+
+
+def rival_node(fleet: dict[str, Any]) -> FabricationNode:  # noqa: F811
+    """A node of the other vendor, at no operator site, in service."""
+    from apps.vendors.services import node_decide, node_register
+    from tests.vendors.conftest import NODE_FIELDS
+
+    rival = fleet["rival"]
+    node = node_register(
+        by=rival, vendor=rival.organizations.get(), **{**NODE_FIELDS, "name": "Rival-Mill"}
+    )
+    node = node_decide(node=node, by=fleet["admin"], approve=True)
+    node_config_save(node=node, by=rival, config={"ok": True})
+    return node_transition(node=node, to=FabricationNode.Status.IDLE, by=rival, reason="up")
