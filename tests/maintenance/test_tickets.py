@@ -185,3 +185,42 @@ def test_manual_tickets_are_validated(mill, fleet):
     with pytest.raises(ValidationError) as bad:
         ticket_create(by=fleet["vendor"], node=mill, issue_type="nope", severity="bad", title=" ")
     assert set(bad.value.message_dict) == {"issue_type", "severity", "title"}
+
+
+def test_model_findings_fold_into_the_nodes_open_agent_ticket(mill, fleet):
+    vibration, _ = raise_vibration(mill)
+    folded, new = ticket_raise(
+        node=mill,
+        issue_type="low_rul",
+        severity="warning",
+        title="about 5 h left",
+        evidence={"rul_hours": 5},
+        suggested_action="",
+        fold=True,
+    )
+    assert not new and folded.pk == vibration.pk
+    folded.refresh_from_db()
+    assert folded.evidence["value"] == 4.2  # the ticket's own evidence stays
+    assert folded.evidence["findings"]["low_rul"] == {"rul_hours": 5}
+    assert folded.events.filter(text__startswith="Also found: remaining life").exists()
+    # without an open agent ticket, a finding opens its own
+    ticket_transition(by=fleet["vendor"], ticket=folded, to="resolved", note="bearing replaced")
+    _, new = ticket_raise(
+        node=mill,
+        issue_type="low_rul",
+        severity="warning",
+        title="x",
+        evidence={},
+        suggested_action="",
+        fold=True,
+    )
+    assert new
+
+
+def test_repeated_findings_note_the_history_once_an_hour(mill):
+    ticket, _ = raise_vibration(mill)
+    for _ in range(5):
+        raise_vibration(mill)
+    ticket.refresh_from_db()
+    assert ticket.occurrences == 6
+    assert ticket.events.filter(kind=TicketEvent.Kind.OCCURRENCE).count() == 1

@@ -97,7 +97,13 @@ def fleet_monitor(*, now: datetime | None = None) -> MonitorReport:
                 and health.anomaly_threshold is not None
                 and health.anomaly_score > health.anomaly_threshold
             )
-            rul_short = health.rul_hours is not None and health.rul_hours < health.planned_horizon_h
+            # the learned RUL when a model exists, else the vibration trend's hours to its limit
+            remaining = (
+                health.rul_hours
+                if health.rul_hours is not None
+                else health.vibration_hours_to_limit
+            )
+            rul_short = remaining is not None and remaining < health.planned_horizon_h
             score, parts = health_score(
                 online=online,
                 open_alerts=alerts.get(node.pk, []),

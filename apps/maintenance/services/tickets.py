@@ -89,28 +89,33 @@ def ticket_raise(
     evidence: dict[str, Any],
     suggested_action: str,
     at: datetime | None = None,
+    fold: bool = False,
 ) -> tuple[Ticket, bool]:
     """The agent's way in: opens a ticket, or, when the same issue on the same node already has
     an unresolved ticket opened within the dedup window (24 h), updates that one (occurrence
-    count, latest evidence, higher severity). Returns the ticket and whether it is new."""
+    count, latest evidence, higher severity). With `fold` (the models' findings: anomaly,
+    failure risk, short remaining life), any unresolved agent ticket of the node within the
+    window takes the finding instead: one worn bearing is one incident, whichever way the agent
+    noticed it. Returns the ticket and whether it is new."""
     at = at or timezone.now()
     now = timezone.now()
     # Serialise raises per node: two findings at once must not open two tickets.
     node = FabricationNode.objects.select_for_update().get(pk=node.pk)
-    existing = (
-        Ticket.objects.filter(
-            node=node,
-            issue_type=issue_type,
-            status__in=UNRESOLVED,
-            created_at__gte=now - dedup_window(),
-        )
-        .order_by("-created_at")
-        .first()
-    )
+    recent = Ticket.objects.filter(
+        node=node, status__in=UNRESOLVED, created_at__gte=now - dedup_window()
+    ).order_by("-created_at")
+    existing = recent.filter(issue_type=issue_type).first()
+    if existing is None and fold:
+        existing = recent.filter(opened_by_agent=True).first()
     if existing is not None:
         existing.occurrences += 1
         existing.last_seen = max(existing.last_seen, at)
-        existing.evidence = evidence
+        if existing.issue_type == issue_type:
+            existing.evidence = evidence
+        else:
+            findings = dict(existing.evidence.get("findings", {}))
+            findings[issue_type] = evidence
+            existing.evidence = {**existing.evidence, "findings": findings}
         escalated = SEVERITY_RANK[Severity(severity)] > SEVERITY_RANK[Severity(existing.severity)]
         if escalated:
             existing.severity = severity
@@ -129,12 +134,24 @@ def ticket_raise(
                 "updated_at",
             ]
         )
-        TicketEvent.objects.create(
-            ticket=existing,
-            kind=TicketEvent.Kind.OCCURRENCE,
-            text=f"Seen again ({existing.occurrences} times)"
-            + (f"; severity raised to {severity}" if escalated else ""),
+        folded = existing.issue_type != issue_type
+        last_noted = (
+            existing.events.filter(kind=TicketEvent.Kind.OCCURRENCE)
+            .order_by("-at")
+            .values_list("at", flat=True)
+            .first()
         )
+        # The history notes escalations and new kinds of finding at once, repeats once an hour:
+        # a finding every two minutes must not bury the people's notes.
+        if escalated or folded or last_noted is None or now - last_noted >= timedelta(hours=1):
+            label = Ticket.IssueType(issue_type).label.lower()
+            TicketEvent.objects.create(
+                ticket=existing,
+                kind=TicketEvent.Kind.OCCURRENCE,
+                text=(f"Also found: {label}" if folded else "Seen again")
+                + f" ({existing.occurrences} findings)"
+                + (f"; severity raised to {severity}" if escalated else ""),
+            )
         maintenance_broadcast(node, {"type": "ticket.updated", "ticket": ticket_payload(existing)})
         if escalated:
             _tell(existing, opened=False)
