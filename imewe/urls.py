@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("apps.telemetry.urls")),
     path("", include("apps.jobs.urls")),
     path("", include("apps.twins.urls")),
+    path("", include("apps.maintenance.urls")),
     path("", include("apps.portal.urls")),
 ]
 

@@ -28,6 +28,10 @@ def portal_nav(request: HttpRequest) -> dict[str, Any]:
         portals.append(
             {"key": "nodes", "label": "Live", "url": reverse("telemetry:node-watch-list")}
         )
+    if user_can(user, Action.TICKET_MANAGE):
+        portals.append(
+            {"key": "maintenance", "label": "Maintenance", "url": reverse("maintenance:fleet")}
+        )
     if user_can(user, Action.SYSTEM_ADMIN):
         approvals = reverse("vendors:approvals")
         portals.append({"key": "approvals", "label": "Approvals", "url": approvals})

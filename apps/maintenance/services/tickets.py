@@ -111,7 +111,9 @@ def ticket_raise(
         existing.occurrences += 1
         existing.last_seen = max(existing.last_seen, at)
         if existing.issue_type == issue_type:
-            existing.evidence = evidence
+            # the latest evidence, keeping what other findings added to the ticket
+            kept = existing.evidence.get("findings")
+            existing.evidence = {**evidence, "findings": kept} if kept else evidence
         else:
             findings = dict(existing.evidence.get("findings", {}))
             findings[issue_type] = evidence

@@ -1,0 +1,132 @@
+"""Forms of the maintenance pages. Field names match the services' arguments, so a service's
+ValidationError lands on the field it names (`form_add_service_error`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from apps.core.exceptions import error_messages
+from apps.maintenance.models import MaintenanceWindow, Severity, ThresholdRule, Ticket
+from apps.telemetry.models import SIGNAL_LABELS
+from apps.users.models import User
+from apps.vendors.models import FabricationNode
+
+DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+def form_add_service_error(form: forms.Form, exc: Exception) -> None:
+    """A service error onto the form: a field's message under that field, the rest on top."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for field, messages in exc.message_dict.items():
+            if field in form.fields:
+                form.add_error(field, messages)
+            else:
+                form.add_error(None, [f"{field}: {m}" for m in messages])
+        return
+    form.add_error(None, error_messages(exc))
+
+
+class TicketCreateForm(forms.Form):
+    node = forms.ModelChoiceField(queryset=FabricationNode.objects.none())
+    issue_type = forms.ChoiceField(
+        label="Issue", choices=Ticket.IssueType.choices, initial=Ticket.IssueType.OTHER
+    )
+    severity = forms.ChoiceField(choices=Severity.choices, initial=Severity.WARNING)
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args: Any, nodes: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["node"].queryset = nodes  # type: ignore[attr-defined]
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(
+        label="What was done",
+        max_length=5000,
+        required=False,  # the service says why it is needed: one message, on this field
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    was_failure = forms.BooleanField(required=False, label="The machine really failed")
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="Nobody (unassign)"
+    )
+
+    def __init__(self, *args: Any, people: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["assignee"]
+        field.queryset = User.objects.filter(pk__in=[p.pk for p in people])  # type: ignore[attr-defined]
+        field.label_from_instance = lambda u: f"{u.email} ({u.get_role_display()})"  # type: ignore[attr-defined]
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label="Note", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+def _next_hour() -> Any:
+    return timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+class WindowForm(forms.Form):
+    kind = forms.ChoiceField(choices=MaintenanceWindow.Kind.choices)
+    starts_at = forms.DateTimeField(label="Starts (UTC)", widget=DATETIME_INPUT)
+    ends_at = forms.DateTimeField(label="Ends (UTC)", widget=DATETIME_INPUT)
+    reason = forms.CharField(max_length=300)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            start = _next_hour()
+            self.initial.setdefault("starts_at", start)
+            self.initial.setdefault("ends_at", start + timedelta(hours=2))
+
+
+class WindowCompleteForm(forms.Form):
+    work_done = forms.CharField(
+        label="Work done",
+        max_length=5000,
+        required=False,  # the service's message says what is missing
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+def signal_choices(extra: list[str] | None = None) -> list[tuple[str, str]]:
+    known = dict(SIGNAL_LABELS)
+    for signal in extra or []:
+        known.setdefault(signal, signal)
+    return list(known.items())
+
+
+class RuleForm(forms.Form):
+    """A rule at one scope: the node (page of a node) or default / a node kind (rules page)."""
+
+    signal = forms.ChoiceField(choices=signal_choices())
+    node_kind = forms.ChoiceField(
+        label="Node kind",
+        required=False,
+        choices=[("", "All kinds (default)"), *FabricationNode.Kind.choices],
+    )
+    mode = forms.ChoiceField(choices=ThresholdRule.Mode.choices)
+    warning = forms.FloatField(required=False)
+    critical = forms.FloatField(required=False)
+    hysteresis_pct = forms.FloatField(label="Hysteresis (%)", initial=5.0)
+    min_duration_s = forms.FloatField(label="Minimum duration (s)", initial=10.0)
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(
+        self, *args: Any, for_node: bool = False, signals: Any = (), **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["signal"].choices = signal_choices(list(signals))  # type: ignore[attr-defined]
+        if for_node:
+            del self.fields["node_kind"]
