@@ -20,6 +20,14 @@ BEAT_SCHEDULE = {
         "task": "apps.maintenance.tasks.fleet_monitor_task",
         "schedule": 60.0,
     },
+    "score-nodes": {
+        "task": "apps.maintenance.tasks.nodes_score_task",
+        "schedule": 120.0,
+    },
+    "train-maintenance-models": {
+        "task": "apps.maintenance.tasks.models_train_task",
+        "schedule": crontab(hour=2, minute=15),
+    },
     "train-duration-model": {
         "task": "apps.jobs.tasks.duration_model_train_task",
         "schedule": crontab(hour=2, minute=45),

@@ -43,3 +43,20 @@ def ticket_email_task(ticket_id: int) -> int:
 def fleet_monitor_task() -> dict[str, Any]:
     """Every minute: health scores, silent nodes offline, due windows started."""
     return vars(fleet_monitor())
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=5, max_retries=3)
+def nodes_score_task() -> int:
+    """Every two minutes: the active models score every node heard from; returns how many."""
+    from apps.maintenance.services.scoring import nodes_score
+
+    return len(nodes_score())
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=60, max_retries=3)
+def models_train_task() -> dict[str, str]:
+    """Nightly: retrains the failure, RUL and per-kind anomaly models; a new version replaces
+    the active one only if it is not worse on the same held-out rows."""
+    from apps.maintenance.services.training import models_train
+
+    return models_train()

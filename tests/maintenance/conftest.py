@@ -58,3 +58,20 @@ def rival_node(fleet: dict[str, Any]) -> FabricationNode:  # noqa: F811
     node = node_decide(node=node, by=fleet["admin"], approve=True)
     node_config_save(node=node, by=rival, config={"ok": True})
     return node_transition(node=node, to=FabricationNode.Status.IDLE, by=rival, reason="up")
+
+
+@pytest.fixture
+def default_rules(db: Any) -> None:
+    """The defaults migration 0002 installs. A transactional test (live server, websockets)
+    empties every table when it ends, migration data included, so tests that run after one and
+    need the rules install them again."""
+    from apps.maintenance.models import ThresholdRule
+    from apps.maintenance.rules import DEFAULT_RULES
+
+    for signal, kind, mode, warning, critical in DEFAULT_RULES:
+        ThresholdRule.objects.get_or_create(
+            signal=signal,
+            node_kind=kind,
+            node=None,
+            defaults={"mode": mode, "warning": warning, "critical": critical},
+        )

@@ -147,7 +147,43 @@ class Command(BaseCommand):
             )
         self._seed_fleet(orgs)  # the portal app seeds across apps: it may read them all
         self._seed_twins(orgs)
+        self._seed_maintenance()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    def _seed_maintenance(self) -> None:
+        """Cold-start history for the maintenance models (once): simulated run-to-failure mills
+        and, where the shared data directory has it, AI4I 2020; the models train in the
+        background worker, as the nightly task would."""
+        from pathlib import Path
+
+        from django.conf import settings
+
+        from apps.maintenance.learning.runs import simulate_runs, to_csv_rows
+        from apps.maintenance.models import HistorySet
+        from apps.maintenance.services.history import history_import
+        from apps.maintenance.tasks import models_train_task
+
+        if HistorySet.objects.exists():
+            return
+        rows = to_csv_rows(simulate_runs(24, seed=2026))
+        report = history_import(
+            rows=({k: "" if v is None else str(v) for k, v in row.items()} for row in rows),
+            columns=list(rows[0]),
+            kind=HistorySet.Kind.RUN_TO_FAILURE,
+            name="Simulated mills, run to failure (demo)",
+            source="apps.maintenance.learning.runs.simulate_runs(24, seed=2026)",
+        )
+        self.stdout.write(f"history {report.stored} rows of simulated run-to-failure mills")
+        ai4i = Path(settings.BASE_DIR).parent / "shared" / "data" / "ai4i2020.csv"
+        if ai4i.is_file():
+            from apps.maintenance.management.commands.import_history import ai4i_rows
+
+            columns, ai4i_history, kind = ai4i_rows(ai4i)
+            report = history_import(
+                rows=ai4i_history, columns=columns, kind=kind, name="AI4I 2020", source=str(ai4i)
+            )
+            self.stdout.write(f"history {report.stored} rows of AI4I 2020 (labelled failures)")
+        transaction.on_commit(models_train_task.delay)
 
     def _seed_fleet(self, orgs: dict[str, Organization]) -> None:
         admin = User.objects.get(email="admin@imewe.test")

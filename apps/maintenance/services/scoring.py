@@ -1,0 +1,248 @@
+"""Scoring each node with the active models (Celery, every few minutes; never on ingest):
+anomaly score of the newest window, failure probability, vibration trend and remaining useful
+life. Stores a Prediction, updates the node's health row, and raises tickets: an anomaly above
+its threshold for a sustained time, a failure probability above 0.7, or a remaining life below
+the node's planned horizon."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.ml import model_active
+from apps.maintenance.learning import anomaly, rul
+from apps.maintenance.learning.features import Table
+from apps.maintenance.models import NodeHealth, Prediction, Severity, ThresholdRule, Ticket
+from apps.maintenance.services.alerts import rules_applicable
+from apps.maintenance.services.realtime import maintenance_broadcast
+from apps.maintenance.services.tickets import ticket_raise
+from apps.maintenance.services.training import (
+    ANOMALY_WINDOW_S,
+    FAILURE,
+    RUL,
+    anomaly_model_load,
+    anomaly_name,
+    failure_model_load,
+    node_series,
+    rul_model_load,
+)
+from apps.vendors.lifecycle import ACTIVE_STATUSES
+from apps.vendors.models import FabricationNode
+
+LEVEL_WINDOW_S = 300.0  # the failure model reads the mean levels of the last 5 minutes
+TREND_HOURS = 24.0
+RUL_DAYS = 14
+
+
+@dataclass
+class NodeScore:
+    node: int
+    anomaly_score: float | None = None
+    anomaly_threshold: float | None = None
+    failure_probability: float | None = None
+    rul_hours: float | None = None
+    vibration_hours_to_limit: float | None = None
+    models: dict[str, int] = field(default_factory=dict)
+    tickets: list[int] = field(default_factory=list)
+
+
+def _levels(series: Any, *, since_s: float) -> Table:
+    recent = series.times_s >= since_s
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a signal without any reading: NaN
+        values = series.values[recent]
+        means = (
+            np.nanmean(values, axis=0) if len(values) else np.full(len(series.signals), math.nan)
+        )
+    return Table(list(series.signals), means.reshape(1, -1))
+
+
+def _vibration_limit(node: FabricationNode) -> float:
+    rule = rules_applicable(node=node).get("vibration_mm_s")
+    if rule is not None and rule.mode == ThresholdRule.Mode.ABOVE and rule.critical is not None:
+        return float(rule.critical)
+    return 4.0
+
+
+def node_score(*, node: FabricationNode, now: datetime | None = None) -> NodeScore:
+    now = now or timezone.now()
+    score = NodeScore(node=node.pk)
+    recent = node_series(
+        node_id=node.pk,
+        start=now - timedelta(hours=TREND_HOURS),
+        end=now,
+        max_points=2880,  # 30 s slices over a day
+    )
+    if len(recent.times_s) == 0:
+        return score
+    now_s = now.timestamp()
+    detector = model_active(anomaly_name(node.kind))
+    if detector is not None:
+        model = anomaly_model_load(detector)
+        start = now_s - ANOMALY_WINDOW_S
+        inside = recent.times_s > start
+        if inside.sum() >= 2:
+            names, row = anomaly.window_features(
+                recent.times_s[inside], recent.values[inside], recent.signals
+            )
+            value = float(model.score(anomaly.align_columns(names, row, model.features))[0])
+            score.anomaly_score, score.anomaly_threshold = value, model.threshold
+            score.models[detector.name] = detector.version
+    classifier = model_active(FAILURE)
+    if classifier is not None:
+        levels = _levels(recent, since_s=now_s - LEVEL_WINDOW_S)
+        if not np.isnan(levels.values).all():
+            model_f = failure_model_load(classifier)
+            score.failure_probability = float(model_f.probability(levels)[0])
+            score.models[classifier.name] = classifier.version
+    if "vibration_mm_s" in recent.signals:
+        column = recent.values[:, recent.signals.index("vibration_mm_s")]
+        trend = rul.vibration_trend(
+            recent.times_s, column, limit=_vibration_limit(node), exponential=True
+        )
+        if trend is not None and trend.hours_to_limit is not None:
+            score.vibration_hours_to_limit = round(trend.hours_to_limit, 2)
+    regressor = model_active(RUL)
+    if regressor is not None:
+        history = node_series(
+            node_id=node.pk,
+            start=now - timedelta(days=RUL_DAYS),
+            end=now,
+            max_points=RUL_DAYS * 144,  # 10-minute slices, as trained
+        )
+        model_r = rul_model_load(regressor)
+        score.rul_hours = round(
+            model_r.predict_history(history.times_s, history.values, history.signals), 1
+        )
+        score.models[regressor.name] = regressor.version
+    return score
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+@transaction.atomic
+def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) -> NodeScore:
+    """Store the scoring and act on it: health row, prediction history, tickets."""
+    health, _ = NodeHealth.objects.select_for_update().get_or_create(node=node)
+    anomalous = (
+        score.anomaly_score is not None
+        and score.anomaly_threshold is not None
+        and score.anomaly_score > score.anomaly_threshold
+    )
+    if anomalous and health.anomaly_since is None:
+        health.anomaly_since = now
+    elif not anomalous:
+        health.anomaly_since = None
+    health.anomaly_score = _finite(score.anomaly_score)
+    health.anomaly_threshold = _finite(score.anomaly_threshold)
+    health.failure_probability = _finite(score.failure_probability)
+    health.rul_hours = _finite(score.rul_hours)
+    health.vibration_hours_to_limit = _finite(score.vibration_hours_to_limit)
+    health.save()
+    Prediction.objects.create(
+        node=node,
+        at=now,
+        anomaly_score=health.anomaly_score,
+        anomaly_threshold=health.anomaly_threshold,
+        failure_probability=health.failure_probability,
+        rul_hours=health.rul_hours,
+        vibration_hours_to_limit=health.vibration_hours_to_limit,
+        models_used=score.models,
+    )
+    evidence = {
+        "source": "models",
+        "at": now.isoformat(),
+        "anomaly_score": health.anomaly_score,
+        "anomaly_threshold": health.anomaly_threshold,
+        "failure_probability": health.failure_probability,
+        "rul_hours": health.rul_hours,
+        "vibration_hours_to_limit": health.vibration_hours_to_limit,
+        "planned_horizon_h": health.planned_horizon_h,
+        "models": score.models,
+    }
+    sustain = timedelta(minutes=settings.MAINTENANCE_ANOMALY_SUSTAIN_MINUTES)
+    if anomalous and health.anomaly_since is not None and now - health.anomaly_since >= sustain:
+        minutes = int((now - health.anomaly_since).total_seconds() // 60)
+        ticket, _ = ticket_raise(
+            node=node,
+            issue_type=Ticket.IssueType.ANOMALY,
+            severity=Severity.WARNING,
+            title=f"{node.name}: unusual behaviour for {minutes} min",
+            evidence={**evidence, "anomalous_since": health.anomaly_since.isoformat()},
+            suggested_action="Compare the node's recent signals with its normal operation "
+            "(ticket chart); check tooling, fixtures and bearings before the next job.",
+            at=now,
+            fold=True,
+        )
+        score.tickets.append(ticket.pk)
+    probability = health.failure_probability
+    if probability is not None and probability > settings.MAINTENANCE_FAILURE_PROBABILITY:
+        ticket, _ = ticket_raise(
+            node=node,
+            issue_type=Ticket.IssueType.FAILURE_RISK,
+            severity=Severity.CRITICAL,
+            title=f"{node.name}: {probability:.0%} chance of failure within a day",
+            evidence=evidence,
+            suggested_action="Plan a predictive maintenance window before the next long job; "
+            "inspect tool wear, spindle load and cooling.",
+            at=now,
+            fold=True,
+        )
+        score.tickets.append(ticket.pk)
+    remaining = health.rul_hours
+    if remaining is None:
+        remaining = health.vibration_hours_to_limit
+    if remaining is not None and remaining < health.planned_horizon_h:
+        ticket, _ = ticket_raise(
+            node=node,
+            issue_type=Ticket.IssueType.LOW_RUL,
+            severity=Severity.WARNING,
+            title=f"{node.name}: about {remaining:.0f} h of life left, "
+            f"{health.planned_horizon_h:.0f} h planned",
+            evidence=evidence,
+            suggested_action="Schedule a predictive maintenance window before the remaining "
+            "life runs out; order the parts (bearings) now.",
+            at=now,
+            fold=True,
+        )
+        score.tickets.append(ticket.pk)
+    maintenance_broadcast(
+        node,
+        {
+            "type": "node.prediction",
+            "node": node.pk,
+            "anomaly_score": health.anomaly_score,
+            "failure_probability": health.failure_probability,
+            "rul_hours": health.rul_hours,
+        },
+    )
+    return score
+
+
+def nodes_score(*, now: datetime | None = None) -> list[NodeScore]:
+    """Every approved in-service node heard from recently."""
+    now = now or timezone.now()
+    silent_after = timedelta(minutes=settings.MAINTENANCE_OFFLINE_MINUTES)
+    out = []
+    nodes = FabricationNode.objects.filter(
+        approval=FabricationNode.Approval.APPROVED, status__in=ACTIVE_STATUSES
+    )
+    for node in nodes:
+        score = node_score(node=node, now=now)
+        if not score.models and score.vibration_hours_to_limit is None:
+            continue  # nothing heard, or nothing to score with
+        health = NodeHealth.objects.filter(node=node).first()
+        if health is not None and health.last_seen and now - health.last_seen > silent_after:
+            continue
+        out.append(node_score_apply(node=node, score=score, now=now))
+    return out

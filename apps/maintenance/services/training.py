@@ -1,0 +1,480 @@
+"""Training the maintenance agent's models from the platform's own labelled history and from
+imported history, and registering them (apps.core.ml: a new version becomes active only if it
+is not worse than the active one on the same held-out rows). Runs in Celery (nightly), never on
+a request.
+
+Labels come from confirmed failures: tickets resolved with was_failure=True (the failure is
+dated at the ticket's opening) and emergency maintenance windows (dated at their start)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sklearn
+import xgboost as xgb
+from django.db.models import Avg
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from apps.core.ml import Comparison, model_active, model_register
+from apps.core.models import TrainedModel
+from apps.maintenance.learning import anomaly, rul
+from apps.maintenance.learning.failure import (
+    FailureModel,
+    failure_metrics,
+    failure_model_train,
+    stratified_split,
+)
+from apps.maintenance.learning.features import Table
+from apps.maintenance.models import (
+    Alert,
+    HistoryRow,
+    HistorySet,
+    MaintenanceWindow,
+    Ticket,
+)
+from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.selectors import SIGNALS, point_range_downsampled
+from apps.vendors.models import FabricationNode
+
+FAILURE = "maintenance.failure"
+RUL = "maintenance.rul"
+HORIZON_H = 24.0  # the failure model predicts a failure within this many hours
+HISTORY_DAYS = 90
+MIN_POSITIVES = 10
+ANOMALY_DAYS = 7
+ANOMALY_WINDOW_S = 600.0
+ANOMALY_STEP_S = 300.0
+ANOMALY_SLOT_S = 30.0  # telemetry averaged over 30 s slots before windowing
+ANOMALY_MIN_WINDOWS = 50
+# With no faulty windows to score, a detector is judged by how much healthy held-out operation
+# it flags; one flagging more than this is worse than none.
+ANOMALY_MAX_FALSE_ALARMS = 0.05
+RUL_MIN_UNITS = 4
+RUL_HISTORY_DAYS = 30
+
+
+def anomaly_name(kind: str) -> str:
+    return f"maintenance.anomaly.{kind}"
+
+
+def failure_events(*, since: datetime | None = None) -> dict[int, list[datetime]]:
+    """node -> times of confirmed failures, oldest first."""
+    events: dict[int, list[datetime]] = defaultdict(list)
+    tickets = Ticket.objects.filter(was_failure=True)
+    windows = MaintenanceWindow.objects.filter(kind=MaintenanceWindow.Kind.EMERGENCY)
+    if since is not None:
+        tickets = tickets.filter(created_at__gte=since)
+        windows = windows.filter(starts_at__gte=since)
+    for node_id, at in tickets.values_list("node_id", "created_at"):
+        events[node_id].append(at)
+    for node_id, at in windows.values_list("node_id", "starts_at"):
+        events[node_id].append(at)
+    return {node: sorted(times) for node, times in events.items()}
+
+
+# --- Failure classifier --------------------------------------------------------------------
+
+
+def _union(tables: list[tuple[Table, np.ndarray]]) -> tuple[Table, np.ndarray]:
+    columns: list[str] = []
+    for table, _ in tables:
+        columns.extend(c for c in table.columns if c not in columns)
+    blocks = []
+    for table, _ in tables:
+        block = np.full((len(table), len(columns)), np.nan)
+        for j, name in enumerate(columns):
+            if name in table.columns:
+                block[:, j] = table.column(name)
+        blocks.append(block)
+    labels = np.concatenate([y for _, y in tables]) if tables else np.empty(0)
+    values = np.vstack(blocks) if blocks else np.empty((0, len(columns)))
+    return Table(columns, values), labels
+
+
+def imported_failures() -> list[tuple[Table, np.ndarray, HistorySet]]:
+    out = []
+    for history in HistorySet.objects.filter(kind=HistorySet.Kind.FAILURES):
+        rows = list(history.records.values_list("values", "failed"))
+        if not rows:
+            continue
+        columns = list(history.signals)
+        values = np.array(
+            [[float(v.get(c, math.nan)) for c in columns] for v, _ in rows], dtype=float
+        )
+        labels = np.array([1.0 if failed else 0.0 for _, failed in rows])
+        out.append((Table(columns, values), labels, history))
+    return out
+
+
+def platform_failures(*, now: datetime) -> tuple[Table, np.ndarray, int]:
+    """The platform's own history: each node's hourly mean of every signal, labelled 1 when a
+    confirmed failure followed within HORIZON_H hours. Returns the table, labels, and how many
+    distinct failures labelled it."""
+    since = now - timedelta(days=HISTORY_DAYS)
+    events = failure_events(since=since)
+    hours = (
+        TelemetryPoint.objects.filter(time__gte=since)
+        .annotate(hour=TruncHour("time"))
+        .values("node_id", "hour")
+        .annotate(**{s: Avg(s) for s in SIGNALS})
+        .order_by("node_id", "hour")
+    )
+    rows, labels = [], []
+    horizon = timedelta(hours=HORIZON_H)
+    used: set[tuple[int, datetime]] = set()
+    for row in hours:
+        end = row["hour"] + timedelta(hours=1)
+        failed = False
+        for at in events.get(row["node_id"], []):
+            if end <= at <= end + horizon:
+                failed = True
+                used.add((row["node_id"], at))
+                break
+        rows.append([math.nan if row[s] is None else float(row[s]) for s in SIGNALS])  # type: ignore[literal-required]
+        labels.append(1.0 if failed else 0.0)
+    values = np.array(rows, dtype=float) if rows else np.empty((0, len(SIGNALS)))
+    return Table(list(SIGNALS), values), np.array(labels), len(used)
+
+
+def _f1_shortfall(metrics: dict[str, Any]) -> float:
+    return round(1.0 - float(metrics["f1"]), 6)
+
+
+def failure_model_train_and_register(
+    *, now: datetime | None = None, params: dict[str, Any] | None = None
+) -> TrainedModel | str:
+    """Trains on imported labelled failures plus the platform's own history; held-out: a
+    stratified 20% (seed 42). Compared on 1 - F1 of the failure class with the active model
+    and with flagging every row (the baseline)."""
+    now = now or timezone.now()
+    parts: list[tuple[Table, np.ndarray]] = []
+    sources: list[str] = []
+    for table, labels, history in imported_failures():
+        parts.append((table, labels))
+        sources.append(f"history #{history.pk} {history.name} ({len(table)} rows)")
+    own, own_labels, own_failures = platform_failures(now=now)
+    if len(own):
+        parts.append((own, own_labels))
+        sources.append(
+            f"platform telemetry, hourly, last {HISTORY_DAYS} days "
+            f"({len(own)} rows, {own_failures} confirmed failures)"
+        )
+    table, labels = _union(parts)
+    positives = int(labels.sum())
+    if positives < MIN_POSITIVES or positives == len(labels):
+        return (
+            f"not enough labelled history: {positives} failure rows of {len(labels)}; "
+            f"{MIN_POSITIVES} needed (import some with manage.py import_history)"
+        )
+    train_idx, test_idx = stratified_split(labels, test_share=0.2, seed=42)
+    train = Table(table.columns, table.values[train_idx])
+    test = Table(table.columns, table.values[test_idx])
+    model = failure_model_train(train, labels[train_idx], seed=42, params=params)
+    scores = failure_metrics(model, test, labels[test_idx]).as_dict()
+    prevalence = float(labels[test_idx].mean())
+    baseline_f1 = 2 * prevalence / (1 + prevalence)  # flag every row: recall 1
+    active = model_active(FAILURE)
+    active_shortfall = None
+    if active is not None:
+        previous = failure_model_load(active)
+        active_shortfall = _f1_shortfall(
+            failure_metrics(previous, test, labels[test_idx]).as_dict()
+        )
+    return model_register(
+        name=FAILURE,
+        algorithm=f"xgboost {xgb.__version__} classifier, failure within {HORIZON_H:g} h",
+        artifact=model.to_bytes(),
+        features=list(model.features),
+        metrics={**scores, "baseline": {"flag_everything_f1": round(baseline_f1, 4)}},
+        training={
+            "rows": int(len(train_idx)),
+            "held_out_rows": int(len(test_idx)),
+            "held_out": "stratified 20%, seed 42",
+            "positives": positives,
+            "sources": sources,
+            "to": now.isoformat(),
+            "threshold": float(model.threshold),
+            "horizon_h": HORIZON_H,
+        },
+        comparison=Comparison(
+            metric="1 - f1",
+            candidate=_f1_shortfall(scores),
+            baseline=round(1 - baseline_f1, 6),
+            active=active_shortfall,
+        ),
+    )
+
+
+_cache: dict[tuple[str, int], Any] = {}
+
+
+def failure_model_load(row: TrainedModel) -> FailureModel:
+    key = (row.name, row.pk)
+    if key not in _cache:
+        _cache[key] = FailureModel.from_bytes(
+            bytes(row.artifact), features=list(row.features), threshold=row.training["threshold"]
+        )
+    return _cache[key]  # type: ignore[no-any-return]
+
+
+def anomaly_model_load(row: TrainedModel) -> anomaly.AnomalyModel:
+    key = (row.name, row.pk)
+    if key not in _cache:
+        _cache[key] = anomaly.AnomalyModel.from_bytes(bytes(row.artifact))
+    return _cache[key]  # type: ignore[no-any-return]
+
+
+def rul_model_load(row: TrainedModel) -> rul.RulModel:
+    key = (row.name, row.pk)
+    if key not in _cache:
+        _cache[key] = rul.RulModel.from_bytes(bytes(row.artifact))
+    return _cache[key]  # type: ignore[no-any-return]
+
+
+# --- Anomaly detectors, one per node kind -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Series:
+    """A node's telemetry as arrays: seconds since the epoch, one column per signal."""
+
+    times_s: np.ndarray
+    values: np.ndarray
+    signals: list[str]
+
+
+def node_series(*, node_id: int, start: datetime, end: datetime, max_points: int) -> Series:
+    """Averages of equal time slices (raw when few enough) of every telemetry column, plus the
+    numeric `extra` keys where the rows are raw."""
+    rows = point_range_downsampled(node_id=node_id, start=start, end=end, max_points=max_points)
+    extras: list[str] = []
+    for row in rows:
+        for key, value in (row.get("extra") or {}).items():
+            if key not in extras and isinstance(value, int | float) and not isinstance(value, bool):
+                extras.append(key)
+    signals = [*SIGNALS, *extras]
+    times = np.array([row["time"].timestamp() for row in rows], dtype=float)
+    values = np.array(
+        [
+            [math.nan if row.get(s) is None else float(row[s]) for s in SIGNALS]
+            + [float((row.get("extra") or {}).get(k, math.nan)) for k in extras]
+            for row in rows
+        ],
+        dtype=float,
+    ).reshape(len(rows), len(signals))
+    return Series(times, values, signals)
+
+
+def _faulty_spans(node_id: int, *, since: datetime) -> list[tuple[float, float]]:
+    spans = [
+        (a.first_seen.timestamp(), (a.resolved_at or a.last_seen).timestamp())
+        for a in Alert.objects.filter(node_id=node_id, last_seen__gte=since)
+    ]
+    for at in failure_events(since=since).get(node_id, []):
+        spans.append((at.timestamp() - HORIZON_H * 3600, at.timestamp()))
+    return spans
+
+
+def anomaly_model_train_and_register(
+    *, kind: str, now: datetime | None = None
+) -> TrainedModel | str:
+    """Healthy windows (no alert, no failure in the next day) of the kind's nodes over the last
+    week; the newest 20% of them are held out, with every faulty window, to score."""
+    now = now or timezone.now()
+    since = now - timedelta(days=ANOMALY_DAYS)
+    names: list[str] = []
+    healthy: list[tuple[float, np.ndarray, list[str]]] = []
+    faulty: list[tuple[np.ndarray, list[str]]] = []
+    node_ids = list(FabricationNode.objects.filter(kind=kind).values_list("pk", flat=True))
+    max_points = int(ANOMALY_DAYS * 86400 / ANOMALY_SLOT_S)
+    for node_id in node_ids:
+        series = node_series(node_id=node_id, start=since, end=now, max_points=max_points)
+        if len(series.times_s) < 10:
+            continue
+        names, rows, ends = anomaly.window_rows(
+            series.times_s,
+            series.values,
+            series.signals,
+            width_s=ANOMALY_WINDOW_S,
+            step_s=ANOMALY_STEP_S,
+        )
+        spans = _faulty_spans(node_id, since=since)
+        for row, end in zip(rows, ends, strict=True):
+            start = end - ANOMALY_WINDOW_S
+            if any(a <= end and b >= start for a, b in spans):
+                faulty.append((row, names))
+            else:
+                healthy.append((float(end), row, names))
+    if len(healthy) < ANOMALY_MIN_WINDOWS:
+        return f"not enough healthy history for {kind}: {len(healthy)} windows"
+    features: list[str] = []
+    for _, _, row_names in healthy:
+        features.extend(n for n in row_names if n not in features)
+    healthy.sort(key=lambda item: item[0])
+    matrix = np.vstack([anomaly.align_columns(n, r, features) for _, r, n in healthy])
+    cut = int(len(matrix) * 0.8)
+    model = anomaly.anomaly_model_train(matrix[:cut], features, seed=0)
+    held_healthy = matrix[cut:]
+    held_faulty = (
+        np.vstack([anomaly.align_columns(n, r, features) for r, n in faulty])
+        if faulty
+        else np.empty((0, len(features)))
+    )
+    scores: dict[str, Any] = {
+        "false_alarm_rate": round(float(np.mean(model.score(held_healthy) > model.threshold)), 4),
+        "healthy_windows": len(held_healthy),
+        "faulty_windows": len(held_faulty),
+        "threshold": round(model.threshold, 4),
+    }
+    if len(held_faulty):
+        scores = {**scores, **anomaly.anomaly_metrics(model, held_healthy, held_faulty)}
+        metric, candidate, baseline = "1 - roc_auc", 1 - scores["roc_auc"], 0.5
+    else:
+        metric, candidate = "false_alarm_rate", scores["false_alarm_rate"]
+        baseline = ANOMALY_MAX_FALSE_ALARMS
+    active_row = model_active(anomaly_name(kind))
+    active_value = None
+    if active_row is not None:
+        previous = anomaly_model_load(active_row)
+        h = anomaly.align_columns(features, held_healthy, previous.features)
+        if len(held_faulty):
+            f = anomaly.align_columns(features, held_faulty, previous.features)
+            active_value = 1 - anomaly.anomaly_metrics(previous, h, f)["roc_auc"]
+        else:
+            active_value = float(np.mean(previous.score(h) > previous.threshold))
+    return model_register(
+        name=anomaly_name(kind),
+        algorithm=f"scikit-learn {sklearn.__version__} isolation forest (scaled, whitened)",
+        artifact=model.to_bytes(),
+        features=features,
+        metrics=scores,
+        training={
+            "rows": cut,
+            "held_out_rows": len(held_healthy) + len(held_faulty),
+            "held_out": "the newest 20% of healthy windows and every faulty window",
+            "nodes": len(node_ids),
+            "from": since.isoformat(),
+            "to": now.isoformat(),
+            "window_s": ANOMALY_WINDOW_S,
+        },
+        comparison=Comparison(
+            metric=metric, candidate=round(candidate, 6), baseline=baseline, active=active_value
+        ),
+    )
+
+
+# --- Remaining useful life ---------------------------------------------------------------
+
+
+def imported_runs() -> list[rul.Run]:
+    runs = []
+    for history in HistorySet.objects.filter(kind=HistorySet.Kind.RUN_TO_FAILURE):
+        signals = list(history.signals)
+        by_unit: dict[str, list[tuple[float, dict[str, float], float | None]]] = defaultdict(list)
+        for unit, t, values, failure_t in HistoryRow.objects.filter(history=history).values_list(
+            "unit", "t", "values", "failure_t"
+        ):
+            by_unit[unit].append((t, values, failure_t))
+        for unit, rows in by_unit.items():
+            rows.sort(key=lambda r: r[0])
+            runs.append(
+                rul.Run(
+                    unit=f"{history.pk}:{unit}",
+                    times_s=np.array([r[0] for r in rows], dtype=float),
+                    values=np.array(
+                        [[float(r[1].get(s, math.nan)) for s in signals] for r in rows]
+                    ),
+                    signals=signals,
+                    failure_s=float(rows[-1][2] or rows[-1][0]),
+                )
+            )
+    return runs
+
+
+def platform_runs(*, now: datetime) -> list[rul.Run]:
+    """Each confirmed failure of a node: its telemetry from the previous failure (or 30 days
+    back) up to the failure, averaged over 10-minute slices."""
+    runs = []
+    for node_id, times in failure_events(since=now - timedelta(days=365)).items():
+        previous = None
+        for at in times:
+            start = max(
+                previous or at - timedelta(days=RUL_HISTORY_DAYS),
+                at - timedelta(days=RUL_HISTORY_DAYS),
+            )
+            slots = int((at - start).total_seconds() // 600) or 1
+            series = node_series(node_id=node_id, start=start, end=at, max_points=slots)
+            if len(series.times_s) >= 10:
+                runs.append(
+                    rul.Run(
+                        unit=f"node-{node_id}@{at:%Y%m%d%H%M}",
+                        times_s=series.times_s,
+                        values=series.values,
+                        signals=series.signals,
+                        failure_s=at.timestamp(),
+                    )
+                )
+            previous = at
+    return runs
+
+
+def rul_model_train_and_register(*, now: datetime | None = None) -> TrainedModel | str:
+    now = now or timezone.now()
+    runs = imported_runs() + platform_runs(now=now)
+    units = {run.unit for run in runs}
+    if len(units) < RUL_MIN_UNITS:
+        return f"not enough run-to-failure history: {len(units)} units, {RUL_MIN_UNITS} needed"
+    train, test = rul.split_units(runs, test_share=0.25, seed=0)
+    model = rul.rul_model_train(train, seed=0)
+    scores = rul.rul_metrics(model, test)
+    active_row = model_active(RUL)
+    active_rmse = None
+    if active_row is not None:
+        active_rmse = rul.rul_metrics(rul_model_load(active_row), test)["rmse_h"]
+    return model_register(
+        name=RUL,
+        algorithm=f"xgboost {xgb.__version__} regressor on history features",
+        artifact=model.to_bytes(),
+        features=list(model.features),
+        metrics=scores,
+        training={
+            "rows": model.training_rows,
+            "held_out_rows": scores["rows"],
+            "held_out": f"{len(test)} of {len(units)} units (25%, seed 0)",
+            "units": len(units),
+            "to": now.isoformat(),
+        },
+        comparison=Comparison(
+            metric="rmse_h",
+            candidate=scores["rmse_h"],
+            baseline=scores["baseline_rmse_h"],
+            active=active_rmse,
+        ),
+    )
+
+
+def models_train(*, now: datetime | None = None) -> dict[str, str]:
+    """Nightly: every model; what happened to each."""
+    now = now or timezone.now()
+    outcome: dict[str, str] = {}
+    jobs: list[tuple[str, Any]] = [
+        (FAILURE, lambda: failure_model_train_and_register(now=now)),
+        (RUL, lambda: rul_model_train_and_register(now=now)),
+    ]
+    kinds = FabricationNode.objects.values_list("kind", flat=True).distinct()
+    for kind in sorted(set(kinds)):
+        jobs.append(
+            (anomaly_name(kind), lambda k=kind: anomaly_model_train_and_register(kind=k, now=now))
+        )
+    for name, job in jobs:
+        result = job()
+        outcome[name] = (
+            result if isinstance(result, str) else f"v{result.version}: {result.decision}"
+        )
+    return outcome
