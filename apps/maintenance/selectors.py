@@ -17,6 +17,7 @@ from apps.maintenance.models import (
     MaintenanceWindow,
     NodeHealth,
     Prediction,
+    ThresholdRule,
     Ticket,
     TicketEvent,
 )
@@ -37,6 +38,15 @@ def maintained_nodes(*, user: User) -> QuerySet[FabricationNode]:
     if scope == Scope.OPERATED:
         return qs.filter(site__memberships__user=user).distinct()
     return qs.none()
+
+
+def node_rule_candidates(*, node: FabricationNode) -> QuerySet[ThresholdRule]:
+    """The rules that may apply to `node`: the defaults, its kind's and its own."""
+    return ThresholdRule.objects.filter(
+        Q(node__isnull=True, node_kind="")
+        | Q(node__isnull=True, node_kind=node.kind)
+        | Q(node=node)
+    )
 
 
 def maintenance_can_view(*, user: User, node: FabricationNode) -> bool:

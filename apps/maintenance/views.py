@@ -14,7 +14,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -51,6 +50,7 @@ from apps.maintenance.selectors import (
     health_of,
     maintained_node_get,
     maintained_nodes,
+    node_rule_candidates,
     prediction_list,
     registry_can_view,
     registry_list,
@@ -689,11 +689,7 @@ def _effective_rules(node: FabricationNode) -> list[dict[str, Any]]:
     """Per signal, the rule in force on this node (node over kind over default, a disabled one
     included: it switches the signal off) and the one it falls back to without an override."""
     by_signal: dict[str, list[ThresholdRule]] = defaultdict(list)
-    for rule in ThresholdRule.objects.filter(
-        Q(node__isnull=True, node_kind="")
-        | Q(node__isnull=True, node_kind=node.kind)
-        | Q(node=node)
-    ):
+    for rule in node_rule_candidates(node=node):
         by_signal[rule.signal].append(rule)
     out = []
     for signal in sorted(by_signal):

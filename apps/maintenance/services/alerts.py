@@ -10,7 +10,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 
 from apps.maintenance import rules
 from apps.maintenance.models import (
@@ -43,11 +42,9 @@ ACTION_OF_SIGNAL = {
 
 
 def rules_applicable(*, node: FabricationNode) -> dict[str, ThresholdRule]:
-    candidates = ThresholdRule.objects.filter(
-        Q(node__isnull=True, node_kind="")
-        | Q(node__isnull=True, node_kind=node.kind)
-        | Q(node=node)
-    )
+    from apps.maintenance.selectors import node_rule_candidates
+
+    candidates = node_rule_candidates(node=node)
     return rules.rules_for(candidates, node_id=node.pk, kind=node.kind)  # type: ignore[return-value]
 
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.ml import model_active
+from apps.core.models import TrainedModel
 from apps.maintenance.learning import anomaly, rul
 from apps.maintenance.learning.features import Table
 from apps.maintenance.models import NodeHealth, Prediction, Severity, ThresholdRule, Ticket
@@ -72,7 +73,21 @@ def _vibration_limit(node: FabricationNode) -> float:
     return 4.0
 
 
-def node_score(*, node: FabricationNode, now: datetime | None = None) -> NodeScore:
+def _active(name: str, cache: dict[str, TrainedModel | None] | None) -> TrainedModel | None:
+    if cache is None:
+        return model_active(name)
+    if name not in cache:
+        cache[name] = model_active(name)
+    return cache[name]
+
+
+def node_score(
+    *,
+    node: FabricationNode,
+    now: datetime | None = None,
+    active: dict[str, TrainedModel | None] | None = None,
+) -> NodeScore:
+    """`active` caches the registry's active models across the nodes of one run."""
     now = now or timezone.now()
     score = NodeScore(node=node.pk)
     recent = node_series(
@@ -84,7 +99,7 @@ def node_score(*, node: FabricationNode, now: datetime | None = None) -> NodeSco
     if len(recent.times_s) == 0:
         return score
     now_s = now.timestamp()
-    detector = model_active(anomaly_name(node.kind))
+    detector = _active(anomaly_name(node.kind), active)
     if detector is not None:
         model = anomaly_model_load(detector)
         start = now_s - ANOMALY_WINDOW_S
@@ -96,7 +111,7 @@ def node_score(*, node: FabricationNode, now: datetime | None = None) -> NodeSco
             value = float(model.score(anomaly.align_columns(names, row, model.features))[0])
             score.anomaly_score, score.anomaly_threshold = value, model.threshold
             score.models[detector.name] = detector.version
-    classifier = model_active(FAILURE)
+    classifier = _active(FAILURE, active)
     if classifier is not None:
         levels = _levels(recent, since_s=now_s - LEVEL_WINDOW_S)
         if not np.isnan(levels.values).all():
@@ -110,7 +125,7 @@ def node_score(*, node: FabricationNode, now: datetime | None = None) -> NodeSco
         )
         if trend is not None and trend.hours_to_limit is not None:
             score.vibration_hours_to_limit = round(trend.hours_to_limit, 2)
-    regressor = model_active(RUL)
+    regressor = _active(RUL, active)
     if regressor is not None:
         history = node_series(
             node_id=node.pk,
@@ -237,8 +252,9 @@ def nodes_score(*, now: datetime | None = None) -> list[NodeScore]:
     nodes = FabricationNode.objects.filter(
         approval=FabricationNode.Approval.APPROVED, status__in=ACTIVE_STATUSES
     )
+    active: dict[str, TrainedModel | None] = {}
     for node in nodes:
-        score = node_score(node=node, now=now)
+        score = node_score(node=node, now=now, active=active)
         if not score.models and score.vibration_hours_to_limit is None:
             continue  # nothing heard, or nothing to score with
         health = NodeHealth.objects.filter(node=node).first()
