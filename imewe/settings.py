@@ -98,6 +98,8 @@ INSTALLED_APPS = [
     "apps.vendors",
     "apps.telemetry",
     "apps.jobs",
+    "apps.materials",
+    "apps.energy",
     "apps.twins",
     "apps.maintenance",
     "apps.portal",

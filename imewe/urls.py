@@ -11,6 +11,8 @@ api_v1 = [
     path("", include("apps.vendors.api_urls")),
     path("", include("apps.telemetry.api_urls")),
     path("", include("apps.jobs.api_urls")),
+    path("", include("apps.materials.api_urls")),
+    path("", include("apps.energy.api_urls")),
     path("", include("apps.twins.api_urls")),
     path("", include("apps.maintenance.api_urls")),
 ]
@@ -29,6 +31,8 @@ urlpatterns = [
     path("", include("apps.vendors.urls")),
     path("", include("apps.telemetry.urls")),
     path("", include("apps.jobs.urls")),
+    path("", include("apps.materials.urls")),
+    path("", include("apps.energy.urls")),
     path("", include("apps.twins.urls")),
     path("", include("apps.maintenance.urls")),
     path("", include("apps.portal.urls")),

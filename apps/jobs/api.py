@@ -491,9 +491,20 @@ class WorkProgressApi(_WorkBase):
         return Response(WorkPartSerializer(part).data)
 
 
+class UsageReportSerializer(serializers.Serializer):
+    material_used_g = serializers.FloatField(
+        min_value=0, required=False, help_text="material the part took, scrap included"
+    )
+    waste_g = serializers.FloatField(min_value=0, required=False, help_text="of which scrap")
+    energy_kwh = serializers.FloatField(min_value=0, required=False, help_text="metered energy")
+
+
 class WorkCompleteApi(_WorkBase):
     class InputSerializer(serializers.Serializer):
         quality_score = serializers.FloatField(min_value=0, max_value=1)
+        report = UsageReportSerializer(
+            required=False, help_text="what the node measured; the estimate fills the rest"
+        )
 
     @extend_schema(request=InputSerializer, responses={200: WorkPartSerializer})
     def post(self, request: Any, pk: int) -> Response:

@@ -53,6 +53,14 @@ class CadFile(TimeStampedModel):
 class Job(TimeStampedModel):
     Status = Status
 
+    class Timing(models.TextChoices):
+        """When the scheduler may run the job's parts. The energy-aware choices need a deadline:
+        they move the parts into cheaper and greener hours before it, never past it."""
+
+        ASAP = "asap", "As soon as possible"
+        BALANCED = "balanced", "Cheaper and greener hours before the deadline"
+        LOWEST_CARBON = "lowest_carbon", "Lowest carbon before the deadline"
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
     )
@@ -65,6 +73,7 @@ class Job(TimeStampedModel):
     )
     deadline = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUBMITTED)
+    timing = models.CharField(max_length=16, choices=Timing.choices, default=Timing.ASAP)
     # duration_h, energy_kwh, material_g, material_cm3, cost {material, energy, machine_time,
     # platform_fee, total, currency}, earliest_completion, per part; see apps/jobs/estimates.py
     estimates = models.JSONField(default=dict, blank=True)

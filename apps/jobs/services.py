@@ -30,6 +30,7 @@ from apps.jobs.estimates import (
 )
 from apps.jobs.lifecycle import RESCHEDULE_FROM, can_transition, job_status_from_parts
 from apps.jobs.models import CadFile, Job, JobTemplate, Part, Status, StatusChange
+from apps.jobs.providers import part_finished
 from apps.jobs.scheduler import ASSEMBLY, NodeState, PartTask, Plan, hours_until, schedule
 from apps.jobs.selectors import job_can_change, schedulable_nodes, working_nodes
 from apps.telemetry.selectors import latest_points
@@ -774,23 +775,66 @@ def _node_after_part(part: Part) -> None:
     _node_moves(node, targets, f"Part {part.pk} finished")
 
 
+REPORT_FIELDS = ("material_used_g", "waste_g", "energy_kwh")
+
+
+def _usage_report(report: dict[str, Any] | None) -> dict[str, float]:
+    """What the node says the part used; each figure optional, none negative."""
+    clean: dict[str, float] = {}
+    errors: dict[str, list[str]] = {}
+    for key, value in (report or {}).items():
+        if key not in REPORT_FIELDS:
+            errors[key] = [f"Unknown; report any of {', '.join(REPORT_FIELDS)}."]
+        elif value is None:
+            continue
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            errors[key] = ["Must be a number, 0 or more."]
+        else:
+            clean[key] = float(value)
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def _announce_finished(part: Part, report: dict[str, float]) -> None:
+    """After commit, so usage and energy are recorded only for a finish that stands."""
+    part_id, node_id, status = part.pk, part.assigned_node_id, part.status
+    transaction.on_commit(
+        lambda: part_finished.send(
+            sender=Part, part_id=part_id, node_id=node_id, status=status, report=report
+        )
+    )
+
+
 @transaction.atomic
-def work_complete(*, node_id: int, part_id: int, quality_score: float) -> Part:
+def work_complete(
+    *,
+    node_id: int,
+    part_id: int,
+    quality_score: float,
+    report: dict[str, Any] | None = None,
+) -> Part:
     part = _work_part(node_id=node_id, part_id=part_id)
     if part.status == Status.COMPLETED:
         return part
     if not 0 <= quality_score <= 1:
         raise ValidationError({"quality_score": ["From 0 (scrap) to 1 (perfect)."]})
+    used = _usage_report(report)
     if part.status != Status.IN_PROGRESS:
         raise Conflict("Report start before completion.", details={"status": part.status})
     part.quality_score = quality_score
     part.progress_pct = 100.0
     part.finished_at = timezone.now()
-    part.save(update_fields=["quality_score", "progress_pct", "finished_at", "updated_at"])
+    if used:
+        part.estimates["reported"] = used
+    part.save(
+        update_fields=["quality_score", "progress_pct", "finished_at", "estimates", "updated_at"]
+    )
     part = part_transition(
         part=part, to=Status.COMPLETED, by=None, reason=f"Completed, quality {quality_score:.2f}"
     )
     _node_after_part(part)
+    _announce_finished(part, used)
     return part
 
 
@@ -822,6 +866,8 @@ def work_fail(*, node_id: int, part_id: int, reason: str, machine_fault: bool) -
     part.save(update_fields=["failure_reason", "finished_at", "updated_at"])
     part = part_transition(part=part, to=Status.FAILED, by=None, reason=reason.strip())
     _node_after_part(part)
+    # the material already used is waste, and the energy was spent all the same
+    _announce_finished(part, {})
     return part
 
 

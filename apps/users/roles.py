@@ -32,6 +32,9 @@ class Action(models.TextChoices):
     TELEMETRY_VIEW = "telemetry_view", "View telemetry"
     TELEMETRY_INGEST = "telemetry_ingest", "Ingest telemetry"
     TICKET_MANAGE = "ticket_manage", "Manage tickets"
+    INVENTORY_MANAGE = "inventory_manage", "Manage material stock and purchase orders"
+    ENERGY_MANAGE = "energy_manage", "Manage energy sources, tariffs and power caps"
+    KPI_VIEW = "kpi_view", "View platform KPIs"
     SYSTEM_ADMIN = "system_admin", "System config, users, roles"
 
 
@@ -82,6 +85,9 @@ MATRIX: dict[Action, dict[Role, Scope]] = {
     # Only device credentials (edge gateways) ingest; no human role, not even admin.
     A.TELEMETRY_INGEST: {},
     A.TICKET_MANAGE: {R.ADMIN: S.ALL, R.VENDOR: S.OWN_NODES, R.OPERATOR: S.OPERATED},
+    A.INVENTORY_MANAGE: {R.ADMIN: S.ALL, R.VENDOR: S.OWN_NODES, R.OPERATOR: S.OPERATED},
+    A.ENERGY_MANAGE: {R.ADMIN: S.ALL, R.VENDOR: S.OWN_NODES, R.OPERATOR: S.OPERATED},
+    A.KPI_VIEW: {R.ADMIN: S.ALL, R.ENGINEER: S.ALL, R.OPERATOR: S.OPERATED},
     A.SYSTEM_ADMIN: {R.ADMIN: S.ALL},
 }
 

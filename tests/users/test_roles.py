@@ -29,6 +29,9 @@ EXPECTED = {
     ],
     A.TELEMETRY_INGEST: [None, None, None, None, None, None],
     A.TICKET_MANAGE: [S.ALL, None, None, S.OWN_NODES, S.OPERATED, None],
+    A.INVENTORY_MANAGE: [S.ALL, None, None, S.OWN_NODES, S.OPERATED, None],
+    A.ENERGY_MANAGE: [S.ALL, None, None, S.OWN_NODES, S.OPERATED, None],
+    A.KPI_VIEW: [S.ALL, None, S.ALL, None, S.OPERATED, None],
     A.SYSTEM_ADMIN: [S.ALL, None, None, None, None, None],
 }
 CASES = [(action, role, EXPECTED[action][i]) for action in EXPECTED for i, role in enumerate(ROLES)]

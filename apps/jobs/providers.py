@@ -1,0 +1,93 @@
+"""Hooks through which apps to the right of jobs (materials, energy) feed the scheduler, hear
+about finished parts and add panels to a job's page, without jobs importing them (DESIGN.md,
+"Dependencies between apps"). They register from their `AppConfig.ready`.
+
+- `part_finished` (a signal, sent after commit): a part COMPLETED or FAILED on a node. Receivers
+  record material usage and energy consumption. Keyword arguments: `part_id`, `node_id`,
+  `status` ("completed" / "failed") and `report`, what the node said it used (any of
+  `material_used_g`, `waste_g`, `energy_kwh`; empty when it said nothing).
+- stock providers: node ids -> {node id: {material name (lower case): grams on hand}}. A
+  material a node does not track is left out (the scheduler then treats it as available).
+- energy providers: (node ids, now, horizon hours) -> `EnergyOutlook`: hourly price and carbon
+  intensity per site, the site's power cap, each node's site and heat-up time.
+- job panels: (job, user) -> (template name, context) or None, shown on the job's page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import django.dispatch
+
+part_finished = django.dispatch.Signal()
+
+
+@dataclass(frozen=True)
+class SiteOutlook:
+    """One site's next hours. Index 0 covers [now, now + 1 h), index 1 the hour after, ..."""
+
+    price: tuple[float, ...]  # money per kWh drawn from the site's mix
+    carbon: tuple[float, ...]  # kg CO2e per kWh drawn
+    cap_kw: float | None = None  # the most the site's machines may draw together
+
+
+@dataclass(frozen=True)
+class EnergyOutlook:
+    sites: dict[int, SiteOutlook] = field(default_factory=dict)
+    node_site: dict[int, int] = field(default_factory=dict)  # node id -> key in `sites`
+    peak_h: dict[int, float] = field(default_factory=dict)  # node id -> heat-up at rated power
+    currency: str = "EUR"
+
+
+StockProvider = Callable[[Sequence[int]], dict[int, dict[str, float]]]
+EnergyProvider = Callable[[Sequence[int], datetime, float], EnergyOutlook]
+JobPanel = Callable[[Any, Any], "tuple[str, dict[str, Any]] | None"]
+
+_stock_providers: list[StockProvider] = []
+_energy_providers: list[EnergyProvider] = []
+_job_panels: list[JobPanel] = []
+
+
+def _register(registry: list[Any], fn: Any) -> Any:
+    if fn not in registry:  # ready() may run twice (tests, autoreload)
+        registry.append(fn)
+    return fn
+
+
+def register_stock_provider(fn: StockProvider) -> StockProvider:
+    return _register(_stock_providers, fn)
+
+
+def register_energy_provider(fn: EnergyProvider) -> EnergyProvider:
+    return _register(_energy_providers, fn)
+
+
+def register_job_panel(fn: JobPanel) -> JobPanel:
+    return _register(_job_panels, fn)
+
+
+def node_stock(node_ids: Sequence[int]) -> dict[int, dict[str, float]]:
+    merged: dict[int, dict[str, float]] = {}
+    for provider in _stock_providers:
+        for node_id, stock in provider(node_ids).items():
+            merged.setdefault(node_id, {}).update(stock)
+    return merged
+
+
+def energy_outlook(node_ids: Sequence[int], now: datetime, horizon_h: float) -> EnergyOutlook:
+    """The first registered provider's outlook; an empty one (no prices, no caps) without."""
+    for provider in _energy_providers:
+        return provider(node_ids, now, horizon_h)
+    return EnergyOutlook()
+
+
+def job_panels(job: Any, user: Any) -> list[tuple[str, dict[str, Any]]]:
+    panels = []
+    for panel in _job_panels:
+        shown = panel(job, user)
+        if shown is not None:
+            panels.append(shown)
+    return panels
