@@ -93,6 +93,12 @@ class JobInputSerializer(PartsInputSerializer):
     )
     priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
     deadline = serializers.DateTimeField(required=False, allow_null=True)
+    timing = serializers.ChoiceField(
+        choices=Job.Timing.choices,
+        default=Job.Timing.ASAP,
+        help_text="balanced / lowest_carbon need a deadline: the job moves into cheaper and "
+        "greener hours before it",
+    )
     metadata = serializers.JSONField(required=False)
     latitude = serializers.FloatField(min_value=-90, max_value=90, required=False)
     longitude = serializers.FloatField(min_value=-180, max_value=180, required=False)
@@ -156,6 +162,7 @@ class JobSerializer(serializers.ModelSerializer):
             "organization_name",
             "priority",
             "deadline",
+            "timing",
             "status",
             "estimates",
             "metadata",

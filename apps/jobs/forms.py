@@ -4,6 +4,7 @@ from django import forms
 from django.forms import formset_factory
 
 from apps.jobs.estimates import PROCESS_LABELS
+from apps.jobs.models import Job
 
 PROCESSES = [(k, v) for k, v in PROCESS_LABELS.items() if k != "inspection"]
 
@@ -14,6 +15,17 @@ class JobForm(forms.Form):
     deadline = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
+    timing = forms.ChoiceField(
+        choices=Job.Timing.choices,
+        initial=Job.Timing.ASAP,
+        label="When to run it",
+        help_text="With a deadline, the platform can run the job in cheaper, lower-carbon hours "
+        "before it.",
+        required=False,
+    )
+
+    def clean_timing(self) -> str:
+        return self.cleaned_data.get("timing") or Job.Timing.ASAP
 
 
 class PartForm(forms.Form):

@@ -10,44 +10,35 @@ about finished parts and add panels to a job's page, without jobs importing them
   material a node does not track is left out (the scheduler then treats it as available).
 - energy providers: (node ids, now, horizon hours) -> `EnergyOutlook`: hourly price and carbon
   intensity per site, the site's power cap, each node's site and heat-up time.
+- blocked providers: (node ids, now, horizon hours) -> {node id: [(start, end), ...]} aware
+  datetimes when a node cannot work (maintenance windows); the scheduler plans around them.
 - job panels: (job, user) -> (template name, context) or None, shown on the job's page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import django.dispatch
 
+from apps.jobs.scheduler import EnergyOutlook, SiteOutlook
+
+__all__ = ["EnergyOutlook", "SiteOutlook", "part_finished"]
+
 part_finished = django.dispatch.Signal()
-
-
-@dataclass(frozen=True)
-class SiteOutlook:
-    """One site's next hours. Index 0 covers [now, now + 1 h), index 1 the hour after, ..."""
-
-    price: tuple[float, ...]  # money per kWh drawn from the site's mix
-    carbon: tuple[float, ...]  # kg CO2e per kWh drawn
-    cap_kw: float | None = None  # the most the site's machines may draw together
-
-
-@dataclass(frozen=True)
-class EnergyOutlook:
-    sites: dict[int, SiteOutlook] = field(default_factory=dict)
-    node_site: dict[int, int] = field(default_factory=dict)  # node id -> key in `sites`
-    peak_h: dict[int, float] = field(default_factory=dict)  # node id -> heat-up at rated power
-    currency: str = "EUR"
 
 
 StockProvider = Callable[[Sequence[int]], dict[int, dict[str, float]]]
 EnergyProvider = Callable[[Sequence[int], datetime, float], EnergyOutlook]
+Windows = dict[int, list[tuple[datetime, datetime]]]
+BlockedProvider = Callable[[Sequence[int], datetime, float], Windows]
 JobPanel = Callable[[Any, Any], "tuple[str, dict[str, Any]] | None"]
 
 _stock_providers: list[StockProvider] = []
 _energy_providers: list[EnergyProvider] = []
+_blocked_providers: list[BlockedProvider] = []
 _job_panels: list[JobPanel] = []
 
 
@@ -63,6 +54,10 @@ def register_stock_provider(fn: StockProvider) -> StockProvider:
 
 def register_energy_provider(fn: EnergyProvider) -> EnergyProvider:
     return _register(_energy_providers, fn)
+
+
+def register_blocked_provider(fn: BlockedProvider) -> BlockedProvider:
+    return _register(_blocked_providers, fn)
 
 
 def register_job_panel(fn: JobPanel) -> JobPanel:
@@ -82,6 +77,14 @@ def energy_outlook(node_ids: Sequence[int], now: datetime, horizon_h: float) -> 
     for provider in _energy_providers:
         return provider(node_ids, now, horizon_h)
     return EnergyOutlook()
+
+
+def node_blocked(node_ids: Sequence[int], now: datetime, horizon_h: float) -> Windows:
+    merged: Windows = {}
+    for provider in _blocked_providers:
+        for node_id, windows in provider(node_ids, now, horizon_h).items():
+            merged.setdefault(node_id, []).extend(windows)
+    return merged
 
 
 def job_panels(job: Any, user: Any) -> list[tuple[str, dict[str, Any]]]:

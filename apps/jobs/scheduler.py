@@ -5,9 +5,11 @@ Each feasible node gets five scores in [0, 1], combined with configurable weight
 capability match 0.3, spare capacity 0.2, energy efficiency 0.2, material availability 0.15,
 proximity to the designer 0.15):
 - capability: the machine fits the part snugly (a small part on a huge machine scores lower);
-- spare capacity: little work already queued on the node (hours), 1 / (1 + backlog / 8 h);
+- spare capacity: little work already queued on the node (hours), 1 / (1 + backlog / 8 h),
+  where waiting for a maintenance window or a site's power cap counts as backlog;
 - energy efficiency: the least power-hungry candidate scores 1, others their power ratio;
-- material availability: the node's stock of the part's material, 0-1 (1 when not tracked);
+- material availability: the node's stock of the part's material against what the part needs,
+  0-1 (1 when the node does not track it); stock placed in this run is used up as it goes;
 - proximity: 1 / (1 + km / 500) from the designer; 0.5 when either location is unknown.
 
 Parts are placed in order of priority (high first), then deadline (soonest first). A part
@@ -16,6 +18,16 @@ whose (material, process) matches the last part placed on a node in this run is 
 the best machine without the batch would. Where a deadline exists, nodes that finish in
 time are preferred. Assembly parts wait for all other parts of their job (the swarm), so they
 start when the last of those finishes.
+
+Time on a node is a timeline, not a queue's end: maintenance windows block it, and a part
+moved later leaves a gap that later parts may fill. Two energy rules (input from apps/energy
+through `EnergyOutlook`, see apps/jobs/providers.py):
+- a site's power cap: a part starts only when its heat-up peak (rated power for the node's
+  heat-up time) and its running load fit under the cap next to everything already placed at
+  that site, so heat-up peaks are staggered and the cap is never exceeded;
+- a job whose timing is not ASAP and which has a deadline moves, on its chosen node, to the
+  start that minimises its energy objective (price and carbon, or carbon alone) over the
+  site's hourly outlook, finishing by the deadline and inside the outlook.
 """
 
 from __future__ import annotations
@@ -39,6 +51,29 @@ EXPLAIN_TOP = 5
 ASSEMBLY = "assembly"
 
 
+DEFAULT_LOAD = 0.5  # share of rated power a running job draws, when the part does not say
+TIMING_ASAP = "asap"
+TIMING_LOWEST_CARBON = "lowest_carbon"
+MIN_GAIN = 0.01  # an energy-aware move must save at least 1% of the objective
+
+
+@dataclass(frozen=True)
+class SiteOutlook:
+    """One site's next hours. Index 0 covers [now, now + 1 h), index 1 the hour after, ..."""
+
+    price: tuple[float, ...]  # money per kWh drawn from the site's mix
+    carbon: tuple[float, ...]  # kg CO2e per kWh drawn
+    cap_kw: float | None = None  # the most the site's machines may draw together
+
+
+@dataclass(frozen=True)
+class EnergyOutlook:
+    sites: dict[int, SiteOutlook] = field(default_factory=dict)
+    node_site: dict[int, int] = field(default_factory=dict)  # node id -> key in `sites`
+    peak_h: dict[int, float] = field(default_factory=dict)  # node id -> heat-up at rated power
+    currency: str = "EUR"
+
+
 @dataclass(frozen=True)
 class NodeState:
     id: int
@@ -49,7 +84,10 @@ class NodeState:
     latitude: float | None = None
     longitude: float | None = None
     backlog_h: float = 0.0  # work already queued on the node
-    stock: dict[str, float] = field(default_factory=dict)  # material -> availability 0-1
+    stock: dict[str, float] = field(default_factory=dict)  # material -> grams on hand
+    site: int | None = None  # key into the outlook's sites (power cap, prices)
+    peak_h: float = 0.0  # heat-up at rated power when a part starts
+    blocked: tuple[tuple[float, float], ...] = ()  # hours from now it cannot work (maintenance)
 
 
 @dataclass(frozen=True)
@@ -67,6 +105,9 @@ class PartTask:
     longitude: float | None = None
     ready_h: float = 0.0  # earliest start (an assembly: when its job's other parts finish)
     excluded: frozenset[int] = frozenset()  # node ids that must not take it (declined it)
+    material_g: float = 0.0  # material all units need
+    load: float = DEFAULT_LOAD  # share of the node's rated power while it runs
+    timing: str = TIMING_ASAP  # or "balanced" / "lowest_carbon" (needs a deadline)
 
 
 @dataclass
@@ -78,7 +119,12 @@ class Assignment:
     late: bool = False
     batched: bool = False
     reason: str = ""
-    candidates: list[dict[str, float]] = field(default_factory=list)  # top scores, explained
+    candidates: list[dict[str, float | None]] = field(default_factory=list)  # scores, explained
+    shifted_h: float = 0.0  # moved this much later for cheaper / greener hours
+    staggered_h: float = 0.0  # held back this much by the site's power cap
+    kwh: float | None = None  # with an outlook for the node's site: the energy it draws,
+    energy_cost: float | None = None  # what that costs at the outlook's prices
+    co2e_kg: float | None = None  # and emits at its carbon intensities
 
 
 @dataclass
@@ -102,6 +148,115 @@ def _km(lat1: float, lon1: float, lat2: np.ndarray, lon2: np.ndarray) -> np.ndar
     return np.asarray(2 * 6371.0 * np.arcsin(np.sqrt(a)))
 
 
+class _Timeline:
+    """A node's busy intervals (hours from now), sorted and merged: usually one, [0, end)."""
+
+    __slots__ = ("busy",)
+
+    def __init__(self, backlog_h: float, blocked: tuple[tuple[float, float], ...]) -> None:
+        self.busy: list[tuple[float, float]] = []
+        if backlog_h > 0:
+            self.add(0.0, backlog_h)
+        for start, end in blocked:
+            if end > max(start, 0.0):
+                self.add(max(start, 0.0), end)
+
+    @property
+    def simple(self) -> bool:
+        """True when the node is free from its end on: start = max(end, ready)."""
+        return len(self.busy) <= 1 and (not self.busy or self.busy[0][0] <= 0.0)
+
+    @property
+    def end(self) -> float:
+        return self.busy[-1][1] if self.busy else 0.0
+
+    @property
+    def hours(self) -> float:
+        return sum(b - a for a, b in self.busy)
+
+    def earliest(self, at: float, hours: float) -> float:
+        """The first start >= `at` with `hours` free after it."""
+        start = at
+        for a, b in self.busy:
+            if b <= start:
+                continue
+            if a >= start + hours:
+                break
+            start = b
+        return start
+
+    def add(self, start: float, end: float) -> None:
+        merged = [(start, end)]
+        kept = []
+        for a, b in self.busy:
+            if b < merged[0][0] or a > merged[0][1]:
+                kept.append((a, b))
+            else:
+                merged[0] = (min(a, merged[0][0]), max(b, merged[0][1]))
+        self.busy = sorted(kept + merged)
+
+
+class _SiteLoad:
+    """What a capped site's machines draw over time: (start, end, kW) segments."""
+
+    def __init__(self, cap_kw: float) -> None:
+        self.cap = cap_kw
+        self.segments: list[tuple[float, float, float]] = []
+
+    def peak(self, a: float, b: float) -> float:
+        """The highest total draw at any moment in [a, b)."""
+        moments = [a] + [s for s, _, _ in self.segments if a < s < b]
+        return max(
+            (sum(kw for s, e, kw in self.segments if s <= m < e) for m in moments), default=0.0
+        )
+
+    def fits(self, start: float, profile: list[tuple[float, float, float]]) -> bool:
+        return all(
+            self.peak(start + a, start + b) + kw <= self.cap + 1e-9 for a, b, kw in profile if b > a
+        )
+
+    def add(self, start: float, profile: list[tuple[float, float, float]]) -> None:
+        self.segments.extend((start + a, start + b, kw) for a, b, kw in profile if b > a)
+
+    def releases_after(self, at: float) -> list[float]:
+        return sorted({e for _, e, _ in self.segments if e > at})
+
+
+def _profile(node: NodeState, part: PartTask, hours: float) -> list[tuple[float, float, float]]:
+    """The part's draw on `node` relative to its start: heat-up at rated power, then its load."""
+    peak = min(node.peak_h, hours)
+    running = node.rated_power_kw * part.load
+    return [(0.0, peak, node.rated_power_kw), (peak, hours, running)]
+
+
+def _curve(values: tuple[float, ...], hours: float) -> np.ndarray:
+    """An hourly curve long enough for `hours`, its last day repeated past its end."""
+    curve = np.asarray(values, dtype=float)
+    need = int(math.ceil(hours)) + 1
+    if curve.size == 0 or curve.size >= need:
+        return curve
+    day = curve[-24:] if curve.size >= 24 else curve
+    extra = np.resize(day, need - curve.size)
+    return np.concatenate([curve, extra])
+
+
+def _integral(curve: np.ndarray, a: float, b: float) -> float:
+    """The integral of an hourly step curve over [a, b) hours."""
+    if b <= a:
+        return 0.0
+    cum = np.concatenate([[0.0], np.cumsum(curve)])
+
+    def upto(t: float) -> float:
+        i = min(int(t), curve.size - 1)
+        return float(cum[i] + (t - i) * curve[i])
+
+    return upto(b) - upto(a)
+
+
+def _energy(curve: np.ndarray, start: float, profile: list[tuple[float, float, float]]) -> float:
+    return sum(kw * _integral(curve, start + a, start + b) for a, b, kw in profile)
+
+
 class _Fleet:
     """Nodes as arrays, indexed by (process, material) so each part scores only its
     candidates, vectorised."""
@@ -114,6 +269,12 @@ class _Fleet:
         self.lat = np.array([np.nan if n.latitude is None else n.latitude for n in nodes])
         self.lon = np.array([np.nan if n.longitude is None else n.longitude for n in nodes])
         self.backlog = np.array([n.backlog_h for n in nodes], dtype=float)
+        self.timelines = [_Timeline(n.backlog_h, n.blocked) for n in nodes]
+        self.end = np.array([t.end for t in self.timelines], dtype=float)
+        self.special = np.array([not t.simple for t in self.timelines], dtype=bool)
+        self.site = np.array([-1 if n.site is None else n.site for n in nodes], dtype=np.int64)
+        self.stock = [{_norm(m): g for m, g in n.stock.items()} for n in nodes]
+        self.tracked = any(self.stock)
         self.last_batch: list[tuple[str, str] | None] = [None] * len(nodes)
         self.index: dict[tuple[str, str], np.ndarray] = {}
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -139,9 +300,19 @@ def schedule(
     nodes: list[NodeState],
     *,
     weights: dict[str, float] | None = None,
+    sites: dict[int, SiteOutlook] | None = None,
 ) -> Plan:
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     fleet = _Fleet(nodes)
+    sites = sites or {}
+    loads = _site_loads(nodes, sites)
+    capped = np.array(sorted(loads), dtype=np.int64)
+    horizon = max([p.deadline_h or 0.0 for p in parts] + [48.0]) + 24.0
+    curves = {
+        key: (_curve(site.price, horizon), _curve(site.carbon, horizon))
+        for key, site in sites.items()
+        if site.price and site.carbon
+    }
     order = sorted(
         parts,
         key=lambda p: (
@@ -166,7 +337,18 @@ def schedule(
         same_batch = np.array([fleet.last_batch[r] == key for r in rows])
         hours = np.where(same_batch, part.hours - part.setup_h, part.hours)
         ready = max(part.ready_h, job_finish[part.job_id] if part.process == ASSEMBLY else 0.0)
-        start = np.maximum(fleet.backlog[rows], ready)
+        free = np.maximum(fleet.end[rows], ready)  # the common case: free from the node's end
+        start = free.copy()
+        # nodes with gaps or windows in their timeline, or at a capped site, look closer
+        for i in np.flatnonzero(fleet.special[rows] | np.isin(fleet.site[rows], capped)):
+            r = int(rows[i])
+            node = fleet.nodes[r]
+            load = loads.get(node.site) if node.site is not None else None
+            start[i] = _earliest(fleet.timelines[r], load, node, part, ready, float(hours[i]))
+        if np.isinf(start).all():
+            why = "no suitable node can start it under its site's power cap"
+            assignments.append(Assignment(part.id, None, reason=why))
+            continue
         finish = start + hours
         # Batch only where it pays: no later than on the best machine without the batch, so
         # a job's parts still spread over the fleet instead of queueing behind each other.
@@ -174,12 +356,15 @@ def schedule(
         batched = same_batch & (finish <= (others.min() if others.size else np.inf))
         part_box = float(np.prod(part.size_mm))
         capability = 0.5 + 0.5 * np.cbrt(part_box / np.prod(fleet.build[rows], axis=1))
-        capacity = 1.0 / (1.0 + fleet.backlog[rows] / 8.0)
+        # queued work, or the wait for a window or the power cap when that is longer
+        with np.errstate(invalid="ignore"):
+            wait = np.maximum(fleet.backlog[rows], start - ready)
+        capacity = 1.0 / (1.0 + wait / 8.0)
         power = fleet.power[rows]
         energy = power.min() / power
-        material = np.array(
-            [fleet.nodes[r].stock.get(part.material, 1.0) for r in rows], dtype=float
-        )
+        material = np.ones(rows.size)
+        if fleet.tracked:
+            material = np.array([_stock_score(fleet.stock[r], part) for r in rows], dtype=float)
         if part.latitude is not None and part.longitude is not None:
             km = _km(part.latitude, part.longitude, fleet.lat[rows], fleet.lon[rows])
             proximity = np.where(np.isnan(km), 0.5, 1.0 / (1.0 + km / 500.0))
@@ -193,6 +378,7 @@ def schedule(
             + w["proximity"] * proximity
             + BATCH_BONUS * batched
         )
+        total = np.where(np.isinf(start), -np.inf, total)
         late = np.zeros(rows.size, dtype=bool)
         if part.deadline_h is not None:
             late = finish > part.deadline_h
@@ -200,10 +386,30 @@ def schedule(
         rank = np.where(late, -finish if late.all() else -np.inf, total)
         best = int(np.argmax(rank))
         row = int(rows[best])
-        fleet.backlog[row] = float(finish[best])
+        node = fleet.nodes[row]
+        run_h = float(hours[best])
+        chosen_start = float(start[best])
+        profile = _profile(node, part, run_h)
+        load = loads.get(node.site) if node.site is not None else None
+        curve = curves.get(node.site) if node.site is not None else None
+        shifted = 0.0
+        if curve is not None and part.timing != TIMING_ASAP and part.deadline_h is not None:
+            moved = _shift(fleet.timelines[row], load, part, profile, chosen_start, run_h, curve)
+            shifted, chosen_start = moved - chosen_start, moved
+        chosen_finish = chosen_start + run_h
+        fleet.timelines[row].add(chosen_start, chosen_finish)
+        fleet.end[row] = fleet.timelines[row].end
+        fleet.special[row] = not fleet.timelines[row].simple
+        simple = fleet.timelines[row].simple
+        fleet.backlog[row] = chosen_finish if simple else fleet.backlog[row] + run_h
         fleet.last_batch[row] = key
+        if load is not None:
+            load.add(chosen_start, profile)
+        have = fleet.stock[row].get(_norm(part.material))
+        if have is not None:
+            fleet.stock[row][_norm(part.material)] = max(0.0, have - part.material_g)
         if part.process != ASSEMBLY:
-            job_finish[part.job_id] = max(job_finish[part.job_id], float(finish[best]))
+            job_finish[part.job_id] = max(job_finish[part.job_id], chosen_finish)
         top = np.argsort(-total)[:EXPLAIN_TOP]
         explained = [
             {
@@ -214,9 +420,9 @@ def schedule(
                 "material": round(float(material[i]), 3),
                 "proximity": round(float(proximity[i]), 3),
                 "batch": bool(batched[i]),
-                "finish_h": round(float(finish[i]), 3),
+                "finish_h": round(float(finish[i]), 3) if np.isfinite(finish[i]) else None,
                 "late": bool(late[i]),
-                "total": round(float(total[i]), 4),
+                "total": round(float(total[i]), 4) if np.isfinite(total[i]) else None,
             }
             for i in top
         ]
@@ -225,19 +431,122 @@ def schedule(
             reason = f"no node meets the deadline; earliest finish of {rows.size} node(s)"
         elif batched[best]:
             reason += f"; batched with other {part.material} {part.process} work"
-        assignments.append(
-            Assignment(
-                part.id,
-                int(fleet.ids[row]),
-                start_h=round(float(start[best]), 4),
-                finish_h=round(float(finish[best]), 4),
-                late=bool(late[best]),
-                batched=bool(batched[best]),
-                reason=reason,
-                candidates=explained,
-            )
+        staggered = float(start[best] - free[best])
+        if load is not None and staggered > 1e-9:
+            reason += f"; start held {staggered:.2f} h for the site's {load.cap:g} kW power cap"
+        assignment = Assignment(
+            part.id,
+            int(fleet.ids[row]),
+            start_h=round(chosen_start, 4),
+            finish_h=round(chosen_finish, 4),
+            late=bool(late[best]),
+            batched=bool(batched[best]),
+            reason=reason,
+            candidates=explained,
+            shifted_h=round(shifted, 4),
+            staggered_h=round(max(staggered, 0.0), 4),
         )
-    return Plan(assignments, float(fleet.backlog.max(initial=0.0)), w)
+        if curve is not None:
+            price, carbon = curve
+            assignment.kwh = round(sum(kw * (b - a) for a, b, kw in profile), 4)
+            assignment.energy_cost = round(_energy(price, chosen_start, profile), 4)
+            assignment.co2e_kg = round(_energy(carbon, chosen_start, profile), 4)
+            if shifted > 1e-9:
+                assignment.reason += (
+                    f"; moved {shifted:.2f} h later into cheaper and greener hours"
+                    if part.timing != TIMING_LOWEST_CARBON
+                    else f"; moved {shifted:.2f} h later into lower-carbon hours"
+                )
+        assignments.append(assignment)
+    return Plan(assignments, float(fleet.end.max(initial=0.0)), w)
+
+
+def _site_loads(nodes: list[NodeState], sites: dict[int, SiteOutlook]) -> dict[int, _SiteLoad]:
+    """Capped sites start with the work already queued on their nodes, drawing its load (the
+    parts running now are past their heat-up)."""
+    loads = {key: _SiteLoad(site.cap_kw) for key, site in sites.items() if site.cap_kw}
+    for node in nodes:
+        if node.site in loads and node.backlog_h > 0:
+            draw = node.rated_power_kw * DEFAULT_LOAD
+            loads[node.site].add(0.0, [(0.0, node.backlog_h, draw)])
+    return loads
+
+
+def _earliest(
+    timeline: _Timeline,
+    load: _SiteLoad | None,
+    node: NodeState,
+    part: PartTask,
+    ready: float,
+    hours: float,
+) -> float:
+    """The first start >= `ready` when the node is free and, at a capped site, its draw fits;
+    infinity when the node alone draws more than the cap."""
+    start = timeline.earliest(ready, hours)
+    if load is None:
+        return start
+    profile = _profile(node, part, hours)
+    if max(kw for _, _, kw in profile) > load.cap + 1e-9:
+        return math.inf
+    while not load.fits(start, profile):
+        later = load.releases_after(start)
+        if not later:
+            return math.inf  # cannot happen: with nothing drawing, a fitting profile fits
+        start = timeline.earliest(later[0], hours)
+    return start
+
+
+def _shift(
+    timeline: _Timeline,
+    load: _SiteLoad | None,
+    part: PartTask,
+    profile: list[tuple[float, float, float]],
+    start: float,
+    hours: float,
+    curve: tuple[np.ndarray, np.ndarray],
+) -> float:
+    """The start in [start, deadline - hours] with the lowest energy objective where the node
+    is free and the site's cap holds; `start` unless a later one saves at least MIN_GAIN."""
+    assert part.deadline_h is not None
+    price, carbon = curve
+    latest = min(part.deadline_h - hours, price.size - 1 - hours)
+    if latest <= start + 1e-9:
+        return start
+    if part.timing == TIMING_LOWEST_CARBON:
+        objective = carbon + 1e-6 * price  # carbon first; the price only breaks ties
+    else:
+        objective = price / max(float(price.mean()), 1e-9) + carbon / max(
+            float(carbon.mean()), 1e-9
+        )
+    # With hourly steps the best start has its start or its finish on an hour boundary.
+    first, last = math.ceil(start), math.floor(latest + hours)
+    options = {start, latest}
+    options.update(float(h) for h in range(first, last + 1) if start <= h <= latest)
+    options.update(h - hours for h in range(first, last + 1) if start <= h - hours <= latest)
+    here = _energy(objective, start, profile)
+    best, best_value = start, here
+    for option in sorted(options):
+        if timeline.earliest(option, hours) != option:
+            continue
+        if load is not None and not load.fits(option, profile):
+            continue
+        value = _energy(objective, option, profile)
+        if value < best_value - 1e-12:
+            best, best_value = option, value
+    if here - best_value < MIN_GAIN * abs(here):
+        return start
+    return best
+
+
+def _stock_score(stock: dict[str, float], part: PartTask) -> float:
+    """1 when the node holds what the part needs (or does not track the material), less as the
+    stock falls short, 0 with none."""
+    have = stock.get(_norm(part.material))
+    if have is None:
+        return 1.0
+    if part.material_g <= 0:
+        return 1.0 if have > 0 else 0.0
+    return min(1.0, have / part.material_g)
 
 
 def first_fit(parts: list[PartTask], nodes: list[NodeState]) -> Plan:

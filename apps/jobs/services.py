@@ -17,12 +17,14 @@ from apps.core.exceptions import Conflict
 from apps.core.models import Notification
 from apps.core.realtime import broadcast_on_commit
 from apps.core.services import notification_send
+from apps.jobs import providers
 from apps.jobs.cad import cad_measure
 from apps.jobs.duration import duration_model_active
 from apps.jobs.estimates import (
     DEFAULT_PROCESS,
     PROCESS_MODES,
     SETUP_HOURS,
+    UTILISATION,
     PartSpec,
     job_estimate,
     money,
@@ -31,7 +33,15 @@ from apps.jobs.estimates import (
 from apps.jobs.lifecycle import RESCHEDULE_FROM, can_transition, job_status_from_parts
 from apps.jobs.models import CadFile, Job, JobTemplate, Part, Status, StatusChange
 from apps.jobs.providers import part_finished
-from apps.jobs.scheduler import ASSEMBLY, NodeState, PartTask, Plan, hours_until, schedule
+from apps.jobs.scheduler import (
+    ASSEMBLY,
+    EnergyOutlook,
+    NodeState,
+    PartTask,
+    Plan,
+    hours_until,
+    schedule,
+)
 from apps.jobs.selectors import job_can_change, schedulable_nodes, working_nodes
 from apps.telemetry.selectors import latest_points
 from apps.users.models import Organization, User
@@ -197,6 +207,7 @@ def job_submit(
     metadata: dict[str, Any] | None = None,
     latitude: float | None = None,
     longitude: float | None = None,
+    timing: str = Job.Timing.ASAP,
 ) -> Job:
     """Creates the job SUBMITTED, validates it against the fleet (VALIDATED, with estimates) or
     rejects it with the failing parts named, and queues scheduling."""
@@ -207,6 +218,12 @@ def job_submit(
     now = timezone.now()
     if deadline is not None and deadline <= now:
         raise ValidationError({"deadline": ["The deadline must be in the future."]})
+    if timing not in Job.Timing.values:
+        raise ValidationError({"timing": [f"One of {', '.join(Job.Timing.values)}."]})
+    if timing != Job.Timing.ASAP and deadline is None:
+        raise ValidationError(
+            {"timing": ["Give a deadline: the platform moves the job only as far as it allows."]}
+        )
     estimate = job_estimate(
         [_spec(p) for p in cleaned],
         list(schedulable_nodes()),
@@ -224,6 +241,7 @@ def job_submit(
         metadata=metadata or {},
         latitude=latitude,
         longitude=longitude,
+        timing=timing,
     )
     job.full_clean(exclude=["estimates"])
     job.save()
@@ -374,13 +392,20 @@ def _remaining_hours(part: Part) -> float:
     return float(part.estimates.get("duration_h", 0.0)) * (1 - part.progress_pct / 100)
 
 
-def _node_states(*, now: datetime) -> list[NodeState]:
+def _node_states(*, now: datetime, horizon_h: float) -> tuple[list[NodeState], EnergyOutlook]:
+    """The working fleet as the scheduler sees it, with what materials (stock), energy (sites,
+    prices, caps, heat-up) and maintenance (windows) tell it through apps/jobs/providers.py."""
     backlog: dict[int, float] = defaultdict(float)
     for part in Part.objects.filter(
         status__in=ACTIVE_PART_STATUSES, assigned_node__isnull=False
     ).only("assigned_node_id", "estimates", "progress_pct"):
         backlog[part.assigned_node_id] += _remaining_hours(part)  # type: ignore[index]
-    return [
+    nodes = list(working_nodes())
+    ids = [node.pk for node in nodes]
+    stock = providers.node_stock(ids)
+    outlook = providers.energy_outlook(ids, now, horizon_h)
+    blocked = providers.node_blocked(ids, now, horizon_h)
+    states = [
         NodeState(
             id=node.pk,
             processes=frozenset(node.processes),
@@ -390,9 +415,17 @@ def _node_states(*, now: datetime) -> list[NodeState]:
             latitude=node.latitude,
             longitude=node.longitude,
             backlog_h=backlog[node.pk],
+            stock=stock.get(node.pk, {}),
+            site=outlook.node_site.get(node.pk),
+            peak_h=outlook.peak_h.get(node.pk, 0.0),
+            blocked=tuple(
+                (hours_until(start, now) or 0.0, hours_until(end, now) or 0.0)
+                for start, end in blocked.get(node.pk, [])
+            ),
         )
-        for node in working_nodes()
+        for node in nodes
     ]
+    return states, outlook
 
 
 def _task(part: Part, *, now: datetime, ready_h: float) -> PartTask:
@@ -411,6 +444,9 @@ def _task(part: Part, *, now: datetime, ready_h: float) -> PartTask:
         longitude=part.job.longitude,
         ready_h=ready_h,
         excluded=frozenset(part.estimates.get("declined_nodes", [])),
+        material_g=float(part.estimates.get("material_g", 0.0)),
+        load=UTILISATION[mode],
+        timing=part.job.timing,
     )
 
 
@@ -438,7 +474,9 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
     tasks = [
         _task(p, now=now, ready_h=ready[p.job_id] if p.process == ASSEMBLY else 0) for p in pending
     ]
-    plan = schedule(tasks, _node_states(now=now), weights=settings.JOBS_SCHEDULER_WEIGHTS)
+    horizon = max([t.deadline_h or 0.0 for t in tasks] + [48.0])
+    nodes, outlook = _node_states(now=now, horizon_h=min(horizon, 7 * 24.0))
+    plan = schedule(tasks, nodes, weights=settings.JOBS_SCHEDULER_WEIGHTS, sites=outlook.sites)
     placed = plan.by_part()
     confirming = set(
         FabricationNode.objects.filter(
@@ -469,6 +507,17 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
             "weights": plan.weights,
             "at": now.isoformat(),
         }
+        if choice.shifted_h or choice.staggered_h:
+            part.estimates["schedule"].update(
+                shifted_h=choice.shifted_h, staggered_h=choice.staggered_h
+            )
+        if choice.energy_cost is not None:
+            part.estimates["schedule"]["energy"] = {
+                "kwh": choice.kwh,
+                "cost": choice.energy_cost,
+                "co2e_kg": choice.co2e_kg,
+                "currency": outlook.currency,
+            }
         part.save(update_fields=["assigned_node", "estimates", "updated_at"])
         part_transition(part=part, to=Status.SCHEDULED, by=None, reason=choice.reason)
         if choice.node in confirming:

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
+from apps.jobs import providers
 from apps.jobs.forms import (
     CancelForm,
     JobForm,
@@ -171,6 +172,7 @@ def job_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "priority_form": PriorityForm(initial={"priority": job.priority}),
             "can_save_template": user_can(request.user, Action.JOB_CREATE),
             "template_form": SaveTemplateForm(initial={"name": job.title}),
+            "panels": providers.job_panels(job, request.user),
         },
     )
 

@@ -11,9 +11,28 @@ class MaintenanceConfig(AppConfig):
     verbose_name = "Maintenance"
 
     def ready(self) -> None:
+        from apps.jobs.providers import register_blocked_provider
         from apps.telemetry.services import telemetry_ingested
 
         telemetry_ingested.connect(_on_ingest, dispatch_uid="maintenance.thresholds")
+        register_blocked_provider(_planned_windows)
+
+
+def _planned_windows(node_ids: Any, now: Any, horizon_h: float) -> dict[int, list[Any]]:
+    """The scheduler keeps work off a node during its planned maintenance windows."""
+    from datetime import timedelta
+
+    from apps.maintenance.models import MaintenanceWindow
+
+    windows: dict[int, list[Any]] = {}
+    for node_id, starts, ends in MaintenanceWindow.objects.filter(
+        node_id__in=node_ids,
+        status__in=[MaintenanceWindow.Status.PLANNED, MaintenanceWindow.Status.ACTIVE],
+        starts_at__lt=now + timedelta(hours=horizon_h),
+        ends_at__gt=now,
+    ).values_list("node_id", "starts_at", "ends_at"):
+        windows.setdefault(node_id, []).append((starts, ends))
+    return windows
 
 
 def _on_ingest(sender: Any, node_id: int, point: Any, **kwargs: Any) -> None:

@@ -3,7 +3,7 @@ the work on their nodes, parts move when a node goes to maintenance or falls sil
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -133,3 +133,70 @@ def test_a_long_run_is_split_into_lots_on_several_nodes_and_saved_whole(shop, as
         f"/api/v1/jobs/{job.pk}/save-template/", {"name": "Panels"}, format="json"
     )
     assert [(p["name"], p["quantity"]) for p in template.json()["parts"]] == [("panel", 5)]
+
+
+def test_energy_aware_timing_needs_a_deadline(shop, as_user):
+    body = {"title": "Frame", "parts": [{**PLA, "name": "arm"}], "timing": "lowest_carbon"}
+    response = as_user(shop["designer"]).post("/api/v1/jobs/", body, format="json")
+    assert response.status_code == 400
+    assert "deadline" in response.json()["error"]["details"]["timing"][0]
+    body["deadline"] = (timezone.now() + timedelta(days=2)).isoformat()
+    response = as_user(shop["designer"]).post("/api/v1/jobs/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["timing"] == "lowest_carbon"
+    body["timing"] = "whenever"
+    response = as_user(shop["designer"]).post("/api/v1/jobs/", body, format="json")
+    assert response.status_code == 400 and "timing" in response.json()["error"]["details"]
+
+
+def test_a_planned_maintenance_window_sends_overlapping_work_back_and_is_planned_around(
+    shop, django_capture_on_commit_callbacks
+):
+    from apps.maintenance.models import MaintenanceWindow
+    from apps.maintenance.services.windows import window_schedule
+
+    # given a long part placed on one of the two printers
+    job = submit(shop, [{**PLA, "name": "long", "size_x_mm": 150, "size_y_mm": 150}])
+    parts_schedule()
+    part = job.parts.get()
+    first = part.assigned_node
+    other = ({shop["printer_a"].pk, shop["printer_b"].pk} - {first.pk}).pop()
+    # when its vendor plans maintenance on that printer starting before the part would finish
+    starts = timezone.now() + timedelta(minutes=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        window_schedule(
+            by=shop["vendor"],
+            node=first,
+            kind=MaintenanceWindow.Kind.SCHEDULED,
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=200),
+            reason="spindle bearing",
+        )
+    # then the part went back to the scheduler at once and now runs on the other printer
+    part.refresh_from_db()
+    assert part.status == Status.SCHEDULED
+    assert part.assigned_node_id == other
+    assert part.history.filter(reason__startswith="planned maintenance").exists()
+
+
+def test_the_scheduler_keeps_new_work_out_of_planned_windows(shop):
+    from apps.maintenance.models import MaintenanceWindow
+    from apps.maintenance.services.windows import window_schedule
+
+    now = timezone.now()
+    for node in (shop["printer_a"], shop["printer_b"]):
+        window_schedule(
+            by=shop["vendor"],
+            node=node,
+            kind=MaintenanceWindow.Kind.SCHEDULED,
+            starts_at=now + timedelta(hours=1),
+            ends_at=now + timedelta(hours=5),
+            reason="nozzle swap",
+        )
+    job = submit(shop, [{**PLA, "name": "long", "size_x_mm": 150, "size_y_mm": 150}])
+    parts_schedule(now=now)
+    plan = job.parts.get().estimates["schedule"]
+    start = datetime.fromisoformat(plan["start_at"])
+    finish = datetime.fromisoformat(plan["finish_at"])
+    assert finish - start > timedelta(hours=1)  # it cannot fit before the window ...
+    assert start >= now + timedelta(hours=5) - timedelta(seconds=1)  # ... so it starts after it

@@ -1,5 +1,6 @@
-"""Maintenance windows: scheduling one takes the node out of service (MAINTENANCE) when it
-starts, so the jobs scheduler's self-healing moves the node's work elsewhere; completing one
+"""Maintenance windows: planning one sends the node's queued work that would overlap it back to
+the scheduler, which plans around planned windows; starting one takes the node out of service
+(MAINTENANCE), so the jobs scheduler's self-healing moves its running work elsewhere; completing one
 records what was done, resolves its ticket and returns the node to IDLE."""
 
 from __future__ import annotations
@@ -93,7 +94,33 @@ def window_schedule(
     maintenance_broadcast(node, {"type": "window.planned", "window": window.pk, "node": node.pk})
     if starts_at <= now:
         window = window_start(window=window)
+    else:
+        _clear_ahead(window)
     return window
+
+
+def _clear_ahead(window: MaintenanceWindow) -> None:
+    """Parts queued on the node that would still run when the window starts go back to the
+    scheduler now, which plans around the window (apps/maintenance/apps.py `_planned_windows`)."""
+    from apps.jobs.models import Part
+    from apps.jobs.services import part_reschedule
+    from apps.jobs.tasks import parts_schedule_task
+
+    moved = 0
+    queued = Part.objects.filter(
+        assigned_node_id=window.node_id,
+        status__in=[Part.Status.SCHEDULED, Part.Status.ASSIGNED],
+    )
+    for part in queued:
+        finish = (part.estimates.get("schedule") or {}).get("finish_at")
+        if finish is None or datetime.fromisoformat(finish) > window.starts_at:
+            part_reschedule(
+                part=part,
+                reason=f"planned maintenance from {window.starts_at:%Y-%m-%d %H:%M}",
+            )
+            moved += 1
+    if moved:
+        transaction.on_commit(parts_schedule_task.delay)
 
 
 @transaction.atomic
