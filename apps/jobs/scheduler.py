@@ -25,9 +25,10 @@ through `EnergyOutlook`, see apps/jobs/providers.py):
 - a site's power cap: a part starts only when its heat-up peak (rated power for the node's
   heat-up time) and its running load fit under the cap next to everything already placed at
   that site, so heat-up peaks are staggered and the cap is never exceeded;
-- a job whose timing is not ASAP and which has a deadline moves, on its chosen node, to the
-  start that minimises its energy objective (price and carbon, or carbon alone) over the
-  site's hourly outlook, finishing by the deadline and inside the outlook.
+- a job whose timing is not ASAP and which has a deadline moves, once every part is placed, on
+  its chosen node to the start that minimises its energy objective (price and carbon, or carbon
+  alone) over the site's hourly outlook, using only time the plan leaves free (so it delays
+  no other part), finishing by its deadline and inside the outlook.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class Assignment:
     batched: bool = False
     reason: str = ""
     candidates: list[dict[str, float | None]] = field(default_factory=list)  # scores, explained
-    shifted_h: float = 0.0  # moved this much later for cheaper / greener hours
+    shifted_h: float = 0.0  # moved by this much (later > 0) for cheaper / greener hours
     staggered_h: float = 0.0  # held back this much by the site's power cap
     kwh: float | None = None  # with an outlook for the node's site: the energy it draws,
     energy_cost: float | None = None  # what that costs at the outlook's prices
@@ -185,6 +186,18 @@ class _Timeline:
             start = b
         return start
 
+    def remove(self, start: float, end: float) -> None:
+        kept = []
+        for a, b in self.busy:
+            if b <= start or a >= end:
+                kept.append((a, b))
+                continue
+            if a < start:
+                kept.append((a, start))
+            if b > end:
+                kept.append((end, b))
+        self.busy = kept
+
     def add(self, start: float, end: float) -> None:
         merged = [(start, end)]
         kept = []
@@ -217,6 +230,11 @@ class _SiteLoad:
 
     def add(self, start: float, profile: list[tuple[float, float, float]]) -> None:
         self.segments.extend((start + a, start + b, kw) for a, b, kw in profile if b > a)
+
+    def remove(self, start: float, profile: list[tuple[float, float, float]]) -> None:
+        for a, b, kw in profile:
+            if b > a:
+                self.segments.remove((start + a, start + b, kw))
 
     def releases_after(self, at: float) -> list[float]:
         return sorted({e for _, e, _ in self.segments if e > at})
@@ -325,6 +343,7 @@ def schedule(
     )
     job_finish: dict[int, float] = defaultdict(float)
     assignments: list[Assignment] = []
+    movable: list[_Placed] = []
     for part in order:
         rows = fleet.candidates(part)
         if rows.size == 0:
@@ -392,10 +411,6 @@ def schedule(
         profile = _profile(node, part, run_h)
         load = loads.get(node.site) if node.site is not None else None
         curve = curves.get(node.site) if node.site is not None else None
-        shifted = 0.0
-        if curve is not None and part.timing != TIMING_ASAP and part.deadline_h is not None:
-            moved = _shift(fleet.timelines[row], load, part, profile, chosen_start, run_h, curve)
-            shifted, chosen_start = moved - chosen_start, moved
         chosen_finish = chosen_start + run_h
         fleet.timelines[row].add(chosen_start, chosen_finish)
         fleet.end[row] = fleet.timelines[row].end
@@ -443,22 +458,71 @@ def schedule(
             batched=bool(batched[best]),
             reason=reason,
             candidates=explained,
-            shifted_h=round(shifted, 4),
             staggered_h=round(max(staggered, 0.0), 4),
         )
         if curve is not None:
-            price, carbon = curve
-            assignment.kwh = round(sum(kw * (b - a) for a, b, kw in profile), 4)
-            assignment.energy_cost = round(_energy(price, chosen_start, profile), 4)
-            assignment.co2e_kg = round(_energy(carbon, chosen_start, profile), 4)
-            if shifted > 1e-9:
-                assignment.reason += (
-                    f"; moved {shifted:.2f} h later into cheaper and greener hours"
-                    if part.timing != TIMING_LOWEST_CARBON
-                    else f"; moved {shifted:.2f} h later into lower-carbon hours"
-                )
+            _cost(assignment, curve, chosen_start, profile)
+            if part.timing != TIMING_ASAP and part.deadline_h is not None:
+                movable.append(_Placed(assignment, part, row, chosen_start, run_h, profile))
         assignments.append(assignment)
-    return Plan(assignments, float(fleet.end.max(initial=0.0)), w)
+    # Energy-aware moves come last and use only time the plan leaves free, so moving one
+    # job into cheaper, greener hours never delays another. Parts an assembly waits for stay.
+    assembled = {p.job_id for p in parts if p.process == ASSEMBLY}
+    for placed in movable:
+        if placed.part.job_id in assembled:
+            continue
+        node = fleet.nodes[placed.row]
+        assert node.site is not None
+        _move(placed, fleet.timelines[placed.row], loads.get(node.site), curves[node.site])
+    ends = [t.end for t in fleet.timelines]
+    return Plan(assignments, max(ends, default=0.0), w)
+
+
+@dataclass
+class _Placed:
+    assignment: Assignment
+    part: PartTask
+    row: int
+    start: float
+    hours: float
+    profile: list[tuple[float, float, float]]
+
+
+def _cost(
+    assignment: Assignment,
+    curve: tuple[np.ndarray, np.ndarray],
+    start: float,
+    profile: list[tuple[float, float, float]],
+) -> None:
+    price, carbon = curve
+    assignment.kwh = round(sum(kw * (b - a) for a, b, kw in profile), 4)
+    assignment.energy_cost = round(_energy(price, start, profile), 4)
+    assignment.co2e_kg = round(_energy(carbon, start, profile), 4)
+
+
+def _move(
+    placed: _Placed,
+    timeline: _Timeline,
+    load: _SiteLoad | None,
+    curve: tuple[np.ndarray, np.ndarray],
+) -> None:
+    start, hours, profile = placed.start, placed.hours, placed.profile
+    timeline.remove(start, start + hours)
+    if load is not None:
+        load.remove(start, profile)
+    moved = _shift(timeline, load, placed.part, profile, start, hours, curve)
+    timeline.add(moved, moved + hours)
+    if load is not None:
+        load.add(moved, profile)
+    if abs(moved - start) < 1e-9:
+        return
+    a = placed.assignment
+    a.start_h, a.finish_h = round(moved, 4), round(moved + hours, 4)
+    a.shifted_h = round(moved - start, 4)
+    _cost(a, curve, moved, profile)
+    where = "lower-carbon" if placed.part.timing == TIMING_LOWEST_CARBON else "cheaper, greener"
+    direction = "later" if moved > start else "earlier"
+    a.reason += f"; moved {abs(moved - start):.2f} h {direction} into {where} hours"
 
 
 def _site_loads(nodes: list[NodeState], sites: dict[int, SiteOutlook]) -> dict[int, _SiteLoad]:
@@ -505,12 +569,13 @@ def _shift(
     hours: float,
     curve: tuple[np.ndarray, np.ndarray],
 ) -> float:
-    """The start in [start, deadline - hours] with the lowest energy objective where the node
-    is free and the site's cap holds; `start` unless a later one saves at least MIN_GAIN."""
+    """The start in [ready, deadline - hours] with the lowest energy objective where the node
+    is free and the site's cap holds; `start` unless another saves at least MIN_GAIN."""
     assert part.deadline_h is not None
     price, carbon = curve
     latest = min(part.deadline_h - hours, price.size - 1 - hours)
-    if latest <= start + 1e-9:
+    earliest = min(part.ready_h, start)
+    if latest <= earliest + 1e-9:
         return start
     if part.timing == TIMING_LOWEST_CARBON:
         objective = carbon + 1e-6 * price  # carbon first; the price only breaks ties
@@ -518,11 +583,14 @@ def _shift(
         objective = price / max(float(price.mean()), 1e-9) + carbon / max(
             float(carbon.mean()), 1e-9
         )
-    # With hourly steps the best start has its start or its finish on an hour boundary.
-    first, last = math.ceil(start), math.floor(latest + hours)
-    options = {start, latest}
-    options.update(float(h) for h in range(first, last + 1) if start <= h <= latest)
-    options.update(h - hours for h in range(first, last + 1) if start <= h - hours <= latest)
+    # With hourly steps the best start has its start or its finish on an hour boundary, or
+    # its start or finish against other work (an edge of the node's free time).
+    first, last = math.ceil(earliest), math.floor(latest + hours)
+    edges = [t for a, b in timeline.busy for t in (b, a - hours)]
+    edges += [float(h) for h in range(first, last + 1)]
+    edges += [h - hours for h in range(first, last + 1)]
+    options = {start, latest, earliest}
+    options.update(t for t in edges if earliest <= t <= latest)
     here = _energy(objective, start, profile)
     best, best_value = start, here
     for option in sorted(options):

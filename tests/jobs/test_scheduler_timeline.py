@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.jobs.scheduler import SiteOutlook, schedule
+from apps.jobs.scheduler import PartTask, SiteOutlook, schedule
 from tests.jobs.test_scheduler import part, printer
 
 FLAT = tuple([0.30] * 48)
@@ -67,7 +67,7 @@ def test_a_flexible_job_moves_into_the_cheap_window_before_its_deadline():
     choice = plan.assignments[0]
     assert choice.start_h >= 6.0 and choice.finish_h <= 10.0
     assert choice.shifted_h == pytest.approx(choice.start_h)
-    assert "cheaper and greener" in choice.reason
+    assert "later into cheaper, greener hours" in choice.reason
     asap = schedule([part(1, hours=2.0, deadline_h=20.0)], nodes, sites={3: outlook(6, 10)})
     assert asap.assignments[0].start_h == 0.0
     assert choice.energy_cost < asap.assignments[0].energy_cost
@@ -102,15 +102,25 @@ def test_lowest_carbon_and_balanced_choose_differently_when_price_and_carbon_dis
     assert cheapest.assignments[0].start_h == pytest.approx(2.0)
 
 
-def test_work_placed_later_leaves_a_gap_that_asap_work_fills():
-    nodes = [printer(1, site=3)]
+def test_moving_a_flexible_job_never_delays_other_work():
+    # given two printers, a busy queue and one flexible job placed first (higher priority)
+    nodes = [printer(1, site=3), printer(2, site=3)]
     tasks = [
         part(1, job=1, hours=2.0, deadline_h=20.0, timing="balanced", priority=9),
-        part(2, job=2, hours=3.0, material="PETG"),
+        *[part(i, job=i, hours=3.0, material="PETG", deadline_h=9.0) for i in range(2, 6)],
     ]
-    plan = schedule(tasks, nodes, sites={3: outlook(6, 10)}).by_part()
-    assert plan[1].start_h >= 6.0
-    assert plan[2].start_h == 0.0 and plan[2].finish_h <= plan[1].start_h
+    sites = {3: outlook(6, 10)}
+    aware = schedule(tasks, nodes, sites=sites).by_part()
+    still = schedule(
+        [PartTask(**{**t.__dict__, "timing": "asap"}) for t in tasks], nodes, sites=sites
+    )
+    # then every other part starts exactly when it would have without the move ...
+    for a in still.assignments:
+        if a.part != 1:
+            assert aware[a.part].start_h == a.start_h and aware[a.part].node == a.node
+    # ... and the flexible one found free, cheaper time before its deadline
+    assert aware[1].shifted_h > 0 and aware[1].finish_h <= 20.0
+    assert aware[1].energy_cost < still.by_part()[1].energy_cost
 
 
 def test_planned_maintenance_windows_are_planned_around():
