@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("apps.energy.api_urls")),
     path("", include("apps.twins.api_urls")),
     path("", include("apps.maintenance.api_urls")),
+    path("", include("apps.portal.api_urls")),
 ]
 
 urlpatterns = [
