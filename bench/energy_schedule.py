@@ -122,7 +122,7 @@ def totals(plan: Plan, parts: list[PartTask], nodes: list[NodeState]) -> dict[st
     deadline = {p.id: p.deadline_h for p in parts}
     placed = [a for a in plan.assignments if a.node is not None]
     missed = sum(
-        1 for a in placed if deadline[a.part] is not None and a.finish_h > deadline[a.part] + 1e-9
+        1 for a in placed if deadline[a.part] is not None and a.finish_h > deadline[a.part] + 1e-3
     )
     return {
         "cost": sum(a.energy_cost or 0.0 for a in placed),
