@@ -32,6 +32,10 @@ BEAT_SCHEDULE = {
         "task": "apps.jobs.tasks.duration_model_train_task",
         "schedule": crontab(hour=2, minute=45),
     },
+    "reorder-materials": {
+        "task": "apps.materials.tasks.inventory_reorder_task",
+        "schedule": crontab(hour=4, minute=0),
+    },
     "flush-expired-jwt": {
         "task": "apps.users.tasks.flush_expired_tokens_task",
         "schedule": crontab(hour=3, minute=15),

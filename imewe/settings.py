@@ -242,6 +242,8 @@ MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = float(
     os.environ.get("MAINTENANCE_ANOMALY_SUSTAIN_MINUTES", "10")
 )
 MAINTENANCE_FAILURE_PROBABILITY = float(os.environ.get("MAINTENANCE_FAILURE_PROBABILITY", "0.7"))
+# Materials: days of usage history behind reorder points and stock-out forecasts.
+MATERIALS_HISTORY_DAYS = int(os.environ.get("MATERIALS_HISTORY_DAYS", "30"))
 JOBS_CONFIRM_HOURS = float(os.environ.get("JOBS_CONFIRM_HOURS", "24"))
 
 CELERY_QUEUE_DIR = VAR_DIR / "celery"
@@ -376,6 +378,14 @@ SPECTACULAR_SETTINGS = {
         "WindowStatusEnum": "apps.maintenance.models.MaintenanceWindow.Status",
         "RuleModeEnum": "apps.maintenance.models.ThresholdRule.Mode",
         "LockModeEnum": "apps.twins.models.TwinLock.Mode",
+        "JobTimingEnum": "apps.jobs.models.Job.Timing",
+        "MaterialCategoryEnum": "apps.materials.models.Material.Category",
+        "MaterialUnitEnum": "apps.materials.models.Material.Unit",
+        "PurchaseOrderStatusEnum": "apps.materials.models.PurchaseOrder.Status",
+        "PurchaseOrderOriginEnum": "apps.materials.models.PurchaseOrder.Origin",
+        "StockMovementKindEnum": "apps.materials.models.StockMovement.Kind",
+        "MaterialUsageSourceEnum": "apps.materials.models.MaterialUsage.Source",
+        "MaterialUsageOutcomeEnum": "apps.materials.models.MaterialUsage.Outcome",
     },
 }
 

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
@@ -172,7 +173,12 @@ def job_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "priority_form": PriorityForm(initial={"priority": job.priority}),
             "can_save_template": user_can(request.user, Action.JOB_CREATE),
             "template_form": SaveTemplateForm(initial={"name": job.title}),
-            "panels": providers.job_panels(job, request.user),
+            # panels other apps add (material used, energy and carbon), rendered with their own
+            # context; render_to_string returns safe HTML
+            "panels": [
+                render_to_string(name, panel, request=request)
+                for name, panel in providers.job_panels(job, request.user)
+            ],
         },
     )
 

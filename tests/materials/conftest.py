@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from apps.jobs.models import Job, Part, Status
+from apps.materials.models import Inventory, Material
+from apps.materials.services import catalog_install_standard, inventory_create
+from apps.vendors.models import FabricationNode
+from tests.jobs.conftest import PRINTER, ready_node
+from tests.maintenance.conftest import send  # noqa: F401  (the shared fixtures)
+from tests.vendors.conftest import fleet  # noqa: F401
+
+PLA_PART = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 30}
+
+
+@pytest.fixture
+def catalog(db: Any) -> dict[str, Material]:
+    """The standard catalog by lower-case name (installed again: a transactional test that ran
+    before empties every table, migration data included)."""
+    catalog_install_standard()
+    return {m.name.lower(): m for m in Material.objects.all()}
+
+
+@pytest.fixture
+def printer(fleet: dict[str, Any]) -> FabricationNode:  # noqa: F811
+    """Forge's idle FDM printer at Site A (PLA, PETG): the only node that can print PLA."""
+    return ready_node(fleet, **PRINTER)
+
+
+def stock_of(
+    fleet: dict[str, Any],  # noqa: F811
+    node: FabricationNode,
+    material: Material,
+    quantity: str = "2",
+    **fields: Any,
+) -> Inventory:
+    return inventory_create(
+        by=fleet["vendor"], node=node, material=material, quantity=Decimal(quantity), **fields
+    )
+
+
+def finished_part(
+    fleet: dict[str, Any],  # noqa: F811
+    node: FabricationNode,
+    *,
+    material_g: float,
+    material: str = "PLA",
+    process: str = "fdm",
+    status: str = Status.COMPLETED,
+    progress_pct: float = 100.0,
+    finished_at: datetime | None = None,
+    reported: dict[str, float] | None = None,
+    job: Job | None = None,
+) -> Part:
+    """A part that ran on `node` and finished, written directly (usage is then recorded by
+    calling the service, as the receiver or the reconciliation would)."""
+    if job is None:
+        job = Job.objects.create(
+            owner=fleet["designer"],
+            organization=fleet["designer"].organizations.get(),
+            title="Brackets",
+            status=Status.IN_PROGRESS,
+        )
+    estimates: dict[str, Any] = {"material_g": material_g}
+    if reported:
+        estimates["reported"] = reported
+    now = timezone.now()
+    return Part.objects.create(
+        job=job,
+        name=f"part-{Part.objects.count() + 1}",
+        material=material,
+        process=process,
+        size_x_mm=60,
+        size_y_mm=40,
+        size_z_mm=30,
+        status=status,
+        assigned_node=node,
+        progress_pct=progress_pct,
+        estimates=estimates,
+        started_at=(finished_at or now) - timezone.timedelta(hours=1),
+        finished_at=finished_at or now,
+    )
