@@ -1,5 +1,14 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.portal import api
+
+urlpatterns = [
+    path("kpis/", api.KpisApi.as_view(), name="kpis"),
+    path(
+        "reports/sustainability/",
+        api.SustainabilityReportApi.as_view(),
+        name="sustainability-report",
+    ),
+]

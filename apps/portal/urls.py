@@ -10,5 +10,7 @@ urlpatterns = [
     path("vendor/", views.vendor_home, name="vendor"),
     path("ops/", views.ops_home, name="ops"),
     path("ops/audit/", views.audit_log_view, name="audit-log"),
+    path("ops/kpis/", views.kpis_view, name="kpis"),
+    path("reports/sustainability/", views.sustainability_view, name="sustainability"),
     path("notifications/", views.notifications_view, name="notifications"),
 ]

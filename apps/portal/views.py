@@ -1,16 +1,29 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 
 from apps.core.models import AuditLog
 from apps.core.selectors import audit_log_list, notification_list
 from apps.portal.access import action_required, portal_required
+from apps.portal.kpis import PlatformKpis, kpi_can_view, platform_kpis
+from apps.portal.reports import (
+    PERIOD_DAYS,
+    Period,
+    period_parse,
+    report_filename,
+    report_organization_get,
+    report_organizations,
+    sustainability_report,
+    sustainability_report_csv,
+)
 from apps.users.models import User
 from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, scope_for, user_can
 from apps.users.types import AuthenticatedHttpRequest
@@ -52,6 +65,7 @@ def designer_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     context["recent_jobs"] = jobs.order_by("-created_at", "-id")[:5]
     context["open_jobs"] = jobs.exclude(status__in=["completed", "failed", "cancelled"]).count()
     context["can_create_jobs"] = user_can(request.user, Action.JOB_CREATE)
+    context["can_report"] = report_organizations(user=request.user).exists()
     return render(request, "portal/designer_home.html", context)
 
 
@@ -68,12 +82,15 @@ def vendor_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     context["fleet_counts"] = [
         (label, counts[value]) for value, label in FabricationNode.Status.choices if value in counts
     ]
+    context["can_report"] = report_organizations(user=request.user).exists()
     return render(request, "portal/vendor_home.html", context)
 
 
 @portal_required("ops")
 def ops_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = _portal_context(request, "ops")
+    context["can_view_kpis"] = kpi_can_view(user=request.user)
+    context["can_report"] = report_organizations(user=request.user).exists()
     if scope_for(request.user, Action.SYSTEM_ADMIN):
         per_role = dict(User.objects.values_list("role").annotate(n=Count("id")))
         context["role_counts"] = {role.label: per_role.get(role.value, 0) for role in Role}
@@ -122,3 +139,119 @@ def audit_log_view(request: AuthenticatedHttpRequest) -> HttpResponse:
 def notifications_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(notification_list(user=request.user), 25).get_page(request.GET.get("page"))
     return render(request, "portal/notifications.html", {"page": page})
+
+
+# --- KPIs and the sustainability report --------------------------------------------------------
+
+
+def _period(request: AuthenticatedHttpRequest) -> tuple[Period, list[str]]:
+    """The period the page asks for; on bad input, the default period and what was wrong."""
+    try:
+        return (
+            period_parse(
+                days=request.GET.get("days"),
+                start=request.GET.get("start"),
+                end=request.GET.get("end"),
+            ),
+            [],
+        )
+    except ValidationError as exc:
+        labels = {"start": "From", "end": "To", "days": "Period"}
+        errors = [
+            f"{labels.get(name, name)}: {message} Showing the last 30 days instead."
+            for name, messages in exc.message_dict.items()
+            for message in messages
+        ]
+        return period_parse(), errors
+
+
+def _period_context(request: AuthenticatedHttpRequest, period: Period) -> dict[str, Any]:
+    return {
+        "period": period,
+        "periods": PERIOD_DAYS,
+        "picked": {
+            "days": str(period.days) if period.days else "",
+            "start": request.GET.get("start", "").strip(),
+            "end": request.GET.get("end", "").strip(),
+        },
+    }
+
+
+def _kpi_charts(kpis: PlatformKpis) -> list[dict[str, Any]]:
+    """Chart specs for static/js/maintenance_live.js (templates/maintenance/_chart.html)."""
+    labels = [d.day.isoformat() for d in kpis.days]
+    use = [None if d.utilisation is None else round(100 * d.utilisation, 1) for d in kpis.days]
+    return [
+        {
+            "id": "kpi-jobs",
+            "title": "Jobs completed per day",
+            "x": "category",
+            "labels": labels,
+            "axes": {"y": "jobs"},
+            "series": [{"label": "Jobs completed", "data": [d.jobs_completed for d in kpis.days]}],
+        },
+        {
+            "id": "kpi-use",
+            "title": "Utilisation and energy per day",
+            "x": "category",
+            "labels": labels,
+            "axes": {"y": "utilisation %", "y1": "kWh"},
+            "series": [
+                {"label": "Utilisation %", "data": use},
+                {"label": "kWh", "data": [round(d.kwh, 3) for d in kpis.days], "axis": "y1"},
+            ],
+        },
+    ]
+
+
+@portal_required("ops")
+@action_required(Action.KPI_VIEW)
+def kpis_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    period, errors = _period(request)
+    kpis = platform_kpis(user=request.user, start=period.start, end=period.end)
+    active = bool(kpis.jobs_completed or kpis.parts_finished or kpis.machine_hours or kpis.kwh)
+    context = {
+        **_period_context(request, period),
+        "portal": "ops",
+        "errors": errors,
+        "kpis": kpis,
+        "active": active,
+        "charts": _kpi_charts(kpis) if active else [],
+    }
+    return render(request, "portal/kpis.html", context)
+
+
+@login_required
+def sustainability_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    organizations = list(report_organizations(user=request.user).order_by("name"))
+    context: dict[str, Any] = {"organizations": organizations, "errors": []}
+    if not organizations:
+        return render(request, "portal/sustainability.html", context)
+    raw = request.GET.get("organization", "").strip()
+    if raw:
+        if not raw.isdigit():
+            raise Http404("No such organization.")
+        organization = report_organization_get(user=request.user, pk=int(raw))
+    else:
+        organization = organizations[0]
+    period, errors = _period(request)
+    report = sustainability_report(organization=organization, start=period.start, end=period.end)
+    if request.GET.get("format") == "csv":
+        if errors:
+            return HttpResponseBadRequest("\n".join(errors), content_type="text/plain")
+        response = HttpResponse(
+            sustainability_report_csv(report), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{report_filename(report)}"'
+        return response
+    query = request.GET.copy()
+    query["organization"] = str(organization.pk)
+    query["format"] = "csv"
+    context.update(
+        _period_context(request, period),
+        organization=organization,
+        report=report,
+        errors=errors,
+        csv_query=query.urlencode(),
+    )
+    return render(request, "portal/sustainability.html", context)
