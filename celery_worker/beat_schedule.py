@@ -36,6 +36,10 @@ BEAT_SCHEDULE = {
         "task": "apps.materials.tasks.inventory_reorder_task",
         "schedule": crontab(hour=4, minute=0),
     },
+    "reconcile-energy-consumption": {
+        "task": "apps.energy.tasks.consumption_reconcile_task",
+        "schedule": crontab(hour=1, minute=30),
+    },
     "flush-expired-jwt": {
         "task": "apps.users.tasks.flush_expired_tokens_task",
         "schedule": crontab(hour=3, minute=15),

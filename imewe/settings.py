@@ -244,6 +244,13 @@ MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = float(
 MAINTENANCE_FAILURE_PROBABILITY = float(os.environ.get("MAINTENANCE_FAILURE_PROBABILITY", "0.7"))
 # Materials: days of usage history behind reorder points and stock-out forecasts.
 MATERIALS_HISTORY_DAYS = int(os.environ.get("MATERIALS_HISTORY_DAYS", "30"))
+# Energy: the grid price where no hourly rate is stored, and what own generation costs.
+ENERGY_DEFAULT_GRID_PRICE_PER_KWH = float(
+    os.environ.get("ENERGY_DEFAULT_GRID_PRICE_PER_KWH", str(JOBS_ENERGY_PRICE_PER_KWH))
+)
+ENERGY_DEFAULT_RENEWABLE_PRICE_PER_KWH = float(
+    os.environ.get("ENERGY_DEFAULT_RENEWABLE_PRICE_PER_KWH", "0")
+)
 JOBS_CONFIRM_HOURS = float(os.environ.get("JOBS_CONFIRM_HOURS", "24"))
 
 CELERY_QUEUE_DIR = VAR_DIR / "celery"
@@ -386,6 +393,8 @@ SPECTACULAR_SETTINGS = {
         "StockMovementKindEnum": "apps.materials.models.StockMovement.Kind",
         "MaterialUsageSourceEnum": "apps.materials.models.MaterialUsage.Source",
         "MaterialUsageOutcomeEnum": "apps.materials.models.MaterialUsage.Outcome",
+        "EnergySourceKindEnum": "apps.energy.models.SourceKind",
+        "EnergySourceStatusEnum": "apps.energy.models.EnergySource.Status",
     },
 }
 

@@ -32,6 +32,17 @@ def portal_nav(request: HttpRequest) -> dict[str, Any]:
         portals.append(
             {"key": "maintenance", "label": "Maintenance", "url": reverse("maintenance:fleet")}
         )
+    if user_can(user, Action.INVENTORY_MANAGE):
+        portals.append(
+            {"key": "materials", "label": "Materials", "url": reverse("materials:inventory")}
+        )
+    if user_can(user, Action.ENERGY_MANAGE):
+        portals.append({"key": "energy", "label": "Energy", "url": reverse("energy:dashboard")})
+    if user_can(user, Action.KPI_VIEW):
+        portals.append({"key": "kpis", "label": "KPIs", "url": reverse("portal:kpis")})
+    if user_can(user, Action.SYSTEM_ADMIN) or user.memberships.exists():
+        report = reverse("portal:sustainability")
+        portals.append({"key": "reports", "label": "Sustainability", "url": report})
     if user_can(user, Action.SYSTEM_ADMIN):
         approvals = reverse("vendors:approvals")
         portals.append({"key": "approvals", "label": "Approvals", "url": approvals})

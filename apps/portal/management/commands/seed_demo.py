@@ -148,7 +148,38 @@ class Command(BaseCommand):
         self._seed_fleet(orgs)  # the portal app seeds across apps: it may read them all
         self._seed_twins(orgs)
         self._seed_maintenance()
+        self._seed_materials()
+        self._seed_energy(orgs)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    def _seed_materials(self) -> None:
+        """Stock of every catalogued material the demo machines take (kg): the first one
+        loaded, a reorder point and quantity each, so the stock page and the scheduler's
+        material score have something to work with."""
+        from apps.materials.models import Inventory
+        from apps.materials.selectors import material_for_name
+        from apps.materials.services import inventory_create
+
+        vendor = User.objects.get(email="vendor@imewe.test")
+        for node in FabricationNode.objects.filter(vendor__name="Forge Fabrication Co"):
+            mill = node.kind == FabricationNode.Kind.CNC_MILL
+            usual = ("pla", "aluminium 6061")  # loaded first
+            for i, name in enumerate(sorted(node.materials, key=lambda m: m.lower() not in usual)):
+                material = material_for_name(name)
+                if material is None:
+                    continue
+                if Inventory.objects.filter(node=node, material=material).exists():
+                    continue
+                inventory_create(
+                    by=vendor,
+                    node=node,
+                    material=material,
+                    quantity=(60 if mill else 3) / (i + 1),
+                    reorder_point=15 if mill else 1,
+                    reorder_quantity=50 if mill else 5,
+                    loaded=i == 0,
+                )
+                self.stdout.write(f"stock   {node.name}: {material.name}")
 
     def _seed_maintenance(self) -> None:
         """Cold-start history for the maintenance models (once): simulated run-to-failure mills
@@ -184,6 +215,59 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"history {report.stored} rows of AI4I 2020 (labelled failures)")
         transaction.on_commit(models_train_task.delay)
+
+    def _seed_energy(self, orgs: dict[str, Organization]) -> None:
+        """The Lagos site's energy: rooftop solar, a battery and the grid, a 12 kW cap, and
+        hourly grid prices for the last two weeks and the next two days (a night trough, a
+        morning and a larger evening peak), so the outlook, the energy-aware scheduler and the
+        dashboard have real numbers."""
+        import math
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from apps.energy.models import EnergySource, SitePowerCap
+        from apps.energy.services import rates_store, site_cap_save, source_create
+
+        site = orgs["Lagos Fab Site"]
+        operator = User.objects.get(email="operator@imewe.test")
+        if not EnergySource.objects.filter(site=site).exists():
+            sources: tuple[tuple[str, str, dict[str, Any]], ...] = (
+                ("solar", "Rooftop PV", {"capacity_kw": 15.0, "efficiency": 0.85}),
+                (
+                    "battery",
+                    "Battery bank",
+                    {
+                        "capacity_kw": 5.0,
+                        "capacity_kwh": 20.0,
+                        "soc_pct": 70.0,
+                        "reserve_pct": 20.0,
+                    },
+                ),
+                ("grid", "Grid connection", {"capacity_kw": 40.0, "efficiency": 1.0}),
+            )
+            for kind, name, fields in sources:
+                source_create(by=operator, site=site, kind=kind, name=name, **fields)
+            self.stdout.write("energy  Lagos Fab Site: solar, battery, grid")
+        if not SitePowerCap.objects.filter(site=site).exists():
+            site_cap_save(by=operator, site=site, max_kw=12.0)
+            self.stdout.write("energy  Lagos Fab Site: 12 kW power cap")
+        now = timezone.now().replace(minute=0, second=0, microsecond=0)
+        hours = [now + timedelta(hours=h) for h in range(-14 * 24, 48)]
+
+        def price(hour: int) -> float:
+            peaks = 0.10 * math.exp(-(((hour - 8) / 2) ** 2)) + 0.16 * math.exp(
+                -(((hour - 19) / 2.5) ** 2)
+            )
+            return round(0.22 + peaks - 0.06 * math.exp(-(((hour - 3.5) / 2.5) ** 2)), 4)
+
+        report = rates_store(
+            by=operator,
+            items=[
+                {"site": site.pk, "hour": at.isoformat(), "price": price(at.hour)} for at in hours
+            ],
+        )
+        self.stdout.write(f"energy  {report.stored} hourly grid prices")
 
     def _seed_fleet(self, orgs: dict[str, Organization]) -> None:
         admin = User.objects.get(email="admin@imewe.test")

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from apps.core.exceptions import error_messages
+from apps.energy.models import EnergySource, HourlyRate, SourceKind
+
+
+def form_add_service_error(form: forms.Form, exc: Exception) -> None:
+    """A service error onto the form: a field's message under that field, the rest on top."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for field, messages in exc.message_dict.items():
+            if field in form.fields:
+                form.add_error(field, messages)
+            else:
+                form.add_error(None, [f"{field}: {m}" for m in messages])
+        return
+    form.add_error(None, error_messages(exc))
+
+
+class SourceForm(forms.Form):
+    name = forms.CharField(max_length=120, required=False)
+    kind = forms.ChoiceField(choices=SourceKind.choices, initial=SourceKind.SOLAR)
+    capacity_kw = forms.FloatField(label="Capacity (kW)", min_value=0, max_value=100000)
+    efficiency = forms.FloatField(min_value=0, max_value=1, initial=1.0, help_text="0 to 1")
+    status = forms.ChoiceField(
+        choices=EnergySource.Status.choices, initial=EnergySource.Status.ONLINE
+    )
+    capacity_kwh = forms.FloatField(
+        label="Battery capacity (kWh)", min_value=0, required=False, help_text="Batteries only"
+    )
+    soc_pct = forms.FloatField(
+        label="State of charge (%)",
+        min_value=0,
+        max_value=100,
+        required=False,
+        help_text="Batteries only",
+    )
+    reserve_pct = forms.FloatField(
+        label="Reserve (%)",
+        min_value=0,
+        max_value=100,
+        initial=20.0,
+        help_text="Batteries keep this charge back",
+    )
+
+    @classmethod
+    def for_source(cls, source: EnergySource, data: Any = None) -> SourceForm:
+        initial = {name: getattr(source, name) for name in cls.base_fields}
+        return cls(data, initial=initial)
+
+
+class CapForm(forms.Form):
+    max_kw = forms.FloatField(
+        label="Power cap (kW)",
+        min_value=0.001,
+        required=False,
+        help_text="The most the site's machines may draw together; empty for no cap.",
+    )
+    renewable_price_per_kwh = forms.DecimalField(
+        label="Own generation price per kWh",
+        max_digits=10,
+        decimal_places=5,
+        min_value=0,
+        required=False,
+        help_text="What a kWh of the site's solar, wind, battery or fuel cell costs; empty: 0.",
+    )
+    currency = forms.CharField(min_length=3, max_length=3, required=False)
+
+
+class RateForm(forms.Form):
+    hour = forms.DateTimeField(
+        label="Hour (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 3600}),
+        help_text="The start of the hour, in UTC.",
+    )
+    price = forms.DecimalField(
+        label="Grid price per kWh", max_digits=10, decimal_places=5, min_value=0
+    )
+    renewable_kw = forms.FloatField(label="Renewable forecast (kW)", min_value=0, required=False)
+    currency = forms.CharField(min_length=3, max_length=3, required=False)
+    source = forms.ChoiceField(
+        choices=[
+            (HourlyRate.Source.ENTERED, "Entered price"),
+            (HourlyRate.Source.FORECAST, "Forecast"),
+        ],
+        initial=HourlyRate.Source.ENTERED,
+    )
+
+    def clean_hour(self) -> Any:
+        hour = self.cleaned_data["hour"]
+        if timezone.is_naive(hour):
+            hour = timezone.make_aware(hour, UTC)
+        return hour.astimezone(UTC)
+
+
+class RatesImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns: hour, price, optional renewable_kw and currency (site optional "
+        "here: this site).",
+    )

@@ -1,0 +1,381 @@
+"""Who may see and manage which energy data, and the reads the pages, the API and other apps
+(portal KPIs, the sustainability report) share.
+
+ENERGY_MANAGE decides management: admins everything; vendors their own nodes and their own
+companies' sites; operators the sites they operate and the nodes standing there. Consumption is
+also visible to whoever may see the job (JOB_VIEW, for the roles that see jobs by organization:
+designers, engineers, viewers), so designers see their own jobs' energy."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.shortcuts import get_object_or_404
+
+from apps.energy import conf
+from apps.energy.calc import money
+from apps.energy.models import (
+    RENEWABLE_KINDS,
+    Consumption,
+    EmissionFactor,
+    EnergySource,
+    HourlyRate,
+    SitePowerCap,
+)
+from apps.jobs.models import Job, Status
+from apps.jobs.selectors import job_list
+from apps.users.models import Organization, User
+from apps.users.roles import Action, Scope, scope_for
+from apps.vendors.models import FabricationNode
+
+FACTORS_CACHE_KEY = "energy:emission-factors"
+FACTORS_CACHE_S = 300
+SITE_KINDS = (Organization.Kind.VENDOR, Organization.Kind.OPERATOR_SITE)
+
+
+# --- Scope -------------------------------------------------------------------------------------
+
+
+def energy_can_manage(*, user: User) -> bool:
+    return scope_for(user, Action.ENERGY_MANAGE) is not None
+
+
+def energy_nodes(*, user: User) -> QuerySet[FabricationNode]:
+    """The nodes whose energy `user` manages."""
+    scope = scope_for(user, Action.ENERGY_MANAGE)
+    qs = FabricationNode.objects.select_related("vendor", "site")
+    if scope == Scope.ALL:
+        return qs
+    if scope == Scope.OWN_NODES:
+        return qs.filter(vendor__memberships__user=user).distinct()
+    if scope == Scope.OPERATED:
+        return qs.filter(site__memberships__user=user).distinct()
+    return qs.none()
+
+
+def energy_node_get(*, user: User, pk: int) -> FabricationNode:
+    """404, not 403, so ids don't leak."""
+    return get_object_or_404(energy_nodes(user=user), pk=pk)
+
+
+def energy_sites(*, user: User) -> QuerySet[Organization]:
+    """The sites whose sources, cap and prices `user` manages: all vendor companies and operator
+    sites (admins), their own vendor companies (vendors), the sites they operate (operators)."""
+    scope = scope_for(user, Action.ENERGY_MANAGE)
+    qs = Organization.objects.filter(kind__in=SITE_KINDS)
+    if scope == Scope.ALL:
+        return qs
+    if scope == Scope.OWN_NODES:
+        return qs.filter(kind=Organization.Kind.VENDOR, memberships__user=user).distinct()
+    if scope == Scope.OPERATED:
+        return qs.filter(kind=Organization.Kind.OPERATOR_SITE, memberships__user=user).distinct()
+    return qs.none()
+
+
+def energy_site_get(*, user: User, pk: int) -> Organization:
+    return get_object_or_404(energy_sites(user=user), pk=pk)
+
+
+def energy_sites_visible(*, user: User) -> QuerySet[Organization]:
+    """Managed sites plus the sites the managed nodes stand at (a vendor sees the prices and
+    outlook of the operator site its machine stands at, but does not set them)."""
+    nodes = energy_nodes(user=user)
+    keys = Q(pk__in=nodes.filter(site__isnull=False).values("site_id")) | Q(
+        pk__in=nodes.filter(site__isnull=True).values("vendor_id")
+    )
+    managed = Q(pk__in=energy_sites(user=user).values("pk"))
+    return Organization.objects.filter(managed | keys)
+
+
+def energy_site_visible_get(*, user: User, pk: int) -> Organization:
+    return get_object_or_404(energy_sites_visible(user=user), pk=pk)
+
+
+def site_nodes(*, site: Organization) -> QuerySet[FabricationNode]:
+    """The nodes whose site key is `site`: those standing there, and the vendor's own nodes
+    standing at no operator site."""
+    return FabricationNode.objects.filter(Q(site=site) | Q(site__isnull=True, vendor=site)).exclude(
+        status=FabricationNode.Status.DECOMMISSIONED
+    )
+
+
+# --- Sources, factors, caps, rates -------------------------------------------------------------
+
+
+def source_list(
+    *, user: User, node_id: int | None = None, site_id: int | None = None
+) -> QuerySet[EnergySource]:
+    qs = EnergySource.objects.filter(
+        Q(node__in=energy_nodes(user=user).values("pk"))
+        | Q(site__in=energy_sites(user=user).values("pk"))
+    ).select_related("node", "site")
+    if node_id is not None:
+        qs = qs.filter(node_id=node_id)
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    return qs
+
+
+def source_get_for_user(*, user: User, pk: int) -> EnergySource:
+    return get_object_or_404(source_list(user=user), pk=pk)
+
+
+def node_sources(*, node: FabricationNode) -> list[EnergySource]:
+    """What a node may draw from: its own sources and its site's."""
+    site_id = node.site_id if node.site_id is not None else node.vendor_id
+    return list(EnergySource.objects.filter(Q(node=node) | Q(site_id=site_id)))
+
+
+def emission_factors() -> dict[str, float]:
+    """kg CO2e per kWh for every source kind (cached; services clear it when they change)."""
+    cached = cache.get(FACTORS_CACHE_KEY)
+    if cached is not None:
+        return dict(cached)
+    factors = dict(conf.DEFAULT_EMISSION_FACTORS)
+    factors.update(EmissionFactor.objects.values_list("kind", "kg_co2e_per_kwh"))
+    cache.set(FACTORS_CACHE_KEY, factors, FACTORS_CACHE_S)
+    return factors
+
+
+def emission_factor_list() -> QuerySet[EmissionFactor]:
+    return EmissionFactor.objects.all()
+
+
+def site_cap(*, site_id: int) -> SitePowerCap | None:
+    return SitePowerCap.objects.filter(site_id=site_id).first()
+
+
+def cap_of(site: Organization) -> SitePowerCap | None:
+    """The site's cap row, from `select_related("power_cap")` when the caller used it."""
+    try:
+        return site.power_cap  # type: ignore[attr-defined,no-any-return]
+    except SitePowerCap.DoesNotExist:
+        return None
+
+
+def rate_list(
+    *,
+    user: User,
+    site_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> QuerySet[HourlyRate]:
+    qs = HourlyRate.objects.filter(
+        site__in=energy_sites_visible(user=user).values("pk")
+    ).select_related("site")
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    if start is not None:
+        qs = qs.filter(hour__gte=start)
+    if end is not None:
+        qs = qs.filter(hour__lt=end)
+    return qs
+
+
+# --- Consumption -------------------------------------------------------------------------------
+
+
+def consumption_list(
+    *,
+    user: User,
+    job_id: int | None = None,
+    node_id: int | None = None,
+    site_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> QuerySet[Consumption]:
+    """Consumption on the nodes `user` manages, and of the jobs they may see by organization."""
+    rule = Q(node__in=energy_nodes(user=user).values("pk"))
+    if scope_for(user, Action.JOB_VIEW) in (Scope.ALL, Scope.OWN_ORG, Scope.OWN):
+        rule |= Q(job__in=job_list(user=user).values("pk"))
+    qs = Consumption.objects.filter(rule).select_related("node", "part", "job")
+    return consumption_filter(
+        qs, job_id=job_id, node_id=node_id, site_id=site_id, start=start, end=end
+    )
+
+
+def consumption_filter(
+    qs: QuerySet[Consumption],
+    *,
+    job_id: int | None = None,
+    node_id: int | None = None,
+    site_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> QuerySet[Consumption]:
+    if job_id is not None:
+        qs = qs.filter(job_id=job_id)
+    if node_id is not None:
+        qs = qs.filter(node_id=node_id)
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    if start is not None:
+        qs = qs.filter(finished_at__gte=start)
+    if end is not None:
+        qs = qs.filter(finished_at__lt=end)
+    return qs
+
+
+@dataclass(frozen=True)
+class ConsumptionSummary:
+    """Totals of a set of consumption records. `cost` is in `currency` (the platform's); rows
+    priced in other currencies are in `cost_by_currency` only."""
+
+    kwh: float = 0.0
+    co2e_kg: float = 0.0
+    renewable_kwh: float = 0.0
+    cost: Decimal = Decimal("0.0000")
+    currency: str = field(default_factory=conf.currency)
+    parts: int = 0
+    kwh_by_source: dict[str, float] = field(default_factory=dict)
+    cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def renewable_share(self) -> float:
+        """kWh from solar and wind / all kWh (0 when nothing was drawn)."""
+        return self.renewable_kwh / self.kwh if self.kwh > 0 else 0.0
+
+    @property
+    def co2e_per_kwh(self) -> float:
+        return self.co2e_kg / self.kwh if self.kwh > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kwh": round(self.kwh, 4),
+            "co2e_kg": round(self.co2e_kg, 4),
+            "renewable_kwh": round(self.renewable_kwh, 4),
+            "renewable_share": round(self.renewable_share, 4),
+            "cost": str(self.cost),
+            "currency": self.currency,
+            "parts": self.parts,
+            "kwh_by_source": {k: round(v, 4) for k, v in self.kwh_by_source.items()},
+            "cost_by_currency": {k: str(v) for k, v in self.cost_by_currency.items()},
+        }
+
+
+def consumption_summary(
+    *,
+    jobs: QuerySet[Job] | None = None,
+    organization: Organization | None = None,
+    nodes: QuerySet[FabricationNode] | None = None,
+    rows: QuerySet[Consumption] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> ConsumptionSummary:
+    """kWh, kg CO2e, renewable share, cost and parts counted over the consumption of `jobs`, of
+    `organization` (everything it is party to: its jobs as a design team, its nodes as a
+    vendor, the nodes at it as an operator site), of `nodes`, or of given `rows` (combined with
+    AND when several are given), finished in [start, end). One query."""
+    qs = rows if rows is not None else Consumption.objects.all()
+    if jobs is not None:
+        qs = qs.filter(job__in=jobs.values("pk"))
+    if organization is not None:
+        qs = qs.filter(
+            Q(job__organization=organization) | Q(node__vendor=organization) | Q(site=organization)
+        )
+    if nodes is not None:
+        qs = qs.filter(node__in=nodes.values("pk"))
+    qs = consumption_filter(qs, start=start, end=end)
+    grouped = (
+        qs.order_by()
+        .values("source_kind", "currency")
+        .annotate(kwh=Sum("kwh"), co2e=Sum("co2e_kg"), cost=Sum("cost"), n=Count("id"))
+    )
+    main = conf.currency()
+    kwh = co2e = renewable = 0.0
+    parts = 0
+    by_source: dict[str, float] = defaultdict(float)
+    by_currency: dict[str, Decimal] = defaultdict(lambda: Decimal("0"))
+    for row in grouped:
+        kwh += row["kwh"] or 0.0
+        co2e += row["co2e"] or 0.0
+        parts += row["n"]
+        by_source[row["source_kind"]] += row["kwh"] or 0.0
+        by_currency[row["currency"]] += row["cost"] or Decimal("0")
+        if row["source_kind"] in RENEWABLE_KINDS:
+            renewable += row["kwh"] or 0.0
+    return ConsumptionSummary(
+        kwh=kwh,
+        co2e_kg=co2e,
+        renewable_kwh=renewable,
+        cost=money(by_currency.get(main, Decimal("0"))),
+        currency=main,
+        parts=parts,
+        kwh_by_source=dict(by_source),
+        cost_by_currency={k: money(v) for k, v in by_currency.items()},
+    )
+
+
+def consumption_daily(
+    rows: QuerySet[Consumption], *, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Per day of [start, end) (UTC days): kWh, kg CO2e, cost and kWh per source kind."""
+    grouped = (
+        consumption_filter(rows, start=start, end=end)
+        .order_by()
+        .annotate(day=TruncDate("finished_at"))
+        .values("day", "source_kind")
+        .annotate(kwh=Sum("kwh"), co2e=Sum("co2e_kg"), cost=Sum("cost"))
+    )
+    days: dict[date, dict[str, Any]] = {}
+    last = (end - timedelta(microseconds=1)).date()
+    current = start.date()
+    while current <= last:
+        days[current] = _empty_day(current)
+        current += timedelta(days=1)
+    for row in grouped:
+        day = days.setdefault(row["day"], _empty_day(row["day"]))
+        day["kwh"] += row["kwh"] or 0.0
+        day["co2e_kg"] += row["co2e"] or 0.0
+        day["cost"] += row["cost"] or Decimal("0")
+        day["by_source"][row["source_kind"]] = row["kwh"] or 0.0
+    return [days[d] for d in sorted(days)]
+
+
+def _empty_day(day: date) -> dict[str, Any]:
+    return {"day": day, "kwh": 0.0, "co2e_kg": 0.0, "cost": Decimal("0"), "by_source": {}}
+
+
+@dataclass(frozen=True)
+class JobEnergy:
+    """A job's energy and carbon: measured where consumption is recorded, else the estimate."""
+
+    kwh: float
+    co2e_kg: float
+    is_estimate: bool
+    recorded_parts: int
+    total_parts: int
+    cost: Decimal | None = None
+    currency: str = ""
+    renewable_share: float = 0.0
+
+
+def job_energy(*, job: Job) -> JobEnergy:
+    total_parts = job.parts.exclude(status=Status.CANCELLED).count()
+    summary = consumption_summary(rows=Consumption.objects.filter(job=job))
+    if summary.parts:
+        return JobEnergy(
+            kwh=summary.kwh,
+            co2e_kg=summary.co2e_kg,
+            is_estimate=False,
+            recorded_parts=summary.parts,
+            total_parts=total_parts,
+            cost=summary.cost,
+            currency=summary.currency,
+            renewable_share=summary.renewable_share,
+        )
+    kwh = float((job.estimates or {}).get("energy_kwh") or 0.0)
+    return JobEnergy(
+        kwh=kwh,
+        co2e_kg=kwh * emission_factors()["grid"],
+        is_estimate=True,
+        recorded_parts=0,
+        total_parts=total_parts,
+    )
