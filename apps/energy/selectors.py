@@ -34,6 +34,7 @@ from apps.jobs.selectors import job_list
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.models import FabricationNode
+from apps.vendors.selectors import nodes_in_scope
 
 FACTORS_CACHE_KEY = "energy:emission-factors"
 FACTORS_CACHE_S = 300
@@ -49,15 +50,7 @@ def energy_can_manage(*, user: User) -> bool:
 
 def energy_nodes(*, user: User) -> QuerySet[FabricationNode]:
     """The nodes whose energy `user` manages."""
-    scope = scope_for(user, Action.ENERGY_MANAGE)
-    qs = FabricationNode.objects.select_related("vendor", "site")
-    if scope == Scope.ALL:
-        return qs
-    if scope == Scope.OWN_NODES:
-        return qs.filter(vendor__memberships__user=user).distinct()
-    if scope == Scope.OPERATED:
-        return qs.filter(site__memberships__user=user).distinct()
-    return qs.none()
+    return nodes_in_scope(user=user, action=Action.ENERGY_MANAGE)
 
 
 def energy_node_get(*, user: User, pk: int) -> FabricationNode:

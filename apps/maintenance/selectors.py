@@ -22,22 +22,15 @@ from apps.maintenance.models import (
     TicketEvent,
 )
 from apps.users.models import User
-from apps.users.roles import Action, Role, Scope, scope_for
+from apps.users.roles import Action, Role
 from apps.vendors.models import FabricationNode
+from apps.vendors.selectors import nodes_in_scope
 
 OPS_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.ENGINEER})
 
 
 def maintained_nodes(*, user: User) -> QuerySet[FabricationNode]:
-    scope = scope_for(user, Action.TICKET_MANAGE)
-    qs = FabricationNode.objects.select_related("vendor", "site")
-    if scope == Scope.ALL:
-        return qs
-    if scope == Scope.OWN_NODES:
-        return qs.filter(vendor__memberships__user=user).distinct()
-    if scope == Scope.OPERATED:
-        return qs.filter(site__memberships__user=user).distinct()
-    return qs.none()
+    return nodes_in_scope(user=user, action=Action.TICKET_MANAGE)
 
 
 def node_rule_candidates(*, node: FabricationNode) -> QuerySet[ThresholdRule]:

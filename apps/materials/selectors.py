@@ -34,6 +34,7 @@ from apps.materials.models import (
 from apps.users.models import User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.models import FabricationNode
+from apps.vendors.selectors import nodes_in_scope
 
 
 def history_days() -> int:
@@ -50,15 +51,7 @@ def stock_can_manage(*, user: User) -> bool:
 
 def stock_nodes(*, user: User) -> QuerySet[FabricationNode]:
     """The nodes whose stock `user` manages."""
-    scope = scope_for(user, Action.INVENTORY_MANAGE)
-    qs = FabricationNode.objects.select_related("vendor", "site")
-    if scope == Scope.ALL:
-        return qs
-    if scope == Scope.OWN_NODES:
-        return qs.filter(vendor__memberships__user=user).distinct()
-    if scope == Scope.OPERATED:
-        return qs.filter(site__memberships__user=user).distinct()
-    return qs.none()
+    return nodes_in_scope(user=user, action=Action.INVENTORY_MANAGE)
 
 
 def _require_role(user: User) -> None:

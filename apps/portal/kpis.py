@@ -36,6 +36,7 @@ from apps.jobs.models import Job, Part, Status, StatusChange
 from apps.users.models import User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.models import FabricationNode, NodeStatusChange
+from apps.vendors.selectors import nodes_in_scope
 
 NodeStatus = FabricationNode.Status
 # A node is up while it can take or is doing work.
@@ -51,15 +52,9 @@ def kpi_can_view(*, user: User) -> bool:
 
 def kpi_nodes(*, user: User) -> QuerySet[FabricationNode]:
     """The nodes whose figures `user` sees; PermissionDenied for roles without KPI_VIEW."""
-    scope = scope_for(user, Action.KPI_VIEW)
-    if scope is None:
+    if scope_for(user, Action.KPI_VIEW) is None:
         raise PermissionDenied("Your role does not show platform KPIs.")
-    if scope == Scope.ALL:
-        return FabricationNode.objects.all()
-    if scope == Scope.OPERATED:
-        operated = FabricationNode.objects.filter(site__memberships__user=user).values("pk")
-        return FabricationNode.objects.filter(pk__in=operated)
-    return FabricationNode.objects.none()
+    return nodes_in_scope(user=user, action=Action.KPI_VIEW)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,20 @@ def node_list(*, user: User) -> QuerySet[FabricationNode]:
     return qs.filter(mine | catalog).distinct()
 
 
+def nodes_in_scope(*, user: User, action: Action) -> QuerySet[FabricationNode]:
+    """The nodes `user` may act on with `action`: all of them, their vendor companies' nodes
+    (OWN_NODES) or the nodes at the operator sites they belong to (OPERATED); none otherwise."""
+    scope = scope_for(user, action)
+    qs = FabricationNode.objects.select_related("vendor", "site")
+    if scope == Scope.ALL:
+        return qs
+    if scope == Scope.OWN_NODES:
+        return qs.filter(pk__in=FabricationNode.objects.filter(vendor__memberships__user=user))
+    if scope == Scope.OPERATED:
+        return qs.filter(pk__in=FabricationNode.objects.filter(site__memberships__user=user))
+    return qs.none()
+
+
 def node_get_for_user(*, user: User, pk: int) -> FabricationNode:
     """404, not 403, so ids don't leak."""
     return get_object_or_404(node_list(user=user), pk=pk)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from apps.jobs.models import Job
 from apps.jobs.services import job_submit, parts_schedule
@@ -183,3 +186,26 @@ def test_home_pages_summarise_jobs_and_the_fleet(shop, signed_in):
     # three idle nodes (two printers and a mill) of one vendor: counted together
     vendor_home = signed_in(shop["vendor"]).get("/vendor/").content.decode()
     assert "Idle: 3" in vendor_home
+
+
+def test_designer_lets_the_platform_pick_greener_hours_before_a_deadline(shop):
+    client = portal_client(shop["designer"])
+    dims = {"size_x_mm": 40, "size_y_mm": 40, "size_z_mm": 20}
+    page = client.get("/jobs/new/")
+    assert (
+        b"When to run it" in page.content and b"Lowest carbon before the deadline" in page.content
+    )
+    # without a deadline the choice is refused with the reason, and nothing is stored
+    refused = client.post("/jobs/new/", {**form_data("confirm", **dims), "timing": "lowest_carbon"})
+    assert refused.status_code == 400
+    assert "Give a deadline" in refused.content.decode()
+    assert Job.objects.count() == 0
+    # with one it is kept and shown on the job's page
+    deadline = (timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    done = client.post(
+        "/jobs/new/",
+        {**form_data("confirm", **dims), "timing": "lowest_carbon", "deadline": deadline},
+    )
+    job = Job.objects.get()
+    assert done.status_code == 302 and job.timing == Job.Timing.LOWEST_CARBON
+    assert "Lowest carbon before the deadline" in client.get(f"/jobs/{job.pk}/").content.decode()
