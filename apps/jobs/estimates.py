@@ -145,7 +145,7 @@ def lot_sizes(quantity: int, candidates: int, duration_h: float) -> list[int]:
     return [base + 1] * extra + [base] * (count - extra)
 
 
-def money(value: float) -> Decimal:
+def money(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 

@@ -100,7 +100,3 @@ def grams_per_unit(
 
 def to_quantity(value: Decimal | float) -> Decimal:
     return Decimal(str(value)).quantize(QUANTITY, rounding=ROUND_HALF_UP)
-
-
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)

@@ -14,7 +14,8 @@ from django.utils import timezone
 from apps.core.exceptions import Conflict
 from apps.core.models import Notification
 from apps.core.services import notification_send
-from apps.materials.catalog import money, to_quantity
+from apps.jobs.estimates import money
+from apps.materials.catalog import to_quantity
 from apps.materials.models import (
     OPEN_ORDER_STATUSES,
     Inventory,
