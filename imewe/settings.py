@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "apps.energy",
     "apps.twins",
     "apps.maintenance",
+    "apps.marketplace",
     "apps.portal",
 ]
 
@@ -250,6 +251,22 @@ ENERGY_DEFAULT_GRID_PRICE_PER_KWH = float(
 )
 ENERGY_DEFAULT_RENEWABLE_PRICE_PER_KWH = float(
     os.environ.get("ENERGY_DEFAULT_RENEWABLE_PRICE_PER_KWH", "0")
+)
+# Marketplace: the currency listings start in, the ones sellers may choose, the platform's
+# commission per listing kind (the rest goes to the seller) and the payment provider class.
+MARKETPLACE_DEFAULT_CURRENCY = os.environ.get("MARKETPLACE_DEFAULT_CURRENCY", JOBS_CURRENCY)
+MARKETPLACE_CURRENCIES = tuple(
+    c.strip().upper()
+    for c in os.environ.get("MARKETPLACE_CURRENCIES", "USD,EUR,GBP,NGN,KES").split(",")
+    if c.strip()
+)
+MARKETPLACE_COMMISSION = {
+    "template": os.environ.get("MARKETPLACE_COMMISSION_TEMPLATE", "0.30"),
+    "playbook": os.environ.get("MARKETPLACE_COMMISSION_PLAYBOOK", "0.25"),
+    "capacity": os.environ.get("MARKETPLACE_COMMISSION_CAPACITY", "0.20"),
+}
+MARKETPLACE_PAYMENT_PROVIDER = os.environ.get(
+    "MARKETPLACE_PAYMENT_PROVIDER", "apps.marketplace.payments.FakeProvider"
 )
 JOBS_CONFIRM_HOURS = float(os.environ.get("JOBS_CONFIRM_HOURS", "24"))
 

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("apps.energy.api_urls")),
     path("", include("apps.twins.api_urls")),
     path("", include("apps.maintenance.api_urls")),
+    path("", include("apps.marketplace.api_urls")),
     path("", include("apps.portal.api_urls")),
 ]
 
@@ -36,6 +37,7 @@ urlpatterns = [
     path("", include("apps.energy.urls")),
     path("", include("apps.twins.urls")),
     path("", include("apps.maintenance.urls")),
+    path("", include("apps.marketplace.urls")),
     path("", include("apps.portal.urls")),
 ]
 

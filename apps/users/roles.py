@@ -35,6 +35,8 @@ class Action(models.TextChoices):
     INVENTORY_MANAGE = "inventory_manage", "Manage material stock and purchase orders"
     ENERGY_MANAGE = "energy_manage", "Manage energy sources, tariffs and power caps"
     KPI_VIEW = "kpi_view", "View platform KPIs"
+    MARKET_SELL = "market_sell", "List and sell on the marketplace"
+    MARKET_BUY = "market_buy", "Buy on the marketplace"
     SYSTEM_ADMIN = "system_admin", "System config, users, roles"
 
 
@@ -88,6 +90,15 @@ MATRIX: dict[Action, dict[Role, Scope]] = {
     A.INVENTORY_MANAGE: {R.ADMIN: S.ALL, R.VENDOR: S.OWN_NODES, R.OPERATOR: S.OPERATED},
     A.ENERGY_MANAGE: {R.ADMIN: S.ALL, R.VENDOR: S.OWN_NODES, R.OPERATOR: S.OPERATED},
     A.KPI_VIEW: {R.ADMIN: S.ALL, R.ENGINEER: S.ALL, R.OPERATOR: S.OPERATED},
+    # Sellers manage their organization's listings and sales; the admin column moderates every
+    # listing and refunds any sale. Buying is for the organizations that make things.
+    A.MARKET_SELL: {
+        R.ADMIN: S.ALL,
+        R.VENDOR: S.OWN_ORG,
+        R.DESIGNER: S.OWN_ORG,
+        R.ENGINEER: S.OWN_ORG,
+    },
+    A.MARKET_BUY: {R.VENDOR: S.OWN_ORG, R.DESIGNER: S.OWN_ORG, R.ENGINEER: S.OWN_ORG},
     A.SYSTEM_ADMIN: {R.ADMIN: S.ALL},
 }
 
