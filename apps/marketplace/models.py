@@ -14,8 +14,6 @@ from django.db.models import Q
 
 from apps.core.models import TimeStampedModel
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
-
 
 def default_currency() -> str:
     return settings.MARKETPLACE_DEFAULT_CURRENCY
@@ -50,7 +48,9 @@ class Listing(TimeStampedModel):
     summary = models.CharField(max_length=300, blank=True)
     description = models.TextField(blank=True)
     # per licence for templates and playbooks, per hour for capacity
-    price = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0.50"))])
+    price = models.DecimalField(
+        max_digits=14, decimal_places=2, validators=[MinValueValidator(Decimal("0.50"))]
+    )
     currency = models.CharField(max_length=3, default=default_currency)
     licence = models.CharField(max_length=12, choices=Licence.choices, default=Licence.ORGANIZATION)
     # templates: the seller's job template whose parts and parameters each version snapshots
@@ -152,7 +152,7 @@ class ListingImage(models.Model):
         ordering = ["listing_id", "position", "id"]
 
     def __str__(self) -> str:
-        return self.alt or self.image.name
+        return self.alt or str(self.image.name)
 
 
 class Purchase(TimeStampedModel):
@@ -178,12 +178,12 @@ class Purchase(TimeStampedModel):
     )
     client_key = models.CharField(max_length=64)
     quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
-    unit_price = models.DecimalField(**MONEY)
-    amount = models.DecimalField(**MONEY)
+    unit_price = models.DecimalField(max_digits=14, decimal_places=2)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
     commission_rate = models.DecimalField(max_digits=5, decimal_places=4)
-    commission = models.DecimalField(**MONEY)
-    refunded_amount = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    commission = models.DecimalField(max_digits=14, decimal_places=2)
+    refunded_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     provider = models.CharField(max_length=40)
     provider_ref = models.CharField(max_length=100, blank=True)
@@ -220,10 +220,10 @@ class FakeCharge(models.Model):
 
     idempotency_key = models.CharField(max_length=100, unique=True)
     reference = models.CharField(max_length=40, unique=True)
-    amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=12)  # succeeded / declined
-    refunded = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    refunded = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -306,7 +306,7 @@ class LedgerEntry(models.Model):
         LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
     )
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
-    amount = models.DecimalField(**MONEY)  # debit > 0, credit < 0
+    amount = models.DecimalField(max_digits=14, decimal_places=2)  # debit > 0, credit < 0
     listing = models.ForeignKey(
         Listing, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
