@@ -1,0 +1,21 @@
+"""Every write of the marketplace. Listings (services/listings.py), purchases, refunds and
+payouts (services/purchases.py) over the ledger (services/ledger.py), what purchases are used for
+(services/uses.py) and reviews (services/reviews.py)."""
+
+from apps.marketplace.services.purchases import (
+    can_refund,
+    commission_rate,
+    payout_record,
+    payouts_due,
+    purchase_create,
+    purchase_refund,
+)
+
+__all__ = [
+    "can_refund",
+    "commission_rate",
+    "payout_record",
+    "payouts_due",
+    "purchase_create",
+    "purchase_refund",
+]
