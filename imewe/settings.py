@@ -411,6 +411,8 @@ SPECTACULAR_SETTINGS = {
         "MaterialUsageSourceEnum": "apps.materials.models.MaterialUsage.Source",
         "MaterialUsageOutcomeEnum": "apps.materials.models.MaterialUsage.Outcome",
         "EnergySourceKindEnum": "apps.energy.models.SourceKind",
+        "PurchaseStatusEnum": "apps.marketplace.models.Purchase.Status",
+        "ListingKindEnum": "apps.marketplace.models.Listing.Kind",
         "EnergySourceStatusEnum": "apps.energy.models.EnergySource.Status",
     },
 }

@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.jobs import providers
 from apps.jobs.models import CadFile, Job, JobTemplate, Part, StatusChange
 from apps.jobs.selectors import (
     job_get_for_user,
@@ -450,10 +451,24 @@ class WorkPartSerializer(serializers.ModelSerializer):
             "progress_pct",
             "estimates",
             "cad_url",
+            "details",
         ]
+
+    details = serializers.SerializerMethodField(
+        help_text="What other apps add for the node, e.g. the marketplace playbook to follow "
+        "({playbook: {listing, title, version, steps}})."
+    )
 
     def get_cad_url(self, part: Part) -> str | None:
         return part.cad_file.file.url if part.cad_file else None
+
+    def get_details(self, part: Part) -> dict[str, Any]:
+        details: dict[int, dict[str, Any]] = self.context.get("details") or {}
+        return details.get(part.pk, {})
+
+
+def _work_part(part: Part) -> dict[str, Any]:
+    return WorkPartSerializer(part, context={"details": providers.part_work_details([part])}).data
 
 
 class _WorkBase(APIView):
@@ -476,14 +491,16 @@ class WorkQueueApi(_WorkBase):
     @extend_schema(responses={200: WorkPartSerializer(many=True)})
     def get(self, request: Any) -> Response:
         parts = work_queue(node_id=self.node_id(request))
-        return Response({"results": WorkPartSerializer(parts, many=True).data})
+        details = providers.part_work_details(parts)
+        data = WorkPartSerializer(parts, many=True, context={"details": details}).data
+        return Response({"results": data})
 
 
 class WorkStartApi(_WorkBase):
     @extend_schema(request=None, responses={200: WorkPartSerializer})
     def post(self, request: Any, pk: int) -> Response:
         part = work_start(node_id=self.node_id(request), part_id=pk)
-        return Response(WorkPartSerializer(part).data)
+        return Response(_work_part(part))
 
 
 class WorkProgressApi(_WorkBase):
@@ -495,7 +512,7 @@ class WorkProgressApi(_WorkBase):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         part = work_progress(node_id=self.node_id(request), part_id=pk, **data.validated_data)
-        return Response(WorkPartSerializer(part).data)
+        return Response(_work_part(part))
 
 
 class UsageReportSerializer(serializers.Serializer):
@@ -518,7 +535,7 @@ class WorkCompleteApi(_WorkBase):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         part = work_complete(node_id=self.node_id(request), part_id=pk, **data.validated_data)
-        return Response(WorkPartSerializer(part).data)
+        return Response(_work_part(part))
 
 
 class WorkFailApi(_WorkBase):
@@ -533,7 +550,7 @@ class WorkFailApi(_WorkBase):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         part = work_fail(node_id=self.node_id(request), part_id=pk, **data.validated_data)
-        return Response(WorkPartSerializer(part).data)
+        return Response(_work_part(part))
 
 
 # --- Templates ---------------------------------------------------------------------------------

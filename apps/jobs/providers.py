@@ -12,7 +12,12 @@ about finished parts and add panels to a job's page, without jobs importing them
   intensity per site, the site's power cap, each node's site and heat-up time.
 - blocked providers: (node ids, now, horizon hours) -> {node id: [(start, end), ...]} aware
   datetimes when a node cannot work (maintenance windows); the scheduler plans around them.
+- placement providers: (parts) -> {part id: frozenset of node ids}: the only nodes that may
+  take each part (the marketplace: parts of a job booked on bought capacity run on the seller's
+  nodes). A part no provider names may go anywhere; with several, it must satisfy all of them.
 - job panels: (job, user) -> (template name, context) or None, shown on the job's page.
+- work details: (parts) -> {part id: {name: JSON value}}: what a node agent is told about each
+  part of its work queue besides the part itself (the marketplace: the playbook to follow).
 """
 
 from __future__ import annotations
@@ -35,11 +40,15 @@ EnergyProvider = Callable[[Sequence[int], datetime, float], EnergyOutlook]
 Windows = dict[int, list[tuple[datetime, datetime]]]
 BlockedProvider = Callable[[Sequence[int], datetime, float], Windows]
 JobPanel = Callable[[Any, Any], "tuple[str, dict[str, Any]] | None"]
+PlacementProvider = Callable[[Sequence[Any]], dict[int, frozenset[int]]]
+WorkDetails = Callable[[Sequence[Any]], dict[int, dict[str, Any]]]
 
 _stock_providers: list[StockProvider] = []
 _energy_providers: list[EnergyProvider] = []
 _blocked_providers: list[BlockedProvider] = []
 _job_panels: list[JobPanel] = []
+_placement_providers: list[PlacementProvider] = []
+_work_details: list[WorkDetails] = []
 
 
 def _register(registry: list[Any], fn: Any) -> Any:
@@ -64,6 +73,10 @@ def register_job_panel(fn: JobPanel) -> JobPanel:
     return _register(_job_panels, fn)
 
 
+def register_placement_provider(fn: PlacementProvider) -> PlacementProvider:
+    return _register(_placement_providers, fn)
+
+
 def node_stock(node_ids: Sequence[int]) -> dict[int, dict[str, float]]:
     merged: dict[int, dict[str, float]] = {}
     for provider in _stock_providers:
@@ -84,6 +97,29 @@ def node_blocked(node_ids: Sequence[int], now: datetime, horizon_h: float) -> Wi
     for provider in _blocked_providers:
         for node_id, windows in provider(node_ids, now, horizon_h).items():
             merged.setdefault(node_id, []).extend(windows)
+    return merged
+
+
+def register_work_details(fn: WorkDetails) -> WorkDetails:
+    return _register(_work_details, fn)
+
+
+def part_work_details(parts: Sequence[Any]) -> dict[int, dict[str, Any]]:
+    """{part id: {name: value}} from every work details provider, for the parts they know."""
+    merged: dict[int, dict[str, Any]] = {}
+    for provider in _work_details:
+        for part_id, details in provider(parts).items():
+            merged.setdefault(part_id, {}).update(details)
+    return merged
+
+
+def part_allowed_nodes(parts: Sequence[Any]) -> dict[int, frozenset[int]]:
+    """{part id: the nodes it may go to} for the parts some provider limits; where several
+    limit the same part, only the nodes all of them allow."""
+    merged: dict[int, frozenset[int]] = {}
+    for provider in _placement_providers:
+        for part_id, nodes in provider(parts).items():
+            merged[part_id] = merged[part_id] & nodes if part_id in merged else frozenset(nodes)
     return merged
 
 

@@ -19,6 +19,9 @@ the best machine without the batch would. Where a deadline exists, nodes that fi
 time are preferred. Assembly parts wait for all other parts of their job (the swarm), so they
 start when the last of those finishes.
 
+A part may be limited to some nodes (`PartTask.only`: capacity bought on a vendor's machines)
+or kept off others (`excluded`: nodes that declined it); both narrow its candidates.
+
 Time on a node is a timeline, not a queue's end: maintenance windows block it, and a part
 moved later leaves a gap that later parts may fill. Two energy rules (input from apps/energy
 through `EnergyOutlook`, see apps/jobs/providers.py):
@@ -106,6 +109,7 @@ class PartTask:
     longitude: float | None = None
     ready_h: float = 0.0  # earliest start (an assembly: when its job's other parts finish)
     excluded: frozenset[int] = frozenset()  # node ids that must not take it (declined it)
+    only: frozenset[int] | None = None  # when set, the only node ids that may take it (booked)
     material_g: float = 0.0  # material all units need
     load: float = DEFAULT_LOAD  # share of the node's rated power while it runs
     timing: str = TIMING_ASAP  # or "balanced" / "lowest_carbon" (needs a deadline)
@@ -310,6 +314,8 @@ class _Fleet:
         fits = np.all(self.build[rows] >= size, axis=1)
         if part.excluded:
             fits &= ~np.isin(self.ids[rows], list(part.excluded))
+        if part.only is not None:
+            fits &= np.isin(self.ids[rows], list(part.only))
         return rows[fits]
 
 
@@ -348,6 +354,8 @@ def schedule(
         rows = fleet.candidates(part)
         if rows.size == 0:
             why = "no suitable node available"
+            if part.only is not None:
+                why = f"none of the {len(part.only)} node(s) it is limited to can take it now"
             if part.excluded:
                 why += f" (declined by {len(part.excluded)} node(s))"
             assignments.append(Assignment(part.id, None, reason=why))

@@ -428,7 +428,9 @@ def _node_states(*, now: datetime, horizon_h: float) -> tuple[list[NodeState], E
     return states, outlook
 
 
-def _task(part: Part, *, now: datetime, ready_h: float) -> PartTask:
+def _task(
+    part: Part, *, now: datetime, ready_h: float, only: frozenset[int] | None = None
+) -> PartTask:
     mode = PROCESS_MODES.get(" ".join(part.process.lower().split()), DEFAULT_PROCESS)[0]
     return PartTask(
         id=part.pk,
@@ -444,6 +446,7 @@ def _task(part: Part, *, now: datetime, ready_h: float) -> PartTask:
         longitude=part.job.longitude,
         ready_h=ready_h,
         excluded=frozenset(part.estimates.get("declined_nodes", [])),
+        only=only,
         material_g=float(part.estimates.get("material_g", 0.0)),
         load=UTILISATION[mode],
         timing=part.job.timing,
@@ -471,8 +474,16 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
         if finish:
             hours = hours_until(datetime.fromisoformat(finish), now) or 0.0
             ready[sibling.job_id] = max(ready[sibling.job_id], hours)
+    # parts some app limits to certain nodes (capacity bought on a vendor's machines)
+    allowed = providers.part_allowed_nodes(pending)
     tasks = [
-        _task(p, now=now, ready_h=ready[p.job_id] if p.process == ASSEMBLY else 0) for p in pending
+        _task(
+            p,
+            now=now,
+            ready_h=ready[p.job_id] if p.process == ASSEMBLY else 0,
+            only=allowed.get(p.pk),
+        )
+        for p in pending
     ]
     horizon = max([t.deadline_h or 0.0 for t in tasks] + [48.0])
     nodes, outlook = _node_states(now=now, horizon_h=min(horizon, 7 * 24.0))

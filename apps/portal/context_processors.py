@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
-from apps.users.roles import Action, portal_allows, user_can
+from apps.users.roles import Action, Scope, portal_allows, scope_for, user_can
 
 PORTAL_LABELS = {"designer": "Designer", "vendor": "Vendor", "ops": "Operations"}
 
@@ -24,6 +24,7 @@ def portal_nav(request: HttpRequest) -> dict[str, Any]:
     if portal_allows(user, "vendor") and user_can(user, Action.NODE_MANAGE):
         portals.append({"key": "fleet", "label": "Fleet", "url": reverse("vendors:node-list")})
     portals.append({"key": "twins", "label": "Twins", "url": reverse("twins:list")})
+    portals.append({"key": "market", "label": "Market", "url": reverse("marketplace:browse")})
     if user_can(user, Action.TELEMETRY_VIEW):
         portals.append(
             {"key": "nodes", "label": "Live", "url": reverse("telemetry:node-watch-list")}
@@ -51,5 +52,10 @@ def portal_nav(request: HttpRequest) -> dict[str, Any]:
         "nav_portals": portals,
         "nav_is_admin": user_can(user, Action.SYSTEM_ADMIN),
         "nav_unread": unread,
+        "nav_market": {
+            "buy": user_can(user, Action.MARKET_BUY),
+            "sell": user_can(user, Action.MARKET_SELL),
+            "admin": scope_for(user, Action.MARKET_SELL) == Scope.ALL,
+        },
         "nav_current": request.path.split("/")[1] if request.path.count("/") > 1 else "",
     }

@@ -9,9 +9,9 @@ from django.utils import timezone
 from apps.marketplace.models import Listing, ListingVersion, Purchase
 from apps.users.models import Organization
 from apps.users.roles import Role
+from tests.factories import OrganizationFactory, UserFactory
 from tests.jobs.conftest import shop  # noqa: F401  (the shared fixtures)
 from tests.vendors.conftest import fleet  # noqa: F401
-from tests.factories import OrganizationFactory, UserFactory
 
 PART = {
     "name": "Bracket",
@@ -81,7 +81,9 @@ def make_listing(
         published_at=timezone.now() if status == Listing.Status.PUBLISHED else None,
         **fields,
     )
-    ListingVersion.objects.create(listing=listing, number=1, content=content or default, created_by=by)
+    ListingVersion.objects.create(
+        listing=listing, number=1, content=content or default, created_by=by
+    )
     return listing
 
 

@@ -2,6 +2,15 @@
 payouts (services/purchases.py) over the ledger (services/ledger.py), what purchases are used for
 (services/uses.py) and reviews (services/reviews.py)."""
 
+from apps.marketplace.services.listings import (
+    listing_create,
+    listing_image_add,
+    listing_image_delete,
+    listing_new_version,
+    listing_publish,
+    listing_retire,
+    listing_update,
+)
 from apps.marketplace.services.purchases import (
     can_refund,
     commission_rate,
@@ -12,6 +21,13 @@ from apps.marketplace.services.purchases import (
 )
 
 __all__ = [
+    "listing_create",
+    "listing_image_add",
+    "listing_image_delete",
+    "listing_new_version",
+    "listing_publish",
+    "listing_retire",
+    "listing_update",
     "can_refund",
     "commission_rate",
     "payout_record",

@@ -1,5 +1,422 @@
+"""Portal pages of listings: browse and search, a listing's page (content, versions, the
+seller's service figures, then the buy box and reviews), and the sellers' pages to list,
+edit, version, publish, retire and illustrate what they sell."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern
+from typing import Any
 
-urlpatterns: list[URLPattern] = []
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import URLPattern, path
+from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
+
+from apps.core.exceptions import Conflict, error_messages
+from apps.jobs.models import JobTemplate
+from apps.marketplace.forms.listings import (
+    BrowseForm,
+    ImageForm,
+    ListingCreateForm,
+    ListingEditForm,
+    RetireForm,
+    StepForm,
+    StepFormSet,
+    VersionForm,
+    form_add_service_error,
+    playbook_content,
+    steps_raw,
+)
+from apps.marketplace.models import Listing, ListingFacet, ListingImage
+from apps.marketplace.selectors.listings import (
+    listing_browse,
+    listing_can_manage,
+    listing_facet_values,
+    listing_get_for_user,
+    listing_manage_get,
+    listing_manageable,
+    listing_stats,
+    listing_visible,
+    seller_sla,
+)
+from apps.marketplace.selectors.reviews import review_context
+from apps.marketplace.selectors.sales import buy_context, owned_listing_ids
+from apps.marketplace.services.listings import (
+    MAX_IMAGES,
+    capacity_kinds,
+    listing_create,
+    listing_image_add,
+    listing_image_delete,
+    listing_new_version,
+    listing_publish,
+    listing_retire,
+    listing_update,
+)
+from apps.portal.access import action_required
+from apps.users.models import Organization
+from apps.users.roles import Action, Scope, scope_for
+from apps.users.types import AuthenticatedHttpRequest
+from apps.vendors.models import FabricationNode
+
+SERVICE_ERRORS = (ValidationError, Conflict)
+BROWSE_PAGE_SIZE = 24
+SELL_PAGE_SIZE = 50
+
+sell_required = action_required(Action.MARKET_SELL)
+
+
+# --- Browse and the listing page --------------------------------------------------------------
+
+
+@login_required
+def browse_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form = BrowseForm(
+        request.GET or None,
+        materials=listing_facet_values(facet=ListingFacet.Facet.MATERIAL),
+        processes=listing_facet_values(facet=ListingFacet.Facet.PROCESS),
+    )
+    filters = form.filters() if form.is_bound else {"sort": "newest"}
+    rows = listing_browse(user=request.user, **filters)
+    page = Paginator(rows, BROWSE_PAGE_SIZE).get_page(request.GET.get("page"))
+    kept = [(k, str(v)) for k, v in request.GET.items() if k != "page" and v]
+    return render(
+        request,
+        "marketplace/browse.html",
+        {
+            "form": form,
+            "page": page,
+            "query": urlencode(kept),
+            "filtered": any(k != "sort" for k, _ in kept),
+            "owned": owned_listing_ids(user=request.user),
+            "can_sell": scope_for(request.user, Action.MARKET_SELL) is not None,
+        },
+    )
+
+
+def _facets(listing: Listing) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {"tag": [], "material": [], "process": []}
+    for facet in listing.facets.all():
+        grouped[facet.facet].append(facet.value)
+    return grouped
+
+
+@login_required
+def listing_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = listing_get_for_user(user=request.user, pk=pk)
+    versions = list(listing.versions.select_related("created_by").order_by("-number"))
+    can_manage = listing_can_manage(user=request.user, listing=listing)
+    images = list(listing.images.all())
+    context: dict[str, Any] = {
+        "listing": listing,
+        "versions": versions,
+        "latest": versions[0] if versions else None,
+        "images": images,
+        "facets": _facets(listing),
+        "sla": seller_sla(organization=listing.seller),
+        "stats": listing_stats(listing=listing),
+        "can_manage": can_manage,
+        "editable": can_manage and listing.status != Listing.Status.RETIRED,
+        "retire_form": RetireForm(),
+        "image_form": ImageForm() if len(images) < MAX_IMAGES else None,
+        "max_images": MAX_IMAGES,
+        "node_kind_label": dict(FabricationNode.Kind.choices).get(listing.node_kind, ""),
+    }
+    context.update(buy_context(user=request.user, listing=listing))
+    context.update(
+        review_context(user=request.user, listing=listing, page=request.GET.get("reviews"))
+    )
+    return render(request, "marketplace/listing_detail.html", context)
+
+
+# --- Selling ----------------------------------------------------------------------------------
+
+
+@login_required
+@sell_required
+def seller_listings_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    status = request.GET.get("status") or ""
+    if status not in Listing.Status.values:
+        status = ""
+    rows = listing_manageable(user=request.user, status=status)
+    page = Paginator(rows, SELL_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "marketplace/seller_listings.html",
+        {
+            "page": page,
+            "status": status,
+            "statuses": Listing.Status.choices,
+            "query": urlencode({"status": status} if status else {}),
+            "kinds": Listing.Kind.choices,
+        },
+    )
+
+
+def _seller_organizations(request: AuthenticatedHttpRequest) -> QuerySet[Organization]:
+    if scope_for(request.user, Action.MARKET_SELL) == Scope.ALL:
+        return Organization.objects.order_by("name")
+    return Organization.objects.filter(memberships__user=request.user).order_by("name")
+
+
+def _chosen_org(
+    request: AuthenticatedHttpRequest, organizations: QuerySet[Organization]
+) -> Organization | None:
+    raw = request.POST.get("organization") or request.GET.get("organization")
+    if raw and raw.isdigit():
+        chosen = organizations.filter(pk=int(raw)).first()
+        if chosen is not None:
+            return chosen
+    mine = Organization.objects.filter(memberships__user=request.user).order_by("memberships__id")
+    return mine.first() or organizations.first()
+
+
+def _create_page(
+    request: AuthenticatedHttpRequest, kind: str, form: Any, steps: Any, status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "marketplace/listing_form.html",
+        {"kind": kind, "kind_label": Listing.Kind(kind).label, "form": form, "steps": steps},
+        status=status,
+    )
+
+
+@login_required
+@sell_required
+def listing_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    kind = request.POST.get("kind") or request.GET.get("kind") or ""
+    if kind not in Listing.Kind.values:
+        return render(
+            request, "marketplace/listing_form.html", {"kind": "", "kinds": Listing.Kind.choices}
+        )
+    organizations = _seller_organizations(request)
+    org = _chosen_org(request, organizations)
+    options: dict[str, Any] = {
+        "kind": kind,
+        "organizations": organizations,
+        "templates": JobTemplate.objects.filter(organization__in=organizations).select_related(
+            "organization"
+        ),
+        "node_kinds": capacity_kinds(organization=org) if org else [],
+    }
+    initial = {"organization": org.pk if org else None}
+    if request.method != "POST":
+        steps = StepFormSet(prefix="steps") if kind == Listing.Kind.PLAYBOOK else None
+        return _create_page(request, kind, ListingCreateForm(initial=initial, **options), steps)
+    if "add_step" in request.POST:
+        form = ListingCreateForm(initial=request.POST.dict(), **options)
+        steps = StepFormSet(prefix="steps", initial=[*steps_raw(request.POST), {}])
+        return _create_page(request, kind, form, steps)
+    form = ListingCreateForm(request.POST, **options)
+    steps = StepFormSet(request.POST, prefix="steps") if kind == Listing.Kind.PLAYBOOK else None
+    if form.is_valid() and (steps is None or steps.is_valid()):
+        values = form.listing_values()
+        template = values.get("template")
+        if values.get("organization") is None:
+            values["organization"] = template.organization if template else org
+        if steps is not None:
+            values["content"] = playbook_content(
+                steps, values.get("materials", ""), values.get("processes", "")
+            )
+        try:
+            listing = listing_create(by=request.user, kind=kind, **values)
+        except SERVICE_ERRORS as exc:
+            form_add_service_error(form, exc, steps)
+        else:
+            messages.success(
+                request, f"Draft “{listing.title}” saved. Check it, then publish it here."
+            )
+            return redirect("marketplace:listing-detail", pk=listing.pk)
+    return _create_page(request, kind, form, steps, status=400)
+
+
+@login_required
+def listing_edit_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = listing_manage_get(user=request.user, pk=pk)
+    if listing.status == Listing.Status.RETIRED:
+        messages.error(request, "This listing is retired: it can no longer be changed.")
+        return redirect("marketplace:listing-detail", pk=pk)
+    if request.method == "POST":
+        form = ListingEditForm(request.POST, kind=listing.kind)
+        if form.is_valid():
+            try:
+                listing_update(by=request.user, listing=listing, **form.listing_values())
+            except SERVICE_ERRORS as exc:
+                form_add_service_error(form, exc)
+            else:
+                messages.success(request, "Listing saved.")
+                return redirect("marketplace:listing-detail", pk=pk)
+        status = 400
+    else:
+        form = ListingEditForm(initial=ListingEditForm.initial_for(listing), kind=listing.kind)
+        status = 200
+    return render(
+        request,
+        "marketplace/listing_form.html",
+        {"kind": listing.kind, "listing": listing, "form": form, "editing": True},
+        status=status,
+    )
+
+
+def _version_page(
+    request: AuthenticatedHttpRequest,
+    listing: Listing,
+    form: VersionForm,
+    steps: Any,
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        "marketplace/version_form.html",
+        {
+            "listing": listing,
+            "form": form,
+            "steps": steps,
+            "latest": listing.versions.order_by("-number").first(),
+        },
+        status=status,
+    )
+
+
+@login_required
+def listing_version_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = listing_manage_get(user=request.user, pk=pk)
+    if listing.status == Listing.Status.RETIRED:
+        messages.error(request, "This listing is retired: it can no longer be changed.")
+        return redirect("marketplace:listing-detail", pk=pk)
+    playbook = listing.kind == Listing.Kind.PLAYBOOK
+    if request.method != "POST":
+        latest = listing.versions.order_by("-number").first()
+        content = latest.content if latest else {}
+        initial = {
+            "min_hours": listing.min_hours,
+            "max_hours": listing.max_hours,
+            "materials": ", ".join(content.get("materials", [])),
+            "processes": ", ".join(content.get("processes", [])),
+        }
+        steps = (
+            StepFormSet(
+                prefix="steps",
+                initial=[StepForm.initial_for(s) for s in content.get("steps", [])],
+            )
+            if playbook
+            else None
+        )
+        return _version_page(
+            request, listing, VersionForm(initial=initial, kind=listing.kind), steps
+        )
+    if playbook and "add_step" in request.POST:
+        form = VersionForm(initial=request.POST.dict(), kind=listing.kind)
+        steps = StepFormSet(prefix="steps", initial=[*steps_raw(request.POST), {}])
+        return _version_page(request, listing, form, steps)
+    form = VersionForm(request.POST, kind=listing.kind)
+    steps = StepFormSet(request.POST, prefix="steps") if playbook else None
+    if form.is_valid() and (steps is None or steps.is_valid()):
+        data = form.cleaned_data
+        new_content: dict[str, Any] | None = None
+        if steps is not None:
+            new_content = playbook_content(steps, data["materials"], data["processes"])
+        elif listing.kind == Listing.Kind.CAPACITY:
+            new_content = {"min_hours": data["min_hours"], "max_hours": data["max_hours"]}
+        try:
+            version = listing_new_version(
+                by=request.user, listing=listing, content=new_content, changelog=data["changelog"]
+            )
+        except SERVICE_ERRORS as exc:
+            form_add_service_error(form, exc, steps)
+        else:
+            messages.success(
+                request,
+                f"Version {version.number} saved."
+                if listing.status == Listing.Status.PUBLISHED
+                else "Draft content saved.",
+            )
+            return redirect("marketplace:listing-detail", pk=pk)
+    return _version_page(request, listing, form, steps, status=400)
+
+
+@require_POST
+@login_required
+def listing_publish_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = listing_get_for_user(user=request.user, pk=pk)
+    try:
+        listing_publish(by=request.user, listing=listing)
+    except SERVICE_ERRORS as exc:
+        messages.error(request, "Not published: " + "; ".join(error_messages(exc)))
+    else:
+        messages.success(request, f"“{listing.title}” is published: everyone can find it now.")
+    return redirect("marketplace:listing-detail", pk=pk)
+
+
+@require_POST
+@login_required
+def listing_retire_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = listing_get_for_user(user=request.user, pk=pk)
+    form = RetireForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        listing_retire(by=request.user, listing=listing, reason=reason)
+    except SERVICE_ERRORS as exc:
+        messages.error(request, "Not retired: " + "; ".join(error_messages(exc)))
+    else:
+        messages.success(
+            request, f"“{listing.title}” is retired: no new sales; buyers keep what they bought."
+        )
+    return redirect("marketplace:listing-detail", pk=pk)
+
+
+@require_POST
+@login_required
+def listing_image_add_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    listing = listing_get_for_user(user=request.user, pk=pk)
+    form = ImageForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            listing_image_add(
+                by=request.user,
+                listing=listing,
+                file=form.cleaned_data["image"],
+                alt=form.cleaned_data["alt"],
+            )
+        except SERVICE_ERRORS as exc:
+            messages.error(request, "Image not added: " + "; ".join(error_messages(exc)))
+        else:
+            messages.success(request, "Image added.")
+    else:
+        messages.error(request, "Image not added: choose a PNG, JPEG or WebP file.")
+    return redirect("marketplace:listing-detail", pk=pk)
+
+
+@require_POST
+@login_required
+def listing_image_delete_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    image = get_object_or_404(
+        ListingImage.objects.filter(listing__in=listing_visible(user=request.user)), pk=pk
+    )
+    listing_id = image.listing_id
+    try:
+        listing_image_delete(by=request.user, image=image)
+    except SERVICE_ERRORS as exc:
+        messages.error(request, "Image not removed: " + "; ".join(error_messages(exc)))
+    else:
+        messages.success(request, "Image removed.")
+    return redirect("marketplace:listing-detail", pk=listing_id)
+
+
+urlpatterns: list[URLPattern] = [
+    path("market/", browse_view, name="browse"),
+    path("market/listings/<int:pk>/", listing_detail_view, name="listing-detail"),
+    path("market/listings/<int:pk>/edit/", listing_edit_view, name="listing-edit"),
+    path("market/listings/<int:pk>/version/", listing_version_view, name="listing-version"),
+    path("market/listings/<int:pk>/publish/", listing_publish_view, name="listing-publish"),
+    path("market/listings/<int:pk>/retire/", listing_retire_view, name="listing-retire"),
+    path("market/listings/<int:pk>/images/", listing_image_add_view, name="listing-image-add"),
+    path("market/images/<int:pk>/delete/", listing_image_delete_view, name="listing-image-delete"),
+    path("market/sell/", seller_listings_view, name="seller-listings"),
+    path("market/sell/new/", listing_create_view, name="listing-create"),
+]

@@ -1,0 +1,324 @@
+"""Forms of the listing pages. Field names match the listing services' arguments, so a
+service's ValidationError lands on the field it names (`form_add_service_error`); a playbook
+step's errors (`steps[1].title`) land on that step's form."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from apps.core.exceptions import error_messages
+from apps.jobs.models import JobTemplate
+from apps.marketplace.models import Listing
+from apps.marketplace.selectors.listings import SORT_LABELS
+from apps.users.models import Organization
+
+STEP_ERROR = re.compile(r"^steps\[(\d+)\](?:\.(\w+))?")
+MONEY_INPUT = forms.NumberInput(attrs={"step": "0.01", "min": "0.50"})
+
+
+def form_add_service_error(
+    form: forms.Form, exc: Exception, steps: forms.BaseFormSet | None = None
+) -> None:
+    """A service error onto the form: a field's message under that field, a playbook step's
+    under that step's field, the rest on top."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for field, messages in exc.message_dict.items():
+            step = STEP_ERROR.match(field)
+            if step and steps is not None and int(step.group(1)) < len(steps.forms):
+                target = steps.forms[int(step.group(1))]
+                name = step.group(2)
+                if name in target.fields:
+                    target.add_error(name, messages)
+                else:
+                    target.add_error(None, [f"{field}: {m}" for m in messages])
+            elif field in form.fields:
+                form.add_error(field, messages)
+            else:
+                form.add_error(None, [f"{field}: {m}" for m in messages])
+        return
+    form.add_error(None, error_messages(exc))
+
+
+def _words(value: Any) -> str:
+    return ", ".join(value or [])
+
+
+class ListingFieldsForm(forms.Form):
+    """What every kind of listing says and costs."""
+
+    title = forms.CharField(max_length=160)
+    summary = forms.CharField(
+        max_length=300, required=False, help_text="One line under the title in search results."
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
+    price = forms.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal("0.50"), widget=MONEY_INPUT
+    )
+    currency = forms.ChoiceField(choices=())
+    licence = forms.ChoiceField(choices=Listing.Licence.choices)
+    tags = forms.CharField(
+        required=False, help_text="Comma separated, up to 10 (e.g. drone, bracket)."
+    )
+    materials = forms.CharField(
+        required=False, help_text="Comma separated; empty: from the content."
+    )
+    processes = forms.CharField(
+        required=False, help_text="Comma separated; empty: from the content."
+    )
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        currencies = settings.MARKETPLACE_CURRENCIES
+        self.fields["currency"].choices = [(c, c) for c in currencies]  # type: ignore[attr-defined]
+        self.fields["currency"].initial = settings.MARKETPLACE_DEFAULT_CURRENCY
+        licences = [
+            (value, label)
+            for value, label in Listing.Licence.choices
+            if (value == Listing.Licence.SERVICE) == (kind == Listing.Kind.CAPACITY)
+        ]
+        self.fields["licence"].choices = licences  # type: ignore[attr-defined]
+        if kind == Listing.Kind.CAPACITY:
+            self.fields["price"].label = "Price per hour"
+        else:
+            self.fields["price"].label = "Price per licence"
+
+    def listing_values(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        for name in ("tags", "materials", "processes"):
+            if name in data:
+                data[name] = data[name] or ""
+        return data
+
+
+class ListingCreateForm(ListingFieldsForm):
+    """A new listing of one kind: the template to sell, or the capacity terms; a playbook's
+    steps come in a formset next to it."""
+
+    organization = forms.ModelChoiceField(
+        queryset=Organization.objects.none(), label="Sold by", required=False
+    )
+    template = forms.ModelChoiceField(queryset=JobTemplate.objects.none(), label="Job template")
+    node_kind = forms.ChoiceField(choices=(), label="Machine kind")
+    min_hours = forms.IntegerField(min_value=1, max_value=10000, initial=1)
+    max_hours = forms.IntegerField(min_value=1, max_value=10000, initial=100)
+
+    def __init__(
+        self,
+        *args: Any,
+        kind: str,
+        organizations: Any,
+        templates: Any = None,
+        node_kinds: list[tuple[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, kind=kind, **kwargs)
+        self.fields["organization"].queryset = organizations  # type: ignore[attr-defined]
+        if organizations.count() <= 1:
+            self.fields["organization"].widget = forms.HiddenInput()
+        if kind == Listing.Kind.TEMPLATE:
+            self.fields["template"].queryset = templates  # type: ignore[attr-defined]
+        else:
+            del self.fields["template"]
+        if kind == Listing.Kind.CAPACITY:
+            self.fields["node_kind"].choices = node_kinds or []  # type: ignore[attr-defined]
+        else:
+            for name in ("node_kind", "min_hours", "max_hours"):
+                del self.fields[name]
+
+
+class ListingEditForm(ListingFieldsForm):
+    min_hours = forms.IntegerField(min_value=1, max_value=10000)
+    max_hours = forms.IntegerField(min_value=1, max_value=10000)
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, kind=kind, **kwargs)
+        if kind != Listing.Kind.CAPACITY:
+            del self.fields["min_hours"]
+            del self.fields["max_hours"]
+
+    @classmethod
+    def initial_for(cls, listing: Listing) -> dict[str, Any]:
+        facets: dict[str, list[str]] = {"tag": [], "material": [], "process": []}
+        for facet in listing.facets.all():
+            facets[facet.facet].append(facet.value)
+        return {
+            "title": listing.title,
+            "summary": listing.summary,
+            "description": listing.description,
+            "price": listing.price,
+            "currency": listing.currency,
+            "licence": listing.licence,
+            "tags": _words(facets["tag"]),
+            "materials": _words(facets["material"]),
+            "processes": _words(facets["process"]),
+            "min_hours": listing.min_hours,
+            "max_hours": listing.max_hours,
+        }
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """`name = value` lines: numbers become numbers, the rest stays text."""
+    values: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, raw = line.partition("=")
+        if not sep or not name.strip():
+            raise ValidationError(f"Line {number}: write name = value.")
+        raw = raw.strip()
+        try:
+            value: Any = int(raw)
+        except ValueError:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = raw
+        values[name.strip()] = value
+    return values
+
+
+class StepForm(forms.Form):
+    title = forms.CharField(max_length=200, required=False)
+    instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    settings = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="One per line: name = value (e.g. nozzle_c = 210).",
+    )
+    checks = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="One per line."
+    )
+
+    def clean_settings(self) -> dict[str, Any]:
+        return parse_settings(self.cleaned_data.get("settings") or "")
+
+    def clean_checks(self) -> list[str]:
+        text = self.cleaned_data.get("checks") or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    @staticmethod
+    def initial_for(step: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "title": step.get("title", ""),
+            "instructions": step.get("instructions", ""),
+            "settings": "\n".join(f"{k} = {v}" for k, v in (step.get("settings") or {}).items()),
+            "checks": "\n".join(step.get("checks") or []),
+        }
+
+
+StepFormSet = forms.formset_factory(StepForm, extra=0, min_num=1, max_num=50, validate_max=True)
+
+
+def playbook_content(steps: forms.BaseFormSet, materials: str, processes: str) -> dict[str, Any]:
+    """The steps filled in (blank ones dropped) as a playbook's content; the service checks it."""
+    chosen = []
+    for form in steps.forms:
+        data = form.cleaned_data
+        if not any(data.get(k) for k in ("title", "instructions", "settings", "checks")):
+            continue
+        chosen.append(
+            {
+                "title": data.get("title", ""),
+                "instructions": data.get("instructions", ""),
+                "settings": data.get("settings") or {},
+                "checks": data.get("checks") or [],
+            }
+        )
+    return {
+        "steps": chosen,
+        "materials": [v.strip() for v in materials.split(",") if v.strip()],
+        "processes": [v.strip() for v in processes.split(",") if v.strip()],
+    }
+
+
+def steps_raw(data: Any, prefix: str = "steps") -> list[dict[str, Any]]:
+    """The steps as typed (unchecked), to show them again with one more blank step."""
+    try:
+        total = int(data.get(f"{prefix}-TOTAL_FORMS", 0))
+    except ValueError:
+        total = 0
+    fields = ("title", "instructions", "settings", "checks")
+    return [
+        {name: data.get(f"{prefix}-{i}-{name}", "") for name in fields}
+        for i in range(min(total, 50))
+    ]
+
+
+class VersionForm(forms.Form):
+    changelog = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What changed: buyers see it with the version.",
+    )
+    materials = forms.CharField(required=False, help_text="Comma separated (playbooks).")
+    processes = forms.CharField(required=False, help_text="Comma separated (playbooks).")
+    min_hours = forms.IntegerField(min_value=1, max_value=10000)
+    max_hours = forms.IntegerField(min_value=1, max_value=10000)
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if kind != Listing.Kind.PLAYBOOK:
+            del self.fields["materials"]
+            del self.fields["processes"]
+        if kind != Listing.Kind.CAPACITY:
+            del self.fields["min_hours"]
+            del self.fields["max_hours"]
+
+
+class RetireForm(forms.Form):
+    reason = forms.CharField(max_length=300, required=False)
+
+
+class ImageForm(forms.Form):
+    # a FileField: the service opens the file and says what is wrong with it
+    image = forms.FileField(help_text="PNG, JPEG or WebP, at most 5 MB.")
+    alt = forms.CharField(max_length=200, required=False, label="Description (for screen readers)")
+
+
+class BrowseForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    kind = forms.ChoiceField(choices=[("", "Any"), *Listing.Kind.choices], required=False)
+    material = forms.ChoiceField(choices=(), required=False)
+    process = forms.ChoiceField(choices=(), required=False)
+    tag = forms.CharField(required=False)
+    price_min = forms.DecimalField(
+        required=False, min_value=Decimal("0"), decimal_places=2, max_digits=14, label="Price from"
+    )
+    price_max = forms.DecimalField(
+        required=False, min_value=Decimal("0"), decimal_places=2, max_digits=14, label="to"
+    )
+    rating_min = forms.ChoiceField(
+        choices=[("", "Any"), ("4", "4 stars and up"), ("3", "3 stars and up"), ("2", "2 and up")],
+        required=False,
+        label="Rating",
+    )
+    sort = forms.ChoiceField(choices=list(SORT_LABELS.items()), required=False)
+
+    def __init__(self, *args: Any, materials: list[str], processes: list[str], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["material"].choices = [("", "Any"), *((m, m) for m in materials)]  # type: ignore[attr-defined]
+        self.fields["process"].choices = [("", "Any"), *((p, p) for p in processes)]  # type: ignore[attr-defined]
+
+    def filters(self) -> dict[str, Any]:
+        """The valid filters (an invalid one is left out and shown as an error)."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        out: dict[str, Any] = {}
+        for name in ("q", "kind", "material", "process", "tag"):
+            if data.get(name):
+                out[name] = data[name]
+        for name in ("price_min", "price_max"):
+            if data.get(name) is not None:
+                out[name] = data[name]
+        if data.get("rating_min"):
+            out["rating_min"] = Decimal(data["rating_min"])
+        out["sort"] = data.get("sort") or "newest"
+        return out

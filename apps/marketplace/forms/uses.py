@@ -1,0 +1,117 @@
+"""Forms of the pages that use purchases and review them. Field names match the services'
+arguments, so a service's ValidationError lands on the field it names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from apps.core.exceptions import error_messages
+from apps.jobs.models import Job, Part
+from apps.marketplace.services.reviews import MAX_TEXT
+
+PARAMETER_LABELS = {"scale": "Scale (sizes multiply)", "quantity": "Quantity (units multiply)"}
+
+
+def form_add_service_error(form: forms.Form, exc: Exception) -> None:
+    """A service error onto the form: a field's message under that field, the rest on top."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for field, messages in exc.message_dict.items():
+            name = field.removeprefix("parameters.")
+            if name in form.fields:
+                form.add_error(name, messages)
+            else:
+                form.add_error(None, [f"{field}: {m}" for m in messages])
+        return
+    form.add_error(None, error_messages(exc))
+
+
+class InstantiateForm(forms.Form):
+    """A job from a bought template: one field per parameter (with its bounds and default),
+    then the job's title, priority, deadline and timing."""
+
+    title = forms.CharField(max_length=200, required=False, help_text="Default: the listing's.")
+    priority = forms.IntegerField(min_value=1, max_value=10, initial=5)
+    deadline = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    timing = forms.ChoiceField(
+        choices=Job.Timing.choices,
+        initial=Job.Timing.ASAP,
+        label="When to run it",
+        help_text="With a deadline, the platform can run the job in cheaper, lower-carbon hours "
+        "before it.",
+        required=False,
+    )
+
+    def __init__(self, *args: Any, parameters: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parameter_names = list(parameters)
+        for name, spec in parameters.items():
+            low, high, default = spec.get("min"), spec.get("max"), spec.get("default")
+            whole = name == "quantity"
+            field_class = forms.IntegerField if whole else forms.FloatField
+            self.fields[name] = field_class(
+                label=PARAMETER_LABELS.get(name, name),
+                required=False,
+                min_value=int(low) if whole and low is not None else low,
+                max_value=int(high) if whole and high is not None else high,
+                initial=int(default) if whole and default is not None else default,
+                help_text=f"From {low:g} to {high:g}; default {default:g}.",
+                widget=forms.NumberInput(attrs={"step": "1" if whole else "0.01"}),
+            )
+        # parameters first, then the job's fields
+        self.order_fields([*self.parameter_names, "title", "priority", "deadline", "timing"])
+
+    def clean_timing(self) -> str:
+        return self.cleaned_data.get("timing") or Job.Timing.ASAP
+
+    def values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {name: data[name] for name in self.parameter_names if data.get(name) is not None}
+
+    def job_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {k: data[k] for k in ("title", "priority", "deadline", "timing")}
+
+
+class AttachForm(forms.Form):
+    parts = forms.ModelMultipleChoiceField(
+        queryset=Part.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args: Any, parts: QuerySet[Part], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["parts"].queryset = parts  # type: ignore[attr-defined]
+        self.fields["parts"].error_messages["required"] = "Tick at least one part."
+
+
+class BookForm(forms.Form):
+    job = forms.ModelChoiceField(queryset=Job.objects.none(), empty_label="Choose a job")
+
+    def __init__(self, *args: Any, jobs: QuerySet[Job], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["job"].queryset = jobs  # type: ignore[attr-defined]
+        self.fields["job"].label_from_instance = (  # type: ignore[attr-defined]
+            lambda job: f"#{job.pk} {job.title} ({job.get_status_display().lower()})"
+        )
+
+
+class ReviewForm(forms.Form):
+    stars = forms.TypedChoiceField(
+        choices=[(n, f"{n} star{'s' if n > 1 else ''}") for n in range(5, 0, -1)],
+        coerce=int,
+        widget=forms.RadioSelect,
+    )
+    text = forms.CharField(
+        max_length=MAX_TEXT, required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(
+        max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 3}), label="Your reply"
+    )

@@ -1,0 +1,322 @@
+"""Listing pages: browse with filters kept across pages and a pinned query count, the listing
+page of each kind with the seller's figures, and the sellers' pages (create each kind, the
+playbook steps editor, edit, versions, publish, retire, images) with 403/404 for the wrong
+people."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from apps.jobs.services import template_create
+from apps.marketplace.models import Listing
+from tests.conftest import portal_client
+from tests.marketplace.conftest import PART, make_listing, paid_purchase
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings: Any, tmp_path: Any) -> Any:
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+def page(user: Any, url: str, **params: Any) -> tuple[int, str]:
+    response = portal_client(user).get(url, params)
+    return response.status_code, response.content.decode()
+
+
+def png_file(name: str = "p.png") -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 30), (10, 10, 200)).save(buffer, format="PNG")
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
+
+
+# --- Browse ---------------------------------------------------------------------------------
+
+
+def test_browse_shows_published_cards(market):
+    make_listing(market["forge"], market["vendor"], status="draft", title="Hidden draft")
+    paid_purchase(market["playbook"], market["designer"])
+    status, html = page(market["designer"], "/market/")
+    assert status == 200
+    assert "Drone arm" in html and "PLA recipe" in html and "FDM hours" in html
+    assert "Hidden draft" not in html
+    assert "12.50 USD" in html and "per hour" in html and "per licence" in html
+    assert "Node capacity" in html and "by Forge" in html and "No reviews yet" in html
+    assert html.count(">Owned<") == 1
+    assert "3 listings" in html
+
+
+def test_browse_keeps_the_filters_across_pages(market):
+    for n in range(26):
+        make_listing(market["other"], market["designer2"], title=f"Bulk {n:02}", price="2.00")
+    status, html = page(market["viewer"], "/market/", q="bulk", sort="title")
+    assert status == 200 and "26 listings match" in html
+    assert html.count('class="health-card listing-card"') == 24
+    assert "Bulk 00" in html and "Bulk 24" not in html
+    assert 'href="?q=bulk&amp;sort=title&page=2"' in html
+    _, second = page(market["viewer"], "/market/", q="bulk", sort="title", page=2)
+    assert "Bulk 24" in second and "Bulk 25" in second and "Bulk 00" not in second
+
+
+def test_browse_empty_states_say_what_to_change(market):
+    _, html = page(market["viewer"], "/market/", q="unobtainium")
+    assert "Nothing matches all of these filters" in html and "clear the filters" in html
+    status, bad = page(market["viewer"], "/market/", price_min="cheap")
+    assert status == 200 and "left out of the search" in bad and "Drone arm" in bad
+    Listing.objects.update(status="retired")
+    _, nothing = page(market["vendor"], "/market/")
+    assert "Nothing is for sale yet." in nothing and "List the first" in nothing
+
+
+def test_browse_query_count_is_pinned(market, django_assert_num_queries):
+    client = portal_client(market["designer"])
+    client.get("/market/")  # the session warms up
+    for extra in (0, 12):
+        for n in range(extra):
+            make_listing(market["forge"], market["vendor"], title=f"More {extra}-{n}")
+        # session, user, material and process choices, count, rows, facets, cover images,
+        # owned; the base page's permissions (2), membership and unread notifications
+        with django_assert_num_queries(13):
+            assert client.get("/market/", {"sort": "price"}).status_code == 200
+
+
+# --- The listing page -----------------------------------------------------------------------
+
+
+def test_each_kind_shows_its_content_versions_and_seller(market):
+    _, template = page(market["designer"], f"/market/listings/{market['template'].pk}/")
+    assert "Bracket" in template and "scale" in template and "40.0 × 30.0 × 20.0" in template
+    _, playbook = page(market["designer"], f"/market/listings/{market['playbook'].pk}/")
+    assert "Dry the filament" in playbook and "nozzle_c" in playbook and "No stringing" in playbook
+    _, capacity = page(market["designer"], f"/market/listings/{market['capacity'].pk}/")
+    assert "FDM printer at Forge" in capacity and "1 to 100 hours" in capacity
+    for html in (template, playbook, capacity):
+        assert "About Forge" in html and "No history yet" in html
+        assert 'id="versions"' in html and "First version" in html
+        assert 'id="buy"' in html and 'id="reviews"' in html
+        assert 'id="manage"' not in html
+    assert "0 jobs made with it" in template
+
+
+def test_sellers_and_admins_see_the_manage_buttons(market):
+    for user in ("vendor", "admin"):
+        _, html = page(market[user], f"/market/listings/{market['template'].pk}/")
+        assert 'id="manage"' in html and "New version" in html and "Retire for good" in html
+        assert 'id="publish"' not in html and "Add an image" in html
+    _, rival = page(market["rival"], f"/market/listings/{market['template'].pk}/")
+    assert 'id="manage"' not in rival
+
+
+def test_a_draft_is_404_to_others_and_publishable_by_its_seller(market):
+    draft = make_listing(market["forge"], market["vendor"], status="draft", title="Soon")
+    for user in ("designer", "rival", "viewer"):
+        assert page(market[user], f"/market/listings/{draft.pk}/")[0] == 404
+    status, html = page(market["vendor"], f"/market/listings/{draft.pk}/")
+    assert status == 200 and 'id="publish"' in html and "Edit content" in html
+
+    denied = portal_client(market["rival"]).post(f"/market/listings/{draft.pk}/publish/")
+    assert denied.status_code == 404
+    done = portal_client(market["vendor"]).post(f"/market/listings/{draft.pk}/publish/")
+    assert done.status_code == 302 and done.url == f"/market/listings/{draft.pk}/"
+    draft.refresh_from_db()
+    assert draft.status == "published"
+
+
+def test_retire_is_for_the_seller_and_admins_only(market):
+    listing = market["playbook"]
+    rival = portal_client(market["rival"]).post(f"/market/listings/{listing.pk}/retire/")
+    assert rival.status_code == 403
+    listing.refresh_from_db()
+    assert listing.status == "published"
+    client = portal_client(market["admin"])
+    response = client.post(
+        f"/market/listings/{listing.pk}/retire/", {"reason": "spam"}, follow=True
+    )
+    assert "is retired" in response.content.decode()
+    listing.refresh_from_db()
+    assert listing.status == "retired"
+    html = response.content.decode()
+    assert 'id="retired-note"' in html and "New version" not in html
+
+
+# --- Selling --------------------------------------------------------------------------------
+
+
+def test_the_sell_page_lists_the_callers_listings_only(market):
+    make_listing(market["forge"], market["vendor"], status="draft", title="Forge draft")
+    make_listing(market["other"], market["designer2"], title="Other's")
+    status, html = page(market["vendor"], "/market/sell/")
+    assert status == 200
+    assert "Forge draft" in html and "Drone arm" in html and "Other's" not in html
+    assert "New part template listing" in html
+    _, drafts = page(market["vendor"], "/market/sell/", status="draft")
+    assert "Forge draft" in drafts and "Drone arm" not in drafts
+    _, studio = page(market["designer"], "/market/sell/")
+    assert "Nothing listed yet" in studio
+    for user in ("viewer", "operator"):
+        assert page(market[user], "/market/sell/")[0] == 403
+        assert page(market[user], "/market/sell/new/", kind="playbook")[0] == 403
+
+
+def test_a_template_listing_is_created_from_the_form(market):
+    template = template_create(by=market["designer"], name="Bracket set", parts=[PART])
+    status, html = page(market["designer"], "/market/sell/new/")
+    assert status == 200 and "What do you want to sell?" in html
+    status, form = page(market["designer"], "/market/sell/new/", kind="template")
+    assert status == 200 and "Bracket set" in form and "Price per licence" in form
+    response = portal_client(market["designer"]).post(
+        "/market/sell/new/",
+        {
+            "kind": "template",
+            "template": template.pk,
+            "title": "Bracket set",
+            "price": "12.00",
+            "currency": "EUR",
+            "licence": "commercial",
+            "tags": "Bracket, brackets",
+        },
+    )
+    listing = Listing.objects.get(title="Bracket set")
+    assert response.status_code == 302 and response.url == f"/market/listings/{listing.pk}/"
+    assert (listing.status, listing.currency, listing.licence) == ("draft", "EUR", "commercial")
+    assert listing.versions.get().content["parts"][0]["name"] == "Bracket"
+
+
+def test_the_playbook_steps_editor(market):
+    client = portal_client(market["designer"])
+    base = {
+        "kind": "playbook",
+        "title": "PETG recipe",
+        "price": "6.00",
+        "currency": "USD",
+        "licence": "organization",
+        "materials": "PETG",
+        "processes": "fdm",
+        "steps-TOTAL_FORMS": "1",
+        "steps-INITIAL_FORMS": "0",
+        "steps-MIN_NUM_FORMS": "1",
+        "steps-MAX_NUM_FORMS": "50",
+        "steps-0-title": "Dry",
+        "steps-0-settings": "dryer_c = 65\nhours = 4.5\nmode = gentle",
+        "steps-0-checks": "Spool weighed\n\nBelow 0.1%",
+    }
+    more = client.post("/market/sell/new/", {**base, "add_step": "1"})
+    html = more.content.decode()
+    assert more.status_code == 200 and "Step 2" in html and "dryer_c = 65" in html
+    assert not Listing.objects.filter(title="PETG recipe").exists()
+
+    two = {**base, "steps-TOTAL_FORMS": "2", "steps-1-instructions": "Print slowly"}
+    refused = client.post("/market/sell/new/", two)
+    assert refused.status_code == 400
+    assert "Give the step a title." in refused.content.decode()
+    bad_settings = client.post("/market/sell/new/", {**base, "steps-0-settings": "no equals"})
+    assert "Line 1: write name = value." in bad_settings.content.decode()
+
+    done = client.post("/market/sell/new/", {**two, "steps-1-title": "Print"})
+    assert done.status_code == 302
+    content = Listing.objects.get(title="PETG recipe").versions.get().content
+    assert content["steps"][0]["settings"] == {"dryer_c": 65, "hours": 4.5, "mode": "gentle"}
+    assert content["steps"][0]["checks"] == ["Spool weighed", "Below 0.1%"]
+    assert [s["title"] for s in content["steps"]] == ["Dry", "Print"]
+    assert content["materials"] == ["petg"]
+
+
+def test_capacity_is_offered_on_the_kinds_a_vendor_has_approved(market):
+    status, html = page(market["vendor"], "/market/sell/new/", kind="capacity")
+    assert status == 200 and 'value="fdm_printer"' in html and 'value="cnc_mill"' in html
+    assert 'value="laser_cutter"' not in html
+    response = portal_client(market["vendor"]).post(
+        "/market/sell/new/",
+        {
+            "kind": "capacity",
+            "node_kind": "cnc_mill",
+            "min_hours": "4",
+            "max_hours": "2",
+            "title": "Mill time",
+            "price": "35.00",
+            "currency": "USD",
+            "licence": "service",
+        },
+    )
+    assert response.status_code == 400
+    assert "At least the minimum hours." in response.content.decode()
+    _, designer = page(market["designer"], "/market/sell/new/", kind="capacity")
+    assert 'id="no-nodes"' in designer
+
+
+def test_editing_a_listing(market):
+    listing = market["template"]
+    url = f"/market/listings/{listing.pk}/edit/"
+    assert page(market["rival"], url)[0] == 403
+    draft = make_listing(market["forge"], market["vendor"], status="draft")
+    assert page(market["rival"], f"/market/listings/{draft.pk}/edit/")[0] == 404
+    status, html = page(market["vendor"], url)
+    assert status == 200 and 'value="Drone arm"' in html
+    form = {
+        "title": "Drone arm v2",
+        "price": "11.00",
+        "currency": "USD",
+        "licence": "organization",
+        "tags": "drone",
+    }
+    bad = portal_client(market["vendor"]).post(url, {**form, "currency": "XYZ"})
+    assert bad.status_code == 400
+    saved = portal_client(market["vendor"]).post(url, form)
+    assert saved.status_code == 302
+    listing.refresh_from_db()
+    assert listing.title == "Drone arm v2" and str(listing.price) == "11.00"
+    Listing.objects.filter(pk=listing.pk).update(status="retired")
+    retired = portal_client(market["vendor"]).get(url)
+    assert retired.status_code == 302 and retired.url == f"/market/listings/{listing.pk}/"
+
+
+def test_a_new_version_from_the_page(market):
+    listing = market["playbook"]
+    url = f"/market/listings/{listing.pk}/version/"
+    status, html = page(market["vendor"], url)
+    assert status == 200 and "Dry the filament" in html and "Save version 2" in html
+    form = {
+        "steps-TOTAL_FORMS": "1",
+        "steps-INITIAL_FORMS": "1",
+        "steps-MIN_NUM_FORMS": "1",
+        "steps-MAX_NUM_FORMS": "50",
+        "steps-0-title": "Dry longer",
+        "steps-0-settings": "dryer_c = 50",
+        "materials": "pla",
+        "processes": "fdm",
+    }
+    missing = portal_client(market["vendor"]).post(url, form)
+    assert missing.status_code == 400 and "Say what changed" in missing.content.decode()
+    done = portal_client(market["vendor"]).post(url, {**form, "changelog": "Longer drying"})
+    assert done.status_code == 302
+    latest = listing.versions.order_by("-number").first()
+    assert latest.number == 2 and latest.content["steps"][0]["settings"] == {"dryer_c": 50}
+    _, detail = page(market["designer"], f"/market/listings/{listing.pk}/")
+    assert "Longer drying" in detail and "Dry longer" in detail
+    assert page(market["rival"], url)[0] == 403
+
+
+def test_images_from_the_page(market, media):
+    listing = market["template"]
+    client = portal_client(market["vendor"])
+    added = client.post(
+        f"/market/listings/{listing.pk}/images/", {"image": png_file(), "alt": "Top"}, follow=True
+    )
+    assert "Image added." in added.content.decode()
+    image = listing.images.get()
+    _, browse = page(market["viewer"], "/market/")
+    assert image.image.url in browse and 'alt="Top"' in browse
+    text = SimpleUploadedFile("x.png", b"not a picture", content_type="image/png")
+    refused = client.post(f"/market/listings/{listing.pk}/images/", {"image": text}, follow=True)
+    assert "Not an image: upload a PNG, JPEG or WebP." in refused.content.decode()
+    rival = portal_client(market["rival"]).post(f"/market/images/{image.pk}/delete/")
+    assert rival.status_code == 403
+    removed = client.post(f"/market/images/{image.pk}/delete/", follow=True)
+    assert "Image removed." in removed.content.decode() and not listing.images.exists()
