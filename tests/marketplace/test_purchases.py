@@ -364,3 +364,12 @@ def test_the_ledger_balances_after_any_mix_of_sales_refunds_and_payouts(market):
             assert set(by_account.values()) == {0}, left
     assert LedgerTransaction.objects.filter(kind="refund").exists()
     assert LedgerTransaction.objects.filter(kind="payout").exists()
+
+
+def test_aggregates_come_back_as_whole_cents_whatever_the_database():
+    # SQLite sums decimal columns as floats; every aggregate shown or compared goes through cents
+    from apps.marketplace.selectors.sales import cents
+
+    assert str(cents(Decimal("21.8500000000000"))) == "21.85"
+    assert cents(0.1 + 0.2 - 0.3) == Decimal("0.00")
+    assert cents(None) == Decimal("0.00")

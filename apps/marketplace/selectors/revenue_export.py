@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.marketplace.models import LedgerAccount, LedgerEntry, LedgerTransaction, Listing
-from apps.marketplace.selectors.sales import Revenue, RevenueRow, seller_orgs
+from apps.marketplace.selectors.sales import Revenue, RevenueRow, cents, seller_orgs
 from apps.users.models import Organization
 
 DEFAULT_DAYS = 90
@@ -159,11 +159,11 @@ def payouts_due_list() -> list[PayoutDue]:
     accounts = (
         LedgerAccount.objects.filter(kind=LedgerAccount.Kind.SELLER_PAYABLE)
         .annotate(balance=Sum("entries__amount"))
-        .filter(balance__lt=0)
+        .filter(balance__lte=-Decimal("0.005"))
         .select_related("organization")
     )
     rows = [
-        PayoutDue(organization=a.organization, currency=a.currency, due=-a.balance)
+        PayoutDue(organization=a.organization, currency=a.currency, due=-cents(a.balance))
         for a in accounts
         if a.organization is not None
     ]

@@ -14,6 +14,7 @@ from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from apps.jobs.estimates import money
 from apps.marketplace.models import (
     LedgerAccount,
     LedgerEntry,
@@ -25,7 +26,13 @@ from apps.users.models import Organization
 from apps.users.roles import Action, Scope, scope_for
 
 ZERO = Decimal("0.00")
+HALF_CENT = Decimal("0.005")
 ACTIVE = (Purchase.Status.PAID, Purchase.Status.PARTIALLY_REFUNDED)
+
+
+def cents(value: Decimal | float | None) -> Decimal:
+    """An aggregate as whole cents: PostgreSQL sums decimals exactly, SQLite as floats."""
+    return money(value or 0)
 
 
 def active_purchase_for(*, organization: Organization, listing: Listing) -> Purchase | None:
@@ -202,7 +209,7 @@ def seller_revenue(
             ),
             revenue.totals.setdefault(currency, RevenueRow(label="Total", currency=currency)),
         ]
-        total: Decimal = row["total"]
+        total = cents(row["total"])  # SQLite sums decimals as floats
         for target in targets:
             _add(target, row["transaction__kind"], row["account__kind"], total)
     counts = (
@@ -233,8 +240,8 @@ def seller_revenue(
             ),
         ),
     ):
-        revenue.due[acct["account__currency"]] = -acct["balance"]
-        revenue.payouts[acct["account__currency"]] = acct["paid"] or ZERO
+        revenue.due[acct["account__currency"]] = -cents(acct["balance"])
+        revenue.payouts[acct["account__currency"]] = cents(acct["paid"])
     return revenue
 
 
@@ -256,7 +263,7 @@ def _add(target: RevenueRow, txn_kind: str, account_kind: str, total: Decimal) -
 def ledger_balances() -> list[dict[str, Any]]:
     """Every account with its balance (sum of its entries)."""
     totals = {
-        row["account_id"]: row["total"]
+        row["account_id"]: cents(row["total"])
         for row in LedgerEntry.objects.values("account_id").annotate(total=Sum("amount"))
     }
     return [
@@ -271,13 +278,13 @@ def ledger_check() -> dict[str, Any]:
     per_currency = defaultdict(
         Decimal,
         {
-            row["account__currency"]: row["total"]
+            row["account__currency"]: cents(row["total"])
             for row in LedgerEntry.objects.values("account__currency").annotate(total=Sum("amount"))
         },
     )
     unbalanced = list(
         LedgerTransaction.objects.annotate(total=Sum("entries__amount"))
-        .exclude(total=0)
+        .filter(Q(total__gte=HALF_CENT) | Q(total__lte=-HALF_CENT))
         .values_list("pk", flat=True)
     )
     return {

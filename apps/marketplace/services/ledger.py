@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
+from apps.jobs.estimates import money
 from apps.marketplace.models import (
     LedgerAccount,
     LedgerEntry,
@@ -145,4 +146,5 @@ def ledger_record_payout(
 
 def account_balance(account: LedgerAccount) -> Decimal:
     """Debits minus credits: the sum of the account's entries."""
-    return account.entries.aggregate(total=Sum("amount"))["total"] or ZERO
+    total = account.entries.aggregate(total=Sum("amount"))["total"]
+    return money(total or 0)  # whole cents: SQLite sums decimals as floats

@@ -243,7 +243,7 @@ def _refunded_commission(purchase: Purchase) -> Decimal:
         .filter(entries__account__kind=LedgerAccount.Kind.COMMISSION)
         .aggregate(total=Sum("entries__amount"))["total"]
     )
-    return total or Decimal("0.00")
+    return money(total or 0)
 
 
 @transaction.atomic

@@ -150,7 +150,111 @@ class Command(BaseCommand):
         self._seed_maintenance()
         self._seed_materials()
         self._seed_energy(orgs)
+        self._seed_marketplace()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    def _seed_marketplace(self) -> None:
+        """Aurora sells a drone-arm template; Forge sells a PETG playbook and FDM printer hours,
+        and Aurora has bought both (through the fake payment provider), so browsing, the
+        buyer's purchases and Forge's revenue page show something."""
+        from apps.jobs.services import template_create
+        from apps.marketplace.models import Listing
+        from apps.marketplace.services import listing_create, listing_publish, purchase_create
+
+        if Listing.objects.exists():
+            return
+        designer = User.objects.get(email="designer@imewe.test")
+        vendor = User.objects.get(email="vendor@imewe.test")
+        template = template_create(
+            by=designer,
+            name="Drone arm kit",
+            description="Four arms and a centre plate for a 250 mm quadcopter frame.",
+            parts=[
+                {
+                    "name": "Arm",
+                    "material": "PETG",
+                    "process": "fdm",
+                    "quantity": 4,
+                    "size_x_mm": 120,
+                    "size_y_mm": 18,
+                    "size_z_mm": 12,
+                    "complexity": 4,
+                },
+                {
+                    "name": "Centre plate",
+                    "material": "PLA",
+                    "process": "fdm",
+                    "quantity": 1,
+                    "size_x_mm": 90,
+                    "size_y_mm": 90,
+                    "size_z_mm": 4,
+                    "complexity": 3,
+                },
+            ],
+            parameters={
+                "scale": {"min": 0.8, "max": 1.5, "default": 1.0},
+                "quantity": {"min": 1, "max": 20, "default": 1},
+            },
+        )
+        listings = [
+            listing_create(
+                by=designer,
+                kind=Listing.Kind.TEMPLATE,
+                title="Drone arm kit (250 mm)",
+                summary="Printed quadcopter arms and centre plate, flight-tested.",
+                description="Scale it from 0.8 to 1.5 and make up to 20 sets per job.",
+                price="18.00",
+                tags=["drone", "uav", "frame"],
+                template=template,
+            ),
+            listing_create(
+                by=vendor,
+                kind=Listing.Kind.PLAYBOOK,
+                title="PETG functional parts",
+                summary="Dry, print and check PETG parts that take load.",
+                price="25.00",
+                tags=["petg", "strength"],
+                content={
+                    "steps": [
+                        {
+                            "title": "Dry the filament",
+                            "instructions": "6 h at 65 C.",
+                            "settings": {"dryer_c": 65, "hours": 6},
+                            "checks": ["Moisture below 0.2%"],
+                        },
+                        {
+                            "title": "Print",
+                            "instructions": "Slow first layer, no part cooling.",
+                            "settings": {"nozzle_c": 240, "bed_c": 80, "first_layer_mm_s": 20},
+                            "checks": ["First layer adheres", "No stringing"],
+                        },
+                        {
+                            "title": "Inspect",
+                            "instructions": "Measure the critical dimensions.",
+                            "settings": {"tolerance_mm": 0.2},
+                            "checks": ["Within tolerance", "No layer splits"],
+                        },
+                    ],
+                    "materials": ["petg"],
+                    "processes": ["fdm"],
+                },
+            ),
+            listing_create(
+                by=vendor,
+                kind=Listing.Kind.CAPACITY,
+                title="FDM printer hours in Lagos",
+                summary="Prusa-class printers, PLA, PETG, ABS and TPU, 24/7.",
+                price="6.50",
+                node_kind="fdm_printer",
+                min_hours=2,
+                max_hours=200,
+            ),
+        ]
+        listings = [listing_publish(by=x.created_by, listing=x) for x in listings]
+        for listing, hours in ((listings[1], 1), (listings[2], 12)):
+            purchase_create(
+                by=designer, listing=listing, client_key=f"demo-{listing.pk}", quantity=hours
+            )
 
     def _seed_materials(self) -> None:
         """Stock of every catalogued material the demo machines take (kg): the first one
