@@ -32,6 +32,10 @@ EXPECTED = {
     A.INVENTORY_MANAGE: [S.ALL, None, None, S.OWN_NODES, S.OPERATED, None],
     A.ENERGY_MANAGE: [S.ALL, None, None, S.OWN_NODES, S.OPERATED, None],
     A.KPI_VIEW: [S.ALL, None, S.ALL, None, S.OPERATED, None],
+    # the marketplace issue: sellers their organization's listings (admins moderate all),
+    # buyers for their organization; viewers and operators only browse
+    A.MARKET_SELL: [S.ALL, S.OWN_ORG, S.OWN_ORG, S.OWN_ORG, None, None],
+    A.MARKET_BUY: [None, S.OWN_ORG, S.OWN_ORG, S.OWN_ORG, None, None],
     A.SYSTEM_ADMIN: [S.ALL, None, None, None, None, None],
 }
 CASES = [(action, role, EXPECTED[action][i]) for action in EXPECTED for i, role in enumerate(ROLES)]
