@@ -166,3 +166,20 @@ def test_amounts_are_decimal_strings(market, as_user):
     body = post(as_user(market["designer"]), {"listing": odd.pk}).json()
     assert (body["amount"], body["commission"]) == ("0.55", "0.17")  # 0.165 half-up
     assert Decimal(body["amount"]) - Decimal(body["commission"]) == Decimal("0.38")
+
+
+def test_the_purchase_list_costs_the_same_queries_however_many_rows(market, as_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = as_user(market["designer"])
+    post(client, {"listing": market["template"].pk}, key="a")
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(URL).json()["count"] == 1
+    post(client, {"listing": market["playbook"].pk}, key="b")
+    post(client, {"listing": market["capacity"].pk, "quantity": 2}, key="c")
+    with CaptureQueriesContext(connection) as three:
+        body = client.get(URL).json()
+    assert body["count"] == 3
+    assert {p["latest_version"] for p in body["results"]} == {1}
+    assert len(three) == len(one)

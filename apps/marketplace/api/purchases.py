@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from apps.core.api import error_body
 from apps.marketplace.models import Listing, Purchase
 from apps.marketplace.payments import payment_methods
+from apps.marketplace.selectors.listings import listing_get_for_user
 from apps.marketplace.selectors.sales import purchase_get_for_user, purchase_list
 from apps.marketplace.services import purchase_create
 from apps.users.models import Organization
@@ -67,8 +68,8 @@ class PurchaseSerializer(serializers.ModelSerializer[Purchase]):
         ]
 
     def get_latest_version(self, purchase: Purchase) -> int | None:
-        latest = purchase.listing.versions.order_by("-number").values_list("number", flat=True)
-        return latest.first()
+        # from the prefetched versions (the list prefetches them): no query per row
+        return max((v.number for v in purchase.listing.versions.all()), default=None)
 
 
 class PurchaseListApi(ListAPIView):
@@ -141,10 +142,7 @@ class PurchaseListApi(ListAPIView):
                     ]
                 }
             )
-        # every published or retired listing is visible to a signed-in user; drafts are not
-        listing = get_object_or_404(
-            Listing.objects.exclude(status=Listing.Status.DRAFT), pk=values["listing"]
-        )
+        listing = listing_get_for_user(user=request.user, pk=values["listing"])
         organization = None
         if "organization" in values:
             organization = get_object_or_404(Organization, pk=values["organization"])

@@ -8,13 +8,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
 from apps.marketplace.models import LedgerTransaction, Listing, Purchase
+from apps.marketplace.selectors.listings import listing_get_for_user
 from apps.marketplace.selectors.sales import purchase_get_for_user, purchase_list
 from apps.marketplace.services import purchase_create
 from apps.users.types import AuthenticatedHttpRequest
@@ -25,7 +26,7 @@ PAGE_SIZE = 25
 @login_required
 @require_POST
 def purchase_create_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    listing = get_object_or_404(Listing.objects.exclude(status=Listing.Status.DRAFT), pk=pk)
+    listing = listing_get_for_user(user=request.user, pk=pk)
     back = redirect("marketplace:listing-detail", pk=listing.pk)
     try:
         purchase, created = purchase_create(
