@@ -105,9 +105,9 @@ def cad_file_upload(
 # --- Submission ----------------------------------------------------------------------------------
 
 
-def _part_specs(*, by: User, parts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Checks each part's fields, fills size and volume from its CAD file, and reports every
-    bad part by index."""
+def _part_specs(*, by: User | None, parts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checks each part's fields, fills size and volume from its CAD file (an upload of `by`;
+    none without a user), and reports every bad part by index."""
     if not parts:
         raise ValidationError({"parts": ["A job needs at least one part."]})
     if len(parts) > MAX_PARTS:
@@ -118,7 +118,7 @@ def _part_specs(*, by: User, parts: Sequence[dict[str, Any]]) -> list[dict[str, 
         part = {k: raw.get(k) for k in PART_FIELDS if raw.get(k) is not None}
         cad = raw.get("cad_file")
         if isinstance(cad, int):
-            cad = CadFile.objects.filter(pk=cad, owner=by).first()
+            cad = CadFile.objects.filter(pk=cad, owner=by).first() if by else None
             if cad is None:
                 errors[f"parts[{index}]"] = ["cad_file: no such upload of yours."]
                 continue
@@ -966,6 +966,39 @@ def _template_parameters(raw: Any) -> dict[str, dict[str, float]]:
     return out
 
 
+def template_parameters_for(*, max_scale: float, max_quantity: int) -> dict[str, Any]:
+    """The parameters a template gets from "largest scale" and "largest quantity multiplier":
+    sizes from half (or the largest, if smaller) up to that scale, quantities from 1 up."""
+    return {
+        "scale": {"min": min(0.5, max_scale), "max": max_scale, "default": 1.0},
+        "quantity": {"min": 1, "max": max_quantity, "default": 1},
+    }
+
+
+def template_spec_check(
+    *, parts: Sequence[dict[str, Any]], parameters: Any
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
+    """A template's parts and parameters checked as `template_create` checks them, for a part
+    set kept outside a JobTemplate (a marketplace listing's version): no CAD uploads, every
+    bad part reported by index, the parameters within the platform's limits."""
+    errors: dict[str, list[str]] = {}
+    cleaned_parameters: dict[str, dict[str, float]] = {}
+    try:
+        cleaned_parameters = _template_parameters(parameters or {})
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    cleaned_parts: list[dict[str, Any]] = []
+    try:
+        cleaned_parts = _part_specs(
+            by=None, parts=[{k: v for k, v in p.items() if k != "cad_file"} for p in parts]
+        )
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned_parts, cleaned_parameters
+
+
 @transaction.atomic
 def template_create(
     *,
@@ -1026,10 +1059,7 @@ def template_from_job(
         name=name,
         description=description or f"From job #{job.pk} {job.title}",
         parts=parts,
-        parameters={
-            "scale": {"min": min(0.5, max_scale), "max": max_scale, "default": 1.0},
-            "quantity": {"min": 1, "max": max_quantity, "default": 1},
-        },
+        parameters=template_parameters_for(max_scale=max_scale, max_quantity=max_quantity),
         organization=job.organization,
     )
 

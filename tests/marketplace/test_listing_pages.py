@@ -92,7 +92,7 @@ def test_browse_query_count_is_pinned(market, django_assert_num_queries):
 
 def test_each_kind_shows_its_content_versions_and_seller(market):
     _, template = page(market["designer"], f"/market/listings/{market['template'].pk}/")
-    assert "Bracket" in template and "scale" in template and "40.0 × 30.0 × 20.0" in template
+    assert "Bracket" in template and "scale" in template and "40 × 30 × 20" in template
     _, playbook = page(market["designer"], f"/market/listings/{market['playbook'].pk}/")
     assert "Dry the filament" in playbook and "nozzle_c" in playbook and "No stringing" in playbook
     _, capacity = page(market["designer"], f"/market/listings/{market['capacity'].pk}/")
@@ -187,6 +187,136 @@ def test_a_template_listing_is_created_from_the_form(market):
     assert response.status_code == 302 and response.url == f"/market/listings/{listing.pk}/"
     assert (listing.status, listing.currency, listing.licence) == ("draft", "EUR", "commercial")
     assert listing.versions.get().content["parts"][0]["name"] == "Bracket"
+
+
+PARTS_FORM = {
+    "parts-TOTAL_FORMS": "3",
+    "parts-INITIAL_FORMS": "0",
+    "parts-MIN_NUM_FORMS": "1",
+    "parts-MAX_NUM_FORMS": "50",
+    # row 0 left blank (its prefilled quantity and complexity do not count)
+    "parts-0-quantity": "1",
+    "parts-0-complexity": "5",
+    "parts-1-name": "Arm",
+    "parts-1-material": "PLA",
+    "parts-1-process": "fdm",
+    "parts-1-size_x_mm": "80",
+    "parts-1-size_y_mm": "12",
+    "parts-1-size_z_mm": "6",
+    "parts-1-quantity": "4",
+    "parts-1-complexity": "3",
+    "parts-2-name": "Hub",
+    "parts-2-material": "PETG",
+    "parts-2-process": "fdm",
+    "parts-2-size_x_mm": "40",
+    "parts-2-size_y_mm": "40",
+    "parts-2-quantity": "1",
+    "parts-2-complexity": "5",
+    "max_scale": "3",
+    "max_quantity": "50",
+}
+
+
+def test_a_vendor_describes_a_templates_parts_on_the_form(market):
+    """Vendors have no job templates: the form takes the parts; an error lands on the row it
+    is about, even with a blank row before it."""
+    client = portal_client(market["vendor"])
+    status, html = page(market["vendor"], "/market/sell/new/", kind="template")
+    assert status == 200 and 'id="no-templates"' in html and "Part 1" in html
+    base = {
+        "kind": "template",
+        "title": "Drone arm kit",
+        "price": "8.00",
+        "currency": "USD",
+        "licence": "personal",
+        **PARTS_FORM,
+    }
+    more = client.post("/market/sell/new/", {**base, "add_part": "1"})
+    assert more.status_code == 200 and "Part 4" in more.content.decode()
+    assert 'value="Hub"' in more.content.decode()
+    missing_z = client.post("/market/sell/new/", base)
+    assert missing_z.status_code == 400
+    html = missing_z.content.decode()
+    hub = html[html.index("<legend>Part 3</legend>") :]
+    assert "A size in mm above 0." in hub[: hub.index("</fieldset>")]
+    assert not Listing.objects.filter(title="Drone arm kit").exists()
+
+    done = client.post("/market/sell/new/", {**base, "parts-2-size_z_mm": "10"})
+    assert done.status_code == 302, done.content.decode()[:2000]
+    listing = Listing.objects.get(title="Drone arm kit")
+    content = listing.versions.get().content
+    assert listing.template is None and listing.seller == market["forge"]
+    assert [(p["name"], p["quantity"]) for p in content["parts"]] == [("Arm", 4), ("Hub", 1)]
+    assert content["parameters"]["scale"] == {"min": 0.5, "max": 3.0, "default": 1.0}
+    assert content["parameters"]["quantity"]["max"] == 50
+    _, detail = page(market["vendor"], f"/market/listings/{listing.pk}/")
+    assert "Arm" in detail and "Hub" in detail
+
+
+def test_a_typed_templates_parts_are_edited_on_the_version_page(market):
+    client = portal_client(market["vendor"])
+    client.post(
+        "/market/sell/new/",
+        {
+            "kind": "template",
+            "title": "Kit",
+            "price": "8.00",
+            "currency": "USD",
+            "licence": "personal",
+            **PARTS_FORM,
+            "parts-2-size_z_mm": "10",
+        },
+    )
+    listing = Listing.objects.get(title="Kit")
+    url = f"/market/listings/{listing.pk}/version/"
+    status, html = page(market["vendor"], url)
+    assert status == 200 and 'value="Arm"' in html and 'value="Hub"' in html
+    assert 'name="max_scale" value="3.0"' in html
+    form = {
+        "parts-TOTAL_FORMS": "1",
+        "parts-INITIAL_FORMS": "1",
+        "parts-MIN_NUM_FORMS": "1",
+        "parts-MAX_NUM_FORMS": "50",
+        "parts-0-name": "Arm",
+        "parts-0-material": "PLA",
+        "parts-0-process": "fdm",
+        "parts-0-size_x_mm": "90",
+        "parts-0-size_y_mm": "12",
+        "parts-0-size_z_mm": "6",
+        "parts-0-quantity": "4",
+        "parts-0-complexity": "3",
+        "max_scale": "2",
+        "max_quantity": "10",
+    }
+    saved = client.post(url, form)
+    assert saved.status_code == 302
+    content = listing.versions.get().content  # a draft's one version, rewritten
+    assert [p["size_x_mm"] for p in content["parts"]] == [90.0]
+    assert content["parameters"]["quantity"]["max"] == 10
+    blank = {**form, "parts-0-name": "", "parts-0-material": "", "parts-0-process": ""}
+    blank.update({"parts-0-size_x_mm": "", "parts-0-size_y_mm": "", "parts-0-size_z_mm": ""})
+    refused = client.post(url, blank)
+    assert refused.status_code == 400 and "At least one part." in refused.content.decode()
+    # a listing made from a job template is versioned from it, without the parts editor
+    template_listing = listing_from_job_template(market)
+    _, html = page(market["designer"], f"/market/listings/{template_listing.pk}/version/")
+    assert "as they are now" in html and 'id="parts"' not in html
+
+
+def listing_from_job_template(market: dict[str, Any]) -> Listing:
+    template = template_create(by=market["designer"], name="Bracket set", parts=[PART])
+    portal_client(market["designer"]).post(
+        "/market/sell/new/",
+        {
+            "kind": "template",
+            "template": template.pk,
+            "title": "From template",
+            "price": "12.00",
+            "currency": "EUR",
+            "licence": "commercial",
+        },
+    )
+    return Listing.objects.get(title="From template")
 
 
 def test_the_playbook_steps_editor(market):

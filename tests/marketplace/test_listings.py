@@ -44,6 +44,7 @@ from apps.marketplace.services.listings import (
     listing_retire,
     listing_update,
 )
+from apps.marketplace.services.uses import purchase_instantiate
 from apps.vendors.models import FabricationNode
 from tests.marketplace.conftest import PART, PLAYBOOK_CONTENT, make_listing, paid_purchase
 
@@ -124,7 +125,115 @@ def test_a_template_must_belong_to_the_selling_organization(market):
     assert details(exc) == {"template": ["Choose a job template of Other Studio."]}
     with pytest.raises(ValidationError) as exc:
         listing_create(by=market["designer"], kind="template", title="None", price=5)
-    assert details(exc) == {"template": ["Choose the job template to sell."]}
+    assert details(exc) == {
+        "template": [
+            "Choose the job template to sell, or give its parts and parameters as content."
+        ]
+    }
+
+
+def test_a_vendor_lists_a_template_from_parts_typed_for_it_and_a_buyer_makes_a_job(market):
+    """Vendors have no job templates of their own (no job_create): they give the parts and
+    parameters directly, checked as a job template's would be."""
+    vendor = market["vendor"]
+    content = {"parameters": PARAMETERS, "parts": TEMPLATE_PARTS}
+    listing = listing_create(
+        by=vendor, kind="template", title="Bracket set", price="9.00", content=content
+    )
+    assert listing.template is None and listing.seller == market["forge"]
+    stored = listing.versions.get().content
+    assert stored["parameters"] == {
+        "scale": {"min": 0.5, "max": 2.0, "default": 1.0},
+        "quantity": {"min": 1.0, "max": 20.0, "default": 1.0},
+    }
+    assert [p["name"] for p in stored["parts"]] == ["Arm", "Hub"]
+    assert all("volume_cm3" not in p for p in stored["parts"])  # only what a job part takes
+    assert set(listing.facets.values_list("facet", "value")) == {
+        ("material", "pla"),
+        ("material", "petg"),
+        ("process", "fdm"),
+    }
+    listing = listing_publish(by=vendor, listing=listing)
+    purchase = paid_purchase(listing, market["designer"])
+    job = purchase_instantiate(by=market["designer"], purchase=purchase, values={"quantity": 3})
+    assert job.status == "validated" and job.organization == market["designer"].organizations.get()
+    made: dict[str, int] = {}
+    for part in job.parts.all():  # a part may be split into lots
+        made[part.name] = made.get(part.name, 0) + part.quantity
+    assert made == {"Arm": 6, "Hub": 6}
+
+
+def test_typed_template_content_is_checked_as_a_job_template_would_be(market):
+    vendor = market["vendor"]
+    bad_part = {**PART, "complexity": 40}
+    with pytest.raises(ValidationError) as exc:
+        listing_create(
+            by=vendor,
+            kind="template",
+            title="Bad",
+            price=5,
+            content={"parameters": PARAMETERS, "parts": [PART, bad_part]},
+        )
+    errors = details(exc)
+    assert list(errors) == ["parts[1]"] and "complexity" in errors["parts[1]"][0]
+    with pytest.raises(ValidationError) as exc:
+        listing_create(
+            by=vendor,
+            kind="template",
+            title="Huge",
+            price=5,
+            content={
+                "parameters": {"scale": {"min": 1, "max": 500, "default": 1}},
+                "parts": [PART],
+            },
+        )
+    assert details(exc) == {"parameters": ["scale: need 0.01 <= min <= default <= max <= 100.0."]}
+    with pytest.raises(ValidationError) as exc:
+        listing_create(
+            by=vendor,
+            kind="template",
+            title="Nameless",
+            price=5,
+            content={"parts": [{**PART, "name": ""}]},
+        )
+    assert details(exc) == {"parts[0].name": ["Required."]}
+    assert not Listing.objects.filter(title__in=["Bad", "Huge", "Nameless"]).exists()
+
+
+def test_a_template_listing_takes_a_job_template_or_content_not_both(market):
+    designer = market["designer"]
+    with pytest.raises(ValidationError) as exc:
+        listing_create(
+            by=designer,
+            kind="template",
+            title="Both",
+            price=5,
+            template=job_template(designer),
+            content={"parts": [PART]},
+        )
+    assert details(exc) == {
+        "content": ["Either a job template or the parts and parameters: not both."]
+    }
+
+
+def test_a_typed_template_gets_new_versions_from_content_only(market):
+    vendor = market["vendor"]
+    listing = listing_create(
+        by=vendor, kind="template", title="Set", price=5, content={"parts": [PART]}
+    )
+    listing_publish(by=vendor, listing=listing)
+    with pytest.raises(ValidationError) as exc:
+        listing_new_version(by=vendor, listing=listing, changelog="Again")
+    assert details(exc) == {
+        "content": ["This listing has no job template (any more): give the parts and parameters."]
+    }
+    version = listing_new_version(
+        by=vendor,
+        listing=listing,
+        changelog="Thicker walls",
+        content={"parts": [{**PART, "size_z_mm": 25.0}]},
+    )
+    assert version.number == 2 and version.content["parts"][0]["size_z_mm"] == 25.0
 
 
 def test_playbook_errors_name_the_step_by_index(market):

@@ -150,6 +150,53 @@ def test_each_kind_is_created_over_http(market, as_user):
     assert hours.json()["licence"] == "service" and hours.json()["min_hours"] == 2
 
 
+def test_a_vendor_lists_a_template_by_giving_its_parts(market, as_user):
+    vendor = as_user(market["vendor"])
+    content = {
+        "parameters": {"scale": {"min": 0.5, "max": 3, "default": 1}},
+        "parts": [PART, {**PART, "name": "Lid", "material": "PETG", "size_z_mm": 5}],
+    }
+    made = vendor.post(
+        URL,
+        {"kind": "template", "title": "Box kit", "price": "7.00", "content": content},
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    body = made.json()
+    assert sorted(body["materials"]) == ["petg", "pla"] and body["status"] == "draft"
+    assert [p["name"] for p in body["latest_version"]["content"]["parts"]] == ["Bracket", "Lid"]
+    bad = vendor.post(
+        URL,
+        {
+            "kind": "template",
+            "title": "Box kit 2",
+            "price": "7.00",
+            "content": {"parts": [PART, {**PART, "process": ""}, {**PART, "quantity": 0}]},
+        },
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert error(bad)["details"] == {"parts[1].process": ["Required."]}
+    zero = vendor.post(
+        URL,
+        {
+            "kind": "template",
+            "title": "Box kit 3",
+            "price": "7.00",
+            "content": {"parts": [PART, {**PART, "quantity": 0}]},
+        },
+        format="json",
+    )
+    assert error(zero)["details"] == {
+        "parts[1]": ["quantity: Ensure this value is greater than or equal to 1."]
+    }
+    neither = vendor.post(URL, {"kind": "template", "title": "Kit", "price": "7"}, format="json")
+    assert list(error(neither)["details"]) == ["template"]
+    assert list(
+        Listing.objects.filter(title__startswith="Box kit").values_list("title", flat=True)
+    ) == ["Box kit"]
+
+
 def test_create_errors_come_in_the_one_format(market, as_user):
     designer = as_user(market["designer"])
     bad_step = {"steps": [{"title": "ok"}, {"title": "", "settings": {"x": [1]}}]}

@@ -227,12 +227,15 @@ class ListingListApi(_ListingListBase):
         materials = serializers.ListField(child=serializers.CharField(), required=False)
         processes = serializers.ListField(child=serializers.CharField(), required=False)
         template = serializers.IntegerField(
-            required=False, help_text="Templates: the id of your organization's job template."
+            required=False,
+            help_text="Templates: the id of your organization's job template (or give `content`).",
         )
         content = serializers.JSONField(
             required=False,
             help_text="Playbooks: {steps: [{title, instructions, settings, checks}], "
-            "materials, processes}.",
+            "materials, processes}. Templates without a job template: {parameters: {scale: "
+            "{min, default, max}, quantity: {min, default, max}}, parts: [{name, material, "
+            "process, quantity, size_x_mm, size_y_mm, size_z_mm, complexity}]}.",
         )
         node_kind = serializers.ChoiceField(
             choices=FabricationNode.Kind.choices, required=False, help_text="Capacity."

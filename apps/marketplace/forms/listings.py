@@ -13,30 +13,39 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from apps.core.exceptions import error_messages
+from apps.jobs.forms import PROCESSES
 from apps.jobs.models import JobTemplate
+from apps.jobs.services import template_parameters_for
 from apps.marketplace.models import Listing
 from apps.marketplace.selectors.listings import SORT_LABELS
 from apps.users.models import Organization
 
-STEP_ERROR = re.compile(r"^steps\[(\d+)\](?:\.(\w+))?")
+ROW_ERROR = re.compile(r"^(?:steps|parts)\[(\d+)\](?:\.(\w+))?")
 MONEY_INPUT = forms.NumberInput(attrs={"step": "0.01", "min": "0.50"})
 
 
 def form_add_service_error(
-    form: forms.Form, exc: Exception, steps: forms.BaseFormSet | None = None
+    form: forms.Form,
+    exc: Exception,
+    rows: forms.BaseFormSet | None = None,
+    kept: list[int] | None = None,
 ) -> None:
     """A service error onto the form: a field's message under that field, a playbook step's
-    under that step's field, the rest on top."""
+    or a template part's (`steps[1].title`, `parts[0]`) under that row's field, the rest on
+    top. `kept`: which row forms the service was given, in order (blank rows are left out)."""
     if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
         for field, messages in exc.message_dict.items():
-            step = STEP_ERROR.match(field)
-            if step and steps is not None and int(step.group(1)) < len(steps.forms):
-                target = steps.forms[int(step.group(1))]
-                name = step.group(2)
+            row = ROW_ERROR.match(field)
+            index = int(row.group(1)) if row else -1
+            if kept is not None and 0 <= index < len(kept):
+                index = kept[index]
+            if row and rows is not None and 0 <= index < len(rows.forms):
+                target = rows.forms[index]
+                name = row.group(2)
                 if name in target.fields:
                     target.add_error(name, messages)
                 else:
-                    target.add_error(None, [f"{field}: {m}" for m in messages])
+                    target.add_error(None, messages)
             elif field in form.fields:
                 form.add_error(field, messages)
             else:
@@ -104,7 +113,13 @@ class ListingCreateForm(ListingFieldsForm):
     organization = forms.ModelChoiceField(
         queryset=Organization.objects.none(), label="Sold by", required=False
     )
-    template = forms.ModelChoiceField(queryset=JobTemplate.objects.none(), label="Job template")
+    template = forms.ModelChoiceField(
+        queryset=JobTemplate.objects.none(),
+        label="Job template",
+        required=False,
+        help_text="Sell one of your job templates as it is, or leave this empty and describe "
+        "the parts below.",
+    )
     node_kind = forms.ChoiceField(choices=(), label="Machine kind")
     min_hours = forms.IntegerField(min_value=1, max_value=10000, initial=1)
     max_hours = forms.IntegerField(min_value=1, max_value=10000, initial=100)
@@ -122,9 +137,9 @@ class ListingCreateForm(ListingFieldsForm):
         self.fields["organization"].queryset = organizations  # type: ignore[attr-defined]
         if organizations.count() <= 1:
             self.fields["organization"].widget = forms.HiddenInput()
-        if kind == Listing.Kind.TEMPLATE:
+        if kind == Listing.Kind.TEMPLATE and templates is not None and templates.exists():
             self.fields["template"].queryset = templates  # type: ignore[attr-defined]
-        else:
+        else:  # no job templates to choose from (vendors): the parts are described instead
             del self.fields["template"]
         if kind == Listing.Kind.CAPACITY:
             self.fields["node_kind"].choices = node_kinds or []  # type: ignore[attr-defined]
@@ -216,13 +231,24 @@ class StepForm(forms.Form):
 StepFormSet = forms.formset_factory(StepForm, extra=0, min_num=1, max_num=50, validate_max=True)
 
 
+def filled_rows(rows: forms.BaseFormSet, fields: tuple[str, ...]) -> list[int]:
+    """The indexes of the row forms with anything typed in `fields` (blank rows are skipped,
+    so a service's `parts[1]` is the second filled row, not the second on the page)."""
+    return [
+        index
+        for index, form in enumerate(rows.forms)
+        if any(form.cleaned_data.get(k) not in (None, "", [], {}) for k in fields)
+    ]
+
+
+STEP_FIELDS = ("title", "instructions", "settings", "checks")
+
+
 def playbook_content(steps: forms.BaseFormSet, materials: str, processes: str) -> dict[str, Any]:
     """The steps filled in (blank ones dropped) as a playbook's content; the service checks it."""
     chosen = []
-    for form in steps.forms:
-        data = form.cleaned_data
-        if not any(data.get(k) for k in ("title", "instructions", "settings", "checks")):
-            continue
+    for index in filled_rows(steps, STEP_FIELDS):
+        data = steps.forms[index].cleaned_data
         chosen.append(
             {
                 "title": data.get("title", ""),
@@ -238,17 +264,91 @@ def playbook_content(steps: forms.BaseFormSet, materials: str, processes: str) -
     }
 
 
-def steps_raw(data: Any, prefix: str = "steps") -> list[dict[str, Any]]:
-    """The steps as typed (unchecked), to show them again with one more blank step."""
+class TemplatePartForm(forms.Form):
+    """One part of a template typed for its listing (sizes at scale 1)."""
+
+    name = forms.CharField(max_length=200, required=False)
+    material = forms.CharField(max_length=60, required=False)
+    process = forms.ChoiceField(choices=[("", "—"), *PROCESSES], required=False)
+    quantity = forms.IntegerField(min_value=1, max_value=10000, initial=1, required=False)
+    size_x_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="X (mm)")
+    size_y_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Y (mm)")
+    size_z_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Z (mm)")
+    complexity = forms.IntegerField(min_value=1, max_value=10, initial=5, required=False)
+
+    # a row with none of these typed is blank (quantity and complexity come filled in)
+    FIELDS = ("name", "material", "process", "size_x_mm", "size_y_mm", "size_z_mm")
+    ALL = (*FIELDS, "quantity", "complexity")
+
+    @staticmethod
+    def initial_for(part: dict[str, Any]) -> dict[str, Any]:
+        return {k: part.get(k) for k in TemplatePartForm.ALL}
+
+
+TemplatePartFormSet = forms.formset_factory(
+    TemplatePartForm, extra=0, min_num=1, max_num=50, validate_max=True
+)
+
+
+class TemplateParametersForm(forms.Form):
+    """How far a buyer may scale the parts and multiply their quantities."""
+
+    max_scale = forms.FloatField(
+        min_value=1,
+        max_value=100,
+        initial=2.0,
+        label="Largest scale",
+        help_text="Buyers scale sizes from 0.5 up to this.",
+    )
+    max_quantity = forms.IntegerField(
+        min_value=1, max_value=10000, initial=100, label="Largest quantity multiplier"
+    )
+
+    @staticmethod
+    def initial_for(content: dict[str, Any]) -> dict[str, Any]:
+        parameters = content.get("parameters") or {}
+        return {
+            "max_scale": (parameters.get("scale") or {}).get("max", 1.0),
+            "max_quantity": int((parameters.get("quantity") or {}).get("max", 1)),
+        }
+
+
+def template_content(
+    parts: forms.BaseFormSet, parameters: TemplateParametersForm
+) -> tuple[dict[str, Any], list[int]]:
+    """The parts filled in as a template's content, and which row each came from."""
+    kept = filled_rows(parts, TemplatePartForm.FIELDS)
+    chosen = []
+    for index in kept:
+        data = parts.forms[index].cleaned_data
+        part = {k: data.get(k) for k in TemplatePartForm.FIELDS}
+        part["quantity"] = data.get("quantity") or 1
+        part["complexity"] = data.get("complexity") or 5
+        chosen.append({k: v for k, v in part.items() if v not in (None, "")})
+    limits = parameters.cleaned_data
+    return {
+        "parts": chosen,
+        "parameters": template_parameters_for(
+            max_scale=limits["max_scale"], max_quantity=limits["max_quantity"]
+        ),
+    }, kept
+
+
+def rows_raw(data: Any, prefix: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Row forms as typed (unchecked), to show them again with one more blank row."""
     try:
         total = int(data.get(f"{prefix}-TOTAL_FORMS", 0))
     except ValueError:
         total = 0
-    fields = ("title", "instructions", "settings", "checks")
     return [
         {name: data.get(f"{prefix}-{i}-{name}", "") for name in fields}
         for i in range(min(total, 50))
     ]
+
+
+def steps_raw(data: Any, prefix: str = "steps") -> list[dict[str, Any]]:
+    """The steps as typed (unchecked), to show them again with one more blank step."""
+    return rows_raw(data, prefix, STEP_FIELDS)
 
 
 class VersionForm(forms.Form):

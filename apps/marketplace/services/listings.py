@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from apps.core.audit import audit_log
 from apps.core.models import AuditLog
 from apps.jobs.models import JobTemplate
+from apps.jobs.services import template_spec_check
 from apps.marketplace.models import Listing, ListingFacet, ListingImage, ListingVersion
 from apps.marketplace.selectors.listings import listing_can_manage
 from apps.users.models import Organization, User
@@ -36,7 +37,6 @@ MAX_SETTING_CHARS = 60
 MAX_IMAGES = 8
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
-TEMPLATE_PARAMETERS = ("scale", "quantity")
 UPDATABLE = (
     "title",
     "summary",
@@ -206,27 +206,13 @@ def _number(value: Any) -> float | None:
 
 
 def template_content_check(content: Any) -> dict[str, Any]:
-    """A template version's content: parameters scale/quantity with min <= default <= max,
-    at least one part with a name, material, process and positive sizes."""
+    """A template version's content: at least one part with a name, material, process and
+    positive sizes, then the parts and parameters (scale, quantity) checked as a job
+    template's are (`template_spec_check`)."""
     errors: Errors = {}
     if not isinstance(content, dict):
         raise ValidationError({"content": ["An object with parameters and parts."]})
     parameters = content.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        _add(errors, "parameters", "An object of parameters.")
-        parameters = {}
-    for name, spec in parameters.items():
-        if name not in TEMPLATE_PARAMETERS:
-            _add(errors, "parameters", f"Unknown parameter {name!r}: use scale or quantity.")
-            continue
-        values = [
-            _number((spec or {}).get(k)) if isinstance(spec, dict) else None
-            for k in ("min", "default", "max")
-        ]
-        if None in values or not values[0] <= values[1] <= values[2]:  # type: ignore[operator]
-            _add(errors, f"parameters.{name}", "Numbers min <= default <= max.")
-        elif values[0] <= 0:  # type: ignore[operator]
-            _add(errors, f"parameters.{name}", "Above 0.")
     parts = content.get("parts")
     if not isinstance(parts, list) or not parts:
         _add(errors, "parts", "At least one part.")
@@ -246,6 +232,9 @@ def template_content_check(content: Any) -> dict[str, Any]:
         cleaned_parts.append({k: v for k, v in part.items() if k != "cad_file"})
     if errors:
         raise ValidationError(errors)
+    # then as a job template would be checked: the platform's parameter limits, part fields
+    # a job can take (a listing typed by a seller without a job template must hold too)
+    cleaned_parts, parameters = template_spec_check(parts=cleaned_parts, parameters=parameters)
     return {"parameters": parameters, "parts": cleaned_parts}
 
 
@@ -359,7 +348,11 @@ def _node_facets(nodes: list[FabricationNode], attribute: str) -> list[str]:
 
 def _template_of(raw: Any, organization: Organization, errors: Errors) -> JobTemplate | None:
     if raw is None or raw == "":
-        _add(errors, "template", "Choose the job template to sell.")
+        _add(
+            errors,
+            "template",
+            "Choose the job template to sell, or give its parts and parameters as content.",
+        )
         return None
     template = raw if isinstance(raw, JobTemplate) else None
     if template is None:
@@ -437,18 +430,29 @@ def listing_create(
     extra: dict[str, Any] = {}
     version: dict[str, Any] = {}
     if kind == Listing.Kind.TEMPLATE:
-        chosen = _template_of(template, org, errors)
-        if chosen is not None:
+        if template not in (None, "") and content is not None:
+            _add(errors, "content", "Either a job template or the parts and parameters: not both.")
+        elif content is not None:
+            # a part set typed for the listing (vendors have no job templates of their own)
             try:
-                version = template_content_check(template_snapshot(chosen))
+                version = template_content_check(content)
             except ValidationError as exc:
-                _add(
-                    errors,
-                    "template",
-                    "This job template can't be sold as it is: "
-                    + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()),
-                )
-            extra["template"] = chosen
+                for field, messages in exc.message_dict.items():
+                    errors.setdefault(field, []).extend(messages)
+        else:
+            chosen = _template_of(template, org, errors)
+            if chosen is not None:
+                try:
+                    version = template_content_check(template_snapshot(chosen))
+                except ValidationError as exc:
+                    _add(
+                        errors,
+                        "template",
+                        "This job template can't be sold as it is: "
+                        + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()),
+                    )
+                extra["template"] = chosen
+        if version:
             facets["materials"] = facets["materials"] or _part_facets(version, "material")
             facets["processes"] = facets["processes"] or _part_facets(version, "process")
     elif kind == Listing.Kind.PLAYBOOK:
@@ -582,13 +586,14 @@ def _new_version(
     )
 
 
+NO_TEMPLATE = "This listing has no job template (any more): give the parts and parameters."
+
+
 def _content_for(*, listing: Listing, content: Any) -> dict[str, Any]:
     if listing.kind == Listing.Kind.TEMPLATE:
         if content is None:
             if listing.template is None:
-                raise ValidationError(
-                    {"content": ["The job template was deleted: give the parts and parameters."]}
-                )
+                raise ValidationError({"content": [NO_TEMPLATE]})
             return template_content_check(template_snapshot(listing.template))
         return template_content_check(content)
     if listing.kind == Listing.Kind.PLAYBOOK:

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from apps.core.exceptions import Conflict, error_messages
 from apps.jobs.models import JobTemplate
 from apps.marketplace.forms.listings import (
+    STEP_FIELDS,
     BrowseForm,
     ImageForm,
     ListingCreateForm,
@@ -27,10 +28,16 @@ from apps.marketplace.forms.listings import (
     RetireForm,
     StepForm,
     StepFormSet,
+    TemplateParametersForm,
+    TemplatePartForm,
+    TemplatePartFormSet,
     VersionForm,
+    filled_rows,
     form_add_service_error,
     playbook_content,
+    rows_raw,
     steps_raw,
+    template_content,
 )
 from apps.marketplace.models import Listing, ListingFacet, ListingImage
 from apps.marketplace.selectors.listings import (
@@ -175,13 +182,70 @@ def _chosen_org(
     return mine.first() or organizations.first()
 
 
+class _Rows:
+    """The row editor next to a listing's form: a playbook's steps, or the parts of a template
+    typed for its listing (with the parameters' limits); nothing for the other kinds.
+    `added`: the POST of an "Add a step/part" click, shown again unchecked with a blank row."""
+
+    def __init__(
+        self, kind: str, *, data: Any = None, initial: Any = None, added: Any = None
+    ) -> None:
+        self.steps: Any = None
+        self.parts: Any = None
+        self.params: TemplateParametersForm | None = None
+        if kind == Listing.Kind.PLAYBOOK:
+            if added is not None:
+                initial = [*steps_raw(added), {}]
+            self.steps = StepFormSet(data, prefix="steps", initial=initial)
+        elif kind == Listing.Kind.TEMPLATE:
+            content = initial or {}
+            if added is not None:
+                parts = [*rows_raw(added, "parts", TemplatePartForm.ALL), {}]
+                limits = added.dict()
+            else:
+                parts = [TemplatePartForm.initial_for(p) for p in content.get("parts", [])]
+                limits = TemplateParametersForm.initial_for(content) if content else None
+            if data is not None and "parts-TOTAL_FORMS" not in data:
+                data = None  # a post choosing a job template without the parts editor
+            self.parts = TemplatePartFormSet(data, prefix="parts", initial=parts or None)
+            self.params = TemplateParametersForm(data, initial=limits)
+
+    @classmethod
+    def posted(cls, kind: str, request: AuthenticatedHttpRequest) -> _Rows:
+        if "add_step" in request.POST or "add_part" in request.POST:
+            return cls(kind, added=request.POST)
+        return cls(kind, data=request.POST)
+
+    def context(self) -> dict[str, Any]:
+        return {"steps": self.steps, "parts": self.parts, "params": self.params}
+
+    def is_valid(self) -> bool:
+        forms = [f for f in (self.steps, self.parts, self.params) if f is not None and f.is_bound]
+        checked = [f.is_valid() for f in forms]  # every form, so each shows its errors
+        return all(checked)
+
+    def content(self, materials: str = "", processes: str = "") -> tuple[Any, list[int] | None]:
+        """The content the rows make (None: no part typed), and which rows it came from."""
+        if self.steps is not None:
+            kept = filled_rows(self.steps, STEP_FIELDS)
+            return playbook_content(self.steps, materials, processes), kept
+        if self.parts is not None and self.params is not None and self.parts.is_bound:
+            content, kept = template_content(self.parts, self.params)
+            return (content if kept else None), kept
+        return None, None
+
+    @property
+    def formset(self) -> Any:
+        return self.steps if self.steps is not None else self.parts
+
+
 def _create_page(
-    request: AuthenticatedHttpRequest, kind: str, form: Any, steps: Any, status: int = 200
+    request: AuthenticatedHttpRequest, kind: str, form: Any, rows: _Rows, status: int = 200
 ) -> HttpResponse:
     return render(
         request,
         "marketplace/listing_form.html",
-        {"kind": kind, "kind_label": Listing.Kind(kind).label, "form": form, "steps": steps},
+        {"kind": kind, "kind_label": Listing.Kind(kind).label, "form": form, **rows.context()},
         status=status,
     )
 
@@ -206,33 +270,32 @@ def listing_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     }
     initial = {"organization": org.pk if org else None}
     if request.method != "POST":
-        steps = StepFormSet(prefix="steps") if kind == Listing.Kind.PLAYBOOK else None
-        return _create_page(request, kind, ListingCreateForm(initial=initial, **options), steps)
-    if "add_step" in request.POST:
+        form = ListingCreateForm(initial=initial, **options)
+        return _create_page(request, kind, form, _Rows(kind))
+    rows = _Rows.posted(kind, request)
+    if "add_step" in request.POST or "add_part" in request.POST:
         form = ListingCreateForm(initial=request.POST.dict(), **options)
-        steps = StepFormSet(prefix="steps", initial=[*steps_raw(request.POST), {}])
-        return _create_page(request, kind, form, steps)
+        return _create_page(request, kind, form, rows)
     form = ListingCreateForm(request.POST, **options)
-    steps = StepFormSet(request.POST, prefix="steps") if kind == Listing.Kind.PLAYBOOK else None
-    if form.is_valid() and (steps is None or steps.is_valid()):
+    kept: list[int] | None = None
+    if form.is_valid() and rows.is_valid():
         values = form.listing_values()
         template = values.get("template")
         if values.get("organization") is None:
             values["organization"] = template.organization if template else org
-        if steps is not None:
-            values["content"] = playbook_content(
-                steps, values.get("materials", ""), values.get("processes", "")
-            )
+        content, kept = rows.content(values.get("materials", ""), values.get("processes", ""))
+        if content is not None:
+            values["content"] = content
         try:
             listing = listing_create(by=request.user, kind=kind, **values)
         except SERVICE_ERRORS as exc:
-            form_add_service_error(form, exc, steps)
+            form_add_service_error(form, exc, rows.formset, kept)
         else:
             messages.success(
                 request, f"Draft “{listing.title}” saved. Check it, then publish it here."
             )
             return redirect("marketplace:listing-detail", pk=listing.pk)
-    return _create_page(request, kind, form, steps, status=400)
+    return _create_page(request, kind, form, rows, status=400)
 
 
 @login_required
@@ -267,7 +330,7 @@ def _version_page(
     request: AuthenticatedHttpRequest,
     listing: Listing,
     form: VersionForm,
-    steps: Any,
+    rows: _Rows,
     status: int = 200,
 ) -> HttpResponse:
     return render(
@@ -276,7 +339,7 @@ def _version_page(
         {
             "listing": listing,
             "form": form,
-            "steps": steps,
+            **rows.context(),
             "latest": listing.versions.order_by("-number").first(),
         },
         status=status,
@@ -289,46 +352,46 @@ def listing_version_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
     if listing.status == Listing.Status.RETIRED:
         messages.error(request, "This listing is retired: it can no longer be changed.")
         return redirect("marketplace:listing-detail", pk=pk)
-    playbook = listing.kind == Listing.Kind.PLAYBOOK
+    latest = listing.versions.order_by("-number").first()
+    content = latest.content if latest else {}
+    # a template listing made from a job template takes it again; one typed for its listing
+    # (no job template) is edited here, part by part
+    row_kind = listing.kind
+    if listing.kind == Listing.Kind.TEMPLATE and listing.template_id is not None:
+        row_kind = ""
     if request.method != "POST":
-        latest = listing.versions.order_by("-number").first()
-        content = latest.content if latest else {}
         initial = {
             "min_hours": listing.min_hours,
             "max_hours": listing.max_hours,
             "materials": ", ".join(content.get("materials", [])),
             "processes": ", ".join(content.get("processes", [])),
         }
-        steps = (
-            StepFormSet(
-                prefix="steps",
-                initial=[StepForm.initial_for(s) for s in content.get("steps", [])],
-            )
-            if playbook
-            else None
-        )
+        rows_initial: Any = content
+        if row_kind == Listing.Kind.PLAYBOOK:
+            rows_initial = [StepForm.initial_for(s) for s in content.get("steps", [])]
+        rows = _Rows(row_kind, initial=rows_initial)
         return _version_page(
-            request, listing, VersionForm(initial=initial, kind=listing.kind), steps
+            request, listing, VersionForm(initial=initial, kind=listing.kind), rows
         )
-    if playbook and "add_step" in request.POST:
+    rows = _Rows.posted(row_kind, request)
+    if "add_step" in request.POST or "add_part" in request.POST:
         form = VersionForm(initial=request.POST.dict(), kind=listing.kind)
-        steps = StepFormSet(prefix="steps", initial=[*steps_raw(request.POST), {}])
-        return _version_page(request, listing, form, steps)
+        return _version_page(request, listing, form, rows)
     form = VersionForm(request.POST, kind=listing.kind)
-    steps = StepFormSet(request.POST, prefix="steps") if playbook else None
-    if form.is_valid() and (steps is None or steps.is_valid()):
+    kept: list[int] | None = None
+    if form.is_valid() and rows.is_valid():
         data = form.cleaned_data
-        new_content: dict[str, Any] | None = None
-        if steps is not None:
-            new_content = playbook_content(steps, data["materials"], data["processes"])
-        elif listing.kind == Listing.Kind.CAPACITY:
+        new_content, kept = rows.content(data.get("materials", ""), data.get("processes", ""))
+        if row_kind == Listing.Kind.TEMPLATE and new_content is None:
+            new_content = {"parts": []}  # every row blanked: the service says a part is needed
+        if listing.kind == Listing.Kind.CAPACITY:
             new_content = {"min_hours": data["min_hours"], "max_hours": data["max_hours"]}
         try:
             version = listing_new_version(
                 by=request.user, listing=listing, content=new_content, changelog=data["changelog"]
             )
         except SERVICE_ERRORS as exc:
-            form_add_service_error(form, exc, steps)
+            form_add_service_error(form, exc, rows.formset, kept)
         else:
             messages.success(
                 request,
@@ -337,7 +400,7 @@ def listing_version_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
                 else "Draft content saved.",
             )
             return redirect("marketplace:listing-detail", pk=pk)
-    return _version_page(request, listing, form, steps, status=400)
+    return _version_page(request, listing, form, rows, status=400)
 
 
 @require_POST

@@ -154,8 +154,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _seed_marketplace(self) -> None:
-        """Aurora sells a drone-arm template; Forge sells a PETG playbook and FDM printer hours,
-        and Aurora has bought both (through the fake payment provider), so browsing, the
+        """Aurora sells a drone-arm template; Forge sells a PETG playbook, a cable-clip
+        template (parts given with the listing) and FDM printer hours, and Aurora has bought
+        the playbook and the hours (through the fake payment provider), so browsing, the
         buyer's purchases and Forge's revenue page show something."""
         from apps.jobs.services import template_create
         from apps.marketplace.models import Listing
@@ -241,6 +242,43 @@ class Command(BaseCommand):
             ),
             listing_create(
                 by=vendor,
+                kind=Listing.Kind.TEMPLATE,
+                title="Cable clip set",
+                summary="Snap-on clips for 6 to 12 mm cables, tested on Forge's printers.",
+                price="4.00",
+                tags=["clips", "cable"],
+                # a vendor has no job templates: the parts are given with the listing
+                content={
+                    "parameters": {
+                        "scale": {"min": 0.5, "max": 2.0, "default": 1.0},
+                        "quantity": {"min": 1, "max": 100, "default": 1},
+                    },
+                    "parts": [
+                        {
+                            "name": "Clip 6 mm",
+                            "material": "PETG",
+                            "process": "fdm",
+                            "quantity": 10,
+                            "size_x_mm": 14,
+                            "size_y_mm": 10,
+                            "size_z_mm": 8,
+                            "complexity": 3,
+                        },
+                        {
+                            "name": "Clip 12 mm",
+                            "material": "PETG",
+                            "process": "fdm",
+                            "quantity": 10,
+                            "size_x_mm": 20,
+                            "size_y_mm": 16,
+                            "size_z_mm": 8,
+                            "complexity": 3,
+                        },
+                    ],
+                },
+            ),
+            listing_create(
+                by=vendor,
                 kind=Listing.Kind.CAPACITY,
                 title="FDM printer hours in Lagos",
                 summary="Prusa-class printers, PLA, PETG, ABS and TPU, 24/7.",
@@ -251,7 +289,7 @@ class Command(BaseCommand):
             ),
         ]
         listings = [listing_publish(by=x.created_by, listing=x) for x in listings]
-        for listing, hours in ((listings[1], 1), (listings[2], 12)):
+        for listing, hours in ((listings[1], 1), (listings[3], 12)):
             purchase_create(
                 by=designer, listing=listing, client_key=f"demo-{listing.pk}", quantity=hours
             )
