@@ -1,0 +1,130 @@
+"""The model registry: every trained version with its metrics, and rollback."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from apps.core.exceptions import error_messages
+from apps.core.ml import model_rollback
+from apps.core.models import TrainedModel
+from apps.maintenance.selectors import (
+    registry_can_view,
+    registry_list,
+)
+from apps.maintenance.views._base import (
+    CHART_METRICS,
+    METRIC_LABELS,
+    METRIC_ORDER,
+    SERVICE_ERRORS,
+    _maybe_int,
+    _readable,
+    _render,
+)
+from apps.users.roles import Action, Scope, scope_for
+from apps.users.types import AuthenticatedHttpRequest
+
+# --- 6. Model registry ------------------------------------------------------------------------
+
+
+def _metric_value(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _readable(value)
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _metric_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Numeric metrics (known ones first) and the nested ones (baseline, comparison) as text."""
+    keys = [k for k in METRIC_ORDER if k in metrics] + sorted(
+        k for k in metrics if k not in METRIC_ORDER
+    )
+    scores, other = [], []
+    for key in keys:
+        value = metrics[key]
+        label = METRIC_LABELS.get(key, key)
+        if isinstance(value, dict):
+            text = ", ".join(f"{k} {_metric_value(v)}" for k, v in value.items())
+            other.append((label.capitalize(), text))
+        else:
+            scores.append((label, _metric_value(value)))
+    return scores, other
+
+
+def _main_metric(versions: list[TrainedModel]) -> str | None:
+    """The metric the registry compared versions on, when the versions report it; else the
+    first of the usual headline metrics they report."""
+
+    def reported(key: str) -> bool:
+        return any(isinstance((m.metrics or {}).get(key), int | float) for m in versions)
+
+    for model in versions:
+        compared = (model.metrics or {}).get("comparison")
+        if isinstance(compared, dict) and reported(str(compared.get("metric"))):
+            return str(compared["metric"])
+    return next((key for key in CHART_METRICS if reported(key)), None)
+
+
+@login_required
+def registry_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    if not registry_can_view(user=request.user):
+        raise PermissionDenied("The model registry is for the ops portal's roles.")
+    by_name: dict[str, list[TrainedModel]] = defaultdict(list)
+    for model in registry_list():
+        scores, other = _metric_rows(model.metrics or {})
+        model.scores, model.other_metrics = scores, other  # type: ignore[attr-defined]
+        by_name[model.name].append(model)
+    groups = []
+    for index, (name, versions) in enumerate(sorted(by_name.items())):
+        metric = _main_metric(versions)
+        oldest_first = sorted(versions, key=lambda m: m.version)
+        chart = None
+        if metric and len(versions) > 1:
+            values = [(m.metrics or {}).get(metric) for m in oldest_first]
+            chart = {
+                "id": f"chart-model-{index}",
+                "x": "category",
+                "labels": [f"v{m.version}" for m in oldest_first],
+                "series": [
+                    {
+                        "label": METRIC_LABELS.get(metric, metric),
+                        "data": [v if isinstance(v, int | float) else None for v in values],
+                        "axis": "y",
+                    }
+                ],
+                "axes": {"y": METRIC_LABELS.get(metric, metric)},
+            }
+        groups.append({"name": name, "versions": versions, "metric": metric, "chart": chart})
+    return _render(
+        request,
+        "maintenance/registry.html",
+        {
+            "groups": groups,
+            "can_rollback": scope_for(request.user, Action.SYSTEM_ADMIN) == Scope.ALL,
+        },
+    )
+
+
+@require_POST
+@login_required
+def registry_rollback_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    if scope_for(request.user, Action.SYSTEM_ADMIN) != Scope.ALL:
+        raise PermissionDenied("Only administrators roll models back.")
+    name = request.POST.get("name", "")
+    version = _maybe_int(request.POST.get("version"))
+    if not name or version is None:
+        messages.error(request, "Choose a model version to make active.")
+        return redirect("maintenance:models")
+    try:
+        model = model_rollback(name=name, version=version)
+    except SERVICE_ERRORS as exc:
+        messages.error(request, "Not changed: " + "; ".join(error_messages(exc)))
+    else:
+        messages.success(request, f"{model.name} v{model.version} is now the active version.")
+    return redirect("maintenance:models")
