@@ -622,6 +622,32 @@ def test_browse_filters_each_match_and_exclude(shelf):
         browse(sort="cheapest")
 
 
+def test_price_bounds_compare_prices_in_one_currency(shelf, settings):
+    settings.MARKETPLACE_DEFAULT_CURRENCY = "USD"
+    user = shelf["viewer"]
+    euro = make_listing(shelf["forge"], shelf["vendor"], price="8.00", title="Euro kit")
+    naira = make_listing(shelf["forge"], shelf["vendor"], price="9000.00", title="Naira hours")
+    Listing.objects.filter(pk=euro.pk).update(currency="EUR")
+    Listing.objects.filter(pk=naira.pk).update(currency="NGN")
+    dollars = set(
+        Listing.objects.filter(status="published", currency="USD").values_list("pk", flat=True)
+    )
+
+    def browse(**filters: Any) -> set[int]:
+        return set(ids(listing_browse(user=user, **filters)))
+
+    assert {euro.pk, naira.pk} <= browse()  # no price bound: every currency
+    cheap_dollars = {pk for pk in dollars if Listing.objects.get(pk=pk).price <= 10}
+    assert browse(price_max=D("10")) == cheap_dollars  # 8 EUR is not "up to 10" dollars
+    assert browse(price_max=D("10"), currency="eur") == {euro.pk}
+    assert browse(currency="NGN") == {naira.pk}
+    assert browse(price_min=D("100"), currency="NGN") == {naira.pk}
+    assert browse(price_min=D("100")) == set()  # 9,000 NGN is not above 100 dollars
+    with pytest.raises(ValidationError) as exc:
+        browse(currency="XYZ")
+    assert list(details(exc)) == ["currency"]
+
+
 def test_browse_never_repeats_a_listing_matching_several_facets(shelf):
     # "drone" matches two of the steel guide's tags and its title's neighbours
     found = ids(listing_browse(user=shelf["viewer"], q="drone", tag="drone-arm"))

@@ -104,6 +104,12 @@ def test_filters_over_the_api(market, as_user):
         "Drone arm",
         "FDM hours",
     }
+    euro = make_listing(market["forge"], market["vendor"], price="5.00", title="Euro kit")
+    Listing.objects.filter(pk=euro.pk).update(currency="EUR")
+    in_euro = client.get(URL, {"price_max": "12.50", "currency": "EUR"}).json()["results"]
+    assert [r["title"] for r in in_euro] == ["Euro kit"]
+    bad = client.get(URL, {"currency": "XYZ"})
+    assert bad.status_code == 400 and list(error(bad)["details"]) == ["currency"]
     other = make_listing(market["other"], market["designer2"], title="Elsewhere")
     found = client.get(URL, {"seller": market["other"].pk}).json()["results"]
     assert [r["id"] for r in found] == [other.pk]

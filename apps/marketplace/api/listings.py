@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
@@ -202,6 +203,12 @@ class ListingListApi(_ListingListBase):
         process = serializers.CharField(required=False, allow_blank=True)
         tag = serializers.CharField(required=False, allow_blank=True)
         seller = serializers.IntegerField(required=False, min_value=1)
+        currency = serializers.ChoiceField(
+            choices=list(settings.MARKETPLACE_CURRENCIES),
+            required=False,
+            help_text="Only listings priced in this currency; price_min and price_max are in it "
+            "(default: the platform's default currency, when a price bound is given).",
+        )
         price_min = _money(required=False, min_value=0)
         price_max = _money(required=False, min_value=0)
         rating_min = serializers.DecimalField(

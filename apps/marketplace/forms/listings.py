@@ -389,6 +389,7 @@ class BrowseForm(forms.Form):
     material = forms.ChoiceField(choices=(), required=False)
     process = forms.ChoiceField(choices=(), required=False)
     tag = forms.CharField(required=False)
+    currency = forms.ChoiceField(choices=(), required=False)
     price_min = forms.DecimalField(
         required=False, min_value=Decimal("0"), decimal_places=2, max_digits=14, label="Price from"
     )
@@ -406,13 +407,19 @@ class BrowseForm(forms.Form):
         super().__init__(*args, **kw)
         self.fields["material"].choices = [("", "Any"), *((m, m) for m in materials)]  # type: ignore[attr-defined]
         self.fields["process"].choices = [("", "Any"), *((p, p) for p in processes)]  # type: ignore[attr-defined]
+        currencies = settings.MARKETPLACE_CURRENCIES
+        self.fields["currency"].choices = [("", "Any"), *((c, c) for c in currencies)]  # type: ignore[attr-defined]
+        self.fields["currency"].help_text = (
+            f"Prices are compared in this currency ({settings.MARKETPLACE_DEFAULT_CURRENCY} "
+            "if none is chosen)."
+        )
 
     def filters(self) -> dict[str, Any]:
         """The valid filters (an invalid one is left out and shown as an error)."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         out: dict[str, Any] = {}
-        for name in ("q", "kind", "material", "process", "tag"):
+        for name in ("q", "kind", "material", "process", "tag", "currency"):
             if data.get(name):
                 out[name] = data[name]
         for name in ("price_min", "price_max"):

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Avg, Count, F, Prefetch, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
@@ -83,15 +84,23 @@ def listing_browse(
     process: str = "",
     tag: str = "",
     seller: int | None = None,
+    currency: str = "",
     price_min: Decimal | None = None,
     price_max: Decimal | None = None,
     rating_min: Decimal | None = None,
     sort: str = "newest",
 ) -> QuerySet[Listing]:
     """Published listings matching every given filter. Facet filters go through `pk__in`
-    subqueries, so a listing matching twice still comes once."""
+    subqueries, so a listing matching twice still comes once. Prices are compared in
+    `currency` (the default currency when none is given): a price bound leaves out listings
+    priced in another currency rather than comparing 10 EUR with 10 NGN."""
     if kind and kind not in Listing.Kind.values:
         raise ValidationError({"kind": [f"One of {', '.join(Listing.Kind.values)}."]})
+    currency = currency.strip().upper()
+    if currency and currency not in settings.MARKETPLACE_CURRENCIES:
+        raise ValidationError(
+            {"currency": [f"One of {', '.join(settings.MARKETPLACE_CURRENCIES)}."]}
+        )
     if sort not in SORTS:
         raise ValidationError({"sort": [f"One of {', '.join(SORTS)}."]})
     qs = Listing.objects.filter(status=Listing.Status.PUBLISHED)
@@ -117,6 +126,10 @@ def listing_browse(
             qs = qs.filter(pk__in=_facet_ids(facet, value))
     if seller is not None:
         qs = qs.filter(seller_id=seller)
+    if currency:
+        qs = qs.filter(currency=currency)
+    elif price_min is not None or price_max is not None:
+        qs = qs.filter(currency=settings.MARKETPLACE_DEFAULT_CURRENCY)
     if price_min is not None:
         qs = qs.filter(price__gte=price_min)
     if price_max is not None:
