@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from PIL import Image
 
 from apps.jobs.services import template_create
-from apps.marketplace.models import Listing
+from apps.marketplace.models import Listing, Review
 from tests.conftest import portal_client
 from tests.marketplace.conftest import PART, make_listing, paid_purchase
 
@@ -48,7 +49,8 @@ def test_browse_shows_published_cards(market):
     assert "Drone arm" in html and "PLA recipe" in html and "FDM hours" in html
     assert "Hidden draft" not in html
     assert "12.50 USD" in html and "per hour" in html and "per licence" in html
-    assert "Node capacity" in html and "by Forge" in html and "No reviews yet" in html
+    assert "Node capacity" in html and "No reviews yet" in html
+    assert f'by <a href="/market/sellers/{market["forge"].pk}/">Forge</a>' in html
     assert html.count(">Owned<") == 1
     assert "3 listings" in html
 
@@ -450,3 +452,55 @@ def test_images_from_the_page(market, media):
     assert rival.status_code == 403
     removed = client.post(f"/market/images/{image.pk}/delete/", follow=True)
     assert "Image removed." in removed.content.decode() and not listing.images.exists()
+
+
+# --- The seller's page ---------------------------------------------------------------------
+
+
+def test_the_sellers_page_shows_figures_listings_and_reviews(market):
+    forge = market["forge"]
+    template, playbook = market["template"], market["playbook"]
+    Review.objects.create(
+        purchase=paid_purchase(template, market["designer"]),
+        listing=template,
+        author=market["designer"],
+        stars=4,
+        text="Arms fit first time.",
+        reply="Thanks!",
+    )
+    Review.objects.create(
+        purchase=paid_purchase(playbook, market["designer2"]),
+        listing=playbook,
+        author=market["designer2"],
+        stars=2,
+        text="Too slow for us.",
+    )
+    Listing.objects.filter(pk=playbook.pk).update(status="retired")
+    make_listing(forge, market["vendor"], status="draft", title="Secret draft")
+    status, html = page(market["viewer"], f"/market/sellers/{forge.pk}/")
+    assert status == 200
+    assert "<h1>Forge</h1>" in html and "Vendor company · 2 listings for sale" in html
+    assert 'id="seller"' in html  # the service figures
+    assert "Drone arm" in html and "FDM hours" in html and "Secret draft" not in html
+    assert "Arms fit first time." in html and "Forge replied" in html
+    # the retired playbook's review stays (it counts in the rating) but is not a dead link
+    assert "Too slow for us." in html
+    assert f'href="/market/listings/{playbook.pk}/"' not in html
+    assert f'href="/market/listings/{template.pk}/"' in html
+    # reached from a listing's seller panel and from a card
+    _, detail = page(market["viewer"], f"/market/listings/{template.pk}/")
+    assert f'href="/market/sellers/{forge.pk}/"' in detail
+    _, browse = page(market["viewer"], "/market/")
+    assert f'href="/market/sellers/{forge.pk}/"' in browse
+
+
+def test_a_seller_with_nothing_published_is_404_except_to_its_own_team(market):
+    other = market["other"]
+    make_listing(other, market["designer2"], status="draft", title="Not yet")
+    assert page(market["viewer"], f"/market/sellers/{other.pk}/")[0] == 404
+    assert page(market["viewer"], "/market/sellers/999999/")[0] == 404
+    status, html = page(market["designer2"], f"/market/sellers/{other.pk}/")
+    assert status == 200 and "nothing for sale right now" in html and "No reviews yet" in html
+    assert page(market["admin"], f"/market/sellers/{other.pk}/")[0] == 200
+    signed_out = Client().get(f"/market/sellers/{market['forge'].pk}/")
+    assert signed_out.status_code == 302 and "/login/" in signed_out.url

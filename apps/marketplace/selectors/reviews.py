@@ -23,6 +23,15 @@ def review_list(*, listing: Listing) -> QuerySet[Review]:
     return Review.objects.filter(listing=listing).select_related("author", "replied_by")
 
 
+def seller_reviews(*, organization: Organization, limit: int = REVIEWS_PER_PAGE) -> list[Review]:
+    """The newest reviews of the seller's listings, with their listing and author."""
+    return list(
+        Review.objects.filter(listing__seller=organization)
+        .select_related("listing", "author")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
 def review_get(*, pk: int) -> Review:
     return get_object_or_404(Review.objects.select_related("listing", "author"), pk=pk)
 

@@ -50,8 +50,9 @@ from apps.marketplace.selectors.listings import (
     listing_stats,
     listing_visible,
     seller_sla,
+    seller_visible,
 )
-from apps.marketplace.selectors.reviews import review_context
+from apps.marketplace.selectors.reviews import review_context, seller_reviews
 from apps.marketplace.selectors.sales import buy_context, owned_listing_ids
 from apps.marketplace.services.listings import (
     MAX_IMAGES,
@@ -101,6 +102,32 @@ def browse_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             "filtered": any(k != "sort" for k, _ in kept),
             "owned": owned_listing_ids(user=request.user),
             "can_sell": scope_for(request.user, Action.MARKET_SELL) is not None,
+        },
+    )
+
+
+@login_required
+def seller_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """A seller's public page: its service figures, what it has for sale and its newest
+    reviews. 404 for an organization with nothing published (unless it is the caller's)."""
+    seller = seller_visible(user=request.user, pk=pk)
+    rows = listing_browse(user=request.user, seller=seller.pk, sort="rating")
+    page = Paginator(rows, BROWSE_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "marketplace/seller.html",
+        {
+            "seller": seller,
+            "sla": seller_sla(organization=seller),
+            "page": page,
+            "query": "",
+            "owned": owned_listing_ids(user=request.user),
+            "reviews": seller_reviews(organization=seller),
+            "visible_ids": set(
+                listing_visible(user=request.user)
+                .filter(seller=seller)
+                .values_list("pk", flat=True)
+            ),
         },
     )
 
@@ -474,6 +501,7 @@ def listing_image_delete_view(request: AuthenticatedHttpRequest, pk: int) -> Htt
 urlpatterns: list[URLPattern] = [
     path("market/", browse_view, name="browse"),
     path("market/listings/<int:pk>/", listing_detail_view, name="listing-detail"),
+    path("market/sellers/<int:pk>/", seller_detail_view, name="seller-detail"),
     path("market/listings/<int:pk>/edit/", listing_edit_view, name="listing-edit"),
     path("market/listings/<int:pk>/version/", listing_version_view, name="listing-version"),
     path("market/listings/<int:pk>/publish/", listing_publish_view, name="listing-publish"),
