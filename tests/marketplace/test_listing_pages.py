@@ -448,6 +448,23 @@ def test_images_from_the_page(market, media):
     text = SimpleUploadedFile("x.png", b"not a picture", content_type="image/png")
     refused = client.post(f"/market/listings/{listing.pk}/images/", {"image": text}, follow=True)
     assert "Not an image: upload a PNG, JPEG or WebP." in refused.content.decode()
+    second = client.post(f"/market/listings/{listing.pk}/images/", {"image": png_file()})
+    assert second.status_code == 302
+    later = listing.images.order_by("position").last()
+    _, html = page(market["vendor"], f"/market/listings/{listing.pk}/")
+    assert "Make cover" in html and f"/market/images/{later.pk}/move/" in html
+    _, buyer_view = page(market["designer"], f"/market/listings/{listing.pk}/")
+    assert "Make cover" not in buyer_view and "/move/" not in buyer_view
+    cover = client.post(f"/market/images/{later.pk}/move/", {"position": "1"}, follow=True)
+    assert "Cover image set." in cover.content.decode()
+    assert listing.images.order_by("position").first() == later
+    bad = client.post(f"/market/images/{later.pk}/move/", {"position": "9"}, follow=True)
+    assert "Image not moved: position: A whole number from 1 to 2." in bad.content.decode()
+    rival_move = portal_client(market["rival"]).post(
+        f"/market/images/{image.pk}/move/", {"position": "1"}
+    )
+    assert rival_move.status_code == 403
+    later.delete()
     rival = portal_client(market["rival"]).post(f"/market/images/{image.pk}/delete/")
     assert rival.status_code == 403
     removed = client.post(f"/market/images/{image.pk}/delete/", follow=True)

@@ -39,6 +39,7 @@ from apps.marketplace.services.listings import (
     listing_create,
     listing_image_add,
     listing_image_delete,
+    listing_image_move,
     listing_new_version,
     listing_publish,
     listing_retire,
@@ -729,6 +730,37 @@ def test_the_ninth_image_is_refused_and_images_can_be_removed(
     with django_capture_on_commit_callbacks(execute=True):
         listing_image_delete(by=market["vendor"], image=images[0])
     assert listing.images.count() == 7 and not path.exists()
+
+
+def test_images_are_reordered_and_the_first_is_the_cover(market, media):
+    listing = market["template"]
+    vendor = market["vendor"]
+    a, b, c = (listing_image_add(by=vendor, listing=listing, file=png()) for _ in range(3))
+
+    def order() -> list[int]:
+        return list(listing.images.order_by("position", "id").values_list("pk", flat=True))
+
+    moved = listing_image_move(by=vendor, image=c, position=1)
+    assert moved.position == 1 and order() == [c.pk, a.pk, b.pk]
+    assert list(listing.images.order_by("position").values_list("position", flat=True)) == [
+        1,
+        2,
+        3,
+    ]
+    listing_image_move(by=vendor, image=c, position="3")
+    assert order() == [a.pk, b.pk, c.pk]
+    cover = listing_browse(user=market["viewer"], q="Drone arm").get(pk=listing.pk)
+    assert [i.pk for i in cover.cover_images] == [a.pk]  # cards show the first
+    for bad in (0, 4, "x", None, True):
+        with pytest.raises(ValidationError) as exc:
+            listing_image_move(by=vendor, image=a, position=bad)
+        assert details(exc) == {"position": ["A whole number from 1 to 3."]}
+    with pytest.raises(PermissionDenied):
+        listing_image_move(by=market["rival"], image=a, position=2)
+    assert order() == [a.pk, b.pk, c.pk]
+    Listing.objects.filter(pk=listing.pk).update(status="retired")
+    with pytest.raises(ValidationError):
+        listing_image_move(by=vendor, image=b, position=1)
 
 
 # --- The seller's figures -------------------------------------------------------------------

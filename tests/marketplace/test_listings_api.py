@@ -350,6 +350,22 @@ def test_images_upload_and_delete(market, as_user):
     refused = vendor.post(f"{URL}{listing.pk}/images/", {"image": text}, format="multipart")
     assert error(refused)["details"] == {"image": ["Not an image: upload a PNG, JPEG or WebP."]}
 
+    second = vendor.post(f"{URL}{listing.pk}/images/", {"image": png_file()}, format="multipart")
+    moved = vendor.patch(
+        f"/api/v1/market/images/{second.json()['id']}/", {"position": 1}, format="json"
+    )
+    assert moved.status_code == 200 and moved.json()["id"] == second.json()["id"]
+    detail = as_user(market["designer"]).get(f"{URL}{listing.pk}/").json()
+    assert [i["id"] for i in detail["images"]] == [second.json()["id"], image["id"]]
+    bad = vendor.patch(f"/api/v1/market/images/{image['id']}/", {"position": 0}, format="json")
+    assert bad.status_code == 400 and list(error(bad)["details"]) == ["position"]
+    far = vendor.patch(f"/api/v1/market/images/{image['id']}/", {"position": 5}, format="json")
+    assert error(far)["details"] == {"position": ["A whole number from 1 to 2."]}
+    rival_move = as_user(market["rival"]).patch(
+        f"/api/v1/market/images/{image['id']}/", {"position": 1}, format="json"
+    )
+    assert rival_move.status_code == 403
+    assert vendor.delete(f"/api/v1/market/images/{second.json()['id']}/").status_code == 204
     rival = as_user(market["rival"]).delete(f"/api/v1/market/images/{image['id']}/")
     assert rival.status_code == 403
     assert vendor.delete(f"/api/v1/market/images/{image['id']}/").status_code == 204

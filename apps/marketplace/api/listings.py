@@ -37,6 +37,7 @@ from apps.marketplace.services.listings import (
     listing_create,
     listing_image_add,
     listing_image_delete,
+    listing_image_move,
     listing_new_version,
     listing_publish,
     listing_retire,
@@ -413,12 +414,29 @@ class ListingImageAddApi(APIView):
 
 
 class ListingImageDeleteApi(APIView):
-    @extend_schema(responses={204: OpenApiResponse(description="Removed.")})
-    def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
-        image = get_object_or_404(
+    """One image of a listing: PATCH moves it (position 1 is the cover), DELETE removes it."""
+
+    class MoveSerializer(serializers.Serializer):
+        position = serializers.IntegerField(min_value=1, help_text="1 is the cover image.")
+
+    def _image(self, request: AuthenticatedRequest, pk: int) -> ListingImage:
+        return get_object_or_404(
             ListingImage.objects.filter(listing__in=listing_visible(user=request.user)), pk=pk
         )
-        listing_image_delete(by=request.user, image=image)
+
+    @extend_schema(request=MoveSerializer, responses={200: ListingImageSerializer})
+    def patch(self, request: AuthenticatedRequest, pk: int) -> Response:
+        image = self._image(request, pk)
+        data = self.MoveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        moved = listing_image_move(
+            by=request.user, image=image, position=data.validated_data["position"]
+        )
+        return Response(ListingImageSerializer(moved, context={"request": request}).data)
+
+    @extend_schema(responses={204: OpenApiResponse(description="Removed.")})
+    def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
+        listing_image_delete(by=request.user, image=self._image(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

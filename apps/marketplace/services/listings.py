@@ -740,3 +740,30 @@ def listing_image_delete(*, by: User, image: ListingImage) -> None:
     image.delete()
     transaction.on_commit(lambda: storage.delete(name))
     _audit(by=by, listing=listing, what="image removed", image=pk)
+
+
+@transaction.atomic
+def listing_image_move(*, by: User, image: ListingImage, position: Any) -> ListingImage:
+    """Puts the image at `position` (1 is the cover, shown on cards) among the listing's
+    images and numbers them all 1..n again."""
+    listing = image.listing
+    _require_manage(by=by, listing=listing)
+    listing = Listing.objects.select_for_update().get(pk=listing.pk)
+    _not_retired(listing)
+    images = list(listing.images.order_by("position", "id"))
+    if isinstance(position, bool):
+        position = None
+    try:
+        wanted = int(position)
+    except (TypeError, ValueError):
+        wanted = 0
+    if not 1 <= wanted <= len(images):
+        raise ValidationError({"position": [f"A whole number from 1 to {len(images)}."]})
+    images = [i for i in images if i.pk != image.pk]
+    images.insert(wanted - 1, image)
+    for number, each in enumerate(images, start=1):
+        each.position = number
+    ListingImage.objects.bulk_update(images, ["position"])
+    _audit(by=by, listing=listing, what="image moved", image=image.pk, position=wanted)
+    image.position = wanted
+    return image

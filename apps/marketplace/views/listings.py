@@ -60,6 +60,7 @@ from apps.marketplace.services.listings import (
     listing_create,
     listing_image_add,
     listing_image_delete,
+    listing_image_move,
     listing_new_version,
     listing_publish,
     listing_retire,
@@ -498,6 +499,21 @@ def listing_image_delete_view(request: AuthenticatedHttpRequest, pk: int) -> Htt
     return redirect("marketplace:listing-detail", pk=listing_id)
 
 
+@require_POST
+@login_required
+def listing_image_move_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    image = get_object_or_404(
+        ListingImage.objects.filter(listing__in=listing_visible(user=request.user)), pk=pk
+    )
+    try:
+        listing_image_move(by=request.user, image=image, position=request.POST.get("position"))
+    except SERVICE_ERRORS as exc:
+        messages.error(request, "Image not moved: " + "; ".join(error_messages(exc)))
+    else:
+        messages.success(request, "Cover image set." if image.position == 1 else "Image moved.")
+    return redirect("marketplace:listing-detail", pk=image.listing_id)
+
+
 urlpatterns: list[URLPattern] = [
     path("market/", browse_view, name="browse"),
     path("market/listings/<int:pk>/", listing_detail_view, name="listing-detail"),
@@ -508,6 +524,7 @@ urlpatterns: list[URLPattern] = [
     path("market/listings/<int:pk>/retire/", listing_retire_view, name="listing-retire"),
     path("market/listings/<int:pk>/images/", listing_image_add_view, name="listing-image-add"),
     path("market/images/<int:pk>/delete/", listing_image_delete_view, name="listing-image-delete"),
+    path("market/images/<int:pk>/move/", listing_image_move_view, name="listing-image-move"),
     path("market/sell/", seller_listings_view, name="seller-listings"),
     path("market/sell/new/", listing_create_view, name="listing-create"),
 ]
