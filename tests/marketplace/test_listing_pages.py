@@ -444,7 +444,24 @@ def test_images_from_the_page(market, media):
     assert "Image added." in added.content.decode()
     image = listing.images.get()
     _, browse = page(market["viewer"], "/market/")
-    assert image.image.url in browse and 'alt="Top"' in browse
+    file_url = f"/market/images/{image.pk}/file/"
+    assert f'src="{file_url}"' in browse and 'alt="Top"' in browse
+    picture = portal_client(market["viewer"]).get(file_url)
+    assert picture.status_code == 200 and picture["Content-Type"] == "image/png"
+    assert b"".join(picture.streaming_content).startswith(b"\x89PNG")
+    assert picture["X-Content-Type-Options"] == "nosniff"
+    signed_out = Client().get(file_url)
+    assert signed_out.status_code == 302 and "/login/" in signed_out.url
+    # a draft's pictures stay with its seller
+    draft = make_listing(market["forge"], market["vendor"], status="draft", title="Unseen")
+    client.post(f"/market/listings/{draft.pk}/images/", {"image": png_file()})
+    hidden = draft.images.get()
+    assert (
+        portal_client(market["viewer"]).get(f"/market/images/{hidden.pk}/file/").status_code == 404
+    )
+    assert client.get(f"/market/images/{hidden.pk}/file/").status_code == 200
+    hidden.image.storage.delete(hidden.image.name)  # a file lost on disk is a 404, not a 500
+    assert client.get(f"/market/images/{hidden.pk}/file/").status_code == 404
     text = SimpleUploadedFile("x.png", b"not a picture", content_type="image/png")
     refused = client.post(f"/market/listings/{listing.pk}/images/", {"image": text}, follow=True)
     assert "Not an image: upload a PNG, JPEG or WebP." in refused.content.decode()

@@ -333,7 +333,7 @@ def test_sellers_edit_publish_version_and_retire_and_admins_moderate(market, as_
     }
 
 
-def test_images_upload_and_delete(market, as_user):
+def test_images_upload_and_delete(market, as_user, api):
     listing = market["template"]
     vendor = as_user(market["vendor"])
     added = vendor.post(
@@ -342,7 +342,11 @@ def test_images_upload_and_delete(market, as_user):
     assert added.status_code == 201, added.json()
     image = added.json()
     assert (image["width"], image["height"], image["alt"]) == (40, 30, "Arm")
-    assert image["url"].startswith("http://testserver/media/marketplace/")
+    assert image["url"] == f"http://testserver/api/v1/market/images/{image['id']}/file/"
+    picture = as_user(market["designer"]).get(image["url"])
+    assert picture.status_code == 200 and picture["Content-Type"] == "image/png"
+    assert b"".join(picture.streaming_content).startswith(b"\x89PNG")
+    assert api.get(image["url"]).status_code == 401
     detail = as_user(market["designer"]).get(f"{URL}{listing.pk}/").json()
     assert [i["id"] for i in detail["images"]] == [image["id"]]
 

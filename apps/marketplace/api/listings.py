@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
-from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.urls import path, reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
@@ -21,13 +21,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.marketplace.http import image_file_response
 from apps.marketplace.models import Listing, ListingImage, ListingVersion
 from apps.marketplace.selectors.listings import (
     SORTS,
     listing_browse,
     listing_get_for_user,
+    listing_image_get_for_user,
     listing_manageable,
-    listing_visible,
     seller_published_count,
     seller_sla,
     seller_visible,
@@ -74,8 +75,9 @@ class ListingImageSerializer(serializers.ModelSerializer):
         fields = ["id", "url", "alt", "width", "height"]
 
     def get_url(self, image: ListingImage) -> str:
+        """The picture through the API (it checks who asks; media is not served publicly)."""
         request = self.context.get("request")
-        url = image.image.url
+        url = reverse("api:market-image-file", kwargs={"pk": image.pk})
         return request.build_absolute_uri(url) if request is not None else url
 
 
@@ -420,9 +422,7 @@ class ListingImageDeleteApi(APIView):
         position = serializers.IntegerField(min_value=1, help_text="1 is the cover image.")
 
     def _image(self, request: AuthenticatedRequest, pk: int) -> ListingImage:
-        return get_object_or_404(
-            ListingImage.objects.filter(listing__in=listing_visible(user=request.user)), pk=pk
-        )
+        return listing_image_get_for_user(user=request.user, pk=pk)
 
     @extend_schema(request=MoveSerializer, responses={200: ListingImageSerializer})
     def patch(self, request: AuthenticatedRequest, pk: int) -> Response:
@@ -438,6 +438,14 @@ class ListingImageDeleteApi(APIView):
     def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
         listing_image_delete(by=request.user, image=self._image(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ListingImageFileApi(APIView):
+    """The picture itself (PNG, JPEG or WebP), for a listing the caller may see."""
+
+    @extend_schema(responses={200: OpenApiTypes.BINARY})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Any:
+        return image_file_response(listing_image_get_for_user(user=request.user, pk=pk))
 
 
 class SellerSlaSerializer(serializers.Serializer):
@@ -498,5 +506,6 @@ urlpatterns = [
         name="market-listing-image-add",
     ),
     path("market/images/<int:pk>/", ListingImageDeleteApi.as_view(), name="market-image-delete"),
+    path("market/images/<int:pk>/file/", ListingImageFileApi.as_view(), name="market-image-file"),
     path("market/sellers/<int:pk>/", SellerDetailApi.as_view(), name="market-seller-detail"),
 ]

@@ -170,6 +170,16 @@ def listing_get_for_user(*, user: Any, pk: int) -> Listing:
     return get_object_or_404(listing_visible(user=user).select_related("seller"), pk=pk)
 
 
+def listing_image_get_for_user(*, user: Any, pk: int) -> ListingImage:
+    """An image of a listing the caller may see; 404 otherwise."""
+    return get_object_or_404(
+        ListingImage.objects.filter(listing__in=listing_visible(user=user)).select_related(
+            "listing"
+        ),
+        pk=pk,
+    )
+
+
 def listing_manageable(*, user: Any, status: str = "") -> QuerySet[Listing]:
     """The caller's organizations' listings in any status (every listing for admins)."""
     scope = scope_for(user, Action.MARKET_SELL)

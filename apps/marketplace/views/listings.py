@@ -11,8 +11,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
@@ -39,12 +39,14 @@ from apps.marketplace.forms.listings import (
     steps_raw,
     template_content,
 )
-from apps.marketplace.models import Listing, ListingFacet, ListingImage
+from apps.marketplace.http import image_file_response
+from apps.marketplace.models import Listing, ListingFacet
 from apps.marketplace.selectors.listings import (
     listing_browse,
     listing_can_manage,
     listing_facet_values,
     listing_get_for_user,
+    listing_image_get_for_user,
     listing_manage_get,
     listing_manageable,
     listing_stats,
@@ -486,9 +488,7 @@ def listing_image_add_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRe
 @require_POST
 @login_required
 def listing_image_delete_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    image = get_object_or_404(
-        ListingImage.objects.filter(listing__in=listing_visible(user=request.user)), pk=pk
-    )
+    image = listing_image_get_for_user(user=request.user, pk=pk)
     listing_id = image.listing_id
     try:
         listing_image_delete(by=request.user, image=image)
@@ -499,12 +499,15 @@ def listing_image_delete_view(request: AuthenticatedHttpRequest, pk: int) -> Htt
     return redirect("marketplace:listing-detail", pk=listing_id)
 
 
+@login_required
+def listing_image_file_view(request: AuthenticatedHttpRequest, pk: int) -> FileResponse:
+    return image_file_response(listing_image_get_for_user(user=request.user, pk=pk))
+
+
 @require_POST
 @login_required
 def listing_image_move_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    image = get_object_or_404(
-        ListingImage.objects.filter(listing__in=listing_visible(user=request.user)), pk=pk
-    )
+    image = listing_image_get_for_user(user=request.user, pk=pk)
     try:
         listing_image_move(by=request.user, image=image, position=request.POST.get("position"))
     except SERVICE_ERRORS as exc:
@@ -525,6 +528,7 @@ urlpatterns: list[URLPattern] = [
     path("market/listings/<int:pk>/images/", listing_image_add_view, name="listing-image-add"),
     path("market/images/<int:pk>/delete/", listing_image_delete_view, name="listing-image-delete"),
     path("market/images/<int:pk>/move/", listing_image_move_view, name="listing-image-move"),
+    path("market/images/<int:pk>/file/", listing_image_file_view, name="listing-image-file"),
     path("market/sell/", seller_listings_view, name="seller-listings"),
     path("market/sell/new/", listing_create_view, name="listing-create"),
 ]
