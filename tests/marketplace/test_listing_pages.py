@@ -15,6 +15,7 @@ from PIL import Image
 
 from apps.jobs.services import template_create
 from apps.marketplace.models import Listing, Review
+from apps.marketplace.services.listings import listing_create
 from tests.conftest import portal_client
 from tests.marketplace.conftest import PART, make_listing, paid_purchase
 
@@ -538,3 +539,24 @@ def test_a_seller_with_nothing_published_is_404_except_to_its_own_team(market):
     assert page(market["admin"], f"/market/sellers/{other.pk}/")[0] == 200
     signed_out = Client().get(f"/market/sellers/{market['forge'].pk}/")
     assert signed_out.status_code == 302 and "/login/" in signed_out.url
+
+
+def test_playbook_settings_keep_the_sellers_order(market):
+    """PostgreSQL's jsonb hands object keys back shortest first; the pages show the settings
+    in the order the seller typed them."""
+    steps = [
+        {
+            "title": "Print",
+            "settings": {"nozzle_c": 240, "first_layer_mm_s": 20, "bed_c": 80, "fan": "off"},
+        }
+    ]
+    listing = listing_create(
+        by=market["vendor"], kind="playbook", title="Ordered", price=5, content={"steps": steps}
+    )
+    stored = Listing.objects.get(pk=listing.pk).versions.get().content["steps"][0]
+    assert stored["setting_order"] == ["nozzle_c", "first_layer_mm_s", "bed_c", "fan"]
+    _, html = page(market["vendor"], f"/market/listings/{listing.pk}/")
+    shown = [html.index(f"<dt>{name}</dt>") for name in stored["setting_order"]]
+    assert shown == sorted(shown)
+    _, form = page(market["vendor"], f"/market/listings/{listing.pk}/version/")
+    assert "nozzle_c = 240\nfirst_layer_mm_s = 20\nbed_c = 80\nfan = off" in form

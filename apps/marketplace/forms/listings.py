@@ -18,6 +18,7 @@ from apps.jobs.models import JobTemplate
 from apps.jobs.services import template_parameters_for
 from apps.marketplace.models import Listing
 from apps.marketplace.selectors.listings import SORT_LABELS
+from apps.marketplace.services.listings import playbook_step_settings
 from apps.users.models import Organization
 
 ROW_ERROR = re.compile(r"^(?:steps|parts)\[(\d+)\](?:\.(\w+))?")
@@ -223,7 +224,7 @@ class StepForm(forms.Form):
         return {
             "title": step.get("title", ""),
             "instructions": step.get("instructions", ""),
-            "settings": "\n".join(f"{k} = {v}" for k, v in (step.get("settings") or {}).items()),
+            "settings": "\n".join(f"{k} = {v}" for k, v in playbook_step_settings(step)),
             "checks": "\n".join(step.get("checks") or []),
         }
 

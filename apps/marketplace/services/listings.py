@@ -291,6 +291,8 @@ def playbook_content_check(content: Any) -> dict[str, Any]:
                 "title": title.strip() if isinstance(title, str) else "",
                 "instructions": instructions.strip() if isinstance(instructions, str) else "",
                 "settings": settings_out,
+                # the order the seller gave (PostgreSQL's jsonb keeps object keys its own way)
+                "setting_order": list(settings_out),
                 "checks": [c.strip() for c in checks if c.strip()],
             }
         )
@@ -299,6 +301,15 @@ def playbook_content_check(content: Any) -> dict[str, Any]:
     if errors:
         raise ValidationError(errors)
     return {"steps": cleaned, "materials": materials, "processes": processes}
+
+
+def playbook_step_settings(step: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A playbook step's settings as (name, value) in the seller's order; names missing from
+    `setting_order` (content written before it was kept) follow in name order."""
+    values = step.get("settings") or {}
+    order = [name for name in step.get("setting_order") or [] if name in values]
+    order += sorted(name for name in values if name not in order)
+    return [(name, values[name]) for name in order]
 
 
 def capacity_nodes(*, organization: Organization, node_kind: str) -> Any:
