@@ -3,7 +3,7 @@
 held-out 20% (seed 42) for the failure class, next to baselines trained and scored on the same
 split in the same run.
 
-    .venv/bin/python -m bench.failure_cold_start [--csv PATH] [--seed S]
+    .venv/bin/python -m bench.failure_cold_start [--csv PATH] [--seed S] [--seeds N]
 
 Target: precision >= 0.92 and recall >= 0.85 on the held-out rows. Prints PASS or FAIL; exits
 1 on FAIL. No database, no Django: the data set is read from ../shared/data/ (the project keeps
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--seeds",
-        type=int,
+        type=lambda raw: max(0, int(raw)),
         default=0,
         help="also train and score on the splits of seeds 0..N-1, next to each split's ceiling",
     )
@@ -153,7 +153,8 @@ def main() -> None:
     lr = logistic(train, train_y, held_out)
     print(summary("baseline: logistic regression, threshold 0.5", metrics_at(test_y, lr, 0.5)))
 
-    flagged = rule_mode_rows(args.csv)[test_idx]
+    flags = rule_mode_rows(args.csv)
+    flagged = flags[test_idx]
     ruled = int((flagged & (test_y == 1)).sum())
     print()
     print(
@@ -161,9 +162,9 @@ def main() -> None:
         f"modes): {ruled} of {int(test_y.sum())}; a model that predicts exactly those reaches "
         f"recall {ruled / test_y.sum():.3f}"
     )
-    ceiling_spread(labels, rule_mode_rows(args.csv))
+    ceiling_spread(labels, flags)
     if args.seeds:
-        across_seeds(table, labels, rule_mode_rows(args.csv), args.seeds)
+        across_seeds(table, labels, flags, args.seeds)
     passed = ours.precision >= MIN_PRECISION and ours.recall >= MIN_RECALL
     print(
         f"{'PASS' if passed else 'FAIL'}: precision {ours.precision:.3f} (target >= "

@@ -18,7 +18,7 @@ from apps.core.models import Notification
 from apps.core.realtime import broadcast_on_commit
 from apps.core.services import notification_send
 from apps.jobs import providers
-from apps.jobs.cad import cad_measure
+from apps.jobs.cad import MAX_SIZE_MM, cad_measure
 from apps.jobs.duration import duration_model_active
 from apps.jobs.estimates import (
     DEFAULT_PROCESS,
@@ -980,7 +980,8 @@ def template_spec_check(
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
     """A template's parts and parameters checked as `template_create` checks them, for a part
     set kept outside a JobTemplate (a marketplace listing's version): no CAD uploads, every
-    bad part reported by index, the parameters within the platform's limits."""
+    bad part reported by index, the parameters within the platform's limits, and no part
+    that the largest scale or quantity would push past what a job can hold."""
     errors: dict[str, list[str]] = {}
     cleaned_parameters: dict[str, dict[str, float]] = {}
     try:
@@ -994,9 +995,38 @@ def template_spec_check(
         )
     except ValidationError as exc:
         errors.update(exc.message_dict)
+    if not errors:
+        errors = _template_reach_problems(cleaned_parts, cleaned_parameters)
     if errors:
         raise ValidationError(errors)
     return cleaned_parts, cleaned_parameters
+
+
+def _template_reach_problems(
+    parts: list[dict[str, Any]], parameters: dict[str, dict[str, float]]
+) -> dict[str, list[str]]:
+    """Where the largest scale or quantity a template offers makes a part no job can hold
+    (more than a part's quantity limit, larger than any machine), by part index."""
+    most_scale = parameters.get("scale", {}).get("max", 1.0)
+    most_sets = parameters.get("quantity", {}).get("max", 1.0)
+    quantity_limit = 10000  # Part.quantity's validator
+    problems: dict[str, list[str]] = {}
+    for index, part in enumerate(parts):
+        reasons = []
+        if int(part.get("quantity", 1)) * most_sets > quantity_limit:
+            reasons.append(
+                f"quantity: {part.get('quantity', 1)} x the largest quantity multiplier "
+                f"{most_sets:g} is over {quantity_limit}; lower one of them."
+            )
+        largest = max(float(part[axis]) for axis in ("size_x_mm", "size_y_mm", "size_z_mm"))
+        if largest * most_scale > MAX_SIZE_MM:
+            reasons.append(
+                f"size: {largest:g} mm at the largest scale {most_scale:g} is over "
+                f"{MAX_SIZE_MM:g} mm; lower one of them."
+            )
+        if reasons:
+            problems[f"parts[{index}]"] = reasons
+    return problems
 
 
 @transaction.atomic

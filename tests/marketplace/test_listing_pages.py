@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
 from apps.jobs.services import template_create
@@ -76,6 +78,16 @@ def test_browse_empty_states_say_what_to_change(market):
     Listing.objects.update(status="retired")
     _, nothing = page(market["vendor"], "/market/")
     assert "Nothing is for sale yet." in nothing and "List the first" in nothing
+
+
+def test_a_price_search_says_which_currency_it_compares_in(market, settings):
+    settings.MARKETPLACE_DEFAULT_CURRENCY = "USD"
+    _, html = page(market["viewer"], "/market/", price_max="20")
+    assert "prices in USD, listings in other currencies left out" in html
+    _, euro = page(market["viewer"], "/market/", price_max="20", currency="EUR")
+    assert "prices in EUR" in euro and 'id="no-results"' in euro
+    _, plain = page(market["viewer"], "/market/")
+    assert "listings in other currencies left out" not in plain
 
 
 def test_browse_query_count_is_pinned(market, django_assert_num_queries):
@@ -560,3 +572,124 @@ def test_playbook_settings_keep_the_sellers_order(market):
     assert shown == sorted(shown)
     _, form = page(market["vendor"], f"/market/listings/{listing.pk}/version/")
     assert "nozzle_c = 240\nfirst_layer_mm_s = 20\nbed_c = 80\nfan = off" in form
+
+
+def test_the_parts_editor_keeps_what_it_does_not_edit(market):
+    """A listing made over the API with a process the form doesn't list, parts in lots and
+    its own smallest scale and defaults comes back unchanged when saved from the page."""
+    content = {
+        "parameters": {
+            "scale": {"min": 0.8, "max": 1.5, "default": 1.2},
+            "quantity": {"min": 2, "max": 40, "default": 4},
+        },
+        "parts": [{**PART, "process": "inspection", "batch_group": "lot-a"}],
+    }
+    listing = listing_create(
+        by=market["vendor"], kind="template", title="Checked", price=5, content=content
+    )
+    url = f"/market/listings/{listing.pk}/version/"
+    _, html = page(market["vendor"], url)
+    assert '<option value="inspection" selected>inspection</option>' in html
+    assert 'name="parts-0-batch_group" value="lot-a"' in html
+    saved = portal_client(market["vendor"]).post(
+        url,
+        {
+            "parts-TOTAL_FORMS": "1",
+            "parts-INITIAL_FORMS": "1",
+            "parts-MIN_NUM_FORMS": "1",
+            "parts-MAX_NUM_FORMS": "200",
+            "parts-0-name": "Bracket",
+            "parts-0-material": "PLA",
+            "parts-0-process": "inspection",
+            "parts-0-size_x_mm": "40",
+            "parts-0-size_y_mm": "30",
+            "parts-0-size_z_mm": "20",
+            "parts-0-quantity": "2",
+            "parts-0-complexity": "4",
+            "parts-0-batch_group": "lot-a",
+            "max_scale": "1.5",
+            "max_quantity": "40",
+        },
+    )
+    assert saved.status_code == 302
+    stored = listing.versions.get().content
+    assert stored["parts"][0]["process"] == "inspection"
+    assert stored["parts"][0]["batch_group"] == "lot-a"
+    assert stored["parameters"] == {
+        "scale": {"min": 0.8, "max": 1.5, "default": 1.2},
+        "quantity": {"min": 2.0, "max": 40.0, "default": 4.0},
+    }
+
+
+def test_the_create_form_asks_for_parts_in_its_own_words(market):
+    client = portal_client(market["vendor"])
+    base = {"kind": "template", "title": "Empty", "price": "5.00", "currency": "USD"}
+    base["licence"] = "personal"
+    empty = client.post(
+        "/market/sell/new/",
+        {
+            **base,
+            **PARTS_FORM,
+            "parts-1-name": "",
+            "parts-1-material": "",
+            "parts-1-process": "",
+            "parts-1-size_x_mm": "",
+            "parts-1-size_y_mm": "",
+            "parts-1-size_z_mm": "",
+            "parts-2-name": "",
+            "parts-2-material": "",
+            "parts-2-process": "",
+            "parts-2-size_x_mm": "",
+            "parts-2-size_y_mm": "",
+        },
+    )
+    assert empty.status_code == 400
+    html = empty.content.decode()
+    assert "Choose a job template, or describe at least one part" in html
+    assert "as content" not in html
+    # with a job template chosen, the unused scale fields may be left empty
+    template = template_create(by=market["designer"], name="Kit", parts=[PART])
+    chosen = portal_client(market["designer"]).post(
+        "/market/sell/new/",
+        {
+            **base,
+            "title": "Kit",
+            "template": template.pk,
+            **PARTS_FORM,
+            "parts-1-name": "",
+            "parts-1-material": "",
+            "parts-1-process": "",
+            "parts-1-size_x_mm": "",
+            "parts-1-size_y_mm": "",
+            "parts-1-size_z_mm": "",
+            "parts-2-name": "",
+            "parts-2-material": "",
+            "parts-2-process": "",
+            "parts-2-size_x_mm": "",
+            "parts-2-size_y_mm": "",
+            "max_scale": "",
+            "max_quantity": "",
+        },
+    )
+    assert chosen.status_code == 302
+    assert Listing.objects.get(title="Kit").template == template
+
+
+def test_the_sellers_page_query_count_does_not_grow_with_listings(market):
+    client = portal_client(market["designer"])
+    url = f"/market/sellers/{market['forge'].pk}/"
+    client.get(url)  # the session warms up
+    counts = []
+    for extra in (0, 10):
+        for n in range(extra):
+            listing = make_listing(market["forge"], market["vendor"], title=f"More {n}")
+            Review.objects.create(
+                purchase=paid_purchase(listing, market["designer"]),
+                listing=listing,
+                author=market["designer"],
+                stars=5,
+            )
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts

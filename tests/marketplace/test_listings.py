@@ -201,6 +201,68 @@ def test_typed_template_content_is_checked_as_a_job_template_would_be(market):
     assert not Listing.objects.filter(title__in=["Bad", "Huge", "Nameless"]).exists()
 
 
+def test_typed_template_content_must_stay_makeable_at_its_largest_scale_and_quantity(market):
+    """A listing may not offer a range a buyer's job could not hold."""
+    many = {**PART, "quantity": 500}
+    with pytest.raises(ValidationError) as exc:
+        listing_create(
+            by=market["vendor"],
+            kind="template",
+            title="Too many",
+            price=5,
+            content={
+                "parameters": PARAMETERS | {"quantity": {"min": 1, "max": 100}},
+                "parts": [many],
+            },
+        )
+    assert list(details(exc)) == ["parts[0]"]
+    assert "500 x the largest quantity multiplier 100 is over 10000" in details(exc)["parts[0]"][0]
+    huge = {**PART, "size_x_mm": 6000.0}
+    with pytest.raises(ValidationError) as exc:
+        listing_create(
+            by=market["vendor"],
+            kind="template",
+            title="Too big",
+            price=5,
+            content={"parameters": PARAMETERS, "parts": [PART, huge]},
+        )
+    assert details(exc) == {
+        "parts[1]": ["size: 6000 mm at the largest scale 2 is over 10000 mm; lower one of them."]
+    }
+    fits = listing_create(
+        by=market["vendor"],
+        kind="template",
+        title="Fits",
+        price=5,
+        content={"parameters": {"scale": {"min": 0.5, "max": 1.5}}, "parts": [huge]},
+    )
+    assert fits.versions.get().content["parts"][0]["size_x_mm"] == 6000.0
+
+
+def test_a_templates_materials_follow_its_parts_unless_the_seller_wrote_them(market):
+    vendor = market["vendor"]
+    derived = listing_create(
+        by=vendor, kind="template", title="Derived", price=5, content={"parts": [PART]}
+    )
+    written = listing_create(
+        by=vendor,
+        kind="template",
+        title="Written",
+        price=5,
+        materials=["PLA", "ABS"],
+        content={"parts": [PART]},
+    )
+    petg = {"parts": [{**PART, "material": "PETG", "process": "sla"}]}
+    for listing in (derived, written):
+        listing_new_version(by=vendor, listing=listing, content=petg)
+
+    def facets(listing: Listing, facet: str) -> list[str]:
+        return sorted(listing.facets.filter(facet=facet).values_list("value", flat=True))
+
+    assert facets(derived, "material") == ["petg"] and facets(derived, "process") == ["sla"]
+    assert facets(written, "material") == ["abs", "pla"] and facets(written, "process") == ["sla"]
+
+
 def test_a_template_listing_takes_a_job_template_or_content_not_both(market):
     designer = market["designer"]
     with pytest.raises(ValidationError) as exc:

@@ -347,6 +347,13 @@ def test_images_upload_and_delete(market, as_user, api):
     assert picture.status_code == 200 and picture["Content-Type"] == "image/png"
     assert b"".join(picture.streaming_content).startswith(b"\x89PNG")
     assert api.get(image["url"]).status_code == 401
+    # an image client asking for image/* only gets the picture, and a JSON error if it can't
+    only_images = as_user(market["designer"]).get(image["url"], HTTP_ACCEPT="image/*")
+    assert only_images.status_code == 200 and only_images["Content-Type"] == "image/png"
+    missing = as_user(market["designer"]).get(
+        "/api/v1/market/images/999999/file/", HTTP_ACCEPT="image/png"
+    )
+    assert missing.status_code == 404 and error(missing)["code"] == "not_found"
     detail = as_user(market["designer"]).get(f"{URL}{listing.pk}/").json()
     assert [i["id"] for i in detail["images"]] == [image["id"]]
 
@@ -355,18 +362,18 @@ def test_images_upload_and_delete(market, as_user, api):
     assert error(refused)["details"] == {"image": ["Not an image: upload a PNG, JPEG or WebP."]}
 
     second = vendor.post(f"{URL}{listing.pk}/images/", {"image": png_file()}, format="multipart")
-    moved = vendor.patch(
-        f"/api/v1/market/images/{second.json()['id']}/", {"position": 1}, format="json"
+    moved = vendor.post(
+        f"/api/v1/market/images/{second.json()['id']}/move/", {"position": 1}, format="json"
     )
     assert moved.status_code == 200 and moved.json()["id"] == second.json()["id"]
     detail = as_user(market["designer"]).get(f"{URL}{listing.pk}/").json()
     assert [i["id"] for i in detail["images"]] == [second.json()["id"], image["id"]]
-    bad = vendor.patch(f"/api/v1/market/images/{image['id']}/", {"position": 0}, format="json")
+    bad = vendor.post(f"/api/v1/market/images/{image['id']}/move/", {"position": 0}, format="json")
     assert bad.status_code == 400 and list(error(bad)["details"]) == ["position"]
-    far = vendor.patch(f"/api/v1/market/images/{image['id']}/", {"position": 5}, format="json")
+    far = vendor.post(f"/api/v1/market/images/{image['id']}/move/", {"position": 5}, format="json")
     assert error(far)["details"] == {"position": ["A whole number from 1 to 2."]}
-    rival_move = as_user(market["rival"]).patch(
-        f"/api/v1/market/images/{image['id']}/", {"position": 1}, format="json"
+    rival_move = as_user(market["rival"]).post(
+        f"/api/v1/market/images/{image['id']}/move/", {"position": 1}, format="json"
     )
     assert rival_move.status_code == 403
     assert vendor.delete(f"/api/v1/market/images/{second.json()['id']}/").status_code == 204

@@ -415,33 +415,38 @@ class ListingImageAddApi(APIView):
         )
 
 
-class ListingImageDeleteApi(APIView):
-    """One image of a listing: PATCH moves it (position 1 is the cover), DELETE removes it."""
+class ListingImageMoveApi(APIView):
+    """Puts the image at `position` among the listing's images (1 is the cover on cards)."""
 
-    class MoveSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer):
         position = serializers.IntegerField(min_value=1, help_text="1 is the cover image.")
 
-    def _image(self, request: AuthenticatedRequest, pk: int) -> ListingImage:
-        return listing_image_get_for_user(user=request.user, pk=pk)
-
-    @extend_schema(request=MoveSerializer, responses={200: ListingImageSerializer})
-    def patch(self, request: AuthenticatedRequest, pk: int) -> Response:
-        image = self._image(request, pk)
-        data = self.MoveSerializer(data=request.data)
+    @extend_schema(request=InputSerializer, responses={200: ListingImageSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        image = listing_image_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         moved = listing_image_move(
             by=request.user, image=image, position=data.validated_data["position"]
         )
         return Response(ListingImageSerializer(moved, context={"request": request}).data)
 
+
+class ListingImageDeleteApi(APIView):
     @extend_schema(responses={204: OpenApiResponse(description="Removed.")})
     def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
-        listing_image_delete(by=request.user, image=self._image(request, pk))
+        image = listing_image_get_for_user(user=request.user, pk=pk)
+        listing_image_delete(by=request.user, image=image)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ListingImageFileApi(APIView):
     """The picture itself (PNG, JPEG or WebP), for a listing the caller may see."""
+
+    def perform_content_negotiation(self, request: Any, force: bool = False) -> Any:
+        # the picture is not rendered by DRF, so an image-only Accept header must not be a 406;
+        # errors still come as the API's JSON
+        return super().perform_content_negotiation(request, force=True)
 
     @extend_schema(responses={200: OpenApiTypes.BINARY})
     def get(self, request: AuthenticatedRequest, pk: int) -> Any:
@@ -506,6 +511,7 @@ urlpatterns = [
         name="market-listing-image-add",
     ),
     path("market/images/<int:pk>/", ListingImageDeleteApi.as_view(), name="market-image-delete"),
+    path("market/images/<int:pk>/move/", ListingImageMoveApi.as_view(), name="market-image-move"),
     path("market/images/<int:pk>/file/", ListingImageFileApi.as_view(), name="market-image-file"),
     path("market/sellers/<int:pk>/", SellerDetailApi.as_view(), name="market-seller-detail"),
 ]

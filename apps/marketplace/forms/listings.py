@@ -15,10 +15,10 @@ from django.core.exceptions import ValidationError
 from apps.core.exceptions import error_messages
 from apps.jobs.forms import PROCESSES
 from apps.jobs.models import JobTemplate
-from apps.jobs.services import template_parameters_for
+from apps.jobs.services import MAX_PARTS, template_parameters_for
 from apps.marketplace.models import Listing
 from apps.marketplace.selectors.listings import SORT_LABELS
-from apps.marketplace.services.listings import playbook_step_settings
+from apps.marketplace.services.listings import MAX_STEPS, playbook_step_settings
 from apps.users.models import Organization
 
 ROW_ERROR = re.compile(r"^(?:steps|parts)\[(\d+)\](?:\.(\w+))?")
@@ -229,7 +229,9 @@ class StepForm(forms.Form):
         }
 
 
-StepFormSet = forms.formset_factory(StepForm, extra=0, min_num=1, max_num=50, validate_max=True)
+StepFormSet = forms.formset_factory(
+    StepForm, extra=0, min_num=1, max_num=MAX_STEPS, validate_max=True
+)
 
 
 def filled_rows(rows: forms.BaseFormSet, fields: tuple[str, ...]) -> list[int]:
@@ -276,10 +278,22 @@ class TemplatePartForm(forms.Form):
     size_y_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Y (mm)")
     size_z_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Z (mm)")
     complexity = forms.IntegerField(min_value=1, max_value=10, initial=5, required=False)
+    # kept as it came (parts made in lots), not edited here
+    batch_group = forms.CharField(max_length=60, required=False, widget=forms.HiddenInput)
 
     # a row with none of these typed is blank (quantity and complexity come filled in)
     FIELDS = ("name", "material", "process", "size_x_mm", "size_y_mm", "size_z_mm")
-    ALL = (*FIELDS, "quantity", "complexity")
+    ALL = (*FIELDS, "quantity", "complexity", "batch_group")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # a process the list doesn't offer (an API-made listing's) stays choosable
+        field = self.fields["process"]
+        current = (self.data.get(self.add_prefix("process")) if self.is_bound else None) or (
+            self.initial.get("process")
+        )
+        if current and current not in dict(field.choices):  # type: ignore[attr-defined]
+            field.choices = [*field.choices, (current, current)]  # type: ignore[attr-defined]
 
     @staticmethod
     def initial_for(part: dict[str, Any]) -> dict[str, Any]:
@@ -287,22 +301,28 @@ class TemplatePartForm(forms.Form):
 
 
 TemplatePartFormSet = forms.formset_factory(
-    TemplatePartForm, extra=0, min_num=1, max_num=50, validate_max=True
+    TemplatePartForm, extra=0, min_num=1, max_num=MAX_PARTS, validate_max=True
 )
 
 
 class TemplateParametersForm(forms.Form):
-    """How far a buyer may scale the parts and multiply their quantities."""
+    """How far a buyer may scale the parts and multiply their quantities (empty: the
+    defaults)."""
 
     max_scale = forms.FloatField(
-        min_value=1,
+        min_value=0.01,
         max_value=100,
         initial=2.0,
+        required=False,
         label="Largest scale",
-        help_text="Buyers scale sizes from 0.5 up to this.",
+        help_text="Buyers scale sizes up to this (from 0.5, or the listing's smallest scale).",
     )
     max_quantity = forms.IntegerField(
-        min_value=1, max_value=10000, initial=100, label="Largest quantity multiplier"
+        min_value=1,
+        max_value=10000,
+        initial=100,
+        required=False,
+        label="Largest quantity multiplier",
     )
 
     @staticmethod
@@ -314,10 +334,20 @@ class TemplateParametersForm(forms.Form):
         }
 
 
+def _kept_parameter(previous: Any, most: float, *, low: float, default: float) -> dict[str, float]:
+    """A parameter with a new largest value, keeping its smallest and default where they
+    still fit under it."""
+    previous = previous if isinstance(previous, dict) else {}
+    smallest = min(float(previous.get("min", low)), most)
+    value = min(max(float(previous.get("default", default)), smallest), most)
+    return {"min": smallest, "max": most, "default": value}
+
+
 def template_content(
-    parts: forms.BaseFormSet, parameters: TemplateParametersForm
+    parts: forms.BaseFormSet, parameters: TemplateParametersForm, previous: Any = None
 ) -> tuple[dict[str, Any], list[int]]:
-    """The parts filled in as a template's content, and which row each came from."""
+    """The parts filled in as a template's content, and which row each came from. `previous`:
+    the parameters the listing had (their smallest values and defaults are kept)."""
     kept = filled_rows(parts, TemplatePartForm.FIELDS)
     chosen = []
     for index in kept:
@@ -325,31 +355,40 @@ def template_content(
         part = {k: data.get(k) for k in TemplatePartForm.FIELDS}
         part["quantity"] = data.get("quantity") or 1
         part["complexity"] = data.get("complexity") or 5
+        part["batch_group"] = data.get("batch_group") or ""
         chosen.append({k: v for k, v in part.items() if v not in (None, "")})
     limits = parameters.cleaned_data
-    return {
-        "parts": chosen,
-        "parameters": template_parameters_for(
-            max_scale=limits["max_scale"], max_quantity=limits["max_quantity"]
-        ),
-    }, kept
+    most_scale = limits.get("max_scale") or parameters.fields["max_scale"].initial
+    most_sets = limits.get("max_quantity") or parameters.fields["max_quantity"].initial
+    if isinstance(previous, dict) and previous:
+        chosen_parameters = {
+            "scale": _kept_parameter(
+                previous.get("scale"), most_scale, low=min(0.5, most_scale), default=1.0
+            ),
+            "quantity": _kept_parameter(previous.get("quantity"), most_sets, low=1, default=1),
+        }
+    else:
+        chosen_parameters = template_parameters_for(max_scale=most_scale, max_quantity=most_sets)
+    return {"parts": chosen, "parameters": chosen_parameters}, kept
 
 
-def rows_raw(data: Any, prefix: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Row forms as typed (unchecked), to show them again with one more blank row."""
+def rows_raw(data: Any, prefix: str, fields: tuple[str, ...], most: int) -> list[dict[str, Any]]:
+    """Row forms as typed (unchecked), to show them again with one more blank row (none once
+    there are `most`)."""
     try:
         total = int(data.get(f"{prefix}-TOTAL_FORMS", 0))
     except ValueError:
         total = 0
-    return [
+    rows: list[dict[str, Any]] = [
         {name: data.get(f"{prefix}-{i}-{name}", "") for name in fields}
-        for i in range(min(total, 50))
+        for i in range(min(total, most))
     ]
+    return rows + ([{}] if len(rows) < most else [])
 
 
 def steps_raw(data: Any, prefix: str = "steps") -> list[dict[str, Any]]:
-    """The steps as typed (unchecked), to show them again with one more blank step."""
-    return rows_raw(data, prefix, STEP_FIELDS)
+    """The steps as typed (unchecked), with one more blank step."""
+    return rows_raw(data, prefix, STEP_FIELDS, MAX_STEPS)
 
 
 class VersionForm(forms.Form):

@@ -623,6 +623,22 @@ def _content_for(*, listing: Listing, content: Any) -> dict[str, Any]:
     return {"node_kind": listing.node_kind, "min_hours": low, "max_hours": high}
 
 
+def _refresh_part_facets(listing: Listing, content: dict[str, Any]) -> None:
+    """A template's materials and processes follow its parts when they were taken from the
+    parts (the seller gave none); ones the seller wrote stay."""
+    latest = listing.versions.order_by("-number").first()
+    before = latest.content if latest else {}
+    for field, facet, argument in (
+        ("material", ListingFacet.Facet.MATERIAL, "materials"),
+        ("process", ListingFacet.Facet.PROCESS, "processes"),
+    ):
+        current = list(
+            listing.facets.filter(facet=facet).order_by("id").values_list("value", flat=True)
+        )
+        if current == _part_facets(before, field):
+            _set_facets(listing, **{argument: _part_facets(content, field)})
+
+
 @transaction.atomic
 def listing_new_version(
     *, by: User, listing: Listing, changelog: str = "", content: dict[str, Any] | None = None
@@ -639,6 +655,8 @@ def listing_new_version(
     if len(changelog) > 500:
         raise ValidationError({"changelog": ["At most 500 characters."]})
     version_content = _content_for(listing=listing, content=content)
+    if listing.kind == Listing.Kind.TEMPLATE:
+        _refresh_part_facets(listing, version_content)
     if listing.kind == Listing.Kind.CAPACITY:
         low, high = version_content["min_hours"], version_content["max_hours"]
         if (low, high) != (listing.min_hours, listing.max_hours):

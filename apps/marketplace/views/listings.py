@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
 from apps.jobs.models import JobTemplate
+from apps.jobs.services import MAX_PARTS
 from apps.marketplace.forms.listings import (
     STEP_FIELDS,
     BrowseForm,
@@ -76,6 +78,7 @@ from apps.vendors.models import FabricationNode
 
 SERVICE_ERRORS = (ValidationError, Conflict)
 BROWSE_PAGE_SIZE = 24
+NO_PARTS = "Choose a job template, or describe at least one part (name, material, process, sizes)."
 SELL_PAGE_SIZE = 50
 
 sell_required = action_required(Action.MARKET_SELL)
@@ -103,6 +106,12 @@ def browse_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             "page": page,
             "query": urlencode(kept),
             "filtered": any(k != "sort" for k, _ in kept),
+            # a price bound without a currency compares in the default one: say so
+            "price_currency": (
+                filters.get("currency") or settings.MARKETPLACE_DEFAULT_CURRENCY
+                if "price_min" in filters or "price_max" in filters
+                else ""
+            ),
             "owned": owned_listing_ids(user=request.user),
             "can_sell": scope_for(request.user, Action.MARKET_SELL) is not None,
         },
@@ -225,12 +234,12 @@ class _Rows:
         self.params: TemplateParametersForm | None = None
         if kind == Listing.Kind.PLAYBOOK:
             if added is not None:
-                initial = [*steps_raw(added), {}]
+                initial = steps_raw(added)
             self.steps = StepFormSet(data, prefix="steps", initial=initial)
         elif kind == Listing.Kind.TEMPLATE:
             content = initial or {}
             if added is not None:
-                parts = [*rows_raw(added, "parts", TemplatePartForm.ALL), {}]
+                parts = rows_raw(added, "parts", TemplatePartForm.ALL, MAX_PARTS)
                 limits = added.dict()
             else:
                 parts = [TemplatePartForm.initial_for(p) for p in content.get("parts", [])]
@@ -254,13 +263,16 @@ class _Rows:
         checked = [f.is_valid() for f in forms]  # every form, so each shows its errors
         return all(checked)
 
-    def content(self, materials: str = "", processes: str = "") -> tuple[Any, list[int] | None]:
-        """The content the rows make (None: no part typed), and which rows it came from."""
+    def content(
+        self, materials: str = "", processes: str = "", previous: Any = None
+    ) -> tuple[Any, list[int] | None]:
+        """The content the rows make (None: no part typed), and which rows it came from.
+        `previous`: a template's parameters so far (their smallest values and defaults stay)."""
         if self.steps is not None:
             kept = filled_rows(self.steps, STEP_FIELDS)
             return playbook_content(self.steps, materials, processes), kept
         if self.parts is not None and self.params is not None and self.parts.is_bound:
-            content, kept = template_content(self.parts, self.params)
+            content, kept = template_content(self.parts, self.params, previous)
             return (content if kept else None), kept
         return None, None
 
@@ -316,6 +328,9 @@ def listing_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         content, kept = rows.content(values.get("materials", ""), values.get("processes", ""))
         if content is not None:
             values["content"] = content
+        if kind == Listing.Kind.TEMPLATE and content is None and not template:
+            form.add_error("template" if "template" in form.fields else None, NO_PARTS)
+            return _create_page(request, kind, form, rows, status=400)
         try:
             listing = listing_create(by=request.user, kind=kind, **values)
         except SERVICE_ERRORS as exc:
@@ -411,7 +426,9 @@ def listing_version_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
     kept: list[int] | None = None
     if form.is_valid() and rows.is_valid():
         data = form.cleaned_data
-        new_content, kept = rows.content(data.get("materials", ""), data.get("processes", ""))
+        new_content, kept = rows.content(
+            data.get("materials", ""), data.get("processes", ""), content.get("parameters")
+        )
         if row_kind == Listing.Kind.TEMPLATE and new_content is None:
             new_content = {"parts": []}  # every row blanked: the service says a part is needed
         if listing.kind == Listing.Kind.CAPACITY:
