@@ -709,6 +709,12 @@ def test_price_bounds_compare_prices_in_one_currency(shelf, settings):
     with pytest.raises(ValidationError) as exc:
         browse(currency="XYZ")
     assert list(details(exc)) == ["currency"]
+    # sorting by price never interleaves currencies: dollars first, then each other one
+    by_price = list(listing_browse(user=user, sort="price").values_list("currency", "price"))
+    assert [c for c, _ in by_price] == ["USD"] * len(dollars) + ["EUR", "NGN"]
+    assert [p for c, p in by_price if c == "USD"] == sorted(p for c, p in by_price if c == "USD")
+    dearest = list(listing_browse(user=user, sort="-price").values_list("currency", flat=True))
+    assert dearest == ["USD"] * len(dollars) + ["EUR", "NGN"]
 
 
 def test_browse_never_repeats_a_listing_matching_several_facets(shelf):

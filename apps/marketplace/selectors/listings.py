@@ -9,7 +9,19 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Avg, Count, F, Prefetch, Q, QuerySet, Sum, Window
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    F,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -136,7 +148,18 @@ def listing_browse(
         qs = qs.filter(price__lte=price_max)
     if rating_min is not None:
         qs = qs.filter(rating_avg__gte=rating_min)
-    return _with_cards(qs).order_by(*SORTS[sort])
+    order = SORTS[sort]
+    if sort in ("price", "-price") and not currency:
+        # prices in different currencies don't compare: the default currency's listings
+        # first, then each other currency's, each by price
+        qs = qs.annotate(
+            other_currency=Case(
+                When(currency=settings.MARKETPLACE_DEFAULT_CURRENCY, then=Value(0)),
+                default=Value(1),
+            )
+        )
+        order = ("other_currency", "currency", *order)
+    return _with_cards(qs).order_by(*order)
 
 
 def listing_facet_values(*, facet: str) -> list[str]:
