@@ -11,7 +11,9 @@ const sliders = document.getElementById("sliders");
 const out = document.getElementById("outcome");
 const warnings = document.getElementById("warnings");
 const message = document.getElementById("mixer-message");
-const csrf = document.querySelector("#save-recipe [name=csrfmiddlewaretoken]");
+// any of the page's tokens (the sign-out form has one for everyone): viewers compute outcomes
+// too, only editors get the save form
+const csrf = document.querySelector("[name=csrfmiddlewaretoken]");
 
 const say = (text, isError = false) => { message.textContent = text; message.className = isError ? "errors" : ""; };
 const headers = () => ({ "Content-Type": "application/json", Accept: "application/json", ...(csrf ? { "X-CSRFToken": csrf.value } : {}) });

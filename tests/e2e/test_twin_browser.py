@@ -142,6 +142,25 @@ def test_two_people_tune_one_mixing_session(pair, asgi_server, browser):  # noqa
 
 
 @pytest.fixture
+def viewed(pair):
+    """The mixing session also shared, view only, with the studio's viewer (before the browser
+    starts: sharing announces itself through the channel layer, synchronously)."""
+    twin_share(by=pair["designer"], twin=pair["session"], level="view", user=pair["viewer"])
+    return pair
+
+
+def test_a_viewer_sees_the_mixing_outcome_without_the_save_form(viewed, asgi_server, browser):  # noqa: F811
+    """The outcome is computed by a POST that changes nothing: a view-only share gets it too
+    (it failed on a missing CSRF token when only the editors' save form carried one)."""
+    session = viewed["session"]
+    page = sign_in(browser, asgi_server, viewed["viewer"].email)
+    page.goto(f"{asgi_server}/twins/{session.pk}/mixer/")
+    expect(page.locator("#out-particle-size")).to_contain_text("µm")
+    expect(page.locator("#save-recipe")).to_have_count(0)
+    expect(page.locator("#mixer-message")).not_to_contain_text("CSRF")
+
+
+@pytest.fixture
 def aged(studio):  # noqa: F811
     """A finished ageing simulation of the designer's spindle (run here, as the worker would)."""
     from apps.twins.models import Simulation
