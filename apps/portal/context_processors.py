@@ -5,7 +5,14 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
-from apps.users.roles import Action, Scope, portal_allows, scope_for, user_can
+from apps.users.roles import (
+    Action,
+    Scope,
+    portal_allows,
+    scope_for,
+    two_factor_required,
+    user_can,
+)
 
 PORTAL_LABELS = {"designer": "Designer", "vendor": "Vendor", "ops": "Operations"}
 
@@ -14,6 +21,10 @@ def portal_nav(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_portals": [], "nav_is_admin": False}
+    if two_factor_required(user) and not user.is_verified():
+        # until the second factor: only the 2FA pages answer, so offer nothing else (no
+        # portal links that bounce back here, no live feed the websocket would refuse)
+        return {"nav_portals": [], "nav_is_admin": False, "nav_unverified": True}
     portals = [
         {"key": key, "label": label, "url": reverse(f"portal:{key}")}
         for key, label in PORTAL_LABELS.items()

@@ -42,6 +42,18 @@ def test_unverified_admin_session_reaches_only_the_2fa_pages(make_user, url):
 
 
 @pytest.mark.django_db
+def test_the_2fa_page_offers_no_portal_links_or_live_feed_before_the_second_factor(make_user):
+    admin = make_user(Role.ADMIN)
+    totp_device_for(admin)
+    html = password_only_session(admin).get("/account/2fa/verify/").content.decode()
+    assert "Sign out" in html
+    for absent in ('href="/ops/"', "/notifications/", "notifications.js", "Audit log"):
+        assert absent not in html
+    verified = portal_client(admin).get("/ops/").content.decode()
+    assert 'href="/ops/"' in verified and "notifications.js" in verified
+
+
+@pytest.mark.django_db
 def test_password_alone_cannot_replace_the_second_factor(make_user):
     admin = make_user(Role.ADMIN)
     device = totp_device_for(admin)
@@ -202,6 +214,21 @@ def test_audit_page_rejects_a_bad_ip_filter_politely(make_user):
     assert response.status_code == 200
     assert b"is not an IP address" in response.content
     assert b"Unknown action" in response.content
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_verified_admin_session_opens_websockets(make_user):
+    """The counterpart of the refusals below: a session verified with the second factor is
+    enough for the portal's live feeds."""
+    admin = await sync_to_async(make_user)(Role.ADMIN)
+    client = await sync_to_async(portal_client)(admin)  # a verified session
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    ws, connected, _ = await ws_open("/ws/notifications/", [*ORIGIN, (b"cookie", cookie)])
+    assert connected
+    hello = await ws.receive_json_from(timeout=5)
+    assert hello["type"] == "hello" and hello["user"] == admin.email
+    await ws.disconnect()
 
 
 @pytest.mark.asyncio
