@@ -114,8 +114,6 @@ def test_a_client_key_reused_for_another_listing_is_refused(market):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_with_one_key_make_one_purchase_and_one_charge(market):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs concurrent connections (PostgreSQL)")
     results: list[Any] = []
     errors: list[BaseException] = []
     start = threading.Barrier(4)
