@@ -4,23 +4,9 @@ from datetime import UTC
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from apps.core.exceptions import error_messages
 from apps.energy.models import EnergySource, HourlyRate, SourceKind
-
-
-def form_add_service_error(form: forms.Form, exc: Exception) -> None:
-    """A service error onto the form: a field's message under that field, the rest on top."""
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        for field, messages in exc.message_dict.items():
-            if field in form.fields:
-                form.add_error(field, messages)
-            else:
-                form.add_error(None, [f"{field}: {m}" for m in messages])
-        return
-    form.add_error(None, error_messages(exc))
 
 
 class SourceForm(forms.Form):

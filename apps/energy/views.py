@@ -20,13 +20,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict
+from apps.core.forms import form_add_service_error
 from apps.energy.calc import site_key
 from apps.energy.forms import (
     CapForm,
     RateForm,
     RatesImportForm,
     SourceForm,
-    form_add_service_error,
 )
 from apps.energy.models import Consumption, EnergySource, SourceKind
 from apps.energy.opportunities import node_opportunities

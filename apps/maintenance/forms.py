@@ -1,5 +1,5 @@
 """Forms of the maintenance pages. Field names match the services' arguments, so a service's
-ValidationError lands on the field it names (`form_add_service_error`)."""
+ValidationError lands on the field it names (`apps.core.forms.form_add_service_error`)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from apps.core.exceptions import error_messages
 from apps.maintenance.models import MaintenanceWindow, Severity, ThresholdRule, Ticket
 from apps.telemetry.models import SIGNAL_LABELS
 from apps.users.models import User
 from apps.vendors.models import FabricationNode
 
 DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-
-
-def form_add_service_error(form: forms.Form, exc: Exception) -> None:
-    """A service error onto the form: a field's message under that field, the rest on top."""
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        for field, messages in exc.message_dict.items():
-            if field in form.fields:
-                form.add_error(field, messages)
-            else:
-                form.add_error(None, [f"{field}: {m}" for m in messages])
-        return
-    form.add_error(None, error_messages(exc))
 
 
 class TicketCreateForm(forms.Form):

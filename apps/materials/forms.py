@@ -1,5 +1,5 @@
 """Forms of the materials pages. Field names match the services' arguments, so a service's
-ValidationError lands on the field it names (`form_add_service_error`)."""
+ValidationError lands on the field it names (`apps.core.forms.form_add_service_error`)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 
-from apps.core.exceptions import error_messages
 from apps.materials.catalog import SPEC_FIELDS
 from apps.materials.models import Material
 from apps.users.models import Organization
 from apps.vendors.models import FabricationNode
 
 STEP = forms.NumberInput(attrs={"step": "0.001"})
-
-
-def form_add_service_error(form: forms.Form, exc: Exception) -> None:
-    """A service error onto the form: a field's message under that field, the rest on top."""
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        for field, messages in exc.message_dict.items():
-            if field in form.fields:
-                form.add_error(field, messages)
-            else:
-                form.add_error(None, [f"{field}: {m}" for m in messages])
-        return
-    form.add_error(None, error_messages(exc))
 
 
 def _quantity(label: str, *, required: bool = True, minimum: int | None = 0, **kw: Any) -> Any:

@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
+from apps.core.forms import form_add_service_error
 from apps.materials.forms import (
     AdjustForm,
     InventoryCreateForm,
@@ -25,7 +26,6 @@ from apps.materials.forms import (
     ReceiveForm,
     ReorderForm,
     RestockForm,
-    form_add_service_error,
 )
 from apps.materials.models import Inventory, Material, PurchaseOrder
 from apps.materials.selectors import (

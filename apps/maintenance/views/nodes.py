@@ -14,12 +14,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import error_messages
+from apps.core.forms import form_add_service_error
 from apps.maintenance import rules
 from apps.maintenance.forms import (
     RuleForm,
     WindowCompleteForm,
     WindowForm,
-    form_add_service_error,
 )
 from apps.maintenance.models import (
     MaintenanceWindow,

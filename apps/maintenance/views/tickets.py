@@ -17,13 +17,13 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import error_messages
+from apps.core.forms import form_add_service_error
 from apps.maintenance.forms import (
     AssignForm,
     NoteForm,
     ResolveForm,
     TicketCreateForm,
     WindowForm,
-    form_add_service_error,
 )
 from apps.maintenance.models import (
     UNRESOLVED,

@@ -1,10 +1,9 @@
 """Forms of the listing pages. Field names match the listing services' arguments, so a
-service's ValidationError lands on the field it names (`form_add_service_error`); a playbook
-step's errors (`steps[1].title`) land on that step's form."""
+service's ValidationError lands on the field it names (apps.core.forms.form_add_service_error);
+a playbook step's or a template part's errors (`steps[1].title`) land on that row's form."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +11,6 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from apps.core.exceptions import error_messages
 from apps.jobs.forms import PROCESSES
 from apps.jobs.models import JobTemplate
 from apps.jobs.services import MAX_PARTS, template_parameters_for
@@ -21,38 +19,7 @@ from apps.marketplace.selectors.listings import SORT_LABELS
 from apps.marketplace.services.listings import MAX_STEPS, playbook_step_settings
 from apps.users.models import Organization
 
-ROW_ERROR = re.compile(r"^(?:steps|parts)\[(\d+)\](?:\.(\w+))?")
 MONEY_INPUT = forms.NumberInput(attrs={"step": "0.01", "min": "0.50"})
-
-
-def form_add_service_error(
-    form: forms.Form,
-    exc: Exception,
-    rows: forms.BaseFormSet | None = None,
-    kept: list[int] | None = None,
-) -> None:
-    """A service error onto the form: a field's message under that field, a playbook step's
-    or a template part's (`steps[1].title`, `parts[0]`) under that row's field, the rest on
-    top. `kept`: which row forms the service was given, in order (blank rows are left out)."""
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        for field, messages in exc.message_dict.items():
-            row = ROW_ERROR.match(field)
-            index = int(row.group(1)) if row else -1
-            if kept is not None and 0 <= index < len(kept):
-                index = kept[index]
-            if row and rows is not None and 0 <= index < len(rows.forms):
-                target = rows.forms[index]
-                name = row.group(2)
-                if name in target.fields:
-                    target.add_error(name, messages)
-                else:
-                    target.add_error(None, messages)
-            elif field in form.fields:
-                form.add_error(field, messages)
-            else:
-                form.add_error(None, [f"{field}: {m}" for m in messages])
-        return
-    form.add_error(None, error_messages(exc))
 
 
 def _words(value: Any) -> str:

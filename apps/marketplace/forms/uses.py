@@ -6,27 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from apps.core.exceptions import error_messages
 from apps.jobs.models import Job, Part
 from apps.marketplace.services.reviews import MAX_TEXT
 
 PARAMETER_LABELS = {"scale": "Scale (sizes multiply)", "quantity": "Quantity (units multiply)"}
-
-
-def form_add_service_error(form: forms.Form, exc: Exception) -> None:
-    """A service error onto the form: a field's message under that field, the rest on top."""
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        for field, messages in exc.message_dict.items():
-            name = field.removeprefix("parameters.")
-            if name in form.fields:
-                form.add_error(name, messages)
-            else:
-                form.add_error(None, [f"{field}: {m}" for m in messages])
-        return
-    form.add_error(None, error_messages(exc))
 
 
 class InstantiateForm(forms.Form):

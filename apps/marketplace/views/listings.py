@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
+from apps.core.forms import form_add_service_error
 from apps.jobs.models import JobTemplate
 from apps.jobs.services import MAX_PARTS
 from apps.marketplace.forms.listings import (
@@ -35,7 +36,6 @@ from apps.marketplace.forms.listings import (
     TemplatePartFormSet,
     VersionForm,
     filled_rows,
-    form_add_service_error,
     playbook_content,
     rows_raw,
     steps_raw,

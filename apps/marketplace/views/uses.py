@@ -17,13 +17,13 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
+from apps.core.forms import form_add_service_error
 from apps.marketplace.forms.uses import (
     AttachForm,
     BookForm,
     InstantiateForm,
     ReplyForm,
     ReviewForm,
-    form_add_service_error,
 )
 from apps.marketplace.models import Listing, Purchase, Review
 from apps.marketplace.selectors.reviews import review_blocked_reason, review_get
@@ -160,7 +160,7 @@ def purchase_instantiate_view(request: AuthenticatedHttpRequest, pk: int) -> Htt
                 by=request.user, purchase=purchase, values=form.values(), **form.job_fields()
             )
         except SERVICE_ERRORS as exc:
-            form_add_service_error(form, exc)
+            form_add_service_error(form, exc, strip="parameters.")
         else:
             messages.success(
                 request, f"Job {job.pk} created from “{purchase.listing.title}”: {job.title}."
@@ -181,7 +181,7 @@ def purchase_attach_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
                 by=request.user, purchase=purchase, parts=parts
             )
         except SERVICE_ERRORS as exc:
-            form_add_service_error(form, exc)
+            form_add_service_error(form, exc, strip="parameters.")
         else:
             if attached:
                 names = ", ".join(use.part.name for use in attached if use.part)
@@ -204,7 +204,7 @@ def purchase_book_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
         try:
             use = capacity_book(by=request.user, purchase=purchase, job=form.cleaned_data["job"])
         except SERVICE_ERRORS as exc:
-            form_add_service_error(form, exc)
+            form_add_service_error(form, exc, strip="parameters.")
         else:
             messages.success(
                 request,
