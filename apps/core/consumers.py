@@ -3,57 +3,37 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.core.realtime import user_group
 from apps.core.selectors import notification_list
 from apps.core.services import notification_mark_read
+from apps.core.sockets import LiveConsumer
 
-CLOSE_UNAUTHENTICATED = 4401
 
+class NotificationConsumer(LiveConsumer):
+    """/ws/notifications/: the signed-in user's own notifications, live (4401 when not signed
+    in or when the sign-in ends)."""
 
-class NotificationConsumer(AsyncJsonWebsocketConsumer):
-    """/ws/notifications/: the signed-in user's own notifications, live."""
-
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        self.group = user_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+    async def start(self, user: Any) -> None:
+        await self.join(user_group(user.pk))
         await self.accept()
         unread = await database_sync_to_async(
             lambda: notification_list(user=user, unread_only=True).count()
         )()
         await self.send_json({"type": "hello", "user": user.email, "unread": unread})
 
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "ping":
-            await self.send_json({"type": "pong"})
-        elif kind == "mark_read":
-            ids = content.get("ids")
-            if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-                await self.send_json(
-                    {"type": "error", "code": "invalid", "message": "ids must be a list of ints."}
-                )
-                return
-            user = self.scope["user"]
-            count = await database_sync_to_async(
-                lambda: notification_mark_read(
-                    notifications=notification_list(user=user).filter(pk__in=ids)
-                )
-            )()
-            await self.send_json({"type": "marked_read", "count": count})
-        else:
-            await self.send_json(
-                {"type": "error", "code": "unknown_type", "message": f"Unknown type {kind!r}."}
+    async def receive_message(self, kind: Any, content: Any) -> None:
+        if kind != "mark_read":
+            await self.error("unknown_type", f"Unknown type {kind!r}.")
+            return
+        ids = content.get("ids")
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            await self.error("invalid", "ids must be a list of ints.")
+            return
+        user = self.scope["user"]
+        count = await database_sync_to_async(
+            lambda: notification_mark_read(
+                notifications=notification_list(user=user).filter(pk__in=ids)
             )
-
-    async def broadcast(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["payload"])
+        )()
+        await self.send_json({"type": "marked_read", "count": count})

@@ -6,75 +6,55 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from apps.core.sockets import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, LiveConsumer
 from apps.telemetry.selectors import telemetry_nodes
 from apps.telemetry.services import telemetry_group
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_BAD_REQUEST = 4400
 MIN_INTERVAL_S = 0.25  # at most one message per node per 250 ms, with the newest values
 MAX_NODES = 200
 
 
-class TelemetryConsumer(AsyncJsonWebsocketConsumer):
+class TelemetryConsumer(LiveConsumer):
     """/ws/telemetry/?nodes=1,2,3 — live points of nodes the caller may watch. Points arriving
-    faster than every 250 ms per node are coalesced: the browser gets the newest values."""
+    faster than every 250 ms per node are coalesced: the browser gets the newest values. Closes
+    with 4403 when the caller may no longer watch one of the nodes."""
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+    flusher: asyncio.Task[None] | None = None
+
+    async def start(self, user: Any) -> None:
         raw = parse_qs(self.scope.get("query_string", b"").decode()).get("nodes", [""])[0]
         try:
             wanted = sorted({int(v) for v in raw.split(",") if v.strip()})
         except ValueError:
             wanted = []
         if not wanted or len(wanted) > MAX_NODES:
-            await self.close(code=CLOSE_BAD_REQUEST)
-            return
-        allowed = await database_sync_to_async(
-            lambda: set(
-                telemetry_nodes(user=user).filter(pk__in=wanted).values_list("pk", flat=True)
+            await self.refuse(
+                CLOSE_BAD_REQUEST, f"nodes=<id,id,...> names 1 to {MAX_NODES} node ids."
             )
-        )()
-        if allowed != set(wanted):  # every requested node must be watchable: ids don't leak
-            await self.close(code=CLOSE_FORBIDDEN)
             return
         self.node_ids = wanted
+        if not await database_sync_to_async(self.still_allowed)(user):
+            # every requested node must be watchable: ids don't leak
+            await self.refuse(CLOSE_FORBIDDEN, "No such node, or not yours to watch.")
+            return
         self.pending: dict[int, dict[str, Any]] = {}
         self.last_sent: dict[int, float] = {}
-        self.flusher: asyncio.Task[None] | None = None
-        for node_id in wanted:
-            await self.channel_layer.group_add(telemetry_group(node_id), self.channel_name)
+        await self.join(*(telemetry_group(node_id) for node_id in wanted))
         await self.accept()
         await self.send_json({"type": "subscribed", "nodes": wanted})
 
-    async def disconnect(self, code: int) -> None:
-        for node_id in getattr(self, "node_ids", []):
-            await self.channel_layer.group_discard(telemetry_group(node_id), self.channel_name)
-        flusher = getattr(self, "flusher", None)
-        if flusher is not None:
-            flusher.cancel()
+    def still_allowed(self, user: Any) -> bool:
+        wanted = set(self.node_ids)
+        allowed = telemetry_nodes(user=user).filter(pk__in=wanted).values_list("pk", flat=True)
+        return set(allowed) == wanted
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
-        else:
-            await self.send_json(
-                {"type": "error", "code": "read_only", "message": "Send only pings."}
-            )
+    async def stop(self) -> None:
+        if self.flusher is not None:
+            self.flusher.cancel()
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale DB connections in a worker thread before every message; a
-        # broadcast touches no database, and that thread hop per message cost ~25% of a core
-        # at fan-out rates (bench/ws_fanout).
-        if message["type"] == "broadcast":
-            await self.broadcast(message)
-        else:
-            await super().dispatch(message)
+    async def receive_message(self, kind: Any, content: Any) -> None:
+        await self.error("read_only", "Send only pings.")
 
     async def broadcast(self, message: dict[str, Any]) -> None:
         payload = message["payload"]
@@ -86,7 +66,7 @@ class TelemetryConsumer(AsyncJsonWebsocketConsumer):
             self.flusher = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
-        while self.pending:
+        while self.pending and self.accepted:
             now = time.monotonic()
             due = [n for n in self.pending if now - self.last_sent.get(n, 0.0) >= MIN_INTERVAL_S]
             for node_id in due:

@@ -1,6 +1,7 @@
 """/ws/twins/<id>/: live collaboration on one twin.
 
-On connect (session or ?token=<JWT>; only people who may see the twin, else 4403) the client
+On connect (session or ?token=<JWT>; only people who may see the twin, else 4403; the socket
+closes with 4403 when the share is revoked and 4401 when the sign-in ends) the client
 gets a snapshot (version, properties, live locks, whether it may edit, its own peer id) and, with
 `?after=N`, the versions it missed. Then:
 
@@ -31,11 +32,11 @@ import time
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict, error_messages
+from apps.core.sockets import CLOSE_FORBIDDEN, CLOSE_STALE, LiveConsumer
 from apps.twins.models import DigitalTwin, TwinVersion
 from apps.twins.ot import OpError, parse_path
 from apps.twins.selectors import lock_list, twin_can_edit, twin_list
@@ -48,26 +49,21 @@ from apps.twins.services import (
     twin_group,
 )
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_STALE = 4408
 HEARTBEAT_S = 15.0
 STALE_AFTER_S = 45.0
 MAX_CATCH_UP = 1000
 COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324"]
 
 
-class TwinConsumer(AsyncJsonWebsocketConsumer):
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+class TwinConsumer(LiveConsumer):
+    watchdog: asyncio.Task[None] | None = None
+
+    async def start(self, user: Any) -> None:
         self.twin_id = int(self.scope["url_route"]["kwargs"]["pk"])
         after = self._after()
         snapshot = await database_sync_to_async(self._snapshot)(user, after)
         if snapshot is None:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.refuse(CLOSE_FORBIDDEN, "No such twin, or not shared with you.")
             return
         self.group = twin_group(self.twin_id)
         self.peer = {
@@ -78,7 +74,7 @@ class TwinConsumer(AsyncJsonWebsocketConsumer):
         }
         self.peers: dict[str, dict[str, Any]] = {}  # peer id -> peer, with last_seen
         self.last_heard = time.monotonic()
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(self.group)
         await self.accept()
         missed = snapshot.pop("missed")
         await self.send_json({"type": "snapshot", "peer": self.peer, **snapshot})
@@ -133,12 +129,14 @@ class TwinConsumer(AsyncJsonWebsocketConsumer):
             "missed": missed,
         }
 
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "watchdog"):
+    def still_allowed(self, user: Any) -> bool:
+        return twin_list(user=user).filter(pk=self.twin_id).exists()
+
+    async def stop(self) -> None:
+        if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
         if hasattr(self, "group"):
             await self._to_room("leave")
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def _watch(self) -> None:
         """Drops this connection when its client stops beating, and peers gone silent."""
@@ -146,7 +144,8 @@ class TwinConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.sleep(HEARTBEAT_S / 3)
             now = time.monotonic()
             if now - self.last_heard > STALE_AFTER_S:
-                await self.close(code=CLOSE_STALE)
+                await self.close(code=CLOSE_STALE, reason="No heartbeat for too long.")
+                await self.disconnect(CLOSE_STALE)
                 return
             for peer_id, peer in list(self.peers.items()):
                 if now - peer["last_seen"] > STALE_AFTER_S:
@@ -206,7 +205,9 @@ class TwinConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         self.last_heard = time.monotonic()
-        kind = content.get("type") if isinstance(content, dict) else None
+        await super().receive_json(content, **kwargs)
+
+    async def receive_message(self, kind: Any, content: Any) -> None:
         if kind == "heartbeat":
             await self._to_room("heartbeat", cursor=getattr(self, "cursor", None))
             await self.send_json({"type": "heartbeat"})
@@ -216,13 +217,8 @@ class TwinConsumer(AsyncJsonWebsocketConsumer):
             await self._edit(content)
         elif kind == "lock":
             await self._lock(content)
-        elif kind == "ping":
-            await self.send_json({"type": "pong"})
         else:
-            await self._error("unknown_type", f"Unknown message type {kind!r}.")
-
-    async def _error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
+            await self.error("unknown_type", f"Unknown message type {kind!r}.")
 
     async def _cursor(self, content: dict[str, Any]) -> None:
         position, path = content.get("position"), content.get("path")
@@ -234,18 +230,18 @@ class TwinConsumer(AsyncJsonWebsocketConsumer):
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in position
                 )
             ):
-                await self._error("invalid", "position is [x, y, z] in numbers.")
+                await self.error("invalid", "position is [x, y, z] in numbers.")
                 return
             cursor: dict[str, Any] = {"position": [float(v) for v in position]}
         elif path is not None:
             try:
                 parse_path(path)
             except OpError as exc:
-                await self._error("invalid", str(exc))
+                await self.error("invalid", str(exc))
                 return
             cursor = {"path": path}
         else:
-            await self._error("invalid", "A cursor has a position [x, y, z] or a property path.")
+            await self.error("invalid", "A cursor has a position [x, y, z] or a property path.")
             return
         self.cursor = cursor
         await self.channel_layer.group_send(
@@ -348,16 +344,6 @@ class TwinConsumer(AsyncJsonWebsocketConsumer):
             code = {ValidationError: "invalid", PermissionDenied: "forbidden"}.get(
                 type(exc), "conflict"
             )
-            await self._error(code, "; ".join(error_messages(exc)))
+            await self.error(code, "; ".join(error_messages(exc)))
             return
         await self.send_json(reply)
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # a broadcast touches no database: skip channels' per-message DB cleanup thread hop
-        if message["type"] == "broadcast":
-            await self.broadcast(message)
-        else:
-            await super().dispatch(message)
-
-    async def broadcast(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["payload"])
