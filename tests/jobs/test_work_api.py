@@ -171,3 +171,19 @@ async def test_the_designer_watches_progress_live_and_strangers_cannot(shop, mak
     assert not connected and code == 4403
     _, connected, code = await ws_open(f"/ws/jobs/{job.pk}/")
     assert not connected and code == 4401
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_job_socket_closes_with_4403_when_the_designer_leaves_the_team(shop, settings):
+    from apps.users.models import Membership
+
+    settings.WS_RECHECK_SECONDS = 0.05
+    job = await sync_to_async(scheduled_job)(shop, [{**PLA, "name": "arm"}])
+    ws, connected, _ = await ws_connect(shop["designer"], job.pk)
+    assert connected and (await ws.receive_json_from())["type"] == "snapshot"
+    assert await ws.receive_nothing(timeout=0.3)  # re-checks pass while the right holds
+    await sync_to_async(Membership.objects.filter(user=shop["designer"]).delete)()
+    close = await ws.receive_close()
+    assert close["code"] == 4403 and close["reason"]
+    await ws.disconnect()

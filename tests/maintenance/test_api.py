@@ -222,3 +222,18 @@ async def test_live_events_reach_only_those_who_maintain_the_node(fleet):
     _, connected, code = await ws_open("/ws/maintenance/")
     assert not connected and code == 4401
     assert await sync_to_async(Ticket.objects.count)() == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_maintenance_socket_closes_with_4403_when_the_vendor_leaves(fleet, settings):
+    from apps.users.models import Membership
+
+    settings.WS_RECHECK_SECONDS = 0.05
+    ws, connected, _ = await ws_open_as(fleet["vendor"], "/ws/maintenance/")
+    assert connected and (await ws.receive_json_from())["type"] == "hello"
+    assert await ws.receive_nothing(timeout=0.3)  # re-checks pass while the right holds
+    await sync_to_async(Membership.objects.filter(user=fleet["vendor"]).delete)()
+    close = await ws.receive_close()
+    assert close["code"] == 4403 and close["reason"]
+    await ws.disconnect()

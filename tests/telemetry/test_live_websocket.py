@@ -86,3 +86,17 @@ async def test_operator_sees_nodes_at_their_site(fleet):
     message = await ws.receive_json_from(timeout=2)
     assert message["vibration_mm_s"] == 2.2
     await ws.disconnect()
+
+
+async def test_the_telemetry_socket_closes_with_4403_when_the_vendor_leaves(fleet, settings):
+    from apps.users.models import Membership
+
+    settings.WS_RECHECK_SECONDS = 0.05
+    node = await sync_to_async(streaming_node)(fleet)
+    ws, connected, _ = await connect(fleet["vendor"], str(node.pk))
+    assert connected and (await ws.receive_json_from())["type"] == "subscribed"
+    assert await ws.receive_nothing(timeout=0.3)  # re-checks pass while the right holds
+    await sync_to_async(Membership.objects.filter(user=fleet["vendor"]).delete)()
+    close = await ws.receive_close()
+    assert close["code"] == 4403 and close["reason"]
+    await ws.disconnect()

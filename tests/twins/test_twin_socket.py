@@ -221,3 +221,21 @@ async def test_silent_clients_are_dropped_and_their_peers_told(studio, monkeypat
     assert left["peer"]["user"] == "colleague@f.test"
     beating.cancel()
     await alice.disconnect()
+
+
+async def test_a_revoked_share_closes_the_outsiders_socket_with_4403(studio, settings):
+    settings.WS_RECHECK_SECONDS = 0.05
+    twin = studio["twin"]
+    await sync_to_async(twin_share)(
+        by=studio["designer"], twin=twin, level="view", user=studio["outsider"]
+    )
+    outsider, ok, _ = await connect(studio["outsider"], twin.pk)
+    assert ok
+    await until(outsider, "snapshot")
+    assert await outsider.receive_nothing(timeout=0.3)  # re-checks pass while the share holds
+    await sync_to_async(twin_share)(
+        by=studio["designer"], twin=twin, level="none", user=studio["outsider"]
+    )
+    close = await outsider.receive_close()
+    assert close["code"] == 4403 and close["reason"]
+    await outsider.disconnect()
