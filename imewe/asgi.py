@@ -9,9 +9,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imewe.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from apps.users.ws_auth import WebsocketAuthStack  # noqa: E402
 from imewe.routing import websocket_urlpatterns  # noqa: E402
+from imewe.shutdown import bound_server_shutdown  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -21,6 +23,8 @@ application = ProtocolTypeRouter(
         "websocket": WebsocketAuthStack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+bound_server_shutdown(settings.SHUTDOWN_TIMEOUT_SECONDS)
 
 # The loaded code and settings never become garbage: move them out of the collector's sight and
 # collect less often. Full collections over ~400,000 long-lived objects froze websocket fan-out

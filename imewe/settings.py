@@ -210,6 +210,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Open websockets re-check every this many seconds that their sign-in and right still hold.
+WS_RECHECK_SECONDS = env_int("WS_RECHECK_SECONDS", 5)
+# daphne ends itself this long after SIGTERM if connections are not done (imewe/shutdown.py).
+SHUTDOWN_TIMEOUT_SECONDS = env_int("SHUTDOWN_TIMEOUT_SECONDS", 7)
+
 # Celery: an explicit broker wins; else Redis; else the filesystem transport under var/ so the
 # embedded default runs background work across processes without any broker server.
 # The platform's public address, for links in e-mails sent by background work

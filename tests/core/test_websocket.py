@@ -92,8 +92,8 @@ async def test_foreign_origin_is_refused(make_user):
         (b"origin", b"http://evil.example"),
         *[h for h in await sync_to_async(session_headers)(user) if h[0] != b"origin"],
     ]
-    _, connected, _ = await connect("/ws/notifications/", headers)
-    assert not connected
+    ws, connected, code = await connect("/ws/notifications/", headers)
+    assert ws.handshake_accepted and not connected and code == 4403
 
 
 async def test_mark_read_over_the_socket(make_user):
