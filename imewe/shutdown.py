@@ -51,4 +51,6 @@ def bound_server_shutdown(seconds: float) -> None:
         return
     from twisted.internet import reactor
 
-    reactor.addSystemEventTrigger("before", "shutdown", start_deadline, seconds)  # type: ignore[attr-defined]
+    # (IReactorCore declares its methods without `self`, as zope interfaces do: mypy shifts them)
+    add_trigger = reactor.addSystemEventTrigger
+    add_trigger("before", "shutdown", start_deadline, seconds)  # type: ignore[arg-type]
