@@ -11,12 +11,18 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.core import daphne_guard  # noqa: E402
+from apps.core.body_limits import BodyLimitMiddleware  # noqa: E402
 from apps.users.ws_auth import WebsocketAuthStack  # noqa: E402
 from imewe.routing import websocket_urlpatterns  # noqa: E402
 
+# Request bodies over their route's limit get 413 before they are buffered: inside daphne (which
+# otherwise takes in and parses the whole body first) and in front of Django's handler.
+daphne_guard.install()
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyLimitMiddleware(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             WebsocketAuthStack(URLRouter(websocket_urlpatterns))
         ),

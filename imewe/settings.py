@@ -477,7 +477,34 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# --- Request bodies --------------------------------------------------------------------------
+# Every body is bounded before Django reads it (apps/core/body_limits.py in front of the ASGI app,
+# apps/core/daphne_guard.py inside daphne): a larger one gets 413 at once, as JSON under /api/.
+# The reverse proxy's per-route client_max_body_size should match these.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 10 * 1024 * 1024)  # any route
+# Room for the form fields and multipart framing around an upload's file.
+REQUEST_BODY_MULTIPART_OVERHEAD = env_int("REQUEST_BODY_MULTIPART_OVERHEAD", 1024 * 1024)
+# The raw body of telemetry ingest (possibly gzip; the inflated size is bounded by the API).
+TELEMETRY_BODY_MAX_BYTES = env_int("TELEMETRY_BODY_MAX_BYTES", 10 * 1024 * 1024)
+MARKETPLACE_IMAGE_MAX_BYTES = env_int("MARKETPLACE_IMAGE_MAX_BYTES", 5 * 1024 * 1024)
+# (path regex, largest body). A limit above REQUEST_BODY_MAX_BYTES applies only to requests that
+# carry credentials (Authorization header or session cookie); anonymous ones get the default.
+# /jobs/new/ takes up to 20 parts' CAD files in one form: their total is bounded by one file's cap.
+REQUEST_BODY_ROUTE_LIMITS: list[tuple[str, int]] = [
+    (r"^/api/v1/telemetry/(batch/)?$", TELEMETRY_BODY_MAX_BYTES),
+    (r"^/api/v1/jobs/cad/$", JOBS_CAD_MAX_BYTES + REQUEST_BODY_MULTIPART_OVERHEAD),
+    (r"^/jobs/new/$", JOBS_CAD_MAX_BYTES + REQUEST_BODY_MULTIPART_OVERHEAD),
+    (r"^(/api/v1)?/twins/\d+/model/$", TWINS_MODEL_MAX_BYTES + REQUEST_BODY_MULTIPART_OVERHEAD),
+    (
+        r"^(/api/v1)?/market/listings/\d+/images/$",
+        MARKETPLACE_IMAGE_MAX_BYTES + REQUEST_BODY_MULTIPART_OVERHEAD,
+    ),
+]
+# Django's own bounds behind those: form fields held in memory (files excluded), and the size
+# above which an uploaded file (and the spooled request body) goes to a temporary file on disk.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2621440)  # 2.5 MiB
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")

@@ -5,12 +5,20 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from apps.core.api import is_api_request, json_error_response
+from apps.core.api import body_error, is_api_request, json_error_response
 from apps.core.audit import audit_log
 from apps.core.models import AuditLog
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    refused = body_error(exception) if exception is not None else None
+    if refused is not None:  # Django sends its body refusals here, the 413 one included
+        status, code, message = refused
+        if is_api_request(request):
+            return json_error_response(request, status, code, message)
+        if status == 413:
+            return render(request, "errors/413.html", {"message": message}, status=413)
+        return render(request, "errors/400.html", {"message": message}, status=400)
     if is_api_request(request):
         return json_error_response(request, 400, "bad_request", "The request is malformed.")
     return render(request, "errors/400.html", status=400)
