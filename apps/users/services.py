@@ -35,7 +35,7 @@ from apps.users.roles import (
     role_actions,
     two_factor_required,
 )
-from apps.users.tokens import access_token_revoke, user_tokens_revoke
+from apps.users.tokens import access_token_revoke, user_tokens_end_everywhere, user_tokens_revoke
 
 # --- Roles -----------------------------------------------------------------------------------
 
@@ -332,7 +332,8 @@ def auth_logout_tokens(
     if str(token.get("user_id")) != str(user.pk):
         raise ValidationError({"refresh": "This refresh token belongs to another user."})
     if everywhere:
-        revoked = user_tokens_revoke(user=user)
+        # Every device: refresh tokens, other access tokens and portal sessions too.
+        revoked = user_tokens_end_everywhere(user=user)
     else:
         token.blacklist()
         revoked = 1
