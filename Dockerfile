@@ -22,4 +22,4 @@ USER imewe
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --retries=5 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "imewe.asgi:application"]
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "imewe.asgi:application"]

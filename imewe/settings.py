@@ -107,6 +107,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later reader of REMOTE_ADDR sees the client's address (apps/core/client_ip.py)
+    "apps.core.client_ip.ClientAddressMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.ApiErrorFormatMiddleware",
@@ -327,7 +329,8 @@ AXES_LOCKOUT_CALLABLE = "apps.users.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 0) or None
+# REMOTE_ADDR, as ClientAddressMiddleware resolved it from PROXY_COUNT trusted proxies.
+AXES_CLIENT_IP_CALLABLE = "apps.core.client_ip.request_client_address"
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 5)),
@@ -371,8 +374,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    # Trust X-Forwarded-For only from this many proxies (0: the socket address) for throttling.
-    "NUM_PROXIES": env_int("PROXY_COUNT", 0),
+    # 0: REMOTE_ADDR, which ClientAddressMiddleware already took from the trusted proxies.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Imewe API",
@@ -463,6 +466,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Imewe <no-reply@imewe
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Security --------------------------------------------------------------------------------
+# How many reverse proxies stand in front of the ASGI server (docker-compose: nginx, so 1). The
+# client's address is the PROXY_COUNT-th entry from the right of X-Forwarded-For; 0 trusts no
+# header and uses the socket's address (apps/core/client_ip.py).
+PROXY_COUNT = env_int("PROXY_COUNT", 0)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Probes and the metrics scraper talk plain HTTP inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
