@@ -154,15 +154,19 @@ if DATABASE_URL:
             DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
         )
     }
-    if env_bool("DB_POOL", False):
-        # psycopg's pool: under ASGI each request runs in a thread of its own, so persistent
-        # connections (CONN_MAX_AGE) are not reused and every request would connect anew.
+    if "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("DB_POOL", True):
+        # psycopg's pool, on by default: under ASGI each request runs in a thread of its own, so
+        # persistent connections (CONN_MAX_AGE) pile up one per thread (20 API clients left 75
+        # idle connections and ingest hit "too many clients"). Each process has its own pool:
+        # the sum of DB_POOL_MAX over all processes must stay under PostgreSQL's
+        # max_connections (README, "Production topology").
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN", 2),
             "max_size": env_int("DB_POOL_MAX", 20),
-            "timeout": 10,
+            # Seconds a thread waits for a free connection before the query fails
+            "timeout": env_int("DB_POOL_TIMEOUT", 10),
         }
 else:
     DATABASES = {
