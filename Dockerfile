@@ -1,4 +1,5 @@
-# Imewe production image: daphne (web), Celery worker and beat share it.
+# Imewe production image: daphne (web), Celery worker and beat share it. In docker-compose,
+# nginx stands in front of daphne and serves /app/staticfiles, copied to the `static` volume.
 FROM node:20-bookworm-slim AS assets
 WORKDIR /build
 COPY package.json package-lock.json ./
@@ -9,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     DJANGO_SETTINGS_MODULE=imewe.settings IMEWE_VAR_DIR=/var/lib/imewe
 WORKDIR /app
 RUN useradd --system --create-home --home-dir /home/imewe imewe \
-    && mkdir -p /var/lib/imewe && chown imewe /var/lib/imewe
+    && mkdir -p /var/lib/imewe /srv/static && chown imewe /var/lib/imewe /srv/static
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY --from=assets /build/node_modules ./node_modules
