@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.services import telemetry_ingest
 from tests.telemetry.test_ingest_api import at, device, post
+from tests.telemetry.triggers import POISON_POWER_KW, refusing_trigger
 
 pytestmark = pytest.mark.django_db
 
@@ -104,27 +104,8 @@ def test_lone_surrogates_are_rejected_and_echoed_safely(live):
 
 @pytest.fixture
 def refusing_database():
-    """A real trigger makes the database refuse points with power_kw = 666.25 (a data error on
-    PostgreSQL, a constraint failure on SQLite), standing for whatever a future validation
-    gap lets through."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.power_kw = 666.25 THEN "
-                "RAISE EXCEPTION 'poison' USING ERRCODE = '22023'; END IF; RETURN NEW; END "
-                "$$ LANGUAGE plpgsql"
-            )
-            cursor.execute(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON telemetry_point "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
-            )
-        else:
-            cursor.execute(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON telemetry_point "
-                "WHEN NEW.power_kw = 666.25 BEGIN SELECT RAISE(ABORT, 'poison'); END"
-            )
-    yield  # the test's transaction is rolled back, trigger included
+    with refusing_trigger(error="data"):
+        yield
 
 
 def test_points_the_database_refuses_are_isolated_and_the_rest_stored(live, refusing_database):
@@ -132,7 +113,7 @@ def test_points_the_database_refuses_are_isolated_and_the_rest_stored(live, refu
     node = live["nodes"][0]
     batch = [{"node": node.pk, "time": at(i), "power_kw": 1 + i} for i in range(40)]
     for index in (0, 13, 39):
-        batch[index]["power_kw"] = 666.25
+        batch[index]["power_kw"] = POISON_POWER_KW
 
     # when
     response = post(device(live["tokens"][0]), "/api/v1/telemetry/batch/", batch)
@@ -144,12 +125,12 @@ def test_points_the_database_refuses_are_isolated_and_the_rest_stored(live, refu
     assert [r["index"] for r in report["rejected"]] == [0, 13, 39]
     assert "the database refused this point" in report["rejected"][0]["errors"]["point"]
     assert TelemetryPoint.objects.filter(node=node).count() == 37
-    assert not TelemetryPoint.objects.filter(node=node, power_kw=666.25).exists()
+    assert not TelemetryPoint.objects.filter(node=node, power_kw=POISON_POWER_KW).exists()
 
 
 def test_a_refused_single_point_is_a_400(live, refusing_database):
     node = live["nodes"][0]
-    point = {"node": node.pk, "time": timezone.now().isoformat(), "power_kw": 666.25}
+    point = {"node": node.pk, "time": timezone.now().isoformat(), "power_kw": POISON_POWER_KW}
     response = post(device(live["tokens"][0]), "/api/v1/telemetry/", point)
     assert response.status_code == 400
     assert "database refused" in response.json()["error"]["details"]["point"]
