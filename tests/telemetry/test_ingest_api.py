@@ -23,9 +23,13 @@ def device(token: str) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Device {token}")
 
 
+# Once per run: computed per call, a second boundary crossed between two calls shifted every
+# later time by a second (test_batch_with_already_stored_points_reports_duplicates flaked).
+BASE = timezone.now().replace(microsecond=0) - timedelta(minutes=10)
+
+
 def at(seconds: float) -> str:
-    base = timezone.now().replace(microsecond=0) - timedelta(minutes=10)
-    return (base + timedelta(seconds=seconds)).isoformat()
+    return (BASE + timedelta(seconds=seconds)).isoformat()
 
 
 def post(client: Client, url: str, body, **extra):
