@@ -49,7 +49,8 @@ CAD_ROUTE = 50 * MIB + MIB  # JOBS_CAD_MAX_BYTES + REQUEST_BODY_MULTIPART_OVERHE
         ("/twins/7/model/", True, 21 * MIB),
         ("/api/v1/market/listings/3/images/", True, 6 * MIB),
         ("/market/listings/3/images/", True, 6 * MIB),
-        ("/api/v1/telemetry/batch/", True, DEFAULT),
+        ("/api/v1/telemetry/batch/", True, 6 * MIB),
+        ("/api/v1/telemetry/batch/", False, 6 * MIB),  # a tighter limit binds everyone
         ("/api/v1/jobs/cad/extra/", True, DEFAULT),
     ],
 )
