@@ -122,20 +122,23 @@ def decide_layout(*, vendor: str, facts: TimescaleFacts | None, required: bool) 
         )
     if facts.available and facts.preloaded:
         return Decision(Layout.TIMESCALE)
-    if facts.available:
-        problem = (
-            "TimescaleDB is installed on the PostgreSQL server but not preloaded, so "
-            "CREATE EXTENSION timescaledb would fail"
-        )
-        fix = _preload_advice(facts)
-    else:
-        problem = "TimescaleDB is not installed on the PostgreSQL server"
-        fix = (
-            "install TimescaleDB for this PostgreSQL version (or use the "
-            "timescale/timescaledb image) and add it to shared_preload_libraries"
-        )
+    if not facts.available:
+        if required:
+            raise ImproperlyConfigured(
+                "TIMESCALE_REQUIRED is set but TimescaleDB is not installed on the PostgreSQL "
+                "server: install TimescaleDB for this PostgreSQL version (or use the "
+                "timescale/timescaledb image) and set shared_preload_libraries = 'timescaledb' "
+                "in postgresql.conf, then restart PostgreSQL."
+            )
+        return Decision(Layout.PLAIN)  # plain PostgreSQL, as on CI and developer machines
+    problem = (
+        "TimescaleDB is installed on the PostgreSQL server but not preloaded, so "
+        "CREATE EXTENSION timescaledb would fail"
+    )
+    fix = _preload_advice(facts)
     if required:
         raise ImproperlyConfigured(f"TIMESCALE_REQUIRED is set but {problem}: {fix}.")
+    # Someone meant to use TimescaleDB here: say loudly what they get instead.
     return Decision(
         Layout.PLAIN,
         warning=(
