@@ -327,10 +327,14 @@ GUARDIAN_RAISE_403 = False
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Imewe")
 EMAIL_VERIFICATION_MAX_AGE_DAYS = env_int("EMAIL_VERIFICATION_MAX_AGE_DAYS", 3)
 
-# Lockout of repeated failed logins: per account and per IP, independently.
+# Lockout of repeated failed logins, by account and client address together, growing with each
+# further failure, plus a looser limit per address (the rule: apps/users/lockout.py).
+AXES_HANDLER = "apps.users.lockout.LoginLockoutHandler"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+LOGIN_LOCKOUT_MAX_MINUTES = env_int("LOGIN_LOCKOUT_MAX_MINUTES", 24 * 60)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 30)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "email"
 AXES_USERNAME_CALLABLE = "apps.users.lockout.username_from_request"
 AXES_LOCKOUT_CALLABLE = "apps.users.lockout.lockout_response"

@@ -283,7 +283,7 @@ def auth_login(
     user = authenticate(request, email=email, password=password)
     if getattr(request, "axes_locked_out", False):
         audit_log(action=AuditLog.Action.LOGIN_LOCKED, request=request, actor_email=email)
-        raise AuthFailure("login_locked", lockout_message(), 429)
+        raise AuthFailure("login_locked", lockout_message(request), 429)
     if user is None:
         pending = User.objects.filter(email__iexact=email, is_active=False).first()
         if pending and pending.email_verified_at is None and pending.check_password(password):
@@ -302,7 +302,7 @@ def auth_login(
         if device is None:
             user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
             if getattr(request, "axes_locked_out", False):
-                raise AuthFailure("login_locked", lockout_message(), 429)
+                raise AuthFailure("login_locked", lockout_message(request), 429)
             raise AuthFailure("otp_invalid", "The authentication code is wrong or expired.")
     elif for_api and two_factor_required(user):
         raise AuthFailure(
