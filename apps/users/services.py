@@ -7,12 +7,13 @@ from typing import Any
 import django_otp
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in, user_login_failed
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -133,17 +134,24 @@ def team_membership_sync(*, membership: Membership, removed: bool) -> None:
         group.user_set.add(membership.user_id)
 
 
-@transaction.atomic
 def organization_create(*, name: str, kind: str) -> Organization:
+    """Names are what people read, not identifiers: two teams may share one (so a sign-up cannot
+    probe which names exist). The slug is the unique key: the name's, numbered when taken."""
     name = name.strip()
-    if Organization.objects.filter(name__iexact=name).exists():
-        raise Conflict("An organization with this name already exists.", field="organization_name")
     base = slugify(name)[:150] or "org"
-    slug, n = base, 1
-    while Organization.objects.filter(slug=slug).exists():
+    taken = set(Organization.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    n = 1
+    while True:
+        slug = base if n == 1 else f"{base}-{n}"
         n += 1
-        slug = f"{base}-{n}"
-    return Organization.objects.create(name=name, slug=slug, kind=kind)
+        if slug in taken:
+            continue
+        try:
+            with transaction.atomic():  # a concurrent sign-up may take the slug first
+                return Organization.objects.create(name=name, slug=slug, kind=kind)
+        except IntegrityError:
+            if not Organization.objects.filter(slug=slug).exists():
+                raise
 
 
 def membership_add(
@@ -173,7 +181,10 @@ def _org_kind_for(role: Role) -> str:
     return Organization.Kind.VENDOR if role == Role.VENDOR else Organization.Kind.DESIGN_TEAM
 
 
-@transaction.atomic
+class _AddressTaken(Exception):
+    pass
+
+
 def user_register(
     *,
     email: str,
@@ -183,37 +194,58 @@ def user_register(
     organization_name: str,
     base_url: str,
 ) -> User | None:
-    """Create an inactive account and send its verification link. Returns None (and e-mails
-    the address's owner) when the address already has an account."""
+    """Create an inactive account with its organization (all or nothing) and queue its
+    verification e-mail. When the address already has an account, nothing is created and the
+    address's owner is e-mailed instead; the caller answers the same in both cases, and both
+    cases do the same expensive work (one password hash), so neither the answer nor its timing
+    tells whether an address has an account. E-mail goes out from Celery, with retries, after
+    the commit: a mail server that is down delays the message and never fails the sign-up."""
+    from apps.users.tasks import (  # late: the tasks module imports this one
+        user_send_existing_account_notice_task,
+        user_send_verification_task,
+    )
+
     role = Role(role)
     if role not in SELF_SERVICE_ROLES:
         raise ValidationError({"role": "Only designers and vendors can sign up themselves."})
-    if Organization.objects.filter(name__iexact=organization_name.strip()).exists():
-        raise Conflict("An organization with this name already exists.", field="organization_name")
-    existing = User.objects.filter(email__iexact=email.strip()).first()
-    if existing is not None:
-        # Answer as for a new sign-up, so the form does not tell who has an account; the
-        # owner of the address learns of the attempt instead.
+    email = User.objects.normalize_email(email.strip()).lower()
+    password_hash = make_password(password)  # on every path, before anything else
+    try:
+        with transaction.atomic():
+            if User.objects.filter(email__iexact=email).exists():
+                raise _AddressTaken
+            organization = organization_create(name=organization_name, kind=_org_kind_for(role))
+            user = user_create(
+                email=email,
+                password=None,
+                role=role,
+                full_name=full_name,
+                organization=organization,
+                org_role=Membership.OrgRole.OWNER,
+                is_active=False,
+                email_verified=False,
+            )
+            user.password = password_hash
+            user.save(update_fields=["password"])
+    except (_AddressTaken, IntegrityError, Conflict):
+        # IntegrityError/Conflict: a concurrent sign-up with this address won the race.
+        existing = User.objects.filter(email__iexact=email).first()
+        if existing is None:
+            raise
+        existing_id = existing.pk
         transaction.on_commit(
-            lambda: user_send_existing_account_notice(user=existing, base_url=base_url)
+            lambda: user_send_existing_account_notice_task.delay(existing_id, base_url),
+            robust=True,  # a broker outage is logged; it must not turn the answer into a 500
         )
         return None
-    organization = organization_create(name=organization_name, kind=_org_kind_for(role))
-    user = user_create(
-        email=email,
-        password=password,
-        role=role,
-        full_name=full_name,
-        organization=organization,
-        org_role=Membership.OrgRole.OWNER,
-        is_active=False,
-        email_verified=False,
-    )
-    transaction.on_commit(lambda: user_send_verification(user=user, base_url=base_url))
+    user_id = user.pk
+    transaction.on_commit(lambda: user_send_verification_task.delay(user_id, base_url), robust=True)
     return user
 
 
 def user_send_verification(*, user: User, base_url: str) -> None:
+    if user.email_verified_at is not None:
+        return  # verified meanwhile (a retried task): nothing to confirm
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = email_verification_token.make_token(user)
     link = base_url.rstrip("/") + reverse("users:verify-email", args=[uid, token])
