@@ -25,6 +25,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.audit import audit_log
+from apps.core.background import task_enqueue
 from apps.core.exceptions import Conflict
 from apps.core.models import AuditLog
 from apps.users.lockout import lockout_message
@@ -233,13 +234,17 @@ def user_register(
         if existing is None:
             raise
         existing_id = existing.pk
+        # robust: whatever queueing meets (a broker outage is logged by task_enqueue), the
+        # answer stays the same and never becomes a 500.
         transaction.on_commit(
-            lambda: user_send_existing_account_notice_task.delay(existing_id, base_url),
-            robust=True,  # a broker outage is logged; it must not turn the answer into a 500
+            lambda: task_enqueue(user_send_existing_account_notice_task, existing_id, base_url),
+            robust=True,
         )
         return None
     user_id = user.pk
-    transaction.on_commit(lambda: user_send_verification_task.delay(user_id, base_url), robust=True)
+    transaction.on_commit(
+        lambda: task_enqueue(user_send_verification_task, user_id, base_url), robust=True
+    )
     return user
 
 
