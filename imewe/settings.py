@@ -327,10 +327,14 @@ GUARDIAN_RAISE_403 = False
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Imewe")
 EMAIL_VERIFICATION_MAX_AGE_DAYS = env_int("EMAIL_VERIFICATION_MAX_AGE_DAYS", 3)
 
-# Lockout of repeated failed logins: per account and per IP, independently.
+# Lockout of repeated failed logins, by account and client address together, growing with each
+# further failure, plus a looser limit per address (the rule: apps/users/lockout.py).
+AXES_HANDLER = "apps.users.lockout.LoginLockoutHandler"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+LOGIN_LOCKOUT_MAX_MINUTES = env_int("LOGIN_LOCKOUT_MAX_MINUTES", 24 * 60)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 30)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "email"
 AXES_USERNAME_CALLABLE = "apps.users.lockout.username_from_request"
 AXES_LOCKOUT_CALLABLE = "apps.users.lockout.lockout_response"
@@ -470,6 +474,8 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+# Seconds; without it a mail server that never answers holds a worker forever.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Imewe <no-reply@imewe.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -101,7 +101,9 @@ class Organization(TimeStampedModel):
         VENDOR = "vendor", "Vendor company"
         OPERATOR_SITE = "operator_site", "Operator site"
 
-    name = models.CharField(max_length=150, unique=True)
+    # A display name, not a key: two teams may share one, so signing up cannot probe which names
+    # exist. The slug is the unique identifier.
+    name = models.CharField(max_length=150, db_index=True)
     slug = models.SlugField(max_length=160, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     members = models.ManyToManyField(
