@@ -8,6 +8,7 @@ Example edge.yaml:
     upstream: {url: "https://imewe.example", batch_size: 1000}
     # or: upstream: {mqtt: "mqtt://broker:1883", site: "lagos-1", batch_size: 1000}
     buffer: {path: "var/edge-buffer.sqlite3", max_points: 1000000}
+    # points the platform never takes: var/edge-buffer.sqlite3.<node>.dead-letter.jsonl
     forward_every_s: 1.0
     devices:
       - {node: 1, token: "imw_...", protocol: opcua, url: "opc.tcp://10.0.0.5:4840/",
@@ -26,6 +27,11 @@ uploads from a big fleet (bench/ingest). `limits` overrides
 the local safety thresholds (warning, critical) per signal for that device. `work: {speedup:
 360}` runs the node's work agent (edge/work_agent.py): it takes the parts the platform assigns to
 the node and reports start, progress and completion.
+
+One bad point never blocks a node (edge/forwarder.py): points the platform rejects, and points
+that still fail alone after `upstream.max_attempts` (default 3) server errors in a row on their
+batch and a split of that batch, are parked in `<buffer path>.<node>.dead-letter.jsonl` with
+the reason and the time, logged at ERROR and raised as a local alert (signal "telemetry").
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +50,7 @@ from urllib.parse import urlparse
 import yaml
 
 from edge.buffer import SqliteBuffer
+from edge.deadletter import DeadLetter
 from edge.forwarder import Forwarder
 from edge.publishers import (
     HttpsBatchPublisher,
@@ -145,6 +153,39 @@ class Gateway:
             )
             if self.on_alert is not None:
                 self.on_alert(alert)
+
+    def dead_lettered(self, node: int, letters: list[DeadLetter]) -> None:
+        """A local alert for points parked in the node's dead-letter file (called from the
+        forwarding thread, or paho's for rejections reported over MQTT)."""
+        forwarder = self.forwarders[node]
+        message = (
+            f"{len(letters)} point(s) parked in {forwarder.dead_letters.path or 'memory'} "
+            f"({letters[0].reason}); {forwarder.stats.dead_lettered} so far"
+        )
+        alert = LocalAlert(
+            node, "telemetry", "warning", float(len(letters)), datetime.now(UTC), message
+        )
+        self.alerts.append(alert)
+        logger.error("LOCAL ALERT node %s telemetry: %s", node, message)
+        if self.on_alert is not None:
+            self.on_alert(alert)
+
+    def mqtt_rejection(self, node: int, rejection: Mapping[str, Any]) -> None:
+        """The bridge rejected points of `node` on its errors topic: park its report (the
+        point itself stays with the message the broker delivered; its index is in details)."""
+        forwarder = self.forwarders.get(node)
+        if forwarder is None:
+            return
+        error = rejection.get("error")
+        error = error if isinstance(error, dict) else {}
+        details = error.get("details")
+        letter = DeadLetter(
+            {"topic": rejection.get("topic"), "details": details},
+            f"rejected by the platform over MQTT: {error.get('message') or error.get('code')}",
+            details.get("errors") if isinstance(details, dict) else None,
+        )
+        forwarder.stats.dead_lettered += 1
+        self.dead_lettered(node, forwarder.dead_letters.park([letter]))
 
     async def _poll(self, device: DeviceConfig) -> None:
         backoff = 1.0
@@ -281,14 +322,20 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
             SqliteBuffer(path, max_points=int(buffer_cfg.get("max_points", 1_000_000))),
             publisher,
             batch_size=int(upstream.get("batch_size", 1000)),
+            max_attempts=int(upstream.get("max_attempts", 3)),
         )
-    return Gateway(
+    gateway = Gateway(
         devices=devices,
         forwarders=forwarders,
         forward_every_s=forward_every_s,
         mqtt=mqtt,
         agents=agents,
     )
+    for node, forwarder in forwarders.items():
+        forwarder.on_dead_letter = functools.partial(gateway.dead_lettered, node)
+    if mqtt is not None:
+        mqtt.on_rejection = gateway.mqtt_rejection
+    return gateway
 
 
 def main() -> None:

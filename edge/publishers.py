@@ -8,6 +8,7 @@ import logging
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -17,6 +18,24 @@ logger = logging.getLogger(__name__)
 
 class UpstreamUnavailable(Exception):
     """The platform could not be reached or answered with a server error: keep the points."""
+
+
+class UpstreamServerError(UpstreamUnavailable):
+    """The platform answered with a server error (500, 501, 505...: not 502/503/504, which say
+    it is unreachable or busy). Repeated on the same batch, the batch may hold a poison point."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+class BatchRefused(Exception):
+    """The platform refused the batch as a whole (400 without per-point reasons, 413, 422):
+    sending it again cannot help, its parts may go through."""
+
+
+UNAVAILABLE_STATUSES = (502, 503, 504)
+REFUSED_STATUSES = (400, 413, 422)
 
 
 class UpstreamRefused(Exception):
@@ -54,15 +73,31 @@ class HttpsBatchPublisher:
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
                 raise UpstreamRefused(f"HTTP {exc.code}: {exc.read()[:300]!r}") from None
-            if exc.code == 400:  # nothing storable: report, do not retry forever
-                details = json.loads(exc.read()).get("error", {}).get("details") or {}
-                return PublishResult(0, 0, list(details.get("rejected", [])))
+            if exc.code in REFUSED_STATUSES:
+                error = _error_of(exc.read())
+                details = error.get("details")
+                rejected = details.get("rejected") if isinstance(details, dict) else None
+                if exc.code == 400 and isinstance(rejected, list) and rejected:
+                    return PublishResult(0, 0, rejected)  # every point refused, by index
+                message = str(error.get("message") or "")[:300]
+                raise BatchRefused(f"HTTP {exc.code}: {message}".rstrip(": ")) from None
+            if exc.code >= 500 and exc.code not in UNAVAILABLE_STATUSES:
+                raise UpstreamServerError(exc.code) from None
             raise UpstreamUnavailable(f"HTTP {exc.code}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             raise UpstreamUnavailable(str(exc)) from None
         return PublishResult(
             int(report["accepted"]), int(report["duplicates"]), list(report["rejected"])
         )
+
+
+def _error_of(body: bytes) -> dict[str, Any]:
+    """The `error` object of the platform's JSON error body ({} when there is none)."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return {}
+    return error if isinstance(error, dict) else {}
 
 
 class MqttLink:
@@ -81,6 +116,8 @@ class MqttLink:
         self.site = site
         self.connected = threading.Event()
         self.rejections: list[dict[str, Any]] = []
+        # called with (node, rejection) for each rejection, e.g. to park it as a dead letter
+        self.on_rejection: Callable[[int, dict[str, Any]], None] | None = None
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"imewe-edge-{site}",
@@ -112,9 +149,14 @@ class MqttLink:
             body = json.loads(message.payload)
         except ValueError:
             body = {"raw": message.payload[:300].decode(errors="replace")}
+        if not isinstance(body, dict):
+            body = {"raw": body}
         body["topic"] = message.topic
         self.rejections.append(body)
         logger.error("Platform rejected points on %s: %s", message.topic, body)
+        node = message.topic.split("/")[3] if message.topic.count("/") >= 4 else ""
+        if self.on_rejection is not None and node.isdigit():
+            self.on_rejection(int(node), body)
 
     def close(self) -> None:
         self.client.disconnect()

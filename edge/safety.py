@@ -27,6 +27,7 @@ class LocalAlert:
     severity: str  # "warning", "critical" or "cleared"
     value: float
     time: datetime
+    message: str = ""  # for alerts that are not a threshold (e.g. points dead-lettered)
 
 
 def level_of(value: float, warning: float, critical: float, current: str) -> str:

@@ -11,13 +11,19 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from apps.core import daphne_guard  # noqa: E402
+from apps.core.body_limits import BodyLimitMiddleware  # noqa: E402
 from apps.users.ws_auth import WebsocketAuthStack  # noqa: E402
 from imewe.routing import websocket_urlpatterns  # noqa: E402
 from imewe.shutdown import bound_server_shutdown  # noqa: E402
 
+# Request bodies over their route's limit get 413 before they are buffered: inside daphne (which
+# otherwise takes in and parses the whole body first) and in front of Django's handler.
+daphne_guard.install()
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyLimitMiddleware(django_asgi_app),
         # The Origin is checked for session cookies only (apps/users/ws_auth.py): token clients
         # such as mobile apps and machines send none.
         "websocket": WebsocketAuthStack(URLRouter(websocket_urlpatterns)),

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -93,6 +94,7 @@ INSTALLED_APPS = [
     "axes",
     "django_celery_beat",
     "django_prometheus",
+    "csp",
     "apps.core",
     "apps.users",
     "apps.vendors",
@@ -107,8 +109,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later reader of REMOTE_ADDR sees the client's address (apps/core/client_ip.py)
+    "apps.core.client_ip.ClientAddressMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "apps.core.errors.PermissionsPolicyMiddleware",
     "apps.core.middleware.ApiErrorFormatMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,15 +158,19 @@ if DATABASE_URL:
             DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
         )
     }
-    if env_bool("DB_POOL", False):
-        # psycopg's pool: under ASGI each request runs in a thread of its own, so persistent
-        # connections (CONN_MAX_AGE) are not reused and every request would connect anew.
+    if "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("DB_POOL", True):
+        # psycopg's pool, on by default: under ASGI each request runs in a thread of its own, so
+        # persistent connections (CONN_MAX_AGE) pile up one per thread (20 API clients left 75
+        # idle connections and ingest hit "too many clients"). Each process has its own pool:
+        # the sum of DB_POOL_MAX over all processes must stay under PostgreSQL's
+        # max_connections (README, "Production topology").
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN", 2),
             "max_size": env_int("DB_POOL_MAX", 20),
-            "timeout": 10,
+            # Seconds a thread waits for a free connection before the query fails
+            "timeout": env_int("DB_POOL_TIMEOUT", 10),
         }
 else:
     DATABASES = {
@@ -201,7 +211,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "apps.core.cache.ResilientRedisCache",  # misses, never fails, without Redis
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_PREFIX", "imewe"),
         }
@@ -322,17 +332,22 @@ GUARDIAN_RAISE_403 = False
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Imewe")
 EMAIL_VERIFICATION_MAX_AGE_DAYS = env_int("EMAIL_VERIFICATION_MAX_AGE_DAYS", 3)
 
-# Lockout of repeated failed logins: per account and per IP, independently.
+# Lockout of repeated failed logins, by account and client address together, growing with each
+# further failure, plus a looser limit per address (the rule: apps/users/lockout.py).
+AXES_HANDLER = "apps.users.lockout.LoginLockoutHandler"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+LOGIN_LOCKOUT_MAX_MINUTES = env_int("LOGIN_LOCKOUT_MAX_MINUTES", 24 * 60)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 30)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "email"
 AXES_USERNAME_CALLABLE = "apps.users.lockout.username_from_request"
 AXES_LOCKOUT_CALLABLE = "apps.users.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 0) or None
+# REMOTE_ADDR, as ClientAddressMiddleware resolved it from PROXY_COUNT trusted proxies.
+AXES_CLIENT_IP_CALLABLE = "apps.core.client_ip.request_client_address"
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 5)),
@@ -376,8 +391,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    # Trust X-Forwarded-For only from this many proxies (0: the socket address) for throttling.
-    "NUM_PROXIES": env_int("PROXY_COUNT", 0),
+    # 0: REMOTE_ADDR, which ClientAddressMiddleware already took from the trusted proxies.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Imewe API",
@@ -464,10 +479,16 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+# Seconds; without it a mail server that never answers holds a worker forever.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Imewe <no-reply@imewe.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Security --------------------------------------------------------------------------------
+# How many reverse proxies stand in front of the ASGI server (docker-compose: nginx, so 1). The
+# client's address is the PROXY_COUNT-th entry from the right of X-Forwarded-For; 0 trusts no
+# header and uses the socket's address (apps/core/client_ip.py).
+PROXY_COUNT = env_int("PROXY_COUNT", 0)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Probes and the metrics scraper talk plain HTTP inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
@@ -482,7 +503,63 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# --- Request bodies --------------------------------------------------------------------------
+# Every body is bounded before Django reads it (apps/core/body_limits.py in front of the ASGI app,
+# apps/core/daphne_guard.py inside daphne): a larger one gets 413 at once, as JSON under /api/.
+# The reverse proxy's per-route client_max_body_size should match these.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 10 * 1024 * 1024)  # any route
+# Room for the form fields and multipart framing around an upload's file.
+REQUEST_BODY_MULTIPART_OVERHEAD = env_int("REQUEST_BODY_MULTIPART_OVERHEAD", 1024 * 1024)
+# The raw body of telemetry ingest (possibly gzip). The API refuses more than 5,120,000 bytes
+# after inflation (10,000 points x 512 bytes, apps/telemetry/api.py), so a larger raw body could
+# never be taken: refuse it before it is read.
+TELEMETRY_BODY_MAX_BYTES = env_int("TELEMETRY_BODY_MAX_BYTES", 6 * 1024 * 1024)
+MARKETPLACE_IMAGE_MAX_BYTES = env_int("MARKETPLACE_IMAGE_MAX_BYTES", 5 * 1024 * 1024)
+# (path regex, largest body). A limit above REQUEST_BODY_MAX_BYTES applies only to requests that
+# carry credentials (Authorization header or session cookie); anonymous ones get the default.
+# /jobs/new/ takes up to 20 parts' CAD files in one form: their total is bounded by one file's cap.
+REQUEST_BODY_ROUTE_LIMITS: list[tuple[str, int]] = [
+    (r"^/api/v1/telemetry/(batch/)?$", TELEMETRY_BODY_MAX_BYTES),
+    (r"^/api/v1/jobs/cad/$", JOBS_CAD_MAX_BYTES + REQUEST_BODY_MULTIPART_OVERHEAD),
+    (r"^/jobs/new/$", JOBS_CAD_MAX_BYTES + REQUEST_BODY_MULTIPART_OVERHEAD),
+    (r"^(/api/v1)?/twins/\d+/model/$", TWINS_MODEL_MAX_BYTES + REQUEST_BODY_MULTIPART_OVERHEAD),
+    (
+        r"^(/api/v1)?/market/listings/\d+/images/$",
+        MARKETPLACE_IMAGE_MAX_BYTES + REQUEST_BODY_MULTIPART_OVERHEAD,
+    ),
+]
+
+# --- Browser security headers ----------------------------------------------------------------
+CSRF_FAILURE_VIEW = "apps.core.errors.csrf_failure"
+# Content-Security-Policy (django-csp): scripts, styles and everything else from this origin
+# only; no inline scripts or event handlers, except blocks carrying the response's nonce (the
+# twins' import maps). The API docs page widens style-src for its own inline styles (urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],  # includes this origin's ws:/wss: websockets
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Browser features no page of Imewe uses are switched off for every page.
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
+    "magnetometer=(), gyroscope=(), accelerometer=(), midi=(), display-capture=(), "
+    "interest-cohort=()"
+)
+# Django's own bounds behind those: form fields held in memory (files excluded), and the size
+# above which an uploaded file (and the spooled request body) goes to a temporary file on disk.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2621440)  # 2.5 MiB
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from rest_framework.test import APIClient
@@ -22,10 +21,27 @@ from tests.factories import OrganizationFactory, UserFactory, totp_device_for
 
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Any:
-    # Throttle counters and the JWT denylist live in the cache; each test starts empty.
-    cache.clear()
+    # Throttle counters live in the cache; each test starts empty.
+    _clear_own_cache()
     yield
-    cache.clear()
+    _clear_own_cache()
+
+
+def _clear_own_cache() -> None:
+    """Empty this run's cache only: on Redis, `cache.clear()` is FLUSHDB, which wiped the
+    throttle counters of every other test run sharing the database mid-test."""
+    from django.conf import settings
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]  # `cache` is a proxy, never an instance of the backend class
+    if not isinstance(backend, RedisCache):
+        backend.clear()
+        return
+    client = backend._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=f"{settings.CACHES['default']['KEY_PREFIX']}:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture

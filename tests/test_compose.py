@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED = {"db", "redis", "mosquitto", "web", "worker", "beat", "mqtt-bridge"}
+EXPECTED = {"db", "redis", "mosquitto", "web", "worker", "beat", "mqtt-bridge", "nginx"}
 
 
 def compose_command() -> list[str]:
@@ -59,3 +59,66 @@ def test_every_service_has_a_healthcheck():
         assert check and check.get("test"), name
     assert services["db"]["image"].startswith("timescale/timescaledb")
     assert "daphne" in services["web"]["command"]
+
+
+def resolved_config() -> dict:
+    """The file as Compose reads it (anchors and merges applied, defaults filled in)."""
+    env = {**os.environ, "SECRET_KEY": "compose-config-check"}
+    result = subprocess.run(
+        [*compose_command(), "config"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def mount(volume: str | dict) -> tuple[str, str]:
+    """(target, source) of a volume, in Compose v1's short form or v2's long one."""
+    if isinstance(volume, dict):
+        return volume["target"], volume["source"]
+    source, target = volume.split(":")[:2]
+    return target, source
+
+
+def test_nginx_is_the_only_way_in_to_the_web_server():
+    services = resolved_config()["services"]
+    assert not services["web"].get("ports"), "web must be reached through nginx only"
+    assert services["nginx"]["image"].startswith("nginx:")
+    published = {int(p["target"]) for p in services["nginx"]["ports"]}
+    assert published == {80, 443}
+    mounts = dict(mount(v) for v in services["nginx"]["volumes"])
+    assert mounts["/etc/nginx/templates/default.conf.template"].endswith(
+        "deploy/nginx/imewe.conf.template"
+    )
+    assert "/etc/nginx/tls" in mounts
+    # nginx serves the static volume that the `static` step fills from the image
+    assert mounts["/srv/static"] == "static"
+    assert services["nginx"]["environment"]["IMEWE_STATIC_ROOT"] == "/srv/static"
+    assert services["nginx"]["environment"]["IMEWE_UPSTREAM"] == "web:8000"
+    # every IMEWE_* variable of the template is given
+    template = (ROOT / "deploy" / "nginx" / "imewe.conf.template").read_text()
+    needed = {part.split("}", 1)[0] for part in template.split("${")[1:]}
+    assert needed <= set(services["nginx"]["environment"]), needed
+
+
+def test_web_trusts_one_proxy_and_never_the_client_header():
+    services = resolved_config()["services"]
+    assert "--proxy-headers" not in services["web"]["command"]
+    assert services["web"]["environment"]["PROXY_COUNT"] == "1"
+
+
+def test_database_pools_fit_in_max_connections():
+    services = resolved_config()["services"]
+    command = services["db"]["command"]
+    max_connections = int(command[command.index("-c") + 1].split("=")[1])
+    processes = {"web": 1, "worker": 3, "beat": 1, "mqtt-bridge": 1, "migrate": 1}  # worker: 2+1
+    total = 0
+    for name, count in processes.items():
+        env = services[name]["environment"]
+        assert env.get("DB_POOL", "1") != "0", name  # the pool is on
+        total += count * int(env["DB_POOL_MAX"])
+    assert total <= max_connections - 20, total  # room for psql, backups, a rolling restart

@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
@@ -45,7 +47,38 @@ class ConflictError(exceptions.APIException):
     default_detail = "The request conflicts with the current state."
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "The request body is too large."
+
+
+def body_error(exc: Exception) -> tuple[int, str, str] | None:
+    """(status, code, message) for Django's refusals of an oversized or overfull body, which
+    Django itself would answer 400 (or DRF 500)."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return (
+            413,
+            "payload_too_large",
+            f"The request's form fields are larger than the {limit:,} bytes allowed.",
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return 400, "too_many_fields", f"The request has more than {limit:,} form fields."
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return 400, "too_many_files", f"The request has more than {limit:,} files."
+    return None
+
+
 def _django_to_drf(exc: Exception) -> Exception:
+    refused = body_error(exc)
+    if refused is not None:
+        code, name, message = refused
+        if code == 413:
+            return PayloadTooLarge(message, code=name)
+        return exceptions.ParseError(message, code=name)
     if isinstance(exc, Conflict):
         error = ConflictError(exc.message)
         error.details = exc.details  # type: ignore[attr-defined]

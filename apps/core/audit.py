@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models.signals import post_delete, post_init, post_save
 from django.http import HttpRequest
 
+from apps.core.client_ip import request_client_address
 from apps.core.middleware import current_request
 from apps.core.models import AuditLog
 from apps.core.realtime import broadcast_on_commit
@@ -22,9 +23,8 @@ SECRET_FIELDS = {"password", "key", "secret", "token", "token_hash", "bin_key"}
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # axes has already resolved the client address (proxy-aware) for auth requests.
-    ip = getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR")
-    return ip or None
+    # REMOTE_ADDR as ClientAddressMiddleware resolved it from the trusted proxies only.
+    return request_client_address(request)
 
 
 def audit_log(

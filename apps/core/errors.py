@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from apps.core.api import is_api_request, json_error_response
+from apps.core.api import body_error, is_api_request, json_error_response
 from apps.core.audit import audit_log
 from apps.core.models import AuditLog
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    refused = body_error(exception) if exception is not None else None
+    if refused is not None:  # Django sends its body refusals here, the 413 one included
+        status, code, message = refused
+        if is_api_request(request):
+            return json_error_response(request, status, code, message)
+        if status == 413:
+            return render(request, "errors/413.html", {"message": message}, status=413)
+        return render(request, "errors/400.html", {"message": message}, status=400)
     if is_api_request(request):
         return json_error_response(request, 400, "bad_request", "The request is malformed.")
     return render(request, "errors/400.html", status=400)
@@ -42,3 +53,24 @@ def server_error(request: HttpRequest) -> HttpResponse:
             request, 500, "server_error", "An unexpected error occurred; it has been logged."
         )
     return render(request, "errors/500.html", status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the portal's own page (the API's JSON format under /api/)."""
+    if is_api_request(request):
+        return json_error_response(
+            request, 403, "csrf_failed", "CSRF verification failed; reload the page and retry."
+        )
+    return render(request, "errors/403_csrf.html", status=403)
+
+
+class PermissionsPolicyMiddleware:
+    """Sends settings.PERMISSIONS_POLICY on every response (Django has no setting for it)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response

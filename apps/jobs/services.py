@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
+from apps.core.background import task_enqueue
 from apps.core.exceptions import Conflict
 from apps.core.models import Notification
 from apps.core.realtime import broadcast_on_commit
@@ -287,7 +288,7 @@ def _lot_estimate(part: dict[str, Any], share: float) -> dict[str, Any]:
 def _queue_scheduling() -> None:
     from apps.jobs.tasks import parts_schedule_task  # tasks import this module
 
-    parts_schedule_task.delay()
+    task_enqueue(parts_schedule_task)  # the beat runs it every minute anyway
 
 
 def job_sync_status(*, job: Job, by: User | None, reason: str) -> Job:
@@ -331,7 +332,7 @@ def _tell_owner_job_finished(*, job: Job, reason: str) -> None:
 def _queue_finished_email(job_id: int, title: str, body: str) -> None:
     from apps.jobs.tasks import job_finished_email_task
 
-    job_finished_email_task.delay(job_id, title, body)
+    task_enqueue(job_finished_email_task, job_id, title, body)
 
 
 @transaction.atomic

@@ -3,6 +3,11 @@ points per node, stores them through `telemetry_ingest`, and acknowledges each m
 after its points are stored (at-least-once; duplicates are harmless because (node, time) is
 unique). Rejections go to `factory/<site>/machine/<node>/errors`.
 
+A poison message never blocks a node: when storing a flush raises, its messages are stored one
+by one, and a message that still raises is rejected on `.../errors` (code "not_stored") and
+acknowledged, so the broker does not hand it over again. Only when the database itself is
+unreachable do messages stay unacknowledged, queued for the next flush.
+
 A message is JSON: {"token": "imw_...", "points": [ {...}, ... ]} (or "point": {...}); the token
 is the node's device token, and the topic's machine id must be that node.
 """
@@ -19,13 +24,17 @@ from typing import Any
 import orjson
 import paho.mqtt.client as mqtt
 from django.core.cache import cache
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connection, connections
 
 from apps.telemetry.services import MAX_BATCH, telemetry_ingest
 from apps.vendors.services import device_authenticate
 
 logger = logging.getLogger(__name__)
 TOPIC = "factory/+/machine/+/telemetry"
+
+
+class DatabaseUnavailable(Exception):
+    """The database does not answer: keep the messages for a later flush."""
 
 
 @dataclass
@@ -164,32 +173,118 @@ class MqttBridge:
             node_ids = [node_id] if node_id is not None else list(self.pending)
             batches = {n: self.pending.pop(n) for n in node_ids if n in self.pending}
         for nid, batch in batches.items():
-            for start in range(0, len(batch.points), MAX_BATCH):
-                chunk = batch.points[start : start + MAX_BATCH]
-                close_old_connections()
-                report = telemetry_ingest(points=chunk, node_id=nid)
-                self.stats["accepted"] += report.accepted
-                self.stats["duplicates"] += len(report.duplicates)
-                self.stats["rejected"] += len(report.rejected)
-                for rejection in report.rejected:
-                    index = rejection["index"] + start
-                    message, site, first, _count = next(
-                        m for m in reversed(batch.messages) if m[2] <= index
-                    )
-                    self._publish_error(
-                        site,
-                        str(nid),
-                        {
-                            "error": {
-                                "code": "invalid",
-                                "message": "A point was rejected.",
-                                "details": {"index": index - first, "errors": rejection["errors"]},
-                            }
-                        },
-                    )
+            try:
+                self._store_batch(nid, batch)
+            except DatabaseUnavailable:
+                self._requeue(nid, batch)
+                logger.warning(
+                    "Database unavailable: %d telemetry messages of node %s wait unacknowledged",
+                    len(batch.messages),
+                    nid,
+                )
+                continue
             # Stored (or reported): only now does the broker forget the messages.
             for message, *_ in batch.messages:
                 self.client.ack(message.mid, message.qos)
+
+    def _store_batch(self, nid: int, batch: _Pending) -> None:
+        for start in range(0, len(batch.points), MAX_BATCH):
+            end = min(start + MAX_BATCH, len(batch.points))
+            try:
+                self._ingest(nid, batch, start, end)
+            except DatabaseUnavailable:
+                raise
+            except Exception:
+                logger.exception(
+                    "Storing %d points of node %s failed; retrying message by message",
+                    end - start,
+                    nid,
+                )
+                self._store_one_by_one(nid, batch, start, end)
+
+    def _store_one_by_one(self, nid: int, batch: _Pending, start: int, end: int) -> None:
+        """Store the messages of points[start:end] one at a time: a message that still fails is
+        poison; it is rejected (and acknowledged with the others) instead of blocking the node."""
+        for message, site, first, count in batch.messages:
+            low, high = max(first, start), min(first + count, end)
+            if low >= high:
+                continue  # the message has no point in this chunk
+            try:
+                self._ingest(nid, batch, low, high)
+            except DatabaseUnavailable:
+                raise
+            except Exception:
+                logger.exception(
+                    "Telemetry message %s on %s could not be stored; rejected",
+                    message.mid,
+                    message.topic,
+                )
+                self.stats["rejected"] += high - low
+                self._publish_error(
+                    site,
+                    str(nid),
+                    {
+                        "error": {
+                            "code": "not_stored",
+                            "message": "The platform could not store this message (the error "
+                            "is logged); it will not be retried. Check its points.",
+                            "details": {"points": count},
+                        }
+                    },
+                )
+
+    def _ingest(self, nid: int, batch: _Pending, start: int, end: int) -> None:
+        close_old_connections()
+        try:
+            report = telemetry_ingest(points=batch.points[start:end], node_id=nid)
+        except Exception:
+            if not self._database_up():
+                raise DatabaseUnavailable from None
+            raise
+        self.stats["accepted"] += report.accepted
+        self.stats["duplicates"] += len(report.duplicates)
+        self.stats["rejected"] += len(report.rejected)
+        for rejection in report.rejected:
+            index = rejection["index"] + start
+            message, site, first, _count = next(
+                m for m in reversed(batch.messages) if m[2] <= index
+            )
+            self._publish_error(
+                site,
+                str(nid),
+                {
+                    "error": {
+                        "code": "invalid",
+                        "message": "A point was rejected.",
+                        "details": {"index": index - first, "errors": rejection["errors"]},
+                    }
+                },
+            )
+
+    @staticmethod
+    def _database_up() -> bool:
+        """Whether the database answers: an error while it does is the message's fault."""
+        close_old_connections()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception:
+            connection.close()
+            return False
+        return True
+
+    def _requeue(self, nid: int, batch: _Pending) -> None:
+        """Put `batch` back in front of what arrived for the node meanwhile."""
+        with self.lock:
+            newer = self.pending.pop(nid, None)
+            if newer is not None:
+                offset = len(batch.points)
+                batch.points.extend(newer.points)
+                batch.messages.extend(
+                    (message, site, first + offset, count)
+                    for message, site, first, count in newer.messages
+                )
+            self.pending[nid] = batch
 
     def _flush_loop(self) -> None:
         while not self.stopping.wait(self.flush_interval):

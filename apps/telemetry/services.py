@@ -5,6 +5,7 @@ their reasons. Nothing is dropped silently."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,7 +13,7 @@ from typing import Any
 
 import django.dispatch
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -21,6 +22,8 @@ from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.validation import SIGNALS, CleanPoint, clean_point
 from apps.vendors.lifecycle import ACTIVE_STATUSES
 from apps.vendors.models import FabricationNode
+
+logger = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
 COLUMNS = ("node_id", "time", "job_id", *SIGNALS, "extra")
@@ -91,9 +94,12 @@ def telemetry_ingest(*, points: Sequence[Any], node_id: int) -> IngestReport:
         else:
             fresh.append((index, point))
     if fresh:
-        inserted = _store(fresh)
+        inserted, refused = _store(fresh)
         report.accepted = len(inserted)
-        report.duplicates.extend(i for i, p in fresh if p.time not in inserted)
+        report.duplicates.extend(i for i, p in fresh if p.time not in inserted and i not in refused)
+        if refused:
+            report.rejected.extend({"index": i, "errors": {"point": r}} for i, r in refused.items())
+            report.rejected.sort(key=lambda rejection: rejection["index"])
         if inserted:
             newest = max((p for _, p in fresh if p.time in inserted), key=lambda p: p.time)
             _announce(node_id, newest)
@@ -106,9 +112,40 @@ def _rows(points: Iterable[tuple[int, CleanPoint]]) -> Iterable[tuple[Any, ...]]
         yield (p.node_id, p.time, p.job_id, *p.values, Jsonb(p.extra))
 
 
-def _store(points: list[tuple[int, CleanPoint]]) -> set[datetime]:
-    """Insert the points; returns the times actually stored (a concurrent writer may have
-    stored some of them in the meantime: those are duplicates, not errors)."""
+# What the database (or the driver) raises for a value it cannot store. Validation keeps such
+# values out; should one slip through, it costs its own point, never the batch.
+# IntegrityError: only from the conflict-skipping insert, where it cannot mean a duplicate.
+REFUSED_BY_DATABASE = (DataError, IntegrityError, psycopg.DataError, OverflowError)
+
+
+def _store(points: list[tuple[int, CleanPoint]]) -> tuple[set[datetime], dict[int, str]]:
+    """Insert the points. Returns the times actually stored (a concurrent writer may have
+    stored some of them in the meantime: those are duplicates, not errors) and, by request
+    index, the points the database refused. A refused batch is bisected to find them, so one
+    bad point costs about 2 log2(n) extra bulk writes and the good points are all stored."""
+    try:
+        return _store_all(points), {}
+    except REFUSED_BY_DATABASE as exc:
+        if len(points) == 1:
+            index, point = points[0]
+            logger.warning(
+                "The database refused telemetry point %s of node %s: %s",
+                index,
+                point.node_id,
+                exc,
+            )
+            cause = type(
+                exc.__cause__ or exc
+            ).__name__  # psycopg's class, e.g. NumericValueOutOfRange
+            reason = f"the database refused this point ({cause}); it was not stored"
+            return set(), {index: reason}
+    middle = len(points) // 2
+    stored, refused = _store(points[:middle])
+    stored_later, refused_later = _store(points[middle:])
+    return stored | stored_later, refused | refused_later
+
+
+def _store_all(points: list[tuple[int, CleanPoint]]) -> set[datetime]:
     if connection.vendor == "postgresql":
         try:
             with transaction.atomic(), connection.cursor() as cursor:

@@ -17,6 +17,9 @@ from apps.telemetry.models import SIGNAL_RANGES
 MAX_FUTURE = timedelta(minutes=5)  # tolerated clock skew of a gateway
 MAX_PAST = timedelta(days=365)
 MAX_EXTRA_KEYS = 50
+MAX_EXTRA_KEY_LENGTH = 64
+MAX_EXTRA_STRING_LENGTH = 200
+INT8_MAX = 2**63 - 1  # ids are stored as PostgreSQL bigint
 ALLOWED_KEYS = {"node", "time", "job_id", "extra", "units", *SIGNAL_RANGES}
 
 # signal -> {unit: function to the stored unit}
@@ -50,6 +53,24 @@ class CleanPoint:
 SIGNALS = tuple(SIGNAL_RANGES)
 
 
+def text_problem(value: str) -> str | None:
+    """Why PostgreSQL cannot store `value` in text or jsonb, or None when it can."""
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (e.g. \\ud800), which is not valid Unicode"
+    return None
+
+
+def shown(key: object, limit: int = 40) -> str:
+    """`key` as it can be echoed in an error (JSON and MQTT cannot carry lone surrogates)."""
+    safe = str(key).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+    return safe if len(safe) <= limit else safe[:limit] + "..."
+
+
 def parse_time(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError("time must be an ISO 8601 string or epoch seconds")
@@ -58,6 +79,8 @@ def parse_time(value: Any) -> datetime:
             raise ValueError("time is not finite")
         return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, str):
+        if len(value) > 64:
+            raise ValueError("time is too long for an ISO 8601 timestamp")
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
             raise ValueError("time needs a timezone (e.g. 'Z' or '+00:00')")
@@ -72,10 +95,10 @@ def clean_point(raw: Any, *, now: datetime) -> tuple[CleanPoint | None, dict[str
     errors: dict[str, str] = {}
     unknown = set(raw) - ALLOWED_KEYS
     for key in sorted(unknown):
-        errors[key] = "unknown field (put other signals in 'extra')"
+        errors[shown(key)] = "unknown field (put other signals in 'extra')"
 
     node = raw.get("node")
-    if isinstance(node, bool) or not isinstance(node, int) or node <= 0:
+    if isinstance(node, bool) or not isinstance(node, int) or not 0 < node <= INT8_MAX:
         errors["node"] = "required: the node's id (a positive integer)"
     try:
         when = parse_time(raw.get("time"))
@@ -89,9 +112,9 @@ def clean_point(raw: Any, *, now: datetime) -> tuple[CleanPoint | None, dict[str
 
     job_id = raw.get("job_id")
     if job_id is not None and (
-        isinstance(job_id, bool) or not isinstance(job_id, int) or job_id <= 0
+        isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id <= INT8_MAX
     ):
-        errors["job_id"] = "must be a positive integer or null"
+        errors["job_id"] = f"must be a positive integer up to {INT8_MAX} or null"
 
     units = raw.get("units") or {}
     if not isinstance(units, dict):
@@ -102,9 +125,11 @@ def clean_point(raw: Any, *, now: datetime) -> tuple[CleanPoint | None, dict[str
         signal = UNIT_ALIASES.get(name, name)
         table = UNIT_CONVERSIONS.get(signal)
         if table is None:
-            errors[f"units.{name}"] = "no such signal"
-        elif unit not in table:
-            errors[f"units.{name}"] = f"unknown unit {unit!r}; use one of {', '.join(table)}"
+            errors[f"units.{shown(name)}"] = "no such signal"
+        elif not isinstance(unit, str) or unit not in table:
+            errors[f"units.{shown(name)}"] = (
+                f"unknown unit {shown(unit)!r}; use one of {', '.join(table)}"
+            )
         else:
             converters[signal] = table[unit]
 
@@ -138,12 +163,23 @@ def clean_point(raw: Any, *, now: datetime) -> tuple[CleanPoint | None, dict[str
         errors["extra"] = f"at most {MAX_EXTRA_KEYS} extra signals"
     else:
         for key, value in extra.items():
-            if not isinstance(value, int | float | str | bool) or (
+            field_name = f"extra.{shown(key)}"
+            key_problem = text_problem(key)
+            if key_problem is not None:
+                errors[field_name] = f"the signal name {key_problem}"
+            elif not 0 < len(key) <= MAX_EXTRA_KEY_LENGTH:
+                errors[field_name] = f"signal names are 1-{MAX_EXTRA_KEY_LENGTH} characters"
+            elif not isinstance(value, int | float | str | bool) or (
                 isinstance(value, float) and not math.isfinite(value)
             ):
-                errors[f"extra.{key}"] = "must be a finite number, a string or a boolean"
-            elif isinstance(value, str) and len(value) > 200:
-                errors[f"extra.{key}"] = "strings are limited to 200 characters"
+                errors[field_name] = "must be a finite number, a string or a boolean"
+            elif isinstance(value, str):
+                if len(value) > MAX_EXTRA_STRING_LENGTH:
+                    errors[field_name] = (
+                        f"strings are limited to {MAX_EXTRA_STRING_LENGTH} characters"
+                    )
+                elif (value_problem := text_problem(value)) is not None:
+                    errors[field_name] = f"the value {value_problem}"
         present = present or bool(extra)
     if not present and not errors:
         errors["point"] = "carries no signal"

@@ -6,28 +6,42 @@ from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from apps.users.models import User
 from apps.users.roles import two_factor_required
-from apps.users.tokens import access_token_is_revoked, token_problem
+from apps.users.tokens import token_problem, user_with_revocation
 
 
 class RevocableJWTAuthentication(JWTAuthentication):
-    """Bearer access tokens, refused after logout (jti denylist), a password change
-    (simplejwt's password-hash claim), a role change, or without 2FA where the role needs it."""
+    """Bearer access tokens, refused after logout (jti denylist), "log out everywhere" (token
+    generation), a password change (simplejwt's password-hash claim), a role change, or
+    without 2FA where the role needs it. Every check reads the database, in the one query
+    that loads the user: no cache, so a Redis outage neither fails nor opens it."""
 
-    def get_validated_token(self, raw_token: bytes) -> Any:
-        token = super().get_validated_token(raw_token)
-        if access_token_is_revoked(jti=str(token.get("jti"))):
+    def get_user(self, validated_token: Any) -> Any:
+        user_id = validated_token.get(jwt_settings.USER_ID_CLAIM)
+        if user_id is None:
+            raise InvalidToken("Token contained no recognizable user identification")
+        user = user_with_revocation(user_id=user_id, jti=str(validated_token.get("jti")))
+        if user is None:
+            raise exceptions.AuthenticationFailed("User not found", code="user_not_found")
+        if user.access_revoked:  # type: ignore[attr-defined]
             raise exceptions.AuthenticationFailed(
                 "This access token was revoked by a logout.", code="token_revoked"
             )
-        return token
-
-    def get_user(self, validated_token: Any) -> Any:
-        user = super().get_user(validated_token)
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed("User is inactive", code="user_inactive")
+        if validated_token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(
+            user.password
+        ):
+            raise exceptions.AuthenticationFailed(
+                "The user's password has been changed.", code="password_changed"
+            )
         problem = token_problem(token=validated_token, user=user)
         if problem is not None:
             raise exceptions.AuthenticationFailed(problem[1], code=problem[0])
@@ -44,8 +58,6 @@ class CheckedTokenRefreshSerializer(TokenRefreshSerializer):
             raise exceptions.AuthenticationFailed(
                 "No active account for this token.", code="no_active_account"
             )
-        from rest_framework_simplejwt.utils import get_md5_hash_password
-
         if refresh.get("hash_password") != get_md5_hash_password(user.password):
             raise exceptions.AuthenticationFailed(
                 "The password changed; sign in again.", code="password_changed"

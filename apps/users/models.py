@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from apps.core.models import TimeStampedModel
 from apps.users.roles import Action, Role
@@ -47,6 +49,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     date_joined = models.DateTimeField(default=timezone.now)
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Raised by "log out everywhere": tokens carry the generation they were issued in and
+    # sessions hash it in, so every earlier access token and session stops at once.
+    token_generation = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
     # Set on request.user by django_otp.middleware.OTPMiddleware.
@@ -70,6 +75,25 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email.split("@")[0]
 
+    # Django keeps a session only while its stored hash matches this one; generation 0 keeps
+    # Django's own hash, so sessions from before the field existed stay valid.
+    def get_session_auth_hash(self) -> str:
+        if not self.token_generation:
+            return super().get_session_auth_hash()
+        return self._generation_session_hash(None)
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        if not self.token_generation:
+            yield from super().get_session_auth_fallback_hash()
+            return
+        for fallback_secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._generation_session_hash(fallback_secret)
+
+    def _generation_session_hash(self, secret: str | bytes | None) -> str:
+        key_salt = "apps.users.models.User.get_session_auth_hash"
+        value = f"{self.password}:{self.token_generation}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
+
 
 class Organization(TimeStampedModel):
     class Kind(models.TextChoices):
@@ -77,7 +101,9 @@ class Organization(TimeStampedModel):
         VENDOR = "vendor", "Vendor company"
         OPERATOR_SITE = "operator_site", "Operator site"
 
-    name = models.CharField(max_length=150, unique=True)
+    # A display name, not a key: two teams may share one, so signing up cannot probe which names
+    # exist. The slug is the unique identifier.
+    name = models.CharField(max_length=150, db_index=True)
     slug = models.SlugField(max_length=160, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     members = models.ManyToManyField(
@@ -110,3 +136,18 @@ class Membership(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.org_role})"
+
+
+class RevokedAccessToken(models.Model):
+    """An access token refused before it expires (logout). Kept in the database, not in the
+    cache, so a Redis outage can neither lose a revocation nor fail the check; rows past
+    `expires_at` are dropped nightly (flush_expired_tokens_task)."""
+
+    jti = models.CharField(max_length=255, primary_key=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["expires_at"]
+
+    def __str__(self) -> str:
+        return self.jti

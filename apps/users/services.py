@@ -7,12 +7,13 @@ from typing import Any
 import django_otp
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in, user_login_failed
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +25,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.audit import audit_log
+from apps.core.background import task_enqueue
 from apps.core.exceptions import Conflict
 from apps.core.models import AuditLog
 from apps.users.lockout import lockout_message
@@ -35,7 +37,7 @@ from apps.users.roles import (
     role_actions,
     two_factor_required,
 )
-from apps.users.tokens import access_token_revoke, user_tokens_revoke
+from apps.users.tokens import access_token_revoke, user_tokens_end_everywhere, user_tokens_revoke
 
 # --- Roles -----------------------------------------------------------------------------------
 
@@ -133,17 +135,24 @@ def team_membership_sync(*, membership: Membership, removed: bool) -> None:
         group.user_set.add(membership.user_id)
 
 
-@transaction.atomic
 def organization_create(*, name: str, kind: str) -> Organization:
+    """Names are what people read, not identifiers: two teams may share one (so a sign-up cannot
+    probe which names exist). The slug is the unique key: the name's, numbered when taken."""
     name = name.strip()
-    if Organization.objects.filter(name__iexact=name).exists():
-        raise Conflict("An organization with this name already exists.", field="organization_name")
     base = slugify(name)[:150] or "org"
-    slug, n = base, 1
-    while Organization.objects.filter(slug=slug).exists():
+    taken = set(Organization.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    n = 1
+    while True:
+        slug = base if n == 1 else f"{base}-{n}"
         n += 1
-        slug = f"{base}-{n}"
-    return Organization.objects.create(name=name, slug=slug, kind=kind)
+        if slug in taken:
+            continue
+        try:
+            with transaction.atomic():  # a concurrent sign-up may take the slug first
+                return Organization.objects.create(name=name, slug=slug, kind=kind)
+        except IntegrityError:
+            if not Organization.objects.filter(slug=slug).exists():
+                raise
 
 
 def membership_add(
@@ -173,7 +182,10 @@ def _org_kind_for(role: Role) -> str:
     return Organization.Kind.VENDOR if role == Role.VENDOR else Organization.Kind.DESIGN_TEAM
 
 
-@transaction.atomic
+class _AddressTaken(Exception):
+    pass
+
+
 def user_register(
     *,
     email: str,
@@ -183,37 +195,62 @@ def user_register(
     organization_name: str,
     base_url: str,
 ) -> User | None:
-    """Create an inactive account and send its verification link. Returns None (and e-mails
-    the address's owner) when the address already has an account."""
+    """Create an inactive account with its organization (all or nothing) and queue its
+    verification e-mail. When the address already has an account, nothing is created and the
+    address's owner is e-mailed instead; the caller answers the same in both cases, and both
+    cases do the same expensive work (one password hash), so neither the answer nor its timing
+    tells whether an address has an account. E-mail goes out from Celery, with retries, after
+    the commit: a mail server that is down delays the message and never fails the sign-up."""
+    from apps.users.tasks import (  # late: the tasks module imports this one
+        user_send_existing_account_notice_task,
+        user_send_verification_task,
+    )
+
     role = Role(role)
     if role not in SELF_SERVICE_ROLES:
         raise ValidationError({"role": "Only designers and vendors can sign up themselves."})
-    if Organization.objects.filter(name__iexact=organization_name.strip()).exists():
-        raise Conflict("An organization with this name already exists.", field="organization_name")
-    existing = User.objects.filter(email__iexact=email.strip()).first()
-    if existing is not None:
-        # Answer as for a new sign-up, so the form does not tell who has an account; the
-        # owner of the address learns of the attempt instead.
+    email = User.objects.normalize_email(email.strip()).lower()
+    password_hash = make_password(password)  # on every path, before anything else
+    try:
+        with transaction.atomic():
+            if User.objects.filter(email__iexact=email).exists():
+                raise _AddressTaken
+            organization = organization_create(name=organization_name, kind=_org_kind_for(role))
+            user = user_create(
+                email=email,
+                password=None,
+                role=role,
+                full_name=full_name,
+                organization=organization,
+                org_role=Membership.OrgRole.OWNER,
+                is_active=False,
+                email_verified=False,
+            )
+            user.password = password_hash
+            user.save(update_fields=["password"])
+    except (_AddressTaken, IntegrityError, Conflict):
+        # IntegrityError/Conflict: a concurrent sign-up with this address won the race.
+        existing = User.objects.filter(email__iexact=email).first()
+        if existing is None:
+            raise
+        existing_id = existing.pk
+        # robust: whatever queueing meets (a broker outage is logged by task_enqueue), the
+        # answer stays the same and never becomes a 500.
         transaction.on_commit(
-            lambda: user_send_existing_account_notice(user=existing, base_url=base_url)
+            lambda: task_enqueue(user_send_existing_account_notice_task, existing_id, base_url),
+            robust=True,
         )
         return None
-    organization = organization_create(name=organization_name, kind=_org_kind_for(role))
-    user = user_create(
-        email=email,
-        password=password,
-        role=role,
-        full_name=full_name,
-        organization=organization,
-        org_role=Membership.OrgRole.OWNER,
-        is_active=False,
-        email_verified=False,
+    user_id = user.pk
+    transaction.on_commit(
+        lambda: task_enqueue(user_send_verification_task, user_id, base_url), robust=True
     )
-    transaction.on_commit(lambda: user_send_verification(user=user, base_url=base_url))
     return user
 
 
 def user_send_verification(*, user: User, base_url: str) -> None:
+    if user.email_verified_at is not None:
+        return  # verified meanwhile (a retried task): nothing to confirm
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = email_verification_token.make_token(user)
     link = base_url.rstrip("/") + reverse("users:verify-email", args=[uid, token])
@@ -283,7 +320,7 @@ def auth_login(
     user = authenticate(request, email=email, password=password)
     if getattr(request, "axes_locked_out", False):
         audit_log(action=AuditLog.Action.LOGIN_LOCKED, request=request, actor_email=email)
-        raise AuthFailure("login_locked", lockout_message(), 429)
+        raise AuthFailure("login_locked", lockout_message(request), 429)
     if user is None:
         pending = User.objects.filter(email__iexact=email, is_active=False).first()
         if pending and pending.email_verified_at is None and pending.check_password(password):
@@ -302,7 +339,7 @@ def auth_login(
         if device is None:
             user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
             if getattr(request, "axes_locked_out", False):
-                raise AuthFailure("login_locked", lockout_message(), 429)
+                raise AuthFailure("login_locked", lockout_message(request), 429)
             raise AuthFailure("otp_invalid", "The authentication code is wrong or expired.")
     elif for_api and two_factor_required(user):
         raise AuthFailure(
@@ -332,7 +369,8 @@ def auth_logout_tokens(
     if str(token.get("user_id")) != str(user.pk):
         raise ValidationError({"refresh": "This refresh token belongs to another user."})
     if everywhere:
-        revoked = user_tokens_revoke(user=user)
+        # Every device: refresh tokens, other access tokens and portal sessions too.
+        revoked = user_tokens_end_everywhere(user=user)
     else:
         token.blacklist()
         revoked = 1

@@ -18,7 +18,6 @@ from django_otp import login as otp_login
 from django_otp import match_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.core.exceptions import Conflict
 from apps.users.forms import DisableTwoFactorForm, LoginForm, RegistrationForm, TokenForm
 from apps.users.roles import two_factor_required
 from apps.users.services import (
@@ -94,8 +93,6 @@ def register_view(request: HttpRequest) -> HttpResponse:
                 organization_name=data["organization_name"],
                 base_url=request.build_absolute_uri("/"),
             )
-        except Conflict as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)

@@ -26,7 +26,8 @@ from apps.vendors.selectors import (
     credential_list,
     node_can_manage,
     node_get_for_user,
-    node_list,
+    node_list_with_private_flag,
+    node_shows_private_details,
     pending_node_list,
     vendor_organizations_for,
 )
@@ -44,9 +45,30 @@ from apps.vendors.services import (
     vendor_profile_verify,
 )
 
+PRIVATE_NOTE = (
+    "Null unless private_details is true (the node's vendor, its site's operators, admins)."
+)
+
 
 class NodeSerializer(serializers.ModelSerializer):
+    """A node as its caller may see it: private details are null for everyone but the node's
+    vendor company, its site's operators and admins (apps.vendors.selectors)."""
+
     vendor_name = serializers.CharField(source="vendor.name", read_only=True)
+    private_details = serializers.SerializerMethodField(
+        help_text="Whether you may see this node's private details (the fields below are null "
+        "otherwise)."
+    )
+    latitude = serializers.FloatField(read_only=True, allow_null=True, help_text=PRIVATE_NOTE)
+    longitude = serializers.FloatField(read_only=True, allow_null=True, help_text=PRIVATE_NOTE)
+    software_version = serializers.CharField(
+        read_only=True, allow_null=True, help_text=PRIVATE_NOTE
+    )
+    approval_comment = serializers.CharField(
+        read_only=True, allow_null=True, help_text=PRIVATE_NOTE
+    )
+
+    PRIVATE_FIELDS = ("latitude", "longitude", "software_version", "approval_comment")
 
     class Meta:
         model = FabricationNode
@@ -74,8 +96,23 @@ class NodeSerializer(serializers.ModelSerializer):
             "approved_at",
             "created_at",
             "updated_at",
+            "private_details",
         ]
         read_only_fields = ["status", "approval", "approval_comment", "approved_at"]
+
+    def get_private_details(self, node: FabricationNode) -> bool:
+        flag = getattr(node, "private_details", None)  # node_list_with_private_flag's
+        if flag is None:
+            request = self.context.get("request")
+            flag = request is not None and node_shows_private_details(user=request.user, node=node)
+        return bool(flag)
+
+    def to_representation(self, instance: FabricationNode) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not data["private_details"]:
+            for field in self.PRIVATE_FIELDS:
+                data[field] = None
+        return data
 
 
 class NodeWriteSerializer(serializers.ModelSerializer):
@@ -126,7 +163,7 @@ class NodeListApi(ListAPIView):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return FabricationNode.objects.none()
-        return node_list(user=self.request.user)  # type: ignore[arg-type]
+        return node_list_with_private_flag(user=self.request.user)  # type: ignore[arg-type]
 
     @extend_schema(request=RegisterSerializer, responses={201: NodeSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -142,13 +179,17 @@ class NodeListApi(ListAPIView):
                 )
             vendor = vendors[0]
         node = node_register(by=request.user, vendor=vendor, **fields)
-        return Response(NodeSerializer(node).data, status=status.HTTP_201_CREATED)
+        return Response(
+            NodeSerializer(node, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class NodeDetailApi(APIView):
     @extend_schema(responses={200: NodeSerializer})
     def get(self, request: AuthenticatedRequest, pk: int) -> Response:
-        return Response(NodeSerializer(node_get_for_user(user=request.user, pk=pk)).data)
+        node = node_get_for_user(user=request.user, pk=pk)
+        return Response(NodeSerializer(node, context={"request": request}).data)
 
     @extend_schema(request=NodeWriteSerializer, responses={200: NodeSerializer})
     def patch(self, request: AuthenticatedRequest, pk: int) -> Response:
@@ -156,7 +197,7 @@ class NodeDetailApi(APIView):
         data = NodeWriteSerializer(node, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         node = node_update(node=node, by=request.user, **data.validated_data)
-        return Response(NodeSerializer(node).data)
+        return Response(NodeSerializer(node, context={"request": request}).data)
 
 
 class NodeTransitionApi(APIView):
@@ -170,26 +211,44 @@ class NodeTransitionApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         node = node_transition(node=node, by=request.user, **data.validated_data)
-        return Response(NodeSerializer(node).data)
+        return Response(NodeSerializer(node, context={"request": request}).data)
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):
-    by_email = serializers.CharField(source="by.email", default=None, read_only=True)
+    """Who changed the status and why are private details of the node (null for others)."""
+
+    by_email = serializers.CharField(
+        source="by.email", default=None, read_only=True, allow_null=True, help_text=PRIVATE_NOTE
+    )
+    reason = serializers.CharField(read_only=True, allow_null=True, help_text=PRIVATE_NOTE)
 
     class Meta:
         model = NodeStatusChange
         fields = ["from_status", "to_status", "by_email", "reason", "at"]
 
+    def to_representation(self, instance: NodeStatusChange) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("private_details", False):
+            data["by_email"] = data["reason"] = None
+        return data
+
 
 class NodeStatusLogApi(ListAPIView):
     serializer_class = StatusChangeSerializer
     filter_backends: list[Any] = []
+    private_details = False
 
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return NodeStatusChange.objects.none()
-        node = node_get_for_user(user=self.request.user, pk=self.kwargs["pk"])  # type: ignore[arg-type]
+        user = self.request.user
+        node = node_get_for_user(user=user, pk=self.kwargs["pk"])  # type: ignore[arg-type]
+        self.private_details = node_shows_private_details(user=user, node=node)  # type: ignore[arg-type]
         return node.status_log.select_related("by")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        # list() runs get_queryset first, so the flag is known here; False is the safe default.
+        return {**super().get_serializer_context(), "private_details": self.private_details}
 
 
 class NodeApprovalApi(APIView):
@@ -209,7 +268,7 @@ class NodeApprovalApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         node = node_decide(node=node, by=request.user, **data.validated_data)
-        return Response(NodeSerializer(node).data)
+        return Response(NodeSerializer(node, context={"request": request}).data)
 
 
 class PendingNodeListApi(ListAPIView):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.users.models import Organization, User
@@ -35,6 +35,30 @@ def nodes_in_scope(*, user: User, action: Action) -> QuerySet[FabricationNode]:
     if scope == Scope.OPERATED:
         return qs.filter(pk__in=FabricationNode.objects.filter(site__memberships__user=user))
     return qs.none()
+
+
+def nodes_with_private_details(*, user: User) -> QuerySet[FabricationNode]:
+    """The one rule for a node's private details (its approval comment, coordinates, software
+    version, and who changed its status and why): admins see them for every node, members of the
+    node's vendor company and the operators of its site for theirs. Anyone else who may see the
+    node at all (node_list) gets its public fields only."""
+    qs = FabricationNode.objects.all()
+    if scope_for(user, Action.NODE_MANAGE) == Scope.ALL:
+        return qs
+    own = Q(vendor__memberships__user=user)
+    if scope_for(user, Action.TICKET_MANAGE) == Scope.OPERATED:
+        own |= Q(site__memberships__user=user)
+    return qs.filter(pk__in=FabricationNode.objects.filter(own).values("pk"))
+
+
+def node_shows_private_details(*, user: User, node: FabricationNode) -> bool:
+    return nodes_with_private_details(user=user).filter(pk=node.pk).exists()
+
+
+def node_list_with_private_flag(*, user: User) -> QuerySet[FabricationNode]:
+    """node_list, each node annotated `private_details` (may `user` see them), in one query."""
+    private = nodes_with_private_details(user=user).filter(pk=OuterRef("pk"))
+    return node_list(user=user).annotate(private_details=Exists(private))
 
 
 def node_get_for_user(*, user: User, pk: int) -> FabricationNode:

@@ -20,6 +20,7 @@ from apps.vendors.selectors import (
     node_can_manage,
     node_get_for_user,
     node_list,
+    node_shows_private_details,
     pending_node_list,
     vendor_organizations_for,
 )
@@ -128,6 +129,7 @@ def node_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         {
             "node": node,
             "can_manage": can_manage,
+            "show_private": node_shows_private_details(user=request.user, node=node),
             "status_log": node.status_log.select_related("by")[:20],
             "configs": configs,
             "diff": diff,

@@ -66,7 +66,11 @@ async function renderAgeing(result) {
   for (const zone of result.heatmap) {
     const tr = document.createElement("tr");
     const hue = Math.round(120 * (1 - zone.relative));
-    tr.innerHTML = `<td></td><td></td><td><span class="heat" style="display:inline-block;width:${Math.round(zone.relative * 100)}%;min-width:4px;height:.8rem;background:hsl(${hue} 70% 45%)"></span> ${zone.relative}</td>`;
+    tr.innerHTML = `<td></td><td></td><td><span class="heat"></span> ${zone.relative}</td>`;
+    Object.assign(tr.querySelector(".heat").style, {  // CSSOM: the CSP forbids style attributes
+      display: "inline-block", width: `${Math.round(zone.relative * 100)}%`, minWidth: "4px",
+      height: ".8rem", background: `hsl(${hue} 70% 45%)`,
+    });
     tr.children[0].textContent = zone.zone; tr.children[1].textContent = zone.stress_mpa;
     tbody.append(tr);
   }

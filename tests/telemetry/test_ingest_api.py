@@ -11,38 +11,25 @@ from django.utils import timezone
 from apps.telemetry.models import TelemetryPoint
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import (
-    device_credential_issue,
     device_credential_revoke,
-    node_config_save,
     node_transition,
 )
 from tests.conftest import jwt_client
-from tests.vendors.conftest import approved_node
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def live(fleet):
-    """Two approved, idle nodes of one vendor, each with its own device token."""
-    nodes, tokens = [], []
-    for name in ("Mill-A", "Mill-B"):
-        node = approved_node(fleet, name=name)
-        node_config_save(node=node, by=fleet["vendor"], config={"v": 1})
-        node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
-        credential, token = device_credential_issue(node=node, by=fleet["vendor"])
-        nodes.append(node)
-        tokens.append(token)
-    return {"nodes": nodes, "tokens": tokens, "credential_vendor": fleet["vendor"]}
 
 
 def device(token: str) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Device {token}")
 
 
+# Once per run: computed per call, a second boundary crossed between two calls shifted every
+# later time by a second (test_batch_with_already_stored_points_reports_duplicates flaked).
+BASE = timezone.now().replace(microsecond=0) - timedelta(minutes=10)
+
+
 def at(seconds: float) -> str:
-    base = timezone.now().replace(microsecond=0) - timedelta(minutes=10)
-    return (base + timedelta(seconds=seconds)).isoformat()
+    return (BASE + timedelta(seconds=seconds)).isoformat()
 
 
 def post(client: Client, url: str, body, **extra):

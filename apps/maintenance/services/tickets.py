@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.background import task_enqueue_on_commit
 from apps.core.exceptions import Conflict
 from apps.core.models import Notification
 from apps.core.services import notification_send
@@ -196,7 +197,7 @@ def _tell(ticket: Ticket, *, opened: bool) -> None:
         )
     if ticket.severity == Severity.CRITICAL:
         ticket_id = ticket.pk
-        transaction.on_commit(lambda: ticket_email_task.delay(ticket_id))
+        task_enqueue_on_commit(ticket_email_task, ticket_id)
 
 
 def _check_manage(*, by: User, ticket: Ticket) -> None:

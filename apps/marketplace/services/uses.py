@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
+from apps.core.background import task_enqueue
 from apps.core.exceptions import Conflict
 from apps.jobs.estimates import PartSpec, node_fit_problem
 from apps.jobs.models import Job, JobTemplate, Part, Status
@@ -39,7 +40,7 @@ KIND_USE = {
 def _queue_scheduling() -> None:
     from apps.jobs.tasks import parts_schedule_task
 
-    parts_schedule_task.delay()
+    task_enqueue(parts_schedule_task)  # the beat runs it every minute anyway
 
 
 def _check_user(*, by: User, purchase: Purchase) -> None:

@@ -1,86 +1,37 @@
-"""Storage layout of telemetry_point, chosen at migrate time from what the database offers:
+"""Storage layout of telemetry_point, chosen at migrate time from what the database offers
+(apps/telemetry/storage_layout.py holds the decision and every statement):
 
-- PostgreSQL with the TimescaleDB extension available: a hypertable (1-day chunks), compression
-  of chunks older than 7 days, a retention policy (TELEMETRY_RETENTION_DAYS, default 365) and
-  continuous aggregates for hourly and daily rollups (telemetry_hourly, telemetry_daily).
-- Plain PostgreSQL: the (node, time) primary key plus a BRIN index on time; rollups are queries.
+- PostgreSQL with TimescaleDB usable (available AND in shared_preload_libraries): a hypertable
+  (1-day chunks), compression of chunks older than 7 days, a retention policy
+  (TELEMETRY_RETENTION_DAYS, default 365) and continuous aggregates for hourly and daily rollups
+  (telemetry_hourly, telemetry_daily).
+- Plain PostgreSQL, or TimescaleDB installed but not preloaded (with a warning): the (node, time)
+  primary key plus a BRIN index on time; rollups are queries.
 - SQLite (the embedded default): the primary key only.
-Nothing fails when the extension is absent; TIMESCALE_REQUIRED=1 makes its absence an error.
+TIMESCALE_REQUIRED=1 makes any fallback an ImproperlyConfigured error that says what to configure.
+
+Fixed in place: until then this migration rendered `INTERVAL 'hour'` and failed on every
+TimescaleDB, so it never completed there; its plain PostgreSQL and SQLite results are unchanged.
+Every step is re-runnable (a run that failed half-way is completed by the next one).
+
+Backwards drops the BRIN index, or the continuous aggregates, the policies and compression
+(chunks are decompressed). It leaves a hypertable a hypertable and the extension installed:
+TimescaleDB cannot turn a hypertable back into a plain table in place, and dropping the
+extension would drop the data. The table keeps 0001's columns, key and rows, and migrating
+forward again completes the layout.
 """
 
-import os
-
-from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations
 
-SIGNALS = [
-    "temperature_c",
-    "vibration_mm_s",
-    "power_kw",
-    "spindle_rpm",
-    "torque_nm",
-    "progress_pct",
-]
-
-
-def timescale_available(cursor) -> bool:
-    cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
-    return cursor.fetchone() is not None
-
-
-def rollup_sql(name: str, bucket: str) -> str:
-    columns = ",\n".join(
-        f"avg({s}) AS {s}_avg, min({s}) AS {s}_min, max({s}) AS {s}_max" for s in SIGNALS
-    )
-    return f"""
-        CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous) AS
-        SELECT node_id, time_bucket(INTERVAL '{bucket}', time) AS bucket, count(*) AS points,
-        {columns}
-        FROM telemetry_point GROUP BY node_id, bucket WITH NO DATA;
-        SELECT add_continuous_aggregate_policy('{name}',
-            start_offset => INTERVAL '3 {bucket}s', end_offset => INTERVAL '1 {bucket}',
-            schedule_interval => INTERVAL '1 {bucket}');
-    """
+from apps.telemetry.storage_layout import layout_backwards, layout_forwards
 
 
 def forwards(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        return
-    required = os.environ.get("TIMESCALE_REQUIRED", "").lower() in {"1", "true", "yes"}
-    with connection.cursor() as cursor:
-        if not timescale_available(cursor):
-            if required:
-                raise ImproperlyConfigured("TIMESCALE_REQUIRED is set but TimescaleDB is absent.")
-            cursor.execute(
-                "CREATE INDEX telemetry_point_time_brin ON telemetry_point USING brin (time)"
-            )
-            return
-        retention = int(os.environ.get("TELEMETRY_RETENTION_DAYS", "365"))
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        cursor.execute(
-            "SELECT create_hypertable('telemetry_point', 'time', "
-            "chunk_time_interval => INTERVAL '1 day', migrate_data => true)"
-        )
-        cursor.execute(
-            "ALTER TABLE telemetry_point SET (timescaledb.compress, "
-            "timescaledb.compress_segmentby = 'node_id', timescaledb.compress_orderby = 'time')"
-        )
-        cursor.execute("SELECT add_compression_policy('telemetry_point', INTERVAL '7 days')")
-        cursor.execute(
-            "SELECT add_retention_policy('telemetry_point', %s::interval)", [f"{retention} days"]
-        )
-        cursor.execute(rollup_sql("telemetry_hourly", "hour"))
-        cursor.execute(rollup_sql("telemetry_daily", "day"))
+    layout_forwards(schema_editor.connection)
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("DROP MATERIALIZED VIEW IF EXISTS telemetry_daily")
-        cursor.execute("DROP MATERIALIZED VIEW IF EXISTS telemetry_hourly")
-        cursor.execute("DROP INDEX IF EXISTS telemetry_point_time_brin")
+    layout_backwards(schema_editor.connection)
 
 
 class Migration(migrations.Migration):

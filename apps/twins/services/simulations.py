@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.background import task_enqueue
 from apps.core.exceptions import Conflict
 from apps.core.realtime import broadcast, broadcast_on_commit
 from apps.twins import ageing, physics
@@ -163,8 +164,19 @@ def simulation_start(
     _tell(simulation, on_commit=True)
     from apps.twins.tasks import simulation_run_task
 
-    transaction.on_commit(lambda: simulation_run_task.delay(simulation.pk))
+    simulation_id = simulation.pk
+    transaction.on_commit(lambda: _queue_run(simulation_run_task, simulation_id))
     return simulation
+
+
+def _queue_run(task: Any, simulation_id: int) -> None:
+    if not task_enqueue(task, simulation_id):
+        # Said at once, not left "queued" for ever; the user may start it again.
+        Simulation.objects.filter(pk=simulation_id, status=Simulation.Status.QUEUED).update(
+            status=Simulation.Status.FAILED,
+            error="The background workers are unreachable right now; start it again shortly.",
+            finished_at=timezone.now(),
+        )
 
 
 def _tell(simulation: Simulation, *, on_commit: bool = False) -> None:

@@ -1,0 +1,98 @@
+"""A poison message on the real Mosquitto (127.0.0.1:1883): the bridge rejects it on `.../errors`,
+acknowledges it (the broker never hands it over again) and stores the good messages of the same
+flush."""
+
+from __future__ import annotations
+
+import queue
+import time
+import uuid
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+
+from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.mqtt_bridge import MqttBridge
+from apps.vendors.models import FabricationNode
+from apps.vendors.services import device_credential_issue, node_config_save, node_transition
+from tests.telemetry.test_mqtt_bridge import HOST, client, points, wait_for
+from tests.telemetry.triggers import POISON_POWER_KW, refusing_trigger
+from tests.vendors.conftest import approved_node
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+SITE = f"poison{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def streaming(fleet):
+    node = approved_node(fleet, name="Mqtt-Poison")
+    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    return node, token
+
+
+def start_bridge(client_id: str) -> MqttBridge:
+    # A slow flush, so the three messages below are stored in one flush.
+    bridge = MqttBridge(host=HOST, client_id=client_id, flush_interval=0.5)
+    bridge.start()
+    assert bridge.connected.wait(10), "Mosquitto on 127.0.0.1:1883 is required"
+    time.sleep(0.2)  # the subscription is acknowledged
+    return bridge
+
+
+def forget_session(client_id: str) -> None:
+    """The bridge keeps a persistent session; drop it from the broker after the test."""
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    c.connect(HOST, 1883)
+    c.disconnect()
+
+
+def test_poison_message_is_rejected_acknowledged_and_does_not_sink_its_flush(streaming):
+    node, token = streaming
+    topic = f"factory/{SITE}/machine/{node.pk}/telemetry"
+    errors: queue.Queue[dict] = queue.Queue()
+    sub = client("sub")
+    sub.on_message = lambda c, u, m: errors.put(orjson.loads(m.payload))
+    sub.subscribe(f"factory/{SITE}/machine/+/errors", qos=1)
+    pub = client("pub")
+    bridge_id = f"bridge-{uuid.uuid4().hex[:6]}"
+    time.sleep(0.3)
+
+    with refusing_trigger(error="unexpected"):
+        bridge = start_bridge(bridge_id)
+        try:
+            # given: a good message, a poison one (the database raises on one of its points),
+            # and another good one, published back to back (one flush)
+            poison = points(node.pk, 2, offset=100)
+            poison[1]["power_kw"] = POISON_POWER_KW
+            for body in (points(node.pk, 3), poison, points(node.pk, 3, offset=10)):
+                pub.publish(
+                    topic, orjson.dumps({"token": token, "points": body}), qos=1
+                ).wait_for_publish(5)
+
+            # then: the good messages are stored, the poison one is reported on .../errors
+            assert wait_for(lambda: TelemetryPoint.objects.filter(node=node).count() == 6)
+            error = errors.get(timeout=10)["error"]
+            assert error["code"] == "not_stored" and error["details"] == {"points": 2}
+        finally:
+            bridge.stop()
+
+    # when: the bridge comes back with the same session (the trigger is gone: a redelivered
+    # poison message would now be stored) and a marker message follows
+    again = start_bridge(bridge_id)
+    try:
+        marker = points(node.pk, 1, offset=200)
+        pub.publish(topic, orjson.dumps({"token": token, "points": marker}), qos=1)
+        assert wait_for(lambda: TelemetryPoint.objects.filter(node=node).count() >= 7)
+        time.sleep(0.6)  # one more flush for anything the broker sent before the marker
+        # then: the poison message was acknowledged, never handed over again
+        assert again.stats["messages"] == 1
+        assert TelemetryPoint.objects.filter(node=node).count() == 7
+        assert errors.empty()
+    finally:
+        again.stop()
+        forget_session(bridge_id)
+        sub.loop_stop()
+        pub.loop_stop()

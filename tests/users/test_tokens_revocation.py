@@ -1,0 +1,122 @@
+"""Access-token revocation lives in the database: it survives the cache losing its keys, "log
+out everywhere" ends every device's access tokens and sessions at once, and websockets obey
+the same checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from apps.users.models import RevokedAccessToken
+from apps.users.tasks import flush_expired_tokens_task
+from apps.users.tokens import access_token_is_revoked, access_token_revoke
+from apps.users.ws_auth import _user_from_token
+from tests.factories import PASSWORD
+from tests.users.test_jwt import bearer, obtain
+
+LOGOUT_URL = "/api/v1/auth/logout/"
+ME_URL = "/api/v1/auth/me/"
+
+
+@pytest.mark.django_db
+def test_revoked_access_token_stays_refused_when_the_cache_loses_its_keys(api, make_user):
+    tokens = obtain(api, make_user().email).json()
+    client = bearer(tokens["access"])
+    assert client.post(LOGOUT_URL, {"refresh": tokens["refresh"]}).status_code == 200
+
+    # when: the cache forgets everything (Redis restarted, evicted, replaced)
+    cache.clear()
+
+    me = client.get(ME_URL)
+    assert me.status_code == 401
+    assert me.json()["error"]["code"] == "token_revoked"
+
+
+@pytest.mark.django_db
+def test_access_token_revoke_and_check_by_jti(make_user):
+    expires = int((timezone.now() + timedelta(minutes=5)).timestamp())
+    assert not access_token_is_revoked(jti="abc")
+    access_token_revoke(jti="abc", expires_at=expires)
+    access_token_revoke(jti="abc", expires_at=expires)  # twice is fine
+    assert access_token_is_revoked(jti="abc")
+    assert not access_token_is_revoked(jti="abd")
+
+
+@pytest.mark.django_db
+def test_logout_everywhere_ends_the_other_devices_access_tokens_at_once(api, make_user):
+    user = make_user()
+    phone, laptop = obtain(api, user.email).json(), obtain(api, user.email).json()
+    assert bearer(phone["access"]).get(ME_URL).status_code == 200
+
+    # when: the laptop logs out everywhere
+    response = bearer(laptop["access"]).post(
+        LOGOUT_URL, {"refresh": laptop["refresh"], "everywhere": True}
+    )
+    assert response.status_code == 200
+
+    # then: the phone's access token is refused now, not at its expiry
+    for access in (phone["access"], laptop["access"]):
+        me = bearer(access).get(ME_URL)
+        assert me.status_code == 401
+        assert me.json()["error"]["code"] == "token_revoked"
+    # and a new sign-in (even in the same second) works
+    fresh = obtain(api, user.email).json()
+    assert bearer(fresh["access"]).get(ME_URL).status_code == 200
+    again = api.post("/api/v1/auth/token/refresh/", {"refresh": fresh["refresh"]})
+    assert again.status_code == 200
+    assert bearer(again.json()["access"]).get(ME_URL).status_code == 200
+
+
+@pytest.mark.django_db
+def test_plain_logout_leaves_the_other_devices_signed_in(api, make_user):
+    user = make_user()
+    phone, laptop = obtain(api, user.email).json(), obtain(api, user.email).json()
+    assert bearer(laptop["access"]).post(LOGOUT_URL, {"refresh": laptop["refresh"]}).status_code
+    assert bearer(phone["access"]).get(ME_URL).status_code == 200
+    assert bearer(laptop["access"]).get(ME_URL).status_code == 401
+
+
+@pytest.mark.django_db
+def test_logout_everywhere_ends_portal_sessions(api, make_user):
+    user = make_user()
+    browser = Client()
+    assert browser.post("/account/login/", {"email": user.email, "password": PASSWORD}).status_code
+    assert browser.get("/account/2fa/").status_code == 200
+    other = Client()
+    other.post("/account/login/", {"email": user.email, "password": PASSWORD})
+    tokens = obtain(api, user.email).json()
+
+    bearer(tokens["access"]).post(LOGOUT_URL, {"refresh": tokens["refresh"], "everywhere": True})
+
+    for session in (browser, other):
+        page = session.get("/account/2fa/")
+        assert page.status_code == 302
+        assert page["Location"].startswith("/account/login/")
+
+
+@pytest.mark.django_db(transaction=True)  # the websocket check reads from another thread
+def test_websocket_token_auth_refuses_tokens_ended_everywhere(api, make_user):
+    user = make_user()
+    phone, laptop = obtain(api, user.email).json(), obtain(api, user.email).json()
+    assert async_to_sync(_user_from_token)(phone["access"]).pk == user.pk
+
+    bearer(laptop["access"]).post(LOGOUT_URL, {"refresh": laptop["refresh"], "everywhere": True})
+
+    assert not async_to_sync(_user_from_token)(phone["access"]).is_authenticated
+
+
+@pytest.mark.django_db
+def test_nightly_flush_drops_only_expired_denylist_rows():
+    now = timezone.now()
+    access_token_revoke(jti="old", expires_at=int((now - timedelta(minutes=1)).timestamp()))
+    access_token_revoke(jti="live", expires_at=int((now + timedelta(minutes=5)).timestamp()))
+
+    assert flush_expired_tokens_task.delay().get() == 1
+
+    assert list(RevokedAccessToken.objects.values_list("jti", flat=True)) == ["live"]
+    assert RevokedAccessToken.objects.get().expires_at > datetime.now(tz=UTC)
