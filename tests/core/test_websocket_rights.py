@@ -185,3 +185,15 @@ async def test_nothing_is_relayed_after_the_close(make_user, fast_recheck):
     await sync_to_async(notification_send)(user=user, title="Too late")
     assert await ws.receive_nothing(timeout=0.5)
     await ws.disconnect()
+
+
+async def test_log_out_everywhere_closes_other_devices_sockets_with_4401(make_user, fast_recheck):
+    from apps.users.tokens import user_tokens_end_everywhere
+
+    user = await sync_to_async(make_user)(Role.DESIGNER)
+    phone = await open_ok(f"/ws/notifications/?token={await access_token(user)}")
+    browser = await open_ok("/ws/notifications/", [*ORIGIN, (await signed_in(user))[1]])
+    # when: the user signs out everywhere from a third device
+    await sync_to_async(user_tokens_end_everywhere)(user=user)
+    assert await closed_with(phone) == 4401
+    assert await closed_with(browser) == 4401
