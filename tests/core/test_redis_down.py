@@ -307,6 +307,7 @@ def test_task_enqueue_with_the_broker_down_logs_and_returns(own_redis, caplog):
     saved = celery_app.conf.broker_url, celery_app.conf.task_always_eager
     celery_app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
     celery_app.conf.task_always_eager = False
+    _forget_broker_pools()  # an earlier test may have left pools open on the shared broker
     try:
         assert task_enqueue(purge_unverified_users_task) is True
         proc.kill()
@@ -323,5 +324,15 @@ def test_task_enqueue_with_the_broker_down_logs_and_returns(own_redis, caplog):
             restarted.wait()
     finally:
         celery_app.conf.broker_url, celery_app.conf.task_always_eager = saved
+        _forget_broker_pools()
         background.breaker.succeeded()
     assert "Celery broker unreachable" in caplog.text
+
+
+def _forget_broker_pools() -> None:
+    """Celery caches its broker connection and producer pools on first use; drop them so the
+    next send connects to the broker the test configured, not one an earlier test used."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
