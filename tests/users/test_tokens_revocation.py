@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
@@ -15,7 +14,7 @@ from django.utils import timezone
 from apps.users.models import RevokedAccessToken
 from apps.users.tasks import flush_expired_tokens_task
 from apps.users.tokens import access_token_is_revoked, access_token_revoke
-from apps.users.ws_auth import _user_from_token
+from apps.users.ws_auth import token_user
 from tests.factories import PASSWORD
 from tests.users.test_jwt import bearer, obtain
 
@@ -103,11 +102,11 @@ def test_logout_everywhere_ends_portal_sessions(api, make_user):
 def test_websocket_token_auth_refuses_tokens_ended_everywhere(api, make_user):
     user = make_user()
     phone, laptop = obtain(api, user.email).json(), obtain(api, user.email).json()
-    assert async_to_sync(_user_from_token)(phone["access"]).pk == user.pk
+    assert token_user(phone["access"]).pk == user.pk
 
     bearer(laptop["access"]).post(LOGOUT_URL, {"refresh": laptop["refresh"], "everywhere": True})
 
-    assert not async_to_sync(_user_from_token)(phone["access"]).is_authenticated
+    assert token_user(phone["access"]) is None
 
 
 @pytest.mark.django_db
