@@ -550,11 +550,12 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
-# Browser features no page of Imewe uses are switched off for every page.
+# Browser features no page of Imewe uses are switched off for every page. Only features
+# Chromium knows: an unknown one ('bluetooth', the retired 'interest-cohort') logs a console
+# error on every page load.
 PERMISSIONS_POLICY = (
-    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
-    "magnetometer=(), gyroscope=(), accelerometer=(), midi=(), display-capture=(), "
-    "interest-cohort=()"
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
+    "magnetometer=(), gyroscope=(), accelerometer=(), midi=(), display-capture=(), hid=()"
 )
 # Django's own bounds behind those: form fields held in memory (files excluded), and the size
 # above which an uploaded file (and the spooled request body) goes to a temporary file on disk.

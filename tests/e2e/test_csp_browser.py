@@ -23,7 +23,11 @@ def watched(page: Page) -> list[str]:
     messages: list[str] = []
     page.on(
         "console",
-        lambda m: messages.append(m.text) if "Content Security Policy" in m.text else None,
+        lambda m: (
+            messages.append(m.text)
+            if "Content Security Policy" in m.text or "Permissions-Policy" in m.text
+            else None
+        ),
     )
     page.add_init_script(WATCH_VIOLATIONS)
     return messages
