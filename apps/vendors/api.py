@@ -174,7 +174,13 @@ class NodeTransitionApi(APIView):
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):
-    by_email = serializers.CharField(source="by.email", default=None, read_only=True)
+    # The registration entry has no previous status: "" (declared, so the enum holds it).
+    from_status = serializers.ChoiceField(
+        choices=FabricationNode.Status.choices, allow_blank=True, read_only=True
+    )
+    by_email = serializers.CharField(
+        source="by.email", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = NodeStatusChange
@@ -222,7 +228,9 @@ class PendingNodeListApi(ListAPIView):
 
 
 class ConfigSerializer(serializers.ModelSerializer):
-    author_email = serializers.CharField(source="author.email", default=None, read_only=True)
+    author_email = serializers.CharField(
+        source="author.email", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = NodeConfigProfile
