@@ -4,15 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0004_trained_model'),
+        ("core", "0004_trained_model"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditlog',
-            name='action',
-            field=models.CharField(choices=[('auth.login', 'Login'), ('auth.login_failed', 'Login failed'), ('auth.locked_out', 'Locked out'), ('auth.logout', 'Logout'), ('auth.2fa_enabled', '2FA enabled'), ('auth.2fa_disabled', '2FA disabled'), ('auth.password_changed', 'Password changed'), ('perm.role_changed', 'Role changed'), ('perm.changed', 'Permission changed'), ('perm.denied', 'Permission denied'), ('object.create', 'Created'), ('object.update', 'Updated'), ('object.delete', 'Deleted'), ('marketplace.purchase', 'Marketplace purchase'), ('marketplace.refund', 'Marketplace refund'), ('marketplace.payout', 'Marketplace payout')], db_index=True, max_length=40),
+            model_name="auditlog",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("auth.login", "Login"),
+                    ("auth.login_failed", "Login failed"),
+                    ("auth.locked_out", "Locked out"),
+                    ("auth.logout", "Logout"),
+                    ("auth.2fa_enabled", "2FA enabled"),
+                    ("auth.2fa_disabled", "2FA disabled"),
+                    ("auth.password_changed", "Password changed"),
+                    ("perm.role_changed", "Role changed"),
+                    ("perm.changed", "Permission changed"),
+                    ("perm.denied", "Permission denied"),
+                    ("object.create", "Created"),
+                    ("object.update", "Updated"),
+                    ("object.delete", "Deleted"),
+                    ("marketplace.purchase", "Marketplace purchase"),
+                    ("marketplace.refund", "Marketplace refund"),
+                    ("marketplace.payout", "Marketplace payout"),
+                ],
+                db_index=True,
+                max_length=40,
+            ),
         ),
     ]
