@@ -40,8 +40,11 @@ WRITE_METHODS = BODY_METHODS | {"DELETE"}
 def _empty_means_absent(parameter: dict[str, Any]) -> None:
     """Filters and query serializers read an optional `?name=` as not given (DRF and
     django-filter treat a blank form value so): say that "" is accepted."""
+    schema = parameter["schema"]
+    schema.pop("minLength", None)
+    if schema.get("type") == "string" and not {"enum", "format", "pattern"} & set(schema):
+        return  # any string, "" included, is valid already
     parameter["allowEmptyValue"] = True
-    parameter["schema"].pop("minLength", None)
 
 
 class AutoSchema(BaseAutoSchema):
