@@ -130,6 +130,10 @@ class StandardPagination(PageNumberPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] += (
+                    f" At most {self.max_page_size}; more is served as that."
+                )
         return parameters
 
     def get_paginated_response(self, data: Any) -> Response:
