@@ -134,9 +134,40 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
+def _positive_int_param(request: Any, name: str) -> int | None:
+    """The query parameter `name` as a whole number >= 1 (None when absent); anything else is a
+    400 naming the parameter, never silently replaced by a default."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise exceptions.ValidationError({name: [f"Must be a whole number >= 1, got {raw!r}."]})
+    return int(value)
+
+
 class StandardPagination(PageNumberPagination):
     page_size_query_param = "page_size"
-    max_page_size = 200
+    max_page_size = 200  # a larger page_size is served at this size
+    last_page_strings = ()  # `page` is an integer, as the schema says
+
+    def get_page_size(self, request: Any) -> int | None:
+        size = _positive_int_param(request, self.page_size_query_param)
+        return self.page_size if size is None else min(size, self.max_page_size)
+
+    def get_page_number(self, request: Any, paginator: Any) -> int:
+        number = _positive_int_param(request, self.page_query_param)
+        return 1 if number is None else number
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] += (
+                    f" At most {self.max_page_size}; more is served as that."
+                )
+        return parameters
 
     def get_paginated_response(self, data: Any) -> Response:
         assert self.page is not None

@@ -36,6 +36,9 @@ class AuditLog(models.Model):
         CREATE = "object.create", "Created"
         UPDATE = "object.update", "Updated"
         DELETE = "object.delete", "Deleted"
+        PURCHASE = "marketplace.purchase", "Marketplace purchase"
+        REFUND = "marketplace.refund", "Marketplace refund"
+        PAYOUT = "marketplace.payout", "Marketplace payout"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

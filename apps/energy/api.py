@@ -18,8 +18,16 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.filters import UtcIsoDateTimeFilter
 from apps.energy import selectors
-from apps.energy.models import Consumption, EmissionFactor, EnergySource, HourlyRate, SourceKind
+from apps.energy.models import (
+    Consumption,
+    EmissionFactor,
+    EnergySource,
+    HourlyRate,
+    SourceKind,
+    default_currency,
+)
 from apps.energy.opportunities import node_opportunities
 from apps.energy.outlook import site_outlook
 from apps.energy.services import (
@@ -188,7 +196,8 @@ def _cap_data(site: Organization) -> dict[str, Any]:
         "site": site.pk,
         "max_kw": cap.max_kw if cap else None,
         "renewable_price_per_kwh": cap.renewable_price_per_kwh if cap else None,
-        "currency": cap.currency if cap else "",
+        # No cap yet: the currency a cap would be priced in ("" broke the 3-letter contract).
+        "currency": cap.currency if cap else default_currency(),
     }
 
 
@@ -313,8 +322,8 @@ class RateSerializer(serializers.ModelSerializer):
 class RateFilter(django_filters.FilterSet):
     site = django_filters.NumberFilter(field_name="site_id")
     source = django_filters.ChoiceFilter(choices=HourlyRate.Source.choices)
-    after = django_filters.IsoDateTimeFilter(field_name="hour", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="hour", lookup_expr="lt")
+    after = UtcIsoDateTimeFilter(field_name="hour", lookup_expr="gte")
+    before = UtcIsoDateTimeFilter(field_name="hour", lookup_expr="lt")
 
     class Meta:
         model = HourlyRate
@@ -436,8 +445,8 @@ class ConsumptionFilter(django_filters.FilterSet):
     site = django_filters.NumberFilter(field_name="site_id")
     source_kind = django_filters.ChoiceFilter(choices=SourceKind.choices)
     method = django_filters.ChoiceFilter(choices=Consumption.Method.choices)
-    after = django_filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="lt")
+    after = UtcIsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
+    before = UtcIsoDateTimeFilter(field_name="finished_at", lookup_expr="lt")
 
     class Meta:
         model = Consumption

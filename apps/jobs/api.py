@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.filters import UtcIsoDateTimeFilter
 from apps.jobs import providers
 from apps.jobs.models import CadFile, Job, JobTemplate, Part, StatusChange
 from apps.jobs.selectors import (
@@ -107,7 +108,7 @@ class JobInputSerializer(PartsInputSerializer):
 
 class PartSerializer(serializers.ModelSerializer):
     assigned_node_name = serializers.CharField(
-        source="assigned_node.name", read_only=True, default=None
+        source="assigned_node.name", read_only=True, default=None, allow_null=True
     )
 
     class Meta:
@@ -141,7 +142,7 @@ class PartSerializer(serializers.ModelSerializer):
 
 
 class JobStatusChangeSerializer(serializers.ModelSerializer):
-    by = serializers.CharField(source="by.email", default=None, read_only=True)
+    by = serializers.CharField(source="by.email", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = StatusChange
@@ -192,7 +193,7 @@ class JobFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Job.Status.choices)
     priority_min = django_filters.NumberFilter(field_name="priority", lookup_expr="gte")
     search = django_filters.CharFilter(field_name="title", lookup_expr="icontains")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = Job

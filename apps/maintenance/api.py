@@ -16,6 +16,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.filters import ChoiceIn
 from apps.core.ml import model_rollback
 from apps.core.models import TrainedModel
 from apps.maintenance import selectors
@@ -45,18 +46,17 @@ from apps.users.roles import Action, Scope, scope_for
 from apps.users.types import AuthenticatedRequest
 from apps.vendors.models import FabricationNode
 
-
-class CharIn(django_filters.BaseInFilter, django_filters.CharFilter):
-    """`?status=open,acknowledged`"""
-
-
 # --- Tickets -----------------------------------------------------------------------------------
 
 
 class TicketSerializer(serializers.ModelSerializer):
     node_name = serializers.CharField(source="node.name", read_only=True)
-    site = serializers.CharField(source="node.site.name", default=None, read_only=True)
-    assignee = serializers.CharField(source="assignee.email", default=None, read_only=True)
+    site = serializers.CharField(
+        source="node.site.name", default=None, read_only=True, allow_null=True
+    )
+    assignee = serializers.CharField(
+        source="assignee.email", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Ticket
@@ -82,7 +82,9 @@ class TicketSerializer(serializers.ModelSerializer):
 
 
 class TicketEventSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.email", default=None, read_only=True)
+    author = serializers.CharField(
+        source="author.email", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = TicketEvent
@@ -107,9 +109,9 @@ class TicketDetailSerializer(TicketSerializer):
 
 
 class TicketFilter(django_filters.FilterSet):
-    status = CharIn()
-    severity = CharIn()
-    issue_type = CharIn()
+    status = ChoiceIn(choices=Ticket.Status.choices)
+    severity = ChoiceIn(choices=Severity.choices)
+    issue_type = ChoiceIn(choices=Ticket.IssueType.choices)
     node = django_filters.NumberFilter(field_name="node_id")
     site = django_filters.NumberFilter(field_name="node__site_id")
     assignee = django_filters.NumberFilter(field_name="assignee_id")
@@ -245,7 +247,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
 class AlertFilter(django_filters.FilterSet):
     node = django_filters.NumberFilter(field_name="node_id")
-    severity = CharIn()
+    severity = ChoiceIn(choices=Severity.choices)
     signal = django_filters.CharFilter()
     open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull")
 
@@ -448,7 +450,7 @@ class HealthSerializer(serializers.ModelSerializer):
 
 
 class FleetNodeSerializer(serializers.ModelSerializer):
-    site = serializers.CharField(source="site.name", default=None, read_only=True)
+    site = serializers.CharField(source="site.name", default=None, read_only=True, allow_null=True)
     health = serializers.SerializerMethodField()
     open_tickets = serializers.SerializerMethodField()
 

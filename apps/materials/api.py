@@ -16,6 +16,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.filters import ChoiceIn, UtcIsoDateTimeFilter
 from apps.materials import selectors
 from apps.materials.models import (
     Inventory,
@@ -45,15 +46,13 @@ def quantity_field(**kwargs: Any) -> Any:
     return serializers.DecimalField(max_digits=14, decimal_places=3, **kwargs)
 
 
-class CharIn(django_filters.BaseInFilter, django_filters.CharFilter):
-    """`?status=draft,sent`"""
-
-
 # --- Catalog ----------------------------------------------------------------------------------
 
 
 class MaterialSerializer(serializers.ModelSerializer):
-    supplier_name = serializers.CharField(source="supplier.name", default=None, read_only=True)
+    supplier_name = serializers.CharField(
+        source="supplier.name", default=None, read_only=True, allow_null=True
+    )
     grams_per_unit = serializers.SerializerMethodField()
 
     class Meta:
@@ -114,7 +113,7 @@ class MaterialInputSerializer(serializers.Serializer):
 
 
 class MaterialFilter(django_filters.FilterSet):
-    category = CharIn()
+    category = ChoiceIn(choices=Material.Category.choices)
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
     active = django_filters.BooleanFilter()
     supplier = django_filters.NumberFilter(field_name="supplier_id")
@@ -326,7 +325,7 @@ class InventoryDetailApi(APIView):
 
 
 class MovementSerializer(serializers.ModelSerializer):
-    by = serializers.CharField(source="by.email", default=None, read_only=True)
+    by = serializers.CharField(source="by.email", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = StockMovement
@@ -385,8 +384,12 @@ class PurchaseOrderSerializer(serializers.ModelSerializer):
     material = serializers.IntegerField(source="inventory.material_id", read_only=True)
     material_name = serializers.CharField(source="inventory.material.name", read_only=True)
     unit = serializers.CharField(source="inventory.material.unit", read_only=True)
-    supplier_name = serializers.CharField(source="supplier.name", default=None, read_only=True)
-    created_by = serializers.CharField(source="created_by.email", default=None, read_only=True)
+    supplier_name = serializers.CharField(
+        source="supplier.name", default=None, read_only=True, allow_null=True
+    )
+    created_by = serializers.CharField(
+        source="created_by.email", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = PurchaseOrder
@@ -454,7 +457,7 @@ class InventoryMovementsApi(ListAPIView):
 
 
 class PurchaseOrderFilter(django_filters.FilterSet):
-    status = CharIn()
+    status = ChoiceIn(choices=PurchaseOrder.Status.choices)
     node = django_filters.NumberFilter(field_name="inventory__node_id")
     material = django_filters.NumberFilter(field_name="inventory__material_id")
     origin = django_filters.ChoiceFilter(choices=PurchaseOrder.Origin.choices)
@@ -544,7 +547,9 @@ class PurchaseOrderCancelApi(APIView):
 
 class UsageSerializer(serializers.ModelSerializer):
     part_name = serializers.CharField(source="part.name", read_only=True)
-    node_name = serializers.CharField(source="node.name", default=None, read_only=True)
+    node_name = serializers.CharField(
+        source="node.name", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = MaterialUsage
@@ -571,8 +576,8 @@ class UsageFilter(django_filters.FilterSet):
     job = django_filters.NumberFilter(field_name="job_id")
     node = django_filters.NumberFilter(field_name="node_id")
     material = django_filters.NumberFilter(field_name="material_id")
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="at", lookup_expr="lt")
     outcome = django_filters.ChoiceFilter(choices=MaterialUsage.Outcome.choices)
 
     class Meta:

@@ -43,7 +43,9 @@ class LockSerializer(serializers.ModelSerializer):
 class TwinSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.email", read_only=True)
     organization_name = serializers.CharField(source="organization.name", read_only=True)
-    node_name = serializers.CharField(source="node.name", read_only=True, default=None)
+    node_name = serializers.CharField(
+        source="node.name", read_only=True, default=None, allow_null=True
+    )
     model_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -163,7 +165,9 @@ class EditApi(APIView):
 
 
 class VersionSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.email", default=None, read_only=True)
+    author = serializers.CharField(
+        source="author.email", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = TwinVersion

@@ -10,12 +10,13 @@ from typing import Any
 import django_filters
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.schema import ErrorSerializer
 from apps.twins import ageing, mixer, physics
 from apps.twins.models import DigitalTwin, MixRecipe, Simulation
 from apps.twins.selectors import recipe_list, simulation_list, twin_get_for_user
@@ -165,7 +166,14 @@ def simulation_rows(simulation: Simulation) -> list[dict[str, Any]]:
 class SimulationExportApi(APIView):
     """The result as a file: `json` (everything) or `csv` (the time series)."""
 
-    @extend_schema(responses={200: OpenApiTypes.BINARY})
+    @extend_schema(
+        parameters=[OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["json", "csv"])],
+        responses={
+            (200, "application/json"): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            400: OpenApiResponse(ErrorSerializer, description="The simulation has no result yet."),
+        },
+    )
     def get(self, request: AuthenticatedRequest, pk: int, sid: int, fmt: str) -> HttpResponse:
         if fmt not in ("json", "csv"):
             raise Http404

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
+from apps.core.filters import UtcIsoDateTimeFilter
 from apps.core.models import AuditLog
 from apps.users.models import Membership, Organization, User
 from apps.users.permissions import action_required
@@ -323,8 +324,8 @@ class AuditLogSerializer(serializers.ModelSerializer):
 
 
 class AuditLogFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     actor_email = django_filters.CharFilter(lookup_expr="icontains")
 
     class Meta:

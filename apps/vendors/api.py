@@ -217,6 +217,10 @@ class NodeTransitionApi(APIView):
 class StatusChangeSerializer(serializers.ModelSerializer):
     """Who changed the status and why are private details of the node (null for others)."""
 
+    # The registration entry has no previous status: "" (declared, so the enum holds it).
+    from_status = serializers.ChoiceField(
+        choices=FabricationNode.Status.choices, allow_blank=True, read_only=True
+    )
     by_email = serializers.CharField(
         source="by.email", default=None, read_only=True, allow_null=True, help_text=PRIVATE_NOTE
     )
@@ -281,7 +285,9 @@ class PendingNodeListApi(ListAPIView):
 
 
 class ConfigSerializer(serializers.ModelSerializer):
-    author_email = serializers.CharField(source="author.email", default=None, read_only=True)
+    author_email = serializers.CharField(
+        source="author.email", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = NodeConfigProfile

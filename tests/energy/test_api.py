@@ -109,6 +109,16 @@ def test_caps_are_set_by_the_sites_manager(fleet, printer, as_user):
     assert sites[fleet["site"].pk]["can_manage"] and sites[fleet["site"].pk]["cap"]["max_kw"] == 2
 
 
+def test_a_site_without_a_cap_names_the_currency_a_cap_would_use(fleet, printer, as_user, settings):
+    # The schema says currency is three letters; "" broke it for every site without a cap.
+    url = f"/api/v1/energy/sites/{fleet['site'].pk}/cap/"
+    cap = as_user(fleet["operator"]).get(url).json()
+    assert cap["max_kw"] is None
+    assert cap["currency"] == settings.JOBS_CURRENCY
+    sites = as_user(fleet["operator"]).get("/api/v1/energy/sites/").json()
+    assert {s["cap"]["currency"] for s in sites} == {settings.JOBS_CURRENCY}
+
+
 def test_emission_factors_are_read_by_all_and_set_by_admins(fleet, as_user):
     factors = as_user(fleet["designer"]).get("/api/v1/energy/factors/").json()
     assert {f["kind"]: f["kg_co2e_per_kwh"] for f in factors} == {
