@@ -127,3 +127,16 @@ def test_gzip_members_are_all_inflated_and_truncation_is_a_parse_error(live):
         URL, truncated, content_type="application/json", HTTP_CONTENT_ENCODING="gzip"
     )
     assert response.status_code == 400 and response.json()["error"]["code"] == "parse_error"
+
+
+@pytest.mark.timeout(120)  # a hang guard, not a speed check: the old count took hours here
+def test_an_unterminated_string_full_of_escapes_is_counted_in_linear_time(live):
+    # given: the shape that made the string-stripping regex restart at every quote (5 KB gzipped)
+    body = b"{" * 40_000 + b'"' + b'\\"' * 2_500_000
+    assert len(body) < MAX_BODY_BYTES
+
+    response = device(live["tokens"][0]).post(
+        URL, gzip.compress(body), content_type="application/json", HTTP_CONTENT_ENCODING="gzip"
+    )
+
+    assert_413(response, f"more than {MAX_CONTAINERS} JSON objects")
