@@ -182,7 +182,9 @@ class Gateway:
         letter = DeadLetter(
             {"topic": rejection.get("topic"), "details": details},
             f"rejected by the platform over MQTT: {error.get('message') or error.get('code')}",
-            details.get("errors") if isinstance(details, dict) else None,
+            errors
+            if isinstance(details, dict) and isinstance(errors := details.get("errors"), dict)
+            else None,
         )
         forwarder.stats.dead_lettered += 1
         self.dead_lettered(node, forwarder.dead_letters.park([letter]))

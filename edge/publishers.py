@@ -8,6 +8,7 @@ import logging
 import threading
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -115,7 +116,8 @@ class MqttLink:
             raise ValueError("the MQTT upstream must be mqtt://host:port or mqtts://host:port")
         self.site = site
         self.connected = threading.Event()
-        self.rejections: list[dict[str, Any]] = []
+        # the latest reports only: a flood on the errors topic must not grow the gateway's memory
+        self.rejections: deque[dict[str, Any]] = deque(maxlen=1000)
         # called with (node, rejection) for each rejection, e.g. to park it as a dead letter
         self.on_rejection: Callable[[int, dict[str, Any]], None] | None = None
         self.client = mqtt.Client(
@@ -156,7 +158,10 @@ class MqttLink:
         logger.error("Platform rejected points on %s: %s", message.topic, body)
         node = message.topic.split("/")[3] if message.topic.count("/") >= 4 else ""
         if self.on_rejection is not None and node.isdigit():
-            self.on_rejection(int(node), body)
+            try:
+                self.on_rejection(int(node), body)
+            except Exception:  # on paho's network thread: an error here would end the uplink
+                logger.exception("Could not record the rejection reported on %s", message.topic)
 
     def close(self) -> None:
         self.client.disconnect()
