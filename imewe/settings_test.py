@@ -15,7 +15,9 @@ from imewe.settings import BASE_DIR, DATABASES, REDIS_URL  # noqa: E402
 
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CELERY_TASK_ALWAYS_EAGER = True
+# In-process tests run tasks eagerly; a server process a test starts may queue them on its
+# broker as production does (IMEWE_TEST_CELERY_EAGER=0), to test what a broker outage does.
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("IMEWE_TEST_CELERY_EAGER", "1") == "1"
 CELERY_TASK_EAGER_PROPAGATES = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {

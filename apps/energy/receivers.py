@@ -35,10 +35,13 @@ def _on_part_finished(
 ) -> None:
     """Sent after commit: queue the recording; if the broker is away the daily reconciliation
     records it instead (the node's report is kept on the part)."""
+    from apps.core.background import task_enqueue
     from apps.energy.tasks import consumption_record_task
 
     try:
-        consumption_record_task.delay(part_id, report or {})
+        # fire-and-forget: `delay()` waited ~20 s for the result backend while Redis was down,
+        # on the node's work API request that finished the part
+        task_enqueue(consumption_record_task, part_id, report or {})
     except Exception:
         logger.exception("energy: could not queue consumption of part %s", part_id)
 

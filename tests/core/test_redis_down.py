@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, bu
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from websockets.sync.client import connect
 
 from apps.core import background
@@ -110,6 +112,7 @@ def daphne_on_own_redis(own_redis: Any, tmp_path: Path) -> Iterator[dict[str, An
         "API_THROTTLE_USER": f"{USER_RATE}/minute",
         "SESSION_COOKIE_SECURE": "0",  # plain http on loopback
         "CSRF_COOKIE_SECURE": "0",
+        "IMEWE_TEST_CELERY_EAGER": "0",  # work is queued on the private Redis, as deployed
     }
     env.pop("CELERY_BROKER_URL", None)
     log_path = tmp_path / "daphne.log"
@@ -219,7 +222,8 @@ def test_core_paths_survive_redis_stopping_and_recover_when_it_returns(  # noqa:
     assert statuses == {200}
 
     # device ingest stores its points
-    point = {"node": mill.pk, "time": "2026-01-01T00:00:00+00:00", "temperature_c": 40.0}
+    start = timezone.now().replace(microsecond=0) - timedelta(hours=1)  # inside the ingest window
+    point = {"node": mill.pk, "time": start.isoformat(), "temperature_c": 40.0}
     status, _, body = api.call(
         "POST",
         "/api/v1/telemetry/batch/",
@@ -228,6 +232,23 @@ def test_core_paths_survive_redis_stopping_and_recover_when_it_returns(  # noqa:
     )
     assert status in (200, 201, 207), body
     assert TelemetryPoint.objects.filter(node=mill).count() == 1
+
+    # an emergency window starting now: the node goes to maintenance and healing its work is
+    # queued after commit (a 500 on the old `on_commit(task.delay)`)
+    vendor_api = bearer(str(tokens_issue(user=vendor, otp_verified=True).access_token))
+    status, _, body = api.call(
+        "POST",
+        "/api/v1/maintenance/windows/",
+        body={
+            "node": mill.pk,
+            "kind": "emergency",
+            "starts_at": timezone.now().isoformat(),
+            "ends_at": (timezone.now() + timedelta(hours=2)).isoformat(),
+            "reason": "spindle bearings",
+        },
+        headers=vendor_api,
+    )
+    assert status == 201, body
 
     # portal sign-in, the job page and sign-out
     browser = Http(base)
@@ -281,7 +302,7 @@ def test_core_paths_survive_redis_stopping_and_recover_when_it_returns(  # noqa:
 
             def ingest_and_hear() -> bool:
                 second = next(seconds)
-                when = f"2026-01-01T00:{second // 60:02d}:{second % 60:02d}+00:00"
+                when = (start + timedelta(seconds=second)).isoformat()
                 api.call(
                     "POST",
                     "/api/v1/telemetry/batch/",

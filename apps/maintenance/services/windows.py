@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.background import task_enqueue_on_commit
 from apps.core.exceptions import Conflict
 from apps.maintenance.models import UNRESOLVED, MaintenanceWindow, Ticket
 from apps.maintenance.services.realtime import maintenance_broadcast
@@ -120,7 +121,7 @@ def _clear_ahead(window: MaintenanceWindow) -> None:
             )
             moved += 1
     if moved:
-        transaction.on_commit(parts_schedule_task.delay)
+        task_enqueue_on_commit(parts_schedule_task)
 
 
 @transaction.atomic
@@ -144,7 +145,7 @@ def window_start(*, window: MaintenanceWindow) -> MaintenanceWindow:
     maintenance_broadcast(node, {"type": "window.started", "window": window.pk, "node": node.pk})
     from apps.jobs.tasks import parts_heal_task
 
-    transaction.on_commit(parts_heal_task.delay)
+    task_enqueue_on_commit(parts_heal_task)
     return window
 
 
