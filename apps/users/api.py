@@ -111,7 +111,8 @@ class TokenRefreshApi(TokenRefreshView):
 
 class LogoutApi(APIView):
     class InputSerializer(serializers.Serializer):
-        refresh = serializers.CharField()
+        # Needed for a plain logout; "everywhere" ends every token of the signed-in caller.
+        refresh = serializers.CharField(required=False)
         everywhere = serializers.BooleanField(default=False)
 
     @extend_schema(
@@ -124,7 +125,7 @@ class LogoutApi(APIView):
         token = request.auth
         revoked = auth_logout_tokens(
             user=request.user,
-            refresh=data.validated_data["refresh"],
+            refresh=data.validated_data.get("refresh"),
             access_jti=token.get("jti") if token is not None else None,  # type: ignore[union-attr]
             access_exp=token.get("exp") if token is not None else None,  # type: ignore[union-attr]
             everywhere=data.validated_data["everywhere"],

@@ -357,25 +357,35 @@ def auth_login(
 
 
 def auth_logout_tokens(
-    *, user: User, refresh: str, access_jti: str | None, access_exp: int | None, everywhere: bool
+    *,
+    user: User,
+    refresh: str | None,
+    access_jti: str | None,
+    access_exp: int | None,
+    everywhere: bool,
 ) -> int:
+    if everywhere:
+        # The caller is signed in (this request authenticated). Their refresh token may be spent
+        # exactly because a thief refreshed it first (rotation blacklists the owner's copy), or
+        # expired: neither may stop them ending every token and session.
+        with transaction.atomic():
+            revoked = user_tokens_end_everywhere(user=user)
+            audit_log(action=AuditLog.Action.LOGOUT, actor=user, changes={"everywhere": True})
+        return revoked
     # The access token dies first, even when the refresh token turns out to be spent.
     if access_jti and access_exp:
         access_token_revoke(jti=access_jti, expires_at=access_exp)
+    if not refresh:
+        raise ValidationError({"refresh": "Send the refresh token to log out (or everywhere)."})
     try:
         token = RefreshToken(refresh)  # type: ignore[arg-type]
     except TokenError as exc:
         raise ValidationError({"refresh": f"Invalid refresh token: {exc}"}) from None
     if str(token.get("user_id")) != str(user.pk):
         raise ValidationError({"refresh": "This refresh token belongs to another user."})
-    if everywhere:
-        # Every device: refresh tokens, other access tokens and portal sessions too.
-        revoked = user_tokens_end_everywhere(user=user)
-    else:
-        token.blacklist()
-        revoked = 1
-    audit_log(action=AuditLog.Action.LOGOUT, actor=user, changes={"everywhere": everywhere})
-    return revoked
+    token.blacklist()
+    audit_log(action=AuditLog.Action.LOGOUT, actor=user, changes={"everywhere": False})
+    return 1
 
 
 # --- Two-factor authentication ---------------------------------------------------------------

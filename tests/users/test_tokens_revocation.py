@@ -72,6 +72,39 @@ def test_logout_everywhere_ends_the_other_devices_access_tokens_at_once(api, mak
 
 
 @pytest.mark.django_db
+def test_logout_everywhere_works_after_a_thief_rotated_the_refresh_token(api, make_user):
+    # given: a thief refreshed the victim's stolen refresh token first (rotation blacklists the
+    # victim's copy)
+    user = make_user()
+    victim = obtain(api, user.email).json()
+    stolen = api.post("/api/v1/auth/token/refresh/", {"refresh": victim["refresh"]}).json()
+    assert bearer(stolen["access"]).get(ME_URL).status_code == 200
+
+    # when: the victim logs out everywhere with the spent refresh token, or with none
+    response = bearer(victim["access"]).post(
+        LOGOUT_URL, {"refresh": victim["refresh"], "everywhere": True}
+    )
+
+    # then: it works, and the thief's tokens are dead
+    assert response.status_code == 200, response.content
+    assert bearer(stolen["access"]).get(ME_URL).status_code == 401
+    thief_refresh = api.post("/api/v1/auth/token/refresh/", {"refresh": stolen["refresh"]})
+    assert thief_refresh.status_code == 401
+    again = obtain(api, user.email).json()
+    assert bearer(again["access"]).post(LOGOUT_URL, {"everywhere": True}).status_code == 200
+    assert bearer(again["access"]).get(ME_URL).status_code == 401
+
+
+@pytest.mark.django_db
+def test_plain_logout_needs_its_refresh_token(api, make_user):
+    user = make_user()
+    tokens = obtain(api, user.email).json()
+    response = bearer(tokens["access"]).post(LOGOUT_URL, {})
+    assert response.status_code == 400
+    assert "refresh" in response.json()["error"]["details"]
+
+
+@pytest.mark.django_db
 def test_plain_logout_leaves_the_other_devices_signed_in(api, make_user):
     user = make_user()
     phone, laptop = obtain(api, user.email).json(), obtain(api, user.email).json()
