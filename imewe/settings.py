@@ -117,6 +117,8 @@ MIDDLEWARE = [
     "apps.core.errors.PermissionsPolicyMiddleware",
     "apps.core.middleware.ApiErrorFormatMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # a database fault in a view: 503 with Retry-After, not 500 (DRF views: apps/core/api.py)
+    "apps.core.errors.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -165,7 +167,9 @@ if DATABASE_URL:
         # the sum of DB_POOL_MAX over all processes must stay under PostgreSQL's
         # max_connections (README, "Production topology").
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        # Checked on checkout: after a PostgreSQL restart or failover a stale pooled connection
+        # would otherwise fail the next request it serves (one per pooled connection).
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN", 2),
             "max_size": env_int("DB_POOL_MAX", 20),

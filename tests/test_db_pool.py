@@ -114,3 +114,37 @@ def test_a_burst_of_requests_holds_at_most_the_pool_size(tmp_path):
     assert all(check["ok"] and check["backend"] == "postgresql" for check in statuses), statuses
     assert 0 < after <= 4
     assert peak <= 4
+
+
+def test_pooled_connections_ended_by_the_server_are_replaced_not_failed(tmp_path):
+    # given: daphne on the production settings with its pool warmed up
+    app_name = f"imewe-pool-{uuid.uuid4().hex[:8]}"
+    env = {
+        "DJANGO_SETTINGS_MODULE": "imewe.settings",
+        "SECRET_KEY": GOOD_KEY,
+        "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"{server_url()}/postgres?application_name={app_name}",
+        "REDIS_URL": "",
+        "IMEWE_VAR_DIR": str(tmp_path / "var"),
+        "DB_POOL_MIN": "2",
+        "DB_POOL_MAX": "2",
+    }
+
+    def database_ok(port: int) -> bool:
+        answer = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=60)
+        return bool(answer.json()["checks"]["database"]["ok"])
+
+    with running_daphne(tmp_path, **env) as port:
+        assert all(database_ok(port) for _ in range(4))
+        # when: the server ends every pooled connection, as a restart or failover does
+        with psycopg.connect(f"{server_url()}/postgres", autocommit=True) as conn:
+            ended = conn.execute(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s) AS t",
+                [app_name],
+            ).fetchone()
+        assert ended is not None and ended[0] >= 1
+        # then: the next requests get fresh connections (the pool checks each on checkout)
+        assert all(database_ok(port) for _ in range(4))

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -94,7 +95,21 @@ def _django_to_drf(exc: Exception) -> Exception:
     return exc
 
 
+# The database is restarting, failing over, or its pool is exhausted: a moment's trouble the
+# caller should retry (edge gateways keep their batch on 503, but treat a 500 as bad data).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_S = 5
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable for a moment; retry shortly."
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("Database unavailable: %s", exc)
+        return Response(
+            error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
     exc = _django_to_drf(exc)
     response = drf_exception_handler(exc, context)
     request = context.get("request")

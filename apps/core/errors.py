@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from apps.core.api import body_error, is_api_request, json_error_response
+from apps.core.api import (
+    DATABASE_RETRY_AFTER_S,
+    DATABASE_UNAVAILABLE,
+    DATABASE_UNAVAILABLE_MESSAGE,
+    body_error,
+    is_api_request,
+    json_error_response,
+)
 from apps.core.audit import audit_log
 from apps.core.models import AuditLog
+
+logger = logging.getLogger(__name__)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -53,6 +63,35 @@ def server_error(request: HttpRequest) -> HttpResponse:
             request, 500, "server_error", "An unexpected error occurred; it has been logged."
         )
     return render(request, "errors/500.html", status=500)
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After; the page is standalone (the base layout would query the database)."""
+    if is_api_request(request):
+        response = json_error_response(
+            request, 503, "database_unavailable", DATABASE_UNAVAILABLE_MESSAGE
+        )
+    else:
+        response = render(request, "errors/503.html", status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A database fault in a portal page or a plain view (DRF views answer it themselves) is a
+    503 to retry, not a 500: a restart or failover, an exhausted pool, a lock timeout."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DATABASE_UNAVAILABLE):
+            return None
+        logger.warning("Database unavailable: %s", exception)
+        return database_unavailable(request)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

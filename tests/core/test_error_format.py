@@ -122,3 +122,19 @@ def test_portal_404_is_html(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert b"Page not found" in response.content
+
+
+@pytest.mark.django_db(transaction=True)  # the fault must not poison a test's outer transaction
+@override_settings(ROOT_URLCONF="tests.core.urls_errors")
+def test_a_database_fault_is_a_503_to_retry_not_a_500(make_user):
+    client = Client(raise_request_exception=False)
+    client.force_login(make_user(), backend="django.contrib.auth.backends.ModelBackend")
+
+    api = client.get("/api/v1/test/db-fault/")
+    error = assert_error(api, 503, "database_unavailable")
+    assert "retry" in error["message"]
+    assert api["Retry-After"] == "5"
+
+    page = client.get("/test/db-fault/")
+    assert page.status_code == 503 and page["Retry-After"] == "5"
+    assert b"back in a moment" in page.content
