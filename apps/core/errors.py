@@ -67,6 +67,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 def database_unavailable(request: HttpRequest) -> HttpResponse:
     """503 with Retry-After; the page is standalone (the base layout would query the database)."""
+    response: HttpResponse
     if is_api_request(request):
         response = json_error_response(
             request, 503, "database_unavailable", DATABASE_UNAVAILABLE_MESSAGE
