@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 import zlib
 from typing import Any
 
@@ -14,25 +13,17 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from apps.core.api import error_body
+from apps.telemetry.limits import (
+    MAX_BODY_BYTES,
+    MAX_CONTAINERS,
+    POINT_BYTE_BUDGET,
+    json_containers,
+)
 from apps.telemetry.services import MAX_BATCH, telemetry_ingest
 from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
 from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
 
-# A gateway's point is about 120 bytes of JSON (node, time, three signals), a point with every
-# signal, a job and ten extra signals about 450: 512 bytes per point leaves room, and a batch
-# larger than that is refused before it is parsed (the gateway then sends it in halves).
-# The bound is what parsing costs: orjson builds about 14 bytes of Python objects per byte of
-# JSON strings and 24 per byte of `{}` (20 MB of `{}` took +480 MB), so the body size caps the
-# scalars (5 MB: under 75 MB) and MAX_CONTAINERS caps the objects and arrays.
-POINT_BYTE_BUDGET = 512
-MAX_BODY_BYTES = MAX_BATCH * POINT_BYTE_BUDGET  # after gzip inflation
-MAX_CONTAINERS = 3 * MAX_BATCH + 2  # a point, its extra and units; the array and its wrapper
 INFLATE_STEP = 256 * 1024
-# Escapes go first, then what lies between quotes: two linear passes. One regex for a string
-# with its escapes restarts at every quote of an unterminated string and went quadratic (a 5 KB
-# gzip of `{`*40000 + `"` + `\\"`*N froze the process for hours).
-_JSON_ESCAPE = re.compile(rb"\\.", re.DOTALL)
-_JSON_STRING = re.compile(rb'"[^"]*"')
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -65,7 +56,7 @@ def read_json_body(request: Request) -> Any:
         )
     elif len(body) > MAX_BODY_BYTES:
         raise _too_large()
-    if _containers(body) > MAX_CONTAINERS:
+    if json_containers(body) > MAX_CONTAINERS:
         raise PayloadTooLarge(
             f"The body holds more than {MAX_CONTAINERS} JSON objects and arrays; a batch is at "
             f"most {MAX_BATCH} points."
@@ -104,16 +95,6 @@ def _gunzip(data: bytes, *, limit: int) -> bytes:
     except zlib.error:
         raise exceptions.ParseError("The gzip body is corrupt.") from None
     return bytes(out)
-
-
-def _containers(body: bytes) -> int:
-    """How many JSON objects and arrays `body` opens. Braces inside strings do not count; they
-    are removed (slower) only when the quick count says the body may be too large."""
-    quick = body.count(b"{") + body.count(b"[")
-    if quick <= MAX_CONTAINERS:
-        return quick
-    outside_strings = _JSON_STRING.sub(b"", _JSON_ESCAPE.sub(b"", body))
-    return outside_strings.count(b"{") + outside_strings.count(b"[")
 
 
 def _device(request: Request) -> DevicePrincipal:

@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 from django.core.cache import cache
 from django.db import close_old_connections, connection, connections
 
+from apps.telemetry.limits import MAX_BODY_BYTES, MAX_CONTAINERS, json_containers
 from apps.telemetry.services import MAX_BATCH, telemetry_ingest
 from apps.vendors.services import device_authenticate
 
@@ -98,8 +99,20 @@ class MqttBridge:
         self.stats["messages"] += 1
         parts = message.topic.split("/")
         site, machine = parts[1], parts[3]
+        payload = bytes(message.payload)
+        # the HTTP batch's bounds, on the raw bytes before anything is parsed or authenticated
+        if len(payload) > MAX_BODY_BYTES or json_containers(payload) > MAX_CONTAINERS:
+            self._reject(
+                site,
+                machine,
+                message,
+                "payload_too_large",
+                f"A message may hold at most {MAX_BODY_BYTES} bytes and {MAX_CONTAINERS} JSON "
+                f"objects and arrays ({MAX_BATCH} points); publish smaller batches.",
+            )
+            return
         try:
-            body = orjson.loads(message.payload)
+            body = orjson.loads(payload)
             token = body["token"]
             points = body["points"] if "points" in body else [body["point"]]
             node_id = int(machine)

@@ -12,6 +12,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
+from apps.telemetry.limits import MAX_BODY_BYTES
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.mqtt_bridge import MqttBridge
 from apps.vendors.models import FabricationNode
@@ -96,3 +97,40 @@ def test_poison_message_is_rejected_acknowledged_and_does_not_sink_its_flush(str
         forget_session(bridge_id)
         sub.loop_stop()
         pub.loop_stop()
+
+
+def test_an_oversized_message_is_refused_before_it_is_parsed(streaming):
+    # given: a message of 40,000 nested objects (tiny on the wire, huge once parsed) and a
+    # message over the byte limit, between two good ones
+    node, token = streaming
+    topic = f"factory/{SITE}/machine/{node.pk}/telemetry"
+    errors: queue.Queue[dict] = queue.Queue()
+    sub = client("sub-big")
+    sub.on_message = lambda c, u, m: errors.put(orjson.loads(m.payload))
+    sub.subscribe(f"factory/{SITE}/machine/{node.pk}/errors", qos=1)
+    pub = client("pub-big")
+    bridge_id = f"bridge-{uuid.uuid4().hex[:6]}"
+    time.sleep(0.3)
+    bridge = start_bridge(bridge_id)
+    try:
+        nested = b'{"token": "' + token.encode() + b'", "points": [' + b"{}," * 40_000 + b"{}]}"
+        padded = orjson.dumps({"token": token, "points": [{"pad": "x" * (MAX_BODY_BYTES + 1)}]})
+        for body in (
+            orjson.dumps({"token": token, "points": points(node.pk, 3)}),
+            nested,
+            padded,
+            orjson.dumps({"token": token, "points": points(node.pk, 3, offset=10)}),
+        ):
+            pub.publish(topic, body, qos=1).wait_for_publish(5)
+
+        # then: both are refused as too large, and the good ones stored
+        codes = [errors.get(timeout=10)["error"]["code"] for _ in range(2)]
+        assert codes == ["payload_too_large", "payload_too_large"]
+        assert wait_for(lambda: TelemetryPoint.objects.filter(node=node).count() == 6)
+        assert bridge.stats["rejected"] == 2
+    finally:
+        bridge.stop()
+        forget_session(bridge_id)
+        for c in (sub, pub):
+            c.loop_stop()
+            c.disconnect()
