@@ -111,6 +111,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every later reader of REMOTE_ADDR sees the client's address (apps/core/client_ip.py)
     "apps.core.client_ip.ClientAddressMiddleware",
+    # Probes answer on any Host (a container's healthcheck asks 127.0.0.1)
+    "apps.core.health.ProbeMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",

@@ -9,6 +9,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -101,3 +102,28 @@ def readyz(request: HttpRequest) -> JsonResponse:
         results[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
     body = {"status": "ok" if ok else "unavailable", "checks": results}
     return JsonResponse(body, status=200 if ok else 503)
+
+
+class ProbeMiddleware:
+    """`/healthz` and `/readyz` answer whatever Host the probe sends. A container healthcheck
+    asks http://127.0.0.1:8000/..., and 127.0.0.1 is (rightly) not in a production
+    ALLOWED_HOSTS: CommonMiddleware refused it with 400, so web and nginx never became healthy.
+    Placed right after the client-address middleware; nothing else the probes need. A probe
+    with a valid Host goes the usual way (and is counted in the metrics by view)."""
+
+    PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
+        "/healthz": healthz,
+        "/readyz": readyz,
+    }
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = self.PROBES.get(request.path_info)
+        if probe is not None:
+            try:
+                request.get_host()
+            except DisallowedHost:
+                return probe(request)  # answered here; with a valid Host it goes the usual way
+        return self.get_response(request)

@@ -54,3 +54,14 @@ def test_metrics_exposes_latency_by_view(client):
     text = client.get("/metrics").content.decode()
     assert "django_http_requests_latency_seconds_by_view_method" in text
     assert 'view="healthz"' in text
+
+
+@pytest.mark.django_db
+@override_settings(ALLOWED_HOSTS=["imewe.example.com"])
+def test_probes_answer_on_any_host_while_pages_keep_host_validation(client):
+    # a container healthcheck asks 127.0.0.1, which a production ALLOWED_HOSTS leaves out
+    assert client.get("/healthz", HTTP_HOST="127.0.0.1:8000").status_code == 200
+    ready = client.get("/readyz", HTTP_HOST="127.0.0.1:8000")
+    assert ready.json()["checks"]["database"]["ok"] is True
+    assert client.get("/account/login/", HTTP_HOST="127.0.0.1:8000").status_code == 400
+    assert client.get("/account/login/", HTTP_HOST="imewe.example.com").status_code == 200
