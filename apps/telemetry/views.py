@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from apps.telemetry.models import SIGNAL_LABELS
 from apps.telemetry.selectors import SIGNALS, latest_points, telemetry_nodes
 from apps.users.types import AuthenticatedHttpRequest
+from apps.vendors.selectors import node_shows_private_details
 
 
 @login_required
@@ -36,5 +37,7 @@ def node_live_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                 (s, SIGNAL_LABELS[s], getattr(latest, s) if latest else None) for s in SIGNALS
             ],
             "status_log": node.status_log.select_related("by")[:5],
+            # why the status changed is a private detail of the node (vendors.selectors)
+            "show_private": node_shows_private_details(user=request.user, node=node),
         },
     )

@@ -122,3 +122,13 @@ def test_operator_of_the_site_keeps_out_of_the_vendor_portal(fleet, node):
     # Operators see the private details through the API and the ops portal, not this page.
     response = portal_client(fleet["operator"]).get(f"/vendor/nodes/{node.pk}/")
     assert response.status_code in (302, 403)
+
+
+@pytest.mark.parametrize("who", ["vendor", "operator", "viewer"])
+def test_live_telemetry_page_shows_why_the_status_changed_only_to_the_node_s_people(
+    fleet, node, who
+):
+    # the viewer belongs to the node's site, so may watch its telemetry, but is no operator
+    response = portal_client(fleet[who]).get(f"/nodes/{node.pk}/live/")
+    assert response.status_code == 200
+    assert (REASON in response.content.decode()) is (who in SEES_PRIVATE)
