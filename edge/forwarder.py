@@ -112,7 +112,15 @@ class Forwarder:
             return
         self.stats.splits += 1
         suspects: list[_Suspect] = []
-        delivered = self._split(batch, failure, suspects)
+        rejected: list[DeadLetter] = []  # parked only once the whole batch is settled
+        try:
+            delivered = self._split(batch, failure, suspects, rejected)
+        except UpstreamUnavailable:
+            # The batch stays buffered and is sent again whole: parking the rejections of the
+            # halves delivered so far would park them twice; the retry budget starts anew.
+            self._server_errors = 0
+            raise
+        self._park(rejected)
         if delivered == 0 and any(s.server_error for s in suspects):
             self._server_errors = 0  # try again, and split again only after max_attempts
             raise UpstreamUnavailable(
@@ -126,6 +134,7 @@ class Forwarder:
         points: list[dict[str, Any]],
         failure: BatchRefused | UpstreamServerError,
         suspects: list[_Suspect],
+        rejected: list[DeadLetter],
     ) -> int:
         """`points` failed with `failure`: deliver its halves, splitting again those that fail.
         The points that fail alone go to `suspects`. Returns how many points were delivered."""
@@ -139,13 +148,16 @@ class Forwarder:
             try:
                 result = self.publisher.publish(half)
             except (BatchRefused, UpstreamServerError) as exc:
-                delivered += self._split(half, exc, suspects)
+                delivered += self._split(half, exc, suspects, rejected)
             else:
-                self._account(half, result)
+                rejected.extend(self._account(half, result, park=False))
                 delivered += len(half)
         return delivered
 
-    def _account(self, batch: list[dict[str, Any]], result: PublishResult) -> None:
+    def _account(
+        self, batch: list[dict[str, Any]], result: PublishResult, *, park: bool = True
+    ) -> list[DeadLetter]:
+        """Count a delivered batch; its rejected points are parked (or returned, park=False)."""
         self.stats.sent += len(batch)
         self.stats.accepted += result.accepted
         self.stats.duplicates += result.duplicates
@@ -165,7 +177,9 @@ class Forwarder:
                     errors if isinstance(errors, dict) else {"reason": str(errors)},
                 )
             )
-        self._park(letters)
+        if park:
+            self._park(letters)
+        return letters
 
     def _park(self, letters: list[DeadLetter]) -> None:
         if not letters:

@@ -161,3 +161,57 @@ def test_a_platform_failing_for_everything_parks_nothing(tmp_path):
     assert AlwaysFailing.requests == 6 + 3 * (2 * 8 - 2)  # whole batches + every split part
     assert len(forwarder.buffer) == 20
     assert forwarder.dead_letters.read() == [] and forwarder.stats.dead_lettered == 0
+
+
+class Scripted(http.server.BaseHTTPRequestHandler):
+    """A platform answering each request with the next (status, body) of `script`."""
+
+    script: list[tuple[int, dict]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        status, payload = type(self).script.pop(0)
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_split_cut_short_by_an_outage_parks_each_rejection_once(tmp_path):
+    # given: a batch of 4 that fails with a 500 and is split; its first half is delivered with
+    # one point rejected, then the platform becomes unavailable (503) for the second half;
+    # on the next round the whole batch goes through, the same point rejected again
+    rejected = {"accepted": 1, "duplicates": 0, "rejected": [{"index": 0, "errors": {"x": "bad"}}]}
+    Scripted.script = [
+        (500, {"error": {"code": "server_error", "message": "boom"}}),
+        (207, rejected),
+        (503, {"error": {"code": "unavailable", "message": "later"}}),
+        (207, {**rejected, "accepted": 3}),
+    ]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    forwarder = Forwarder(
+        SqliteBuffer(tmp_path / "edge.sqlite3"),
+        HttpsBatchPublisher(f"http://127.0.0.1:{server.server_address[1]}", "imw_x", timeout=5),
+        batch_size=4,
+        max_attempts=1,
+    )
+    points = produce(1, 4)
+    forwarder.enqueue(points)
+    try:
+        # when: the first round is cut short, the second delivers
+        answers = drain_until_done(forwarder, rounds=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    # then: everything is delivered and the rejected point was parked once, not once a round
+    assert answers == [False, True] and Scripted.script == []
+    assert len(forwarder.buffer) == 0
+    parked = forwarder.dead_letters.read()
+    assert [letter["point"] for letter in parked] == [points[0]]
