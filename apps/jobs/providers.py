@@ -30,9 +30,12 @@ import django.dispatch
 
 from apps.jobs.scheduler import EnergyOutlook, SiteOutlook
 
-__all__ = ["EnergyOutlook", "SiteOutlook", "part_finished"]
+__all__ = ["EnergyOutlook", "SiteOutlook", "machine_fault_reported", "part_finished"]
 
 part_finished = django.dispatch.Signal()
+# A node reported that the machine itself broke while making a part (not the part's fault):
+# sent after commit with node_id, part_id and reason; maintenance opens or adds to a ticket.
+machine_fault_reported = django.dispatch.Signal()
 
 
 StockProvider = Callable[[Sequence[int]], dict[int, dict[str, float]]]

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
-from apps.core.background import task_enqueue
+from apps.core.background import task_enqueue, task_enqueue_on_commit
 from apps.core.exceptions import Conflict
 from apps.core.models import Notification
 from apps.core.realtime import broadcast_on_commit
@@ -33,7 +33,7 @@ from apps.jobs.estimates import (
 )
 from apps.jobs.lifecycle import RESCHEDULE_FROM, can_transition, job_status_from_parts
 from apps.jobs.models import CadFile, Job, JobTemplate, Part, Status, StatusChange
-from apps.jobs.providers import part_finished
+from apps.jobs.providers import machine_fault_reported, part_finished
 from apps.jobs.scheduler import (
     ASSEMBLY,
     EnergyOutlook,
@@ -909,15 +909,7 @@ def work_fail(*, node_id: int, part_id: int, reason: str, machine_fault: bool) -
     if part.status not in (Status.ASSIGNED, Status.IN_PROGRESS, Status.SCHEDULED):
         raise Conflict(f"A {part.get_status_display().lower()} part cannot fail.")
     if machine_fault:
-        part = part_reschedule(part=part, reason=f"machine fault: {reason.strip()}")
-        node = FabricationNode.objects.get(pk=node_id)
-        _node_moves(
-            node,
-            [FabricationNode.Status.ASSIGNED, FabricationNode.Status.IDLE],
-            "Machine fault reported",
-        )
-        transaction.on_commit(_queue_scheduling)
-        return part
+        return _machine_fault(node_id=node_id, part=part, reason=reason.strip())
     if part.status == Status.SCHEDULED:
         part = part_transition(part=part, to=Status.ASSIGNED, by=None, reason="Node took the part")
     if part.status == Status.ASSIGNED:
@@ -929,6 +921,26 @@ def work_fail(*, node_id: int, part_id: int, reason: str, machine_fault: bool) -
     _node_after_part(part)
     # the material already used is waste, and the energy was spent all the same
     _announce_finished(part, {})
+    return part
+
+
+def _machine_fault(*, node_id: int, part: Part, reason: str) -> Part:
+    """The machine broke, not the part: the part goes elsewhere and never back to this node,
+    the node goes to maintenance (its other parts move with self-healing), and maintenance
+    hears of it (machine_fault_reported: a ticket is opened or added to)."""
+    part = part_reschedule(part=part, reason=f"machine fault: {reason}", exclude_node=True)
+    node = FabricationNode.objects.get(pk=node_id)
+    S = FabricationNode.Status
+    _node_moves(node, [S.ASSIGNED, S.IDLE, S.MAINTENANCE], f"Machine fault reported: {reason}")
+    from apps.jobs.tasks import parts_heal_task
+
+    task_enqueue_on_commit(parts_heal_task)
+    transaction.on_commit(_queue_scheduling)
+    transaction.on_commit(
+        lambda: machine_fault_reported.send(
+            sender=Part, node_id=node_id, part_id=part.pk, reason=reason
+        )
+    )
     return part
 
 

@@ -11,11 +11,12 @@ class MaintenanceConfig(AppConfig):
     verbose_name = "Maintenance"
 
     def ready(self) -> None:
-        from apps.jobs.providers import register_blocked_provider
+        from apps.jobs.providers import machine_fault_reported, register_blocked_provider
         from apps.telemetry.services import telemetry_ingested
 
         telemetry_ingested.connect(_on_ingest, dispatch_uid="maintenance.thresholds")
         register_blocked_provider(_planned_windows)
+        machine_fault_reported.connect(_on_machine_fault, dispatch_uid="maintenance.fault")
 
 
 def _planned_windows(node_ids: Any, now: Any, horizon_h: float) -> dict[int, list[Any]]:
@@ -46,3 +47,10 @@ def _on_ingest(sender: Any, node_id: int, point: Any, **kwargs: Any) -> None:
         if isinstance(value, int | float) and not isinstance(value, bool):
             readings.setdefault(key, float(value))
     alerts_evaluate(node_id=node_id, at=point.time, readings=readings)
+
+
+def _on_machine_fault(sender: Any, node_id: int, part_id: int, reason: str, **kwargs: Any) -> None:
+    """Sent after commit by the jobs work API: the ticket records the fault."""
+    from apps.maintenance.services import machine_fault_ticket
+
+    machine_fault_ticket(node_id=node_id, part_id=part_id, reason=reason)

@@ -174,6 +174,7 @@ class Ticket(TimeStampedModel):
         FAILURE_RISK = "failure_risk", "Failure predicted"
         LOW_RUL = "low_rul", "Remaining life below plan"
         OFFLINE = "offline", "Node offline"
+        MACHINE_FAULT = "machine_fault", "Machine fault reported"
         OTHER = "other", "Other"
 
     node = models.ForeignKey(

@@ -9,6 +9,7 @@ from apps.maintenance.services.alerts import (
 )
 from apps.maintenance.services.monitor import MonitorReport, fleet_monitor, health_score
 from apps.maintenance.services.tickets import (
+    machine_fault_ticket,
     ticket_assign,
     ticket_assignable,
     ticket_create,
@@ -33,6 +34,7 @@ __all__ = [
     "alerts_evaluate",
     "fleet_monitor",
     "health_score",
+    "machine_fault_ticket",
     "rule_delete",
     "rule_save",
     "rules_applicable",

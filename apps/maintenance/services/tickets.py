@@ -384,3 +384,22 @@ def tickets_reprioritise(*, now: datetime | None = None) -> int:
             Ticket.objects.filter(pk=ticket.pk).update(priority=priority)
             changed += 1
     return changed
+
+
+def machine_fault_ticket(*, node_id: int, part_id: int, reason: str) -> Ticket:
+    """A node reported that the machine broke while making a part (jobs has already moved the
+    part elsewhere and the node to maintenance): a critical ticket, or one more occurrence on
+    the node's open machine-fault ticket."""
+    node = FabricationNode.objects.get(pk=node_id)
+    ticket, _ = ticket_raise(
+        node=node,
+        issue_type=Ticket.IssueType.MACHINE_FAULT,
+        severity=Severity.CRITICAL,
+        title=f"{node.name}: machine fault reported: {reason}"[:200],
+        evidence={"source": "machine", "part": part_id, "reason": reason},
+        suggested_action=(
+            "The node is in maintenance and its work has moved to other nodes. Fix the machine, "
+            "then return the node to service (idle) or plan a maintenance window."
+        ),
+    )
+    return ticket
