@@ -44,6 +44,19 @@ def _clear_own_cache() -> None:
         client.delete(*keys)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """channels keeps one layer object per alias for the whole process, and channels-redis binds
+    its receive lock to the event loop that first used it; each async test runs a loop of its
+    own, so a socket one test left receiving held that lock for every later test ("is bound to
+    a different event loop"). Each test gets its own layer."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., User]:
     def make(role: Role | str = Role.DESIGNER, **kwargs: Any) -> User:
