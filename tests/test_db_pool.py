@@ -67,11 +67,10 @@ def connections_named(app_name: str) -> int:
     return int(row[0])
 
 
-def test_a_burst_of_requests_holds_at_most_the_pool_size(tmp_path):
-    # given: daphne with the production settings on PostgreSQL, the pool's size left to its
-    # defaults but for the maximum, and its connections named so that we can count them
-    app_name = f"imewe-pool-{uuid.uuid4().hex[:8]}"
-    env = {
+def production_env(tmp_path, app_name: str, **overrides: str) -> dict[str, str]:
+    """daphne on the production settings and this machine's PostgreSQL, its connections named
+    `app_name` so that they can be counted."""
+    return {
         "DJANGO_SETTINGS_MODULE": "imewe.settings",
         "SECRET_KEY": GOOD_KEY,
         "DEBUG": "0",
@@ -80,9 +79,15 @@ def test_a_burst_of_requests_holds_at_most_the_pool_size(tmp_path):
         "DATABASE_URL": f"{server_url()}/postgres?application_name={app_name}",
         "REDIS_URL": "",
         "IMEWE_VAR_DIR": str(tmp_path / "var"),
-        "DB_POOL": "",  # its default
-        "DB_POOL_MAX": "4",
+        **overrides,
     }
+
+
+def test_a_burst_of_requests_holds_at_most_the_pool_size(tmp_path):
+    # given: daphne with the production settings on PostgreSQL, the pool's size left to its
+    # defaults but for the maximum, and its connections named so that we can count them
+    app_name = f"imewe-pool-{uuid.uuid4().hex[:8]}"
+    env = production_env(tmp_path, app_name, DB_POOL="", DB_POOL_MAX="4")  # DB_POOL: default
     peak = 0
     done = threading.Event()
 
@@ -119,18 +124,7 @@ def test_a_burst_of_requests_holds_at_most_the_pool_size(tmp_path):
 def test_pooled_connections_ended_by_the_server_are_replaced_not_failed(tmp_path):
     # given: daphne on the production settings with its pool warmed up
     app_name = f"imewe-pool-{uuid.uuid4().hex[:8]}"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "imewe.settings",
-        "SECRET_KEY": GOOD_KEY,
-        "DEBUG": "0",
-        "SECURE_SSL_REDIRECT": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": f"{server_url()}/postgres?application_name={app_name}",
-        "REDIS_URL": "",
-        "IMEWE_VAR_DIR": str(tmp_path / "var"),
-        "DB_POOL_MIN": "2",
-        "DB_POOL_MAX": "2",
-    }
+    env = production_env(tmp_path, app_name, DB_POOL_MIN="2", DB_POOL_MAX="2")
 
     def database_ok(port: int) -> bool:
         answer = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=60)

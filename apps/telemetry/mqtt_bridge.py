@@ -62,6 +62,7 @@ class MqttBridge:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker acknowledged the subscription (SUBACK)
         self.stats = {"messages": 0, "accepted": 0, "duplicates": 0, "rejected": 0}
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -72,6 +73,7 @@ class MqttBridge:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *args: self.subscribed.set()
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)  # exponential backoff
 
     # --- MQTT callbacks (network thread) -------------------------------------------------------
@@ -90,6 +92,7 @@ class MqttBridge:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if self.stopping.is_set():
             connections.close_all()  # this (network) thread's database connections
         else:

@@ -5,9 +5,7 @@ queueing of background work with the broker down, in process."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -19,7 +17,6 @@ from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from websockets.sync.client import connect
 
@@ -31,7 +28,8 @@ from apps.users.tasks import purge_unverified_users_task
 from apps.users.tokens import tokens_issue
 from apps.vendors.services import device_credential_issue
 from imewe.celery import app as celery_app
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import wait_for_port
+from tests.daphne import running_daphne
 from tests.factories import PASSWORD, UserFactory
 from tests.jobs.conftest import shop  # noqa: F401  (fixture)
 from tests.vendors.conftest import fleet  # noqa: F401  (fixture)
@@ -100,48 +98,23 @@ def _start_redis(port: int) -> subprocess.Popen[bytes]:
 
 @pytest.fixture
 def daphne_on_own_redis(own_redis: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """daphne on this run's test database, with its cache, channel layer and broker on the
-    private Redis the test may stop (and start again on the same port)."""
+    """daphne (the compose command) on this run's test database, with its cache, channel layer
+    and broker on the private Redis the test may stop (and start again on the same port)."""
     redis_port, _ = own_redis
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "imewe.settings_test",
-        "IMEWE_LIVE_TEST_DB": str(connection.settings_dict["NAME"]),
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "API_THROTTLE_USER": f"{USER_RATE}/minute",
-        "SESSION_COOKIE_SECURE": "0",  # plain http on loopback
-        "CSRF_COOKIE_SECURE": "0",
-        "IMEWE_TEST_CELERY_EAGER": "0",  # work is queued on the private Redis, as deployed
-    }
-    env.pop("CELERY_BROKER_URL", None)
-    log_path = tmp_path / "daphne.log"
-    log = log_path.open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "imewe.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, server, within_s=60)
-    except RuntimeError as exc:
-        server.kill()
-        raise RuntimeError(f"{exc}\n{log_path.read_text()}") from None
-    yield {"base": f"http://127.0.0.1:{port}", "redis_port": redis_port, "log": log_path}
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    with running_daphne(
+        tmp_path,
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        CELERY_BROKER_URL="",  # the broker follows REDIS_URL
+        API_THROTTLE_USER=f"{USER_RATE}/minute",
+        SESSION_COOKIE_SECURE="0",  # plain http on loopback
+        CSRF_COOKIE_SECURE="0",
+        IMEWE_TEST_CELERY_EAGER="0",  # work is queued on the private Redis, as deployed
+    ) as port:
+        yield {
+            "base": f"http://127.0.0.1:{port}",
+            "redis_port": redis_port,
+            "log": tmp_path / f"daphne-{port}.log",
+        }
 
 
 def _until(check: Callable[[], bool], *, attempts: int, pause_s: float = 0.5) -> bool:

@@ -3,7 +3,6 @@ the errors topic (anyone may publish there on an open broker) must not end the u
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -13,17 +12,9 @@ import pytest
 
 from edge.deadletter import SUFFIX
 from edge.gateway import from_config
+from tests.telemetry.test_mqtt_bridge import wait_for
 
 NODE = 7
-
-
-def wait_until(condition, within_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.mark.integration
@@ -65,7 +56,7 @@ def test_forged_error_reports_neither_kill_the_uplink_nor_stop_the_stream(tmp_pa
         for body in forged:
             attacker.publish(topic, orjson.dumps(body), qos=1).wait_for_publish(5)
         attacker.publish(topic, b"\x00not json", qos=1).wait_for_publish(5)
-        assert wait_until(lambda: len(link.rejections) == len(forged) + 1)
+        assert wait_for(lambda: len(link.rejections) == len(forged) + 1)
 
         # then: the uplink still delivers, and each report was parked with its reason
         point = {"node": NODE, "time": datetime.now(UTC).isoformat(), "temperature_c": 20.0}

@@ -10,16 +10,9 @@ from apps.jobs.models import Status
 from apps.jobs.services import job_submit, parts_schedule
 from apps.maintenance.models import Ticket
 from apps.vendors.models import FabricationNode
-from apps.vendors.services import device_credential_issue
 from tests.jobs.conftest import shop  # noqa: F401  (fixture)
-from tests.jobs.test_work_api import PLA
+from tests.jobs.test_work_api import PLA, device
 from tests.vendors.conftest import fleet  # noqa: F401  (fixture)
-
-
-def device(api, node, shop):  # noqa: F811
-    _, token = device_credential_issue(node=node, by=shop["vendor"])
-    api.credentials(HTTP_AUTHORIZATION=f"Device {token}")
-    return api
 
 
 @pytest.mark.django_db

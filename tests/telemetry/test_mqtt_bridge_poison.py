@@ -5,6 +5,7 @@ flush."""
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import uuid
 
@@ -39,8 +40,20 @@ def start_bridge(client_id: str) -> MqttBridge:
     bridge = MqttBridge(host=HOST, client_id=client_id, flush_interval=0.5)
     bridge.start()
     assert bridge.connected.wait(10), "Mosquitto on 127.0.0.1:1883 is required"
-    time.sleep(0.2)  # the subscription is acknowledged
+    assert bridge.subscribed.wait(10), "the broker never acknowledged the subscription"
     return bridge
+
+
+def error_reports(name: str, topic: str) -> tuple[mqtt.Client, queue.Queue[dict]]:
+    """A client collecting what the bridge publishes on `topic`, once its SUBACK is in."""
+    reports: queue.Queue[dict] = queue.Queue()
+    acknowledged = threading.Event()
+    sub = client(name)
+    sub.on_message = lambda c, u, m: reports.put(orjson.loads(m.payload))
+    sub.on_subscribe = lambda *args: acknowledged.set()
+    sub.subscribe(topic, qos=1)
+    assert acknowledged.wait(10), "the broker never acknowledged the subscription"
+    return sub, reports
 
 
 def forget_session(client_id: str) -> None:
@@ -53,13 +66,9 @@ def forget_session(client_id: str) -> None:
 def test_poison_message_is_rejected_acknowledged_and_does_not_sink_its_flush(streaming):
     node, token = streaming
     topic = f"factory/{SITE}/machine/{node.pk}/telemetry"
-    errors: queue.Queue[dict] = queue.Queue()
-    sub = client("sub")
-    sub.on_message = lambda c, u, m: errors.put(orjson.loads(m.payload))
-    sub.subscribe(f"factory/{SITE}/machine/+/errors", qos=1)
+    sub, errors = error_reports("sub", f"factory/{SITE}/machine/+/errors")
     pub = client("pub")
     bridge_id = f"bridge-{uuid.uuid4().hex[:6]}"
-    time.sleep(0.3)
 
     with refusing_trigger(error="unexpected"):
         bridge = start_bridge(bridge_id)
@@ -104,13 +113,9 @@ def test_an_oversized_message_is_refused_before_it_is_parsed(streaming):
     # message over the byte limit, between two good ones
     node, token = streaming
     topic = f"factory/{SITE}/machine/{node.pk}/telemetry"
-    errors: queue.Queue[dict] = queue.Queue()
-    sub = client("sub-big")
-    sub.on_message = lambda c, u, m: errors.put(orjson.loads(m.payload))
-    sub.subscribe(f"factory/{SITE}/machine/{node.pk}/errors", qos=1)
+    sub, errors = error_reports("sub-big", f"factory/{SITE}/machine/{node.pk}/errors")
     pub = client("pub-big")
     bridge_id = f"bridge-{uuid.uuid4().hex[:6]}"
-    time.sleep(0.3)
     bridge = start_bridge(bridge_id)
     try:
         nested = b'{"token": "' + token.encode() + b'", "points": [' + b"{}," * 40_000 + b"{}]}"
