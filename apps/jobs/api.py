@@ -18,6 +18,7 @@ from apps.jobs.models import CadFile, Job, JobTemplate, Part, StatusChange
 from apps.jobs.selectors import (
     job_get_for_user,
     job_list,
+    part_placements,
     template_get_for_user,
     template_list,
     vendor_part_get_for_user,
@@ -48,7 +49,6 @@ from apps.users.permissions import action_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedRequest
 from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
-from apps.vendors.models import FabricationNode
 
 
 class CadFileSerializer(serializers.ModelSerializer):
@@ -136,6 +136,8 @@ class PartSerializer(serializers.ModelSerializer):
             "quality_score",
             "failure_reason",
             "estimates",
+            "planned_start",
+            "planned_finish",
             "started_at",
             "finished_at",
         ]
@@ -308,34 +310,7 @@ class JobScheduleApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         job = job_get_for_user(user=request.user, pk=pk)
-        parts = list(job.parts.select_related("assigned_node"))
-        node_ids = {
-            c["node"]
-            for p in parts
-            for c in (p.estimates.get("schedule") or {}).get("candidates", [])
-        }
-        names = dict(FabricationNode.objects.filter(pk__in=node_ids).values_list("pk", "name"))
-        rows = []
-        for part in parts:
-            plan = part.estimates.get("schedule") or {}
-            rows.append(
-                {
-                    "part": part.pk,
-                    "name": part.name,
-                    "status": part.status,
-                    "node": part.assigned_node_id,
-                    "node_name": part.assigned_node.name if part.assigned_node else None,
-                    "reason": plan.get("reason", "not scheduled yet"),
-                    "start_at": plan.get("start_at"),
-                    "finish_at": plan.get("finish_at"),
-                    "late": plan.get("late", False),
-                    "batched": plan.get("batched", False),
-                    "weights": plan.get("weights", {}),
-                    "candidates": [
-                        {**c, "node_name": names.get(c["node"])} for c in plan.get("candidates", [])
-                    ],
-                }
-            )
+        rows = part_placements(list(job.parts.select_related("assigned_node")))
         return Response({"job": job.pk, "status": job.status, "parts": rows})
 
 

@@ -147,9 +147,26 @@ class Part(TimeStampedModel):
         null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)]
     )
     failure_reason = models.CharField(max_length=500, blank=True)
+    # duration_h, energy_kwh, material_g, ... from apps/jobs/estimates.py: what it should take
     estimates = models.JSONField(default=dict, blank=True)
+    # The scheduler's plan for the part (set with assigned_node, cleared when it moves): when
+    # it should start and finish there, when it was placed, and why (`placement`: reason,
+    # scored candidates, weights, energy, skipped nodes; shown to people, read by no rule).
+    planned_start = models.DateTimeField(null=True, blank=True)
+    planned_finish = models.DateTimeField(null=True, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    placement = models.JSONField(default=dict, blank=True)
+    # nodes that must never be offered the part again (their vendor declined it, or it
+    # broke down making it)
+    declined_nodes = models.ManyToManyField(
+        "vendors.FabricationNode", blank=True, related_name="declined_parts"
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # what the node said the part used when it finished (None: it did not say)
+    reported_material_g = models.FloatField(null=True, blank=True)
+    reported_waste_g = models.FloatField(null=True, blank=True)
+    reported_energy_kwh = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["job_id", "id"]
@@ -157,6 +174,16 @@ class Part(TimeStampedModel):
             models.Index(fields=["status"]),
             models.Index(fields=["assigned_node", "status"]),
         ]
+
+    @property
+    def usage_report(self) -> dict[str, float]:
+        """What the node reported, in the `part_finished` hook's `report` form."""
+        figures = {
+            "material_used_g": self.reported_material_g,
+            "waste_g": self.reported_waste_g,
+            "energy_kwh": self.reported_energy_kwh,
+        }
+        return {key: value for key, value in figures.items() if value is not None}
 
     @property
     def process_label(self) -> str:

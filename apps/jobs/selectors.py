@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -133,3 +134,36 @@ def vendor_work(*, user: User, days: int = 7) -> list[dict[str, object]]:
         }
         for node in nodes
     ]
+
+
+def part_placements(parts: list[Part]) -> list[dict[str, Any]]:
+    """Why each part went where it did, for people (the job page and the schedule API): the
+    chosen node, the planned start and finish, and the scored candidates with their names."""
+    node_ids = {c["node"] for p in parts for c in p.placement.get("candidates", [])}
+    names = dict(FabricationNode.objects.filter(pk__in=node_ids).values_list("pk", "name"))
+    rows = []
+    for part in parts:
+        plan = part.placement
+        rows.append(
+            {
+                "part": part.pk,
+                "name": part.name,
+                "status": part.status,
+                "node": part.assigned_node_id,
+                "node_name": part.assigned_node.name if part.assigned_node else None,
+                "reason": plan.get("reason", "not scheduled yet"),
+                "start_at": part.planned_start,
+                "finish_at": part.planned_finish,
+                "scheduled_at": part.scheduled_at,
+                "late": plan.get("late", False),
+                "batched": plan.get("batched", False),
+                "shifted_h": plan.get("shifted_h", 0.0),
+                "staggered_h": plan.get("staggered_h", 0.0),
+                "energy": plan.get("energy"),
+                "weights": plan.get("weights", {}),
+                "candidates": [
+                    {**c, "node_name": names.get(c["node"])} for c in plan.get("candidates", [])
+                ],
+            }
+        )
+    return rows

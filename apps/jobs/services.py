@@ -446,7 +446,7 @@ def _task(
         latitude=part.job.latitude,
         longitude=part.job.longitude,
         ready_h=ready_h,
-        excluded=frozenset(part.estimates.get("declined_nodes", [])),
+        excluded=frozenset(node.pk for node in part.declined_nodes.all()),
         only=only,
         material_g=float(part.estimates.get("material_g", 0.0)),
         load=UTILISATION[mode],
@@ -463,18 +463,19 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
         Part.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(status=Status.VALIDATED, job__status__in=[Status.VALIDATED, *ACTIVE_PART_STATUSES])
         .select_related("job")
+        .prefetch_related("declined_nodes")
     )
     if not pending:
         return Plan([], 0.0, {})
     # an assembly may start once its job's parts already placed elsewhere are done
     ready: dict[int, float] = defaultdict(float)
     for sibling in Part.objects.filter(
-        job_id__in={p.job_id for p in pending}, status__in=ACTIVE_PART_STATUSES
+        job_id__in={p.job_id for p in pending},
+        status__in=ACTIVE_PART_STATUSES,
+        planned_finish__isnull=False,
     ).exclude(process=ASSEMBLY):
-        finish = (sibling.estimates.get("schedule") or {}).get("finish_at")
-        if finish:
-            hours = hours_until(datetime.fromisoformat(finish), now) or 0.0
-            ready[sibling.job_id] = max(ready[sibling.job_id], hours)
+        hours = hours_until(sibling.planned_finish, now) or 0.0
+        ready[sibling.job_id] = max(ready[sibling.job_id], hours)
     # parts some app limits to certain nodes (capacity bought on a vendor's machines)
     allowed = providers.part_allowed_nodes(pending)
     tasks = [
@@ -499,38 +500,40 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
     awaiting: dict[int, list[Part]] = defaultdict(list)
     for part in pending:
         choice = placed[part.pk]
+        part.scheduled_at = now
         if choice.node is None:
-            part.estimates["schedule"] = {
-                "node": None,
-                "reason": choice.reason,
-                "at": now.isoformat(),
-            }
-            part.save(update_fields=["estimates", "updated_at"])
+            part.placement = {"reason": choice.reason}
+            part.save(update_fields=["placement", "scheduled_at", "updated_at"])
             continue
         part.assigned_node_id = choice.node
-        part.estimates["schedule"] = {
-            "node": choice.node,
-            "start_at": (now + timedelta(hours=choice.start_h)).isoformat(),
-            "finish_at": (now + timedelta(hours=choice.finish_h)).isoformat(),
+        part.planned_start = now + timedelta(hours=choice.start_h)
+        part.planned_finish = now + timedelta(hours=choice.finish_h)
+        part.placement = {
             "late": choice.late,
             "batched": choice.batched,
             "reason": choice.reason,
             "candidates": choice.candidates,
             "weights": plan.weights,
-            "at": now.isoformat(),
         }
         if choice.shifted_h or choice.staggered_h:
-            part.estimates["schedule"].update(
-                shifted_h=choice.shifted_h, staggered_h=choice.staggered_h
-            )
+            part.placement.update(shifted_h=choice.shifted_h, staggered_h=choice.staggered_h)
         if choice.energy_cost is not None:
-            part.estimates["schedule"]["energy"] = {
+            part.placement["energy"] = {
                 "kwh": choice.kwh,
                 "cost": choice.energy_cost,
                 "co2e_kg": choice.co2e_kg,
                 "currency": outlook.currency,
             }
-        part.save(update_fields=["assigned_node", "estimates", "updated_at"])
+        part.save(
+            update_fields=[
+                "assigned_node",
+                "planned_start",
+                "planned_finish",
+                "scheduled_at",
+                "placement",
+                "updated_at",
+            ]
+        )
         part_transition(part=part, to=Status.SCHEDULED, by=None, reason=choice.reason)
         if choice.node in confirming:
             awaiting[choice.node].append(part)
@@ -570,20 +573,23 @@ def part_reschedule(
         raise Conflict(f"A {part.get_status_display().lower()} part is not rescheduled.")
     before, node = part.status, part.assigned_node
     if exclude_node and node is not None:
-        declined = set(part.estimates.get("declined_nodes", []))
-        part.estimates["declined_nodes"] = sorted(declined | {node.pk})
+        part.declined_nodes.add(node)
     part.status = Status.VALIDATED
     part.assigned_node = None
     part.progress_pct = 0.0
     part.started_at = None
-    part.estimates.pop("schedule", None)
+    part.planned_start = part.planned_finish = part.scheduled_at = None
+    part.placement = {}
     part.save(
         update_fields=[
             "status",
             "assigned_node",
             "progress_pct",
             "started_at",
-            "estimates",
+            "planned_start",
+            "planned_finish",
+            "scheduled_at",
+            "placement",
             "updated_at",
         ]
     )
@@ -618,7 +624,7 @@ def part_has_other_nodes(part: Part) -> bool:
         quantity=part.quantity,
         size_mm=(part.size_x_mm, part.size_y_mm, part.size_z_mm),
     )
-    declined = set(part.estimates.get("declined_nodes", []))
+    declined = part.declined_nodes.values_list("pk", flat=True)
     return any(
         node_fit_problem(node, spec) is None for node in working_nodes().exclude(pk__in=declined)
     )
@@ -677,8 +683,7 @@ def _unconfirmed_too_long(part: Part, *, now: datetime, within: timedelta) -> bo
     node = part.assigned_node
     if part.status != Status.SCHEDULED or node is None or not node.requires_confirmation:
         return False
-    at = (part.estimates.get("schedule") or {}).get("at")
-    return at is not None and now - datetime.fromisoformat(at) > within
+    return part.scheduled_at is not None and now - part.scheduled_at > within
 
 
 # --- Vendor confirmation (nodes whose vendor accepts each part) --------------------------------
@@ -886,10 +891,19 @@ def work_complete(
     part.quality_score = quality_score
     part.progress_pct = 100.0
     part.finished_at = timezone.now()
-    if used:
-        part.estimates["reported"] = used
+    part.reported_material_g = used.get("material_used_g")
+    part.reported_waste_g = used.get("waste_g")
+    part.reported_energy_kwh = used.get("energy_kwh")
     part.save(
-        update_fields=["quality_score", "progress_pct", "finished_at", "estimates", "updated_at"]
+        update_fields=[
+            "quality_score",
+            "progress_pct",
+            "finished_at",
+            "reported_material_g",
+            "reported_waste_g",
+            "reported_energy_kwh",
+            "updated_at",
+        ]
     )
     part = part_transition(
         part=part, to=Status.COMPLETED, by=None, reason=f"Completed, quality {quality_score:.2f}"

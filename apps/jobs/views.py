@@ -27,6 +27,7 @@ from apps.jobs.selectors import (
     job_can_change,
     job_get_for_user,
     job_list,
+    part_placements,
     template_get_for_user,
     template_list,
     vendor_part_get_for_user,
@@ -48,7 +49,6 @@ from apps.jobs.services import (
 from apps.portal.access import action_required, portal_required
 from apps.users.roles import Action, user_can
 from apps.users.types import AuthenticatedHttpRequest
-from apps.vendors.models import FabricationNode
 
 
 def _form_problems(form: Any) -> str:
@@ -147,19 +147,8 @@ def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
 def job_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     job = job_get_for_user(user=request.user, pk=pk)
     parts = list(job.parts.select_related("assigned_node", "cad_file"))
-    node_ids = {
-        c["node"] for p in parts for c in (p.estimates.get("schedule") or {}).get("candidates", [])
-    }
-    names = dict(FabricationNode.objects.filter(pk__in=node_ids).values_list("pk", "name"))
-    for part in parts:
-        plan = part.estimates.get("schedule") or {}
-        part.plan = {  # type: ignore[attr-defined]
-            **plan,
-            "candidates": [
-                {**c, "node_name": names.get(c["node"], c["node"])}
-                for c in plan.get("candidates", [])
-            ],
-        }
+    for part, plan in zip(parts, part_placements(parts), strict=True):
+        part.plan = plan  # type: ignore[attr-defined]
     can_change = job_can_change(user=request.user, job=job) and not job.is_final
     return render(
         request,

@@ -77,7 +77,7 @@ def test_a_declined_part_goes_elsewhere_and_never_back(confirming, as_user):
     )
     assert declined.status_code == 200 and declined.json()["status"] == Status.VALIDATED
     part.refresh_from_db()
-    assert part.estimates["declined_nodes"] == [first.pk]
+    assert list(part.declined_nodes.values_list("pk", flat=True)) == [first.pk]
     told = Notification.objects.filter(user=confirming["designer"]).latest("id")
     assert told.body.startswith("Declined by") and "out of PLA" in told.body
     assert "another suitable node" in told.body
@@ -92,7 +92,7 @@ def test_a_declined_part_goes_elsewhere_and_never_back(confirming, as_user):
     parts_schedule()  # both printers said no: the part waits, and says why
     part.refresh_from_db()
     assert part.status == Status.VALIDATED and part.assigned_node is None
-    assert "declined by 2 node(s)" in part.estimates["schedule"]["reason"]
+    assert "declined by 2 node(s)" in part.placement["reason"]
 
 
 def test_only_the_nodes_vendor_may_answer(confirming, as_user):
@@ -116,7 +116,9 @@ def test_silence_past_the_deadline_sends_the_part_elsewhere(confirming, settings
     assert parts_heal(now=now + timedelta(hours=3)) == []
     assert parts_heal(now=now + timedelta(hours=5)) == [part.pk]
     part.refresh_from_db()
-    assert part.status == Status.VALIDATED and part.estimates["declined_nodes"] == [node.pk]
+    assert part.status == Status.VALIDATED and list(
+        part.declined_nodes.values_list("pk", flat=True)
+    ) == [node.pk]
     reason = Job.objects.get(pk=part.job_id).history.latest("at").reason
     assert "did not confirm within 4 h" in reason
 

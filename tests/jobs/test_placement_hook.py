@@ -118,5 +118,5 @@ def test_parts_schedule_asks_the_providers(shop, own_providers):
     parts_schedule()
     clip = other.parts.get()
     assert clip.status == Status.VALIDATED and clip.assigned_node is None
-    assert "limited to" in clip.estimates["schedule"]["reason"]
+    assert "limited to" in clip.placement["reason"]
     assert Job.objects.get(pk=other.pk).status == Status.VALIDATED

@@ -3,7 +3,7 @@ the work on their nodes, parts move when a node goes to maintenance or falls sil
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -116,7 +116,7 @@ def test_parts_that_no_working_node_can_take_wait_with_a_reason(shop):
     parts_schedule()
     part = Part.objects.get(job=job)
     assert part.status == Status.VALIDATED
-    assert part.estimates["schedule"]["reason"] == "no suitable node available"
+    assert part.placement["reason"] == "no suitable node available"
 
 
 def test_a_long_run_is_split_into_lots_on_several_nodes_and_saved_whole(shop, as_user):
@@ -195,8 +195,8 @@ def test_the_scheduler_keeps_new_work_out_of_planned_windows(shop):
         )
     job = submit(shop, [{**PLA, "name": "long", "size_x_mm": 150, "size_y_mm": 150}])
     parts_schedule(now=now)
-    plan = job.parts.get().estimates["schedule"]
-    start = datetime.fromisoformat(plan["start_at"])
-    finish = datetime.fromisoformat(plan["finish_at"])
+    part = job.parts.get()
+    start, finish = part.planned_start, part.planned_finish
+    assert start is not None and finish is not None
     assert finish - start > timedelta(hours=1)  # it cannot fit before the window ...
     assert start >= now + timedelta(hours=5) - timedelta(seconds=1)  # ... so it starts after it

@@ -48,7 +48,7 @@ def test_a_machine_fault_moves_the_work_off_the_node_into_maintenance_with_a_tic
         assert part.status in (Status.SCHEDULED, Status.ASSIGNED), part.status
         assert part.assigned_node_id == healthy.pk, part.name
     arm.refresh_from_db()
-    assert faulty.pk in arm.estimates["declined_nodes"]  # never offered to it again
+    assert arm.declined_nodes.filter(pk=faulty.pk).exists()  # never offered to it again
     # and maintenance holds one critical ticket with the machine's words
     ticket = Ticket.objects.get(node=faulty)
     assert ticket.issue_type == Ticket.IssueType.MACHINE_FAULT

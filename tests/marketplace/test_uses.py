@@ -59,7 +59,7 @@ def complete(job: Job) -> Job:
     """Schedules the job's parts and has their nodes make them."""
     parts_schedule()
     for part in job.parts.exclude(status__in=[Status.COMPLETED, Status.CANCELLED]):
-        assert part.assigned_node_id is not None, part.estimates.get("schedule")
+        assert part.assigned_node_id is not None, part.placement
         work_start(node_id=part.assigned_node_id, part_id=part.pk)
         work_complete(node_id=part.assigned_node_id, part_id=part.pk, quality_score=0.95)
     job.refresh_from_db()
@@ -380,7 +380,7 @@ def test_booked_parts_wait_while_the_sellers_printers_are_down(market):
     parts_schedule()
     part = job.parts.get()
     assert part.status == Status.VALIDATED and part.assigned_node is None
-    assert "limited to" in part.estimates["schedule"]["reason"]
+    assert "limited to" in part.placement["reason"]
     # a wholly refunded booking no longer limits the job
     Purchase.objects.filter(pk=purchase.pk).update(status=Purchase.Status.REFUNDED)
     parts_schedule()

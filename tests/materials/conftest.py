@@ -67,8 +67,7 @@ def finished_part(
             status=Status.IN_PROGRESS,
         )
     estimates: dict[str, Any] = {"material_g": material_g}
-    if reported:
-        estimates["reported"] = reported
+    reported = reported or {}
     now = timezone.now()
     return Part.objects.create(
         job=job,
@@ -82,6 +81,9 @@ def finished_part(
         assigned_node=node,
         progress_pct=progress_pct,
         estimates=estimates,
+        reported_material_g=reported.get("material_used_g"),
+        reported_waste_g=reported.get("waste_g"),
+        reported_energy_kwh=reported.get("energy_kwh"),
         started_at=(finished_at or now) - timezone.timedelta(hours=1),
         finished_at=finished_at or now,
     )

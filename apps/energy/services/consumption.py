@@ -59,7 +59,7 @@ class Measured:
 def _reported_kwh(part: Part, report: dict[str, Any] | None) -> float | None:
     value = (report or {}).get("energy_kwh")
     if value is None:
-        value = ((part.estimates or {}).get("reported") or {}).get("energy_kwh")
+        value = part.reported_energy_kwh
     return float(value) if value is not None else None
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.background import task_enqueue_on_commit
@@ -109,17 +110,15 @@ def _clear_ahead(window: MaintenanceWindow) -> None:
 
     moved = 0
     queued = Part.objects.filter(
+        Q(planned_finish__isnull=True) | Q(planned_finish__gt=window.starts_at),
         assigned_node_id=window.node_id,
         status__in=[Part.Status.SCHEDULED, Part.Status.ASSIGNED],
     )
     for part in queued:
-        finish = (part.estimates.get("schedule") or {}).get("finish_at")
-        if finish is None or datetime.fromisoformat(finish) > window.starts_at:
-            part_reschedule(
-                part=part,
-                reason=f"planned maintenance from {window.starts_at:%Y-%m-%d %H:%M}",
-            )
-            moved += 1
+        part_reschedule(
+            part=part, reason=f"planned maintenance from {window.starts_at:%Y-%m-%d %H:%M}"
+        )
+        moved += 1
     if moved:
         task_enqueue_on_commit(parts_schedule_task)
 

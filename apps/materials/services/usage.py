@@ -121,7 +121,7 @@ def usage_record(
     if existing is not None:
         return existing
     if report is None:
-        report = dict(part.estimates.get("reported") or {})
+        report = part.usage_report
     used, waste, source = usage_figures(part, report)
     usage = MaterialUsage.objects.create(
         part=part,
