@@ -70,8 +70,11 @@ class WorkAgent:
         while True:
             try:
                 queue = (await self.call("GET", ""))["results"]
-                if queue:
-                    await self.run_one(queue[0])
+                # the queue is in the plan's order; a part the plan holds back (cheaper hours,
+                # a site's power cap) or that waits for the one before it is not ready yet
+                ready = [part for part in queue if part.get("ready", True)]
+                if ready:
+                    await self.run_one(ready[0])
                     continue
             except asyncio.CancelledError:
                 raise

@@ -245,6 +245,10 @@ JOBS_CAD_MAX_BYTES = int(os.environ.get("JOBS_CAD_MAX_BYTES", str(50 * 1024 * 10
 JOBS_SCHEDULER_WEIGHTS = json.loads(os.environ.get("JOBS_SCHEDULER_WEIGHTS", "{}"))
 # An executing node that sends no telemetry for this long loses its unfinished parts
 JOBS_NODE_SILENT_MINUTES = int(os.environ.get("JOBS_NODE_SILENT_MINUTES", "5"))
+# A part the plan holds back (energy-aware timing, a site's power cap) is handed to its machine
+# from this many minutes before its planned start; other parts as soon as they are first in
+# their node's queue (the plan's order).
+JOBS_START_TOLERANCE_MINUTES = float(os.environ.get("JOBS_START_TOLERANCE_MINUTES", "5"))
 # A node whose vendor confirms each part: hours the vendor has before the part goes elsewhere.
 # Twins: how long a component lock lives without a heartbeat.
 TWINS_LOCK_TTL_SECONDS = int(os.environ.get("TWINS_LOCK_TTL_SECONDS", "300"))

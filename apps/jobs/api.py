@@ -5,7 +5,7 @@ from typing import Any
 import django_filters
 from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -25,6 +25,7 @@ from apps.jobs.selectors import (
     vendor_part_list,
 )
 from apps.jobs.services import (
+    Release,
     cad_file_upload,
     job_cancel,
     job_estimate_preview,
@@ -40,6 +41,7 @@ from apps.jobs.services import (
     work_fail,
     work_progress,
     work_queue,
+    work_release,
     work_start,
 )
 from apps.telemetry.api import DeviceRateThrottle
@@ -426,6 +428,11 @@ class WorkPartSerializer(serializers.ModelSerializer):
             "status",
             "progress_pct",
             "estimates",
+            "planned_start",
+            "planned_finish",
+            "ready",
+            "not_before",
+            "waits_for",
             "cad_url",
             "details",
         ]
@@ -434,6 +441,32 @@ class WorkPartSerializer(serializers.ModelSerializer):
         help_text="What other apps add for the node, e.g. the marketplace playbook to follow "
         "({playbook: {listing, title, version, steps}})."
     )
+
+    ready = serializers.SerializerMethodField(
+        help_text="Whether the node may start the part now (only in the queue; a started part "
+        "is always ready). Start the first ready part: the queue is in the plan's order."
+    )
+    not_before = serializers.SerializerMethodField(
+        help_text="When a part the plan holds back (energy, a site's power cap) may start."
+    )
+    waits_for = serializers.SerializerMethodField(help_text="Why it is not ready, for people.")
+
+    def _release(self, part: Part) -> Release:
+        released: dict[int, Release] = self.context.get("release") or {}
+        return released.get(part.pk, Release(ready=True))
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_ready(self, part: Part) -> bool:
+        return self._release(part).ready
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_not_before(self, part: Part) -> str | None:
+        moment = self._release(part).not_before
+        return serializers.DateTimeField().to_representation(moment) if moment else None
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_waits_for(self, part: Part) -> str:
+        return self._release(part).waits_for
 
     def get_cad_url(self, part: Part) -> str | None:
         return part.cad_file.file.url if part.cad_file else None
@@ -467,8 +500,8 @@ class WorkQueueApi(_WorkBase):
     @extend_schema(responses={200: WorkPartSerializer(many=True)})
     def get(self, request: Any) -> Response:
         parts = work_queue(node_id=self.node_id(request))
-        details = providers.part_work_details(parts)
-        data = WorkPartSerializer(parts, many=True, context={"details": details}).data
+        context = {"details": providers.part_work_details(parts), "release": work_release(parts)}
+        data = WorkPartSerializer(parts, many=True, context=context).data
         return Response({"results": data})
 
 

@@ -155,6 +155,9 @@ class Part(TimeStampedModel):
     planned_start = models.DateTimeField(null=True, blank=True)
     planned_finish = models.DateTimeField(null=True, blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True)
+    # set when the plan holds the part back on purpose (cheaper, greener hours; the site's power
+    # cap): the work API hands it out from then (less JOBS_START_TOLERANCE_MINUTES), not before
+    hold_until = models.DateTimeField(null=True, blank=True)
     placement = models.JSONField(default=dict, blank=True)
     # nodes that must never be offered the part again (their vendor declined it, or it
     # broke down making it)

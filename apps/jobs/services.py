@@ -3,7 +3,8 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -508,6 +509,8 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
         part.assigned_node_id = choice.node
         part.planned_start = now + timedelta(hours=choice.start_h)
         part.planned_finish = now + timedelta(hours=choice.finish_h)
+        held = choice.shifted_h > 0 or choice.staggered_h > 0
+        part.hold_until = part.planned_start if held else None
         part.placement = {
             "late": choice.late,
             "batched": choice.batched,
@@ -530,6 +533,7 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
                 "planned_start",
                 "planned_finish",
                 "scheduled_at",
+                "hold_until",
                 "placement",
                 "updated_at",
             ]
@@ -578,7 +582,7 @@ def part_reschedule(
     part.assigned_node = None
     part.progress_pct = 0.0
     part.started_at = None
-    part.planned_start = part.planned_finish = part.scheduled_at = None
+    part.planned_start = part.planned_finish = part.scheduled_at = part.hold_until = None
     part.placement = {}
     part.save(
         update_fields=[
@@ -589,6 +593,7 @@ def part_reschedule(
             "planned_start",
             "planned_finish",
             "scheduled_at",
+            "hold_until",
             "placement",
             "updated_at",
         ]
@@ -742,14 +747,23 @@ def part_decline(*, by: User, part: Part, reason: str) -> Part:
 # --- Execution (node agents, with the node's device token) -------------------------------------
 
 
+@dataclass(frozen=True)
+class Release:
+    """Whether a node may start a part of its queue now, and if not, from when or after what."""
+
+    ready: bool
+    not_before: datetime | None = None
+    waits_for: str = ""
+
+
 def work_queue(*, node_id: int) -> list[Part]:
-    """The parts a node should work on, in the scheduler's order. An assembly is offered only
-    once every other part of its job is completed."""
+    """The parts a node should work on, in the plan's order: what runs first, then by planned
+    start. An assembly is offered only once every other part of its job is completed; a part
+    awaiting its vendor's confirmation is not offered."""
     parts = list(
         Part.objects.filter(assigned_node_id=node_id, status__in=ACTIVE_PART_STATUSES)
         .exclude(status=Status.SCHEDULED, assigned_node__requires_confirmation=True)
         .select_related("job")
-        .order_by("-job__priority", "id")
     )
     waiting_jobs = set(
         Part.objects.filter(job_id__in={p.job_id for p in parts if p.process == ASSEMBLY})
@@ -758,7 +772,56 @@ def work_queue(*, node_id: int) -> list[Part]:
         .values_list("job_id", flat=True)
     )
     ready = [p for p in parts if not (p.process == ASSEMBLY and p.job_id in waiting_jobs)]
-    return sorted(ready, key=lambda p: (p.estimates.get("schedule") or {}).get("start_at") or "")
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(
+        ready,
+        key=lambda p: (
+            p.status != Status.IN_PROGRESS,
+            p.planned_start or far,
+            -p.job.priority,
+            p.pk,
+        ),
+    )
+
+
+def work_release(parts: Sequence[Part], *, now: datetime | None = None) -> dict[int, Release]:
+    """For a node's queue in order (`work_queue`): while a part runs, nothing else starts (a
+    machine makes one part at a time); then the first part not yet started may start, unless the plan holds it back (cheaper, greener hours; the site's power cap) until
+    `hold_until`, less JOBS_START_TOLERANCE_MINUTES; the parts after it wait for it. A part
+    that is not held may start before its planned start: that plan only said when the node
+    would be free, and a machine that finished early should not stand idle."""
+    now = now or timezone.now()
+    tolerance = timedelta(minutes=settings.JOBS_START_TOLERANCE_MINUTES)
+    released: dict[int, Release] = {}
+    first: Part | None = None
+    running = next((p for p in parts if p.status == Status.IN_PROGRESS), None)
+    for part in parts:
+        if part.status == Status.IN_PROGRESS:
+            released[part.pk] = Release(ready=True)
+        elif running is not None:  # a machine makes one part at a time
+            released[part.pk] = Release(
+                ready=False, waits_for=f"part {running.pk} ({running.name}) is under way"
+            )
+        elif first is not None:
+            released[part.pk] = Release(
+                ready=False,
+                not_before=first.hold_until,
+                waits_for=f"part {first.pk} ({first.name}) comes first in the plan",
+            )
+        else:
+            first = part
+            if part.hold_until is not None and now < part.hold_until - tolerance:
+                shifted = (part.placement or {}).get("shifted_h", 0.0) > 0
+                cause = "cheaper, greener hours" if shifted else "the site's power cap"
+                released[part.pk] = Release(
+                    ready=False,
+                    not_before=part.hold_until - tolerance,
+                    waits_for=f"planned to start at {part.hold_until:%Y-%m-%d %H:%M} UTC "
+                    f"for {cause}",
+                )
+            else:
+                released[part.pk] = Release(ready=True)
+    return released
 
 
 def _work_part(*, node_id: int, part_id: int) -> Part:
@@ -789,8 +852,18 @@ def work_start(*, node_id: int, part_id: int) -> Part:
         raise Conflict(
             "The vendor has not accepted this part yet.", details={"status": part.status}
         )
-    if part not in work_queue(node_id=node_id):
+    queue = work_queue(node_id=node_id)
+    if part not in queue:
         raise Conflict("This assembly waits for the other parts of its job.")
+    release = work_release(queue)[part.pk]
+    if not release.ready:
+        raise Conflict(
+            f"Not yet: {release.waits_for}.",
+            details={
+                "not_before": release.not_before.isoformat() if release.not_before else None,
+                "waits_for": release.waits_for,
+            },
+        )
     if part.status == Status.SCHEDULED:
         part = part_transition(part=part, to=Status.ASSIGNED, by=None, reason="Node took the part")
     part = part_transition(part=part, to=Status.IN_PROGRESS, by=None, reason="Node started")

@@ -20,7 +20,6 @@ from apps.jobs.services import (
     parts_schedule,
     work_complete,
     work_queue,
-    work_start,
 )
 from apps.marketplace.models import Listing, ListingVersion, Purchase, PurchaseUse
 from apps.marketplace.selectors.uses import capacity_hours_left
@@ -34,7 +33,7 @@ from apps.marketplace.services.uses import (
 )
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_transition
-from tests.jobs.conftest import PRINTER, ready_node
+from tests.jobs.conftest import PRINTER, ready_node, start_in_turn
 from tests.marketplace.conftest import PLAYBOOK_CONTENT, make_listing, paid_purchase
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +59,7 @@ def complete(job: Job) -> Job:
     parts_schedule()
     for part in job.parts.exclude(status__in=[Status.COMPLETED, Status.CANCELLED]):
         assert part.assigned_node_id is not None, part.placement
-        work_start(node_id=part.assigned_node_id, part_id=part.pk)
+        start_in_turn(part)
         work_complete(node_id=part.assigned_node_id, part_id=part.pk, quality_score=0.95)
     job.refresh_from_db()
     assert job.status == Status.COMPLETED
@@ -333,8 +332,7 @@ def test_booking_refusals(market):
 
     started = submit(market)
     parts_schedule()
-    part = started.parts.get()
-    work_start(node_id=part.assigned_node_id, part_id=part.pk)
+    start_in_turn(started.parts.get())
     with pytest.raises(Conflict, match="parts already started \\(arm\\)"):
         capacity_book(by=market["designer"], purchase=purchase, job=started)
 
@@ -359,8 +357,7 @@ def test_releasing_a_booking_gives_the_hours_back_and_lifts_the_limit(market):
     booked = submit(market)
     use = capacity_book(by=market["designer"], purchase=purchase, job=booked)
     parts_schedule()
-    part = booked.parts.get()
-    work_start(node_id=part.assigned_node_id, part_id=part.pk)
+    start_in_turn(booked.parts.get())
     with pytest.raises(Conflict, match="has started on the booked capacity"):
         capacity_release(by=market["designer"], use=use)
 

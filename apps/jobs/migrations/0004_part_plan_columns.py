@@ -130,5 +130,10 @@ class Migration(migrations.Migration):
             name="scheduled_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name="part",
+            name="hold_until",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
         migrations.RunPython(estimates_to_columns, columns_to_estimates),
     ]
