@@ -19,6 +19,9 @@ the best machine without the batch would. Where a deadline exists, nodes that fi
 time are preferred. Assembly parts wait for all other parts of their job (the swarm), so they
 start when the last of those finishes.
 
+A job's parts that share a batch group run together: on one node that can make them all (chosen
+for the first of them), one after the other, with one set-up; they are not moved for energy.
+
 A part may be limited to some nodes (`PartTask.only`: capacity bought on a vendor's machines)
 or kept off others (`excluded`: nodes that declined it); both narrow its candidates.
 
@@ -113,6 +116,7 @@ class PartTask:
     material_g: float = 0.0  # material all units need
     load: float = DEFAULT_LOAD  # share of the node's rated power while it runs
     timing: str = TIMING_ASAP  # or "balanced" / "lowest_carbon" (needs a deadline)
+    batch: str = ""  # the job's batch group: its parts run on one node, back to back
 
 
 @dataclass
@@ -337,6 +341,11 @@ def schedule(
         for key, site in sites.items()
         if site.price and site.carbon
     }
+    batches: dict[tuple[int, str], list[PartTask]] = defaultdict(list)
+    for p in parts:
+        if p.batch:
+            batches[(p.job_id, p.batch)].append(p)
+    leader = {key: min(p.id for p in mates) for key, mates in batches.items()}
     order = sorted(
         parts,
         key=lambda p: (
@@ -344,14 +353,31 @@ def schedule(
             -p.priority,
             p.deadline_h if p.deadline_h is not None else math.inf,
             p.job_id,
+            leader.get((p.job_id, p.batch), p.id),  # a batch's parts one after the other
             p.id,
         ),
     )
     job_finish: dict[int, float] = defaultdict(float)
+    batch_row: dict[tuple[int, str], int] = {}
+    batch_finish: dict[tuple[int, str], float] = {}
     assignments: list[Assignment] = []
     movable: list[_Placed] = []
     for part in order:
         rows = fleet.candidates(part)
+        batch = (part.job_id, part.batch)
+        if part.batch and batch in batch_row:
+            rows = rows[rows == batch_row[batch]]  # where the batch's first part went
+        elif part.batch:
+            for mate in batches[batch]:  # a node that can make every part of the batch
+                if mate is not part:
+                    rows = np.intersect1d(rows, fleet.candidates(mate))
+            if rows.size == 0:
+                why = (
+                    f"no single suitable node can make all {len(batches[batch])} parts of "
+                    f"batch '{part.batch}' now"
+                )
+                assignments.append(Assignment(part.id, None, reason=why))
+                continue
         if rows.size == 0:
             why = "no suitable node available"
             if part.only is not None:
@@ -364,6 +390,7 @@ def schedule(
         same_batch = np.array([fleet.last_batch[r] == key for r in rows])
         hours = np.where(same_batch, part.hours - part.setup_h, part.hours)
         ready = max(part.ready_h, job_finish[part.job_id] if part.process == ASSEMBLY else 0.0)
+        ready = max(ready, batch_finish.get(batch, 0.0))  # after the batch's part before it
         free = np.maximum(fleet.end[rows], ready)  # the common case: free from the node's end
         start = free.copy()
         # nodes with gaps or windows in their timeline, or at a capped site, look closer
@@ -433,6 +460,9 @@ def schedule(
             fleet.stock[row][_norm(part.material)] = max(0.0, have - part.material_g)
         if part.process != ASSEMBLY:
             job_finish[part.job_id] = max(job_finish[part.job_id], chosen_finish)
+        if part.batch:
+            batch_row.setdefault(batch, row)
+            batch_finish[batch] = chosen_finish
         top = np.argsort(-total)[:EXPLAIN_TOP]
         explained = [
             {
@@ -452,6 +482,8 @@ def schedule(
         reason = f"best of {rows.size} suitable node(s), score {total[best]:.3f}"
         if late[best]:
             reason = f"no node meets the deadline; earliest finish of {rows.size} node(s)"
+        elif part.batch and leader[batch] != part.id:
+            reason = f"batch '{part.batch}': on the node its batch's first part went to, next"
         elif batched[best]:
             reason += f"; batched with other {part.material} {part.process} work"
         staggered = float(start[best] - free[best])
@@ -470,7 +502,7 @@ def schedule(
         )
         if curve is not None:
             _cost(assignment, curve, chosen_start, profile)
-            if part.timing != TIMING_ASAP and part.deadline_h is not None:
+            if part.timing != TIMING_ASAP and part.deadline_h is not None and not part.batch:
                 movable.append(_Placed(assignment, part, row, chosen_start, run_h, profile))
         assignments.append(assignment)
     # Energy-aware moves come last and use only time the plan leaves free, so moving one

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
@@ -151,6 +152,43 @@ def _part_specs(*, by: User | None, parts: Sequence[dict[str, Any]]) -> list[dic
     return cleaned
 
 
+def _batch_problems(parts: list[dict[str, Any]], nodes: Sequence[Any]) -> dict[str, list[str]]:
+    """A batch group's parts run on one node, one after the other, with one set-up: they must
+    share material and process, and one node must be able to make them all."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, part in enumerate(parts):
+        group = str(part.get("batch_group") or "").strip()
+        if group:
+            part["batch_group"] = group
+            groups[group].append(index)
+    problems: dict[str, list[str]] = {}
+    for group, members in groups.items():
+        first = parts[members[0]]
+        setup = (_norm(first["material"]), _norm(first["process"]))
+        for index in members[1:]:
+            other = parts[index]
+            if (_norm(other["material"]), _norm(other["process"])) != setup:
+                problems[f"parts[{index}]"] = [
+                    f"batch_group '{group}': a batch runs with one set-up, so its parts share "
+                    f"material and process; part {members[0]} is {first['material']} "
+                    f"{first['process']}, this one {other['material']} {other['process']}."
+                ]
+        if len(members) > 1 and not any(f"parts[{i}]" in problems for i in members):
+            specs = [_spec(parts[i]) for i in members]
+            if not any(all(node_fit_problem(n, spec) is None for spec in specs) for n in nodes):
+                problems[f"parts[{members[0]}]"] = [
+                    f"batch_group '{group}': no single node can make all {len(members)} of its "
+                    "parts (parts "
+                    + ", ".join(str(i) for i in members)
+                    + "); split the batch or change a part."
+                ]
+    return problems
+
+
+def _norm(value: str) -> str:
+    return " ".join(value.lower().split())
+
+
 def _spec(part: dict[str, Any]) -> PartSpec:
     return PartSpec(
         name=str(part["name"]),
@@ -226,14 +264,13 @@ def job_submit(
         raise ValidationError(
             {"timing": ["Give a deadline: the platform moves the job only as far as it allows."]}
         )
+    nodes = list(schedulable_nodes())
     estimate = job_estimate(
-        [_spec(p) for p in cleaned],
-        list(schedulable_nodes()),
-        now=now,
-        duration_model=duration_model_active(),
+        [_spec(p) for p in cleaned], nodes, now=now, duration_model=duration_model_active()
     )
-    if not estimate["feasible"]:
-        raise ValidationError(estimate["problems"])
+    problems = {**estimate["problems"], **_batch_problems(cleaned, nodes)}
+    if problems:
+        raise ValidationError(problems)
     job = Job(
         owner=by,
         organization=org,
@@ -250,7 +287,8 @@ def job_submit(
     _record(job=job, part=None, before="", after=Status.SUBMITTED, by=by, reason="Submitted")
     for index, part in enumerate(cleaned):
         estimate_part = estimate["parts"][index]
-        lots = estimate_part["lots"]
+        # a batch's part is made whole, on its batch's node
+        lots = [part.get("quantity", 1)] if part.get("batch_group") else estimate_part["lots"]
         for lot, quantity in enumerate(lots, start=1):
             created = Part.objects.create(
                 job=job,
@@ -452,6 +490,7 @@ def _task(
         material_g=float(part.estimates.get("material_g", 0.0)),
         load=UTILISATION[mode],
         timing=part.job.timing,
+        batch=part.batch_group,
     )
 
 
@@ -468,6 +507,7 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
     )
     if not pending:
         return Plan([], 0.0, {})
+    pending += _pull_back_dependents(pending)
     # an assembly may start once its job's parts already placed elsewhere are done
     ready: dict[int, float] = defaultdict(float)
     for sibling in Part.objects.filter(
@@ -575,9 +615,29 @@ def part_reschedule(
     )
     if part.status not in RESCHEDULE_FROM:
         raise Conflict(f"A {part.get_status_display().lower()} part is not rescheduled.")
-    before, node = part.status, part.assigned_node
+    node = part.assigned_node
     if exclude_node and node is not None:
         part.declined_nodes.add(node)
+    _unplace(part, reason=reason, by=by)
+    where = f" (on {node.name})" if node is not None and node.name not in reason else ""
+    next_step = (
+        "The scheduler places it on another suitable node."
+        if part_has_other_nodes(part)
+        else "No other node can make it now: it waits until one can, or you may cancel the job."
+    )
+    notification_send(
+        user=part.job.owner,
+        title=f"Part {part.name} of job {part.job_id} is being moved",
+        body=f"{reason[:1].upper()}{reason[1:]}{where}. {next_step}",
+        level=Notification.Level.WARNING,
+        link=f"/jobs/{part.job_id}/",
+    )
+    return part
+
+
+def _unplace(part: Part, *, reason: str, by: User | None) -> None:
+    """The part (locked) leaves its node and its plan, back to VALIDATED for the scheduler."""
+    before = part.status
     part.status = Status.VALIDATED
     part.assigned_node = None
     part.progress_pct = 0.0
@@ -600,24 +660,38 @@ def part_reschedule(
     )
     _record(job=part.job, part=part, before=before, after=Status.VALIDATED, by=by, reason=reason)
     job_sync_status(job=part.job, by=by, reason=reason)
-    where = f" (on {node.name})" if node is not None and node.name not in reason else ""
-    next_step = (
-        "The scheduler places it on another suitable node."
-        if part_has_other_nodes(part)
-        else "No other node can make it now: it waits until one can, or you may cancel the job."
-    )
-    notification_send(
-        user=part.job.owner,
-        title=f"Part {part.name} of job {part.job_id} is being moved",
-        body=f"{reason[:1].upper()}{reason[1:]}{where}. {next_step}",
-        level=Notification.Level.WARNING,
-        link=f"/jobs/{part.job_id}/",
-    )
     broadcast_on_commit(
         job_group(part.job_id),
         {"type": "part.rescheduled", "job": part.job_id, "part": part.pk, "reason": reason},
     )
-    return part
+
+
+def _pull_back_dependents(pending: list[Part]) -> list[Part]:
+    """Plans that hang on parts about to be placed again go back with them, so the scheduler
+    keeps them consistent in the same run: a job's placed assembly (it starts when the others
+    finish) and the placed, unstarted parts of a batch (they run together on one node)."""
+    moving_jobs = {p.job_id for p in pending if p.process != ASSEMBLY}
+    moving_batches = {(p.job_id, p.batch_group) for p in pending if p.batch_group}
+    if not moving_jobs:
+        return []
+    placed = (
+        Part.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(job_id__in=moving_jobs, status__in=[Status.SCHEDULED, Status.ASSIGNED])
+        .filter(Q(process=ASSEMBLY) | ~Q(batch_group=""))
+        .select_related("job")
+        .prefetch_related("declined_nodes")
+    )
+    pulled = []
+    for part in placed:
+        if (part.job_id, part.batch_group) in moving_batches:
+            reason = f"re-planned with its batch '{part.batch_group}', part of which moved"
+        elif part.process == ASSEMBLY:
+            reason = "re-planned: a part it waits for moved"
+        else:
+            continue
+        _unplace(part, reason=reason, by=None)
+        pulled.append(part)
+    return pulled
 
 
 def part_has_other_nodes(part: Part) -> bool:
@@ -786,10 +860,11 @@ def work_queue(*, node_id: int) -> list[Part]:
 
 def work_release(parts: Sequence[Part], *, now: datetime | None = None) -> dict[int, Release]:
     """For a node's queue in order (`work_queue`): while a part runs, nothing else starts (a
-    machine makes one part at a time); then the first part not yet started may start, unless the plan holds it back (cheaper, greener hours; the site's power cap) until
-    `hold_until`, less JOBS_START_TOLERANCE_MINUTES; the parts after it wait for it. A part
-    that is not held may start before its planned start: that plan only said when the node
-    would be free, and a machine that finished early should not stand idle."""
+    machine makes one part at a time); then the first part not yet started may start, unless
+    the plan holds it back (cheaper, greener hours; the site's power cap) until `hold_until`,
+    less JOBS_START_TOLERANCE_MINUTES; the parts after it wait for it. A part that is not held
+    may start before its planned start: that plan only said when the node would be free, and
+    a machine that finished early should not stand idle."""
     now = now or timezone.now()
     tolerance = timedelta(minutes=settings.JOBS_START_TOLERANCE_MINUTES)
     released: dict[int, Release] = {}
