@@ -90,11 +90,9 @@ class PartsInputSerializer(serializers.Serializer):
     parts = PartInputSerializer(many=True, allow_empty=False, max_length=200)  # type: ignore[call-arg]
 
 
-class JobInputSerializer(PartsInputSerializer):
-    title = serializers.CharField(max_length=200)
-    organization = serializers.PrimaryKeyRelatedField(
-        queryset=Organization.objects.all(), required=False
-    )
+class EstimateInputSerializer(PartsInputSerializer):
+    """The parts, and what of the job changes when it would run (the dry run's plan)."""
+
     priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
     deadline = serializers.DateTimeField(required=False, allow_null=True)
     timing = serializers.ChoiceField(
@@ -103,9 +101,16 @@ class JobInputSerializer(PartsInputSerializer):
         help_text="balanced / lowest_carbon need a deadline: the job moves into cheaper and "
         "greener hours before it",
     )
-    metadata = serializers.JSONField(required=False)
     latitude = serializers.FloatField(min_value=-90, max_value=90, required=False)
     longitude = serializers.FloatField(min_value=-180, max_value=180, required=False)
+
+
+class JobInputSerializer(EstimateInputSerializer):
+    title = serializers.CharField(max_length=200)
+    organization = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects.all(), required=False
+    )
+    metadata = serializers.JSONField(required=False)
 
 
 class PartSerializer(serializers.ModelSerializer):
@@ -233,16 +238,20 @@ class CadUploadApi(APIView):
 
 class JobEstimateApi(APIView):
     """Feasibility and the cost / time / energy / material estimate of a set of parts, before
-    submitting. Stores nothing."""
+    submitting; its time (`wall_time_h`, `earliest_completion`, `plan`: each part's node,
+    start and finish) is the scheduler's plan for the job on the fleet as it stands, made and
+    thrown away. Give the job's priority, deadline and timing for the plan it would get.
+    Stores nothing."""
 
     permission_classes = [action_required(Action.JOB_CREATE)]
 
-    @extend_schema(request=PartsInputSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=EstimateInputSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: AuthenticatedRequest) -> Response:
-        data = PartsInputSerializer(data=request.data)
+        data = EstimateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        parts = [dict(p) for p in data.validated_data["parts"]]
-        return Response(job_estimate_preview(by=request.user, parts=parts))
+        fields = dict(data.validated_data)
+        parts = [dict(p) for p in fields.pop("parts")]
+        return Response(job_estimate_preview(by=request.user, parts=parts, **fields))
 
 
 class JobListApi(ListAPIView):

@@ -201,15 +201,156 @@ def _spec(part: dict[str, Any]) -> PartSpec:
     )
 
 
-def job_estimate_preview(*, by: User, parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Feasibility and estimates before submitting; stores nothing."""
-    cleaned = _part_specs(by=by, parts=parts)
-    return job_estimate(
-        [_spec(p) for p in cleaned],
-        list(schedulable_nodes()),
+def job_estimate_preview(
+    *,
+    by: User,
+    parts: Sequence[dict[str, Any]],
+    priority: int = 5,
+    deadline: datetime | None = None,
+    timing: str = Job.Timing.ASAP,
+    latitude: float | None = None,
+    longitude: float | None = None,
+) -> dict[str, Any]:
+    """Feasibility and estimates before submitting, timed by a dry run of the scheduler with
+    the job's priority, deadline and timing; stores nothing."""
+    _, estimate = _estimate(
+        by=by,
+        parts=parts,
         now=timezone.now(),
-        duration_model=duration_model_active(),
+        priority=priority,
+        deadline=deadline,
+        timing=timing if timing in Job.Timing.values else Job.Timing.ASAP,
+        latitude=latitude,
+        longitude=longitude,
     )
+    return estimate
+
+
+DRAFT_JOB = -1  # the job being estimated, in a dry run (stored ids are positive)
+
+
+def _drafts(
+    cleaned: list[dict[str, Any]],
+    estimate: dict[str, Any],
+    *,
+    now: datetime,
+    priority: int,
+    deadline: datetime | None,
+    timing: str,
+    latitude: float | None,
+    longitude: float | None,
+) -> tuple[list[PartTask], dict[int, tuple[int, int, int]]]:
+    """The job's parts as the scheduler would get them once stored, lots and all, with ids
+    below zero; and {draft id: (part index, lot, lots)}."""
+    drafts: list[PartTask] = []
+    where: dict[int, tuple[int, int, int]] = {}
+    for index, part in enumerate(cleaned):
+        figures = estimate["parts"][index]
+        quantity = int(part.get("quantity", 1))
+        lots = [quantity] if part.get("batch_group") else figures["lots"]
+        mode = PROCESS_MODES.get(_norm(str(part["process"])), DEFAULT_PROCESS)[0]
+        for lot, units in enumerate(lots, start=1):
+            share = units / quantity
+            draft_id = -(len(drafts) + 1)
+            drafts.append(
+                PartTask(
+                    id=draft_id,
+                    job_id=DRAFT_JOB,
+                    priority=priority,
+                    material=str(part["material"]),
+                    process=str(part["process"]),
+                    size_mm=(
+                        float(part["size_x_mm"]),
+                        float(part["size_y_mm"]),
+                        float(part["size_z_mm"]),
+                    ),
+                    hours=float(figures["duration_h"]) * share,
+                    setup_h=SETUP_HOURS[mode],
+                    deadline_h=hours_until(deadline, now),
+                    latitude=latitude,
+                    longitude=longitude,
+                    material_g=float(figures["material_g"]) * share,
+                    load=UTILISATION[mode],
+                    timing=timing,
+                    batch=str(part.get("batch_group") or ""),
+                )
+            )
+            where[draft_id] = (index, lot, len(lots))
+    return drafts, where
+
+
+def _dry_run(
+    cleaned: list[dict[str, Any]], estimate: dict[str, Any], *, now: datetime, **job: Any
+) -> dict[str, Any]:
+    """When the job would finish if it were submitted now: the scheduler's own plan for it on
+    the fleet as it stands (queues, other waiting parts, maintenance windows, power caps, node
+    health, energy-aware timing), made and thrown away. Stores nothing."""
+    drafts, where = _drafts(cleaned, estimate, now=now, **job)
+    waiting = list(
+        Part.objects.filter(
+            status=Status.VALIDATED, job__status__in=[Status.VALIDATED, *ACTIVE_PART_STATUSES]
+        )
+        .select_related("job")
+        .prefetch_related("declined_nodes")
+    )
+    plan, _ = _plan(waiting, now=now, drafts=drafts)
+    chosen = [a for a in plan.assignments if a.part in where]
+    names = dict(
+        FabricationNode.objects.filter(
+            pk__in={a.node for a in chosen if a.node is not None}
+        ).values_list("pk", "name")
+    )
+    rows = []
+    for a in sorted(chosen, key=lambda a: -a.part):
+        index, lot, lots = where[a.part]
+        row: dict[str, Any] = {
+            "index": index,
+            "name": cleaned[index]["name"],
+            "lot": lot,
+            "lots": lots,
+            "node": a.node,
+            "node_name": names.get(a.node) if a.node is not None else None,
+            "reason": a.reason,
+        }
+        if a.node is not None:
+            row["start_at"] = (now + timedelta(hours=a.start_h)).isoformat()
+            row["finish_at"] = (now + timedelta(hours=a.finish_h)).isoformat()
+        rows.append(row)
+    placed = all(a.node is not None for a in chosen)
+    finish_h = max((a.finish_h for a in chosen), default=0.0)
+    return {
+        "parts": rows,
+        "placed": placed,
+        "completion": (now + timedelta(hours=finish_h)).isoformat() if placed else None,
+        "hours": round(finish_h, 4) if placed else None,
+        "at": now.isoformat(),
+    }
+
+
+def _estimate(
+    *, by: User, parts: Sequence[dict[str, Any]], now: datetime, **job: Any
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The cleaned parts and the job's estimate: feasibility and cost per part from the parts
+    and the fleet's ratings; time from a dry run of the scheduler, so what the designer is told
+    is what the plan will say (`wall_time_h`, `earliest_completion`; `run_time_h` is the run
+    alone, in parallel on idle machines)."""
+    cleaned = _part_specs(by=by, parts=parts)
+    nodes = list(schedulable_nodes())
+    estimate = job_estimate(
+        [_spec(p) for p in cleaned], nodes, now=now, duration_model=duration_model_active()
+    )
+    estimate["problems"].update(_batch_problems(cleaned, nodes))
+    estimate["feasible"] = not estimate["problems"]
+    estimate["run_time_h"] = estimate["wall_time_h"]
+    if not estimate["feasible"]:
+        estimate["earliest_completion"] = None
+        return cleaned, estimate
+    plan = _dry_run(cleaned, estimate, now=now, **job)
+    estimate["plan"] = plan
+    if plan["placed"]:
+        estimate["wall_time_h"] = plan["hours"]
+        estimate["earliest_completion"] = plan["completion"]
+    return cleaned, estimate
 
 
 def _organization_for(*, by: User, organization: Organization | None) -> Organization:
@@ -254,7 +395,6 @@ def job_submit(
     if scope_for(by, Action.JOB_CREATE) is None:
         raise PermissionDenied("Your role does not allow creating jobs.")
     org = _organization_for(by=by, organization=organization)
-    cleaned = _part_specs(by=by, parts=parts)
     now = timezone.now()
     if deadline is not None and deadline <= now:
         raise ValidationError({"deadline": ["The deadline must be in the future."]})
@@ -264,13 +404,18 @@ def job_submit(
         raise ValidationError(
             {"timing": ["Give a deadline: the platform moves the job only as far as it allows."]}
         )
-    nodes = list(schedulable_nodes())
-    estimate = job_estimate(
-        [_spec(p) for p in cleaned], nodes, now=now, duration_model=duration_model_active()
+    cleaned, estimate = _estimate(
+        by=by,
+        parts=parts,
+        now=now,
+        priority=priority,
+        deadline=deadline,
+        timing=timing,
+        latitude=latitude,
+        longitude=longitude,
     )
-    problems = {**estimate["problems"], **_batch_problems(cleaned, nodes)}
-    if problems:
-        raise ValidationError(problems)
+    if not estimate["feasible"]:
+        raise ValidationError(estimate["problems"])
     job = Job(
         owner=by,
         organization=org,
@@ -494,20 +639,11 @@ def _task(
     )
 
 
-@transaction.atomic
-def parts_schedule(*, now: datetime | None = None) -> Plan:
-    """Places every validated part on a node (SCHEDULED) and stores why. Rows being scheduled
-    by a concurrent run are skipped, not waited for."""
-    now = now or timezone.now()
-    pending = list(
-        Part.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(status=Status.VALIDATED, job__status__in=[Status.VALIDATED, *ACTIVE_PART_STATUSES])
-        .select_related("job")
-        .prefetch_related("declined_nodes")
-    )
-    if not pending:
-        return Plan([], 0.0, {})
-    pending += _pull_back_dependents(pending)
+def _plan(
+    pending: Sequence[Part], *, now: datetime, drafts: Sequence[PartTask] = ()
+) -> tuple[Plan, EnergyOutlook]:
+    """The scheduler's plan for the pending parts (and `drafts`, parts not yet stored) on the
+    working fleet as it stands: its queues, sites, windows and what the providers say."""
     # an assembly may start once its job's parts already placed elsewhere are done
     ready: dict[int, float] = defaultdict(float)
     for sibling in Part.objects.filter(
@@ -527,10 +663,28 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
             only=allowed.get(p.pk),
         )
         for p in pending
-    ]
+    ] + list(drafts)
     horizon = max([t.deadline_h or 0.0 for t in tasks] + [48.0])
     nodes, outlook = _node_states(now=now, horizon_h=min(horizon, 7 * 24.0))
     plan = schedule(tasks, nodes, weights=settings.JOBS_SCHEDULER_WEIGHTS, sites=outlook.sites)
+    return plan, outlook
+
+
+@transaction.atomic
+def parts_schedule(*, now: datetime | None = None) -> Plan:
+    """Places every validated part on a node (SCHEDULED) and stores why. Rows being scheduled
+    by a concurrent run are skipped, not waited for."""
+    now = now or timezone.now()
+    pending = list(
+        Part.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=Status.VALIDATED, job__status__in=[Status.VALIDATED, *ACTIVE_PART_STATUSES])
+        .select_related("job")
+        .prefetch_related("declined_nodes")
+    )
+    if not pending:
+        return Plan([], 0.0, {})
+    pending += _pull_back_dependents(pending)
+    plan, outlook = _plan(pending, now=now)
     placed = plan.by_part()
     confirming = set(
         FabricationNode.objects.filter(

@@ -121,13 +121,18 @@ def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
                 job = job_submit(by=request.user, parts=parts, **job_form.cleaned_data)
                 messages.success(request, f"Job {job.pk} submitted; the scheduler is placing it.")
                 return redirect("jobs:detail", pk=job.pk)
-            estimate = job_estimate_preview(by=request.user, parts=parts)
+            timing = {k: v for k, v in job_form.cleaned_data.items() if k != "title"}
+            estimate = job_estimate_preview(by=request.user, parts=parts, **timing)
         except (ValidationError, Conflict, PermissionDenied) as exc:
             errors = error_messages(exc)
     status = 400 if errors or job_form.errors or formset.total_error_count() else 200
     if request.method == "GET":
         status = 200
     earliest = (estimate or {}).get("earliest_completion")
+    for row in ((estimate or {}).get("plan") or {}).get("parts", []):
+        for key in ("start_at", "finish_at"):
+            if row.get(key):
+                row[key] = datetime.fromisoformat(row[key])
     return render(
         request,
         "jobs/job_submit.html",
