@@ -302,8 +302,9 @@ class JobPriorityApi(APIView):
 
 
 class JobScheduleApi(APIView):
-    """Why each part went where it did: the chosen node, its start and finish, and the scores
-    of the best candidates (capability, capacity, energy, material, proximity, batch)."""
+    """Why each part went where it did: the chosen node, its start and finish, the scores
+    of the best candidates (capability, capacity, energy, material, proximity, reliability,
+    batch) and the nodes skipped for their health, with why."""
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: AuthenticatedRequest, pk: int) -> Response:
@@ -334,6 +335,7 @@ class JobScheduleApi(APIView):
                     "candidates": [
                         {**c, "node_name": names.get(c["node"])} for c in plan.get("candidates", [])
                     ],
+                    "skipped": plan.get("skipped", []),
                 }
             )
         return Response({"job": job.pk, "status": job.status, "parts": rows})
