@@ -440,14 +440,16 @@ def _health(risk: NodeRisk, silent_min: int | None) -> dict[str, Any]:
     work by (so a node never gets back the parts just taken from it)."""
     reasons = list(risk.reasons)
     excluded = risk.excluded
-    if risk.risk >= settings.JOBS_SCHEDULER_MAX_RISK:
+    # a provider's slip stays in 0-1, and a risk that is no number counts as the worst
+    level = min(1.0, max(0.0, risk.risk)) if risk.risk == risk.risk else 1.0
+    if level >= settings.JOBS_SCHEDULER_MAX_RISK:
         excluded = True
-        reasons.insert(0, f"health {100 * (1 - risk.risk):.0f}/100")
+        reasons.insert(0, f"health {100 * (1 - level):.0f}/100")
     if silent_min is not None and not risk.offline:
         excluded = True
         reasons.insert(0, f"silent for {silent_min} min")
     return {
-        "health": min(1.0, max(0.0, 1.0 - risk.risk)),
+        "health": 1.0 - level,
         "rul_h": risk.rul_h,
         "failure_p": risk.failure_p,
         "failure_within_h": risk.failure_within_h,
