@@ -3,8 +3,8 @@
 
 Each feasible node gets six scores in [0, 1], combined with configurable weights (defaults:
 capability match 0.24, spare capacity 0.16, energy efficiency 0.16, material availability 0.12,
-proximity to the designer 0.12, reliability 0.2; the first five are the earlier defaults scaled
-by 0.8, so healthy nodes rank among themselves as before):
+proximity to the designer 0.12, reliability 0.2; the first five, and the batch bonus, are the
+earlier defaults scaled by 0.8, so equally healthy nodes rank among themselves as before):
 - capability: the machine fits the part snugly (a small part on a huge machine scores lower);
 - spare capacity: little work already queued on the node (hours), 1 / (1 + backlog / 8 h),
   where waiting for a maintenance window or a site's power cap counts as backlog;
@@ -27,7 +27,7 @@ When every suitable node is skipped the part waits, its reason naming them.
 
 Parts are placed in order of priority (high first), then deadline (soonest first). A part
 whose (material, process) matches the last part placed on a node in this run is batched there
-(a bonus, and it saves that node's set-up time) when that finishes it no later than
+(a bonus of 0.08, and it saves that node's set-up time) when that finishes it no later than
 the best machine without the batch would. Where a deadline exists, nodes that finish in
 time are preferred. Assembly parts wait for all other parts of their job (the swarm), so they
 start when the last of those finishes.
@@ -65,7 +65,7 @@ DEFAULT_WEIGHTS = {
     "reliability": 0.2,
 }
 MAX_FAILURE = 0.5  # a part skips a node more likely than this to fail during its run
-BATCH_BONUS = 0.1
+BATCH_BONUS = 0.08  # 0.1 before reliability, scaled by 0.8 like the other weights
 EXPLAIN_TOP = 5
 ASSEMBLY = "assembly"
 
