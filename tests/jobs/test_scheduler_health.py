@@ -124,3 +124,39 @@ def test_an_energy_move_never_pushes_a_part_past_the_nodes_remaining_life():
     assert moved.assignments[0].start_h >= 10.0  # without a life limit it moves
     choice = schedule([flexible], [node], sites={1: cheap_late}).assignments[0]
     assert choice.node == 1 and choice.finish_h <= 8.0
+
+
+def test_health_providers_merge_to_the_worst_of_each(monkeypatch):
+    from datetime import UTC, datetime
+
+    from apps.jobs import providers
+    from apps.jobs.scheduler import NodeRisk
+
+    monkeypatch.setattr(providers, "_health_providers", [])
+    providers.register_health_provider(
+        lambda ids, now, h: {1: NodeRisk(risk=0.3, reasons=("anomaly flagged",), rul_h=50.0)}
+    )
+    providers.register_health_provider(
+        lambda ids, now, h: {
+            1: NodeRisk(
+                excluded=True,
+                offline=True,
+                reasons=("offline for 9 min", "anomaly flagged"),
+                rul_h=12.0,
+                failure_p=0.4,
+                failure_within_h=8.0,
+            ),
+            2: NodeRisk(risk=0.1),
+        }
+    )
+    merged = providers.node_health([1, 2, 3], datetime(2026, 1, 1, tzinfo=UTC), 48.0)
+    assert merged[1] == NodeRisk(
+        risk=0.3,
+        excluded=True,
+        reasons=("anomaly flagged", "offline for 9 min"),
+        rul_h=12.0,
+        failure_p=0.4,
+        failure_within_h=8.0,
+        offline=True,
+    )
+    assert merged[2] == NodeRisk(risk=0.1) and 3 not in merged
