@@ -241,9 +241,17 @@ JOBS_CURRENCY = os.environ.get("JOBS_CURRENCY", "USD")
 JOBS_ENERGY_PRICE_PER_KWH = float(os.environ.get("JOBS_ENERGY_PRICE_PER_KWH", "0.15"))
 JOBS_PLATFORM_FEE_RATE = float(os.environ.get("JOBS_PLATFORM_FEE_RATE", "0.10"))
 JOBS_CAD_MAX_BYTES = int(os.environ.get("JOBS_CAD_MAX_BYTES", str(50 * 1024 * 1024)))
-# Scheduler weights as JSON, e.g. {"energy": 0.4, "proximity": 0.05}; missing keys keep defaults
+# Scheduler weights as JSON, e.g. {"energy": 0.4, "reliability": 0.3}; missing keys keep the
+# defaults (apps/jobs/scheduler.py: capability 0.24, capacity 0.16, energy 0.16, material 0.12,
+# proximity 0.12, reliability 0.2)
 JOBS_SCHEDULER_WEIGHTS = json.loads(os.environ.get("JOBS_SCHEDULER_WEIGHTS", "{}"))
-# An executing node that sends no telemetry for this long loses its unfinished parts
+# A node whose risk (1 - health score / 100, from maintenance) is at least this gets no work;
+# 0.8: a health score of 20 or less
+JOBS_SCHEDULER_MAX_RISK = float(os.environ.get("JOBS_SCHEDULER_MAX_RISK", "0.8"))
+# A part skips a node more likely than this to fail during the part's run
+JOBS_SCHEDULER_MAX_FAILURE = float(os.environ.get("JOBS_SCHEDULER_MAX_FAILURE", "0.5"))
+# A node that has reported telemetry before and sends nothing for this long loses all its
+# unfinished parts and gets no new work until it reports again
 JOBS_NODE_SILENT_MINUTES = int(os.environ.get("JOBS_NODE_SILENT_MINUTES", "5"))
 # A part the plan holds back (energy-aware timing, a site's power cap) is handed to its machine
 # from this many minutes before its planned start; other parts as soon as they are first in

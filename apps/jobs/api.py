@@ -145,6 +145,7 @@ class PartSerializer(serializers.ModelSerializer):
             "estimates",
             "planned_start",
             "planned_finish",
+            "placement",
             "started_at",
             "finished_at",
         ]
@@ -315,8 +316,9 @@ class JobPriorityApi(APIView):
 
 
 class JobScheduleApi(APIView):
-    """Why each part went where it did: the chosen node, its start and finish, and the scores
-    of the best candidates (capability, capacity, energy, material, proximity, batch)."""
+    """Why each part went where it did: the chosen node, its start and finish, the scores
+    of the best candidates (capability, capacity, energy, material, proximity, reliability,
+    batch) and the nodes skipped for their health, with why."""
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: AuthenticatedRequest, pk: int) -> Response:

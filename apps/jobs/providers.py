@@ -12,6 +12,11 @@ about finished parts and add panels to a job's page, without jobs importing them
   intensity per site, the site's power cap, each node's site and heat-up time.
 - blocked providers: (node ids, now, horizon hours) -> {node id: [(start, end), ...]} aware
   datetimes when a node cannot work (maintenance windows); the scheduler plans around them.
+- health providers: (node ids, now, horizon hours) -> {node id: `NodeRisk`}: each node's risk
+  0-1 (weighed into the reliability score), whether it must get no work at all (`excluded`:
+  a critical open ticket, offline), the reasons in words, its remaining useful life and
+  predicted failure probability (checked against each part's run). A node no provider names
+  is healthy; with several, the worst of each figure counts and the reasons add up.
 - placement providers: (parts) -> {part id: frozenset of node ids}: the only nodes that may
   take each part (the marketplace: parts of a job booked on bought capacity run on the seller's
   nodes). A part no provider names may go anywhere; with several, it must satisfy all of them.
@@ -28,20 +33,31 @@ from typing import Any
 
 import django.dispatch
 
-from apps.jobs.scheduler import EnergyOutlook, SiteOutlook
+from apps.jobs.scheduler import EnergyOutlook, NodeRisk, SiteOutlook
 
-__all__ = ["EnergyOutlook", "SiteOutlook", "machine_fault_reported", "part_finished"]
+__all__ = [
+    "EnergyOutlook",
+    "NodeRisk",
+    "SiteOutlook",
+    "machine_fault_reported",
+    "node_went_silent",
+    "part_finished",
+]
 
 part_finished = django.dispatch.Signal()
 # A node reported that the machine itself broke while making a part (not the part's fault):
 # sent after commit with node_id, part_id and reason; maintenance opens or adds to a ticket.
 machine_fault_reported = django.dispatch.Signal()
+# Self-healing took a node's unfinished parts because it stopped reporting (sent after commit
+# with node_id and silent_since, an aware datetime): maintenance marks it offline at once.
+node_went_silent = django.dispatch.Signal()
 
 
 StockProvider = Callable[[Sequence[int]], dict[int, dict[str, float]]]
 EnergyProvider = Callable[[Sequence[int], datetime, float], EnergyOutlook]
 Windows = dict[int, list[tuple[datetime, datetime]]]
 BlockedProvider = Callable[[Sequence[int], datetime, float], Windows]
+HealthProvider = Callable[[Sequence[int], datetime, float], dict[int, NodeRisk]]
 JobPanel = Callable[[Any, Any], "tuple[str, dict[str, Any]] | None"]
 PlacementProvider = Callable[[Sequence[Any]], dict[int, frozenset[int]]]
 WorkDetails = Callable[[Sequence[Any]], dict[int, dict[str, Any]]]
@@ -49,6 +65,7 @@ WorkDetails = Callable[[Sequence[Any]], dict[int, dict[str, Any]]]
 _stock_providers: list[StockProvider] = []
 _energy_providers: list[EnergyProvider] = []
 _blocked_providers: list[BlockedProvider] = []
+_health_providers: list[HealthProvider] = []
 _job_panels: list[JobPanel] = []
 _placement_providers: list[PlacementProvider] = []
 _work_details: list[WorkDetails] = []
@@ -70,6 +87,10 @@ def register_energy_provider(fn: EnergyProvider) -> EnergyProvider:
 
 def register_blocked_provider(fn: BlockedProvider) -> BlockedProvider:
     return _register(_blocked_providers, fn)
+
+
+def register_health_provider(fn: HealthProvider) -> HealthProvider:
+    return _register(_health_providers, fn)
 
 
 def register_job_panel(fn: JobPanel) -> JobPanel:
@@ -101,6 +122,34 @@ def node_blocked(node_ids: Sequence[int], now: datetime, horizon_h: float) -> Wi
         for node_id, windows in provider(node_ids, now, horizon_h).items():
             merged.setdefault(node_id, []).extend(windows)
     return merged
+
+
+def node_health(node_ids: Sequence[int], now: datetime, horizon_h: float) -> dict[int, NodeRisk]:
+    merged: dict[int, NodeRisk] = {}
+    for provider in _health_providers:
+        for node_id, risk in provider(node_ids, now, horizon_h).items():
+            merged[node_id] = _worse(merged[node_id], risk) if node_id in merged else risk
+    return merged
+
+
+def _worse(a: NodeRisk, b: NodeRisk) -> NodeRisk:
+    """Two providers' view of one node: the worst of each figure, every reason."""
+    lives = [h for h in (a.rul_h, b.rul_h) if h is not None]
+    chances = [
+        (p, w)
+        for p, w in ((a.failure_p, a.failure_within_h), (b.failure_p, b.failure_within_h))
+        if p is not None
+    ]
+    failure = max(chances, key=lambda c: 1 - (1 - c[0]) ** (1 / c[1]), default=(None, 24.0))
+    return NodeRisk(
+        risk=max(a.risk, b.risk),
+        excluded=a.excluded or b.excluded,
+        reasons=a.reasons + tuple(r for r in b.reasons if r not in a.reasons),
+        rul_h=min(lives, default=None),
+        failure_p=failure[0],
+        failure_within_h=failure[1],
+        offline=a.offline or b.offline,
+    )
 
 
 def register_work_details(fn: WorkDetails) -> WorkDetails:

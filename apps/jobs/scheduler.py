@@ -1,20 +1,33 @@
 """The scheduler's core: places parts on nodes and explains each choice. Pure (no database):
 `apps/jobs/services.py` loads the state, calls `schedule`, and stores the result.
 
-Each feasible node gets five scores in [0, 1], combined with configurable weights (defaults:
-capability match 0.3, spare capacity 0.2, energy efficiency 0.2, material availability 0.15,
-proximity to the designer 0.15):
+Each feasible node gets six scores in [0, 1], combined with configurable weights (defaults:
+capability match 0.24, spare capacity 0.16, energy efficiency 0.16, material availability 0.12,
+proximity to the designer 0.12, reliability 0.2; the first five, and the batch bonus, are the
+earlier defaults scaled by 0.8, so equally healthy nodes rank among themselves as before):
 - capability: the machine fits the part snugly (a small part on a huge machine scores lower);
 - spare capacity: little work already queued on the node (hours), 1 / (1 + backlog / 8 h),
   where waiting for a maintenance window or a site's power cap counts as backlog;
 - energy efficiency: the least power-hungry candidate scores 1, others their power ratio;
 - material availability: the node's stock of the part's material against what the part needs,
   0-1 (1 when the node does not track it); stock placed in this run is used up as it goes;
-- proximity: 1 / (1 + km / 500) from the designer; 0.5 when either location is unknown.
+- proximity: 1 / (1 + km / 500) from the designer; 0.5 when either location is unknown;
+- reliability: the node's health (1 - its risk, from maintenance through `NodeRisk`, see
+  apps/jobs/providers.py) times the chance it does not fail during the part's run, taking the
+  predicted failure probability `p` within `failure_within_h` as a constant hazard:
+  (1 - p) ** (run hours / failure_within_h).
+
+Sick nodes are skipped, and each assignment says which and why (`skipped`, by node name):
+- always, a node with `excluded_reason` (maintenance's hard exclusions: a critical open ticket,
+  offline, risk over the threshold; or silent, from the jobs app itself);
+- for one part, a node whose remaining useful life ends before the part would finish there,
+  or whose chance of failing during the part's run is over `max_failure` (a node with 12 h of
+  life left still takes a 2 h part, not a 20 h one).
+When every suitable node is skipped the part waits, its reason naming them.
 
 Parts are placed in order of priority (high first), then deadline (soonest first). A part
 whose (material, process) matches the last part placed on a node in this run is batched there
-(a bonus, and it saves that node's set-up time) when that finishes it no later than
+(a bonus of 0.08, and it saves that node's set-up time) when that finishes it no later than
 the best machine without the batch would. Where a deadline exists, nodes that finish in
 time are preferred. Assembly parts wait for all other parts of their job (the swarm), so they
 start when the last of those finishes.
@@ -47,13 +60,15 @@ from datetime import datetime
 import numpy as np
 
 DEFAULT_WEIGHTS = {
-    "capability": 0.3,
-    "capacity": 0.2,
-    "energy": 0.2,
-    "material": 0.15,
-    "proximity": 0.15,
+    "capability": 0.24,
+    "capacity": 0.16,
+    "energy": 0.16,
+    "material": 0.12,
+    "proximity": 0.12,
+    "reliability": 0.2,
 }
-BATCH_BONUS = 0.1
+MAX_FAILURE = 0.5  # a part skips a node more likely than this to fail during its run
+BATCH_BONUS = 0.08  # 0.1 before reliability, scaled by 0.8 like the other weights
 EXPLAIN_TOP = 5
 ASSEMBLY = "assembly"
 
@@ -82,6 +97,19 @@ class EnergyOutlook:
 
 
 @dataclass(frozen=True)
+class NodeRisk:
+    """What maintenance tells the scheduler about one node's health (apps/jobs/providers.py)."""
+
+    risk: float = 0.0  # 0 healthy .. 1 as sick as it gets; the reliability score is 1 - risk
+    excluded: bool = False  # no work at all: critical open ticket, offline, ...
+    reasons: tuple[str, ...] = ()  # human, the most serious first: "critical ticket #3"
+    rul_h: float | None = None  # remaining useful life, hours from now
+    failure_p: float | None = None  # predicted probability of failure within failure_within_h
+    failure_within_h: float = 24.0
+    offline: bool = False  # has reported before and has been silent too long
+
+
+@dataclass(frozen=True)
 class NodeState:
     id: int
     processes: frozenset[str]
@@ -95,6 +123,16 @@ class NodeState:
     site: int | None = None  # key into the outlook's sites (power cap, prices)
     peak_h: float = 0.0  # heat-up at rated power when a part starts
     blocked: tuple[tuple[float, float], ...] = ()  # hours from now it cannot work (maintenance)
+    name: str = ""  # for explanations ("Mill-01 skipped: ..."); "node <id>" when empty
+    health: float = 1.0  # reliability before the part's own run: 1 - NodeRisk.risk
+    rul_h: float | None = None  # remaining useful life: no part may finish after it
+    failure_p: float | None = None  # probability of failure within failure_within_h
+    failure_within_h: float = 24.0
+    excluded_reason: str | None = None  # set: the node takes no work ("critical ticket #3")
+
+    @property
+    def label(self) -> str:
+        return self.name or f"node {self.id}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +167,7 @@ class Assignment:
     batched: bool = False
     reason: str = ""
     candidates: list[dict[str, float | None]] = field(default_factory=list)  # scores, explained
+    skipped: list[dict[str, int | str]] = field(default_factory=list)  # {node, name, reason}
     shifted_h: float = 0.0  # moved by this much (later > 0) for cheaper / greener hours
     staggered_h: float = 0.0  # held back this much by the site's power cap
     kwh: float | None = None  # with an outlook for the node's site: the energy it draws,
@@ -302,6 +341,12 @@ class _Fleet:
         self.stock = [{_norm(m): g for m, g in n.stock.items()} for n in nodes]
         self.tracked = any(self.stock)
         self.last_batch: list[tuple[str, str] | None] = [None] * len(nodes)
+        self.health = np.array([n.health for n in nodes], dtype=float)
+        self.sick = np.array([bool(n.excluded_reason) for n in nodes], dtype=bool)
+        self.rul = np.array([math.inf if n.rul_h is None else n.rul_h for n in nodes])
+        self.failure_p = np.array([n.failure_p or 0.0 for n in nodes], dtype=float)
+        self.failure_within = np.array([max(n.failure_within_h, 1e-9) for n in nodes])
+        self.watch = bool(self.sick.any() or np.isfinite(self.rul).any() or self.failure_p.any())
         self.index: dict[tuple[str, str], np.ndarray] = {}
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
         for i, node in enumerate(nodes):
@@ -329,6 +374,7 @@ def schedule(
     *,
     weights: dict[str, float] | None = None,
     sites: dict[int, SiteOutlook] | None = None,
+    max_failure: float = MAX_FAILURE,
 ) -> Plan:
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     fleet = _Fleet(nodes)
@@ -364,6 +410,11 @@ def schedule(
     movable: list[_Placed] = []
     for part in order:
         rows = fleet.candidates(part)
+        skipped: list[dict[str, int | str]] = []
+        if fleet.watch and rows.size:
+            sick = fleet.sick[rows]
+            skipped += [_skip(fleet.nodes[r], fleet.nodes[r].excluded_reason) for r in rows[sick]]
+            rows = rows[~sick]
         batch = (part.job_id, part.batch)
         if part.batch and batch in batch_row:
             rows = rows[rows == batch_row[batch]]  # where the batch's first part went
@@ -375,16 +426,17 @@ def schedule(
                 why = (
                     f"no single suitable node can make all {len(batches[batch])} parts of "
                     f"batch '{part.batch}' now"
+                ) + _skipped_text(skipped, lead="; ")
+                assignments.append(
+                    Assignment(part.id, None, reason=why, skipped=skipped[:EXPLAIN_TOP])
                 )
-                assignments.append(Assignment(part.id, None, reason=why))
                 continue
         if rows.size == 0:
-            why = "no suitable node available"
-            if part.only is not None:
-                why = f"none of the {len(part.only)} node(s) it is limited to can take it now"
-            if part.excluded:
-                why += f" (declined by {len(part.excluded)} node(s))"
-            assignments.append(Assignment(part.id, None, reason=why))
+            assignments.append(
+                Assignment(
+                    part.id, None, reason=_none(part, skipped), skipped=skipped[:EXPLAIN_TOP]
+                )
+            )
             continue
         key = (_norm(part.material), _norm(part.process))
         same_batch = np.array([fleet.last_batch[r] == key for r in rows])
@@ -399,11 +451,40 @@ def schedule(
             node = fleet.nodes[r]
             load = loads.get(node.site) if node.site is not None else None
             start[i] = _earliest(fleet.timelines[r], load, node, part, ready, float(hours[i]))
+        finish = start + hours
+        if fleet.watch:
+            run_fails = 1.0 - (1.0 - fleet.failure_p[rows]) ** (hours / fleet.failure_within[rows])
+            worn = np.isfinite(finish) & (finish > fleet.rul[rows])
+            risky = run_fails > max_failure
+            if (worn | risky).any():
+                for i in np.flatnonzero(worn | risky):
+                    node = fleet.nodes[int(rows[i])]
+                    because = []
+                    if worn[i]:
+                        because.append(
+                            f"RUL {node.rul_h:.0f} h, the part would finish in {finish[i]:.1f} h"
+                        )
+                    if risky[i]:
+                        because.append(f"predicted failure {run_fails[i]:.2f} within the run")
+                    skipped.append(_skip(node, ", ".join(because)))
+                keep = ~(worn | risky)
+                rows, same_batch, hours = rows[keep], same_batch[keep], hours[keep]
+                free, start, finish = free[keep], start[keep], finish[keep]
+                if rows.size == 0:
+                    assignments.append(
+                        Assignment(
+                            part.id,
+                            None,
+                            reason=_none(part, skipped),
+                            skipped=skipped[:EXPLAIN_TOP],
+                        )
+                    )
+                    continue
         if np.isinf(start).all():
             why = "no suitable node can start it under its site's power cap"
-            assignments.append(Assignment(part.id, None, reason=why))
+            why += _skipped_text(skipped, lead="; ")
+            assignments.append(Assignment(part.id, None, reason=why, skipped=skipped[:EXPLAIN_TOP]))
             continue
-        finish = start + hours
         # Batch only where it pays: no later than on the best machine without the batch, so
         # a job's parts still spread over the fleet instead of queueing behind each other.
         others = finish[~same_batch]
@@ -424,12 +505,17 @@ def schedule(
             proximity = np.where(np.isnan(km), 0.5, 1.0 / (1.0 + km / 500.0))
         else:
             proximity = np.full(rows.size, 0.5)
+        reliability = fleet.health[rows]
+        if fleet.watch:
+            survives = (1.0 - fleet.failure_p[rows]) ** (hours / fleet.failure_within[rows])
+            reliability = reliability * survives
         total = (
             w["capability"] * capability
             + w["capacity"] * capacity
             + w["energy"] * energy
             + w["material"] * material
             + w["proximity"] * proximity
+            + w["reliability"] * reliability
             + BATCH_BONUS * batched
         )
         total = np.where(np.isinf(start), -np.inf, total)
@@ -472,6 +558,7 @@ def schedule(
                 "energy": round(float(energy[i]), 3),
                 "material": round(float(material[i]), 3),
                 "proximity": round(float(proximity[i]), 3),
+                "reliability": round(float(reliability[i]), 3),
                 "batch": bool(batched[i]),
                 "finish_h": round(float(finish[i]), 3) if np.isfinite(finish[i]) else None,
                 "late": bool(late[i]),
@@ -489,6 +576,7 @@ def schedule(
         staggered = float(start[best] - free[best])
         if load is not None and staggered > 1e-9:
             reason += f"; start held {staggered:.2f} h for the site's {load.cap:g} kW power cap"
+        reason += _skipped_text(skipped, lead="; ")
         assignment = Assignment(
             part.id,
             int(fleet.ids[row]),
@@ -499,6 +587,7 @@ def schedule(
             reason=reason,
             candidates=explained,
             staggered_h=round(max(staggered, 0.0), 4),
+            skipped=skipped[:EXPLAIN_TOP],  # the reason counts the rest
         )
         if curve is not None:
             _cost(assignment, curve, chosen_start, profile)
@@ -513,7 +602,13 @@ def schedule(
             continue
         node = fleet.nodes[placed.row]
         assert node.site is not None
-        _move(placed, fleet.timelines[placed.row], loads.get(node.site), curves[node.site])
+        _move(
+            placed,
+            fleet.timelines[placed.row],
+            loads.get(node.site),
+            curves[node.site],
+            until=math.inf if node.rul_h is None else node.rul_h,
+        )
     ends = [t.end for t in fleet.timelines]
     return Plan(assignments, max(ends, default=0.0), w)
 
@@ -545,12 +640,13 @@ def _move(
     timeline: _Timeline,
     load: _SiteLoad | None,
     curve: tuple[np.ndarray, np.ndarray],
+    until: float = math.inf,
 ) -> None:
     start, hours, profile = placed.start, placed.hours, placed.profile
     timeline.remove(start, start + hours)
     if load is not None:
         load.remove(start, profile)
-    moved = _shift(timeline, load, placed.part, profile, start, hours, curve)
+    moved = _shift(timeline, load, placed.part, profile, start, hours, curve, until)
     timeline.add(moved, moved + hours)
     if load is not None:
         load.add(moved, profile)
@@ -608,12 +704,14 @@ def _shift(
     start: float,
     hours: float,
     curve: tuple[np.ndarray, np.ndarray],
+    until: float = math.inf,
 ) -> float:
     """The start in [ready, deadline - hours] with the lowest energy objective where the node
-    is free and the site's cap holds; `start` unless another saves at least MIN_GAIN."""
+    is free and the site's cap holds, finishing by `until` (the node's remaining life); `start`
+    unless another saves at least MIN_GAIN."""
     assert part.deadline_h is not None
     price, carbon = curve
-    latest = min(part.deadline_h - hours, price.size - 1 - hours)
+    latest = min(part.deadline_h - hours, price.size - 1 - hours, until - hours)
     earliest = min(part.ready_h, start)
     if latest <= earliest + 1e-9:
         return start
@@ -644,6 +742,29 @@ def _shift(
     if here - best_value < MIN_GAIN * abs(here):
         return start
     return best
+
+
+def _skip(node: NodeState, reason: str | None) -> dict[str, int | str]:
+    return {"node": node.id, "name": node.label, "reason": reason or "excluded"}
+
+
+def _skipped_text(skipped: list[dict[str, int | str]], lead: str = ": ") -> str:
+    """'Mill-01 skipped: critical ticket #3; Mill-02 skipped: RUL 12 h' (the first few)."""
+    if not skipped:
+        return ""
+    shown = "; ".join(f"{s['name']} skipped: {s['reason']}" for s in skipped[:EXPLAIN_TOP])
+    more = len(skipped) - EXPLAIN_TOP
+    return lead + shown + (f"; and {more} more node(s) skipped" if more > 0 else "")
+
+
+def _none(part: PartTask, skipped: list[dict[str, int | str]]) -> str:
+    """Why a part has no node."""
+    why = "no suitable node available"
+    if part.only is not None:
+        why = f"none of the {len(part.only)} node(s) it is limited to can take it now"
+    if part.excluded:
+        why += f" (declined by {len(part.excluded)} node(s))"
+    return why + _skipped_text(skipped)
 
 
 def _stock_score(stock: dict[str, float], part: PartTask) -> float:

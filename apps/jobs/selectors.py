@@ -161,6 +161,7 @@ def part_placements(parts: list[Part]) -> list[dict[str, Any]]:
                 "staggered_h": plan.get("staggered_h", 0.0),
                 "energy": plan.get("energy"),
                 "weights": plan.get("weights", {}),
+                "skipped": plan.get("skipped", []),
                 "candidates": [
                     {**c, "node_name": names.get(c["node"])} for c in plan.get("candidates", [])
                 ],

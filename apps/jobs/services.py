@@ -35,10 +35,11 @@ from apps.jobs.estimates import (
 )
 from apps.jobs.lifecycle import RESCHEDULE_FROM, can_transition, job_status_from_parts
 from apps.jobs.models import CadFile, Job, JobTemplate, Part, Status, StatusChange
-from apps.jobs.providers import machine_fault_reported, part_finished
+from apps.jobs.providers import machine_fault_reported, node_went_silent, part_finished
 from apps.jobs.scheduler import (
     ASSEMBLY,
     EnergyOutlook,
+    NodeRisk,
     NodeState,
     PartTask,
     Plan,
@@ -590,6 +591,8 @@ def _node_states(*, now: datetime, horizon_h: float) -> tuple[list[NodeState], E
     stock = providers.node_stock(ids)
     outlook = providers.energy_outlook(ids, now, horizon_h)
     blocked = providers.node_blocked(ids, now, horizon_h)
+    risks = providers.node_health(ids, now, horizon_h)
+    silent = _silent_nodes(node_ids=ids, now=now)
     states = [
         NodeState(
             id=node.pk,
@@ -607,10 +610,51 @@ def _node_states(*, now: datetime, horizon_h: float) -> tuple[list[NodeState], E
                 (hours_until(start, now) or 0.0, hours_until(end, now) or 0.0)
                 for start, end in blocked.get(node.pk, [])
             ),
+            name=node.name,
+            **_health(risks.get(node.pk, NodeRisk()), _minutes(silent.get(node.pk), now)),
         )
         for node in nodes
     ]
     return states, outlook
+
+
+def _health(risk: NodeRisk, silent_min: int | None) -> dict[str, Any]:
+    """A node's health fields for the scheduler: maintenance's view (providers.node_health),
+    no work over JOBS_SCHEDULER_MAX_RISK, and none while silent by the rule self-healing moves
+    work by (so a node never gets back the parts just taken from it)."""
+    reasons = list(risk.reasons)
+    excluded = risk.excluded
+    # a provider's slip stays in 0-1, and a risk that is no number counts as the worst
+    level = min(1.0, max(0.0, risk.risk)) if risk.risk == risk.risk else 1.0
+    if level >= settings.JOBS_SCHEDULER_MAX_RISK:
+        excluded = True
+        reasons.insert(0, f"health {100 * (1 - level):.0f}/100")
+    if silent_min is not None and not risk.offline:
+        excluded = True
+        reasons.insert(0, f"silent for {silent_min} min")
+    return {
+        "health": 1.0 - level,
+        "rul_h": risk.rul_h,
+        "failure_p": risk.failure_p,
+        "failure_within_h": risk.failure_within_h,
+        "excluded_reason": (", ".join(reasons) or "unhealthy") if excluded else None,
+    }
+
+
+def _silent_nodes(*, node_ids: list[int], now: datetime) -> dict[int, datetime]:
+    """{node id: its last report} for the nodes that have reported telemetry before and sent
+    nothing for longer than JOBS_NODE_SILENT_MINUTES (a node that never reported is not silent:
+    it may run without an edge gateway)."""
+    limit = timedelta(minutes=settings.JOBS_NODE_SILENT_MINUTES)
+    return {
+        point.node_id: point.time
+        for point in latest_points(node_ids=node_ids)
+        if now - point.time > limit
+    }
+
+
+def _minutes(since: datetime | None, now: datetime) -> int | None:
+    return None if since is None else int((now - since).total_seconds() // 60)
 
 
 def _task(
@@ -666,7 +710,13 @@ def _plan(
     ] + list(drafts)
     horizon = max([t.deadline_h or 0.0 for t in tasks] + [48.0])
     nodes, outlook = _node_states(now=now, horizon_h=min(horizon, 7 * 24.0))
-    plan = schedule(tasks, nodes, weights=settings.JOBS_SCHEDULER_WEIGHTS, sites=outlook.sites)
+    plan = schedule(
+        tasks,
+        nodes,
+        weights=settings.JOBS_SCHEDULER_WEIGHTS,
+        sites=outlook.sites,
+        max_failure=settings.JOBS_SCHEDULER_MAX_FAILURE,
+    )
     return plan, outlook
 
 
@@ -697,7 +747,7 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
         choice = placed[part.pk]
         part.scheduled_at = now
         if choice.node is None:
-            part.placement = {"reason": choice.reason}
+            part.placement = {"reason": choice.reason, "skipped": choice.skipped}
             part.save(update_fields=["placement", "scheduled_at", "updated_at"])
             continue
         part.assigned_node_id = choice.node
@@ -710,6 +760,7 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
             "batched": choice.batched,
             "reason": choice.reason,
             "candidates": choice.candidates,
+            "skipped": choice.skipped,
             "weights": plan.weights,
         }
         if choice.shifted_h or choice.staggered_h:
@@ -865,7 +916,9 @@ def part_has_other_nodes(part: Part) -> bool:
 
 def parts_heal(*, now: datetime | None = None) -> list[int]:
     """Finds unfinished parts whose node went to maintenance, was decommissioned or lost its
-    approval, or fell silent while executing, and reschedules them. Returns their ids."""
+    approval, or fell silent (all of a silent node's parts, started or not), and reschedules
+    them. Returns their ids. A silent node is left idle and reported silent (node_went_silent:
+    maintenance marks it offline); the scheduler gives it work again once it reports."""
     now = now or timezone.now()
     moved: list[int] = []
     working = set(working_nodes().values_list("pk", flat=True))
@@ -874,13 +927,8 @@ def parts_heal(*, now: datetime | None = None) -> list[int]:
             status__in=ACTIVE_PART_STATUSES, assigned_node__isnull=False
         ).select_related("assigned_node")
     )
-    silent_after = timedelta(minutes=settings.JOBS_NODE_SILENT_MINUTES)
-    running_nodes = {
-        p.assigned_node_id
-        for p in active
-        if p.status == Status.IN_PROGRESS and p.assigned_node_id is not None
-    }
-    last_seen = {point.node_id: point.time for point in latest_points(node_ids=list(running_nodes))}
+    nodes = {p.assigned_node.pk: p.assigned_node for p in active if p.assigned_node is not None}
+    silent = _silent_nodes(node_ids=sorted(nodes), now=now)
     confirm_within = timedelta(hours=settings.JOBS_CONFIRM_HOURS)
     for part in active:
         node = part.assigned_node
@@ -898,18 +946,26 @@ def parts_heal(*, now: datetime | None = None) -> list[int]:
             reason = f"node {node.name} is {node.get_status_display().lower()}"
             if not node.is_approved:
                 reason = f"node {node.name} is no longer approved"
-        elif (
-            part.status == Status.IN_PROGRESS
-            and node.pk in last_seen
-            and (now - last_seen[node.pk] > silent_after)
-        ):
-            minutes = int((now - last_seen[node.pk]).total_seconds() // 60)
-            reason = f"node {node.name} has sent nothing for {minutes} min"
+        elif node.pk in silent:
+            reason = f"node {node.name} has sent nothing for {_minutes(silent[node.pk], now)} min"
         else:
             continue
         part_reschedule(part=part, reason=reason)
         moved.append(part.pk)
+    for node_id, since in silent.items():
+        if node_id in working:
+            _node_silent(node=nodes[node_id], since=since, now=now)
     return moved
+
+
+def _node_silent(*, node: FabricationNode, since: datetime, now: datetime) -> None:
+    """The silent node's work has moved: it is idle, and maintenance hears of it."""
+    S = FabricationNode.Status
+    _node_moves(node, [S.ASSIGNED, S.IDLE], f"Silent for {_minutes(since, now)} min, work moved")
+    node_id = node.pk
+    transaction.on_commit(
+        lambda: node_went_silent.send(sender=FabricationNode, node_id=node_id, silent_since=since)
+    )
 
 
 def _unconfirmed_too_long(part: Part, *, now: datetime, within: timedelta) -> bool:

@@ -11,12 +11,26 @@ class MaintenanceConfig(AppConfig):
     verbose_name = "Maintenance"
 
     def ready(self) -> None:
-        from apps.jobs.providers import machine_fault_reported, register_blocked_provider
+        from apps.jobs.providers import (
+            machine_fault_reported,
+            node_went_silent,
+            register_blocked_provider,
+            register_health_provider,
+        )
         from apps.telemetry.services import telemetry_ingested
 
         telemetry_ingested.connect(_on_ingest, dispatch_uid="maintenance.thresholds")
         register_blocked_provider(_planned_windows)
+        register_health_provider(_node_risks)
         machine_fault_reported.connect(_on_machine_fault, dispatch_uid="maintenance.fault")
+        node_went_silent.connect(_on_node_silent, dispatch_uid="maintenance.silent")
+
+
+def _node_risks(node_ids: Any, now: Any, horizon_h: float) -> dict[int, Any]:
+    """The scheduler skips sick and offline nodes and weighs the others' health."""
+    from apps.maintenance.selectors import node_risks
+
+    return node_risks(node_ids=node_ids, now=now)
 
 
 def _planned_windows(node_ids: Any, now: Any, horizon_h: float) -> dict[int, list[Any]]:
@@ -54,3 +68,10 @@ def _on_machine_fault(sender: Any, node_id: int, part_id: int, reason: str, **kw
     from apps.maintenance.services import machine_fault_ticket
 
     machine_fault_ticket(node_id=node_id, part_id=part_id, reason=reason)
+
+
+def _on_node_silent(sender: Any, node_id: int, silent_since: Any, **kwargs: Any) -> None:
+    """Sent after commit by self-healing, which has moved the silent node's work."""
+    from apps.maintenance.services import node_mark_offline
+
+    node_mark_offline(node_id=node_id, last_seen=silent_since)

@@ -4,13 +4,16 @@ own nodes, operators the nodes at the sites they operate; other roles nothing.""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.core.models import TrainedModel
+from apps.jobs.scheduler import NodeRisk
 from apps.maintenance.models import (
     UNRESOLVED,
     Alert,
@@ -21,6 +24,7 @@ from apps.maintenance.models import (
     Ticket,
     TicketEvent,
 )
+from apps.telemetry.selectors import latest_points
 from apps.users.models import User
 from apps.users.roles import Action, Role
 from apps.vendors.models import FabricationNode
@@ -144,6 +148,73 @@ def health_of(node: FabricationNode) -> NodeHealth | None:
         return node.health
     except NodeHealth.DoesNotExist:
         return None
+
+
+FAILURE_WITHIN_H = 24.0  # the failure model predicts failure within a day
+NAMED_TICKETS = 3  # critical tickets named in a node's reasons
+
+
+def node_risks(*, node_ids: Sequence[int], now: datetime) -> dict[int, NodeRisk]:
+    """What maintenance tells the scheduler about each node (a jobs health provider); nodes
+    with nothing to say are left out (healthy).
+
+    - excluded: an unresolved critical ticket, or offline: the node has reported telemetry
+      before and sent nothing for longer than MAINTENANCE_OFFLINE_MINUTES (the fleet monitor's
+      rule, read from the newest point, so a node that reports again gets work at once rather
+      than at the monitor's next run). A node that never reported is not offline.
+    - risk: the fleet monitor's penalties (alerts, tickets, anomaly, failure risk, short
+      remaining life) / 100, without its offline penalty (judged live above).
+    - rul_h: the learned remaining life, else the vibration trend's hours to its limit;
+      failure_p: the failure model's probability within a day."""
+    ids = list(node_ids)
+    healths = {h.node_id: h for h in NodeHealth.objects.filter(node_id__in=ids)}
+    critical: dict[int, list[int]] = {}
+    for node_id, pk in (
+        Ticket.objects.filter(node_id__in=ids, status__in=UNRESOLVED, severity="critical")
+        .order_by("pk")
+        .values_list("node_id", "pk")
+    ):
+        critical.setdefault(node_id, []).append(pk)
+    limit = timedelta(minutes=settings.MAINTENANCE_OFFLINE_MINUTES)
+    silent = {p.node_id: p.time for p in latest_points(node_ids=ids) if now - p.time > limit}
+    risks: dict[int, NodeRisk] = {}
+    for node_id in ids:
+        health = healths.get(node_id)
+        tickets = critical.get(node_id, [])
+        if health is None and not tickets and node_id not in silent:
+            continue
+        reasons = [f"critical ticket #{pk}" for pk in tickets[:NAMED_TICKETS]]
+        if len(tickets) > NAMED_TICKETS:
+            reasons.append(f"{len(tickets) - NAMED_TICKETS} more critical ticket(s)")
+        if node_id in silent:
+            minutes = int((now - silent[node_id]).total_seconds() // 60)
+            reasons.append(f"offline for {minutes} min")
+        risk, rul_h, failure_p = 0.0, None, None
+        if health is not None:
+            penalties = {k: v for k, v in (health.components or {}).items() if k != "offline"}
+            risk = min(1.0, sum(penalties.values()) / 100.0)
+            rul_h = health.rul_hours
+            if rul_h is None:
+                rul_h = health.vibration_hours_to_limit
+            failure_p = health.failure_probability
+            if "anomaly" in penalties:
+                reasons.append("anomaly flagged")
+            if "alerts" in penalties:
+                reasons.append("open alerts")
+            if failure_p is not None and failure_p >= 0.1:
+                reasons.append(f"failure risk {failure_p:.2f} within a day")
+            if rul_h is not None and rul_h < health.planned_horizon_h:
+                reasons.append(f"RUL {rul_h:.0f} h")
+        risks[node_id] = NodeRisk(
+            risk=risk,
+            excluded=bool(tickets) or node_id in silent,
+            reasons=tuple(reasons),
+            rul_h=rul_h,
+            failure_p=failure_p,
+            failure_within_h=FAILURE_WITHIN_H,
+            offline=node_id in silent,
+        )
+    return risks
 
 
 def registry_can_view(*, user: User) -> bool:

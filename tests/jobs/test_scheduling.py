@@ -46,7 +46,15 @@ def test_parts_are_placed_spread_and_explained(shop, as_user):
     arm = next(p for p in explained["parts"] if p["name"] == "arm-1")
     assert arm["node_name"] in {"Printer-A", "Printer-B"}
     assert {c["node_name"] for c in arm["candidates"]} == {"Printer-A", "Printer-B"}
-    assert set(arm["weights"]) == {"capability", "capacity", "energy", "material", "proximity"}
+    assert set(arm["weights"]) == {
+        "capability",
+        "capacity",
+        "energy",
+        "material",
+        "proximity",
+        "reliability",
+    }
+    assert arm["skipped"] == []  # every printer is healthy
     assert arm["start_at"] and arm["finish_at"] and "suitable node" in arm["reason"]
 
     # the vendor now sees the job (its parts are on their nodes); a rival vendor does not

@@ -7,7 +7,12 @@ from apps.maintenance.services.alerts import (
     rule_save,
     rules_applicable,
 )
-from apps.maintenance.services.monitor import MonitorReport, fleet_monitor, health_score
+from apps.maintenance.services.monitor import (
+    MonitorReport,
+    fleet_monitor,
+    health_score,
+    node_mark_offline,
+)
 from apps.maintenance.services.tickets import (
     machine_fault_ticket,
     ticket_assign,
@@ -35,6 +40,7 @@ __all__ = [
     "fleet_monitor",
     "health_score",
     "machine_fault_ticket",
+    "node_mark_offline",
     "rule_delete",
     "rule_save",
     "rules_applicable",

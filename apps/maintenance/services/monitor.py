@@ -134,3 +134,20 @@ def fleet_monitor(*, now: datetime | None = None) -> MonitorReport:
         report.nodes += 1
     report.reprioritised = tickets_reprioritise(now=now)
     return report
+
+
+@transaction.atomic
+def node_mark_offline(*, node_id: int, last_seen: datetime, now: datetime | None = None) -> None:
+    """Self-healing found the node silent and moved its work: offline now, not at the
+    monitor's next run (which scores it)."""
+    now = now or timezone.now()
+    node = FabricationNode.objects.get(pk=node_id)
+    health, _ = NodeHealth.objects.select_for_update().get_or_create(node=node)
+    if not health.online and health.went_offline_at is not None:
+        return
+    health.online, health.last_seen = False, last_seen
+    health.went_offline_at = health.went_offline_at or now
+    health.save(update_fields=["online", "last_seen", "went_offline_at"])
+    maintenance_broadcast(
+        node, {"type": "node.offline", "node": node.pk, "score": health.score, "online": False}
+    )
