@@ -48,6 +48,7 @@ from apps.telemetry.selectors import latest_points
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.users.selectors import user_organization_ids
+from apps.vendors import catalog
 from apps.vendors.lifecycle import can_transition as node_can_transition
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_can_manage
@@ -106,6 +107,19 @@ def cad_file_upload(
 # --- Submission ----------------------------------------------------------------------------------
 
 
+def _catalogue_codes(part: dict[str, Any]) -> list[str]:
+    """Sets the part's material and process to their catalogue codes (any spelling the
+    catalogue knows is accepted); returns what it does not know, naming the valid codes."""
+    problems = []
+    for kind, to_code in (("material", catalog.material_code), ("process", catalog.process_code)):
+        code = to_code(str(part[kind]))
+        if code is None:
+            problems.append(f"{kind}: {catalog.unknown_message(kind, str(part[kind]))}")
+        else:
+            part[kind] = code
+    return problems
+
+
 def _part_specs(*, by: User | None, parts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Checks each part's fields, fills size and volume from its CAD file (an upload of `by`;
     none without a user), and reports every bad part by index."""
@@ -138,6 +152,10 @@ def _part_specs(*, by: User | None, parts: Sequence[dict[str, Any]]) -> list[dic
         ]
         if missing:
             errors[f"parts[{index}]"] = [f"{', '.join(missing)}: required (or upload a CAD file)."]
+            continue
+        unknown = _catalogue_codes(part)
+        if unknown:
+            errors[f"parts[{index}]"] = unknown
             continue
         try:
             Part(job=Job(), **part).clean_fields(exclude=["job"])
