@@ -146,6 +146,10 @@ def test_the_vendor_is_warned_on_save_and_on_the_node_page(fleet):
     page = client.get(f"/vendor/nodes/{node.pk}/").content.decode()
     assert 'id="capability-problems"' in page and "its processes work PLA, PETG, ABS, TPU" in page
     assert "May get no work" in client.get("/vendor/nodes/").content.decode()
+    # the admin deciding on it sees it too, with the labels
+    queue = portal_client(fleet["admin"]).get("/ops/approvals/").content.decode()
+    assert "Processes: FDM printing · Materials: Steel" in queue
+    assert "None of its processes works any of its materials" in queue
 
 
 def test_the_node_form_offers_the_catalogue_and_refuses_other_values(fleet):
