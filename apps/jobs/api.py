@@ -50,6 +50,7 @@ from apps.users.models import Organization
 from apps.users.permissions import action_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedRequest
+from apps.vendors import catalog
 from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
 
 
@@ -75,8 +76,16 @@ class CadFileSerializer(serializers.ModelSerializer):
 
 class PartInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
-    material = serializers.CharField(max_length=60)
-    process = serializers.CharField(max_length=40)
+    material = serializers.CharField(
+        max_length=60,
+        help_text="A catalogue material code (its label is accepted too): "
+        + ", ".join(catalog.MATERIAL_CODES),
+    )
+    process = serializers.CharField(
+        max_length=40,
+        help_text="A catalogue process code (its label is accepted too): "
+        + ", ".join(catalog.PROCESS_CODES),
+    )
     quantity = serializers.IntegerField(min_value=1, max_value=10000, default=1)
     size_x_mm = serializers.FloatField(min_value=0.01, max_value=10000, required=False)
     size_y_mm = serializers.FloatField(min_value=0.01, max_value=10000, required=False)

@@ -13,47 +13,42 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-# material (lower case) -> (density g/cm3, price per kg in JOBS_CURRENCY)
+from apps.vendors import catalog
+
+# material code (apps/vendors/catalog.py) -> (density g/cm3, price per kg in JOBS_CURRENCY)
 MATERIALS: dict[str, tuple[float, float]] = {
     "pla": (1.24, 25.0),
     "petg": (1.27, 28.0),
     "abs": (1.04, 27.0),
     "tpu": (1.21, 40.0),
     "resin": (1.10, 80.0),
-    "nylon powder": (1.01, 70.0),
-    "aluminium 6061": (2.70, 9.0),
+    "nylon_powder": (1.01, 70.0),
+    "aluminium_6061": (2.70, 9.0),
     "steel": (7.85, 4.0),
     "brass": (8.50, 12.0),
-    "cfrp sheet": (1.60, 60.0),
+    "cfrp_sheet": (1.60, 60.0),
     "acrylic": (1.18, 8.0),
     "plywood": (0.60, 3.0),
 }
 DEFAULT_MATERIAL = (1.20, 30.0)
+# process code -> rate for its catalogue mode: cm3/h deposited (additive), cm3/h removed
+# (subtractive), mm/min along the outline (cutting) or hours per unit (fixed)
+PROCESS_RATES = {
+    "fdm": 12.0,
+    "sla": 18.0,
+    "sls": 25.0,
+    "milling": 30.0,
+    "drilling": 40.0,
+    "turning": 45.0,
+    "laser_cutting": 1500.0,
+    "assembly": 0.5,
+    "inspection": 0.25,
+}
 # process -> how the estimate treats it: "additive" (deposited volume / rate),
 # "subtractive" (removed volume / rate) or "cutting" (outline length / speed)
-PROCESS_MODES = {
-    "fdm": ("additive", 12.0),  # cm3/h deposited
-    "sla": ("additive", 18.0),
-    "sls": ("additive", 25.0),
-    "milling": ("subtractive", 30.0),  # cm3/h removed
-    "drilling": ("subtractive", 40.0),
-    "turning": ("subtractive", 45.0),
-    "laser_cutting": ("cutting", 1500.0),  # mm/min along the outline
-    "assembly": ("fixed", 0.5),  # hours per unit
-    "inspection": ("fixed", 0.25),
-}
+PROCESS_MODES = {p.code: (p.mode, PROCESS_RATES[p.code]) for p in catalog.PROCESSES}
 DEFAULT_PROCESS = ("fixed", 1.0)
-PROCESS_LABELS = {
-    "fdm": "FDM printing",
-    "sla": "SLA printing",
-    "sls": "SLS printing",
-    "milling": "CNC milling",
-    "drilling": "Drilling",
-    "turning": "CNC turning",
-    "laser_cutting": "Laser cutting",
-    "assembly": "Assembly",
-    "inspection": "Inspection",
-}
+PROCESS_LABELS = {p.code: p.label for p in catalog.PROCESSES}
 # machine-time rate per hour by node kind
 MACHINE_RATES = {
     "fdm_printer": 3.0,
@@ -93,15 +88,19 @@ class PartSpec:
     volume_cm3: float | None = None  # from the CAD file when it is a closed mesh
 
 
-def _norm(value: str) -> str:
-    return " ".join(value.lower().split())
+def _process(value: str) -> str:
+    return catalog.match_key(value, kind="process")
+
+
+def _material(value: str) -> str:
+    return catalog.match_key(value, kind="material")
 
 
 def node_fit_problem(node: NodeLike, spec: PartSpec) -> str | None:
     """Why `node` cannot make `spec`, or None if it can (the part may be rotated to fit)."""
-    if _norm(spec.process) not in {_norm(p) for p in node.processes}:
+    if _process(spec.process) not in {_process(p) for p in node.processes}:
         return "process"
-    if _norm(spec.material) not in {_norm(m) for m in node.materials}:
+    if _material(spec.material) not in {_material(m) for m in node.materials}:
         return "material"
     build = sorted((node.build_x_mm, node.build_y_mm, node.build_z_mm))
     if any(p > b for p, b in zip(sorted(spec.size_mm), build, strict=True)):
@@ -159,12 +158,12 @@ class DurationPredictor(Protocol):
 
 
 def process_mode(process: str) -> str:
-    return PROCESS_MODES.get(_norm(process), DEFAULT_PROCESS)[0]
+    return PROCESS_MODES.get(_process(process), DEFAULT_PROCESS)[0]
 
 
 def geometric_hours(spec: PartSpec) -> tuple[float, float]:
     """Hours per unit (set-up included) and material cm3 per unit, from geometry alone."""
-    mode, rate = PROCESS_MODES.get(_norm(spec.process), DEFAULT_PROCESS)
+    mode, rate = PROCESS_MODES.get(_process(spec.process), DEFAULT_PROCESS)
     x, y, z = spec.size_mm
     box_cm3 = x * y * z / 1000
     part_cm3 = spec.volume_cm3 if spec.volume_cm3 is not None else box_cm3 * 0.4
@@ -192,7 +191,7 @@ def part_estimate(
     """One unit's and all units' figures on `node`; `hours_per_unit` from a learned model
     replaces the geometric hours."""
     mode = process_mode(spec.process)
-    density, price_per_kg = MATERIALS.get(_norm(spec.material), DEFAULT_MATERIAL)
+    density, price_per_kg = MATERIALS.get(_material(spec.material), DEFAULT_MATERIAL)
     geometric, material_cm3 = geometric_hours(spec)
     hours = geometric if hours_per_unit is None else hours_per_unit
     energy = hours * node.rated_power_kw * UTILISATION[mode]

@@ -3,10 +3,11 @@ from __future__ import annotations
 from django import forms
 from django.forms import formset_factory
 
-from apps.jobs.estimates import PROCESS_LABELS
 from apps.jobs.models import Job
+from apps.vendors import catalog
 
-PROCESSES = [(k, v) for k, v in PROCESS_LABELS.items() if k != "inspection"]
+PROCESSES = catalog.process_choices(exclude=["inspection"])
+MATERIALS = catalog.material_choices()
 
 
 class JobForm(forms.Form):
@@ -36,7 +37,7 @@ class PartForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".stl,.obj,.step,.stp"}),
     )
     cad_file = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    material = forms.CharField(max_length=60, initial="PLA")
+    material = forms.ChoiceField(choices=MATERIALS, initial="pla")
     process = forms.ChoiceField(choices=PROCESSES)
     quantity = forms.IntegerField(min_value=1, max_value=10000, initial=1)
     size_x_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="X (mm)")

@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.core.models import TimeStampedModel
+from apps.vendors import catalog
 
 
 class Status(models.TextChoices):
@@ -190,9 +191,11 @@ class Part(TimeStampedModel):
 
     @property
     def process_label(self) -> str:
-        from apps.jobs.estimates import PROCESS_LABELS
+        return catalog.process_label(self.process)
 
-        return PROCESS_LABELS.get(" ".join(self.process.lower().split()), self.process)
+    @property
+    def material_label(self) -> str:
+        return catalog.material_label(self.material)
 
     def __str__(self) -> str:
         lot = f", lot {self.lot}/{self.lots}" if self.lots > 1 else ""

@@ -59,6 +59,8 @@ from datetime import datetime
 
 import numpy as np
 
+from apps.vendors import catalog
+
 DEFAULT_WEIGHTS = {
     "capability": 0.24,
     "capacity": 0.16,
@@ -185,8 +187,12 @@ class Plan:
         return {a.part: a for a in self.assignments}
 
 
-def _norm(value: str) -> str:
-    return " ".join(value.lower().split())
+def _process(value: str) -> str:
+    return catalog.match_key(value, kind="process")
+
+
+def _material(value: str) -> str:
+    return catalog.match_key(value, kind="material")
 
 
 def _km(lat1: float, lon1: float, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
@@ -338,7 +344,7 @@ class _Fleet:
         self.end = np.array([t.end for t in self.timelines], dtype=float)
         self.special = np.array([not t.simple for t in self.timelines], dtype=bool)
         self.site = np.array([-1 if n.site is None else n.site for n in nodes], dtype=np.int64)
-        self.stock = [{_norm(m): g for m, g in n.stock.items()} for n in nodes]
+        self.stock = [{_material(m): g for m, g in n.stock.items()} for n in nodes]
         self.tracked = any(self.stock)
         self.last_batch: list[tuple[str, str] | None] = [None] * len(nodes)
         self.health = np.array([n.health for n in nodes], dtype=float)
@@ -352,11 +358,11 @@ class _Fleet:
         for i, node in enumerate(nodes):
             for process in node.processes:
                 for material in node.materials:
-                    groups[(_norm(process), _norm(material))].append(i)
+                    groups[(_process(process), _material(material))].append(i)
         self.index = {key: np.array(rows, dtype=np.int64) for key, rows in groups.items()}
 
     def candidates(self, part: PartTask) -> np.ndarray:
-        rows = self.index.get((_norm(part.process), _norm(part.material)))
+        rows = self.index.get((_process(part.process), _material(part.material)))
         if rows is None:
             return np.empty(0, dtype=np.int64)
         size = np.sort(np.asarray(part.size_mm, dtype=float))
@@ -438,7 +444,7 @@ def schedule(
                 )
             )
             continue
-        key = (_norm(part.material), _norm(part.process))
+        key = (_material(part.material), _process(part.process))
         same_batch = np.array([fleet.last_batch[r] == key for r in rows])
         hours = np.where(same_batch, part.hours - part.setup_h, part.hours)
         ready = max(part.ready_h, job_finish[part.job_id] if part.process == ASSEMBLY else 0.0)
@@ -541,9 +547,9 @@ def schedule(
         fleet.last_batch[row] = key
         if load is not None:
             load.add(chosen_start, profile)
-        have = fleet.stock[row].get(_norm(part.material))
+        have = fleet.stock[row].get(_material(part.material))
         if have is not None:
-            fleet.stock[row][_norm(part.material)] = max(0.0, have - part.material_g)
+            fleet.stock[row][_material(part.material)] = max(0.0, have - part.material_g)
         if part.process != ASSEMBLY:
             job_finish[part.job_id] = max(job_finish[part.job_id], chosen_finish)
         if part.batch:
@@ -770,7 +776,7 @@ def _none(part: PartTask, skipped: list[dict[str, int | str]]) -> str:
 def _stock_score(stock: dict[str, float], part: PartTask) -> float:
     """1 when the node holds what the part needs (or does not track the material), less as the
     stock falls short, 0 with none."""
-    have = stock.get(_norm(part.material))
+    have = stock.get(_material(part.material))
     if have is None:
         return 1.0
     if part.material_g <= 0:

@@ -51,6 +51,7 @@ from apps.telemetry.selectors import latest_points
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.users.selectors import user_organization_ids
+from apps.vendors import catalog
 from apps.vendors.lifecycle import can_transition as node_can_transition
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_can_manage
@@ -109,6 +110,19 @@ def cad_file_upload(
 # --- Submission ----------------------------------------------------------------------------------
 
 
+def _catalogue_codes(part: dict[str, Any]) -> list[str]:
+    """Sets the part's material and process to their catalogue codes (any spelling the
+    catalogue knows is accepted); returns what it does not know, naming the valid codes."""
+    problems = []
+    for kind, to_code in (("material", catalog.material_code), ("process", catalog.process_code)):
+        code = to_code(str(part[kind]))
+        if code is None:
+            problems.append(f"{kind}: {catalog.unknown_message(kind, str(part[kind]))}")
+        else:
+            part[kind] = code
+    return problems
+
+
 def _part_specs(*, by: User | None, parts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Checks each part's fields, fills size and volume from its CAD file (an upload of `by`;
     none without a user), and reports every bad part by index."""
@@ -142,6 +156,10 @@ def _part_specs(*, by: User | None, parts: Sequence[dict[str, Any]]) -> list[dic
         if missing:
             errors[f"parts[{index}]"] = [f"{', '.join(missing)}: required (or upload a CAD file)."]
             continue
+        unknown = _catalogue_codes(part)
+        if unknown:
+            errors[f"parts[{index}]"] = unknown
+            continue
         try:
             Part(job=Job(), **part).clean_fields(exclude=["job"])
         except ValidationError as exc:
@@ -171,8 +189,8 @@ def _batch_problems(parts: list[dict[str, Any]], nodes: Sequence[Any]) -> dict[s
             if (_norm(other["material"]), _norm(other["process"])) != setup:
                 problems[f"parts[{index}]"] = [
                     f"batch_group '{group}': a batch runs with one set-up, so its parts share "
-                    f"material and process; part {members[0]} is {first['material']} "
-                    f"{first['process']}, this one {other['material']} {other['process']}."
+                    f"material and process; part {members[0]} is {_setup_label(first)}, this "
+                    f"one {_setup_label(other)}."
                 ]
         if len(members) > 1 and not any(f"parts[{i}]" in problems for i in members):
             specs = [_spec(parts[i]) for i in members]
@@ -184,6 +202,10 @@ def _batch_problems(parts: list[dict[str, Any]], nodes: Sequence[Any]) -> dict[s
                     + "); split the batch or change a part."
                 ]
     return problems
+
+
+def _setup_label(part: dict[str, Any]) -> str:
+    return f"{catalog.material_label(part['material'])} by {catalog.process_label(part['process'])}"
 
 
 def _norm(value: str) -> str:

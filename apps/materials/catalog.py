@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from apps.jobs.estimates import MATERIALS
+from apps.vendors.catalog import material_code
 
 QUANTITY = Decimal("0.001")  # stock is kept to a thousandth of its unit
 CENT = Decimal("0.01")
@@ -25,6 +26,8 @@ SPEC_FIELDS: dict[str, tuple[str, bool]] = {
     "max_service_temp_c": ("Highest service temperature (°C)", False),
 }
 
+# Named by the labels of the process/material catalogue (apps/vendors/catalog.py): parts and
+# nodes carry its codes, and a part's code finds its stock row through the label.
 # name, category, tensile MPa, modulus GPa, max service temperature °C (density, price: MATERIALS)
 _STANDARD: list[tuple[str, str, float, float, float]] = [
     ("PLA", "filament", 50, 3.5, 55),
@@ -51,7 +54,7 @@ def standard_materials() -> list[dict[str, Any]]:
     """The standard catalog rows, priced per kg in the platform currency."""
     rows = []
     for name, category, tensile, modulus, max_temp in _STANDARD:
-        density, price = MATERIALS[normalise_name(name)]
+        density, price = MATERIALS[material_code(name) or name]
         rows.append(
             {
                 "name": name,

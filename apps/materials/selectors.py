@@ -33,6 +33,7 @@ from apps.materials.models import (
 )
 from apps.users.models import User
 from apps.users.roles import Action, Scope, scope_for
+from apps.vendors.catalog import material_label
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import nodes_in_scope
 
@@ -82,8 +83,10 @@ def material_list(
 
 
 def material_for_name(name: str) -> Material | None:
-    """The catalog material a part's free-text material means (normalised, case-insensitive)."""
-    wanted = normalise_name(name)
+    """The stock material a part's material means: a catalogue code ("aluminium_6061") finds
+    the row named by its label ("Aluminium 6061"); other text matches the name as it is
+    (normalised, case-insensitive)."""
+    wanted = normalise_name(material_label(name))
     if not wanted:
         return None
     return Material.objects.filter(name__iexact=wanted).first()

@@ -14,6 +14,7 @@ from apps.users.models import Organization
 from apps.users.permissions import action_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedRequest
+from apps.vendors import catalog
 from apps.vendors.models import (
     DeviceCredential,
     FabricationNode,
@@ -67,6 +68,12 @@ class NodeSerializer(serializers.ModelSerializer):
     approval_comment = serializers.CharField(
         read_only=True, allow_null=True, help_text=PRIVATE_NOTE
     )
+    capability_problems = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Why the node can take no job (or what it lists that no job asks for); "
+        "empty when it can take work.",
+    )
 
     PRIVATE_FIELDS = ("latitude", "longitude", "software_version", "approval_comment")
 
@@ -97,6 +104,7 @@ class NodeSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "private_details",
+            "capability_problems",
         ]
         read_only_fields = ["status", "approval", "approval_comment", "approved_at"]
 
@@ -116,8 +124,18 @@ class NodeSerializer(serializers.ModelSerializer):
 
 
 class NodeWriteSerializer(serializers.ModelSerializer):
-    processes = serializers.ListField(child=serializers.CharField(max_length=40), max_length=30)
-    materials = serializers.ListField(child=serializers.CharField(max_length=60), max_length=100)
+    processes = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        max_length=30,
+        help_text="Catalogue process codes (labels are accepted and stored as codes): "
+        + ", ".join(catalog.PROCESS_CODES),
+    )
+    materials = serializers.ListField(
+        child=serializers.CharField(max_length=60),
+        max_length=100,
+        help_text="Catalogue material codes (labels are accepted and stored as codes): "
+        + ", ".join(catalog.MATERIAL_CODES),
+    )
     site = serializers.PrimaryKeyRelatedField(
         queryset=Organization.objects.filter(kind=Organization.Kind.OPERATOR_SITE),
         required=False,

@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 
 from apps.users.models import Organization
+from apps.vendors import catalog
 from apps.vendors.models import FabricationNode, VendorProfile
 
 
@@ -21,8 +22,16 @@ class CommaListField(forms.CharField):
 
 
 class NodeForm(forms.ModelForm):
-    processes = CommaListField(help_text="Comma-separated, e.g. milling, drilling")
-    materials = CommaListField(help_text="Comma-separated, e.g. PLA, PETG")
+    processes = forms.MultipleChoiceField(
+        choices=catalog.process_choices(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What the machine does; jobs ask for these processes.",
+    )
+    materials = forms.MultipleChoiceField(
+        choices=catalog.material_choices(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What it works; a part is placed here only in one of these materials.",
+    )
 
     class Meta:
         model = FabricationNode

@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.core.models import TimeStampedModel
+from apps.vendors import catalog
 
 
 class VendorProfile(TimeStampedModel):
@@ -70,8 +71,10 @@ class FabricationNode(TimeStampedModel):
     )
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    processes = models.JSONField(default=list, blank=True)  # ["fdm"], ["milling", "drilling"]
-    materials = models.JSONField(default=list, blank=True)  # ["PLA", "PETG"]
+    # catalogue codes (apps/vendors/catalog.py): ["fdm"], ["milling", "drilling"]; values kept
+    # from before the catalogue that it does not know stay, and capability_problems names them
+    processes = models.JSONField(default=list, blank=True)
+    materials = models.JSONField(default=list, blank=True)  # ["pla", "petg"]
     build_x_mm = models.FloatField(validators=[MinValueValidator(1), MaxValueValidator(10000)])
     build_y_mm = models.FloatField(validators=[MinValueValidator(1), MaxValueValidator(10000)])
     build_z_mm = models.FloatField(validators=[MinValueValidator(1), MaxValueValidator(10000)])
@@ -116,6 +119,23 @@ class FabricationNode(TimeStampedModel):
     @property
     def is_approved(self) -> bool:
         return self.approval == self.Approval.APPROVED
+
+    @property
+    def capability_problems(self) -> list[str]:
+        """Why this node can take no job (or part of what it lists is no use), for its vendor."""
+        return catalog.node_capability_problems(
+            processes=self.processes,
+            materials=self.materials,
+            build_mm=(self.build_x_mm, self.build_y_mm, self.build_z_mm),
+        )
+
+    @property
+    def process_labels(self) -> list[str]:
+        return [catalog.process_label(p) for p in self.processes]
+
+    @property
+    def material_labels(self) -> list[str]:
+        return [catalog.material_label(m) for m in self.materials]
 
 
 class NodeStatusChange(models.Model):

@@ -14,6 +14,7 @@ from apps.core.realtime import broadcast_on_commit
 from apps.core.services import notification_send
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Role, user_can
+from apps.vendors import catalog
 from apps.vendors.lifecycle import OPERATOR_TRANSITIONS, can_transition
 from apps.vendors.models import (
     DeviceCredential,
@@ -55,7 +56,19 @@ def _require_manage(user: User, node: FabricationNode) -> None:
 def _clean_list(value: Any, field: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ValidationError({field: "Give a list of non-empty names."})
-    return sorted({v.strip().lower() if field == "processes" else v.strip() for v in value})
+    return sorted({v.strip() for v in value})
+
+
+def _catalogue_list(value: Any, field: str) -> list[str]:
+    """A node's processes or materials as catalogue codes; any spelling the catalogue knows
+    is accepted, anything else is refused with the valid codes."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValidationError({field: "Give a list of non-empty names."})
+    kind = "process" if field == "processes" else "material"
+    codes, unknown = catalog.codes_clean(value, kind=kind)
+    if unknown:
+        raise ValidationError({field: catalog.unknown_message(kind, *unknown)})
+    return codes
 
 
 # --- Vendor profile --------------------------------------------------------------------------
@@ -139,7 +152,7 @@ def node_register(*, by: User, vendor: Organization, **fields: Any) -> Fabricati
         raise Conflict("This vendor already has a node with this name.", field="name")
     for key in ("processes", "materials"):
         if key in fields:
-            fields[key] = _clean_list(fields[key], key)
+            fields[key] = _catalogue_list(fields[key], key)
     node = FabricationNode(vendor=vendor, registered_by=by, **fields)
     node.full_clean()
     node.save()
@@ -171,7 +184,7 @@ def node_update(*, node: FabricationNode, by: User, **fields: Any) -> Fabricatio
         raise Conflict("This vendor already has a node with this name.", field="name")
     for key in ("processes", "materials"):
         if key in fields:
-            fields[key] = _clean_list(fields[key], key)
+            fields[key] = _catalogue_list(fields[key], key)
     for key, value in fields.items():
         setattr(node, key, value)
     node.full_clean()

@@ -8,6 +8,7 @@ urlpatterns = [
     path("vendor/nodes/", views.node_list_view, name="node-list"),
     path("vendor/nodes/new/", views.node_register_view, name="node-register"),
     path("vendor/nodes/<int:pk>/", views.node_detail_view, name="node-detail"),
+    path("vendor/nodes/<int:pk>/edit/", views.node_edit_view, name="node-edit"),
     path("vendor/nodes/<int:pk>/transition/", views.node_transition_view, name="node-transition"),
     path("vendor/nodes/<int:pk>/config/", views.node_config_view, name="node-config"),
     path(

@@ -32,6 +32,7 @@ from apps.vendors.services import (
     node_decide,
     node_register,
     node_transition,
+    node_update,
     vendor_profile_get_or_create,
     vendor_profile_update,
 )
@@ -96,9 +97,41 @@ def node_register_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             messages.success(
                 request, f"{node.name} is registered and waits for an admin's approval."
             )
+            _warn_capabilities(request, node)
             return redirect("vendors:node-detail", pk=node.pk)
     return render(
         request, "vendors/node_form.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+def _warn_capabilities(request: AuthenticatedHttpRequest, node: FabricationNode) -> None:
+    for problem in node.capability_problems:
+        messages.warning(request, f"{node.name}: {problem}")
+
+
+@portal_required("vendor")
+@action_required(Action.NODE_MANAGE)
+def node_edit_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    node = node_get_for_user(user=request.user, pk=pk)
+    if not node_can_manage(user=request.user, node=node):
+        raise PermissionDenied("Only the node's vendor or an admin may change it.")
+    form = NodeForm(request.POST or None, instance=node)
+    if request.method == "POST" and form.is_valid():
+        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        node.refresh_from_db()  # the form wrote into it; the service starts from the row
+        try:
+            node = node_update(node=node, by=request.user, **changed)
+        except (Conflict, ValidationError) as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, f"{node.name} saved.")
+            _warn_capabilities(request, node)
+            return redirect("vendors:node-detail", pk=node.pk)
+    return render(
+        request,
+        "vendors/node_form.html",
+        {"form": form, "node": node},
+        status=400 if form.errors else 200,
     )
 
 

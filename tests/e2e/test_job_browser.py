@@ -56,12 +56,12 @@ def test_designer_submits_a_two_part_job_and_sees_it_completed(
     page.get_by_role("button", name="Submit a job").click()  # a link styled as a button
     page.get_by_label("Title").fill("Drone frame")
     page.locator("#id_parts-0-cad_upload").set_input_files(str(model))
-    page.locator("#id_parts-0-material").fill("PLA")
+    page.locator("#id_parts-0-material").select_option("pla")
     page.locator("#id_parts-0-process").select_option("fdm")
     page.locator("#id_parts-0-quantity").fill("2")
     page.get_by_role("button", name="Add a part").click()
     page.locator("#id_parts-1-name").fill("base plate")
-    page.locator("#id_parts-1-material").fill("steel")
+    page.locator("#id_parts-1-material").select_option("steel")
     page.locator("#id_parts-1-process").select_option("milling")
     for axis, value in zip("xyz", ("120", "80", "10"), strict=True):
         page.locator(f"#id_parts-1-size_{axis}_mm").fill(value)

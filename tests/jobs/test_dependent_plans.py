@@ -107,7 +107,7 @@ def test_a_batch_must_share_its_set_up_and_fit_one_node(shop, as_user):  # noqa:
     details = mixed.json()["error"]["details"]
     assert list(details) == ["parts[1]"]
     assert "share material and process" in details["parts[1]"][0]
-    assert "part 0 is PLA fdm, this one PETG fdm" in details["parts[1]"][0]
+    assert "part 0 is PLA by FDM printing, this one PETG by FDM printing" in details["parts[1]"][0]
 
     # each part alone fits a printer, but none makes both: the flat one needs the wide, low
     # Big-P, the tall one a standard printer

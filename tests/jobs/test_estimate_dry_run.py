@@ -87,7 +87,7 @@ def test_the_submit_page_shows_the_plan_behind_the_estimate(shop, signed_in):  #
             "parts-TOTAL_FORMS": 1,
             "parts-INITIAL_FORMS": 0,
             "parts-0-name": "clip",
-            "parts-0-material": "PLA",
+            "parts-0-material": "pla",
             "parts-0-process": "fdm",
             "parts-0-quantity": 1,
             "parts-0-size_x_mm": 60,

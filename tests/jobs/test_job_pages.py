@@ -26,7 +26,7 @@ def form_data(step: str, **part):
         "parts-MIN_NUM_FORMS": 1,
         "parts-MAX_NUM_FORMS": 20,
         "parts-0-name": "bracket",
-        "parts-0-material": "PLA",
+        "parts-0-material": "pla",
         "parts-0-process": "fdm",
         "parts-0-quantity": 2,
         "parts-0-complexity": 5,

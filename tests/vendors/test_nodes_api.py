@@ -15,7 +15,7 @@ def test_vendor_registers_a_pending_node_and_admins_are_told(fleet):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["status"] == "registered" and body["approval"] == "pending"
-    assert body["vendor"] == fleet["forge"].pk and body["materials"] == ["aluminium 6061", "steel"]
+    assert body["vendor"] == fleet["forge"].pk and body["materials"] == ["aluminium_6061", "steel"]
     assert Notification.objects.filter(user=fleet["admin"], title__contains="Mill-01").exists()
     assert NodeStatusChange.objects.get(node_id=body["id"]).by == fleet["vendor"]
     assert AuditLog.objects.filter(

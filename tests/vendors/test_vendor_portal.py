@@ -15,8 +15,8 @@ FORM = {
     "vendor": None,
     "name": "Printer-7",
     "kind": "fdm_printer",
-    "processes": "fdm",
-    "materials": "PLA, PETG",
+    "processes": ["fdm"],
+    "materials": ["pla", "petg"],
     "build_x_mm": "250",
     "build_y_mm": "210",
     "build_z_mm": "220",
@@ -35,7 +35,7 @@ def test_vendor_registers_through_the_form(fleet):
     response = client.post("/vendor/nodes/new/", {**FORM, "vendor": fleet["forge"].pk})
     node = FabricationNode.objects.get(name="Printer-7")
     assert response.status_code == 302 and response["Location"] == f"/vendor/nodes/{node.pk}/"
-    assert node.materials == ["PETG", "PLA"] and node.processes == ["fdm"]
+    assert node.materials == ["pla", "petg"] and node.processes == ["fdm"]
     page = client.get(response["Location"])
     assert b"waits for an admin" in page.content and b"Pending approval" in page.content
 

@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from apps.jobs.forms import PROCESSES
+from apps.jobs.forms import MATERIALS, PROCESSES
 from apps.jobs.models import JobTemplate
 from apps.jobs.services import MAX_PARTS, template_parameters_for
 from apps.marketplace.models import Listing
@@ -238,7 +238,7 @@ class TemplatePartForm(forms.Form):
     """One part of a template typed for its listing (sizes at scale 1)."""
 
     name = forms.CharField(max_length=200, required=False)
-    material = forms.CharField(max_length=60, required=False)
+    material = forms.ChoiceField(choices=[("", "—"), *MATERIALS], required=False)
     process = forms.ChoiceField(choices=[("", "—"), *PROCESSES], required=False)
     quantity = forms.IntegerField(min_value=1, max_value=10000, initial=1, required=False)
     size_x_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="X (mm)")
@@ -254,13 +254,15 @@ class TemplatePartForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # a process the list doesn't offer (an API-made listing's) stays choosable
-        field = self.fields["process"]
-        current = (self.data.get(self.add_prefix("process")) if self.is_bound else None) or (
-            self.initial.get("process")
-        )
-        if current and current not in dict(field.choices):  # type: ignore[attr-defined]
-            field.choices = [*field.choices, (current, current)]  # type: ignore[attr-defined]
+        # a value the list doesn't offer (an older listing's spelling, "PLA" for pla) stays
+        # choosable; the service maps it to its catalogue code or says it is unknown
+        for name in ("material", "process"):
+            field = self.fields[name]
+            current = (self.data.get(self.add_prefix(name)) if self.is_bound else None) or (
+                self.initial.get(name)
+            )
+            if current and current not in dict(field.choices):  # type: ignore[attr-defined]
+                field.choices = [*field.choices, (current, current)]  # type: ignore[attr-defined]
 
     @staticmethod
     def initial_for(part: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from apps.marketplace.selectors.uses import (
 )
 from apps.users.models import User
 from apps.users.roles import Action, scope_for
+from apps.vendors import catalog
 
 STARTED = (Status.IN_PROGRESS, Status.COMPLETED, Status.FAILED)
 KIND_USE = {
@@ -124,17 +125,21 @@ def purchase_instantiate(
 
 
 def _playbook_fit_problem(*, part: Part, content: dict[str, Any], title: str) -> str | None:
-    """Why the part's material or process is not what the playbook is written for."""
+    """Why the part's material or process is not what the playbook is written for (compared
+    as catalogue codes, so a playbook written for "Laser cutting" fits laser_cutting parts)."""
     materials = [str(m).lower() for m in content.get("materials") or []]
     processes = [str(p).lower() for p in content.get("processes") or []]
-    if processes and " ".join(part.process.lower().split()) not in processes:
+    process = catalog.match_key(part.process, kind="process")
+    if processes and process not in {catalog.match_key(p, kind="process") for p in processes}:
         return (
             f"Part {part.name} is made by {part.process}; “{title}” is written for "
             f"{', '.join(processes)}."
         )
-    if materials and " ".join(part.material.lower().split()) not in materials:
+    material = catalog.match_key(part.material, kind="material")
+    if materials and material not in {catalog.match_key(m, kind="material") for m in materials}:
         return (
-            f"Part {part.name} is {part.material}; “{title}” is written for {', '.join(materials)}."
+            f"Part {part.name} is {part.material_label}; “{title}” is written for "
+            f"{', '.join(materials)}."
         )
     return None
 

@@ -305,7 +305,7 @@ class Command(BaseCommand):
         vendor = User.objects.get(email="vendor@imewe.test")
         for node in FabricationNode.objects.filter(vendor__name="Forge Fabrication Co"):
             mill = node.kind == FabricationNode.Kind.CNC_MILL
-            usual = ("pla", "aluminium 6061")  # loaded first
+            usual = ("pla", "aluminium_6061")  # loaded first (catalogue codes)
             for i, name in enumerate(sorted(node.materials, key=lambda m: m.lower() not in usual)):
                 material = material_for_name(name)
                 if material is None:
