@@ -8,7 +8,9 @@ import re
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from apps.jobs.services import job_submit, parts_schedule, work_complete, work_start
 from tests.conftest import portal_client
@@ -136,3 +138,22 @@ async def test_materials_and_energy_announce_their_recorded_figures_to_the_job_p
     assert kinds.index("job.panel") > kinds.index("job.status")
     assert all(e["job"] == job.pk for e in events if e["type"] == "job.panel")
     await ws.disconnect()
+
+
+@pytest.mark.django_db
+def test_live_panels_cost_the_same_queries_for_one_part_or_ten(shop):
+    # every open page fetches them on each event: no query per part
+    counts = []
+    for size in (1, 10):
+        job = job_submit(
+            by=shop["designer"],
+            title="Frame",
+            parts=[{**PLA, "name": f"arm {i}"} for i in range(size)],
+        )
+        parts_schedule()
+        client = portal_client(shop["designer"])
+        client.get(f"/jobs/{job.pk}/live-panels/")  # the session's first request
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/jobs/{job.pk}/live-panels/").status_code == 200
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1] <= 18, counts
