@@ -27,6 +27,7 @@ def register_visibility_provider(fn: VisibilityProvider) -> VisibilityProvider:
         visibility_providers.append(fn)
     return fn
 
+
 SIGNALS = tuple(SIGNAL_RANGES)
 BUCKETS = {"minute": TruncMinute, "hour": TruncHour, "day": TruncDay}
 
