@@ -36,8 +36,11 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_imewe_{os.getpid()}"}
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c lock_timeout=120000"  # type: ignore[index]
 if REDIS_URL:
-    # Each pytest process gets its own prefix so parallel runs never share groups or caches.
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"imewe-test-{os.getpid()}"  # type: ignore[index]  # noqa: F405,E501
+    # Each pytest process gets its own prefix so parallel runs never share groups or caches; a
+    # server process a test starts may join its run's groups (IMEWE_LIVE_TEST_RUN, the pytest
+    # process id), so what the test publishes reaches the browsers on that server.
+    _run = os.environ.get("IMEWE_LIVE_TEST_RUN") or os.getpid()
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"imewe-test-{_run}"  # type: ignore[index]  # noqa: F405,E501
     CACHES["default"]["KEY_PREFIX"] = f"imewe-test-{os.getpid()}"  # noqa: F405
 # A server process a test starts (a real daphne for the browser tests) works on that test run's
 # database, whose name the test passes down.

@@ -20,7 +20,10 @@ about finished parts and add panels to a job's page, without jobs importing them
 - placement providers: (parts) -> {part id: frozenset of node ids}: the only nodes that may
   take each part (the marketplace: parts of a job booked on bought capacity run on the seller's
   nodes). A part no provider names may go anywhere; with several, it must satisfy all of them.
-- job panels: (job, user) -> (template name, context) or None, shown on the job's page.
+- job panels: (job, user) -> (template name, context) or None, shown on the job's page. When
+  what a panel shows changes (usage or energy recorded, maybe in a worker long after the part
+  finished), its app calls `job_panel_changed(job_id, panel)`: open job pages re-fetch their
+  panels.
 - work details: (parts) -> {part id: {name: JSON value}}: what a node agent is told about each
   part of its work queue besides the part itself (the marketplace: the playbook to follow).
 """
@@ -33,6 +36,7 @@ from typing import Any
 
 import django.dispatch
 
+from apps.core.realtime import broadcast_on_commit
 from apps.jobs.scheduler import EnergyOutlook, NodeRisk, SiteOutlook
 
 __all__ = [
@@ -173,6 +177,14 @@ def part_allowed_nodes(parts: Sequence[Any]) -> dict[int, frozenset[int]]:
         for part_id, nodes in provider(parts).items():
             merged[part_id] = merged[part_id] & nodes if part_id in merged else frozenset(nodes)
     return merged
+
+
+def job_panel_changed(job_id: int, panel: str) -> None:
+    """Tells the job's open pages (event `job.panel` on its live group, after commit) to
+    re-fetch their panels."""
+    from apps.jobs.services import job_group  # services imports this module
+
+    broadcast_on_commit(job_group(job_id), {"type": "job.panel", "job": job_id, "panel": panel})
 
 
 def job_panels(job: Any, user: Any) -> list[tuple[str, dict[str, Any]]]:

@@ -60,6 +60,22 @@ def working_nodes() -> QuerySet[FabricationNode]:
     )
 
 
+def telemetry_nodes_running_jobs(user: User, scope: Scope) -> Q:
+    """The nodes whose telemetry a designer or engineer may watch (the matrix's "nodes running
+    their jobs"): a node counts while it is making a part of a job the user may see, i.e.
+    while that part is IN PROGRESS; not while the part only waits in its queue (scheduled,
+    assigned) and no longer once it is finished, failed or moved elsewhere. Registered into
+    apps.telemetry.selectors from JobsConfig.ready; other scopes add nothing."""
+    if scope != Scope.NODES_RUNNING_OWN_JOBS:
+        return Q(pk__in=[])
+    running = Part.objects.filter(
+        status=Part.Status.IN_PROGRESS,
+        assigned_node__isnull=False,
+        job__in=job_list(user=user).values("pk"),
+    ).values("assigned_node")
+    return Q(pk__in=running)
+
+
 def cad_file_get_for_user(*, user: User, pk: int) -> CadFile:
     return get_object_or_404(CadFile.objects.filter(Q(owner=user)), pk=pk)
 

@@ -769,8 +769,11 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
         choice = placed[part.pk]
         part.scheduled_at = now
         if choice.node is None:
+            said = part.placement.get("reason")
             part.placement = {"reason": choice.reason, "skipped": choice.skipped}
             part.save(update_fields=["placement", "scheduled_at", "updated_at"])
+            if choice.reason != said:  # an open job page shows why it waits now
+                providers.job_panel_changed(part.job_id, "placement")
             continue
         part.assigned_node_id = choice.node
         part.planned_start = now + timedelta(hours=choice.start_h)

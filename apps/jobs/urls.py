@@ -11,6 +11,7 @@ urlpatterns = [
     path("jobs/templates/<int:pk>/use/", views.template_use_view, name="template-use"),
     path("jobs/templates/<int:pk>/delete/", views.template_delete_view, name="template-delete"),
     path("jobs/<int:pk>/", views.job_detail_view, name="detail"),
+    path("jobs/<int:pk>/live-panels/", views.job_live_panels_view, name="live-panels"),
     path("jobs/<int:pk>/save-template/", views.template_save_view, name="save-template"),
     path("jobs/<int:pk>/cancel/", views.job_cancel_view, name="cancel"),
     path("jobs/<int:pk>/priority/", views.job_priority_view, name="priority"),

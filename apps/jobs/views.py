@@ -22,7 +22,7 @@ from apps.jobs.forms import (
     SaveTemplateForm,
     UseTemplateForm,
 )
-from apps.jobs.models import Status
+from apps.jobs.models import Job, Status
 from apps.jobs.selectors import (
     job_can_change,
     job_get_for_user,
@@ -147,34 +147,45 @@ def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-@action_required(Action.JOB_VIEW)
-def job_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    job = job_get_for_user(user=request.user, pk=pk)
+def _job_page_context(request: AuthenticatedHttpRequest, job: Job) -> dict[str, Any]:
+    """What the job page and its live panels show (the same for both, so a panel re-fetched
+    on a live event is the panel a reload would render)."""
     parts = list(job.parts.select_related("assigned_node", "cad_file"))
     for part, plan in zip(parts, part_placements(parts), strict=True):
         part.plan = plan  # type: ignore[attr-defined]
     can_change = job_can_change(user=request.user, job=job) and not job.is_final
-    return render(
-        request,
-        "jobs/job_detail.html",
-        {
-            "job": job,
-            "parts": parts,
-            "history": job.history.select_related("by", "part")[:100],
-            "can_change": can_change,
-            "cancel_form": CancelForm(),
-            "priority_form": PriorityForm(initial={"priority": job.priority}),
-            "can_save_template": user_can(request.user, Action.JOB_CREATE),
-            "template_form": SaveTemplateForm(initial={"name": job.title}),
-            # panels other apps add (material used, energy and carbon), rendered with their own
-            # context; render_to_string returns safe HTML
-            "panels": [
-                render_to_string(name, panel, request=request)
-                for name, panel in providers.job_panels(job, request.user)
-            ],
-        },
-    )
+    return {
+        "job": job,
+        "parts": parts,
+        "history": job.history.select_related("by", "part")[:100],
+        "can_change": can_change,
+        "cancel_form": CancelForm(),
+        "priority_form": PriorityForm(initial={"priority": job.priority}),
+        "can_save_template": user_can(request.user, Action.JOB_CREATE),
+        "template_form": SaveTemplateForm(initial={"name": job.title}),
+        # panels other apps add (material used, energy and carbon), rendered with their own
+        # context; render_to_string returns safe HTML
+        "panels": [
+            render_to_string(name, panel, request=request)
+            for name, panel in providers.job_panels(job, request.user)
+        ],
+    }
+
+
+@login_required
+@action_required(Action.JOB_VIEW)
+def job_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    job = job_get_for_user(user=request.user, pk=pk)
+    return render(request, "jobs/job_detail.html", _job_page_context(request, job))
+
+
+@login_required
+@action_required(Action.JOB_VIEW)
+def job_live_panels_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The job page's changing panels, for the page to swap in on a live event; who may not
+    see the job gets 404 as on the page."""
+    job = job_get_for_user(user=request.user, pk=pk)
+    return render(request, "jobs/job_live_panels.html", _job_page_context(request, job))
 
 
 @require_POST

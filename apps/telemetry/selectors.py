@@ -16,9 +16,17 @@ from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.models import FabricationNode
 
 # Apps to the right (jobs) add the nodes a user may watch because they run that user's jobs:
-# each provider returns a Q over FabricationNode for (user, scope).
+# each provider returns a Q over FabricationNode for (user, scope). They register from their
+# AppConfig.ready with register_visibility_provider.
 VisibilityProvider = Callable[[User, Scope], Q]
 visibility_providers: list[VisibilityProvider] = []
+
+
+def register_visibility_provider(fn: VisibilityProvider) -> VisibilityProvider:
+    if fn not in visibility_providers:  # ready() may run twice (tests, autoreload)
+        visibility_providers.append(fn)
+    return fn
+
 
 SIGNALS = tuple(SIGNAL_RANGES)
 BUCKETS = {"minute": TruncMinute, "hour": TruncHour, "day": TruncDay}

@@ -27,13 +27,15 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def asgi_server(tmp_path) -> Iterator[str]:
     """daphne serving the project's ASGI application (HTTP and websockets) in a process of its
-    own on this run's test database. (A fork of this process could inherit locks held by its
-    threads, such as asgiref's executor, and hang: so a fresh interpreter.)"""
+    own on this run's test database and channel groups. (A fork of this process could inherit
+    locks held by its threads, such as asgiref's executor, and hang: so a fresh interpreter.)"""
     port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "imewe.settings_test",
         "IMEWE_LIVE_TEST_DB": str(connection.settings_dict["NAME"]),
+        # its channel groups are this run's: what the test publishes reaches its browsers
+        "IMEWE_LIVE_TEST_RUN": str(os.getpid()),
     }
     log = (tmp_path / "daphne.log").open("wb")
     server = subprocess.Popen(

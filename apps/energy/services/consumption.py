@@ -38,6 +38,7 @@ from apps.energy.calc import (
 from apps.energy.models import Consumption, HourlyRate, SitePowerCap
 from apps.energy.selectors import emission_factors, node_sources
 from apps.jobs.models import Part, Status
+from apps.jobs.providers import job_panel_changed
 from apps.telemetry.selectors import point_range
 from apps.vendors.models import FabricationNode
 
@@ -156,7 +157,7 @@ def consumption_record(*, part_id: int, report: dict[str, Any] | None = None) ->
         site_id=site_id, kind=choice.kind, by_hour=measured.by_hour, kwh=measured.kwh
     )
     with transaction.atomic():
-        row, _ = Consumption.objects.get_or_create(
+        row, created = Consumption.objects.get_or_create(
             part=part,
             defaults={
                 "job": part.job,
@@ -177,6 +178,8 @@ def consumption_record(*, part_id: int, report: dict[str, Any] | None = None) ->
                 "co2e_kg": round(co2e_kg(measured.kwh, factor), 6),
             },
         )
+        if created:
+            job_panel_changed(part.job_id, "energy")
     return row
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.jobs.estimates import process_mode
 from apps.jobs.models import Part, Status
+from apps.jobs.providers import job_panel_changed
 from apps.materials.catalog import to_quantity
 from apps.materials.models import Inventory, MaterialUsage, StockMovement
 from apps.materials.selectors import material_for_name
@@ -156,6 +157,7 @@ def usage_record(
         usage.stock_note = "taken from stock"
         inventory_reorder_if_low(inventory=inventory)
     usage.save(update_fields=["inventory", "stock_note"])
+    job_panel_changed(part.job_id, "materials")
     return usage
 
 
