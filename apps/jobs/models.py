@@ -204,7 +204,7 @@ class Part(TimeStampedModel):
 
 class StatusChange(models.Model):
     """One transition of a job or of one of its parts: from, to, who (None = the platform),
-    why, when. Written by the services in apps/jobs/services.py only."""
+    why, when. Written by the services in apps/jobs/services/ only."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="history")
     part = models.ForeignKey(

@@ -1,5 +1,5 @@
 """The scheduler's core: places parts on nodes and explains each choice. Pure (no database):
-`apps/jobs/services.py` loads the state, calls `schedule`, and stores the result.
+`apps/jobs/services/scheduling.py` loads the state, calls `schedule`, and stores the result.
 
 Each feasible node gets six scores in [0, 1], combined with configurable weights (defaults:
 capability match 0.24, spare capacity 0.16, energy efficiency 0.16, material availability 0.12,
