@@ -34,6 +34,7 @@ MILL_MAX_RPM = 12000.0
 DRIVE_EFFICIENCY = 0.9
 AMBIENT_C = 24.0
 NOZZLE_C = 210.0
+LOAD_CYCLE_S = 90.0
 SPINDLE_TAU_S = 0.5  # run-up and coast-down of the spindle
 HOUSING_TAU_S = 300.0  # the spindle housing warms slowly
 NOZZLE_TAU_S = 20.0  # a hot end heats in about a minute
@@ -106,8 +107,12 @@ class MachineModel:
         """Signals `t` seconds after power-on."""
         dt = self._advance(t)
         noise = self._rng.gauss
-        # a 90-second load cycle within a part (tool engagement, infill against perimeters)
-        cycle = math.sin(2 * math.pi * (t - self.part_since) / 90)
+        # a load cycle of about 90 s within a part (tool engagement, infill against perimeters),
+        # whole cycles over the part so that its mean power is the part's
+        period = LOAD_CYCLE_S
+        if self.part_seconds:
+            period = self.part_seconds / max(1, round(self.part_seconds / LOAD_CYCLE_S))
+        cycle = math.sin(2 * math.pi * (t - self.part_since) / period)
         if self.running:
             power = self.load_kw * (1 + 0.12 * cycle) + noise(0, 0.01 * self.load_kw)
             power = min(max(power, self.idle_kw), self.max_kw)
