@@ -27,7 +27,7 @@ class Fault(enum.StrEnum):
 
 # Share of the rated power drawn by an idle machine (controls, fans, pumps) and the most a
 # running part may draw (the drives' continuous rating; peaks above are what faults look like).
-IDLE_SHARE = {"cnc_mill": 0.15, "fdm_printer": 0.05}
+IDLE_SHARE = {"cnc_mill": 0.1, "fdm_printer": 0.05}
 MAX_SHARE = 0.9
 DEFAULT_LOAD_SHARE = {"cnc_mill": 0.7, "fdm_printer": 0.5}  # as apps/jobs/estimates UTILISATION
 MILL_MAX_RPM = 12000.0

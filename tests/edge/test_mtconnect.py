@@ -121,9 +121,7 @@ async def test_a_put_to_control_starts_parts_and_injects_faults():
 )
 async def test_a_bad_control_put_is_a_400_and_changes_nothing(query):
     with agent() as simulator:
-        request = urllib.request.Request(
-            f"{simulator.url}/control?{query}", data=b"", method="PUT"
-        )
+        request = urllib.request.Request(f"{simulator.url}/control?{query}", data=b"", method="PUT")
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(request, timeout=5)
         assert error.value.code == 400
