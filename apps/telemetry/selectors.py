@@ -62,15 +62,16 @@ def point_range_downsampled(
     under_load_kw: float | None = None,
 ) -> list[dict[str, Any]]:
     """At most `max_points` rows: raw when few enough, else the average of equal time slices,
-    computed in the database. With `under_load_kw`, only readings taken under load count: the
-    spindle turning, or for a machine without a spindle reading, drawing more than that."""
+    computed in the database. With `under_load_kw`, only readings taken under load count: drawing
+    more than that, with the spindle turning where the machine reports one (not a spindle
+    coasting down after its part)."""
     qs = point_range(node_id=node_id, start=start, end=end)
     load_sql, load_params = "", []
     if under_load_kw is not None:
         qs = qs.filter(
-            Q(spindle_rpm__gt=0) | Q(spindle_rpm__isnull=True, power_kw__gt=under_load_kw)
+            Q(spindle_rpm__gt=0) | Q(spindle_rpm__isnull=True), power_kw__gt=under_load_kw
         )
-        load_sql = " AND (spindle_rpm > 0 OR (spindle_rpm IS NULL AND power_kw > %s))"
+        load_sql = " AND (spindle_rpm > 0 OR spindle_rpm IS NULL) AND power_kw > %s"
         load_params = [under_load_kw]
     total = qs.count()
     fields = ["time", *SIGNALS, "extra"]

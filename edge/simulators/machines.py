@@ -79,7 +79,7 @@ class MachineModel:
         share = DEFAULT_LOAD_SHARE.get(self.kind, 0.5)
         wanted = self.rated_power_kw * share if load_kw is None or load_kw <= 0 else load_kw
         self.load_kw = min(max(wanted, self.idle_kw), self.max_kw)
-        self.part_rpm = self._rng.uniform(0.5, 0.9) * MILL_MAX_RPM
+        self.part_rpm = self._rng.uniform(0.6, 0.8) * MILL_MAX_RPM
         self.part_seconds = max(seconds, 0.0)
         self.part_since = t
         self.running = True

@@ -40,8 +40,8 @@ from apps.vendors.models import FabricationNode
 
 LEVEL_WINDOW_S = 300.0  # the failure model reads the mean levels of the last 5 minutes
 TREND_HOURS = 24.0
-# Levels and the vibration trend compare like with like: readings under load (the spindle
-# turning, or without a spindle reading, above this share of the rated power), where there are
+# Levels and the vibration trend compare like with like: readings under load (above this share
+# of the rated power, with the spindle turning where there is one), where there are
 # enough; an idling machine's levels mixed with its working ones read as a failing machine
 # (5-minute means of a mill that cut half the time look like a power failure to the AI4I-trained
 # model) and as a vibration trend.
