@@ -1,4 +1,5 @@
 import asyncio
+import logging
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         device = devices.get(options["node"])
         if device is None:
             raise CommandError(f"No simulated machine {options['node']!r}: {', '.join(devices)}.")
+        logging.getLogger("asyncua").setLevel(logging.WARNING)  # it logs each connection
         control = control_for(device["protocol"], device["url"], unit=device.get("unit", 1))
         try:
             asyncio.run(control.inject(Fault(options["fault"])))
