@@ -5,8 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
+# `make run`'s time compression: machine seconds per real second (360: an estimated hour of
+# machining runs in 10 s, and its measured energy is the estimate / 360). 1: real time.
+DEMO_TIME_SCALE ?= 360
 
-.PHONY: setup run test lint typecheck check-deploy schema clean
+.PHONY: setup run fault test lint typecheck check-deploy schema clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -26,7 +29,8 @@ setup: $(VENV)/.installed node_modules/.installed
 
 # The embedded default: SQLite, in-memory channel layer, Celery on the filesystem transport.
 run: setup var/secret_key
-	@export SECRET_KEY="$$(cat var/secret_key)" DEBUG=1 DATABASE_URL= REDIS_URL= && \
+	@export SECRET_KEY="$$(cat var/secret_key)" DEBUG=1 DATABASE_URL= REDIS_URL= \
+	  DEMO_TIME_SCALE=$(DEMO_TIME_SCALE) && \
 	$(BIN)/python manage.py migrate --noinput -v 0 && \
 	$(BIN)/python manage.py seed_demo && \
 	$(BIN)/python manage.py demo_edge_config --output var/edge.yaml --base-url http://127.0.0.1:$(PORT) && \
@@ -36,9 +40,20 @@ run: setup var/secret_key
 	echo "  engineer@imewe.test viewer@imewe.test vendor@imewe.test operator@imewe.test" && \
 	echo "  The admin is asked to enrol two-factor authentication at first sign-in." && \
 	echo "  API docs: http://127.0.0.1:$(PORT)/api/docs/   E-mails print to this console." && \
-	echo "  Simulated machines: Mill-01 and Printer-01 stream through the edge gateway (Live)." && \
+	echo "  Simulated machines: Mill-01, Mill-02, Printer-01, Printer-02 stream through the edge" && \
+	echo "  gateway (Live); they idle until a part runs. Time scale DEMO_TIME_SCALE=$$DEMO_TIME_SCALE:" && \
+	echo "  an estimated hour runs in $$(awk "BEGIN{print 3600/$$DEMO_TIME_SCALE}") s; measured energy = estimate / $$DEMO_TIME_SCALE." && \
+	echo "  Inject a fault: make fault NODE=Mill-01 FAULT=bearing_wear (FAULT=none repairs it)." && \
 	echo "" && \
 	$(BIN)/honcho start -f Procfile.dev
+
+# Inject a fault into a running `make run` machine: NODE=Mill-01|Mill-02|Printer-01|Printer-02,
+# FAULT=bearing_wear|overheat|power_spike|none.
+NODE ?= Mill-01
+FAULT ?= bearing_wear
+fault: setup var/secret_key
+	@SECRET_KEY="$$(cat var/secret_key)" DEBUG=1 DATABASE_URL= REDIS_URL= \
+	  $(BIN)/python manage.py demo_fault $(NODE) $(FAULT)
 
 # The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets both), else SQLite/memory.
 test: setup

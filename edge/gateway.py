@@ -26,7 +26,10 @@ change to browser under poll interval + 100 ms, bench/live_latency), longer for 
 uploads from a big fleet (bench/ingest). `limits` overrides
 the local safety thresholds (warning, critical) per signal for that device. `work: {speedup:
 360}` runs the node's work agent (edge/work_agent.py): it takes the parts the platform assigns to
-the node and reports start, progress and completion.
+the node and reports start, progress and completion; `speedup` (1-100000) is the time scale, how
+many machine seconds pass in a second (360: an estimated hour runs in 10 s). `simulated: true`
+in `work` makes the agent drive the device's simulator (edge/simulators/control.py): load only
+while a part runs.
 
 One bad point never blocks a node (edge/forwarder.py): points the platform rejects, and points
 that still fail alone after `upstream.max_attempts` (default 3) server errors in a row on their
@@ -60,6 +63,7 @@ from edge.publishers import (
     UpstreamRefused,
 )
 from edge.safety import DEFAULT_LIMITS, LocalAlert, SafetyMonitor
+from edge.simulators.control import control_for
 from edge.sources.base import MappingError, Source, TimedSource
 from edge.work_agent import WorkAgent
 
@@ -316,9 +320,13 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
             work_url = str(device.work.get("url") or upstream.get("url") or "")
             if not work_url:
                 raise ValueError(f"device {device.node}: work.url is needed with an MQTT upstream")
-            agents.append(
-                WorkAgent(work_url, raw["token"], speedup=float(device.work.get("speedup", 360.0)))
-            )
+            speedup = float(device.work.get("speedup", 360.0))
+            if not 1 <= speedup <= 100_000:  # NaN fails too
+                raise ValueError(f"device {device.node}: work.speedup must be 1-100000")
+            machine = None
+            if device.work.get("simulated"):
+                machine = control_for(device.protocol, device.url, unit=device.unit)
+            agents.append(WorkAgent(work_url, raw["token"], speedup=speedup, machine=machine))
         path = buffer_path if buffer_path == ":memory:" else f"{buffer_path}.{device.node}"
         forwarders[device.node] = Forwarder(
             SqliteBuffer(path, max_points=int(buffer_cfg.get("max_points", 1_000_000))),

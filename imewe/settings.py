@@ -8,6 +8,7 @@ README's configuration table for every variable.
 from __future__ import annotations
 
 import json
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -257,6 +258,15 @@ JOBS_NODE_SILENT_MINUTES = int(os.environ.get("JOBS_NODE_SILENT_MINUTES", "5"))
 # from this many minutes before its planned start; other parts as soon as they are first in
 # their node's queue (the plan's order).
 JOBS_START_TOLERANCE_MINUTES = float(os.environ.get("JOBS_START_TOLERANCE_MINUTES", "5"))
+# The demo's time compression (`make run` sets 360): how many machine seconds the simulated
+# machines live through in a second. An estimated hour runs in 3600/DEMO_TIME_SCALE seconds, so
+# energy measured from their telemetry is the estimate divided by it; pages say so. 1: real time.
+try:
+    DEMO_TIME_SCALE = float(os.environ.get("DEMO_TIME_SCALE") or "1")
+except ValueError:
+    DEMO_TIME_SCALE = math.nan
+if not 1 <= DEMO_TIME_SCALE <= 100_000:  # NaN fails too
+    raise ImproperlyConfigured("DEMO_TIME_SCALE must be a number 1-100000 (1: real time).")
 # A node whose vendor confirms each part: hours the vendor has before the part goes elsewhere.
 # Twins: how long a component lock lives without a heartbeat.
 TWINS_LOCK_TTL_SECONDS = int(os.environ.get("TWINS_LOCK_TTL_SECONDS", "300"))

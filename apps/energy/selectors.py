@@ -350,6 +350,16 @@ class JobEnergy:
     renewable_share: float = 0.0
 
 
+def job_machine_time_kwh(*, job: Job, time_scale: float) -> float:
+    """The job's recorded kWh in machine time when its parts ran `time_scale` times faster than
+    that (the demo's DEMO_TIME_SCALE): telemetry measured over the short run, scaled up; a
+    reported or estimated figure is in machine time already."""
+    total = 0.0
+    for method, kwh in Consumption.objects.filter(job=job).values_list("method", "kwh"):
+        total += kwh * time_scale if method == Consumption.Method.TELEMETRY else kwh
+    return total
+
+
 def job_energy(*, job: Job) -> JobEnergy:
     total_parts = job.parts.exclude(status=Status.CANCELLED).count()
     summary = consumption_summary(rows=Consumption.objects.filter(job=job))

@@ -62,11 +62,25 @@ def point_range(*, node_id: int, start: datetime, end: datetime) -> QuerySet[Tel
 
 
 def point_range_downsampled(
-    *, node_id: int, start: datetime, end: datetime, max_points: int
+    *,
+    node_id: int,
+    start: datetime,
+    end: datetime,
+    max_points: int,
+    under_load_kw: float | None = None,
 ) -> list[dict[str, Any]]:
     """At most `max_points` rows: raw when few enough, else the average of equal time slices,
-    computed in the database."""
+    computed in the database. With `under_load_kw`, only readings taken under load count: drawing
+    more than that, with the spindle turning where the machine reports one (not a spindle
+    coasting down after its part)."""
     qs = point_range(node_id=node_id, start=start, end=end)
+    load_sql, load_params = "", []
+    if under_load_kw is not None:
+        qs = qs.filter(
+            Q(spindle_rpm__gt=0) | Q(spindle_rpm__isnull=True), power_kw__gt=under_load_kw
+        )
+        load_sql = " AND (spindle_rpm > 0 OR spindle_rpm IS NULL) AND power_kw > %s"
+        load_params = [under_load_kw]
     total = qs.count()
     fields = ["time", *SIGNALS, "extra"]
     if total <= max_points:
@@ -77,16 +91,18 @@ def point_range_downsampled(
         sql = (
             "SELECT to_timestamp(floor(extract(epoch FROM time) / %s) * %s) AS slot, "
             + ", ".join(f"avg({s})" for s in SIGNALS)
-            + " FROM telemetry_point WHERE node_id = %s AND time >= %s AND time < %s "
-            "GROUP BY slot ORDER BY slot"
+            + " FROM telemetry_point WHERE node_id = %s AND time >= %s AND time < %s"
+            + load_sql
+            + " GROUP BY slot ORDER BY slot"
         )
-        params: list[Any] = [width_s, width_s, node_id, start, end]
+        params: list[Any] = [width_s, width_s, node_id, start, end, *load_params]
     else:
         sql = (
             "SELECT CAST(strftime('%%s', time) / %s AS INTEGER) * %s AS slot, "
             + ", ".join(f"avg({s})" for s in SIGNALS)
-            + " FROM telemetry_point WHERE node_id = %s AND time >= %s AND time < %s "
-            "GROUP BY 1 ORDER BY 1"
+            + " FROM telemetry_point WHERE node_id = %s AND time >= %s AND time < %s"
+            + load_sql
+            + " GROUP BY 1 ORDER BY 1"
         )
         params = [
             width_s,
@@ -94,6 +110,7 @@ def point_range_downsampled(
             node_id,
             connection.ops.adapt_datetimefield_value(start),
             connection.ops.adapt_datetimefield_value(end),
+            *load_params,
         ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

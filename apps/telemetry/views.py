@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -39,5 +40,6 @@ def node_live_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "status_log": node.status_log.select_related("by")[:5],
             # why the status changed is a private detail of the node (vendors.selectors)
             "show_private": node_shows_private_details(user=request.user, node=node),
+            "demo_time_scale": settings.DEMO_TIME_SCALE,
         },
     )

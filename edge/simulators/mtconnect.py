@@ -5,6 +5,10 @@ MTConnectStreams XML, like the agents CNC controllers ship with. The machine mod
 every `period` seconds; each sample adds one observation per data item to a ring buffer of
 `buffer_size` observations with increasing sequence numbers. Asking for a sequence that has
 already left the buffer gets an OUT_OF_RANGE error, as from a real agent.
+
+Like an agent with AllowPut, it also takes `PUT /control?running=1&load_kw=5.2&seconds=13` (the
+node's work agent starting a part; `running=0` stops it) and `PUT /control?fault=bearing_wear`
+(a fault injected at run time; edge/simulators/control.py sends them).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 from xml.etree import ElementTree as ET
 
-from edge.simulators.machines import Fault, MachineModel
+from edge.simulators.machines import Fault, MachineModel, apply_control
 
 STREAMS_NS = "urn:mtconnect.org:MTConnectStreams:2.0"
 ERROR_NS = "urn:mtconnect.org:MTConnectError:2.0"
@@ -61,15 +65,40 @@ class Agent:
         self.started = time.monotonic()
 
     def tick(self) -> None:
-        values = self.model.sample(time.monotonic() - self.started)
         now = datetime.now(UTC)
         with self.lock:
+            values = self.model.sample(time.monotonic() - self.started)
             for signal, (_, _, _, factor) in DATA_ITEMS.items():
                 if signal in values:
                     self.buffer.append(
                         Observation(self.next_sequence, signal, now, values[signal] * factor)
                     )
                     self.next_sequence += 1
+
+    def control(self, query: dict[str, list[str]]) -> tuple[int, bytes]:
+        """A PUT to /control: start or stop a part, inject a fault."""
+        known = {"running", "load_kw", "seconds", "fault"}
+        if not query or set(query) - known:
+            return 400, self.error("INVALID_REQUEST", f"control takes {', '.join(sorted(known))}")
+        one = {key: values[-1] for key, values in query.items()}
+        try:
+            running = None
+            if "running" in one:
+                if one["running"] not in ("0", "1"):
+                    raise ValueError("running must be 0 or 1")
+                running = one["running"] == "1"
+            with self.lock:
+                apply_control(
+                    self.model,
+                    time.monotonic() - self.started,
+                    running=running,
+                    load_kw=float(one["load_kw"]) if "load_kw" in one else None,
+                    seconds=float(one["seconds"]) if "seconds" in one else None,
+                    fault=one.get("fault"),
+                )
+        except ValueError as exc:
+            return 400, self.error("INVALID_REQUEST", str(exc))
+        return 200, self.current()
 
     def _header(self, root: ET.Element) -> None:
         first = self.buffer[0].sequence if self.buffer else self.next_sequence
@@ -177,6 +206,18 @@ def make_server(agent: Agent, port: int) -> ThreadingHTTPServer:
                     status, body = agent.sample(start, count)
             else:
                 status, body = 404, agent.error("UNSUPPORTED", f"no such request {url.path}")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_PUT(self) -> None:  # noqa: N802
+            url = urlparse(self.path)
+            if url.path.rstrip("/").removeprefix(f"/{DEVICE}") != "/control":
+                status, body = 404, agent.error("UNSUPPORTED", f"no such request {url.path}")
+            else:
+                status, body = agent.control(parse_qs(url.query, keep_blank_values=True))
             self.send_response(status)
             self.send_header("Content-Type", "application/xml")
             self.send_header("Content-Length", str(len(body)))

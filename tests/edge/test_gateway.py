@@ -14,6 +14,7 @@ from apps.telemetry.mqtt_bridge import MqttBridge
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import device_credential_issue, node_config_save, node_transition
 from edge.gateway import Gateway, from_config
+from edge.simulators.control import ModbusControl, MtConnectControl, OpcUaControl
 from edge.simulators.machines import MachineModel
 from edge.simulators.modbus import REGISTER_MAP
 from edge.simulators.modbus import serve as modbus_serve
@@ -124,6 +125,41 @@ def test_config_is_validated():
                 "devices": [{"node": 1, "url": "opc.tcp://x", "signals": {}}],
             }
         )
+
+
+def _work_config(protocol: str, url: str, work: dict) -> dict:
+    mapping = {"registers": {"power_kw": {"address": 2, "type": "uint16"}}}
+    if protocol != "modbus":
+        mapping = {"signals": {"power_kw": "ns=2;s=Machine1.Drive.Power"}}
+    return {
+        "upstream": {"url": "http://x"},
+        "buffer": {"path": ":memory:"},
+        "devices": [
+            {"node": 1, "token": "t", "protocol": protocol, "url": url, "work": work, **mapping}
+        ],
+    }
+
+
+@pytest.mark.parametrize("speedup", [0, 0.5, -360, 1e9, float("nan")])
+def test_a_work_agent_time_scale_out_of_range_is_refused(speedup):
+    with pytest.raises(ValueError, match="speedup must be 1-100000"):
+        from_config(_work_config("opcua", "opc.tcp://x", {"speedup": speedup}))
+
+
+@pytest.mark.parametrize(
+    ("protocol", "url", "control"),
+    [
+        ("opcua", "opc.tcp://127.0.0.1:4841/imewe/", OpcUaControl),
+        ("modbus", "modbus://127.0.0.1:5021", ModbusControl),
+        ("mtconnect", "http://127.0.0.1:5001", MtConnectControl),
+    ],
+)
+def test_a_simulated_machine_is_driven_by_its_work_agent(protocol, url, control):
+    gateway = from_config(_work_config(protocol, url, {"speedup": 360, "simulated": True}))
+    assert isinstance(gateway.agents[0].machine, control)
+    assert gateway.agents[0].speedup == 360
+    real = from_config(_work_config(protocol, url, {"speedup": 1}))
+    assert real.agents[0].machine is None  # a real machine runs its own program
 
 
 def make_ready_node(fleet, name: str):

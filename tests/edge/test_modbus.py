@@ -7,8 +7,9 @@ import contextlib
 
 import pytest
 
-from edge.simulators.machines import MachineModel
-from edge.simulators.modbus import REGISTER_MAP, encode, serve
+from edge.simulators.control import ControlError, ModbusControl
+from edge.simulators.machines import Fault, MachineModel
+from edge.simulators.modbus import CONTROL_REGISTERS, FAULT_CODES, REGISTER_MAP, encode, serve
 from edge.sources.base import MappingError
 from edge.sources.modbus import ModbusSource, RegisterSpec, plan_reads
 from tests.conftest import free_port
@@ -50,8 +51,8 @@ async def test_polls_a_printer_through_its_register_map():
                 await asyncio.sleep(0.1)
     assert set(readings[-1]) == set(REGISTER_MAP)
     for reading in readings:
-        assert 20 < reading["temperature_c"] < 40  # warming up from room temperature
-        assert 0 < reading["power_kw"] < 0.35
+        assert 20 < reading["temperature_c"] < 30  # idle: the heaters are off
+        assert 0 < reading["power_kw"] < 0.35 * 0.1  # idle draw
         assert reading["material_remaining"] == pytest.approx(1000.0)  # float32, unscaled
         assert reading["spindle_rpm"] == 0  # a printer has no spindle
     # scaled int16 comes back with the register's resolution, not float noise
@@ -120,3 +121,38 @@ def test_reads_are_grouped_within_the_protocol_limit():
     ]
     assert all(s.count <= 125 for s in plan_reads(wide))
     assert sum(len(s.specs) for s in plan_reads(wide)) == len(wide)
+
+
+@pytest.mark.asyncio
+async def test_control_registers_start_parts_and_inject_faults():
+    model = MachineModel(kind="fdm_printer", rated_power_kw=0.35, seed=3)
+    async with simulator(model) as port:
+        control = ModbusControl(f"modbus://127.0.0.1:{port}")
+        await control.part_start(load_kw=0.2, seconds=120)
+        assert model.running and model.load_kw == pytest.approx(0.2) and model.part_seconds == 120
+        await control.inject(Fault.OVERHEAT)
+        assert model.fault == Fault.OVERHEAT
+        async with connected(ModbusSource("127.0.0.1", port, REGISTER_MAP)) as source:
+            await asyncio.sleep(0.5)
+            reading = await source.read()
+        assert reading["power_kw"] > 0.1  # heaters on
+        await control.part_stop()
+        assert not model.running and model.fault == Fault.OVERHEAT
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("address", "values"),
+    [
+        (CONTROL_REGISTERS["running"], [2]),  # running is 0 or 1
+        (CONTROL_REGISTERS["fault"], [len(FAULT_CODES)]),  # no such fault
+        (0, [1000]),  # a signal, not a control
+        (CONTROL_REGISTERS["fault"], [0, 0, 0]),  # runs past the control block
+    ],
+)
+async def test_a_bad_control_write_is_refused_and_changes_nothing(address, values):
+    model = MachineModel(kind="fdm_printer", rated_power_kw=0.35, seed=3)
+    async with simulator(model) as port:
+        with pytest.raises(ControlError, match="refused"):
+            await ModbusControl(f"modbus://127.0.0.1:{port}")._write(address, values)
+    assert not model.running and model.fault == Fault.NONE

@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 
-from edge.simulators.machines import MachineModel
+from edge.simulators.control import MtConnectControl
+from edge.simulators.machines import Fault, MachineModel
 from edge.simulators.mtconnect import SIGNAL_MAP, MtConnectSimulator
 from edge.sources.base import MappingError
 from edge.sources.mtconnect import MtConnectError, MtConnectSource, parse_streams
@@ -98,3 +99,40 @@ def test_agent_errors_and_unavailable_values():
     assert streams.present == {"S1speed", "S1temp"}
     assert streams.bad == {"t": "S1temp: not a number ('hot')"}
     assert streams.next_sequence == 12
+
+
+@pytest.mark.asyncio
+async def test_a_put_to_control_starts_parts_and_injects_faults():
+    with agent() as simulator:
+        model = simulator.agent.model
+        control = MtConnectControl(simulator.url)
+        await control.part_start(load_kw=5.0, seconds=40)
+        assert model.running and model.load_kw == 5.0 and model.part_seconds == 40
+        await control.inject(Fault.POWER_SPIKE)
+        assert model.fault == Fault.POWER_SPIKE
+        await control.part_stop()
+        assert not model.running
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "query",
+    ["fault=melted", "running=yes", "load_kw=nan&running=1", "load_kw=-3&running=1", "x=1", ""],
+)
+async def test_a_bad_control_put_is_a_400_and_changes_nothing(query):
+    with agent() as simulator:
+        request = urllib.request.Request(f"{simulator.url}/control?{query}", data=b"", method="PUT")
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=5)
+        assert error.value.code == 400
+        assert b"INVALID_REQUEST" in error.value.read()
+        model = simulator.agent.model
+        assert not model.running and model.fault == Fault.NONE
+
+
+def test_a_put_elsewhere_is_a_404():
+    with agent() as simulator:
+        request = urllib.request.Request(f"{simulator.url}/current", data=b"", method="PUT")
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=5)
+        assert error.value.code == 404

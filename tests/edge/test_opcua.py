@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 
 import pytest
 
+from edge.simulators.control import ControlError, OpcUaControl
 from edge.simulators.machines import Fault, MachineModel
 from edge.simulators.opcua import NODE_IDS, serve
 from edge.sources.opcua import OpcUaReadError, OpcUaSource
@@ -31,10 +33,15 @@ async def simulator(model: MachineModel):
 
 @pytest.mark.asyncio
 async def test_polls_a_cnc_mill_with_plausible_signals():
-    async with simulator(MachineModel(kind="cnc_mill", rated_power_kw=7.5, seed=1)) as url:
+    model = MachineModel(kind="cnc_mill", rated_power_kw=7.5, seed=1)
+    async with simulator(model) as url:
         source = OpcUaSource(url, SIGNALS)
         await source.connect()
         try:
+            idle = await source.read()
+            # the work agent starts a part through the control variables
+            await OpcUaControl(url).part_start(load_kw=5.0, seconds=60)
+            await asyncio.sleep(1.5)  # the spindle runs up
             readings = []
             for _ in range(5):
                 readings.append(await source.read())
@@ -42,7 +49,9 @@ async def test_polls_a_cnc_mill_with_plausible_signals():
         finally:
             await source.disconnect()
     assert set(readings[-1]) == set(SIGNALS)
-    assert all(0 <= r["spindle_rpm"] <= 13000 for r in readings)
+    assert idle["spindle_rpm"] == 0 and idle["power_kw"] < 1.5
+    assert all(5000 <= r["spindle_rpm"] <= 12000 for r in readings)
+    assert all(4.0 < r["power_kw"] <= 7.5 for r in readings)
     assert all(20 < r["temperature_c"] < 70 for r in readings)
     assert len({r["spindle_rpm"] for r in readings}) > 1  # the values move
 
@@ -59,12 +68,42 @@ async def test_unknown_node_id_is_a_clear_error():
             await source.disconnect()
 
 
-def test_injected_faults_show_in_the_signals():
-    healthy = MachineModel(kind="cnc_mill", rated_power_kw=7.5, seed=3)
-    worn = MachineModel(kind="cnc_mill", rated_power_kw=7.5, fault=Fault.BEARING_WEAR, seed=3)
-    hot = MachineModel(kind="fdm_printer", rated_power_kw=0.35, fault=Fault.OVERHEAT, seed=3)
-    spiky = MachineModel(kind="cnc_mill", rated_power_kw=7.5, fault=Fault.POWER_SPIKE, seed=3)
-    t = 600.0
-    assert worn.sample(t)["vibration_mm_s"] - healthy.sample(t)["vibration_mm_s"] > 5
-    assert hot.sample(t)["temperature_c"] > 230  # a printer plateaus near 210 C
-    assert spiky.sample(601.0)["power_kw"] > 7.5 * 1.5
+@pytest.mark.asyncio
+async def test_control_variables_start_and_stop_parts_and_inject_faults():
+    model = MachineModel(kind="cnc_mill", rated_power_kw=7.5, seed=2)
+    async with simulator(model) as url:
+        control = OpcUaControl(url)
+        await control.part_start(load_kw=4.0, seconds=30)
+        await asyncio.sleep(0.3)
+        assert model.running and model.load_kw == 4.0 and model.part_seconds == 30
+        await control.inject(Fault.BEARING_WEAR)
+        await asyncio.sleep(0.3)
+        assert model.fault == Fault.BEARING_WEAR
+        await control.part_stop()
+        await asyncio.sleep(0.3)
+        assert not model.running and model.fault == Fault.BEARING_WEAR
+
+
+@pytest.mark.asyncio
+async def test_a_bad_control_write_is_ignored_and_the_variable_shows_the_machine_again():
+    model = MachineModel(kind="cnc_mill", rated_power_kw=7.5, seed=2)
+    async with simulator(model) as url:
+        await OpcUaControl(url)._write({"fault": "melted"})
+        await asyncio.sleep(0.3)
+        source = OpcUaSource(url, {"power_kw": f"ns=2;s={NODE_IDS['power_kw']}"})
+        await source.connect()
+        try:
+            fault = await source.client.get_node("ns=2;s=Machine1.Sim.Fault").read_value()
+        finally:
+            await source.disconnect()
+    assert model.fault == Fault.NONE and fault == "none"
+    with pytest.raises(ValueError):
+        await OpcUaControl(url).part_start(load_kw=math.nan, seconds=10)
+
+
+@pytest.mark.asyncio
+async def test_control_of_a_machine_that_is_not_there_is_a_control_error():
+    with pytest.raises(ControlError):
+        await OpcUaControl(f"opc.tcp://127.0.0.1:{free_port()}/imewe/", timeout=1).inject(
+            Fault.OVERHEAT
+        )

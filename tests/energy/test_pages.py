@@ -179,3 +179,28 @@ def test_the_job_panel_says_estimate_then_measured(
     html = render_to_string(template, context)
     assert f"This job: {row.kwh:.2f} kWh, {row.co2e_kg:.2f} kg CO2e" in html
     assert "measured for 1 of 1 part" in html
+
+
+def test_the_job_panel_names_the_demo_time_scale_and_the_machine_time_energy(
+    fleet, printer, settings, django_capture_on_commit_callbacks
+):
+    # given: a part that ran in a demo compressed 360 times, measured by estimate (no telemetry)
+    settings.DEMO_TIME_SCALE = 360.0
+    part = submit_and_start(fleet, ran_for=timedelta(minutes=30))
+    job = job_of(part)
+    with django_capture_on_commit_callbacks(execute=True):
+        work_complete(node_id=printer.pk, part_id=part.pk, quality_score=0.9)
+    row = Consumption.objects.get(part=part)
+    [(template, context)] = [p for p in job_panels(job, fleet["designer"]) if "energy" in p[0]]
+    html = render_to_string(template, context)
+    assert "Demo time scale ×360" in html
+    # an estimate is in machine time already; telemetry measured over the run is scaled up
+    assert row.method != Consumption.Method.TELEMETRY
+    assert f"in machine time, {row.kwh:.2f} kWh" in html
+    Consumption.objects.filter(pk=row.pk).update(method=Consumption.Method.TELEMETRY)
+    [(template, context)] = [p for p in job_panels(job, fleet["designer"]) if "energy" in p[0]]
+    assert f"in machine time, {row.kwh * 360:.2f} kWh" in render_to_string(template, context)
+    # in real time (production), nothing is said
+    settings.DEMO_TIME_SCALE = 1.0
+    [(template, context)] = [p for p in job_panels(job, fleet["designer"]) if "energy" in p[0]]
+    assert "Demo time scale" not in render_to_string(template, context)

@@ -39,3 +39,13 @@ def test_watch_list_shows_only_watchable_nodes(fleet):
         and b"No machines" in page.content
     )
     assert node.pk
+
+
+@pytest.mark.parametrize(("scale", "shown"), [(360.0, True), (1.0, False)])
+def test_live_page_names_the_demo_time_scale(fleet, settings, scale, shown):
+    settings.DEMO_TIME_SCALE = scale
+    node = approved_node(fleet)
+    page = portal_client(fleet["vendor"]).get(f"/nodes/{node.pk}/live/")
+    assert page.status_code == 200
+    assert (b"Demo time scale \xc3\x97360" in page.content) is shown
+    assert (b"an estimated hour of work in 10 s" in page.content) is shown

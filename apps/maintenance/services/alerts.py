@@ -31,6 +31,11 @@ ISSUE_OF_SIGNAL = {
     "vibration_mm_s": Ticket.IssueType.VIBRATION,
     "power_kw": Ticket.IssueType.POWER_SPIKE,
 }
+PREDICTED_ISSUES = (
+    Ticket.IssueType.LOW_RUL,
+    Ticket.IssueType.ANOMALY,
+    Ticket.IssueType.FAILURE_RISK,
+)
 ACTION_OF_SIGNAL = {
     "temperature_c": "Check cooling (fans, coolant flow, filters) and the load; let the machine "
     "cool before the next job.",
@@ -167,6 +172,8 @@ def _raise(
             },
             suggested_action=ACTION_OF_SIGNAL.get(signal, "Inspect the machine."),
             at=at,
+            # the models may have foreseen it (a vibration trend, an anomaly): one incident
+            fold_into=PREDICTED_ISSUES,
         )
     return alert
 

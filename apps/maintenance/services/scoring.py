@@ -40,6 +40,15 @@ from apps.vendors.models import FabricationNode
 
 LEVEL_WINDOW_S = 300.0  # the failure model reads the mean levels of the last 5 minutes
 TREND_HOURS = 24.0
+# Levels and the vibration trend compare like with like: readings under load (above this share
+# of the rated power, with the spindle turning where there is one), where there are
+# enough; an idling machine's levels mixed with its working ones read as a failing machine
+# (5-minute means of a mill that cut half the time look like a power failure to the AI4I-trained
+# model) and as a vibration trend.
+UNDER_LOAD_SHARE = 0.25
+# A trend speaks for at most this many times the span of readings it was fitted on: 30 minutes
+# of readings say nothing about the next week.
+TREND_MAX_EXTRAPOLATION = 10.0
 RUL_DAYS = 14
 
 
@@ -111,19 +120,36 @@ def node_score(
             value = float(model.score(anomaly.align_columns(names, row, model.features))[0])
             score.anomaly_score, score.anomaly_threshold = value, model.threshold
             score.models[detector.name] = detector.version
+    loaded = node_series(
+        node_id=node.pk,
+        start=now - timedelta(hours=TREND_HOURS),
+        end=now,
+        max_points=2880,
+        under_load_kw=UNDER_LOAD_SHARE * node.rated_power_kw,
+    )
     classifier = _active(FAILURE, active)
     if classifier is not None:
-        levels = _levels(recent, since_s=now_s - LEVEL_WINDOW_S)
+        levels = _levels(loaded, since_s=now_s - LEVEL_WINDOW_S)
+        if np.isnan(levels.values).all():  # it idled throughout: its idle levels
+            levels = _levels(recent, since_s=now_s - LEVEL_WINDOW_S)
         if not np.isnan(levels.values).all():
             model_f = failure_model_load(classifier)
             score.failure_probability = float(model_f.probability(levels)[0])
             score.models[classifier.name] = classifier.version
     if "vibration_mm_s" in recent.signals:
-        column = recent.values[:, recent.signals.index("vibration_mm_s")]
-        trend = rul.vibration_trend(
-            recent.times_s, column, limit=_vibration_limit(node), exponential=True
-        )
-        if trend is not None and trend.hours_to_limit is not None:
+        series = recent
+        if np.isfinite(loaded.values[:, loaded.signals.index("vibration_mm_s")]).sum() >= (
+            rul.TREND_MIN_POINTS
+        ):
+            series = loaded
+        times, column = series.times_s, series.values[:, series.signals.index("vibration_mm_s")]
+        trend = rul.vibration_trend(times, column, limit=_vibration_limit(node), exponential=True)
+        span_h = (times[-1] - times[0]) / 3600 if len(times) else 0.0
+        if (
+            trend is not None
+            and trend.hours_to_limit is not None
+            and trend.hours_to_limit <= TREND_MAX_EXTRAPOLATION * span_h
+        ):
             score.vibration_hours_to_limit = round(trend.hours_to_limit, 2)
     regressor = _active(RUL, active)
     if regressor is not None:

@@ -4,6 +4,7 @@ priority from severity and age, and who hears about them."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,13 +92,16 @@ def ticket_raise(
     suggested_action: str,
     at: datetime | None = None,
     fold: bool = False,
+    fold_into: Collection[str] = (),
 ) -> tuple[Ticket, bool]:
     """The agent's way in: opens a ticket, or, when the same issue on the same node already has
     an unresolved ticket opened within the dedup window (24 h), updates that one (occurrence
     count, latest evidence, higher severity). With `fold` (the models' findings: anomaly,
     failure risk, short remaining life), any unresolved agent ticket of the node within the
     window takes the finding instead: one worn bearing is one incident, whichever way the agent
-    noticed it. Returns the ticket and whether it is new."""
+    noticed it. `fold_into` names the issue types whose unresolved agent ticket takes it
+    otherwise (a threshold crossing joins the prediction that foresaw it). Returns the ticket
+    and whether it is new."""
     at = at or timezone.now()
     now = timezone.now()
     # Serialise raises per node: two findings at once must not open two tickets.
@@ -108,6 +112,8 @@ def ticket_raise(
     existing = recent.filter(issue_type=issue_type).first()
     if existing is None and fold:
         existing = recent.filter(opened_by_agent=True).first()
+    elif existing is None and fold_into:
+        existing = recent.filter(opened_by_agent=True, issue_type__in=list(fold_into)).first()
     if existing is not None:
         existing.occurrences += 1
         existing.last_seen = max(existing.last_seen, at)

@@ -249,10 +249,24 @@ class Series:
     signals: list[str]
 
 
-def node_series(*, node_id: int, start: datetime, end: datetime, max_points: int) -> Series:
+def node_series(
+    *,
+    node_id: int,
+    start: datetime,
+    end: datetime,
+    max_points: int,
+    under_load_kw: float | None = None,
+) -> Series:
     """Averages of equal time slices (raw when few enough) of every telemetry column, plus the
-    numeric `extra` keys where the rows are raw."""
-    rows = point_range_downsampled(node_id=node_id, start=start, end=end, max_points=max_points)
+    numeric `extra` keys where the rows are raw; with `under_load_kw`, of the readings taken
+    under load only (apps.telemetry.selectors.point_range_downsampled)."""
+    rows = point_range_downsampled(
+        node_id=node_id,
+        start=start,
+        end=end,
+        max_points=max_points,
+        under_load_kw=under_load_kw,
+    )
     extras: list[str] = []
     for row in rows:
         for key, value in (row.get("extra") or {}).items():

@@ -2,6 +2,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.users.models import User
@@ -68,8 +69,9 @@ class Command(BaseCommand):
                     "node": node.pk,
                     "token": token,
                     "interval_ms": 250,
-                    # the simulated machine takes its assigned parts: an hour runs in 10 s
-                    "work": {"speedup": 360},
+                    # the simulated machine takes its assigned parts, DEMO_TIME_SCALE times
+                    # faster than machine time (360: an hour in 10 s), and runs only then
+                    "work": {"speedup": settings.DEMO_TIME_SCALE, "simulated": True},
                     **device,
                 }
             )
