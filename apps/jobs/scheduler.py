@@ -1,5 +1,9 @@
 """The scheduler's core: places parts on nodes and explains each choice. Pure (no database):
 `apps/jobs/services/scheduling.py` loads the state, calls `schedule`, and stores the result.
+One run (`_Run`) takes each part, in order, through four steps: `candidates` (the nodes that
+may take it and when each would run it), `score` (and the best of them), `explain` (the
+assignment with its scores and reasons) and `commit` (the node's timeline, the site's load,
+stock, the job's and batch's progress); energy-aware moves follow once every part is placed.
 
 Each feasible node gets six scores in [0, 1], combined with configurable weights (defaults:
 capability match 0.24, spare capacity 0.16, energy efficiency 0.16, material availability 0.12,
@@ -382,39 +386,145 @@ def schedule(
     sites: dict[int, SiteOutlook] | None = None,
     max_failure: float = MAX_FAILURE,
 ) -> Plan:
-    w = {**DEFAULT_WEIGHTS, **(weights or {})}
-    fleet = _Fleet(nodes)
-    sites = sites or {}
-    loads = _site_loads(nodes, sites)
-    capped = np.array(sorted(loads), dtype=np.int64)
-    horizon = max([p.deadline_h or 0.0 for p in parts] + [48.0]) + 24.0
-    curves = {
-        key: (_curve(site.price, horizon), _curve(site.carbon, horizon))
-        for key, site in sites.items()
-        if site.price and site.carbon
-    }
-    batches: dict[tuple[int, str], list[PartTask]] = defaultdict(list)
-    for p in parts:
-        if p.batch:
-            batches[(p.job_id, p.batch)].append(p)
-    leader = {key: min(p.id for p in mates) for key, mates in batches.items()}
-    order = sorted(
-        parts,
-        key=lambda p: (
-            p.process == ASSEMBLY,  # assemblies after the parts they join
-            -p.priority,
-            p.deadline_h if p.deadline_h is not None else math.inf,
-            p.job_id,
-            leader.get((p.job_id, p.batch), p.id),  # a batch's parts one after the other
-            p.id,
-        ),
+    run = _Run(parts, nodes, {**DEFAULT_WEIGHTS, **(weights or {})}, sites or {}, max_failure)
+    for part in run.order():
+        run.place(part)
+    run.move_for_energy()
+    return run.plan()
+
+
+_NONE = np.empty(0)
+
+
+class _Candidates:
+    """The nodes (fleet rows) that may take a part and when each would run it, aligned; or,
+    with `wait` set, why none may."""
+
+    __slots__ = (
+        "rows",
+        "skipped",
+        "wait",
+        "key",
+        "ready",
+        "same_batch",
+        "hours",
+        "free",
+        "start",
+        "finish",
     )
-    job_finish: dict[int, float] = defaultdict(float)
-    batch_row: dict[tuple[int, str], int] = {}
-    batch_finish: dict[tuple[int, str], float] = {}
-    assignments: list[Assignment] = []
-    movable: list[_Placed] = []
-    for part in order:
+
+    def __init__(self, rows: np.ndarray, skipped: list[dict[str, int | str]]) -> None:
+        self.rows = rows
+        self.skipped = skipped  # sick or worn nodes, and why
+        self.wait = ""
+        self.key = ("", "")  # (material, process), what batches on a node
+        self.ready = 0.0  # the part's earliest start
+        self.same_batch: np.ndarray = _NONE  # the node last ran the key: no set-up
+        self.hours: np.ndarray = _NONE  # the part's run there
+        self.free: np.ndarray = _NONE  # the node is free from then on
+        self.start: np.ndarray = _NONE  # ... and its site's power cap allows it
+        self.finish: np.ndarray = _NONE
+
+    def keep(self, kept: np.ndarray) -> None:
+        self.rows, self.same_batch = self.rows[kept], self.same_batch[kept]
+        self.hours, self.free = self.hours[kept], self.free[kept]
+        self.start, self.finish = self.start[kept], self.finish[kept]
+
+
+@dataclass
+class _Scores:
+    """Each candidate's scores, aligned with `_Candidates.rows`, and the chosen one."""
+
+    capability: np.ndarray
+    capacity: np.ndarray
+    energy: np.ndarray
+    material: np.ndarray
+    proximity: np.ndarray
+    reliability: np.ndarray
+    batched: np.ndarray
+    total: np.ndarray
+    late: np.ndarray
+    best: int  # index of the chosen candidate
+
+
+class _Run:
+    """One call of `schedule`: the fleet's state as parts are placed, and the plan so far (the
+    steps are in the module's docstring)."""
+
+    def __init__(
+        self,
+        parts: list[PartTask],
+        nodes: list[NodeState],
+        weights: dict[str, float],
+        sites: dict[int, SiteOutlook],
+        max_failure: float,
+    ) -> None:
+        self.parts = parts
+        self.weights = weights
+        self.max_failure = max_failure
+        self.fleet = _Fleet(nodes)
+        self.loads = _site_loads(nodes, sites)
+        self.capped = np.array(sorted(self.loads), dtype=np.int64)
+        horizon = max([p.deadline_h or 0.0 for p in parts] + [48.0]) + 24.0
+        self.curves = {
+            key: (_curve(site.price, horizon), _curve(site.carbon, horizon))
+            for key, site in sites.items()
+            if site.price and site.carbon
+        }
+        self.batches: dict[tuple[int, str], list[PartTask]] = defaultdict(list)
+        for p in parts:
+            if p.batch:
+                self.batches[(p.job_id, p.batch)].append(p)
+        self.leader = {key: min(p.id for p in mates) for key, mates in self.batches.items()}
+        self.job_finish: dict[int, float] = defaultdict(float)
+        self.batch_row: dict[tuple[int, str], int] = {}  # the node a batch's first part took
+        self.batch_finish: dict[tuple[int, str], float] = {}  # when its latest part finishes
+        self.assignments: list[Assignment] = []
+        self.movable: list[_Placed] = []
+
+    def order(self) -> list[PartTask]:
+        return sorted(
+            self.parts,
+            key=lambda p: (
+                p.process == ASSEMBLY,  # assemblies after the parts they join
+                -p.priority,
+                p.deadline_h if p.deadline_h is not None else math.inf,
+                p.job_id,
+                self.leader.get((p.job_id, p.batch), p.id),  # a batch's parts one after another
+                p.id,
+            ),
+        )
+
+    def place(self, part: PartTask) -> None:
+        found = self.candidates(part)
+        if found.wait:
+            self.assignments.append(
+                Assignment(part.id, None, reason=found.wait, skipped=found.skipped[:EXPLAIN_TOP])
+            )
+            return
+        scores = self.score(part, found)
+        assignment = self.explain(part, found, scores)
+        self.commit(part, found, scores, assignment)
+
+    def candidates(self, part: PartTask) -> _Candidates:
+        """The nodes that can make the part (process, material, size; not declined, booked
+        when it is limited), are not sick, suit its batch, and would finish it within their
+        remaining life and failure risk; with when each would run it."""
+        found = self._suitable(part)
+        if found.wait:
+            return found
+        self._timing(part, found)
+        if self.fleet.watch:
+            self._drop_worn(part, found)
+            if found.wait:
+                return found
+        if np.isinf(found.start).all():
+            found.wait = "no suitable node can start it under its site's power cap"
+            found.wait += _skipped_text(found.skipped, lead="; ")
+        return found
+
+    def _suitable(self, part: PartTask) -> _Candidates:
+        fleet = self.fleet
         rows = fleet.candidates(part)
         skipped: list[dict[str, int | str]] = []
         if fleet.watch and rows.size:
@@ -422,84 +532,82 @@ def schedule(
             skipped += [_skip(fleet.nodes[r], fleet.nodes[r].excluded_reason) for r in rows[sick]]
             rows = rows[~sick]
         batch = (part.job_id, part.batch)
-        if part.batch and batch in batch_row:
-            rows = rows[rows == batch_row[batch]]  # where the batch's first part went
+        if part.batch and batch in self.batch_row:
+            rows = rows[rows == self.batch_row[batch]]  # where the batch's first part went
         elif part.batch:
-            for mate in batches[batch]:  # a node that can make every part of the batch
+            for mate in self.batches[batch]:  # a node that can make every part of the batch
                 if mate is not part:
                     rows = np.intersect1d(rows, fleet.candidates(mate))
             if rows.size == 0:
-                why = (
-                    f"no single suitable node can make all {len(batches[batch])} parts of "
+                found = _Candidates(rows, skipped)
+                found.wait = (
+                    f"no single suitable node can make all {len(self.batches[batch])} parts of "
                     f"batch '{part.batch}' now"
                 ) + _skipped_text(skipped, lead="; ")
-                assignments.append(
-                    Assignment(part.id, None, reason=why, skipped=skipped[:EXPLAIN_TOP])
-                )
-                continue
+                return found
+        found = _Candidates(rows, skipped)
         if rows.size == 0:
-            assignments.append(
-                Assignment(
-                    part.id, None, reason=_none(part, skipped), skipped=skipped[:EXPLAIN_TOP]
-                )
-            )
-            continue
-        key = (_material(part.material), _process(part.process))
-        same_batch = np.array([fleet.last_batch[r] == key for r in rows])
-        hours = np.where(same_batch, part.hours - part.setup_h, part.hours)
-        ready = max(part.ready_h, job_finish[part.job_id] if part.process == ASSEMBLY else 0.0)
-        ready = max(ready, batch_finish.get(batch, 0.0))  # after the batch's part before it
+            found.wait = _none(part, skipped)
+        return found
+
+    def _timing(self, part: PartTask, found: _Candidates) -> None:
+        fleet, rows = self.fleet, found.rows
+        found.key = key = (_material(part.material), _process(part.process))
+        found.same_batch = np.array([fleet.last_batch[r] == key for r in rows])
+        hours = np.where(found.same_batch, part.hours - part.setup_h, part.hours)
+        ready = max(part.ready_h, self.job_finish[part.job_id] if part.process == ASSEMBLY else 0.0)
+        # and after the batch's part before it
+        ready = max(ready, self.batch_finish.get((part.job_id, part.batch), 0.0))
         free = np.maximum(fleet.end[rows], ready)  # the common case: free from the node's end
         start = free.copy()
         # nodes with gaps or windows in their timeline, or at a capped site, look closer
-        for i in np.flatnonzero(fleet.special[rows] | np.isin(fleet.site[rows], capped)):
+        for i in np.flatnonzero(fleet.special[rows] | np.isin(fleet.site[rows], self.capped)):
             r = int(rows[i])
             node = fleet.nodes[r]
-            load = loads.get(node.site) if node.site is not None else None
+            load = self.loads.get(node.site) if node.site is not None else None
             start[i] = _earliest(fleet.timelines[r], load, node, part, ready, float(hours[i]))
-        finish = start + hours
-        if fleet.watch:
-            run_fails = 1.0 - (1.0 - fleet.failure_p[rows]) ** (hours / fleet.failure_within[rows])
-            worn = np.isfinite(finish) & (finish > fleet.rul[rows])
-            risky = run_fails > max_failure
-            if (worn | risky).any():
-                for i in np.flatnonzero(worn | risky):
-                    node = fleet.nodes[int(rows[i])]
-                    because = []
-                    if worn[i]:
-                        because.append(
-                            f"RUL {node.rul_h:.0f} h, the part would finish in {finish[i]:.1f} h"
-                        )
-                    if risky[i]:
-                        because.append(f"predicted failure {run_fails[i]:.2f} within the run")
-                    skipped.append(_skip(node, ", ".join(because)))
-                keep = ~(worn | risky)
-                rows, same_batch, hours = rows[keep], same_batch[keep], hours[keep]
-                free, start, finish = free[keep], start[keep], finish[keep]
-                if rows.size == 0:
-                    assignments.append(
-                        Assignment(
-                            part.id,
-                            None,
-                            reason=_none(part, skipped),
-                            skipped=skipped[:EXPLAIN_TOP],
-                        )
-                    )
-                    continue
-        if np.isinf(start).all():
-            why = "no suitable node can start it under its site's power cap"
-            why += _skipped_text(skipped, lead="; ")
-            assignments.append(Assignment(part.id, None, reason=why, skipped=skipped[:EXPLAIN_TOP]))
-            continue
+        found.ready, found.hours, found.free, found.start = ready, hours, free, start
+        found.finish = start + hours
+
+    def _drop_worn(self, part: PartTask, found: _Candidates) -> None:
+        """Skips nodes whose remaining life ends before the part would finish there, or which
+        are likelier than `max_failure` to fail during its run."""
+        fleet, rows, finish = self.fleet, found.rows, found.finish
+        run_fails = 1.0 - (1.0 - fleet.failure_p[rows]) ** (
+            found.hours / fleet.failure_within[rows]
+        )
+        worn = np.isfinite(finish) & (finish > fleet.rul[rows])
+        risky = run_fails > self.max_failure
+        if not (worn | risky).any():
+            return
+        for i in np.flatnonzero(worn | risky):
+            node = fleet.nodes[int(rows[i])]
+            because = []
+            if worn[i]:
+                because.append(
+                    f"RUL {node.rul_h:.0f} h, the part would finish in {finish[i]:.1f} h"
+                )
+            if risky[i]:
+                because.append(f"predicted failure {run_fails[i]:.2f} within the run")
+            found.skipped.append(_skip(node, ", ".join(because)))
+        found.keep(~(worn | risky))
+        if found.rows.size == 0:
+            found.wait = _none(part, found.skipped)
+
+    def score(self, part: PartTask, found: _Candidates) -> _Scores:
+        """Each candidate's weighted scores; then in time beats late, then the best total, and
+        a part late everywhere goes where it finishes first."""
+        fleet, w, rows = self.fleet, self.weights, found.rows
+        start, finish = found.start, found.finish
         # Batch only where it pays: no later than on the best machine without the batch, so
         # a job's parts still spread over the fleet instead of queueing behind each other.
-        others = finish[~same_batch]
-        batched = same_batch & (finish <= (others.min() if others.size else np.inf))
+        others = finish[~found.same_batch]
+        batched = found.same_batch & (finish <= (others.min() if others.size else np.inf))
         part_box = float(np.prod(part.size_mm))
         capability = 0.5 + 0.5 * np.cbrt(part_box / np.prod(fleet.build[rows], axis=1))
         # queued work, or the wait for a window or the power cap when that is longer
         with np.errstate(invalid="ignore"):
-            wait = np.maximum(fleet.backlog[rows], start - ready)
+            wait = np.maximum(fleet.backlog[rows], start - found.ready)
         capacity = 1.0 / (1.0 + wait / 8.0)
         power = fleet.power[rows]
         energy = power.min() / power
@@ -513,7 +621,7 @@ def schedule(
             proximity = np.full(rows.size, 0.5)
         reliability = fleet.health[rows]
         if fleet.watch:
-            survives = (1.0 - fleet.failure_p[rows]) ** (hours / fleet.failure_within[rows])
+            survives = (1.0 - fleet.failure_p[rows]) ** (found.hours / fleet.failure_within[rows])
             reliability = reliability * survives
         total = (
             w["capability"] * capability
@@ -528,95 +636,130 @@ def schedule(
         late = np.zeros(rows.size, dtype=bool)
         if part.deadline_h is not None:
             late = finish > part.deadline_h
-        # in time beats late; then the best score; a late part goes where it finishes first
         rank = np.where(late, -finish if late.all() else -np.inf, total)
-        best = int(np.argmax(rank))
+        return _Scores(
+            capability,
+            capacity,
+            energy,
+            material,
+            proximity,
+            reliability,
+            batched,
+            total,
+            late,
+            best=int(np.argmax(rank)),
+        )
+
+    def explain(self, part: PartTask, found: _Candidates, scores: _Scores) -> Assignment:
+        """The part's assignment to the best candidate: the top candidates' scores, the skipped
+        nodes, and the reason in words."""
+        fleet, rows, finish, total = self.fleet, found.rows, found.finish, scores.total
+        best = scores.best
         row = int(rows[best])
         node = fleet.nodes[row]
-        run_h = float(hours[best])
-        chosen_start = float(start[best])
-        profile = _profile(node, part, run_h)
-        load = loads.get(node.site) if node.site is not None else None
-        curve = curves.get(node.site) if node.site is not None else None
-        chosen_finish = chosen_start + run_h
-        fleet.timelines[row].add(chosen_start, chosen_finish)
-        fleet.end[row] = fleet.timelines[row].end
-        fleet.special[row] = not fleet.timelines[row].simple
-        simple = fleet.timelines[row].simple
-        fleet.backlog[row] = chosen_finish if simple else fleet.backlog[row] + run_h
-        fleet.last_batch[row] = key
-        if load is not None:
-            load.add(chosen_start, profile)
-        have = fleet.stock[row].get(_material(part.material))
-        if have is not None:
-            fleet.stock[row][_material(part.material)] = max(0.0, have - part.material_g)
-        if part.process != ASSEMBLY:
-            job_finish[part.job_id] = max(job_finish[part.job_id], chosen_finish)
-        if part.batch:
-            batch_row.setdefault(batch, row)
-            batch_finish[batch] = chosen_finish
         top = np.argsort(-total)[:EXPLAIN_TOP]
         explained = [
             {
                 "node": int(fleet.ids[rows[i]]),
-                "capability": round(float(capability[i]), 3),
-                "capacity": round(float(capacity[i]), 3),
-                "energy": round(float(energy[i]), 3),
-                "material": round(float(material[i]), 3),
-                "proximity": round(float(proximity[i]), 3),
-                "reliability": round(float(reliability[i]), 3),
-                "batch": bool(batched[i]),
+                "capability": round(float(scores.capability[i]), 3),
+                "capacity": round(float(scores.capacity[i]), 3),
+                "energy": round(float(scores.energy[i]), 3),
+                "material": round(float(scores.material[i]), 3),
+                "proximity": round(float(scores.proximity[i]), 3),
+                "reliability": round(float(scores.reliability[i]), 3),
+                "batch": bool(scores.batched[i]),
                 "finish_h": round(float(finish[i]), 3) if np.isfinite(finish[i]) else None,
-                "late": bool(late[i]),
+                "late": bool(scores.late[i]),
                 "total": round(float(total[i]), 4) if np.isfinite(total[i]) else None,
             }
             for i in top
         ]
         reason = f"best of {rows.size} suitable node(s), score {total[best]:.3f}"
-        if late[best]:
+        if scores.late[best]:
             reason = f"no node meets the deadline; earliest finish of {rows.size} node(s)"
-        elif part.batch and leader[batch] != part.id:
+        elif part.batch and self.leader[(part.job_id, part.batch)] != part.id:
             reason = f"batch '{part.batch}': on the node its batch's first part went to, next"
-        elif batched[best]:
+        elif scores.batched[best]:
             reason += f"; batched with other {part.material} {part.process} work"
-        staggered = float(start[best] - free[best])
+        staggered = float(found.start[best] - found.free[best])
+        load = self.loads.get(node.site) if node.site is not None else None
         if load is not None and staggered > 1e-9:
             reason += f"; start held {staggered:.2f} h for the site's {load.cap:g} kW power cap"
-        reason += _skipped_text(skipped, lead="; ")
-        assignment = Assignment(
+        reason += _skipped_text(found.skipped, lead="; ")
+        chosen_start = float(found.start[best])
+        return Assignment(
             part.id,
             int(fleet.ids[row]),
             start_h=round(chosen_start, 4),
-            finish_h=round(chosen_finish, 4),
-            late=bool(late[best]),
-            batched=bool(batched[best]),
+            finish_h=round(chosen_start + float(found.hours[best]), 4),
+            late=bool(scores.late[best]),
+            batched=bool(scores.batched[best]),
             reason=reason,
             candidates=explained,
             staggered_h=round(max(staggered, 0.0), 4),
-            skipped=skipped[:EXPLAIN_TOP],  # the reason counts the rest
+            skipped=found.skipped[:EXPLAIN_TOP],  # the reason counts the rest
         )
+
+    def commit(
+        self, part: PartTask, found: _Candidates, scores: _Scores, assignment: Assignment
+    ) -> None:
+        """Books the part on its node: the node's timeline, its site's load, its stock, its
+        job's and batch's finish; with the energy it draws where the site has an outlook, and
+        a note to move it later when its timing allows."""
+        fleet = self.fleet
+        row = int(found.rows[scores.best])
+        node = fleet.nodes[row]
+        run_h = float(found.hours[scores.best])
+        start = float(found.start[scores.best])
+        finish = start + run_h
+        profile = _profile(node, part, run_h)
+        timeline = fleet.timelines[row]
+        timeline.add(start, finish)
+        fleet.end[row] = timeline.end
+        fleet.special[row] = not timeline.simple
+        fleet.backlog[row] = finish if timeline.simple else fleet.backlog[row] + run_h
+        fleet.last_batch[row] = found.key
+        if node.site is not None and node.site in self.loads:
+            self.loads[node.site].add(start, profile)
+        material = found.key[0]
+        have = fleet.stock[row].get(material)
+        if have is not None:
+            fleet.stock[row][material] = max(0.0, have - part.material_g)
+        if part.process != ASSEMBLY:
+            self.job_finish[part.job_id] = max(self.job_finish[part.job_id], finish)
+        if part.batch:
+            batch = (part.job_id, part.batch)
+            self.batch_row.setdefault(batch, row)
+            self.batch_finish[batch] = finish
+        curve = self.curves.get(node.site) if node.site is not None else None
         if curve is not None:
-            _cost(assignment, curve, chosen_start, profile)
+            _cost(assignment, curve, start, profile)
             if part.timing != TIMING_ASAP and part.deadline_h is not None and not part.batch:
-                movable.append(_Placed(assignment, part, row, chosen_start, run_h, profile))
-        assignments.append(assignment)
-    # Energy-aware moves come last and use only time the plan leaves free, so moving one
-    # job into cheaper, greener hours never delays another. Parts an assembly waits for stay.
-    assembled = {p.job_id for p in parts if p.process == ASSEMBLY}
-    for placed in movable:
-        if placed.part.job_id in assembled:
-            continue
-        node = fleet.nodes[placed.row]
-        assert node.site is not None
-        _move(
-            placed,
-            fleet.timelines[placed.row],
-            loads.get(node.site),
-            curves[node.site],
-            until=math.inf if node.rul_h is None else node.rul_h,
-        )
-    ends = [t.end for t in fleet.timelines]
-    return Plan(assignments, max(ends, default=0.0), w)
+                self.movable.append(_Placed(assignment, part, row, start, run_h, profile))
+        self.assignments.append(assignment)
+
+    def move_for_energy(self) -> None:
+        """Energy-aware moves come last and use only time the plan leaves free, so moving one
+        job into cheaper, greener hours never delays another. Parts an assembly waits for
+        stay."""
+        fleet = self.fleet
+        assembled = {p.job_id for p in self.parts if p.process == ASSEMBLY}
+        for placed in self.movable:
+            if placed.part.job_id in assembled:
+                continue
+            node = fleet.nodes[placed.row]
+            assert node.site is not None
+            _move(
+                placed,
+                fleet.timelines[placed.row],
+                self.loads.get(node.site),
+                self.curves[node.site],
+                until=math.inf if node.rul_h is None else node.rul_h,
+            )
+
+    def plan(self) -> Plan:
+        ends = [t.end for t in self.fleet.timelines]
+        return Plan(self.assignments, max(ends, default=0.0), self.weights)
 
 
 @dataclass
