@@ -45,6 +45,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         SECRET_KEY="smoke-" + "Qx7-vB2_pL9mZ4rT8yW1nK6" * 3,
         DEBUG="1",
         IMEWE_VAR_DIR=str(var),
+        DEMO_TIME_SCALE="360",  # as `make run` sets it: an estimated hour runs in 10 s
     )
     for args in (["migrate", "--noinput", "-v", "0"], ["seed_demo"]):
         subprocess.run(
