@@ -252,8 +252,12 @@ JOBS_SCHEDULER_MAX_RISK = float(os.environ.get("JOBS_SCHEDULER_MAX_RISK", "0.8")
 # A part skips a node more likely than this to fail during the part's run
 JOBS_SCHEDULER_MAX_FAILURE = float(os.environ.get("JOBS_SCHEDULER_MAX_FAILURE", "0.5"))
 # A node that has reported telemetry before and sends nothing for this long loses all its
-# unfinished parts and gets no new work until it reports again
-JOBS_NODE_SILENT_MINUTES = int(os.environ.get("JOBS_NODE_SILENT_MINUTES", "5"))
+# unfinished parts and gets no new work until it reports again; by default the maintenance
+# agent's offline limit, so "silent" and "offline" mean the same node
+JOBS_NODE_SILENT_MINUTES = int(
+    os.environ.get("JOBS_NODE_SILENT_MINUTES")
+    or math.ceil(float(os.environ.get("MAINTENANCE_OFFLINE_MINUTES") or "5"))
+)
 # A part the plan holds back (energy-aware timing, a site's power cap) is handed to its machine
 # from this many minutes before its planned start; other parts as soon as they are first in
 # their node's queue (the plan's order).

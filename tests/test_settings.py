@@ -134,3 +134,21 @@ def test_database_pool_serves_queries_from_many_threads():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["40", "ConnectionPool", "0"]
+
+
+@pytest.mark.parametrize(
+    ("env", "silent"),
+    [
+        ({}, 5),
+        ({"MAINTENANCE_OFFLINE_MINUTES": "7.5"}, 8),  # silent follows offline, whole minutes
+        ({"MAINTENANCE_OFFLINE_MINUTES": "7.5", "JOBS_NODE_SILENT_MINUTES": "3"}, 3),
+    ],
+)
+def test_a_silent_node_is_silent_as_long_as_an_offline_one(env, silent):
+    code = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        "print(s.JOBS_NODE_SILENT_MINUTES)"
+    )
+    result = run(["-c", code], SECRET_KEY=GOOD_KEY, DEBUG="1", **env)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip().splitlines()[-1]) == silent
