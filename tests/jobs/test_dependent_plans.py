@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from apps.jobs.models import Job, Part, Status
 from apps.jobs.services import job_submit, part_decline, parts_schedule
+from apps.vendors.models import FabricationNode
+from apps.vendors.services import node_transition
 from tests.jobs.conftest import ready_node, shop  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -137,3 +139,34 @@ def test_a_batch_must_share_its_set_up_and_fit_one_node(shop, as_user):  # noqa:
     message = split.json()["error"]["details"]["parts[0]"][0]
     assert "no single node can make all 2 of its parts (parts 0, 1)" in message
     assert not Job.objects.filter(title__in=["Mixed", "Apart"]).exists()  # nothing stored
+
+
+def test_a_part_that_waits_for_a_node_leaves_its_assembly_planned(shop):  # noqa: F811
+    # the mill that alone can make the base goes down after submission: the base waits, and
+    # each scheduling run must not pull the placed assembly back and place it again
+    station = ready_node(
+        shop, name="Assembly-1", kind="robot_cell", processes=["assembly"], materials=["PLA"]
+    )
+    job = job_submit(
+        by=shop["designer"],
+        title="Kit",
+        parts=[
+            {**PLA, "name": "arm"},
+            {**PLA, "name": "base", "material": "steel", "process": "milling"},
+            {**PLA, "name": "kit", "process": "assembly"},
+        ],
+    )
+    node_transition(
+        node=shop["mill"], to=FabricationNode.Status.MAINTENANCE, by=shop["vendor"], reason="x"
+    )
+    now = timezone.now()
+    parts_schedule(now=now)
+    first = parts_of(job)
+    assert first["base"].status == Status.VALIDATED and first["base"].assigned_node_id is None
+    assert first["kit"].status == Status.SCHEDULED and first["kit"].assigned_node_id == station.pk
+    changes = job.history.count()
+    for minutes in (1, 2, 3):
+        parts_schedule(now=now + timedelta(minutes=minutes))
+    kit = parts_of(job)["kit"]
+    assert kit.status == Status.SCHEDULED and kit.planned_start == first["kit"].planned_start
+    assert job.history.count() == changes  # nothing re-planned, nothing recorded

@@ -53,6 +53,9 @@ from apps.telemetry.selectors import latest_points
 from apps.users.models import User
 from apps.vendors.models import FabricationNode
 
+# a part's plan: set together when it is placed, cleared together when it moves
+PLAN_FIELDS = ("planned_start", "planned_finish", "scheduled_at", "hold_until", "placement")
+
 
 def _remaining_hours(part: Part) -> float:
     return float(part.estimates.get("duration_h", 0.0)) * (1 - part.progress_pct / 100)
@@ -255,17 +258,7 @@ def parts_schedule(*, now: datetime | None = None) -> Plan:
                 "co2e_kg": choice.co2e_kg,
                 "currency": outlook.currency,
             }
-        part.save(
-            update_fields=[
-                "assigned_node",
-                "planned_start",
-                "planned_finish",
-                "scheduled_at",
-                "hold_until",
-                "placement",
-                "updated_at",
-            ]
-        )
+        part.save(update_fields=["assigned_node", *PLAN_FIELDS, "updated_at"])
         part_transition(part=part, to=Status.SCHEDULED, by=None, reason=choice.reason)
         if choice.node in confirming:
             awaiting[choice.node].append(part)
@@ -338,11 +331,7 @@ def _unplace(part: Part, *, reason: str, by: User | None) -> None:
             "assigned_node",
             "progress_pct",
             "started_at",
-            "planned_start",
-            "planned_finish",
-            "scheduled_at",
-            "hold_until",
-            "placement",
+            *PLAN_FIELDS,
             "updated_at",
         ]
     )
@@ -357,9 +346,12 @@ def _unplace(part: Part, *, reason: str, by: User | None) -> None:
 def _pull_back_dependents(pending: list[Part]) -> list[Part]:
     """Plans that hang on parts about to be placed again go back with them, so the scheduler
     keeps them consistent in the same run: a job's placed assembly (it starts when the others
-    finish) and the placed, unstarted parts of a batch (they run together on one node)."""
-    moving_jobs = {p.job_id for p in pending if p.process != ASSEMBLY}
-    moving_batches = {(p.job_id, p.batch_group) for p in pending if p.batch_group}
+    finish) and the placed, unstarted parts of a batch (they run together on one node). Only
+    parts new to the scheduler or just moved count: one that waits for a node it cannot get
+    (`scheduled_at` set by an earlier run) changes nothing, so its siblings' plans stay."""
+    moving = [p for p in pending if p.scheduled_at is None]
+    moving_jobs = {p.job_id for p in moving if p.process != ASSEMBLY}
+    moving_batches = {(p.job_id, p.batch_group) for p in moving if p.batch_group}
     if not moving_jobs:
         return []
     placed = (
