@@ -101,3 +101,20 @@ def test_the_submit_page_shows_the_plan_behind_the_estimate(shop, signed_in):  #
     assert "Where it would run if submitted now" in html
     assert "the rest waiting for machines" in html
     assert "from the scheduler&#x27;s plan" in html or "from the scheduler's plan" in html
+
+
+def test_the_estimate_refuses_what_submission_would(shop, as_user):  # noqa: F811
+    client = as_user(shop["designer"])
+    parts = [{**PLA, "name": "clip"}]
+    for extra, field, message in [
+        ({"deadline": "1999-01-01T00:00:00Z"}, "deadline", "The deadline must be in the future."),
+        ({"timing": "balanced"}, "timing", "Give a deadline"),
+    ]:
+        for url, body in [
+            ("/api/v1/jobs/estimate/", {"parts": parts, **extra}),
+            ("/api/v1/jobs/", {"title": "T", "parts": parts, **extra}),
+        ]:
+            refused = client.post(url, body, format="json")
+            assert refused.status_code == 400, (url, refused.content)
+            assert refused.json()["error"]["details"][field][0].startswith(message)
+    assert not Job.objects.filter(title="T").exists()

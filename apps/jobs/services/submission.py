@@ -190,7 +190,7 @@ def job_estimate_preview(
         now=timezone.now(),
         priority=priority,
         deadline=deadline,
-        timing=timing if timing in Job.Timing.values else Job.Timing.ASAP,
+        timing=timing,
         latitude=latitude,
         longitude=longitude,
     )
@@ -304,7 +304,16 @@ def _estimate(
     """The cleaned parts and the job's estimate: feasibility and cost per part from the parts
     and the fleet's ratings; time from a dry run of the scheduler, so what the designer is told
     is what the plan will say (`wall_time_h`, `earliest_completion`; `run_time_h` is the run
-    alone, in parallel on idle machines)."""
+    alone, in parallel on idle machines). The estimate refuses what submission would."""
+    deadline, timing = job["deadline"], job["timing"]
+    if deadline is not None and deadline <= now:
+        raise ValidationError({"deadline": ["The deadline must be in the future."]})
+    if timing not in Job.Timing.values:
+        raise ValidationError({"timing": [f"One of {', '.join(Job.Timing.values)}."]})
+    if timing != Job.Timing.ASAP and deadline is None:
+        raise ValidationError(
+            {"timing": ["Give a deadline: the platform moves the job only as far as it allows."]}
+        )
     cleaned = _part_specs(by=by, parts=parts)
     nodes = list(schedulable_nodes())
     estimate = job_estimate(
@@ -359,14 +368,6 @@ def job_submit(
         raise PermissionDenied("Your role does not allow creating jobs.")
     org = _organization_for(by=by, organization=organization)
     now = timezone.now()
-    if deadline is not None and deadline <= now:
-        raise ValidationError({"deadline": ["The deadline must be in the future."]})
-    if timing not in Job.Timing.values:
-        raise ValidationError({"timing": [f"One of {', '.join(Job.Timing.values)}."]})
-    if timing != Job.Timing.ASAP and deadline is None:
-        raise ValidationError(
-            {"timing": ["Give a deadline: the platform moves the job only as far as it allows."]}
-        )
     cleaned, estimate = _estimate(
         by=by,
         parts=parts,
