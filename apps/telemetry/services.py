@@ -17,7 +17,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from apps.core.realtime import broadcast_on_commit
+from apps.telemetry.live import live_publish, telemetry_group  # noqa: F401 (re-exported)
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.validation import SIGNALS, CleanPoint, clean_point
 from apps.vendors.lifecycle import ACTIVE_STATUSES
@@ -47,10 +47,6 @@ class IngestReport:
             "duplicate_indexes": self.duplicates,
             "rejected": self.rejected,
         }
-
-
-def telemetry_group(node_id: int) -> str:
-    return f"telemetry.node.{node_id}"
 
 
 def telemetry_ingest(*, points: Sequence[Any], node_id: int) -> IngestReport:
@@ -212,7 +208,8 @@ def _announce(node_id: int, newest: CleanPoint) -> None:
         **{s: v for s, v in zip(SIGNALS, newest.values, strict=True) if v is not None},
         "extra": newest.extra,
     }
-    broadcast_on_commit(telemetry_group(node_id), payload)
+    # On commit, so nobody sees a point that was rolled back; coalesced per node (live.py).
+    transaction.on_commit(lambda: live_publish(node_id, payload))
     transaction.on_commit(
         lambda: telemetry_ingested.send(sender=TelemetryPoint, node_id=node_id, point=newest)
     )
