@@ -611,6 +611,12 @@ LOGGING = {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            # which kind of process wrote the line in the production topology (web, ingest, ws)
+            "static_fields": (
+                {"role": os.environ["IMEWE_PROCESS_ROLE"]}
+                if os.environ.get("IMEWE_PROCESS_ROLE")
+                else {}
+            ),
         },
         "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
     },
