@@ -210,6 +210,18 @@ def _announce(node_id: int, newest: CleanPoint) -> None:
     }
     # On commit, so nobody sees a point that was rolled back; coalesced per node (live.py).
     transaction.on_commit(lambda: live_publish(node_id, payload))
-    transaction.on_commit(
-        lambda: telemetry_ingested.send(sender=TelemetryPoint, node_id=node_id, point=newest)
-    )
+    transaction.on_commit(lambda: _tell_receivers(node_id, newest))
+
+
+def _tell_receivers(node_id: int, newest: CleanPoint) -> None:
+    """The points are stored: a receiver that fails is logged and never fails the request (the
+    gateway would send the stored points again, and a 500 would hide that they were kept)."""
+    results = telemetry_ingested.send_robust(sender=TelemetryPoint, node_id=node_id, point=newest)
+    for receiver, result in results:
+        if isinstance(result, Exception):
+            logger.error(
+                "telemetry receiver %s failed for node %s",
+                getattr(receiver, "__qualname__", receiver),
+                node_id,
+                exc_info=result,
+            )
