@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from apps.core.realtime import broadcast_on_commit
 from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.rollups import late_points_note
 from apps.telemetry.validation import SIGNALS, CleanPoint, clean_point
 from apps.vendors.lifecycle import ACTIVE_STATUSES
 from apps.vendors.models import FabricationNode
@@ -103,6 +104,7 @@ def telemetry_ingest(*, points: Sequence[Any], node_id: int) -> IngestReport:
         if inserted:
             newest = max((p for _, p in fresh if p.time in inserted), key=lambda p: p.time)
             _announce(node_id, newest)
+            late_points_note(times=inserted, now=now)  # TimescaleDB: rollups to re-materialize
     report.duplicates.sort()
     return report
 
