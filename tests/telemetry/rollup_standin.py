@@ -22,7 +22,6 @@ ranges; here it always recomputes), refresh of compressed chunks, and the backgr
 from __future__ import annotations
 
 import re
-
 from datetime import datetime
 
 from django.db import connection
