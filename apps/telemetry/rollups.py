@@ -168,17 +168,12 @@ def rollup_buckets(
     # Column names of the union come from its first SELECT: name them positionally.
     names = ["points"] + [f"{s}_{k}" for s in signals for k in ("avg", "min", "max", "count")]
     inner = " UNION ALL ".join(parts)
-    combined = []
-    for index in range(len(signals)):
-        a, lo_, hi_, n = (f"c{4 + 4 * index + k}" for k in range(4))
-        combined.append(
-            f"sum({a} * {n}) / nullif(sum({n}), 0), min({lo_}), max({hi_}), sum({n})::bigint"
-        )
-    aliases = ", ".join(f"c{i}" for i in range(1, 4 + 4 * len(signals)))
-    sql = (
-        f"SELECT c1, c2, sum(c3)::bigint, {', '.join(combined)} "
-        f"FROM ({inner}) AS piece ({aliases}) GROUP BY c1, c2 ORDER BY c1, c2"
-    )
+    if interval(VIEWS[TIERS[bucket][-1]].bucket) == WIDTHS[bucket]:
+        # Output buckets as fine as the finest view: no two pieces share one (they split
+        # [start, end) on its boundaries), so each row is final, its average the view's own.
+        sql = f"{inner} ORDER BY 1, 2"
+    else:
+        sql = _combined_sql(inner, len(signals))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -186,6 +181,21 @@ def rollup_buckets(
         {"node_id": row[0], "bucket": row[1], **dict(zip(names, row[2:], strict=True))}
         for row in rows
     ]
+
+
+def _combined_sql(inner: str, signals: int) -> str:
+    """The pieces' rows merged per node and output bucket: averages weighted by counts."""
+    combined = []
+    for index in range(signals):
+        a, lo_, hi_, n = (f"c{4 + 4 * index + k}" for k in range(4))
+        combined.append(
+            f"sum({a} * {n}) / nullif(sum({n}), 0), min({lo_}), max({hi_}), sum({n})::bigint"
+        )
+    aliases = ", ".join(f"c{i}" for i in range(1, 4 + 4 * signals))
+    return (
+        f"SELECT c1, c2, sum(c3)::bigint, {', '.join(combined)} "
+        f"FROM ({inner}) AS piece ({aliases}) GROUP BY c1, c2 ORDER BY c1, c2"
+    )
 
 
 # --- Late data -----------------------------------------------------------------------------------
