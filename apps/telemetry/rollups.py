@@ -221,6 +221,30 @@ def late_points_note(*, times: Iterable[datetime], now: datetime) -> bool:
     return True
 
 
+def history_note(*, connection: Any, model: Any) -> bool:
+    """Migration 0003: note every stored hour for late_ranges_refresh. The aggregates are
+    created WITH NO DATA and their policy materializes only the last 7 days, so on a database
+    that already held telemetry (one moved onto TimescaleDB later) older buckets would stay
+    empty below the watermark; the beat task backfills them after the migration, not inside it."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT to_regclass('{HOURLY}') IS NOT NULL AND to_regclass('{DAILY}') IS NOT NULL"
+        )
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute(f"SELECT min(time), max(time) FROM {TABLE}")
+        oldest, newest = cursor.fetchone()
+    if oldest is None:
+        return False
+    model.objects.using(connection.alias).bulk_create(
+        [model(start=floor_to(oldest, HOUR), end=floor_to(newest, HOUR) + HOUR)],
+        ignore_conflicts=True,
+    )
+    return True
+
+
 def merge(ranges: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
     merged: list[tuple[datetime, datetime]] = []
     for lo, hi in sorted(ranges):

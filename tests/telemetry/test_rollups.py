@@ -426,3 +426,23 @@ def test_day_buckets_may_span_more_than_31_days(fleet, live):
     too_wide = get("day", 2000)
     assert too_wide.status_code == 400
     assert "1830 days" in too_wide.json()["error"]["details"]["start"][0]
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_migration_notes_the_history_the_aggregates_were_created_without(history, plain_layout):
+    # plain PostgreSQL: nothing to backfill
+    assert not rollups.history_note(connection=connection, model=TelemetryLateRange)
+    assert not TelemetryLateRange.objects.exists()
+    # the aggregates exist (created WITH NO DATA): every stored hour is noted for the beat task
+    rollup_standin.install()
+    try:
+        assert rollups.history_note(connection=connection, model=TelemetryLateRange)
+    finally:
+        rollup_standin.uninstall()
+    (noted,) = TelemetryLateRange.objects.all()
+    oldest = TelemetryPoint.objects.order_by("time").first()
+    newest = TelemetryPoint.objects.order_by("-time").first()
+    assert oldest and newest
+    assert noted.start == rollups.floor_to(oldest.time, rollups.HOUR) <= oldest.time
+    assert noted.end > newest.time

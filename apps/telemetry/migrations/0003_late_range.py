@@ -2,6 +2,16 @@
 
 from django.db import migrations, models
 
+from apps.telemetry.rollups import history_note
+
+
+def note_history(apps, schema_editor):
+    """On TimescaleDB: have the beat task materialize the history the aggregates were created
+    without (apps/telemetry/rollups.py, history_note)."""
+    history_note(
+        connection=schema_editor.connection, model=apps.get_model("telemetry", "TelemetryLateRange")
+    )
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -32,4 +42,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(note_history, migrations.RunPython.noop),
     ]
