@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from apps.telemetry.live import live_publish, telemetry_group  # noqa: F401 (re-exported)
 from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.rollups import late_points_note
 from apps.telemetry.validation import SIGNALS, CleanPoint, clean_point
 from apps.vendors.lifecycle import ACTIVE_STATUSES
 from apps.vendors.models import FabricationNode
@@ -99,6 +100,7 @@ def telemetry_ingest(*, points: Sequence[Any], node_id: int) -> IngestReport:
         if inserted:
             newest = max((p for _, p in fresh if p.time in inserted), key=lambda p: p.time)
             _announce(node_id, newest)
+            late_points_note(times=inserted, now=now)  # TimescaleDB: rollups to re-materialize
     report.duplicates.sort()
     return report
 
