@@ -71,10 +71,11 @@ class Forwarder:
     def enqueue(self, points: list[dict[str, Any]]) -> None:
         self.buffer.append(points)
 
-    def drain(self) -> bool:
-        """Send everything buffered. False when the upstream is unreachable (points stay)."""
+    def drain(self, *, up_to: int | None = None) -> bool:
+        """Send everything buffered (up to the point with id `up_to`, when given: see
+        `SqliteBuffer.last_id`). False when the upstream is unreachable (points stay)."""
         while True:
-            last_id, batch = self.buffer.peek(self.batch_size)
+            last_id, batch = self.buffer.peek(self.batch_size, up_to=up_to)
             if not batch:
                 return True
             try:
