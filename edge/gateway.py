@@ -132,7 +132,8 @@ class ForwardLane:
     fallback_s: float
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     want_at: float = math.inf  # monotonic time a send is wanted (inf: none yet)
-    last_attempt: float = -math.inf
+    last_attempt: float = -math.inf  # the last send (an empty buffer sends nothing)
+    checked_at: float = -math.inf  # the last time the sender looked, sending or not
     retry_at: float = -math.inf  # after a failed send: the earliest next one
     urgent_waiting: bool = False  # an urgent point is buffered and not yet being sent
     urgent_sends: int = 0
@@ -151,7 +152,7 @@ class ForwardLane:
             self.wake.set()
 
     def next_send_at(self) -> float:
-        return min(self.want_at, self.last_attempt + self.fallback_s)
+        return min(self.want_at, self.checked_at + self.fallback_s)
 
 
 class StampedAtRead:
@@ -326,10 +327,13 @@ class Gateway:
             # is recorded in one go), and the send takes everything buffered: they coalesce.
             urgent, lane.urgent_waiting = lane.urgent_waiting, False
             lane.want_at = math.inf
-            lane.last_attempt = clock.monotonic()
-            lane.filter.sending(lane.last_attempt)
+            lane.checked_at = clock.monotonic()
             if forwarder.buffer.last_id() == 0:
-                continue  # nothing buffered (max(id) reads the index, not the table)
+                # nothing buffered (max(id) reads the index, not the table); not a send: the
+                # next urgent point must not wait a gap for it
+                continue
+            lane.last_attempt = lane.checked_at
+            lane.filter.sending(lane.last_attempt)
             if urgent:
                 lane.urgent_sends += 1
             else:

@@ -219,6 +219,59 @@ def test_a_noisy_signal_is_rate_limited_into_batches(tmp_path):
     assert sum(messages) >= 2.5 * len(messages), messages
 
 
+@pytest.mark.integration
+def test_an_urgent_point_waits_out_the_gap_after_a_send_not_after_an_empty_look(tmp_path):
+    # given: a gateway on the real broker allowed one urgent send per 30 s; its sender looked
+    # at the (empty) buffer when it started, before the first poll
+    site = f"gap{uuid.uuid4().hex[:8]}"
+    machine = Machine(power_kw=1.0)
+    messages: list[int] = []
+    subscribed = threading.Event()
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"listen-{site}")
+    listener.on_message = lambda c, u, m: messages.append(len(orjson.loads(m.payload)["points"]))
+    listener.on_subscribe = lambda *args: subscribed.set()
+    listener.connect("127.0.0.1", 1883)
+    listener.subscribe(f"factory/{site}/machine/+/telemetry", qos=1)
+    listener.loop_start()
+    assert subscribed.wait(10), "Mosquitto on 127.0.0.1:1883 is required"
+    config = {
+        "upstream": {"mqtt": "mqtt://127.0.0.1:1883", "site": site},
+        "buffer": {"path": str(tmp_path / "edge.sqlite3")},
+        "forward_every_s": LONG,
+        "min_urgent_gap_s": 30,
+        "devices": [device(9, "imw_test", machine)],
+    }
+
+    async def scenario() -> Gateway:
+        await machine.start()
+        gateway = from_config(config)
+        assert gateway.mqtt is not None and gateway.mqtt.connected.wait(10)
+        forwarder = gateway.forwarders[9]
+        task = asyncio.create_task(gateway.run())
+        try:
+            # then: the first point goes at once (the empty look was not a send)
+            await until(lambda: len(messages) == 1, "the first point")
+            # when: a change worth showing comes within the gap
+            await machine.write("power_kw", 5.0)
+            await polls(gateway, 9, 5)
+            # then: it waits in the buffer for the gap to pass
+            assert len(messages) == 1 and len(forwarder.buffer) >= 5
+            assert gateway.lanes[9].urgent_waiting
+        finally:
+            await stop(task)
+            await machine.stop()
+        return gateway
+
+    try:
+        gateway = asyncio.run(scenario())
+        sent = gateway.forwarders[9].stats.sent  # the final drain took the rest
+        assert wait_for(lambda: sum(messages) == sent), (messages, sent)
+    finally:
+        listener.loop_stop()
+        listener.disconnect()
+    assert len(messages) == 2
+
+
 def test_urgent_points_stay_buffered_through_an_outage(live_server, fleet, tmp_path):
     node, token = make_ready_node(fleet, "Outage-Mill")
     proxy = CuttableProxy(urlparse(live_server.url).port)
