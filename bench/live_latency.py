@@ -4,12 +4,14 @@
                                            [--quick] [--no-sweep] [--keep-db]
 
 An OPC UA server run by this process writes a marker (1, 2, 3, ... into the variable mapped to
-`material_remaining`) every 0.3-0.7 s, at random instants so that the writes never lock into
-step with the gateway's timers, and notes the wall-clock time of each write. The real edge
-gateway (`python -m edge.gateway`, its own process) polls it and forwards to a real daphne
-(PostgreSQL, channels-redis); a `websockets` client on /ws/telemetry/ notes when each marker,
-or a newer one, first shows. Latency = that receive time - the write time (time.time() on both
-sides, one machine). Target: p99 <= poll interval + 100 ms.
+`material_remaining`, each step far beyond the gateway's default deadband: see MARKER_JUMP)
+every 0.3-0.7 s, at random instants so that the writes never lock into step with the gateway's
+timers, and notes the wall-clock time of each write. The real edge gateway (`python -m
+edge.gateway`, its own process, with its default config unless an option changes it) polls it
+and forwards to a real daphne (PostgreSQL, channels-redis); a `websockets` client on
+/ws/telemetry/ notes when each marker, or a newer one, first shows. Latency = that receive
+time - the write time (time.time() on both sides, one machine). Target: p99 <= poll interval +
+100 ms.
 
 Three taps that do not change the path explain where the time goes:
 - a pass-through HTTP proxy between gateway and daphne decodes every batch: the gateway's read
@@ -20,9 +22,10 @@ Three taps that do not change the path explain where the time goes:
 
 Baselines in the same run and on the same writes: the OPC UA poll floor (the gateway's own
 OpcUaSource polling at the same interval in this process), an OPC UA subscription, and one
-channel-layer hop (group_send -> receive). After the main phase the run repeats with shorter
-forward intervals (the sweep) to show what each setting costs, then, as a what-if, on a daphne
-whose websocket consumer does not coalesce (patched in that daphne's memory only, see
+channel-layer hop (group_send -> receive). After the main phase the run repeats with markers
+that step by 1, inside the deadband (the batched path: they wait for `forward_every_s` by
+design, no target), then with shorter forward intervals (the sweep), then, as a what-if, on a
+daphne whose websocket consumer does not coalesce (patched in that daphne's memory only, see
 `whatif_application`). Everything runs against a database of its own (imewe_bench_live, dropped
 and created anew) and Redis DB 5 under the key prefix `benchlive`; daphne runs as docker-compose's
 web service does (DB_POOL=1). A missed target prints MISS; the exit status stays 0 (only a broken
@@ -981,7 +984,7 @@ def plan(args: argparse.Namespace) -> list[Phase]:
     if args.quick:
         return phases
     if interval != 100:
-        phases.append(Phase("poll 100, forward 0.05", 100, 0.05, sweep_s))
+        phases.append(Phase("poll 100", 100, args.forward_every_s, sweep_s))
     if not args.no_what_if:  # the consumer without its 250 ms coalescing (daphne restarted)
         phases += [
             Phase("what-if: no coalescing", interval, 0.05, sweep_s, coalesce_s=0.0),
