@@ -69,10 +69,11 @@ HOST = harness.HOST
 
 MARKER_SIGNAL = "material_remaining"  # a real signal (0..1e9) without local safety limits
 # Marker k is written as k, plus MARKER_JUMP when k is odd: every step moves the value by about
-# half its range, far beyond the gateway's default deadband (edge/urgency.py), as a change worth
-# showing does. Steps of 1 would fall inside the default 1% deadband from marker 100 on and wait
-# for the periodic batch by design (the `--small-steps` phase measures that path).
+# half its range, far beyond the gateway's default deadband (edge/urgency.py, 1% for this
+# signal), as a change worth showing does. The small-steps phase writes SMALL_BASE + k / 100
+# instead: steps far inside the deadband, which wait for the periodic batch by design.
 MARKER_JUMP = 500_000_000
+SMALL_BASE = 100_000_000
 MARKER_NODE_ID = "Machine1.Bench.Marker"
 MARKER_GAP_S = (0.3, 0.7)  # random gap between marker writes
 COALESCE_S = 0.25  # apps/telemetry/consumers.py MIN_INTERVAL_S
@@ -107,15 +108,18 @@ def server_env(var_dir: Path) -> dict[str, str]:
 
 
 def marker_value(marker: int, small_steps: bool = False) -> float:
-    """The value written for `marker` (see MARKER_JUMP); `small_steps`: the marker itself."""
+    """The value written for `marker` (see MARKER_JUMP)."""
     if small_steps:
-        return float(marker)
+        return SMALL_BASE + marker / 100
     return float(marker + (MARKER_JUMP if marker % 2 else 0))
 
 
 def marker_of(value: Any) -> int:
     """The marker a value read back (a point, a message, an OPC UA read) stands for."""
-    return int(value or 0) % MARKER_JUMP
+    number = float(value or 0)
+    if SMALL_BASE <= number < MARKER_JUMP:
+        return round((number - SMALL_BASE) * 100)
+    return int(number) % MARKER_JUMP
 
 
 def time_us(text: str) -> int:
@@ -971,7 +975,7 @@ def plan(args: argparse.Namespace) -> list[Phase]:
     phases = [Phase("as configured", interval, args.forward_every_s, seconds)]
     if args.no_sweep:
         return phases
-    if not args.quick:  # after 100+ markers, a step of 1 is inside the 1% deadband
+    if not args.quick:
         phases.append(
             Phase("small steps", interval, args.forward_every_s, sweep_s, small_steps=True)
         )

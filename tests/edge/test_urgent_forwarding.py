@@ -143,8 +143,15 @@ def test_a_change_worth_showing_leaves_at_once_and_the_rest_waits(live_server, f
             await machine.write("temperature_c", 51.0)
             # then: the local alert makes its point urgent
             await until(lambda: forwarder.stats.accepted > sent, "the alert's point")
-            assert [a.severity for a in gateway.alerts] == ["warning"]
+            assert [a.severity for a in gateway.alerts[:1]] == ["warning"]
             assert lane.urgent_sends == 3 and lane.batch_sends == 0
+            # when: an urgent point is one the platform refuses (power below its range)
+            await machine.write("power_kw", -5.0)
+            # then: it is parked as a dead letter and the stream goes on
+            await until(lambda: forwarder.stats.dead_lettered >= 1, "the dead letter")
+            await machine.write("power_kw", 3.0)
+            sent = forwarder.stats.accepted
+            await until(lambda: forwarder.stats.accepted > sent, "the next change")
         finally:
             await stop(task)
             await machine.stop()
@@ -158,7 +165,10 @@ def test_a_change_worth_showing_leaves_at_once_and_the_rest_waits(live_server, f
     assert powers[0] == 1.0 and 2.0 in powers
     # the batched points arrived, older than the urgent one that carried them
     assert powers.index(1.02) < powers.index(2.0)
-    assert rows.filter(temperature_c=51.0).exists()
+    assert rows.filter(temperature_c=51.0).exists() and rows.filter(power_kw=3.0).exists()
+    assert not rows.filter(power_kw__lt=0).exists()
+    signals = [a.signal for a in gateway.alerts]
+    assert signals[0] == "temperature_c" and set(signals[1:]) == {"telemetry"}
 
 
 @pytest.mark.integration
