@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,7 +23,10 @@ from asyncua import ua
 from asyncua.server.server import Server
 
 from apps.telemetry.models import TelemetryPoint
+from edge.buffer import SqliteBuffer
+from edge.forwarder import Forwarder
 from edge.gateway import Gateway, from_config
+from edge.publishers import HttpsBatchPublisher
 from tests.conftest import free_port
 from tests.edge.test_gateway import make_ready_node
 from tests.edge.test_store_and_forward import CuttableProxy
@@ -326,3 +331,52 @@ def test_urgent_points_stay_buffered_through_an_outage(live_server, fleet, tmp_p
     times = list(TelemetryPoint.objects.filter(node=node).values_list("time", flat=True))
     assert len(times) == len(set(times)) == forwarder.stats.accepted >= 21
     assert forwarder.stats.duplicates == 0 and forwarder.stats.rejected == []
+
+
+class SlowPlatform(ThreadingHTTPServer):
+    """A batch endpoint that takes its time and notes every point it was sent."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), SlowBatchHandler)
+        self.received: list[dict[str, Any]] = []
+
+
+class SlowBatchHandler(BaseHTTPRequestHandler):
+    server: SlowPlatform
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        points = orjson.loads(gzip.decompress(body))
+        self.server.received.extend(points)
+        time.sleep(0.3)
+        answer = orjson.dumps({"accepted": len(points), "duplicates": 0, "rejected": []})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_drain_that_starts_while_another_runs_waits_for_it(tmp_path):
+    # given: a send in flight (the gateway stopping while a node's sender still posts)
+    platform = SlowPlatform()
+    threading.Thread(target=platform.serve_forever, daemon=True).start()
+    forwarder = Forwarder(
+        SqliteBuffer(tmp_path / "b.sqlite3"),
+        HttpsBatchPublisher(f"http://127.0.0.1:{platform.server_address[1]}", "t"),
+    )
+    forwarder.enqueue([{"node": 1, "time": f"2026-01-01T00:00:0{i}Z"} for i in range(5)])
+    first = threading.Thread(target=forwarder.drain)
+    first.start()
+    try:
+        assert wait_for(lambda: len(platform.received) == 5)
+        # when: the final drain starts before that send was acknowledged
+        assert forwarder.drain()
+    finally:
+        first.join(10)
+        platform.shutdown()
+    # then: it found the buffer empty instead of sending the same points again
+    assert len(platform.received) == 5 and len(forwarder.buffer) == 0
