@@ -671,6 +671,7 @@ class Bench:
     floor_interval: list[float]
     watchdogs: list[asyncio.Task[Any]]
     daphne: asyncio.subprocess.Process | None = None
+    ingest: asyncio.subprocess.Process | None = None
     websocket: asyncio.Task[None] | None = None
 
     def check(self) -> None:
@@ -687,12 +688,33 @@ class Bench:
         if coalesce_s is not None:
             env = {**env, "BENCH_MIN_INTERVAL_S": str(coalesce_s), "PYTHONPATH": str(ROOT)}
             app, name = "bench.live_latency:whatif_application", f"daphne-coalesce-{coalesce_s:g}"
+        # The production topology: the gateway's batches go to an ingest daphne, the browser's
+        # websocket to another, and the point crosses between them through Redis.
+        ingest_port = harness.free_port()
+        self.ingest = await self.procs.start(
+            "daphne-ingest",
+            str(BIN / "daphne"),
+            "-b",
+            HOST,
+            "-p",
+            str(ingest_port),
+            "imewe.asgi:application",
+            env={**self.env, "IMEWE_PROCESS_ROLE": "ingest"},
+        )
         port = harness.free_port()
         self.daphne = await self.procs.start(
-            name, str(BIN / "daphne"), "-b", HOST, "-p", str(port), app, env=env
+            name,
+            str(BIN / "daphne"),
+            "-b",
+            HOST,
+            "-p",
+            str(port),
+            app,
+            env={**env, "IMEWE_PROCESS_ROLE": "ws"},
         )
+        await wait_port(ingest_port, self.ingest, "daphne-ingest")
         await wait_port(port, self.daphne, name)
-        self.proxy.upstream_port = port
+        self.proxy.upstream_port = ingest_port
         subscribed = asyncio.Event()
         self.websocket = asyncio.create_task(
             websocket_client(port, self.seeded, self.record, subscribed)
@@ -711,6 +733,9 @@ class Bench:
         if self.daphne is not None:
             await self.procs.stop(self.daphne)
             self.daphne = None
+        if self.ingest is not None:
+            await self.procs.stop(self.ingest)
+            self.ingest = None
 
     async def sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
