@@ -625,6 +625,7 @@ class MqttLoad:
 
     bridges: int
     wall_s: float
+    points: int
     bridge_cores: float
     broker_cores: float
     postgres_cores: float
@@ -632,10 +633,13 @@ class MqttLoad:
     machine_busy: float  # share of all the machine's cores that were busy
 
 
-def mqtt_load(before: CpuCensus, after: CpuCensus, bridges: int, wall_s: float) -> MqttLoad:
+def mqtt_load(
+    before: CpuCensus, after: CpuCensus, bridges: int, wall_s: float, points: int
+) -> MqttLoad:
     return MqttLoad(
         bridges,
         wall_s,
+        points,
         (after.bridges - before.bridges) / wall_s,
         (after.broker - before.broker) / wall_s,
         after.postgres / wall_s,  # already a difference (see cpu_census)
@@ -702,7 +706,7 @@ def mqtt_throughput(
             client.loop_stop()
     note = "" if stored == total else f"TIMED OUT: stored {stored:,} of {total:,}"
     label = f"MQTT, {len(bridges)} bridge{'s' if len(bridges) > 1 else ''}, {len(devices)} nodes"
-    load = mqtt_load(before, after, len(bridges), seconds)
+    load = mqtt_load(before, after, len(bridges), seconds, stored)
     return Figure(label, stored, seconds, note), load, acked_at
 
 
@@ -801,9 +805,9 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def mqtt_report(f: dict[str, Figure], loads: list[MqttLoad], keys: list[str]) -> list[str]:
+def mqtt_targets(f: dict[str, Figure], keys: list[str]) -> list[str]:
     """Targets of the MQTT phases: each bridge process >= BRIDGE_MIN_RATE, and N processes near
-    N times one, as far as the machine has cores for them; plus where the CPU went."""
+    N times one, as far as the machine has cores for them."""
     if not keys:
         return []
     out = []
@@ -813,8 +817,8 @@ def mqtt_report(f: dict[str, Figure], loads: list[MqttLoad], keys: list[str]) ->
         fig, count = f[key], int(key[4:])
         per_process = fig.rate / count
         line = (
-            f"  {verdict(per_process >= BRIDGE_MIN_RATE and not fig.note)}  MQTT, {count}"
-            f" bridges: {fig.rate:,.0f} points/s, {per_process:,.0f} per process"
+            f"  {verdict(per_process >= BRIDGE_MIN_RATE and not fig.note)}  {fig.label}:"
+            f" {fig.rate:,.0f} points/s, {per_process:,.0f} per process"
             f" (target >= {BRIDGE_MIN_RATE:,} per process)"
         )
         if one is not None and count > 1 and one.rate:
@@ -828,22 +832,31 @@ def mqtt_report(f: dict[str, Figure], loads: list[MqttLoad], keys: list[str]) ->
             else:
                 line += f"; {speedup:.2f}x one bridge ({count} processes on {cores} cores)"
         out.append(line)
+    return out
+
+
+def mqtt_cpu_table(loads: list[MqttLoad]) -> list[str]:
+    """Which part was busy: bridges, broker, PostgreSQL, the publishers, the machine."""
+    cores = os.cpu_count() or 1
+    out = []
     if loads:
         out += [
             "",
             f"  {'CPU cores used during the MQTT phase':<44}{'bridges':>9}{'broker':>9}"
-            f"{'postgres':>10}{'bench':>8}{'machine':>10}",
+            f"{'postgres':>10}{'bench':>8}{'machine':>10}{'points/bridge CPU s':>21}",
         ]
         out += [
-            f"  {f'{x.bridges} bridge processes':<44}{x.bridge_cores:>9.2f}{x.broker_cores:>9.2f}"
+            f"  {f'{x.bridges} bridge process(es)':<44}{x.bridge_cores:>9.2f}{x.broker_cores:>9.2f}"
             f"{x.postgres_cores:>10.2f}{x.publisher_cores:>8.2f}{x.machine_busy:>9.0%}"
+            f"{x.points / max(1e-9, x.bridge_cores * x.wall_s):>21,.0f}"
             for x in loads
         ]
         out += [
             "  (cores: CPU seconds per wall second; postgres: the bench database's backends and",
             "  the WAL writer, checkpointer and background writer; bench: this process, the",
             f"  publishers and the row counting; machine: busy share of all {cores} cores, other",
-            "  work on the machine included)",
+            "  work on the machine included; points/bridge CPU s: what one bridge process would",
+            "  store per second with a core to itself, PostgreSQL not waited for)",
         ]
     return out
 
@@ -906,6 +919,7 @@ def report(results: Results, total_points: int, compress: bool, layout: str) -> 
             "  PG sess.: sessions opened on the bench database;",
             "  *Redis conn.: connections the Redis server accepted, from every client)",
         ]
+    out += mqtt_cpu_table(results.mqtt_loads)
     out += ["", "  targets"]
     for key in ("api1k", "api10k"):
         if key in f:
@@ -919,7 +933,7 @@ def report(results: Results, total_points: int, compress: bool, layout: str) -> 
                 f"  {verdict(fig.rate >= API_MIN_RATE)}  {fig.label}: {fig.rate:,.0f} points/s"
                 f" (target >= {API_MIN_RATE:,})"
             )
-    out += mqtt_report(f, results.mqtt_loads, mqtt_keys)
+    out += mqtt_targets(f, mqtt_keys)
     if lat:
         out.append(
             f"  {verdict(p95 <= P95_MAX_MS)}  API batch 100 p95: {p95:.2f} ms"
