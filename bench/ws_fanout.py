@@ -1188,8 +1188,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--ingest",
         choices=["same", "separate"],
-        default="same",
-        help="api: serve the batch API from the websocket daphne or from a second one",
+        default="separate",
+        help="api: serve the batch API from a daphne of its own, as the production topology "
+        "does (separate), or from the websocket daphne (same)",
     )
     parser.add_argument(
         "--asgi",

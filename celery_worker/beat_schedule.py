@@ -20,6 +20,10 @@ BEAT_SCHEDULE = {
         "task": "apps.maintenance.tasks.fleet_monitor_task",
         "schedule": 60.0,
     },
+    "refresh-late-telemetry-rollups": {
+        "task": "apps.telemetry.tasks.rollups_refresh_late_task",
+        "schedule": 300.0,
+    },
     "score-nodes": {
         "task": "apps.maintenance.tasks.nodes_score_task",
         "schedule": 120.0,

@@ -58,15 +58,24 @@ class SqliteBuffer:
                 "Buffer full (%d points): dropped the %d oldest", self.max_points, excess
             )
 
-    def peek(self, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        """The oldest `limit` points and the id to acknowledge them with (0 when empty)."""
+    def peek(self, limit: int, *, up_to: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """The oldest `limit` points (with ids <= `up_to`, when given) and the id to acknowledge
+        them with (0 when empty)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, body FROM points ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, body FROM points WHERE id <= ? ORDER BY id LIMIT ?",
+                (up_to if up_to is not None else 2**63 - 1, limit),
             ).fetchall()
         if not rows:
             return 0, []
         return int(rows[-1][0]), [json.loads(body) for _, body in rows]
+
+    def last_id(self) -> int:
+        """The id of the newest buffered point (0 when empty): `peek(up_to=...)` then sends
+        what was buffered at this moment and nothing that arrives while it is being sent."""
+        with self._lock:
+            row = self._db.execute("SELECT max(id) FROM points").fetchone()
+        return int(row[0] or 0)
 
     def ack(self, up_to_id: int) -> None:
         with self._lock:

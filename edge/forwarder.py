@@ -13,6 +13,7 @@ fails, the platform is broken, not the data, and the batch stays buffered.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,14 +68,22 @@ class Forwarder:
         self.on_dead_letter = on_dead_letter
         self.stats = ForwardStats()
         self._server_errors = 0  # in a row, on the batch at the head of the buffer
+        # one drain at a time: a send still running in its thread when the gateway stops must
+        # finish (and acknowledge) before the final drain reads the buffer's head again
+        self._draining = threading.Lock()
 
     def enqueue(self, points: list[dict[str, Any]]) -> None:
         self.buffer.append(points)
 
-    def drain(self) -> bool:
-        """Send everything buffered. False when the upstream is unreachable (points stay)."""
+    def drain(self, *, up_to: int | None = None) -> bool:
+        """Send everything buffered (up to the point with id `up_to`, when given: see
+        `SqliteBuffer.last_id`). False when the upstream is unreachable (points stay)."""
+        with self._draining:
+            return self._drain(up_to)
+
+    def _drain(self, up_to: int | None) -> bool:
         while True:
-            last_id, batch = self.buffer.peek(self.batch_size)
+            last_id, batch = self.buffer.peek(self.batch_size, up_to=up_to)
             if not batch:
                 return True
             try:

@@ -20,16 +20,33 @@ Example edge.yaml:
          limits: {temperature_c: [60, 70]}}
 
 Each device has its node's own token (a token writes for one node only) and its own buffer
-file (`<buffer path>.<node>`), so one node's backlog never blocks another's. `forward_every_s`
-(0.01-60) is how long a point may wait before upload: short for live views (0.05 s keeps OPC UA
-change to browser under poll interval + 100 ms, bench/live_latency), longer for fewer, larger
-uploads from a big fleet (bench/ingest). `limits` overrides
-the local safety thresholds (warning, critical) per signal for that device. `work: {speedup:
-360}` runs the node's work agent (edge/work_agent.py): it takes the parts the platform assigns to
-the node and reports start, progress and completion; `speedup` (1-100000) is the time scale, how
-many machine seconds pass in a second (360: an estimated hour runs in 10 s). `simulated: true`
-in `work` makes the agent drive the device's simulator (edge/simulators/control.py): load only
-while a part runs.
+file (`<buffer path>.<node>`), so one node's backlog never blocks another's.
+
+A point worth showing is forwarded at once (edge/urgency.py): a signal moved beyond its deadband
+since the value last sent, a new signal or the node's first point, a local safety alert, or
+nothing sent for `max_silence_s` (0.1-3600, default 10). The rest waits for the periodic batch,
+every `forward_every_s` (0.01-60, default 1.0): longer means fewer, larger uploads from a big
+fleet (bench/ingest). With the defaults an OPC UA change reaches a browser within poll interval
++ 100 ms (bench/live_latency). Each send takes everything buffered for the node, so points read
+together travel together, and a node sends at most once per `min_urgent_gap_s` (0.01-60, default
+its poll interval): a noisy signal costs one request per gap, not one per point. Deadbands are
+per signal, `{abs: A, rel: R}` (a change counts when larger than both A and R x the last sent
+value; "*" for any other signal), set gateway-wide or per device over edge/urgency.py's
+defaults:
+
+    deadband: {temperature_c: {abs: 1.0}, "*": {rel: 0.1}}
+    devices:
+      - {node: 1, ..., deadband: {spindle_rpm: {abs: 10}}, min_urgent_gap_s: 0.5}
+
+While the platform is unreachable urgent points wait in the buffer like the others, and the
+next try comes `forward_every_s` after the failed one (store-and-forward, edge/forwarder.py).
+
+`limits` overrides the local safety thresholds (warning, critical) per signal for that device.
+`work: {speedup: 360}` runs the node's work agent (edge/work_agent.py): it takes the parts the
+platform assigns to the node and reports start, progress and completion; `speedup` (1-100000) is
+the time scale, how many machine seconds pass in a second (360: an estimated hour runs in 10 s).
+`simulated: true` in `work` makes the agent drive the device's simulator
+(edge/simulators/control.py): load only while a part runs.
 
 One bad point never blocks a node (edge/forwarder.py): points the platform rejects, and points
 that still fail alone after `upstream.max_attempts` (default 3) server errors in a row on their
@@ -44,6 +61,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
+import time as clock
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,10 +84,18 @@ from edge.publishers import (
 from edge.safety import DEFAULT_LIMITS, LocalAlert, SafetyMonitor
 from edge.simulators.control import control_for
 from edge.sources.base import MappingError, Source, TimedSource
+from edge.urgency import (
+    DEFAULT_DEADBANDS,
+    DEFAULT_MAX_SILENCE_S,
+    Deadband,
+    UrgencyFilter,
+    deadbands_from,
+)
 from edge.work_agent import WorkAgent
 
 logger = logging.getLogger("edge.gateway")
 PROTOCOLS = ("opcua", "modbus", "mtconnect")
+DEFAULT_FORWARD_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +111,48 @@ class DeviceConfig:
     limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     # the node's work agent (takes assigned parts), e.g. {speedup: 360}; None: no agent
     work: Mapping[str, Any] | None = None
+    deadbands: Mapping[str, Deadband] = field(default_factory=dict)  # over the gateway's
+    min_urgent_gap_s: float | None = None  # None: the gateway's, else the poll interval
+
+
+@dataclass
+class ForwardLane:
+    """When one node's buffer goes upstream: at once after an urgent point, but at most one
+    send per `min_gap_s` (a noisy signal degrades to one batch per gap, not a request per
+    point); otherwise every `forward_every_s`, right after the poll that makes it due, so that
+    a batch and the next urgent point are never a few ms apart (the platform's live view shows
+    a node at most every 250 ms: a second message right behind the first would be held).
+    `fallback_s` sends anyway when no poll comes (an unreachable machine, a backlog from an
+    outage). After a failed send nothing goes before `forward_every_s` has passed: while the
+    platform is down, urgent points wait in the buffer like the others. Event loop only."""
+
+    filter: UrgencyFilter
+    forward_every_s: float
+    min_gap_s: float
+    fallback_s: float
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    want_at: float = math.inf  # monotonic time a send is wanted (inf: none yet)
+    last_attempt: float = -math.inf  # the last send (an empty buffer sends nothing)
+    checked_at: float = -math.inf  # the last time the sender looked, sending or not
+    retry_at: float = -math.inf  # after a failed send: the earliest next one
+    urgent_waiting: bool = False  # an urgent point is buffered and not yet being sent
+    urgent_sends: int = 0
+    batch_sends: int = 0
+
+    def recorded(self, now: float, *, urgent: bool) -> None:
+        if urgent:
+            self.urgent_waiting = True
+            at = max(self.last_attempt + self.min_gap_s, self.retry_at)
+        elif now - self.last_attempt >= self.forward_every_s:
+            at = max(now, self.retry_at)
+        else:
+            return
+        if at < self.want_at:
+            self.want_at = at
+            self.wake.set()
+
+    def next_send_at(self) -> float:
+        return min(self.want_at, self.checked_at + self.fallback_s)
 
 
 class StampedAtRead:
@@ -128,13 +197,30 @@ def make_source(device: DeviceConfig) -> TimedSource:
 class Gateway:
     devices: list[DeviceConfig]
     forwarders: dict[int, Forwarder]
-    forward_every_s: float = 1.0
+    forward_every_s: float = DEFAULT_FORWARD_EVERY_S
     limits: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     on_alert: Callable[[LocalAlert], None] | None = None
     alerts: list[LocalAlert] = field(default_factory=list)
     mqtt: MqttLink | None = None
     monitors: dict[int, SafetyMonitor] = field(default_factory=dict)
     agents: list[WorkAgent] = field(default_factory=list)
+    # what is forwarded at once (edge/urgency.py): gateway-wide deadbands, per signal
+    deadbands: dict[str, Deadband] = field(default_factory=lambda: dict(DEFAULT_DEADBANDS))
+    max_silence_s: float = DEFAULT_MAX_SILENCE_S
+    min_urgent_gap_s: float | None = None  # None: each device's poll interval
+    lanes: dict[int, ForwardLane] = field(default_factory=dict)
+
+    def lane(self, device: DeviceConfig) -> ForwardLane:
+        lane = self.lanes.get(device.node)
+        if lane is None:
+            gap = device.min_urgent_gap_s or self.min_urgent_gap_s or device.interval_s
+            lane = self.lanes[device.node] = ForwardLane(
+                UrgencyFilter({**self.deadbands, **device.deadbands}, self.max_silence_s),
+                forward_every_s=self.forward_every_s,
+                min_gap_s=gap,
+                fallback_s=self.forward_every_s + device.interval_s,
+            )
+        return lane
 
     def _record(self, device: DeviceConfig, time: datetime, values: dict[str, float]) -> None:
         self.forwarders[device.node].enqueue(
@@ -145,7 +231,14 @@ class Gateway:
             monitor = self.monitors[device.node] = SafetyMonitor(
                 device.node, {**self.limits, **device.limits}
             )
-        for alert in monitor.check(time, values):
+        alerts = monitor.check(time, values)
+        lane = self.lane(device)
+        now = clock.monotonic()
+        reason = lane.filter.check(now, values, alert=bool(alerts))
+        if reason is not None:
+            logger.debug("Node %s: forwarding at once (%s)", device.node, reason)
+        lane.recorded(now, urgent=reason is not None)
+        for alert in alerts:
             self.alerts.append(alert)
             log = logger.warning if alert.severity != "cleared" else logger.info
             log(
@@ -219,20 +312,47 @@ class Gateway:
                 with contextlib.suppress(Exception):
                     await source.disconnect()
 
-    async def _forward(self) -> None:
-        while True:
-            await asyncio.sleep(self.forward_every_s)
-            for node, forwarder in self.forwarders.items():
-                try:
-                    await asyncio.to_thread(forwarder.drain)
-                except UpstreamRefused:
-                    logger.error(
-                        "Node %s: the platform refused its token; points stay buffered", node
-                    )
+    async def _forward(self, device: DeviceConfig) -> None:
+        """Send the node's buffer whenever its lane says so; one send at a time per node."""
+        lane = self.lane(device)
+        forwarder = self.forwarders[device.node]
+        while True:  # the first pass sends what a previous run left buffered
+            delay = lane.next_send_at() - clock.monotonic()
+            if delay > 0:
+                lane.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lane.wake.wait(), delay)
+                continue
+            # Points read together were all recorded before this task ran (a source's read
+            # is recorded in one go), and the send takes everything buffered: they coalesce.
+            urgent, lane.urgent_waiting = lane.urgent_waiting, False
+            lane.want_at = math.inf
+            lane.checked_at = clock.monotonic()
+            if forwarder.buffer.last_id() == 0:
+                # nothing buffered (max(id) reads the index, not the table); not a send: the
+                # next urgent point must not wait a gap for it
+                continue
+            lane.last_attempt = lane.checked_at
+            lane.filter.sending(lane.last_attempt)
+            if urgent:
+                lane.urgent_sends += 1
+            else:
+                lane.batch_sends += 1
+            delivered = await asyncio.to_thread(self._send, device.node)
+            lane.retry_at = -math.inf if delivered else lane.last_attempt + self.forward_every_s
+
+    def _send(self, node: int) -> bool:
+        """What the node had buffered when the send began (later points wait for the next)."""
+        forwarder = self.forwarders[node]
+        try:
+            return forwarder.drain(up_to=forwarder.buffer.last_id())
+        except UpstreamRefused:
+            logger.error("Node %s: the platform refused its token; points stay buffered", node)
+            return False
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._poll(d)) for d in self.devices]
-        tasks.append(asyncio.create_task(self._forward()))
+        tasks.extend(asyncio.create_task(self._forward(d)) for d in self.devices)
         tasks.extend(asyncio.create_task(agent.run()) for agent in self.agents)
         try:
             await asyncio.gather(*tasks)
@@ -274,6 +394,7 @@ def _device(raw: Mapping[str, Any]) -> DeviceConfig:
         if warning > critical:
             raise ValueError(f"device {node}: limits.{signal}: warning above critical")
         limits[str(signal)] = (warning, critical)
+    gap = _seconds(raw, "min_urgent_gap_s", 0.01, 60, f"device {node}")
     device = DeviceConfig(
         node=node,
         url=str(raw["url"]),
@@ -285,16 +406,36 @@ def _device(raw: Mapping[str, Any]) -> DeviceConfig:
         device=str(raw.get("device", "")),
         limits=limits,
         work=dict(raw["work"]) if raw.get("work") else None,
+        deadbands=deadbands_from(raw.get("deadband"), f"device {node}"),
+        min_urgent_gap_s=gap,
     )
     make_source(device)  # validates the protocol-specific map now, not at the first poll
     return device
 
 
+def _seconds(raw: Mapping[str, Any], key: str, low: float, high: float, where: str) -> float | None:
+    """`raw[key]` as seconds in [low, high]; None when absent. ValueError says what is wrong."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not low <= seconds <= high:  # NaN fails too
+        raise ValueError(f"{where}: {key} must be {low:g}-{high:g} (seconds)")
+    return seconds
+
+
 def from_config(config: Mapping[str, Any]) -> Gateway:
-    forward_every_s = float(config.get("forward_every_s", 1.0))
+    forward_every_s = float(config.get("forward_every_s", DEFAULT_FORWARD_EVERY_S))
     if not 0.01 <= forward_every_s <= 60:
         # the forward interval trades latency (a point waits up to it) against request rate
         raise ValueError("forward_every_s must be 0.01-60 (seconds between uploads)")
+    # at most one urgent send per node per gap (default: the device's poll interval)
+    min_urgent_gap_s = _seconds(config, "min_urgent_gap_s", 0.01, 60, "gateway")
+    max_silence_s = _seconds(config, "max_silence_s", 0.1, 3600, "gateway")
+    deadbands = {**DEFAULT_DEADBANDS, **deadbands_from(config.get("deadband"), "gateway")}
     upstream = dict(config["upstream"])
     buffer_cfg = config.get("buffer", {})
     buffer_path = str(buffer_cfg.get("path", "edge-buffer.sqlite3"))
@@ -340,6 +481,9 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
         forward_every_s=forward_every_s,
         mqtt=mqtt,
         agents=agents,
+        deadbands=deadbands,
+        max_silence_s=max_silence_s or DEFAULT_MAX_SILENCE_S,
+        min_urgent_gap_s=min_urgent_gap_s,
     )
     for node, forwarder in forwarders.items():
         forwarder.on_dead_letter = functools.partial(gateway.dead_lettered, node)

@@ -13,6 +13,7 @@ from django.conf import settings  # noqa: E402
 
 from apps.core import daphne_guard  # noqa: E402
 from apps.core.body_limits import BodyLimitMiddleware  # noqa: E402
+from apps.telemetry.fast_path import IngestFastPath  # noqa: E402
 from apps.users.ws_auth import WebsocketAuthStack  # noqa: E402
 from imewe.routing import websocket_urlpatterns  # noqa: E402
 from imewe.shutdown import bound_server_shutdown  # noqa: E402
@@ -23,7 +24,9 @@ daphne_guard.install()
 
 application = ProtocolTypeRouter(
     {
-        "http": BodyLimitMiddleware(django_asgi_app),
+        # Device telemetry POSTs skip Django's middleware stack (apps/telemetry/fast_path.py);
+        # every other request, and every refusal, is Django's.
+        "http": BodyLimitMiddleware(IngestFastPath(django_asgi_app)),
         # The Origin is checked for session cookies only (apps/users/ws_auth.py): token clients
         # such as mobile apps and machines send none.
         "websocket": WebsocketAuthStack(URLRouter(websocket_urlpatterns)),

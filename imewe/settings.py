@@ -547,6 +547,12 @@ REQUEST_BODY_MULTIPART_OVERHEAD = env_int("REQUEST_BODY_MULTIPART_OVERHEAD", 102
 # after inflation (10,000 points x 512 bytes, apps/telemetry/api.py), so a larger raw body could
 # never be taken: refuse it before it is read.
 TELEMETRY_BODY_MAX_BYTES = env_int("TELEMETRY_BODY_MAX_BYTES", 6 * 1024 * 1024)
+# Live telemetry: ingest sends each node's newest point to the websocket fan-out at most once per
+# this many milliseconds (apps/telemetry/live.py), never once per request.
+TELEMETRY_LIVE_WINDOW_MS = env_int("TELEMETRY_LIVE_WINDOW_MS", 50)
+# The ingest fast path (apps/telemetry/fast_path.py) keeps a device token's check for this many
+# seconds in the process: a revoked token or a node taken out of service stops ingest within it.
+DEVICE_AUTH_CACHE_SECONDS = env_int("DEVICE_AUTH_CACHE_SECONDS", 5)
 MARKETPLACE_IMAGE_MAX_BYTES = env_int("MARKETPLACE_IMAGE_MAX_BYTES", 5 * 1024 * 1024)
 # (path regex, largest body). A limit above REQUEST_BODY_MAX_BYTES applies only to requests that
 # carry credentials (Authorization header or session cookie); anonymous ones get the default.
@@ -605,6 +611,12 @@ LOGGING = {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            # which kind of process wrote the line in the production topology (web, ingest, ws)
+            "static_fields": (
+                {"role": os.environ["IMEWE_PROCESS_ROLE"]}
+                if os.environ.get("IMEWE_PROCESS_ROLE")
+                else {}
+            ),
         },
         "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
     },

@@ -10,7 +10,18 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED = {"db", "redis", "mosquitto", "web", "worker", "beat", "mqtt-bridge", "nginx"}
+EXPECTED = {
+    "db",
+    "redis",
+    "mosquitto",
+    "web",
+    "ingest",
+    "ws",
+    "worker",
+    "beat",
+    "mqtt-bridge",
+    "nginx",
+}
 
 
 def compose_command() -> list[str]:
@@ -99,6 +110,10 @@ def test_nginx_is_the_only_way_in_to_the_web_server():
     assert mounts["/srv/static"] == "static"
     assert services["nginx"]["environment"]["IMEWE_STATIC_ROOT"] == "/srv/static"
     assert services["nginx"]["environment"]["IMEWE_UPSTREAM"] == "web:8000"
+    assert services["nginx"]["environment"]["IMEWE_INGEST_UPSTREAM"] == "ingest:8000"
+    assert services["nginx"]["environment"]["IMEWE_WS_UPSTREAM"] == "ws:8000"
+    for name in ("web", "ingest", "ws"):
+        assert not services[name].get("ports"), f"{name} must be reached through nginx only"
     # every IMEWE_* variable of the template is given
     template = (ROOT / "deploy" / "nginx" / "imewe.conf.template").read_text()
     needed = {part.split("}", 1)[0] for part in template.split("${")[1:]}
@@ -107,15 +122,19 @@ def test_nginx_is_the_only_way_in_to_the_web_server():
 
 def test_web_trusts_one_proxy_and_never_the_client_header():
     services = resolved_config()["services"]
-    assert "--proxy-headers" not in services["web"]["command"]
-    assert services["web"]["environment"]["PROXY_COUNT"] == "1"
+    for name in ("web", "ingest", "ws"):
+        assert "--proxy-headers" not in services[name]["command"]
+        assert services[name]["environment"]["PROXY_COUNT"] == "1"
 
 
 def test_database_pools_fit_in_max_connections():
     services = resolved_config()["services"]
     command = services["db"]["command"]
     max_connections = int(command[command.index("-c") + 1].split("=")[1])
-    processes = {"web": 1, "worker": 3, "beat": 1, "mqtt-bridge": 1, "migrate": 1}  # worker: 2+1
+    processes = {"worker": 3, "beat": 1, "mqtt-bridge": 1, "migrate": 1}  # worker: 2+1
+    for name in ("web", "ingest", "ws"):  # scaled by their replica counts
+        processes[name] = int(services[name]["deploy"]["replicas"])
+    assert processes["ingest"] >= 2 and processes["ws"] >= 1
     total = 0
     for name, count in processes.items():
         env = services[name]["environment"]

@@ -19,6 +19,7 @@ from websockets.sync.client import connect as ws_connect
 
 from apps.core.models import AuditLog
 from apps.users.tokens import tokens_issue
+from imewe.topology import nginx_main_conf, render, self_signed_certificate
 from tests.conftest import free_port, wait_for_port
 from tests.daphne import running_daphne
 
@@ -49,26 +50,6 @@ class FrontDoor:
         return lines[-1].rsplit(" ", 1)[1]
 
 
-def render(template: str, values: dict[str, str]) -> str:
-    """What the nginx image's envsubst step does with the IMEWE_* variables."""
-    for name, value in values.items():
-        template = template.replace("${" + name + "}", value)
-    assert "${IMEWE_" not in template, "a variable of the template has no value in this test"
-    return template
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "fullchain.pem", directory / "privkey.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-        + ["-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
 @pytest.fixture(scope="module")
 def front_door(tmp_path_factory: pytest.TempPathFactory, django_db_setup) -> Iterator[FrontDoor]:
     tmp_path = tmp_path_factory.mktemp("front-door")
@@ -91,6 +72,9 @@ def front_door(tmp_path_factory: pytest.TempPathFactory, django_db_setup) -> Ite
             TEMPLATE.read_text(),
             {
                 "IMEWE_UPSTREAM": f"127.0.0.1:{daphne_port}",
+                # one daphne plays all three kinds here (tests/e2e/test_topology.py runs each)
+                "IMEWE_INGEST_UPSTREAM": f"127.0.0.1:{daphne_port}",
+                "IMEWE_WS_UPSTREAM": f"127.0.0.1:{daphne_port}",
                 "IMEWE_HTTP_PORT": str(http_port),
                 "IMEWE_HTTPS_PORT": str(https_port),
                 "IMEWE_SERVER_NAME": "_",
@@ -101,34 +85,7 @@ def front_door(tmp_path_factory: pytest.TempPathFactory, django_db_setup) -> Ite
         )
         (tmp_path / "imewe.conf").write_text(site)
         access_log = tmp_path / "access.log"
-        temp = {name: tmp_path / name for name in ("body", "proxy", "fcgi", "uwsgi", "scgi")}
-        for path in temp.values():
-            path.mkdir()
-        # The rest of what the nginx image's own nginx.conf holds, with paths in tmp_path.
-        (tmp_path / "nginx.conf").write_text(
-            f"""
-{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1;
-daemon off;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    log_format upstream '$request_uri $status $upstream_addr';
-    access_log {access_log} upstream;
-    client_body_temp_path {temp["body"]};
-    proxy_temp_path {temp["proxy"]};
-    fastcgi_temp_path {temp["fcgi"]};
-    uwsgi_temp_path {temp["uwsgi"]};
-    scgi_temp_path {temp["scgi"]};
-    sendfile on;
-    keepalive_timeout 65;
-    include {tmp_path}/imewe.conf;
-}}
-"""
-        )
+        nginx_main_conf(tmp_path, tmp_path / "imewe.conf", access_log)
         command = [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
         checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stderr

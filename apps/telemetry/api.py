@@ -46,8 +46,12 @@ class DeviceRateThrottle(SimpleRateThrottle):
 def read_json_body(request: Request) -> Any:
     """The JSON body, inflated from gzip in bounded steps, refused with 413 past
     MAX_BODY_BYTES or MAX_CONTAINERS before any Python object is built."""
-    body = request._request.body
-    encoding = request.headers.get("Content-Encoding", "").lower()
+    return decode_body(request._request.body, request.headers.get("Content-Encoding", "").lower())
+
+
+def decode_body(body: bytes, encoding: str) -> Any:
+    """`body` (sent with Content-Encoding `encoding`, lower case) as JSON; the DRF view and the
+    fast path (apps/telemetry/fast_path.py) both decode here."""
     if encoding == "gzip":
         body = _gunzip(body, limit=MAX_BODY_BYTES)
     elif encoding not in ("", "identity"):
@@ -65,6 +69,40 @@ def read_json_body(request: Request) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from None
+
+
+def point_result(payload: Any, node_id: int) -> tuple[int, Any]:
+    """Store one point for node `node_id`: (status, body). 201 stored, 200 duplicate."""
+    report = telemetry_ingest(points=[payload], node_id=node_id)
+    if report.rejected:
+        return status.HTTP_400_BAD_REQUEST, error_body(
+            "invalid", "The point was rejected; see details.", report.rejected[0]["errors"]
+        )
+    code = status.HTTP_201_CREATED if report.accepted else status.HTTP_200_OK
+    return code, report.as_dict()
+
+
+def batch_result(payload: Any, node_id: int) -> tuple[int, Any]:
+    """Store a batch for node `node_id`: (status, body); raises ValidationError for a body that
+    is no batch at all."""
+    points = payload.get("points") if isinstance(payload, dict) else payload
+    if not isinstance(points, list):
+        raise exceptions.ValidationError(
+            {"points": 'Send a JSON array of points, or {"points": [...]}.'}
+        )
+    if not points:
+        raise exceptions.ValidationError({"points": "The batch is empty."})
+    if len(points) > MAX_BATCH:
+        raise exceptions.ValidationError(
+            {"points": f"At most {MAX_BATCH} points per batch; got {len(points)}."}
+        )
+    report = telemetry_ingest(points=points, node_id=node_id)
+    body = report.as_dict()
+    if report.rejected and not report.accepted and not report.duplicates:
+        return status.HTTP_400_BAD_REQUEST, error_body(
+            "invalid", "No point could be stored; see details.", body
+        )
+    return (status.HTTP_207_MULTI_STATUS if report.rejected else status.HTTP_200_OK), body
 
 
 def _too_large() -> PayloadTooLarge:
@@ -119,17 +157,8 @@ class TelemetryPointApi(_IngestBase):
         request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT}
     )
     def post(self, request: Request) -> Response:
-        payload = read_json_body(request)
-        report = telemetry_ingest(points=[payload], node_id=_device(request).node_id)
-        if report.rejected:
-            return Response(
-                error_body(
-                    "invalid", "The point was rejected; see details.", report.rejected[0]["errors"]
-                ),
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        code = status.HTTP_201_CREATED if report.accepted else status.HTTP_200_OK
-        return Response(report.as_dict(), status=code)
+        code, body = point_result(read_json_body(request), _device(request).node_id)
+        return Response(body, status=code)
 
 
 class TelemetryBatchApi(_IngestBase):
@@ -145,25 +174,5 @@ class TelemetryBatchApi(_IngestBase):
         },
     )
     def post(self, request: Request) -> Response:
-        payload = read_json_body(request)
-        points = payload.get("points") if isinstance(payload, dict) else payload
-        if not isinstance(points, list):
-            raise exceptions.ValidationError(
-                {"points": 'Send a JSON array of points, or {"points": [...]}.'}
-            )
-        if not points:
-            raise exceptions.ValidationError({"points": "The batch is empty."})
-        if len(points) > MAX_BATCH:
-            raise exceptions.ValidationError(
-                {"points": f"At most {MAX_BATCH} points per batch; got {len(points)}."}
-            )
-        report = telemetry_ingest(points=points, node_id=_device(request).node_id)
-        body = report.as_dict()
-        if report.rejected and not report.accepted and not report.duplicates:
-            return Response(
-                error_body("invalid", "No point could be stored; see details.", body),
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        return Response(
-            body, status=status.HTTP_207_MULTI_STATUS if report.rejected else status.HTTP_200_OK
-        )
+        code, body = batch_result(read_json_body(request), _device(request).node_id)
+        return Response(body, status=code)

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 
 from apps.core.sockets import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, LiveConsumer
+from apps.telemetry.live import telemetry_group
 from apps.telemetry.selectors import telemetry_nodes
-from apps.telemetry.services import telemetry_group
 
 MIN_INTERVAL_S = 0.25  # at most one message per node per 250 ms, with the newest values
 MAX_NODES = 200

@@ -50,3 +50,23 @@ class TelemetryPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id} @ {self.time.isoformat()}"
+
+
+class TelemetryLateRange(models.Model):
+    """Hours [start, end) that received points after the continuous aggregates may have
+    materialized them (apps/telemetry/rollups.py): refreshed, then deleted, by
+    late_ranges_refresh. Written only on the TimescaleDB layout."""
+
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    noted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start"]
+        db_table = "telemetry_late_range"
+        constraints = [
+            models.UniqueConstraint(fields=["start", "end"], name="telemetry_late_range_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()} .. {self.end.isoformat()}"

@@ -31,13 +31,20 @@ from apps.users.types import AuthenticatedRequest
 from apps.vendors.models import FabricationNode
 
 MAX_RANGE = timedelta(days=31)
+# Buckets may span longer, at most about this many rows: day buckets over years (served by
+# the daily aggregate on TimescaleDB), minute and hour buckets over MAX_RANGE as before.
+MAX_BUCKET_RANGE = {
+    "minute": MAX_RANGE,
+    "hour": MAX_RANGE,
+    "day": timedelta(days=1830),  # five years: at most 1,831 rows
+}
 RANGE_PARAMS = [
     OpenApiParameter("start", OpenApiTypes.DATETIME, description="ISO 8601; default: end - 1 h"),
     OpenApiParameter("end", OpenApiTypes.DATETIME, description="ISO 8601; default: now"),
 ]
 
 
-def time_range(request: Request) -> tuple[datetime, datetime]:
+def time_range(request: Request, *, limit: timedelta = MAX_RANGE) -> tuple[datetime, datetime]:
     errors = {}
     values: dict[str, datetime] = {}
     for name in ("start", "end"):
@@ -53,9 +60,10 @@ def time_range(request: Request) -> tuple[datetime, datetime]:
     start = values.get("start", end - timedelta(hours=1))
     if start >= end:
         raise exceptions.ValidationError({"start": ["must be before end"]})
-    if end - start > MAX_RANGE:
+    if end - start > limit:
+        hint = "; use buckets" if limit == MAX_RANGE else ""
         raise exceptions.ValidationError(
-            {"start": ["the range is limited to 31 days; use buckets"]}
+            {"start": [f"the range is limited to {limit.days} days{hint}"]}
         )
     return start, end
 
@@ -101,7 +109,6 @@ class NodeBucketsApi(APIView):
     )
     def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         node = visible_node(request, pk)
-        start, end = time_range(request)
         signal = request.query_params.get("signal", "")
         bucket = request.query_params.get("bucket", "hour")
         errors: dict[str, list[str]] = {}
@@ -111,6 +118,7 @@ class NodeBucketsApi(APIView):
             errors["bucket"] = [f"one of {', '.join(BUCKETS)}"]
         if errors:
             raise exceptions.ValidationError(errors)
+        start, end = time_range(request, limit=MAX_BUCKET_RANGE[bucket])
         rows = point_buckets(node_id=node.pk, start=start, end=end, bucket=bucket, signal=signal)
         return Response({"node": node.pk, "signal": signal, "bucket": bucket, "buckets": rows})
 

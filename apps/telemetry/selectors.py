@@ -9,7 +9,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import Avg, Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute
+from django.utils import timezone
 
+from apps.telemetry import rollups
 from apps.telemetry.models import SIGNAL_RANGES, TelemetryPoint
 from apps.users.models import User
 from apps.users.roles import Action, Scope, scope_for
@@ -129,6 +131,22 @@ def point_range_downsampled(
 def point_buckets(
     *, node_id: int, start: datetime, end: datetime, bucket: str, signal: str
 ) -> list[dict[str, Any]]:
+    """avg/min/max/count of `signal` per bucket in [start, end), a row per bucket holding points.
+    Hour and day buckets come from the continuous aggregates where they exist (TimescaleDB:
+    apps.telemetry.rollups, the same figures), otherwise from a GROUP BY over the raw rows."""
+    if rollups.serves(bucket):
+        return [
+            {
+                "bucket": row["bucket"],
+                "avg": row[f"{signal}_avg"],
+                "min": row[f"{signal}_min"],
+                "max": row[f"{signal}_max"],
+                "count": row[f"{signal}_count"],
+            }
+            for row in rollups.rollup_buckets(
+                node_id=node_id, start=start, end=end, bucket=bucket, signals=[signal]
+            )
+        ]
     trunc = BUCKETS[bucket]
     rows = (
         point_range(node_id=node_id, start=start, end=end)
@@ -140,14 +158,58 @@ def point_buckets(
     return [dict(row) for row in rows]
 
 
-def latest_points(*, node_ids: list[int]) -> list[TelemetryPoint]:
-    """The newest point of each node (one indexed lookup per node)."""
-    latest = []
-    for node_id in node_ids:
-        point = TelemetryPoint.objects.filter(node_id=node_id).order_by("-time").first()
-        if point is not None:
-            latest.append(point)
-    return latest
+# latest_points looks this far back first, then further only for the nodes it has not found:
+# on a hypertable each step reads only the chunks of its window (a node that never reported
+# still costs one index probe per chunk, in the last step).
+LATEST_WINDOWS: tuple[timedelta | None, ...] = (timedelta(days=1), timedelta(days=30), None)
+_LATEST_COLUMNS = ["node_id", "time", "job_id", *SIGNALS, "extra"]
+
+
+def _loaded(row: tuple[Any, ...]) -> list[Any]:
+    """A raw row as the ORM would load it (`extra` arrives as JSON text)."""
+    fields = TelemetryPoint._meta
+    out = []
+    for name, value in zip(_LATEST_COLUMNS, row, strict=True):
+        field = fields.get_field(name.removesuffix("_id") if name == "node_id" else name)
+        from_db = getattr(field, "from_db_value", None)
+        out.append(from_db(value, None, connection) if from_db and value is not None else value)
+    return out
+
+
+def latest_points(*, node_ids: list[int], now: datetime | None = None) -> list[TelemetryPoint]:
+    """The newest point of each node, in the order of `node_ids` (nodes without telemetry are
+    left out). On PostgreSQL one query per widening of the time window, each an index probe per
+    node (LATERAL ... ORDER BY time DESC LIMIT 1); on SQLite one indexed lookup per node."""
+    if not node_ids:
+        return []
+    if connection.vendor != "postgresql":
+        latest = []
+        for node_id in node_ids:
+            point = TelemetryPoint.objects.filter(node_id=node_id).order_by("-time").first()
+            if point is not None:
+                latest.append(point)
+        return latest
+    now = now or timezone.now()
+    found: dict[int, TelemetryPoint] = {}
+    missing = list(dict.fromkeys(node_ids))
+    for window in LATEST_WINDOWS:
+        since = "AND p.time > %s" if window is not None else ""
+        sql = (
+            f"SELECT {', '.join(f'p.{c}' for c in _LATEST_COLUMNS)} "
+            "FROM unnest(%s::bigint[]) AS n(id) CROSS JOIN LATERAL ("
+            f"SELECT * FROM telemetry_point p WHERE p.node_id = n.id {since} "
+            "ORDER BY p.time DESC LIMIT 1) AS p"
+        )
+        params: list[Any] = [missing] if window is None else [missing, now - window]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for row in cursor.fetchall():
+                point = TelemetryPoint.from_db(connection.alias, _LATEST_COLUMNS, _loaded(row))
+                found[point.node_id] = point
+        missing = [n for n in missing if n not in found]
+        if not missing:
+            break
+    return [found[n] for n in node_ids if n in found]
 
 
 def default_window() -> timedelta:

@@ -17,8 +17,9 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from apps.core.realtime import broadcast_on_commit
+from apps.telemetry.live import live_publish, telemetry_group  # noqa: F401 (re-exported)
 from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.rollups import late_points_note
 from apps.telemetry.validation import SIGNALS, CleanPoint, clean_point
 from apps.vendors.lifecycle import ACTIVE_STATUSES
 from apps.vendors.models import FabricationNode
@@ -47,10 +48,6 @@ class IngestReport:
             "duplicate_indexes": self.duplicates,
             "rejected": self.rejected,
         }
-
-
-def telemetry_group(node_id: int) -> str:
-    return f"telemetry.node.{node_id}"
 
 
 def telemetry_ingest(*, points: Sequence[Any], node_id: int) -> IngestReport:
@@ -103,6 +100,7 @@ def telemetry_ingest(*, points: Sequence[Any], node_id: int) -> IngestReport:
         if inserted:
             newest = max((p for _, p in fresh if p.time in inserted), key=lambda p: p.time)
             _announce(node_id, newest)
+            late_points_note(times=inserted, now=now)  # TimescaleDB: rollups to re-materialize
     report.duplicates.sort()
     return report
 
@@ -212,7 +210,20 @@ def _announce(node_id: int, newest: CleanPoint) -> None:
         **{s: v for s, v in zip(SIGNALS, newest.values, strict=True) if v is not None},
         "extra": newest.extra,
     }
-    broadcast_on_commit(telemetry_group(node_id), payload)
-    transaction.on_commit(
-        lambda: telemetry_ingested.send(sender=TelemetryPoint, node_id=node_id, point=newest)
-    )
+    # On commit, so nobody sees a point that was rolled back; coalesced per node (live.py).
+    transaction.on_commit(lambda: live_publish(node_id, payload))
+    transaction.on_commit(lambda: _tell_receivers(node_id, newest))
+
+
+def _tell_receivers(node_id: int, newest: CleanPoint) -> None:
+    """The points are stored: a receiver that fails is logged and never fails the request (the
+    gateway would send the stored points again, and a 500 would hide that they were kept)."""
+    results = telemetry_ingested.send_robust(sender=TelemetryPoint, node_id=node_id, point=newest)
+    for receiver, result in results:
+        if isinstance(result, Exception):
+            logger.error(
+                "telemetry receiver %s failed for node %s",
+                getattr(receiver, "__qualname__", receiver),
+                node_id,
+                exc_info=result,
+            )

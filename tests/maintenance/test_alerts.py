@@ -113,3 +113,64 @@ def test_who_may_edit_rules(fleet, mill):
         rule_delete(by=fleet["admin"], rule=default)
     rule_delete(by=fleet["operator"], rule=rule)
     assert not ThresholdRule.objects.filter(node=mill).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet):
+    """Ingest processes and MQTT bridges may evaluate the same node at once: the second insert of
+    a signal's first state used to fail on (node, signal) and turn a stored batch into a 500."""
+    import threading
+    import time
+
+    import psycopg
+    from django.db import connection
+    from django.utils import timezone
+
+    from apps.maintenance.models import SignalState
+    from apps.maintenance.services.alerts import alerts_evaluate
+
+    node = in_service(fleet)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        dbname=settings["NAME"],
+    )
+    # the other process has inserted the state and not committed yet
+    other.execute(
+        "INSERT INTO maintenance_signalstate (node_id, signal, level, pending_level) "
+        "VALUES (%s, 'temperature_c', 'normal', '')",
+        [node.pk],
+    )
+    outcome: list[object] = []
+
+    def evaluate() -> None:
+        try:
+            outcome.append(
+                alerts_evaluate(node_id=node.pk, at=timezone.now(), readings={"temperature_c": 50})
+            )
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=evaluate)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # until our insert waits for the other's row
+        waiting = other.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        ).fetchone()
+        if waiting and waiting[0]:
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("the evaluation never waited for the other insert")
+    other.commit()
+    other.close()
+    worker.join(timeout=20)
+    assert outcome == [[]], outcome  # no IntegrityError, nothing raised
+    state = SignalState.objects.get(node=node, signal="temperature_c")
+    assert state.value == 50 and state.seen_at is not None

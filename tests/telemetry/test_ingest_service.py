@@ -66,3 +66,26 @@ def test_storage_layout_matches_the_backend():
         assert "time" in indexes  # hypertable's own index
     else:
         assert "USING brin" in indexes
+
+
+def test_a_failing_receiver_is_logged_and_never_fails_the_stored_batch(
+    live, django_capture_on_commit_callbacks, caplog
+):
+    from apps.telemetry.services import telemetry_ingest, telemetry_ingested
+
+    def broken(**kwargs):
+        raise RuntimeError("a receiver's bug")
+
+    node = live["nodes"][0]
+    telemetry_ingested.connect(broken, dispatch_uid="test.broken")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            when = (timezone.now() - timedelta(minutes=1)).isoformat()
+            report = telemetry_ingest(
+                points=[{"node": node.pk, "time": when, "power_kw": 1.0}],
+                node_id=node.pk,
+            )
+    finally:
+        telemetry_ingested.disconnect(dispatch_uid="test.broken")
+    assert report.accepted == 1 and TelemetryPoint.objects.filter(node=node).count() == 1
+    assert any("receiver" in r.message and r.exc_info for r in caplog.records)

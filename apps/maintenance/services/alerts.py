@@ -67,12 +67,7 @@ def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -
     applicable = {s: r for s, r in rules_applicable(node=node).items() if s in readings}
     if not applicable:
         return []
-    states = {
-        s.signal: s
-        for s in SignalState.objects.select_for_update(of=("self",))
-        .select_related("alert")
-        .filter(node=node, signal__in=applicable)
-    }
+    states = _states_locked(node, set(applicable))
     touched = []
     for signal, rule in applicable.items():
         value = readings[signal]
@@ -119,6 +114,31 @@ def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -
         state.alert = alert
         state.save()
     return touched
+
+
+def _states_locked(node: FabricationNode, signals: set[str]) -> dict[str, SignalState]:
+    """The node's states of `signals`, locked for this transaction, created where missing.
+    Several ingest processes (and MQTT bridges) may evaluate the same node's first readings at
+    once: each inserts the missing rows with ON CONFLICT DO NOTHING, waiting for the other's
+    insert, then locks the rows that exist, so neither fails on the unique (node, signal)."""
+
+    def locked(wanted: set[str]) -> dict[str, SignalState]:
+        return {
+            s.signal: s
+            for s in SignalState.objects.select_for_update(of=("self",))
+            .select_related("alert")
+            .filter(node=node, signal__in=wanted)
+        }
+
+    states = locked(signals)
+    missing = signals - set(states)
+    if missing:
+        SignalState.objects.bulk_create(
+            [SignalState(node=node, signal=signal) for signal in sorted(missing)],
+            ignore_conflicts=True,
+        )
+        states.update(locked(missing))
+    return states
 
 
 def _raise(

@@ -38,6 +38,7 @@ from apps.maintenance.models import (
     MaintenanceWindow,
     Ticket,
 )
+from apps.telemetry import rollups
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.selectors import SIGNALS, point_range_downsampled
 from apps.vendors.models import FabricationNode
@@ -118,17 +119,10 @@ def platform_failures(*, now: datetime) -> tuple[Table, np.ndarray, int]:
     distinct failures labelled it."""
     since = now - timedelta(days=HISTORY_DAYS)
     events = failure_events(since=since)
-    hours = (
-        TelemetryPoint.objects.filter(time__gte=since)
-        .annotate(hour=TruncHour("time"))
-        .values("node_id", "hour")
-        .annotate(**{s: Avg(s) for s in SIGNALS})
-        .order_by("node_id", "hour")
-    )
     rows, labels = [], []
     horizon = timedelta(hours=HORIZON_H)
     used: set[tuple[int, datetime]] = set()
-    for row in hours:
+    for row in hourly_means(since=since):
         end = row["hour"] + timedelta(hours=1)
         failed = False
         for at in events.get(row["node_id"], []):
@@ -140,6 +134,28 @@ def platform_failures(*, now: datetime) -> tuple[Table, np.ndarray, int]:
         labels.append(1.0 if failed else 0.0)
     values = np.array(rows, dtype=float) if rows else np.empty((0, len(SIGNALS)))
     return Table(list(SIGNALS), values), np.array(labels), len(used)
+
+
+def hourly_means(*, since: datetime) -> list[dict[str, Any]]:
+    """Every node's mean of every signal per hour since `since`, ordered by node and hour. On
+    TimescaleDB from the hourly continuous aggregate (apps.telemetry.rollups: whole hours from
+    telemetry_hourly, the first partial hour from the raw rows, the same means), else grouped
+    from the raw rows: 90 days of every node is the largest telemetry read training makes."""
+    if rollups.serves("hour"):
+        # Open-ended like the raw read: past any point ingest accepts (validation.MAX_FUTURE).
+        end = max(timezone.now(), since) + timedelta(days=1)
+        return [
+            {"node_id": r["node_id"], "hour": r["bucket"], **{s: r[f"{s}_avg"] for s in SIGNALS}}
+            for r in rollups.rollup_buckets(node_id=None, start=since, end=end, bucket="hour")
+        ]
+    hours = (
+        TelemetryPoint.objects.filter(time__gte=since)
+        .annotate(hour=TruncHour("time"))
+        .values("node_id", "hour")
+        .annotate(**{s: Avg(s) for s in SIGNALS})
+        .order_by("node_id", "hour")
+    )
+    return [dict(row) for row in hours]
 
 
 def _f1_shortfall(metrics: dict[str, Any]) -> float:
