@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gzip
 import http.client
 import math
@@ -54,7 +55,8 @@ MAX_BACKLOG_MESSAGES = 600
 
 API_MIN_RATIO = 0.5
 API_MIN_RATE = 100_000
-BRIDGE_MIN_RATE = 50_000
+BRIDGE_MIN_RATE = 60_000  # per bridge process
+SCALING_MIN = 0.8  # N bridge processes on N free cores: at least 0.8 x N times one
 P95_MAX_MS = 10.0
 
 
@@ -239,6 +241,10 @@ def wait_until(
     raise RuntimeError(f"Timed out after {timeout:.0f} s waiting for {what}.{detail}")
 
 
+def has_logged(service: Service, text: str) -> bool:
+    return text in service.log.read_text(errors="replace")
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -382,6 +388,7 @@ class Results:
     figures: dict[str, Figure] = field(default_factory=dict)
     loads: list[Load] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)
+    mqtt_loads: list[MqttLoad] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -551,18 +558,110 @@ def mqtt_session_forget(client_id: str) -> None:
     client.loop_stop()
 
 
+@dataclass(frozen=True)
+class CpuCensus:
+    """CPU seconds so far of everything an MQTT phase runs on, to tell which one is the ceiling."""
+
+    bridges: float
+    broker: float
+    postgres: float
+    publishers: float  # this process: the publishers' network threads and the row counting
+    machine_busy: float  # every core, every process (other work on the machine included)
+    machine_total: float
+
+
+def broker_pid() -> int | None:
+    found = subprocess.run(["pgrep", "-x", "mosquitto"], capture_output=True, text=True)
+    pids = found.stdout.split()
+    return int(pids[0]) if pids else None
+
+
+def postgres_pids(db: psycopg.Connection) -> list[int]:
+    """The bench database's backends (not this process's own) and the writers all share."""
+    sql = (
+        "SELECT pid FROM pg_stat_activity WHERE (datname = %s AND pid <> pg_backend_pid())"
+        " OR backend_type IN ('walwriter', 'checkpointer', 'background writer')"
+    )
+    return [int(r[0]) for r in db.execute(sql, [DATABASE.name])]
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks[:8]) - idle) / hz, sum(ticks[:8]) / hz
+
+
+def cpu_census(
+    db: psycopg.Connection, bridges: list[Service], since: dict[int, float] | None = None
+) -> tuple[CpuCensus, dict[int, float]]:
+    """The census, and the per-process figures it was summed from (PostgreSQL backends come and
+    go: one absent from `since` counts from zero)."""
+    per_pid: dict[int, float] = {}
+    for pid in postgres_pids(db):
+        per_pid[pid] = harness.cpu_seconds(pid)
+    base = since or {}
+    postgres = sum(
+        v - base.get(pid, 0.0) for pid, v in per_pid.items() if not math.isnan(v) and pid > 0
+    )
+    broker = broker_pid()
+    usage = os.times()
+    busy, total = machine_cpu()
+    census = CpuCensus(
+        bridges=sum(process_cpu(b.process.pid) for b in bridges),
+        broker=harness.cpu_seconds(broker) if broker else float("nan"),
+        postgres=postgres,
+        publishers=usage.user + usage.system,
+        machine_busy=busy,
+        machine_total=total,
+    )
+    return census, per_pid
+
+
+@dataclass(frozen=True)
+class MqttLoad:
+    """CPU cores (CPU seconds per wall second) each part used during one MQTT phase."""
+
+    bridges: int
+    wall_s: float
+    points: int
+    bridge_cores: float
+    broker_cores: float
+    postgres_cores: float
+    publisher_cores: float
+    machine_busy: float  # share of all the machine's cores that were busy
+
+
+def mqtt_load(
+    before: CpuCensus, after: CpuCensus, bridges: int, wall_s: float, points: int
+) -> MqttLoad:
+    return MqttLoad(
+        bridges,
+        wall_s,
+        points,
+        (after.bridges - before.bridges) / wall_s,
+        (after.broker - before.broker) / wall_s,
+        after.postgres / wall_s,  # already a difference (see cpu_census)
+        (after.publishers - before.publishers) / wall_s,
+        (after.machine_busy - before.machine_busy)
+        / max(1e-9, after.machine_total - before.machine_total),
+    )
+
+
 def mqtt_throughput(
     db: psycopg.Connection,
-    meter: Meter,
-    bridge: Service,
+    bridges: list[Service],
     devices: list[Device],
     clock: Clock,
     site: str,
+    topic_root: str,
     total: int,
     per_message: int,
-) -> tuple[Figure, Load, float]:
-    """One publisher per node sends `per_message`-point messages with QoS 1; the clock stops
-    when the table holds every point. Also returns the seconds until the last PUBACK."""
+) -> tuple[Figure, MqttLoad, float]:
+    """One publisher per node sends `per_message`-point messages with QoS 1 to the bridges'
+    shared subscription; the clock stops when the table holds every point. Also returns the
+    seconds until the last PUBACK."""
     share = total // len(devices)
     messages = {
         d.node_id: [
@@ -574,62 +673,138 @@ def mqtt_throughput(
     publishers = {d.node_id: mqtt_client(f"bench-pub-{uuid.uuid4().hex[:8]}") for d in devices}
     table_reset(db)
     infos = []
-    before = meter.read(bridge.process.pid)
+    # Mosquitto queues up to 1,000 messages per member of the group: the backlog may grow with
+    # the number of bridges (it round-robins, so each member holds about 1/N of it).
+    cap = MAX_BACKLOG_MESSAGES * len(bridges)
+    before, pg_before = cpu_census(db, bridges)
     start = time.perf_counter()
     try:
         for sent, batch in enumerate(zip(*messages.values(), strict=True)):
-            published, cap = sent * len(devices), MAX_BACKLOG_MESSAGES
+            published = sent * len(devices)
             while published > cap and published - row_count(db) // per_message > cap:
                 time.sleep(0.1)
             for node_id, payload in zip(messages, batch, strict=True):
-                topic = f"factory/{site}/machine/{node_id}/telemetry"
+                topic = f"{topic_root}/{site}/machine/{node_id}/telemetry"
                 infos.append(publishers[node_id].publish(topic, payload, qos=1))
         acked_at = 0.0
         stored = 0
         deadline = time.monotonic() + max(60.0, total / 2_000)
         while time.monotonic() < deadline:
-            bridge.check_alive()
+            for bridge in bridges:
+                bridge.check_alive()
             if not acked_at and all(i.is_published() for i in infos):
                 acked_at = time.perf_counter() - start
             stored = row_count(db)
             if stored >= total:
                 break
-            time.sleep(0.1)
+            time.sleep(poll_wait(stored, total, time.perf_counter() - start))
         seconds = time.perf_counter() - start
+        after, _ = cpu_census(db, bridges, since=pg_before)
     finally:
         for client in publishers.values():
             client.disconnect()
             client.loop_stop()
     note = "" if stored == total else f"TIMED OUT: stored {stored:,} of {total:,}"
-    label = f"MQTT bridge, {per_message:,} points/msg, {len(devices)} nodes"
-    load = meter.load(f"bridge: {label}", bridge.process.pid, before, seconds, len(infos))
+    label = f"MQTT, {len(bridges)} bridge{'s' if len(bridges) > 1 else ''}, {len(devices)} nodes"
+    load = mqtt_load(before, after, len(bridges), seconds, stored)
     return Figure(label, stored, seconds, note), load, acked_at
 
 
+def poll_wait(stored: int, total: int, elapsed: float) -> float:
+    """Seconds until the next row count: half the time the rest should take at the rate so far,
+    between 0.05 and 1 s. A count of 500,000 rows costs PostgreSQL 40-90 ms on this machine;
+    counting every 0.1 s took a third of a core from the phase it measured."""
+    if not stored:
+        return 0.1
+    return min(1.0, max(0.05, (total - stored) / (stored / elapsed) / 2))
+
+
 def mqtt_warm_up(
-    db: psycopg.Connection, bridge: Service, devices: list[Device], clock: Clock, site: str
+    db: psycopg.Connection,
+    bridges: list[Service],
+    devices: list[Device],
+    clock: Clock,
+    site: str,
+    topic_root: str,
 ) -> None:
-    """Wait for the bridge's subscription, then push one message per node through it."""
-    wait_until(
-        lambda: "subscribed to" in bridge.log.read_text(errors="replace"),
-        30,
-        "the bridge to subscribe",
-        bridge,
-    )
+    """Wait for every bridge's subscription, then push messages through them (round-robin:
+    each bridge gets some, so each has its imports, token cache and connections warm)."""
+    for bridge in bridges:
+        wait_until(
+            functools.partial(has_logged, bridge, "subscribed to"),
+            90,
+            f"{bridge.name} to subscribe",
+            bridge,
+        )
     time.sleep(0.3)  # the broker has processed the SUBSCRIBE
     table_reset(db)
     publisher = mqtt_client(f"bench-warm-{uuid.uuid4().hex[:8]}")
     try:
-        for d in devices:
-            body = {"token": d.token, "points": points(d.node_id, clock.take(100))}
-            publisher.publish(
-                f"factory/{site}/machine/{d.node_id}/telemetry", orjson.dumps(body), qos=1
-            ).wait_for_publish(10)
-        expected = 100 * len(devices)
-        wait_until(lambda: row_count(db) >= expected, 30, "the warm-up rows", bridge)
+        for _ in range(len(bridges)):
+            for d in devices:
+                body = {"token": d.token, "points": points(d.node_id, clock.take(100))}
+                publisher.publish(
+                    f"{topic_root}/{site}/machine/{d.node_id}/telemetry", orjson.dumps(body), qos=1
+                ).wait_for_publish(10)
+        expected = 100 * len(devices) * len(bridges)
+        wait_until(lambda: row_count(db) >= expected, 60, "the warm-up rows", bridges[0])
     finally:
         publisher.disconnect()
         publisher.loop_stop()
+
+
+@dataclass(frozen=True)
+class MqttRun:
+    """What one MQTT phase needs besides the bridge count: names unique to this run, so nothing
+    else on the broker (tests, other benchmarks) shares its topics or its group."""
+
+    env: dict[str, str]
+    work: Path
+    devices: list[Device]
+    site: str
+    topic_root: str
+    prefix: str  # client ids and share groups: <prefix>-<bridges>[-<index>]
+
+
+def mqtt_phase(
+    db: psycopg.Connection,
+    setup: MqttRun,
+    count: int,
+    clock: Clock,
+    total: int,
+    per_message: int,
+    profiler: Profiler,
+) -> tuple[Figure, MqttLoad, float]:
+    """`count` bridge processes (what `mqtt_bridge --processes N` starts: distinct client ids,
+    one shared subscription), warmed up, then the throughput phase. Each phase has a group of
+    its own: a stopped bridge's persistent session stays a member of its group, and the broker
+    would keep handing it messages."""
+    group = f"{setup.prefix}-{count}"
+    bridges: list[Service] = []
+    try:
+        for index in range(count):
+            bridges.append(
+                service_start(
+                    f"bridge-{count}-{index}",
+                    [sys.executable, "manage.py", "mqtt_bridge", "--client-id", group]
+                    + ["--index", str(index), "--share-group", group]
+                    + ["--topic-root", setup.topic_root],
+                    {**setup.env, "LOG_LEVEL": "INFO"},  # its "subscribed" line: it is ready
+                    setup.work,
+                    signal.SIGTERM,
+                )
+            )
+        mqtt_warm_up(db, bridges, setup.devices, clock, setup.site, setup.topic_root)
+        with profiler.record(f"bridge-{count}x-first", bridges[0]):
+            return mqtt_throughput(
+                db, bridges, setup.devices, clock, setup.site, setup.topic_root, total, per_message
+            )
+    finally:
+        for bridge in bridges:
+            bridge.stop()
+        for index in range(count):
+            with contextlib.suppress(Exception):
+                mqtt_session_forget(f"{group}-{index}")
 
 
 # --- Report ----------------------------------------------------------------------------------
@@ -637,6 +812,62 @@ def mqtt_warm_up(
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+def mqtt_targets(f: dict[str, Figure], keys: list[str]) -> list[str]:
+    """Targets of the MQTT phases: each bridge process >= BRIDGE_MIN_RATE, and N processes near
+    N times one, as far as the machine has cores for them."""
+    if not keys:
+        return []
+    out = []
+    one = f.get("mqtt1")
+    cores = os.cpu_count() or 1
+    for key in keys:
+        fig, count = f[key], int(key[4:])
+        per_process = fig.rate / count
+        line = (
+            f"  {verdict(per_process >= BRIDGE_MIN_RATE and not fig.note)}  {fig.label}:"
+            f" {fig.rate:,.0f} points/s, {per_process:,.0f} per process"
+            f" (target >= {BRIDGE_MIN_RATE:,} per process)"
+        )
+        if one is not None and count > 1 and one.rate:
+            speedup = fig.rate / one.rate
+            if count <= cores:
+                ok = speedup >= SCALING_MIN * count
+                line += (
+                    f"; {verdict(ok)} {speedup:.2f}x one bridge"
+                    f" (target >= {SCALING_MIN * count:.1f}x)"
+                )
+            else:
+                line += f"; {speedup:.2f}x one bridge ({count} processes on {cores} cores)"
+        out.append(line)
+    return out
+
+
+def mqtt_cpu_table(loads: list[MqttLoad]) -> list[str]:
+    """Which part was busy: bridges, broker, PostgreSQL, the publishers, the machine."""
+    cores = os.cpu_count() or 1
+    out = []
+    if loads:
+        out += [
+            "",
+            f"  {'CPU cores used during the MQTT phase':<44}{'bridges':>9}{'broker':>9}"
+            f"{'postgres':>10}{'bench':>8}{'machine':>10}{'points/bridge CPU s':>21}",
+        ]
+        out += [
+            f"  {f'{x.bridges} bridge process(es)':<44}{x.bridge_cores:>9.2f}{x.broker_cores:>9.2f}"
+            f"{x.postgres_cores:>10.2f}{x.publisher_cores:>8.2f}{x.machine_busy:>9.0%}"
+            f"{x.points / max(1e-9, x.bridge_cores * x.wall_s):>21,.0f}"
+            for x in loads
+        ]
+        out += [
+            "  (cores: CPU seconds per wall second; postgres: the bench database's backends and",
+            "  the WAL writer, checkpointer and background writer; bench: this process, the",
+            f"  publishers and the row counting; machine: busy share of all {cores} cores, other",
+            "  work on the machine included; points/bridge CPU s: what one bridge process would",
+            "  store per second with a core to itself, PostgreSQL not waited for)",
+        ]
+    return out
 
 
 def report(results: Results, total_points: int, compress: bool, layout: str) -> str:
@@ -657,11 +888,12 @@ def report(results: Results, total_points: int, compress: bool, layout: str) -> 
     baselines = {
         "api1k": "copy1k",
         "api10k": "copy10k",
-        "mqtt": "copy10k",
         "copy1k": "copy1k",
         "copy10k": "copy10k",
     }
-    for key in ("copy1k", "api1k", "copy10k", "api10k", "mqtt"):
+    mqtt_keys = sorted((k for k in f if k.startswith("mqtt")), key=lambda k: int(k[4:]))
+    baselines.update(dict.fromkeys(mqtt_keys, "copy10k"))
+    for key in ("copy1k", "api1k", "copy10k", "api10k", *mqtt_keys):
         if key not in f:
             continue
         fig = f[key]
@@ -696,6 +928,7 @@ def report(results: Results, total_points: int, compress: bool, layout: str) -> 
             "  PG sess.: sessions opened on the bench database;",
             "  *Redis conn.: connections the Redis server accepted, from every client)",
         ]
+    out += mqtt_cpu_table(results.mqtt_loads)
     out += ["", "  targets"]
     for key in ("api1k", "api10k"):
         if key in f:
@@ -709,13 +942,7 @@ def report(results: Results, total_points: int, compress: bool, layout: str) -> 
                 f"  {verdict(fig.rate >= API_MIN_RATE)}  {fig.label}: {fig.rate:,.0f} points/s"
                 f" (target >= {API_MIN_RATE:,})"
             )
-    if "mqtt" in f:
-        fig = f["mqtt"]
-        out.append(
-            f"  {verdict(fig.rate >= BRIDGE_MIN_RATE and not fig.note)}  MQTT bridge:"
-            f" {fig.rate:,.0f} points/s (target >= {BRIDGE_MIN_RATE:,});"
-            f" {fig.rate / f['copy10k'].rate:.0%} of raw COPY"
-        )
+    out += mqtt_targets(f, mqtt_keys)
     if lat:
         out.append(
             f"  {verdict(p95 <= P95_MAX_MS)}  API batch 100 p95: {p95:.2f} ms"
@@ -733,7 +960,6 @@ def run(args: argparse.Namespace) -> Results:
     results = Results()
     clock = Clock()
     site = f"bench{uuid.uuid4().hex[:8]}"
-    bridge_id = f"bench-bridge-{uuid.uuid4().hex[:8]}"
     services: list[Service] = []
     work = Path(tempfile.mkdtemp(prefix="imewe-bench-ingest-"))
     profile_dir = Path(args.profile).resolve() if args.profile else None
@@ -798,39 +1024,36 @@ def run(args: argparse.Namespace) -> Results:
             results.loads.append(load)
             daphne.stop()
 
-            step("mqtt", f"bridge {bridge_id}")
-            bridge = service_start(
-                "bridge",
-                [sys.executable, "manage.py", "mqtt_bridge", "--client-id", bridge_id],
-                {**env, "LOG_LEVEL": "INFO"},  # its "subscribed" line tells it is ready
-                work,
-                signal.SIGINT,  # SIGTERM waits for the end of the bridge's 10 s status sleep
-            )
-            services.append(bridge)
-            mqtt_warm_up(db, bridge, mqtt_devices, clock, site)
-            n = rounded(total, args.message_points * len(mqtt_devices))
-            step("mqtt", f"{n:,} points in messages of {args.message_points:,}")
-            with profiler.record("bridge", bridge):
-                fig, load, acked = mqtt_throughput(
-                    db, meter, bridge, mqtt_devices, clock, site, n, args.message_points
-                )
-            results.figures["mqtt"] = fig
-            results.loads.append(load)
             meter.close()
-            results.notes.append(
-                f"MQTT: the broker acknowledged every publish after {acked:.2f} s;"
-                f" the last row was stored after {fig.seconds:.2f} s (row count polled every"
-                " 0.1 s)"
+            setup = MqttRun(
+                env,
+                work,
+                mqtt_devices,
+                site,
+                f"bench{uuid.uuid4().hex[:8]}",
+                f"bench-bridge-{uuid.uuid4().hex[:8]}",
             )
+            for count in args.bridges:
+                n = rounded(total, args.message_points * len(mqtt_devices))
+                step(
+                    "mqtt", f"{count} bridges: {n:,} points in messages of {args.message_points:,}"
+                )
+                fig, mqtt_cpu, acked = mqtt_phase(
+                    db, setup, count, clock, n, args.message_points, profiler
+                )
+                results.figures[f"mqtt{count}"] = fig
+                results.mqtt_loads.append(mqtt_cpu)
+                results.notes.append(
+                    f"{fig.label}: the broker acknowledged every publish after {acked:.2f} s;"
+                    f" the last row was stored after {fig.seconds:.2f} s (rows counted every"
+                    " 0.05-1 s, most often near the end)"
+                )
         print(report(results, total, args.gzip, layout), flush=True)
         for path, seconds in profiler.files:
             print("\n" + profile_summary(path, seconds), flush=True)
     finally:
         for service in reversed(services):
             service.stop()
-        if any(s.name == "bridge" for s in services):
-            with contextlib.suppress(Exception):
-                mqtt_session_forget(bridge_id)
         with contextlib.suppress(Exception):
             from django.db import connections
 
@@ -851,6 +1074,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke check")
     parser.add_argument("--latency-requests", type=int, help="100-point requests to time")
     parser.add_argument("--message-points", type=int, default=1_000, help="points per MQTT msg")
+    parser.add_argument(
+        "--bridges",
+        help="bridge process counts, one MQTT phase each (default 1,2,4; --quick 1,2)",
+    )
     parser.add_argument("--no-gzip", dest="gzip", action="store_false", help="plain JSON bodies")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the servers; summaries printed")
     parser.add_argument("--keep-db", action="store_true", help=f"keep {DATABASE.name} afterwards")
@@ -859,8 +1086,16 @@ def main(argv: list[str] | None = None) -> None:
         args.points = 20_000 if args.quick else 500_000
     if args.latency_requests is None:
         args.latency_requests = 40 if args.quick else 300
+    try:
+        args.bridges = [
+            int(n) for n in (args.bridges or ("1,2" if args.quick else "1,2,4")).split(",")
+        ]
+    except ValueError:
+        parser.error("--bridges takes counts separated by commas, e.g. 1,2,4")
     if args.points < 1 or args.latency_requests < 1 or args.message_points < 1:
         parser.error("--points, --latency-requests and --message-points must be positive")
+    if min(args.bridges) < 1:
+        parser.error("--bridges: each count must be positive")
     # A TERM (from a CI timeout, say) unwinds through the finally that stops the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run(args)

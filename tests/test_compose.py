@@ -131,9 +131,11 @@ def test_database_pools_fit_in_max_connections():
     services = resolved_config()["services"]
     command = services["db"]["command"]
     max_connections = int(command[command.index("-c") + 1].split("=")[1])
-    processes = {"worker": 3, "beat": 1, "mqtt-bridge": 1, "migrate": 1}  # worker: 2+1
+    processes = {"worker": 3, "beat": 1, "migrate": 1}  # worker: 2+1
     for name in ("web", "ingest", "ws"):  # scaled by their replica counts
         processes[name] = int(services[name]["deploy"]["replicas"])
+    # one container, BRIDGE_PROCESSES bridge processes, each with its own pool
+    processes["mqtt-bridge"] = int(services["mqtt-bridge"]["environment"]["BRIDGE_PROCESSES"])
     assert processes["ingest"] >= 2 and processes["ws"] >= 1
     total = 0
     for name, count in processes.items():
