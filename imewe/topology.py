@@ -198,15 +198,16 @@ def running_topology(
                 running.processes.append(
                     Process(role, port, _start(role, args, role_env, log), log)
                 )
-        for index in range(bridges):
-            role_env = {**base, "IMEWE_PROCESS_ROLE": "bridge", "DB_POOL_MAX": "4"}
+        if bridges:
+            # one supervisor of `bridges` bridges (mqtt_bridge --processes), sharing the
+            # broker's messages with client ids <prefix>-0..N-1, as compose's service does
+            role_env = {**base, "IMEWE_PROCESS_ROLE": "bridge", "DB_POOL_MAX": "2"}
             role_env["DB_POOL_MIN"] = "1"
             args = [sys.executable, "manage.py", "mqtt_bridge", "--url", mqtt_url]
-            args += ["--client-id", f"imewe-bridge-{socket.gethostname()}-{index}"]
-            log = directory / f"bridge-{index}.log"
-            running.processes.append(
-                Process("bridge", None, _start("bridge", args, role_env, log), log)
-            )
+            args += ["--processes", str(bridges)]
+            log = directory / "bridges.log"
+            supervisor = _start("bridge", args, role_env, log)
+            running.processes.append(Process("bridge", None, supervisor, log))
         for process in running.processes:
             if process.port is not None:
                 wait_for_port(process.port, process.popen, within_s=60)
