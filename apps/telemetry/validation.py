@@ -1,16 +1,33 @@
-"""Fast, row-by-row validation of telemetry points (no DRF serializer on the hot path).
+"""Validation of telemetry points: the rules (`clean_point`, one point at a time, with a reason for
+everything wrong) and the fast path over a whole batch (`points_clean`, `points_clean_json`).
 
 A point is a JSON object: {"node": 7, "time": "2026-11-23T10:00:00.250Z" | epoch seconds,
 "temperature_c": 41.2, ..., "job_id": 12, "extra": {"coolant_flow_l_min": 3.1},
 "units": {"temperature": "F"}}. `units` converts a signal given in another unit.
+
+The fast path decides nothing on its own: msgspec checks types and ranges in C, the columns are
+checked with numpy, and every point it is not sure about (a unit to convert, a time outside the
+window, an error of any kind) goes through `clean_point`, so accepted values and error messages
+are `clean_point`'s by construction. tests/telemetry/test_fast_validation.py holds the two
+against each other on generated hostile points.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from operator import attrgetter
+from typing import Annotated, Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import orjson
+from msgspec import Meta
 
 from apps.telemetry.models import SIGNAL_RANGES
 
@@ -186,3 +203,341 @@ def clean_point(raw: Any, *, now: datetime) -> tuple[CleanPoint | None, dict[str
     if errors:
         return None, errors
     return CleanPoint(int(node), when, job_id, tuple(values), extra), {}  # type: ignore[arg-type]
+
+
+def clean_for_node(raw: Any, *, node_id: int, now: datetime) -> tuple[CleanPoint | None, dict]:
+    """`clean_point`, and a device writes only for its own node."""
+    point, errors = clean_point(raw, now=now)
+    if point is not None and point.node_id != node_id:
+        return None, {"node": f"this device may write only for node {node_id}"}
+    return point, errors
+
+
+# --- The fast path: the same rules over a whole batch --------------------------------------
+
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
+# A time that never parses: outside every window, so its point takes the slow path.
+UNPARSED = -(2**62)
+EMPTY_JSON = b"{}"
+
+
+def micros(when: datetime) -> int:
+    """Microseconds since the Unix epoch, exactly (datetimes have microsecond resolution)."""
+    return (when - UNIX_EPOCH) // ONE_MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    return UNIX_EPOCH + timedelta(microseconds=value)
+
+
+def _signal_type(signal: str) -> Any:
+    low, high = SIGNAL_RANGES[signal]
+    return Annotated[float, Meta(ge=low, le=high)] | None
+
+
+_Id = Annotated[int, Meta(gt=0, le=INT8_MAX)]
+_ExtraKey = Annotated[str, Meta(min_length=1, max_length=MAX_EXTRA_KEY_LENGTH)]
+_ExtraValue = (
+    bool
+    | int
+    | Annotated[float, Meta(ge=-sys.float_info.max, le=sys.float_info.max)]  # NaN fails both
+    | Annotated[str, Meta(max_length=MAX_EXTRA_STRING_LENGTH)]
+)
+_Extra = Annotated[dict[_ExtraKey, _ExtraValue], Meta(max_length=MAX_EXTRA_KEYS)]
+
+# A point whose every field has a type and range `clean_point` accepts, checked by msgspec in C.
+# What types cannot say (a unit to convert, the time's format and window, NUL characters, a
+# point without signals, another node) is checked on the decoded batch; a point that fails to
+# decode, or any of those checks, goes through `clean_point`.
+PointShape: Any = msgspec.defstruct(
+    "PointShape",
+    [
+        ("node", _Id),
+        ("time", str | int | float),
+        ("job_id", _Id | None, None),
+        ("extra", _Extra | None, None),
+        ("units", dict[Any, Any] | None, None),
+        *((signal, _signal_type(signal), None) for signal in SIGNALS),
+    ],
+    forbid_unknown_fields=True,
+    gc=False,  # holds no cycles, and 10,000 tracked objects a batch would wake the collector
+)
+
+
+class _Envelope(msgspec.Struct, gc=False):
+    points: list[PointShape]  # type: ignore[valid-type]
+
+
+_decoder = msgspec.json.Decoder(list[PointShape] | _Envelope)  # type: ignore[valid-type]
+_get_node, _get_time, _get_job, _get_extra, _get_units = (
+    attrgetter(name) for name in ("node", "time", "job_id", "extra", "units")
+)
+_get_signals = [attrgetter(signal) for signal in SIGNALS]
+
+
+@dataclass(frozen=True, slots=True)
+class CleanBatch:
+    """The clean points of one request as columns, ordered by their index in the request.
+    Absent values need no mask: a job id is positive and a signal finite, so 0 and NaN say
+    "none"."""
+
+    node_id: int
+    indexes: npt.NDArray[np.int64]  # each point's index in the request
+    times: npt.NDArray[np.int64]  # microseconds since the Unix epoch (UTC)
+    job_ids: npt.NDArray[np.int64]  # 0: none
+    values: npt.NDArray[np.float64]  # (points, len(SIGNALS)), NaN: absent
+    extras: list[dict[str, Any]]
+    extras_json: list[bytes]  # each extra as JSON, as jsonb stores it
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+    def take(self, rows: slice | npt.NDArray[Any]) -> CleanBatch:
+        """The points at `rows` (a slice, a boolean mask or positions)."""
+        if isinstance(rows, slice):
+            extras, extras_json = self.extras[rows], self.extras_json[rows]
+        else:
+            positions = np.arange(len(self))[rows].tolist()
+            extras = [self.extras[i] for i in positions]
+            extras_json = [self.extras_json[i] for i in positions]
+        return CleanBatch(
+            self.node_id,
+            self.indexes[rows],
+            self.times[rows],
+            self.job_ids[rows],
+            self.values[rows],
+            extras,
+            extras_json,
+        )
+
+    def point(self, row: int) -> CleanPoint:
+        """Point `row` as `clean_point` returns it."""
+        job_id = int(self.job_ids[row])
+        values = tuple(None if math.isnan(v) else v for v in self.values[row].tolist())
+        time = from_micros(int(self.times[row]))
+        return CleanPoint(self.node_id, time, job_id or None, values, self.extras[row])
+
+    @classmethod
+    def empty(cls, node_id: int) -> CleanBatch:
+        return cls.of_points(node_id, [])
+
+    @classmethod
+    def of_points(cls, node_id: int, points: Sequence[tuple[int, CleanPoint]]) -> CleanBatch:
+        """A batch of points `clean_point` returned, with their indexes (the slow path)."""
+        nan = math.nan
+        return cls(
+            node_id,
+            np.array([i for i, _ in points], dtype=np.int64),
+            np.array([micros(p.time) for _, p in points], dtype=np.int64),
+            np.array([p.job_id or 0 for _, p in points], dtype=np.int64),
+            np.array(
+                [[nan if v is None else v for v in p.values] for _, p in points], dtype=np.float64
+            ).reshape(len(points), len(SIGNALS)),
+            [p.extra for _, p in points],
+            [extra_json(p.extra) for _, p in points],
+        )
+
+    @classmethod
+    def concat(cls, first: CleanBatch, second: CleanBatch) -> CleanBatch:
+        """Both batches' points, ordered by index."""
+        joined = cls(
+            first.node_id,
+            np.concatenate([first.indexes, second.indexes]),
+            np.concatenate([first.times, second.times]),
+            np.concatenate([first.job_ids, second.job_ids]),
+            np.concatenate([first.values, second.values]),
+            first.extras + second.extras,
+            first.extras_json + second.extras_json,
+        )
+        return joined.take(np.argsort(joined.indexes, kind="stable"))
+
+
+def extra_json(extra: dict[str, Any]) -> bytes:
+    """`extra` as JSON; integers beyond 64 bits (valid, but beyond orjson) through json."""
+    try:
+        return orjson.dumps(extra)
+    except TypeError:
+        return json.dumps(extra).encode()
+
+
+Rejections = list[dict[str, Any]]  # [{"index": i, "errors": {field: reason}}], by index
+
+
+class BatchShapeError(ValueError):
+    """A body that is JSON but no batch of points; the message says what to send."""
+
+
+def points_decode(body: bytes) -> tuple[list[Any], bool]:
+    """The points of a JSON body (an array of points, or {"points": [...]}) and whether they
+    are all `PointShape`s (else they are what orjson decoded: the slow path's input).
+    Raises orjson.JSONDecodeError for a body that is not JSON, BatchShapeError for one that
+    holds no list of points."""
+    try:
+        decoded = _decoder.decode(body)
+    except msgspec.DecodeError:  # also its subclass ValidationError: a type or range
+        payload = orjson.loads(body)
+        points = payload.get("points") if isinstance(payload, dict) else payload
+        if not isinstance(points, list):
+            raise BatchShapeError('Send a JSON array of points, or {"points": [...]}.') from None
+        return points, False
+    return (decoded if isinstance(decoded, list) else decoded.points), True
+
+
+def points_clean_json(
+    body: bytes, points: list[Any], shaped: bool, *, node_id: int, now: datetime
+) -> tuple[CleanBatch, Rejections]:
+    """What `points_clean(points=orjson.loads(body)...)` returns, from `points_decode(body)`."""
+    if not shaped:
+        return points_clean(points, node_id=node_id, now=now)
+
+    def raw() -> list[Any]:  # the body as orjson decodes it: the slow path's input
+        payload = orjson.loads(body)
+        return payload["points"] if isinstance(payload, dict) else payload
+
+    return _clean(points, raw, node_id=node_id, now=now)
+
+
+def points_clean(
+    points: Sequence[Any], *, node_id: int, now: datetime
+) -> tuple[CleanBatch, Rejections]:
+    """The clean points of a batch written by the device of `node_id`, and the rejected ones
+    with `clean_for_node`'s errors."""
+    return _clean(_shapes(points), lambda: points, node_id=node_id, now=now)
+
+
+_PLAIN = (dict, type(None))
+# msgspec.convert raises ValidationError for a type or range, and UnicodeEncodeError (a
+# ValueError) when it names a field with a lone surrogate in its error message.
+_NOT_A_SHAPE = (msgspec.ValidationError, ValueError, TypeError)
+
+
+def _shapes(points: Sequence[Any]) -> list[Any]:
+    """Each point as a PointShape, or None where msgspec refuses it. Only plain dicts: msgspec
+    also reads other mappings, which `clean_point` refuses."""
+    if all(p.__class__ is dict and p.get("extra").__class__ in _PLAIN for p in points):
+        try:
+            return msgspec.convert(points, list[PointShape])  # type: ignore[valid-type]
+        except _NOT_A_SHAPE:
+            pass
+    return [_shape(p) for p in points]
+
+
+def _shape(point: Any) -> Any:
+    if point.__class__ is not dict or point.get("extra").__class__ not in _PLAIN:
+        return None
+    try:
+        return msgspec.convert(point, PointShape)
+    except _NOT_A_SHAPE:
+        return None
+
+
+def _clean(
+    shapes: list[Any], raw: Callable[[], Sequence[Any]], *, node_id: int, now: datetime
+) -> tuple[CleanBatch, Rejections]:
+    """Clean `shapes` (None: not a PointShape); the points the fast checks do not pass go
+    through `clean_for_node` on `raw()`, the batch as given."""
+    batch, slow = _clean_shapes(shapes, node_id=node_id, now=now)
+    if not slow:
+        return batch, []
+    points = raw()
+    rejected: Rejections = []
+    clean: list[tuple[int, CleanPoint]] = []
+    for index in slow:
+        point, errors = clean_for_node(points[index], node_id=node_id, now=now)
+        if point is None:
+            rejected.append({"index": index, "errors": errors})
+        else:
+            clean.append((index, point))
+    if clean:
+        batch = CleanBatch.concat(batch, CleanBatch.of_points(node_id, clean))
+    return batch, rejected
+
+
+def _clean_shapes(
+    shapes: list[Any], *, node_id: int, now: datetime
+) -> tuple[CleanBatch, list[int]]:
+    """The points the fast checks pass, as a batch, and the indexes of the others."""
+    where = np.arange(len(shapes), dtype=np.int64)
+    unshaped = [i for i, s in enumerate(shapes) if s is None] if None in shapes else []
+    if unshaped:
+        where = np.delete(where, unshaped)
+        shapes = [s for s in shapes if s is not None]
+    n = len(shapes)
+    if not n:
+        return CleanBatch.empty(node_id), unshaped
+    fast = np.ones(n, dtype=bool)
+
+    nodes = list(map(_get_node, shapes))
+    if nodes.count(node_id) != n:
+        fast &= np.array(nodes, dtype=object) == node_id
+    units = list(map(_get_units, shapes))
+    if units.count(None) != n:
+        fast &= np.array([not u for u in units])  # a unit to convert: clean_point does
+
+    times = np.array(_times(map(_get_time, shapes)), dtype=np.int64)
+    earliest, latest = micros(now - MAX_PAST), micros(now + MAX_FUTURE)
+    fast &= (times >= earliest) & (times <= latest)
+
+    values = np.full((n, len(SIGNALS)), np.nan)
+    for position, get in enumerate(_get_signals):
+        column = list(map(get, shapes))
+        if column.count(None) != n:
+            values[:, position] = np.array(column, dtype=np.float64)  # None -> NaN
+    has_signal = ~np.isnan(values).all(axis=1)
+
+    jobs = list(map(_get_job, shapes))
+    if jobs.count(None) == n:
+        job_ids = np.zeros(n, dtype=np.int64)
+    else:
+        job_ids = np.array([j or 0 for j in jobs], dtype=np.int64)
+
+    extras = list(map(_get_extra, shapes))
+    extras_json = [EMPTY_JSON] * n
+    if extras.count(None) != n:
+        for position, extra in enumerate(extras):
+            if not extra:
+                extras[position] = {}
+                continue
+            has_signal[position] = True
+            try:
+                text = orjson.dumps(extra)
+            except TypeError:  # a lone surrogate, an integer beyond 64 bits
+                fast[position] = False
+                continue
+            # NUL in a key or value; "null": orjson's NaN (from a Python caller) or a string
+            # that holds the word, which clean_point then accepts; the slow path is exact.
+            if b"\\u0000" in text or b"null" in text:
+                fast[position] = False
+            extras_json[position] = text
+    else:
+        extras = [{} for _ in range(n)]
+    fast &= has_signal  # a point without signal: clean_point says so
+
+    batch = CleanBatch(node_id, where, times, job_ids, values, extras, extras_json)
+    if fast.all():
+        return batch, unshaped
+    return batch.take(fast), sorted(unshaped + where[~fast].tolist())
+
+
+def _times(values: Iterable[Any]) -> list[int]:
+    """Each time in microseconds as `parse_time` reads it, UNPARSED where it raises (or might:
+    a str subclass, a time longer than parse_time reads)."""
+    out = []
+    fromisoformat, fromtimestamp = datetime.fromisoformat, datetime.fromtimestamp
+    for value in values:
+        try:
+            if value.__class__ is str:
+                if len(value) > 64:
+                    out.append(UNPARSED)
+                    continue
+                parsed = fromisoformat(value.replace("Z", "+00:00"))
+                if parsed.tzinfo is None:
+                    out.append(UNPARSED)
+                    continue
+            else:  # int or float (PointShape): epoch seconds
+                parsed = fromtimestamp(value, tz=UTC)
+            out.append((parsed - UNIX_EPOCH) // ONE_MICROSECOND)
+        except (ValueError, OverflowError, OSError):
+            out.append(UNPARSED)
+    return out
