@@ -505,9 +505,7 @@ def _clean_shapes(
             except TypeError:  # a lone surrogate, an integer beyond 64 bits
                 fast[position] = False
                 continue
-            # NUL in a key or value; "null": orjson's NaN (from a Python caller) or a string
-            # that holds the word, which clean_point then accepts; the slow path is exact.
-            if b"\\u0000" in text or b"null" in text:
+            if b"\\u0000" in text:  # NUL in a key or value (or a backslash and "u0000")
                 fast[position] = False
             extras_json[position] = text
     else:
