@@ -30,11 +30,14 @@ from apps.telemetry.validation import (
     SIGNALS,
     UNIT_ALIASES,
     UNIT_CONVERSIONS,
+    UNPARSED,
     BatchShapeError,
     CleanBatch,
     CleanPoint,
     PointShape,
     _clean_shapes,
+    _iso_micros,
+    _time_micros,
     clean_point,
     points_clean,
     points_clean_json,
@@ -374,6 +377,62 @@ def test_fast_path_on_json_bodies_accepts_and_rejects_as_orjson_and_clean_point(
         assert got == expected
     else:
         assert_same(expected, got)
+
+
+# --- Times read a column at a time ------------------------------------------------------------
+
+
+@st.composite
+def iso_like(draw: st.DrawFn) -> str:
+    """Texts in (or next to) the spellings read a column at a time: each field mostly in its
+    range and sometimes just outside it (02-30, 24:00, 00:60, +24:00, year 0), and at times
+    one character replaced (a separator, a digit)."""
+
+    def field(valid: st.SearchStrategy[int], invalid: list[int], width: int = 2) -> str:
+        value = draw(
+            st.sampled_from(invalid) if invalid and draw(st.integers(0, 7)) == 0 else valid
+        )
+        return str(value).zfill(width)
+
+    year = field(st.sampled_from([1, 1900, 1969, 1970, 2000, 2024, 2026, 9999]), [0], width=4)
+    month = field(st.integers(1, 12), [0, 13, 19])
+    day = field(st.integers(1, 31), [0, 32, 39])
+    text = f"{year}-{month}-{day}T"
+    text += f"{field(st.integers(0, 23), [24, 29])}:{field(st.integers(0, 59), [60, 99])}:"
+    text += field(st.integers(0, 59), [60, 61])
+    fraction = draw(st.sampled_from([0, 3, 6]))
+    if fraction:
+        text += "." + field(st.integers(0, 10**fraction - 1), [], width=fraction)
+    if draw(st.booleans()):
+        text += "Z"
+    else:
+        text += draw(st.sampled_from("+-")) + field(st.integers(0, 23), [24, 99]) + ":"
+        text += field(st.integers(0, 59), [60, 99])
+    if draw(st.integers(0, 5)) == 0:
+        position = draw(st.integers(0, len(text) - 1))
+        replacement = draw(st.sampled_from([*"-:T.Z+ t0", "\x00", "٢"]) | weird_text)
+        text = text[:position] + replacement + text[position + 1 :]
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(iso_like() | iso_times(), min_size=1, max_size=20))
+@example(["2026-11-23T10:00:00Z\x00", "2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z"])
+@example(["1900-02-29T00:00:00Z", "2000-02-29T00:00:00+23:59", "0001-01-01T00:00:00-00:00"])
+@example(["2026-01-01T00:00:00+05x30", "2026-01-01T00:00:00+05:60", "2026-01-01T00:00:00+24:00"])
+@example(["2026-01-01T00:00:00x123Z", "2026-01-01T00:00:00,123Z", "2026-01-01 00:00:00Z"])
+def test_times_read_a_column_at_a_time_are_read_as_one_by_one(texts):
+    """_iso_micros may leave a text to the one-by-one reader (UNPARSED), never read it
+    differently."""
+    fast = _iso_micros(texts).tolist()
+    for text, micros in zip(texts, fast, strict=True):
+        if micros != UNPARSED:
+            assert micros == _time_micros(text), text
+    # the gateways' spellings are all read at once
+    assert _iso_micros([NOW.isoformat(), "2026-11-23T10:00:00.250Z"]).tolist() == [
+        _time_micros(NOW.isoformat()),
+        _time_micros("2026-11-23T10:00:00.250Z"),
+    ]
 
 
 # --- The fast path is taken -------------------------------------------------------------------
