@@ -287,7 +287,7 @@ class CleanBatch:
     times: npt.NDArray[np.int64]  # microseconds since the Unix epoch (UTC)
     job_ids: npt.NDArray[np.int64]  # 0: none
     values: npt.NDArray[np.float64]  # (points, len(SIGNALS)), NaN: absent
-    extras: list[dict[str, Any]]
+    extras: list[dict[str, Any] | None]  # None: {}
     extras_json: list[bytes]  # each extra as JSON, as jsonb stores it
 
     def __len__(self) -> int:
@@ -316,7 +316,7 @@ class CleanBatch:
         job_id = int(self.job_ids[row])
         values = tuple(None if math.isnan(v) else v for v in self.values[row].tolist())
         time = from_micros(int(self.times[row]))
-        return CleanPoint(self.node_id, time, job_id or None, values, self.extras[row])
+        return CleanPoint(self.node_id, time, job_id or None, values, self.extras[row] or {})
 
     @classmethod
     def empty(cls, node_id: int) -> CleanBatch:
@@ -334,7 +334,7 @@ class CleanBatch:
             np.array(
                 [[nan if v is None else v for v in p.values] for _, p in points], dtype=np.float64
             ).reshape(len(points), len(SIGNALS)),
-            [p.extra for _, p in points],
+            [p.extra or None for _, p in points],
             [extra_json(p.extra) for _, p in points],
         )
 
@@ -497,7 +497,6 @@ def _clean_shapes(
     if extras.count(None) != n:
         for position, extra in enumerate(extras):
             if not extra:
-                extras[position] = {}
                 continue
             has_signal[position] = True
             try:
@@ -508,8 +507,6 @@ def _clean_shapes(
             if b"\\u0000" in text:  # NUL in a key or value (or a backslash and "u0000")
                 fast[position] = False
             extras_json[position] = text
-    else:
-        extras = [{} for _ in range(n)]
     fast &= has_signal  # a point without signal: clean_point says so
 
     batch = CleanBatch(node_id, where, times, job_ids, values, extras, extras_json)
@@ -522,7 +519,7 @@ def _times(values: list[Any]) -> npt.NDArray[np.int64]:
     """Each time in microseconds as `parse_time` reads it, UNPARSED where it raises. Times as
     gateways write them (isoformat(), toISOString()) are read a column at a time; the rest one
     by one, as parse_time does."""
-    if all(value.__class__ is str for value in values):
+    if set(map(type, values)) == {str}:
         times = _iso_micros(values)
         for position in np.flatnonzero(times == UNPARSED).tolist():
             times[position] = _time_micros(values[position])
