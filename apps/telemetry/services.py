@@ -133,9 +133,9 @@ def _ingest(batch: CleanBatch, rejected: Rejections) -> IngestReport:
         not_refused = np.ones(len(batch), dtype=bool)
     duplicates += batch.indexes[~stored & not_refused].tolist()
     if report.accepted:
-        newest_row = int(np.argmax(np.where(stored, batch.times, np.iinfo(np.int64).min)))
-        newest = batch.point(newest_row)
-        _announce(batch.node_id, newest)
+        node_id = batch.node_id
+        newest = batch.point(int(np.argmax(np.where(stored, batch.times, np.iinfo(np.int64).min))))
+        _announce(node_id, newest)
     report.duplicates = sorted(duplicates)
     return report
 
