@@ -1,17 +1,21 @@
 """The one ingest path for telemetry: REST single point, REST batch and the MQTT bridge all call
-`telemetry_ingest`. Good points are stored (PostgreSQL COPY; bulk insert on SQLite), exact
-duplicates (same node and time) are skipped and reported, bad points are reported by index with
-their reasons. Nothing is dropped silently."""
+`telemetry_ingest` (points as Python objects) or `telemetry_ingest_json` (the JSON body as
+bytes, decoded and checked by msgspec in one pass). Good points are stored (PostgreSQL binary
+COPY; bulk insert on SQLite), exact duplicates (same node and time) are skipped and reported,
+bad points are reported by index with their reasons. Nothing is dropped silently."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import django.dispatch
+import numpy as np
+import numpy.typing as npt
+import orjson
 import psycopg
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
@@ -19,16 +23,29 @@ from psycopg.types.json import Jsonb
 
 from apps.telemetry.live import live_publish, telemetry_group  # noqa: F401 (re-exported)
 from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.pgcopy import COLUMNS, copy_data
 from apps.telemetry.rollups import late_points_note
-from apps.telemetry.validation import SIGNALS, CleanPoint, clean_point
+from apps.telemetry.validation import (
+    SIGNALS,
+    BatchShapeError,
+    CleanBatch,
+    CleanPoint,
+    Rejections,
+    from_micros,
+    micros,
+    points_clean,
+    points_clean_json,
+    points_decode,
+)
 from apps.vendors.lifecycle import ACTIVE_STATUSES
 from apps.vendors.models import FabricationNode
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
-COLUMNS = ("node_id", "time", "job_id", *SIGNALS, "extra")
 COPY_TYPES = ["int8", "timestamptz", "int8", *["float8"] * len(SIGNALS), "jsonb"]
+COPY_SQL = f"COPY telemetry_point ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+__all__ = ["COLUMNS", "COPY_TYPES", "BatchShapeError"]  # the benchmark's COPY, the API's errors
 
 # Sent after commit with node_id and the newest CleanPoint of that node in the request;
 # maintenance (threshold rules) and energy receive it. Heavy work goes to Celery.
@@ -52,119 +69,177 @@ class IngestReport:
 
 def telemetry_ingest(*, points: Sequence[Any], node_id: int) -> IngestReport:
     """Store `points` written by the device of node `node_id`."""
-    report = IngestReport()
     if len(points) > MAX_BATCH:
         raise ValueError(f"At most {MAX_BATCH} points per batch.")
-    node = FabricationNode.objects.filter(pk=node_id).only("approval", "status").first()
-    if node is None or not node.is_approved or node.status not in ACTIVE_STATUSES:
-        reason = "the node is not approved or not in service; it may not stream telemetry"
-        report.rejected = [{"index": i, "errors": {"node": reason}} for i in range(len(points))]
-        return report
+    refused = _node_refusal(node_id, len(points))
+    if refused is not None:
+        return refused
+    batch, rejected = points_clean(points, node_id=node_id, now=timezone.now())
+    return _ingest(batch, rejected)
 
+
+def telemetry_ingest_json(*, body: bytes, node_id: int) -> IngestReport:
+    """Store the points of a JSON `body` (an array of points, or {"points": [...]}, other keys
+    ignored) written by the device of node `node_id`: the report telemetry_ingest gives for
+    the points orjson decodes, without building them as Python dicts first.
+
+    Raises orjson.JSONDecodeError for a body that is not JSON and BatchShapeError (its message
+    is what the batch API answers) for one without a list of 1 to MAX_BATCH points."""
+    points, shaped = points_decode(body)
+    if not points:
+        raise BatchShapeError("The batch is empty.")
+    if len(points) > MAX_BATCH:
+        raise BatchShapeError(f"At most {MAX_BATCH} points per batch; got {len(points)}.")
+    refused = _node_refusal(node_id, len(points))
+    if refused is not None:
+        return refused
     now = timezone.now()
-    seen: dict[datetime, int] = {}
-    clean: list[tuple[int, CleanPoint]] = []
-    for index, raw in enumerate(points):
-        point, errors = clean_point(raw, now=now)
-        if point is not None and point.node_id != node_id:
-            point, errors = None, {"node": f"this device may write only for node {node_id}"}
-        if point is None:
-            report.rejected.append({"index": index, "errors": errors})
-        elif point.time in seen:
-            report.duplicates.append(index)  # the same instant twice in one request
-        else:
-            seen[point.time] = index
-            clean.append((index, point))
-    if not clean:
+    batch, rejected = points_clean_json(body, points, shaped, node_id=node_id, now=now)
+    return _ingest(batch, rejected)
+
+
+def _node_refusal(node_id: int, count: int) -> IngestReport | None:
+    """A report rejecting all `count` points when the node may not stream, else None."""
+    node = FabricationNode.objects.filter(pk=node_id).only("approval", "status").first()
+    if node is not None and node.is_approved and node.status in ACTIVE_STATUSES:
+        return None
+    reason = "the node is not approved or not in service; it may not stream telemetry"
+    return IngestReport(rejected=[{"index": i, "errors": {"node": reason}} for i in range(count)])
+
+
+def _ingest(batch: CleanBatch, rejected: Rejections) -> IngestReport:
+    report = IngestReport(rejected=rejected)
+    if not len(batch):
         return report
+    # The same instant twice in one request: the first is stored, the others are duplicates
+    # (the batch is ordered by index and a stable sort keeps that order among equal times).
+    order = np.argsort(batch.times, kind="stable")
+    repeated = np.zeros(len(batch), dtype=bool)
+    repeated[order[1:]] = batch.times[order[1:]] == batch.times[order[:-1]]
+    duplicates = batch.indexes[repeated].tolist()
+    if duplicates:
+        batch = batch.take(~repeated)
 
-    times = [p.time for _, p in clean]
-    stored = set(
-        TelemetryPoint.objects.filter(
-            node_id=node_id, time__gte=min(times), time__lte=max(times)
-        ).values_list("time", flat=True)
-    )
-    fresh = []
-    for index, point in clean:
-        if point.time in stored:
-            report.duplicates.append(index)
-        else:
-            fresh.append((index, point))
-    if fresh:
-        inserted, refused = _store(fresh)
-        report.accepted = len(inserted)
-        report.duplicates.extend(i for i, p in fresh if p.time not in inserted and i not in refused)
-        if refused:
-            report.rejected.extend({"index": i, "errors": {"point": r}} for i, r in refused.items())
-            report.rejected.sort(key=lambda rejection: rejection["index"])
-        if inserted:
-            newest = max((p for _, p in fresh if p.time in inserted), key=lambda p: p.time)
-            _announce(node_id, newest)
-            late_points_note(times=inserted, now=now)  # TimescaleDB: rollups to re-materialize
-    report.duplicates.sort()
+    stored, refused = _store_new(batch)
+    report.accepted = int(stored.sum())
+    if refused:
+        not_refused = ~np.isin(batch.indexes, list(refused))
+        report.rejected.extend({"index": i, "errors": {"point": r}} for i, r in refused.items())
+        report.rejected.sort(key=lambda rejection: rejection["index"])
+    else:
+        not_refused = np.ones(len(batch), dtype=bool)
+    duplicates += batch.indexes[~stored & not_refused].tolist()
+    if report.accepted:
+        node_id = batch.node_id
+        newest = batch.point(int(np.argmax(np.where(stored, batch.times, np.iinfo(np.int64).min))))
+        _announce(node_id, newest)
+        # TimescaleDB: hours of late points for the rollups to re-materialize (rollups.py)
+        kept = batch.times[stored]
+        late_points_note(
+            times=(from_micros(int(kept.min())), from_micros(int(kept.max()))), now=timezone.now()
+        )
+    report.duplicates = sorted(duplicates)
     return report
-
-
-def _rows(points: Iterable[tuple[int, CleanPoint]]) -> Iterable[tuple[Any, ...]]:
-    for _, p in points:
-        yield (p.node_id, p.time, p.job_id, *p.values, Jsonb(p.extra))
 
 
 # What the database (or the driver) raises for a value it cannot store. Validation keeps such
 # values out; should one slip through, it costs its own point, never the batch.
 # IntegrityError: only from the conflict-skipping insert, where it cannot mean a duplicate.
 REFUSED_BY_DATABASE = (DataError, IntegrityError, psycopg.DataError, OverflowError)
+Stored = npt.NDArray[np.bool_]  # per point of a batch: stored by this request
 
 
-def _store(points: list[tuple[int, CleanPoint]]) -> tuple[set[datetime], dict[int, str]]:
-    """Insert the points. Returns the times actually stored (a concurrent writer may have
+def _store_new(batch: CleanBatch) -> tuple[Stored, dict[int, str]]:
+    """Store the points of `batch` that are not stored yet; the others are duplicates (False
+    in the mask). On PostgreSQL the batch is first COPYed as it is, in one round trip: a
+    point already stored makes that COPY fail as a whole, and only then are the stored ones
+    looked up and the rest stored (a gateway resending a batch it got no answer for)."""
+    if connection.vendor == "postgresql":
+        try:
+            _copy(batch)
+            return np.ones(len(batch), dtype=bool), {}
+        except (IntegrityError, psycopg.IntegrityError, *REFUSED_BY_DATABASE):
+            pass  # a point already stored, or one the database refuses: sorted out below
+    stored_before = np.isin(batch.times, _stored_times(batch))
+    if not stored_before.any():
+        return _store(batch)
+    stored = np.zeros(len(batch), dtype=bool)
+    stored[~stored_before], refused = _store(batch.take(~stored_before))
+    return stored, refused
+
+
+def _stored_times(batch: CleanBatch) -> npt.NDArray[np.int64]:
+    """The times (microseconds) of the node's stored points within the batch's time span."""
+    first, last = from_micros(int(batch.times.min())), from_micros(int(batch.times.max()))
+    times = TelemetryPoint.objects.filter(
+        node_id=batch.node_id, time__gte=first, time__lte=last
+    ).values_list("time", flat=True)
+    return np.array([micros(t) for t in times], dtype=np.int64)
+
+
+def _store(batch: CleanBatch) -> tuple[Stored, dict[int, str]]:
+    """Insert the points. Returns which were actually stored (a concurrent writer may have
     stored some of them in the meantime: those are duplicates, not errors) and, by request
     index, the points the database refused. A refused batch is bisected to find them, so one
     bad point costs about 2 log2(n) extra bulk writes and the good points are all stored."""
     try:
-        return _store_all(points), {}
+        return _store_all(batch), {}
     except REFUSED_BY_DATABASE as exc:
-        if len(points) == 1:
-            index, point = points[0]
+        if len(batch) == 1:
+            index = int(batch.indexes[0])
             logger.warning(
                 "The database refused telemetry point %s of node %s: %s",
                 index,
-                point.node_id,
+                batch.node_id,
                 exc,
             )
             cause = type(
                 exc.__cause__ or exc
             ).__name__  # psycopg's class, e.g. NumericValueOutOfRange
             reason = f"the database refused this point ({cause}); it was not stored"
-            return set(), {index: reason}
-    middle = len(points) // 2
-    stored, refused = _store(points[:middle])
-    stored_later, refused_later = _store(points[middle:])
-    return stored | stored_later, refused | refused_later
+            return np.zeros(1, dtype=bool), {index: reason}
+    middle = len(batch) // 2
+    stored, refused = _store(batch.take(slice(None, middle)))
+    stored_later, refused_later = _store(batch.take(slice(middle, None)))
+    return np.concatenate([stored, stored_later]), refused | refused_later
 
 
-def _store_all(points: list[tuple[int, CleanPoint]]) -> set[datetime]:
+def _store_all(batch: CleanBatch) -> Stored:
     if connection.vendor == "postgresql":
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-                sql = f"COPY telemetry_point ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                with raw.copy(sql) as copy:
-                    copy.set_types(COPY_TYPES)
-                    for row in _rows(points):
-                        copy.write_row(row)
-            return {p.time for _, p in points}
+            _copy(batch)
+            return np.ones(len(batch), dtype=bool)
         except (IntegrityError, psycopg.IntegrityError):  # raw cursor: psycopg's own class
-            return _insert_skipping_conflicts(points)
+            return _insert_skipping_conflicts(batch)
     try:
         with transaction.atomic():
-            TelemetryPoint.objects.bulk_create(_models(points))
-        return {p.time for _, p in points}
+            TelemetryPoint.objects.bulk_create(_models(batch))
+        return np.ones(len(batch), dtype=bool)
     except IntegrityError:
-        return _insert_skipping_conflicts(points)
+        return _insert_skipping_conflicts(batch)
 
 
-def _models(points: Iterable[tuple[int, CleanPoint]]) -> list[TelemetryPoint]:
+def _copy(batch: CleanBatch) -> None:
+    """One binary COPY of the whole batch. Outside a transaction it is one statement, its own
+    transaction (no BEGIN and COMMIT round trips); inside one, a savepoint keeps a failed COPY
+    from spoiling the caller's transaction."""
+    data = copy_data(batch)
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(COPY_SQL) as copy:
+            copy.write(data)
+
+
+def _rows(batch: CleanBatch) -> list[tuple[Any, ...]]:
+    """The batch as parameter rows (the row-by-row paths)."""
+    return [
+        (p.node_id, p.time, p.job_id, *p.values, Jsonb(p.extra))
+        for p in (batch.point(row) for row in range(len(batch)))
+    ]
+
+
+def _models(batch: CleanBatch) -> list[TelemetryPoint]:
     return [
         TelemetryPoint(
             node_id=p.node_id,
@@ -173,32 +248,29 @@ def _models(points: Iterable[tuple[int, CleanPoint]]) -> list[TelemetryPoint]:
             extra=p.extra,
             **dict(zip(SIGNALS, p.values, strict=True)),
         )
-        for _, p in points
+        for p in (batch.point(row) for row in range(len(batch)))
     ]
 
 
-def _insert_skipping_conflicts(points: list[tuple[int, CleanPoint]]) -> set[datetime]:
+def _insert_skipping_conflicts(batch: CleanBatch) -> Stored:
     placeholders = ", ".join(["%s"] * len(COLUMNS))
     sql = (
         f"INSERT INTO telemetry_point ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
         "ON CONFLICT (node_id, time) DO NOTHING"
     )
-    stored: set[datetime] = set()
+    stored = np.zeros(len(batch), dtype=bool)
     with transaction.atomic(), connection.cursor() as cursor:
-        for (_, point), row in zip(points, _rows(points), strict=True):
+        for position, row in enumerate(_rows(batch)):
             if connection.vendor != "postgresql":
                 # Store the time exactly as the ORM does, or the key would not match.
-                time = connection.ops.adapt_datetimefield_value(point.time)
-                row = (row[0], time, *row[2:-1], _json(point.extra))
+                time = connection.ops.adapt_datetimefield_value(row[1])
+                row = (row[0], time, *row[2:-1], _json(row[-1].obj))
             cursor.execute(sql, row)
-            if cursor.rowcount == 1:
-                stored.add(point.time)
+            stored[position] = cursor.rowcount == 1
     return stored
 
 
 def _json(value: dict[str, Any]) -> str:
-    import orjson
-
     return orjson.dumps(value).decode()
 
 

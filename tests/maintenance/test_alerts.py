@@ -116,7 +116,7 @@ def test_who_may_edit_rules(fleet, mill):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet):
+def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet, default_rules):
     """Ingest processes and MQTT bridges may evaluate the same node at once: the second insert of
     a signal's first state used to fail on (node, signal) and turn a stored batch into a 500."""
     import threading
@@ -137,39 +137,43 @@ def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet):
         user=settings["USER"],
         dbname=settings["NAME"],
     )
-    # the other process has inserted the state and not committed yet
-    other.execute(
-        "INSERT INTO maintenance_signalstate (node_id, signal, level, pending_level) "
-        "VALUES (%s, 'temperature_c', 'normal', '')",
-        [node.pk],
-    )
-    outcome: list[object] = []
+    try:
+        # the other process has inserted the state and not committed yet
+        other.execute(
+            "INSERT INTO maintenance_signalstate (node_id, signal, level, pending_level) "
+            "VALUES (%s, 'temperature_c', 'normal', '')",
+            [node.pk],
+        )
+        outcome: list[object] = []
 
-    def evaluate() -> None:
-        try:
-            outcome.append(
-                alerts_evaluate(node_id=node.pk, at=timezone.now(), readings={"temperature_c": 50})
-            )
-        except Exception as exc:
-            outcome.append(exc)
-        finally:
-            connection.close()
+        def evaluate() -> None:
+            try:
+                outcome.append(
+                    alerts_evaluate(
+                        node_id=node.pk, at=timezone.now(), readings={"temperature_c": 50}
+                    )
+                )
+            except Exception as exc:
+                outcome.append(exc)
+            finally:
+                connection.close()
 
-    worker = threading.Thread(target=evaluate)
-    worker.start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # until our insert waits for the other's row
-        waiting = other.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'"
-        ).fetchone()
-        if waiting and waiting[0]:
-            break
-        time.sleep(0.02)
-    else:
-        pytest.fail("the evaluation never waited for the other insert")
-    other.commit()
-    other.close()
+        worker = threading.Thread(target=evaluate)
+        worker.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until our insert waits for the other's row
+            waiting = other.execute(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
+                "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())"
+            ).fetchone()
+            if waiting and waiting[0]:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the evaluation never waited for the other insert")
+        other.commit()
+    finally:
+        other.close()
     worker.join(timeout=20)
     assert outcome == [[]], outcome  # no IntegrityError, nothing raised
     state = SignalState.objects.get(node=node, signal="temperature_c")

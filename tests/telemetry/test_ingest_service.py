@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.services import _store
-from apps.telemetry.validation import clean_point
+from apps.telemetry.validation import CleanBatch, clean_point
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_transition
 from tests.vendors.conftest import approved_node
@@ -30,7 +30,7 @@ def points(node_id: int, seconds: range):
         )
         assert not errors
         out.append((i, point))
-    return out
+    return CleanBatch.of_points(node_id, out)
 
 
 def test_store_survives_a_concurrent_writer(fleet):
@@ -40,10 +40,11 @@ def test_store_survives_a_concurrent_writer(fleet):
     node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
     node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
     first = points(node.pk, range(0, 10))
-    assert _store(first) == ({p.time for _, p in first}, {})
+    stored, refused = _store(first)
+    assert stored.all() and refused == {}
     both = points(node.pk, range(5, 15))
     stored, refused = _store(both)
-    assert len(stored) == 5 and refused == {}
+    assert stored.tolist() == [False] * 5 + [True] * 5 and refused == {}
     assert TelemetryPoint.objects.filter(node=node).count() == 15
     assert connection.vendor in {"postgresql", "sqlite"}
 
