@@ -19,7 +19,8 @@ from apps.telemetry.limits import (
     POINT_BYTE_BUDGET,
     json_containers,
 )
-from apps.telemetry.services import MAX_BATCH, telemetry_ingest
+from apps.telemetry.services import MAX_BATCH, telemetry_ingest, telemetry_ingest_json
+from apps.telemetry.validation import BatchShapeError
 from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
 from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
 
@@ -49,9 +50,9 @@ def read_json_body(request: Request) -> Any:
     return decode_body(request._request.body, request.headers.get("Content-Encoding", "").lower())
 
 
-def decode_body(body: bytes, encoding: str) -> Any:
-    """`body` (sent with Content-Encoding `encoding`, lower case) as JSON; the DRF view and the
-    fast path (apps/telemetry/fast_path.py) both decode here."""
+def body_bytes(body: bytes, encoding: str) -> bytes:
+    """`body` (sent with Content-Encoding `encoding`, lower case) inflated and checked against
+    the size and container limits: the bytes a JSON decoder may take."""
     if encoding == "gzip":
         body = _gunzip(body, limit=MAX_BODY_BYTES)
     elif encoding not in ("", "identity"):
@@ -65,8 +66,13 @@ def decode_body(body: bytes, encoding: str) -> Any:
             f"The body holds more than {MAX_CONTAINERS} JSON objects and arrays; a batch is at "
             f"most {MAX_BATCH} points."
         )
+    return body
+
+
+def decode_body(body: bytes, encoding: str) -> Any:
+    """The body as JSON (the single-point API; the DRF view and the fast path both use it)."""
     try:
-        return orjson.loads(body)
+        return orjson.loads(body_bytes(body, encoding))
     except orjson.JSONDecodeError as exc:
         raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from None
 
@@ -82,27 +88,21 @@ def point_result(payload: Any, node_id: int) -> tuple[int, Any]:
     return code, report.as_dict()
 
 
-def batch_result(payload: Any, node_id: int) -> tuple[int, Any]:
-    """Store a batch for node `node_id`: (status, body); raises ValidationError for a body that
-    is no batch at all."""
-    points = payload.get("points") if isinstance(payload, dict) else payload
-    if not isinstance(points, list):
-        raise exceptions.ValidationError(
-            {"points": 'Send a JSON array of points, or {"points": [...]}.'}
-        )
-    if not points:
-        raise exceptions.ValidationError({"points": "The batch is empty."})
-    if len(points) > MAX_BATCH:
-        raise exceptions.ValidationError(
-            {"points": f"At most {MAX_BATCH} points per batch; got {len(points)}."}
-        )
-    report = telemetry_ingest(points=points, node_id=node_id)
-    body = report.as_dict()
+def batch_result(body: bytes, encoding: str, node_id: int) -> tuple[int, Any]:
+    """Store a batch body for node `node_id`: (status, body). The JSON is decoded and checked
+    in one pass (telemetry_ingest_json), never built as Python dicts first."""
+    try:
+        report = telemetry_ingest_json(body=body_bytes(body, encoding), node_id=node_id)
+    except orjson.JSONDecodeError as exc:
+        raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from None
+    except BatchShapeError as exc:
+        raise exceptions.ValidationError({"points": str(exc)}) from None
+    data = report.as_dict()
     if report.rejected and not report.accepted and not report.duplicates:
         return status.HTTP_400_BAD_REQUEST, error_body(
-            "invalid", "No point could be stored; see details.", body
+            "invalid", "No point could be stored; see details.", data
         )
-    return (status.HTTP_207_MULTI_STATUS if report.rejected else status.HTTP_200_OK), body
+    return (status.HTTP_207_MULTI_STATUS if report.rejected else status.HTTP_200_OK), data
 
 
 def _too_large() -> PayloadTooLarge:
@@ -174,5 +174,6 @@ class TelemetryBatchApi(_IngestBase):
         },
     )
     def post(self, request: Request) -> Response:
-        code, body = batch_result(read_json_body(request), _device(request).node_id)
+        encoding = request.headers.get("Content-Encoding", "").lower()
+        code, body = batch_result(request._request.body, encoding, _device(request).node_id)
         return Response(body, status=code)

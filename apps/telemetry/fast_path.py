@@ -224,11 +224,10 @@ def _serve(
     from apps.telemetry.api import batch_result, decode_body, point_result
 
     try:
-        payload = decode_body(body, encoding)
         if path == BATCH_PATH:
-            code, data = batch_result(payload, node_id)
+            code, data = batch_result(body, encoding, node_id)
         else:
-            code, data = point_result(payload, node_id)
+            code, data = point_result(decode_body(body, encoding), node_id)
         return code, data, {}
     except Exception as exc:  # the API's one error format, as DRF's handler renders it
         response = exception_handler(exc, {})
