@@ -30,6 +30,7 @@ postgres_only = pytest.mark.skipif(
 )
 NOW = timezone.now().replace(microsecond=0)
 BASE = (NOW - timedelta(days=40)).replace(minute=0, second=0)
+MIDNIGHT = (BASE + timedelta(days=4)).replace(hour=0)  # UTC: NOW is timezone.now()
 
 
 def points_for(node_id: int, first: datetime, hours: float, every_s: int, seed: int) -> list:
@@ -98,10 +99,9 @@ RANGES = {
     "aligned": (BASE, NOW + timedelta(hours=1)),
     "ragged edges": (BASE + timedelta(hours=5, minutes=17), NOW - timedelta(minutes=43)),
     "inside one hour": (BASE + timedelta(days=2, minutes=3), BASE + timedelta(days=2, minutes=55)),
-    "across midnight": (
-        BASE + timedelta(days=4, hours=-3, minutes=9),
-        BASE + timedelta(days=4, hours=2),
-    ),
+    # anchored at a UTC midnight, whatever the hour the run starts at (BASE follows NOW's hour:
+    # offsets from BASE crossed midnight only for runs started between 00:00 and 03:00)
+    "across midnight": (MIDNIGHT - timedelta(hours=3, minutes=-9), MIDNIGHT + timedelta(hours=2)),
 }
 
 
