@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import weakref
+from collections import defaultdict
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -55,7 +56,9 @@ class RightsEnded(Exception):
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """Subclasses implement `start(user)` (check the object, `join` groups, `accept`, send a
     hello; or `refuse`) and, when their right is narrower than "signed in",
-    `still_allowed(user)` (sync, runs in a DB thread: the same selector as `start`)."""
+    `still_allowed(user)` or, where one query can answer for many sockets, the classmethod
+    `still_allowed_many(user, sockets)` (sync, run in a DB thread by the process's
+    `RightsSweeper`: the same selector as `start`)."""
 
     groups_joined: list[str]
     rechecker: asyncio.Task[None] | None = None
@@ -119,41 +122,42 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Whether `user` (read afresh) may still watch what this socket shows."""
         return True
 
-    def _rights_problem(self) -> tuple[int, str] | None:
+    @classmethod
+    def still_allowed_many(cls, user: Any, sockets: list[Any]) -> list[bool]:
+        """`still_allowed` for several sockets of one caller and this class, in order. A class
+        whose right is a query overrides this with one query for all of them (the sweeper asks
+        once per caller and class, not once per socket)."""
+        return [socket.still_allowed(user) for socket in sockets]
+
+    def credential_key(self) -> tuple[Any, ...]:
+        """Sockets opened with the same credential share one reading of it per sweep."""
+        credential = self.scope.get("credential")
+        if credential is not None:
+            return ("credential", type(credential).__name__, repr(credential))
+        return ("user", self.scope["user"].pk)
+
+    def read_caller(self) -> Any:
+        """The caller now (sync, in a DB thread): None once the sign-in ended."""
         credential: Credential | None = self.scope.get("credential")
         if credential is not None:
-            user = credential.current_user()
-        else:  # a scope built by hand (tests): at least the account must still be active
-            pk = self.scope["user"].pk
-            user = get_user_model().objects.filter(pk=pk, is_active=True).first()
-        if user is None:
-            return CLOSE_UNAUTHENTICATED, "Your sign-in ended; sign in again."
-        self.scope["user"] = user  # the role and memberships of now, for the consumer too
-        if not self.still_allowed(user):
-            return CLOSE_FORBIDDEN, "You may no longer see this."
-        return None
+            return credential.current_user()
+        # a scope built by hand (tests): at least the account must still be active
+        return get_user_model().objects.filter(pk=self.scope["user"].pk, is_active=True).first()
 
-    async def recheck(self) -> bool:
-        """Closes the socket when the caller's sign-in or right has ended; True if it stays."""
-        try:
-            # Not the one thread that thread-sensitive calls share: re-checks of many sockets
-            # must not queue the consumers' own database work behind them.
-            problem = await database_sync_to_async(self._rights_problem, thread_sensitive=False)()
-        except Exception:
-            logger.exception("websocket rights re-check failed; closing %s", self.scope["path"])
-            problem = CLOSE_CHECK_FAILED, "Could not re-check your access; reconnect later."
-        if problem is None:
-            return True
+    async def end_rights(self, problem: tuple[int, str]) -> None:
+        if self.ended:
+            return
         await self.close(code=problem[0], reason=problem[1])
         await self.disconnect(problem[0])
-        return False
 
     async def _recheck_periodically(self) -> None:
-        interval = float(getattr(settings, "WS_RECHECK_SECONDS", 5.0))
-        # Sockets opened together (a restart, a page of dashboards) spread their checks.
-        await asyncio.sleep(interval * random.uniform(0.5, 1.0))
-        while await self.recheck():
-            await asyncio.sleep(interval)
+        """Kept for the life of the socket: registers it with this process's sweeper."""
+        sweeper = RightsSweeper.of_running_loop()
+        sweeper.add(self)
+        try:
+            await asyncio.Event().wait()  # until disconnect cancels this task
+        finally:
+            sweeper.discard(self)
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -182,3 +186,98 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def broadcast(self, message: dict[str, Any]) -> None:
         await self.send_json(message["payload"])
+
+
+# --- the sweeper -----------------------------------------------------------------------------
+
+
+def rights_verdicts(sockets: list[LiveConsumer]) -> dict[LiveConsumer, tuple[int, str] | None]:
+    """Re-checks `sockets` (sync, one DB thread): each credential is read once, and each consumer
+    class asks once per caller, so the cost follows the number of callers, not of sockets. A
+    caller whose check fails gets 1011 on its sockets; the others are unaffected."""
+    by_credential: dict[tuple[Any, ...], list[LiveConsumer]] = defaultdict(list)
+    for socket in sockets:
+        if not socket.ended:
+            by_credential[socket.credential_key()].append(socket)
+    verdicts: dict[LiveConsumer, tuple[int, str] | None] = {}
+    for group in by_credential.values():
+        try:
+            user = group[0].read_caller()
+            credential = group[0].scope.get("credential")
+            for socket in group[1:]:  # (a session store may have moved to a new key)
+                socket.scope["credential"] = credential
+            if user is None:
+                verdicts.update(dict.fromkeys(group, ENDED))
+                continue
+            by_class: dict[type[LiveConsumer], list[LiveConsumer]] = defaultdict(list)
+            for socket in group:
+                socket.scope["user"] = user  # the role and memberships of now, for the consumer
+                by_class[type(socket)].append(socket)
+            for cls, same in by_class.items():
+                for socket, allowed in zip(same, cls.still_allowed_many(user, same), strict=True):
+                    verdicts[socket] = None if allowed else FORBIDDEN
+        except Exception:
+            logger.exception("websocket rights re-check failed for %d socket(s)", len(group))
+            verdicts.update(dict.fromkeys(group, CHECK_FAILED))
+    return verdicts
+
+
+ENDED = CLOSE_UNAUTHENTICATED, "Your sign-in ended; sign in again."
+FORBIDDEN = CLOSE_FORBIDDEN, "You may no longer see this."
+CHECK_FAILED = CLOSE_CHECK_FAILED, "Could not re-check your access; reconnect later."
+
+
+class RightsSweeper:
+    """One per event loop (per server process): every WS_RECHECK_SECONDS it re-checks all the
+    open sockets in one database thread call and closes those whose sign-in or right ended.
+
+    A check per socket on its own timer cost a query or two per socket every few seconds: at
+    1,020 sockets that was ~400 queries/s, starved the fan-out and lost every live view
+    (bench/ws_fanout, 2026-12-07). One sweep reads each credential once and asks each consumer
+    class once per caller."""
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RightsSweeper] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self.sockets: set[LiveConsumer] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of_running_loop(cls) -> RightsSweeper:
+        loop = asyncio.get_running_loop()
+        sweeper = cls._by_loop.get(loop)
+        if sweeper is None:
+            sweeper = cls._by_loop[loop] = cls()
+        return sweeper
+
+    def add(self, socket: LiveConsumer) -> None:
+        self.sockets.add(socket)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run(), name="websocket rights sweeper")
+
+    def discard(self, socket: LiveConsumer) -> None:
+        self.sockets.discard(socket)
+
+    async def _run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(float(getattr(settings, "WS_RECHECK_SECONDS", 5.0)))
+            await self.sweep()
+
+    async def sweep(self) -> None:
+        sockets = list(self.sockets)
+        if not sockets:
+            return
+        try:
+            # Not the one thread that thread-sensitive calls share: a sweep must not queue the
+            # consumers' own database work behind it.
+            verdicts = await database_sync_to_async(rights_verdicts, thread_sensitive=False)(
+                sockets
+            )
+        except Exception:  # e.g. no database connection could be opened at all
+            logger.exception("websocket rights sweep failed; closing %d socket(s)", len(sockets))
+            verdicts = dict.fromkeys(sockets, CHECK_FAILED)
+        for socket, problem in verdicts.items():
+            if problem is not None:
+                await socket.end_rights(problem)

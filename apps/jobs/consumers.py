@@ -32,5 +32,8 @@ class JobConsumer(LiveConsumer):
         parts = job.parts.values("id", "name", "status", "progress_pct", "assigned_node_id")
         return {"job": job.pk, "status": job.status, "parts": list(parts)}
 
-    def still_allowed(self, user: Any) -> bool:
-        return job_list(user=user).filter(pk=self.job_id).exists()
+    @classmethod
+    def still_allowed_many(cls, user: Any, sockets: list[Any]) -> list[bool]:
+        wanted = {socket.job_id for socket in sockets}
+        allowed = set(job_list(user=user).filter(pk__in=wanted).values_list("pk", flat=True))
+        return [socket.job_id in allowed for socket in sockets]

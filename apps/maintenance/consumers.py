@@ -38,5 +38,7 @@ class MaintenanceConsumer(LiveConsumer):
         await self.accept()
         await self.send_json({"type": "hello", "groups": len(groups)})
 
-    def still_allowed(self, user: Any) -> bool:
-        return set(self.groups_joined) <= set(groups_for(user))
+    @classmethod
+    def still_allowed_many(cls, user: Any, sockets: list[Any]) -> list[bool]:
+        groups = set(groups_for(user))
+        return [groups.issuperset(socket.groups_joined) for socket in sockets]

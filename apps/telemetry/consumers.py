@@ -34,7 +34,7 @@ class TelemetryConsumer(LiveConsumer):
             )
             return
         self.node_ids = wanted
-        if not await database_sync_to_async(self.still_allowed)(user):
+        if not (await database_sync_to_async(self.still_allowed_many)(user, [self]))[0]:
             # every requested node must be watchable: ids don't leak
             await self.refuse(CLOSE_FORBIDDEN, "No such node, or not yours to watch.")
             return
@@ -44,10 +44,11 @@ class TelemetryConsumer(LiveConsumer):
         await self.accept()
         await self.send_json({"type": "subscribed", "nodes": wanted})
 
-    def still_allowed(self, user: Any) -> bool:
-        wanted = set(self.node_ids)
-        allowed = telemetry_nodes(user=user).filter(pk__in=wanted).values_list("pk", flat=True)
-        return set(allowed) == wanted
+    @classmethod
+    def still_allowed_many(cls, user: Any, sockets: list[Any]) -> list[bool]:
+        wanted = {node_id for socket in sockets for node_id in socket.node_ids}
+        allowed = set(telemetry_nodes(user=user).filter(pk__in=wanted).values_list("pk", flat=True))
+        return [allowed.issuperset(socket.node_ids) for socket in sockets]
 
     async def stop(self) -> None:
         if self.flusher is not None:

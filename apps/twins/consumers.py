@@ -129,8 +129,11 @@ class TwinConsumer(LiveConsumer):
             "missed": missed,
         }
 
-    def still_allowed(self, user: Any) -> bool:
-        return twin_list(user=user).filter(pk=self.twin_id).exists()
+    @classmethod
+    def still_allowed_many(cls, user: Any, sockets: list[Any]) -> list[bool]:
+        wanted = {socket.twin_id for socket in sockets}
+        allowed = set(twin_list(user=user).filter(pk__in=wanted).values_list("pk", flat=True))
+        return [socket.twin_id in allowed for socket in sockets]
 
     async def stop(self) -> None:
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():

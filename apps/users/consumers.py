@@ -20,8 +20,9 @@ class AuditStreamConsumer(LiveConsumer):
         await self.join(AUDIT_GROUP)
         await self.accept()
 
-    def still_allowed(self, user: Any) -> bool:
-        return user_can(user, Action.SYSTEM_ADMIN)
+    @classmethod
+    def still_allowed_many(cls, user: Any, sockets: list[Any]) -> list[bool]:
+        return [user_can(user, Action.SYSTEM_ADMIN)] * len(sockets)
 
     async def receive_message(self, kind: Any, content: Any) -> None:
         await self.error("read_only", "This stream only sends.")
