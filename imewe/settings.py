@@ -284,6 +284,9 @@ JOBS_SPLIT_MIN_HOURS = float(os.environ.get("JOBS_SPLIT_MIN_HOURS", "2"))
 # The maintenance agent: same issue on the same node within this many hours updates the open
 # ticket; a node silent this many minutes is offline; an anomaly must last this long to raise a
 # ticket; a failure probability above this raises one.
+# Ingest keeps each node's threshold rules this long per process; a rule saved elsewhere applies
+# within it (apps/maintenance/services/rule_cache.py). 0: read them on every request.
+MAINTENANCE_RULES_CACHE_SECONDS = float(os.environ.get("MAINTENANCE_RULES_CACHE_SECONDS", "5"))
 MAINTENANCE_DEDUP_HOURS = float(os.environ.get("MAINTENANCE_DEDUP_HOURS", "24"))
 MAINTENANCE_OFFLINE_MINUTES = float(os.environ.get("MAINTENANCE_OFFLINE_MINUTES", "5"))
 MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = float(

@@ -29,7 +29,12 @@ def _clean_cache() -> Any:
 
 def _clear_own_cache() -> None:
     """Empty this run's cache only: on Redis, `cache.clear()` is FLUSHDB, which wiped the
-    throttle counters of every other test run sharing the database mid-test."""
+    throttle counters of every other test run sharing the database mid-test. The process's
+    cache of node rules goes too (a flushed database reuses nothing, but a rolled-back one may
+    give a node's id to the next test's node)."""
+    from apps.maintenance.services.rule_cache import node_rules_forget
+
+    node_rules_forget()
     from django.conf import settings
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache

@@ -24,6 +24,23 @@ class MaintenanceConfig(AppConfig):
         register_health_provider(_node_risks)
         machine_fault_reported.connect(_on_machine_fault, dispatch_uid="maintenance.fault")
         node_went_silent.connect(_on_node_silent, dispatch_uid="maintenance.silent")
+        _forget_cached_rules_on_change()
+
+
+def _forget_cached_rules_on_change() -> None:
+    """Ingest keeps each node's rules for a few seconds (services/rule_cache.py): a rule or node
+    saved or deleted in this process empties that cache at once."""
+    from django.db.models.signals import post_delete, post_save
+
+    from apps.maintenance.models import ThresholdRule
+    from apps.maintenance.services.rule_cache import node_rules_forget
+    from apps.vendors.models import FabricationNode
+
+    for model in (ThresholdRule, FabricationNode):
+        for signal in (post_save, post_delete):
+            signal.connect(
+                node_rules_forget, sender=model, dispatch_uid=f"maintenance.rules.{model.__name__}"
+            )
 
 
 def _node_risks(node_ids: Any, now: Any, horizon_h: float) -> dict[int, Any]:

@@ -21,6 +21,7 @@ from apps.maintenance.models import (
     Ticket,
 )
 from apps.maintenance.services.realtime import maintenance_broadcast
+from apps.maintenance.services.rule_cache import node_rules_get
 from apps.maintenance.services.tickets import ticket_raise
 from apps.users.models import User
 from apps.users.roles import Action, Scope, scope_for
@@ -57,21 +58,19 @@ def rules_applicable(*, node: FabricationNode) -> dict[str, ThresholdRule]:
 def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -> list[Alert]:
     """Move each ruled signal of the node by one reading; returns the alerts opened, escalated,
     updated or resolved."""
-    node = (
-        FabricationNode.objects.only("id", "kind", "name", "rated_power_kw", "vendor_id", "site_id")
-        .filter(pk=node_id)
-        .first()
-    )
-    if node is None:
+    cached = node_rules_get(node_id=node_id)
+    if cached is None:
         return []
-    applicable = {s: r for s, r in rules_applicable(node=node).items() if s in readings}
+    node = cached.node
+    applicable = {s: r for s, r in cached.rules.items() if s in readings}
     if not applicable:
         return []
     states = _states_locked(node, set(applicable))
     touched = []
+    moved_states = []
     for signal, rule in applicable.items():
         value = readings[signal]
-        state = states.get(signal) or SignalState(node=node, signal=signal)
+        state = states[signal]  # (created where missing)
         if state.seen_at is not None and at <= state.seen_at:
             continue  # an older reading than one already evaluated (a late batch)
         warning, critical = rules.limits(rule, baseline=node.rated_power_kw)
@@ -112,8 +111,13 @@ def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -
             alert.save(update_fields=["count", "value", "peak", "last_seen", "updated_at"])
             touched.append(alert)
         state.alert = alert
-        state.save()
+        moved_states.append(state)
+    # One statement for all the node's signals: a save each was a round trip per signal.
+    SignalState.objects.bulk_update(moved_states, fields=STATE_FIELDS)
     return touched
+
+
+STATE_FIELDS = ["level", "pending_level", "pending_since", "value", "seen_at", "alert"]
 
 
 def _states_locked(node: FabricationNode, signals: set[str]) -> dict[str, SignalState]:
