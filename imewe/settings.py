@@ -553,6 +553,12 @@ TELEMETRY_BODY_MAX_BYTES = env_int("TELEMETRY_BODY_MAX_BYTES", 6 * 1024 * 1024)
 # Live telemetry: ingest sends each node's newest point to the websocket fan-out at most once per
 # this many milliseconds (apps/telemetry/live.py), never once per request.
 TELEMETRY_LIVE_WINDOW_MS = env_int("TELEMETRY_LIVE_WINDOW_MS", 50)
+# The receivers of stored telemetry (threshold rules, loaded material, battery charge) run in a
+# thread of the ingest process beside the request, newest point per node (apps/telemetry/
+# after_ingest.py); off, in the request after commit. Off by default on SQLite (one writer).
+TELEMETRY_RECEIVERS_IN_BACKGROUND = env_bool(
+    "TELEMETRY_RECEIVERS_IN_BACKGROUND", "postgresql" in DATABASES["default"]["ENGINE"]
+)
 # The ingest fast path (apps/telemetry/fast_path.py) keeps a device token's check for this many
 # seconds in the process: a revoked token or a node taken out of service stops ingest within it.
 DEVICE_AUTH_CACHE_SECONDS = env_int("DEVICE_AUTH_CACHE_SECONDS", 5)

@@ -19,6 +19,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # broker as production does (IMEWE_TEST_CELERY_EAGER=0), to test what a broker outage does.
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("IMEWE_TEST_CELERY_EAGER", "1") == "1"
 CELERY_TASK_EAGER_PROPAGATES = True
+# Tests see the receivers' effects when the ingest call returns; those of the background thread
+# turn it on (tests/telemetry/test_after_ingest.py), as may a server a test starts.
+TELEMETRY_RECEIVERS_IN_BACKGROUND = os.environ.get("TELEMETRY_RECEIVERS_IN_BACKGROUND") == "1"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -17,10 +17,12 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 import psycopg
+from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from apps.telemetry.after_ingest import ReceiverRunner
 from apps.telemetry.live import live_publish, telemetry_group  # noqa: F401 (re-exported)
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.pgcopy import COLUMNS, copy_data
@@ -284,7 +286,14 @@ def _announce(node_id: int, newest: CleanPoint) -> None:
     }
     # On commit, so nobody sees a point that was rolled back; coalesced per node (live.py).
     transaction.on_commit(lambda: live_publish(node_id, payload))
-    transaction.on_commit(lambda: _tell_receivers(node_id, newest))
+    transaction.on_commit(lambda: _after_commit(node_id, newest))
+
+
+def _after_commit(node_id: int, newest: CleanPoint) -> None:
+    if settings.TELEMETRY_RECEIVERS_IN_BACKGROUND:
+        receiver_runner.submit(node_id, newest)  # beside the request (after_ingest.py)
+    else:
+        _tell_receivers(node_id, newest)
 
 
 def _tell_receivers(node_id: int, newest: CleanPoint) -> None:
@@ -299,3 +308,6 @@ def _tell_receivers(node_id: int, newest: CleanPoint) -> None:
                 node_id,
                 exc_info=result,
             )
+
+
+receiver_runner = ReceiverRunner(deliver=_tell_receivers)

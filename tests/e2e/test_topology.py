@@ -20,9 +20,11 @@ from django.db import connection
 from django.utils import timezone
 from websockets.sync.client import connect as ws_connect
 
+from apps.maintenance.models import SignalState
 from apps.telemetry.models import TelemetryPoint
 from apps.users.tokens import tokens_issue
 from imewe.topology import Running, running_topology
+from tests.maintenance.conftest import default_rules  # noqa: F401  (shared fixture)
 from tests.telemetry.conftest import live  # noqa: F401  (shared fixture)
 from tests.vendors.conftest import fleet  # noqa: F401  (shared fixture)
 
@@ -40,6 +42,7 @@ def topology(tmp_path: Path) -> Iterator[Running]:
         "IMEWE_LIVE_TEST_RUN": str(os.getpid()),  # this run's channel-layer groups
         "SECURE_SSL_REDIRECT": "1",
         "LOG_LEVEL": "INFO",
+        "TELEMETRY_RECEIVERS_IN_BACKGROUND": "1",  # as in production (after_ingest.py)
     }
     with running_topology(tmp_path / "topology", web=1, ingest=2, ws=1, env=env) as running:
         yield running
@@ -59,6 +62,7 @@ def test_each_kind_of_work_reaches_its_own_processes_and_live_points_cross_them(
     topology,
     live,  # noqa: F811
     fleet,  # noqa: F811
+    default_rules,  # noqa: F811  (a transactional test before may have emptied them)
 ):
     node = live["nodes"][0]
     token = tokens_issue(user=fleet["vendor"], otp_verified=True).access_token
@@ -112,6 +116,15 @@ def test_each_kind_of_work_reaches_its_own_processes_and_live_points_cross_them(
                     break
         assert seen and seen[-1]["power_kw"] == 9.5, seen
         assert TelemetryPoint.objects.filter(node=node).count() == 25
+    # the ingest processes' receiver threads judged the newest reading by the node's rules
+    deadline = time.monotonic() + 15
+    state = None
+    while time.monotonic() < deadline:
+        state = SignalState.objects.filter(node=node, signal="power_kw").first()
+        if state is not None and state.value == 9.5:
+            break
+        time.sleep(0.1)
+    assert state is not None and state.value == 9.5, state
 
     page = requests.get(f"{topology.https}/account/login/?probe=1", verify=False, timeout=10)
     assert page.status_code == 200 and "<form" in page.text
