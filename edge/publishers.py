@@ -6,13 +6,13 @@ import gzip
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
+
+import urllib3
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,27 @@ class Publisher(Protocol):
     def publish(self, points: list[dict[str, Any]]) -> PublishResult: ...
 
 
+# One pool of kept-alive connections for the whole gateway (urllib3 is thread-safe): a new TCP
+# and TLS connection per batch cost the gateway a handshake per POST and the platform's proxy
+# one more connection to accept each time.
+_POOL = urllib3.PoolManager(num_pools=8, maxsize=4)
+# One more try on a connection error only (a kept-alive connection the other side had closed);
+# a batch is idempotent on the platform (points already stored are duplicates), so resending it
+# is safe. Server answers are never retried here: the forwarder's backoff handles them.
+_RETRY = urllib3.Retry(
+    total=1,
+    read=0,
+    status=0,
+    redirect=False,
+    allowed_methods=None,
+    respect_retry_after_header=False,  # a 503's Retry-After is the forwarder's to honour
+    raise_on_status=False,
+)
+
+
 class HttpsBatchPublisher:
-    """POSTs gzip-compressed batches to /api/v1/telemetry/batch/ with the node's device token."""
+    """POSTs gzip-compressed batches to /api/v1/telemetry/batch/ with the node's device token,
+    over kept-alive connections."""
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 10.0) -> None:
         self.url = base_url.rstrip("/") + "/api/v1/telemetry/batch/"
@@ -64,32 +83,45 @@ class HttpsBatchPublisher:
 
     def publish(self, points: list[dict[str, Any]]) -> PublishResult:
         body = gzip.compress(json.dumps(points).encode())
-        request = urllib.request.Request(self.url, data=body, method="POST")
-        request.add_header("Content-Type", "application/json")
-        request.add_header("Content-Encoding", "gzip")
-        request.add_header("Authorization", f"Device {self.token}")
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Authorization": f"Device {self.token}",
+        }
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                report = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code in (401, 403):
-                raise UpstreamRefused(f"HTTP {exc.code}: {exc.read()[:300]!r}") from None
-            if exc.code in REFUSED_STATUSES:
-                error = _error_of(exc.read())
-                details = error.get("details")
-                rejected = details.get("rejected") if isinstance(details, dict) else None
-                if exc.code == 400 and isinstance(rejected, list) and rejected:
-                    return PublishResult(0, 0, rejected)  # every point refused, by index
-                message = str(error.get("message") or "")[:300]
-                raise BatchRefused(f"HTTP {exc.code}: {message}".rstrip(": ")) from None
-            if exc.code >= 500 and exc.code not in UNAVAILABLE_STATUSES:
-                raise UpstreamServerError(exc.code) from None
-            raise UpstreamUnavailable(f"HTTP {exc.code}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            response = _POOL.request(
+                "POST",
+                self.url,
+                body=body,
+                headers=headers,
+                timeout=self.timeout,
+                retries=_RETRY,
+                redirect=False,
+            )
+        except (urllib3.exceptions.HTTPError, TimeoutError, ConnectionError, OSError) as exc:
             raise UpstreamUnavailable(str(exc)) from None
-        return PublishResult(
-            int(report["accepted"]), int(report["duplicates"]), list(report["rejected"])
-        )
+        status, data = response.status, response.data
+        if status in (401, 403):
+            raise UpstreamRefused(f"HTTP {status}: {data[:300]!r}")
+        if status in REFUSED_STATUSES:
+            error = _error_of(data)
+            details = error.get("details")
+            rejected = details.get("rejected") if isinstance(details, dict) else None
+            if status == 400 and isinstance(rejected, list) and rejected:
+                return PublishResult(0, 0, rejected)  # every point refused, by index
+            message = str(error.get("message") or "")[:300]
+            raise BatchRefused(f"HTTP {status}: {message}".rstrip(": "))
+        if status >= 500 and status not in UNAVAILABLE_STATUSES:
+            raise UpstreamServerError(status)
+        if not 200 <= status < 300:  # 207: some points stored, the others refused by index
+            raise UpstreamUnavailable(f"HTTP {status}")
+        try:
+            report = json.loads(data)
+            return PublishResult(
+                int(report["accepted"]), int(report["duplicates"]), list(report["rejected"])
+            )
+        except (ValueError, KeyError, TypeError) as exc:  # e.g. a proxy's HTML page with 200
+            raise UpstreamUnavailable(f"HTTP {status} without a report: {exc!r}") from None
 
 
 def _error_of(body: bytes) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class CuttableProxy:
         self.port = free_port()
         self.target_port = target_port
         self.server: socket.socket | None = None
+        self.open: list[socket.socket] = []  # piped connections: a cut link ends them too
 
     def restore(self) -> None:
         server = socket.socket()
@@ -46,6 +47,10 @@ class CuttableProxy:
                 self.server.shutdown(socket.SHUT_RDWR)
             self.server.close()
             self.server = None
+        for open_socket in self.open:  # the publisher keeps its connection alive: cut it
+            with contextlib.suppress(OSError):
+                open_socket.shutdown(socket.SHUT_RDWR)
+        self.open.clear()
 
     def _accept(self, server: socket.socket) -> None:
         while True:
@@ -54,6 +59,7 @@ class CuttableProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.open += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
