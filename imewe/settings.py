@@ -281,10 +281,9 @@ TWINS_SIMULATIONS_PER_USER = int(os.environ.get("TWINS_SIMULATIONS_PER_USER", "3
 JOBS_DURATION_MIN_HISTORY = int(os.environ.get("JOBS_DURATION_MIN_HISTORY", "50"))
 # A part taking at least this long on one node is split into lots for several nodes.
 JOBS_SPLIT_MIN_HOURS = float(os.environ.get("JOBS_SPLIT_MIN_HOURS", "2"))
-# The maintenance agent: same issue on the same node within this many hours updates the open
-# ticket; a node silent this many minutes is offline; an anomaly must last this long to raise a
+# The maintenance agent (the same issue on the same node updates its unresolved ticket, however
+# old): a node silent this many minutes is offline; an anomaly must last this long to raise a
 # ticket; a failure probability above this raises one.
-MAINTENANCE_DEDUP_HOURS = float(os.environ.get("MAINTENANCE_DEDUP_HOURS", "24"))
 MAINTENANCE_OFFLINE_MINUTES = float(os.environ.get("MAINTENANCE_OFFLINE_MINUTES", "5"))
 MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = float(
     os.environ.get("MAINTENANCE_ANOMALY_SUSTAIN_MINUTES", "10")

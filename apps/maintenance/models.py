@@ -155,8 +155,8 @@ class Alert(TimeStampedModel):
 
 class Ticket(TimeStampedModel):
     """A maintenance ticket, opened by the agent (or a person) for one issue on one node. The
-    agent's repeated findings of the same issue within a day update it (occurrences, latest
-    evidence) instead of opening another."""
+    agent's repeated findings of the same issue update it (occurrences, latest evidence) for as
+    long as it is unresolved, instead of opening another."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
