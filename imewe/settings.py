@@ -289,6 +289,11 @@ MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = float(
     os.environ.get("MAINTENANCE_ANOMALY_SUSTAIN_MINUTES", "10")
 )
 MAINTENANCE_FAILURE_PROBABILITY = float(os.environ.get("MAINTENANCE_FAILURE_PROBABILITY", "0.7"))
+# An anomaly detector is activated only if it raised at most this many alarms per node-week on
+# held-out healthy operation, with its threshold chosen for that rate.
+MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK = float(
+    os.environ.get("MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK", "1")
+)
 # Materials: days of usage history behind reorder points and stock-out forecasts.
 MATERIALS_HISTORY_DAYS = int(os.environ.get("MATERIALS_HISTORY_DAYS", "30"))
 # Energy: the grid price where no hourly rate is stored, and what own generation costs.
