@@ -443,7 +443,8 @@ def anomaly_model_train_and_register(
     refused = ""
     if rate > bound:
         refused = (
-            f"{alarms} false alarms in {scores['held_out_node_hours']:g} node-hours of held-out "
+            f"{alarms} false alarm{'' if alarms == 1 else 's'} in "
+            f"{scores['held_out_node_hours']:g} node-hours of held-out "
             f"healthy operation, {rate:.3g} per node-week, above the bound of {bound:g}"
         )
     return model_register(
