@@ -564,3 +564,25 @@ def test_the_rules_page_saves_and_shows_below_and_rate_rules(fleet, mill):  # no
     )
     assert saved.status_code == 200
     assert b"5.00/min change" in saved.content and b"below 0.50" in saved.content
+
+
+def test_the_registry_shows_a_detectors_false_alarms_and_why_it_stayed_inactive(fleet):  # noqa: F811
+    model_register(
+        name="maintenance.anomaly.cnc_mill",
+        algorithm="isolation forest",
+        artifact=b"x",
+        features=["a"],
+        metrics={"false_alarms_per_node_week": 3.5, "false_alarm_bound_per_node_week": 1.0},
+        training={"rows": 600, "held_out_rows": 200},
+        comparison=Comparison(
+            metric="false alarms per node-week",
+            candidate=3.5,
+            baseline=1.0,
+            refused="7 false alarms in 336 node-hours of held-out healthy operation, 3.5 per "
+            "node-week, above the bound of 1",
+        ),
+    )
+    html = portal_client(fleet["admin"]).get("/maintenance/models/").content.decode()
+    assert "False alarms per node-week (held-out healthy)" in html and "3.500" in html
+    assert "kept inactive: 7 false alarms in 336 node-hours" in html
+    assert not TrainedModel.objects.get(name="maintenance.anomaly.cnc_mill").is_active
