@@ -291,18 +291,22 @@ TWINS_SIMULATIONS_PER_USER = int(os.environ.get("TWINS_SIMULATIONS_PER_USER", "3
 JOBS_DURATION_MIN_HISTORY = int(os.environ.get("JOBS_DURATION_MIN_HISTORY", "50"))
 # A part taking at least this long on one node is split into lots for several nodes.
 JOBS_SPLIT_MIN_HOURS = float(os.environ.get("JOBS_SPLIT_MIN_HOURS", "2"))
-# The maintenance agent: same issue on the same node within this many hours updates the open
-# ticket; a node silent this many minutes is offline; an anomaly must last this long to raise a
+# The maintenance agent (the same issue on the same node updates its unresolved ticket, however
+# old): a node silent this many minutes is offline; an anomaly must last this long to raise a
 # ticket; a failure probability above this raises one.
 # Ingest keeps each node's threshold rules this long per process; a rule saved elsewhere applies
 # within it (apps/maintenance/services/rule_cache.py). 0: read them on every request.
 MAINTENANCE_RULES_CACHE_SECONDS = float(os.environ.get("MAINTENANCE_RULES_CACHE_SECONDS", "5"))
-MAINTENANCE_DEDUP_HOURS = float(os.environ.get("MAINTENANCE_DEDUP_HOURS", "24"))
 MAINTENANCE_OFFLINE_MINUTES = float(os.environ.get("MAINTENANCE_OFFLINE_MINUTES", "5"))
 MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = float(
     os.environ.get("MAINTENANCE_ANOMALY_SUSTAIN_MINUTES", "10")
 )
 MAINTENANCE_FAILURE_PROBABILITY = float(os.environ.get("MAINTENANCE_FAILURE_PROBABILITY", "0.7"))
+# An anomaly detector is activated only if it raised at most this many alarms per node-week on
+# held-out healthy operation, with its threshold chosen for that rate.
+MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK = float(
+    os.environ.get("MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK", "1")
+)
 # Materials: days of usage history behind reorder points and stock-out forecasts.
 MATERIALS_HISTORY_DAYS = int(os.environ.get("MATERIALS_HISTORY_DAYS", "30"))
 # Energy: the grid price where no hourly rate is stored, and what own generation costs.

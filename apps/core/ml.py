@@ -24,8 +24,13 @@ class Comparison:
     candidate: float
     baseline: float
     active: float | None = None
+    # A bound the model missed, whatever the comparison ("false alarms ... above the bound"):
+    # set, the model is stored but never activated, and this is the reason given.
+    refused: str = ""
 
     def verdict(self) -> tuple[bool, str]:
+        if self.refused:
+            return False, f"kept inactive: {self.refused}"
         if self.candidate > self.baseline:
             return False, (
                 f"kept inactive: {self.metric} {self.candidate:.4g} is worse than the baseline's "
@@ -67,7 +72,7 @@ def model_register(
         features=features,
         metrics={**metrics, "comparison": asdict(comparison)},
         training=training,
-        decision=why,
+        decision=why[:300],
     )
     if activate:
         _activate(model)

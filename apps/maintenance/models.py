@@ -26,6 +26,8 @@ class ThresholdRule(TimeStampedModel):
     class Mode(models.TextChoices):
         ABOVE = "above", "Value above the limit"
         BASELINE_RATIO = "baseline_ratio", "Value above the limit × the node's baseline"
+        BELOW = "below", "Value below the limit"
+        RATE = "rate", "Change per minute (either way) above the limit"
 
     signal = models.CharField(max_length=60)
     node_kind = models.CharField(max_length=20, blank=True)
@@ -86,12 +88,15 @@ class ThresholdRule(TimeStampedModel):
         return "kind" if self.node_kind else "default"
 
     def describe(self) -> str:
-        unit = " × baseline" if self.mode == self.Mode.BASELINE_RATIO else ""
+        unit = {self.Mode.BASELINE_RATIO: " × baseline", self.Mode.RATE: "/min change"}.get(
+            self.Mode(self.mode), ""
+        )
+        sign = "<" if self.mode == self.Mode.BELOW else ">"
         limits = []
         if self.warning is not None:
-            limits.append(f"warning > {self.warning:g}{unit}")
+            limits.append(f"warning {sign} {self.warning:g}{unit}")
         if self.critical is not None:
-            limits.append(f"critical > {self.critical:g}{unit}")
+            limits.append(f"critical {sign} {self.critical:g}{unit}")
         where = {"node": f"node {self.node_id}", "kind": self.node_kind, "default": "default"}
         return f"{', '.join(limits)} ({where[self.scope]})"
 
@@ -110,6 +115,9 @@ class SignalState(models.Model):
     alert = models.ForeignKey("Alert", null=True, blank=True, on_delete=models.SET_NULL)
     value = models.FloatField(null=True, blank=True)
     seen_at = models.DateTimeField(null=True, blank=True)
+    # A `rate` rule's reference reading: the next rate is measured from it, once a minute apart.
+    rate_from_value = models.FloatField(null=True, blank=True)
+    rate_from_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["node", "signal"]
@@ -155,8 +163,8 @@ class Alert(TimeStampedModel):
 
 class Ticket(TimeStampedModel):
     """A maintenance ticket, opened by the agent (or a person) for one issue on one node. The
-    agent's repeated findings of the same issue within a day update it (occurrences, latest
-    evidence) instead of opening another."""
+    agent's repeated findings of the same issue update it (occurrences, latest evidence) for as
+    long as it is unresolved, instead of opening another."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

@@ -1,6 +1,13 @@
 """Threshold rules as pure functions: which rule applies to a node's signal, which level a value
 is at (with hysteresis), and when a level change counts (after a minimum duration). The
-services load and store the state; nothing here touches the database."""
+services load and store the state; nothing here touches the database.
+
+Modes: `above` (the value above its limits), `baseline_ratio` (above its limits times the
+node's rated power), `below` (the value below its limits: the critical limit is the lower one;
+failures that show as a drop, such as coolant flow or pressure) and `rate` (how fast the value
+changes, in its unit per minute, whichever way: the absolute change between two readings at
+least RATE_MIN_SPAN_S apart, above its limits; a sudden jump or drop). Every mode has the same
+hysteresis and minimum duration."""
 
 from __future__ import annotations
 
@@ -11,6 +18,10 @@ from typing import Protocol
 
 NORMAL, WARNING, CRITICAL = "normal", "warning", "critical"
 RANK = {NORMAL: 0, WARNING: 1, CRITICAL: 2}
+ABOVE, BASELINE_RATIO, BELOW, RATE = "above", "baseline_ratio", "below", "rate"
+# A rate is measured between readings at least this far apart: per-second readings' noise over
+# one second, scaled to a minute, would be sixty times the noise.
+RATE_MIN_SPAN_S = 60.0
 
 # The platform's defaults, installed by migration 0002 and editable in the ops portal:
 # (signal, node kind, mode, warning, critical). Printers' hot ends and powder beds run far
@@ -68,11 +79,55 @@ def limits(rule: RuleLike, *, baseline: float | None) -> tuple[float | None, flo
     return rule.warning, rule.critical
 
 
+def rate_per_min(
+    *, value: float, at: datetime, since_value: float | None, since: datetime | None
+) -> float | None:
+    """The absolute change from the reading (`since_value` at `since`) to this one, per minute;
+    None until the readings are RATE_MIN_SPAN_S apart (or without an earlier reading)."""
+    if since_value is None or since is None:
+        return None
+    span_s = (at - since).total_seconds()
+    if span_s < RATE_MIN_SPAN_S:
+        return None
+    return abs(value - since_value) / (span_s / 60.0)
+
+
+def breach_words(mode: str, *, value: float, threshold: float) -> str:
+    """How a reading stands against a limit, for alerts, tickets and pages."""
+    if mode == BELOW:
+        return f"{value:.4g}, below its limit of {threshold:.4g}"
+    if mode == RATE:
+        return f"changing {value:.4g} per minute, faster than its limit of {threshold:.4g}/min"
+    return f"{value:.4g}, above its limit of {threshold:.4g}"
+
+
+def worse(mode: str, a: float, b: float) -> float:
+    """The worse of two measured values under `mode` (an alert's peak): the lower one below a
+    limit, else the higher one."""
+    return min(a, b) if mode == BELOW else max(a, b)
+
+
 def level_of(
-    value: float, *, warning: float | None, critical: float | None, current: str, band: float
+    value: float,
+    *,
+    warning: float | None,
+    critical: float | None,
+    current: str,
+    band: float,
+    below: bool = False,
 ) -> str:
     """The level of `value`; a level is left only once the value falls `band` (a share, 0.05 =
-    5%) below its threshold, so a value hovering at a limit stays where it is."""
+    5%) below its threshold (rises above it, with `below`), so a value hovering at a limit
+    stays where it is."""
+    if below:
+        # mirrored: "below 10" is "-value above -10", with the same band
+        return level_of(
+            -value,
+            warning=None if warning is None else -warning,
+            critical=None if critical is None else -critical,
+            current=current,
+            band=band,
+        )
     if critical is not None and value > critical:
         return CRITICAL
     if current == CRITICAL and critical is not None and value > critical - abs(critical) * band:
@@ -110,11 +165,14 @@ def step(
     pending_since: datetime | None,
     band: float,
     min_duration: timedelta,
+    below: bool = False,
 ) -> Step:
     """Advance a signal's state by one reading. A new level takes effect once readings have
     stayed at it for `min_duration`: a single spike does not raise an alert, and a value
     hovering at a limit does not flap."""
-    target = level_of(value, warning=warning, critical=critical, current=current, band=band)
+    target = level_of(
+        value, warning=warning, critical=critical, current=current, band=band, below=below
+    )
     if target == current:
         return Step(current, "", None, False)
     rising = RANK[target] > RANK[current]

@@ -178,3 +178,71 @@ def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet, de
     assert outcome == [[]], outcome  # no IntegrityError, nothing raised
     state = SignalState.objects.get(node=node, signal="temperature_c")
     assert state.value == 50 and state.seen_at is not None
+
+
+def test_a_drop_below_the_limit_opens_an_alert_and_a_ticket_in_words(mill, send, fleet):
+    rule_save(
+        by=fleet["admin"],
+        signal="coolant_flow_l_min",
+        mode="below",
+        warning=10,
+        critical=5,
+    )
+    for t in range(0, 20):
+        send(mill, t, extra={"coolant_flow_l_min": 12})
+    assert not Alert.objects.exists()
+    for t in range(20, 50):
+        send(mill, t, extra={"coolant_flow_l_min": 3 if t < 40 else 4})
+    alert = Alert.objects.get(node=mill)
+    assert (alert.severity, alert.threshold, alert.peak, alert.value) == ("critical", 5, 3, 4)
+    ticket = Ticket.objects.get(node=mill)
+    assert "3, below its limit of 5" in ticket.title
+    assert ticket.evidence["reading"] == "3, below its limit of 5"
+    assert "critical < 5" in alert.rule_text
+    # back up, past the warning's band (10.5): resolved
+    for t in range(50, 70):
+        send(mill, t, extra={"coolant_flow_l_min": 11})
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+
+
+def test_a_rate_rule_fires_on_a_fast_change_either_way(mill, send, fleet):
+    rule_save(
+        by=fleet["vendor"],
+        signal="temperature_c",
+        node=mill,
+        mode="rate",
+        warning=2,
+        critical=5,
+        min_duration_s=0,
+    )
+    for t in range(0, 300, 10):  # steady at 40 C, then 0.5 C per minute: no rule fires
+        send(mill, t, temperature_c=40 + t / 120)
+    assert not Alert.objects.exists()
+    for t in range(300, 500, 10):  # falling 6 C per minute (a coolant flood, a dead heater)
+        send(mill, t, temperature_c=42.5 - (t - 300) / 10)
+    alert = Alert.objects.get(node=mill)
+    assert alert.severity == "critical" and alert.value == pytest.approx(6.0)
+    assert alert.threshold == 5
+    ticket = Ticket.objects.get(node=mill)
+    assert "changing 6 per minute, faster than its limit of 5/min" in ticket.title
+    for t in range(500, 800, 10):  # steady again
+        send(mill, t, temperature_c=22.5)
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+
+
+def test_below_and_rate_rules_are_validated(fleet):
+    with pytest.raises(ValidationError) as bad:
+        rule_save(by=fleet["admin"], signal="flow", mode="below", warning=5, critical=10)
+    assert bad.value.message_dict["critical"] == [
+        "Below a limit, the critical limit must be below the warning limit."
+    ]
+    with pytest.raises(ValidationError) as bad:
+        rule_save(by=fleet["admin"], signal="flow", mode="rate", warning=-1, critical=None)
+    assert "positive" in bad.value.message_dict["warning"][0]
+    with pytest.raises(ValidationError) as bad:
+        rule_save(by=fleet["admin"], signal="flow", mode="sideways", warning=1, critical=2)
+    assert "mode" in bad.value.message_dict
+    rule = rule_save(by=fleet["admin"], signal="flow", mode="below", warning=10, critical=5)
+    assert rule.describe() == "warning < 10, critical < 5 (default)"

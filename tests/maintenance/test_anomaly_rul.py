@@ -11,9 +11,12 @@ import xgboost as xgb
 
 from apps.maintenance.learning.anomaly import (
     AnomalyModel,
+    alarm_count,
     align_columns,
     anomaly_metrics,
     anomaly_model_train,
+    exposure_node_weeks,
+    threshold_for_alarm_rate,
     window_features,
     window_rows,
     windows,
@@ -374,3 +377,85 @@ def test_csv_rows_use_iso_times_and_one_failure_time_per_unit(runs: list[Run]):
     assert len({row["failure_time"] for row in first}) == 1
     assert str(first[-1]["time"]) < str(first[0]["failure_time"])
     assert any(row["vibration_mm_s"] is None for row in rows)  # dropouts are empty cells
+
+
+# --- false alarms per node-week --------------------------------------------------------------
+
+STEP = 300.0  # the training service's window step
+
+
+def test_alarms_are_runs_of_consecutive_flagged_windows_per_node():
+    nodes = np.array([1, 1, 1, 1, 1, 2, 2, 2])
+    ends = np.array([0, 300, 600, 900, 1500, 0, 300, 600], dtype=float)
+    flagged = np.array([True, True, False, True, True, True, False, True])
+    # node 1: [0, 300] one run, [900] another, [1500] after a gap another; node 2: two runs
+    assert alarm_count(flagged, nodes=nodes, ends=ends, step_s=STEP) == 5
+    # row order does not matter
+    order = np.array([7, 3, 0, 5, 1, 6, 4, 2])
+    assert alarm_count(flagged[order], nodes=nodes[order], ends=ends[order], step_s=STEP) == 5
+    assert exposure_node_weeks(2016, step_s=STEP) == pytest.approx(1.0)
+
+
+def _healthy_scores(weeks_per_node: float, nodes: int, seed: int):
+    rng = np.random.default_rng(seed)
+    per_node = int(round(weeks_per_node * 2016))
+    node_ids = np.repeat(np.arange(nodes), per_node)
+    ends = np.tile(np.arange(per_node) * STEP, nodes)
+    # autocorrelated like window scores (overlapping windows): a smoothed random walk
+    noise = rng.normal(size=(nodes, per_node))
+    kernel = np.ones(4) / 4
+    smooth = np.array([np.convolve(row, kernel, mode="same") for row in noise]).reshape(-1)
+    return smooth, node_ids, ends
+
+
+def test_threshold_is_the_lowest_with_the_allowed_alarms():
+    scores, nodes, ends = _healthy_scores(2.0, nodes=3, seed=1)  # 6 node-weeks
+    # bound 1 per node-week at half of it on these windows: 3 alarms allowed
+    threshold = threshold_for_alarm_rate(
+        scores, nodes=nodes, ends=ends, step_s=STEP, alarms_per_node_week=1.0
+    )
+    alarms = alarm_count(scores > threshold, nodes=nodes, ends=ends, step_s=STEP)
+    assert alarms <= 3
+    # the next score down raises more: it is the lowest such threshold
+    lower = scores[scores < threshold].max()
+    assert alarm_count(scores > lower, nodes=nodes, ends=ends, step_s=STEP) > 3
+    # too little history for one allowed alarm: nothing healthy is flagged
+    few, few_nodes, few_ends = scores[:500], nodes[:500], ends[:500]
+    strict = threshold_for_alarm_rate(
+        few, nodes=few_nodes, ends=few_ends, step_s=STEP, alarms_per_node_week=1.0
+    )
+    assert strict == few.max() and not (few > strict).any()
+
+
+def test_held_out_false_alarms_pass_the_bound_on_like_data_and_fail_on_shifted_data():
+    """A detector's threshold chosen on calibration windows for one alarm per node-week: newer
+    windows of the same machines stay under the bound; windows of machines run differently
+    (no fault, just not what it learned) do not, and the measure says so."""
+    rng = np.random.default_rng(3)
+    load = rng.normal(size=(4 * 2016, 1))
+    rows = np.hstack([load + 0.1 * rng.normal(size=(len(load), 1)) for _ in range(6)])
+    names = [f"f{i}" for i in range(6)]
+    nodes = np.repeat(np.arange(4), 2016)
+    ends = np.tile(np.arange(2016) * STEP, 4)
+    fit = ends < 0.6 * 2016 * STEP
+    calibrate = (ends >= 0.6 * 2016 * STEP) & (ends < 0.8 * 2016 * STEP)
+    held = ends >= 0.8 * 2016 * STEP
+    model = anomaly_model_train(rows[fit], names, seed=0)
+    threshold = threshold_for_alarm_rate(
+        model.score(rows[calibrate]),
+        nodes=nodes[calibrate],
+        ends=ends[calibrate],
+        step_s=STEP,
+        alarms_per_node_week=1.0,
+    )
+
+    def per_week(held_rows):
+        alarms = alarm_count(
+            model.score(held_rows) > threshold, nodes=nodes[held], ends=ends[held], step_s=STEP
+        )
+        return alarms / exposure_node_weeks(int(held.sum()), step_s=STEP)
+
+    assert per_week(rows[held]) <= 1.0
+    shifted = rows[held].copy()
+    shifted[:, :3] += 0.6  # three features leave the others: the correlation breaks
+    assert per_week(shifted) > 1.0

@@ -144,6 +144,27 @@ def test_rules_api(fleet, mill, as_user):
         format="json",
     )
     assert saved.status_code == 201 and saved.json()["scope"] == "node"
+    below = as_user(fleet["operator"]).post(
+        "/api/v1/maintenance/rules/",
+        {"signal": "coolant_flow", "node": mill.pk, "mode": "below", "warning": 8, "critical": 4},
+        format="json",
+    )
+    assert below.status_code == 201 and below.json()["mode"] == "below"
+    upside_down = as_user(fleet["operator"]).post(
+        "/api/v1/maintenance/rules/",
+        {"signal": "coolant_flow", "node": mill.pk, "mode": "below", "warning": 4, "critical": 8},
+        format="json",
+    )
+    assert upside_down.status_code == 400
+    assert upside_down.json()["error"]["details"]["critical"] == [
+        "Below a limit, the critical limit must be below the warning limit."
+    ]
+    unknown = as_user(fleet["operator"]).post(
+        "/api/v1/maintenance/rules/",
+        {"signal": "coolant_flow", "node": mill.pk, "mode": "sideways", "warning": 4},
+        format="json",
+    )
+    assert unknown.status_code == 400 and "mode" in unknown.json()["error"]["details"]
     denied = as_user(fleet["vendor"]).post(
         "/api/v1/maintenance/rules/", {"signal": "vibration_mm_s", "warning": 1, "critical": 2}
     )

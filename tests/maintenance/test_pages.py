@@ -532,3 +532,57 @@ def test_the_model_registry_and_rollback(fleet):  # noqa: F811
 def test_an_empty_registry_says_so(fleet):  # noqa: F811
     page = portal_client(fleet["engineer"]).get("/maintenance/models/")
     assert page.status_code == 200 and b"No model has been trained yet" in page.content
+
+
+def test_the_rules_page_saves_and_shows_below_and_rate_rules(fleet, mill):  # noqa: F811
+    admin = portal_client(fleet["admin"])
+    page = admin.get("/maintenance/rules/")
+    assert b'<option value="below">' in page.content and b'<option value="rate">' in page.content
+    form = {
+        "signal": "power_kw",
+        "node_kind": "cnc_mill",
+        "mode": "below",
+        "warning": "0.5",
+        "critical": "0.2",
+        "hysteresis_pct": "5",
+        "min_duration_s": "30",
+        "enabled": "on",
+    }
+    assert admin.post("/maintenance/rules/", form).status_code == 302
+    listed = admin.get("/maintenance/rules/")
+    assert b"value below" in listed.content
+    upside_down = admin.post("/maintenance/rules/", {**form, "critical": "0.9"})
+    assert upside_down.status_code == 400
+    assert (
+        b"Below a limit, the critical limit must be below the warning limit." in upside_down.content
+    )
+    vendor = portal_client(fleet["vendor"])
+    saved = vendor.post(
+        f"/maintenance/nodes/{mill.pk}/rules/",
+        {**form, "signal": "temperature_c", "mode": "rate", "warning": "2", "critical": "5"},
+        follow=True,
+    )
+    assert saved.status_code == 200
+    assert b"5.00/min change" in saved.content and b"below 0.50" in saved.content
+
+
+def test_the_registry_shows_a_detectors_false_alarms_and_why_it_stayed_inactive(fleet):  # noqa: F811
+    model_register(
+        name="maintenance.anomaly.cnc_mill",
+        algorithm="isolation forest",
+        artifact=b"x",
+        features=["a"],
+        metrics={"false_alarms_per_node_week": 3.5, "false_alarm_bound_per_node_week": 1.0},
+        training={"rows": 600, "held_out_rows": 200},
+        comparison=Comparison(
+            metric="false alarms per node-week",
+            candidate=3.5,
+            baseline=1.0,
+            refused="7 false alarms in 336 node-hours of held-out healthy operation, 3.5 per "
+            "node-week, above the bound of 1",
+        ),
+    )
+    html = portal_client(fleet["admin"]).get("/maintenance/models/").content.decode()
+    assert "False alarms per node-week (held-out healthy)" in html and "3.500" in html
+    assert "kept inactive: 7 false alarms in 336 node-hours" in html
+    assert not TrainedModel.objects.get(name="maintenance.anomaly.cnc_mill").is_active

@@ -99,3 +99,69 @@ def test_baseline_ratio_limits_scale_with_the_baseline():
     power = R("power_kw", mode="baseline_ratio", warning=1.2, critical=1.5)
     assert rules.limits(power, baseline=7.5) == (9.0, 11.25)
     assert rules.limits(power, baseline=None) == (None, None)
+
+
+def run_below(values, *, band=0.05):
+    level, pending, since = "normal", "", None
+    levels = []
+    for i, v in enumerate(values):
+        s = rules.step(
+            value=v,
+            at=T0 + timedelta(seconds=i),
+            warning=20.0,
+            critical=10.0,
+            current=level,
+            pending=pending,
+            pending_since=since,
+            band=band,
+            min_duration=timedelta(0),
+            below=True,
+        )
+        level, pending, since = s.level, s.pending, s.pending_since
+        levels.append(level)
+    return levels
+
+
+def test_below_fires_on_a_drop_with_the_same_hysteresis():
+    # critical below 10, warning below 20; a level is left 5% past its limit (10.5, 21)
+    assert run_below([25, 15, 8, 10.3, 10.6, 20.5, 21.5]) == [
+        "normal",
+        "warning",
+        "critical",
+        "critical",  # 10.3: above 10 but within its band
+        "warning",
+        "warning",  # 20.5: within the warning's band
+        "normal",
+    ]
+    # judged as `above` the same limits read the other way
+    assert rules.level_of(8, warning=20, critical=10, current="normal", band=0.05) == "normal"
+    assert (
+        rules.level_of(8, warning=20, critical=10, current="normal", band=0.05, below=True)
+        == "critical"
+    )
+    assert (
+        rules.level_of(30, warning=20, critical=10, current="normal", band=0.05, below=True)
+        == "normal"
+    )
+
+
+def test_rate_is_the_absolute_change_per_minute_over_at_least_a_minute():
+    later = T0 + timedelta(seconds=90)
+    assert rules.rate_per_min(value=13.0, at=later, since_value=10.0, since=T0) == 2.0
+    assert rules.rate_per_min(value=7.0, at=later, since_value=10.0, since=T0) == 2.0  # a drop
+    # under a minute apart, or without an earlier reading: nothing measured yet
+    assert (
+        rules.rate_per_min(value=99.0, at=T0 + timedelta(seconds=30), since_value=10.0, since=T0)
+        is None
+    )
+    assert rules.rate_per_min(value=13.0, at=later, since_value=None, since=None) is None
+
+
+def test_breach_words():
+    assert rules.breach_words("below", value=3, threshold=5) == "3, below its limit of 5"
+    assert rules.breach_words("above", value=92, threshold=85) == "92, above its limit of 85"
+    assert (
+        rules.breach_words("rate", value=6, threshold=5)
+        == "changing 6 per minute, faster than its limit of 5/min"
+    )
+    assert rules.worse("below", 3, 5) == 3 and rules.worse("above", 3, 5) == 5

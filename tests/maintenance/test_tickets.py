@@ -1,5 +1,5 @@
-"""Tickets: deduplication within and after 24 h, the lifecycle, assignment, priority by
-severity and age, and who may do what."""
+"""Tickets: deduplication for as long as a ticket is unresolved, the lifecycle, assignment,
+priority by severity and age, and who may do what."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict
@@ -35,7 +36,7 @@ def raise_vibration(node, *, value=4.2, severity="critical"):
     )
 
 
-def test_the_same_issue_within_24h_updates_the_open_ticket(mill):
+def test_the_same_issue_updates_the_open_ticket(mill):
     first, new = raise_vibration(mill, value=4.2)
     again, new_again = raise_vibration(mill, value=4.9)
     assert new and not new_again and again.pk == first.pk
@@ -60,15 +61,34 @@ def test_a_different_issue_or_node_opens_its_own_ticket(fleet, mill):
     assert Ticket.objects.count() == 3
 
 
-def test_after_24h_the_same_issue_opens_a_new_ticket(mill):
-    first, _ = raise_vibration(mill)
-    Ticket.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(hours=25))
+def test_a_problem_lasting_three_days_is_one_ticket_with_its_history(mill, fleet):
+    first, new = raise_vibration(mill)
+    assert new
+    for _ in range(72):
+        # an hour passes: the ticket and its history age by one hour
+        Ticket.objects.filter(pk=first.pk).update(created_at=F("created_at") - timedelta(hours=1))
+        TicketEvent.objects.filter(ticket=first).update(at=F("at") - timedelta(hours=1))
+        ticket, new = raise_vibration(mill, value=4.5)
+        assert not new and ticket.pk == first.pk
+
+    first.refresh_from_db()
+    assert Ticket.objects.filter(node=mill).count() == 1
+    assert timezone.now() - first.created_at >= timedelta(hours=72)
+    assert first.occurrences == 73 and first.evidence == {"value": 4.5}
+    # the persisting problem is on the ticket's history, once an hour
+    assert first.events.filter(kind=TicketEvent.Kind.OCCURRENCE).count() == 72
+    # once it is resolved, the same problem coming back is a new ticket
+    ticket_transition(by=fleet["vendor"], ticket=first, to="resolved", note="bearing replaced")
     second, new = raise_vibration(mill)
     assert new and second.pk != first.pk
-    # just inside the window it would still have been merged
-    Ticket.objects.filter(pk=second.pk).update(created_at=timezone.now() - timedelta(hours=23))
-    third, new = raise_vibration(mill)
-    assert not new and third.pk == second.pk
+
+
+def test_a_closed_ticket_is_not_reused(mill, fleet):
+    first, _ = raise_vibration(mill)
+    ticket_transition(by=fleet["vendor"], ticket=first, to="resolved", note="bearing replaced")
+    ticket_transition(by=fleet["vendor"], ticket=first, to="closed")
+    second, new = raise_vibration(mill)
+    assert new and second.pk != first.pk
 
 
 def test_a_resolved_ticket_is_not_reused(mill, fleet):

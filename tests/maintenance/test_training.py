@@ -14,7 +14,15 @@ from django.utils import timezone
 
 from apps.core.models import TrainedModel
 from apps.maintenance.learning.runs import simulate_runs, to_csv_rows
-from apps.maintenance.models import HistoryRow, HistorySet, NodeHealth, Prediction, Ticket
+from apps.maintenance.models import (
+    Alert,
+    HistoryRow,
+    HistorySet,
+    NodeHealth,
+    Prediction,
+    Ticket,
+)
+from apps.maintenance.services import ticket_raise, ticket_transition
 from apps.maintenance.services.history import history_import
 from apps.maintenance.services.scoring import nodes_score
 from apps.maintenance.services.training import (
@@ -201,3 +209,100 @@ def test_the_failure_model_scores_a_node_reporting_its_signals(
     ticket = Ticket.objects.get(node=mill, issue_type="failure_risk")
     assert ticket.severity == "critical"
     assert ticket.evidence["models"]["maintenance.failure"] == model.version
+
+
+def _stream_shifts(node, model: MachineModel, *, start, hours: int, every: int = 10):
+    """A mill that cuts for the second half of every hour and idles the first half."""
+    points = []
+    for t in range(0, hours * 3600, every):
+        cutting = (t // 1800) % 2 == 1
+        if cutting and not model.running:
+            model.part_start(t)
+        elif not cutting and model.running:
+            model.part_stop(t)
+        values = model.sample(t)
+        points.append(
+            {"node": node.pk, "time": (start + timedelta(seconds=t)).isoformat(), **values}
+        )
+    for i in range(0, len(points), 5000):
+        report = telemetry_ingest(points=points[i : i + 5000], node_id=node.pk)
+        assert not report.rejected, report.rejected[:3]
+
+
+def test_a_rule_firing_on_normal_running_does_not_shrink_the_detectors_training_set(mill, fleet):
+    # given: six hours of a healthy mill cutting half of every hour, and a badly set power rule
+    # that fired on every cut (a critical alert per cut, and the agent's open ticket)
+    now = timezone.now().replace(microsecond=0)
+    start = now - timedelta(hours=6, minutes=30)
+    _stream_shifts(
+        mill, MachineModel(kind="cnc_mill", rated_power_kw=7.5, seed=4), start=start, hours=6
+    )
+    for hour in range(6):
+        first = start + timedelta(hours=hour, minutes=30)
+        Alert.objects.create(
+            node=mill,
+            signal="power_kw",
+            severity="critical",
+            value=4.0,
+            peak=4.4,
+            threshold=2.0,
+            rule_text="power_kw critical > 2 (node)",
+            first_seen=first,
+            last_seen=first + timedelta(minutes=29),
+            resolved_at=first + timedelta(minutes=30),
+        )
+    ticket, _ = ticket_raise(
+        node=mill,
+        issue_type="power_spike",
+        severity="critical",
+        title="power above its limit",
+        evidence={},
+        suggested_action="",
+    )
+
+    # when
+    model = anomaly_model_train_and_register(kind="cnc_mill", now=now)
+
+    # then: every window is healthy operation, the cuts included
+    assert isinstance(model, TrainedModel), model
+    assert model.training["excluded_windows"] == {}
+    windows = (
+        model.training["rows"]
+        + model.training["calibration_rows"]
+        + model.metrics["healthy_windows"]
+    )
+    assert windows >= 6 * 12 - 2  # 10-minute windows every 5 minutes over six hours
+    # and the detector so trained does not flag normal cutting
+    assert model.metrics["false_alarms_per_node_week"] <= 1.0 and model.is_active
+
+    # a confirmed failure, by contrast, takes the day before it out of healthy operation
+    ticket_transition(
+        by=fleet["vendor"], ticket=ticket, to="resolved", note="drive replaced", was_failure=True
+    )
+    again = anomaly_model_train_and_register(kind="cnc_mill", now=now)
+    # (the failure is dated at the ticket's opening: all six hours were its last day)
+    assert again == "not enough healthy history for cnc_mill: 0 windows"
+
+
+def test_a_detector_over_the_false_alarm_bound_is_stored_but_not_activated(mill):
+    # given: a mill that idled for five hours, then cut parts it never cut before: nothing
+    # failed, so the detector flags held-out healthy operation
+    now = timezone.now().replace(microsecond=0)
+    machine = MachineModel(kind="cnc_mill", rated_power_kw=7.5, seed=5)
+    start = now - timedelta(hours=6, minutes=30)
+    _stream(mill, machine, start=start, seconds=5 * 3600, every=10)
+    machine.part_start(5 * 3600)
+    _stream(
+        mill, machine, start=start + timedelta(hours=5), seconds=3600, every=10, offset=5 * 3600
+    )
+
+    # when
+    model = anomaly_model_train_and_register(kind="cnc_mill", now=now)
+
+    # then
+    assert isinstance(model, TrainedModel), model
+    assert not model.is_active
+    assert model.metrics["false_alarms_per_node_week"] > 1.0
+    assert model.metrics["false_alarm_bound_per_node_week"] == 1.0
+    assert model.decision.startswith("kept inactive: ")
+    assert "per node-week, above the bound of 1" in model.decision

@@ -69,13 +69,24 @@ def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -
     touched = []
     moved_states = []
     for signal, rule in applicable.items():
-        value = readings[signal]
+        value = reading = readings[signal]
         state = states[signal]  # (created where missing)
         if state.seen_at is not None and at <= state.seen_at:
             continue  # an older reading than one already evaluated (a late batch)
         warning, critical = rules.limits(rule, baseline=node.rated_power_kw)
         if warning is None and critical is None:
             continue
+        if rule.mode == rules.RATE:
+            rate = rules.rate_per_min(
+                value=reading, at=at, since_value=state.rate_from_value, since=state.rate_from_at
+            )
+            if rate is not None or state.rate_from_at is None:
+                state.rate_from_value, state.rate_from_at = reading, at
+            if rate is None:  # within a minute of the reference reading: nothing to judge yet
+                state.value, state.seen_at = reading, at
+                moved_states.append(state)
+                continue
+            value = rate  # the rule judges, and the alert reports, the change per minute
         moved = rules.step(
             value=value,
             at=at,
@@ -86,6 +97,7 @@ def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -
             pending_since=state.pending_since,
             band=rule.hysteresis_pct / 100,
             min_duration=timedelta(seconds=rule.min_duration_s),
+            below=rule.mode == rules.BELOW,
         )
         since = state.pending_since or at
         state.level, state.pending_level, state.pending_since = (
@@ -93,7 +105,7 @@ def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -
             moved.pending,
             moved.pending_since,
         )
-        state.value, state.seen_at = value, at
+        state.value, state.seen_at = reading, at
         alert = state.alert if state.alert is not None and state.alert.is_open else None
         if moved.changed and moved.level == rules.NORMAL and alert is not None:
             touched.append(_resolve(alert, value=value, at=at))
@@ -106,7 +118,7 @@ def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -
         elif alert is not None:
             alert.count += 1
             alert.value = value
-            alert.peak = max(alert.peak, value)
+            alert.peak = rules.worse(rule.mode, alert.peak, value)
             alert.last_seen = at
             alert.save(update_fields=["count", "value", "peak", "last_seen", "updated_at"])
             touched.append(alert)
@@ -117,7 +129,16 @@ def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -
     return touched
 
 
-STATE_FIELDS = ["level", "pending_level", "pending_since", "value", "seen_at", "alert"]
+STATE_FIELDS = [
+    "level",
+    "pending_level",
+    "pending_since",
+    "value",
+    "seen_at",
+    "alert",
+    "rate_from_value",
+    "rate_from_at",
+]
 
 
 def _states_locked(node: FabricationNode, signals: set[str]) -> dict[str, SignalState]:
@@ -172,7 +193,8 @@ def _raise(
         event = "alert.opened"
     else:
         alert.count += 1
-        alert.value, alert.peak, alert.last_seen = value, max(alert.peak, value), at
+        alert.value, alert.last_seen = value, at
+        alert.peak = rules.worse(rule.mode, alert.peak, value)
         if SEVERITY_RANK[Severity(level)] > SEVERITY_RANK[Severity(alert.severity)]:
             alert.severity, alert.threshold = level, threshold
         alert.save()
@@ -183,13 +205,16 @@ def _raise(
             node=node,
             issue_type=ISSUE_OF_SIGNAL.get(signal, Ticket.IssueType.SIGNAL_LIMIT),
             severity=Severity.CRITICAL,
-            title=f"{node.name}: {signal} critical ({value:.4g} > {threshold:.4g})",
+            title=f"{node.name}: {signal} critical ("
+            f"{rules.breach_words(rule.mode, value=value, threshold=threshold)})",
             evidence={
                 "source": "threshold",
                 "alert": alert.pk,
                 "signal": signal,
                 "value": value,
                 "threshold": threshold,
+                "mode": rule.mode,
+                "reading": rules.breach_words(rule.mode, value=value, threshold=threshold),
                 "rule": alert.rule_text,
                 "since": since.isoformat(),
                 "at": at.isoformat(),
@@ -263,8 +288,19 @@ def rule_save(
         errors["node_kind"] = [f"Unknown node kind {node_kind!r}."]
     if warning is None and critical is None:
         errors["warning"] = ["Give a warning or a critical limit (or both)."]
-    if warning is not None and critical is not None and critical <= warning:
+    if mode == ThresholdRule.Mode.BELOW:
+        if warning is not None and critical is not None and critical >= warning:
+            errors["critical"] = [
+                "Below a limit, the critical limit must be below the warning limit."
+            ]
+    elif warning is not None and critical is not None and critical <= warning:
         errors["critical"] = ["The critical limit must be above the warning limit."]
+    if mode == ThresholdRule.Mode.RATE:
+        for name, limit in (("warning", warning), ("critical", critical)):
+            if limit is not None and limit <= 0:
+                errors.setdefault(name, []).append(
+                    "A rate limit is a change per minute either way: give a positive number."
+                )
     if not 0 <= hysteresis_pct <= 50:
         errors["hysteresis_pct"] = ["Between 0 and 50 %."]
     if not 0 <= min_duration_s <= 3600:

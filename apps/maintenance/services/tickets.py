@@ -8,7 +8,6 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -37,10 +36,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),  # closing, or reopening: it came back
     S.CLOSED: frozenset(),
 }
-
-
-def dedup_window() -> timedelta:
-    return timedelta(hours=settings.MAINTENANCE_DEDUP_HOURS)
 
 
 def ticket_priority(*, severity: str, opened: datetime, now: datetime) -> int:
@@ -95,20 +90,19 @@ def ticket_raise(
     fold_into: Collection[str] = (),
 ) -> tuple[Ticket, bool]:
     """The agent's way in: opens a ticket, or, when the same issue on the same node already has
-    an unresolved ticket opened within the dedup window (24 h), updates that one (occurrence
-    count, latest evidence, higher severity). With `fold` (the models' findings: anomaly,
-    failure risk, short remaining life), any unresolved agent ticket of the node within the
-    window takes the finding instead: one worn bearing is one incident, whichever way the agent
-    noticed it. `fold_into` names the issue types whose unresolved agent ticket takes it
-    otherwise (a threshold crossing joins the prediction that foresaw it). Returns the ticket
-    and whether it is new."""
+    an unresolved ticket, updates that one (occurrence count, latest evidence, higher
+    severity, an event on its history at most hourly) for as long as it is unresolved, however
+    old: a problem that persists for days is one ticket, and a new one opens only after it was
+    resolved (or closed). With `fold` (the models' findings: anomaly, failure risk, short
+    remaining life), any unresolved agent ticket of the node takes the finding instead: one
+    worn bearing is one incident, whichever way the agent noticed it. `fold_into` names the
+    issue types whose unresolved agent ticket takes it otherwise (a threshold crossing joins
+    the prediction that foresaw it). Returns the ticket and whether it is new."""
     at = at or timezone.now()
     now = timezone.now()
     # Serialise raises per node: two findings at once must not open two tickets.
     node = FabricationNode.objects.select_for_update().get(pk=node.pk)
-    recent = Ticket.objects.filter(
-        node=node, status__in=UNRESOLVED, created_at__gte=now - dedup_window()
-    ).order_by("-created_at")
+    recent = Ticket.objects.filter(node=node, status__in=UNRESOLVED).order_by("-created_at")
     existing = recent.filter(issue_type=issue_type).first()
     if existing is None and fold:
         existing = recent.filter(opened_by_agent=True).first()

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import sklearn
 import xgboost as xgb
-from django.db.models import Avg
+from django.conf import settings
+from django.db.models import Avg, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -32,7 +33,7 @@ from apps.maintenance.learning.failure import (
 )
 from apps.maintenance.learning.features import Table
 from apps.maintenance.models import (
-    Alert,
+    UNRESOLVED,
     HistoryRow,
     HistorySet,
     MaintenanceWindow,
@@ -53,9 +54,6 @@ ANOMALY_WINDOW_S = 600.0
 ANOMALY_STEP_S = 300.0
 ANOMALY_SLOT_S = 30.0  # telemetry averaged over 30 s slots before windowing
 ANOMALY_MIN_WINDOWS = 50
-# With no faulty windows to score, a detector is judged by how much healthy held-out operation
-# it flags; one flagging more than this is worse than none.
-ANOMALY_MAX_FALSE_ALARMS = 0.05
 RUL_MIN_UNITS = 4
 RUL_HISTORY_DAYS = 30
 
@@ -301,26 +299,73 @@ def node_series(
     return Series(times, values, signals)
 
 
-def _faulty_spans(node_id: int, *, since: datetime) -> list[tuple[float, float]]:
-    spans = [
-        (a.first_seen.timestamp(), (a.resolved_at or a.last_seen).timestamp())
-        for a in Alert.objects.filter(node_id=node_id, last_seen__gte=since)
-    ]
-    for at in failure_events(since=since).get(node_id, []):
-        spans.append((at.timestamp() - HORIZON_H * 3600, at.timestamp()))
+def unhealthy_spans(
+    node_id: int, *, since: datetime, now: datetime
+) -> list[tuple[float, float, str]]:
+    """Where a node did not run in health (epoch seconds, start, end, why). Healthy operation,
+    what the anomaly detectors learn, is every window of telemetry outside these spans:
+    - the HORIZON_H hours before a confirmed failure (a ticket resolved as a failure, an
+      emergency maintenance window), and a confirmed failure's ticket while it was open;
+    - maintenance windows (the node out of service), and the machine's own fault reports
+      (machine_fault tickets) while they are unresolved;
+    Threshold alerts and the agent's unconfirmed tickets are not in it: a rule that fires on
+    normal running (a hot spindle under every heavy cut) would otherwise leave the detector the
+    cool periods only, and it would flag normal operation. Offline time has no telemetry, so no
+    windows. A fault nobody confirmed can reach training; once resolved as a failure, its
+    period is out of the next training."""
+    spans: list[tuple[float, float, str]] = []
+    end_s = now.timestamp()
+    for at in failure_events(since=since - timedelta(hours=HORIZON_H)).get(node_id, []):
+        spans.append((at.timestamp() - HORIZON_H * 3600, at.timestamp(), "before a failure"))
+    problems = Ticket.objects.filter(node_id=node_id).filter(
+        Q(was_failure=True) | Q(issue_type=Ticket.IssueType.MACHINE_FAULT, status__in=UNRESOLVED)
+    )
+    for created, resolved in problems.values_list("created_at", "resolved_at"):
+        if resolved is None or resolved >= since:
+            spans.append(
+                (created.timestamp(), (resolved.timestamp() if resolved else end_s), "fault")
+            )
+    windows = MaintenanceWindow.objects.filter(node_id=node_id, ends_at__gte=since).exclude(
+        status__in=[MaintenanceWindow.Status.CANCELLED, MaintenanceWindow.Status.PLANNED]
+    )
+    for start, end, started, completed in windows.values_list(
+        "starts_at", "ends_at", "started_at", "completed_at"
+    ):
+        spans.append(
+            (
+                (started or start).timestamp(),
+                (completed or (end if started is None else now)).timestamp(),
+                "maintenance",
+            )
+        )
     return spans
+
+
+def _alarm_rate(
+    model: anomaly.AnomalyModel, rows: np.ndarray, nodes: np.ndarray, ends: np.ndarray
+) -> tuple[int, float]:
+    """Alarms a detector raises on healthy windows, and per node-week."""
+    flagged = model.is_anomalous(rows)
+    alarms = anomaly.alarm_count(flagged, nodes=nodes, ends=ends, step_s=ANOMALY_STEP_S)
+    weeks = anomaly.exposure_node_weeks(len(rows), step_s=ANOMALY_STEP_S)
+    return alarms, alarms / weeks
 
 
 def anomaly_model_train_and_register(
     *, kind: str, now: datetime | None = None
 ) -> TrainedModel | str:
-    """Healthy windows (no alert, no failure in the next day) of the kind's nodes over the last
-    week; the newest 20% of them are held out, with every faulty window, to score."""
+    """Healthy windows (`unhealthy_spans`) of the kind's nodes over the last week, in time
+    order: the forest is fit on the oldest 60%, its threshold chosen on the next 20% for the
+    false-alarm bound (settings.MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK, at
+    anomaly.CALIBRATION_HEADROOM of it), and its false alarms per node-week measured on the
+    newest 20%, with every window of a confirmed problem, to score. A detector above the bound
+    is stored but not activated."""
     now = now or timezone.now()
     since = now - timedelta(days=ANOMALY_DAYS)
-    names: list[str] = []
-    healthy: list[tuple[float, np.ndarray, list[str]]] = []
+    bound = float(settings.MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK)
+    healthy: list[tuple[float, int, np.ndarray, list[str]]] = []
     faulty: list[tuple[np.ndarray, list[str]]] = []
+    excluded: dict[str, int] = defaultdict(int)
     node_ids = list(FabricationNode.objects.filter(kind=kind).values_list("pk", flat=True))
     max_points = int(ANOMALY_DAYS * 86400 / ANOMALY_SLOT_S)
     for node_id in node_ids:
@@ -334,50 +379,74 @@ def anomaly_model_train_and_register(
             width_s=ANOMALY_WINDOW_S,
             step_s=ANOMALY_STEP_S,
         )
-        spans = _faulty_spans(node_id, since=since)
+        spans = unhealthy_spans(node_id, since=since, now=now)
         for row, end in zip(rows, ends, strict=True):
             start = end - ANOMALY_WINDOW_S
-            if any(a <= end and b >= start for a, b in spans):
+            why = next((w for a, b, w in spans if a <= end and b >= start), None)
+            if why is None:
+                healthy.append((float(end), node_id, row, names))
+                continue
+            excluded[why] += 1
+            if why != "maintenance":
                 faulty.append((row, names))
-            else:
-                healthy.append((float(end), row, names))
     if len(healthy) < ANOMALY_MIN_WINDOWS:
         return f"not enough healthy history for {kind}: {len(healthy)} windows"
     features: list[str] = []
-    for _, _, row_names in healthy:
+    for _, _, _, row_names in healthy:
         features.extend(n for n in row_names if n not in features)
     healthy.sort(key=lambda item: item[0])
-    matrix = np.vstack([anomaly.align_columns(n, r, features) for _, r, n in healthy])
-    cut = int(len(matrix) * 0.8)
-    model = anomaly.anomaly_model_train(matrix[:cut], features, seed=0)
-    held_healthy = matrix[cut:]
+    matrix = np.vstack([anomaly.align_columns(n, r, features) for _, _, r, n in healthy])
+    nodes = np.array([node for _, node, _, _ in healthy])
+    ends = np.array([end for end, _, _, _ in healthy])
+    fit, calibrate = int(len(matrix) * 0.6), int(len(matrix) * 0.8)
+    model = anomaly.anomaly_model_train(matrix[:fit], features, seed=0)
+    threshold = anomaly.threshold_for_alarm_rate(
+        model.score(matrix[fit:calibrate]),
+        nodes=nodes[fit:calibrate],
+        ends=ends[fit:calibrate],
+        step_s=ANOMALY_STEP_S,
+        alarms_per_node_week=bound,
+    )
+    model = replace(model, threshold=threshold)
+    held_healthy, held_nodes, held_ends = matrix[calibrate:], nodes[calibrate:], ends[calibrate:]
+    alarms, rate = _alarm_rate(model, held_healthy, held_nodes, held_ends)
     held_faulty = (
         np.vstack([anomaly.align_columns(n, r, features) for r, n in faulty])
         if faulty
         else np.empty((0, len(features)))
     )
     scores: dict[str, Any] = {
-        "false_alarm_rate": round(float(np.mean(model.score(held_healthy) > model.threshold)), 4),
+        "false_alarms_per_node_week": round(rate, 4),
+        "false_alarms": alarms,
+        "false_alarm_bound_per_node_week": bound,
+        "held_out_node_hours": round(len(held_healthy) * ANOMALY_STEP_S / 3600, 2),
+        "false_alarm_rate": round(float(np.mean(model.is_anomalous(held_healthy))), 4),
         "healthy_windows": len(held_healthy),
         "faulty_windows": len(held_faulty),
         "threshold": round(model.threshold, 4),
     }
+    active_row = model_active(anomaly_name(kind))
+    previous = anomaly_model_load(active_row) if active_row is not None else None
     if len(held_faulty):
         scores = {**scores, **anomaly.anomaly_metrics(model, held_healthy, held_faulty)}
         metric, candidate, baseline = "1 - roc_auc", 1 - scores["roc_auc"], 0.5
     else:
-        metric, candidate = "false_alarm_rate", scores["false_alarm_rate"]
-        baseline = ANOMALY_MAX_FALSE_ALARMS
-    active_row = model_active(anomaly_name(kind))
+        metric, candidate, baseline = "false alarms per node-week", rate, bound
     active_value = None
-    if active_row is not None:
-        previous = anomaly_model_load(active_row)
+    if previous is not None:
         h = anomaly.align_columns(features, held_healthy, previous.features)
         if len(held_faulty):
             f = anomaly.align_columns(features, held_faulty, previous.features)
             active_value = 1 - anomaly.anomaly_metrics(previous, h, f)["roc_auc"]
         else:
-            active_value = float(np.mean(previous.score(h) > previous.threshold))
+            active_value = round(_alarm_rate(previous, h, held_nodes, held_ends)[1], 6)
+    refused = ""
+    if rate > bound:
+        refused = (
+            f"{alarms} false alarm{'' if alarms == 1 else 's'} in "
+            f"{scores['held_out_node_hours']:g} node-hours of held-out "
+            f"healthy operation, {rate:.3g} per node-week, above the bound of {bound:g}"
+        )
     return model_register(
         name=anomaly_name(kind),
         algorithm=f"scikit-learn {sklearn.__version__} isolation forest (scaled, whitened)",
@@ -385,16 +454,27 @@ def anomaly_model_train_and_register(
         features=features,
         metrics=scores,
         training={
-            "rows": cut,
+            "rows": fit,
+            "calibration_rows": calibrate - fit,
             "held_out_rows": len(held_healthy) + len(held_faulty),
-            "held_out": "the newest 20% of healthy windows and every faulty window",
+            "held_out": (
+                "time order: fit on the oldest 60% of healthy windows, threshold chosen on the "
+                "next 20% for the false-alarm bound, scored on the newest 20% and every "
+                "window of a confirmed problem"
+            ),
+            "healthy": "outside failure horizons, confirmed faults and maintenance windows",
+            "excluded_windows": dict(excluded),
             "nodes": len(node_ids),
             "from": since.isoformat(),
             "to": now.isoformat(),
             "window_s": ANOMALY_WINDOW_S,
         },
         comparison=Comparison(
-            metric=metric, candidate=round(candidate, 6), baseline=baseline, active=active_value
+            metric=metric,
+            candidate=round(candidate, 6),
+            baseline=baseline,
+            active=active_value,
+            refused=refused,
         ),
     )
 

@@ -50,7 +50,16 @@ TRANSITION_LABELS = {
     TS.CLOSED: "Close",
 }
 # Registry metrics in the order people look for them; other numeric keys follow.
-METRIC_ORDER = ["precision", "recall", "f1", "roc_auc", "rmse_h", "mae_h"]
+METRIC_ORDER = [
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "rmse_h",
+    "mae_h",
+    "false_alarms_per_node_week",
+    "false_alarm_bound_per_node_week",
+]
 CHART_METRICS = ["f1", "roc_auc", "mae_h", "rmse_h", "precision", "recall"]
 METRIC_LABELS = {
     "precision": "Precision",
@@ -59,6 +68,8 @@ METRIC_LABELS = {
     "roc_auc": "ROC-AUC",
     "rmse_h": "RMSE (h)",
     "mae_h": "MAE (h)",
+    "false_alarms_per_node_week": "False alarms per node-week (held-out healthy)",
+    "false_alarm_bound_per_node_week": "Bound (alarms per node-week)",
 }
 COMPONENT_LABELS = {
     "offline": "Offline",

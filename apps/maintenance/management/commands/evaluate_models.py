@@ -9,7 +9,16 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from apps.core.models import TrainedModel
 
-SHOWN = ("precision", "recall", "f1", "roc_auc", "false_alarm_rate", "rmse_h", "mae_h")
+SHOWN = (
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "false_alarm_rate",
+    "false_alarms_per_node_week",
+    "rmse_h",
+    "mae_h",
+)
 
 
 class Command(BaseCommand):
