@@ -50,7 +50,7 @@ TRANSITION_LABELS = {
     TS.CLOSED: "Close",
 }
 # Registry metrics in the order people look for them; other numeric keys follow.
-METRIC_ORDER = ["precision", "recall", "f1", "roc_auc", "rmse_h", "mae_h"]
+METRIC_ORDER = ["precision", "recall", "f1", "roc_auc", "rmse_h", "mae_h", "rmse_cycles"]
 CHART_METRICS = ["f1", "roc_auc", "mae_h", "rmse_h", "precision", "recall"]
 METRIC_LABELS = {
     "precision": "Precision",
@@ -59,6 +59,8 @@ METRIC_LABELS = {
     "roc_auc": "ROC-AUC",
     "rmse_h": "RMSE (h)",
     "mae_h": "MAE (h)",
+    "rmse_cycles": "RMSE (cycles)",
+    "mae_cycles": "MAE (cycles)",
 }
 COMPONENT_LABELS = {
     "offline": "Offline",
@@ -89,6 +91,15 @@ EVIDENCE_LABELS = {
     "anomaly_threshold": "Anomaly threshold",
     "failure_probability": "Failure probability",
     "rul_hours": "Remaining useful life (h)",
+    "rul": "Remaining useful life",
+    "rul_unit": "Unit",
+    "rul_value": "Remaining useful life",
+    "rul_low": "Interval from",
+    "rul_high": "Interval to",
+    "rul_evidence": "What the remaining life rests on",
+    "raw": "Model's prediction",
+    "caps": "Capped by",
+    "capped_at": "Capped at",
     "vibration_hours_to_limit": "Hours until the vibration limit",
 }
 
