@@ -56,6 +56,7 @@ FAILURE = "maintenance.failure"
 RUL = "maintenance.rul"  # RUL in hours, from timestamped histories
 RUL_CYCLES = "maintenance.rul.cycles"  # RUL in cycles, from cycle-indexed histories
 FAILURE_CODE_VERSION = "failure-1"  # bump when the failure model's training changes
+ANOMALY_CODE_VERSION = "anomaly-1"  # likewise for the anomaly detectors
 HORIZON_H = 24.0  # the failure model predicts a failure within this many hours
 HISTORY_DAYS = 90
 MIN_POSITIVES = 10
@@ -370,6 +371,14 @@ def anomaly_model_train_and_register(
     healthy.sort(key=lambda item: item[0])
     matrix = np.vstack([anomaly.align_columns(n, r, features) for _, r, n in healthy])
     cut = int(len(matrix) * 0.8)
+    digest = hashlib.sha256(repr((features, cut, len(faulty))).encode())
+    digest.update(np.ascontiguousarray(matrix).tobytes())
+    for row, _ in faulty:
+        digest.update(np.ascontiguousarray(row, dtype=float).tobytes())
+    fingerprint, code = digest.hexdigest(), f"{ANOMALY_CODE_VERSION} sklearn {sklearn.__version__}"
+    unchanged = _unchanged(anomaly_name(kind), fingerprint=fingerprint, code=code)
+    if unchanged:
+        return unchanged
     model = anomaly.anomaly_model_train(matrix[:cut], features, seed=0)
     held_healthy = matrix[cut:]
     held_faulty = (
@@ -413,6 +422,8 @@ def anomaly_model_train_and_register(
             "from": since.isoformat(),
             "to": now.isoformat(),
             "window_s": ANOMALY_WINDOW_S,
+            "fingerprint": fingerprint,
+            "code": code,
         },
         comparison=Comparison(
             metric=metric, candidate=round(candidate, 6), baseline=baseline, active=active_value
