@@ -47,29 +47,35 @@ def write_csv(path: Path, runs: list[rul.Run]) -> Path:
     return path
 
 
-def ingest_cycles(node, run: rul.Run, *, upto: int) -> None:
-    """The run's first `upto` cycles as live telemetry, one point a minute ending now: the
-    platform's columns as columns, the cycle counter and other sensors in `extra`."""
+def ingest_cycles(node, run: rul.Run, *, upto: int, per_cycle: int) -> None:
+    """The run's first `upto` cycles as live telemetry ending now, each cycle `per_cycle`
+    points 6 s apart (one cycle a minute at 10): the platform's columns as columns, the cycle
+    counter and other sensors in `extra`."""
     now = timezone.now()
+    total = upto * per_cycle
     points = []
     for i in range(upto):
         values = dict(zip(run.signals, run.values[i], strict=True))
-        point = {
-            "node": node.pk,
-            "time": (now - timedelta(minutes=upto - i)).isoformat(),
-            **{s: round(float(values[s]), 4) for s in BUILT_IN if np.isfinite(values[s])},
-            "extra": {
-                "cycle": float(run.times_s[i]),
-                **{
-                    s: round(float(v), 4)
-                    for s, v in values.items()
-                    if s not in BUILT_IN and np.isfinite(v)
-                },
-            },
-        }
-        points.append(point)
-    report = telemetry_ingest(points=points, node_id=node.pk)
-    assert not report.rejected, report.rejected[:3]
+        for k in range(per_cycle):
+            step = i * per_cycle + k
+            points.append(
+                {
+                    "node": node.pk,
+                    "time": (now - timedelta(seconds=6 * (total - step))).isoformat(),
+                    **{s: round(float(values[s]), 4) for s in BUILT_IN if np.isfinite(values[s])},
+                    "extra": {
+                        "cycle": float(run.times_s[i]),
+                        **{
+                            s: round(float(v), 4)
+                            for s, v in values.items()
+                            if s not in BUILT_IN and np.isfinite(v)
+                        },
+                    },
+                }
+            )
+    for at in range(0, len(points), 5000):
+        report = telemetry_ingest(points=points[at : at + 5000], node_id=node.pk)
+        assert not report.rejected, report.rejected[:3]
 
 
 def test_a_cycle_history_with_extra_sensors_imports_trains_and_scores_in_cycles(
@@ -102,10 +108,12 @@ def test_a_cycle_history_with_extra_sensors_imports_trains_and_scores_in_cycles(
     assert f"trained {RUL_CYCLES}: v1: activated" in out
     assert "maintenance.rul.cycles v1 (active): rmse_cycles" in out
 
-    # when: a held-out unit reports live, 45 cycles before its failure
+    # when: a held-out unit reports live, 45 cycles before its failure, densely (ten points a
+    # cycle: more than the 10-minute slices of a time-indexed node's RUL read)
     unseen = runs[10]
     upto = len(unseen.times_s) - 45
-    ingest_cycles(mill, unseen, upto=upto)
+    ingest_cycles(mill, unseen, upto=upto, per_cycle=10)
+    assert upto * 10 > 14 * 144
     scored = nodes_score(now=timezone.now())
 
     # then: its RUL is in cycles, near the truth, inside its interval, and stored as such

@@ -35,6 +35,9 @@ from apps.vendors.models import FabricationNode
 
 CYCLE_SIGNAL = "cycle"
 RUL_DAYS = 14
+PROBE = timedelta(hours=1)  # the newest readings say whether the node counts cycles
+PROBE_POINTS = 20_000
+CYCLE_MAX_POINTS = 50_000
 SMOOTHING_TAU = {rul.HOURS: 1.0, rul.CYCLES: 5.0}  # hours, cycles
 SMOOTHING_RESET_H = 48.0
 
@@ -85,6 +88,12 @@ EMPTY_FIELDS: dict[str, Any] = {
 }
 
 
+def _counts_cycles(series: Series) -> bool:
+    return CYCLE_SIGNAL in series.signals and bool(
+        np.isfinite(series.values[:, series.signals.index(CYCLE_SIGNAL)]).any()
+    )
+
+
 def per_cycle(series: Series) -> tuple[np.ndarray, np.ndarray, list[str], float | None]:
     """The series averaged per value of its cycle counter: (cycles, values, signals without
     the counter, cycles per hour over the span or None)."""
@@ -120,26 +129,34 @@ def rul_estimate(
     its unit or without readings."""
     if hours_model is None and cycles_model is None:
         return None
-    history = node_series(
-        node_id=node.pk,
-        start=now - timedelta(days=RUL_DAYS),
-        end=now,
-        max_points=RUL_DAYS * 144,  # 10-minute slices, as trained
-    )
-    if len(history.times_s) == 0:
-        return None
+    probe = node_series(node_id=node.pk, start=now - PROBE, end=now, max_points=PROBE_POINTS)
     position = rate = None
-    if (
-        CYCLE_SIGNAL in history.signals
-        and np.isfinite(history.values[:, history.signals.index(CYCLE_SIGNAL)]).any()
-    ):
+    if _counts_cycles(probe):
         if cycles_model is None:
             return None
+        # raw readings (up to CYCLE_MAX_POINTS): the model was trained on one row per cycle,
+        # and averaging equal time slices would blur cycles together
+        history = node_series(
+            node_id=node.pk,
+            start=now - timedelta(days=RUL_DAYS),
+            end=now,
+            max_points=CYCLE_MAX_POINTS,
+        )
         row_model = cycles_model
         times, values, signals, rate = per_cycle(history)
+        if len(times) == 0:
+            return None
         position = float(times[-1])
     else:
         if hours_model is None:
+            return None
+        history = node_series(
+            node_id=node.pk,
+            start=now - timedelta(days=RUL_DAYS),
+            end=now,
+            max_points=RUL_DAYS * 144,  # 10-minute slices, as trained
+        )
+        if len(history.times_s) == 0:
             return None
         row_model = hours_model
         times, values, signals = history.times_s, history.values, history.signals
