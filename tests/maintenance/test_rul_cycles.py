@@ -216,8 +216,19 @@ def test_consecutive_predictions_are_smoothed_by_the_time_between_them(mill):
         failure_probability=None,
         vibration_hours_to_limit=None,
     )
-    assert 180 - 1 < jumped.value < 185
+    # weight 1 - exp(-2 min / 30 min) = 6.4% on the new one: 180 - 0.03 + 0.064 * 70
+    assert jumped.value == pytest.approx(184.5, abs=0.1)
     assert jumped.low <= jumped.value <= jumped.high
+    # a fall is followed three times as fast
+    Prediction.objects.create(node=mill, at=now, **jumped.fields())
+    fallen = rul_reconcile(
+        node=mill,
+        estimate=estimate(100.0),
+        now=now + timedelta(minutes=2),
+        failure_probability=None,
+        vibration_hours_to_limit=None,
+    )
+    assert fallen.value == pytest.approx(184.5 - 0.03 - 0.181 * 84.5, abs=0.3)
     # after a long gap the new prediction stands
     later = rul_reconcile(
         node=mill,

@@ -8,9 +8,10 @@ has (`rul_reconcile`).
   cycles; its hours follow from the cycles it ran per hour over the scored span. Other nodes
   are scored by the hours model.
 - Smoothing: each new raw prediction moves the shown value by a weight that grows with the
-  time (or cycles) since the previous scoring, 1 - exp(-elapsed / tau), tau SMOOTHING_TAU, from
-  the previous value aged by that elapsed time: predictions seconds apart barely move it, a
-  day later the new one dominates. Reset after a completed maintenance window or a gap longer
+  time (or cycles) since the previous scoring, 1 - exp(-elapsed / tau), tau SMOOTHING_TAU (30
+  min, 5 cycles; a third of it when the prediction falls: caution first), from the previous
+  value aged by that elapsed time: predictions seconds apart barely move it, an hour later the
+  new one dominates. Reset after a completed maintenance window or a gap longer
   than SMOOTHING_RESET_H.
 - Evidence caps, applied after smoothing, to the value and its interval: an open critical alert
   (a signal past its rule's critical limit) caps the RUL at 0; a failure probability above
@@ -38,7 +39,8 @@ RUL_DAYS = 14
 PROBE = timedelta(hours=1)  # the newest readings say whether the node counts cycles
 PROBE_POINTS = 20_000
 CYCLE_MAX_POINTS = 50_000
-SMOOTHING_TAU = {rul.HOURS: 1.0, rul.CYCLES: 5.0}  # hours, cycles
+SMOOTHING_TAU = {rul.HOURS: 0.5, rul.CYCLES: 5.0}  # hours, cycles
+FALLING_FASTER = 3.0  # a falling prediction follows with tau / 3: caution first
 SMOOTHING_RESET_H = 48.0
 
 
@@ -215,7 +217,10 @@ def _smooth(*, node: FabricationNode, estimate: RulEstimate, now: datetime) -> N
         return
     elapsed = _elapsed(estimate, previous, now)
     aged = max(float(previous.rul_evidence["smoothed"]) - elapsed, 0.0)
-    weight = 1.0 - math.exp(-elapsed / SMOOTHING_TAU[estimate.unit])
+    tau = SMOOTHING_TAU[estimate.unit]
+    if estimate.value < aged:
+        tau /= FALLING_FASTER
+    weight = 1.0 - math.exp(-elapsed / tau)
     smoothed = aged + weight * (estimate.value - aged)
     shift = smoothed - estimate.value
     estimate.value = smoothed
