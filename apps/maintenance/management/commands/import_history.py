@@ -2,7 +2,9 @@
 `manage.py import_history --csv ai4i2020.csv --preset ai4i2020`
 
 Stores a historian export for training (format: apps/maintenance/services/history.py and the
-README). Bad rows are listed by line number; the good ones are stored."""
+README). A file with a `cycle` column instead of `time` is a cycle-indexed history: the RUL model
+trained on it works and predicts in cycles. Bad rows are listed by line number; the good ones
+are stored."""
 
 from __future__ import annotations
 
