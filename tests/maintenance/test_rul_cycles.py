@@ -321,6 +321,9 @@ def test_a_version_is_stored_only_when_data_or_code_changed(tmp_path, monkeypatc
     monkeypatch.setattr(rul, "CODE_VERSION", "rul-test")
     recoded = rul_model_train_and_register(time_unit=rul.CYCLES)
     assert isinstance(recoded, TrainedModel) and recoded.version == 2
+    # v1 was refit on every unit, those held out now included: its registered score stands in
+    assert "v1's registered held-out rmse_cycles" in recoded.training["compared_with"]
+    assert recoded.metrics["comparison"]["active"] == first.metrics["rmse_cycles"]
     # new data: a new version
     call_command(
         "import_history",

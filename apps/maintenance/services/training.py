@@ -540,13 +540,19 @@ def rul_model_train_and_register(
     test_units = {run.unit for run in test}
     active_row = model_active(name)
     active_rmse = None
+    against = "no active model"
     if active_row is not None:
         seen = set(active_row.training.get("unit_names", [])) & test_units
         recorded = (active_row.metrics or {}).get(metric)
         if seen:
             active_rmse = float(recorded) if isinstance(recorded, int | float) else None
+            against = (
+                f"v{active_row.version}'s registered held-out {metric}: it was refit on "
+                f"{len(seen)} of the units held out here"
+            )
         else:
             active_rmse = rul.rul_metrics(rul_model_load(active_row), test)[metric]
+            against = f"v{active_row.version} on the same held-out rows"
     model = rul.rul_model_train(runs, seed=0)
     return model_register(
         name=name,
@@ -566,6 +572,7 @@ def rul_model_train_and_register(
             "trees": model.trees,
             "operating_settings": [] if model.conditions is None else model.conditions.settings,
             "interval": "5-95% residuals of held-out units, per tercile of the prediction",
+            "compared_with": against,
             "fingerprint": fingerprint,
             "code": code,
             "to": now.isoformat(),
