@@ -2,7 +2,7 @@
 and the vibration trend on simulated run-to-failure histories of CNC mills
 (apps/maintenance/learning/runs.py), scored on held-out UNITS, with the baselines in the same run.
 
-    .venv/bin/python -m bench.rul [--units 60] [--seed 7] [--kind cnc_mill]
+    .venv/bin/python -m bench.rul [--units 60] [--cycle-units 60] [--seed 7] [--kind cnc_mill]
 
 - anomaly: Isolation Forest on 6 h windows (every hour) of the training units' healthy
   operation (before the simulated degradation onset); held out: healthy windows of the other
@@ -14,12 +14,21 @@ and the vibration trend on simulated run-to-failure histories of CNC mills
   24 / 12 h before failure, against the hours until the observed vibration (centred 6 h median
   under load) actually reached 4.5 mm/s.
 
+- rul, cycles: the same simulator as cycle-indexed histories (one row per hour of cutting, a
+  few hundred cycles per unit, the spindle speed as the operating setting `setting_rpm` and
+  `bearing_temp_c` among the sensors; `--cycle-units`), train and test units apart. Each test
+  unit is cut at a random cycle (15-95% of its life, as the turbofan benchmark's test units
+  are); scored by RMSE at each test unit's last cycle against the true RUL, against the
+  mean-life baseline (the training units' mean life minus the cycles already run), and with
+  the target capped (the model) and uncapped (the same model without the cap).
+
 No database, no Django: it measures the learning code the maintenance tasks call.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
@@ -33,13 +42,14 @@ from apps.maintenance.learning.anomaly import (
     window_rows,
 )
 from apps.maintenance.learning.rul import (
+    RulModel,
     Run,
     rul_metrics,
     rul_model_train,
     split_units,
     vibration_trend,
 )
-from apps.maintenance.learning.runs import simulate_runs
+from apps.maintenance.learning.runs import simulate_cycle_runs, simulate_runs
 
 HOUR = 3600.0
 WINDOW_S = 6 * HOUR
@@ -125,6 +135,84 @@ def _under_load_at_limit(run: Run) -> tuple[Array, Array, NDArray[np.bool_]]:
     return _at_limit[run.unit]
 
 
+def last_cycle_scores(
+    model: RulModel, test: list[Run], *, mean_life: float, seed: int
+) -> dict[str, float]:
+    """RMSE at each test unit's last cycle (cut at 15-95% of its life) of the model and of the
+    mean-life baseline, against the true RUL and against it capped; interval coverage."""
+    rng = np.random.default_rng(seed)
+    truth, predicted, lows, highs, baseline = [], [], [], [], []
+    for run in test:
+        stop = int(rng.uniform(0.15, 0.95) * len(run.times_s))
+        stop = max(stop, 2)
+        times, values = run.times_s[:stop], run.values[:stop]
+        value, low, high = model.predict_interval(model.history_row(times, values, run.signals))
+        truth.append(run.failure_s - times[-1])
+        predicted.append(float(value[0]))
+        lows.append(float(low[0]))
+        highs.append(float(high[0]))
+        baseline.append(max(mean_life - times[-1], 0.0))
+    t, p, b = np.array(truth), np.array(predicted), np.array(baseline)
+    capped = np.minimum(t, model.cap)
+
+    def rmse(a: Array, b: Array) -> float:
+        return float(np.sqrt(np.mean((a - b) ** 2)))
+
+    return {
+        "units": len(t),
+        "rmse": rmse(p, t),
+        "rmse_capped": rmse(p, capped),
+        "baseline_rmse": rmse(b, t),
+        "baseline_rmse_capped": rmse(b, capped),
+        "coverage": float(np.mean((np.array(lows) <= capped) & (capped <= np.array(highs)))),
+        "median_truth": float(np.median(t)),
+    }
+
+
+def cycle_case(n_units: int, *, seed: int, kind: str) -> None:
+    started = time.perf_counter()
+    runs = simulate_cycle_runs(n_units, seed=seed, kind=kind)
+    simulate_s = time.perf_counter() - started
+    train, test = split_units(runs, test_share=0.25, seed=seed)
+    lives = [run.failure_s for run in runs]
+    mean_life = float(np.mean([run.failure_s for run in train]))
+    print(
+        f"rul, cycles: {len(runs)} cycle-indexed {kind} units (seed {seed}), lives"
+        f" {min(lives):.0f}-{max(lives):.0f} cycles (median {statistics.median(lives):.0f}),"
+        f" signals {', '.join(runs[0].signals)}; {len(train)} training units, {len(test)} held"
+        f" out ({simulate_s:.2f} s)"
+    )
+    print(
+        f"  {'at each test unit last cycle':34} {'RMSE':>8} {'RMSE vs capped':>15}"
+        f" {'90% interval holds':>19}"
+    )
+    rows = []
+    for label, cap in (("xgboost, capped target", None), ("xgboost, uncapped target", math.inf)):
+        started = time.perf_counter()
+        model = rul_model_train(train, seed=seed, cap=cap)
+        train_s = time.perf_counter() - started
+        scores = last_cycle_scores(model, test, mean_life=mean_life, seed=seed)
+        rows.append((label, model, scores, train_s))
+    base = rows[0][2]
+    print(
+        f"  {'mean-life baseline':34} {base['baseline_rmse']:8.1f}"
+        f" {base['baseline_rmse_capped']:15.1f} {'':>19}"
+    )
+    for label, model, scores, train_s in rows:
+        print(
+            f"  {label:34} {scores['rmse']:8.1f} {scores['rmse_capped']:15.1f}"
+            f" {scores['coverage']:19.0%}   ({model.trees} trees after early stopping,"
+            f" {train_s:.1f} s)"
+        )
+    capped = rows[0][2]
+    print(
+        f"  {capped['units']} test units, median true RUL at the cut"
+        f" {capped['median_truth']:.0f} cycles; cap {rows[0][1].cap:g} cycles; RMSE"
+        f" {capped['rmse'] / capped['baseline_rmse']:.0%} of the mean-life baseline's:"
+        f" {verdict(capped['rmse'] < capped['baseline_rmse'])}"
+    )
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -134,6 +222,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--kind", default="cnc_mill")
+    parser.add_argument("--cycle-units", type=int, default=60)
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -235,6 +324,7 @@ def main() -> None:
         f"  ({time.perf_counter() - started:.2f} s; late = predicted after the observed crossing;"
         " exponential = the line through ln(vibration))"
     )
+    cycle_case(args.cycle_units, seed=args.seed, kind=args.kind)
 
 
 if __name__ == "__main__":

@@ -330,6 +330,13 @@ class NodeHealth(models.Model):
     anomaly_since = models.DateTimeField(null=True, blank=True)  # above threshold since
     failure_probability = models.FloatField(null=True, blank=True)
     rul_hours = models.FloatField(null=True, blank=True)
+    # The RUL in the node's unit ("h", or "cycles" for a node reporting a cycle counter), its
+    # 5-95% interval, and what it rests on (the model's raw value, smoothing, evidence caps).
+    rul_unit = models.CharField(max_length=6, blank=True)
+    rul_value = models.FloatField(null=True, blank=True)
+    rul_low = models.FloatField(null=True, blank=True)
+    rul_high = models.FloatField(null=True, blank=True)
+    rul_evidence = models.JSONField(default=dict, blank=True)
     vibration_hours_to_limit = models.FloatField(null=True, blank=True)
     planned_horizon_h = models.FloatField(
         default=168.0, help_text="Hours the node is planned to run before its next service."
@@ -354,6 +361,13 @@ class Prediction(models.Model):
     anomaly_threshold = models.FloatField(null=True, blank=True)
     failure_probability = models.FloatField(null=True, blank=True)
     rul_hours = models.FloatField(null=True, blank=True)
+    # The RUL in the node's unit ("h", or "cycles" for a node reporting a cycle counter), its
+    # 5-95% interval, and what it rests on (the model's raw value, smoothing, evidence caps).
+    rul_unit = models.CharField(max_length=6, blank=True)
+    rul_value = models.FloatField(null=True, blank=True)
+    rul_low = models.FloatField(null=True, blank=True)
+    rul_high = models.FloatField(null=True, blank=True)
+    rul_evidence = models.JSONField(default=dict, blank=True)
     vibration_hours_to_limit = models.FloatField(null=True, blank=True)
     models_used = models.JSONField(default=dict, blank=True)  # name -> version
     window = models.JSONField(default=dict, blank=True)  # from, to, points, levels
@@ -374,8 +388,15 @@ class HistorySet(TimeStampedModel):
         FAILURES = "failures", "Labelled failures"
         RUN_TO_FAILURE = "run_to_failure", "Run to failure"
 
+    class TimeUnit(models.TextChoices):
+        SECONDS = "s", "Seconds (timestamps)"
+        CYCLES = "cycles", "Cycles"
+
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    # `time` columns are seconds; a `cycle` column counts cycles, and models trained on the
+    # history (RUL) then speak cycles
+    time_unit = models.CharField(max_length=6, choices=TimeUnit.choices, default=TimeUnit.SECONDS)
     signals = models.JSONField(default=list)
     rows = models.PositiveIntegerField(default=0)
     units = models.PositiveIntegerField(default=0)
@@ -395,7 +416,7 @@ class HistoryRow(models.Model):
 
     history = models.ForeignKey(HistorySet, on_delete=models.CASCADE, related_name="records")
     unit = models.CharField(max_length=100)
-    t = models.FloatField()  # seconds (cycles are stored as given)
+    t = models.FloatField()  # seconds, or cycles when the history's time_unit is cycles
     values = models.JSONField()  # signal -> number
     failed = models.BooleanField(null=True)  # failures
     failure_t = models.FloatField(null=True)  # run_to_failure: the unit's failure time

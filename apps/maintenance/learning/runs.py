@@ -27,6 +27,13 @@ Signals (the platform's telemetry columns plus `bearing_temp_c`, as found in a p
 - temperature_c: spindle housing, lag (60 min) towards ambient + 4 C + 1.8 C per cutting kW.
 Each reading is missing (NaN) with probability 0.5% (dropouts).
 
+Cycle-indexed histories (`simulate_cycle_runs`), as public turbofan and bearing benchmarks are
+published: one row per CYCLE, a cycle being one hour of a unit's operation in which it cut; the
+row holds the means under load of that hour (setup time excluded), the job's spindle speed as
+the operating setting `setting_rpm`, and the sensors `vibration_mm_s`, `power_kw`,
+`torque_nm`, `temperature_c` and `bearing_temp_c`. Failure is at the cycle after the last.
+Units live about 90-420 cycles.
+
 `to_csv_rows` writes the histories in the run_to_failure import format (see its docstring).
 """
 
@@ -40,7 +47,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from apps.maintenance.learning.anomaly import Array
-from apps.maintenance.learning.rul import Run
+from apps.maintenance.learning.rul import CYCLES, Run
 
 SIGNALS = [
     "temperature_c",
@@ -162,6 +169,58 @@ def simulate_runs(n_units: int, *, seed: int, kind: str = "cnc_mill") -> list[Ru
     ]
 
 
+CYCLE_SIGNALS = [
+    "setting_rpm",
+    "vibration_mm_s",
+    "power_kw",
+    "torque_nm",
+    "temperature_c",
+    "bearing_temp_c",
+]
+CYCLE_S = 3600.0
+
+
+def cycle_run(run: Run) -> Run:
+    """`run` (10-minute readings) as a cycle history: per hour in which the unit cut, the
+    means of the readings taken cutting; cycles numbered 1, 2, ... in order."""
+    rpm = run.values[:, run.signals.index("spindle_rpm")]
+    cutting = np.nan_to_num(rpm) > 0
+    hour = (run.times_s // CYCLE_S).astype(int)
+    columns = {
+        "setting_rpm": rpm,
+        **{s: run.values[:, run.signals.index(s)] for s in CYCLE_SIGNALS[1:]},
+    }
+    block = np.column_stack([columns[s] for s in CYCLE_SIGNALS])
+    rows = []
+    for h in np.unique(hour[cutting]):
+        mine = block[(hour == h) & cutting]
+        with np.errstate(all="ignore"):
+            seen = ~np.isnan(mine)
+            count = seen.sum(axis=0)
+            means = np.where(count > 0, np.where(seen, mine, 0.0).sum(axis=0) / count, np.nan)
+        rows.append(means)
+    values = np.array(rows).reshape(len(rows), len(CYCLE_SIGNALS))
+    cycles = np.arange(1.0, len(rows) + 1.0)
+    onset = None
+    if run.onset_s is not None:
+        before = np.unique(hour[cutting])
+        onset = float(np.searchsorted(before, run.onset_s // CYCLE_S) + 1)
+    return Run(
+        unit=run.unit,
+        times_s=cycles,
+        values=values,
+        signals=list(CYCLE_SIGNALS),
+        failure_s=float(len(rows) + 1),
+        onset_s=onset,
+        time_unit=CYCLES,
+    )
+
+
+def simulate_cycle_runs(n_units: int, *, seed: int, kind: str = "cnc_mill") -> list[Run]:
+    """`simulate_runs` as cycle histories (`cycle_run`)."""
+    return [cycle_run(run) for run in simulate_runs(n_units, seed=seed, kind=kind)]
+
+
 def _iso(start: datetime, seconds: float) -> str:
     moment = start + timedelta(seconds=round(seconds))
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -169,19 +228,21 @@ def _iso(start: datetime, seconds: float) -> str:
 
 def to_csv_rows(runs: list[Run], *, start: datetime = EPOCH) -> list[dict[str, str | float | None]]:
     """The run_to_failure import format, one dict per reading (csv.DictWriter-ready):
-    `unit`, `time` (ISO 8601 UTC, `start` + the run's seconds, e.g. 2026-01-05T00:10:00Z), one
-    column per signal (the union of the runs' signals, in order of appearance; None, an empty
-    cell, where missing; 4 decimals) and `failure_time` (ISO 8601 UTC of the failure, the same
-    on every row of a unit)."""
+    `unit`, `time` (ISO 8601 UTC, `start` + the run's seconds, e.g. 2026-01-05T00:10:00Z) or
+    for cycle runs `cycle`, one column per signal (the union of the runs' signals, in order of
+    appearance; None, an empty cell, where missing; 4 decimals) and `failure_time` (ISO 8601
+    UTC of the failure, or its cycle; the same on every row of a unit)."""
     signals: list[str] = []
     for run in runs:
         signals.extend(s for s in run.signals if s not in signals)
     rows: list[dict[str, str | float | None]] = []
     for run in runs:
-        failure_time = _iso(start, run.failure_s)
+        cycles = run.time_unit == CYCLES
+        failure_time = f"{run.failure_s:g}" if cycles else _iso(start, run.failure_s)
         columns = [run.signals.index(s) if s in run.signals else None for s in signals]
         for t, values in zip(run.times_s, run.values, strict=True):
-            row: dict[str, str | float | None] = {"unit": run.unit, "time": _iso(start, t)}
+            row: dict[str, str | float | None] = {"unit": run.unit}
+            row.update({"cycle": f"{t:g}"} if cycles else {"time": _iso(start, t)})
             for signal, column in zip(signals, columns, strict=True):
                 value = None if column is None else float(values[column])
                 row[signal] = None if value is None or math.isnan(value) else round(value, 4)

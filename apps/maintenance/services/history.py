@@ -2,13 +2,18 @@
 
 CSV columns (header row required; names are case-sensitive):
 - `unit` (or `node`): the machine or unit the row belongs to;
-- `time` (ISO 8601, with a zone or UTC) or `cycle` (a number: seconds, cycles, any ascending
-  unit): when the row was measured;
+- `time` (ISO 8601, with a zone or UTC) or `cycle` (a number of cycles: operations, flights,
+  strokes... counted from the unit's start or last repair, ascending within a unit): when the
+  row was measured. A history with `cycle` is in cycles throughout (HistorySet.time_unit): its
+  `failure_time` is a cycle, and the RUL model trained on it (`maintenance.rul.cycles`) takes
+  windows, cuts and the target in cycles and predicts cycles for nodes that report a `cycle`
+  counter in their telemetry's `extra`;
 - numeric signal columns, named as the platform names them where they exist (`temperature_c`,
   `ambient_c`, `vibration_mm_s`, `power_kw`, `spindle_rpm`, `torque_nm`, `tool_wear_min`,
   `variant`, ...); any other numeric column is kept as an extra signal; empty cells are missing;
 - kind `failures`: `failure` (0/1), whether the unit failed at (or right after) that row;
-- kind `run_to_failure`: `failure_time` (same form as `time`/`cycle`), when the unit failed.
+- kind `run_to_failure`: `failure_time` (same form as `time`/`cycle`), when the unit failed
+  (every row of a unit gives the same one; the last row's is used).
 Rows that do not parse are reported by their line number and skipped; the rest are stored."""
 
 from __future__ import annotations
@@ -119,7 +124,11 @@ def history_import(
     units: set[str] = set()
     with transaction.atomic():
         history = HistorySet.objects.create(
-            name=name[:200], kind=kind, source=source[:300], imported_by=imported_by[:150]
+            name=name[:200],
+            kind=kind,
+            source=source[:300],
+            imported_by=imported_by[:150],
+            time_unit=HistorySet.TimeUnit.CYCLES if as_cycle else HistorySet.TimeUnit.SECONDS,
         )
         batch: list[HistoryRow] = []
         for line, raw in enumerate(rows, start=first_line):

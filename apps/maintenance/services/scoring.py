@@ -24,16 +24,22 @@ from apps.maintenance.learning.features import Table
 from apps.maintenance.models import NodeHealth, Prediction, Severity, ThresholdRule, Ticket
 from apps.maintenance.services.alerts import rules_applicable
 from apps.maintenance.services.realtime import maintenance_broadcast
+from apps.maintenance.services.remaining_life import (
+    EMPTY_FIELDS,
+    RulEstimate,
+    rul_estimate,
+    rul_reconcile,
+)
 from apps.maintenance.services.tickets import ticket_raise
 from apps.maintenance.services.training import (
     ANOMALY_WINDOW_S,
     FAILURE,
     RUL,
+    RUL_CYCLES,
     anomaly_model_load,
     anomaly_name,
     failure_model_load,
     node_series,
-    rul_model_load,
 )
 from apps.vendors.lifecycle import ACTIVE_STATUSES
 from apps.vendors.models import FabricationNode
@@ -49,7 +55,6 @@ UNDER_LOAD_SHARE = 0.25
 # A trend speaks for at most this many times the span of readings it was fitted on: 30 minutes
 # of readings say nothing about the next week.
 TREND_MAX_EXTRAPOLATION = 10.0
-RUL_DAYS = 14
 
 
 @dataclass
@@ -62,6 +67,7 @@ class NodeScore:
     vibration_hours_to_limit: float | None = None
     models: dict[str, int] = field(default_factory=dict)
     tickets: list[int] = field(default_factory=list)
+    rul: RulEstimate | None = None  # raw; smoothed and capped by node_score_apply
 
 
 def _levels(series: Any, *, since_s: float) -> Table:
@@ -151,20 +157,22 @@ def node_score(
             and trend.hours_to_limit <= TREND_MAX_EXTRAPOLATION * span_h
         ):
             score.vibration_hours_to_limit = round(trend.hours_to_limit, 2)
-    regressor = _active(RUL, active)
-    if regressor is not None:
-        history = node_series(
-            node_id=node.pk,
-            start=now - timedelta(days=RUL_DAYS),
-            end=now,
-            max_points=RUL_DAYS * 144,  # 10-minute slices, as trained
-        )
-        model_r = rul_model_load(regressor)
-        score.rul_hours = round(
-            model_r.predict_history(history.times_s, history.values, history.signals), 1
-        )
-        score.models[regressor.name] = regressor.version
+    score.rul = rul_estimate(
+        node=node,
+        now=now,
+        hours_model=_active(RUL, active),
+        cycles_model=_active(RUL_CYCLES, active),
+    )
+    if score.rul is not None:
+        score.rul_hours = score.rul.hours
+        score.models[score.rul.model] = score.rul.version
     return score
+
+
+def _life_left(health: NodeHealth, hours: float) -> str:
+    if health.rul_unit == "cycles" and health.rul_value is not None:
+        return f"{health.rul_value:.0f} cycles (~{hours:.0f} h)"
+    return f"{hours:.0f} h"
 
 
 def _finite(value: float | None) -> float | None:
@@ -187,8 +195,18 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
     health.anomaly_score = _finite(score.anomaly_score)
     health.anomaly_threshold = _finite(score.anomaly_threshold)
     health.failure_probability = _finite(score.failure_probability)
-    health.rul_hours = _finite(score.rul_hours)
     health.vibration_hours_to_limit = _finite(score.vibration_hours_to_limit)
+    rul_fields = EMPTY_FIELDS
+    if score.rul is not None:
+        rul_fields = rul_reconcile(
+            node=node,
+            estimate=score.rul,
+            now=now,
+            failure_probability=health.failure_probability,
+            vibration_hours_to_limit=health.vibration_hours_to_limit,
+        ).fields()
+    for name, value in rul_fields.items():
+        setattr(health, name, value)
     health.save()
     Prediction.objects.create(
         node=node,
@@ -196,9 +214,9 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
         anomaly_score=health.anomaly_score,
         anomaly_threshold=health.anomaly_threshold,
         failure_probability=health.failure_probability,
-        rul_hours=health.rul_hours,
         vibration_hours_to_limit=health.vibration_hours_to_limit,
         models_used=score.models,
+        **rul_fields,
     )
     evidence = {
         "source": "models",
@@ -207,6 +225,8 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
         "anomaly_threshold": health.anomaly_threshold,
         "failure_probability": health.failure_probability,
         "rul_hours": health.rul_hours,
+        "rul": {k: rul_fields[k] for k in ("rul_unit", "rul_value", "rul_low", "rul_high")},
+        "rul_evidence": rul_fields["rul_evidence"],
         "vibration_hours_to_limit": health.vibration_hours_to_limit,
         "planned_horizon_h": health.planned_horizon_h,
         "models": score.models,
@@ -248,7 +268,7 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
             node=node,
             issue_type=Ticket.IssueType.LOW_RUL,
             severity=Severity.WARNING,
-            title=f"{node.name}: about {remaining:.0f} h of life left, "
+            title=f"{node.name}: about {_life_left(health, remaining)} of life left, "
             f"{health.planned_horizon_h:.0f} h planned",
             evidence=evidence,
             suggested_action="Schedule a predictive maintenance window before the remaining "

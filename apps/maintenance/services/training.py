@@ -8,16 +8,23 @@ dated at the ticket's opening) and emergency maintenance windows (dated at their
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+import zlib
 from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
 import sklearn
 import xgboost as xgb
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Avg, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -44,8 +51,13 @@ from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.selectors import SIGNALS, point_range_downsampled
 from apps.vendors.models import FabricationNode
 
+logger = logging.getLogger(__name__)
+
 FAILURE = "maintenance.failure"
-RUL = "maintenance.rul"
+RUL = "maintenance.rul"  # RUL in hours, from timestamped histories
+RUL_CYCLES = "maintenance.rul.cycles"  # RUL in cycles, from cycle-indexed histories
+FAILURE_CODE_VERSION = "failure-1"  # bump when the failure model's training changes
+ANOMALY_CODE_VERSION = "anomaly-2"  # likewise for the anomaly detectors
 HORIZON_H = 24.0  # the failure model predicts a failure within this many hours
 HISTORY_DAYS = 90
 MIN_POSITIVES = 10
@@ -186,6 +198,14 @@ def failure_model_train_and_register(
             f"not enough labelled history: {positives} failure rows of {len(labels)}; "
             f"{MIN_POSITIVES} needed (import some with manage.py import_history)"
         )
+    digest = hashlib.sha256(repr((table.columns, params)).encode())
+    digest.update(np.ascontiguousarray(table.values).tobytes())
+    digest.update(np.ascontiguousarray(labels).tobytes())
+    fingerprint = digest.hexdigest()
+    code = f"{FAILURE_CODE_VERSION} xgboost {xgb.__version__}"
+    unchanged = _unchanged(FAILURE, fingerprint=fingerprint, code=code)
+    if unchanged:
+        return unchanged
     train_idx, test_idx = stratified_split(labels, test_share=0.2, seed=42)
     train = Table(table.columns, table.values[train_idx])
     test = Table(table.columns, table.values[test_idx])
@@ -215,6 +235,8 @@ def failure_model_train_and_register(
             "to": now.isoformat(),
             "threshold": float(model.threshold),
             "horizon_h": HORIZON_H,
+            "fingerprint": fingerprint,
+            "code": code,
         },
         comparison=Comparison(
             metric="1 - f1",
@@ -399,6 +421,14 @@ def anomaly_model_train_and_register(
     nodes = np.array([node for _, node, _, _ in healthy])
     ends = np.array([end for end, _, _, _ in healthy])
     fit, calibrate = int(len(matrix) * 0.6), int(len(matrix) * 0.8)
+    digest = hashlib.sha256(repr((features, fit, calibrate, len(faulty), bound)).encode())
+    digest.update(np.ascontiguousarray(matrix).tobytes())
+    for row, _ in faulty:
+        digest.update(np.ascontiguousarray(row, dtype=float).tobytes())
+    fingerprint, code = digest.hexdigest(), f"{ANOMALY_CODE_VERSION} sklearn {sklearn.__version__}"
+    unchanged = _unchanged(anomaly_name(kind), fingerprint=fingerprint, code=code)
+    if unchanged:
+        return unchanged
     model = anomaly.anomaly_model_train(matrix[:fit], features, seed=0)
     threshold = anomaly.threshold_for_alarm_rate(
         model.score(matrix[fit:calibrate]),
@@ -468,6 +498,8 @@ def anomaly_model_train_and_register(
             "from": since.isoformat(),
             "to": now.isoformat(),
             "window_s": ANOMALY_WINDOW_S,
+            "fingerprint": fingerprint,
+            "code": code,
         },
         comparison=Comparison(
             metric=metric,
@@ -482,16 +514,26 @@ def anomaly_model_train_and_register(
 # --- Remaining useful life ---------------------------------------------------------------
 
 
-def imported_runs() -> list[rul.Run]:
+def rul_name(time_unit: str) -> str:
+    """The registry name of the RUL model of a time unit: hours and cycles never mix."""
+    return RUL_CYCLES if time_unit == rul.CYCLES else RUL
+
+
+def imported_runs(*, time_unit: str = rul.HOURS) -> list[rul.Run]:
+    """The run-to-failure histories of one time unit (`rul.HOURS`: imported with `time`;
+    `rul.CYCLES`: imported with `cycle`), one Run per unit."""
+    stored = HistorySet.TimeUnit.CYCLES if time_unit == rul.CYCLES else HistorySet.TimeUnit.SECONDS
     runs = []
-    for history in HistorySet.objects.filter(kind=HistorySet.Kind.RUN_TO_FAILURE):
+    for history in HistorySet.objects.filter(
+        kind=HistorySet.Kind.RUN_TO_FAILURE, time_unit=stored
+    ).order_by("pk"):
         signals = list(history.signals)
         by_unit: dict[str, list[tuple[float, dict[str, float], float | None]]] = defaultdict(list)
         for unit, t, values, failure_t in HistoryRow.objects.filter(history=history).values_list(
             "unit", "t", "values", "failure_t"
         ):
             by_unit[unit].append((t, values, failure_t))
-        for unit, rows in by_unit.items():
+        for unit, rows in sorted(by_unit.items()):
             rows.sort(key=lambda r: r[0])
             runs.append(
                 rul.Run(
@@ -502,6 +544,7 @@ def imported_runs() -> list[rul.Run]:
                     ),
                     signals=signals,
                     failure_s=float(rows[-1][2] or rows[-1][0]),
+                    time_unit=time_unit,
                 )
             )
     return runs
@@ -534,57 +577,163 @@ def platform_runs(*, now: datetime) -> list[rul.Run]:
     return runs
 
 
-def rul_model_train_and_register(*, now: datetime | None = None) -> TrainedModel | str:
+def _unchanged(name: str, *, fingerprint: str, code: str) -> str | None:
+    """Why not to store a new version: the newest version of `name` was trained on the same
+    data with the same code (training is seeded, so it would be the same model)."""
+    latest = TrainedModel.objects.filter(name=name).defer("artifact").first()
+    if latest is None:
+        return None
+    if latest.training.get("fingerprint") == fingerprint and latest.training.get("code") == code:
+        return f"unchanged: same data and code as v{latest.version}, no new version"
+    return None
+
+
+def rul_model_train_and_register(
+    *, now: datetime | None = None, time_unit: str = rul.HOURS
+) -> TrainedModel | str:
+    """The RUL model of one time unit: trained on 75% of the units (seed 0) and scored on the
+    rest against the active model and the mean-RUL baseline; the version stored is then refit
+    on every unit (its interval from the held-out units of that refit). The active model was
+    refit on units that may now be held out: then its held-out score as registered stands in
+    for it, not its (seen) score on these rows."""
     now = now or timezone.now()
-    runs = imported_runs() + platform_runs(now=now)
+    name = rul_name(time_unit)
+    runs = imported_runs(time_unit=time_unit)
+    if time_unit == rul.HOURS:
+        runs += platform_runs(now=now)
     units = {run.unit for run in runs}
     if len(units) < RUL_MIN_UNITS:
-        return f"not enough run-to-failure history: {len(units)} units, {RUL_MIN_UNITS} needed"
+        return (
+            f"not enough run-to-failure history in {time_unit}: {len(units)} units, "
+            f"{RUL_MIN_UNITS} needed"
+        )
+    fingerprint = rul.run_fingerprint(runs)
+    code = f"{rul.CODE_VERSION} xgboost {xgb.__version__}"
+    unchanged = _unchanged(name, fingerprint=fingerprint, code=code)
+    if unchanged:
+        return unchanged
     train, test = rul.split_units(runs, test_share=0.25, seed=0)
-    model = rul.rul_model_train(train, seed=0)
-    scores = rul.rul_metrics(model, test)
-    active_row = model_active(RUL)
+    candidate = rul.rul_model_train(train, seed=0)
+    scores = rul.rul_metrics(candidate, test)
+    unit = candidate.unit
+    metric = f"rmse_{unit}"
+    test_units = {run.unit for run in test}
+    active_row = model_active(name)
     active_rmse = None
+    against = "no active model"
     if active_row is not None:
-        active_rmse = rul.rul_metrics(rul_model_load(active_row), test)["rmse_h"]
+        seen = set(active_row.training.get("unit_names", [])) & test_units
+        recorded = (active_row.metrics or {}).get(metric)
+        if seen:
+            active_rmse = float(recorded) if isinstance(recorded, int | float) else None
+            against = (
+                f"v{active_row.version}'s registered held-out {metric}: it was refit on "
+                f"{len(seen)} of the units held out here"
+            )
+        else:
+            active_rmse = rul.rul_metrics(rul_model_load(active_row), test)[metric]
+            against = f"v{active_row.version} on the same held-out rows"
+    model = rul.rul_model_train(runs, seed=0)
     return model_register(
-        name=RUL,
-        algorithm=f"xgboost {xgb.__version__} regressor on history features",
+        name=name,
+        algorithm=f"xgboost {xgb.__version__} regressor on history features ({unit})",
         artifact=model.to_bytes(),
         features=list(model.features),
         metrics=scores,
         training={
             "rows": model.training_rows,
             "held_out_rows": scores["rows"],
-            "held_out": f"{len(test)} of {len(units)} units (25%, seed 0)",
+            "held_out": f"{len(test_units)} of {len(units)} units (25%, seed 0), scored "
+            "before the refit on all units",
             "units": len(units),
+            "unit_names": sorted(units),
+            "time_unit": unit,
+            "cap": model.cap,
+            "trees": model.trees,
+            "operating_settings": [] if model.conditions is None else model.conditions.settings,
+            "interval": "5-95% residuals of held-out units, per tercile of the prediction",
+            "compared_with": against,
+            "fingerprint": fingerprint,
+            "code": code,
             "to": now.isoformat(),
         },
         comparison=Comparison(
-            metric="rmse_h",
-            candidate=scores["rmse_h"],
-            baseline=scores["baseline_rmse_h"],
+            metric=metric,
+            candidate=scores[metric],
+            baseline=scores[f"baseline_{metric}"],
             active=active_rmse,
         ),
     )
 
 
-def models_train(*, now: datetime | None = None) -> dict[str, str]:
-    """Nightly: every model; what happened to each."""
+class TrainingBusy(Exception):
+    """Another process is training this model."""
+
+
+LOCK_CLASS = 20  # pg advisory lock namespace of training runs (issue 20)
+
+
+@contextmanager
+def training_slot(name: str) -> Iterator[None]:
+    """Holds the training of `name` for the block: one run per model at a time, across
+    processes (a PostgreSQL advisory lock held by the block's transaction, so a crashed worker
+    cannot leave it taken). Raises TrainingBusy if another run holds it. The block runs in one
+    transaction: a model that fails leaves nothing behind. (SQLite: single process, no lock.)"""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            key = zlib.crc32(name.encode()) - 2**31  # into int4
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
+                (taken,) = cursor.fetchone()
+            if not taken:
+                raise TrainingBusy(f"{name} is already being trained")
+        yield
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    name: str
+    text: str
+    failed: bool = False
+    busy: bool = False
+
+
+def model_train_guarded(name: str, job: Callable[[], TrainedModel | str]) -> TrainingOutcome:
+    """Runs one model's training in its slot; what happened, never an exception: a model that
+    cannot train says why (ValueError: bad or too little data) and does not stop the others."""
+    try:
+        with training_slot(name):
+            result = job()
+    except TrainingBusy:
+        return TrainingOutcome(
+            name, "already running: another training of it is under way", busy=True
+        )
+    except ValueError as exc:
+        logger.warning("training %s failed: %s", name, exc)
+        return TrainingOutcome(name, f"failed: {exc}", failed=True)
+    except Exception as exc:  # noqa: BLE001 - one model's bug must not stop the others
+        logger.exception("training %s failed", name)
+        return TrainingOutcome(name, f"failed: {type(exc).__name__}: {exc}", failed=True)
+    text = result if isinstance(result, str) else f"v{result.version}: {result.decision}"
+    return TrainingOutcome(name, text)
+
+
+def models_train_outcomes(*, now: datetime | None = None) -> list[TrainingOutcome]:
+    """Every model, each on its own (one per model at a time across processes)."""
     now = now or timezone.now()
-    outcome: dict[str, str] = {}
-    jobs: list[tuple[str, Any]] = [
+    jobs: list[tuple[str, Callable[[], TrainedModel | str]]] = [
         (FAILURE, lambda: failure_model_train_and_register(now=now)),
-        (RUL, lambda: rul_model_train_and_register(now=now)),
+        (RUL, lambda: rul_model_train_and_register(now=now, time_unit=rul.HOURS)),
+        (RUL_CYCLES, lambda: rul_model_train_and_register(now=now, time_unit=rul.CYCLES)),
     ]
     kinds = FabricationNode.objects.values_list("kind", flat=True).distinct()
     for kind in sorted(set(kinds)):
         jobs.append(
-            (anomaly_name(kind), lambda k=kind: anomaly_model_train_and_register(kind=k, now=now))
+            (anomaly_name(kind), partial(anomaly_model_train_and_register, kind=kind, now=now))
         )
-    for name, job in jobs:
-        result = job()
-        outcome[name] = (
-            result if isinstance(result, str) else f"v{result.version}: {result.decision}"
-        )
-    return outcome
+    return [model_train_guarded(name, job) for name, job in jobs]
+
+
+def models_train(*, now: datetime | None = None) -> dict[str, str]:
+    """Nightly: every model; what happened to each."""
+    return {o.name: o.text for o in models_train_outcomes(now=now)}

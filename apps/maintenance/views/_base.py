@@ -57,6 +57,7 @@ METRIC_ORDER = [
     "roc_auc",
     "rmse_h",
     "mae_h",
+    "rmse_cycles",
     "false_alarms_per_node_week",
     "false_alarm_bound_per_node_week",
 ]
@@ -70,6 +71,8 @@ METRIC_LABELS = {
     "mae_h": "MAE (h)",
     "false_alarms_per_node_week": "False alarms per node-week (held-out healthy)",
     "false_alarm_bound_per_node_week": "Bound (alarms per node-week)",
+    "rmse_cycles": "RMSE (cycles)",
+    "mae_cycles": "MAE (cycles)",
 }
 COMPONENT_LABELS = {
     "offline": "Offline",
@@ -100,6 +103,15 @@ EVIDENCE_LABELS = {
     "anomaly_threshold": "Anomaly threshold",
     "failure_probability": "Failure probability",
     "rul_hours": "Remaining useful life (h)",
+    "rul": "Remaining useful life",
+    "rul_unit": "Unit",
+    "rul_value": "Remaining useful life",
+    "rul_low": "Interval from",
+    "rul_high": "Interval to",
+    "rul_evidence": "What the remaining life rests on",
+    "raw": "Model's prediction",
+    "caps": "Capped by",
+    "capped_at": "Capped at",
     "vibration_hours_to_limit": "Hours until the vibration limit",
 }
 

@@ -1,11 +1,13 @@
 """`manage.py evaluate_models [--train]`: the maintenance models' held-out metrics, per version,
-from the registry; `--train` trains every model first (as the nightly task does)."""
+from the registry; `--train` trains every model first (as the nightly task does), each on its
+own: a model that cannot train says why on its line, the others still train, and the command
+then exits with status 1."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.models import TrainedModel
 
@@ -18,6 +20,8 @@ SHOWN = (
     "false_alarms_per_node_week",
     "rmse_h",
     "mae_h",
+    "rmse_cycles",
+    "mae_cycles",
 )
 
 
@@ -28,11 +32,20 @@ class Command(BaseCommand):
         parser.add_argument("--train", action="store_true", help="train every model first")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        failed: list[str] = []
         if options["train"]:
-            from apps.maintenance.services.training import models_train
+            from apps.maintenance.services.training import models_train_outcomes
 
-            for name, outcome in models_train().items():
-                self.stdout.write(f"trained {name}: {outcome}")
+            for outcome in models_train_outcomes():
+                line = f"trained {outcome.name}: {outcome.text}"
+                self.stdout.write(self.style.ERROR(line) if outcome.failed else line)
+                if outcome.failed:
+                    failed.append(outcome.name)
+        self._show()
+        if failed:
+            raise CommandError(f"{len(failed)} model(s) failed to train: {', '.join(failed)}")
+
+    def _show(self) -> None:
         rows = TrainedModel.objects.filter(name__startswith="maintenance.").defer("artifact")
         if not rows:
             self.stdout.write("No maintenance models yet: run with --train after import_history.")

@@ -2,7 +2,9 @@
 `manage.py import_history --csv ai4i2020.csv --preset ai4i2020`
 
 Stores a historian export for training (format: apps/maintenance/services/history.py and the
-README). Bad rows are listed by line number; the good ones are stored."""
+README). A file with a `cycle` column instead of `time` is a cycle-indexed history: the RUL model
+trained on it works and predicts in cycles. Bad rows are listed by line number; the good ones
+are stored."""
 
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ class Command(BaseCommand):
         assert history is not None
         self.stdout.write(
             f"Imported {report.stored} rows of {history.units} units as history #{history.pk} "
-            f"({kind}); signals: {', '.join(history.signals)}"
+            f"({kind}, in {history.get_time_unit_display().lower()}); "
+            f"signals: {', '.join(history.signals)}"
         )
         if report.rejected:
             self.stdout.write(self.style.WARNING(f"Skipped {len(report.rejected)} bad rows:"))
@@ -65,15 +68,15 @@ class Command(BaseCommand):
 
 
 def ai4i_rows(path: Path) -> tuple[list[str], list[dict[str, str | None]], str]:
-    """AI4I 2020 in the platform's names: one row per process, the machine as one unit, rows
-    one minute apart (the set has no times; its rows are in process order)."""
+    """AI4I 2020 in the platform's names: one row per process, the machine as one unit, the
+    process number as its cycle (the set has no times; its rows are in process order)."""
     from apps.maintenance.learning.failure import ai4i_table
 
     table, labels = ai4i_table(path)
     columns = ["unit", "cycle", *table.columns, "failure"]
     rows = []
     for i, (values, label) in enumerate(zip(table.values, labels, strict=True)):
-        row: dict[str, str | None] = {"unit": "ai4i-mill", "cycle": str(60.0 * i)}
+        row: dict[str, str | None] = {"unit": "ai4i-mill", "cycle": str(i + 1)}
         row.update(
             {
                 c: ("" if v != v else repr(float(v)))
