@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -92,20 +93,41 @@ def point_range_downsampled(
     fields = ["time", *SIGNALS, "extra"]
     if total <= max_points:
         return list(qs.values(*fields))
-    width = (end - start) / max_points
-    width_s = max(width.total_seconds(), 0.001)
+    width = max((end - start) / max_points, timedelta(milliseconds=1))
     postgres = connection.vendor == "postgresql"
+    # Slice k is [start + k width, start + (k + 1) width): the database groups by k, clamped
+    # to max_points - 1 against rounding at the range's end.
+    # Seconds since `start` are computed exactly (PostgreSQL's epoch is numeric; on SQLite
+    # whole seconds and the fraction apart), so a point on a slice's edge opens that slice.
     if postgres:
-        slot = "to_timestamp(floor(extract(epoch FROM time) / %s) * %s)"
+        since = "(extract(epoch FROM time) - extract(epoch FROM %s::timestamptz))"
+        slot = f"least(floor({since} / %s), %s)::bigint"
         bounds: list[Any] = [start, end]
+        # numeric, as the seconds are: exact on a slice's edge
+        slot_params: list[Any] = [start, Decimal(str(width.total_seconds()))]
     else:
-        slot = "CAST(strftime('%%s', time) / %s AS INTEGER) * %s"
+        since = (
+            "((CAST(strftime('%%s', time) AS INTEGER) - %s) "
+            "+ (CAST(substr(time, 20) AS REAL) - %s))"
+        )
+        slot = f"max(0, min(CAST({since} / %s AS INTEGER), %s))"
         bounds = [
             connection.ops.adapt_datetimefield_value(start),
             connection.ops.adapt_datetimefield_value(end),
         ]
+        slot_params = [
+            math.floor(start.timestamp()),
+            start.microsecond / 1e6,
+            width.total_seconds(),
+        ]
     where = "WHERE node_id = %s AND time >= %s AND time < %s" + load_sql
-    params: list[Any] = [width_s, width_s, node_id, *bounds, *load_params]
+    params: list[Any] = [
+        *slot_params,
+        max_points - 1,
+        node_id,
+        *bounds,
+        *load_params,
+    ]
     sql = (
         f"SELECT {slot} AS slot, "
         + ", ".join(f"avg({s})" for s in SIGNALS)
@@ -123,14 +145,9 @@ def point_range_downsampled(
         )
     out = []
     for slot_value, *values in rows:
-        when = (
-            slot_value
-            if isinstance(slot_value, datetime)
-            else datetime.fromtimestamp(float(slot_value), tz=start.tzinfo)
-        )
         out.append(
             {
-                "time": when,
+                "time": start + int(slot_value) * width,
                 **dict(zip(SIGNALS, values, strict=True)),
                 "extra": extras.get(slot_value, {}),
             }

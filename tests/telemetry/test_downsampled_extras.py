@@ -228,3 +228,27 @@ def test_a_model_gets_the_same_inputs_from_dense_points_as_from_sparse_ones(flee
     finite = np.isfinite(sparse_row)
     assert (np.isfinite(dense_row) == finite).all()
     np.testing.assert_allclose(dense_row[finite], sparse_row[finite], rtol=0.05, atol=0.2)
+
+
+def test_slices_are_cut_from_the_start_of_the_range_and_never_exceed_max_points(fleet):
+    # given: a point every second over a range starting off any round number
+    node = in_service(fleet)
+    start = aligned_start(1) + timedelta(seconds=7, microseconds=250_000)
+    end = start + timedelta(seconds=100)
+    ingest(
+        node.pk,
+        [
+            {"node": node.pk, "time": (start + timedelta(seconds=i)).isoformat(), "power_kw": i}
+            for i in range(100)
+        ],
+    )
+
+    # when: read as 7 slices of 100/7 s
+    rows = point_range_downsampled(node_id=node.pk, start=start, end=end, max_points=7)
+
+    # then: 7 slices, slice k starting at start + k * width and averaging its seconds
+    width = (end - start) / 7
+    assert [row["time"] for row in rows] == [start + k * width for k in range(7)]
+    for k, row in enumerate(rows):
+        inside = [i for i in range(100) if k * 100 / 7 <= i < (k + 1) * 100 / 7]
+        assert row["power_kw"] == pytest.approx(sum(inside) / len(inside))
