@@ -182,3 +182,32 @@ def test_a_window_out_of_bounds_is_refused_by_name(studio, as_user, minutes):
     )
     assert refused.status_code == 400
     assert "seed_minutes" in str(refused.json())
+
+
+def test_a_node_that_idled_through_the_window_runs_at_the_scenarios_load(studio):
+    node = in_service(studio)
+    first = timezone.now() - timedelta(minutes=30)
+    report = telemetry_ingest(
+        points=[
+            {
+                "node": node.pk,
+                "time": (first + timedelta(seconds=60 * i)).isoformat(),
+                "power_kw": 0.6,
+                "spindle_rpm": 0.0,
+                "vibration_mm_s": 0.3 + 0.01 * i,
+                "temperature_c": 30.0 + i,
+            }
+            for i in range(21)
+        ],
+        node_id=node.pk,
+    )
+    assert not report.rejected
+    spec = physics.spec_for(node.kind, node.rated_power_kw)
+    seed, window = scenario_seed(node=node, end=timezone.now(), minutes=60, spec=spec)
+    assert (window["points"], window["running"]) == (21, 0)
+    assert seed.power_kw is None and seed.spindle_rpm is None  # idle says nothing of the load
+    assert seed.temperature_c == 40.0 and seed.vibration_mm_s == pytest.approx(0.4)
+    assert "none of them running" in window["summary"]
+    assert "the scenarios' own load applies" in window["summary"]
+    run = physics.run(spec, "normal", 24, seed)
+    assert run["conditions"]["load_fraction"] == physics.SCENARIOS["normal"].load_fraction
