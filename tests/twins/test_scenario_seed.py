@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.telemetry.services import telemetry_ingest
 from apps.twins import physics
+from apps.twins.models import Simulation
 from apps.twins.services import twin_create
 from apps.twins.services.simulations import scenario_seed
 from apps.vendors.models import FabricationNode
@@ -211,3 +212,29 @@ def test_a_node_that_idled_through_the_window_runs_at_the_scenarios_load(studio)
     assert "the scenarios' own load applies" in window["summary"]
     run = physics.run(spec, "normal", 24, seed)
     assert run["conditions"]["load_fraction"] == physics.SCENARIOS["normal"].load_fraction
+
+
+def test_the_window_is_chosen_on_the_simulate_page(studio, django_capture_on_commit_callbacks):
+    node = in_service(studio)
+    steady_mill(node, timezone.now() - timedelta(minutes=20), 20)
+    twin = twin_create(by=studio["vendor"], name="Mill twin", twin_type="mill", node=node)
+    vendor = portal_client(studio["vendor"])
+    page = vendor.get(f"/twins/{twin.pk}/simulate/")
+    assert b"Telemetry window (minutes)" in page.content
+    form = {
+        "kind": "scenarios",
+        "scenario-scenarios": ["normal"],
+        "scenario-hours": 24,
+        "scenario-step_minutes": 10,
+        "scenario-use_telemetry": "on",
+        "scenario-seed_minutes": 15,
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        started = vendor.post(f"/twins/{twin.pk}/simulate/", form)
+    assert started.status_code == 302, started.content[:500]
+    simulation = Simulation.objects.get(twin=twin)
+    assert simulation.status == "succeeded", simulation.error
+    assert simulation.result is not None
+    assert simulation.result["seed_window"]["minutes"] == 15
+    refused = vendor.post(f"/twins/{twin.pk}/simulate/", {**form, "scenario-seed_minutes": 2})
+    assert b"Not started" in refused.content and Simulation.objects.filter(twin=twin).count() == 1
