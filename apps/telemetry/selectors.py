@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -71,10 +74,13 @@ def point_range_downsampled(
     max_points: int,
     under_load_kw: float | None = None,
 ) -> list[dict[str, Any]]:
-    """At most `max_points` rows: raw when few enough, else the average of equal time slices,
-    computed in the database. With `under_load_kw`, only readings taken under load count: drawing
-    more than that, with the spindle turning where the machine reports one (not a spindle
-    coasting down after its part)."""
+    """At most `max_points` rows: raw when few enough, else equal time slices computed in the
+    database, each with `time`, every built-in signal and `extra`, as raw rows have them. In a
+    slice a signal is the average of its readings (None when it has none); an `extra` key holds
+    the average of its numeric readings or, when it has none (text, booleans), its newest
+    reading (on SQLite a number beyond a double's range reads as None). With `under_load_kw`,
+    only readings taken under load count: drawing more than that, with the spindle turning
+    where the machine reports one (not a spindle coasting down after its part)."""
     qs = point_range(node_id=node_id, start=start, end=end)
     load_sql, load_params = "", []
     if under_load_kw is not None:
@@ -87,45 +93,108 @@ def point_range_downsampled(
     fields = ["time", *SIGNALS, "extra"]
     if total <= max_points:
         return list(qs.values(*fields))
-    width = (end - start) / max_points
-    width_s = max(width.total_seconds(), 0.001)
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT to_timestamp(floor(extract(epoch FROM time) / %s) * %s) AS slot, "
-            + ", ".join(f"avg({s})" for s in SIGNALS)
-            + " FROM telemetry_point WHERE node_id = %s AND time >= %s AND time < %s"
-            + load_sql
-            + " GROUP BY slot ORDER BY slot"
-        )
-        params: list[Any] = [width_s, width_s, node_id, start, end, *load_params]
+    width = max((end - start) / max_points, timedelta(milliseconds=1))
+    postgres = connection.vendor == "postgresql"
+    # Slice k is [start + k width, start + (k + 1) width): the database groups by k, clamped
+    # to max_points - 1 against rounding at the range's end.
+    # Seconds since `start` are computed exactly (PostgreSQL's epoch is numeric; on SQLite
+    # whole seconds and the fraction apart), so a point on a slice's edge opens that slice.
+    if postgres:
+        since = "(extract(epoch FROM time) - extract(epoch FROM %s::timestamptz))"
+        slot = f"least(floor({since} / %s), %s)::bigint"
+        bounds: list[Any] = [start, end]
+        # numeric, as the seconds are: exact on a slice's edge
+        slot_params: list[Any] = [start, Decimal(str(width.total_seconds()))]
     else:
-        sql = (
-            "SELECT CAST(strftime('%%s', time) / %s AS INTEGER) * %s AS slot, "
-            + ", ".join(f"avg({s})" for s in SIGNALS)
-            + " FROM telemetry_point WHERE node_id = %s AND time >= %s AND time < %s"
-            + load_sql
-            + " GROUP BY 1 ORDER BY 1"
+        since = (
+            "((CAST(strftime('%%s', time) AS INTEGER) - %s) "
+            "+ (CAST(substr(time, 20) AS REAL) - %s))"
         )
-        params = [
-            width_s,
-            width_s,
-            node_id,
+        slot = f"max(0, min(CAST({since} / %s AS INTEGER), %s))"
+        bounds = [
             connection.ops.adapt_datetimefield_value(start),
             connection.ops.adapt_datetimefield_value(end),
-            *load_params,
         ]
+        slot_params = [
+            math.floor(start.timestamp()),
+            start.microsecond / 1e6,
+            width.total_seconds(),
+        ]
+    where = "WHERE node_id = %s AND time >= %s AND time < %s" + load_sql
+    params: list[Any] = [
+        *slot_params,
+        max_points - 1,
+        node_id,
+        *bounds,
+        *load_params,
+    ]
+    sql = (
+        f"SELECT {slot} AS slot, "
+        + ", ".join(f"avg({s})" for s in SIGNALS)
+        + f" FROM {TelemetryPoint._meta.db_table} {where} GROUP BY 1 ORDER BY 1"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    out = []
-    for slot, *values in rows:
-        when = (
-            slot
-            if isinstance(slot, datetime)
-            else datetime.fromtimestamp(float(slot), tz=start.tzinfo)
+        cursor.execute(_extra_slices_sql(slot, where, postgres=postgres), params)
+        extra_rows = cursor.fetchall()
+    extras: dict[Any, dict[str, Any]] = {}
+    for slot_value, key, number, kind, value, *_ in extra_rows:
+        extras.setdefault(slot_value, {})[key] = (
+            float(number) if number is not None else _json_value(kind, value, postgres=postgres)
         )
-        out.append({"time": when, **dict(zip(SIGNALS, values, strict=True))})
+    out = []
+    for slot_value, *values in rows:
+        out.append(
+            {
+                "time": start + int(slot_value) * width,
+                **dict(zip(SIGNALS, values, strict=True)),
+                "extra": extras.get(slot_value, {}),
+            }
+        )
     return out
+
+
+def _extra_slices_sql(slot: str, where: str, *, postgres: bool) -> str:
+    """Per slice and `extra` key: the average of its numeric readings and, for keys without
+    any, the type and value of its newest reading. One row per (slice, key) present."""
+    table = TelemetryPoint._meta.db_table
+    if postgres:
+        # jsonb numbers are arbitrary precision: one beyond float8 would fail the cast (and
+        # every read of the range); such a reading counts as non-numeric.
+        number = (
+            "CASE WHEN jsonb_typeof(e.value) = 'number' "
+            "THEN abs((e.value)::numeric) < 1e300 ELSE false END"
+        )
+        return (
+            f"SELECT {slot} AS slot, e.key, "
+            f"avg(CASE WHEN {number} THEN (e.value)::float8 END), "
+            f"(array_agg(jsonb_typeof(e.value) ORDER BY time DESC) "
+            f"FILTER (WHERE NOT ({number})))[1], "
+            f"(array_agg(e.value ORDER BY time DESC) FILTER (WHERE NOT ({number})))[1] "
+            f"FROM {table} CROSS JOIN LATERAL jsonb_each(extra) AS e {where} GROUP BY 1, 2"
+        )
+    # SQLite: with exactly one max() aggregate, the bare columns e.type and e.value come from
+    # the row holding the maximum (documented SQLite behaviour): the newest non-numeric reading.
+    number = "CASE WHEN e.type IN ('integer', 'real') THEN abs(e.value) < 1e300 ELSE 0 END"
+    return (
+        f"SELECT {slot} AS slot, e.key, avg(CASE WHEN {number} THEN e.value END), "
+        f"e.type, e.value, max(CASE WHEN NOT ({number}) THEN time END) "
+        f"FROM {table}, json_each({table}.extra) AS e {where} GROUP BY 1, 2"
+    )
+
+
+def _json_value(kind: str | None, value: Any, *, postgres: bool) -> Any:
+    """A non-numeric `extra` reading as the raw rows hold it."""
+    if postgres:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+    if kind in ("true", "false"):
+        return kind == "true"
+    if kind in ("array", "object"):
+        return json.loads(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # SQLite reads an integer beyond a double's range as infinity: no value
+    return value
 
 
 def point_buckets(

@@ -79,6 +79,12 @@ class ScenarioParams(serializers.Serializer):
     step_minutes = serializers.FloatField(required=False)
     machine_kind = serializers.ChoiceField(choices=FabricationNode.Kind.choices, required=False)
     use_telemetry = serializers.BooleanField(required=False, default=True)
+    seed_minutes = serializers.FloatField(
+        required=False,
+        min_value=physics.SEED_MINUTES_RANGE[0],
+        max_value=physics.SEED_MINUTES_RANGE[1],
+        help_text="minutes of telemetry the scenarios start from (default 60)",
+    )
 
 
 PARAMS = {Simulation.Kind.AGEING: AgeingParams, Simulation.Kind.SCENARIOS: ScenarioParams}
@@ -94,7 +100,7 @@ class SimulationListApi(ListAPIView):
     """A twin's simulations, newest first (filters: kind, status), or start one: `kind` ageing
     (params: component, avg_rpm, load_n, temperature_c, duty_cycle, horizon_h, threshold,
     steps, samples) or scenarios (params: scenarios, hours, step_minutes, machine_kind,
-    use_telemetry). 202: it runs in the background; poll its detail for `progress`."""
+    use_telemetry, seed_minutes). 202: it runs in the background; poll its detail for `progress`."""
 
     serializer_class = SimulationSerializer
     filterset_class = SimulationFilter

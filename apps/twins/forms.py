@@ -61,5 +61,13 @@ class ScenarioForm(forms.Form):
         choices=[("", "The node's kind"), *FabricationNode.Kind.choices], required=False
     )
     use_telemetry = forms.BooleanField(
-        required=False, initial=True, label="Start from the node's latest telemetry"
+        required=False, initial=True, label="Start from the node's recent telemetry"
+    )
+    seed_minutes = forms.FloatField(
+        label="Telemetry window (minutes)",
+        initial=physics.SEED_MINUTES,
+        min_value=physics.SEED_MINUTES_RANGE[0],
+        max_value=physics.SEED_MINUTES_RANGE[1],
+        required=False,
+        help_text="The scenarios start from the medians of the node's readings in this window.",
     )

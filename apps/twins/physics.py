@@ -46,6 +46,14 @@ VIBRATION_UNACCEPTABLE_MM_S = 4.5  # ISO 10816-1, class I (small machines): zone
 MAX_SEED_WEAR = 0.99
 MAX_SEED_LOAD = 1.5  # a seed power above 1.5 x rated measures more than this machine
 SEED_TEMPERATURE_MARGIN_K = 60.0  # above limit + this, a reading is a process temperature
+# Scenarios of a node start from the load profile of this many minutes of its telemetry (the
+# seed_minutes parameter, within these bounds).
+SEED_MINUTES = 60.0
+SEED_MINUTES_RANGE = (5.0, 1440.0)
+# A reading is taken running (under load) above this share of rated power, and above the kind's
+# idle draw (an inspection cell idles at half its rating): the maintenance scoring's share.
+RUNNING_SHARE = 0.25
+RUNNING_ABOVE_IDLE = 0.05
 # The physical ranges telemetry accepts (apps.telemetry.models.SIGNAL_RANGES): outside, an error.
 SEED_RANGES: dict[str, tuple[float, float]] = {
     "temperature_c": (-60.0, 2000.0),
@@ -196,6 +204,12 @@ def _spec(kind: str, row: tuple[float, ...]) -> MachineSpec:
 
 
 DEFAULTS: dict[str, MachineSpec] = {kind: _spec(kind, row) for kind, row in _ROWS.items()}
+
+
+def running_power_kw(spec: MachineSpec) -> float:
+    """The electrical power above which a reading is taken running, not idling: the load a
+    scenario's duty cycle runs at (its idle share is the scenario's own)."""
+    return spec.rated_power_kw * max(RUNNING_SHARE, spec.idle_power_share + RUNNING_ABOVE_IDLE)
 
 
 def spec_for(kind: str, rated_power_kw: float | None = None) -> MachineSpec:

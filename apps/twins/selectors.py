@@ -9,12 +9,13 @@ their own, or shared for editing). Viewers and operators never edit.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+import numpy as np
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from apps.telemetry.models import TelemetryPoint
@@ -95,25 +96,67 @@ SEED_SIGNALS = {
 }
 
 
-def node_latest_readings(
-    *, node: FabricationNode, within: timedelta = timedelta(days=7)
-) -> dict[str, dict[str, Any]]:
-    """The newest value of each seed signal the node reported within `within`:
-    {seed field: {"value": float, "time": datetime}}; signals it never reported are absent."""
-    since = timezone.now() - within
-    readings: dict[str, dict[str, Any]] = {}
-    for field, signal in SEED_SIGNALS.items():
-        row = (
-            TelemetryPoint.objects.filter(
-                node=node, time__gte=since, **{f"{signal}__isnull": False}
-            )
+@dataclass(frozen=True)
+class SeedWindow:
+    """A node's readings in (start, end], summed up for a physics seed: per Seed field the
+    median of the readings it is taken over, and how many those were."""
+
+    start: datetime
+    end: datetime
+    points: int  # readings in the window
+    running: int  # of them taken running (power above running_kw, the spindle turning)
+    medians: dict[str, float]
+    readings: dict[str, int]
+    newest: datetime | None  # the node's newest reading up to `end` (set when the window is empty)
+
+
+def node_seed_window(
+    *, node: FabricationNode, end: datetime, minutes: float, running_kw: float
+) -> SeedWindow:
+    """The load profile of the `minutes` before `end`, by robust statistics: one reading
+    (a mill between two cuts, or mid-cut) does not decide the seed. Power, speed and vibration
+    are the medians of the readings taken running (drawing more than `running_kw`, with the
+    spindle turning where it reports one: what a scenario's duty cycle runs at; vibration over
+    every reading when none was), temperature the median of every reading. Signals without
+    a reading are absent from `medians`."""
+    start = end - timedelta(minutes=minutes)
+    fields = list(SEED_SIGNALS.values())
+    rows = np.array(
+        [
+            [math.nan if v is None else float(v) for v in row]
+            for row in TelemetryPoint.objects.filter(
+                node=node, time__gt=start, time__lte=end
+            ).values_list(*fields)
+        ],
+        dtype=float,
+    ).reshape(-1, len(fields))
+    column = {name: rows[:, fields.index(signal)] for name, signal in SEED_SIGNALS.items()}
+    power, rpm = column["power_kw"], column["spindle_rpm"]
+    running = (power > running_kw) & ~(rpm <= 0)  # NaN compares False: unknown speed counts
+    taken = {
+        "temperature_c": column["temperature_c"],
+        "power_kw": power[running],
+        "spindle_rpm": rpm[running],
+        "vibration_mm_s": column["vibration_mm_s"][running]
+        if running.any()
+        else column["vibration_mm_s"],
+    }
+    medians: dict[str, float] = {}
+    readings: dict[str, int] = {}
+    for name, values in taken.items():
+        values = values[~np.isnan(values)]
+        if len(values):
+            medians[name] = float(np.median(values))
+            readings[name] = len(values)
+    newest = None
+    if not len(rows):
+        newest = (
+            TelemetryPoint.objects.filter(node=node, time__lte=end)
             .order_by("-time")
-            .values_list(signal, "time")
+            .values_list("time", flat=True)
             .first()
         )
-        if row is not None:
-            readings[field] = {"value": float(row[0]), "time": row[1]}
-    return readings
+    return SeedWindow(start, end, len(rows), int(running.sum()), medians, readings, newest)
 
 
 def simulation_list(*, twin: DigitalTwin) -> QuerySet[Simulation]:

@@ -131,6 +131,7 @@ async function renderAgeing(result) {
 
 function renderScenarios(result) {
   $("seed-source").textContent = `Machine: ${result.machine_kind.replace("_", " ")} · ${result.hours} h · started from ${result.seed_source}.`;
+  $("seed-window").textContent = result.seed_window ? result.seed_window.summary : "";
   const tbody = document.querySelector("#scenario-summary tbody");
   for (const row of result.summary) {
     const tr = document.createElement("tr");

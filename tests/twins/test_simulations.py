@@ -170,7 +170,7 @@ def test_a_person_has_a_limited_number_running(studio, as_user, settings):
     assert start(as_user(studio["engineer"]), studio["twin"].pk, AGEING).status_code == 202
 
 
-def test_scenarios_start_from_the_nodes_latest_telemetry(
+def test_scenarios_start_from_the_nodes_recent_telemetry(
     studio, as_user, django_capture_on_commit_callbacks
 ):
     node = studio["node"]
@@ -207,7 +207,9 @@ def test_scenarios_start_from_the_nodes_latest_telemetry(
     assert result["machine_kind"] == node.kind
     assert result["seed_source"].startswith(f"telemetry of {node.name}")
     normal = result["scenarios"]["normal"]
-    assert normal["series"][0]["temperature_c"] == pytest.approx(61.5, abs=0.05)
+    # the window's median temperature (40 and 61.5), not the newest reading
+    assert normal["series"][0]["temperature_c"] == pytest.approx(50.75, abs=0.05)
+    assert result["seed_window"]["points"] == 2
     assert {"temperature_c", "vibration_mm_s", "power_kw"} <= set(normal["seed"]["from_seed"])
     health = {row["scenario"]: row["health_score_end"] for row in result["summary"]}
     assert set(health) == {"normal", "heavy_load", "overheated", "worn_bearings"}

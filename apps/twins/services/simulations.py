@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import fields, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,10 +20,11 @@ from apps.core.exceptions import Conflict
 from apps.core.realtime import broadcast, broadcast_on_commit
 from apps.twins import ageing, physics
 from apps.twins.models import DigitalTwin, Simulation
-from apps.twins.selectors import node_latest_readings
+from apps.twins.selectors import node_seed_window
 from apps.twins.services.edits import twin_group
 from apps.users.models import User
 from apps.users.roles import Action, scope_for
+from apps.vendors.models import FabricationNode
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,12 @@ MACHINE_KIND_OF_TYPE = {
     DigitalTwin.Type.LATHE: "cnc_lathe",
     DigitalTwin.Type.LASER: "laser_cutter",
     DigitalTwin.Type.SPINDLE: "cnc_mill",
+}
+SEED_LABELS = {
+    "temperature_c": "temperature",
+    "vibration_mm_s": "vibration",
+    "power_kw": "power",
+    "spindle_rpm": "speed",
 }
 AGEING_PARAMS = ("avg_rpm", "load_n", "temperature_c", "duty_cycle", "horizon_h", "threshold")
 
@@ -127,12 +134,26 @@ def _scenarios_setup(twin: DigitalTwin, params: dict[str, Any]) -> dict[str, Any
         )
     hours = float(params.get("hours") or 720)
     step = float(params.get("step_minutes") or 10)
+    seed_minutes = params.get("seed_minutes") or physics.SEED_MINUTES
+    low, high = physics.SEED_MINUTES_RANGE
+    if (
+        not isinstance(seed_minutes, int | float)
+        or isinstance(seed_minutes, bool)
+        or not low <= seed_minutes <= high
+    ):
+        raise ValidationError({"seed_minutes": [f"A number of minutes from {low:g} to {high:g}."]})
     try:
         spec = physics.spec_for(kind, twin.node.rated_power_kw if twin.node else None)
         physics.check(spec, names[0], hours, step_minutes=step)
     except physics.PhysicsError as exc:
         raise _field_errors(str(exc)) from exc
-    return {"names": list(dict.fromkeys(names)), "spec": spec, "hours": hours, "step": step}
+    return {
+        "names": list(dict.fromkeys(names)),
+        "spec": spec,
+        "hours": hours,
+        "step": step,
+        "seed_minutes": float(seed_minutes),
+    }
 
 
 def simulation_start(
@@ -290,16 +311,17 @@ def _share(
 def _run_scenarios(simulation: Simulation, progress: Callable[..., None]) -> dict[str, Any]:
     twin = simulation.twin
     setup = _scenarios_setup(twin, simulation.params)
-    seed = physics.Seed()
+    seed, window = physics.Seed(), None
     use_telemetry = simulation.params.get("use_telemetry", True)
     if twin.node and use_telemetry:
-        readings = node_latest_readings(node=twin.node)
-        if readings:
-            at = max(r["time"] for r in readings.values())
-            seed = physics.Seed(
-                **{name: r["value"] for name, r in readings.items()},
-                source=f"telemetry of {twin.node.name} up to {at.isoformat(timespec='seconds')}",
-            )
+        # The hour before the run was asked for: a run that waited in the queue starts from
+        # the machine as it was when asked.
+        seed, window = scenario_seed(
+            node=twin.node,
+            end=simulation.created_at,
+            minutes=setup["seed_minutes"],
+            spec=setup["spec"],
+        )
     names = setup["names"]
     runs: dict[str, Any] = {}
     for i, name in enumerate(names):
@@ -315,6 +337,7 @@ def _run_scenarios(simulation: Simulation, progress: Callable[..., None]) -> dic
         "machine_kind": setup["spec"].kind,
         "hours": setup["hours"],
         "seed_source": seed.source,
+        "seed_window": window,
         "summary": [
             {
                 "scenario": name,
@@ -327,3 +350,62 @@ def _run_scenarios(simulation: Simulation, progress: Callable[..., None]) -> dic
         ],
         "scenarios": runs,
     }
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def scenario_seed(
+    *, node: FabricationNode, end: datetime, minutes: float, spec: physics.MachineSpec
+) -> tuple[physics.Seed, dict[str, Any]]:
+    """The seed of a node's scenarios from the load profile of the `minutes` before `end`
+    (apps.twins.selectors.node_seed_window), and what the result page says of it: the window,
+    how many readings it held and which ones each value is the median of. An empty window
+    seeds nothing (the scenarios' own conditions) and says so."""
+    running_kw = physics.running_power_kw(spec)
+    window = node_seed_window(node=node, end=end, minutes=minutes, running_kw=running_kw)
+    span = f"the {minutes:g} minutes from {_utc(window.start)} to {_utc(window.end)}"
+    described: dict[str, Any] = {
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
+        "minutes": minutes,
+        "points": window.points,
+        "running": window.running,
+        "running_above_kw": round(running_kw, 4),
+        "medians": {name: round(value, 4) for name, value in window.medians.items()},
+        "readings": window.readings,
+    }
+    if not window.points:
+        newest = (
+            f"Its newest reading is from {_utc(window.newest)}."
+            if window.newest is not None
+            else "It has never reported."
+        )
+        described["summary"] = (
+            f"No telemetry from {node.name} in {span}: the scenarios start from their own "
+            f"conditions. {newest}"
+        )
+        return physics.Seed(source=f"defaults (no telemetry from {node.name} in {span})"), (
+            described
+        )
+    running = (
+        f"{window.running} of them running (above {running_kw:.3g} kW)"
+        if window.running
+        else f"none of them running (above {running_kw:.3g} kW): the scenarios' own load applies"
+    )
+    medians = ", ".join(
+        f"{SEED_LABELS[name]} over {window.readings[name]}" for name in window.medians
+    )
+    described["summary"] = (
+        f"Started from {node.name}'s telemetry of {span}: {window.points} readings, {running}. "
+        f"Each value is a median: {medians}."
+    )
+    seed = physics.Seed(
+        **window.medians,
+        source=(
+            f"telemetry of {node.name} from {_utc(window.start)} to {_utc(window.end)} "
+            f"(medians of {window.points} readings)"
+        ),
+    )
+    return seed, described
