@@ -294,7 +294,7 @@ def node_series(
     under_load_kw: float | None = None,
 ) -> Series:
     """Averages of equal time slices (raw when few enough) of every telemetry column, plus the
-    numeric `extra` keys where the rows are raw; with `under_load_kw`, of the readings taken
+    numeric `extra` keys (averaged per slice too); with `under_load_kw`, of the readings taken
     under load only (apps.telemetry.selectors.point_range_downsampled)."""
     rows = point_range_downsampled(
         node_id=node_id,
