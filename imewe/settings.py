@@ -290,6 +290,12 @@ MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = float(
     os.environ.get("MAINTENANCE_ANOMALY_SUSTAIN_MINUTES", "10")
 )
 MAINTENANCE_FAILURE_PROBABILITY = float(os.environ.get("MAINTENANCE_FAILURE_PROBABILITY", "0.7"))
+# ... and in samples of the node's reporting cadence (apps/maintenance/cadence.py): offline after
+# this many missed samples, an anomaly sustained over this many samples (minutes above: floors).
+MAINTENANCE_OFFLINE_SAMPLES = float(os.environ.get("MAINTENANCE_OFFLINE_SAMPLES", "3"))
+MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES = int(
+    os.environ.get("MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES", "3")
+)
 # Materials: days of usage history behind reorder points and stock-out forecasts.
 MATERIALS_HISTORY_DAYS = int(os.environ.get("MATERIALS_HISTORY_DAYS", "30"))
 # Energy: the grid price where no hourly rate is stored, and what own generation costs.
