@@ -118,3 +118,26 @@ def test_import_telemetry_command_reads_json_lines(live, tmp_path: Path, capsys)
     call_command("import_telemetry", str(path), node=node.pk)
     assert "5 points stored" in capsys.readouterr().out
     assert TelemetryPoint.objects.filter(node=node).count() == 5
+
+
+def test_history_api_is_for_administrators_and_reports_by_index(live, fleet):
+    from tests.conftest import jwt_client
+
+    node = live["nodes"][0]
+    url = f"/api/v1/telemetry/nodes/{node.pk}/history/"
+    body = {"points": [{"time": old(0), "power_kw": 2.0}, {"time": "yesterday", "power_kw": 1}]}
+    # a vendor (even the node's own) may not; a device may not
+    assert jwt_client(fleet["vendor"]).post(url, body, format="json").status_code == 403
+    device = Client(HTTP_AUTHORIZATION=f"Device {live['tokens'][0]}")
+    assert device.post(url, orjson.dumps(body), content_type="application/json").status_code in (
+        401,
+        403,
+    )
+    # an administrator: the good point stored, the bad one named
+    response = jwt_client(fleet["admin"]).post(url, body, format="json")
+    assert response.status_code == 207, response.content
+    assert response.json()["accepted"] == 1
+    assert [r["index"] for r in response.json()["rejected"]] == [1]
+    assert TelemetryPoint.objects.get(node=node).time == YEAR_AGO
+    empty = jwt_client(fleet["admin"]).post(url, {"points": []}, format="json")
+    assert empty.status_code == 400 and "points" in empty.content.decode()
