@@ -19,7 +19,7 @@ from apps.vendors.models import FabricationNode
 
 pytestmark = pytest.mark.django_db
 
-START = timezone.now().replace(second=0, microsecond=0) - timedelta(days=400)
+START = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(days=400)
 
 
 def minute(m: float):
@@ -114,3 +114,18 @@ def test_score_history_rejects_an_unknown_node_and_a_bad_range(db):
         call_command("score_history", node=123456)
     with pytest.raises(ValueError, match="end is before its start"):
         history_replay(node=FabricationNode(pk=1), start=minute(10), end=minute(0))
+
+
+def test_score_history_rules_on_the_newest_reading_of_each_interval(fleet, mill, default_rules):
+    # given the same history, the rules run as ingest would on 10-minute batches
+    _last_year(mill)
+    report = history_replay(
+        node=mill, models=False, rules_every=timedelta(minutes=10), start=minute(0)
+    )
+    # then the rules see only the newest reading of each batch (minutes 39 and 129 are normal):
+    # both 5-minute spells are missed, as 10-minute gateway batches would miss them
+    assert report.points == 180 and report.findings == []
+    # with 2-minute batches, the newest readings 31 and 33 (121 and 123) are in the spells: the
+    # level is pending at the first and confirmed at the second
+    two = history_replay(node=mill, models=False, rules_every=timedelta(minutes=2))
+    assert [f.at for f in two.findings] == [minute(33), minute(123)]

@@ -102,11 +102,16 @@ def history_replay(
     score_every: timedelta = SCORE_EVERY,
     rules: bool = True,
     models: bool = True,
+    rules_every: timedelta | None = None,
 ) -> ReplayReport:
     """Replay the agent over the node's telemetry between `start` and `end` (inclusive; all of
-    it by default). Writes nothing that outlives the call."""
+    it by default). Writes nothing that outlives the call. The rules see every reading, or with
+    `rules_every` the newest reading of each such interval (as ingest runs them on the newest
+    reading of each request: a gateway's batch interval), which a dense history needs."""
     if score_every <= timedelta(0):
         raise ValueError("score_every must be positive.")
+    if rules_every is not None and rules_every <= timedelta(0):
+        raise ValueError("rules_every must be positive.")
     if start is not None and end is not None and end < start:
         raise ValueError("The replay's end is before its start.")
     try:
@@ -118,6 +123,7 @@ def history_replay(
                 score_every=score_every,
                 rules=rules,
                 models=models,
+                rules_every=rules_every,
             )
             raise _Discard(report)
     except _Discard as discarded:
@@ -163,6 +169,10 @@ def _copy_telemetry(
             [shadow.pk, *params],
         )
         return cursor.rowcount
+
+
+def _interval(at: datetime, every: timedelta) -> int:
+    return int(at.timestamp() // every.total_seconds())
 
 
 def _readings(point: TelemetryPoint) -> dict[str, float]:
@@ -295,6 +305,7 @@ def _replay(
     score_every: timedelta,
     rules: bool,
     models: bool,
+    rules_every: timedelta | None,
 ) -> ReplayReport:
     report = ReplayReport(node=node.pk, node_name=node.name)
     shadow = _stand_in(node)
@@ -317,9 +328,22 @@ def _replay(
         if result is not None:
             observer.scoring(result.tickets, at)
 
+    def evaluate(point: TelemetryPoint) -> None:
+        touched = alerts_evaluate(node_id=shadow.pk, at=point.time, readings=_readings(point))
+        observer.alerts(touched, point.time)
+
+    held: TelemetryPoint | None = None  # the newest reading of the rules' current interval
     points = TelemetryPoint.objects.filter(node_id=shadow.pk).order_by("time")
     for point in points.iterator(chunk_size=CHUNK):
         at = point.time
+        if (
+            rules
+            and held is not None
+            and rules_every is not None
+            and _interval(at, rules_every) != _interval(held.time, rules_every)
+        ):
+            evaluate(held)
+            held = None
         if models:
             if next_scoring is None:
                 # the periodic run's grid: whole multiples of its interval (UTC epoch)
@@ -337,9 +361,12 @@ def _replay(
         report.end = last_time = at
         report.points += 1
         fresh = True
-        if rules:
-            touched = alerts_evaluate(node_id=shadow.pk, at=at, readings=_readings(point))
-            observer.alerts(touched, at)
+        if rules and rules_every is None:
+            evaluate(point)
+        elif rules:
+            held = point
+    if held is not None:
+        evaluate(held)
     if models and fresh and next_scoring is not None:
         score(next_scoring)
     report.cadence_s = NodeHealth.objects.get(node=shadow).cadence

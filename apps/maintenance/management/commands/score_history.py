@@ -1,5 +1,5 @@
 """`manage.py score_history --node ID [--start ISO] [--end ISO] [--score-every-s 120]
-[--no-rules] [--no-models] [--json FILE]`
+[--rules-every-s S] [--no-rules] [--no-models] [--json FILE]`
 
 Replays the maintenance agent over the node's stored telemetry in time order (threshold rules
 on every reading, the active models at the periodic run's interval, ticketing as it is) and
@@ -71,6 +71,12 @@ class Command(BaseCommand):
             default=SCORE_EVERY.total_seconds(),
             help="the models' scoring interval (the periodic run's: 120)",
         )
+        parser.add_argument(
+            "--rules-every-s",
+            type=float,
+            help="the rules on the newest reading of each such interval (a gateway's batch "
+            "interval) instead of on every reading: for dense histories",
+        )
         parser.add_argument("--no-rules", action="store_true")
         parser.add_argument("--no-models", action="store_true")
         parser.add_argument("--json", type=Path, help="write the report to this file")
@@ -81,6 +87,9 @@ class Command(BaseCommand):
             raise CommandError(f"No node {options['node']}.")
         if not options["score_every_s"] > 0:
             raise CommandError("--score-every-s must be positive.")
+        rules_every_s = options["rules_every_s"]
+        if rules_every_s is not None and not rules_every_s > 0:
+            raise CommandError("--rules-every-s must be positive.")
         try:
             report = history_replay(
                 node=node,
@@ -89,6 +98,7 @@ class Command(BaseCommand):
                 score_every=timedelta(seconds=options["score_every_s"]),
                 rules=not options["no_rules"],
                 models=not options["no_models"],
+                rules_every=timedelta(seconds=rules_every_s) if rules_every_s else None,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
