@@ -129,3 +129,46 @@ def test_score_history_rules_on_the_newest_reading_of_each_interval(fleet, mill,
     # level is pending at the first and confirmed at the second
     two = history_replay(node=mill, models=False, rules_every=timedelta(minutes=2))
     assert [f.at for f in two.findings] == [minute(33), minute(123)]
+
+
+def _import(node, machine, *, start, seconds: int, every: int, offset: float = 0) -> None:
+    points = [
+        {
+            "node": node.pk,
+            "time": (start + timedelta(seconds=t)).isoformat(),
+            **machine.sample(offset + t),
+        }
+        for t in range(0, seconds, every)
+    ]
+    for i in range(0, len(points), 5000):
+        report = telemetry_import_history(points=points[i : i + 5000], node_id=node.pk)
+        assert not report.rejected, report.rejected[:3]
+
+
+def test_score_history_runs_the_models_at_their_historical_times(mill, settings):
+    from apps.core.models import TrainedModel
+    from apps.maintenance.services.training import anomaly_model_train_and_register
+    from edge.simulators.machines import Fault, MachineModel
+
+    # given last year: six healthy hours of a mill, a detector trained on them as the nightly
+    # task would have then, and 26 minutes of a bearing going an hour later
+    settings.MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = 10
+    end = START + timedelta(days=10)
+    healthy = MachineModel(kind="cnc_mill", rated_power_kw=7.5, seed=1)
+    _import(mill, healthy, start=end - timedelta(hours=7), seconds=6 * 3600, every=10)
+    model = anomaly_model_train_and_register(kind="cnc_mill", now=end - timedelta(minutes=30))
+    assert isinstance(model, TrainedModel) and model.is_active, model
+    worn = MachineModel(kind="cnc_mill", rated_power_kw=7.5, fault=Fault.BEARING_WEAR, seed=2)
+    worn_from = end - timedelta(minutes=26)
+    _import(mill, worn, start=worn_from, seconds=26 * 60, every=5, offset=600)
+    # when the agent is replayed over the last healthy half hour and the worn bearing
+    report = history_replay(node=mill, start=end - timedelta(minutes=90))
+    # then the models scored every 2 minutes of it, and the anomaly was found once it had
+    # lasted the sustain time, not before the bearing went
+    assert report.scorings >= 25
+    assert all(f.at > worn_from for f in report.findings), report.findings
+    anomalies = [f for f in report.findings if f.source == "anomaly"]
+    assert anomalies, report.findings
+    assert worn_from + timedelta(minutes=10) <= anomalies[0].at <= end + timedelta(minutes=2)
+    assert anomalies[0].ticket.startswith("R")
+    assert not Ticket.objects.exists() and not Prediction.objects.exists()
