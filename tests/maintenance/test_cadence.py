@@ -92,3 +92,24 @@ def test_an_anomaly_sustains_after_n_samples_of_the_cadence(
     # then the ticket opens at the third flagged sample, not before
     assert opened_at == start + timedelta(minutes=first_ticket_after_min)
     assert Ticket.objects.filter(node=mill, issue_type="anomaly").count() == 1
+
+
+def test_node_cadence_command_configures_and_shows_the_limits(mill, settings, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.MAINTENANCE_OFFLINE_MINUTES = 5
+    settings.MAINTENANCE_OFFLINE_SAMPLES = 3
+    settings.MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = 10
+    settings.MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES = 3
+    _report_every(mill, seconds=60, count=10, last=timezone.now() - timedelta(minutes=1))
+    call_command("node_cadence", node=mill.pk)
+    assert "configured no, learned 60 s; offline after 5 min" in capsys.readouterr().out
+    call_command("node_cadence", node=mill.pk, seconds=3600)
+    out = capsys.readouterr().out
+    assert "configured 3600 s" in out and "offline after 180 min" in out
+    assert "sustained after 120 min" in out
+    call_command("node_cadence", node=mill.pk, learn=True)
+    assert NodeHealth.objects.get(node=mill).expected_cadence_s is None
+    with pytest.raises(CommandError, match="Between 0"):
+        call_command("node_cadence", node=mill.pk, seconds=0)
