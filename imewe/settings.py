@@ -302,6 +302,12 @@ MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = float(
     os.environ.get("MAINTENANCE_ANOMALY_SUSTAIN_MINUTES", "10")
 )
 MAINTENANCE_FAILURE_PROBABILITY = float(os.environ.get("MAINTENANCE_FAILURE_PROBABILITY", "0.7"))
+# ... and in samples of the node's reporting cadence (apps/maintenance/cadence.py): offline after
+# this many missed samples, an anomaly sustained over this many samples (minutes above: floors).
+MAINTENANCE_OFFLINE_SAMPLES = float(os.environ.get("MAINTENANCE_OFFLINE_SAMPLES", "3"))
+MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES = int(
+    os.environ.get("MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES", "3")
+)
 # An anomaly detector is activated only if it raised at most this many alarms per node-week on
 # held-out healthy operation, with its threshold chosen for that rate.
 MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK = float(

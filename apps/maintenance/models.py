@@ -341,6 +341,14 @@ class NodeHealth(models.Model):
     planned_horizon_h = models.FloatField(
         default=168.0, help_text="Hours the node is planned to run before its next service."
     )
+    # Seconds between two readings: configured, else learned (apps/maintenance/cadence.py)
+    expected_cadence_s = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Seconds between the node's readings, when known; learned from its "
+        "telemetry otherwise. Offline and sustained anomalies are counted in these samples.",
+    )
+    cadence_s = models.FloatField(null=True, blank=True)  # learned by the fleet monitor
     computed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -348,6 +356,10 @@ class NodeHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id}: {self.score:.0f}"
+
+    @property
+    def cadence(self) -> float | None:
+        return self.expected_cadence_s or self.cadence_s
 
 
 class Prediction(models.Model):

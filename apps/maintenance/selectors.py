@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.core.models import TrainedModel
 from apps.jobs.scheduler import NodeRisk
+from apps.maintenance.cadence import offline_after
 from apps.maintenance.models import (
     UNRESOLVED,
     Alert,
@@ -159,8 +159,9 @@ def node_risks(*, node_ids: Sequence[int], now: datetime) -> dict[int, NodeRisk]
     with nothing to say are left out (healthy).
 
     - excluded: an unresolved critical ticket, or offline: the node has reported telemetry
-      before and sent nothing for longer than MAINTENANCE_OFFLINE_MINUTES (the fleet monitor's
-      rule, read from the newest point, so a node that reports again gets work at once rather
+      before and sent nothing for longer than its offline limit (cadence.offline_after: samples
+      of its cadence, at least MAINTENANCE_OFFLINE_MINUTES; the fleet monitor's rule, read from
+      the newest point, so a node that reports again gets work at once rather
       than at the monitor's next run). A node that never reported is not offline.
     - risk: the fleet monitor's penalties (alerts, tickets, anomaly, failure risk, short
       remaining life) / 100, without its offline penalty (judged live above).
@@ -175,8 +176,11 @@ def node_risks(*, node_ids: Sequence[int], now: datetime) -> dict[int, NodeRisk]
         .values_list("node_id", "pk")
     ):
         critical.setdefault(node_id, []).append(pk)
-    limit = timedelta(minutes=settings.MAINTENANCE_OFFLINE_MINUTES)
-    silent = {p.node_id: p.time for p in latest_points(node_ids=ids) if now - p.time > limit}
+    silent = {
+        p.node_id: p.time
+        for p in latest_points(node_ids=ids)
+        if now - p.time > offline_after(getattr(healths.get(p.node_id), "cadence", None))
+    }
     risks: dict[int, NodeRisk] = {}
     for node_id in ids:
         health = healths.get(node_id)

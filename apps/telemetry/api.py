@@ -19,9 +19,16 @@ from apps.telemetry.limits import (
     POINT_BYTE_BUDGET,
     json_containers,
 )
-from apps.telemetry.services import MAX_BATCH, telemetry_ingest, telemetry_ingest_json
+from apps.telemetry.services import (
+    MAX_BATCH,
+    telemetry_import_history,
+    telemetry_ingest,
+    telemetry_ingest_json,
+)
 from apps.telemetry.validation import BatchShapeError
 from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
+from apps.users.permissions import action_required
+from apps.users.roles import Action
 from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
 
 INFLATE_STEP = 256 * 1024
@@ -177,3 +184,38 @@ class TelemetryBatchApi(_IngestBase):
         encoding = request.headers.get("Content-Encoding", "").lower()
         code, body = batch_result(request._request.body, encoding, _device(request).node_id)
         return Response(body, status=code)
+
+
+class TelemetryHistoryImportApi(APIView):
+    """Administrators only: store up to 10,000 points of a node's past telemetry with their own
+    times, beyond the live one-year window on purpose (telemetry_import_history; the same as
+    `manage.py import_telemetry`). A JSON array or {"points": [...]}, gzip allowed; a point
+    without "node" is for the node of the URL. 200 all stored, 207 some rejected (by index),
+    400 none stored. The rules do not run on history: `manage.py score_history` replays them."""
+
+    permission_classes = [action_required(Action.SYSTEM_ADMIN)]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: int) -> Response:
+        payload = read_json_body(request)
+        points = payload.get("points") if isinstance(payload, dict) else payload
+        if not isinstance(points, list) or not points:
+            raise exceptions.ValidationError(
+                {"points": 'Send a non-empty JSON array of points, or {"points": [...]}.'}
+            )
+        if len(points) > MAX_BATCH:
+            raise exceptions.ValidationError(
+                {"points": f"At most {MAX_BATCH} points per batch; got {len(points)}."}
+            )
+        points = [
+            {**p, "node": pk} if isinstance(p, dict) and "node" not in p else p for p in points
+        ]
+        report = telemetry_import_history(points=points, node_id=pk)
+        data = report.as_dict()
+        if report.rejected and not report.accepted and not report.duplicates:
+            return Response(
+                error_body("invalid", "No point could be stored; see details.", data),
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        code = status.HTTP_207_MULTI_STATUS if report.rejected else status.HTTP_200_OK
+        return Response(data, status=code)

@@ -5,6 +5,11 @@ from apps.telemetry import api, query_api
 urlpatterns = [
     path("telemetry/", api.TelemetryPointApi.as_view(), name="telemetry-point"),
     path("telemetry/batch/", api.TelemetryBatchApi.as_view(), name="telemetry-batch"),
+    path(
+        "telemetry/nodes/<int:pk>/history/",
+        api.TelemetryHistoryImportApi.as_view(),
+        name="telemetry-history-import",
+    ),
     path("telemetry/latest/", query_api.LatestApi.as_view(), name="telemetry-latest"),
     path(
         "telemetry/nodes/<int:pk>/points/",

@@ -28,6 +28,7 @@ from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.pgcopy import COLUMNS, copy_data
 from apps.telemetry.rollups import late_points_note
 from apps.telemetry.validation import (
+    HISTORY_MAX_PAST,
     SIGNALS,
     BatchShapeError,
     CleanBatch,
@@ -100,6 +101,26 @@ def telemetry_ingest_json(*, body: bytes, node_id: int) -> IngestReport:
     return _ingest(batch, rejected)
 
 
+def telemetry_import_history(*, points: Sequence[Any], node_id: int) -> IngestReport:
+    """Store past telemetry of node `node_id` with its own timestamps: the administrator's bulk
+    path (import_telemetry), which reaches HISTORY_MAX_PAST back instead of the live paths' one
+    year, on purpose. The live paths' validation and storage, and the same report (bad points by
+    index, duplicates skipped); but the points are history, not news: no live view hears of
+    them and the threshold rules do not run on them (score_history replays the agent over
+    them). Any node that exists may receive history, in service or not."""
+    if len(points) > MAX_BATCH:
+        raise ValueError(f"At most {MAX_BATCH} points per batch.")
+    if not FabricationNode.objects.filter(pk=node_id).exists():
+        reason = f"no node {node_id}"
+        return IngestReport(
+            rejected=[{"index": i, "errors": {"node": reason}} for i in range(len(points))]
+        )
+    batch, rejected = points_clean(
+        points, node_id=node_id, now=timezone.now(), max_past=HISTORY_MAX_PAST
+    )
+    return _ingest(batch, rejected, announce=False)
+
+
 def _node_refusal(node_id: int, count: int) -> IngestReport | None:
     """A report rejecting all `count` points when the node may not stream, else None."""
     node = FabricationNode.objects.filter(pk=node_id).only("approval", "status").first()
@@ -109,7 +130,7 @@ def _node_refusal(node_id: int, count: int) -> IngestReport | None:
     return IngestReport(rejected=[{"index": i, "errors": {"node": reason}} for i in range(count)])
 
 
-def _ingest(batch: CleanBatch, rejected: Rejections) -> IngestReport:
+def _ingest(batch: CleanBatch, rejected: Rejections, *, announce: bool = True) -> IngestReport:
     report = IngestReport(rejected=rejected)
     if not len(batch):
         return report
@@ -134,7 +155,8 @@ def _ingest(batch: CleanBatch, rejected: Rejections) -> IngestReport:
     if report.accepted:
         node_id = batch.node_id
         newest = batch.point(int(np.argmax(np.where(stored, batch.times, np.iinfo(np.int64).min))))
-        _announce(node_id, newest)
+        if announce:
+            _announce(node_id, newest)
         # TimescaleDB: hours of late points for the rollups to re-materialize (rollups.py)
         kept = batch.times[stored]
         late_points_note(

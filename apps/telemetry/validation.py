@@ -33,6 +33,8 @@ from apps.telemetry.models import SIGNAL_RANGES
 
 MAX_FUTURE = timedelta(minutes=5)  # tolerated clock skew of a gateway
 MAX_PAST = timedelta(days=365)
+# The admin's bulk import of past telemetry (telemetry_import_history) reaches this far back.
+HISTORY_MAX_PAST = timedelta(days=365 * 30)
 MAX_EXTRA_KEYS = 50
 MAX_EXTRA_KEY_LENGTH = 64
 MAX_EXTRA_STRING_LENGTH = 200
@@ -105,8 +107,12 @@ def parse_time(value: Any) -> datetime:
     raise ValueError("time must be an ISO 8601 string or epoch seconds")
 
 
-def clean_point(raw: Any, *, now: datetime) -> tuple[CleanPoint | None, dict[str, str]]:
-    """The clean point, or None and {field: reason} for everything wrong with it."""
+def clean_point(
+    raw: Any, *, now: datetime, max_past: timedelta = MAX_PAST
+) -> tuple[CleanPoint | None, dict[str, str]]:
+    """The clean point, or None and {field: reason} for everything wrong with it. `max_past`
+    is how far back a time may be: a year on the live paths, HISTORY_MAX_PAST for the admin's
+    import of past telemetry."""
     if not isinstance(raw, dict):
         return None, {"point": "must be a JSON object"}
     errors: dict[str, str] = {}
@@ -124,8 +130,13 @@ def clean_point(raw: Any, *, now: datetime) -> tuple[CleanPoint | None, dict[str
     else:
         if when > now + MAX_FUTURE:
             errors["time"] = "is in the future (check the gateway's clock)"
-        elif when < now - MAX_PAST:
-            errors["time"] = "is older than the one-year ingest window"
+        elif when < now - max_past:
+            errors["time"] = (
+                "is older than the one-year ingest window (an administrator can import past "
+                "telemetry with `manage.py import_telemetry`)"
+                if max_past == MAX_PAST
+                else f"is older than the {max_past.days // 365}-year history import window"
+            )
 
     job_id = raw.get("job_id")
     if job_id is not None and (
@@ -205,9 +216,11 @@ def clean_point(raw: Any, *, now: datetime) -> tuple[CleanPoint | None, dict[str
     return CleanPoint(int(node), when, job_id, tuple(values), extra), {}  # type: ignore[arg-type]
 
 
-def clean_for_node(raw: Any, *, node_id: int, now: datetime) -> tuple[CleanPoint | None, dict]:
+def clean_for_node(
+    raw: Any, *, node_id: int, now: datetime, max_past: timedelta = MAX_PAST
+) -> tuple[CleanPoint | None, dict]:
     """`clean_point`, and a device writes only for its own node."""
-    point, errors = clean_point(raw, now=now)
+    point, errors = clean_point(raw, now=now, max_past=max_past)
     if point is not None and point.node_id != node_id:
         return None, {"node": f"this device may write only for node {node_id}"}
     return point, errors
@@ -399,11 +412,11 @@ def points_clean_json(
 
 
 def points_clean(
-    points: Sequence[Any], *, node_id: int, now: datetime
+    points: Sequence[Any], *, node_id: int, now: datetime, max_past: timedelta = MAX_PAST
 ) -> tuple[CleanBatch, Rejections]:
     """The clean points of a batch written by the device of `node_id`, and the rejected ones
     with `clean_for_node`'s errors."""
-    return _clean(_shapes(points), lambda: points, node_id=node_id, now=now)
+    return _clean(_shapes(points), lambda: points, node_id=node_id, now=now, max_past=max_past)
 
 
 _PLAIN = (dict, type(None))
@@ -433,18 +446,23 @@ def _shape(point: Any) -> Any:
 
 
 def _clean(
-    shapes: list[Any], raw: Callable[[], Sequence[Any]], *, node_id: int, now: datetime
+    shapes: list[Any],
+    raw: Callable[[], Sequence[Any]],
+    *,
+    node_id: int,
+    now: datetime,
+    max_past: timedelta = MAX_PAST,
 ) -> tuple[CleanBatch, Rejections]:
     """Clean `shapes` (None: not a PointShape); the points the fast checks do not pass go
     through `clean_for_node` on `raw()`, the batch as given."""
-    batch, slow = _clean_shapes(shapes, node_id=node_id, now=now)
+    batch, slow = _clean_shapes(shapes, node_id=node_id, now=now, max_past=max_past)
     if not slow:
         return batch, []
     points = raw()
     rejected: Rejections = []
     clean: list[tuple[int, CleanPoint]] = []
     for index in slow:
-        point, errors = clean_for_node(points[index], node_id=node_id, now=now)
+        point, errors = clean_for_node(points[index], node_id=node_id, now=now, max_past=max_past)
         if point is None:
             rejected.append({"index": index, "errors": errors})
         else:
@@ -455,7 +473,7 @@ def _clean(
 
 
 def _clean_shapes(
-    shapes: list[Any], *, node_id: int, now: datetime
+    shapes: list[Any], *, node_id: int, now: datetime, max_past: timedelta = MAX_PAST
 ) -> tuple[CleanBatch, list[int]]:
     """The points the fast checks pass, as a batch, and the indexes of the others."""
     where = np.arange(len(shapes), dtype=np.int64)
@@ -476,7 +494,7 @@ def _clean_shapes(
         fast &= np.array([not u for u in units])  # a unit to convert: clean_point does
 
     times = _times(list(map(_get_time, shapes)))
-    earliest, latest = micros(now - MAX_PAST), micros(now + MAX_FUTURE)
+    earliest, latest = micros(now - max_past), micros(now + MAX_FUTURE)
     fast &= (times >= earliest) & (times <= latest)
 
     values = np.full((n, len(SIGNALS)), np.nan)

@@ -1,16 +1,18 @@
 """The fleet monitor (Celery beat, every minute): each in-service node's health score 0-100,
-online/offline (silent for MAINTENANCE_OFFLINE_MINUTES), due maintenance windows started and
-ticket priorities aged."""
+its reporting cadence learned, online/offline (silent for MAINTENANCE_OFFLINE_SAMPLES samples of
+that cadence, at least MAINTENANCE_OFFLINE_MINUTES), due maintenance windows started and ticket
+priorities aged."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.maintenance.cadence import cadences_learn, offline_after
 from apps.maintenance.models import UNRESOLVED, Alert, NodeHealth, Severity, Ticket
 from apps.maintenance.services.realtime import maintenance_broadcast
 from apps.maintenance.services.tickets import tickets_reprioritise
@@ -69,13 +71,13 @@ def fleet_monitor(*, now: datetime | None = None) -> MonitorReport:
     now = now or timezone.now()
     report = MonitorReport()
     report.windows_started = len(windows_start_due(now=now))
-    silent_after = timedelta(minutes=settings.MAINTENANCE_OFFLINE_MINUTES)
     nodes = list(
         FabricationNode.objects.filter(
             approval=FabricationNode.Approval.APPROVED, status__in=ACTIVE_STATUSES
         ).only("id", "name", "vendor_id", "site_id", "status")
     )
     last_seen = {p.node_id: p.time for p in latest_points(node_ids=[n.pk for n in nodes])}
+    learned = cadences_learn(node_ids=list(last_seen), now=now)
     alerts: dict[int, list[str]] = {}
     for node_id, severity in Alert.objects.filter(
         resolved_at__isnull=True, node__in=nodes
@@ -88,9 +90,10 @@ def fleet_monitor(*, now: datetime | None = None) -> MonitorReport:
         tickets.setdefault(node_id, []).append(severity)
     for node in nodes:
         seen = last_seen.get(node.pk)
-        online = seen is not None and now - seen <= silent_after
         with transaction.atomic():
             health, _ = NodeHealth.objects.select_for_update().get_or_create(node=node)
+            health.cadence_s = learned.get(node.pk, health.cadence_s)
+            online = seen is not None and now - seen <= offline_after(health.cadence)
             was_online = health.online
             anomalous = (
                 health.anomaly_score is not None
@@ -134,6 +137,22 @@ def fleet_monitor(*, now: datetime | None = None) -> MonitorReport:
         report.nodes += 1
     report.reprioritised = tickets_reprioritise(now=now)
     return report
+
+
+MAX_CADENCE_S = 7 * 86400.0
+
+
+@transaction.atomic
+def node_cadence_set(*, node: FabricationNode, expected_s: float | None) -> NodeHealth:
+    """Configure how often the node reports (seconds), or None to learn it from its telemetry."""
+    if expected_s is not None and not 0 < expected_s <= MAX_CADENCE_S:
+        raise ValidationError(
+            {"expected_cadence_s": [f"Between 0 and {MAX_CADENCE_S:.0f} s (a week), or unset."]}
+        )
+    health, _ = NodeHealth.objects.select_for_update().get_or_create(node=node)
+    health.expected_cadence_s = expected_s
+    health.save(update_fields=["expected_cadence_s"])
+    return health
 
 
 @transaction.atomic

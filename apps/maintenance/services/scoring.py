@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from apps.core.ml import model_active
 from apps.core.models import TrainedModel
+from apps.maintenance.cadence import offline_after, sustain_for
 from apps.maintenance.learning import anomaly, rul
 from apps.maintenance.learning.features import Table
 from apps.maintenance.models import NodeHealth, Prediction, Severity, ThresholdRule, Ticket
@@ -231,7 +232,7 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
         "planned_horizon_h": health.planned_horizon_h,
         "models": score.models,
     }
-    sustain = timedelta(minutes=settings.MAINTENANCE_ANOMALY_SUSTAIN_MINUTES)
+    sustain = sustain_for(health.cadence)  # in samples of the node's cadence
     if anomalous and health.anomaly_since is not None and now - health.anomaly_since >= sustain:
         minutes = int((now - health.anomaly_since).total_seconds() // 60)
         ticket, _ = ticket_raise(
@@ -291,20 +292,36 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
 
 
 def nodes_score(*, now: datetime | None = None) -> list[NodeScore]:
-    """Every approved in-service node heard from recently."""
+    """Every approved in-service node heard from recently (within its offline limit)."""
     now = now or timezone.now()
-    silent_after = timedelta(minutes=settings.MAINTENANCE_OFFLINE_MINUTES)
     out = []
     nodes = FabricationNode.objects.filter(
         approval=FabricationNode.Approval.APPROVED, status__in=ACTIVE_STATUSES
     )
     active: dict[str, TrainedModel | None] = {}
     for node in nodes:
-        score = node_score(node=node, now=now, active=active)
-        if not score.models and score.vibration_hours_to_limit is None:
-            continue  # nothing heard, or nothing to score with
-        health = NodeHealth.objects.filter(node=node).first()
-        if health is not None and health.last_seen and now - health.last_seen > silent_after:
-            continue
-        out.append(node_score_apply(node=node, score=score, now=now))
+        score = node_score_run(node=node, now=now, active=active)
+        if score is not None:
+            out.append(score)
     return out
+
+
+def node_score_run(
+    *,
+    node: FabricationNode,
+    now: datetime,
+    active: dict[str, TrainedModel | None] | None = None,
+) -> NodeScore | None:
+    """One node's scoring as the periodic run does it (score_history replays it at past
+    times): scored and acted on, or None when there was nothing to score or it is offline."""
+    score = node_score(node=node, now=now, active=active)
+    if not score.models and score.vibration_hours_to_limit is None:
+        return None  # nothing heard, or nothing to score with
+    health = NodeHealth.objects.filter(node=node).first()
+    if (
+        health is not None
+        and health.last_seen
+        and now - health.last_seen > offline_after(health.cadence)
+    ):
+        return None
+    return node_score_apply(node=node, score=score, now=now)
