@@ -58,18 +58,6 @@ class Publisher(Protocol):
 # and TLS connection per batch cost the gateway a handshake per POST and the platform's proxy
 # one more connection to accept each time.
 _POOL = urllib3.PoolManager(num_pools=8, maxsize=4)
-# One more try on a connection error only (a kept-alive connection the other side had closed);
-# a batch is idempotent on the platform (points already stored are duplicates), so resending it
-# is safe. Server answers are never retried here: the forwarder's backoff handles them.
-_RETRY = urllib3.Retry(
-    total=1,
-    read=0,
-    status=0,
-    redirect=False,
-    allowed_methods=None,
-    respect_retry_after_header=False,  # a 503's Retry-After is the forwarder's to honour
-    raise_on_status=False,
-)
 
 
 class HttpsBatchPublisher:
@@ -95,7 +83,10 @@ class HttpsBatchPublisher:
                 body=body,
                 headers=headers,
                 timeout=self.timeout,
-                retries=_RETRY,
+                # No retries here: a failed batch stays buffered and the forwarder's backoff
+                # sends it again (a kept-alive connection the platform closed while idle is
+                # noticed by the pool before reuse and replaced).
+                retries=False,
                 redirect=False,
             )
         except (urllib3.exceptions.HTTPError, TimeoutError, ConnectionError, OSError) as exc:

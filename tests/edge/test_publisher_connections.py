@@ -1,5 +1,5 @@
 """The gateway's HTTPS publisher keeps its connection alive between batches, and a kept-alive
-connection the platform has closed costs no batch: the publisher reconnects once and sends it."""
+connection the platform has closed costs no batch: the pool notices it and connects anew."""
 
 from __future__ import annotations
 
