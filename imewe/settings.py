@@ -12,6 +12,7 @@ import math
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
@@ -207,25 +208,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: channel layer, cache, Celery broker ---------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # pubsub (default): a group message is one PUBLISH, and each server process hands it to its
+    # own sockets' queues. lists (channels-redis's core layer): messages wait in Redis lists, with
+    # a capacity and an expiry, but every socket's receive takes a process-wide lock: at 1,020
+    # sockets that cost the websocket process ~30% more CPU and tripled the fan-out's p99
+    # (bench/ws_fanout, 2026-12-07). Every process of one deployment must use the same kind.
+    CHANNELS_LAYER = env_choice("CHANNELS_LAYER", "pubsub", ("pubsub", "lists"))
+    CHANNELS_CONFIG: dict[str, Any] = {
+        # redis-py 8 times socket reads out after 5 s, exactly channels-redis's blocking wait
+        # for the next message, which killed idle websockets (channels_redis#422)
+        "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
+        "prefix": os.environ.get("CHANNELS_PREFIX", "imewe"),
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": {
-                "lists": "channels_redis.core.RedisChannelLayer",
                 "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            }[env_choice("CHANNELS_LAYER", "lists", ("lists", "pubsub"))],
-            "CONFIG": {
-                # redis-py 8 times socket reads out after 5 s, exactly channels-redis's blocking
-                # wait for the next message, which killed idle websockets (channels_redis#422)
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
-                "prefix": os.environ.get("CHANNELS_PREFIX", "imewe"),
-                # channels-redis drops messages beyond a channel's capacity (default 100). All
-                # consumers of one daphne share one Redis queue, so this bounds the backlog of the
-                # whole process, not of each browser.
-                "capacity": env_int("CHANNELS_CAPACITY", 1000),
-                "expiry": 30,
-            },
+                "lists": "channels_redis.core.RedisChannelLayer",
+            }[CHANNELS_LAYER],
+            "CONFIG": CHANNELS_CONFIG,
         }
     }
+    if CHANNELS_LAYER == "lists":
+        CHANNELS_CONFIG.update(
+            # channels-redis drops messages beyond a channel's capacity (default 100). All
+            # consumers of one daphne share one Redis queue, so this bounds the backlog of the
+            # whole process, not of each browser.
+            capacity=env_int("CHANNELS_CAPACITY", 1000),
+            expiry=30,
+        )
     CACHES = {
         "default": {
             "BACKEND": "apps.core.cache.ResilientRedisCache",  # misses, never fails, without Redis

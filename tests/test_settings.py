@@ -89,7 +89,7 @@ def test_servers_from_urls():
         JWT_ACCESS_MINUTES="2",
     )
     assert data["db"] == "django.db.backends.postgresql" and data["name"] == "imewe"
-    assert data["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert data["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert data["broker"] == "redis://cache.internal:6379/2"
     assert data["hosts"] == ["a.example.com", "b.example.com"]
     assert data["email"] == "smtp.example.com"

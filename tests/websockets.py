@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from apps.users.models import User
@@ -83,3 +87,52 @@ async def ws_open_as(
     """Connects with the user's JWT in the query string, as mobile clients do."""
     token = await access_token(user)
     return await ws_open(f"{path}{'&' if '?' in path else '?'}token={token}", headers)
+
+
+class GroupListener:
+    """What a group hears while sync test code runs: a thread with its own event loop joins
+    `group` and collects every message until `stop()`. (A channel made with async_to_sync
+    lives only as long as that call's event loop: on the pub/sub layer its subscription ends
+    with it.)"""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.messages: list[dict[str, Any]] = []
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._run(),))
+        self.done: asyncio.Future[None] | None = None
+
+    async def _run(self) -> None:
+        layer = get_channel_layer()
+        assert layer is not None
+        channel = await layer.new_channel()
+        await layer.group_add(self.group, channel)
+        self.done = self.loop.create_future()
+        self.ready.set()
+        while not self.done.done():
+            receiving = asyncio.ensure_future(layer.receive(channel))
+            await asyncio.wait({receiving, self.done}, return_when=asyncio.FIRST_COMPLETED)
+            if receiving.done():
+                self.messages.append(receiving.result())
+            else:
+                receiving.cancel()
+        await layer.group_discard(self.group, channel)
+
+    def __enter__(self) -> GroupListener:
+        self.thread.start()
+        assert self.ready.wait(10), "the listener could not join its group"
+        return self
+
+    def stop(self, settle_s: float = 0.5) -> list[dict[str, Any]]:
+        """The messages heard, after `settle_s` for those still on their way."""
+        time.sleep(settle_s)
+        done = self.done
+        if done is not None:
+            self.loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+        self.thread.join(10)
+        return self.messages
+
+    def __exit__(self, *exc: object) -> None:
+        if self.thread.is_alive():
+            self.stop(settle_s=0)

@@ -18,6 +18,7 @@ from django_prometheus.exports import ExportToDjangoView
 
 from apps.core.network import is_internal
 
+RESEND_S = 0.25
 CHECK_TIMEOUT_S = 3.0
 
 
@@ -33,8 +34,20 @@ async def _layer_roundtrip() -> str:
     if layer is None:
         raise RuntimeError("no channel layer configured")
     channel = await layer.new_channel("readyz.")
-    await layer.send(channel, {"type": "readyz.ping"})
-    message = await asyncio.wait_for(layer.receive(channel), timeout=CHECK_TIMEOUT_S)
+    # Sent again every RESEND_S until it comes back: on the pub/sub layer a message published
+    # before Redis has processed the new channel's SUBSCRIBE (another connection) is not kept.
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    deadline = asyncio.get_running_loop().time() + CHECK_TIMEOUT_S
+    try:
+        while not receiving.done():
+            await layer.send(channel, {"type": "readyz.ping"})
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("no answer through the channel layer")
+            await asyncio.wait({receiving}, timeout=min(RESEND_S, left))
+        message = receiving.result()
+    finally:
+        receiving.cancel()
     if message.get("type") != "readyz.ping":
         raise RuntimeError("channel layer returned a different message")
     return type(layer).__name__

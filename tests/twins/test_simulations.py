@@ -3,14 +3,11 @@ with progress saved and announced, results exported as JSON and CSV; who may run
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from apps.telemetry.services import telemetry_ingest
@@ -18,6 +15,7 @@ from apps.twins.models import Simulation
 from apps.twins.services import simulation_run, twin_create
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_transition
+from tests.websockets import GroupListener
 
 pytestmark = pytest.mark.django_db
 
@@ -39,32 +37,16 @@ def start(client, twin_id, body):
     return client.post(f"/api/v1/twins/{twin_id}/simulations/", body, format="json")
 
 
-def drain(channel: str) -> list[dict]:
-    """Every message waiting on `channel` (the channel layer is real: Redis in CI)."""
-    layer = get_channel_layer()
-
-    async def take() -> list[dict]:
-        out = []
-        while True:
-            try:
-                out.append(await asyncio.wait_for(layer.receive(channel), timeout=0.5))
-            except TimeoutError:
-                return out
-
-    return async_to_sync(take)()
-
-
 def test_ageing_runs_reports_progress_and_exports(
     studio, as_user, django_capture_on_commit_callbacks
 ):
     twin = studio["twin"]
-    layer = get_channel_layer()
-    listener = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(f"twin.{twin.pk}", listener)
     designer = as_user(studio["designer"])
 
-    with django_capture_on_commit_callbacks(execute=True):
-        started = start(designer, twin.pk, AGEING)
+    with GroupListener(f"twin.{twin.pk}") as listener:
+        with django_capture_on_commit_callbacks(execute=True):
+            started = start(designer, twin.pk, AGEING)
+        heard = listener.stop()  # what the twin's pages heard meanwhile
     assert started.status_code == 202, started.json()
     assert started.json()["status"] == "queued" and started.json()["kind"] == "ageing"
 
@@ -81,7 +63,7 @@ def test_ageing_runs_reports_progress_and_exports(
     assert result["constants"]["source"] == "defaults for a spindle"
     assert detail["summary"]["predicted_failure_hours"] == result["predicted_failure_hours"]
 
-    events = [m["payload"] for m in drain(listener) if m["payload"]["type"] == "twin.simulation"]
+    events = [m["payload"] for m in heard if m["payload"]["type"] == "twin.simulation"]
     statuses = [e["status"] for e in events]
     assert statuses[0] == "queued" and "running" in statuses and statuses[-1] == "succeeded"
     progress = [e["progress"] for e in events]
