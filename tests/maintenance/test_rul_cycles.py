@@ -244,6 +244,7 @@ def test_evidence_caps_the_remaining_life_and_the_page_says_why(mill, fleet, sen
     # given: vibration past the default critical limit long enough to open a critical alert
     send(mill, 0, vibration_mm_s=11.0)
     send(mill, 20, vibration_mm_s=11.5)
+    send(mill, 25, vibration_mm_s=0.2)  # back within the limit, not yet for its minimum duration
     assert mill.alerts.filter(severity="critical", resolved_at=None).exists()
     now = timezone.now()
     # when: the model still says a week
@@ -257,6 +258,7 @@ def test_evidence_caps_the_remaining_life_and_the_page_says_why(mill, fleet, sen
     # then: no life left, and why
     assert (capped.value, capped.low, capped.high) == (0.0, 0.0, 0.0)
     assert "vibration_mm_s past its critical limit" in capped.evidence["caps"][0]
+    assert "(worst 11.5, limit 4;" in capped.evidence["caps"][0]  # not the latest 0.2
     NodeHealth.objects.update_or_create(node=mill, defaults=capped.fields())
     text = portal_client(fleet["admin"]).get(f"/maintenance/nodes/{mill.pk}/").content.decode()
     assert "capped at 0 h: vibration_mm_s past its critical limit" in text

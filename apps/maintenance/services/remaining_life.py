@@ -257,8 +257,11 @@ def rul_reconcile(
         caps.append(
             (
                 0.0,
-                f"{alert.signal} past its critical limit ({alert.value:g} > {alert.threshold:g}, "
-                f"{alert.rule_text}) since {alert.first_seen:%Y-%m-%d %H:%M}",
+                # the alert's worst reading: its latest may already be back within the limit
+                # while the alert waits out its minimum duration before it resolves
+                f"{alert.signal} past its critical limit since "
+                f"{alert.first_seen:%Y-%m-%d %H:%M} (worst {alert.peak:g}, limit "
+                f"{alert.threshold:g}; {alert.rule_text})",
             )
         )
     if (
