@@ -586,3 +586,21 @@ def test_the_registry_shows_a_detectors_false_alarms_and_why_it_stayed_inactive(
     assert "False alarms per node-week (held-out healthy)" in html and "3.500" in html
     assert "kept inactive: 7 false alarms in 336 node-hours" in html
     assert not TrainedModel.objects.get(name="maintenance.anomaly.cnc_mill").is_active
+
+
+def test_the_registry_leaves_out_an_empty_refusal(fleet):  # noqa: F811
+    model_register(
+        name="maintenance.anomaly.fdm_printer",
+        algorithm="isolation forest",
+        artifact=b"x",
+        features=["a"],
+        metrics={"false_alarms_per_node_week": 0.5, "false_alarm_bound_per_node_week": 1.0},
+        training={"rows": 600, "held_out_rows": 200},
+        comparison=Comparison(metric="false alarms per node-week", candidate=0.5, baseline=1.0),
+    )
+    html = portal_client(fleet["admin"]).get("/maintenance/models/").content.decode()
+    assert (
+        "Comparison: active —, metric false alarms per node-week, baseline 1.000, candidate 0.500<"
+        in html
+    )
+    assert ", refused" not in html  # no reason: nothing to say

@@ -50,7 +50,8 @@ def _metric_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
         value = metrics[key]
         label = METRIC_LABELS.get(key, key)
         if isinstance(value, dict):
-            text = ", ".join(f"{k} {_metric_value(v)}" for k, v in value.items())
+            # (an empty text, e.g. no refusal reason, says nothing: left out)
+            text = ", ".join(f"{k} {_metric_value(v)}" for k, v in value.items() if v != "")
             other.append((label.capitalize(), text))
         else:
             scores.append((label, _metric_value(value)))
