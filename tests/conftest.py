@@ -33,8 +33,10 @@ def _clear_own_cache() -> None:
     cache of node rules goes too (a flushed database reuses nothing, but a rolled-back one may
     give a node's id to the next test's node)."""
     from apps.maintenance.services.rule_cache import node_rules_forget
+    from apps.telemetry.services import streaming_nodes
 
     node_rules_forget()
+    streaming_nodes.forget()
     from django.conf import settings
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache

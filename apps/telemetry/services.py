@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,10 +122,42 @@ def telemetry_import_history(*, points: Sequence[Any], node_id: int) -> IngestRe
     return _ingest(batch, rejected, announce=False)
 
 
+class StreamingNodes:
+    """Nodes seen approved and in service, for DEVICE_AUTH_CACHE_SECONDS per process: the check
+    was a query on every ingest request. Only the allowed are kept (a refused node is looked up
+    every time, so one approved or put back in service streams at once); a node saved in this
+    process is forgotten at once (TelemetryConfig.ready), one taken out of service elsewhere
+    stops streaming here within the TTL, as its device token's check does (fast_path.py)."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.expires: dict[int, float] = {}
+        self.max_entries = max_entries
+
+    def allowed(self, node_id: int, now: float) -> bool:
+        return self.expires.get(node_id, 0.0) > now
+
+    def remember(self, node_id: int, now: float) -> None:
+        ttl = float(settings.DEVICE_AUTH_CACHE_SECONDS)
+        if ttl <= 0:
+            return
+        if len(self.expires) >= self.max_entries:
+            self.expires.clear()
+        self.expires[node_id] = now + ttl
+
+    def forget(self, *args: Any, **kwargs: Any) -> None:
+        self.expires.clear()
+
+
+streaming_nodes = StreamingNodes()
+
+
 def _node_refusal(node_id: int, count: int) -> IngestReport | None:
     """A report rejecting all `count` points when the node may not stream, else None."""
+    if streaming_nodes.allowed(node_id, time.monotonic()):
+        return None
     node = FabricationNode.objects.filter(pk=node_id).only("approval", "status").first()
     if node is not None and node.is_approved and node.status in ACTIVE_STATUSES:
+        streaming_nodes.remember(node_id, time.monotonic())
         return None
     reason = "the node is not approved or not in service; it may not stream telemetry"
     return IngestReport(rejected=[{"index": i, "errors": {"node": reason}} for i in range(count)])
