@@ -15,8 +15,6 @@ and the points API call. Prints the median of each read and the ratio with extra
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import statistics
 import time
 from datetime import timedelta
@@ -34,26 +32,7 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="imewe.settings",
-        DATABASE_URL=DATABASE.url,
-        SECRET_KEY=secrets.token_urlsafe(64),
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        CELERY_BROKER_URL="memory://",
-    )
-    os.environ.pop("REDIS_URL", None)
-    os.environ.pop("TIMESCALE_REQUIRED", None)
-    print(f"database {DATABASE.name}: drop, create, migrate")
-    DATABASE.recreate()
-    try:
-        run(args)
-    finally:
-        if not args.keep_db:
-            from django.db import connections
-
-            connections.close_all()
-            DATABASE.drop()
+    DATABASE.run_in_process(lambda: run(args), keep=args.keep_db)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ import secrets
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -37,6 +38,30 @@ class BenchDatabase:
     def drop(self) -> None:
         with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+    def run_in_process(self, run: Callable[[], None], *, keep: bool = False) -> None:
+        """Runs `run` in this process with production settings on this database, created anew
+        (no Redis, a broker that goes nowhere), and drops the database after unless `keep`."""
+        os.environ.update(
+            DJANGO_SETTINGS_MODULE="imewe.settings",
+            DATABASE_URL=self.url,
+            SECRET_KEY=secrets.token_urlsafe(64),
+            DEBUG="0",
+            LOG_LEVEL="WARNING",
+            CELERY_BROKER_URL="memory://",
+        )
+        os.environ.pop("REDIS_URL", None)
+        os.environ.pop("TIMESCALE_REQUIRED", None)
+        print(f"database {self.name}: drop, create, migrate")
+        self.recreate()
+        try:
+            run()
+        finally:
+            if not keep:
+                from django.db import connections
+
+                connections.close_all()
+                self.drop()
 
 
 def free_port() -> int:

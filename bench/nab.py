@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import secrets
 import statistics
 import time
 from collections import deque
@@ -204,26 +202,7 @@ def main() -> None:
     parser.add_argument("--series", nargs="*", choices=list(SERIES))
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="imewe.settings",
-        DATABASE_URL=DATABASE.url,
-        SECRET_KEY=secrets.token_urlsafe(64),
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        CELERY_BROKER_URL="memory://",
-    )
-    os.environ.pop("REDIS_URL", None)
-    os.environ.pop("TIMESCALE_REQUIRED", None)
-    print(f"database {DATABASE.name}: drop, create, migrate")
-    DATABASE.recreate()
-    try:
-        run(args)
-    finally:
-        if not args.keep_db:
-            from django.db import connections
-
-            connections.close_all()
-            DATABASE.drop()
+    DATABASE.run_in_process(lambda: run(args), keep=args.keep_db)
 
 
 if __name__ == "__main__":
