@@ -39,7 +39,8 @@ run: setup var/secret_key
 	echo "  Demo logins (password = <role>-demo-2026): admin@imewe.test designer@imewe.test" && \
 	echo "  engineer@imewe.test viewer@imewe.test vendor@imewe.test operator@imewe.test" && \
 	echo "  The admin is asked to enrol two-factor authentication at first sign-in." && \
-	echo "  API docs: http://127.0.0.1:$(PORT)/api/docs/   E-mails print to this console." && \
+	echo "  API docs: http://127.0.0.1:$(PORT)/api/docs/   E-mails print to this console;" && \
+	echo "  the access log goes to var/access.log." && \
 	echo "  Simulated machines: Mill-01, Mill-02, Printer-01, Printer-02 stream through the edge" && \
 	echo "  gateway (Live); they idle until a part runs. Time scale DEMO_TIME_SCALE=$$DEMO_TIME_SCALE:" && \
 	echo "  an estimated hour runs in $$(awk "BEGIN{print 3600/$$DEMO_TIME_SCALE}") s; measured energy = estimate / $$DEMO_TIME_SCALE." && \

@@ -15,6 +15,9 @@ def test_schema_validates_as_openapi3_without_warnings(tmp_path):
 @pytest.mark.django_db
 def test_schema_and_docs_are_served_to_signed_in_users(client, make_user):
     assert client.get("/api/schema/").status_code == 401
+    signed_out = client.get("/api/docs/")  # a person, sent to sign in and back
+    assert signed_out.status_code == 302
+    assert signed_out["Location"] == "/account/login/?next=/api/docs/"
     client.force_login(make_user(), backend="django.contrib.auth.backends.ModelBackend")
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200

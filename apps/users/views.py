@@ -141,8 +141,10 @@ def two_factor_setup_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             "users/2fa_status.html",
             {"required": two_factor_required(user), "disable_form": DisableTwoFactorForm()},
         )
+    # A reload keeps the pending secret: the user may already have scanned it, and a new one at
+    # every load made their app's codes fail. "Show a new code" (?new=1) starts afresh.
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
-    if device is None or request.method == "GET":
+    if device is None or (request.method == "GET" and "new" in request.GET):
         device = totp_device_start(user=user)
     secret = device.config_url.split("secret=")[1].split("&")[0]
     return render(

@@ -95,3 +95,27 @@ def test_admin_session_without_2fa_is_not_an_api_session(make_user):
     client = Client()
     client.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/api/v1/users/").status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_reloading_the_enrolment_page_keeps_the_secret_until_a_new_one_is_asked_for(make_user):
+    designer = make_user(Role.DESIGNER)
+    client = Client()
+    login(client, designer.email)
+    secret_of = lambda page: re.search(rb'id="totp-secret">([A-Z2-7]+)<', page.content).group(1)  # noqa: E731
+
+    first = secret_of(client.get("/account/2fa/"))
+    assert secret_of(client.get("/account/2fa/")) == first  # scanned, then reloaded
+    # the code from the app that scanned the first load still turns 2FA on after the reload
+    scanned = TOTPDevice.objects.get(user=designer, confirmed=False)
+    wrong = client.post("/account/2fa/", {"token": "000000"})
+    assert wrong.status_code == 400 and secret_of(wrong) == first
+    fresh = secret_of(client.get("/account/2fa/?new=1"))
+    assert fresh != first
+    assert not TOTPDevice.objects.filter(pk=scanned.pk).exists()  # the old secret stops working
+    assert secret_of(client.get("/account/2fa/")) == fresh
+    response = client.post(
+        "/account/2fa/", {"token": current_code(TOTPDevice.objects.get(user=designer))}
+    )
+    assert response.status_code == 302
+    assert TOTPDevice.objects.get(user=designer).confirmed
