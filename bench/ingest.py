@@ -388,6 +388,8 @@ class Results:
     figures: dict[str, Figure] = field(default_factory=dict)
     loads: list[Load] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)
+    copy_latency_ms: dict[str, list[float]] = field(default_factory=dict)
+    synchronous_commit: bool = True
     mqtt_loads: list[MqttLoad] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -416,6 +418,39 @@ def copy_baseline(
     seconds = time.perf_counter() - start
     stored = row_count(db)
     return Figure(f"raw COPY binary, 1 conn, {chunk:,} rows/txn", stored, seconds)
+
+
+def settings_flag(env: dict[str, str], name: str, default: bool) -> bool:
+    """A boolean setting as the servers started with `env` read it."""
+    value = env.get(name, "").lower()
+    return default if not value else value in {"1", "true", "yes", "on"}
+
+
+def copy_latency_baseline(
+    db: psycopg.Connection, device: Device, clock: Clock, requests: int, synchronous: bool
+) -> list[float]:
+    """Milliseconds per raw 100-row binary COPY in its own transaction, sequential, over one
+    connection to the same database: the floor under a 100-point request (PostgreSQL taking
+    the rows and, with `synchronous`, flushing its WAL at commit), measured in the same run as
+    the API."""
+    from apps.telemetry.services import ASYNCHRONOUS_COMMIT_SQL, COLUMNS, COPY_TYPES
+
+    sql = f"COPY telemetry_point ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    batches = [copy_rows(device.node_id, clock.take(100), COLUMNS) for _ in range(requests + 20)]
+    timings = []
+    with db.cursor() as cursor:
+        for n, rows in enumerate(batches):
+            start = time.perf_counter()
+            with db.transaction():
+                if not synchronous:
+                    cursor.execute(ASYNCHRONOUS_COMMIT_SQL)
+                with cursor.copy(sql) as copy:
+                    copy.set_types(COPY_TYPES)
+                    for row in rows:
+                        copy.write_row(row)
+            if n >= 20:  # as the API phase: 20 unmeasured warm-up batches
+                timings.append((time.perf_counter() - start) * 1000)
+    return timings
 
 
 def request_body(batch: list[dict[str, Any]], compress: bool) -> bytes:
@@ -912,6 +947,22 @@ def report(results: Results, total_points: int, compress: bool, layout: str) -> 
             f"  API batch 100, 1 client, sequential: {len(lat)} requests, p50 {p50:.2f} ms,"
             f" p95 {p95:.2f} ms, max {max(lat):.2f} ms"
         )
+    if lat:
+        out.append(
+            "  (the servers commit telemetry "
+            + ("durably" if results.synchronous_commit else "asynchronously")
+            + ": TELEMETRY_SYNCHRONOUS_COMMIT="
+            + ("1)" if results.synchronous_commit else "0)")
+        )
+    for mode, floor in results.copy_latency_ms.items():
+        f50 = statistics.median(floor)
+        f95 = statistics.quantiles(floor, n=20, method="inclusive")[18]
+        same = (mode == "durable") is results.synchronous_commit
+        out.append(
+            f"  raw COPY 100 rows/txn, sequential, {mode} commit (floor): p50 {f50:.2f} ms,"
+            f" p95 {f95:.2f} ms, max {max(floor):.2f} ms"
+            + (f"; the request adds p50 {p50 - f50:+.2f}, p95 {p95 - f95:+.2f} ms" if same else "")
+        )
     if results.loads:
         out += [
             "",
@@ -1016,6 +1067,15 @@ def run(args: argparse.Namespace) -> Results:
                     )
                 results.figures[f"api{key}"] = fig
                 results.loads.append(load)
+            for mode in ("durable", "asynchronous"):
+                step(
+                    "copy latency",
+                    f"{args.latency_requests} sequential raw COPYs of 100 rows, {mode} commit",
+                )
+                results.copy_latency_ms[mode] = copy_latency_baseline(
+                    db, latency_device, clock, args.latency_requests, mode == "durable"
+                )
+            results.synchronous_commit = settings_flag(env, "TELEMETRY_SYNCHRONOUS_COMMIT", True)
             step("latency", f"{args.latency_requests} sequential requests of 100 points")
             with profiler.record("daphne-batch-100", daphne):
                 results.latency_ms, load = api_latency(

@@ -590,6 +590,13 @@ TELEMETRY_LIVE_WINDOW_MS = env_int("TELEMETRY_LIVE_WINDOW_MS", 50)
 TELEMETRY_RECEIVERS_IN_BACKGROUND = env_bool(
     "TELEMETRY_RECEIVERS_IN_BACKGROUND", "postgresql" in DATABASES["default"]["ENGINE"]
 )
+# Telemetry's COPY waits for PostgreSQL to flush its WAL to disk before the gateway is answered
+# (on: a stored point survives a PostgreSQL crash). Off, the COPY's own transaction commits
+# asynchronously: on a disk whose flush takes milliseconds a 100-point request answers several
+# milliseconds sooner, and a PostgreSQL crash (not a platform crash) may lose the last ~0.6 s of
+# acknowledged points (3 x wal_writer_delay), which the gateway will not resend. Other writes
+# keep synchronous commit either way. PostgreSQL only.
+TELEMETRY_SYNCHRONOUS_COMMIT = env_bool("TELEMETRY_SYNCHRONOUS_COMMIT", True)
 # The ingest fast path (apps/telemetry/fast_path.py) keeps a device token's check for this many
 # seconds in the process: a revoked token or a node taken out of service stops ingest within it.
 DEVICE_AUTH_CACHE_SECONDS = env_int("DEVICE_AUTH_CACHE_SECONDS", 5)

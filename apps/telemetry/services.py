@@ -279,13 +279,23 @@ def _store_all(batch: CleanBatch) -> Stored:
 def _copy(batch: CleanBatch) -> None:
     """One binary COPY of the whole batch. Outside a transaction it is one statement, its own
     transaction (no BEGIN and COMMIT round trips); inside one, a savepoint keeps a failed COPY
-    from spoiling the caller's transaction."""
+    from spoiling the caller's transaction. With TELEMETRY_SYNCHRONOUS_COMMIT off, a COPY that
+    is its own transaction commits without waiting for the WAL flush (settings.py says what
+    that risks); a caller's transaction keeps its own commit."""
     data = copy_data(batch)
-    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with savepoint, connection.cursor() as cursor:
+    relaxed = not settings.TELEMETRY_SYNCHRONOUS_COMMIT and not connection.in_atomic_block
+    scope = (
+        transaction.atomic() if connection.in_atomic_block or relaxed else contextlib.nullcontext()
+    )
+    with scope, connection.cursor() as cursor:
+        if relaxed:
+            cursor.execute(ASYNCHRONOUS_COMMIT_SQL)
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
         with raw.copy(COPY_SQL) as copy:
             copy.write(data)
+
+
+ASYNCHRONOUS_COMMIT_SQL = "SET LOCAL synchronous_commit TO OFF"
 
 
 def _rows(batch: CleanBatch) -> list[tuple[Any, ...]]:

@@ -14,7 +14,12 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.telemetry.models import TelemetryPoint
-from apps.telemetry.services import BatchShapeError, telemetry_ingest, telemetry_ingest_json
+from apps.telemetry.services import (
+    ASYNCHRONOUS_COMMIT_SQL,
+    BatchShapeError,
+    telemetry_ingest,
+    telemetry_ingest_json,
+)
 from apps.telemetry.validation import SIGNAL_RANGES, SIGNALS, clean_point
 from tests.telemetry.test_fast_validation import exact
 
@@ -161,3 +166,31 @@ def test_too_many_points_or_no_json_are_refused(live):
     with pytest.raises(orjson.JSONDecodeError):
         telemetry_ingest_json(body=b"[{", node_id=node.pk)
     assert connection.vendor in {"postgresql", "sqlite"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("synchronous", [True, False], ids=["durable", "asynchronous"])
+def test_asynchronous_commit_applies_to_the_copys_own_transaction_only_when_configured(
+    live, settings, synchronous
+):
+    settings.TELEMETRY_SYNCHRONOUS_COMMIT = synchronous
+    node = live["nodes"][0]
+    seen: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    body = orjson.dumps(varied_points(node.pk, 50))
+    with connection.execute_wrapper(record):
+        report = telemetry_ingest_json(body=body, node_id=node.pk)
+    assert report.accepted == 50
+    assert TelemetryPoint.objects.filter(node_id=node.pk).count() == 50
+    if connection.vendor != "postgresql":  # SQLite has no such setting: nothing asked
+        assert ASYNCHRONOUS_COMMIT_SQL not in seen
+        return
+    assert (ASYNCHRONOUS_COMMIT_SQL in seen) is not synchronous
+    # the setting lasted for that transaction only: the connection's next one is durable again
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
