@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.forms import formset_factory
 
@@ -70,3 +72,39 @@ class UseTemplateForm(forms.Form):
     scale = forms.FloatField(required=False, min_value=0.01, max_value=100)
     quantity = forms.IntegerField(required=False, min_value=1, max_value=10000)
     priority = forms.IntegerField(min_value=1, max_value=10, initial=5)
+
+
+class WorkHistoryFilterForm(forms.Form):
+    """Filters of the vendor's work history; the node choices are the caller's own nodes."""
+
+    node = forms.TypedChoiceField(label="Node", required=False, coerce=int, empty_value=None)
+    status = forms.ChoiceField(
+        label="Outcome",
+        required=False,
+        choices=[
+            ("", "Any outcome"),
+            ("completed", "Completed"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+        ],
+    )
+    finished_from = forms.DateField(
+        label="Ended from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    finished_to = forms.DateField(
+        label="Ended until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    q = forms.CharField(label="Part or job", required=False, max_length=100, strip=True)
+
+    def __init__(self, *args: Any, nodes: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        node = self.fields["node"]
+        assert isinstance(node, forms.TypedChoiceField)
+        node.choices = [("", "All nodes"), *nodes]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("finished_from"), data.get("finished_to")
+        if start and end and start > end:
+            self.add_error("finished_to", "The end day is before the start day.")
+        return data

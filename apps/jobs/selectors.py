@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.jobs.models import CadFile, Job, JobTemplate, Part
@@ -114,13 +114,9 @@ def vendor_work(*, user: User, days: int = 7) -> list[dict[str, object]]:
     utilisation over the last `days` (hours of parts running / hours in the window)."""
     from django.utils import timezone
 
-    from apps.vendors.selectors import node_list, vendor_organizations_for
-
     now = timezone.now()
     since = now - timedelta(days=days)
-    nodes = list(
-        node_list(user=user).filter(vendor__in=vendor_organizations_for(user=user)).order_by("name")
-    )
+    nodes = list(vendor_nodes(user=user).order_by("name"))
     parts = (
         Part.objects.filter(assigned_node__in=nodes)
         .filter(Q(status__in=["scheduled", "assigned", "in_progress"]) | Q(finished_at__gte=since))
@@ -150,6 +146,45 @@ def vendor_work(*, user: User, days: int = 7) -> list[dict[str, object]]:
         }
         for node in nodes
     ]
+
+
+FINISHED_STATUSES = ("completed", "failed", "cancelled")
+
+
+def vendor_nodes(*, user: User) -> QuerySet[FabricationNode]:
+    """The nodes of the caller's vendor companies that they may see."""
+    from apps.vendors.selectors import node_list, vendor_organizations_for
+
+    return node_list(user=user).filter(vendor__in=vendor_organizations_for(user=user))
+
+
+def vendor_work_history(
+    *,
+    user: User,
+    node_id: int | None = None,
+    status: str = "",
+    finished_from: date | None = None,
+    finished_to: date | None = None,
+    search: str = "",
+) -> QuerySet[Part]:
+    """Parts that ended on the caller's nodes (completed, failed or cancelled), newest first,
+    filtered by node, outcome, the day they ended (both days included) and part or job name."""
+    parts = (
+        Part.objects.filter(assigned_node__in=vendor_nodes(user=user), status__in=FINISHED_STATUSES)
+        .select_related("job", "assigned_node")
+        .order_by(F("finished_at").desc(nulls_last=True), "-id")
+    )
+    if node_id is not None:
+        parts = parts.filter(assigned_node_id=node_id)
+    if status:
+        parts = parts.filter(status=status)
+    if finished_from is not None:
+        parts = parts.filter(finished_at__date__gte=finished_from)
+    if finished_to is not None:
+        parts = parts.filter(finished_at__date__lte=finished_to)
+    if search:
+        parts = parts.filter(Q(name__icontains=search) | Q(job__title__icontains=search))
+    return parts
 
 
 def part_placements(parts: list[Part]) -> list[dict[str, Any]]:

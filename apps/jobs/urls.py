@@ -16,6 +16,7 @@ urlpatterns = [
     path("jobs/<int:pk>/cancel/", views.job_cancel_view, name="cancel"),
     path("jobs/<int:pk>/priority/", views.job_priority_view, name="priority"),
     path("vendor/work/", views.vendor_work_view, name="vendor-work"),
+    path("vendor/work/history/", views.vendor_work_history_view, name="vendor-work-history"),
     path(
         "vendor/work/parts/<int:pk>/accept/",
         views.vendor_part_accept_view,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,6 +22,7 @@ from apps.jobs.forms import (
     PriorityForm,
     SaveTemplateForm,
     UseTemplateForm,
+    WorkHistoryFilterForm,
 )
 from apps.jobs.models import Job, Status
 from apps.jobs.selectors import (
@@ -30,8 +32,10 @@ from apps.jobs.selectors import (
     part_placements,
     template_get_for_user,
     template_list,
+    vendor_nodes,
     vendor_part_get_for_user,
     vendor_work,
+    vendor_work_history,
 )
 from apps.jobs.services import (
     cad_file_upload,
@@ -227,6 +231,34 @@ def vendor_work_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The work on the caller's machines: queued and running parts per node, and how busy each
     node was over the last 7 days."""
     return render(request, "jobs/vendor_work.html", {"rows": vendor_work(user=request.user)})
+
+
+@portal_required("vendor")
+def vendor_work_history_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Parts that ended on the caller's machines, with filters and pages."""
+    nodes = [(n.pk, n.name) for n in vendor_nodes(user=request.user).order_by("name")]
+    form = WorkHistoryFilterForm(request.GET or None, nodes=nodes)
+    filters: dict[str, Any] = {}
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        filters = {
+            "node_id": data["node"],
+            "status": data["status"],
+            "finished_from": data["finished_from"],
+            "finished_to": data["finished_to"],
+            "search": data["q"],
+        }
+    parts = vendor_work_history(user=request.user, **filters)
+    page = Paginator(parts, 25).get_page(request.GET.get("page"))
+    query = urlencode(
+        [(k, v) for k, v in request.GET.items() if k != "page" and v and k in form.fields]
+    )
+    return render(
+        request,
+        "jobs/vendor_work_history.html",
+        {"form": form, "page": page, "query": query, "has_nodes": bool(nodes)},
+        status=400 if form.is_bound and form.errors else 200,
+    )
 
 
 @require_POST

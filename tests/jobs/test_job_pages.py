@@ -209,3 +209,68 @@ def test_designer_lets_the_platform_pick_greener_hours_before_a_deadline(shop):
     job = Job.objects.get()
     assert done.status_code == 302 and job.timing == Job.Timing.LOWEST_CARBON
     assert "Lowest carbon before the deadline" in client.get(f"/jobs/{job.pk}/").content.decode()
+
+
+def test_vendor_work_history_keeps_finished_parts_with_filters_and_own_nodes_only(shop):
+    from apps.jobs.models import Part
+    from apps.jobs.services import work_complete, work_fail
+    from tests.jobs.conftest import start_in_turn
+
+    def part(name):
+        return {
+            "name": name,
+            "material": "PLA",
+            "process": "fdm",
+            "size_x_mm": 5,
+            "size_y_mm": 5,
+            "size_z_mm": 5,
+        }
+
+    job = job_submit(by=shop["designer"], title="Frame", parts=[part("arm"), part("leg")])
+    other = job_submit(by=shop["designer"], title="Gearbox", parts=[part("cog")])
+    parts_schedule()
+    arm, leg = job.parts.get(name="arm"), job.parts.get(name="leg")
+    cog = other.parts.get()
+    # each made in its node's turn (parts ahead of it in the plan are completed first)
+    start_in_turn(leg)
+    work_fail(node_id=leg.assigned_node_id, part_id=leg.pk, reason="warped", machine_fault=False)
+    for p in (arm, cog):
+        p.refresh_from_db()
+        if p.status != Part.Status.COMPLETED:
+            start_in_turn(p)
+            work_complete(node_id=p.assigned_node_id, part_id=p.pk, quality_score=0.93)
+    Part.objects.filter(pk=cog.pk).update(finished_at=timezone.now() - timedelta(days=3))
+    client = portal_client(shop["vendor"])
+
+    html = client.get("/vendor/work/history/").content.decode()
+    for name in ("arm", "leg", "cog", f"#{job.pk} Frame", "warped"):
+        assert name in html, name
+    assert "3 parts." in html
+    # the newest first: leg (failed now), arm (completed now), cog (3 days ago)
+    assert html.index("cog") > html.index("arm")
+
+    failed = client.get("/vendor/work/history/?status=failed").content.decode()
+    assert "warped" in failed and "Gearbox" not in failed and "1 part." in failed
+    recent = client.get(
+        f"/vendor/work/history/?finished_from={(timezone.now() - timedelta(days=1)).date()}"
+    ).content.decode()
+    assert "Gearbox" not in recent and "2 parts." in recent
+    found = client.get("/vendor/work/history/?q=gear").content.decode()
+    assert "cog" in found and "Frame" not in found
+    on_node = client.get(f"/vendor/work/history/?node={cog.assigned_node_id}").content.decode()
+    assert "Gearbox" in on_node
+
+    # bad filters: a precise error, nothing hidden
+    bad = client.get("/vendor/work/history/?finished_from=2026-12-05&finished_to=2026-12-01")
+    assert bad.status_code == 400 and "The end day is before the start day." in bad.content.decode()
+    assert client.get("/vendor/work/history/?node=abc").status_code == 400
+    none = client.get("/vendor/work/history/?q=nothing-like-this").content.decode()
+    assert "No finished part matches these filters." in none
+
+    # another vendor's node is not a choice and shows nothing of ours
+    rival = portal_client(shop["rival"])
+    page = rival.get("/vendor/work/history/")
+    assert page.status_code == 200 and "Frame" not in page.content.decode()
+    assert "no fabrication nodes yet" in page.content.decode()
+    assert rival.get(f"/vendor/work/history/?node={cog.assigned_node_id}").status_code == 400
+    assert portal_client(shop["designer"]).get("/vendor/work/history/").status_code == 403
