@@ -124,6 +124,10 @@ MIDDLEWARE = [
     "apps.core.health.ProbeMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # An ETag on every GET answer (a hash of its body) and 304 Not Modified when the client's
+    # If-None-Match matches: a phone or shop-floor screen polling a job once a second gets no
+    # body while nothing changed. Above the middleware that change the body's headers.
+    "django.middleware.http.ConditionalGetMiddleware",
     "csp.middleware.CSPMiddleware",
     "apps.core.errors.PermissionsPolicyMiddleware",
     "apps.core.middleware.ApiErrorFormatMiddleware",
@@ -437,12 +441,20 @@ REST_FRAMEWORK = {
         "apps.users.authentication.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Per signed-in user, one budget for reads and a stricter one for writes (apps/core/
+    # throttles.py): a client polling a job, its nodes and the latest telemetry once a second
+    # reads ~180 times a minute. Signing in and token refresh have their own, per address.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
+        "apps.core.throttles.UserReadWriteThrottle",
         "rest_framework.throttling.AnonRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "user": os.environ.get("API_THROTTLE_USER", "100/minute"),
+        "user_read": os.environ.get("API_THROTTLE_USER_READ", "600/minute"),
+        # (API_THROTTLE_USER: the name of the single user rate before reads had their own)
+        "user_write": os.environ.get(
+            "API_THROTTLE_USER_WRITE", os.environ.get("API_THROTTLE_USER", "100/minute")
+        ),
+        "auth": os.environ.get("API_THROTTLE_AUTH", "20/minute"),
         "anon": os.environ.get("API_THROTTLE_ANON", "30/minute"),
         "device": os.environ.get("API_THROTTLE_DEVICE", "1200/minute"),
     },

@@ -6,6 +6,7 @@ Every error body is ``{"error": {"code": str, "message": str, "details": object|
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -159,6 +160,33 @@ def _positive_int_param(request: Any, name: str) -> int | None:
     if not value.isascii() or not value.isdigit() or int(value) < 1:
         raise exceptions.ValidationError({name: [f"Must be a whole number >= 1, got {raw!r}."]})
     return int(value)
+
+
+def requested_fields(request: Any, known: Iterable[str]) -> tuple[set[str], set[str]]:
+    """The `fields` (keep only these) and `omit` (leave these out) of a request, comma-separated
+    or repeated, checked against the response's `known` top-level fields: an unknown name is a
+    400 that lists the known ones (a client asking for a misspelt field must not get a silently
+    smaller body). drf-flex-fields applies them in the serializer."""
+    allowed = list(known)
+    chosen: dict[str, set[str]] = {}
+    for param in ("fields", "omit"):
+        names = {
+            name.strip()
+            for value in request.query_params.getlist(param)
+            for name in value.split(",")
+            if name.strip()
+        }
+        unknown = sorted(names - set(allowed))
+        if unknown:
+            raise exceptions.ValidationError(
+                {
+                    param: [
+                        f"Unknown field {', '.join(unknown)}; the fields are {', '.join(allowed)}."
+                    ]
+                }
+            )
+        chosen[param] = names
+    return chosen["fields"], chosen["omit"]
 
 
 class StandardPagination(PageNumberPagination):

@@ -12,11 +12,13 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from apps.core.filters import UtcIsoDateTimeFilter
 from apps.core.models import AuditLog
+from apps.core.throttles import AuthRateThrottle
 from apps.users.models import Membership, Organization, User
 from apps.users.permissions import action_required
 from apps.users.roles import MATRIX, PORTALS, Action, Role, scope_for
@@ -81,6 +83,7 @@ class TokenObtainApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
+    throttle_classes = [AuthRateThrottle, AnonRateThrottle]
 
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()
@@ -107,6 +110,8 @@ class TokenObtainApi(APIView):
 
 class TokenRefreshApi(TokenRefreshView):
     """Rotate a refresh token: the old one is blacklisted, a new pair is returned."""
+
+    throttle_classes = [AuthRateThrottle, AnonRateThrottle]
 
 
 class LogoutApi(APIView):

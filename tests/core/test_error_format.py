@@ -89,7 +89,10 @@ def test_409(make_user):
 
 
 @pytest.mark.django_db
-def test_429(make_user):
+def test_429(make_user, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "user_read", "100/minute")
     client = jwt_client(make_user())
     for _ in range(100):
         client.get("/api/v1/auth/me/")

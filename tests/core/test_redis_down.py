@@ -105,7 +105,7 @@ def daphne_on_own_redis(own_redis: Any, tmp_path: Path) -> Iterator[dict[str, An
         tmp_path,
         REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
         CELERY_BROKER_URL="",  # the broker follows REDIS_URL
-        API_THROTTLE_USER=f"{USER_RATE}/minute",
+        API_THROTTLE_USER_READ=f"{USER_RATE}/minute",
         SESSION_COOKIE_SECURE="0",  # plain http on loopback
         CSRF_COOKIE_SECURE="0",
         IMEWE_TEST_CELERY_EAGER="0",  # work is queued on the private Redis, as deployed

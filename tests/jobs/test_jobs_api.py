@@ -157,3 +157,68 @@ def test_cancel_and_priority_by_owner_only(shop, as_user):
     again = designer.post(f"/api/v1/jobs/{job_id}/cancel/", {"reason": "again"})
     assert again.status_code == 409
     assert designer.post(f"/api/v1/jobs/{job_id}/priority/", {"priority": 2}).status_code == 409
+
+
+def test_job_detail_costs_the_same_queries_for_3_parts_or_12_and_any_history(
+    shop, as_user, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.jobs.services import parts_schedule
+
+    designer = as_user(shop["designer"])
+    small = submit(designer, parts=[PART] * 3).json()["id"]
+    large = submit(designer, parts=[PART] * 12).json()["id"]
+    parts_schedule()  # more history rows (every part placed), by the platform
+    counts = []
+    for job_id in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            response = designer.get(f"/api/v1/jobs/{job_id}/")
+        assert response.status_code == 200
+        counts.append(len(queries))
+    body = response.json()
+    # (each part of quantity 2 is made as two lots: 24 parts)
+    assert len(body["parts"]) == 24 and body["parts_total"] == 24 and len(body["history"]) > 24
+    assert counts[0] == counts[1]
+    assert counts[1] <= 12  # authentication, throttle-free: the job, its parts, its history
+
+
+def test_job_detail_gives_the_fields_a_client_asks_for(shop, as_user):
+    designer = as_user(shop["designer"])
+    job_id = submit(designer, parts=[PART] * 3).json()["id"]
+    full = designer.get(f"/api/v1/jobs/{job_id}/")
+    status_only = designer.get(f"/api/v1/jobs/{job_id}/?fields=id,status,parts_total")
+    assert status_only.status_code == 200
+    total = len(full.json()["parts"])
+    assert status_only.json() == {"id": job_id, "status": "validated", "parts_total": total}
+    assert len(status_only.content) < len(full.content) / 10
+    lean = designer.get(f"/api/v1/jobs/{job_id}/?omit=history,parts").json()
+    assert "history" not in lean and "parts" not in lean and lean["parts_total"] == total
+    assert lean["title"] == full.json()["title"]
+
+    misspelt = designer.get(f"/api/v1/jobs/{job_id}/?fields=id,stauts")
+    assert misspelt.status_code == 400
+    error = misspelt.json()["error"]
+    assert error["code"] == "invalid"
+    assert "Unknown field stauts" in str(error["details"]["fields"])
+    assert designer.get(f"/api/v1/jobs/{job_id}/?omit=nothing").status_code == 400
+    # asking for fields does not widen access
+    assert as_user(shop["vendor"]).get(f"/api/v1/jobs/{job_id}/?fields=id").status_code == 404
+
+
+def test_polling_an_unchanged_job_answers_304_until_it_changes(shop, as_user):
+    designer = as_user(shop["designer"])
+    job_id = submit(designer).json()["id"]
+    first = designer.get(f"/api/v1/jobs/{job_id}/?fields=id,status,priority")
+    etag = first.headers["ETag"]
+    again = designer.get(
+        f"/api/v1/jobs/{job_id}/?fields=id,status,priority", HTTP_IF_NONE_MATCH=etag
+    )
+    assert again.status_code == 304 and again.content == b""
+    assert designer.post(f"/api/v1/jobs/{job_id}/priority/", {"priority": 9}).status_code == 200
+    changed = designer.get(
+        f"/api/v1/jobs/{job_id}/?fields=id,status,priority", HTTP_IF_NONE_MATCH=etag
+    )
+    assert changed.status_code == 200 and changed.json()["priority"] == 9
+    assert changed.headers["ETag"] != etag

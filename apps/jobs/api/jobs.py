@@ -8,16 +8,19 @@ from typing import Any
 import django_filters
 from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_flex_fields.serializers import FlexFieldsSerializerMixin
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api import requested_fields
 from apps.core.filters import UtcIsoDateTimeFilter
 from apps.jobs.models import CadFile, Job, Part, StatusChange
 from apps.jobs.selectors import (
+    job_detail_get_for_user,
     job_get_for_user,
     job_list,
     part_placements,
@@ -182,7 +185,11 @@ class JobSerializer(serializers.ModelSerializer):
         return int(counted) if counted is not None else job.parts.count()
 
 
-class JobDetailSerializer(JobSerializer):
+class JobDetailSerializer(FlexFieldsSerializerMixin, JobSerializer):
+    """A job with its parts and history; `?fields=id,status,parts_total` keeps only those
+    top-level fields, `?omit=history` leaves fields out (a status poll need not carry the
+    whole history)."""
+
     parts = PartSerializer(many=True, read_only=True)
     history = JobStatusChangeSerializer(many=True, read_only=True)
 
@@ -274,10 +281,32 @@ class JobListApi(ListAPIView):
 
 
 class JobDetailApi(APIView):
-    @extend_schema(responses={200: JobDetailSerializer})
+    """A job with its parts and history. `fields` (comma-separated) keeps only the named
+    top-level fields and `omit` leaves some out; an unknown name is a 400. The answer carries
+    an ETag: send it back in If-None-Match and an unchanged job answers 304 with no body."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("fields", str, description="top-level fields to keep, e.g. id,status"),
+            OpenApiParameter(
+                "omit", str, description="top-level fields to leave out, e.g. history"
+            ),
+        ],
+        responses={200: JobDetailSerializer},
+    )
     def get(self, request: AuthenticatedRequest, pk: int) -> Response:
-        job = job_get_for_user(user=request.user, pk=pk)
-        return Response(JobDetailSerializer(job).data)
+        keep, omit = requested_fields(request, JobDetailSerializer.Meta.fields)
+
+        def wanted(*names: str) -> bool:
+            return any((not keep or n in keep) and n not in omit for n in names)
+
+        job = job_detail_get_for_user(
+            user=request.user,
+            pk=pk,
+            parts=wanted("parts", "parts_total"),
+            history=wanted("history"),
+        )
+        return Response(JobDetailSerializer(job, context={"request": request}).data)
 
 
 class JobCancelApi(APIView):
