@@ -19,83 +19,42 @@ lock; and tests, unless one turns it on) the receivers run in the request after 
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from django.db import close_old_connections, connections
 
+from apps.telemetry.newest import NewestPerNode
+
 logger = logging.getLogger(__name__)
 
 
-class ReceiverRunner:
+class ReceiverRunner(NewestPerNode[Any]):
     """The newest point per node, handed to `deliver(node_id, point)` by a daemon thread."""
 
+    thread_name = "ingest-receivers"
+
     def __init__(self, deliver: Callable[[int, Any], None]) -> None:
+        super().__init__()
         self.deliver = deliver
-        self.pending: dict[int, Any] = {}
-        self.lock = threading.Lock()
-        self.wake = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.pid = 0
-        self.busy = False
         self.delivered = 0  # points handed to the receivers (tests, /metrics)
-        self.replaced = 0  # waiting points replaced by a newer one of the same node
+
+    @staticmethod
+    def _time(item: Any) -> Any:
+        return item.time
 
     def submit(self, node_id: int, point: Any) -> None:
-        with self.lock:
-            current = self.pending.get(node_id)
-            if current is not None:
-                self.replaced += 1
-            if current is None or point.time >= current.time:
-                self.pending[node_id] = point
-        self._ensure_thread()
-        self.wake.set()
+        self.offer(node_id, point)
 
-    def _ensure_thread(self) -> None:
-        # A forked process (`mqtt_bridge --processes`, Celery's prefork pool) has no thread.
-        if self.thread is not None and self.thread.is_alive() and self.pid == os.getpid():
-            return
-        with self.lock:
-            if self.thread is not None and self.thread.is_alive() and self.pid == os.getpid():
-                return
-            self.pid = os.getpid()
-            self.thread = threading.Thread(target=self._run, name="ingest-receivers", daemon=True)
-            self.thread.start()
-
-    def _take(self) -> dict[int, Any]:
-        with self.lock:
-            batch, self.pending = self.pending, {}
-            self.wake.clear()
-            self.busy = bool(batch)
-        return batch
-
-    def _run(self) -> None:
-        while True:
-            self.wake.wait()
-            batch = self._take()
-            try:
-                close_old_connections()
-                for node_id, point in batch.items():
-                    try:
-                        self.deliver(node_id, point)
-                    except Exception:  # deliver logs each receiver's failure; this is a bug
-                        logger.exception("telemetry receivers failed for node %s", node_id)
-                    self.delivered += 1
-            finally:
-                # A pooled connection goes back to the pool between rounds.
-                connections.close_all()
-                self.busy = False
-
-    def flush_now(self, timeout: float = 5.0) -> bool:
-        """Wait until every point submitted so far has been delivered (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                idle = not self.pending and not self.wake.is_set() and not self.busy
-            if idle:
-                return True
-            time.sleep(0.002)
-        return False
+    def _round(self, batch: dict[int, Any]) -> None:
+        try:
+            close_old_connections()
+            for node_id, point in batch.items():
+                try:
+                    self.deliver(node_id, point)
+                except Exception:  # deliver logs each receiver's failure; this is a bug
+                    logger.exception("telemetry receivers failed for node %s", node_id)
+                self.delivered += 1
+        finally:
+            # A pooled connection goes back to the pool between rounds.
+            connections.close_all()

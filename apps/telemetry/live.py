@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from typing import Any
 
@@ -31,6 +30,7 @@ from django.conf import settings
 
 from apps.core.breaker import REDIS_UNREACHABLE
 from apps.core.realtime import SEND_TIMEOUT_S, breaker, broadcast
+from apps.telemetry.newest import NewestPerNode
 
 logger = logging.getLogger(__name__)
 
@@ -45,70 +45,43 @@ def _coalescing_layer(layer: Any) -> bool:
     return layer is not None and type(layer).__module__.startswith("channels_redis")
 
 
-class LivePublisher:
+class LivePublisher(NewestPerNode[dict[str, Any]]):
     """The newest payload per node, sent by a daemon thread at most once per `window_s`."""
 
+    thread_name = "live-publisher"
+
     def __init__(self, window_s: float) -> None:
+        super().__init__()
         self.window_s = window_s
-        self.pending: dict[int, dict[str, Any]] = {}
-        self.lock = threading.Lock()
-        self.wake = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.pid = 0
-        self.busy = False  # a window's sends are under way
+        self.loop: asyncio.AbstractEventLoop | None = None  # the thread's own
         self.sent = 0  # messages handed to the channel layer (for tests and /metrics)
         self.dropped = 0  # newest values dropped because the layer was unreachable
 
+    @staticmethod
+    def _time(item: dict[str, Any]) -> Any:
+        return item["time"]
+
     def publish(self, node_id: int, payload: dict[str, Any]) -> None:
-        with self.lock:
-            current = self.pending.get(node_id)
-            if current is None or payload["time"] >= current["time"]:
-                self.pending[node_id] = payload
-        self._ensure_thread()
-        self.wake.set()
+        self.offer(node_id, payload)
 
-    def _ensure_thread(self) -> None:
-        import os
-
-        # A forked process (Celery's prefork pool, `mqtt_bridge --processes`) has no thread:
-        # start its own.
-        if self.thread is not None and self.thread.is_alive() and self.pid == os.getpid():
-            return
-        with self.lock:
-            if self.thread is not None and self.thread.is_alive() and self.pid == os.getpid():
-                return
-            self.pid = os.getpid()
-            self.thread = threading.Thread(target=self._run, name="live-publisher", daemon=True)
-            self.thread.start()
-
-    def _take(self) -> dict[int, dict[str, Any]]:
-        with self.lock:
-            batch, self.pending = self.pending, {}
-            self.wake.clear()
-            self.busy = bool(batch)
-        return batch
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+    def _thread_main(self) -> None:
+        self.loop = asyncio.new_event_loop()
         try:
-            while True:
-                self.wake.wait()
-                started = time.monotonic()
-                batch = self._take()
-                if batch:
-                    self.busy = True
-                    try:
-                        loop.run_until_complete(self._send(batch))
-                    finally:
-                        self.busy = False
-                # the window spaces sends; points arriving meanwhile wait in `pending`
-                rest = self.window_s - (time.monotonic() - started)
-                if rest > 0:
-                    time.sleep(rest)
+            super()._thread_main()
         except Exception:  # never expected: log it, and the next publish starts a new thread
             logger.exception("live telemetry publisher stopped")
         finally:
-            loop.close()
+            self.loop.close()
+
+    def _round(self, batch: dict[int, dict[str, Any]]) -> None:
+        assert self.loop is not None
+        self.loop.run_until_complete(self._send(batch))
+
+    def _between_rounds(self, round_started: float) -> None:
+        # the window spaces sends; points arriving meanwhile wait in `pending`
+        rest = self.window_s - (time.monotonic() - round_started)
+        if rest > 0:
+            time.sleep(rest)
 
     async def _send(self, batch: dict[int, dict[str, Any]]) -> None:
         layer = get_channel_layer()
@@ -137,17 +110,6 @@ class LivePublisher:
             logger.error("live telemetry send failed: %r", failure)
         if not failures:
             breaker.succeeded()
-
-    def flush_now(self, timeout: float = 5.0) -> bool:
-        """Wait until everything published so far has been sent (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                idle = not self.pending and not self.wake.is_set() and not self.busy
-            if idle:
-                return True
-            time.sleep(0.005)
-        return False
 
 
 publisher = LivePublisher(window_s=getattr(settings, "TELEMETRY_LIVE_WINDOW_MS", 50) / 1000)
