@@ -376,6 +376,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Task events (sent, started, succeeded, failed, retried) for the monitoring profile's
+# celery-exporter: task outcomes and queue depth on Grafana (docker-compose.yml, monitoring).
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_TASK_EVENTS", True)
+CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_EVENTS", True)
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "users.User"

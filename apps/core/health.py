@@ -118,8 +118,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 class ProbeMiddleware:
-    """`/healthz` and `/readyz` answer whatever Host the probe sends. A container healthcheck
-    asks http://127.0.0.1:8000/..., and 127.0.0.1 is (rightly) not in a production
+    """`/healthz`, `/readyz` and `/metrics` answer whatever Host the probe sends. A container
+    healthcheck asks http://127.0.0.1:8000/..., and 127.0.0.1 is (rightly) not in a production
     ALLOWED_HOSTS: CommonMiddleware refused it with 400, so web and nginx never became healthy.
     Placed right after the client-address middleware; nothing else the probes need. A probe
     with a valid Host goes the usual way (and is counted in the metrics by view)."""
@@ -127,6 +127,9 @@ class ProbeMiddleware:
     PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
         "/healthz": healthz,
         "/readyz": readyz,
+        # Prometheus scrapes each process by its address (deploy/prometheus/prometheus.yml);
+        # the view itself still serves internal networks only.
+        "/metrics": metrics,
     }
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

@@ -29,6 +29,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from apps.core.metrics import WEBSOCKET_CLIENTS
+
 logger = logging.getLogger(__name__)
 
 CLOSE_BAD_REQUEST = 4400
@@ -64,6 +66,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     rechecker: asyncio.Task[None] | None = None
     accepted = False
     ended = False
+    counted = False  # in imewe_websocket_clients
+    stream = ""  # the metric's label: the consumer's name unless a subclass names it
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -80,6 +84,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.start(user)
         if self.accepted:
             self.rechecker = asyncio.create_task(self._recheck_periodically())
+            WEBSOCKET_CLIENTS.labels(self.stream or type(self).__name__).inc()
+            self.counted = True
 
     async def start(self, user: Any) -> None:
         await self.accept()
@@ -107,6 +113,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         self.ended = True
         self.accepted = False  # from now on nothing more is relayed
+        if self.counted:
+            WEBSOCKET_CLIENTS.labels(self.stream or type(self).__name__).dec()
+            self.counted = False
         if self.rechecker is not None and self.rechecker is not asyncio.current_task():
             self.rechecker.cancel()
         await self.stop()

@@ -2,14 +2,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
+from apps.core.metrics import LIVE_POINT_AGE
 from apps.core.sockets import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, LiveConsumer
 from apps.telemetry.live import telemetry_group
 from apps.telemetry.selectors import telemetry_nodes
+
+
+def _observe_age(payload: dict[str, Any]) -> None:
+    try:
+        sent_at = datetime.fromisoformat(payload["time"])
+    except (KeyError, TypeError, ValueError):  # not a point (never expected): not measured
+        return
+    LIVE_POINT_AGE.observe(max((datetime.now(UTC) - sent_at).total_seconds(), 0.0))
+
 
 MIN_INTERVAL_S = 0.25  # at most one message per node per 250 ms, with the newest values
 MAX_NODES = 200
@@ -71,8 +82,10 @@ class TelemetryConsumer(LiveConsumer):
             now = time.monotonic()
             due = [n for n in self.pending if now - self.last_sent.get(n, 0.0) >= MIN_INTERVAL_S]
             for node_id in due:
-                await self.send_json(self.pending.pop(node_id))
+                payload = self.pending.pop(node_id)
+                await self.send_json(payload)
                 self.last_sent[node_id] = now
+                _observe_age(payload)
             if self.pending:
                 wait = min(
                     MIN_INTERVAL_S - (now - self.last_sent.get(n, 0.0)) for n in self.pending

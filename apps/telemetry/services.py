@@ -23,6 +23,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from apps.core.metrics import POINTS_DUPLICATE, POINTS_REJECTED, POINTS_STORED
 from apps.telemetry.after_ingest import ReceiverRunner
 from apps.telemetry.live import live_publish, telemetry_group  # noqa: F401 (re-exported)
 from apps.telemetry.models import TelemetryPoint
@@ -77,9 +78,9 @@ def telemetry_ingest(*, points: Sequence[Any], node_id: int) -> IngestReport:
         raise ValueError(f"At most {MAX_BATCH} points per batch.")
     refused = _node_refusal(node_id, len(points))
     if refused is not None:
-        return refused
+        return _counted(refused, "live")
     batch, rejected = points_clean(points, node_id=node_id, now=timezone.now())
-    return _ingest(batch, rejected)
+    return _counted(_ingest(batch, rejected), "live")
 
 
 def telemetry_ingest_json(*, body: bytes, node_id: int) -> IngestReport:
@@ -96,10 +97,10 @@ def telemetry_ingest_json(*, body: bytes, node_id: int) -> IngestReport:
         raise BatchShapeError(f"At most {MAX_BATCH} points per batch; got {len(points)}.")
     refused = _node_refusal(node_id, len(points))
     if refused is not None:
-        return refused
+        return _counted(refused, "live")
     now = timezone.now()
     batch, rejected = points_clean_json(body, points, shaped, node_id=node_id, now=now)
-    return _ingest(batch, rejected)
+    return _counted(_ingest(batch, rejected), "live")
 
 
 def telemetry_import_history(*, points: Sequence[Any], node_id: int) -> IngestReport:
@@ -119,7 +120,7 @@ def telemetry_import_history(*, points: Sequence[Any], node_id: int) -> IngestRe
     batch, rejected = points_clean(
         points, node_id=node_id, now=timezone.now(), max_past=HISTORY_MAX_PAST
     )
-    return _ingest(batch, rejected, announce=False)
+    return _counted(_ingest(batch, rejected, announce=False), "history")
 
 
 class StreamingNodes:
@@ -149,6 +150,22 @@ class StreamingNodes:
 
 
 streaming_nodes = StreamingNodes()
+
+
+METRIC_FIELDS = frozenset({"node", "time", "job_id", "units", "extra", "point", *SIGNALS})
+
+
+def _counted(report: IngestReport, path: str) -> IngestReport:
+    """Counts the report's points on /metrics (apps/core/metrics.py)."""
+    if report.accepted:
+        POINTS_STORED.labels(path).inc(report.accepted)
+    if report.duplicates:
+        POINTS_DUPLICATE.labels(path).inc(len(report.duplicates))
+    for rejection in report.rejected:
+        field = str(next(iter(rejection.get("errors") or {}), "point")).split(".")[0]
+        # (an unknown field's name is the sender's: never a label of its own)
+        POINTS_REJECTED.labels(path, field if field in METRIC_FIELDS else "other").inc()
+    return report
 
 
 def _node_refusal(node_id: int, count: int) -> IngestReport | None:

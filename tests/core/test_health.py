@@ -49,6 +49,7 @@ def test_readyz_turns_503_when_redis_stops(client, own_redis):
     assert "Error" in body["checks"]["channel_layer"]["error"]
 
 
+@pytest.mark.django_db  # /metrics reads the fleet's figures from the database
 def test_metrics_exposes_latency_by_view(client):
     client.get("/healthz")
     text = client.get("/metrics").content.decode()

@@ -60,6 +60,14 @@ class Command(BaseCommand):
         parser.add_argument("--topic-root", default=env("MQTT_TOPIC_ROOT", TOPIC_ROOT))
         parser.add_argument("--flush-ms", type=int, default=200)
         parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=int(env("MQTT_BRIDGE_METRICS_PORT", "0")),
+            help="serve Prometheus metrics on this port (0: off); with --processes, bridge i "
+            "serves on port + i",
+        )
+        parser.add_argument("--metrics-addr", default=env("MQTT_BRIDGE_METRICS_ADDR", "127.0.0.1"))
+        parser.add_argument(
             "--retire",
             metavar="CLIENT_ID",
             help="store what this client id's session holds, then end the session and exit",
@@ -83,6 +91,10 @@ class Command(BaseCommand):
         )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: bridge.stopping.set())
+        if options["metrics_port"] and not options["retire"]:
+            from prometheus_client import start_http_server
+
+            start_http_server(options["metrics_port"], addr=options["metrics_addr"])
         if options["retire"]:
             if not bridge.retire():
                 raise CommandError(f"{bridge.client_id} still received messages; run it again")
@@ -146,6 +158,12 @@ class Command(BaseCommand):
                             *common,
                             "--index",
                             str(index),
+                            "--metrics-addr",
+                            options["metrics_addr"],
+                            "--metrics-port",
+                            str(options["metrics_port"] + index - first)
+                            if options["metrics_port"]
+                            else "0",
                         ]
                     )
                     started[index] = now
