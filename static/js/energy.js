@@ -34,6 +34,10 @@
     const spec = JSON.parse(source.textContent);
     const datasets = spec.series.map((s, i) => dataset(spec, s, i));
     const options = {animation: false, responsive: true};
+    if (spec.type === "doughnut") {
+      // a narrow column of its own (energy-charts in imewe.css); the legend beside the ring
+      Object.assign(options, {aspectRatio: 1.6, plugins: {legend: {position: "right"}}});
+    }
     if (spec.type !== "doughnut") {
       const axes = spec.axes || {};
       options.interaction = {mode: "index", intersect: false};
