@@ -24,6 +24,7 @@ from apps.jobs.forms import (
 )
 from apps.jobs.models import Job, Status
 from apps.jobs.selectors import (
+    cad_files_of,
     job_can_change,
     job_get_for_user,
     job_list,
@@ -105,6 +106,23 @@ def _parts_from(formset: Any, request: AuthenticatedHttpRequest) -> list[dict[st
     return parts
 
 
+def _show_kept_uploads(formset: Any, request: AuthenticatedHttpRequest) -> None:
+    """Each part form's kept upload (its `cad_file` token, when it is the user's own upload),
+    as `form.kept_cad`: the page names the file with what was measured in it. A browser
+    empties a file input on every page load, so the kept upload is what carries the model to
+    the next step, and the designer needs to see that it did."""
+    if not formset.is_bound:
+        return
+    tokens = {}
+    for form in formset.forms:
+        raw = str(form.data.get(f"{form.prefix}-cad_file") or "").strip()
+        if raw.isdigit():
+            tokens[form.prefix] = int(raw)
+    kept = cad_files_of(user=request.user, ids=list(tokens.values()))
+    for form in formset.forms:
+        form.kept_cad = kept.get(tokens.get(form.prefix, 0))
+
+
 @login_required
 @action_required(Action.JOB_CREATE)
 def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -128,6 +146,7 @@ def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = 400 if errors or job_form.errors or formset.total_error_count() else 200
     if request.method == "GET":
         status = 200
+    _show_kept_uploads(formset, request)
     earliest = (estimate or {}).get("earliest_completion")
     for row in ((estimate or {}).get("plan") or {}).get("parts", []):
         for key in ("start_at", "finish_at"):
