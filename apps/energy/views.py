@@ -199,7 +199,10 @@ def _outlook_chart(outlook: SiteHours, prefix: str) -> dict[str, Any]:
         "title": f"Next {len(outlook.hours)} hours: price and carbon of the site's mix",
         "type": "line",
         "labels": [h.start.strftime("%a %H:%M") for h in outlook.hours],
-        "axes": {"y": f"{outlook.currency}/kWh", "y1": "kg CO2e/kWh"},
+        "axes": {
+            "y": f"Price ({outlook.currency}/kWh)",
+            "y1": "Carbon (kg CO2e/kWh), renewable share (0-1)",
+        },
         "series": [
             {"label": "Price", "data": [round(h.price, 5) for h in outlook.hours]},
             {
