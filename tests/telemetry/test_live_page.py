@@ -53,6 +53,8 @@ def test_live_page_names_the_demo_time_scale(fleet, settings, scale, shown):
 
 def test_live_chart_says_why_it_is_empty_until_a_reading_arrives(fleet):
     node = approved_node(fleet)
+    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
     client = portal_client(fleet["vendor"])
     html = client.get(f"/nodes/{node.pk}/live/").content.decode()
     assert '<p id="chart-empty" class="empty" data-chart-empty="chart">' in html
