@@ -126,8 +126,9 @@ def _usage_charts(
     if metered is not None:
         series.append(
             {
+                # a bar of its own beside the parts' stacked bars: parts' kWh are a share of it
                 "label": "Metered from telemetry (kWh)",
-                "type": "line",
+                "stack": "metered",
                 "data": [round(by_day.get(d["day"], 0.0), 3) for d in daily],
                 "colour": "#2c3e50",
             }

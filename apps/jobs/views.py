@@ -120,7 +120,13 @@ def _show_kept_uploads(formset: Any, request: AuthenticatedHttpRequest) -> None:
             tokens[form.prefix] = int(raw)
     kept = cad_files_of(user=request.user, ids=list(tokens.values()))
     for form in formset.forms:
-        form.kept_cad = kept.get(tokens.get(form.prefix, 0))
+        cad = form.kept_cad = kept.get(tokens.get(form.prefix, 0))
+        if cad is not None:  # the empty size fields say what the estimate uses instead
+            for axis in "xyz":
+                measured = getattr(cad, f"size_{axis}_mm")
+                form.fields[f"size_{axis}_mm"].widget.attrs["placeholder"] = (
+                    f"{measured:g} measured"
+                )
 
 
 @login_required

@@ -1,7 +1,8 @@
 // Energy pages (progressive enhancement: every figure is also in a table or the totals).
 // Draws the charts whose specs the page embeds: <canvas data-energy-chart="<json_script id>">.
 // A spec: {type: "bar" | "line" | "doughnut", labels, stacked?, axes?: {y, y1},
-//          series: [{label, data, type?, axis?: "y1", dash?, colour?, colours?}]}.
+//          series: [{label, data, type?, axis?: "y1", dash?, colour?, colours?, stack?}]}
+// (a stacked bar series with its own `stack` stands beside the others, not on them).
 (function () {
   "use strict";
 
@@ -23,7 +24,7 @@
       borderWidth: type === "bar" ? 0 : 2,
       pointRadius: type === "line" ? 0 : undefined,
       yAxisID: s.axis || "y",
-      stack: type === "bar" && spec.stacked ? "kwh" : undefined,
+      stack: type === "bar" && spec.stacked ? s.stack || "kwh" : undefined,
       order: type === "line" ? 0 : 1,
     };
   }

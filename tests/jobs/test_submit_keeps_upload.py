@@ -37,6 +37,7 @@ def test_the_estimate_names_the_kept_model_with_its_measured_size(shop):
     assert f"measured {size}" in kept.group(2)
     assert f'name="parts-0-cad_file" value="{cad.pk}"' in html
     assert "Replace the model (optional)" in html
+    assert f'placeholder="{cad.size_z_mm:g} measured"' in html
     # estimating again without picking the file again keeps the same model
     again = client.post("/jobs/new/", form_data("estimate", cad_file=cad.pk))
     assert again.status_code == 200 and f'data-kept-upload="{cad.pk}"' in again.content.decode()
