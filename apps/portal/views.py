@@ -6,12 +6,13 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 
 from apps.core.models import AuditLog
 from apps.core.selectors import audit_log_list, notification_list
+from apps.energy.selectors import metered_energy
 from apps.portal.access import action_required, portal_required
 from apps.portal.kpis import PlatformKpis, kpi_can_view, platform_kpis
 from apps.portal.reports import (
@@ -271,10 +272,20 @@ def sustainability_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query["organization"] = str(organization.pk)
     query["format"] = "csv"
+    machines = FabricationNode.objects.filter(
+        Q(vendor=organization) | Q(site=organization)
+    ).exclude(status=FabricationNode.Status.DECOMMISSIONED)
+    machine_ids = list(machines.values_list("pk", flat=True))
     context.update(
         _period_context(request, period),
         organization=organization,
         report=report,
+        # what its machines drew, idle or running (their power telemetry): parts' kWh above are
+        # a share of it, so a site whose machines idle all month does not read as 0 kWh
+        machines=len(machine_ids),
+        metered=metered_energy(node_ids=machine_ids, start=period.start, end=period.end)
+        if machine_ids
+        else None,
         errors=errors,
         csv_query=query.urlencode(),
     )

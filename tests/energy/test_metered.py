@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.template.defaultfilters import floatformat
 from django.utils import timezone
 
 from apps.energy.models import SitePowerCap
@@ -140,3 +141,18 @@ def test_energy_pages_say_why_they_have_no_chart(fleet, printer):
     assert page.context["charts"] == []
     assert 'data-chart-empty="energy"' in text
     assert "sent no power readings and no part finished" in text
+
+
+def test_the_sustainability_report_shows_what_the_sites_machines_drew(fleet, printer, ingest):
+    now = timezone.now().replace(microsecond=0)
+    ingest(printer, _readings(now - timedelta(minutes=60), 59, 0.3))
+    page = portal_client(fleet["operator"]).get(
+        "/reports/sustainability/", {"organization": fleet["site"].pk, "days": 7}
+    )
+    assert page.status_code == 200
+    assert page.context["machines"] == 1
+    assert page.context["metered"].kwh == pytest.approx(0.295, rel=1e-6)
+    text = page.content.decode()
+    assert "kWh metered on its 1 machine (idle and running)" in text
+    drew = floatformat(page.context["metered"].kwh, 2)
+    assert f"Its machines drew {drew} kWh all the same" in text

@@ -517,7 +517,8 @@ def test_report_page_with_data_csv_and_empty(studio_history):
     assert "TOTAL,,3,4.0000" in exported.content.decode()
 
     empty = client.get("/reports/sustainability/", {"days": "7"})
-    assert empty.status_code == 200 and b"Nothing recorded for Studio" in empty.content
+    assert empty.status_code == 200 and b"No part of Studio's jobs" in empty.content
+    assert empty.context["metered"] is None  # a design team has no machines
 
     bad = client.get("/reports/sustainability/", {"start": "2025-02-30"})
     assert bad.status_code == 200 and b"is not a date" in bad.content
