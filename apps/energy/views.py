@@ -184,7 +184,8 @@ def _usage_charts(
         ],
     }
     if not kinds:
-        cost["no_data"] = mix["no_data"] = no_parts
+        cost["no_data"] = no_parts
+        mix["no_data"] = "No part finished in this period, so there is no source mix."
     return [energy, cost, mix]
 
 

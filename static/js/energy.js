@@ -34,10 +34,12 @@
     if (!source || typeof Chart === "undefined") return;
     const spec = JSON.parse(source.textContent);
     const datasets = spec.series.map((s, i) => dataset(spec, s, i));
-    const options = {animation: false, responsive: true};
+    // on a phone a wide chart would be a strip a few pixels high: taller there
+    const narrow = canvas.parentElement.clientWidth < 560;
+    const options = {animation: false, responsive: true, aspectRatio: narrow ? 1.3 : canvas.width / canvas.height};
     if (spec.type === "doughnut") {
       // a narrow column of its own (energy-charts in imewe.css); the legend beside the ring
-      Object.assign(options, {aspectRatio: 1.6, plugins: {legend: {position: "right"}}});
+      Object.assign(options, {aspectRatio: narrow ? 1.2 : 1.6, plugins: {legend: {position: narrow ? "bottom" : "right"}}});
     }
     if (spec.type !== "doughnut") {
       const axes = spec.axes || {};

@@ -68,6 +68,8 @@
       options: {
         animation: false,
         responsive: true,
+        // a phone gets a taller chart than the canvas's desktop proportions
+        aspectRatio: canvas.parentElement.clientWidth < 560 ? 1.3 : canvas.width / canvas.height,
         interaction: {mode: "nearest", axis: "x", intersect: false},
         plugins: {tooltip: {callbacks: {title: (items) => (time ? timeLabel(items[0].parsed.x) : items[0].label)}}},
         scales,

@@ -237,6 +237,7 @@ def _prediction_charts(
                 {"label": "Failure probability", "data": line("failure_probability"), "axis": "y1"},
             ],
             "axes": {"y": "Anomaly score", "y1": "Failure probability (0-1)"},
+            "y_min": 0,
             "y1_range": [0, 1],
         }
     ]
