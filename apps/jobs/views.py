@@ -21,6 +21,7 @@ from apps.jobs.forms import (
     PriorityForm,
     SaveTemplateForm,
     UseTemplateForm,
+    materials_by_process,
 )
 from apps.jobs.models import Job, Status
 from apps.jobs.selectors import (
@@ -167,6 +168,7 @@ def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             "estimate": estimate,
             "errors": errors,
             "earliest_completion": datetime.fromisoformat(earliest) if earliest else None,
+            "materials_by_process": materials_by_process(),
         },
         status=status,
     )
