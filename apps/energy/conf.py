@@ -64,5 +64,7 @@ METERED_MAX_GAP_S = 300.0
 # A node's newest power reading counts as its draw now while it is at most this old (what the
 # Live page shows); a site is over its cap when the nodes standing there draw more in sum.
 DRAW_FRESH_SECONDS = 120
-# A closed day's metered kWh is kept this long in the cache (late points arrive within hours).
-METERED_DAY_CACHE_S = 3600
+# A closed day's metered kWh is kept this long in the cache: a page reads raw telemetry only for
+# today and the days it has not seen within this time. Points that arrive later for a closed day
+# (a gateway's store-and-forward after an outage, an imported history) count once it expires.
+METERED_DAY_CACHE_S = 6 * 3600
