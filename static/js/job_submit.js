@@ -1,29 +1,38 @@
 // Job submission: "Add a part" clones the empty part form (Django formset prefix __prefix__),
-// and each part's material list offers only the catalogue materials its chosen process works
-// (the server refuses any other pair with the same rule: apps/jobs/forms.py PartForm.clean).
+// and each part's process and material stay a pair the catalogue knows (the server refuses any
+// other with the same rule: apps/jobs/forms.py PartForm.clean). Nothing is disabled, so either
+// may be picked first: choosing a process the material does not suit moves the material to one
+// it works, and choosing a material the process cannot work moves the process to one that can.
 (function () {
   "use strict";
   const source = document.getElementById("materials-by-process");
   const works = source ? JSON.parse(source.textContent) : {};
+  const fits = (process, material) => (works[process] || []).includes(material);
 
-  function follow(processSelect) {
-    const materialSelect = document.getElementById(processSelect.id.replace(/-process$/, "-material"));
-    if (!materialSelect || !works[processSelect.value]) return;
-    const allowed = new Set(works[processSelect.value]);
-    for (const option of materialSelect.options) {
-      option.hidden = option.disabled = !allowed.has(option.value);
-    }
-    if (!allowed.has(materialSelect.value)) {
-      const first = [...materialSelect.options].find((o) => !o.disabled);
-      if (first) materialSelect.value = first.value;
-    }
+  function pair(part) {
+    const process = part.querySelector('select[id$="-process"]');
+    const material = part.querySelector('select[id$="-material"]');
+    return process && material ? {process, material} : null;
   }
 
-  function bind(root) {
-    for (const select of root.querySelectorAll('select[id$="-process"]')) {
-      select.addEventListener("change", () => follow(select));
-      follow(select);
-    }
+  function firstOf(select, test) {
+    const option = [...select.options].find((o) => o.value && test(o.value));
+    return option ? option.value : null;
+  }
+
+  function bind(part) {
+    const p = pair(part);
+    if (!p) return;
+    p.process.addEventListener("change", () => {
+      if (fits(p.process.value, p.material.value)) return;
+      const material = firstOf(p.material, (m) => fits(p.process.value, m));
+      if (material) p.material.value = material;
+    });
+    p.material.addEventListener("change", () => {
+      if (fits(p.process.value, p.material.value)) return;
+      const process = firstOf(p.process, (code) => fits(code, p.material.value));
+      if (process) p.process.value = process;
+    });
   }
 
   document.getElementById("add-part").addEventListener("click", () => {
@@ -36,5 +45,5 @@
     total.value = index + 1;
     bind(parts.lastElementChild);
   });
-  bind(document);
+  document.querySelectorAll("#parts fieldset.part").forEach(bind);
 })();
