@@ -55,3 +55,16 @@ def default_renewable_price() -> Decimal:
 
 def currency() -> str:
     return str(settings.JOBS_CURRENCY)
+
+
+# Metered energy (everything a node drew, idle or running, from its power_kw telemetry): two
+# readings further apart than this are a node that was off or silent, and the gap counts nothing
+# (the gap a part's measurement tolerates, apps.energy.calc.MAX_GAP_S).
+METERED_MAX_GAP_S = 300.0
+# A node's newest power reading counts as its draw now while it is at most this old (what the
+# Live page shows); a site is over its cap when the nodes standing there draw more in sum.
+DRAW_FRESH_SECONDS = 120
+# A closed day's metered kWh is kept this long in the cache: a page reads raw telemetry only for
+# today and the days it has not seen within this time. Points that arrive later for a closed day
+# (a gateway's store-and-forward after an outage, an imported history) count once it expires.
+METERED_DAY_CACHE_S = 6 * 3600

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +40,7 @@ from apps.vendors.selectors import nodes_in_scope
 FACTORS_CACHE_KEY = "energy:emission-factors"
 FACTORS_CACHE_S = 300
 SITE_KINDS = (Organization.Kind.VENDOR, Organization.Kind.OPERATOR_SITE)
+ONE_DAY = timedelta(days=1)
 
 
 # --- Scope -------------------------------------------------------------------------------------
@@ -382,3 +384,112 @@ def job_energy(*, job: Job) -> JobEnergy:
         recorded_parts=0,
         total_parts=total_parts,
     )
+
+
+# --- Metered energy and the draw now (from telemetry) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metered:
+    """kWh the nodes drew over a period as their power telemetry shows it (idle and running),
+    per node and per UTC day. Parts' recorded consumption is the share of this drawn while
+    parts ran."""
+
+    by_node: dict[int, float]
+    by_day: dict[date, float]
+
+    @property
+    def kwh(self) -> float:
+        return sum(self.by_node.values())
+
+
+def metered_energy(*, node_ids: list[int], start: datetime, end: datetime) -> Metered:
+    """Metered kWh of `node_ids` over [start, end) (apps.telemetry.selectors.power_kwh_by_day).
+    Whole past days are cached per node, so a 30-day page reads the database only for the days
+    it has not seen, the partial first day and today."""
+    from apps.telemetry.selectors import power_kwh_by_day
+
+    node_ids = sorted(set(node_ids))
+    gap = conf.METERED_MAX_GAP_S
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, dt_time(), tzinfo=UTC)
+
+    first_whole = start.date() if start == midnight(start.date()) else start.date() + ONE_DAY
+    today = end.date()
+    whole = [first_whole + i * ONE_DAY for i in range(max((today - first_whole).days, 0))]
+    keys = {(n, d): f"energy:metered:{n}:{d.isoformat()}" for n in node_ids for d in whole}
+    cached = cache.get_many(list(keys.values())) if keys else {}
+    missing = [d for d in whole if any(keys[(n, d)] not in cached for n in node_ids)]
+    body_from = midnight(missing[0]) if missing else midnight(max(today, first_whole))
+    read = power_kwh_by_day(node_ids=node_ids, start=max(body_from, start), end=end, max_gap_s=gap)
+    head_end = min(midnight(first_whole), end)
+    if start < head_end:  # the part of the first day inside the period
+        head = power_kwh_by_day(node_ids=node_ids, start=start, end=head_end, max_gap_s=gap)
+        for node_id, per_day in head.items():
+            read.setdefault(node_id, {}).update(per_day)
+    by_node: dict[int, float] = defaultdict(float)
+    by_day: dict[date, float] = defaultdict(float)
+    for (node_id, day), key in keys.items():
+        if day < body_from.date() and (value := float(cached[key])):
+            by_node[node_id] += value
+            by_day[day] += value
+    to_cache: dict[str, float] = {}
+    for node_id in node_ids:
+        for day, value in read.get(node_id, {}).items():
+            by_node[node_id] += value
+            by_day[day] += value
+        for day in whole:
+            if day >= body_from.date():
+                to_cache[keys[(node_id, day)]] = read.get(node_id, {}).get(day, 0.0)
+    if to_cache:
+        cache.set_many(to_cache, conf.METERED_DAY_CACHE_S)
+    return Metered(by_node=dict(by_node), by_day=dict(by_day))
+
+
+@dataclass(frozen=True)
+class SiteDraw:
+    """What the nodes standing at a site draw now, from their newest power readings, against
+    the site's power cap."""
+
+    site: Organization
+    cap_kw: float | None
+    now_kw: float
+    reporting: int  # nodes with a fresh reading
+    nodes: int
+
+    @property
+    def over_cap(self) -> bool:
+        return bool(self.cap_kw) and self.now_kw > (self.cap_kw or 0.0)
+
+    @property
+    def cap_share(self) -> float | None:
+        return self.now_kw / self.cap_kw if self.cap_kw else None
+
+
+def node_draw_now(*, node_ids: list[int], now: datetime | None = None) -> dict[int, float]:
+    """kW each node draws now (its newest power reading, while fresh); silent nodes left out."""
+    from apps.telemetry.selectors import current_power_kw
+
+    return current_power_kw(
+        node_ids=node_ids, fresh=timedelta(seconds=conf.DRAW_FRESH_SECONDS), now=now
+    )
+
+
+def site_draw(*, sites: list[Organization], now: datetime | None = None) -> dict[int, SiteDraw]:
+    """Each site's draw now over all the nodes standing there (the cap is the site's, whoever
+    owns the machines), keyed by site id."""
+    members: dict[int, list[int]] = {}
+    for site in sites:
+        members[site.pk] = list(site_nodes(site=site).values_list("pk", flat=True))
+    draw = node_draw_now(node_ids=[n for ids in members.values() for n in ids], now=now)
+    return {
+        site.pk: SiteDraw(
+            site=site,
+            cap_kw=(cap.max_kw if (cap := cap_of(site)) is not None else None),
+            now_kw=round(sum(draw.get(n, 0.0) for n in members[site.pk]), 3),
+            reporting=sum(1 for n in members[site.pk] if n in draw),
+            nodes=len(members[site.pk]),
+        )
+        for site in sites
+    }

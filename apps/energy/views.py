@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict
 from apps.core.forms import form_add_service_error
+from apps.energy import conf
 from apps.energy.calc import site_key
 from apps.energy.forms import (
     CapForm,
@@ -32,6 +34,7 @@ from apps.energy.models import Consumption, EnergySource, SourceKind
 from apps.energy.opportunities import node_opportunities
 from apps.energy.outlook import SiteHours, site_outlook
 from apps.energy.selectors import (
+    Metered,
     cap_of,
     consumption_daily,
     consumption_summary,
@@ -41,7 +44,10 @@ from apps.energy.selectors import (
     energy_site_visible_get,
     energy_sites,
     energy_sites_visible,
+    metered_energy,
+    node_draw_now,
     site_cap,
+    site_draw,
     site_nodes,
     source_get_for_user,
 )
@@ -89,48 +95,74 @@ def _period(request: AuthenticatedHttpRequest) -> tuple[int, datetime, datetime]
 
 
 def _usage_charts(
-    rows: QuerySet[Consumption], *, start: datetime, end: datetime, prefix: str
+    rows: QuerySet[Consumption],
+    *,
+    start: datetime,
+    end: datetime,
+    prefix: str,
+    metered: Metered | None = None,
 ) -> list[dict[str, Any]]:
-    """kWh per day by source with kg CO2e, cost per day, and the source mix."""
+    """kWh per day: metered from telemetry (all the nodes drew, idle or running) with the parts'
+    recorded kWh by source and their kg CO2e; cost per day; the parts' source mix. A chart with
+    nothing to draw carries `no_data`, the reason shown in its place."""
     daily = consumption_daily(rows, start=start, end=end)
-    if not any(d["kwh"] for d in daily):
+    by_day = metered.by_day if metered is not None else {}
+    if not any(d["kwh"] for d in daily) and not any(by_day.values()):
         return []
     labels = [d["day"].strftime("%b %d") for d in daily]
     kinds = [k for k in SourceKind.values if any(d["by_source"].get(k) for d in daily)]
-    energy = {
-        "id": f"{prefix}-energy",
-        "title": "Energy per day (kWh) and carbon (kg CO2e)",
-        "type": "bar",
-        "stacked": True,
-        "labels": labels,
-        "axes": {"y": "kWh", "y1": "kg CO2e"},
-        "series": [
+    no_parts = (
+        "No part finished in this period: cost and source are recorded for each part that "
+        "finishes (the metered energy above is what the machines drew, idle included)."
+    )
+    series: list[dict[str, Any]] = [
+        {
+            "label": f"Parts: {SourceKind(k).label} (kWh)",
+            "data": [round(d["by_source"].get(k, 0.0), 3) for d in daily],
+            "colour": SOURCE_COLOURS[SourceKind(k)],
+        }
+        for k in kinds
+    ]
+    if metered is not None:
+        series.append(
             {
-                "label": SourceKind(k).label,
-                "data": [round(d["by_source"].get(k, 0.0), 3) for d in daily],
-                "colour": SOURCE_COLOURS[SourceKind(k)],
+                # a bar of its own beside the parts' stacked bars: parts' kWh are a share of it
+                "label": "Metered from telemetry (kWh)",
+                "stack": "metered",
+                "data": [round(by_day.get(d["day"], 0.0), 3) for d in daily],
+                "colour": "#2c3e50",
             }
-            for k in kinds
-        ]
-        + [
+        )
+    if kinds:
+        series.append(
             {
-                "label": "kg CO2e",
+                "label": "Parts' carbon (kg CO2e)",
                 "type": "line",
                 "axis": "y1",
+                "dash": True,
                 "data": [round(d["co2e_kg"], 3) for d in daily],
                 "colour": "#c0392b",
             }
-        ],
+        )
+    energy = {
+        "id": f"{prefix}-energy",
+        "title": "Energy per day: metered from telemetry, and recorded for parts by source",
+        "type": "bar",
+        "stacked": True,
+        "labels": labels,
+        "axes": {"y": "Energy (kWh)", "y1": "Carbon (kg CO2e)"},
+        "series": series,
     }
+    currency = conf.currency()
     cost = {
         "id": f"{prefix}-cost",
-        "title": "Energy cost per day",
+        "title": f"Parts' energy cost per day ({currency})",
         "type": "bar",
         "labels": labels,
-        "axes": {"y": "cost"},
+        "axes": {"y": f"Cost ({currency})"},
         "series": [
             {
-                "label": "Cost",
+                "label": f"Cost ({currency})",
                 "data": [float(d["cost"]) for d in daily],
                 "colour": "#1e8449",
             }
@@ -139,8 +171,9 @@ def _usage_charts(
     totals = {k: sum(d["by_source"].get(k, 0.0) for d in daily) for k in kinds}
     mix = {
         "id": f"{prefix}-mix",
-        "title": "Source mix (kWh)",
+        "title": "Parts' source mix (kWh)",
         "type": "doughnut",
+        "css": "chart-mix",
         "labels": [SourceKind(k).label for k in kinds],
         "series": [
             {
@@ -150,7 +183,16 @@ def _usage_charts(
             }
         ],
     }
+    if not kinds:
+        cost["no_data"] = no_parts
+        mix["no_data"] = "No part finished in this period, so there is no source mix."
     return [energy, cost, mix]
+
+
+def _demo_time_scale() -> float | None:
+    """`make run`'s time compression when on: parts' kWh are machine time / this."""
+    scale = float(settings.DEMO_TIME_SCALE)
+    return scale if scale > 1 else None
 
 
 def _outlook_chart(outlook: SiteHours, prefix: str) -> dict[str, Any]:
@@ -159,7 +201,10 @@ def _outlook_chart(outlook: SiteHours, prefix: str) -> dict[str, Any]:
         "title": f"Next {len(outlook.hours)} hours: price and carbon of the site's mix",
         "type": "line",
         "labels": [h.start.strftime("%a %H:%M") for h in outlook.hours],
-        "axes": {"y": f"{outlook.currency}/kWh", "y1": "kg CO2e/kWh"},
+        "axes": {
+            "y": f"Price ({outlook.currency}/kWh)",
+            "y1": "Carbon (kg CO2e/kWh), renewable share (0-1)",
+        },
         "series": [
             {"label": "Price", "data": [round(h.price, 5) for h in outlook.hours]},
             {
@@ -206,23 +251,38 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         .values("node_id")
         .annotate(kwh=Sum("kwh"), co2e=Sum("co2e_kg"), cost=Sum("cost"), parts=Count("id"))
     }
+    node_ids = [n.pk for n in nodes]
+    metered = metered_energy(node_ids=node_ids, start=start, end=end)
+    draw = node_draw_now(node_ids=node_ids)
     node_rows = [
-        {"node": n, **per_node.get(n.pk, {"kwh": 0.0, "co2e": 0.0, "cost": None, "parts": 0})}
+        {
+            "node": n,
+            **per_node.get(n.pk, {"kwh": 0.0, "co2e": 0.0, "cost": None, "parts": 0}),
+            "metered_kwh": metered.by_node.get(n.pk, 0.0),
+            "now_kw": draw.get(n.pk),
+        }
         for n in nodes
     ]
     managed = set(energy_sites(user=request.user).values_list("pk", flat=True))
+    visible = list(
+        energy_sites_visible(user=request.user).select_related("power_cap").order_by("name")
+    )
+    draws = site_draw(sites=visible)
     sites = [
-        {"site": s, "can_manage": s.pk in managed, "cap": cap_of(s)}
-        for s in energy_sites_visible(user=request.user)
-        .select_related("power_cap")
-        .order_by("name")
+        {"site": s, "can_manage": s.pk in managed, "cap": cap_of(s), "draw": draws[s.pk]}
+        for s in visible
     ]
     context = {
         "days": days,
         "periods": PERIODS,
         "base_url": reverse("energy:dashboard"),
         "summary": consumption_summary(rows=rows, start=start, end=end),
-        "charts": _usage_charts(rows, start=start, end=end, prefix="all"),
+        "metered": metered,
+        "demo_time_scale": _demo_time_scale(),
+        "now_kw": round(sum(draw.values()), 3),
+        "reporting": len(draw),
+        "over_cap": [d for d in draws.values() if d.over_cap],
+        "charts": _usage_charts(rows, start=start, end=end, prefix="all", metered=metered),
         "node_rows": node_rows,
         "sites": sites,
         "factors": emission_factor_list(),
@@ -244,6 +304,7 @@ def _node_context(
         request.GET.get("page")
     )
     site = node.site or node.vendor
+    metered = metered_energy(node_ids=[node.pk], start=start, end=end)
     return {
         "node": node,
         "site": site,
@@ -252,7 +313,12 @@ def _node_context(
         "periods": PERIODS,
         "base_url": reverse("energy:node", args=[node.pk]),
         "summary": consumption_summary(rows=rows, start=start, end=end),
-        "charts": _usage_charts(rows, start=start, end=end, prefix=f"node{node.pk}"),
+        "metered": metered,
+        "demo_time_scale": _demo_time_scale(),
+        "now_kw": node_draw_now(node_ids=[node.pk]).get(node.pk),
+        "charts": _usage_charts(
+            rows, start=start, end=end, prefix=f"node{node.pk}", metered=metered
+        ),
         "outlook": outlook,
         "outlook_chart": _outlook_chart(outlook, f"node{node.pk}"),
         "outlook_notes": _outlook_notes(outlook),
@@ -309,6 +375,9 @@ def _site_context(
     if not can_manage:
         nodes = nodes.filter(pk__in=energy_nodes(user=request.user).values("pk"))
     rows = Consumption.objects.filter(site=site, node__in=nodes.values("pk"))
+    metered = metered_energy(
+        node_ids=list(nodes.values_list("pk", flat=True)), start=start, end=end
+    )
     outlook = site_outlook(site_id=site.pk, now=end, hours=OUTLOOK_HOURS)
     cap = site_cap(site_id=site.pk)
     rates = site.hourly_rates.filter(
@@ -322,7 +391,12 @@ def _site_context(
         "periods": PERIODS,
         "base_url": reverse("energy:site", args=[site.pk]),
         "summary": consumption_summary(rows=rows, start=start, end=end),
-        "charts": _usage_charts(rows, start=start, end=end, prefix=f"site{site.pk}"),
+        "metered": metered,
+        "demo_time_scale": _demo_time_scale(),
+        "draw": site_draw(sites=[site])[site.pk],
+        "charts": _usage_charts(
+            rows, start=start, end=end, prefix=f"site{site.pk}", metered=metered
+        ),
         "outlook": outlook,
         "outlook_chart": _outlook_chart(outlook, f"site{site.pk}"),
         "outlook_notes": _outlook_notes(outlook),

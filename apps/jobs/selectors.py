@@ -98,6 +98,13 @@ def cad_file_get_for_user(*, user: User, pk: int) -> CadFile:
     return get_object_or_404(CadFile.objects.filter(Q(owner=user)), pk=pk)
 
 
+def cad_files_of(*, user: User, ids: list[int]) -> dict[int, CadFile]:
+    """The uploads among `ids` that are `user`'s own, by id (another's id is simply absent)."""
+    if not ids:
+        return {}
+    return {c.pk: c for c in CadFile.objects.filter(owner=user, pk__in=ids)}
+
+
 def template_list(*, user: User) -> QuerySet[JobTemplate]:
     """Templates of the caller's organizations (all for admins)."""
     if scope_for(user, Action.JOB_VIEW) == Scope.ALL:

@@ -23,9 +23,11 @@ from apps.jobs.forms import (
     SaveTemplateForm,
     UseTemplateForm,
     WorkHistoryFilterForm,
+    materials_by_process,
 )
 from apps.jobs.models import Job, Status
 from apps.jobs.selectors import (
+    cad_files_of,
     job_can_change,
     job_get_for_user,
     job_list,
@@ -109,6 +111,29 @@ def _parts_from(formset: Any, request: AuthenticatedHttpRequest) -> list[dict[st
     return parts
 
 
+def _show_kept_uploads(formset: Any, request: AuthenticatedHttpRequest) -> None:
+    """Each part form's kept upload (its `cad_file` token, when it is the user's own upload),
+    as `form.kept_cad`: the page names the file with what was measured in it. A browser
+    empties a file input on every page load, so the kept upload is what carries the model to
+    the next step, and the designer needs to see that it did."""
+    if not formset.is_bound:
+        return
+    tokens = {}
+    for form in formset.forms:
+        raw = str(form.data.get(f"{form.prefix}-cad_file") or "").strip()
+        if raw.isdigit():
+            tokens[form.prefix] = int(raw)
+    kept = cad_files_of(user=request.user, ids=list(tokens.values()))
+    for form in formset.forms:
+        cad = form.kept_cad = kept.get(tokens.get(form.prefix, 0))
+        if cad is not None:  # the empty size fields say what the estimate uses instead
+            for axis in "xyz":
+                measured = getattr(cad, f"size_{axis}_mm")
+                form.fields[f"size_{axis}_mm"].widget.attrs["placeholder"] = (
+                    f"{measured:g} measured"
+                )
+
+
 @login_required
 @action_required(Action.JOB_CREATE)
 def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -132,6 +157,7 @@ def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = 400 if errors or job_form.errors or formset.total_error_count() else 200
     if request.method == "GET":
         status = 200
+    _show_kept_uploads(formset, request)
     earliest = (estimate or {}).get("earliest_completion")
     for row in ((estimate or {}).get("plan") or {}).get("parts", []):
         for key in ("start_at", "finish_at"):
@@ -146,6 +172,7 @@ def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             "estimate": estimate,
             "errors": errors,
             "earliest_completion": datetime.fromisoformat(earliest) if earliest else None,
+            "materials_by_process": materials_by_process(),
         },
         status=status,
     )

@@ -175,7 +175,8 @@ def _history_chart(inventory: Inventory) -> dict[str, Any]:
                 "dash": True,
             }
         )
-    return {"id": "stock-history", "x": "time", "series": series, "axes": {"y": unit}}
+    # the axis names its unit ("Stock (kg)"), as the line does
+    return {"id": "stock-history", "x": "time", "series": series, "axes": {"y": f"Stock ({unit})"}}
 
 
 def _detail_context(

@@ -6,12 +6,13 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 
 from apps.core.models import AuditLog
 from apps.core.selectors import audit_log_list, notification_list
+from apps.energy.selectors import metered_energy
 from apps.portal.access import action_required, portal_required
 from apps.portal.kpis import PlatformKpis, kpi_can_view, platform_kpis
 from apps.portal.reports import (
@@ -25,7 +26,7 @@ from apps.portal.reports import (
     sustainability_report_csv,
 )
 from apps.users.models import User
-from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, scope_for, user_can
+from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, Scope, scope_for, user_can
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_list, pending_node_list, vendor_organizations_for
@@ -178,30 +179,54 @@ def _period_context(request: AuthenticatedHttpRequest, period: Period) -> dict[s
 
 
 def _kpi_charts(kpis: PlatformKpis) -> list[dict[str, Any]]:
-    """Chart specs for static/js/maintenance_live.js (templates/maintenance/_chart.html)."""
+    """Chart specs for static/js/maintenance_live.js (templates/maintenance/_chart.html). The
+    axes start at zero (utilisation runs 0-100 %): over a period of zeros Chart.js otherwise
+    centres the axis on zero, -1 to 1. A chart with nothing but zeros is an empty state that
+    says why (`no_data`) instead of a flat line."""
     labels = [d.day.isoformat() for d in kpis.days]
     use = [None if d.utilisation is None else round(100 * d.utilisation, 1) for d in kpis.days]
-    return [
+    kwh = [round(d.kwh, 3) for d in kpis.days]
+    jobs = [d.jobs_completed for d in kpis.days]
+    where = " on the nodes at your sites" if kpis.scope == Scope.OPERATED else ""
+    charts: list[dict[str, Any]] = [
         {
             "id": "kpi-jobs",
             "title": "Jobs completed per day",
             "x": "category",
             "labels": labels,
-            "axes": {"y": "jobs"},
-            "series": [{"label": "Jobs completed", "data": [d.jobs_completed for d in kpis.days]}],
+            "axes": {"y": "Jobs completed"},
+            "y_min": 0,
+            "y_suggested_max": 1,
+            "series": [{"label": "Jobs completed", "data": jobs}],
         },
         {
             "id": "kpi-use",
             "title": "Utilisation and energy per day",
             "x": "category",
             "labels": labels,
-            "axes": {"y": "utilisation %", "y1": "kWh"},
+            "axes": {"y": "Utilisation (%)", "y1": "Energy (kWh)"},
+            "y_range": [0, 100],
+            "y1_min": 0,
             "series": [
-                {"label": "Utilisation %", "data": use},
-                {"label": "kWh", "data": [round(d.kwh, 3) for d in kpis.days], "axis": "y1"},
+                {"label": "Utilisation (%)", "data": use},
+                {"label": "Energy (kWh)", "data": kwh, "axis": "y1"},
             ],
         },
     ]
+    if not any(jobs):
+        charts[0]["no_data"] = (
+            f"No job was completed in this period{where}, so there is no line to draw."
+        )
+    if not any(use) and not any(kwh):
+        in_service = kpis.nodes_in_service
+        charts[1]["no_data"] = (
+            f"No part ran{where} in this period: utilisation was 0 % on the "
+            f"{in_service} node{'s' if in_service != 1 else ''} in service and no energy was "
+            "recorded for parts."
+            if in_service
+            else f"No node was in service{where} in this period, so there is no utilisation."
+        )
+    return charts
 
 
 @portal_required("ops")
@@ -247,10 +272,20 @@ def sustainability_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query["organization"] = str(organization.pk)
     query["format"] = "csv"
+    machines = FabricationNode.objects.filter(
+        Q(vendor=organization) | Q(site=organization)
+    ).exclude(status=FabricationNode.Status.DECOMMISSIONED)
+    machine_ids = list(machines.values_list("pk", flat=True))
     context.update(
         _period_context(request, period),
         organization=organization,
         report=report,
+        # what its machines drew, idle or running (their power telemetry): parts' kWh above are
+        # a share of it, so a site whose machines idle all month does not read as 0 kWh
+        machines=len(machine_ids),
+        metered=metered_energy(node_ids=machine_ids, start=period.start, end=period.end)
+        if machine_ids
+        else None,
         errors=errors,
         csv_query=query.urlencode(),
     )

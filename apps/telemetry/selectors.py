@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -283,3 +283,59 @@ def latest_points(*, node_ids: list[int], now: datetime | None = None) -> list[T
 
 def default_window() -> timedelta:
     return timedelta(hours=1)
+
+
+def power_kwh_by_day(
+    *, node_ids: list[int], start: datetime, end: datetime, max_gap_s: float
+) -> dict[int, dict[date, float]]:
+    """kWh each node drew per UTC day of [start, end), from its `power_kw` readings: the
+    trapezoid over each pair of consecutive readings at most `max_gap_s` apart (a longer gap is
+    a node that was off or silent, and counts nothing), booked on the day of the later reading.
+    Everything the machine drew counts, idle or running, as its live readings show it. One
+    query, computed in the database (a window function over the node's points)."""
+    if not node_ids:
+        return {}
+    table = TelemetryPoint._meta.db_table
+    if connection.vendor == "postgresql":
+        gap = "extract(epoch FROM time - lag(time) OVER w)"
+        day = "(time AT TIME ZONE 'UTC')::date"
+        nodes = "node_id = ANY(%s)"
+        params: list[Any] = [list(node_ids), start, end, max_gap_s]
+    else:
+        gap = "(julianday(time) - julianday(lag(time) OVER w)) * 86400.0"
+        day = "date(time)"
+        nodes = f"node_id IN ({', '.join(['%s'] * len(node_ids))})"
+        params = [
+            *node_ids,
+            connection.ops.adapt_datetimefield_value(start),
+            connection.ops.adapt_datetimefield_value(end),
+            max_gap_s,
+        ]
+    sql = (
+        f"SELECT node_id, day, sum(gap * kw) / 3600.0 FROM ("
+        f"SELECT node_id, {day} AS day, {gap} AS gap, "
+        f"(power_kw + lag(power_kw) OVER w) / 2.0 AS kw "
+        f"FROM {table} WHERE {nodes} AND time >= %s AND time < %s AND power_kw IS NOT NULL "
+        f"WINDOW w AS (PARTITION BY node_id ORDER BY time)) AS pairs "
+        f"WHERE gap <= %s GROUP BY node_id, day"
+    )
+    out: dict[int, dict[date, float]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for node_id, day_value, kwh in cursor.fetchall():
+            when = day_value if isinstance(day_value, date) else date.fromisoformat(day_value)
+            out.setdefault(node_id, {})[when] = float(kwh or 0.0)
+    return out
+
+
+def current_power_kw(
+    *, node_ids: list[int], fresh: timedelta, now: datetime | None = None
+) -> dict[int, float]:
+    """Each node's newest `power_kw` reading, for the nodes that reported one within `fresh`
+    (what the Live page shows now); silent nodes are left out."""
+    now = now or timezone.now()
+    return {
+        p.node_id: float(p.power_kw)
+        for p in latest_points(node_ids=node_ids, now=now)
+        if p.power_kw is not None and p.time >= now - fresh
+    }

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 
 from apps.users.models import Organization
-from apps.vendors import catalog
+from apps.vendors import catalog, node_settings
 from apps.vendors.models import FabricationNode, VendorProfile
 
 
@@ -98,6 +98,67 @@ class ConfigForm(forms.Form):
         if not isinstance(value, dict):
             raise forms.ValidationError("The configuration must be a JSON object ({...}).")
         return value
+
+
+def _number(text: str) -> int | float:
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+class NodeSettingsForm(forms.Form):
+    """The settings of one kind of node (apps.vendors.node_settings), with units and limits;
+    `config()` writes them into the current configuration document, keeping every other key.
+    A bad value is refused with the field's own message ("Ensure this value is less than or
+    equal to 2.0.") beside it."""
+
+    message = forms.CharField(label="What changed", max_length=300, required=False)
+
+    def __init__(self, *args: Any, kind: str, config: dict[str, Any], **kwargs: Any) -> None:
+        self.kind = kind
+        self.current = config
+        self.settings = node_settings.settings_for(kind)
+        initial = {s.name: node_settings.read(config, s.path) for s in self.settings}
+        for s in self.settings:
+            if s.kind == "bool":
+                initial[s.name] = bool(initial[s.name])
+            elif s.kind == "choice" and initial[s.name] is not None:
+                initial[s.name] = str(initial[s.name])  # offered as text, whatever JSON type
+        kwargs["initial"] = {**initial, **kwargs.get("initial", {})}
+        super().__init__(*args, **kwargs)
+        fields: dict[str, forms.Field] = {}
+        for s in self.settings:
+            options: dict[str, Any] = {"label": s.title, "required": False, "help_text": s.help}
+            if s.kind == "float":
+                fields[s.name] = forms.FloatField(min_value=s.low, max_value=s.high, **options)
+            elif s.kind == "int":
+                fields[s.name] = forms.IntegerField(
+                    min_value=None if s.low is None else int(s.low),
+                    max_value=None if s.high is None else int(s.high),
+                    **options,
+                )
+            elif s.kind == "bool":
+                fields[s.name] = forms.BooleanField(**options)
+            else:
+                numeric = all(_is_number(value) for value, _ in s.choices)
+                fields[s.name] = forms.TypedChoiceField(
+                    choices=[("", "—"), *s.choices],
+                    coerce=_number if numeric else str,
+                    empty_value=None,
+                    **options,
+                )
+        # the kind's settings first, then the message
+        self.fields = {**fields, "message": self.fields["message"]}
+
+    def config(self) -> dict[str, Any]:
+        return node_settings.written(self.current, self.cleaned_data, self.kind)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class DecisionForm(forms.Form):

@@ -11,13 +11,21 @@ from apps.core.exceptions import Conflict
 from apps.portal.access import action_required, portal_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedHttpRequest
-from apps.vendors.forms import ConfigForm, DecisionForm, NodeForm, TransitionForm, VendorProfileForm
+from apps.vendors.forms import (
+    ConfigForm,
+    DecisionForm,
+    NodeForm,
+    NodeSettingsForm,
+    TransitionForm,
+    VendorProfileForm,
+)
 from apps.vendors.lifecycle import ALLOWED_TRANSITIONS
 from apps.vendors.models import DeviceCredential, FabricationNode
 from apps.vendors.selectors import (
     config_diff,
     credential_list,
     node_can_manage,
+    node_config_current,
     node_get_for_user,
     node_list,
     node_shows_private_details,
@@ -138,6 +146,15 @@ def node_edit_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @portal_required("vendor")
 def node_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     node = node_get_for_user(user=request.user, pk=pk)
+    return _detail_page(request, node)
+
+
+def _detail_page(
+    request: AuthenticatedHttpRequest,
+    node: FabricationNode,
+    settings_form: NodeSettingsForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     can_manage = node_can_manage(user=request.user, node=node)
     configs = list(node.configs.select_related("author")[:20])
     diff = None
@@ -170,9 +187,12 @@ def node_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             "config_form": ConfigForm(
                 initial={"config": _pretty(configs[0].config) if configs else "{}"}
             ),
+            "settings_form": settings_form
+            or NodeSettingsForm(kind=node.kind, config=configs[0].config if configs else {}),
             "credentials": credential_list(node=node) if can_manage else [],
             "new_token": request.session.pop(f"new-token-{node.pk}", None),
         },
+        status=status,
     )
 
 
@@ -208,7 +228,11 @@ def node_transition_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
 @require_POST
 @portal_required("vendor")
 def node_config_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Saves a new configuration version from the node kind's settings form, or, the advanced
+    option, from the whole document as JSON (a `config` field)."""
     node = node_get_for_user(user=request.user, pk=pk)
+    if "config" not in request.POST:
+        return _node_settings_save(request, node)
     form = ConfigForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(map(str, form.errors.get("config") or ["Check it."])))
@@ -220,6 +244,26 @@ def node_config_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     else:
         messages.success(request, f"Configuration v{profile.version} saved.")
     return redirect("vendors:node-detail", pk=pk)
+
+
+def _node_settings_save(request: AuthenticatedHttpRequest, node: FabricationNode) -> HttpResponse:
+    current = node_config_current(node=node)
+    form = NodeSettingsForm(request.POST, kind=node.kind, config=current.config if current else {})
+    if not form.is_valid():
+        messages.error(request, "The settings were not saved: see the fields marked below.")
+        return _detail_page(request, node, settings_form=form, status=400)
+    try:
+        profile = node_config_save(
+            node=node, by=request.user, config=form.config(), message=form.cleaned_data["message"]
+        )
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:
+        _errors_to_form(form, exc)
+        return _detail_page(request, node, settings_form=form, status=400)
+    else:
+        messages.success(request, f"Settings saved as configuration v{profile.version}.")
+    return redirect("vendors:node-detail", pk=node.pk)
 
 
 @require_POST

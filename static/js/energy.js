@@ -1,7 +1,8 @@
 // Energy pages (progressive enhancement: every figure is also in a table or the totals).
 // Draws the charts whose specs the page embeds: <canvas data-energy-chart="<json_script id>">.
 // A spec: {type: "bar" | "line" | "doughnut", labels, stacked?, axes?: {y, y1},
-//          series: [{label, data, type?, axis?: "y1", dash?, colour?, colours?}]}.
+//          series: [{label, data, type?, axis?: "y1", dash?, colour?, colours?, stack?}]}
+// (a stacked bar series with its own `stack` stands beside the others, not on them).
 (function () {
   "use strict";
 
@@ -23,7 +24,7 @@
       borderWidth: type === "bar" ? 0 : 2,
       pointRadius: type === "line" ? 0 : undefined,
       yAxisID: s.axis || "y",
-      stack: type === "bar" && spec.stacked ? "kwh" : undefined,
+      stack: type === "bar" && spec.stacked ? s.stack || "kwh" : undefined,
       order: type === "line" ? 0 : 1,
     };
   }
@@ -33,7 +34,13 @@
     if (!source || typeof Chart === "undefined") return;
     const spec = JSON.parse(source.textContent);
     const datasets = spec.series.map((s, i) => dataset(spec, s, i));
-    const options = {animation: false, responsive: true};
+    // on a phone a wide chart would be a strip a few pixels high: taller there
+    const narrow = canvas.parentElement.clientWidth < 560;
+    const options = {animation: false, responsive: true, aspectRatio: narrow ? 1.3 : canvas.width / canvas.height};
+    if (spec.type === "doughnut") {
+      // a narrow column of its own (energy-charts in imewe.css); the legend beside the ring
+      Object.assign(options, {aspectRatio: narrow ? 1.2 : 1.6, plugins: {legend: {position: narrow ? "bottom" : "right"}}});
+    }
     if (spec.type !== "doughnut") {
       const axes = spec.axes || {};
       options.interaction = {mode: "index", intersect: false};

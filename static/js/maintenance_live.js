@@ -19,6 +19,14 @@
     const spec = JSON.parse(source.textContent);
     const time = spec.x === "time";
     const series = spec.series.filter((s) => s.data.some((v) => v !== null));
+    if (!series.length) {
+      // nothing to draw: say so rather than draw a bare axis (an empty time axis starts at the epoch)
+      const note = document.createElement("p");
+      note.className = "empty";
+      note.textContent = spec.empty || "No data to draw in this period.";
+      canvas.closest("figure").replaceWith(note);
+      return;
+    }
     let colour = 0;
     let last = PALETTE[0];
     const datasets = series.map((s) => {
@@ -44,10 +52,15 @@
         : {type: "category", offset: true},
       y: {position: "left", title: {display: Boolean(axes.y), text: axes.y}},
     };
+    // y_range: a fixed axis (a percentage runs 0-100 even over a period of zeros); y_min alone
+    // keeps a count or an energy at zero and above
+    if (spec.y_range) Object.assign(scales.y, {min: spec.y_range[0], max: spec.y_range[1]});
+    else if (spec.y_min !== undefined) Object.assign(scales.y, {min: spec.y_min, suggestedMax: spec.y_suggested_max});
     if (time && spec.x_range) Object.assign(scales.x, {min: spec.x_range[0], max: spec.x_range[1]});
     if (series.some((s) => s.axis === "y1")) {
       scales.y1 = {position: "right", grid: {drawOnChartArea: false}, title: {display: Boolean(axes.y1), text: axes.y1}};
       if (spec.y1_range) Object.assign(scales.y1, {min: spec.y1_range[0], max: spec.y1_range[1]});
+      else if (spec.y1_min !== undefined) Object.assign(scales.y1, {min: spec.y1_min, suggestedMax: spec.y1_suggested_max});
     }
     new Chart(canvas, {
       type: "line",
@@ -55,6 +68,8 @@
       options: {
         animation: false,
         responsive: true,
+        // a phone gets a taller chart than the canvas's desktop proportions
+        aspectRatio: canvas.parentElement.clientWidth < 560 ? 1.3 : canvas.width / canvas.height,
         interaction: {mode: "nearest", axis: "x", intersect: false},
         plugins: {tooltip: {callbacks: {title: (items) => (time ? timeLabel(items[0].parsed.x) : items[0].label)}}},
         scales,

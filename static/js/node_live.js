@@ -10,8 +10,14 @@
     data: {labels: [], datasets: Object.entries(series).map(([key, label], i) => ({
       key, label, data: [], borderColor: colours[i], pointRadius: 0, borderWidth: 1.5, yAxisID: i === 0 ? "y" : "y1"}))},
     options: {animation: false, responsive: true, interaction: {mode: "index", intersect: false},
-      scales: {x: {ticks: {maxTicksLimit: 8}}, y: {position: "left"}, y1: {position: "right", grid: {drawOnChartArea: false}}}},
+      scales: {x: {ticks: {maxTicksLimit: 8}},
+        y: {position: "left", title: {display: true, text: "Temperature (°C)"}},
+        y1: {position: "right", beginAtZero: true, grid: {drawOnChartArea: false},
+          title: {display: true, text: "Power (kW), vibration (mm/s)"}}}},
   });
+  // shown while the last hour holds no reading, hidden by the first one
+  const empty = document.getElementById("chart-empty");
+  function showEmpty(on) { if (empty) empty.hidden = !on; }
 
   function label(time) { return new Date(time).toLocaleTimeString(); }
   function setCurrent(point) {
@@ -22,6 +28,7 @@
     state.textContent = "live · last point " + new Date(point.time).toLocaleTimeString();
   }
   function push(point) {
+    showEmpty(false);
     chart.data.labels.push(label(point.time));
     for (const ds of chart.data.datasets) ds.data.push(point[ds.key] ?? null);
     const cutoff = 3600 / 0.25;  // keep at most an hour at the fastest rate
@@ -36,6 +43,7 @@
     .then((body) => {
       body.points.forEach(push);
       if (body.points.length) setCurrent(body.points[body.points.length - 1]);
+      else showEmpty(true);
       chart.update();
     })
     .catch(() => { state.textContent = "history unavailable"; });

@@ -23,7 +23,7 @@ def test_dashboard_empty_state_for_a_vendor_without_nodes(fleet):
     assert page.status_code == 200
     text = page.content.decode()
     assert "You manage no nodes yet" in text
-    assert "No consumption recorded in the last 30 days" in text
+    assert "No energy in the last 30 days" in text
     assert "Forge" in text  # its own company is a site it manages
     assert "data-energy-chart" not in text
 

@@ -517,7 +517,8 @@ def test_report_page_with_data_csv_and_empty(studio_history):
     assert "TOTAL,,3,4.0000" in exported.content.decode()
 
     empty = client.get("/reports/sustainability/", {"days": "7"})
-    assert empty.status_code == 200 and b"Nothing recorded for Studio" in empty.content
+    assert empty.status_code == 200 and b"No part of Studio's jobs" in empty.content
+    assert empty.context["metered"] is None  # a design team has no machines
 
     bad = client.get("/reports/sustainability/", {"start": "2025-02-30"})
     assert bad.status_code == 200 and b"is not a date" in bad.content
@@ -557,3 +558,47 @@ def test_period_parse():
         with pytest.raises(ValidationError) as caught:
             period_parse(now=now, **bad)
         assert field in caught.value.message_dict, bad
+
+
+def _kpi_chart(page: Any, chart_id: str) -> dict[str, Any]:
+    return next(c for c in page.context["charts"] if c["id"] == chart_id)
+
+
+def test_kpi_charts_have_fixed_axes_with_units_and_say_why_when_all_zero():
+    """Utilisation runs 0-100 % and counts and kWh start at zero; a period of zeros is an empty
+    state that says why, not a flat line on an axis from -1 to 1."""
+    from apps.portal.kpis import KpiDay, PlatformKpis
+    from apps.portal.views import _kpi_charts
+
+    now = timezone.now()
+    days = [KpiDay(day=(now - timedelta(days=i)).date(), available_hours=24.0) for i in range(3)]
+    fields: dict[str, Any] = {
+        "start": now - timedelta(days=3),
+        "end": now,
+        "scope": "all",
+        "jobs_completed": 0,
+        "avg_completion": None,
+        "parts_finished": 0,
+        "parts_first_time": 0,
+        "nodes_in_service": 1,
+        "machine_hours": 0.0,
+        "available_hours": 72.0,
+        "kwh": 0.0,
+        "energy_parts": 0,
+        "node_hours": 72.0,
+        "up_hours": 72.0,
+        "days": days,
+    }
+    kpis = PlatformKpis(**fields)
+    jobs, use = _kpi_charts(kpis)
+    assert use["y_range"] == [0, 100] and use["axes"] == {
+        "y": "Utilisation (%)",
+        "y1": "Energy (kWh)",
+    }
+    assert jobs["y_min"] == 0 and jobs["axes"]["y"] == "Jobs completed"
+    assert "No job was completed in this period" in jobs["no_data"]
+    assert "utilisation was 0 % on the 1 node in service" in use["no_data"]
+    # with a part run, the chart draws
+    days[0] = KpiDay(day=days[0].day, machine_hours=6.0, available_hours=24.0, kwh=1.5)
+    _, use = _kpi_charts(PlatformKpis(**{**fields, "days": days}))
+    assert "no_data" not in use and 25.0 in use["series"][0]["data"]

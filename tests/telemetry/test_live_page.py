@@ -49,3 +49,19 @@ def test_live_page_names_the_demo_time_scale(fleet, settings, scale, shown):
     assert page.status_code == 200
     assert (b"Demo time scale \xc3\x97360" in page.content) is shown
     assert (b"an estimated hour of work in 10 s" in page.content) is shown
+
+
+def test_live_chart_says_why_it_is_empty_until_a_reading_arrives(fleet):
+    node = approved_node(fleet)
+    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+    client = portal_client(fleet["vendor"])
+    html = client.get(f"/nodes/{node.pk}/live/").content.decode()
+    assert '<p id="chart-empty" class="empty" data-chart-empty="chart">' in html
+    assert "No readings from Mill-01 in the last hour" in html
+    telemetry_ingest(
+        points=[{"node": node.pk, "time": timezone.now().isoformat(), "power_kw": 1.5}],
+        node_id=node.pk,
+    )
+    html = client.get(f"/nodes/{node.pk}/live/").content.decode()
+    assert 'data-chart-empty="chart" hidden>' in html  # the script shows it if the hour is empty

@@ -201,8 +201,17 @@ def _maybe_int(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
-def _prediction_charts(rows: list[Prediction], *, with_rul: bool) -> list[dict[str, Any]]:
-    """Anomaly score against its threshold with the failure probability; RUL on its own."""
+def _prediction_charts(
+    rows: list[Prediction],
+    *,
+    with_rul: bool,
+    x_range: tuple[datetime, datetime] | None = None,
+) -> list[dict[str, Any]]:
+    """Anomaly score against its threshold with the failure probability; RUL on its own. A
+    series without a single value is left out, and a chart left without series too: scorings
+    made while no trained model was active hold no values, and an empty chart drew a bare axis
+    from the epoch ("Jan 1, 12:00 AM"). The time axis spans `x_range` when given, else the
+    scorings."""
     rows = _thin(rows)
     if not rows:
         return []
@@ -210,7 +219,9 @@ def _prediction_charts(rows: list[Prediction], *, with_rul: bool) -> list[dict[s
     def line(attr: str) -> list[list[Any]]:
         return [[_ms(r.at), getattr(r, attr)] for r in rows if getattr(r, attr) is not None]
 
-    charts = [
+    start, end = x_range or (rows[0].at, rows[-1].at)
+    span = [_ms(start), _ms(end)] if end > start else None
+    candidates: list[dict[str, Any]] = [
         {
             "id": "chart-scores",
             "title": "Anomaly score and failure probability",
@@ -225,13 +236,14 @@ def _prediction_charts(rows: list[Prediction], *, with_rul: bool) -> list[dict[s
                 },
                 {"label": "Failure probability", "data": line("failure_probability"), "axis": "y1"},
             ],
-            "axes": {"y": "Anomaly score", "y1": "Failure probability"},
+            "axes": {"y": "Anomaly score", "y1": "Failure probability (0-1)"},
+            "y_min": 0,
             "y1_range": [0, 1],
         }
     ]
     rul = line("rul_hours")
     if with_rul and rul:
-        charts.append(
+        candidates.append(
             {
                 "id": "chart-rul",
                 "title": "Remaining useful life",
@@ -248,7 +260,29 @@ def _prediction_charts(rows: list[Prediction], *, with_rul: bool) -> list[dict[s
                 "axes": {"y": "Hours"},
             }
         )
+    charts = []
+    for chart in candidates:
+        chart["series"] = [s for s in chart["series"] if s["data"]]
+        if not chart["series"]:
+            continue
+        if span:
+            chart["x_range"] = span
+        charts.append(chart)
     return charts
+
+
+def _prediction_gap(rows: list[Prediction]) -> str:
+    """Why a period's predictions draw no chart."""
+    if not rows:
+        return (
+            "The models did not score this node in this period: they score a node while it "
+            "sends telemetry and a trained model is active."
+        )
+    return (
+        f"The node was scored {len(rows)} time{'s' if len(rows) != 1 else ''} in this period, "
+        "but no trained model was active, so there are no scores to draw. The model registry "
+        "shows which models are trained and active."
+    )
 
 
 def _window_scheduled(window: MaintenanceWindow) -> str:

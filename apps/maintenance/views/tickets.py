@@ -63,6 +63,7 @@ from apps.maintenance.views._base import (
     _maybe_int,
     _ms,
     _prediction_charts,
+    _prediction_gap,
     _render,
     _window_scheduled,
     maintenance_required,
@@ -273,6 +274,7 @@ def _ticket_context(request: AuthenticatedHttpRequest, ticket: Ticket, **forms: 
     predictions = list(
         prediction_list(user=user, node_id=ticket.node_id, hours=hours).filter(at__lte=end)
     )
+    charts = _prediction_charts(predictions, with_rul=False, x_range=(start, end))
     return {
         "ticket": ticket,
         "node": ticket.node,
@@ -298,7 +300,8 @@ def _ticket_context(request: AuthenticatedHttpRequest, ticket: Ticket, **forms: 
         "evidence_chart": _evidence_chart(ticket, start, end),
         "evidence_from": start,
         "evidence_to": end,
-        "prediction_charts": _prediction_charts(predictions, with_rul=False),
+        "prediction_charts": charts,
+        "prediction_gap": "" if charts else _prediction_gap(predictions),
     }
 
 

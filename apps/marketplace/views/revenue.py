@@ -98,7 +98,7 @@ def _chart(revenue: Revenue, currency: str) -> dict[str, Any]:
         "type": "bar",
         "stacked": True,
         "labels": [start.strftime(label) for start in starts],
-        "axes": {"y": currency},
+        "axes": {"y": f"Amount ({currency})"},
         "series": [
             {"label": "Net to you", "data": [rows.get(s, blank).net for s in starts]},
             {"label": "Commission", "data": [rows.get(s, blank).commission for s in starts]},
