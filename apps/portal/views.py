@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 
 from apps.core.models import AuditLog
 from apps.core.selectors import audit_log_list, notification_list
+from apps.jobs.models import Job
 from apps.portal.access import action_required, portal_required
 from apps.portal.kpis import PlatformKpis, kpi_can_view, platform_kpis
 from apps.portal.reports import (
@@ -84,6 +85,41 @@ def vendor_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     ]
     context["can_report"] = report_organizations(user=request.user).exists()
     return render(request, "portal/vendor_home.html", context)
+
+
+@portal_required("engineering")
+def engineer_home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """What an engineer does here: their team's jobs, the machines making them right now, how
+    the platform performs (KPIs), their twins and the models the agent predicts with. Every
+    list comes from the app's own selector, so it reaches only as far as the role matrix."""
+    from apps.jobs.selectors import job_list
+    from apps.maintenance.selectors import registry_can_view, registry_list
+    from apps.telemetry.selectors import latest_points, telemetry_nodes
+    from apps.twins.selectors import twin_list
+
+    context = _portal_context(request, "engineering")
+    jobs = job_list(user=request.user)
+    context["recent_jobs"] = jobs.order_by("-created_at", "-id")[:6]
+    per_status = dict(jobs.order_by().values_list("status").annotate(n=Count("id", distinct=True)))
+    context["job_counts"] = [
+        (value, label, per_status[value])
+        for value, label in Job.Status.choices
+        if per_status.get(value)
+    ]
+    context["can_create_jobs"] = user_can(request.user, Action.JOB_CREATE)
+    nodes = list(telemetry_nodes(user=request.user).select_related("vendor", "site")[:20])
+    latest = {p.node_id: p for p in latest_points(node_ids=[n.pk for n in nodes])}
+    context["running_nodes"] = [(node, latest.get(node.pk)) for node in nodes]
+    context["can_view_kpis"] = kpi_can_view(user=request.user)
+    if context["can_view_kpis"]:
+        period = period_parse()
+        context["kpis"] = platform_kpis(user=request.user, start=period.start, end=period.end)
+        context["kpi_period"] = period
+    context["twins"] = twin_list(user=request.user).order_by("-updated_at")[:5]
+    if registry_can_view(user=request.user):
+        context["active_models"] = registry_list().filter(is_active=True).order_by("name")
+    context["can_report"] = report_organizations(user=request.user).exists()
+    return render(request, "portal/engineer_home.html", context)
 
 
 @portal_required("ops")

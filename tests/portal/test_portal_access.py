@@ -13,11 +13,12 @@ ALLOWED = {
     "/vendor/": {Role.ADMIN, Role.VENDOR},
     "/ops/": {Role.ADMIN, Role.OPERATOR, Role.ENGINEER},
     "/ops/audit/": {Role.ADMIN},
+    "/engineering/": {Role.ADMIN, Role.ENGINEER},
 }
 HOME = {
     Role.ADMIN: "/ops/",
     Role.DESIGNER: "/designer/",
-    Role.ENGINEER: "/ops/",
+    Role.ENGINEER: "/engineering/",
     Role.VENDOR: "/vendor/",
     Role.OPERATOR: "/ops/",
     Role.VIEWER: "/designer/",
