@@ -6,6 +6,7 @@ app_name = "portal"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("designer/", views.designer_home, name="designer"),
     path("vendor/", views.vendor_home, name="vendor"),
     path("ops/", views.ops_home, name="ops"),

@@ -7,8 +7,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from apps.core.models import AuditLog
 from apps.core.selectors import audit_log_list, notification_list
@@ -30,6 +31,11 @@ from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, scope_for, user_
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_list, pending_node_list, vendor_organizations_for
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Pages without an icon link (Django admin's) make browsers ask for /favicon.ico."""
+    return redirect(static("img/favicon.svg"), permanent=True)
 
 
 @login_required
