@@ -212,4 +212,7 @@ def test_every_navigation_link_of_every_role_at_desktop_and_phone_size(
                 failures += [f"phone {role} menu: {p}" for p in open_menu_on_phone(context, base)]
             context.close()
     assert pages > 100 and len(details) > 10, (pages, details)
-    assert not failures, f"{len(failures)} problems on {pages} pages:\n" + "\n".join(failures)
+    assert not failures, (
+        f"{len(failures)} problems on {pages} pages (the admin's own links followed: "
+        f"{', '.join(details)}):\n" + "\n".join(failures)
+    )
