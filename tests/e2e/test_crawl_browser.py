@@ -16,11 +16,14 @@ from django.conf import settings
 from django.core.management import call_command
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from apps.jobs.services import job_submit, parts_schedule
 from apps.portal.navigation import navigation_urls
 from apps.users.models import User
+from apps.vendors.models import FabricationNode
 from tests.conftest import portal_client
 from tests.e2e.test_login_browser import browser  # noqa: F401  (fixture)
 from tests.e2e.test_twin_browser import asgi_server  # noqa: F401  (fixture)
+from tests.maintenance.test_pages import agent_ticket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -160,8 +163,15 @@ def open_menu_on_phone(context: BrowserContext, base: str) -> list[str]:
 
 @pytest.fixture
 def demo() -> dict[str, User]:
+    """seed_demo, plus what a demo has after a while of use: a job placed on a printer and a
+    ticket the agent opened, so their pages are crawled too."""
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    return {role: User.objects.get(email=f"{role}@imewe.test") for role in DEMO_ROLES}
+    people = {role: User.objects.get(email=f"{role}@imewe.test") for role in DEMO_ROLES}
+    part = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 20}
+    job_submit(by=people["designer"], title="Drone arms", parts=[{**part, "name": "arm"}])
+    parts_schedule()
+    agent_ticket(FabricationNode.objects.get(name="Mill-01"))
+    return people
 
 
 @pytest.fixture
