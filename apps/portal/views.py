@@ -16,6 +16,7 @@ from apps.core.selectors import audit_log_list, notification_list
 from apps.jobs.models import Job
 from apps.portal.access import action_required, portal_required
 from apps.portal.kpis import PlatformKpis, kpi_can_view, platform_kpis
+from apps.portal.navigation import home_portal
 from apps.portal.reports import (
     PERIOD_DAYS,
     Period,
@@ -27,7 +28,7 @@ from apps.portal.reports import (
     sustainability_report_csv,
 )
 from apps.users.models import User
-from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, scope_for, user_can
+from apps.users.roles import MATRIX, Action, Role, scope_for, user_can
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_list, pending_node_list, vendor_organizations_for
@@ -41,8 +42,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 @login_required
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """After login, every role lands on its own portal."""
-    portal = "ops" if request.user.is_superuser else HOME_PORTAL[Role(request.user.role)]
-    return redirect(f"portal:{portal}")
+    return redirect(f"portal:{home_portal(request.user)}")
 
 
 def _capabilities(user: User) -> list[dict[str, str]]:
