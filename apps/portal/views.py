@@ -7,14 +7,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from apps.core.models import AuditLog
 from apps.core.selectors import audit_log_list, notification_list
 from apps.energy.selectors import metered_energy
+from apps.jobs.models import Job
 from apps.portal.access import action_required, portal_required
 from apps.portal.kpis import PlatformKpis, kpi_can_view, platform_kpis
+from apps.portal.navigation import home_portal
 from apps.portal.reports import (
     PERIOD_DAYS,
     Period,
@@ -26,17 +29,21 @@ from apps.portal.reports import (
     sustainability_report_csv,
 )
 from apps.users.models import User
-from apps.users.roles import HOME_PORTAL, MATRIX, Action, Role, Scope, scope_for, user_can
+from apps.users.roles import MATRIX, Action, Role, Scope, scope_for, user_can
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_list, pending_node_list, vendor_organizations_for
 
 
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Pages without an icon link (Django admin's) make browsers ask for /favicon.ico."""
+    return redirect(static("img/favicon.svg"), permanent=True)
+
+
 @login_required
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """After login, every role lands on its own portal."""
-    portal = "ops" if request.user.is_superuser else HOME_PORTAL[Role(request.user.role)]
-    return redirect(f"portal:{portal}")
+    return redirect(f"portal:{home_portal(request.user)}")
 
 
 def _capabilities(user: User) -> list[dict[str, str]]:
@@ -85,6 +92,41 @@ def vendor_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     ]
     context["can_report"] = report_organizations(user=request.user).exists()
     return render(request, "portal/vendor_home.html", context)
+
+
+@portal_required("engineering")
+def engineer_home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """What an engineer does here: their team's jobs, the machines making them right now, how
+    the platform performs (KPIs), their twins and the models the agent predicts with. Every
+    list comes from the app's own selector, so it reaches only as far as the role matrix."""
+    from apps.jobs.selectors import job_list
+    from apps.maintenance.selectors import registry_can_view, registry_list
+    from apps.telemetry.selectors import latest_points, telemetry_nodes
+    from apps.twins.selectors import twin_list
+
+    context = _portal_context(request, "engineering")
+    jobs = job_list(user=request.user)
+    context["recent_jobs"] = jobs.order_by("-created_at", "-id")[:6]
+    per_status = dict(jobs.order_by().values_list("status").annotate(n=Count("id", distinct=True)))
+    context["job_counts"] = [
+        (value, label, per_status[value])
+        for value, label in Job.Status.choices
+        if per_status.get(value)
+    ]
+    context["can_create_jobs"] = user_can(request.user, Action.JOB_CREATE)
+    nodes = list(telemetry_nodes(user=request.user).select_related("vendor", "site")[:20])
+    latest = {p.node_id: p for p in latest_points(node_ids=[n.pk for n in nodes])}
+    context["running_nodes"] = [(node, latest.get(node.pk)) for node in nodes]
+    context["can_view_kpis"] = kpi_can_view(user=request.user)
+    if context["can_view_kpis"]:
+        period = period_parse()
+        context["kpis"] = platform_kpis(user=request.user, start=period.start, end=period.end)
+        context["kpi_period"] = period
+    context["twins"] = twin_list(user=request.user).order_by("-updated_at")[:5]
+    if registry_can_view(user=request.user):
+        context["active_models"] = registry_list().filter(is_active=True).order_by("name")
+    context["can_report"] = report_organizations(user=request.user).exists()
+    return render(request, "portal/engineer_home.html", context)
 
 
 @portal_required("ops")

@@ -107,11 +107,14 @@ PORTALS: dict[str, frozenset[Role]] = {
     "designer": frozenset({R.ADMIN, R.DESIGNER, R.ENGINEER, R.VIEWER}),
     "vendor": frozenset({R.ADMIN, R.VENDOR}),
     "ops": frozenset({R.ADMIN, R.OPERATOR, R.ENGINEER}),
+    # The engineer's own home: their organization's jobs, the machines making them, the
+    # platform KPIs and the model registry; nothing in it reaches further than the matrix.
+    "engineering": frozenset({R.ADMIN, R.ENGINEER}),
 }
 HOME_PORTAL: dict[Role, str] = {
     R.ADMIN: "ops",
     R.DESIGNER: "designer",
-    R.ENGINEER: "ops",
+    R.ENGINEER: "engineering",
     R.VENDOR: "vendor",
     R.OPERATOR: "ops",
     R.VIEWER: "designer",

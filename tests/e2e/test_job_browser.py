@@ -52,7 +52,7 @@ def test_designer_submits_a_two_part_job_and_sees_it_completed(
     model = tmp_path / "bracket.stl"
     model.write_bytes(trimesh.creation.box(extents=(40, 30, 12)).export(file_type="stl"))
     page = sign_in(browser, live_server.url, shop["designer"].email)
-    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="All jobs").click()
     page.get_by_role("button", name="Submit a job").click()  # a link styled as a button
     page.get_by_label("Title").fill("Drone frame")
     page.locator("#id_parts-0-cad_upload").set_input_files(str(model))

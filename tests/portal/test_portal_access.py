@@ -13,11 +13,12 @@ ALLOWED = {
     "/vendor/": {Role.ADMIN, Role.VENDOR},
     "/ops/": {Role.ADMIN, Role.OPERATOR, Role.ENGINEER},
     "/ops/audit/": {Role.ADMIN},
+    "/engineering/": {Role.ADMIN, Role.ENGINEER},
 }
 HOME = {
     Role.ADMIN: "/ops/",
     Role.DESIGNER: "/designer/",
-    Role.ENGINEER: "/ops/",
+    Role.ENGINEER: "/engineering/",
     Role.VENDOR: "/vendor/",
     Role.OPERATOR: "/ops/",
     Role.VIEWER: "/designer/",
@@ -92,3 +93,10 @@ def test_pages_render_empty_states(users_by_role):
     assert b"No fabrication nodes registered yet" in response.content
     assert b"Register your first machine" in response.content
     assert b"Forge" not in response.content
+
+
+@pytest.mark.django_db
+def test_the_favicon_is_found_where_browsers_look_for_it(client):
+    # Django admin's pages have no icon link: browsers ask for /favicon.ico (a 404 before)
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("img/favicon.svg")
