@@ -573,13 +573,7 @@ class Profiler:
         await asyncio.gather(*(spy.wait() for spy in spies))
 
 
-PROFILED = (
-    "/apps/",
-    "/imewe/",
-    "site-packages/django/",
-    "site-packages/rest_framework",  # and rest_framework_simplejwt
-    "site-packages/rest_flex_fields",
-)
+PROFILED = ("(apps/", "(imewe/", "(django/", "(rest_framework", "(rest_flex_fields")
 
 
 def profile_summary(path: Path, top: int = 25) -> str:
