@@ -542,8 +542,8 @@ def postgres_backends(db: psycopg.Connection[Any]) -> list[int]:
 
 
 class Profiler:
-    """py-spy on the web process(es) for each phase's measured window (--profile DIR): where
-    the process's Python time goes, all threads (idle waits left out)."""
+    """py-spy on the web process(es) for each phase's measured window (--profile DIR): which
+    code holds the GIL, i.e. where the process's Python CPU goes (one GIL: one core at most)."""
 
     RATE = 200
 
@@ -562,7 +562,7 @@ class Profiler:
             out = self.directory / f"job_status-{phase.replace(' ', '_')}-{server.port}.txt"
             out.unlink(missing_ok=True)  # never report an earlier run's profile
             argv = [str(BIN / "py-spy"), "record", "--pid", str(server.process.pid)]
-            argv += ["--rate", str(self.RATE), "--nonblocking", "--format", "raw"]
+            argv += ["--rate", str(self.RATE), "--nonblocking", "--gil", "--format", "raw"]
             argv += ["--duration", str(max(1, int(seconds))), "--output", str(out)]
             spies.append(
                 await asyncio.create_subprocess_exec(
@@ -600,7 +600,7 @@ def profile_summary(path: Path, top: int = 25) -> str:
     lines = [f"{path.name}: {total} busy samples", "  self:"]
     lines += [f"    {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top // 2)]
     lines.append("  inclusive (apps, imewe, Django, DRF):")
-    lines += [f"    {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top)]
+    lines += [f"    {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(2 * top)]
     return "\n".join(lines)
 
 
