@@ -303,7 +303,8 @@ class JobDetailApi(APIView):
         job = job_detail_get_for_user(
             user=request.user,
             pk=pk,
-            parts=wanted("parts", "parts_total"),
+            # parts_total alone is a COUNT, not every part loaded
+            parts=wanted("parts"),
             history=wanted("history"),
         )
         return Response(JobDetailSerializer(job, context={"request": request}).data)
