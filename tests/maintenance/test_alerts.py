@@ -196,9 +196,9 @@ def test_a_drop_below_the_limit_opens_an_alert_and_a_ticket_in_words(mill, send,
     alert = Alert.objects.get(node=mill)
     assert (alert.severity, alert.threshold, alert.peak, alert.value) == ("critical", 5, 3, 4)
     ticket = Ticket.objects.get(node=mill)
-    assert "3, below its limit of 5" in ticket.title
+    assert ticket.title == "Coolant flow 3 l/min below the critical limit of 5 l/min on Mill-01"
     assert ticket.evidence["reading"] == "3, below its limit of 5"
-    assert "critical < 5" in alert.rule_text
+    assert "critical < 5 l/min" in alert.rule_text
     # back up, past the warning's band (10.5): resolved
     for t in range(50, 70):
         send(mill, t, extra={"coolant_flow_l_min": 11})
@@ -225,7 +225,10 @@ def test_a_rate_rule_fires_on_a_fast_change_either_way(mill, send, fleet):
     assert alert.severity == "critical" and alert.value == pytest.approx(6.0)
     assert alert.threshold == 5
     ticket = Ticket.objects.get(node=mill)
-    assert "changing 6 per minute, faster than its limit of 5/min" in ticket.title
+    assert ticket.title == (
+        "Temperature changing faster than the critical limit of 5 °C a minute "
+        "(6 °C a minute) on Mill-01"
+    )
     for t in range(500, 800, 10):  # steady again
         send(mill, t, temperature_c=22.5)
     alert.refresh_from_db()
