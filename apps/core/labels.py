@@ -168,6 +168,17 @@ def label(code: Any, group: str | None = None) -> str:
     return humanize(text, with_unit=False)
 
 
+def words(text: Any) -> str:
+    """Free text as it is, unless it is a code: a twin's tag "cnc_mill" reads "CNC mill", its
+    tag "demo" stays "demo" (it is nobody's code)."""
+    if text is None:
+        return ""
+    value = str(text)
+    if is_code(value) or any(value in group for group in _GROUPS.values()):
+        return label(value)
+    return value
+
+
 def unit(code: Any) -> str:
     """The unit a code's values are in ("power_kw" -> "kW"), or "" when it has none."""
     if code is None:

@@ -17,6 +17,12 @@ def label(code: Any, group: str | None = None) -> str:
     return labels.label(code, group or None)
 
 
+@register.filter(name="words")
+def words(text: Any) -> str:
+    """Free text (a tag) as it is, unless it is a code."""
+    return labels.words(text)
+
+
 @register.filter(name="label_unit")
 def label_unit(code: Any, group: str | None = None) -> str:
     return labels.label_with_unit(code, group or None)
