@@ -54,7 +54,7 @@ def _register_labels() -> None:
             "baseline_cycles": "Baseline (cycles)",
             "interval_coverage": "Interval coverage",
             "flag_everything_f1": "F1 when flagging everything",
-            "comparison": "Compared with the active version",
+            "comparison": "Comparison",
             "cap": "Cap",
             "rows": "Rows",
             "units": "Units",

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps.core.models import Notification
 from apps.maintenance.models import Alert, ThresholdRule, Ticket
-from apps.maintenance.services import rule_delete, rule_save
+from apps.maintenance.services import alert_payload, rule_delete, rule_save
 from tests.maintenance.conftest import in_service
 
 
@@ -249,3 +249,30 @@ def test_below_and_rate_rules_are_validated(fleet):
     assert "mode" in bad.value.message_dict
     rule = rule_save(by=fleet["admin"], signal="flow", mode="below", warning=10, critical=5)
     assert rule.describe() == "warning < 10, critical < 5 (default)"
+
+
+def test_a_power_spike_is_told_in_words_in_the_ticket_notification_mail_and_toast(
+    mill, send, fleet
+):
+    # given: Mill-01 (7.5 kW rated; critical above 1.5 x rated = 11.25 kW) draws 14.96 kW
+    for t in range(0, 15):
+        send(mill, t, power_kw=14.96)
+    # then: one sentence, built in apps.core.labels, everywhere a person reads it
+    sentence = "Power 14.96 kW above the critical limit of 11.25 kW on Mill-01"
+    ticket = Ticket.objects.get(node=mill)
+    assert ticket.title == sentence
+    notices = Notification.objects.filter(level="critical")
+    assert {n.title for n in notices} == {f"New ticket: {sentence}"}
+    (message,) = mail.outbox
+    assert message.subject == f"[Imewe] Critical: {sentence}"
+    assert f"Critical ticket #{ticket.pk} on Mill-01: {sentence}" in message.body
+    assert "power_kw" not in message.subject + message.body
+    # the websocket's alert carries the toast's text beside the codes the API keeps
+    alert = Alert.objects.get(node=mill)
+    payload = alert_payload(alert, mode=alert.rule.mode)
+    assert payload["text"] == sentence and payload["signal"] == "power_kw"
+    for t in range(15, 40):
+        send(mill, t, power_kw=5.0)
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    assert alert_payload(alert)["text"] == "Power back within its limits on Mill-01"

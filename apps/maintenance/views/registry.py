@@ -40,6 +40,12 @@ def _metric_value(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: "Rows" -> "rows", "MAE (h)" stays."""
+    first = label.split(" ", 1)[0]
+    return label[0].lower() + label[1:] if first[1:].islower() else label
+
+
 def _metric_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Numeric metrics (known ones first) and the nested ones (baseline, comparison) as text."""
     keys = [k for k in METRIC_ORDER if k in metrics] + sorted(
@@ -52,7 +58,7 @@ def _metric_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
         if isinstance(value, dict):
             # (an empty text, e.g. no refusal reason, says nothing: left out)
             text = ", ".join(
-                f"{labels.label_with_unit(k, 'metric')} {_metric_value(v)}"
+                f"{_in_sentence(labels.label_with_unit(k, 'metric'))} {_metric_value(v)}"
                 for k, v in value.items()
                 if v != ""
             )
@@ -147,5 +153,7 @@ def registry_rollback_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     except SERVICE_ERRORS as exc:
         messages.error(request, "Not changed: " + "; ".join(error_messages(exc)))
     else:
-        messages.success(request, f"{model.name} v{model.version} is now the active version.")
+        messages.success(
+            request, f"{_model_title(model.name)} v{model.version} is now the active version."
+        )
     return redirect("maintenance:models")
