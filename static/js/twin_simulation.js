@@ -74,21 +74,6 @@ async function renderAgeing(result) {
     tr.children[0].textContent = zone.zone; tr.children[1].textContent = zone.stress_mpa;
     tbody.append(tr);
   }
-  // what drives each result, worded by the server (apps/twins/physics.py); older runs have none
-  const why = $("scenario-why");
-  const note = $("scenario-comparison");
-  if (note && result.comparison_note) { note.textContent = result.comparison_note; note.hidden = false; }
-  if (why) {
-    for (const row of result.summary) {
-      if (!row.explanation || !row.explanation.length) continue;
-      const li = document.createElement("li");
-      const strong = document.createElement("strong");
-      strong.textContent = `${row.label}: `;
-      li.append(strong, row.explanation.join(" "));
-      why.append(li);
-    }
-    why.closest("details").hidden = !why.children.length;
-  }
   const years = (h) => h / HOURS_PER_YEAR;
   const chart = new Chart($("chart-wear"), {
     type: "line",
@@ -154,6 +139,21 @@ function renderScenarios(result) {
       const td = document.createElement("td"); td.textContent = v; tr.append(td);
     }
     tbody.append(tr);
+  }
+  // what drives each result, worded by the server (apps/twins/physics.py); older runs have none
+  const why = $("scenario-why");
+  const note = $("scenario-comparison");
+  if (note && result.comparison_note) { note.textContent = result.comparison_note; note.hidden = false; }
+  if (why) {
+    for (const row of result.summary) {
+      if (!row.explanation || !row.explanation.length) continue;
+      const li = document.createElement("li");
+      const strong = document.createElement("strong");
+      strong.textContent = `${row.label}: `;
+      li.append(strong, row.explanation.join(" "));
+      why.append(li);
+    }
+    why.closest("details").hidden = !why.children.length;
   }
   const chart = (canvas, field, title) => new Chart($(canvas), {
     type: "line",
