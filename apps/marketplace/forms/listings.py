@@ -174,7 +174,7 @@ class StepForm(forms.Form):
     settings = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
-        help_text="One per line: name = value (e.g. nozzle_c = 210).",
+        help_text="One per line: name = value (e.g. nozzle temperature = 210).",
     )
     checks = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="One per line."
