@@ -122,3 +122,12 @@ def test_template_filters():
         )
     )
     assert html == "CNC mill|Power (kW)|7.5 kW|PLA, PETG"
+
+
+def test_words_leaves_free_text_alone_and_labels_codes():
+    assert labels.words("cnc_mill") == "CNC mill"
+    assert labels.words("petg") == "PETG"  # a registered code, though one word
+    assert labels.words("demo") == "demo"
+    assert labels.words("Line 3, bay B") == "Line 3, bay B"
+    assert labels.words(None) == ""
+    assert labels.is_code("power_kw") and not labels.is_code("Power") and not labels.is_code(3)
