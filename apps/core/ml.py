@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict
+from apps.core.labels import label_with_unit
 from apps.core.models import TrainedModel
 
 
@@ -29,21 +30,22 @@ class Comparison:
     refused: str = ""
 
     def verdict(self) -> tuple[bool, str]:
+        metric = label_with_unit(self.metric, "metric")
         if self.refused:
             return False, f"kept inactive: {self.refused}"
         if self.candidate > self.baseline:
             return False, (
-                f"kept inactive: {self.metric} {self.candidate:.4g} is worse than the baseline's "
+                f"kept inactive: {metric} {self.candidate:.4g} is worse than the baseline's "
                 f"{self.baseline:.4g}"
             )
         if self.active is not None and self.candidate > self.active:
             return False, (
-                f"kept inactive: {self.metric} {self.candidate:.4g} is worse than the active "
+                f"kept inactive: {metric} {self.candidate:.4g} is worse than the active "
                 f"model's {self.active:.4g} on the same rows"
             )
         against = f"active {self.active:.4g}, " if self.active is not None else ""
         return True, (
-            f"activated: {self.metric} {self.candidate:.4g} ({against}baseline {self.baseline:.4g})"
+            f"activated: {metric} {self.candidate:.4g} ({against}baseline {self.baseline:.4g})"
         )
 
 

@@ -25,6 +25,51 @@ class MaintenanceConfig(AppConfig):
         machine_fault_reported.connect(_on_machine_fault, dispatch_uid="maintenance.fault")
         node_went_silent.connect(_on_node_silent, dispatch_uid="maintenance.silent")
         _forget_cached_rules_on_change()
+        _register_labels()
+
+
+def _register_labels() -> None:
+    """The words pages use for tickets, rules and the registry's models and metrics."""
+    from apps.core.labels import labels_register
+    from apps.maintenance.models import MaintenanceWindow, Severity, ThresholdRule, Ticket
+    from apps.maintenance.views._base import COMPONENT_LABELS, EVIDENCE_LABELS, METRIC_LABELS
+
+    labels_register("severity", Severity.choices)
+    labels_register("issue_type", Ticket.IssueType.choices)
+    labels_register("ticket_status", Ticket.Status.choices)
+    labels_register("rule_mode", ThresholdRule.Mode.choices)
+    labels_register("window_kind", MaintenanceWindow.Kind.choices)
+    labels_register("health_component", COMPONENT_LABELS)
+    labels_register("evidence", EVIDENCE_LABELS)
+    labels_register("metric", METRIC_LABELS)
+    # what the RUL and failure models report besides the headline metrics (learning/rul.py)
+    labels_register(
+        "metric",
+        {
+            "near_failure": "Near failure",
+            "within_h": "Window before failure (h)",
+            "within_cycles": "Window before failure (cycles)",
+            "baseline": "Baseline",
+            "baseline_h": "Baseline (h)",
+            "baseline_cycles": "Baseline (cycles)",
+            "interval_coverage": "Interval coverage",
+            "flag_everything_f1": "F1 when flagging everything",
+            "comparison": "Comparison",
+            "cap": "Cap",
+            "rows": "Rows",
+            "units": "Units",
+            "unit": "Unit",
+        },
+    )
+    labels_register(
+        "model",
+        {
+            "maintenance.failure": "Failure prediction",
+            "maintenance.rul": "Remaining useful life (hours)",
+            "maintenance.rul.cycles": "Remaining useful life (cycles)",
+            "jobs.duration": "Job duration",
+        },
+    )
 
 
 def _forget_cached_rules_on_change() -> None:

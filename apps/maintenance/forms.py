@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from apps.core.labels import label_with_unit
 from apps.maintenance.models import MaintenanceWindow, Severity, ThresholdRule, Ticket
 from apps.telemetry.models import SIGNAL_LABELS
 from apps.users.models import User
@@ -87,9 +88,9 @@ class WindowCompleteForm(forms.Form):
 
 
 def signal_choices(extra: list[str] | None = None) -> list[tuple[str, str]]:
-    known = dict(SIGNAL_LABELS)
+    known = {signal: label_with_unit(signal, "signal") for signal in SIGNAL_LABELS}
     for signal in extra or []:
-        known.setdefault(signal, signal)
+        known.setdefault(signal, label_with_unit(signal, "signal"))
     return list(known.items())
 
 

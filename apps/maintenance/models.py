@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.core.labels import label, unit
 from apps.core.models import TimeStampedModel
 
 
@@ -79,7 +80,7 @@ class ThresholdRule(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.signal} {self.describe()}"
+        return f"{label(self.signal, 'signal')} {self.describe()}"
 
     @property
     def scope(self) -> str:
@@ -88,16 +89,23 @@ class ThresholdRule(TimeStampedModel):
         return "kind" if self.node_kind else "default"
 
     def describe(self) -> str:
-        unit = {self.Mode.BASELINE_RATIO: " × baseline", self.Mode.RATE: "/min change"}.get(
-            self.Mode(self.mode), ""
-        )
+        reading_unit = unit(self.signal)
+        reading_unit = f" {reading_unit}" if reading_unit and reading_unit != "%" else reading_unit
+        unit_text = {
+            self.Mode.BASELINE_RATIO: " × baseline",
+            self.Mode.RATE: f"{reading_unit}/min change",
+        }.get(self.Mode(self.mode), reading_unit)
         sign = "<" if self.mode == self.Mode.BELOW else ">"
         limits = []
         if self.warning is not None:
-            limits.append(f"warning {sign} {self.warning:g}{unit}")
+            limits.append(f"warning {sign} {self.warning:g}{unit_text}")
         if self.critical is not None:
-            limits.append(f"critical {sign} {self.critical:g}{unit}")
-        where = {"node": f"node {self.node_id}", "kind": self.node_kind, "default": "default"}
+            limits.append(f"critical {sign} {self.critical:g}{unit_text}")
+        where = {
+            "node": f"node {self.node_id}",
+            "kind": label(self.node_kind, "node_kind"),
+            "default": "default",
+        }
         return f"{', '.join(limits)} ({where[self.scope]})"
 
 

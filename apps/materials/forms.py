@@ -42,7 +42,7 @@ class InventoryCreateForm(forms.Form):
         required=False, initial=True, label="Draft an order when stock falls to the point"
     )
     loaded = forms.BooleanField(
-        required=False, label="Loaded in the machine (its material_remaining telemetry)"
+        required=False, label="Loaded in the machine (its remaining-material reading sets stock)"
     )
 
     def __init__(self, *args: Any, nodes: Any, **kwargs: Any) -> None:

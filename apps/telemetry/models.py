@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from apps.core.labels import label_with_unit
+
 # Signals every point may carry, with the physical range a real machine can report. Values
 # outside are sensor faults or unit mistakes and are rejected, never stored.
 SIGNAL_RANGES: dict[str, tuple[float, float]] = {
@@ -13,15 +15,8 @@ SIGNAL_RANGES: dict[str, tuple[float, float]] = {
     "progress_pct": (0.0, 100.0),
     "material_remaining": (0.0, 1e9),
 }
-SIGNAL_LABELS: dict[str, str] = {
-    "temperature_c": "Temperature (°C)",
-    "vibration_mm_s": "Vibration (mm/s)",
-    "power_kw": "Power (kW)",
-    "spindle_rpm": "Spindle speed (rpm)",
-    "torque_nm": "Torque (N·m)",
-    "progress_pct": "Progress (%)",
-    "material_remaining": "Material remaining",
-}
+# "Power (kW)": the words come from the one vocabulary of codes (apps.core.labels).
+SIGNAL_LABELS: dict[str, str] = {signal: label_with_unit(signal) for signal in SIGNAL_RANGES}
 
 
 class TelemetryPoint(models.Model):

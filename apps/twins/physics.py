@@ -598,7 +598,124 @@ def run(
             "over_temperature_hours": None if first_over is None else round(first_over, 3),
         },
         "notes": start.notes + _notes(spec, sc, start, r_th, tau, l10),
+        "health_factors": {
+            "bearings": round(1.0 - float(wear[-1]), 4),
+            "insulation": round(1.0 - float(insulation[-1]), 4),
+            "temperature": round(1.0 - o / hours / 2.0, 4),
+        },
+        "explanation": _explain(
+            spec,
+            sc,
+            health=float(health[-1]),
+            wear=float(wear[-1]),
+            insulation=float(insulation[-1]),
+            over_share=o / hours,
+            steady_c=steady,
+            end_c=t,
+            load=load,
+            rpm=start.rpm,
+            winding_rise_k=winding_rise,
+            lives={
+                "bearings": (1.0 - wear[-1], wear_rate(t)),
+                "insulation": (
+                    1.0 - insulation[-1],
+                    insulation_rate(t),
+                ),
+            },
+        ),
     }
+
+
+def _explain(
+    spec: MachineSpec,
+    sc: Scenario,
+    *,
+    health: float,
+    wear: float,
+    insulation: float,
+    over_share: float,
+    steady_c: float,
+    end_c: float,
+    load: float,
+    rpm: float,
+    winding_rise_k: float,
+    lives: dict[str, tuple[float, float]],
+) -> list[str]:
+    """What drives the run's two results, in words: the three factors of the health score, and
+    which life (bearings or insulation) runs out first and why. Health is the condition at the
+    end, which time above the temperature limit halves at once; remaining life is only how fast
+    bearings and insulation are being used up. The two can disagree: a hot machine at a light
+    load scores low health yet wears slowly, a cool one pushed past its rating the reverse."""
+    limit = spec.temperature_limit_c
+    over = (
+        f"{over_share:.0%} of the time above the {limit:g} °C limit"
+        if over_share > 0
+        else f"never above the {limit:g} °C limit"
+    )
+    sentences = [
+        f"Health {health:.1f} = 100 × bearings {1 - wear:.2f} ({100 * wear:.1f}% of their life "
+        f"used) × insulation {1 - insulation:.2f} × temperature {1 - over_share / 2:.2f} "
+        f"({over}; it settles at {steady_c:.1f} °C in a {sc.ambient_c:g} °C room"
+        + (f" with cooling {sc.cooling_factor:g} times worse" if sc.cooling_factor != 1 else "")
+        + ")."
+    ]
+    left = {name: (rest / rate if rate > 0 else math.inf) for name, (rest, rate) in lives.items()}
+    first = min(left, key=lambda name: left[name])
+    if left[first] <= 0:
+        sentences.append(f"No life left: the {first} reached 100% within the run.")
+        return sentences
+    when = f"beyond {MAX_RUL_H:,.0f} h" if left[first] > MAX_RUL_H else f"{left[first]:,.0f} h"
+    if first == "bearings":
+        rating = l10_hours(spec.bearing_c_dyn_n, bearing_load_n(spec, load), rpm)
+        heat = max(1.0, arrhenius_factor(end_c, spec.bearing_activation_ev))
+        hot = (
+            f"shortened {heat:.2g} times by running at {end_c:.1f} °C"
+            if heat >= 1.05
+            else f"not shortened by heat at {end_c:.1f} °C"
+        )
+        sentences.append(
+            f"Remaining life {when}, set by the bearings of the {spec.drive}: at {load:.0%} "
+            f"load and {sc.duty_cycle:.0%} duty their rating life is {rating:,.0f} h of "
+            f"running, {hot}."
+        )
+    else:
+        winding = end_c + winding_rise_k
+        ageing = montsinger_factor(winding, spec.insulation_class_c)
+        sentences.append(
+            f"Remaining life {when}, set by the winding insulation: running at {winding:.0f} °C "
+            f"it ages {ageing:.2g} times as fast as at its {spec.insulation_class_c:g} °C class."
+        )
+    return sentences
+
+
+def compare_note(runs: dict[str, dict[str, Any]]) -> str:
+    """One sentence when two scenarios rank differently on health and on remaining life
+    ("Overheated" with lower health than "Heavy load" but a longer life), saying why; "" when
+    the rankings agree."""
+    finite = [run for run in runs.values() if run.get("rul_hours") is not None]
+    for a in finite:
+        for b in finite:
+            if a["health_score_end"] >= b["health_score_end"] or a["rul_hours"] <= b["rul_hours"]:
+                continue
+            factors = a.get("health_factors") or {}
+            if factors.get("temperature", 1.0) < factors.get("bearings", 1.0):
+                why = (
+                    "health counts the time spent above the temperature limit, which halves it "
+                    "while it lasts; remaining life follows only how fast bearings and "
+                    f"insulation wear, and they wear faster under {b['label']} than under "
+                    f"{a['label']}"
+                )
+            else:
+                why = (
+                    "health counts the life bearings and insulation have already used; "
+                    f"remaining life how fast the rest goes, and it goes faster under {b['label']}"
+                )
+            return (
+                f"{a['label']} ends with lower health than {b['label']} "
+                f"({a['health_score_end']:.1f} against {b['health_score_end']:.1f}) yet lasts "
+                f"longer ({a['rul_hours']:,.0f} h against {b['rul_hours']:,.0f} h): {why}."
+            )
+    return ""
 
 
 def _first_crossing(time: np.ndarray, values: np.ndarray, level: float) -> float | None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
+from apps.core.labels import alert_sentence, label_with_unit
 from apps.twins import mixer
 from apps.twins.forms import (
     AgeingForm,
@@ -123,8 +124,64 @@ def twin_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             "upload_form": ModelUploadForm() if can_manage else None,
             "simulations": simulation_list(twin=twin)[:5],
             "wear_hint": _wear_now(twin),
+            "live": _node_now(request.user, twin),
         },
     )
+
+
+def _node_now(user: Any, twin: DigitalTwin) -> dict[str, Any] | None:
+    """The twin's machine as it is now, beside its properties: the newest reading of each
+    signal (for those who may watch the node's telemetry) and the maintenance agent's health,
+    remaining life and open alerts (for those who maintain it). None for a twin of no node."""
+    from apps.maintenance.models import Alert, NodeHealth
+    from apps.maintenance.selectors import maintenance_can_view
+    from apps.telemetry.selectors import SIGNALS, latest_points, telemetry_can_view
+
+    node = twin.node
+    if node is None:
+        return None
+    watch = telemetry_can_view(user=user, node_id=node.pk)
+    maintain = maintenance_can_view(user=user, node=node)
+    latest = None
+    if watch:
+        found = latest_points(node_ids=[node.pk])
+        latest = found[0] if found else None
+    readings = [
+        {"signal": s, "label": label_with_unit(s, "signal"), "value": getattr(latest, s, None)}
+        for s in SIGNALS
+        if latest is not None and getattr(latest, s, None) is not None
+    ]
+    health = NodeHealth.objects.filter(node=node).first() if maintain else None
+    alerts = (
+        list(
+            Alert.objects.select_related("rule")
+            .filter(node=node, resolved_at=None)
+            .order_by("first_seen")
+        )
+        if maintain
+        else []
+    )
+    return {
+        "node": node,
+        "watch": watch,
+        "maintain": maintain,
+        "latest": latest,
+        "readings": readings,
+        "health": health,
+        "alerts": [
+            {
+                "alert": a,
+                "text": alert_sentence(
+                    signal=a.signal,
+                    value=a.value,
+                    threshold=a.threshold,
+                    mode=a.rule.mode if a.rule_id and a.rule else "above",
+                    severity=a.severity,
+                ),
+            }
+            for a in alerts
+        ],
+    }
 
 
 def _wear_now(twin: DigitalTwin) -> dict[str, Any] | None:

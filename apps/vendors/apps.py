@@ -13,3 +13,16 @@ class VendorsConfig(AppConfig):
 
         for model in (VendorProfile, FabricationNode, DeviceCredential):
             audit_track_model(model)
+        _register_labels()
+
+
+def _register_labels() -> None:
+    """The words pages use for node kinds, statuses, processes and materials."""
+    from apps.core.labels import labels_register
+    from apps.vendors.catalog import MATERIALS, PROCESSES
+    from apps.vendors.models import FabricationNode
+
+    labels_register("node_kind", FabricationNode.Kind.choices)
+    labels_register("node_status", FabricationNode.Status.choices)
+    labels_register("process", [(p.code, p.label) for p in PROCESSES])
+    labels_register("material", [(m.code, m.label) for m in MATERIALS])

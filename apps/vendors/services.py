@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.core.exceptions import Conflict
 from apps.core.models import Notification
 from apps.core.realtime import broadcast_on_commit
-from apps.core.services import notification_send
+from apps.core.services import notification_resolve, notification_send
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Role, user_can
 from apps.vendors import catalog
@@ -137,6 +137,12 @@ def _notify_vendor(*, node: FabricationNode, title: str, body: str, level: str) 
         )
 
 
+def _approval_link(node: FabricationNode) -> str:
+    """Where the admins' "awaiting approval" notice of `node` points: its entry in the queue.
+    Unique per node, so the decision can find the notices it answers."""
+    return f"/ops/approvals/#node-{node.pk}"
+
+
 @transaction.atomic
 def node_register(*, by: User, vendor: Organization, **fields: Any) -> FabricationNode:
     if vendor.kind != Organization.Kind.VENDOR:
@@ -161,8 +167,8 @@ def node_register(*, by: User, vendor: Organization, **fields: Any) -> Fabricati
     )
     _notify_admins(
         title=f"Node awaiting approval: {node.name}",
-        body=f"{vendor.name} registered a {node.get_kind_display()}.",
-        link="/ops/approvals/",
+        body=f"{vendor.name} registered this {node.get_kind_display()}.",
+        link=_approval_link(node),
     )
     return node
 
@@ -214,6 +220,13 @@ def node_decide(
         update_fields=["approval", "approval_comment", "approved_by", "approved_at", "updated_at"]
     )
     verdict = "approved" if approve else "rejected"
+    # the admins were asked to decide: their notices now say it is done, and by whom
+    notification_resolve(
+        link=_approval_link(node),
+        title=f"Node {verdict}: {node.name}",
+        body=f"{node.vendor.name} registered this {node.get_kind_display()}; "
+        f"{by.full_name or by.email} {verdict} it.",
+    )
     _notify_vendor(
         node=node,
         title=f"Node {node.name} {verdict}",

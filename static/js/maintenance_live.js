@@ -115,7 +115,7 @@
     const link = document.querySelector(`.health-card[data-node="${id}"] h3 a`);
     if (link) return link.textContent;
     if (id === pageNode) return document.title.replace(/ maintenance.*$/, "");
-    return `node #${id}`;
+    return "a node";
   }
 
   function toast(text, level, href) {
@@ -283,7 +283,8 @@
     const t = msg.ticket;
     const opened = msg.type === "ticket.opened";
     if (opened) {
-      toast(`New ${t.severity} ticket on ${nodeName(t.node)}: ${t.title}`, t.severity, `/maintenance/tickets/${t.id}/`);
+      // a ticket's title names its node ("Power 14.96 kW above the critical limit of 11.25 kW on Mill-01")
+      toast(`New ${t.severity} ticket: ${t.title}`, t.severity, `/maintenance/tickets/${t.id}/`);
     }
     if (page === "fleet" && opened) countTicket(t);
     if (page === "queue") {
@@ -302,10 +303,10 @@
   function onAlert(msg) {
     const a = msg.alert;
     if (msg.type === "alert.opened") {
-      toast(`${nodeName(a.node)}: ${a.signal} ${a.severity} (${Number(a.value).toPrecision(4)} > ${Number(a.threshold).toPrecision(4)})`,
-        a.severity, `/maintenance/nodes/${a.node}/`);
+      // the server words it (apps/core/labels.py): "Power 14.96 kW above the critical limit of 11.25 kW on Mill-01"
+      toast(a.text, a.severity, `/maintenance/nodes/${a.node}/`);
     } else if (msg.type === "alert.resolved" && (page !== "node" || a.node === pageNode)) {
-      toast(`${nodeName(a.node)}: ${a.signal} back within its limits`, "info");
+      toast(a.text, "info");
     }
   }
 

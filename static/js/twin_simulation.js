@@ -130,7 +130,7 @@ async function renderAgeing(result) {
 }
 
 function renderScenarios(result) {
-  $("seed-source").textContent = `Machine: ${result.machine_kind.replace("_", " ")} · ${result.hours} h · started from ${result.seed_source}.`;
+  $("seed-source").textContent = `Machine: ${result.machine_label || result.machine_kind.replaceAll("_", " ")} · ${result.hours} h · started from ${result.seed_source}.`;
   $("seed-window").textContent = result.seed_window ? result.seed_window.summary : "";
   const tbody = document.querySelector("#scenario-summary tbody");
   for (const row of result.summary) {
@@ -139,6 +139,21 @@ function renderScenarios(result) {
       const td = document.createElement("td"); td.textContent = v; tr.append(td);
     }
     tbody.append(tr);
+  }
+  // what drives each result, worded by the server (apps/twins/physics.py); older runs have none
+  const why = $("scenario-why");
+  const note = $("scenario-comparison");
+  if (note && result.comparison_note) { note.textContent = result.comparison_note; note.hidden = false; }
+  if (why) {
+    for (const row of result.summary) {
+      if (!row.explanation || !row.explanation.length) continue;
+      const li = document.createElement("li");
+      const strong = document.createElement("strong");
+      strong.textContent = `${row.label}: `;
+      li.append(strong, row.explanation.join(" "));
+      why.append(li);
+    }
+    why.closest("details").hidden = !why.children.length;
   }
   const chart = (canvas, field, title) => new Chart($(canvas), {
     type: "line",

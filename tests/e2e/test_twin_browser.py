@@ -203,3 +203,36 @@ def test_the_ageing_page_plays_the_timeline(aged, asgi_server, browser):  # noqa
     assert page.locator("#timeline").input_value() == "100"
     expect(page.locator("#heatmap tbody tr")).to_have_count(4)
     page.screenshot(path=str(SHOTS / "twin_ageing.png"), full_page=True)
+
+
+@pytest.fixture
+def scenarios(studio):  # noqa: F811
+    """A finished scenarios run of a mill twin (run here, before the browser's event loop)."""
+    from apps.twins.models import Simulation
+    from apps.twins.services import simulation_run
+
+    mill = twin_create(by=studio["designer"], name="Mill model", twin_type="mill")
+    simulation = Simulation.objects.create(
+        twin=mill,
+        kind=Simulation.Kind.SCENARIOS,
+        params={"hours": 720, "use_telemetry": False},
+        created_by=studio["designer"],
+    )
+    simulation_run(pk=simulation.pk)
+    return {**studio, "twin": mill, "simulation": simulation}
+
+
+def test_the_scenarios_page_says_what_drives_each_result(scenarios, asgi_server, browser):  # noqa: F811
+    mill, simulation = scenarios["twin"], scenarios["simulation"]
+    page = sign_in(browser, asgi_server, scenarios["designer"].email)
+    page.goto(f"{asgi_server}/twins/{mill.pk}/simulations/{simulation.pk}/")
+    expect(page.locator("#scenario-summary tbody tr")).to_have_count(4)
+    expect(page.locator("#seed-source")).to_contain_text("Machine: CNC mill")
+    # "Overheated" has the lower health and the longer life: the page says why
+    expect(page.locator("#scenario-comparison")).to_contain_text(
+        "Overheated ends with lower health than Heavy load"
+    )
+    expect(page.locator("#scenario-why li")).to_have_count(4)
+    expect(page.locator("#scenario-why")).to_contain_text("Overheated: Health 47.5 = 100 ×")
+    expect(page.locator("#scenario-why")).to_contain_text("set by the bearings of the spindle")
+    page.screenshot(path=str(SHOTS / "twin_scenarios.png"), full_page=True)

@@ -57,6 +57,9 @@ def test_node_page_shows_outlook_opportunities_and_sources(fleet, printer, rival
     for heading in ("Outlook: next 48 hours", "Opportunities", "Oversizing", "Peak shifting"):
         assert heading in text
     assert "No parts have finished on this node yet." in text
+    # the figures behind each opportunity in words with units, not their codes
+    assert "<dt>Rated power (kW)</dt>" in text and "<dt>Peak hours (UTC)</dt>" in text
+    assert "<dt>rated_kw</dt>" not in text and "<dt>peak_hours_utc</dt>" not in text
     assert client.get(f"/energy/nodes/{rival.pk}/").status_code == 404
     # add a battery to the node through the form
     added = client.post(

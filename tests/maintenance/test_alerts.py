@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps.core.models import Notification
 from apps.maintenance.models import Alert, ThresholdRule, Ticket
-from apps.maintenance.services import rule_delete, rule_save
+from apps.maintenance.services import alert_payload, rule_delete, rule_save
 from tests.maintenance.conftest import in_service
 
 
@@ -196,9 +196,9 @@ def test_a_drop_below_the_limit_opens_an_alert_and_a_ticket_in_words(mill, send,
     alert = Alert.objects.get(node=mill)
     assert (alert.severity, alert.threshold, alert.peak, alert.value) == ("critical", 5, 3, 4)
     ticket = Ticket.objects.get(node=mill)
-    assert "3, below its limit of 5" in ticket.title
+    assert ticket.title == "Coolant flow 3 l/min below the critical limit of 5 l/min on Mill-01"
     assert ticket.evidence["reading"] == "3, below its limit of 5"
-    assert "critical < 5" in alert.rule_text
+    assert "critical < 5 l/min" in alert.rule_text
     # back up, past the warning's band (10.5): resolved
     for t in range(50, 70):
         send(mill, t, extra={"coolant_flow_l_min": 11})
@@ -225,7 +225,10 @@ def test_a_rate_rule_fires_on_a_fast_change_either_way(mill, send, fleet):
     assert alert.severity == "critical" and alert.value == pytest.approx(6.0)
     assert alert.threshold == 5
     ticket = Ticket.objects.get(node=mill)
-    assert "changing 6 per minute, faster than its limit of 5/min" in ticket.title
+    assert ticket.title == (
+        "Temperature changing faster than the critical limit of 5 °C a minute "
+        "(6 °C a minute) on Mill-01"
+    )
     for t in range(500, 800, 10):  # steady again
         send(mill, t, temperature_c=22.5)
     alert.refresh_from_db()
@@ -246,3 +249,30 @@ def test_below_and_rate_rules_are_validated(fleet):
     assert "mode" in bad.value.message_dict
     rule = rule_save(by=fleet["admin"], signal="flow", mode="below", warning=10, critical=5)
     assert rule.describe() == "warning < 10, critical < 5 (default)"
+
+
+def test_a_power_spike_is_told_in_words_in_the_ticket_notification_mail_and_toast(
+    mill, send, fleet
+):
+    # given: Mill-01 (7.5 kW rated; critical above 1.5 x rated = 11.25 kW) draws 14.96 kW
+    for t in range(0, 15):
+        send(mill, t, power_kw=14.96)
+    # then: one sentence, built in apps.core.labels, everywhere a person reads it
+    sentence = "Power 14.96 kW above the critical limit of 11.25 kW on Mill-01"
+    ticket = Ticket.objects.get(node=mill)
+    assert ticket.title == sentence
+    notices = Notification.objects.filter(level="critical")
+    assert {n.title for n in notices} == {f"New ticket: {sentence}"}
+    (message,) = mail.outbox
+    assert message.subject == f"[Imewe] Critical: {sentence}"
+    assert f"Critical ticket #{ticket.pk} on Mill-01: {sentence}" in message.body
+    assert "power_kw" not in message.subject + message.body
+    # the websocket's alert carries the toast's text beside the codes the API keeps
+    alert = Alert.objects.get(node=mill)
+    payload = alert_payload(alert, mode=alert.rule.mode)
+    assert payload["text"] == sentence and payload["signal"] == "power_kw"
+    for t in range(15, 40):
+        send(mill, t, power_kw=5.0)
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    assert alert_payload(alert)["text"] == "Power back within its limits on Mill-01"

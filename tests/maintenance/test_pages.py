@@ -457,6 +457,7 @@ def test_admins_edit_default_and_kind_rules_others_read(fleet):  # noqa: F811
     assert admin.post("/maintenance/rules/", form).status_code == 302
     rule = ThresholdRule.objects.get(signal="temperature_c", node_kind="cnc_mill", node=None)
     assert rule.critical == 80 and rule.updated_by == fleet["admin"]
+    assert "<td>CNC mill</td>" in admin.get("/maintenance/rules/").content.decode()
     edit = admin.get(f"/maintenance/rules/?edit={rule.pk}")
     assert b'<option value="cnc_mill" selected>' in edit.content
     no_limits = admin.post("/maintenance/rules/", {**form, "warning": "", "critical": ""})
@@ -472,7 +473,8 @@ def test_admins_edit_default_and_kind_rules_others_read(fleet):  # noqa: F811
         client = portal_client(fleet[who])
         seen = client.get("/maintenance/rules/")
         assert seen.status_code == 200 and b"Save rule" not in seen.content
-        assert b"temperature_c" in seen.content
+        shown = seen.content.decode()
+        assert "Temperature (°C)" in shown and ">temperature_c<" not in shown
         assert client.post("/maintenance/rules/", form).status_code == 403
     for role in OUTSIDERS:
         assert portal_client(fleet[role]).get("/maintenance/rules/").status_code == 403
@@ -502,7 +504,7 @@ def test_the_model_registry_and_rollback(fleet):  # noqa: F811
     page = admin.get("/maintenance/models/")
     assert page.status_code == 200
     html = page.content.decode()
-    for text in ("maintenance.rul", "4.123", "MAE (h)", "RMSE (h)", "800 rows", "200 held out"):
+    for text in ("Remaining useful life (hours)", "4.123", "MAE (h)", "RMSE (h)", "800 rows"):
         assert text in html, text
     assert html.count("Make active") == 1  # v1; v2 is the active one
     chart = json_of(page, "chart-model-0-data")
@@ -521,7 +523,7 @@ def test_the_model_registry_and_rollback(fleet):  # noqa: F811
     rolled = admin.post(
         "/maintenance/models/rollback/", {"name": "maintenance.rul", "version": 1}, follow=True
     )
-    assert b"maintenance.rul v1 is now the active version." in rolled.content
+    assert b"Remaining useful life (hours) v1 is now the active version." in rolled.content
     assert TrainedModel.objects.get(name="maintenance.rul", is_active=True).version == 1
     missing = admin.post(
         "/maintenance/models/rollback/", {"name": "maintenance.rul", "version": 7}, follow=True
@@ -604,3 +606,38 @@ def test_the_registry_leaves_out_an_empty_refusal(fleet):  # noqa: F811
         in html
     )
     assert ", refused" not in html  # no reason: nothing to say
+
+
+def test_the_registry_names_models_and_metrics_in_words(fleet):  # noqa: F811
+    model_register(
+        name="maintenance.rul",
+        algorithm="xgboost regressor",
+        artifact=b"x",
+        features=["a"],
+        metrics={
+            "mae_h": 3.0,
+            "baseline_mae_h": 9.5,
+            "near_failure": {"within_h": 24, "rows": 40, "mae_h": 2.0},
+        },
+        training={"rows": 800, "held_out_rows": 200},
+        comparison=Comparison(metric="mae_h", candidate=3.0, baseline=9.5),
+    )
+    model_register(
+        name="maintenance.anomaly.cnc_mill",
+        algorithm="isolation forest",
+        artifact=b"x",
+        features=["a"],
+        metrics={"false_alarms_per_node_week": 0.5},
+        training={"rows": 600},
+        comparison=Comparison(metric="false_alarms_per_node_week", candidate=0.5, baseline=1.0),
+    )
+    html = portal_client(fleet["engineer"]).get("/maintenance/models/").content.decode()
+    assert "Remaining useful life (hours)" in html and "Anomaly detector: CNC mill" in html
+    assert "<dt>Baseline MAE (h)</dt>" in html
+    near = re.search(r"Near failure: ([^<]*)<", html)
+    assert near is not None
+    assert set(near[1].split(", ")) == {"window before failure (h) 24", "rows 40", "MAE (h) 2.000"}
+    assert "activated: MAE (h) 3" in html
+    visible = re.sub(r"<[^>]+>", " ", html)  # the codes stay in the forms' values only
+    for code in ("baseline_mae_h", "within_h", "Near_failure", "mae_h", "cnc_mill"):
+        assert code not in visible, code

@@ -257,11 +257,11 @@ def test_evidence_caps_the_remaining_life_and_the_page_says_why(mill, fleet, sen
     )
     # then: no life left, and why
     assert (capped.value, capped.low, capped.high) == (0.0, 0.0, 0.0)
-    assert "vibration_mm_s past its critical limit" in capped.evidence["caps"][0]
-    assert "(worst 11.5, limit 4;" in capped.evidence["caps"][0]  # not the latest 0.2
+    assert "Vibration past its critical limit" in capped.evidence["caps"][0]
+    assert "(worst 11.5 mm/s, limit 4 mm/s;" in capped.evidence["caps"][0]  # not the latest 0.2
     NodeHealth.objects.update_or_create(node=mill, defaults=capped.fields())
     text = portal_client(fleet["admin"]).get(f"/maintenance/nodes/{mill.pk}/").content.decode()
-    assert "capped at 0 h: vibration_mm_s past its critical limit" in text
+    assert "capped at 0 h: Vibration past its critical limit" in text
     # a high failure probability caps at the failure model's horizon; the trend at its time
     mill.alerts.update(resolved_at=now)
     risky = rul_reconcile(
@@ -324,7 +324,7 @@ def test_a_version_is_stored_only_when_data_or_code_changed(tmp_path, monkeypatc
     recoded = rul_model_train_and_register(time_unit=rul.CYCLES)
     assert isinstance(recoded, TrainedModel) and recoded.version == 2
     # v1 was refit on every unit, those held out now included: its registered score stands in
-    assert "v1's registered held-out rmse_cycles" in recoded.training["compared_with"]
+    assert "v1's registered held-out RMSE (cycles)" in recoded.training["compared_with"]
     assert recoded.metrics["comparison"]["active"] == first.metrics["rmse_cycles"]
     # new data: a new version
     call_command(

@@ -15,11 +15,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
+from apps.core.labels import label_with_unit
 from apps.jobs.services import template_create
 from apps.marketplace.models import Listing, Review
-from apps.marketplace.services.listings import listing_create
+from apps.marketplace.services.listings import listing_create, listing_publish
 from tests.conftest import portal_client
-from tests.marketplace.conftest import PART, make_listing, paid_purchase
+from tests.marketplace.conftest import PART, PLAYBOOK_CONTENT, make_listing, paid_purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +57,24 @@ def test_browse_shows_published_cards(market):
     assert f'by <a href="/market/sellers/{market["forge"].pk}/">Forge</a>' in html
     assert html.count(">Owned<") == 1
     assert "3 listings" in html
+
+
+def test_browse_names_materials_and_processes_in_words(market):
+    listing = listing_create(
+        by=market["vendor"],
+        kind="playbook",
+        title="PETG tuning",
+        price=5,
+        materials=["petg"],
+        processes=["fdm"],
+        content=PLAYBOOK_CONTENT,
+    )
+    listing_publish(by=market["vendor"], listing=listing)
+    _, html = page(market["designer"], "/market/")
+    # the filters and the card say PETG and FDM printing; the query keeps the codes
+    assert '<option value="petg">PETG</option>' in html
+    assert '<option value="fdm">FDM printing</option>' in html
+    assert "· PETG" in html and "· FDM printing" in html and "· petg" not in html
 
 
 def test_browse_keeps_the_filters_across_pages(market):
@@ -109,7 +128,11 @@ def test_each_kind_shows_its_content_versions_and_seller(market):
     _, template = page(market["designer"], f"/market/listings/{market['template'].pk}/")
     assert "Bracket" in template and "scale" in template and "40 × 30 × 20" in template
     _, playbook = page(market["designer"], f"/market/listings/{market['playbook'].pk}/")
-    assert "Dry the filament" in playbook and "nozzle_c" in playbook and "No stringing" in playbook
+    assert "Dry the filament" in playbook and "No stringing" in playbook
+    # settings, materials and processes in words, with units; the codes stay in the API
+    assert "<dt>Nozzle temperature (°C)</dt><dd>210</dd>" in playbook
+    assert "<dt>First-layer speed (mm/s)</dt>" in playbook and "nozzle_c" not in playbook
+    assert "For PLA · FDM printing" in playbook
     _, capacity = page(market["designer"], f"/market/listings/{market['capacity'].pk}/")
     assert "FDM printer at Forge" in capacity and "1 to 100 hours" in capacity
     for html in (template, playbook, capacity):
@@ -568,7 +591,7 @@ def test_playbook_settings_keep_the_sellers_order(market):
     stored = Listing.objects.get(pk=listing.pk).versions.get().content["steps"][0]
     assert stored["setting_order"] == ["nozzle_c", "first_layer_mm_s", "bed_c", "fan"]
     _, html = page(market["vendor"], f"/market/listings/{listing.pk}/")
-    shown = [html.index(f"<dt>{name}</dt>") for name in stored["setting_order"]]
+    shown = [html.index(f"<dt>{label_with_unit(name)}</dt>") for name in stored["setting_order"]]
     assert shown == sorted(shown)
     _, form = page(market["vendor"], f"/market/listings/{listing.pk}/version/")
     assert "nozzle_c = 240\nfirst_layer_mm_s = 20\nbed_c = 80\nfan = off" in form

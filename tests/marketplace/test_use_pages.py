@@ -90,7 +90,9 @@ def test_playbook_page_attaches_to_ticked_parts_and_detaches(market, signed_in):
     client = signed_in(market["designer"])
     html = client.get(use_url(purchase)).content.decode()
     assert all(f'name="parts" value="{p.pk}"' in html for p in (arm, petg, second.parts.get()))
-    assert "Dry the filament" in html  # the steps
+    assert "Dry the filament" in html  # the steps, their settings in words with units
+    assert "<td>Nozzle temperature (°C)</td><td>210</td>" in html and "nozzle_c" not in html
+    assert "written for FDM printing in PLA" in html
     filtered = client.get(use_url(purchase), {"job": second.pk}).content.decode()
     assert f'name="parts" value="{second.parts.get().pk}"' in filtered
     assert f'name="parts" value="{arm.pk}"' not in filtered

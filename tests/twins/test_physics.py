@@ -16,6 +16,7 @@ from apps.twins.physics import (
     PhysicsError,
     Seed,
     bearing_life_hours,
+    compare_note,
     l10_hours,
     montsinger_factor,
     run,
@@ -363,3 +364,36 @@ def test_a_nodes_rated_power_scales_the_heat_path():
     assert big.time_constant_h == pytest.approx(MILL.time_constant_h)
     ends = [run(s, "heavy_load", 24)["series"][-1]["temperature_c"] for s in (MILL, big)]
     assert ends[0] == pytest.approx(ends[1])
+
+
+def test_each_run_says_what_drives_its_health_and_its_life():
+    runs = {name: run(MILL, name, 720) for name in SCENARIOS}
+    for result in runs.values():
+        factors = result["health_factors"]
+        # the three factors the explanation names are the ones the health score multiplies
+        assert 100 * factors["bearings"] * factors["insulation"] * factors["temperature"] == (
+            pytest.approx(result["health_score_end"], abs=0.01)
+        )
+        health, life = result["explanation"]
+        assert health.startswith(f"Health {result['health_score_end']:.1f} = 100 × bearings")
+        assert life.startswith(f"Remaining life {result['rul_hours']:,.0f} h, set by the")
+    # Overheated: hot all the time (health halved) at a light load; Heavy load: cool enough,
+    # past its rating (its bearings wear three times as fast)
+    hot, heavy = runs["overheated"], runs["heavy_load"]
+    assert hot["health_factors"]["temperature"] == pytest.approx(0.5, abs=0.01)
+    assert heavy["health_factors"]["temperature"] == 1.0
+    assert hot["health_score_end"] < heavy["health_score_end"]
+    assert hot["rul_hours"] > heavy["rul_hours"]
+    assert "above the 60 °C limit; it settles at 64.7 °C in a 40 °C room" in hot["explanation"][0]
+    assert "shortened 6.7 times by running at 64.7 °C" in hot["explanation"][1]
+    assert "at 110% load and 95% duty" in heavy["explanation"][1]
+
+
+def test_the_comparison_note_explains_a_lower_health_with_a_longer_life():
+    runs = {name: run(MILL, name, 720) for name in ("normal", "heavy_load", "overheated")}
+    note = compare_note(runs)
+    assert note.startswith("Overheated ends with lower health than Heavy load (47.5 against")
+    assert "time spent above the temperature limit" in note
+    assert "they wear faster under Heavy load than under Overheated" in note
+    # rankings that agree need no note
+    assert compare_note({name: runs[name] for name in ("normal", "heavy_load")}) == ""

@@ -187,6 +187,9 @@ def test_scenarios_start_from_the_nodes_recent_telemetry(
     assert result["status"] == "succeeded", result["error"]
     result = result["result"]
     assert result["machine_kind"] == node.kind
+    assert result["machine_label"] == node.get_kind_display()
+    # each scenario says what drives it; the page shows these sentences
+    assert all(row["explanation"][0].startswith("Health ") for row in result["summary"])
     assert result["seed_source"].startswith(f"telemetry of {node.name}")
     normal = result["scenarios"]["normal"]
     # the window's median temperature (40 and 61.5), not the newest reading

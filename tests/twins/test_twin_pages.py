@@ -191,3 +191,67 @@ def test_a_mixing_session_made_over_the_api_starts_on_the_defaults(studio, as_us
     assert {"rpm", "temperature_c", "force_n", "duration_min", "batch_kg"} == set(
         properties["params"]
     )
+
+
+def test_a_machines_twin_shows_its_live_readings_and_health_beside_its_properties(
+    studio, django_capture_on_commit_callbacks
+):
+    # given: the vendor's twin of a node in service that has streamed, with a health score
+    from django.utils import timezone
+
+    from apps.maintenance.models import NodeHealth
+    from apps.telemetry.services import telemetry_ingest
+    from apps.twins.services import twin_create
+    from apps.vendors.models import FabricationNode
+    from apps.vendors.services import node_config_save, node_transition
+
+    node = studio["node"]
+    node_config_save(node=node, by=studio["vendor"], config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=studio["vendor"], reason="up")
+    with django_capture_on_commit_callbacks(execute=True):
+        telemetry_ingest(
+            points=[
+                {
+                    "node": node.pk,
+                    "time": timezone.now().isoformat(),
+                    "temperature_c": 41.25,
+                    "power_kw": 6.5,
+                    "vibration_mm_s": 1.75,
+                }
+            ],
+            node_id=node.pk,
+        )
+    NodeHealth.objects.update_or_create(
+        node=node,
+        defaults={"score": 72.0, "online": True, "components": {"failure_risk": 28.0}},
+    )
+    twin = twin_create(
+        by=studio["vendor"],
+        name="Mill twin",
+        twin_type="mill",
+        node=node,
+        tags=["demo", node.kind],
+        properties={"kind": node.get_kind_display(), "rated_power_kw": node.rated_power_kw},
+    )
+    # when: its vendor opens it
+    html = portal_client(studio["vendor"]).get(f"/twins/{twin.pk}/").content.decode()
+    # then: the readings with their units, the health and what took points off; words, not codes
+    assert f"{node.name} now" in html and 'id="readings"' in html
+    assert '<th scope="row">Power (kW)</th><td data-signal="power_kw">6.50</td>' in html
+    assert '<th scope="row">Temperature (°C)</th><td data-signal="temperature_c">41.25</td>' in html
+    assert ">72</span> health" in html and "Failure risk: −28.0" in html
+    assert "twin_readings.js" in html
+    assert '<span class="status">CNC mill</span>' in html and ">cnc_mill<" not in html
+    # the site's operator watches the node too; a designer it is shared with sees no readings
+    operator = portal_client(studio["operator"]).get(f"/twins/{twin.pk}/").content.decode()
+    assert 'data-signal="power_kw">6.50' in operator
+    from apps.twins.services import twin_share
+
+    twin_share(by=studio["vendor"], twin=twin, user=studio["designer"], level="view")
+    designer = portal_client(studio["designer"]).get(f"/twins/{twin.pk}/").content.decode()
+    assert "are for its vendor and the operators of its site" in designer
+    assert 'data-signal="power_kw"' not in designer and ">72</span> health" not in designer
+    assert "twin_readings.js" not in designer
+    # a twin of no machine has no such panel
+    plain = portal_client(studio["designer"]).get(f"/twins/{studio['twin'].pk}/").content
+    assert b'id="node-now"' not in plain

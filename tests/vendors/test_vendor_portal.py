@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from apps.core.models import Notification
 from apps.vendors.models import DeviceCredential, FabricationNode
 from apps.vendors.services import hash_token
 from tests.conftest import portal_client
@@ -121,3 +122,33 @@ def test_vendor_profile_form(fleet):
     )
     bad = client.post("/vendor/profile/", {"contact_email": "nope"})
     assert bad.status_code == 400
+
+
+def test_a_decision_answers_the_admins_awaiting_approval_notices(fleet):
+    # given: a registration asks every admin to decide
+    node = make_node(fleet)
+    other = make_node(fleet, name="Mill-9")
+    notice = Notification.objects.get(
+        user=fleet["admin"], title=f"Node awaiting approval: {node.name}"
+    )
+    assert notice.read_at is None and notice.link == f"/ops/approvals/#node-{node.pk}"
+    # when: an admin approves it
+    admin = portal_client(fleet["admin"])
+    admin.post(f"/ops/approvals/{node.pk}/", {"decision": "approve", "comment": ""})
+    # then: the notice says what happened, and by whom, and asks nothing any more
+    notice.refresh_from_db()
+    assert notice.title == f"Node approved: {node.name}"
+    decided_by = fleet["admin"].full_name or fleet["admin"].email
+    assert notice.read_at is not None and f"{decided_by} approved it" in notice.body
+    page = admin.get("/notifications/").content.decode()
+    assert f"Node awaiting approval: {node.name}" not in page
+    assert f"Node approved: {node.name}" in page
+    # the other node still waits, and says so
+    assert f"Node awaiting approval: {other.name}" in page
+    rejected = portal_client(fleet["admin"]).post(
+        f"/ops/approvals/{other.pk}/", {"decision": "reject", "comment": "No site survey"}
+    )
+    assert rejected.status_code == 302
+    assert Notification.objects.get(
+        user=fleet["admin"], link__endswith=f"#node-{other.pk}"
+    ).title == (f"Node rejected: {other.name}")

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from apps.core.labels import alert_resolved_sentence, alert_sentence
 from apps.maintenance import rules
 from apps.maintenance.models import (
     SEVERITY_RANK,
@@ -199,14 +200,20 @@ def _raise(
             alert.severity, alert.threshold = level, threshold
         alert.save()
         event = "alert.updated"
-    maintenance_broadcast(node, {"type": event, "alert": alert_payload(alert)})
+    maintenance_broadcast(node, {"type": event, "alert": alert_payload(alert, mode=rule.mode)})
     if level == rules.CRITICAL:
         ticket_raise(
             node=node,
             issue_type=ISSUE_OF_SIGNAL.get(signal, Ticket.IssueType.SIGNAL_LIMIT),
             severity=Severity.CRITICAL,
-            title=f"{node.name}: {signal} critical ("
-            f"{rules.breach_words(rule.mode, value=value, threshold=threshold)})",
+            title=alert_sentence(
+                signal=signal,
+                value=value,
+                threshold=threshold,
+                mode=rule.mode,
+                severity=level,
+                node_name=node.name,
+            ),
             evidence={
                 "source": "threshold",
                 "alert": alert.pk,
@@ -234,8 +241,24 @@ def _resolve(alert: Alert, *, value: float, at: datetime) -> Alert:
     return alert
 
 
-def alert_payload(alert: Alert) -> dict[str, Any]:
+def alert_payload(alert: Alert, *, mode: str = "above") -> dict[str, Any]:
+    """The alert for the maintenance websocket: its codes and figures, and `text`, the sentence
+    a toast shows ("Power 14.96 kW above the critical limit of 11.25 kW on Mill-01")."""
+    node_name = alert.node.name
+    if alert.resolved_at is not None:
+        text = alert_resolved_sentence(signal=alert.signal, node_name=node_name)
+    else:
+        text = alert_sentence(
+            signal=alert.signal,
+            value=alert.value,
+            threshold=alert.threshold,
+            mode=mode,
+            severity=alert.severity,
+            node_name=node_name,
+        )
     return {
+        "text": text,
+        "node_name": node_name,
         "id": alert.pk,
         "node": alert.node_id,
         "signal": alert.signal,

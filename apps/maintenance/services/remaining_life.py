@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
+from apps.core.labels import label, quantity
 from apps.core.models import TrainedModel
 from apps.maintenance.learning import rul
 from apps.maintenance.models import Alert, MaintenanceWindow, Prediction, Severity
@@ -259,9 +260,9 @@ def rul_reconcile(
                 0.0,
                 # the alert's worst reading: its latest may already be back within the limit
                 # while the alert waits out its minimum duration before it resolves
-                f"{alert.signal} past its critical limit since "
-                f"{alert.first_seen:%Y-%m-%d %H:%M} (worst {alert.peak:g}, limit "
-                f"{alert.threshold:g}; {alert.rule_text})",
+                f"{label(alert.signal, 'signal')} past its critical limit since "
+                f"{alert.first_seen:%Y-%m-%d %H:%M} (worst {quantity(alert.peak, alert.signal)}, "
+                f"limit {quantity(alert.threshold, alert.signal)}; {alert.rule_text})",
             )
         )
     if (

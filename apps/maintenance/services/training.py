@@ -29,6 +29,7 @@ from django.db.models import Avg, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from apps.core.labels import label_with_unit
 from apps.core.ml import Comparison, model_active, model_register
 from apps.core.models import TrainedModel
 from apps.maintenance.learning import anomaly, rul
@@ -627,7 +628,8 @@ def rul_model_train_and_register(
         if seen:
             active_rmse = float(recorded) if isinstance(recorded, int | float) else None
             against = (
-                f"v{active_row.version}'s registered held-out {metric}: it was refit on "
+                f"v{active_row.version}'s registered held-out "
+                f"{label_with_unit(metric, 'metric')}: it was refit on "
                 f"{len(seen)} of the units held out here"
             )
         else:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.core.exceptions import Conflict
+from apps.core.labels import is_code, label_with_unit
 from apps.maintenance.models import (
     MaintenanceWindow,
     Prediction,
@@ -23,7 +24,6 @@ from apps.maintenance.selectors import (
     registry_can_view,
 )
 from apps.portal.access import action_required
-from apps.telemetry.models import SIGNAL_LABELS
 from apps.users.roles import Action, scope_for
 from apps.users.types import AuthenticatedHttpRequest
 
@@ -162,7 +162,8 @@ def _readable(value: Any) -> str:
     if isinstance(value, str):
         when = parse_datetime(value) if len(value) >= 16 and value[4:5] == "-" else None
         if when is None:
-            return SIGNAL_LABELS.get(value, value)
+            # a code ("power_kw", "rmse_h") reads as its label; any other text as it is
+            return label_with_unit(value) if is_code(value) else value
         if timezone.is_aware(when):
             when = timezone.localtime(when)
         return f"{when:%Y-%m-%d %H:%M:%S}"
@@ -174,11 +175,11 @@ def _readable(value: Any) -> str:
 
 
 def _label(key: str) -> str:
-    return EVIDENCE_LABELS.get(key) or SIGNAL_LABELS.get(key) or key.replace("_", " ").capitalize()
+    return EVIDENCE_LABELS.get(key) or label_with_unit(key)
 
 
 def _nested_label(key: str) -> str:
-    return EVIDENCE_LABELS.get(key) or SIGNAL_LABELS.get(key) or key
+    return EVIDENCE_LABELS.get(key) or (label_with_unit(key) if is_code(key) else key)
 
 
 def _evidence_rows(evidence: dict[str, Any]) -> list[dict[str, Any]]:

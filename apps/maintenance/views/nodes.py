@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import error_messages
 from apps.core.forms import form_add_service_error
+from apps.core.labels import label, label_with_unit
 from apps.maintenance import rules
 from apps.maintenance.forms import (
     RuleForm,
@@ -52,7 +53,6 @@ from apps.maintenance.views._base import (
     _window_scheduled,
     maintenance_required,
 )
-from apps.telemetry.models import SIGNAL_LABELS
 from apps.users.roles import Action, Scope, scope_for
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.models import FabricationNode
@@ -78,7 +78,7 @@ def _effective_rules(node: FabricationNode) -> list[dict[str, Any]]:
         out.append(
             {
                 "signal": signal,
-                "label": SIGNAL_LABELS.get(signal, signal),
+                "label": label_with_unit(signal, "signal"),
                 "rule": rule,
                 "warning": warning,
                 "critical": critical,
@@ -243,7 +243,7 @@ def node_rule_delete_view(request: AuthenticatedHttpRequest, pk: int, rule_id: i
     else:
         messages.success(
             request,
-            f"{node.name}'s own {SIGNAL_LABELS.get(rule.signal, rule.signal)} rule removed.",
+            f"{node.name}'s own {label_with_unit(rule.signal, 'signal')} rule removed.",
         )
     return redirect("maintenance:node", pk=pk)
 
@@ -265,7 +265,7 @@ def _rules_context(request: AuthenticatedHttpRequest, form: RuleForm | None = No
         editing = next((r for r in shared if str(r.pk) == request.GET.get("edit")), None)
         form = RuleForm(signals=signals, initial=_rule_initial(editing))
     for rule in [*shared, *node_rules]:
-        rule.signal_label = SIGNAL_LABELS.get(rule.signal, rule.signal)  # type: ignore[attr-defined]
+        rule.signal_label = label_with_unit(rule.signal, "signal")  # type: ignore[attr-defined]
     return {
         "rules": sorted(shared, key=lambda r: (r.signal, _rule_rank(r), r.node_kind)),
         "node_rules": node_rules,
@@ -304,5 +304,9 @@ def rule_delete_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     except SERVICE_ERRORS as exc:
         messages.error(request, "Not deleted: " + "; ".join(error_messages(exc)))
     else:
-        messages.success(request, f"The {rule.node_kind} rule of {rule.signal} was removed.")
+        messages.success(
+            request,
+            f"The {label(rule.node_kind, 'node_kind')} rule of "
+            f"{label_with_unit(rule.signal, 'signal')} was removed.",
+        )
     return redirect("maintenance:rules")

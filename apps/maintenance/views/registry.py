@@ -12,6 +12,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from apps.core import labels
 from apps.core.exceptions import error_messages
 from apps.core.ml import model_rollback
 from apps.core.models import TrainedModel
@@ -21,7 +22,6 @@ from apps.maintenance.selectors import (
 )
 from apps.maintenance.views._base import (
     CHART_METRICS,
-    METRIC_LABELS,
     METRIC_ORDER,
     SERVICE_ERRORS,
     _maybe_int,
@@ -40,6 +40,12 @@ def _metric_value(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: "Rows" -> "rows", "MAE (h)" stays."""
+    first = label.split(" ", 1)[0]
+    return label[0].lower() + label[1:] if first[1:].islower() else label
+
+
 def _metric_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Numeric metrics (known ones first) and the nested ones (baseline, comparison) as text."""
     keys = [k for k in METRIC_ORDER if k in metrics] + sorted(
@@ -48,11 +54,15 @@ def _metric_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
     scores, other = [], []
     for key in keys:
         value = metrics[key]
-        label = METRIC_LABELS.get(key, key)
+        label = labels.label_with_unit(key, "metric")
         if isinstance(value, dict):
             # (an empty text, e.g. no refusal reason, says nothing: left out)
-            text = ", ".join(f"{k} {_metric_value(v)}" for k, v in value.items() if v != "")
-            other.append((label.capitalize(), text))
+            text = ", ".join(
+                f"{_in_sentence(labels.label_with_unit(k, 'metric'))} {_metric_value(v)}"
+                for k, v in value.items()
+                if v != ""
+            )
+            other.append((label, text))
         else:
             scores.append((label, _metric_value(value)))
     return scores, other
@@ -70,6 +80,14 @@ def _main_metric(versions: list[TrainedModel]) -> str | None:
         if isinstance(compared, dict) and reported(str(compared.get("metric"))):
             return str(compared["metric"])
     return next((key for key in CHART_METRICS if reported(key)), None)
+
+
+def _model_title(name: str) -> str:
+    """ "maintenance.anomaly.cnc_mill" -> "Anomaly detector: CNC mill"."""
+    prefix = "maintenance.anomaly."
+    if name.startswith(prefix):
+        return f"Anomaly detector: {labels.label(name[len(prefix) :], 'node_kind')}"
+    return labels.label(name, "model")
 
 
 @login_required
@@ -94,14 +112,22 @@ def registry_view(request: AuthenticatedHttpRequest) -> HttpResponse:
                 "labels": [f"v{m.version}" for m in oldest_first],
                 "series": [
                     {
-                        "label": METRIC_LABELS.get(metric, metric),
+                        "label": labels.label_with_unit(metric, "metric"),
                         "data": [v if isinstance(v, int | float) else None for v in values],
                         "axis": "y",
                     }
                 ],
-                "axes": {"y": METRIC_LABELS.get(metric, metric)},
+                "axes": {"y": labels.label_with_unit(metric, "metric")},
             }
-        groups.append({"name": name, "versions": versions, "metric": metric, "chart": chart})
+        groups.append(
+            {
+                "name": name,
+                "title": _model_title(name),
+                "versions": versions,
+                "metric": metric,
+                "chart": chart,
+            }
+        )
     return _render(
         request,
         "maintenance/registry.html",
@@ -127,5 +153,7 @@ def registry_rollback_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     except SERVICE_ERRORS as exc:
         messages.error(request, "Not changed: " + "; ".join(error_messages(exc)))
     else:
-        messages.success(request, f"{model.name} v{model.version} is now the active version.")
+        messages.success(
+            request, f"{_model_title(model.name)} v{model.version} is now the active version."
+        )
     return redirect("maintenance:models")

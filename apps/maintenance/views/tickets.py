@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import error_messages
 from apps.core.forms import form_add_service_error
+from apps.core.labels import label_with_unit
 from apps.maintenance.forms import (
     AssignForm,
     NoteForm,
@@ -68,7 +69,6 @@ from apps.maintenance.views._base import (
     _window_scheduled,
     maintenance_required,
 )
-from apps.telemetry.models import SIGNAL_LABELS
 from apps.telemetry.selectors import SIGNALS, point_range_downsampled
 from apps.users.models import User
 from apps.users.types import AuthenticatedHttpRequest
@@ -217,7 +217,7 @@ def _evidence_chart(ticket: Ticket, start: datetime, end: datetime) -> dict[str,
         return None
     series: list[dict[str, Any]] = [
         {
-            "label": SIGNAL_LABELS.get(signal, signal),
+            "label": label_with_unit(signal, "signal"),
             "data": [[_ms(p["time"]), p[signal]] for p in points if p.get(signal) is not None],
             "axis": "y" if i == 0 else "y1",
         }
@@ -235,9 +235,9 @@ def _evidence_chart(ticket: Ticket, start: datetime, end: datetime) -> dict[str,
                 "dash": True,
             }
         )
-    axes = {"y": SIGNAL_LABELS.get(signals[0], signals[0])}
+    axes = {"y": label_with_unit(signals[0], "signal")}
     if len(signals) > 1:
-        axes["y1"] = ", ".join(SIGNAL_LABELS.get(s, s) for s in signals[1:])
+        axes["y1"] = ", ".join(label_with_unit(s, "signal") for s in signals[1:])
     return {
         "id": "chart-evidence",
         "x": "time",

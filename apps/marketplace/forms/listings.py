@@ -11,6 +11,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from apps.core.labels import label
 from apps.jobs.forms import MATERIALS, PROCESSES
 from apps.jobs.models import JobTemplate
 from apps.jobs.services import MAX_PARTS, template_parameters_for
@@ -173,7 +174,7 @@ class StepForm(forms.Form):
     settings = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
-        help_text="One per line: name = value (e.g. nozzle_c = 210).",
+        help_text="One per line: name = value (e.g. nozzle temperature = 210).",
     )
     checks = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="One per line."
@@ -414,8 +415,14 @@ class BrowseForm(forms.Form):
 
     def __init__(self, *args: Any, materials: list[str], processes: list[str], **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.fields["material"].choices = [("", "Any"), *((m, m) for m in materials)]  # type: ignore[attr-defined]
-        self.fields["process"].choices = [("", "Any"), *((p, p) for p in processes)]  # type: ignore[attr-defined]
+        self.fields["material"].choices = [  # type: ignore[attr-defined]
+            ("", "Any"),
+            *((m, label(m, "material")) for m in materials),
+        ]
+        self.fields["process"].choices = [  # type: ignore[attr-defined]
+            ("", "Any"),
+            *((p, label(p, "process")) for p in processes),
+        ]
         currencies = settings.MARKETPLACE_CURRENCIES
         self.fields["currency"].choices = [("", "Any"), *((c, c) for c in currencies)]  # type: ignore[attr-defined]
         self.fields["currency"].help_text = (

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.core.background import task_enqueue
 from apps.core.exceptions import Conflict
+from apps.core.labels import label
 from apps.core.realtime import broadcast, broadcast_on_commit
 from apps.twins import ageing, physics
 from apps.twins.models import DigitalTwin, Simulation
@@ -335,6 +336,8 @@ def _run_scenarios(simulation: Simulation, progress: Callable[..., None]) -> dic
         )
     return {
         "machine_kind": setup["spec"].kind,
+        "machine_label": label(setup["spec"].kind, "node_kind"),
+        "comparison_note": physics.compare_note(runs),
         "hours": setup["hours"],
         "seed_source": seed.source,
         "seed_window": window,
@@ -344,6 +347,7 @@ def _run_scenarios(simulation: Simulation, progress: Callable[..., None]) -> dic
                 "label": run["label"],
                 "health_score_end": run["health_score_end"],
                 "rul_hours": run["rul_hours"],
+                "explanation": run["explanation"],
                 **run["events"],
             }
             for name, run in runs.items()

@@ -452,8 +452,9 @@ class Command(BaseCommand):
                 twin_type=twin_type,
                 node=node,
                 organization=forge,
-                tags=["demo", node.kind],
-                properties={"kind": node.kind, "rated_power_kw": node.rated_power_kw},
+                # words, not codes: the twin page shows tags and properties as they are
+                tags=["demo", node.get_kind_display()],
+                properties={"kind": node.get_kind_display(), "rated_power_kw": node.rated_power_kw},
             )
         designer_twins = [
             (
