@@ -35,27 +35,11 @@ OUTSIDE_THE_FRAME = ("/admin/",)
 
 
 def codes_that_must_not_show() -> list[str]:
-    """The snake_case codes no page may show (issue 21 item 2). The one place to re-point: once
-    the labels registry exists, return every code it has a label for."""
-    return [
-        "power_kw",
-        "temperature_c",
-        "vibration_mm_s",
-        "spindle_rpm",
-        "torque_nm",
-        "progress_pct",
-        "rated_power_kw",
-        "cnc_mill",
-        "fdm_printer",
-        "laser_cutter",
-        "nozzle_c",
-        "baseline_mae_h",
-        "near_failure",
-        "within_h",
-        "bearing_wear",
-        "power_spike",
-        "in_progress",
-    ]
+    """The snake_case codes no page may show (issue 21 item 2): every code the labels registry
+    has a label for (apps/core/labels.py; the apps register theirs when Django starts)."""
+    from apps.core.labels import codes_never_shown
+
+    return sorted(codes_never_shown())
 
 
 # What a chart on the page holds: drawn by Chart.js or not, how many points, and whether its box
