@@ -52,6 +52,29 @@ def job_detail_get_for_user(
     return get_object_or_404(job_list(user=user).prefetch_related(*lookups), pk=pk)
 
 
+def job_detail_version(*, user: User, pk: int) -> str | None:
+    """What the job's detail answer depends on, read in one query without building it: the job's
+    and its parts' last changes, their nodes' (a renamed node), and its history's length. Every
+    service that changes a job or a part saves its updated_at and records a status change, so
+    an unchanged version means an unchanged answer. None when `user` may not see the job (the
+    view then answers 404)."""
+    from django.db.models import Count, Max
+
+    row = (
+        Job.objects.filter(pk=pk, pk__in=job_list(user=user).values("pk"))
+        .annotate(
+            parts_n=Count("parts", distinct=True),
+            parts_at=Max("parts__updated_at"),
+            nodes_at=Max("parts__assigned_node__updated_at"),
+            history_n=Count("history", distinct=True),
+            history_last=Max("history__id"),
+        )
+        .values_list("updated_at", "parts_n", "parts_at", "nodes_at", "history_n", "history_last")
+        .first()
+    )
+    return None if row is None else "|".join(str(value) for value in row)
+
+
 def job_can_change(*, user: User, job: Job) -> bool:
     """Cancel or reprioritise: the owner (own scope) or an admin."""
     scope = scope_for(user, Action.JOB_CREATE)

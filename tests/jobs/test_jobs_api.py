@@ -222,3 +222,42 @@ def test_polling_an_unchanged_job_answers_304_until_it_changes(shop, as_user):
     )
     assert changed.status_code == 200 and changed.json()["priority"] == 9
     assert changed.headers["ETag"] != etag
+
+
+def test_a_304_is_answered_before_the_job_is_loaded_and_follows_every_change(shop, as_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.jobs.services import parts_schedule, work_progress, work_start
+
+    designer = as_user(shop["designer"])
+    job_id = submit(designer, parts=[PART] * 3).json()["id"]
+    parts_schedule()
+    url = f"/api/v1/jobs/{job_id}/?fields=id,status,parts"
+    first = designer.get(url)
+    etag = first.headers["ETag"]
+    with CaptureQueriesContext(connection) as full:
+        assert designer.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as cheap:
+        unchanged = designer.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag
+    assert len(cheap) < len(full)
+    assert not any(
+        "jobs_part" in q["sql"] and "assigned_node" in q["sql"].split("FROM")[0] for q in cheap
+    )  # the parts themselves were not read
+    # a part's progress (no status change, no history row) changes the answer and its tag
+    part = Job.objects.get(pk=job_id).parts.order_by("id").first()
+    work_start(node_id=part.assigned_node_id, part_id=part.pk)
+    assert designer.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+    etag = designer.get(url).headers["ETag"]
+    work_progress(node_id=part.assigned_node_id, part_id=part.pk, progress_pct=40)
+    moved = designer.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert moved.status_code == 200
+    assert [p["progress_pct"] for p in moved.json()["parts"] if p["id"] == part.pk] == [40.0]
+    # another shape of the same job has its own tag; someone else's job is a 404, not a 304
+    assert (
+        designer.get(f"/api/v1/jobs/{job_id}/?fields=id", HTTP_IF_NONE_MATCH=etag).status_code
+        == 200
+    )
+    stranger = as_user(shop["rival"])
+    assert stranger.get(url, HTTP_IF_NONE_MATCH="*").status_code == 404

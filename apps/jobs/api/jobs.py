@@ -3,10 +3,12 @@ detail, cancel, priority, and why each part went where."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import django_filters
 from django.db.models import Count
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_flex_fields.serializers import FlexFieldsSerializerMixin
@@ -21,6 +23,7 @@ from apps.core.filters import UtcIsoDateTimeFilter
 from apps.jobs.models import CadFile, Job, Part, StatusChange
 from apps.jobs.selectors import (
     job_detail_get_for_user,
+    job_detail_version,
     job_get_for_user,
     job_list,
     part_placements,
@@ -296,6 +299,17 @@ class JobDetailApi(APIView):
     )
     def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         keep, omit = requested_fields(request, JobDetailSerializer.Meta.fields)
+        # A poll of an unchanged job is answered 304 from one small query, before the job is
+        # loaded and serialized (a hash of the body would cost the whole answer).
+        version = job_detail_version(user=request.user, pk=pk)
+        if version is None:
+            raise Http404
+        shape = f"{version}|{','.join(sorted(keep))}|{','.join(sorted(omit))}"
+        etag = f'W/"{hashlib.blake2b(shape.encode(), digest_size=16).hexdigest()}"'
+        asked = request.headers.get("If-None-Match", "")
+        tags = {tag.strip().removeprefix("W/") for tag in asked.split(",")}
+        if "*" in tags or etag.removeprefix("W/") in tags:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
 
         def wanted(*names: str) -> bool:
             return any((not keep or n in keep) and n not in omit for n in names)
@@ -307,7 +321,9 @@ class JobDetailApi(APIView):
             parts=wanted("parts"),
             history=wanted("history"),
         )
-        return Response(JobDetailSerializer(job, context={"request": request}).data)
+        answer = Response(JobDetailSerializer(job, context={"request": request}).data)
+        answer["ETag"] = etag
+        return answer
 
 
 class JobCancelApi(APIView):
