@@ -501,3 +501,26 @@ def test_alarms_and_exposure_follow_each_nodes_own_step():
     assert alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps) == 3
     assert alarm_count(flagged, nodes=nodes, ends=ends, step_s=STEP) == 5  # as 5-minute gaps
     assert exposure_node_weeks(6, step_s=steps) == pytest.approx((900 + 3 * 3600) / (7 * 86400))
+
+
+def test_only_runs_the_sustain_rule_would_ticket_count_with_a_minimum_run():
+    nodes = np.array([1] * 8 + [2] * 4)
+    ends = np.concatenate([np.arange(8) * STEP, np.arange(4) * 3600.0])
+    steps = np.array([STEP] * 8 + [3600.0] * 4)
+    flagged = np.array([1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0], dtype=bool)
+    # node 1: runs of 2, 3 and 1 windows; node 2: one run of 3 hourly windows
+    assert alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps) == 4
+    assert alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps, min_run=3) == 2
+    # per window: node 2 needs 4 (a slower sustain), so only node 1's run of 3 counts
+    needed = np.array([3] * 8 + [4] * 4)
+    order = np.array([11, 3, 0, 8, 5, 1, 9, 6, 4, 2, 10, 7])
+    assert (
+        alarm_count(
+            flagged[order],
+            nodes=nodes[order],
+            ends=ends[order],
+            step_s=steps[order],
+            min_run=needed[order],
+        )
+        == 1
+    )

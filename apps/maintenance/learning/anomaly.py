@@ -285,8 +285,9 @@ def anomaly_metrics(model: AnomalyModel, healthy_rows: Array, faulty_rows: Array
 #
 # An alarm is what a person is bothered with: a run of consecutive flagged windows of one node
 # (windows `step_s` apart, so a fault flagged for an hour is one alarm, not twelve). The scoring
-# service needs a flag sustained over several scorings before it opens a ticket, so counting
-# every run, however short, over-counts: the measured rate is an upper bound of the tickets.
+# service needs a flag sustained over several scorings before it opens a ticket: with
+# `min_run`, only runs of at least that many windows count (the alarms that reach a person);
+# without, every run, however short (an upper bound of them, which the threshold is chosen on).
 # `step_s` is one number or one per window: each node's windows are one sample of its cadence
 # apart (apps.maintenance.cadence.anomaly_window), so an hourly sensor's window covers an hour.
 
@@ -338,13 +339,32 @@ def _neighbours(nodes: NDArray[Any], ends: Array, step_s: float | Array) -> NDAr
 
 
 def alarm_count(
-    flagged: NDArray[np.bool_], *, nodes: NDArray[Any], ends: Array, step_s: float | Array
+    flagged: NDArray[np.bool_],
+    *,
+    nodes: NDArray[Any],
+    ends: Array,
+    step_s: float | Array,
+    min_run: int | NDArray[np.int64] = 1,
 ) -> int:
-    """Runs of consecutive flagged windows per node: the alarms a person would see."""
+    """Runs of consecutive flagged windows per node: the alarms a person would see. With
+    `min_run` (one number or one per window), only runs at least that long (the first
+    window's) count."""
     flagged = np.asarray(flagged, dtype=bool)
     previous = _neighbours(np.asarray(nodes), np.asarray(ends, dtype=float), step_s)
     continued = (previous >= 0) & flagged[np.maximum(previous, 0)]
-    return int((flagged & ~continued).sum())
+    starts = flagged & ~continued
+    needed = np.broadcast_to(np.asarray(min_run), flagged.shape)
+    if not (needed > 1).any():
+        return int(starts.sum())
+    # each flagged window's run: follow the chain back to its start
+    length = np.zeros(len(flagged), dtype=np.int64)
+    run_of = np.full(len(flagged), -1, dtype=np.int64)
+    for i in np.lexsort((np.asarray(ends, dtype=float), np.asarray(nodes))):
+        if not flagged[i]:
+            continue
+        run_of[i] = i if starts[i] else run_of[previous[i]]
+        length[run_of[i]] += 1
+    return int((starts & (length >= needed)).sum())
 
 
 def threshold_for_alarm_rate(

@@ -37,6 +37,7 @@ from apps.maintenance.cadence import (
     anomaly_window,
     cadence_learn,
     cadence_of,
+    sustain_for,
 )
 from apps.maintenance.learning import anomaly, rul
 from apps.maintenance.learning.failure import (
@@ -377,13 +378,23 @@ def _alarm_rate(
     nodes: np.ndarray,
     ends: np.ndarray,
     steps: np.ndarray,
-) -> tuple[int, float, float]:
+    min_runs: np.ndarray,
+) -> tuple[int, float, float, int]:
     """Alarms a detector raises on healthy windows (each `steps` after the node's previous
-    one), per node-week, and the node-weeks they cover."""
+    one; an alarm is a run of at least `min_runs` flagged windows, what the scoring service's
+    sustain rule turns into a ticket), per node-week, the node-weeks they cover, and the runs
+    of flagged windows however short."""
     flagged = model.is_anomalous(rows)
-    alarms = anomaly.alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps)
+    alarms = anomaly.alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps, min_run=min_runs)
+    runs = anomaly.alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps)
     weeks = anomaly.exposure_node_weeks(len(rows), step_s=steps)
-    return alarms, alarms / weeks, weeks
+    return alarms, alarms / weeks, weeks, runs
+
+
+def sustained_windows(cadence_s: float | None, step_s: float) -> int:
+    """How many consecutive windows `step_s` apart an anomaly must be flagged in to be
+    sustained (cadence.sustain_for): the first and the last included."""
+    return 1 + math.ceil(sustain_for(cadence_s).total_seconds() / step_s - 1e-9)
 
 
 def cadence_at(*, node_id: int, now: datetime) -> float | None:
@@ -407,8 +418,11 @@ def anomaly_model_train_and_register(
     confirmed problem, to score. Each node's windows, their step and the history read are in
     samples of its cadence (apps.maintenance.cadence.anomaly_window: the last week of 10-minute
     windows for a fast sensor, 12-hour windows over the last 2,016 readings for an hourly one).
-    A detector whose held-out alarms show a rate above the bound (the rate's lower 95%
-    confidence bound above it: `anomaly.alarm_rate_lower_bound`) is stored but not activated."""
+    An alarm is a run of flagged windows long enough for the scoring service's sustain rule to
+    open a ticket (`sustained_windows`; the threshold is chosen on every run however short,
+    the stricter count). A detector whose held-out alarms show a rate above the bound (the
+    rate's lower 95% confidence bound above it: `anomaly.alarm_rate_lower_bound`) is stored but
+    not activated."""
     now = now or timezone.now()
     bound = float(settings.MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK)
     healthy: list[tuple[float, int, np.ndarray, list[str], float]] = []
@@ -434,6 +448,7 @@ def anomaly_model_train_and_register(
             "cadence_s": cadence,
             "window_s": window.width_s,
             "step_s": window.step_s,
+            "alarm_after_windows": sustained_windows(cadence, window.step_s),
         }
         names, rows, ends = anomaly.window_rows(
             series.times_s,
@@ -462,8 +477,10 @@ def anomaly_model_train_and_register(
     nodes = np.array([node for _, node, _, _, _ in healthy])
     ends = np.array([end for end, _, _, _, _ in healthy])
     steps = np.array([step for _, _, _, _, step in healthy])
+    min_runs = np.array([node_windows[node]["alarm_after_windows"] for node in nodes], dtype=int)
     fit, calibrate = int(len(matrix) * 0.6), int(len(matrix) * 0.8)
-    digest = hashlib.sha256(repr((features, fit, calibrate, len(faulty), bound)).encode())
+    sustain = sorted({n: w["alarm_after_windows"] for n, w in node_windows.items()}.items())
+    digest = hashlib.sha256(repr((features, fit, calibrate, len(faulty), bound, sustain)).encode())
     digest.update(np.ascontiguousarray(matrix).tobytes())
     for row, _ in faulty:
         digest.update(np.ascontiguousarray(row, dtype=float).tobytes())
@@ -482,7 +499,9 @@ def anomaly_model_train_and_register(
     model = replace(model, threshold=threshold)
     held = slice(calibrate, None)
     held_healthy, held_nodes, held_ends = matrix[held], nodes[held], ends[held]
-    alarms, rate, weeks = _alarm_rate(model, held_healthy, held_nodes, held_ends, steps[held])
+    alarms, rate, weeks, runs = _alarm_rate(
+        model, held_healthy, held_nodes, held_ends, steps[held], min_runs[held]
+    )
     low = anomaly.alarm_rate_lower_bound(alarms, weeks)
     held_faulty = (
         np.vstack([anomaly.align_columns(n, r, features) for r, n in faulty])
@@ -493,6 +512,7 @@ def anomaly_model_train_and_register(
         "false_alarms_per_node_week": round(rate, 4),
         "false_alarms_per_node_week_low": round(low, 4),  # its lower 95% confidence bound
         "false_alarms": alarms,
+        "flagged_runs": runs,  # however short: the threshold is chosen on these
         "false_alarm_bound_per_node_week": bound,
         "held_out_node_hours": round(weeks * 168, 2),
         "false_alarm_rate": round(float(np.mean(model.is_anomalous(held_healthy))), 4),
@@ -515,12 +535,12 @@ def anomaly_model_train_and_register(
             f = anomaly.align_columns(features, held_faulty, previous.features)
             active_value = 1 - anomaly.anomaly_metrics(previous, h, f)["roc_auc"]
         else:
-            their = _alarm_rate(previous, h, held_nodes, held_ends, steps[held])[0]
+            their = _alarm_rate(previous, h, held_nodes, held_ends, steps[held], min_runs[held])[0]
             active_value = round(anomaly.alarm_rate_lower_bound(their, weeks), 6)
     refused = ""
     if low > bound:
         refused = (
-            f"{alarms} false alarm{'' if alarms == 1 else 's'} in "
+            f"{alarms} sustained false alarm{'' if alarms == 1 else 's'} in "
             f"{scores['held_out_node_hours']:g} node-hours of held-out "
             f"healthy operation, {rate:.3g} per node-week, above the bound of {bound:g} "
             f"even at the rate's lower 95% confidence bound ({low:.3g})"
