@@ -1,7 +1,7 @@
 """NAB benchmark: the maintenance agent on three labelled series of the Numenta Anomaly
 Benchmark (../shared/data/nab/, MIT licence; windows in windows.json).
 
-    .venv/bin/python -m bench.nab [--series NAME ...] [--keep-db] [--db NAME]
+    .venv/bin/python -m bench.nab [--series NAME ...] [--keep-db] [--db NAME] [--alerts]
 
 Each series is one node's history: its points go through the admin's bulk ingest path
 (telemetry_import_history) in time order, as an extra signal `value`. The node kind's anomaly
@@ -200,12 +200,17 @@ def run(args: argparse.Namespace) -> None:
         baseline = score(zscore_alerts(points, probation_end), windows, weeks)
         print(line("agent", agent))
         print(line("z-score", baseline))
+        if args.alerts:
+            for finding in replay.findings:
+                where = "in " if any(a <= finding.at <= b for a, b in windows) else "out"
+                print(f"    {finding.at:%Y-%m-%d %H:%M} {where} {finding.text}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--series", nargs="*", choices=list(SERIES))
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--alerts", action="store_true", help="print each alert of the agent")
     parser.add_argument("--db", default=DEFAULT_DATABASE, help="a database of its own")
     args = parser.parse_args()
     if not args.db.startswith("imewe_bench_"):
