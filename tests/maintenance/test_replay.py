@@ -206,6 +206,7 @@ def test_score_history_finds_an_injected_anomaly_of_a_five_minute_sensor(mill, s
         "cadence_s": 300.0,
         "window_s": 3600.0,
         "step_s": 300.0,
+        "alarm_after_windows": 3,  # the sustain rule's 10 minutes: 3 windows 5 minutes apart
     }
 
     # when the agent is replayed over the six hours before and the shaking
