@@ -1,13 +1,16 @@
 """NAB benchmark: the maintenance agent on three labelled series of the Numenta Anomaly
 Benchmark (../shared/data/nab/, MIT licence; windows in windows.json).
 
-    .venv/bin/python -m bench.nab [--series NAME ...] [--keep-db]
+    .venv/bin/python -m bench.nab [--series NAME ...] [--keep-db] [--db NAME] [--alerts]
 
 Each series is one node's history: its points go through the admin's bulk ingest path
 (telemetry_import_history) in time order, as an extra signal `value`. The node kind's anomaly
 detector is trained as the nightly task trains it (anomaly_model_train_and_register) at the end
-of NAB's probationary period (the first 15% of the series), then the agent is replayed over the
-rest as it runs in production (history_replay: rules on every reading, the active models every
+of NAB's probationary period (the first 15% of the series, before any labelled window): its
+windows, their step and its history in samples of the node's cadence, fit on the oldest 60% of
+that history's windows, threshold on the next 20%, false alarms checked on the newest 20%;
+nothing is chosen on the scored rest. Then the agent is replayed over the rest as it runs in
+production (history_replay: rules on every reading, the active models every
 two minutes, ticketing). An "alert" is a finding the replay reports (a sustained anomaly, a
 threshold crossing, a failure risk, a short remaining life: the start of one episode).
 
@@ -15,8 +18,8 @@ Printed per series: windows detected, the earliest alert relative to each window
 alerts outside windows (and per series-week), for the agent and, in the same run over the same
 points, a rolling z-score baseline (|z| >= 4 against the previous day's readings for 3 readings
 in a row; one alert per excursion). NAB's goal for the issue: every window detected, at most
-one alert outside windows per series-week. Its own database (imewe_bench_nab), dropped at the
-end.
+one alert outside windows per series-week. Its own database (imewe_bench_nab, or --db to run two
+at once), dropped at the end.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pathlib import Path
 from bench.harness import BenchDatabase
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/nab"
-DATABASE = BenchDatabase("imewe_bench_nab")
+DEFAULT_DATABASE = "imewe_bench_nab"
 SERIES = {
     "ambient_temperature_system_failure": "cnc_mill",
     "cpu_utilization_asg_misconfiguration": "cnc_lathe",
@@ -176,7 +179,9 @@ def run(args: argparse.Namespace) -> None:
             state = "active" if model.is_active else "registered, not activated"
             print(
                 f"  anomaly detector v{model.version} ({state}) trained in "
-                f"{time.perf_counter() - t0:.1f} s: {json.dumps(model.metrics)}"
+                f"{time.perf_counter() - t0:.1f} s on {model.training['from'][:16]} .. "
+                f"{model.training['to'][:16]}, windows {model.training.get('windows')}: "
+                f"{json.dumps(model.metrics)}"
             )
         else:
             print(f"  anomaly detector not trained: {model}")
@@ -195,14 +200,22 @@ def run(args: argparse.Namespace) -> None:
         baseline = score(zscore_alerts(points, probation_end), windows, weeks)
         print(line("agent", agent))
         print(line("z-score", baseline))
+        if args.alerts:
+            for finding in replay.findings:
+                where = "in " if any(a <= finding.at <= b for a, b in windows) else "out"
+                print(f"    {finding.at:%Y-%m-%d %H:%M} {where} {finding.text}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--series", nargs="*", choices=list(SERIES))
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--alerts", action="store_true", help="print each alert of the agent")
+    parser.add_argument("--db", default=DEFAULT_DATABASE, help="a database of its own")
     args = parser.parse_args()
-    DATABASE.run_in_process(lambda: run(args), keep=args.keep_db)
+    if not args.db.startswith("imewe_bench_"):
+        parser.error("--db must start with imewe_bench_ (it is dropped and created)")
+    BenchDatabase(args.db).run_in_process(lambda: run(args), keep=args.keep_db)
 
 
 if __name__ == "__main__":

@@ -323,6 +323,10 @@ MAINTENANCE_OFFLINE_SAMPLES = float(os.environ.get("MAINTENANCE_OFFLINE_SAMPLES"
 MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES = int(
     os.environ.get("MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES", "3")
 )
+# The anomaly detector reads windows of this many samples of the node's cadence (never less than
+# 10 minutes): enough readings for a spread and a slope (a spread from 12 readings is within ~20%),
+# an hour of a 5-minute sensor. Training and scoring use the same windows; retrain after a change.
+MAINTENANCE_ANOMALY_WINDOW_SAMPLES = int(os.environ.get("MAINTENANCE_ANOMALY_WINDOW_SAMPLES", "12"))
 # An anomaly detector is activated only if it raised at most this many alarms per node-week on
 # held-out healthy operation, with its threshold chosen for that rate.
 MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK = float(

@@ -10,7 +10,13 @@ NodeHealth.cadence_s by the fleet monitor). The limits:
   MAINTENANCE_OFFLINE_MINUTES;
 - sustained anomaly: flagged over MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES samples (the first and
   the last included, so N - 1 cadences), and never less than
-  MAINTENANCE_ANOMALY_SUSTAIN_MINUTES.
+  MAINTENANCE_ANOMALY_SUSTAIN_MINUTES;
+- the anomaly detector's window: MAINTENANCE_ANOMALY_WINDOW_SAMPLES samples, and never less
+  than ANOMALY_WINDOW_MIN_S; windows one sample apart, and never closer than
+  ANOMALY_STEP_MIN_S; its training history: the last ANOMALY_HISTORY_SAMPLES samples, and
+  never less than ANOMALY_HISTORY_MIN_DAYS. Training and scoring take the window from the same
+  function, so a detector reads a slow sensor as it learned it (an hourly sensor's 12-hour
+  window holds its 12 readings, as a fast sensor's 10 minutes hold a few hundred).
 
 A node whose cadence is unknown keeps the minute limits."""
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,6 +33,13 @@ from apps.telemetry.models import TelemetryPoint
 
 LEARN_FROM_POINTS = 21  # the newest points; 20 gaps
 MIN_GAPS = 3  # fewer gaps say nothing about a cadence
+# The anomaly detector's floors: what a fast (sub-second to 1-minute) sensor has always had.
+ANOMALY_WINDOW_MIN_S = 600.0
+ANOMALY_STEP_MIN_S = 300.0
+ANOMALY_HISTORY_MIN_DAYS = 7
+# A week of a 5-minute sensor: an hourly sensor's week (168 readings) is too few windows to fit
+# a detector on and to see its false-alarm rate on the held-out part.
+ANOMALY_HISTORY_SAMPLES = 2016
 
 
 def cadence_learn(*, node_id: int, now: datetime) -> float | None:
@@ -68,3 +82,25 @@ def sustain_for(cadence_s: float | None) -> timedelta:
         return floor
     samples = max(1, settings.MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES)
     return max(floor, timedelta(seconds=(samples - 1) * cadence_s))
+
+
+@dataclass(frozen=True)
+class AnomalyWindow:
+    width_s: float  # a window holds the readings in (end - width_s, end]
+    step_s: float  # training's windows end this far apart
+    history_s: float  # training reads this far back
+
+
+def anomaly_window(cadence_s: float | None) -> AnomalyWindow:
+    """The detector's window for a node of this cadence (None: unknown, the floors)."""
+    floor = AnomalyWindow(
+        ANOMALY_WINDOW_MIN_S, ANOMALY_STEP_MIN_S, ANOMALY_HISTORY_MIN_DAYS * 86400.0
+    )
+    if not cadence_s or cadence_s <= 0:
+        return floor
+    samples = max(2, settings.MAINTENANCE_ANOMALY_WINDOW_SAMPLES)
+    return AnomalyWindow(
+        width_s=max(floor.width_s, samples * cadence_s),
+        step_s=max(floor.step_s, cadence_s),
+        history_s=max(floor.history_s, ANOMALY_HISTORY_SAMPLES * cadence_s),
+    )

@@ -12,6 +12,7 @@ import xgboost as xgb
 from apps.maintenance.learning.anomaly import (
     AnomalyModel,
     alarm_count,
+    alarm_rate_lower_bound,
     align_columns,
     anomaly_metrics,
     anomaly_model_train,
@@ -459,3 +460,67 @@ def test_held_out_false_alarms_pass_the_bound_on_like_data_and_fail_on_shifted_d
     shifted = rows[held].copy()
     shifted[:, :3] += 0.6  # three features leave the others: the correlation breaks
     assert per_week(shifted) > 1.0
+
+
+@pytest.mark.parametrize(
+    ("alarms", "hours", "refused"),
+    [
+        (0, 1.0, False),  # nothing seen: nothing against it
+        (1, 9.8, False),  # 17 per week observed, yet a detector at 1/week does it 6% of the time
+        (1, 5.0, True),  # one alarm in 5 hours: above the bound even at 95% confidence
+        (2, 24.0, True),
+        (3, 2 * 168.0, False),  # 1.5 per week over two weeks: not shown to be above 1
+        (6, 2 * 168.0, True),  # 3 per week over two weeks: it is
+        (30, 4 * 168.0, True),
+    ],
+)
+def test_the_false_alarm_bound_is_judged_by_the_rates_lower_confidence_bound(
+    alarms, hours, refused
+):
+    low = alarm_rate_lower_bound(alarms, hours / 168.0)
+    assert (low > 1.0) is refused
+    assert low <= alarms / (hours / 168.0)  # never above the observed rate
+
+
+def test_the_lower_bound_is_the_rate_a_detector_shows_that_often():
+    # a detector at exactly the lower bound raises at least this many alarms in 5% of such spans
+    from scipy.stats import poisson
+
+    for alarms, weeks in [(1, 0.06), (2, 0.5), (5, 3.0)]:
+        low = alarm_rate_lower_bound(alarms, weeks)
+        assert poisson.sf(alarms - 1, low * weeks) == pytest.approx(0.05, abs=1e-6)
+
+
+def test_alarms_and_exposure_follow_each_nodes_own_step():
+    # node 1 reports every 5 minutes (windows 300 s apart), node 2 hourly (3600 s apart)
+    nodes = np.array([1, 1, 1, 2, 2, 2])
+    ends = np.array([0, 300, 600, 0, 3600, 7200], dtype=float)
+    steps = np.array([300, 300, 300, 3600, 3600, 3600], dtype=float)
+    flagged = np.array([True, False, True, True, True, True])
+    # node 1: two runs; node 2: one run of three hourly windows (one step each, not a gap)
+    assert alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps) == 3
+    assert alarm_count(flagged, nodes=nodes, ends=ends, step_s=STEP) == 5  # as 5-minute gaps
+    assert exposure_node_weeks(6, step_s=steps) == pytest.approx((900 + 3 * 3600) / (7 * 86400))
+
+
+def test_only_runs_the_sustain_rule_would_ticket_count_with_a_minimum_run():
+    nodes = np.array([1] * 8 + [2] * 4)
+    ends = np.concatenate([np.arange(8) * STEP, np.arange(4) * 3600.0])
+    steps = np.array([STEP] * 8 + [3600.0] * 4)
+    flagged = np.array([1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0], dtype=bool)
+    # node 1: runs of 2, 3 and 1 windows; node 2: one run of 3 hourly windows
+    assert alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps) == 4
+    assert alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps, min_run=3) == 2
+    # per window: node 2 needs 4 (a slower sustain), so only node 1's run of 3 counts
+    needed = np.array([3] * 8 + [4] * 4)
+    order = np.array([11, 3, 0, 8, 5, 1, 9, 6, 4, 2, 10, 7])
+    assert (
+        alarm_count(
+            flagged[order],
+            nodes=nodes[order],
+            ends=ends[order],
+            step_s=steps[order],
+            min_run=needed[order],
+        )
+        == 1
+    )

@@ -1,13 +1,17 @@
-"""A node's reporting cadence: offline and a sustained anomaly are counted in its samples."""
+"""A node's reporting cadence: offline, a sustained anomaly and the anomaly detector's window are
+counted in its samples."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from apps.maintenance.cadence import anomaly_window
+from apps.maintenance.learning.anomaly import windows
 from apps.maintenance.models import NodeHealth, Ticket
 from apps.maintenance.selectors import node_risks
 from apps.maintenance.services import fleet_monitor
@@ -109,7 +113,44 @@ def test_node_cadence_command_configures_and_shows_the_limits(mill, settings, ca
     out = capsys.readouterr().out
     assert "configured 3600 s" in out and "offline after 180 min" in out
     assert "sustained after 120 min" in out
+    assert "the anomaly detector reads windows of 720 min" in out  # 12 hourly readings
     call_command("node_cadence", node=mill.pk, learn=True)
     assert NodeHealth.objects.get(node=mill).expected_cadence_s is None
     with pytest.raises(CommandError, match="Between 0"):
         call_command("node_cadence", node=mill.pk, seconds=0)
+
+
+@pytest.mark.parametrize(
+    ("cadence_s", "width_s", "step_s", "history_days"),
+    [
+        (None, 600, 300, 7),  # unknown: the floors
+        (1, 600, 300, 7),  # a live simulator: 10-minute windows 5 minutes apart, as always
+        (60, 720, 300, 7),  # 12 one-minute readings
+        (300, 3600, 300, 7),  # a 5-minute sensor: an hour
+        (3600, 12 * 3600, 3600, 84),  # an hourly one: half a day, over its last 2,016 readings
+    ],
+)
+def test_the_detectors_window_is_n_samples_of_the_cadence(
+    settings, cadence_s, width_s, step_s, history_days
+):
+    settings.MAINTENANCE_ANOMALY_WINDOW_SAMPLES = 12
+    window = anomaly_window(cadence_s)
+    assert (window.width_s, window.step_s) == (width_s, step_s)
+    assert window.history_s == history_days * 86400
+
+
+@pytest.mark.parametrize("cadence_s", [1.0, 300.0, 3600.0])
+def test_every_training_window_holds_the_samples_scoring_reads(settings, cadence_s):
+    # given a day of readings at the cadence (30 s slices for the fast one, as training reads)
+    settings.MAINTENANCE_ANOMALY_WINDOW_SAMPLES = 12
+    window = anomaly_window(cadence_s)
+    every = max(cadence_s, 30.0)
+    times = np.arange(0, 2 * 86400, every)
+    values = np.sin(times / 5000.0).reshape(-1, 1)
+    # when training cuts it into windows
+    bounds = windows(times, values, width_s=window.width_s, step_s=window.step_s)
+    # then each holds N samples of a slow sensor (20 of the fast one's 30 s slices, as before)
+    held = {b - a for a, b in bounds}
+    assert held == ({20} if cadence_s < 30 else {12})
+    # and windows are one sample apart: a slow sensor's day is 24 hourly windows, not 288
+    assert len(bounds) == int((times[-1] - times[0] - window.width_s) // window.step_s) + 1

@@ -172,3 +172,51 @@ def test_score_history_runs_the_models_at_their_historical_times(mill, settings)
     assert worn_from + timedelta(minutes=10) <= anomalies[0].at <= end + timedelta(minutes=2)
     assert anomalies[0].ticket.startswith("R")
     assert not Ticket.objects.exists() and not Prediction.objects.exists()
+
+
+def test_score_history_finds_an_injected_anomaly_of_a_five_minute_sensor(mill, settings):
+    import numpy as np
+
+    from apps.core.models import TrainedModel
+    from apps.maintenance.services.training import anomaly_model_train_and_register
+
+    # given last year: a sensor reporting every 5 minutes (a daily cycle and some noise), a
+    # detector trained on its first 8 days, then 12 healthy hours and 2 hours of it shaking
+    # (the same level, eight times the spread) before it calms down again
+    settings.MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = 10
+    settings.MAINTENANCE_ANOMALY_SUSTAIN_SAMPLES = 3
+    settings.MAINTENANCE_ANOMALY_WINDOW_SAMPLES = 12
+    rng = np.random.default_rng(7)
+    trained_at = START + timedelta(days=8)
+    shaking_from = trained_at + timedelta(hours=12)
+    shaking_to = shaking_from + timedelta(hours=2)
+    points = []
+    for i in range(int((shaking_to - START).total_seconds() // 300) + 24):
+        at = START + timedelta(seconds=300 * i)
+        spread = 4.0 if shaking_from <= at < shaking_to else 0.5
+        day = (at - START).total_seconds() / 86400
+        value = 50 + 5 * np.sin(2 * np.pi * day) + rng.normal(0, spread)
+        points.append({"node": mill.pk, "time": at.isoformat(), "extra": {"value": value}})
+    for i in range(0, len(points), 5000):
+        assert not telemetry_import_history(points=points[i : i + 5000], node_id=mill.pk).rejected
+    model = anomaly_model_train_and_register(kind=mill.kind, now=trained_at)
+    assert isinstance(model, TrainedModel) and model.is_active, model
+    # an hour of readings per window, one reading apart: what a 10-minute window was not
+    assert model.training["windows"][str(mill.pk)] == {
+        "cadence_s": 300.0,
+        "window_s": 3600.0,
+        "step_s": 300.0,
+        "alarm_after_windows": 3,  # the sustain rule's 10 minutes: 3 windows 5 minutes apart
+    }
+
+    # when the agent is replayed over the six hours before and the shaking
+    report = history_replay(node=mill, start=shaking_from - timedelta(hours=6))
+
+    # then the shaking is found once it lasted 3 readings, and nothing before it
+    assert report.cadence_s == 300
+    assert report.findings, "the shaking was not found"
+    assert all(f.at > shaking_from for f in report.findings), report.findings
+    first = report.findings[0]
+    assert first.source == "anomaly"
+    assert shaking_from + timedelta(minutes=10) <= first.at <= shaking_from + timedelta(hours=1)
+    assert not Ticket.objects.exists() and not Prediction.objects.exists()

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from apps.core.ml import model_active
 from apps.core.models import TrainedModel
-from apps.maintenance.cadence import offline_after, sustain_for
+from apps.maintenance.cadence import anomaly_window, offline_after, sustain_for
 from apps.maintenance.learning import anomaly, rul
 from apps.maintenance.learning.features import Table
 from apps.maintenance.models import NodeHealth, Prediction, Severity, ThresholdRule, Ticket
@@ -33,7 +33,6 @@ from apps.maintenance.services.remaining_life import (
 )
 from apps.maintenance.services.tickets import ticket_raise
 from apps.maintenance.services.training import (
-    ANOMALY_WINDOW_S,
     FAILURE,
     RUL,
     RUL_CYCLES,
@@ -45,7 +44,9 @@ from apps.maintenance.services.training import (
 from apps.vendors.lifecycle import ACTIVE_STATUSES
 from apps.vendors.models import FabricationNode
 
-LEVEL_WINDOW_S = 300.0  # the failure model reads the mean levels of the last 5 minutes
+# The failure model reads the mean levels of the last 5 minutes (at least one sample of the
+# node's cadence: a 5-minute sensor's newest reading may be a little older than 5 minutes).
+LEVEL_WINDOW_S = 300.0
 TREND_HOURS = 24.0
 # Levels and the vibration trend compare like with like: readings under load (above this share
 # of the rated power, with the spindle turning where there is one), where there are
@@ -106,19 +107,25 @@ def node_score(
     """`active` caches the registry's active models across the nodes of one run."""
     now = now or timezone.now()
     score = NodeScore(node=node.pk)
+    cadence = (
+        NodeHealth.objects.filter(node=node).values_list("cadence_s", "expected_cadence_s").first()
+    )
+    cadence_s = (cadence[1] or cadence[0]) if cadence else None  # as NodeHealth.cadence
+    window = anomaly_window(cadence_s)  # in samples of the cadence, as the detector learned
     recent = node_series(
         node_id=node.pk,
-        start=now - timedelta(hours=TREND_HOURS),
+        start=now - max(timedelta(hours=TREND_HOURS), timedelta(seconds=window.width_s)),
         end=now,
         max_points=2880,  # 30 s slices over a day
     )
     if len(recent.times_s) == 0:
         return score
     now_s = now.timestamp()
+    level_window_s = max(LEVEL_WINDOW_S, cadence_s or 0.0)
     detector = _active(anomaly_name(node.kind), active)
     if detector is not None:
         model = anomaly_model_load(detector)
-        start = now_s - ANOMALY_WINDOW_S
+        start = now_s - window.width_s
         inside = recent.times_s > start
         if inside.sum() >= 2:
             names, row = anomaly.window_features(
@@ -136,9 +143,9 @@ def node_score(
     )
     classifier = _active(FAILURE, active)
     if classifier is not None:
-        levels = _levels(loaded, since_s=now_s - LEVEL_WINDOW_S)
+        levels = _levels(loaded, since_s=now_s - level_window_s)
         if np.isnan(levels.values).all():  # it idled throughout: its idle levels
-            levels = _levels(recent, since_s=now_s - LEVEL_WINDOW_S)
+            levels = _levels(recent, since_s=now_s - level_window_s)
         if not np.isnan(levels.values).all():
             model_f = failure_model_load(classifier)
             score.failure_probability = float(model_f.probability(levels)[0])

@@ -32,6 +32,14 @@ from django.utils import timezone
 from apps.core.labels import label_with_unit
 from apps.core.ml import Comparison, model_active, model_register
 from apps.core.models import TrainedModel
+from apps.maintenance.cadence import (
+    ANOMALY_STEP_MIN_S,
+    ANOMALY_WINDOW_MIN_S,
+    anomaly_window,
+    cadence_learn,
+    cadence_of,
+    sustain_for,
+)
 from apps.maintenance.learning import anomaly, rul
 from apps.maintenance.learning.failure import (
     FailureModel,
@@ -45,6 +53,7 @@ from apps.maintenance.models import (
     HistoryRow,
     HistorySet,
     MaintenanceWindow,
+    NodeHealth,
     Ticket,
 )
 from apps.telemetry import rollups
@@ -58,13 +67,13 @@ FAILURE = "maintenance.failure"
 RUL = "maintenance.rul"  # RUL in hours, from timestamped histories
 RUL_CYCLES = "maintenance.rul.cycles"  # RUL in cycles, from cycle-indexed histories
 FAILURE_CODE_VERSION = "failure-1"  # bump when the failure model's training changes
-ANOMALY_CODE_VERSION = "anomaly-2"  # likewise for the anomaly detectors
+ANOMALY_CODE_VERSION = "anomaly-3"  # likewise for the anomaly detectors (3: windows in samples)
 HORIZON_H = 24.0  # the failure model predicts a failure within this many hours
 HISTORY_DAYS = 90
 MIN_POSITIVES = 10
-ANOMALY_DAYS = 7
-ANOMALY_WINDOW_S = 600.0
-ANOMALY_STEP_S = 300.0
+# The detector's window, step and history are in samples of each node's cadence
+# (apps.maintenance.cadence.anomaly_window), never less than a fast sensor's 10-minute windows
+# 5 minutes apart over the last week.
 ANOMALY_SLOT_S = 30.0  # telemetry averaged over 30 s slots before windowing
 ANOMALY_MIN_WINDOWS = 50
 RUL_MIN_UNITS = 4
@@ -365,49 +374,96 @@ def unhealthy_spans(
 
 
 def _alarm_rate(
-    model: anomaly.AnomalyModel, rows: np.ndarray, nodes: np.ndarray, ends: np.ndarray
-) -> tuple[int, float]:
-    """Alarms a detector raises on healthy windows, and per node-week."""
+    model: anomaly.AnomalyModel,
+    rows: np.ndarray,
+    nodes: np.ndarray,
+    ends: np.ndarray,
+    steps: np.ndarray,
+    min_runs: np.ndarray,
+) -> tuple[int, float, float, int]:
+    """Alarms a detector raises on healthy windows (each `steps` after the node's previous
+    one; an alarm is a run of at least `min_runs` flagged windows, what the scoring service's
+    sustain rule turns into a ticket), per node-week, the node-weeks they cover, and the runs
+    of flagged windows however short."""
     flagged = model.is_anomalous(rows)
-    alarms = anomaly.alarm_count(flagged, nodes=nodes, ends=ends, step_s=ANOMALY_STEP_S)
-    weeks = anomaly.exposure_node_weeks(len(rows), step_s=ANOMALY_STEP_S)
-    return alarms, alarms / weeks
+    alarms = anomaly.alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps, min_run=min_runs)
+    runs = anomaly.alarm_count(flagged, nodes=nodes, ends=ends, step_s=steps)
+    weeks = anomaly.exposure_node_weeks(len(rows), step_s=steps)
+    return alarms, alarms / weeks, weeks, runs
+
+
+def sustained_windows(cadence_s: float | None, step_s: float) -> int:
+    """How many consecutive windows `step_s` apart an anomaly must be flagged in to be
+    sustained (cadence.sustain_for): the first and the last included."""
+    return 1 + math.ceil(sustain_for(cadence_s).total_seconds() / step_s - 1e-9)
+
+
+def cadence_at(*, node_id: int, now: datetime) -> float | None:
+    """The node's cadence as scoring sees it: configured, else learned from its readings up to
+    `now` (as the fleet monitor learns it)."""
+    configured = (
+        NodeHealth.objects.filter(node_id=node_id)
+        .values_list("expected_cadence_s", flat=True)
+        .first()
+    )
+    return cadence_of(expected_s=configured, learned_s=cadence_learn(node_id=node_id, now=now))
 
 
 def anomaly_model_train_and_register(
     *, kind: str, now: datetime | None = None
 ) -> TrainedModel | str:
-    """Healthy windows (`unhealthy_spans`) of the kind's nodes over the last week, in time
-    order: the forest is fit on the oldest 60%, its threshold chosen on the next 20% for the
-    false-alarm bound (settings.MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK, at
-    anomaly.CALIBRATION_HEADROOM of it), and its false alarms per node-week measured on the
-    newest 20%, with every window of a confirmed problem, to score. A detector above the bound
-    is stored but not activated."""
+    """Healthy windows (`unhealthy_spans`) of the kind's nodes, in time order: the forest is
+    fit on the oldest 60%, its threshold chosen on the next 20% for the false-alarm bound
+    (settings.MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK, at anomaly.CALIBRATION_HEADROOM of
+    it), and its false alarms per node-week measured on the newest 20%, with every window of a
+    confirmed problem, to score. Each node's windows, their step and the history read are in
+    samples of its cadence (apps.maintenance.cadence.anomaly_window: the last week of 10-minute
+    windows for a fast sensor, 12-hour windows over the last 2,016 readings for an hourly one).
+    An alarm is a run of flagged windows long enough for the scoring service's sustain rule to
+    open a ticket (`sustained_windows`; the threshold is chosen on every run however short,
+    the stricter count). A detector whose held-out alarms show a rate above the bound (the
+    rate's lower 95% confidence bound above it: `anomaly.alarm_rate_lower_bound`) is stored but
+    not activated."""
     now = now or timezone.now()
-    since = now - timedelta(days=ANOMALY_DAYS)
     bound = float(settings.MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK)
-    healthy: list[tuple[float, int, np.ndarray, list[str]]] = []
+    healthy: list[tuple[float, int, np.ndarray, list[str], float]] = []
     faulty: list[tuple[np.ndarray, list[str]]] = []
     excluded: dict[str, int] = defaultdict(int)
     node_ids = list(FabricationNode.objects.filter(kind=kind).values_list("pk", flat=True))
-    max_points = int(ANOMALY_DAYS * 86400 / ANOMALY_SLOT_S)
+    node_windows: dict[int, dict[str, float | None]] = {}
+    earliest = now
     for node_id in node_ids:
-        series = node_series(node_id=node_id, start=since, end=now, max_points=max_points)
+        cadence = cadence_at(node_id=node_id, now=now)
+        window = anomaly_window(cadence)
+        since = now - timedelta(seconds=window.history_s)
+        earliest = min(earliest, since)
+        series = node_series(
+            node_id=node_id,
+            start=since,
+            end=now,
+            max_points=int(window.history_s / max(ANOMALY_SLOT_S, cadence or 0)),
+        )
         if len(series.times_s) < 10:
             continue
+        node_windows[node_id] = {
+            "cadence_s": cadence,
+            "window_s": window.width_s,
+            "step_s": window.step_s,
+            "alarm_after_windows": sustained_windows(cadence, window.step_s),
+        }
         names, rows, ends = anomaly.window_rows(
             series.times_s,
             series.values,
             series.signals,
-            width_s=ANOMALY_WINDOW_S,
-            step_s=ANOMALY_STEP_S,
+            width_s=window.width_s,
+            step_s=window.step_s,
         )
         spans = unhealthy_spans(node_id, since=since, now=now)
         for row, end in zip(rows, ends, strict=True):
-            start = end - ANOMALY_WINDOW_S
+            start = end - window.width_s
             why = next((w for a, b, w in spans if a <= end and b >= start), None)
             if why is None:
-                healthy.append((float(end), node_id, row, names))
+                healthy.append((float(end), node_id, row, names, window.step_s))
                 continue
             excluded[why] += 1
             if why != "maintenance":
@@ -415,14 +471,17 @@ def anomaly_model_train_and_register(
     if len(healthy) < ANOMALY_MIN_WINDOWS:
         return f"not enough healthy history for {kind}: {len(healthy)} windows"
     features: list[str] = []
-    for _, _, _, row_names in healthy:
+    for _, _, _, row_names, _ in healthy:
         features.extend(n for n in row_names if n not in features)
     healthy.sort(key=lambda item: item[0])
-    matrix = np.vstack([anomaly.align_columns(n, r, features) for _, _, r, n in healthy])
-    nodes = np.array([node for _, node, _, _ in healthy])
-    ends = np.array([end for end, _, _, _ in healthy])
+    matrix = np.vstack([anomaly.align_columns(n, r, features) for _, _, r, n, _ in healthy])
+    nodes = np.array([node for _, node, _, _, _ in healthy])
+    ends = np.array([end for end, _, _, _, _ in healthy])
+    steps = np.array([step for _, _, _, _, step in healthy])
+    min_runs = np.array([node_windows[node]["alarm_after_windows"] for node in nodes], dtype=int)
     fit, calibrate = int(len(matrix) * 0.6), int(len(matrix) * 0.8)
-    digest = hashlib.sha256(repr((features, fit, calibrate, len(faulty), bound)).encode())
+    sustain = sorted({n: w["alarm_after_windows"] for n, w in node_windows.items()}.items())
+    digest = hashlib.sha256(repr((features, fit, calibrate, len(faulty), bound, sustain)).encode())
     digest.update(np.ascontiguousarray(matrix).tobytes())
     for row, _ in faulty:
         digest.update(np.ascontiguousarray(row, dtype=float).tobytes())
@@ -435,12 +494,16 @@ def anomaly_model_train_and_register(
         model.score(matrix[fit:calibrate]),
         nodes=nodes[fit:calibrate],
         ends=ends[fit:calibrate],
-        step_s=ANOMALY_STEP_S,
+        step_s=steps[fit:calibrate],
         alarms_per_node_week=bound,
     )
     model = replace(model, threshold=threshold)
-    held_healthy, held_nodes, held_ends = matrix[calibrate:], nodes[calibrate:], ends[calibrate:]
-    alarms, rate = _alarm_rate(model, held_healthy, held_nodes, held_ends)
+    held = slice(calibrate, None)
+    held_healthy, held_nodes, held_ends = matrix[held], nodes[held], ends[held]
+    alarms, rate, weeks, runs = _alarm_rate(
+        model, held_healthy, held_nodes, held_ends, steps[held], min_runs[held]
+    )
+    low = anomaly.alarm_rate_lower_bound(alarms, weeks)
     held_faulty = (
         np.vstack([anomaly.align_columns(n, r, features) for r, n in faulty])
         if faulty
@@ -448,9 +511,11 @@ def anomaly_model_train_and_register(
     )
     scores: dict[str, Any] = {
         "false_alarms_per_node_week": round(rate, 4),
+        "false_alarms_per_node_week_low": round(low, 4),  # its lower 95% confidence bound
         "false_alarms": alarms,
+        "flagged_runs": runs,  # however short: the threshold is chosen on these
         "false_alarm_bound_per_node_week": bound,
-        "held_out_node_hours": round(len(held_healthy) * ANOMALY_STEP_S / 3600, 2),
+        "held_out_node_hours": round(weeks * 168, 2),
         "false_alarm_rate": round(float(np.mean(model.is_anomalous(held_healthy))), 4),
         "healthy_windows": len(held_healthy),
         "faulty_windows": len(held_faulty),
@@ -462,7 +527,8 @@ def anomaly_model_train_and_register(
         scores = {**scores, **anomaly.anomaly_metrics(model, held_healthy, held_faulty)}
         metric, candidate, baseline = "1 - roc_auc", 1 - scores["roc_auc"], 0.5
     else:
-        metric, candidate, baseline = "false alarms per node-week", rate, bound
+        # the same rows for both: the lower bound orders detectors as their alarm counts do
+        metric, candidate, baseline = "false alarms per node-week (lower 95%)", low, bound
     active_value = None
     if previous is not None:
         h = anomaly.align_columns(features, held_healthy, previous.features)
@@ -470,13 +536,15 @@ def anomaly_model_train_and_register(
             f = anomaly.align_columns(features, held_faulty, previous.features)
             active_value = 1 - anomaly.anomaly_metrics(previous, h, f)["roc_auc"]
         else:
-            active_value = round(_alarm_rate(previous, h, held_nodes, held_ends)[1], 6)
+            their = _alarm_rate(previous, h, held_nodes, held_ends, steps[held], min_runs[held])[0]
+            active_value = round(anomaly.alarm_rate_lower_bound(their, weeks), 6)
     refused = ""
-    if rate > bound:
+    if low > bound:
         refused = (
-            f"{alarms} false alarm{'' if alarms == 1 else 's'} in "
+            f"{alarms} sustained false alarm{'' if alarms == 1 else 's'} in "
             f"{scores['held_out_node_hours']:g} node-hours of held-out "
-            f"healthy operation, {rate:.3g} per node-week, above the bound of {bound:g}"
+            f"healthy operation, {rate:.3g} per node-week, above the bound of {bound:g} "
+            f"even at the rate's lower 95% confidence bound ({low:.3g})"
         )
     return model_register(
         name=anomaly_name(kind),
@@ -496,9 +564,18 @@ def anomaly_model_train_and_register(
             "healthy": "outside failure horizons, confirmed faults and maintenance windows",
             "excluded_windows": dict(excluded),
             "nodes": len(node_ids),
-            "from": since.isoformat(),
+            "from": earliest.isoformat(),
             "to": now.isoformat(),
-            "window_s": ANOMALY_WINDOW_S,
+            "window": (
+                f"{settings.MAINTENANCE_ANOMALY_WINDOW_SAMPLES} samples of each node's cadence, "
+                f"at least {ANOMALY_WINDOW_MIN_S / 60:g} min, one sample (at least "
+                f"{ANOMALY_STEP_MIN_S / 60:g} min) apart"
+            ),
+            "windows": {str(node): w for node, w in node_windows.items()},
+            "false_alarm_check": (
+                "refused when the held-out alarms' rate per node-week is above the bound at "
+                "95% confidence (its one-sided lower bound, Poisson)"
+            ),
             "fingerprint": fingerprint,
             "code": code,
         },

@@ -59,6 +59,7 @@ METRIC_ORDER = [
     "mae_h",
     "rmse_cycles",
     "false_alarms_per_node_week",
+    "false_alarms_per_node_week_low",
     "false_alarm_bound_per_node_week",
 ]
 CHART_METRICS = ["f1", "roc_auc", "mae_h", "rmse_h", "precision", "recall"]
@@ -70,6 +71,7 @@ METRIC_LABELS = {
     "rmse_h": "RMSE (h)",
     "mae_h": "MAE (h)",
     "false_alarms_per_node_week": "False alarms per node-week (held-out healthy)",
+    "false_alarms_per_node_week_low": "... at least, at 95% confidence (checked against the bound)",
     "false_alarm_bound_per_node_week": "Bound (alarms per node-week)",
     "rmse_cycles": "RMSE (cycles)",
     "mae_cycles": "MAE (cycles)",

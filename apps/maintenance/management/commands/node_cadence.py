@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from apps.maintenance.cadence import cadence_learn, offline_after, sustain_for
+from apps.maintenance.cadence import anomaly_window, cadence_learn, offline_after, sustain_for
 from apps.maintenance.models import NodeHealth
 from apps.maintenance.services.monitor import node_cadence_set
 from apps.vendors.models import FabricationNode
@@ -44,5 +44,6 @@ class Command(BaseCommand):
             f"{f'{configured:g} s' if configured else 'no'}, learned "
             f"{f'{learned:g} s' if learned else 'not yet'}; offline after "
             f"{offline_after(cadence).total_seconds() / 60:g} min of silence, an anomaly "
-            f"sustained after {sustain_for(cadence).total_seconds() / 60:g} min."
+            f"sustained after {sustain_for(cadence).total_seconds() / 60:g} min; the anomaly "
+            f"detector reads windows of {anomaly_window(cadence).width_s / 60:g} min."
         )
