@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
-from apps.core.labels import alert_sentence, label_with_unit
+from apps.core.labels import alert_sentence, is_code, label_with_unit
 from apps.twins import mixer
 from apps.twins.forms import (
     AgeingForm,
@@ -125,8 +125,27 @@ def twin_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             "simulations": simulation_list(twin=twin)[:5],
             "wear_hint": _wear_now(twin),
             "live": _node_now(request.user, twin),
+            "key_labels": _key_labels(twin.properties),
         },
     )
+
+
+def _key_labels(properties: Any) -> dict[str, str]:
+    """Labels of the property keys that are codes ("temperature_c" -> "Temperature (°C)"): the
+    editor shows them in words, the path itself on hover (it is what the Path field takes)."""
+    keys: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                keys.add(str(key))
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(properties)
+    return {key: label_with_unit(key) for key in sorted(keys) if is_code(key)}
 
 
 def _node_now(user: Any, twin: DigitalTwin) -> dict[str, Any] | None:

@@ -46,6 +46,16 @@ function lockOn(state, path) {
   return null;
 }
 
+// Keys that are codes read as words ("params › Temperature (°C)"); the path itself, which the
+// Path field takes, shows on hover. Keys added live after the page loaded show as they are.
+const keyLabels = JSON.parse(document.getElementById("key-labels")?.textContent || "{}");
+
+function pathCell(parts) {
+  const path = parts.join("/");
+  const words = parts.map((part) => keyLabels[part] || part).join(" › ");
+  return words === parts.join(" › ") ? el("code", {}, path) : el("span", { title: path }, words);
+}
+
 function renderEditor(state) {
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.path : null;
   const typed = focused ? document.activeElement.value : null;
@@ -75,7 +85,7 @@ function renderEditor(state) {
     const remove = state.canEdit && !blocked
       ? el("button", { class: "secondary outline small", type: "button", "aria-label": `Remove ${path}`, onclick: () => removePath(row.parts) }, "×")
       : "";
-    tbody.append(el("tr", { "data-path": path }, el("td", {}, el("code", {}, path)), el("td", {}, input), el("td", {}, lockCell), el("td", {}, remove)));
+    tbody.append(el("tr", { "data-path": path }, el("td", {}, pathCell(row.parts)), el("td", {}, input), el("td", {}, lockCell), el("td", {}, remove)));
   }
   editor.replaceChildren(el("div", { class: "table-scroll" }, el("table", { class: "props" },
     el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Path"), el("th", { scope: "col" }, "Value"), el("th", { scope: "col" }, "Lock"), el("th", { scope: "col" }, ""))),

@@ -255,3 +255,19 @@ def test_a_machines_twin_shows_its_live_readings_and_health_beside_its_propertie
     # a twin of no machine has no such panel
     plain = portal_client(studio["designer"]).get(f"/twins/{studio['twin'].pk}/").content
     assert b'id="node-now"' not in plain
+
+
+def test_property_keys_that_are_codes_come_with_their_words(studio):
+    twin = studio["twin"]
+    twin_edit(
+        by=studio["designer"],
+        twin=twin,
+        base_version=twin.version,
+        ops=[{"op": "set", "path": "params", "value": {"temperature_c": 20.0, "Colour": "red"}}],
+        message="params",
+    )
+    page = portal_client(studio["designer"]).get(f"/twins/{twin.pk}/")
+    labels = page.context["key_labels"]
+    assert labels["temperature_c"] == "Temperature (°C)"
+    assert "Colour" not in labels and "params" not in labels  # words already
+    assert b'id="key-labels"' in page.content
