@@ -28,6 +28,7 @@ from apps.maintenance.services.failure_risk import (
     TREND_FLOOR,
     FailureEstimate,
     failure_inapplicable,
+    failure_not_applied_fields,
     failure_reconcile,
 )
 from apps.maintenance.services.history import history_import
@@ -215,12 +216,22 @@ def test_a_node_past_a_critical_limit_cannot_have_a_low_probability(
     )
     # then: at least the floor, its interval lifted with it, and why
     assert floored.value == CRITICAL_FLOOR and floored.evidence["floored_at"] == CRITICAL_FLOOR
-    assert floored.low == CRITICAL_FLOOR and floored.high == CRITICAL_FLOOR
+    assert floored.low == CRITICAL_FLOOR and floored.high == 1.0  # "at least"
     assert floored.evidence["raw"] == 0.01
     assert "vibration_mm_s past its critical limit" in floored.evidence["floors"][0]
     assert "(worst 11.5, limit 4;" in floored.evidence["floors"][0]
+    # the model not asked about the node (outside its training): the floor alone, no interval
+    alone = failure_not_applied_fields(node=mill, why="maintenance.failure v1: outside")
+    assert (alone["failure_probability"], alone["failure_low"], alone["failure_high"]) == (
+        CRITICAL_FLOOR,
+        None,
+        None,
+    )
+    assert alone["failure_evidence"]["not_applied"] == "maintenance.failure v1: outside"
     # a vibration trend reaching its limit within the horizon: at least even odds
     mill.alerts.update(resolved_at=now)
+    quiet = failure_not_applied_fields(node=mill, why="outside")
+    assert quiet["failure_probability"] is None and quiet["failure_evidence"]["floors"] == []
     trend = failure_reconcile(
         node=mill, estimate=estimate(0.01), now=now + timedelta(days=3), vibration_hours_to_limit=10
     )
@@ -289,13 +300,13 @@ def test_the_node_page_and_the_api_give_the_interval_and_its_evidence(mill, flee
         floors=["vibration_mm_s past its critical limit since 2026-12-07 08:00 (worst 11.5)"],
         floored_at=0.9,
     )
-    e.value, e.low, e.high = 0.9, 0.9, 0.9
+    e.value, e.low, e.high = 0.9, 0.9, 1.0
     NodeHealth.objects.filter(node=mill).update(**e.fields())
     text = client.get(f"/maintenance/nodes/{mill.pk}/").content.decode()
     # then: the page says it in words
     assert "90% within 24 h (at least: the evidence below)" in text
-    assert "(90% interval 90%–90%)" in text
-    assert "maintenance.failure v2: 1% predicted, smoothed (weight 0.06" in text
+    assert "(90% interval 90%–100%)" in text
+    assert "maintenance.failure v2: 1% predicted, smoothed to 1% (weight 0.06" in text
     assert "raised to 90%: vibration_mm_s past its critical limit" in text
     assert "interval: 5 of the 500 held-out rows the model scored 0%-20% failed within 24 h" in text
     assert "inputs of the model this node does not report (scored as missing): ambient_c" in text
@@ -307,7 +318,7 @@ def test_the_node_page_and_the_api_give_the_interval_and_its_evidence(mill, flee
     assert (health["failure_probability"], health["failure_low"], health["failure_high"]) == (
         0.9,
         0.9,
-        0.9,
+        1.0,
     )
     assert health["failure_evidence"]["floored_at"] == 0.9
     assert health["failure_evidence"]["raw"] == 0.01

@@ -13,8 +13,13 @@ held to the evidence the agent has (`failure_reconcile`), as the remaining life 
   a gap longer than SMOOTHING_RESET_H or a new model version.
 - Evidence floors, after smoothing, to the value and its interval: an open critical alert (a
   signal past its rule's critical limit: the failure under way) holds it at CRITICAL_FLOOR at
-  least; a vibration trend that reaches its limit within the horizon at TREND_FLOOR. Each floor
-  that lifts it is said in `evidence`."""
+  least; a vibration trend that reaches its limit within the horizon at TREND_FLOOR. A floor
+  that lifts it makes the interval [floor, the bin's upper end if above the floor, else 1],
+  and is said in `evidence`.
+- Applicability (`failure_inapplicable`): the model is not asked about a node that lacks an
+  input every training row held, or whose reading of an input lies outside its training range
+  (widened by RANGE_MARGIN); then only an open critical alert gives a probability (the floor,
+  without an interval)."""
 
 from __future__ import annotations
 
@@ -217,8 +222,10 @@ def failure_reconcile(
         floor = max(f for f, _ in binding)
         estimate.value = floor
         if estimate.low is not None and estimate.high is not None:
+            # at least the floor; nothing measured an upper end below certainty unless the
+            # model's own bin reaches past the floor
             estimate.low = max(estimate.low, floor)
-            estimate.high = max(estimate.high, floor)
+            estimate.high = estimate.high if estimate.high > floor else 1.0
         estimate.evidence["floored_at"] = floor
     estimate.evidence["floors"] = [why for _, why in binding]
     return estimate

@@ -126,8 +126,8 @@ def _failure_shown(health: NodeHealth | None) -> dict[str, Any] | None:
     lines = []
     if "raw" in evidence:
         line = f"{evidence.get('model', 'failure model')}: {_percent(evidence['raw'])} predicted"
-        if evidence.get("smoothing"):
-            line += f", smoothed ({evidence['smoothing']})"
+        if evidence.get("smoothing") and "smoothed" in evidence:
+            line += f", smoothed to {_percent(evidence['smoothed'])} ({evidence['smoothing']})"
         lines.append(line)
     if evidence.get("interval"):
         lines.append(f"interval: {evidence['interval']}")
