@@ -70,6 +70,7 @@ ANOMALY_STEP_S = 300.0
 ANOMALY_SLOT_S = 30.0  # telemetry averaged over 30 s slots before windowing
 ANOMALY_MIN_WINDOWS = 50
 RUL_MIN_UNITS = 4
+RUN_ROW_STEP_S = 1800.0  # run-to-failure readings the failure model learns from: one per 30 min
 RUL_HISTORY_DAYS = 30
 
 
@@ -127,13 +128,18 @@ def imported_failures() -> list[tuple[Table, np.ndarray, HistorySet]]:
 
 
 def run_failure_rows(runs: list[rul.Run]) -> tuple[Table, np.ndarray, np.ndarray]:
-    """The readings of run-to-failure histories as labelled rows for the failure model: 1
-    within HORIZON_H hours before the unit's failure. Returns the table, the labels and each
-    row's unit (rows of one unit are neighbours in time, held out together)."""
+    """The readings of run-to-failure histories as labelled rows for the failure model, one
+    per RUN_ROW_STEP_S of each unit (neighbours minutes apart add little and multiply the
+    training time): 1 within HORIZON_H hours before the unit's failure. Returns the table,
+    the labels and each row's unit (rows of one unit are neighbours in time, held out
+    together)."""
     parts, units = [], []
     for run in runs:
-        labels = (run.failure_s - run.times_s <= HORIZON_H * 3600).astype(float)
-        parts.append((Table(list(run.signals), run.values), labels))
+        steps = np.diff(run.times_s)
+        stride = max(1, round(RUN_ROW_STEP_S / float(np.median(steps)))) if len(steps) else 1
+        times, values = run.times_s[::-stride][::-1], run.values[::-stride][::-1]  # the last kept
+        labels = (run.failure_s - times <= HORIZON_H * 3600).astype(float)
+        parts.append((Table(list(run.signals), values), labels))
         units.append(np.full(len(labels), run.unit, dtype=object))
     table, labels = _union(parts)
     return table, labels, np.concatenate(units) if units else np.empty(0, dtype=object)
@@ -770,15 +776,20 @@ def training_slot(name: str) -> Iterator[None]:
     """Holds the training of `name` for the block: one run per model at a time, across
     processes (a PostgreSQL advisory lock held by the block's transaction, so a crashed worker
     cannot leave it taken). Raises TrainingBusy if another run holds it. The block runs in one
-    transaction: a model that fails leaves nothing behind. (SQLite: single process, no lock.)"""
+    transaction: a model that fails leaves nothing behind. (SQLite: single process, no lock,
+    and no transaction around the training: SQLite's take the write lock up front
+    (transaction_mode IMMEDIATE), and one held while a model trains stopped every other write,
+    ingest and logins included, for as long; the registry's one write is atomic on its own.)"""
+    if connection.vendor != "postgresql":
+        yield
+        return
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            key = zlib.crc32(name.encode()) - 2**31  # into int4
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
-                (taken,) = cursor.fetchone()
-            if not taken:
-                raise TrainingBusy(f"{name} is already being trained")
+        key = zlib.crc32(name.encode()) - 2**31  # into int4
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
+            (taken,) = cursor.fetchone()
+        if not taken:
+            raise TrainingBusy(f"{name} is already being trained")
         yield
 
 
