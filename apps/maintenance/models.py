@@ -337,6 +337,11 @@ class NodeHealth(models.Model):
     anomaly_threshold = models.FloatField(null=True, blank=True)
     anomaly_since = models.DateTimeField(null=True, blank=True)  # above threshold since
     failure_probability = models.FloatField(null=True, blank=True)
+    # The failure probability's 90% interval (the held-out failure rate of its calibration bin)
+    # and what it rests on (model, raw value, smoothing, evidence floors, missing inputs).
+    failure_low = models.FloatField(null=True, blank=True)
+    failure_high = models.FloatField(null=True, blank=True)
+    failure_evidence = models.JSONField(default=dict, blank=True)
     rul_hours = models.FloatField(null=True, blank=True)
     # The RUL in the node's unit ("h", or "cycles" for a node reporting a cycle counter), its
     # 5-95% interval, and what it rests on (the model's raw value, smoothing, evidence caps).
@@ -380,6 +385,11 @@ class Prediction(models.Model):
     anomaly_score = models.FloatField(null=True, blank=True)
     anomaly_threshold = models.FloatField(null=True, blank=True)
     failure_probability = models.FloatField(null=True, blank=True)
+    # The failure probability's 90% interval (the held-out failure rate of its calibration bin)
+    # and what it rests on (model, raw value, smoothing, evidence floors, missing inputs).
+    failure_low = models.FloatField(null=True, blank=True)
+    failure_high = models.FloatField(null=True, blank=True)
+    failure_evidence = models.JSONField(default=dict, blank=True)
     rul_hours = models.FloatField(null=True, blank=True)
     # The RUL in the node's unit ("h", or "cycles" for a node reporting a cycle counter), its
     # 5-95% interval, and what it rests on (the model's raw value, smoothing, evidence caps).

@@ -24,6 +24,7 @@ from apps.maintenance.models import (
     Ticket,
     TicketEvent,
 )
+from apps.maintenance.services.training import FAILURE
 from apps.telemetry.selectors import latest_points
 from apps.users.models import User
 from apps.users.roles import Action, Role
@@ -224,6 +225,25 @@ def node_risks(*, node_ids: Sequence[int], now: datetime) -> dict[int, NodeRisk]
 def registry_can_view(*, user: User) -> bool:
     """The model registry holds no node data: every ops-portal role may read it."""
     return user.is_authenticated and (user.is_superuser or user.role in OPS_ROLES)
+
+
+def failure_model_absence() -> str:
+    """Why no failure probability can be given (no failure model is active), said for the
+    node page; empty when one is active."""
+    versions = TrainedModel.objects.filter(name=FAILURE).defer("artifact")
+    if versions.filter(is_active=True).exists():
+        return ""
+    latest = versions.first()
+    if latest is None:
+        return (
+            "No failure model is active: none has been trained, for want of labelled failures "
+            "(import some with manage.py import_history, or resolve tickets as failures; the "
+            "nightly training then registers one if it beats its baseline on held-out rows)."
+        )
+    return (
+        f"No failure model is active: the newest, v{latest.version}, was "
+        f"{latest.decision or 'not activated'}."
+    )
 
 
 def registry_list(*, prefix: str = "") -> QuerySet[TrainedModel]:

@@ -239,6 +239,20 @@ def _in_unit(estimate: RulEstimate, hours: float) -> float | None:
     return None if not estimate.cycles_per_hour else hours * estimate.cycles_per_hour
 
 
+def critical_alert_evidence(node: FabricationNode) -> list[str]:
+    """Each open critical alert of `node` (a signal past its rule's critical limit), said."""
+    return [
+        # the alert's worst reading: its latest may already be back within the limit while
+        # the alert waits out its minimum duration before it resolves
+        f"{label(alert.signal, 'signal')} past its critical limit since "
+        f"{alert.first_seen:%Y-%m-%d %H:%M} (worst {quantity(alert.peak, alert.signal)}, "
+        f"limit {quantity(alert.threshold, alert.signal)}; {alert.rule_text})"
+        for alert in Alert.objects.filter(
+            node=node, resolved_at=None, severity=Severity.CRITICAL
+        ).order_by("first_seen")
+    ]
+
+
 def rul_reconcile(
     *,
     node: FabricationNode,
@@ -250,21 +264,7 @@ def rul_reconcile(
     """Smooths `estimate` over the node's previous scorings, then caps it (and its interval)
     by the evidence: open critical alerts, a high failure probability, the vibration trend."""
     _smooth(node=node, estimate=estimate, now=now)
-    caps: list[tuple[float, str]] = []
-    critical = Alert.objects.filter(
-        node=node, resolved_at=None, severity=Severity.CRITICAL
-    ).order_by("first_seen")
-    for alert in critical:
-        caps.append(
-            (
-                0.0,
-                # the alert's worst reading: its latest may already be back within the limit
-                # while the alert waits out its minimum duration before it resolves
-                f"{label(alert.signal, 'signal')} past its critical limit since "
-                f"{alert.first_seen:%Y-%m-%d %H:%M} (worst {quantity(alert.peak, alert.signal)}, "
-                f"limit {quantity(alert.threshold, alert.signal)}; {alert.rule_text})",
-            )
-        )
+    caps: list[tuple[float, str]] = [(0.0, why) for why in critical_alert_evidence(node)]
     if (
         failure_probability is not None
         and failure_probability > settings.MAINTENANCE_FAILURE_PROBABILITY

@@ -21,9 +21,17 @@ from apps.core.ml import model_active
 from apps.core.models import TrainedModel
 from apps.maintenance.cadence import anomaly_window, offline_after, sustain_for
 from apps.maintenance.learning import anomaly, rul
-from apps.maintenance.learning.features import Table
+from apps.maintenance.learning.features import ENGINEERED, Table
 from apps.maintenance.models import NodeHealth, Prediction, Severity, ThresholdRule, Ticket
 from apps.maintenance.services.alerts import rules_applicable
+from apps.maintenance.services.failure_risk import (
+    EMPTY_FAILURE_FIELDS,
+    FailureEstimate,
+    failure_estimate,
+    failure_inapplicable,
+    failure_not_applied_fields,
+    failure_reconcile,
+)
 from apps.maintenance.services.realtime import maintenance_broadcast
 from apps.maintenance.services.remaining_life import (
     EMPTY_FIELDS,
@@ -70,6 +78,8 @@ class NodeScore:
     models: dict[str, int] = field(default_factory=dict)
     tickets: list[int] = field(default_factory=list)
     rul: RulEstimate | None = None  # raw; smoothed and capped by node_score_apply
+    failure: FailureEstimate | None = None  # likewise, smoothed and floored
+    failure_not_applied: str = ""  # why the active failure model was not asked
 
 
 def _levels(series: Any, *, since_s: float) -> Table:
@@ -146,10 +156,23 @@ def node_score(
         levels = _levels(loaded, since_s=now_s - level_window_s)
         if np.isnan(levels.values).all():  # it idled throughout: its idle levels
             levels = _levels(recent, since_s=now_s - level_window_s)
-        if not np.isnan(levels.values).all():
+        heard = not np.isnan(levels.values).all()
+        why_not = failure_inapplicable(row=classifier, levels=levels) if heard else ""
+        if why_not:
+            score.failure_not_applied = f"{classifier.name} v{classifier.version}: {why_not}"
+        elif heard:
             model_f = failure_model_load(classifier)
             score.failure_probability = float(model_f.probability(levels)[0])
             score.models[classifier.name] = classifier.version
+            score.failure = failure_estimate(
+                row=classifier,
+                probability=score.failure_probability,
+                missing_inputs=[
+                    name
+                    for name in model_f.features
+                    if name not in ENGINEERED and not levels.has(name)
+                ],
+            )
     if "vibration_mm_s" in recent.signals:
         series = recent
         if np.isfinite(loaded.values[:, loaded.signals.index("vibration_mm_s")]).sum() >= (
@@ -202,8 +225,19 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
         health.anomaly_since = None
     health.anomaly_score = _finite(score.anomaly_score)
     health.anomaly_threshold = _finite(score.anomaly_threshold)
-    health.failure_probability = _finite(score.failure_probability)
     health.vibration_hours_to_limit = _finite(score.vibration_hours_to_limit)
+    failure_fields = EMPTY_FAILURE_FIELDS
+    if score.failure is not None and math.isfinite(score.failure.value):
+        failure_fields = failure_reconcile(
+            node=node,
+            estimate=score.failure,
+            now=now,
+            vibration_hours_to_limit=health.vibration_hours_to_limit,
+        ).fields()
+    elif score.failure_not_applied:
+        failure_fields = failure_not_applied_fields(node=node, why=score.failure_not_applied)
+    for name, value in failure_fields.items():
+        setattr(health, name, value)
     rul_fields = EMPTY_FIELDS
     if score.rul is not None:
         rul_fields = rul_reconcile(
@@ -221,9 +255,9 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
         at=now,
         anomaly_score=health.anomaly_score,
         anomaly_threshold=health.anomaly_threshold,
-        failure_probability=health.failure_probability,
         vibration_hours_to_limit=health.vibration_hours_to_limit,
         models_used=score.models,
+        **failure_fields,
         **rul_fields,
     )
     evidence = {
@@ -232,6 +266,8 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
         "anomaly_score": health.anomaly_score,
         "anomaly_threshold": health.anomaly_threshold,
         "failure_probability": health.failure_probability,
+        "failure_interval": [health.failure_low, health.failure_high],
+        "failure_evidence": failure_fields["failure_evidence"],
         "rul_hours": health.rul_hours,
         "rul": {k: rul_fields[k] for k in ("rul_unit", "rul_value", "rul_low", "rul_high")},
         "rul_evidence": rul_fields["rul_evidence"],
@@ -256,11 +292,13 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
         score.tickets.append(ticket.pk)
     probability = health.failure_probability
     if probability is not None and probability > settings.MAINTENANCE_FAILURE_PROBABILITY:
+        floored = "floored_at" in health.failure_evidence  # by the evidence, not the model
         ticket, _ = ticket_raise(
             node=node,
             issue_type=Ticket.IssueType.FAILURE_RISK,
             severity=Severity.CRITICAL,
-            title=f"{node.name}: {probability:.0%} chance of failure within a day",
+            title=f"{node.name}: {'at least ' if floored else ''}{probability:.0%} chance of "
+            "failure within a day",
             evidence=evidence,
             suggested_action="Plan a predictive maintenance window before the next long job; "
             "inspect tool wear, spindle load and cooling.",
@@ -292,6 +330,8 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
             "node": node.pk,
             "anomaly_score": health.anomaly_score,
             "failure_probability": health.failure_probability,
+            "failure_low": health.failure_low,
+            "failure_high": health.failure_high,
             "rul_hours": health.rul_hours,
         },
     )
@@ -322,7 +362,11 @@ def node_score_run(
     """One node's scoring as the periodic run does it (score_history replays it at past
     times): scored and acted on, or None when there was nothing to score or it is offline."""
     score = node_score(node=node, now=now, active=active)
-    if not score.models and score.vibration_hours_to_limit is None:
+    if (
+        not score.models
+        and score.vibration_hours_to_limit is None
+        and not score.failure_not_applied
+    ):
         return None  # nothing heard, or nothing to score with
     health = NodeHealth.objects.filter(node=node).first()
     if (

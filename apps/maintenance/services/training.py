@@ -41,13 +41,14 @@ from apps.maintenance.cadence import (
     sustain_for,
 )
 from apps.maintenance.learning import anomaly, rul
+from apps.maintenance.learning.calibration import calibration_report
 from apps.maintenance.learning.failure import (
     FailureModel,
     failure_metrics,
     failure_model_train,
     stratified_split,
 )
-from apps.maintenance.learning.features import Table
+from apps.maintenance.learning.features import ENGINEERED, Table
 from apps.maintenance.models import (
     UNRESOLVED,
     HistoryRow,
@@ -66,7 +67,9 @@ logger = logging.getLogger(__name__)
 FAILURE = "maintenance.failure"
 RUL = "maintenance.rul"  # RUL in hours, from timestamped histories
 RUL_CYCLES = "maintenance.rul.cycles"  # RUL in cycles, from cycle-indexed histories
-FAILURE_CODE_VERSION = "failure-1"  # bump when the failure model's training changes
+# bump when the failure model's training changes (failure-2: held-out calibration, input
+# ranges, run-to-failure histories as labelled rows)
+FAILURE_CODE_VERSION = "failure-2"
 ANOMALY_CODE_VERSION = "anomaly-3"  # likewise for the anomaly detectors (3: windows in samples)
 HORIZON_H = 24.0  # the failure model predicts a failure within this many hours
 HISTORY_DAYS = 90
@@ -77,6 +80,7 @@ MIN_POSITIVES = 10
 ANOMALY_SLOT_S = 30.0  # telemetry averaged over 30 s slots before windowing
 ANOMALY_MIN_WINDOWS = 50
 RUL_MIN_UNITS = 4
+RUN_ROW_STEP_S = 1800.0  # run-to-failure readings the failure model learns from: one per 30 min
 RUL_HISTORY_DAYS = 30
 
 
@@ -133,6 +137,67 @@ def imported_failures() -> list[tuple[Table, np.ndarray, HistorySet]]:
     return out
 
 
+def run_failure_rows(runs: list[rul.Run]) -> tuple[Table, np.ndarray, np.ndarray]:
+    """The readings of run-to-failure histories as labelled rows for the failure model, one
+    per RUN_ROW_STEP_S of each unit (neighbours minutes apart add little and multiply the
+    training time): 1 within HORIZON_H hours before the unit's failure. Returns the table,
+    the labels and each row's unit (rows of one unit are neighbours in time, held out
+    together)."""
+    parts, units = [], []
+    for run in runs:
+        steps = np.diff(run.times_s)
+        stride = max(1, round(RUN_ROW_STEP_S / float(np.median(steps)))) if len(steps) else 1
+        times, values = run.times_s[::-stride][::-1], run.values[::-stride][::-1]  # the last kept
+        labels = (run.failure_s - times <= HORIZON_H * 3600).astype(float)
+        parts.append((Table(list(run.signals), values), labels))
+        units.append(np.full(len(labels), run.unit, dtype=object))
+    table, labels = _union(parts)
+    return table, labels, np.concatenate(units) if units else np.empty(0, dtype=object)
+
+
+def failure_split(
+    labels: np.ndarray, units: np.ndarray, *, test_share: float = 0.2, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, held out): a stratified share of the rows that stand alone (unit
+    ""), and whole units of the others, so no held-out row has its neighbour in time among the
+    training rows. Without units, the stratified split of every row."""
+    loose, grouped = np.flatnonzero(units == ""), np.flatnonzero(units != "")
+    train, test = [], []
+    if len(loose):
+        positives = int(labels[loose].sum())
+        if min(positives, len(loose) - positives) >= 2:
+            kept, held = stratified_split(labels[loose], test_share=test_share, seed=seed)
+            train, test = [loose[kept]], [loose[held]]
+        else:
+            train = [loose]
+    if len(grouped):
+        names = sorted(set(units[grouped]))
+        count = min(max(1, round(len(names) * test_share)), len(names) - 1)
+        order = np.random.default_rng(seed).permutation(len(names))
+        held_out = np.isin(units[grouped], [names[i] for i in order[:count]])
+        train.append(grouped[~held_out])
+        test.append(grouped[held_out])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test or [np.empty(0, int)]))
+
+
+def input_ranges(table: Table, columns: list[str]) -> dict[str, dict[str, float]]:
+    """Per input, the share of training rows that held it and the 0.5-99.5 percentile range
+    of its values: what the model may speak for (services/failure_risk.py)."""
+    out = {}
+    for name in columns:
+        column = table.column(name)
+        seen = column[np.isfinite(column)]
+        if not len(seen):
+            continue
+        low, high = np.percentile(seen, [0.5, 99.5])
+        out[name] = {
+            "present": round(len(seen) / max(len(column), 1), 4),
+            "low": round(float(low), 4),
+            "high": round(float(high), 4),
+        }
+    return out
+
+
 def platform_failures(*, now: datetime) -> tuple[Table, np.ndarray, int]:
     """The platform's own history: each node's hourly mean of every signal, labelled 1 when a
     confirmed failure followed within HORIZON_H hours. Returns the table, labels, and how many
@@ -185,23 +250,41 @@ def _f1_shortfall(metrics: dict[str, Any]) -> float:
 def failure_model_train_and_register(
     *, now: datetime | None = None, params: dict[str, Any] | None = None
 ) -> TrainedModel | str:
-    """Trains on imported labelled failures plus the platform's own history; held-out: a
-    stratified 20% (seed 42). Compared on 1 - F1 of the failure class with the active model
-    and with flagging every row (the baseline)."""
+    """Trains on imported labelled failures, the readings of imported run-to-failure histories
+    (in hours; labelled by failure within HORIZON_H) and the platform's own history; held-out:
+    a stratified 20% of single rows and 20% of the run-to-failure units (seed 42). Compared on
+    1 - F1 of the failure class with the active model and with flagging every row (the
+    baseline). Stored with the version: the held-out rows' reliability (bins with the interval
+    of their observed failure rate, Brier score: learning/calibration.py), the interval of
+    every probability the model gives; and each input's range in training, outside which the
+    model is not asked (services/failure_risk.py)."""
     now = now or timezone.now()
     parts: list[tuple[Table, np.ndarray]] = []
+    groups: list[np.ndarray] = []
     sources: list[str] = []
     for table, labels, history in imported_failures():
         parts.append((table, labels))
+        groups.append(np.full(len(labels), "", dtype=object))
         sources.append(f"history #{history.pk} {history.name} ({len(table)} rows)")
+    runs = imported_runs(time_unit=rul.HOURS)
+    if runs:
+        run_table, run_labels, run_units = run_failure_rows(runs)
+        parts.append((run_table, run_labels))
+        groups.append(run_units)
+        sources.append(
+            f"run-to-failure histories ({len(runs)} units, {len(run_table)} rows; failure "
+            f"within {HORIZON_H:g} h of a unit's end)"
+        )
     own, own_labels, own_failures = platform_failures(now=now)
     if len(own):
         parts.append((own, own_labels))
+        groups.append(np.full(len(own_labels), "", dtype=object))
         sources.append(
             f"platform telemetry, hourly, last {HISTORY_DAYS} days "
             f"({len(own)} rows, {own_failures} confirmed failures)"
         )
     table, labels = _union(parts)
+    units = np.concatenate(groups) if groups else np.empty(0, dtype=object)
     positives = int(labels.sum())
     if positives < MIN_POSITIVES or positives == len(labels):
         return (
@@ -211,16 +294,19 @@ def failure_model_train_and_register(
     digest = hashlib.sha256(repr((table.columns, params)).encode())
     digest.update(np.ascontiguousarray(table.values).tobytes())
     digest.update(np.ascontiguousarray(labels).tobytes())
+    digest.update("\0".join(units.tolist()).encode())
     fingerprint = digest.hexdigest()
     code = f"{FAILURE_CODE_VERSION} xgboost {xgb.__version__}"
     unchanged = _unchanged(FAILURE, fingerprint=fingerprint, code=code)
     if unchanged:
         return unchanged
-    train_idx, test_idx = stratified_split(labels, test_share=0.2, seed=42)
+    train_idx, test_idx = failure_split(labels, units, test_share=0.2, seed=42)
     train = Table(table.columns, table.values[train_idx])
     test = Table(table.columns, table.values[test_idx])
     model = failure_model_train(train, labels[train_idx], seed=42, params=params)
     scores = failure_metrics(model, test, labels[test_idx]).as_dict()
+    # the stored model never saw the held-out rows: their reliability is its interval
+    calibration = calibration_report(model.probability(test), labels[test_idx])
     prevalence = float(labels[test_idx].mean())
     baseline_f1 = 2 * prevalence / (1 + prevalence)  # flag every row: recall 1
     active = model_active(FAILURE)
@@ -235,11 +321,23 @@ def failure_model_train_and_register(
         algorithm=f"xgboost {xgb.__version__} classifier, failure within {HORIZON_H:g} h",
         artifact=model.to_bytes(),
         features=list(model.features),
-        metrics={**scores, "baseline": {"flag_everything_f1": round(baseline_f1, 4)}},
+        metrics={
+            **scores,
+            "brier": calibration["brier"],
+            "baseline": {
+                "flag_everything_f1": round(baseline_f1, 4),
+                "brier_of_the_failure_rate": calibration["brier_baseline"],
+            },
+            "calibration": calibration,
+        },
         training={
             "rows": int(len(train_idx)),
             "held_out_rows": int(len(test_idx)),
-            "held_out": "stratified 20%, seed 42",
+            "held_out": "stratified 20% of single rows, 20% of run-to-failure units "
+            "(all their rows), seed 42",
+            "inputs": input_ranges(
+                train, [name for name in model.features if name not in ENGINEERED]
+            ),
             "positives": positives,
             "sources": sources,
             "to": now.isoformat(),
@@ -757,15 +855,20 @@ def training_slot(name: str) -> Iterator[None]:
     """Holds the training of `name` for the block: one run per model at a time, across
     processes (a PostgreSQL advisory lock held by the block's transaction, so a crashed worker
     cannot leave it taken). Raises TrainingBusy if another run holds it. The block runs in one
-    transaction: a model that fails leaves nothing behind. (SQLite: single process, no lock.)"""
+    transaction: a model that fails leaves nothing behind. (SQLite: single process, no lock,
+    and no transaction around the training: SQLite's take the write lock up front
+    (transaction_mode IMMEDIATE), and one held while a model trains stopped every other write,
+    ingest and logins included, for as long; the registry's one write is atomic on its own.)"""
+    if connection.vendor != "postgresql":
+        yield
+        return
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            key = zlib.crc32(name.encode()) - 2**31  # into int4
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
-                (taken,) = cursor.fetchone()
-            if not taken:
-                raise TrainingBusy(f"{name} is already being trained")
+        key = zlib.crc32(name.encode()) - 2**31  # into int4
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
+            (taken,) = cursor.fetchone()
+        if not taken:
+            raise TrainingBusy(f"{name} is already being trained")
         yield
 
 

@@ -24,10 +24,12 @@ from apps.maintenance.forms import (
 )
 from apps.maintenance.models import (
     MaintenanceWindow,
+    NodeHealth,
     ThresholdRule,
 )
 from apps.maintenance.selectors import (
     alert_list,
+    failure_model_absence,
     health_of,
     maintained_node_get,
     maintained_nodes,
@@ -104,6 +106,51 @@ def _rule_initial(rule: ThresholdRule | None) -> dict[str, Any]:
     }
 
 
+def _percent(p: float | None) -> str:
+    """A probability as people read it: whole percent, with the ends that round away said."""
+    if p is None:
+        return "—"
+    if 0 < p < 0.005:
+        return "<1%"
+    if 0.995 < p < 1:
+        return ">99%"
+    return f"{p:.0%}"
+
+
+def _failure_shown(health: NodeHealth | None) -> dict[str, Any] | None:
+    """The failure probability, its interval and what it rests on, as the node page says
+    them (the API keeps the raw numbers and keys)."""
+    if health is None or health.failure_probability is None:
+        return None
+    evidence = health.failure_evidence or {}
+    lines = []
+    if "raw" in evidence:
+        line = f"{evidence.get('model', 'failure model')}: {_percent(evidence['raw'])} predicted"
+        if evidence.get("smoothing") and "smoothed" in evidence:
+            line += f", smoothed to {_percent(evidence['smoothed'])} ({evidence['smoothing']})"
+        lines.append(line)
+    if evidence.get("interval"):
+        lines.append(f"interval: {evidence['interval']}")
+    if evidence.get("not_applied"):
+        lines.append(f"the failure model was not asked: {evidence['not_applied']}")
+    for why in evidence.get("floors") or []:
+        lines.append(f"raised to {_percent(evidence.get('floored_at'))}: {why}")
+    missing = evidence.get("missing_inputs") or []
+    if missing:
+        names = ", ".join(label_with_unit(name, "signal") for name in missing)
+        lines.append(f"inputs of the model this node does not report (scored as missing): {names}")
+    if evidence.get("trained_on"):
+        lines.append("trained on " + "; ".join(evidence["trained_on"]))
+    return {
+        "value": _percent(health.failure_probability),
+        "low": None if health.failure_low is None else _percent(health.failure_low),
+        "high": None if health.failure_high is None else _percent(health.failure_high),
+        "horizon_h": evidence.get("horizon_h", 24),
+        "floored": "floored_at" in evidence,
+        "lines": lines,
+    }
+
+
 def _node_context(request: AuthenticatedHttpRequest, node: FabricationNode, **forms: Any) -> dict:
     user = request.user
     health = health_of(node)
@@ -141,6 +188,8 @@ def _node_context(request: AuthenticatedHttpRequest, node: FabricationNode, **fo
             signals=[r["signal"] for r in effective],
             initial=_rule_initial(prefill),
         ),
+        "failure": _failure_shown(health),
+        "failure_absent": failure_model_absence(),
         "prediction_charts": _prediction_charts(predictions, with_rul=True),
         "latest_prediction": predictions[-1] if predictions else None,
     }

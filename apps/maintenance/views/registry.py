@@ -46,6 +46,22 @@ def _in_sentence(label: str) -> str:
     return label[0].lower() + label[1:] if first[1:].islower() else label
 
 
+def _calibration_text(report: dict[str, Any]) -> str:
+    """A failure model's held-out reliability: what its probabilities' intervals rest on."""
+    head = (
+        f"Brier {_metric_value(report.get('brier'))} (always the failure rate: "
+        f"{_metric_value(report.get('brier_baseline'))}), expected calibration error "
+        f"{_metric_value(report.get('expected_calibration_error'))}, over "
+        f"{report.get('rows')} held-out rows"
+    )
+    bins = [
+        f"scored {b['start']:.0%}-{b['end']:.0%}: {b['failures']} of {b['rows']} failed "
+        f"({b['low']:.0%}-{b['high']:.0%})"
+        for b in report.get("bins") or []
+    ]
+    return head + ("; " + "; ".join(bins) if bins else "")
+
+
 def _metric_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Numeric metrics (known ones first) and the nested ones (baseline, comparison) as text."""
     keys = [k for k in METRIC_ORDER if k in metrics] + sorted(
@@ -55,7 +71,9 @@ def _metric_rows(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
     for key in keys:
         value = metrics[key]
         label = labels.label_with_unit(key, "metric")
-        if isinstance(value, dict):
+        if key == "calibration" and isinstance(value, dict):
+            other.append((label, _calibration_text(value)))
+        elif isinstance(value, dict):
             # (an empty text, e.g. no refusal reason, says nothing: left out)
             text = ", ".join(
                 f"{_in_sentence(labels.label_with_unit(k, 'metric'))} {_metric_value(v)}"

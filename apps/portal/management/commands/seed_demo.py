@@ -325,6 +325,7 @@ class Command(BaseCommand):
 
     def _seed_maintenance(self) -> None:
         """Cold-start history for the maintenance models (once): simulated run-to-failure mills
+        (the RUL model's units, and the failure model's labelled rows: failure within a day)
         and, where the shared data directory has it, AI4I 2020; the models train in the
         background worker, as the nightly task would."""
         from pathlib import Path
