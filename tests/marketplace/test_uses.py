@@ -403,7 +403,7 @@ def test_the_job_page_shows_what_the_marketplace_supplied(market, signed_in):
     assert "Made from the template <strong>Drone arm</strong> by Forge, version 1." in html
     assert f"“FDM hours”, {use.hours} h booked" in html
     assert "follows “PLA recipe” v1 · 2 steps" in html
-    assert "Dry the filament" in html and "<code>nozzle_c</code></td><td>210" in html
+    assert "Dry the filament" in html and "<td>Nozzle temperature (°C)</td><td>210" in html
     assert "No stringing" in html
 
     plain = submit(market)

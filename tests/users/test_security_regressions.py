@@ -206,6 +206,7 @@ def test_disabling_2fa_with_wrong_passwords_counts_towards_lockout(make_user):
     assert TOTPDevice.objects.filter(user=designer).exists()
 
 
+@pytest.mark.django_db  # /metrics reads the fleet's figures from the database
 def test_metrics_only_for_internal_networks(client):
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.5").status_code == 403
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
