@@ -617,6 +617,10 @@ TELEMETRY_RECEIVERS_IN_BACKGROUND = env_bool(
 # acknowledged points (3 x wal_writer_delay), which the gateway will not resend. Other writes
 # keep synchronous commit either way. PostgreSQL only.
 TELEMETRY_SYNCHRONOUS_COMMIT = env_bool("TELEMETRY_SYNCHRONOUS_COMMIT", True)
+# The receivers of stored telemetry judge each node's newest point at most once per this many
+# milliseconds (apps/telemetry/after_ingest.py; rules judge durations by the points' own times,
+# and their minimum durations are seconds).
+TELEMETRY_RECEIVERS_WINDOW_MS = env_int("TELEMETRY_RECEIVERS_WINDOW_MS", 250)
 # The ingest fast path (apps/telemetry/fast_path.py) keeps a device token's check for this many
 # seconds in the process: a revoked token or a node taken out of service stops ingest within it.
 DEVICE_AUTH_CACHE_SECONDS = env_int("DEVICE_AUTH_CACHE_SECONDS", 5)

@@ -10,7 +10,10 @@ one node after another; while it is busy, later requests of a node replace that 
 point, so a flood of small requests costs one evaluation per node per round, not one each.
 Rules judge durations by the points' own times, so a skipped in-between reading changes no
 outcome that a reading of each request would have had, except a level that came and went
-entirely between two evaluations.
+entirely between two evaluations. TELEMETRY_RECEIVERS_WINDOW_MS spaces the rounds: without it a
+gateway's sequential requests made one evaluation each (~6 ms of Python), and the thread held
+the GIL against the requests themselves (81 % of the ingest process's GIL samples in
+bench.ingest's 100-point phase; that request's p95 was 11.4 ms).
 
 Off (SQLite, the embedded default, where a second writer thread would wait on the database
 lock; and tests, unless one turns it on) the receivers run in the request after commit.
@@ -34,8 +37,8 @@ class ReceiverRunner(NewestPerNode[Any]):
 
     thread_name = "ingest-receivers"
 
-    def __init__(self, deliver: Callable[[int, Any], None]) -> None:
-        super().__init__()
+    def __init__(self, deliver: Callable[[int, Any], None], window_s: float = 0.0) -> None:
+        super().__init__(window_s)
         self.deliver = deliver
         self.delivered = 0  # points handed to the receivers (tests, /metrics)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -51,8 +50,7 @@ class LivePublisher(NewestPerNode[dict[str, Any]]):
     thread_name = "live-publisher"
 
     def __init__(self, window_s: float) -> None:
-        super().__init__()
-        self.window_s = window_s
+        super().__init__(window_s)
         self.loop: asyncio.AbstractEventLoop | None = None  # the thread's own
         self.sent = 0  # messages handed to the channel layer (for tests and /metrics)
         self.dropped = 0  # newest values dropped because the layer was unreachable
@@ -76,12 +74,6 @@ class LivePublisher(NewestPerNode[dict[str, Any]]):
     def _round(self, batch: dict[int, dict[str, Any]]) -> None:
         assert self.loop is not None
         self.loop.run_until_complete(self._send(batch))
-
-    def _between_rounds(self, round_started: float) -> None:
-        # the window spaces sends; points arriving meanwhile wait in `pending`
-        rest = self.window_s - (time.monotonic() - round_started)
-        if rest > 0:
-            time.sleep(rest)
 
     async def _send(self, batch: dict[int, dict[str, Any]]) -> None:
         layer = get_channel_layer()

@@ -5,7 +5,9 @@ publisher (live.py: newest payload per node to the websocket fan-out) and the re
 points (after_ingest.py: threshold rules, loaded material, battery charge). Ingest offers each
 request's newest item per node; while the thread is busy with a round, a later item of a node
 replaces that node's waiting one (an older one never replaces a newer), so a flood of requests
-costs one handling per node per round, not one per request.
+costs one handling per node per round, not one per request. `window_s` spaces the rounds: a
+round starts at most once per window (a quiet node's item is handled at once; under a flood each
+node is handled once per window, not once per request).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ class NewestPerNode(Generic[Item]):
 
     thread_name = "newest-per-node"
 
-    def __init__(self) -> None:
+    def __init__(self, window_s: float = 0.0) -> None:
+        self.window_s = window_s
         self.pending: dict[int, Item] = {}
         self.changed = threading.Condition()
         self.thread: threading.Thread | None = None
@@ -39,7 +42,11 @@ class NewestPerNode(Generic[Item]):
         raise NotImplementedError
 
     def _between_rounds(self, round_started: float) -> None:
-        """Runs in the thread after each round (the publisher spaces its rounds here)."""
+        """Runs in the thread after each round: the window spaces the rounds; items arriving
+        meanwhile wait in `pending`, each node's newest only."""
+        rest = self.window_s - (time.monotonic() - round_started)
+        if rest > 0:
+            time.sleep(rest)
 
     def _thread_main(self) -> None:
         """The thread's body: rounds for ever. A subclass may wrap it (an event loop)."""

@@ -392,4 +392,7 @@ def _tell_receivers(node_id: int, newest: CleanPoint) -> None:
             )
 
 
-receiver_runner = ReceiverRunner(deliver=_tell_receivers)
+receiver_runner = ReceiverRunner(
+    deliver=_tell_receivers,
+    window_s=getattr(settings, "TELEMETRY_RECEIVERS_WINDOW_MS", 250) / 1000,
+)

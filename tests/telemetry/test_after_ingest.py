@@ -98,3 +98,18 @@ def test_rules_judge_batch_api_points_beside_the_request(live, client, settings,
     alert = Alert.objects.get(node=node)
     assert (alert.signal, alert.severity, alert.peak) == ("temperature_c", "critical", 95.0)
     assert Ticket.objects.filter(node=node, issue_type="overheating").count() == 1
+
+
+def test_the_window_spaces_the_rounds_so_a_flood_is_judged_once_per_window():
+    delivered: list[tuple[int, datetime]] = []
+    runner = ReceiverRunner(deliver=lambda n, p: delivered.append((n, p.time)), window_s=2.0)
+    runner.submit(1, at(0))  # a quiet node: judged at once
+    assert runner.flush_now()
+    assert delivered == [(1, at(0).time)]
+    for second in range(1, 21):  # then 20 requests well within the window
+        runner.submit(1, at(second))
+    runner.submit(2, at(5))
+    assert runner.flush_now(timeout=10)
+    # one more round after the window: each node's newest point, once
+    assert delivered[1:] == [(1, at(20).time), (2, at(5).time)]
+    assert runner.delivered == 3
