@@ -40,8 +40,20 @@ class Counting(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler: type[Counting]) -> http.server.ThreadingHTTPServer:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+class Server(http.server.ThreadingHTTPServer):
+    """Tells when it has closed a connection (the socket shut and closed, not only answered)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.closed = threading.Semaphore(0)
+
+    def shutdown_request(self, request: object) -> None:
+        super().shutdown_request(request)  # type: ignore[arg-type]
+        self.closed.release()
+
+
+def serve(handler: type[Counting]) -> Server:
+    server = Server(("127.0.0.1", free_port()), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -67,7 +79,12 @@ def test_a_connection_the_platform_closed_is_replaced_without_losing_the_batch()
     server = serve(handler)
     try:
         publisher = HttpsBatchPublisher(f"http://127.0.0.1:{server.server_address[1]}", "imw_x")
-        results = [publisher.publish(POINTS) for _ in range(3)]
+        results = []
+        for _ in range(3):
+            results.append(publisher.publish(POINTS))
+            # the platform has closed the kept-alive connection before the next batch comes (a
+            # close racing the next request is a failed batch the forwarder's backoff resends)
+            assert server.closed.acquire(timeout=5)
     finally:
         server.shutdown()
         server.server_close()
