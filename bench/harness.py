@@ -64,6 +64,20 @@ class BenchDatabase:
                 self.drop()
 
 
+def redis_keys_delete(url: str, pattern: str) -> int:
+    """Delete a benchmark's keys (`pattern`, e.g. "benchws*") from its Redis DB; how many."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        return len(keys)
+    finally:
+        client.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))

@@ -144,16 +144,7 @@ def step(name: str, detail: str) -> None:
 
 
 def redis_keys_delete() -> int:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"*{KEY_PREFIX}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        return len(keys)
-    finally:
-        client.close()
+    return harness.redis_keys_delete(REDIS_URL, f"*{KEY_PREFIX}*")
 
 
 # --- Seeding through the services ------------------------------------------------------------

@@ -143,15 +143,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def redis_keys_delete() -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{KEY_PREFIX}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    harness.redis_keys_delete(REDIS_URL, f"{KEY_PREFIX}*")
 
 
 @dataclass(frozen=True)

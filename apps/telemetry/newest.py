@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
 
 
-class NewestPerNode(Generic[Item]):
+class NewestPerNode(ABC, Generic[Item]):
     """Subclasses say how old an item is (`_time`) and what a round does (`_round`)."""
 
     thread_name = "newest-per-node"
@@ -35,11 +36,13 @@ class NewestPerNode(Generic[Item]):
         self.replaced = 0  # waiting items replaced by a newer one of the same node
 
     @staticmethod
+    @abstractmethod
     def _time(item: Item) -> Any:
-        raise NotImplementedError
+        """How new `item` is (an older one never replaces a newer)."""
 
+    @abstractmethod
     def _round(self, batch: dict[int, Item]) -> None:
-        raise NotImplementedError
+        """Handle one round: each node's newest item."""
 
     def _between_rounds(self, round_started: float) -> None:
         """Runs in the thread after each round: the window spaces the rounds; items arriving
