@@ -9,9 +9,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -198,3 +204,113 @@ def test_the_metrics_the_dashboards_name_are_exported_with_the_platforms_figures
     missing = named_metrics() - exported(generate_latest(REGISTRY).decode())
     # histograms appear as _bucket/_sum/_count, counters as _total
     assert not missing, missing
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prometheus_api(base: str, path: str, **params: str) -> Any:
+    url = f"{base}/api/v1/{path}"
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        body = json.loads(answer.read())
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 45.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (OSError, ValueError) as error:  # Prometheus still starting
+            last = error
+        else:
+            if last:
+                return last
+        time.sleep(0.3)
+    raise AssertionError(f"{what} did not happen in {timeout} s (last: {last!r})")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_prometheus_scrapes_the_platform_and_evaluates_the_rules_on_it(
+    live_server,
+    live,  # noqa: F811
+    tmp_path,
+):
+    """Not promtool's reading of the files: Debian's Prometheus server scrapes a running platform
+    with the shipped rules, every rule evaluates without error on the real metrics, every
+    dashboard query runs, and NodeOffline goes pending for the node the platform holds offline."""
+    from apps.maintenance.models import NodeHealth
+
+    binary = shutil.which("prometheus")
+    assert binary, "install Debian's prometheus package"
+    NodeHealth.objects.create(node=live["nodes"][0], online=True, last_seen=timezone.now())
+    NodeHealth.objects.create(node=live["nodes"][1], online=False)
+    target = live_server.url.removeprefix("http://")
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(path) for path in sorted((PROMETHEUS / "rules").glob("*.yml"))],
+        "scrape_configs": [
+            {
+                "job_name": "imewe",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [target], "labels": {"role": "web"}}],
+            }
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        targets = wait_for(
+            lambda: [
+                t for t in prometheus_api(base, "targets")["activeTargets"] if t["health"] == "up"
+            ],
+            "the platform's /metrics scraped",
+        )
+        assert targets[0]["labels"]["instance"] == target
+
+        def evaluated() -> list[dict[str, Any]]:
+            groups = prometheus_api(base, "rules")["groups"]
+            rules = [rule for group in groups for rule in group["rules"]]
+            done = all(rule["lastEvaluation"] > "2000" for rule in rules)
+            return rules if rules and done else []
+
+        rules = wait_for(evaluated, "every rule evaluated")
+        assert {rule["name"] for rule in rules} >= {"NodeOffline", "IngestStalled"}
+        assert [r["name"] for r in rules if r["health"] != "ok"] == [], rules
+
+        # one node online, one offline: both fleet alerts start their 5 minutes
+        def alert_states() -> dict[str, str]:
+            alerts = prometheus_api(base, "alerts")["alerts"]
+            return {alert["labels"]["alertname"]: alert["state"] for alert in alerts}
+
+        alerts = wait_for(lambda: (s := alert_states()).get("NodeOffline") and s, "NodeOffline")
+        assert alerts["NodeOffline"] == "pending", alerts
+        offline = prometheus_api(base, "query", query='imewe_nodes_online{online="false"}')
+        assert [float(s["value"][1]) for s in offline["result"]] == [1.0]
+        for title, expr in dashboard_queries():
+            # runs on the server (a parse error or a many-to-many match would be "error")
+            prometheus_api(base, "query", query=expr)
+            assert title
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=20)
+    assert server.returncode == 0, errors[-2000:]
