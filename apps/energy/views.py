@@ -59,7 +59,7 @@ from apps.energy.services import (
     source_delete,
     source_update,
 )
-from apps.portal.access import action_required
+from apps.users.access import action_required
 from apps.users.models import Organization
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedHttpRequest
