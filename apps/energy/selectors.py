@@ -31,7 +31,7 @@ from apps.energy.models import (
     SitePowerCap,
 )
 from apps.jobs.models import Job, Status
-from apps.jobs.selectors import job_list
+from apps.jobs.selectors import job_accounting_visible
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.models import FabricationNode
@@ -187,9 +187,7 @@ def consumption_list(
     end: datetime | None = None,
 ) -> QuerySet[Consumption]:
     """Consumption on the nodes `user` manages, and of the jobs they may see by organization."""
-    rule = Q(node__in=energy_nodes(user=user).values("pk"))
-    if scope_for(user, Action.JOB_VIEW) in (Scope.ALL, Scope.OWN_ORG, Scope.OWN):
-        rule |= Q(job__in=job_list(user=user).values("pk"))
+    rule = Q(node__in=energy_nodes(user=user).values("pk")) | job_accounting_visible(user=user)
     qs = Consumption.objects.filter(rule).select_related("node", "part", "job")
     return consumption_filter(
         qs, job_id=job_id, node_id=node_id, site_id=site_id, start=start, end=end
