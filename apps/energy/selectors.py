@@ -9,6 +9,7 @@ designers, engineers, viewers), so designers see their own jobs' energy."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
@@ -330,6 +331,19 @@ def consumption_daily(
         day["cost"] += row["cost"] or Decimal("0")
         day["by_source"][row["source_kind"]] = row["kwh"] or 0.0
     return [days[d] for d in sorted(days)]
+
+
+def consumption_by_node(
+    rows: QuerySet[Consumption], *, start: datetime, end: datetime
+) -> dict[int, Mapping[str, Any]]:
+    """Per node of `rows` finished in [start, end): kWh, kg CO2e, cost and parts. One query."""
+    grouped = (
+        consumption_filter(rows, start=start, end=end)
+        .order_by()
+        .values("node_id")
+        .annotate(kwh=Sum("kwh"), co2e=Sum("co2e_kg"), cost=Sum("cost"), parts=Count("id"))
+    )
+    return {row["node_id"]: row for row in grouped}
 
 
 def _empty_day(day: date) -> dict[str, Any]:
