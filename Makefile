@@ -67,11 +67,13 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy apps imewe celery_worker
 	$(BIN)/mypy --strict edge
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy apps imewe celery_worker

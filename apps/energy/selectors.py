@@ -9,6 +9,7 @@ designers, engineers, viewers), so designers see their own jobs' energy."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
@@ -31,7 +32,7 @@ from apps.energy.models import (
     SitePowerCap,
 )
 from apps.jobs.models import Job, Status
-from apps.jobs.selectors import job_list
+from apps.jobs.selectors import job_accounting_visible
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.models import FabricationNode
@@ -187,9 +188,7 @@ def consumption_list(
     end: datetime | None = None,
 ) -> QuerySet[Consumption]:
     """Consumption on the nodes `user` manages, and of the jobs they may see by organization."""
-    rule = Q(node__in=energy_nodes(user=user).values("pk"))
-    if scope_for(user, Action.JOB_VIEW) in (Scope.ALL, Scope.OWN_ORG, Scope.OWN):
-        rule |= Q(job__in=job_list(user=user).values("pk"))
+    rule = Q(node__in=energy_nodes(user=user).values("pk")) | job_accounting_visible(user=user)
     qs = Consumption.objects.filter(rule).select_related("node", "part", "job")
     return consumption_filter(
         qs, job_id=job_id, node_id=node_id, site_id=site_id, start=start, end=end
@@ -332,6 +331,19 @@ def consumption_daily(
         day["cost"] += row["cost"] or Decimal("0")
         day["by_source"][row["source_kind"]] = row["kwh"] or 0.0
     return [days[d] for d in sorted(days)]
+
+
+def consumption_by_node(
+    rows: QuerySet[Consumption], *, start: datetime, end: datetime
+) -> dict[int, Mapping[str, Any]]:
+    """Per node of `rows` finished in [start, end): kWh, kg CO2e, cost and parts. One query."""
+    grouped = (
+        consumption_filter(rows, start=start, end=end)
+        .order_by()
+        .values("node_id")
+        .annotate(kwh=Sum("kwh"), co2e=Sum("co2e_kg"), cost=Sum("cost"), parts=Count("id"))
+    )
+    return {row["node_id"]: row for row in grouped}
 
 
 def _empty_day(day: date) -> dict[str, Any]:

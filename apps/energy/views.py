@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,6 +36,7 @@ from apps.energy.outlook import SiteHours, site_outlook
 from apps.energy.selectors import (
     Metered,
     cap_of,
+    consumption_by_node,
     consumption_daily,
     consumption_summary,
     emission_factor_list,
@@ -46,6 +47,7 @@ from apps.energy.selectors import (
     energy_sites_visible,
     metered_energy,
     node_draw_now,
+    rate_list,
     site_cap,
     site_draw,
     site_nodes,
@@ -59,7 +61,7 @@ from apps.energy.services import (
     source_delete,
     source_update,
 )
-from apps.portal.access import action_required
+from apps.users.access import action_required
 from apps.users.models import Organization
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedHttpRequest
@@ -244,13 +246,7 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         .order_by("vendor__name", "name")
     )
     rows = Consumption.objects.filter(node__in=nodes.values("pk"))
-    per_node = {
-        r["node_id"]: r
-        for r in rows.filter(finished_at__gte=start, finished_at__lt=end)
-        .order_by()
-        .values("node_id")
-        .annotate(kwh=Sum("kwh"), co2e=Sum("co2e_kg"), cost=Sum("cost"), parts=Count("id"))
-    }
+    per_node = consumption_by_node(rows, start=start, end=end)
     node_ids = [n.pk for n in nodes]
     metered = metered_energy(node_ids=node_ids, start=start, end=end)
     draw = node_draw_now(node_ids=node_ids)
@@ -380,8 +376,11 @@ def _site_context(
     )
     outlook = site_outlook(site_id=site.pk, now=end, hours=OUTLOOK_HOURS)
     cap = site_cap(site_id=site.pk)
-    rates = site.hourly_rates.filter(
-        hour__gte=end - timedelta(hours=24), hour__lt=end + timedelta(hours=OUTLOOK_HOURS)
+    rates = rate_list(
+        user=request.user,
+        site_id=site.pk,
+        start=end - timedelta(hours=24),
+        end=end + timedelta(hours=OUTLOOK_HOURS),
     ).order_by("hour")
     return {
         "site": site,

@@ -29,6 +29,17 @@ def job_list(*, user: User) -> QuerySet[Job]:
     return jobs.none()
 
 
+def job_accounting_visible(*, user: User) -> Q:
+    """The accounting rows of jobs (materials used, energy consumed; any model with a `job`
+    key) that `user` sees as the job's side: those of the jobs they may view as their owners
+    (own, own organization's, all). A vendor or operator who sees a job only because a part ran
+    on their nodes does not see its rows on other nodes; their apps add their nodes' rows by
+    their own rule. Matches nothing for those roles."""
+    if scope_for(user, Action.JOB_VIEW) not in (Scope.ALL, Scope.OWN_ORG, Scope.OWN):
+        return Q(pk__in=[])
+    return Q(job__in=job_list(user=user).values("pk"))
+
+
 def job_get_for_user(*, user: User, pk: int) -> Job:
     """The job if `user` may see it; 404, not 403, so ids don't leak."""
     return get_object_or_404(job_list(user=user), pk=pk)

@@ -52,7 +52,7 @@ from apps.jobs.services import (
     template_from_job,
     template_instantiate,
 )
-from apps.portal.access import action_required, portal_required
+from apps.users.access import action_required, portal_required
 from apps.users.roles import Action, user_can
 from apps.users.types import AuthenticatedHttpRequest
 

@@ -9,7 +9,6 @@ from typing import Any
 import django_filters
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
@@ -315,12 +314,9 @@ class RuleListApi(ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return ThresholdRule.objects.none()
         user = self.request.user
-        if scope_for(user, Action.TICKET_MANAGE) is None:  # type: ignore[arg-type]
+        if not selectors.rules_can_view(user=user):  # type: ignore[arg-type]
             raise PermissionDenied("Your role does not maintain nodes.")
-        nodes = selectors.maintained_nodes(user=user).values("pk")  # type: ignore[arg-type]
-        return ThresholdRule.objects.filter(node__isnull=True) | ThresholdRule.objects.filter(
-            node__in=nodes
-        )
+        return selectors.rule_list(user=user)  # type: ignore[arg-type]
 
     @extend_schema(request=InputSerializer, responses={201: RuleSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -338,11 +334,7 @@ class RuleListApi(ListAPIView):
 class RuleDetailApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
-        rule = get_object_or_404(ThresholdRule.objects.select_related("node"), pk=pk)
-        if rule.node is not None and not selectors.maintenance_can_view(
-            user=request.user, node=rule.node
-        ):
-            raise PermissionDenied("You may not change this node's rules.")
+        rule = selectors.rule_get_for_user(user=request.user, pk=pk)
         rule_delete(by=request.user, rule=rule)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

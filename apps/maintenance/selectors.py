@@ -27,7 +27,7 @@ from apps.maintenance.models import (
 from apps.maintenance.services.training import FAILURE
 from apps.telemetry.selectors import latest_points
 from apps.users.models import User
-from apps.users.roles import Action, Role
+from apps.users.roles import Action, Role, scope_for
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import nodes_in_scope
 
@@ -45,6 +45,24 @@ def node_rule_candidates(*, node: FabricationNode) -> QuerySet[ThresholdRule]:
         | Q(node__isnull=True, node_kind=node.kind)
         | Q(node=node)
     )
+
+
+def rules_can_view(*, user: User) -> bool:
+    """Whether `user`'s role maintains nodes at all (the rules list; which rules: rule_list)."""
+    return scope_for(user, Action.TICKET_MANAGE) is not None
+
+
+def rule_list(*, user: User) -> QuerySet[ThresholdRule]:
+    """The platform's default rules, the per-kind overrides and the per-node overrides of the
+    nodes `user` maintains."""
+    return ThresholdRule.objects.filter(
+        Q(node__isnull=True) | Q(node__in=maintained_nodes(user=user).values("pk"))
+    ).select_related("node")
+
+
+def rule_get_for_user(*, user: User, pk: int) -> ThresholdRule:
+    """404, not 403, so the ids of other nodes' rules don't leak."""
+    return get_object_or_404(rule_list(user=user), pk=pk)
 
 
 def maintenance_can_view(*, user: User, node: FabricationNode) -> bool:

@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.jobs.models import Job
-from apps.jobs.selectors import job_list
+from apps.jobs.selectors import job_accounting_visible
 from apps.materials.catalog import normalise_name
 from apps.materials.forecast import daily_usage, days_until_stockout, usage_stats
 from apps.materials.models import (
@@ -32,7 +32,7 @@ from apps.materials.models import (
     StockMovement,
 )
 from apps.users.models import User
-from apps.users.roles import Action, Scope, scope_for
+from apps.users.roles import Action, scope_for
 from apps.vendors.catalog import material_label
 from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import nodes_in_scope
@@ -270,10 +270,6 @@ def purchase_order_get_for_user(*, user: User, pk: int) -> PurchaseOrder:
 # --- Usage -------------------------------------------------------------------------------------
 
 
-def _job_side(user: User) -> bool:
-    return scope_for(user, Action.JOB_VIEW) in (Scope.ALL, Scope.OWN_ORG, Scope.OWN)
-
-
 def usage_list(
     *,
     user: User,
@@ -288,8 +284,7 @@ def usage_list(
     visible = Q(pk__in=[])
     if stock_can_manage(user=user):
         visible |= Q(node__in=stock_nodes(user=user).values("pk"))
-    if _job_side(user):
-        visible |= Q(job__in=job_list(user=user).values("pk"))
+    visible |= job_accounting_visible(user=user)
     qs = MaterialUsage.objects.filter(visible).select_related("part", "node", "material", "job")
     if job_id is not None:
         qs = qs.filter(job_id=job_id)

@@ -54,7 +54,7 @@ from apps.materials.services import (
     purchase_order_receive,
     purchase_order_send,
 )
-from apps.portal.access import action_required
+from apps.users.access import action_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedHttpRequest
 

@@ -15,7 +15,6 @@ from apps.core.models import AuditLog
 from apps.core.selectors import audit_log_list, notification_list
 from apps.energy.selectors import metered_energy
 from apps.jobs.models import Job
-from apps.portal.access import action_required, portal_required
 from apps.portal.kpis import PlatformKpis, kpi_can_view, platform_kpis
 from apps.portal.navigation import home_portal
 from apps.portal.reports import (
@@ -28,6 +27,7 @@ from apps.portal.reports import (
     sustainability_report,
     sustainability_report_csv,
 )
+from apps.users.access import action_required, portal_required
 from apps.users.models import User
 from apps.users.roles import MATRIX, Action, Role, Scope, scope_for, user_can
 from apps.users.types import AuthenticatedHttpRequest

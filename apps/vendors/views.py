@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict
-from apps.portal.access import action_required, portal_required
+from apps.users.access import action_required, portal_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.forms import (

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from apps.energy.models import Consumption, EnergySource, HourlyRate, SitePowerCap
 from apps.jobs.providers import job_panels
@@ -43,6 +44,10 @@ def test_dashboard_charts_the_consumption_of_the_vendors_nodes(
     assert 'data-energy-chart="all-energy-data"' in text and "all-mix-data" in text
     assert page.context["summary"].parts == 1
     assert page.context["summary"].kwh == pytest.approx(row.kwh)
+    [node_row] = page.context["node_rows"]
+    assert node_row["node"] == printer and node_row["parts"] == 1
+    assert node_row["kwh"] == pytest.approx(row.kwh)
+    assert node_row["co2e"] == pytest.approx(row.co2e_kg)
 
 
 def test_designers_have_no_energy_dashboard(fleet):
@@ -151,6 +156,25 @@ def test_the_operator_sets_the_sites_cap_and_prices(fleet, printer):
     assert imported.status_code == 200
     assert "Line 3: price" in imported.content.decode()
     assert HourlyRate.objects.filter(site=site).count() == 2
+
+
+def test_the_site_page_lists_the_prices_of_the_last_day_and_the_outlook(fleet, printer):
+    # given prices stored for this hour, two days ago and three days ahead
+    site = fleet["site"]
+    client = portal_client(fleet["operator"])
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for offset_h in (0, -48, 72):
+        at = hour + timedelta(hours=offset_h)
+        stored = client.post(
+            f"/energy/sites/{site.pk}/rates/",
+            {"hour": f"{at:%Y-%m-%dT%H:00}", "price": "0.25", "source": "entered"},
+        )
+        assert stored.status_code == 302
+
+    # then the page lists the one within [24 h ago, the outlook's 48 h ahead)
+    for user in ("operator", "vendor"):  # the vendor sees the site its node stands at
+        page = portal_client(fleet[user]).get(f"/energy/sites/{site.pk}/")
+        assert [r.hour for r in page.context["rates"]] == [hour]
 
 
 def test_a_vendor_sees_the_site_its_node_stands_at_but_does_not_manage_it(fleet, printer):

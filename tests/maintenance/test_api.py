@@ -169,18 +169,54 @@ def test_rules_api(fleet, mill, as_user):
         "/api/v1/maintenance/rules/", {"signal": "vibration_mm_s", "warning": 1, "critical": 2}
     )
     assert denied.status_code == 403
-    assert (
-        as_user(fleet["rival"])
-        .delete(f"/api/v1/maintenance/rules/{saved.json()['id']}/")
-        .status_code
-        == 403
-    )
+    # another vendor's rule is not found, as an unknown id is (ids don't leak)
+    foreign = as_user(fleet["rival"]).delete(f"/api/v1/maintenance/rules/{saved.json()['id']}/")
+    assert foreign.status_code == 404
+    assert foreign.json()["error"]["code"] == "not_found"
+    assert as_user(fleet["rival"]).delete("/api/v1/maintenance/rules/999999/").status_code == 404
     assert (
         as_user(fleet["vendor"])
         .delete(f"/api/v1/maintenance/rules/{saved.json()['id']}/")
         .status_code
         == 204
     )
+
+
+def test_rules_api_lists_only_the_rules_of_nodes_maintained(fleet, mill, as_user):
+    # given a node rule on each vendor's node
+    rivals = rival_node(fleet)
+    for user, node in ((fleet["vendor"], mill), (fleet["rival"], rivals)):
+        made = as_user(user).post(
+            "/api/v1/maintenance/rules/",
+            {"signal": "vibration_mm_s", "node": node.pk, "warning": 2.0, "critical": 3.5},
+            format="json",
+        )
+        assert made.status_code == 201
+
+    # when each lists the rules
+    def node_rules(user):
+        listed = as_user(user).get("/api/v1/maintenance/rules/").json()
+        return {r["node"] for r in listed if r["scope"] == "node"}
+
+    # then each sees the defaults and its own node's rule, and no other
+    assert node_rules(fleet["vendor"]) == {mill.pk}
+    assert node_rules(fleet["rival"]) == {rivals.pk}
+    assert node_rules(fleet["admin"]) == {mill.pk, rivals.pk}
+
+
+def test_rules_api_default_rules_stay_with_administrators(fleet, as_user):
+    kind_rule = as_user(fleet["admin"]).post(
+        "/api/v1/maintenance/rules/",
+        {"signal": "vibration_mm_s", "node_kind": "cnc_mill", "warning": 5, "critical": 9},
+        format="json",
+    )
+    assert kind_rule.status_code == 201 and kind_rule.json()["scope"] == "kind"
+    url = f"/api/v1/maintenance/rules/{kind_rule.json()['id']}/"
+    # a vendor sees the platform's rules (404 would hide what it lists) but may not delete one
+    denied = as_user(fleet["vendor"]).delete(url)
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == "permission_denied"
+    assert as_user(fleet["admin"]).delete(url).status_code == 204
 
 
 def test_fleet_health_and_registry(fleet, mill, as_user):

@@ -178,6 +178,23 @@ def test_usage_by_job_for_its_designer_and_the_nodes_vendor(fleet, printer, cata
     assert bad.status_code == 400 and "since" in bad.json()["error"]["details"]
 
 
+def test_a_vendor_sees_a_jobs_usage_on_its_own_nodes_only(fleet, printer, catalog, as_user):
+    # given one job with a part on the vendor's printer and one on the rival's node
+    mine = finished_part(fleet, printer, material_g=120)
+    theirs = finished_part(fleet, rival_node(fleet), material_g=50, job=mine.job)
+    usage_record(part_id=mine.pk)
+    usage_record(part_id=theirs.pk)
+    url = f"/api/v1/materials/usage/?job={mine.job_id}"
+
+    # then the vendor, who sees the job because a part ran on its node, sees that part's usage
+    # and not the job's usage elsewhere; the job's owners see all of it
+    assert as_user(fleet["vendor"]).get(f"/api/v1/jobs/{mine.job_id}/").status_code == 200
+    assert [u["part"] for u in as_user(fleet["vendor"]).get(url).json()["results"]] == [mine.pk]
+    assert [u["part"] for u in as_user(fleet["rival"]).get(url).json()["results"]] == [theirs.pk]
+    designer = as_user(fleet["designer"]).get(url).json()["results"]
+    assert sorted(u["part"] for u in designer) == sorted([mine.pk, theirs.pk])
+
+
 def test_the_stock_list_reads_a_page_in_a_fixed_number_of_queries(
     fleet, printer, catalog, as_user, django_assert_max_num_queries
 ):

@@ -23,7 +23,7 @@ from apps.maintenance.models import (
 from apps.maintenance.selectors import (
     registry_can_view,
 )
-from apps.portal.access import action_required
+from apps.users.access import action_required
 from apps.users.roles import Action, scope_for
 from apps.users.types import AuthenticatedHttpRequest
 

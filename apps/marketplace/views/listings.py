@@ -70,7 +70,7 @@ from apps.marketplace.services.listings import (
     listing_retire,
     listing_update,
 )
-from apps.portal.access import action_required
+from apps.users.access import action_required
 from apps.users.models import Organization
 from apps.users.roles import Action, Scope, scope_for
 from apps.users.types import AuthenticatedHttpRequest

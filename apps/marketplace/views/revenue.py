@@ -43,7 +43,7 @@ from apps.marketplace.selectors.sales import (
     seller_revenue,
 )
 from apps.marketplace.services import can_refund, payout_record, purchase_refund
-from apps.portal.access import action_required
+from apps.users.access import action_required
 from apps.users.roles import Action, Scope, scope_for
 from apps.users.types import AuthenticatedHttpRequest
 
