@@ -17,7 +17,8 @@ before T restored and compared file by file.
 
 Runs as root too (CI): PostgreSQL refuses to run as root, so every PostgreSQL and pgBackRest
 command runs as the `postgres` OS user through runuser. Needs the PostgreSQL 15 binaries,
-pgbackrest and restic (Debian packages; .ci/run and `make test` install them).
+pgbackrest and restic (Debian packages; .ci/run and `make test` install them); PG_BINDIR
+chooses the PostgreSQL binaries (default: the newest under /usr/lib/postgresql).
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ class DrillError(RuntimeError):
 
 
 def pg_bindir() -> Path:
-    for candidate in (os.environ.get("PG_BINDIR"), "/usr/lib/postgresql/15/bin"):
+    installed = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
+    )
+    for candidate in (os.environ.get("PG_BINDIR"), *installed):
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)
     found = shutil.which("initdb")
