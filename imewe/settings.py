@@ -408,6 +408,9 @@ LOGOUT_REDIRECT_URL = "users:login"
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 GUARDIAN_RAISE_403 = False
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Imewe")
+# Secrets at rest (TOTP keys, webhook secrets: apps/core/encryption.py): Fernet keys, the first
+# encrypts, all decrypt. Unset: one key derived from SECRET_KEY (the embedded default).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 EMAIL_VERIFICATION_MAX_AGE_DAYS = env_int("EMAIL_VERIFICATION_MAX_AGE_DAYS", 3)
 
 # Lockout of repeated failed logins, by account and client address together, growing with each
