@@ -98,6 +98,8 @@ INSTALLED_APPS = [
     "django_filters",
     "guardian",
     "django_otp",
+    # its table stays for migration users.0007, which moved every device into the users app's
+    # EncryptedTOTPDevice (the key encrypted at rest); nothing creates TOTPDevice rows
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
