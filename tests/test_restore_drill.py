@@ -6,7 +6,9 @@ The drill needs PostgreSQL 15's binaries, pgbackrest and restic (Debian packages
 from __future__ import annotations
 
 import configparser
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,46 @@ def test_restore_drill_restores_the_database_and_media_as_they_stood_at_the_targ
     # the healthcheck of the backup service fails until there is a backup, then passes
     assert (report.healthy_before_backup, report.healthy_after_backup) == (False, True)
     assert report.cipher == {"1": "aes-256-cbc", "2": "aes-256-cbc"}
+
+
+BIN = ROOT / "deploy" / "backup" / "bin"
+
+
+def run_script(name: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": os.environ["PATH"], **env},
+    )
+
+
+def test_backup_scripts_are_executable_posix_shell():
+    scripts = sorted(BIN.iterdir())
+    assert {p.name for p in scripts} >= {
+        "imewe-pgbackrest",
+        "imewe-backup",
+        "imewe-backup-media",
+        "imewe-backup-health",
+        "imewe-backup-start",
+    }
+    for script in scripts:
+        assert os.access(script, os.X_OK), script.name
+        assert script.read_text().startswith("#!/bin/sh\n"), script.name
+        parsed = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
+        assert parsed.returncode == 0, (script.name, parsed.stderr)
+
+
+def test_pgbackrest_wrapper_refuses_to_run_without_its_passphrases(tmp_path):
+    (tmp_path / "pgbackrest_repo1_passphrase").write_text("only the first")
+    result = run_script("imewe-pgbackrest", "info", BACKUP_SECRETS_DIR=str(tmp_path))
+    assert result.returncode == 3
+    assert f"cannot read {tmp_path}/pgbackrest_repo2_passphrase" in result.stderr
+
+
+def test_backup_script_names_its_kinds_and_media_script_needs_the_directory(tmp_path):
+    wrong = run_script("imewe-backup", "hourly")
+    assert wrong.returncode == 2 and "full|diff|monthly" in wrong.stderr
+    missing = run_script("imewe-backup-media", MEDIA_DIR=str(tmp_path / "absent"))
+    assert missing.returncode == 3 and "is not a directory" in missing.stderr
