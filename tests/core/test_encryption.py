@@ -8,14 +8,18 @@ from io import StringIO
 
 import pytest
 from cryptography.fernet import Fernet
+from django.contrib import admin
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.core.encryption import FieldDecryptionError, decrypt_text, encrypt_text
 from apps.users.models import EncryptedTOTPDevice
+from apps.users.roles import Role
+from tests.conftest import portal_client
 from tests.factories import UserFactory, current_code
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -153,3 +157,19 @@ def test_data_migration_moves_clear_totp_keys_into_encrypted_devices():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM otp_totp_totpdevice")
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db
+def test_admin_lists_totp_devices_without_their_keys_and_cannot_add_one(users_by_role):
+    staff = users_by_role[Role.ADMIN]
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    client = portal_client(staff)  # enrols an EncryptedTOTPDevice for the admin
+    device = EncryptedTOTPDevice.objects.get(user=staff)
+    assert not admin.site.is_registered(TOTPDevice)  # django-otp's admin would show keys
+    listing = client.get("/admin/users/encryptedtotpdevice/")
+    change = client.get(f"/admin/users/encryptedtotpdevice/{device.pk}/change/")
+    assert listing.status_code == 200 and change.status_code == 200
+    for page in (listing, change):
+        assert device.key not in page.content.decode()
+    assert client.get("/admin/users/encryptedtotpdevice/add/").status_code == 403
