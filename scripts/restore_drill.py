@@ -91,7 +91,7 @@ def free_port(start: int = FIRST_PORT) -> int:
 class Drill:
     workdir: Path
     log: list[str] = field(default_factory=list)
-    as_postgres: list[str] = field(default_factory=list)
+    as_postgres: list[str] = field(default_factory=list)  # runuser prefix when run as root
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -120,8 +120,8 @@ class Drill:
     def run(
         self, args: Sequence[str | Path], *, as_postgres: bool = True, timeout: float = 120
     ) -> str:
-        # runuser keeps the environment: the passphrases reach pgbackrest (and the server's
-        # archive_command) without appearing on a command line
+        # runuser keeps the environment: BACKUP_SECRETS_DIR and PGBACKREST_CONFIG reach the
+        # wrapper, and through pg_ctl the server's archive_command and restore_command
         command = [*(self.as_postgres if as_postgres else []), *map(str, args)]
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, env=self.env
