@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     DJANGO_SETTINGS_MODULE=imewe.settings IMEWE_VAR_DIR=/var/lib/imewe
 WORKDIR /app
 RUN useradd --system --create-home --home-dir /home/imewe imewe \
-    && mkdir -p /var/lib/imewe /srv/static && chown imewe /var/lib/imewe /srv/static
+    && mkdir -p /var/lib/imewe/media /srv/static \
+    && chown imewe /var/lib/imewe /var/lib/imewe/media /srv/static
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY --from=assets /build/node_modules ./node_modules

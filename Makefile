@@ -58,11 +58,11 @@ fault: setup var/secret_key
 
 # The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets both), else SQLite/memory.
 test: setup
-	@missing=""; for tool in chromium docker-compose nginx; do PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in chromium docker-compose nginx pgbackrest restic; do PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "Install the Debian packages:$$missing (browser, compose and proxy tests need them)"; fi; fi
+	  else echo "Install the Debian packages:$$missing (browser, compose, proxy and restore-drill tests need them)"; fi; fi
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy apps imewe celery_worker

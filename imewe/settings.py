@@ -98,6 +98,8 @@ INSTALLED_APPS = [
     "django_filters",
     "guardian",
     "django_otp",
+    # its table stays for migration users.0007, which moved every device into the users app's
+    # EncryptedTOTPDevice (the key encrypted at rest); nothing creates TOTPDevice rows
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
@@ -408,6 +410,9 @@ LOGOUT_REDIRECT_URL = "users:login"
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 GUARDIAN_RAISE_403 = False
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Imewe")
+# Secrets at rest (TOTP keys, webhook secrets: apps/core/encryption.py): Fernet keys, the first
+# encrypts, all decrypt. Unset: one key derived from SECRET_KEY (the embedded default).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 EMAIL_VERIFICATION_MAX_AGE_DAYS = env_int("EMAIL_VERIFICATION_MAX_AGE_DAYS", 3)
 
 # Lockout of repeated failed logins, by account and client address together, growing with each

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import factory
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.users.models import Membership, Organization, User
+from apps.users.models import EncryptedTOTPDevice, Membership, Organization, User
 from apps.users.roles import Role
 from apps.users.services import user_set_role
 
@@ -42,9 +41,9 @@ class UserFactory(factory.django.DjangoModelFactory):
             Membership.objects.create(user=obj, organization=extracted)
 
 
-def totp_device_for(user: User) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+def totp_device_for(user: User) -> EncryptedTOTPDevice:
+    return EncryptedTOTPDevice.objects.create(user=user, name="test", confirmed=True)
 
 
-def current_code(device: TOTPDevice) -> str:
+def current_code(device: EncryptedTOTPDevice) -> str:
     return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"

@@ -21,6 +21,7 @@ EXPECTED = {
     "beat",
     "mqtt-bridge",
     "nginx",
+    "backup",
 }
 
 
@@ -68,7 +69,10 @@ def test_every_service_has_a_healthcheck():
     for name in EXPECTED:
         check = services[name].get("healthcheck")
         assert check and check.get("test"), name
-    assert services["db"]["image"].startswith("timescale/timescaledb")
+    # the database image is TimescaleDB's with pgBackRest and restic added
+    assert services["db"]["build"] == "./deploy/backup"
+    dockerfile = (ROOT / "deploy" / "backup" / "Dockerfile").read_text()
+    assert "FROM timescale/timescaledb:" in dockerfile
     assert "daphne" in services["web"]["command"]
 
 
@@ -143,3 +147,42 @@ def test_database_pools_fit_in_max_connections():
         assert env.get("DB_POOL", "1") != "0", name  # the pool is on
         total += count * int(env["DB_POOL_MAX"])
     assert total <= max_connections - 20, total  # room for psql, backups, a rolling restart
+
+
+def test_database_archives_every_wal_segment_through_the_backup_wrapper():
+    services = resolved_config()["services"]
+    command = services["db"]["command"]
+    settings = dict(command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "-c")
+    assert settings["archive_mode"] == "on"
+    assert settings["archive_command"] == "/usr/local/bin/imewe-pgbackrest archive-push %p"
+    assert int(settings["archive_timeout"]) <= 60
+    db_secrets = {s["source"] if isinstance(s, dict) else s for s in services["db"]["secrets"]}
+    assert db_secrets == {"pgbackrest_repo1_passphrase", "pgbackrest_repo2_passphrase"}
+
+
+def test_backup_service_sees_the_database_and_the_media_it_backs_up():
+    config = resolved_config()
+    services = config["services"]
+    db = dict(mount(v) for v in services["db"]["volumes"])
+    backup = dict(mount(v) for v in services["backup"]["volumes"])
+    # pgBackRest reads the data directory at the path PostgreSQL reports, over its socket
+    for path in ("/var/lib/postgresql/data", "/var/run/postgresql", "/var/lib/pgbackrest"):
+        assert backup[path] == db[path], path
+    assert backup["/srv/media"] == "media"
+    media_ro = [v for v in services["backup"]["volumes"] if mount(v)[0] == "/srv/media"][0]
+    assert media_ro.get("read_only") if isinstance(media_ro, dict) else media_ro.endswith(":ro")
+    # MEDIA_ROOT in the image (IMEWE_VAR_DIR=/var/lib/imewe) is the media volume for every
+    # process that handles uploads
+    assert "IMEWE_VAR_DIR=/var/lib/imewe" in (ROOT / "Dockerfile").read_text()
+    for name in ("web", "worker"):
+        mounts = dict(mount(v) for v in services[name]["volumes"])
+        assert mounts["/var/lib/imewe/media"] == "media", name
+    backup_secrets = {
+        s["source"] if isinstance(s, dict) else s for s in services["backup"]["secrets"]
+    }
+    assert backup_secrets == {
+        "pgbackrest_repo1_passphrase",
+        "pgbackrest_repo2_passphrase",
+        "restic_passphrase",
+    }
+    assert set(config["secrets"]) == backup_secrets

@@ -2,9 +2,11 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.admin import GuardedModelAdmin
 
-from apps.users.models import Membership, Organization, User
+from apps.users.models import EncryptedTOTPDevice, Membership, Organization, User
 from apps.users.services import user_set_role
 
 
@@ -51,3 +53,21 @@ class OrganizationAdmin(GuardedModelAdmin):
     search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+
+
+# django-otp's own TOTP admin would create devices with the key in clear (and show it): our
+# devices are EncryptedTOTPDevice, enrolled by their user on the two-factor page only.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+
+
+@admin.register(EncryptedTOTPDevice)
+class EncryptedTOTPDeviceAdmin(admin.ModelAdmin):
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__email", "name"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = ["user", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -5,9 +5,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.users.models import User
+from apps.users.models import EncryptedTOTPDevice, User
 from apps.users.roles import two_factor_required
 
 # What a user who must use 2FA may reach before verifying: signing in and out, the 2FA pages,
@@ -31,7 +30,7 @@ class RequireTwoFactorMiddleware:
             and not user.is_verified()
             and not path.startswith((*OPEN_PREFIXES, settings.STATIC_URL))
         ):
-            has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+            has_device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
             target = "users:2fa-verify" if has_device else "users:2fa-setup"
             return redirect(f"{redirect(target).url}?next={path}")
         return self.get_response(request)

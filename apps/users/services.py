@@ -20,7 +20,6 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.text import slugify
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -29,7 +28,7 @@ from apps.core.background import task_enqueue
 from apps.core.exceptions import Conflict
 from apps.core.models import AuditLog
 from apps.users.lockout import lockout_message
-from apps.users.models import Membership, Organization, User
+from apps.users.models import EncryptedTOTPDevice, Membership, Organization, User
 from apps.users.roles import (
     SELF_SERVICE_ROLES,
     Action,
@@ -391,29 +390,29 @@ def auth_logout_tokens(
 # --- Two-factor authentication ---------------------------------------------------------------
 
 
-def totp_device_start(*, user: User) -> TOTPDevice:
+def totp_device_start(*, user: User) -> EncryptedTOTPDevice:
     """An unconfirmed device to show as a QR code; replaced while enrolment is pending."""
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return EncryptedTOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
 def totp_may_enrol(*, request: HttpRequest, user: User) -> bool:
     """A first device may be enrolled by a signed-in user; replacing a confirmed one needs a
     session verified with it, so a stolen password cannot swap the second factor."""
-    has_confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    has_confirmed = EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
     return not has_confirmed or bool(getattr(request.user, "is_verified", bool)())
 
 
 @transaction.atomic
-def totp_device_confirm(*, request: HttpRequest, user: User, token: str) -> TOTPDevice:
+def totp_device_confirm(*, request: HttpRequest, user: User, token: str) -> EncryptedTOTPDevice:
     if not totp_may_enrol(request=request, user=user):
         raise PermissionDenied("Verify with your current authenticator before replacing it.")
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if device is None:
         raise ValidationError({"token": "Start the enrolment again: no pending device."})
     if not device.verify_token((token or "").strip().replace(" ", "")):
         raise ValidationError({"token": "The code is wrong or expired; try the current one."})
-    TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+    EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     django_otp.login(request, device)
@@ -432,7 +431,7 @@ def totp_disable(*, request: HttpRequest, user: User, password: str, token: str)
     if authenticate(request, email=user.email, password=password) is None:
         raise ValidationError({"password": "The password is wrong."})
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
+        EncryptedTOTPDevice.objects.filter(user=user).delete()
         audit_log(action=AuditLog.Action.TWO_FACTOR_DISABLED, actor=user, obj=user, request=request)
 
 

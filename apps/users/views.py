@@ -16,9 +16,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp import match_token
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.users.forms import DisableTwoFactorForm, LoginForm, RegistrationForm, TokenForm
+from apps.users.models import EncryptedTOTPDevice
 from apps.users.roles import two_factor_required
 from apps.users.services import (
     AuthFailure,
@@ -125,7 +125,7 @@ def two_factor_setup_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not totp_may_enrol(request=request, user=user):
         messages.info(request, "Enter a code from your current authenticator first.")
         return redirect(f"{redirect('users:2fa-verify').url}?next={request.path}")
-    confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    confirmed = EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -143,7 +143,7 @@ def two_factor_setup_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         )
     # A reload keeps the pending secret: the user may already have scanned it, and a new one at
     # every load made their app's codes fail. "Show a new code" (?new=1) starts afresh.
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if device is None or (request.method == "GET" and "new" in request.GET):
         device = totp_device_start(user=user)
     secret = device.config_url.split("secret=")[1].split("&")[0]

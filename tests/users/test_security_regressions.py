@@ -7,8 +7,8 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.users.models import EncryptedTOTPDevice
 from apps.users.roles import Role
 from apps.users.services import user_set_role
 from apps.users.tokens import tokens_issue
@@ -62,8 +62,8 @@ def test_password_alone_cannot_replace_the_second_factor(make_user):
     assert response.status_code == 302 and response["Location"].startswith("/account/2fa/verify/")
     response = client.post("/account/2fa/", {"token": "123456"})
     assert response.status_code == 302
-    assert TOTPDevice.objects.get(user=admin, confirmed=True).pk == device.pk
-    assert not TOTPDevice.objects.filter(user=admin, confirmed=False).exists()
+    assert EncryptedTOTPDevice.objects.get(user=admin, confirmed=True).pk == device.pk
+    assert not EncryptedTOTPDevice.objects.filter(user=admin, confirmed=False).exists()
 
 
 @pytest.mark.django_db
@@ -203,7 +203,7 @@ def test_disabling_2fa_with_wrong_passwords_counts_towards_lockout(make_user):
     # The account is now locked: even the right password is refused at login.
     response = Client().post("/account/login/", {"email": designer.email, "password": PASSWORD})
     assert response.status_code == 429
-    assert TOTPDevice.objects.filter(user=designer).exists()
+    assert EncryptedTOTPDevice.objects.filter(user=designer).exists()
 
 
 @pytest.mark.django_db  # /metrics reads the fleet's figures from the database
@@ -240,7 +240,7 @@ async def test_a_verified_admin_session_opens_websockets(make_user):
 async def test_session_with_a_deleted_device_is_not_verified_on_websockets(make_user):
     admin = await sync_to_async(make_user)(Role.ADMIN)
     client = await sync_to_async(portal_client)(admin)  # a verified session
-    await sync_to_async(TOTPDevice.objects.filter(user=admin).delete)()
+    await sync_to_async(EncryptedTOTPDevice.objects.filter(user=admin).delete)()
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     _, connected, code = await ws_open("/ws/notifications/", [*ORIGIN, (b"cookie", cookie)])
     assert not connected and code == 4401

@@ -4,9 +4,9 @@ import re
 
 import pytest
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.core.models import AuditLog
+from apps.users.models import EncryptedTOTPDevice
 from apps.users.roles import Role
 from tests.factories import PASSWORD, current_code, totp_device_for
 
@@ -30,7 +30,7 @@ def test_admin_enrols_with_qr_code_and_reaches_ops(make_user):
 
     wrong = client.post("/account/2fa/?next=/ops/", {"token": "12345", "next": "/ops/"})
     assert wrong.status_code == 400
-    device = TOTPDevice.objects.get(user=admin, confirmed=False)
+    device = EncryptedTOTPDevice.objects.get(user=admin, confirmed=False)
     response = client.post("/account/2fa/", {"token": current_code(device), "next": "/ops/"})
     assert response.status_code == 302 and response["Location"] == "/ops/"
     assert client.get("/ops/").status_code == 200
@@ -73,7 +73,7 @@ def test_designer_may_turn_2fa_off_but_admin_may_not(make_user):
     device.last_t = -1  # let the same 30-second window's code be used again in this test
     device.save()
     client.post("/account/2fa/disable/", {"password": PASSWORD, "token": current_code(device)})
-    assert not TOTPDevice.objects.filter(user=designer).exists()
+    assert not EncryptedTOTPDevice.objects.filter(user=designer).exists()
     assert AuditLog.objects.filter(action=AuditLog.Action.TWO_FACTOR_DISABLED).exists()
 
     admin = make_user(Role.ADMIN)
@@ -86,7 +86,7 @@ def test_designer_may_turn_2fa_off_but_admin_may_not(make_user):
     admin_client.post(
         "/account/2fa/disable/", {"password": PASSWORD, "token": current_code(admin_device)}
     )
-    assert TOTPDevice.objects.filter(user=admin).exists()
+    assert EncryptedTOTPDevice.objects.filter(user=admin).exists()
 
 
 @pytest.mark.django_db
@@ -107,15 +107,17 @@ def test_reloading_the_enrolment_page_keeps_the_secret_until_a_new_one_is_asked_
     first = secret_of(client.get("/account/2fa/"))
     assert secret_of(client.get("/account/2fa/")) == first  # scanned, then reloaded
     # the code from the app that scanned the first load still turns 2FA on after the reload
-    scanned = TOTPDevice.objects.get(user=designer, confirmed=False)
+    scanned = EncryptedTOTPDevice.objects.get(user=designer, confirmed=False)
     wrong = client.post("/account/2fa/", {"token": "000000"})
     assert wrong.status_code == 400 and secret_of(wrong) == first
     fresh = secret_of(client.get("/account/2fa/?new=1"))
     assert fresh != first
-    assert not TOTPDevice.objects.filter(pk=scanned.pk).exists()  # the old secret stops working
+    assert not EncryptedTOTPDevice.objects.filter(
+        pk=scanned.pk
+    ).exists()  # the old secret stops working
     assert secret_of(client.get("/account/2fa/")) == fresh
     response = client.post(
-        "/account/2fa/", {"token": current_code(TOTPDevice.objects.get(user=designer))}
+        "/account/2fa/", {"token": current_code(EncryptedTOTPDevice.objects.get(user=designer))}
     )
     assert response.status_code == 302
-    assert TOTPDevice.objects.get(user=designer).confirmed
+    assert EncryptedTOTPDevice.objects.get(user=designer).confirmed

@@ -16,9 +16,8 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.users.models import User
+from apps.users.models import EncryptedTOTPDevice, User
 from apps.users.roles import two_factor_required
 
 # (role's demo e-mail, file stem, path) -- each portal's home and the pages its role lives in.
@@ -40,7 +39,7 @@ SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def signed_in_session(user: User) -> tuple[str, TOTPDevice | None]:
+def signed_in_session(user: User) -> tuple[str, EncryptedTOTPDevice | None]:
     """A session key signed in as `user`; for users who must use 2FA, verified with a device
     made for it (returned, to be deleted)."""
     store = import_module(settings.SESSION_ENGINE).SessionStore()
@@ -49,7 +48,7 @@ def signed_in_session(user: User) -> tuple[str, TOTPDevice | None]:
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     device = None
     if two_factor_required(user):
-        device = TOTPDevice.objects.create(user=user, name="screenshots", confirmed=True)
+        device = EncryptedTOTPDevice.objects.create(user=user, name="screenshots", confirmed=True)
         store[DEVICE_ID_SESSION_KEY] = device.persistent_id
     store.save()
     assert store.session_key is not None
