@@ -80,7 +80,9 @@ typecheck: setup
 	$(BIN)/mypy --strict edge
 
 check-deploy: setup var/secret_key
-	SECRET_KEY="$$(cat var/secret_key)" DEBUG=0 ALLOWED_HOSTS=imewe.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
+	SECRET_KEY="$$(cat var/secret_key)" DEBUG=0 ALLOWED_HOSTS=imewe.example.com \
+	  FIELD_ENCRYPTION_KEYS="$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+	  $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 schema: setup var/secret_key
 	SECRET_KEY="$$(cat var/secret_key)" $(BIN)/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml

@@ -43,15 +43,36 @@ def settings_dump(**env: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+FERNET_KEY = "m3Nc8cX6yGdQ5mRrZ9lEo0wYkq2pVb7tHhJfUaS4xiA="
+
+
 def test_check_deploy_is_clean_in_production():
     result = run(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         SECRET_KEY=GOOD_KEY,
         DEBUG="0",
         ALLOWED_HOSTS="imewe.example.com",
+        FIELD_ENCRYPTION_KEYS=FERNET_KEY,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_secrets_at_rest_hang_on_secret_key():
+    result = run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        SECRET_KEY=GOOD_KEY,
+        DEBUG="0",
+        ALLOWED_HOSTS="imewe.example.com",
+    )
+    assert result.returncode != 0
+    assert "core.W001" in result.stderr + result.stdout
+
+
+def test_a_malformed_field_encryption_key_stops_every_start():
+    result = run(["manage.py", "check"], SECRET_KEY=GOOD_KEY, FIELD_ENCRYPTION_KEYS="not-a-key")
+    assert result.returncode != 0
+    assert "core.E001" in result.stderr and "key 1 is not a Fernet key" in result.stderr
 
 
 @pytest.mark.parametrize("key", ["", "change-me", "django-insecure-" + "a" * 50, "short-key"])

@@ -7,4 +7,4 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from apps.core import receivers  # noqa: F401  (connects audit signal receivers)
+        from apps.core import checks, receivers  # noqa: F401  (registers checks, connects receivers)
