@@ -56,6 +56,8 @@ def test_the_tree_keeps_every_contract() -> None:
         ("apps/jobs/views.py", "import apps.portal.navigation", "apps.jobs is not allowed"),
         # siblings stay independent
         ("apps/energy/selectors.py", "import apps.materials.models", "apps.energy is not allowed"),
+        # twins asks maintenance through its provider hook, never by import (apps/twins/providers)
+        ("apps/twins/views.py", "import apps.maintenance.models", "apps.twins is not allowed"),
         # edge stays plain Python
         ("edge/buffer.py", "import django.conf", "edge is not allowed to import django"),
         ("edge/gateway.py", "from apps.core import labels", "edge is not allowed to import apps"),

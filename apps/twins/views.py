@@ -16,7 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
-from apps.core.labels import alert_sentence, is_code, label_with_unit
+from apps.core.labels import is_code, label_with_unit
+from apps.telemetry.selectors import SIGNALS, latest_points, telemetry_can_view
 from apps.twins import mixer
 from apps.twins.forms import (
     AgeingForm,
@@ -27,6 +28,7 @@ from apps.twins.forms import (
     TwinCreateForm,
 )
 from apps.twins.models import DigitalTwin, Simulation, TwinVersion
+from apps.twins.providers import node_care
 from apps.twins.selectors import (
     recipe_list,
     simulation_list,
@@ -148,19 +150,16 @@ def _key_labels(properties: Any) -> dict[str, str]:
     return {key: label_with_unit(key) for key in sorted(keys) if is_code(key)}
 
 
-def _node_now(user: Any, twin: DigitalTwin) -> dict[str, Any] | None:
+def _node_now(user: User, twin: DigitalTwin) -> dict[str, Any] | None:
     """The twin's machine as it is now, beside its properties: the newest reading of each
-    signal (for those who may watch the node's telemetry) and the maintenance agent's health,
-    remaining life and open alerts (for those who maintain it). None for a twin of no node."""
-    from apps.maintenance.models import Alert, NodeHealth
-    from apps.maintenance.selectors import maintenance_can_view
-    from apps.telemetry.selectors import SIGNALS, latest_points, telemetry_can_view
-
+    signal (for those who may watch the node's telemetry) and what the maintenance agent says
+    of it (providers.node_care: health, remaining life and open alerts, for those who maintain
+    it). None for a twin of no node."""
     node = twin.node
     if node is None:
         return None
     watch = telemetry_can_view(user=user, node_id=node.pk)
-    maintain = maintenance_can_view(user=user, node=node)
+    care = node_care(user=user, node=node)
     latest = None
     if watch:
         found = latest_points(node_ids=[node.pk])
@@ -170,36 +169,15 @@ def _node_now(user: Any, twin: DigitalTwin) -> dict[str, Any] | None:
         for s in SIGNALS
         if latest is not None and getattr(latest, s, None) is not None
     ]
-    health = NodeHealth.objects.filter(node=node).first() if maintain else None
-    alerts = (
-        list(
-            Alert.objects.select_related("rule")
-            .filter(node=node, resolved_at=None)
-            .order_by("first_seen")
-        )
-        if maintain
-        else []
-    )
     return {
         "node": node,
         "watch": watch,
-        "maintain": maintain,
+        "maintain": care is not None,
         "latest": latest,
         "readings": readings,
-        "health": health,
-        "alerts": [
-            {
-                "alert": a,
-                "text": alert_sentence(
-                    signal=a.signal,
-                    value=a.value,
-                    threshold=a.threshold,
-                    mode=a.rule.mode if a.rule_id and a.rule else "above",
-                    severity=a.severity,
-                ),
-            }
-            for a in alerts
-        ],
+        "health": care.health if care else None,
+        "alerts": care.alerts if care else (),
+        "maintenance_url": care.url if care else "",
     }
 
 
