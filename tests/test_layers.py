@@ -62,7 +62,17 @@ def test_the_tree_keeps_every_contract() -> None:
         ("edge/buffer.py", "import django.conf", "edge is not allowed to import django"),
         ("edge/gateway.py", "from apps.core import labels", "edge is not allowed to import apps"),
         # the pure domain modules import no Django
-        ("apps/twins/mixer.py", "from django.db import models", "apps.twins.mixer is not allowed"),
+        # (packages: every module of the mixer and physics counts)
+        (
+            "apps/twins/mixer/product.py",
+            "from django.db import models",
+            "apps.twins.mixer is not allowed",
+        ),
+        (
+            "apps/twins/physics/laws.py",
+            "import django.conf",
+            "apps.twins.physics is not allowed",
+        ),
     ],
 )
 def test_one_bad_import_breaks_a_contract(tree: Path, module: str, line: str, broken: str) -> None:
