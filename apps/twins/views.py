@@ -4,12 +4,14 @@ mixer. The live parts talk to the API and the /ws/twins/<id>/ socket from static
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.forms import BaseForm
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
 from apps.core.labels import is_code, label_with_unit
+from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.selectors import SIGNALS, latest_points, telemetry_can_view
 from apps.twins import mixer
 from apps.twins.forms import (
@@ -28,7 +31,7 @@ from apps.twins.forms import (
     TwinCreateForm,
 )
 from apps.twins.models import DigitalTwin, Simulation, TwinVersion
-from apps.twins.providers import node_care
+from apps.twins.providers import HealthNow, OpenAlert, node_care
 from apps.twins.selectors import (
     recipe_list,
     simulation_list,
@@ -48,12 +51,13 @@ from apps.twins.services import (
 from apps.users.models import User
 from apps.users.roles import Action, scope_for, user_can
 from apps.users.types import AuthenticatedHttpRequest
+from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_list
 
 SERVICE_ERRORS = (ValidationError, PermissionDenied, Conflict)
 
 
-def _problems(form: Any) -> str:
+def _problems(form: BaseForm) -> str:
     return "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
 
 
@@ -132,12 +136,12 @@ def twin_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     )
 
 
-def _key_labels(properties: Any) -> dict[str, str]:
+def _key_labels(properties: object) -> dict[str, str]:
     """Labels of the property keys that are codes ("temperature_c" -> "Temperature (°C)"): the
     editor shows them in words, the path itself on hover (it is what the Path field takes)."""
     keys: set[str] = set()
 
-    def walk(value: Any) -> None:
+    def walk(value: object) -> None:
         if isinstance(value, dict):
             for key, inner in value.items():
                 keys.add(str(key))
@@ -150,7 +154,26 @@ def _key_labels(properties: Any) -> dict[str, str]:
     return {key: label_with_unit(key) for key in sorted(keys) if is_code(key)}
 
 
-def _node_now(user: User, twin: DigitalTwin) -> dict[str, Any] | None:
+class Reading(TypedDict):
+    signal: str
+    label: str
+    value: float | None
+
+
+class NodeNow(TypedDict):
+    """The machine panel's context (templates/twins/_node_now.html)."""
+
+    node: FabricationNode
+    watch: bool  # may see its telemetry
+    maintain: bool  # may see its maintenance (a provider answered)
+    latest: TelemetryPoint | None
+    readings: list[Reading]
+    health: HealthNow | None
+    alerts: Sequence[OpenAlert]
+    maintenance_url: str
+
+
+def _node_now(user: User, twin: DigitalTwin) -> NodeNow | None:
     """The twin's machine as it is now, beside its properties: the newest reading of each
     signal (for those who may watch the node's telemetry) and what the maintenance agent says
     of it (providers.node_care: health, remaining life and open alerts, for those who maintain
@@ -165,20 +188,20 @@ def _node_now(user: User, twin: DigitalTwin) -> dict[str, Any] | None:
         found = latest_points(node_ids=[node.pk])
         latest = found[0] if found else None
     readings = [
-        {"signal": s, "label": label_with_unit(s, "signal"), "value": getattr(latest, s, None)}
+        Reading(signal=s, label=label_with_unit(s, "signal"), value=getattr(latest, s, None))
         for s in SIGNALS
         if latest is not None and getattr(latest, s, None) is not None
     ]
-    return {
-        "node": node,
-        "watch": watch,
-        "maintain": care is not None,
-        "latest": latest,
-        "readings": readings,
-        "health": care.health if care else None,
-        "alerts": care.alerts if care else (),
-        "maintenance_url": care.url if care else "",
-    }
+    return NodeNow(
+        node=node,
+        watch=watch,
+        maintain=care is not None,
+        latest=latest,
+        readings=readings,
+        health=care.health if care else None,
+        alerts=care.alerts if care else (),
+        maintenance_url=care.url if care else "",
+    )
 
 
 def _wear_now(twin: DigitalTwin) -> dict[str, Any] | None:
