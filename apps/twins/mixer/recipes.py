@@ -161,7 +161,7 @@ def _allowed(name: str, bounds: tuple[float, float]) -> str:
     return f"{name}: a number from {lo:g} to {hi:g} {PARAMETERS[name]['unit']}"
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     """The value as a finite float, or None if it is not one (bools are not numbers here)."""
     if isinstance(value, bool):
         return None
