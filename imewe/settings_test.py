@@ -30,14 +30,14 @@ STORAGES = {
 }
 if "sqlite" in DATABASES["default"]["ENGINE"]:
     (BASE_DIR / "var").mkdir(exist_ok=True)  # a fresh clone has none
-    DATABASES["default"]["NAME"] = str(BASE_DIR / "var" / "test.sqlite3")  # type: ignore[index]
+    DATABASES["default"]["NAME"] = str(BASE_DIR / "var" / "test.sqlite3")
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
 else:
     # Each pytest process gets its own database, so a second run on this machine (a helper's, a
     # CI rehearsal's) can never truncate or lock the tables of another run under its feet; a
     # lock held longer than two minutes fails the statement with its name instead of hanging.
     DATABASES["default"]["TEST"] = {"NAME": f"test_imewe_{os.getpid()}"}
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c lock_timeout=120000"  # type: ignore[index]
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c lock_timeout=120000"
 if REDIS_URL:
     # Each pytest process gets its own prefix so parallel runs never share groups or caches; a
     # server process a test starts may join its run's groups (IMEWE_LIVE_TEST_RUN, the pytest

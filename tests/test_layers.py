@@ -56,11 +56,23 @@ def test_the_tree_keeps_every_contract() -> None:
         ("apps/jobs/views.py", "import apps.portal.navigation", "apps.jobs is not allowed"),
         # siblings stay independent
         ("apps/energy/selectors.py", "import apps.materials.models", "apps.energy is not allowed"),
+        # twins asks maintenance through its provider hook, never by import (apps/twins/providers)
+        ("apps/twins/views.py", "import apps.maintenance.models", "apps.twins is not allowed"),
         # edge stays plain Python
         ("edge/buffer.py", "import django.conf", "edge is not allowed to import django"),
         ("edge/gateway.py", "from apps.core import labels", "edge is not allowed to import apps"),
         # the pure domain modules import no Django
-        ("apps/twins/mixer.py", "from django.db import models", "apps.twins.mixer is not allowed"),
+        # (packages: every module of the mixer and physics counts)
+        (
+            "apps/twins/mixer/product.py",
+            "from django.db import models",
+            "apps.twins.mixer is not allowed",
+        ),
+        (
+            "apps/twins/physics/laws.py",
+            "import django.conf",
+            "apps.twins.physics is not allowed",
+        ),
     ],
 )
 def test_one_bad_import_breaks_a_contract(tree: Path, module: str, line: str, broken: str) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import AppConfig
@@ -9,6 +10,9 @@ class MaintenanceConfig(AppConfig):
     name = "apps.maintenance"
     label = "maintenance"
     verbose_name = "Maintenance"
+    # The twin page's machine panel finds this here (apps/twins/providers.py): twins and
+    # maintenance are siblings and may not import each other. Set in ready().
+    twin_node_care: Callable[..., object] | None = None
 
     def ready(self) -> None:
         from apps.jobs.providers import (
@@ -17,7 +21,10 @@ class MaintenanceConfig(AppConfig):
             register_blocked_provider,
             register_health_provider,
         )
+        from apps.maintenance.node_care import node_care
         from apps.telemetry.services import telemetry_ingested
+
+        self.twin_node_care = node_care
 
         telemetry_ingested.connect(_on_ingest, dispatch_uid="maintenance.thresholds")
         register_blocked_provider(_planned_windows)

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
@@ -108,7 +108,7 @@ class DeviceThrottle:
     @staticmethod
     def rate() -> tuple[int | None, int | None]:
         # DRF's own throttle reads the class attribute set at import; the setting is the same.
-        rates = cast(dict[str, str | None], SimpleRateThrottle.THROTTLE_RATES)
+        rates = SimpleRateThrottle.THROTTLE_RATES
         return SimpleRateThrottle.parse_rate(None, rates.get("device"))  # type: ignore[arg-type]
 
     def admit(self, credential_id: int, now: float) -> float | None:

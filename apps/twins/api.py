@@ -4,12 +4,14 @@ import json
 from typing import Any
 
 import django_filters
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,7 +34,7 @@ from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_list
 
 
-class LockSerializer(serializers.ModelSerializer):
+class LockSerializer(serializers.ModelSerializer[TwinLock]):
     holder = serializers.CharField(source="holder.email", read_only=True)
 
     class Meta:
@@ -40,7 +42,7 @@ class LockSerializer(serializers.ModelSerializer):
         fields = ["id", "path", "mode", "holder", "acquired_at", "expires_at"]
 
 
-class TwinSerializer(serializers.ModelSerializer):
+class TwinSerializer(serializers.ModelSerializer[DigitalTwin]):
     owner = serializers.CharField(source="owner.email", read_only=True)
     organization_name = serializers.CharField(source="organization.name", read_only=True)
     node_name = serializers.CharField(
@@ -91,19 +93,23 @@ class TwinFilter(django_filters.FilterSet):
         model = DigitalTwin
         fields = ["twin_type", "node", "organization"]
 
-    def filter_tag(self, queryset: Any, name: str, value: str) -> Any:
+    def filter_tag(
+        self, queryset: QuerySet[DigitalTwin], name: str, value: str
+    ) -> QuerySet[DigitalTwin]:
         # the tags' JSON text holds the quoted tag (portable: SQLite has no JSON containment)
         return queryset.filter(tags__icontains=json.dumps(value.strip()))
 
 
-class TwinListApi(ListAPIView):
+class TwinListApi(ListAPIView[DigitalTwin]):
     """Twins you may see (filters: twin_type, node, organization, tag, search), or create one."""
+
+    request: AuthenticatedRequest
 
     serializer_class = TwinSerializer
     filterset_class = TwinFilter
     ordering_fields = ["name", "created_at", "updated_at"]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         name = serializers.CharField(max_length=200)
         twin_type = serializers.ChoiceField(choices=DigitalTwin.Type.choices)
         properties = serializers.JSONField(required=False, default=dict)
@@ -115,10 +121,10 @@ class TwinListApi(ListAPIView):
             queryset=Organization.objects.all(), required=False
         )
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[DigitalTwin]:
         if getattr(self, "swagger_fake_view", False):
             return DigitalTwin.objects.none()
-        return twin_list(user=self.request.user)  # type: ignore[arg-type]
+        return twin_list(user=self.request.user)
 
     @extend_schema(request=InputSerializer, responses={201: TwinDetailSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -150,7 +156,7 @@ class EditApi(APIView):
     operations). 200 with the new version and the operations as applied; 409 when the edit
     cannot be applied (`details.reason`: conflict, locked or rebase)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         base_version = serializers.IntegerField(min_value=1)
         ops = serializers.ListField(child=serializers.JSONField(), min_length=1)
         message = serializers.CharField(max_length=300, required=False, allow_blank=True)
@@ -164,7 +170,7 @@ class EditApi(APIView):
         return Response({"version": result.version, "ops": result.ops})
 
 
-class VersionSerializer(serializers.ModelSerializer):
+class VersionSerializer(serializers.ModelSerializer[TwinVersion]):
     author = serializers.CharField(
         source="author.email", default=None, read_only=True, allow_null=True
     )
@@ -183,16 +189,18 @@ class VersionSerializer(serializers.ModelSerializer):
         ]
 
 
-class VersionListApi(ListAPIView):
+class VersionListApi(ListAPIView[TwinVersion]):
     """The twin's history, newest first (`?after=N` lists the versions after N, oldest first:
     what a reconnecting client applies to catch up)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = VersionSerializer
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[TwinVersion]:
         if getattr(self, "swagger_fake_view", False):
             return TwinVersion.objects.none()
-        twin = twin_get_for_user(user=self.request.user, pk=self.kwargs["pk"])  # type: ignore[arg-type]
+        twin = twin_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
         versions = TwinVersion.objects.filter(twin=twin).select_related("author")
         after = self.request.query_params.get("after")
         if after is not None:
@@ -202,7 +210,7 @@ class VersionListApi(ListAPIView):
         return versions.order_by("-number")
 
     @extend_schema(parameters=[OpenApiParameter("after", int, required=False)])
-    def get(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
 
@@ -234,7 +242,7 @@ class DiffApi(APIView):
 
 
 class RevertApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         version = serializers.IntegerField(min_value=1)
         message = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
@@ -256,7 +264,7 @@ class ShareApi(APIView):
     """Share for viewing or editing (`level`: view, edit, none to take back) with a user (by
     e-mail) or a team (an organization's id)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         level = serializers.ChoiceField(choices=["view", "edit", "none"])
         user = serializers.EmailField(required=False)
         team = serializers.PrimaryKeyRelatedField(
@@ -288,7 +296,7 @@ class LockListApi(APIView):
     (exclusive or shared); 409 names the conflicting lock. Locks live
     TWINS_LOCK_TTL_SECONDS unless renewed by heartbeat."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         path = serializers.CharField(max_length=500)
         mode = serializers.ChoiceField(choices=TwinLock.Mode.choices, default="exclusive")
 
@@ -316,7 +324,7 @@ class LockHeartbeatApi(APIView):
 
 
 class LockReleaseApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         force = serializers.BooleanField(default=False)
 
     @extend_schema(request=InputSerializer, responses={204: None})
@@ -334,7 +342,7 @@ class ModelApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(responses={200: OpenApiTypes.BINARY})
-    def get(self, request: AuthenticatedRequest, pk: int) -> Any:
+    def get(self, request: AuthenticatedRequest, pk: int) -> FileResponse:
         twin = twin_get_for_user(user=request.user, pk=pk)
         if not twin.model_file:
             raise Http404
@@ -343,7 +351,7 @@ class ModelApi(APIView):
             twin.model_file.open("rb"), content_type=types.get(twin.model_format, "")
         )
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         file = serializers.FileField()
 
     @extend_schema(request=InputSerializer, responses={200: TwinSerializer})

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import django_filters
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -26,7 +27,7 @@ from apps.users.types import AuthenticatedRequest
 from apps.vendors.models import FabricationNode
 
 
-class SimulationSerializer(serializers.ModelSerializer):
+class SimulationSerializer(serializers.ModelSerializer[Simulation]):
     created_by = serializers.CharField(source="created_by.email", default=None, read_only=True)
     summary = serializers.SerializerMethodField()
 
@@ -57,7 +58,7 @@ class SimulationDetailSerializer(SimulationSerializer):
         fields = [*SimulationSerializer.Meta.fields, "result"]
 
 
-class AgeingParams(serializers.Serializer):
+class AgeingParams(serializers.Serializer[None]):
     component = serializers.ChoiceField(choices=list(ageing.DEFAULTS), required=False)
     avg_rpm = serializers.FloatField()
     load_n = serializers.FloatField()
@@ -69,7 +70,7 @@ class AgeingParams(serializers.Serializer):
     samples = serializers.IntegerField(required=False, min_value=10, max_value=5000)
 
 
-class ScenarioParams(serializers.Serializer):
+class ScenarioParams(serializers.Serializer[None]):
     scenarios = serializers.ListField(
         child=serializers.ChoiceField(choices=list(physics.SCENARIOS)),
         required=False,
@@ -96,23 +97,24 @@ class SimulationFilter(django_filters.FilterSet):
         fields = ["kind", "status"]
 
 
-class SimulationListApi(ListAPIView):
+class SimulationListApi(ListAPIView[Simulation]):
     """A twin's simulations, newest first (filters: kind, status), or start one: `kind` ageing
     (params: component, avg_rpm, load_n, temperature_c, duty_cycle, horizon_h, threshold,
     steps, samples) or scenarios (params: scenarios, hours, step_minutes, machine_kind,
     use_telemetry, seed_minutes). 202: it runs in the background; poll its detail for `progress`."""
 
+    request: AuthenticatedRequest
     serializer_class = SimulationSerializer
     filterset_class = SimulationFilter
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         kind = serializers.ChoiceField(choices=Simulation.Kind.choices)
         params = serializers.DictField(required=False, default=dict)
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[Simulation]:
         if getattr(self, "swagger_fake_view", False):
             return Simulation.objects.none()
-        twin = twin_get_for_user(user=self.request.user, pk=self.kwargs["pk"])  # type: ignore[arg-type]
+        twin = twin_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
         return simulation_list(twin=twin)
 
     @extend_schema(request=InputSerializer, responses={202: SimulationSerializer})
@@ -221,7 +223,7 @@ class MixerOutcomeApi(APIView):
     """The simulated outcome of a material, recipe and parameters (rpm, temperature_c, force_n,
     duration_min, batch_kg), at once; missing parameters take the recipe's defaults."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         material = serializers.CharField(max_length=40)
         recipe = serializers.CharField(max_length=40)
         params = serializers.DictField(required=False, default=dict)
@@ -233,7 +235,7 @@ class MixerOutcomeApi(APIView):
         return Response(recipe_outcome(**data.validated_data))
 
 
-class RecipeSerializer(serializers.ModelSerializer):
+class RecipeSerializer(serializers.ModelSerializer[MixRecipe]):
     author = serializers.CharField(source="author.email", default=None, read_only=True)
 
     class Meta:
@@ -262,14 +264,15 @@ class RecipeFilter(django_filters.FilterSet):
         fields = ["name", "material", "recipe", "twin", "organization"]
 
 
-class RecipeListApi(ListAPIView):
+class RecipeListApi(ListAPIView[MixRecipe]):
     """Mixing recipes of your organizations, every version (filters: name, material, recipe,
     twin, search), or save one: saving under an existing name makes its next version."""
 
+    request: AuthenticatedRequest
     serializer_class = RecipeSerializer
     filterset_class = RecipeFilter
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         name = serializers.CharField(max_length=120)
         material = serializers.CharField(max_length=40)
         recipe = serializers.CharField(max_length=40)
@@ -280,10 +283,10 @@ class RecipeListApi(ListAPIView):
             queryset=Organization.objects.all(), required=False
         )
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[MixRecipe]:
         if getattr(self, "swagger_fake_view", False):
             return MixRecipe.objects.none()
-        return recipe_list(user=self.request.user)  # type: ignore[arg-type]
+        return recipe_list(user=self.request.user)
 
     @extend_schema(request=InputSerializer, responses={201: RecipeSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 
 from apps.twins import ageing, physics
 from apps.twins.models import DigitalTwin
@@ -17,9 +18,11 @@ class TwinCreateForm(forms.Form):
     )
     tags = forms.CharField(required=False, max_length=400, help_text="Comma-separated")
 
-    def __init__(self, *args: Any, nodes: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, nodes: QuerySet[FabricationNode], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["node"].queryset = nodes  # type: ignore[attr-defined]
+        node = self.fields["node"]
+        assert isinstance(node, forms.ModelChoiceField)  # declared above
+        node.queryset = nodes
 
     def clean_tags(self) -> list[str]:
         return [t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()]

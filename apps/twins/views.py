@@ -4,19 +4,23 @@ mixer. The live parts talk to the API and the /ws/twins/<id>/ socket from static
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.forms import BaseForm
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
-from apps.core.labels import alert_sentence, is_code, label_with_unit
+from apps.core.labels import is_code, label_with_unit
+from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.selectors import SIGNALS, latest_points, telemetry_can_view
 from apps.twins import mixer
 from apps.twins.forms import (
     AgeingForm,
@@ -27,6 +31,7 @@ from apps.twins.forms import (
     TwinCreateForm,
 )
 from apps.twins.models import DigitalTwin, Simulation, TwinVersion
+from apps.twins.providers import HealthNow, OpenAlert, node_care
 from apps.twins.selectors import (
     recipe_list,
     simulation_list,
@@ -46,12 +51,13 @@ from apps.twins.services import (
 from apps.users.models import User
 from apps.users.roles import Action, scope_for, user_can
 from apps.users.types import AuthenticatedHttpRequest
+from apps.vendors.models import FabricationNode
 from apps.vendors.selectors import node_list
 
 SERVICE_ERRORS = (ValidationError, PermissionDenied, Conflict)
 
 
-def _problems(form: Any) -> str:
+def _problems(form: BaseForm) -> str:
     return "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
 
 
@@ -130,12 +136,12 @@ def twin_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     )
 
 
-def _key_labels(properties: Any) -> dict[str, str]:
+def _key_labels(properties: object) -> dict[str, str]:
     """Labels of the property keys that are codes ("temperature_c" -> "Temperature (°C)"): the
     editor shows them in words, the path itself on hover (it is what the Path field takes)."""
     keys: set[str] = set()
 
-    def walk(value: Any) -> None:
+    def walk(value: object) -> None:
         if isinstance(value, dict):
             for key, inner in value.items():
                 keys.add(str(key))
@@ -148,59 +154,54 @@ def _key_labels(properties: Any) -> dict[str, str]:
     return {key: label_with_unit(key) for key in sorted(keys) if is_code(key)}
 
 
-def _node_now(user: Any, twin: DigitalTwin) -> dict[str, Any] | None:
-    """The twin's machine as it is now, beside its properties: the newest reading of each
-    signal (for those who may watch the node's telemetry) and the maintenance agent's health,
-    remaining life and open alerts (for those who maintain it). None for a twin of no node."""
-    from apps.maintenance.models import Alert, NodeHealth
-    from apps.maintenance.selectors import maintenance_can_view
-    from apps.telemetry.selectors import SIGNALS, latest_points, telemetry_can_view
+class Reading(TypedDict):
+    signal: str
+    label: str
+    value: float | None
 
+
+class NodeNow(TypedDict):
+    """The machine panel's context (templates/twins/_node_now.html)."""
+
+    node: FabricationNode
+    watch: bool  # may see its telemetry
+    maintain: bool  # may see its maintenance (a provider answered)
+    latest: TelemetryPoint | None
+    readings: list[Reading]
+    health: HealthNow | None
+    alerts: Sequence[OpenAlert]
+    maintenance_url: str
+
+
+def _node_now(user: User, twin: DigitalTwin) -> NodeNow | None:
+    """The twin's machine as it is now, beside its properties: the newest reading of each
+    signal (for those who may watch the node's telemetry) and what the maintenance agent says
+    of it (providers.node_care: health, remaining life and open alerts, for those who maintain
+    it). None for a twin of no node."""
     node = twin.node
     if node is None:
         return None
     watch = telemetry_can_view(user=user, node_id=node.pk)
-    maintain = maintenance_can_view(user=user, node=node)
+    care = node_care(user=user, node=node)
     latest = None
     if watch:
         found = latest_points(node_ids=[node.pk])
         latest = found[0] if found else None
     readings = [
-        {"signal": s, "label": label_with_unit(s, "signal"), "value": getattr(latest, s, None)}
+        Reading(signal=s, label=label_with_unit(s, "signal"), value=getattr(latest, s, None))
         for s in SIGNALS
         if latest is not None and getattr(latest, s, None) is not None
     ]
-    health = NodeHealth.objects.filter(node=node).first() if maintain else None
-    alerts = (
-        list(
-            Alert.objects.select_related("rule")
-            .filter(node=node, resolved_at=None)
-            .order_by("first_seen")
-        )
-        if maintain
-        else []
+    return NodeNow(
+        node=node,
+        watch=watch,
+        maintain=care is not None,
+        latest=latest,
+        readings=readings,
+        health=care.health if care else None,
+        alerts=care.alerts if care else (),
+        maintenance_url=care.url if care else "",
     )
-    return {
-        "node": node,
-        "watch": watch,
-        "maintain": maintain,
-        "latest": latest,
-        "readings": readings,
-        "health": health,
-        "alerts": [
-            {
-                "alert": a,
-                "text": alert_sentence(
-                    signal=a.signal,
-                    value=a.value,
-                    threshold=a.threshold,
-                    mode=a.rule.mode if a.rule_id and a.rule else "above",
-                    severity=a.severity,
-                ),
-            }
-            for a in alerts
-        ],
-    }
 
 
 def _wear_now(twin: DigitalTwin) -> dict[str, Any] | None:

@@ -271,3 +271,67 @@ def test_property_keys_that_are_codes_come_with_their_words(studio):
     assert labels["temperature_c"] == "Temperature (°C)"
     assert "Colour" not in labels and "params" not in labels  # words already
     assert b'id="key-labels"' in page.content
+
+
+def _machine_twin(studio):
+    """The vendor's twin of the studio's node, with an open critical alert and a health score."""
+    from django.utils import timezone
+
+    from apps.maintenance.models import Alert, NodeHealth
+    from apps.twins.services import twin_create
+
+    node = studio["node"]
+    now = timezone.now()
+    Alert.objects.create(
+        node=node,
+        signal="power_kw",
+        severity="critical",
+        value=14.96,
+        peak=14.96,
+        threshold=11.25,
+        rule_text="power_kw above 11.25",
+        first_seen=now,
+        last_seen=now,
+    )
+    NodeHealth.objects.update_or_create(node=node, defaults={"score": 64.0, "online": False})
+    return twin_create(by=studio["vendor"], name="Mill twin", twin_type="mill", node=node)
+
+
+def test_the_machine_panel_shows_what_maintenance_says_to_those_who_maintain_it(studio):
+    twin = _machine_twin(studio)
+    node = studio["node"]
+
+    html = portal_client(studio["vendor"]).get(f"/twins/{twin.pk}/").content.decode()
+
+    assert ">64</span> health" in html and ">offline</span>" in html
+    assert '<ul id="open-alerts">' in html
+    assert '<span class="sev sev-critical">Critical</span> Power 14.96 kW above' in html
+    assert f'<a href="/maintenance/nodes/{node.pk}/">Maintenance of {node.name}</a>' in html
+    # a designer the twin is shared with sees the machine, not its maintenance
+    from apps.twins.services import twin_share
+
+    twin_share(by=studio["vendor"], twin=twin, user=studio["designer"], level="view")
+    designer = portal_client(studio["designer"]).get(f"/twins/{twin.pk}/").content.decode()
+    assert 'id="node-now"' in designer
+    assert "open-alerts" not in designer and "Maintenance of" not in designer
+
+
+def test_without_a_maintenance_provider_the_machine_panel_shows_no_maintenance(studio, monkeypatch):
+    # given: no installed app answers for the machine's maintenance (twins alone)
+    from django.apps import apps
+
+    from apps.twins.providers import PROVIDER_ATTRIBUTE
+
+    monkeypatch.setattr(apps.get_app_config("maintenance"), PROVIDER_ATTRIBUTE, None)
+    twin = _machine_twin(studio)
+
+    # when: the vendor, who maintains the node, opens its twin
+    page = portal_client(studio["vendor"]).get(f"/twins/{twin.pk}/")
+
+    # then: the panel is there with the node's telemetry state, and nothing of maintenance
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="node-now"' in html
+    assert "no readings yet" in html and "Live telemetry" in html
+    assert page.context["live"]["maintain"] is False
+    assert "open-alerts" not in html and "Maintenance of" not in html
+    assert "has not scored" not in html and "</span> health" not in html

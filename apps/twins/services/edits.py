@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -294,7 +295,11 @@ def twin_share(
         raise ValidationError({"user": ["Share with one user or one team."]})
     if level not in (*LEVELS, "none"):
         raise ValidationError({"level": ["view, edit or none."]})
-    who: Any = user if user is not None else team_group(organization=team)  # type: ignore[arg-type]
+    if user is not None:
+        who: User | Group = user
+    else:
+        assert team is not None  # exactly one of the two, checked above
+        who = team_group(organization=team)
     for perm in (VIEW, EDIT):
         remove_perm(perm, who, twin)
     for perm in LEVELS.get(level, []):

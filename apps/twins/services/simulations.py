@@ -10,6 +10,7 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from celery import Task
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -191,7 +192,7 @@ def simulation_start(
     return simulation
 
 
-def _queue_run(task: Any, simulation_id: int) -> None:
+def _queue_run(task: Task[[int], str], simulation_id: int) -> None:
     if not task_enqueue(task, simulation_id):
         # Said at once, not left "queued" for ever; the user may start it again.
         Simulation.objects.filter(pk=simulation_id, status=Simulation.Status.QUEUED).update(
