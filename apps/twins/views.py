@@ -194,7 +194,7 @@ def _node_now(user: Any, twin: DigitalTwin) -> dict[str, Any] | None:
                     signal=a.signal,
                     value=a.value,
                     threshold=a.threshold,
-                    mode=a.rule.mode if a.rule_id and a.rule else "above",
+                    mode=a.mode,
                     severity=a.severity,
                 ),
             }
