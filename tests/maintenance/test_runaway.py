@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.maintenance.models import Alert, SignalState, Ticket
 from apps.maintenance.services import rule_save
+from apps.maintenance.services.remaining_life import critical_alert_evidence
 from apps.telemetry.services import telemetry_ingest
 from apps.vendors.models import FabricationNode
 from edge.simulators.machines import Fault, MachineModel
@@ -152,6 +153,10 @@ def test_an_idle_printer_overheating_opens_one_ticket_within_minutes(fleet, feed
         "Temperature rising faster than the critical limit of 2.5 °C a minute"
     )
     assert ticket.evidence["mode"] == "rise"
+    # the evidence the predictions rest on says the rise per minute, not a temperature
+    (said,) = critical_alert_evidence(printer)
+    assert said.startswith("Temperature rising faster than its critical limit since ")
+    assert "°C a minute, limit 2.5 °C a minute; " in said
     assert not SignalState.objects.filter(
         node=printer, signal="temperature_c", mode="above"
     ).exclude(level="normal")
