@@ -231,14 +231,15 @@ def alert_sentence(
 ) -> str:
     """ "Power 14.96 kW above the critical limit of 11.25 kW on Mill-01". A rate rule judges the
     change per minute: "Temperature changing faster than the warning limit of 5 °C a minute
-    (8.2 °C a minute) on Printer-01"."""
+    (8.2 °C a minute) on Printer-01"; a rise rule its rise ("Temperature rising faster ...")."""
     name = label(signal, "signal")
     level = label(severity, "severity").lower()
     where = f" on {node_name}" if node_name else ""
-    if mode == "rate":
+    if mode in ("rate", "rise"):
         per_min = f"{quantity(abs(value), signal)} a minute"
         limit = f"{quantity(threshold, signal)} a minute"
-        return f"{name} changing faster than the {level} limit of {limit} ({per_min}){where}"
+        how = "rising" if mode == "rise" else "changing"
+        return f"{name} {how} faster than the {level} limit of {limit} ({per_min}){where}"
     direction = "below" if mode == "below" else "above"
     return (
         f"{name} {quantity(value, signal)} {direction} the {level} limit of "

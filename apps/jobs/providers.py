@@ -26,12 +26,17 @@ about finished parts and add panels to a job's page, without jobs importing them
   panels.
 - work details: (parts) -> {part id: {name: JSON value}}: what a node agent is told about each
   part of its work queue besides the part itself (the marketplace: the playbook to follow).
+- silence providers: (node ids) -> {node id: timedelta}: how long each node may send nothing
+  before self-healing calls it silent (maintenance: its offline limit, from the cadence it
+  learned or was told, so a sensor that reports every 5 minutes is not silent after 6). A node
+  no provider names gets JOBS_NODE_SILENT_MINUTES; a provider may lengthen that, never shorten
+  it; with several, the longest counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import django.dispatch
@@ -65,6 +70,7 @@ HealthProvider = Callable[[Sequence[int], datetime, float], dict[int, NodeRisk]]
 JobPanel = Callable[[Any, Any], "tuple[str, dict[str, Any]] | None"]
 PlacementProvider = Callable[[Sequence[Any]], dict[int, frozenset[int]]]
 WorkDetails = Callable[[Sequence[Any]], dict[int, dict[str, Any]]]
+SilenceProvider = Callable[[Sequence[int]], dict[int, timedelta]]
 
 _stock_providers: list[StockProvider] = []
 _energy_providers: list[EnergyProvider] = []
@@ -73,6 +79,7 @@ _health_providers: list[HealthProvider] = []
 _job_panels: list[JobPanel] = []
 _placement_providers: list[PlacementProvider] = []
 _work_details: list[WorkDetails] = []
+_silence_providers: list[SilenceProvider] = []
 
 
 def _register(registry: list[Any], fn: Any) -> Any:
@@ -103,6 +110,21 @@ def register_job_panel(fn: JobPanel) -> JobPanel:
 
 def register_placement_provider(fn: PlacementProvider) -> PlacementProvider:
     return _register(_placement_providers, fn)
+
+
+def register_silence_provider(fn: SilenceProvider) -> SilenceProvider:
+    return _register(_silence_providers, fn)
+
+
+def node_silent_after(node_ids: Sequence[int], floor: timedelta) -> dict[int, timedelta]:
+    """{node id: how long it may send nothing before it is silent} for every node of
+    `node_ids`: `floor` (JOBS_NODE_SILENT_MINUTES), or longer where a provider says so."""
+    limits = dict.fromkeys(node_ids, floor)
+    for provider in _silence_providers:
+        for node_id, limit in provider(node_ids).items():
+            if node_id in limits and limit > limits[node_id]:
+                limits[node_id] = limit
+    return limits
 
 
 def node_stock(node_ids: Sequence[int]) -> dict[int, dict[str, float]]:

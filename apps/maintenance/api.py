@@ -232,6 +232,7 @@ class AlertSerializer(serializers.ModelSerializer):
             "node",
             "node_name",
             "signal",
+            "mode",
             "severity",
             "value",
             "peak",
@@ -291,8 +292,9 @@ class RuleSerializer(serializers.ModelSerializer):
 
 class RuleListApi(ListAPIView):
     """The platform's default rules, the per-kind overrides and the per-node overrides of the
-    nodes you maintain. POST saves the rule of a signal at one scope (defaults and kinds:
-    admins; a node: whoever maintains it), replacing the one there."""
+    nodes you maintain. POST saves the rule of a signal in one mode at one scope (defaults and
+    kinds: admins; a node: whoever maintains it), replacing the one of that mode there; a
+    signal's rules of other modes stay (a level rule and a rise rule on temperature)."""
 
     serializer_class = RuleSerializer
     pagination_class = None

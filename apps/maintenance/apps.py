@@ -20,6 +20,7 @@ class MaintenanceConfig(AppConfig):
             node_went_silent,
             register_blocked_provider,
             register_health_provider,
+            register_silence_provider,
         )
         from apps.maintenance.node_care import node_care
         from apps.telemetry.services import telemetry_ingested
@@ -29,6 +30,7 @@ class MaintenanceConfig(AppConfig):
         telemetry_ingested.connect(_on_ingest, dispatch_uid="maintenance.thresholds")
         register_blocked_provider(_planned_windows)
         register_health_provider(_node_risks)
+        register_silence_provider(_silent_after)
         machine_fault_reported.connect(_on_machine_fault, dispatch_uid="maintenance.fault")
         node_went_silent.connect(_on_node_silent, dispatch_uid="maintenance.silent")
         _forget_cached_rules_on_change()
@@ -100,6 +102,20 @@ def _node_risks(node_ids: Any, now: Any, horizon_h: float) -> dict[int, Any]:
     from apps.maintenance.selectors import node_risks
 
     return node_risks(node_ids=node_ids, now=now)
+
+
+def _silent_after(node_ids: Any) -> dict[int, Any]:
+    """Self-healing calls a node silent no sooner than the fleet monitor calls it offline:
+    after MAINTENANCE_OFFLINE_SAMPLES readings of its cadence (configured, else learned), so a
+    node that reports every 5 minutes keeps its work for 15. Nodes of unknown cadence are left
+    to JOBS_NODE_SILENT_MINUTES."""
+    from apps.maintenance.cadence import offline_after
+    from apps.maintenance.models import NodeHealth
+
+    healths = NodeHealth.objects.filter(node_id__in=list(node_ids)).only(
+        "node_id", "expected_cadence_s", "cadence_s"
+    )
+    return {h.node_id: offline_after(h.cadence) for h in healths if h.cadence}
 
 
 def _planned_windows(node_ids: Any, now: Any, horizon_h: float) -> dict[int, list[Any]]:

@@ -20,15 +20,17 @@ SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 class ThresholdRule(TimeStampedModel):
-    """A limit on one signal. A rule with neither node kind nor node is the platform default;
-    one for a node kind overrides it for that kind, one for a node overrides both. The most
-    specific enabled rule of a signal is the one evaluated."""
+    """A limit on one signal in one mode. A rule with neither node kind nor node is the platform
+    default; one for a node kind overrides it for that kind, one for a node overrides both. Of
+    the rules of one signal and mode the most specific is the one evaluated (a disabled one
+    switches that mode off), so a signal may have a level rule and a rate rule at once."""
 
     class Mode(models.TextChoices):
         ABOVE = "above", "Value above the limit"
         BASELINE_RATIO = "baseline_ratio", "Value above the limit × the node's baseline"
         BELOW = "below", "Value below the limit"
         RATE = "rate", "Change per minute (either way) above the limit"
+        RISE = "rise", "Rise per minute above the limit"
 
     signal = models.CharField(max_length=60)
     node_kind = models.CharField(max_length=20, blank=True)
@@ -52,22 +54,22 @@ class ThresholdRule(TimeStampedModel):
     )
 
     class Meta:
-        ordering = ["signal", "node_kind", "node_id"]
+        ordering = ["signal", "mode", "node_kind", "node_id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["signal"],
+                fields=["signal", "mode"],
                 condition=Q(node__isnull=True, node_kind=""),
-                name="one_default_rule_per_signal",
+                name="one_default_rule_per_signal_mode",
             ),
             models.UniqueConstraint(
-                fields=["signal", "node_kind"],
+                fields=["signal", "mode", "node_kind"],
                 condition=Q(node__isnull=True) & ~Q(node_kind=""),
-                name="one_kind_rule_per_signal",
+                name="one_kind_rule_per_signal_mode",
             ),
             models.UniqueConstraint(
-                fields=["signal", "node"],
+                fields=["signal", "mode", "node"],
                 condition=Q(node__isnull=False),
-                name="one_node_rule_per_signal",
+                name="one_node_rule_per_signal_mode",
             ),
             models.CheckConstraint(
                 condition=Q(node__isnull=True) | Q(node_kind=""),
@@ -94,6 +96,7 @@ class ThresholdRule(TimeStampedModel):
         unit_text = {
             self.Mode.BASELINE_RATIO: " × baseline",
             self.Mode.RATE: f"{reading_unit}/min change",
+            self.Mode.RISE: f"{reading_unit}/min rise",
         }.get(self.Mode(self.mode), reading_unit)
         sign = "<" if self.mode == self.Mode.BELOW else ">"
         limits = []
@@ -110,13 +113,17 @@ class ThresholdRule(TimeStampedModel):
 
 
 class SignalState(models.Model):
-    """Where one signal of one node stands against its rule: the level it is at, a level it is
-    heading for (and since when), and the open alert. Updated by the rule evaluation only."""
+    """Where one signal of one node stands against its rule of one mode: the level it is at, a
+    level it is heading for (and since when), and the open alert. Updated by the rule
+    evaluation only."""
 
     node = models.ForeignKey(
         "vendors.FabricationNode", on_delete=models.CASCADE, related_name="signal_states"
     )
     signal = models.CharField(max_length=60)
+    mode = models.CharField(
+        max_length=20, choices=ThresholdRule.Mode.choices, default=ThresholdRule.Mode.ABOVE
+    )
     level = models.CharField(max_length=10, default="normal")  # normal / warning / critical
     pending_level = models.CharField(max_length=10, blank=True)
     pending_since = models.DateTimeField(null=True, blank=True)
@@ -128,13 +135,15 @@ class SignalState(models.Model):
     rate_from_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["node", "signal"]
+        ordering = ["node", "signal", "mode"]
         constraints = [
-            models.UniqueConstraint(fields=["node", "signal"], name="one_state_per_node_signal")
+            models.UniqueConstraint(
+                fields=["node", "signal", "mode"], name="one_state_per_node_signal_mode"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.node_id} {self.signal}: {self.level}"
+        return f"{self.node_id} {self.signal} ({self.mode}): {self.level}"
 
 
 class Alert(TimeStampedModel):
@@ -146,6 +155,10 @@ class Alert(TimeStampedModel):
         "vendors.FabricationNode", on_delete=models.CASCADE, related_name="alerts"
     )
     signal = models.CharField(max_length=60)
+    # the rule's mode: a rate or rise alert's value, peak and threshold are changes per minute
+    mode = models.CharField(
+        max_length=20, choices=ThresholdRule.Mode.choices, default=ThresholdRule.Mode.ABOVE
+    )
     severity = models.CharField(max_length=10, choices=Severity.choices)
     value = models.FloatField()
     peak = models.FloatField()

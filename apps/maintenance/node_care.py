@@ -48,7 +48,7 @@ def node_care(*, user: User, node: FabricationNode) -> NodeCare | None:
                     signal=a.signal,
                     value=a.value,
                     threshold=a.threshold,
-                    mode=a.rule.mode if a.rule_id and a.rule else "above",
+                    mode=a.mode,
                     severity=a.severity,
                 ),
             )

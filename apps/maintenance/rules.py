@@ -4,10 +4,14 @@ services load and store the state; nothing here touches the database.
 
 Modes: `above` (the value above its limits), `baseline_ratio` (above its limits times the
 node's rated power), `below` (the value below its limits: the critical limit is the lower one;
-failures that show as a drop, such as coolant flow or pressure) and `rate` (how fast the value
+failures that show as a drop, such as coolant flow or pressure), `rate` (how fast the value
 changes, in its unit per minute, whichever way: the absolute change between two readings at
-least RATE_MIN_SPAN_S apart, above its limits; a sudden jump or drop). Every mode has the same
-hysteresis and minimum duration."""
+least RATE_MIN_SPAN_S apart, above its limits; a sudden jump or drop) and `rise` (the same,
+rises only: a thermal runaway, which a machine cooling down after work must not look like).
+Every mode has the same hysteresis and minimum duration.
+
+A signal may have one rule per mode (a level rule and a rate rule on temperature at once); of
+the rules of one signal and mode, the most specific (node, then kind, then default) applies."""
 
 from __future__ import annotations
 
@@ -18,20 +22,50 @@ from typing import Protocol
 
 NORMAL, WARNING, CRITICAL = "normal", "warning", "critical"
 RANK = {NORMAL: 0, WARNING: 1, CRITICAL: 2}
-ABOVE, BASELINE_RATIO, BELOW, RATE = "above", "baseline_ratio", "below", "rate"
+ABOVE, BASELINE_RATIO, BELOW, RATE, RISE = "above", "baseline_ratio", "below", "rate", "rise"
+RATE_MODES = (RATE, RISE)
 # A rate is measured between readings at least this far apart: per-second readings' noise over
 # one second, scaled to a minute, would be sixty times the noise.
 RATE_MIN_SPAN_S = 60.0
 
-# The platform's defaults, installed by migration 0002 and editable in the ops portal:
-# (signal, node kind, mode, warning, critical). Printers' hot ends and powder beds run far
-# above a mill's spindle housing, so their temperature rules are overridden per kind.
-DEFAULT_RULES: list[tuple[str, str, str, float | None, float | None]] = [
-    ("temperature_c", "", "above", 75.0, 85.0),
-    ("vibration_mm_s", "", "above", 2.5, 4.0),
-    ("power_kw", "", "baseline_ratio", 1.2, 1.5),
-    ("temperature_c", "fdm_printer", "above", 245.0, 260.0),
-    ("temperature_c", "sls_printer", "above", 200.0, 215.0),
+
+@dataclass(frozen=True)
+class DefaultRule:
+    signal: str
+    node_kind: str  # "" for every kind
+    mode: str
+    warning: float | None
+    critical: float | None
+    min_duration_s: float = 10.0
+
+
+# The platform's defaults, installed by migrations (0002, then 0009 for the rise rules) and
+# editable in the ops portal. Printers' hot ends and powder beds run far above a mill's spindle
+# housing, so their temperature level rules are overridden per kind.
+#
+# Thermal runaway (`rise` rules): a heater or a cooling failure that keeps a machine's
+# temperature climbing, which on an idle printer would take over an hour to reach its 245 C
+# level rule. The limits are set against the heat-up a healthy machine makes when a part starts
+# (edge/simulators/machines.py), measured as the rules measure it (rise per minute between
+# readings a minute apart) and required to last the rule's minimum duration:
+# - FDM printer: the hot end heats 24 -> 210 C with a 20 s time constant, so its per-minute rise
+#   is ~177, ~9, ~0.4 C/min: above 1.5 C/min for two minutes at most. Warning 1.5, critical 2.5
+#   C/min held for 5 minutes: even a hot end three times slower (95% in 3 minutes) is back under
+#   1.5 C/min by its sixth minute. The overheat fault (3 C/min) goes critical ~7 minutes in.
+# - CNC mill: the spindle housing warms with a 5-minute time constant by 1.8 C per cutting kW
+#   (at most 0.8 x rated), 24 -> 39 C on the demo's 7.5 kW mill: 2.7, 2.2, 1.8, 1.5 ... C/min,
+#   0.36 C/min by the eleventh minute. Warning 1.5, critical 2.0 C/min held for 10 minutes: a
+#   heat-up from cold would fire only on a mill over 40 kW rated (four times the demo's margin).
+#   The overheat fault goes critical ~12 minutes in, against ~19 minutes for the 85 C level rule.
+# Other kinds get no default rise rule: an SLS powder bed warms for an hour on purpose.
+DEFAULT_RULES: list[DefaultRule] = [
+    DefaultRule("temperature_c", "", "above", 75.0, 85.0),
+    DefaultRule("vibration_mm_s", "", "above", 2.5, 4.0),
+    DefaultRule("power_kw", "", "baseline_ratio", 1.2, 1.5),
+    DefaultRule("temperature_c", "fdm_printer", "above", 245.0, 260.0),
+    DefaultRule("temperature_c", "sls_printer", "above", 200.0, 215.0),
+    DefaultRule("temperature_c", "fdm_printer", "rise", 1.5, 2.5, min_duration_s=300.0),
+    DefaultRule("temperature_c", "cnc_mill", "rise", 1.5, 2.0, min_duration_s=600.0),
 ]
 
 
@@ -47,10 +81,14 @@ class RuleLike(Protocol):
     enabled: bool
 
 
-def rules_for(rules: Iterable[RuleLike], *, node_id: int, kind: str) -> dict[str, RuleLike]:
-    """signal -> the most specific rule for this node (node, then kind, then default). A
-    disabled rule still wins: disabling a node's rule switches the signal off for that node."""
-    best: dict[str, tuple[int, RuleLike]] = {}
+RuleKey = tuple[str, str]  # (signal, mode)
+
+
+def rules_for(rules: Iterable[RuleLike], *, node_id: int, kind: str) -> dict[RuleKey, RuleLike]:
+    """(signal, mode) -> the most specific rule of that signal and mode for this node (node,
+    then kind, then default). A disabled rule still wins: disabling a node's rule switches that
+    mode of the signal off for that node, leaving its other modes alone."""
+    best: dict[RuleKey, tuple[int, RuleLike]] = {}
     for rule in rules:
         if rule.node_id is not None:
             if rule.node_id != node_id:
@@ -62,9 +100,10 @@ def rules_for(rules: Iterable[RuleLike], *, node_id: int, kind: str) -> dict[str
             rank = 1
         else:
             rank = 0
-        if rule.signal not in best or best[rule.signal][0] < rank:
-            best[rule.signal] = (rank, rule)
-    return {signal: rule for signal, (_, rule) in best.items() if rule.enabled}
+        key = (rule.signal, rule.mode)
+        if key not in best or best[key][0] < rank:
+            best[key] = (rank, rule)
+    return {key: rule for key, (_, rule) in best.items() if rule.enabled}
 
 
 def limits(rule: RuleLike, *, baseline: float | None) -> tuple[float | None, float | None]:
@@ -80,16 +119,23 @@ def limits(rule: RuleLike, *, baseline: float | None) -> tuple[float | None, flo
 
 
 def rate_per_min(
-    *, value: float, at: datetime, since_value: float | None, since: datetime | None
+    *,
+    value: float,
+    at: datetime,
+    since_value: float | None,
+    since: datetime | None,
+    signed: bool = False,
 ) -> float | None:
-    """The absolute change from the reading (`since_value` at `since`) to this one, per minute;
-    None until the readings are RATE_MIN_SPAN_S apart (or without an earlier reading)."""
+    """The change from the reading (`since_value` at `since`) to this one, per minute: its
+    absolute value, or with `signed` the rise (negative when falling); None until the readings
+    are RATE_MIN_SPAN_S apart (or without an earlier reading)."""
     if since_value is None or since is None:
         return None
     span_s = (at - since).total_seconds()
     if span_s < RATE_MIN_SPAN_S:
         return None
-    return abs(value - since_value) / (span_s / 60.0)
+    change = value - since_value
+    return (change if signed else abs(change)) / (span_s / 60.0)
 
 
 def breach_words(mode: str, *, value: float, threshold: float) -> str:
@@ -98,6 +144,8 @@ def breach_words(mode: str, *, value: float, threshold: float) -> str:
         return f"{value:.4g}, below its limit of {threshold:.4g}"
     if mode == RATE:
         return f"changing {value:.4g} per minute, faster than its limit of {threshold:.4g}/min"
+    if mode == RISE:
+        return f"rising {value:.4g} per minute, faster than its limit of {threshold:.4g}/min"
     return f"{value:.4g}, above its limit of {threshold:.4g}"
 
 

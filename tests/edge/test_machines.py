@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from apps.maintenance.rules import DEFAULT_RULES
+from apps.maintenance.rules import DEFAULT_RULES, RATE_MODES
 from edge.simulators.machines import (
     IDLE_SHARE,
     MAX_SHARE,
@@ -21,10 +21,20 @@ MACHINES = [("cnc_mill", 7.5), ("fdm_printer", 0.35)]
 
 
 def default_limits(kind: str, rated_power_kw: float) -> dict[str, tuple[float, float]]:
-    """signal -> (warning, critical) of the platform's default rules for this kind."""
+    """signal -> (warning, critical) of the platform's default level rules for this kind (the
+    rise rules judge a change per minute: tests/maintenance/test_runaway.py)."""
     chosen: dict[str, tuple[int, tuple[float, float]]] = {}
-    for signal, rule_kind, mode, warning, critical in DEFAULT_RULES:
+    for rule in DEFAULT_RULES:
+        signal, rule_kind, mode, warning, critical = (
+            rule.signal,
+            rule.node_kind,
+            rule.mode,
+            rule.warning,
+            rule.critical,
+        )
         if rule_kind not in ("", kind) or warning is None or critical is None:
+            continue
+        if mode in RATE_MODES:
             continue
         scale = rated_power_kw if mode == "baseline_ratio" else 1.0
         rank = 1 if rule_kind else 0

@@ -115,6 +115,54 @@ def test_a_silent_executing_node_loses_its_part(shop):
     assert "has sent nothing for 12 min" in part.history.last().reason
 
 
+def _running_part_with_readings(shop, *, every_s: float, count: int, now) -> Part:
+    """A part running on its node, which reported `count` readings `every_s` apart, the last
+    two minutes before `now`; the fleet monitor has learned its cadence from them."""
+    from apps.maintenance.models import NodeHealth
+    from apps.maintenance.services.monitor import fleet_monitor
+
+    job = submit(shop, [{**PLA, "name": "arm"}])
+    parts_schedule()
+    part = job.parts.get()
+    for status in (Status.ASSIGNED, Status.IN_PROGRESS):
+        part_transition(part=part, to=status, by=None, reason="node agent")
+    node = part.assigned_node
+    last = now - timedelta(minutes=2)
+    points = [
+        {"node": node.pk, "time": (last - i * timedelta(seconds=every_s)).isoformat()}
+        | {"power_kw": 0.2}
+        for i in reversed(range(count))
+    ]
+    assert telemetry_ingest(points=points, node_id=node.pk).accepted == count
+    fleet_monitor(now=now)
+    assert NodeHealth.objects.get(node=node).cadence_s == every_s
+    return part
+
+
+def test_a_fast_node_is_silent_after_the_jobs_limit(shop, settings):
+    settings.JOBS_NODE_SILENT_MINUTES = 5
+    now = timezone.now()
+    part = _running_part_with_readings(shop, every_s=2, count=30, now=now)
+    assert parts_heal(now=now + timedelta(minutes=2)) == []  # four minutes is not silent
+    assert parts_heal(now=now + timedelta(minutes=4)) == [part.pk]
+    assert "has sent nothing for 6 min" in Part.objects.get(pk=part.pk).history.last().reason
+
+
+def test_a_node_that_reports_every_5_minutes_keeps_its_work_for_3_readings(shop, settings):
+    # given: a node whose cadence the monitor learned as 5 minutes (offline after 3 of them)
+    settings.JOBS_NODE_SILENT_MINUTES = 5
+    settings.MAINTENANCE_OFFLINE_SAMPLES = 3
+    now = timezone.now()
+    part = _running_part_with_readings(shop, every_s=300, count=8, now=now)
+    # then: 12 minutes without a reading are past the jobs limit but within its cadence's
+    assert parts_heal(now=now + timedelta(minutes=10)) == []
+    part.refresh_from_db()
+    assert part.status == Status.IN_PROGRESS
+    # and 16 minutes are not
+    assert parts_heal(now=now + timedelta(minutes=14)) == [part.pk]
+    assert "has sent nothing for 16 min" in Part.objects.get(pk=part.pk).history.last().reason
+
+
 def test_parts_that_no_working_node_can_take_wait_with_a_reason(shop):
     job = submit(shop, [{**PLA, "name": "arm"}])
     for key in ("printer_a", "printer_b"):

@@ -62,16 +62,21 @@ def rival_node(fleet: dict[str, Any]) -> FabricationNode:  # noqa: F811
 
 @pytest.fixture
 def default_rules(db: Any) -> None:
-    """The defaults migration 0002 installs. A transactional test (live server, websockets)
+    """The defaults migrations 0002 and 0009 install. A transactional test (live server, websockets)
     empties every table when it ends, migration data included, so tests that run after one and
     need the rules install them again."""
     from apps.maintenance.models import ThresholdRule
     from apps.maintenance.rules import DEFAULT_RULES
 
-    for signal, kind, mode, warning, critical in DEFAULT_RULES:
+    for rule in DEFAULT_RULES:
         ThresholdRule.objects.get_or_create(
-            signal=signal,
-            node_kind=kind,
+            signal=rule.signal,
+            node_kind=rule.node_kind,
             node=None,
-            defaults={"mode": mode, "warning": warning, "critical": critical},
+            mode=rule.mode,
+            defaults={
+                "warning": rule.warning,
+                "critical": rule.critical,
+                "min_duration_s": rule.min_duration_s,
+            },
         )

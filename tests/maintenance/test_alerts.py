@@ -118,7 +118,8 @@ def test_who_may_edit_rules(fleet, mill):
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet, default_rules):
     """Ingest processes and MQTT bridges may evaluate the same node at once: the second insert of
-    a signal's first state used to fail on (node, signal) and turn a stored batch into a 500."""
+    a signal's first state used to fail on (node, signal, mode) and turn a stored batch into a
+    500."""
     import threading
     import time
 
@@ -140,8 +141,8 @@ def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet, de
     try:
         # the other process has inserted the state and not committed yet
         other.execute(
-            "INSERT INTO maintenance_signalstate (node_id, signal, level, pending_level) "
-            "VALUES (%s, 'temperature_c', 'normal', '')",
+            "INSERT INTO maintenance_signalstate (node_id, signal, mode, level, pending_level) "
+            "VALUES (%s, 'temperature_c', 'above', 'normal', '')",
             [node.pk],
         )
         outcome: list[object] = []
@@ -176,7 +177,7 @@ def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet, de
         other.close()
     worker.join(timeout=20)
     assert outcome == [[]], outcome  # no IntegrityError, nothing raised
-    state = SignalState.objects.get(node=node, signal="temperature_c")
+    state = SignalState.objects.get(node=node, signal="temperature_c", mode="above")
     assert state.value == 50 and state.seen_at is not None
 
 
@@ -269,7 +270,7 @@ def test_a_power_spike_is_told_in_words_in_the_ticket_notification_mail_and_toas
     assert "power_kw" not in message.subject + message.body
     # the websocket's alert carries the toast's text beside the codes the API keeps
     alert = Alert.objects.get(node=mill)
-    payload = alert_payload(alert, mode=alert.rule.mode)
+    payload = alert_payload(alert)
     assert payload["text"] == sentence and payload["signal"] == "power_kw"
     for t in range(15, 40):
         send(mill, t, power_kw=5.0)

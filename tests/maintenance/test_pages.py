@@ -413,7 +413,7 @@ def test_windows_on_the_node_page_start_complete_and_cancel(fleet, mill):  # noq
 def test_override_a_rule_for_one_node_and_remove_it(fleet, mill):  # noqa: F811
     vendor = portal_client(fleet["vendor"])
     url = f"/maintenance/nodes/{mill.pk}/"
-    prefilled = vendor.get(f"{url}?rule=vibration_mm_s")
+    prefilled = vendor.get(f"{url}?rule=vibration_mm_s:above")
     assert b'name="warning" value="2.5"' in prefilled.content
     form = {
         "signal": "vibration_mm_s",
@@ -455,7 +455,9 @@ def test_admins_edit_default_and_kind_rules_others_read(fleet):  # noqa: F811
         "enabled": "on",
     }
     assert admin.post("/maintenance/rules/", form).status_code == 302
-    rule = ThresholdRule.objects.get(signal="temperature_c", node_kind="cnc_mill", node=None)
+    rule = ThresholdRule.objects.get(
+        signal="temperature_c", node_kind="cnc_mill", node=None, mode="above"
+    )
     assert rule.critical == 80 and rule.updated_by == fleet["admin"]
     assert "<td>CNC mill</td>" in admin.get("/maintenance/rules/").content.decode()
     edit = admin.get(f"/maintenance/rules/?edit={rule.pk}")

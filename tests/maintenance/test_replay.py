@@ -3,6 +3,7 @@ have opened, at the times it would have, sends nothing, and leaves the live tick
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
+from apps.core.labels import codes_never_shown
 from apps.core.models import Notification
 from apps.maintenance.models import Alert, NodeHealth, Prediction, SignalState, Ticket
 from apps.maintenance.services import ticket_raise
@@ -69,7 +71,7 @@ def test_score_history_opens_the_rules_tickets_at_their_historical_times_and_sen
         (minute(31), "critical"),
         (minute(121), "critical"),
     ]
-    assert "temperature_c 90" in crossed[0].text
+    assert crossed[0].text == "Temperature 90 °C above the critical limit of 85 °C"
     # one replayed ticket, opened at the first spell and seen again at the second
     assert [(t.number, t.issue_type, t.opened_at) for t in report.tickets] == [
         ("R1", "overheating", minute(31))
@@ -105,6 +107,13 @@ def test_score_history_replays_a_range_and_the_command_prints_when(
     assert f"{minute(31):%Y-%m-%d %H:%M}" in out and "R1" in out
     assert "Nothing was stored or sent" in out
     assert not Ticket.objects.exists()
+    # in words, as the pages say it: no codes
+    finding = next(line for line in out.splitlines() if f"{minute(31):%Y-%m-%d %H:%M}" in line)
+    assert "Threshold rule" in finding and "Critical" in finding
+    assert "Temperature 90 °C above the critical limit of 85 °C -> R1" in finding
+    assert "  R1: Overheating, critical, opened" in out
+    codes = set(re.findall(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b", out))
+    assert not codes & codes_never_shown(), codes & codes_never_shown()
 
 
 def test_score_history_rejects_an_unknown_node_and_a_bad_range(db):

@@ -33,13 +33,15 @@ def test_a_second_request_reads_neither_the_node_nor_its_rules(mill):
     assert any("maintenance_thresholdrule" in sql for sql in first)
     assert not any("maintenance_thresholdrule" in sql for sql in second)
     assert not any('FROM "vendors_fabricationnode"' in sql for sql in second)
-    # the three signals' states are written in one statement, not one each
+    # the four rules' states (temperature has a level and a rise rule on mills) are written in
+    # one statement, not one each
     assert sum(sql.startswith('UPDATE "maintenance_signalstate"') for sql in second) == 1
-    states = SignalState.objects.filter(node=mill).order_by("signal")
-    assert [(s.signal, s.value) for s in states] == [
-        ("power_kw", 3.0),
-        ("temperature_c", 40.0),
-        ("vibration_mm_s", 1.0),
+    states = SignalState.objects.filter(node=mill).order_by("signal", "mode")
+    assert [(s.signal, s.mode, s.value) for s in states] == [
+        ("power_kw", "baseline_ratio", 3.0),
+        ("temperature_c", "above", 40.0),
+        ("temperature_c", "rise", 40.0),
+        ("vibration_mm_s", "above", 1.0),
     ]
 
 

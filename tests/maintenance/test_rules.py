@@ -88,11 +88,35 @@ def test_the_most_specific_rule_wins_and_disabled_rules_switch_a_signal_off():
     node = R("temperature_c", node_id=7, warning=230, critical=250)
     vib = R("vibration_mm_s", warning=2.5, critical=4.0)
     every = [default, kind, node, vib]
-    assert rules.rules_for(every, node_id=7, kind="fdm_printer")["temperature_c"] is node
-    assert rules.rules_for(every, node_id=8, kind="fdm_printer")["temperature_c"] is kind
-    assert rules.rules_for(every, node_id=8, kind="cnc_mill")["temperature_c"] is default
+    temperature = ("temperature_c", "above")
+    assert rules.rules_for(every, node_id=7, kind="fdm_printer")[temperature] is node
+    assert rules.rules_for(every, node_id=8, kind="fdm_printer")[temperature] is kind
+    assert rules.rules_for(every, node_id=8, kind="cnc_mill")[temperature] is default
     off = R("vibration_mm_s", node_id=8, enabled=False)
-    assert "vibration_mm_s" not in rules.rules_for([*every, off], node_id=8, kind="cnc_mill")
+    in_force = rules.rules_for([*every, off], node_id=8, kind="cnc_mill")
+    assert ("vibration_mm_s", "above") not in in_force
+
+
+def test_a_signal_has_a_rule_per_mode_each_the_most_specific_of_its_mode():
+    level = R("temperature_c", node_kind="fdm_printer", warning=245, critical=260)
+    rise = R("temperature_c", node_kind="fdm_printer", mode="rise", warning=1.5, critical=2.5)
+    default_level = R("temperature_c")
+    node_rise = R("temperature_c", node_id=7, mode="rise", warning=1.0, critical=2.0)
+    every = [default_level, level, rise, node_rise]
+    printer = rules.rules_for(every, node_id=8, kind="fdm_printer")
+    assert printer == {("temperature_c", "above"): level, ("temperature_c", "rise"): rise}
+    # a node's own rise rule replaces its kind's rise rule only, not the level rule
+    own = rules.rules_for(every, node_id=7, kind="fdm_printer")
+    assert own == {("temperature_c", "above"): level, ("temperature_c", "rise"): node_rise}
+    # switched off in one mode, the other mode still applies
+    off = R("temperature_c", node_id=8, mode="rise", warning=1.0, enabled=False)
+    assert rules.rules_for([*every, off], node_id=8, kind="fdm_printer") == {
+        ("temperature_c", "above"): level
+    }
+    # a mill has no printer rules: only the default level rule
+    assert rules.rules_for(every, node_id=9, kind="cnc_mill") == {
+        ("temperature_c", "above"): default_level
+    }
 
 
 def test_baseline_ratio_limits_scale_with_the_baseline():
@@ -157,11 +181,34 @@ def test_rate_is_the_absolute_change_per_minute_over_at_least_a_minute():
     assert rules.rate_per_min(value=13.0, at=later, since_value=None, since=None) is None
 
 
+def test_a_rise_is_signed_so_a_cooling_machine_never_reaches_a_rise_limit():
+    later = T0 + timedelta(seconds=120)
+    kw = {"at": later, "since": T0, "signed": True}
+    assert rules.rate_per_min(value=16.0, since_value=10.0, **kw) == 3.0
+    assert rules.rate_per_min(value=4.0, since_value=10.0, **kw) == -3.0
+    moved = rules.step(
+        value=-30.0,
+        at=later,
+        warning=1.5,
+        critical=2.5,
+        current="normal",
+        pending="",
+        pending_since=None,
+        band=0.05,
+        min_duration=timedelta(0),
+    )
+    assert moved.level == "normal"
+
+
 def test_breach_words():
     assert rules.breach_words("below", value=3, threshold=5) == "3, below its limit of 5"
     assert rules.breach_words("above", value=92, threshold=85) == "92, above its limit of 85"
     assert (
         rules.breach_words("rate", value=6, threshold=5)
         == "changing 6 per minute, faster than its limit of 5/min"
+    )
+    assert (
+        rules.breach_words("rise", value=3, threshold=2.5)
+        == "rising 3 per minute, faster than its limit of 2.5/min"
     )
     assert rules.worse("below", 3, 5) == 3 and rules.worse("above", 3, 5) == 5

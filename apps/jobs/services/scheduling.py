@@ -29,7 +29,7 @@ from apps.jobs.estimates import (
 )
 from apps.jobs.lifecycle import RESCHEDULE_FROM
 from apps.jobs.models import Part, Status
-from apps.jobs.providers import node_went_silent
+from apps.jobs.providers import node_silent_after, node_went_silent
 from apps.jobs.scheduler import (
     ASSEMBLY,
     EnergyOutlook,
@@ -126,13 +126,14 @@ def _health(risk: NodeRisk, silent_min: int | None) -> dict[str, Any]:
 
 def _silent_nodes(*, node_ids: list[int], now: datetime) -> dict[int, datetime]:
     """{node id: its last report} for the nodes that have reported telemetry before and sent
-    nothing for longer than JOBS_NODE_SILENT_MINUTES (a node that never reported is not silent:
-    it may run without an edge gateway)."""
-    limit = timedelta(minutes=settings.JOBS_NODE_SILENT_MINUTES)
+    nothing for longer than their silence limit: JOBS_NODE_SILENT_MINUTES, or longer for a node
+    that reports slowly (the silence providers: maintenance's learned cadence). A node that
+    never reported is not silent: it may run without an edge gateway."""
+    points = latest_points(node_ids=node_ids)
+    floor = timedelta(minutes=settings.JOBS_NODE_SILENT_MINUTES)
+    limits = node_silent_after([point.node_id for point in points], floor)
     return {
-        point.node_id: point.time
-        for point in latest_points(node_ids=node_ids)
-        if now - point.time > limit
+        point.node_id: point.time for point in points if now - point.time > limits[point.node_id]
     }
 
 

@@ -1,6 +1,14 @@
 from django.db import migrations
 
-from apps.maintenance.rules import DEFAULT_RULES
+# The defaults as they were when this migration was written (one rule per signal then); later
+# defaults are installed by later migrations (0009: the rise rules).
+DEFAULT_RULES = [
+    ("temperature_c", "", "above", 75.0, 85.0),
+    ("vibration_mm_s", "", "above", 2.5, 4.0),
+    ("power_kw", "", "baseline_ratio", 1.2, 1.5),
+    ("temperature_c", "fdm_printer", "above", 245.0, 260.0),
+    ("temperature_c", "sls_printer", "above", 200.0, 215.0),
+]
 
 
 def install(apps, schema_editor):

@@ -48,7 +48,8 @@ ACTION_OF_SIGNAL = {
 }
 
 
-def rules_applicable(*, node: FabricationNode) -> dict[str, ThresholdRule]:
+def rules_applicable(*, node: FabricationNode) -> dict[rules.RuleKey, ThresholdRule]:
+    """(signal, mode) -> the rule in force on the node."""
     from apps.maintenance.selectors import node_rule_candidates
 
     candidates = node_rule_candidates(node=node)
@@ -57,29 +58,35 @@ def rules_applicable(*, node: FabricationNode) -> dict[str, ThresholdRule]:
 
 @transaction.atomic
 def alerts_evaluate(*, node_id: int, at: datetime, readings: dict[str, float]) -> list[Alert]:
-    """Move each ruled signal of the node by one reading; returns the alerts opened, escalated,
-    updated or resolved."""
+    """Move each rule in force on a signal of the reading (a signal may have one per mode: a
+    level rule and a rise rule on temperature) by one reading; returns the alerts opened,
+    escalated, updated or resolved."""
     cached = node_rules_get(node_id=node_id)
     if cached is None:
         return []
     node = cached.node
-    applicable = {s: r for s, r in cached.rules.items() if s in readings}
+    applicable = {key: r for key, r in cached.rules.items() if key[0] in readings}
     if not applicable:
         return []
     states = _states_locked(node, set(applicable))
     touched = []
     moved_states = []
-    for signal, rule in applicable.items():
+    for key, rule in applicable.items():
+        signal = key[0]
         value = reading = readings[signal]
-        state = states[signal]  # (created where missing)
+        state = states[key]  # (created where missing)
         if state.seen_at is not None and at <= state.seen_at:
             continue  # an older reading than one already evaluated (a late batch)
         warning, critical = rules.limits(rule, baseline=node.rated_power_kw)
         if warning is None and critical is None:
             continue
-        if rule.mode == rules.RATE:
+        if rule.mode in rules.RATE_MODES:
             rate = rules.rate_per_min(
-                value=reading, at=at, since_value=state.rate_from_value, since=state.rate_from_at
+                value=reading,
+                at=at,
+                since_value=state.rate_from_value,
+                since=state.rate_from_at,
+                signed=rule.mode == rules.RISE,
             )
             if rate is not None or state.rate_from_at is None:
                 state.rate_from_value, state.rate_from_at = reading, at
@@ -142,25 +149,28 @@ STATE_FIELDS = [
 ]
 
 
-def _states_locked(node: FabricationNode, signals: set[str]) -> dict[str, SignalState]:
-    """The node's states of `signals`, locked for this transaction, created where missing.
-    Several ingest processes (and MQTT bridges) may evaluate the same node's first readings at
-    once: each inserts the missing rows with ON CONFLICT DO NOTHING, waiting for the other's
-    insert, then locks the rows that exist, so neither fails on the unique (node, signal)."""
+def _states_locked(
+    node: FabricationNode, keys: set[rules.RuleKey]
+) -> dict[rules.RuleKey, SignalState]:
+    """The node's states of `keys` ((signal, mode)), locked for this transaction, created where
+    missing. Several ingest processes (and MQTT bridges) may evaluate the same node's first
+    readings at once: each inserts the missing rows with ON CONFLICT DO NOTHING, waiting for the
+    other's insert, then locks the rows that exist, so neither fails on the unique (node, signal,
+    mode)."""
 
-    def locked(wanted: set[str]) -> dict[str, SignalState]:
-        return {
-            s.signal: s
-            for s in SignalState.objects.select_for_update(of=("self",))
+    def locked(wanted: set[rules.RuleKey]) -> dict[rules.RuleKey, SignalState]:
+        found = (
+            SignalState.objects.select_for_update(of=("self",))
             .select_related("alert")
-            .filter(node=node, signal__in=wanted)
-        }
+            .filter(node=node, signal__in={signal for signal, _ in wanted})
+        )
+        return {(s.signal, s.mode): s for s in found if (s.signal, s.mode) in wanted}
 
-    states = locked(signals)
-    missing = signals - set(states)
+    states = locked(keys)
+    missing = keys - set(states)
     if missing:
         SignalState.objects.bulk_create(
-            [SignalState(node=node, signal=signal) for signal in sorted(missing)],
+            [SignalState(node=node, signal=signal, mode=mode) for signal, mode in sorted(missing)],
             ignore_conflicts=True,
         )
         states.update(locked(missing))
@@ -182,6 +192,7 @@ def _raise(
         alert = Alert.objects.create(
             node=node,
             signal=signal,
+            mode=rule.mode,
             severity=level,
             value=value,
             peak=value,
@@ -200,7 +211,7 @@ def _raise(
             alert.severity, alert.threshold = level, threshold
         alert.save()
         event = "alert.updated"
-    maintenance_broadcast(node, {"type": event, "alert": alert_payload(alert, mode=rule.mode)})
+    maintenance_broadcast(node, {"type": event, "alert": alert_payload(alert)})
     if level == rules.CRITICAL:
         ticket_raise(
             node=node,
@@ -241,7 +252,7 @@ def _resolve(alert: Alert, *, value: float, at: datetime) -> Alert:
     return alert
 
 
-def alert_payload(alert: Alert, *, mode: str = "above") -> dict[str, Any]:
+def alert_payload(alert: Alert) -> dict[str, Any]:
     """The alert for the maintenance websocket: its codes and figures, and `text`, the sentence
     a toast shows ("Power 14.96 kW above the critical limit of 11.25 kW on Mill-01")."""
     node_name = alert.node.name
@@ -252,7 +263,7 @@ def alert_payload(alert: Alert, *, mode: str = "above") -> dict[str, Any]:
             signal=alert.signal,
             value=alert.value,
             threshold=alert.threshold,
-            mode=mode,
+            mode=alert.mode,
             severity=alert.severity,
             node_name=node_name,
         )
@@ -262,6 +273,7 @@ def alert_payload(alert: Alert, *, mode: str = "above") -> dict[str, Any]:
         "id": alert.pk,
         "node": alert.node_id,
         "signal": alert.signal,
+        "mode": alert.mode,
         "severity": alert.severity,
         "value": alert.value,
         "peak": alert.peak,
@@ -302,7 +314,8 @@ def rule_save(
     min_duration_s: float = 10.0,
     enabled: bool = True,
 ) -> ThresholdRule:
-    """Create or replace the rule of `signal` at one scope (default, node kind or node)."""
+    """Create or replace the rule of `signal` in `mode` at one scope (default, node kind or
+    node); the signal's rules of other modes stay."""
     _check_rule_access(by=by, node=node)
     errors: dict[str, list[str]] = {}
     if node is not None and node_kind:
@@ -318,11 +331,12 @@ def rule_save(
             ]
     elif warning is not None and critical is not None and critical <= warning:
         errors["critical"] = ["The critical limit must be above the warning limit."]
-    if mode == ThresholdRule.Mode.RATE:
+    if mode in rules.RATE_MODES:
+        what = "a change per minute either way" if mode == rules.RATE else "a rise per minute"
         for name, limit in (("warning", warning), ("critical", critical)):
             if limit is not None and limit <= 0:
                 errors.setdefault(name, []).append(
-                    "A rate limit is a change per minute either way: give a positive number."
+                    f"A {mode} limit is {what}: give a positive number."
                 )
     if not 0 <= hysteresis_pct <= 50:
         errors["hysteresis_pct"] = ["Between 0 and 50 %."]
@@ -339,8 +353,8 @@ def rule_save(
             signal=signal,
             node_kind=node_kind,
             node=node,
+            mode=mode,
             defaults={
-                "mode": mode,
                 "warning": warning,
                 "critical": critical,
                 "hysteresis_pct": hysteresis_pct,

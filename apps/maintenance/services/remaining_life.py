@@ -241,16 +241,22 @@ def _in_unit(estimate: RulEstimate, hours: float) -> float | None:
 
 def critical_alert_evidence(node: FabricationNode) -> list[str]:
     """Each open critical alert of `node` (a signal past its rule's critical limit), said."""
-    return [
-        # the alert's worst reading: its latest may already be back within the limit while
-        # the alert waits out its minimum duration before it resolves
-        f"{label(alert.signal, 'signal')} past its critical limit since "
-        f"{alert.first_seen:%Y-%m-%d %H:%M} (worst {quantity(alert.peak, alert.signal)}, "
-        f"limit {quantity(alert.threshold, alert.signal)}; {alert.rule_text})"
-        for alert in Alert.objects.filter(
-            node=node, resolved_at=None, severity=Severity.CRITICAL
-        ).order_by("first_seen")
-    ]
+    said = []
+    for alert in Alert.objects.filter(
+        node=node, resolved_at=None, severity=Severity.CRITICAL
+    ).order_by("first_seen"):
+        # a rate or rise rule judges the change per minute, not the reading
+        per = {"rate": " a minute", "rise": " a minute"}.get(alert.mode, "")
+        what = {"rate": "changing", "rise": "rising"}.get(alert.mode, "past its critical limit")
+        limit = "faster than its critical limit" if per else ""
+        said.append(
+            # the alert's worst reading: its latest may already be back within the limit while
+            # the alert waits out its minimum duration before it resolves
+            f"{label(alert.signal, 'signal')} {' '.join(filter(None, (what, limit)))} since "
+            f"{alert.first_seen:%Y-%m-%d %H:%M} (worst {quantity(alert.peak, alert.signal)}{per}, "
+            f"limit {quantity(alert.threshold, alert.signal)}{per}; {alert.rule_text})"
+        )
+    return said
 
 
 def rul_reconcile(

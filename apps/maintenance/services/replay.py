@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from apps.core.labels import alert_sentence
 from apps.core.models import TrainedModel
 from apps.maintenance.cadence import cadence_learn
 from apps.maintenance.models import Alert, NodeHealth, ThresholdRule, Ticket
@@ -226,15 +227,20 @@ class _Observer:
             self.alert_levels[alert.pk] = alert.severity
             if before == alert.severity:
                 continue
-            verb = "crossed" if before is None else "escalated past"
             ticket = self._ticket_of_alert(alert)
             self.report.findings.append(
                 Finding(
                     at=at,
                     source="threshold",
                     severity=alert.severity,
-                    text=f"{alert.signal} {alert.value:.4g} {verb} the {alert.severity} limit "
-                    f"{alert.threshold:.4g}",
+                    # in words, as pages say it: "Temperature 90 °C above the critical limit..."
+                    text=alert_sentence(
+                        signal=alert.signal,
+                        value=alert.value,
+                        threshold=alert.threshold,
+                        mode=alert.mode,
+                        severity=alert.severity,
+                    ),
                     ticket=ticket,
                 )
             )

@@ -23,7 +23,7 @@ NODE_FIELDS = ("id", "kind", "name", "rated_power_kw", "vendor_id", "site_id")
 @dataclass(frozen=True)
 class NodeRules:
     node: FabricationNode  # only NODE_FIELDS loaded; shared by requests: read, never change
-    rules: dict[str, ThresholdRule]  # signal -> the rule that applies to it
+    rules: dict[tuple[str, str], ThresholdRule]  # (signal, mode) -> the rule that applies
     expires: float
 
 

@@ -94,8 +94,8 @@ def _levels(series: Any, *, since_s: float) -> Table:
 
 
 def _vibration_limit(node: FabricationNode) -> float:
-    rule = rules_applicable(node=node).get("vibration_mm_s")
-    if rule is not None and rule.mode == ThresholdRule.Mode.ABOVE and rule.critical is not None:
+    rule = rules_applicable(node=node).get(("vibration_mm_s", ThresholdRule.Mode.ABOVE))
+    if rule is not None and rule.critical is not None:
         return float(rule.critical)
     return 4.0
 

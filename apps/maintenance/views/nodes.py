@@ -67,19 +67,21 @@ def _rule_rank(rule: ThresholdRule) -> int:
 
 
 def _effective_rules(node: FabricationNode) -> list[dict[str, Any]]:
-    """Per signal, the rule in force on this node (node over kind over default, a disabled one
-    included: it switches the signal off) and the one it falls back to without an override."""
-    by_signal: dict[str, list[ThresholdRule]] = defaultdict(list)
+    """Per signal and mode, the rule in force on this node (node over kind over default, a
+    disabled one included: it switches that mode of the signal off) and the one it falls back to
+    without an override."""
+    by_key: dict[tuple[str, str], list[ThresholdRule]] = defaultdict(list)
     for rule in node_rule_candidates(node=node):
-        by_signal[rule.signal].append(rule)
+        by_key[(rule.signal, rule.mode)].append(rule)
     out = []
-    for signal in sorted(by_signal):
-        ranked = sorted(by_signal[signal], key=_rule_rank, reverse=True)
+    for signal, mode in sorted(by_key):
+        ranked = sorted(by_key[(signal, mode)], key=_rule_rank, reverse=True)
         rule = ranked[0]
         warning, critical = rules.limits(rule, baseline=node.rated_power_kw)
         out.append(
             {
                 "signal": signal,
+                "key": f"{signal}:{mode}",
                 "label": label_with_unit(signal, "signal"),
                 "rule": rule,
                 "warning": warning,
@@ -156,7 +158,7 @@ def _node_context(request: AuthenticatedHttpRequest, node: FabricationNode, **fo
     health = health_of(node)
     effective = _effective_rules(node)
     chosen = request.GET.get("rule", "")
-    prefill = next((r["rule"] for r in effective if r["signal"] == chosen), None)
+    prefill = next((r["rule"] for r in effective if r["key"] == chosen), None)
     windows = list(
         window_list(user=user, node_id=node.pk)
         .exclude(status=MaintenanceWindow.Status.CANCELLED)
@@ -185,7 +187,7 @@ def _node_context(request: AuthenticatedHttpRequest, node: FabricationNode, **fo
         "rule_form": forms.get("rule_form")
         or RuleForm(
             for_node=True,
-            signals=[r["signal"] for r in effective],
+            signals=sorted({r["signal"] for r in effective}),
             initial=_rule_initial(prefill),
         ),
         "failure": _failure_shown(health),
@@ -266,7 +268,7 @@ def window_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
 @maintenance_required
 def node_rule_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     node = maintained_node_get(user=request.user, pk=pk)
-    signals = [r["signal"] for r in _effective_rules(node)]
+    signals = sorted({r["signal"] for r in _effective_rules(node)})
     form = RuleForm(request.POST, for_node=True, signals=signals)
     if form.is_valid():
         try:
@@ -292,7 +294,8 @@ def node_rule_delete_view(request: AuthenticatedHttpRequest, pk: int, rule_id: i
     else:
         messages.success(
             request,
-            f"{node.name}'s own {label_with_unit(rule.signal, 'signal')} rule removed.",
+            f"{node.name}'s own {label_with_unit(rule.signal, 'signal')} rule removed "
+            f"({label(rule.mode, 'rule_mode').lower()}).",
         )
     return redirect("maintenance:node", pk=pk)
 
@@ -316,7 +319,7 @@ def _rules_context(request: AuthenticatedHttpRequest, form: RuleForm | None = No
     for rule in [*shared, *node_rules]:
         rule.signal_label = label_with_unit(rule.signal, "signal")  # type: ignore[attr-defined]
     return {
-        "rules": sorted(shared, key=lambda r: (r.signal, _rule_rank(r), r.node_kind)),
+        "rules": sorted(shared, key=lambda r: (r.signal, r.mode, _rule_rank(r), r.node_kind)),
         "node_rules": node_rules,
         "can_edit": can_edit,
         "form": form,
@@ -356,6 +359,7 @@ def rule_delete_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         messages.success(
             request,
             f"The {label(rule.node_kind, 'node_kind')} rule of "
-            f"{label_with_unit(rule.signal, 'signal')} was removed.",
+            f"{label_with_unit(rule.signal, 'signal')} was removed "
+            f"({label(rule.mode, 'rule_mode').lower()}).",
         )
     return redirect("maintenance:rules")

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.core.labels import label
 from apps.maintenance.services.replay import SCORE_EVERY, ReplayReport, history_replay
 from apps.telemetry.validation import parse_time
 from apps.vendors.models import FabricationNode
@@ -30,7 +31,13 @@ def _when(value: str | None, name: str) -> datetime | None:
         raise CommandError(f"--{name}: {exc}") from exc
 
 
+def _source(code: str) -> str:
+    return "Threshold rule" if code == "threshold" else label(code, "issue_type")
+
+
 def report_lines(report: ReplayReport) -> list[str]:
+    """The report as people read it: findings, issue types and severities in words, as the
+    pages say them (the --json report keeps the codes)."""
     if not report.points:
         return [f"Node {report.node} ({report.node_name}): no telemetry in that range."]
     cadence = f"{report.cadence_s:g} s" if report.cadence_s else "unknown"
@@ -43,13 +50,15 @@ def report_lines(report: ReplayReport) -> list[str]:
     for finding in report.findings:
         into = f" -> {finding.ticket}" if finding.ticket else ""
         lines.append(
-            f"  {finding.at:%Y-%m-%d %H:%M:%S}  {finding.source:<12} {finding.severity:<8} "
-            f"{finding.text}{into}"
+            f"  {finding.at:%Y-%m-%d %H:%M:%S}  {_source(finding.source):<26} "
+            f"{label(finding.severity, 'severity'):<8} {finding.text}{into}"
         )
     for ticket in report.tickets:
-        also = f" (also: {', '.join(ticket.findings)})" if ticket.findings else ""
+        also = ", ".join(_source(code).lower() for code in ticket.findings)
+        also = f" (also: {also})" if also else ""
         lines.append(
-            f"  {ticket.number}: {ticket.issue_type}, {ticket.severity}, opened "
+            f"  {ticket.number}: {_source(ticket.issue_type)}, "
+            f"{label(ticket.severity, 'severity').lower()}, opened "
             f"{ticket.opened_at:%Y-%m-%d %H:%M:%S}, "
             f"last seen {ticket.last_seen:%Y-%m-%d %H:%M:%S}, "
             f"{ticket.occurrences} findings{also}: {ticket.title}"
