@@ -9,6 +9,7 @@ designers, engineers, viewers), so designers see their own jobs' energy."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
@@ -32,6 +33,7 @@ from apps.energy.models import (
 )
 from apps.jobs.models import Job, Status
 from apps.jobs.selectors import job_list
+from apps.telemetry.site_power import SitePower
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.models import FabricationNode
@@ -493,3 +495,33 @@ def site_draw(*, sites: list[Organization], now: datetime | None = None) -> dict
         )
         for site in sites
     }
+
+
+def site_power_live(*, user: User, nodes: Sequence[FabricationNode]) -> list[SitePower]:
+    """The Live pages' cap flags (apps.telemetry.site_power, registered in receivers): for the
+    sites `nodes` stand at that `user` may see (energy_sites_visible), the draw now of every
+    node standing there against the site's cap. Sites without a cap are left out: there is
+    nothing to flag."""
+    keys: dict[int, list[int]] = defaultdict(list)
+    for node in nodes:
+        keys[node.site_id or node.vendor_id].append(node.pk)
+    sites = list(
+        energy_sites_visible(user=user)
+        .filter(pk__in=list(keys), power_cap__max_kw__isnull=False)
+        .select_related("power_cap")
+    )
+    if not sites:
+        return []
+    draws = site_draw(sites=sites)
+    return [
+        SitePower(
+            site_id=site.pk,
+            site_name=site.name,
+            now_kw=draws[site.pk].now_kw,
+            cap_kw=draws[site.pk].cap_kw,
+            reporting=draws[site.pk].reporting,
+            nodes=draws[site.pk].nodes,
+            node_ids=tuple(keys[site.pk]),
+        )
+        for site in sites
+    ]

@@ -57,6 +57,7 @@
       const msg = JSON.parse(event.data);
       if (msg.type !== "telemetry") return;
       push(msg); setCurrent(msg); chart.update("none");
+      document.dispatchEvent(new CustomEvent("telemetry:point", {detail: msg}));
     };
     ws.onclose = (event) => {
       if (event.code === 4401 || event.code === 4403) { state.textContent = "live updates not allowed"; return; }
