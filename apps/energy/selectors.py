@@ -406,10 +406,12 @@ class Metered:
 
 
 def metered_energy(*, node_ids: list[int], start: datetime, end: datetime) -> Metered:
-    """Metered kWh of `node_ids` over [start, end) (apps.telemetry.selectors.power_kwh_by_day).
-    Whole past days are cached per node, so a 30-day page reads the database only for the days
-    it has not seen, the partial first day and today."""
-    from apps.telemetry.selectors import power_kwh_by_day
+    """Metered kWh of `node_ids` over [start, end) (apps.telemetry.selectors.
+    power_kwh_by_day_rolled: whole hours from the hourly rollup, raw points for the partial
+    hours at the ends and the hours a node did not report steadily). Whole past days are cached
+    per node, so a 30-day page reads the database only for the days it has not seen, the
+    partial first day and today."""
+    from apps.telemetry.selectors import power_kwh_by_day_rolled as power_kwh_by_day
 
     node_ids = sorted(set(node_ids))
     gap = conf.METERED_MAX_GAP_S
@@ -447,6 +449,18 @@ def metered_energy(*, node_ids: list[int], start: datetime, end: datetime) -> Me
     if to_cache:
         cache.set_many(to_cache, conf.METERED_DAY_CACHE_S)
     return Metered(by_node=dict(by_node), by_day=dict(by_day))
+
+
+def metered_energy_of(
+    *, nodes: QuerySet[FabricationNode], start: datetime, end: datetime
+) -> Metered:
+    """The one read of "what these machines drew" for every page that shows it (the energy
+    dashboard, the KPIs): `nodes` (the page's scope) without the decommissioned ones, metered
+    over [start, end). Two pages with the same nodes and period show the same kWh."""
+    node_ids = list(
+        nodes.exclude(status=FabricationNode.Status.DECOMMISSIONED).values_list("pk", flat=True)
+    )
+    return metered_energy(node_ids=node_ids, start=start, end=end)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from apps.energy.selectors import (
     energy_sites,
     energy_sites_visible,
     metered_energy,
+    metered_energy_of,
     node_draw_now,
     site_cap,
     site_draw,
@@ -252,7 +253,7 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         .annotate(kwh=Sum("kwh"), co2e=Sum("co2e_kg"), cost=Sum("cost"), parts=Count("id"))
     }
     node_ids = [n.pk for n in nodes]
-    metered = metered_energy(node_ids=node_ids, start=start, end=end)
+    metered = metered_energy_of(nodes=nodes, start=start, end=end)
     draw = node_draw_now(node_ids=node_ids)
     node_rows = [
         {
