@@ -114,11 +114,12 @@ class ListingFieldsForm(forms.Form):
             self.fields["price"].label = "Price per hour"
         else:
             self.fields["price"].label = "Price per licence"
-        source = {
+        sources: dict[str, str] = {
             Listing.Kind.PLAYBOOK: "What the playbook is written for; buyers filter by them.",
             Listing.Kind.TEMPLATE: "None ticked: those of the parts.",
             Listing.Kind.CAPACITY: "None ticked: those of your approved machines of that kind.",
-        }.get(kind)
+        }
+        source = sources.get(kind)
         for name in FACET_KINDS:
             if source and name in self.fields:
                 self.fields[name].help_text = source
