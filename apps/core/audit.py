@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import uuid
 from typing import Any
 
+from django.apps import apps as django_apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.signals import post_delete, post_init, post_save
 from django.http import HttpRequest
 
 from apps.core.client_ip import request_client_address
+from apps.core.labels import label, label_with_unit, words
 from apps.core.middleware import current_request
 from apps.core.models import AuditLog
 from apps.core.realtime import broadcast_on_commit
@@ -70,7 +74,9 @@ def audit_log(
             "created_at": entry.created_at.isoformat(),
             "actor_email": entry.actor_email,
             "action": entry.action,
+            "action_label": entry.get_action_display(),
             "object_type": entry.object_type,
+            "object_label": audit_object_label(entry.object_type),
             "object_repr": entry.object_repr,
             "ip_address": entry.ip_address,
         },
@@ -139,3 +145,82 @@ def audit_track_model(model: type[models.Model]) -> None:
     post_init.connect(_on_init, sender=model, dispatch_uid=uid, weak=False)
     post_save.connect(_on_save, sender=model, dispatch_uid=uid, weak=False)
     post_delete.connect(_on_delete, sender=model, dispatch_uid=uid, weak=False)
+
+
+# --- Audit entries in words (pages; the API keeps the raw codes) ---------------------------------
+
+_ISO_MOMENT = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:\+00:00|Z)$")
+
+
+def _model_of(object_type: str) -> type[models.Model] | None:
+    try:
+        return django_apps.get_model(object_type) if "." in object_type else None
+    except (LookupError, ValueError):
+        return None
+
+
+def audit_object_label(object_type: str) -> str:
+    """ "vendors.fabricationnode" -> "Fabrication node"; a type that names no model is spelled
+    out ("auth.session" stays readable)."""
+    model = _model_of(object_type)
+    if model is not None:
+        return str(model._meta.verbose_name).capitalize()
+    return label(object_type.rsplit(".", 1)[-1]) if object_type else ""
+
+
+def _field(model: type[models.Model] | None, key: str) -> Any:
+    if model is None:
+        return None
+    for name in (key, key.removesuffix("_id")):
+        try:
+            return model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+    return None
+
+
+def audit_field_label(object_type: str, key: str) -> str:
+    """A changed field's name in words: the model field's own label ("site_id" -> "Site",
+    "max_kw" -> "Max kW"), else the "audit_field" labels, else the key spelled out."""
+    field = _field(_model_of(object_type), key)
+    if field is not None and getattr(field, "verbose_name", None):
+        text = str(field.verbose_name)
+        if text == key.replace("_", " ") or text == key.removesuffix("_id").replace("_", " "):
+            # no verbose_name of its own: the labels spell it out, with its unit
+            return label_with_unit(key.removesuffix("_id"), "audit_field")
+        return text[:1].upper() + text[1:]
+    return label_with_unit(key, "audit_field")
+
+
+def audit_value_words(object_type: str, key: str, value: Any) -> str:
+    """A changed value in words: a choice's label ("idle" -> "Idle"), a moment in UTC, a code
+    through the labels; anything else as it is."""
+    if value is None:
+        return "—"
+    field = _field(_model_of(object_type), key)
+    choices = dict(getattr(field, "flatchoices", None) or ()) if field is not None else {}
+    if isinstance(value, str):
+        if value in choices:
+            return str(choices[value])
+        moment = _ISO_MOMENT.match(value)
+        if moment:
+            return f"{moment.group(1)} {moment.group(2)} UTC"
+        return words(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(audit_value_words(object_type, key, v) for v in value)
+    return str(value)
+
+
+def audit_change_lines(entry: AuditLog) -> list[str]:
+    """Readable lines: `Field: old → new` for updates, `Field: value` otherwise."""
+    lines = []
+    for key, value in (entry.changes or {}).items():
+        name = audit_field_label(entry.object_type, key)
+        if isinstance(value, list) and len(value) == 2:
+            old, new = (audit_value_words(entry.object_type, key, v) for v in value)
+            lines.append(f"{name}: {new}" if value[0] is None else f"{name}: {old} → {new}")
+        else:
+            lines.append(f"{name}: {audit_value_words(entry.object_type, key, value)}")
+    return lines

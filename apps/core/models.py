@@ -76,15 +76,17 @@ class AuditLog(models.Model):
         raise AppendOnlyError("Audit log entries cannot be deleted.")
 
     def changes_summary(self) -> list[str]:
-        """Readable lines: `field: old → new` for updates, `field: value` for creations."""
-        lines = []
-        for key, value in (self.changes or {}).items():
-            if isinstance(value, list) and len(value) == 2:
-                old, new = value
-                lines.append(f"{key}: {new}" if old is None else f"{key}: {old} → {new}")
-            else:
-                lines.append(f"{key}: {value}")
-        return lines
+        """Readable lines in words: `Field: old → new` for updates, `Field: value` otherwise
+        (apps.core.audit.audit_change_lines)."""
+        from apps.core.audit import audit_change_lines
+
+        return audit_change_lines(self)
+
+    def object_label(self) -> str:
+        """ "Fabrication node" for "vendors.fabricationnode"."""
+        from apps.core.audit import audit_object_label
+
+        return audit_object_label(self.object_type)
 
 
 class Notification(TimeStampedModel):

@@ -35,3 +35,19 @@ def audit_log_list(
     if until:
         qs = qs.filter(created_at__lt=until)
     return qs
+
+
+def audit_object_types(*, current: str = "") -> list[tuple[str, str]]:
+    """(type, label) of every kind of object the log names, by label, for the log's filter;
+    `current` (a filter value from the address) is kept even when the log holds none."""
+    from apps.core.audit import audit_object_label
+
+    types = set(
+        AuditLog.objects.exclude(object_type="")
+        .order_by()
+        .values_list("object_type", flat=True)
+        .distinct()
+    )
+    if current:
+        types.add(current)
+    return sorted(((t, audit_object_label(t)) for t in types), key=lambda pair: pair[1])

@@ -2,6 +2,7 @@
 - part finished -> consumption recorded (in Celery; the daily reconciliation catches misses);
 - the jobs scheduler's energy provider -> apps.energy.outlook.energy_outlook_for;
 - the job page's energy panel ("This job: 1.2 kWh, 0.3 kg CO2e");
+- the Live pages' power-cap flags (apps.telemetry.site_power: a site drawing over its cap);
 - telemetry with `battery_soc_pct` in its extras -> the node's batteries' state of charge;
 - audit of the sources, factors and caps from every entry point."""
 
@@ -21,11 +22,13 @@ def connect() -> None:
     from apps.energy.outlook import energy_outlook_for
     from apps.jobs.providers import part_finished, register_energy_provider, register_job_panel
     from apps.telemetry.services import telemetry_ingested
+    from apps.telemetry.site_power import register_site_power_provider
 
     part_finished.connect(_on_part_finished, dispatch_uid="energy.consumption")
     telemetry_ingested.connect(_on_ingest, dispatch_uid="energy.battery_soc")
     register_energy_provider(energy_outlook_for)
     register_job_panel(job_energy_panel)
+    register_site_power_provider(live_site_power)
     for model in (EnergySource, EmissionFactor, SitePowerCap):
         audit_track_model(model)
 
@@ -52,6 +55,13 @@ def _on_ingest(sender: Any, node_id: int, point: Any, **kwargs: Any) -> None:
         from apps.energy.services import node_battery_soc_update
 
         node_battery_soc_update(node_id=node_id, soc_pct=float(soc))
+
+
+def live_site_power(user: Any, nodes: Any) -> Any:
+    """The Live pages' cap flags (apps.telemetry.site_power)."""
+    from apps.energy.selectors import site_power_live
+
+    return site_power_live(user=user, nodes=nodes)
 
 
 def job_energy_panel(job: Any, user: Any) -> tuple[str, dict[str, Any]]:

@@ -9,7 +9,7 @@ designers, engineers, viewers), so designers see their own jobs' energy."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
@@ -33,6 +33,7 @@ from apps.energy.models import (
 )
 from apps.jobs.models import Job, Status
 from apps.jobs.selectors import job_accounting_visible
+from apps.telemetry.site_power import SitePower
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.models import FabricationNode
@@ -416,10 +417,12 @@ class Metered:
 
 
 def metered_energy(*, node_ids: list[int], start: datetime, end: datetime) -> Metered:
-    """Metered kWh of `node_ids` over [start, end) (apps.telemetry.selectors.power_kwh_by_day).
-    Whole past days are cached per node, so a 30-day page reads the database only for the days
-    it has not seen, the partial first day and today."""
-    from apps.telemetry.selectors import power_kwh_by_day
+    """Metered kWh of `node_ids` over [start, end) (apps.telemetry.selectors.
+    power_kwh_by_day_rolled: whole hours from the hourly rollup, raw points for the partial
+    hours at the ends and the hours a node did not report steadily). Whole past days are cached
+    per node, so a 30-day page reads the database only for the days it has not seen, the
+    partial first day and today."""
+    from apps.telemetry.selectors import power_kwh_by_day_rolled as power_kwh_by_day
 
     node_ids = sorted(set(node_ids))
     gap = conf.METERED_MAX_GAP_S
@@ -457,6 +460,18 @@ def metered_energy(*, node_ids: list[int], start: datetime, end: datetime) -> Me
     if to_cache:
         cache.set_many(to_cache, conf.METERED_DAY_CACHE_S)
     return Metered(by_node=dict(by_node), by_day=dict(by_day))
+
+
+def metered_energy_of(
+    *, nodes: QuerySet[FabricationNode], start: datetime, end: datetime
+) -> Metered:
+    """The one read of "what these machines drew" for every page that shows it (the energy
+    dashboard, the KPIs): `nodes` (the page's scope) without the decommissioned ones, metered
+    over [start, end). Two pages with the same nodes and period show the same kWh."""
+    node_ids = list(
+        nodes.exclude(status=FabricationNode.Status.DECOMMISSIONED).values_list("pk", flat=True)
+    )
+    return metered_energy(node_ids=node_ids, start=start, end=end)
 
 
 @dataclass(frozen=True)
@@ -505,3 +520,33 @@ def site_draw(*, sites: list[Organization], now: datetime | None = None) -> dict
         )
         for site in sites
     }
+
+
+def site_power_live(*, user: User, nodes: Sequence[FabricationNode]) -> list[SitePower]:
+    """The Live pages' cap flags (apps.telemetry.site_power, registered in receivers): for the
+    sites `nodes` stand at that `user` may see (energy_sites_visible), the draw now of every
+    node standing there against the site's cap. Sites without a cap are left out: there is
+    nothing to flag."""
+    keys: dict[int, list[int]] = defaultdict(list)
+    for node in nodes:
+        keys[node.site_id or node.vendor_id].append(node.pk)
+    sites = list(
+        energy_sites_visible(user=user)
+        .filter(pk__in=list(keys), power_cap__max_kw__isnull=False)
+        .select_related("power_cap")
+    )
+    if not sites:
+        return []
+    draws = site_draw(sites=sites)
+    return [
+        SitePower(
+            site_id=site.pk,
+            site_name=site.name,
+            now_kw=draws[site.pk].now_kw,
+            cap_kw=draws[site.pk].cap_kw,
+            reporting=draws[site.pk].reporting,
+            nodes=draws[site.pk].nodes,
+            node_ids=tuple(keys[site.pk]),
+        )
+        for site in sites
+    ]

@@ -46,6 +46,7 @@ from apps.energy.selectors import (
     energy_sites,
     energy_sites_visible,
     metered_energy,
+    metered_energy_of,
     node_draw_now,
     rate_list,
     site_cap,
@@ -248,7 +249,7 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     rows = Consumption.objects.filter(node__in=nodes.values("pk"))
     per_node = consumption_by_node(rows, start=start, end=end)
     node_ids = [n.pk for n in nodes]
-    metered = metered_energy(node_ids=node_ids, start=start, end=end)
+    metered = metered_energy_of(nodes=nodes, start=start, end=end)
     draw = node_draw_now(node_ids=node_ids)
     node_rows = [
         {

@@ -50,20 +50,16 @@ class PartForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         process, material = data.get("process"), data.get("material")
-        if process and material and not catalog.works(process, material):
-            able = [label for code, label in MATERIALS if catalog.works(process, code)]
-            self.add_error(
-                "material",
-                f"{catalog.process_label(process)} does not work "
-                f"{catalog.material_label(material)}; it works {', '.join(able)}.",
-            )
+        problem = catalog.pair_problem(process, material) if process and material else None
+        if problem:
+            self.add_error("material", problem)
         return data
 
 
 def materials_by_process() -> dict[str, list[str]]:
     """The catalogue's material codes each process works (the form's material list follows
     the chosen process: static/js/job_submit.js)."""
-    return {code: [m for m, _ in MATERIALS if catalog.works(code, m)] for code, _ in PROCESSES}
+    return catalog.materials_by_process(exclude=["inspection"])
 
 
 PartFormSet = formset_factory(PartForm, extra=0, min_num=1, max_num=20, validate_min=True)

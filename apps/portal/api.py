@@ -71,7 +71,10 @@ class KpiDaySerializer(serializers.Serializer):
     jobs_completed = serializers.IntegerField()
     machine_hours = serializers.FloatField()
     utilisation = serializers.FloatField(allow_null=True)
-    kwh = serializers.FloatField()
+    kwh = serializers.FloatField(help_text="Recorded for the parts that finished that day.")
+    metered_kwh = serializers.FloatField(
+        help_text="What the nodes drew that day, idle or running (their power telemetry)."
+    )
 
 
 class KpisApi(APIView):
@@ -93,7 +96,11 @@ class KpisApi(APIView):
         machine_hours = serializers.FloatField()
         available_hours = serializers.FloatField()
         utilisation = serializers.FloatField(allow_null=True)
-        kwh = serializers.FloatField()
+        kwh = serializers.FloatField(help_text="Recorded for the parts that finished.")
+        metered_kwh = serializers.FloatField(
+            help_text="What the nodes drew, idle or running (their power telemetry): the energy "
+            "dashboard's figure for the same nodes and period."
+        )
         energy_parts = serializers.IntegerField()
         energy_per_part_kwh = serializers.FloatField(allow_null=True)
         node_hours = serializers.FloatField()

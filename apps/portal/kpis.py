@@ -30,7 +30,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from apps.energy.models import Consumption
-from apps.energy.selectors import consumption_summary
+from apps.energy.selectors import consumption_summary, metered_energy_of
 from apps.jobs.lifecycle import RESCHEDULE_FROM
 from apps.jobs.models import Job, Part, Status, StatusChange
 from apps.users.models import User
@@ -63,7 +63,8 @@ class KpiDay:
     jobs_completed: int = 0
     machine_hours: float = 0.0
     available_hours: float = 0.0
-    kwh: float = 0.0
+    kwh: float = 0.0  # recorded for the parts that finished that day
+    metered_kwh: float = 0.0  # what the nodes drew that day (their power telemetry)
 
     @property
     def utilisation(self) -> float | None:
@@ -85,7 +86,9 @@ class PlatformKpis:
     nodes_in_service: int  # approved, idle / assigned / executing / in maintenance now
     machine_hours: float  # of parts running in the period, clipped to it
     available_hours: float  # nodes in service x hours of the period
-    kwh: float
+    kwh: float  # recorded for the parts that finished (energy_parts of them)
+    # what the nodes drew, idle or running (power telemetry): the energy dashboard's figure
+    metered_kwh: float
     energy_parts: int  # parts whose consumption is recorded
     node_hours: float  # approved nodes' time in service in the period
     up_hours: float  # ... of it idle, assigned or executing
@@ -139,6 +142,7 @@ class PlatformKpis:
             "available_hours": rounded(self.available_hours),
             "utilisation": rounded(self.utilisation),
             "kwh": rounded(self.kwh),
+            "metered_kwh": rounded(self.metered_kwh),
             "energy_parts": self.energy_parts,
             "energy_per_part_kwh": rounded(self.energy_per_part_kwh),
             "node_hours": rounded(self.node_hours),
@@ -151,6 +155,7 @@ class PlatformKpis:
                     "machine_hours": rounded(d.machine_hours),
                     "utilisation": rounded(d.utilisation),
                     "kwh": rounded(d.kwh),
+                    "metered_kwh": rounded(d.metered_kwh),
                 }
                 for d in self.days
             ],
@@ -316,6 +321,7 @@ def platform_kpis(*, user: User, start: datetime, end: datetime) -> PlatformKpis
         .values_list("day", "kwh")
     )
     node_hours, up_hours = _uptime(nodes=nodes, start=start, end=end)
+    metered = metered_energy_of(nodes=nodes, start=start, end=end)
     days = [
         KpiDay(
             day=day,
@@ -323,6 +329,7 @@ def platform_kpis(*, user: User, start: datetime, end: datetime) -> PlatformKpis
             machine_hours=machine.get(day, 0.0),
             available_hours=nodes_in_service * _hours(day_start, day_end),
             kwh=kwh_by_day.get(day) or 0.0,
+            metered_kwh=metered.by_day.get(day, 0.0),
         )
         for day, day_start, day_end in _day_bounds(start, end)
     ]
@@ -338,6 +345,7 @@ def platform_kpis(*, user: User, start: datetime, end: datetime) -> PlatformKpis
         machine_hours=sum(machine.values()),
         available_hours=nodes_in_service * _hours(start, end),
         kwh=energy.kwh,
+        metered_kwh=metered.kwh,
         energy_parts=energy.parts,
         node_hours=node_hours,
         up_hours=up_hours,

@@ -12,8 +12,8 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 
 from apps.core.models import AuditLog
-from apps.core.selectors import audit_log_list, notification_list
-from apps.energy.selectors import metered_energy
+from apps.core.selectors import audit_log_list, audit_object_types, notification_list
+from apps.energy.selectors import energy_can_manage, metered_energy
 from apps.jobs.models import Job
 from apps.portal.kpis import PlatformKpis, kpi_can_view, platform_kpis
 from apps.portal.navigation import home_portal
@@ -171,6 +171,7 @@ def audit_log_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             "page": page,
             "filters": filters,
             "actions": AuditLog.Action.choices,
+            "object_types": audit_object_types(current=filters["object_type"]),
             "query": query.urlencode(),
             "errors": errors,
             "portal": "ops",
@@ -227,7 +228,8 @@ def _kpi_charts(kpis: PlatformKpis) -> list[dict[str, Any]]:
     says why (`no_data`) instead of a flat line."""
     labels = [d.day.isoformat() for d in kpis.days]
     use = [None if d.utilisation is None else round(100 * d.utilisation, 1) for d in kpis.days]
-    kwh = [round(d.kwh, 3) for d in kpis.days]
+    # what the nodes drew (metered), as the energy dashboard shows it; parts' kWh are a share
+    kwh = [round(d.metered_kwh, 3) for d in kpis.days]
     jobs = [d.jobs_completed for d in kpis.days]
     where = " on the nodes at your sites" if kpis.scope == Scope.OPERATED else ""
     charts: list[dict[str, Any]] = [
@@ -246,12 +248,12 @@ def _kpi_charts(kpis: PlatformKpis) -> list[dict[str, Any]]:
             "title": "Utilisation and energy per day",
             "x": "category",
             "labels": labels,
-            "axes": {"y": "Utilisation (%)", "y1": "Energy (kWh)"},
+            "axes": {"y": "Utilisation (%)", "y1": "Energy drawn (kWh)"},
             "y_range": [0, 100],
             "y1_min": 0,
             "series": [
                 {"label": "Utilisation (%)", "data": use},
-                {"label": "Energy (kWh)", "data": kwh, "axis": "y1"},
+                {"label": "Energy drawn (kWh)", "data": kwh, "axis": "y1"},
             ],
         },
     ]
@@ -263,8 +265,8 @@ def _kpi_charts(kpis: PlatformKpis) -> list[dict[str, Any]]:
         in_service = kpis.nodes_in_service
         charts[1]["no_data"] = (
             f"No part ran{where} in this period: utilisation was 0 % on the "
-            f"{in_service} node{'s' if in_service != 1 else ''} in service and no energy was "
-            "recorded for parts."
+            f"{in_service} node{'s' if in_service != 1 else ''} in service and their power "
+            "telemetry shows no energy drawn."
             if in_service
             else f"No node was in service{where} in this period, so there is no utilisation."
         )
@@ -276,7 +278,13 @@ def _kpi_charts(kpis: PlatformKpis) -> list[dict[str, Any]]:
 def kpis_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     period, errors = _period(request)
     kpis = platform_kpis(user=request.user, start=period.start, end=period.end)
-    active = bool(kpis.jobs_completed or kpis.parts_finished or kpis.machine_hours or kpis.kwh)
+    active = bool(
+        kpis.jobs_completed
+        or kpis.parts_finished
+        or kpis.machine_hours
+        or kpis.kwh
+        or kpis.metered_kwh
+    )
     context = {
         **_period_context(request, period),
         "portal": "ops",
@@ -284,6 +292,7 @@ def kpis_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         "kpis": kpis,
         "active": active,
         "charts": _kpi_charts(kpis) if active else [],
+        "energy_link": energy_can_manage(user=request.user),
     }
     return render(request, "portal/kpis.html", context)
 

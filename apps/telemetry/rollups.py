@@ -150,19 +150,26 @@ def rollup_buckets(
     end: datetime,
     bucket: str,
     signals: Sequence[str] = ROLLUP_SIGNALS,
+    node_ids: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Per node and `bucket` ('hour' or 'day') in [start, end): `points` and per signal
     `<s>_avg`, `<s>_min`, `<s>_max`, `<s>_count`, ordered by node and bucket; all nodes when
-    `node_id` is None. One query; needs the aggregates (rollups_available())."""
+    `node_id` is None (or those of `node_ids`). One query; needs the aggregates
+    (rollups_available())."""
     unknown = set(signals) - set(ROLLUP_SIGNALS)
     if unknown or bucket not in TIERS:
         raise ValueError(f"the aggregates hold no {sorted(unknown) or bucket}")
-    node_filter = "TRUE" if node_id is None else "node_id = %s"
+    node_filter = "TRUE"
+    node_params: list[Any] = []
+    if node_id is not None:
+        node_filter, node_params = "node_id = %s", [node_id]
+    elif node_ids is not None:
+        node_filter, node_params = "node_id = ANY(%s)", [list(node_ids)]
     parts: list[str] = []
     params: list[Any] = []
     for view, lo, hi in pieces(start, end, TIERS[bucket]):
         parts.append(_piece_sql(view, bucket, signals, node_filter))
-        params.extend([lo, hi] if node_id is None else [node_id, lo, hi])
+        params.extend([*node_params, lo, hi])
     if not parts:
         return []
     # Column names of the union come from its first SELECT: name them positionally.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -326,6 +326,141 @@ def power_kwh_by_day(
             when = day_value if isinstance(day_value, date) else date.fromisoformat(day_value)
             out.setdefault(node_id, {})[when] = float(kwh or 0.0)
     return out
+
+
+def power_hours(
+    *, node_ids: list[int], start: datetime, end: datetime
+) -> dict[int, dict[datetime, tuple[float, int]]]:
+    """(average power_kw, readings) per node and UTC hour of [start, end) (whole hours), from
+    the hourly rollup where it exists (TimescaleDB: apps.telemetry.rollups), else a GROUP BY
+    over the raw rows (plain PostgreSQL, SQLite): the same figures either way."""
+    out: dict[int, dict[datetime, tuple[float, int]]] = {}
+    if not node_ids or start >= end:
+        return out
+    if rollups.serves("hour"):
+        for row in rollups.rollup_buckets(
+            node_id=None,
+            node_ids=node_ids,
+            start=start,
+            end=end,
+            bucket="hour",
+            signals=["power_kw"],
+        ):
+            if row["power_kw_count"]:
+                out.setdefault(row["node_id"], {})[row["bucket"]] = (
+                    float(row["power_kw_avg"]),
+                    int(row["power_kw_count"]),
+                )
+        return out
+    rows = (
+        TelemetryPoint.objects.filter(
+            node_id__in=node_ids, time__gte=start, time__lt=end, power_kw__isnull=False
+        )
+        .annotate(hour=TruncHour("time", tzinfo=UTC))
+        .values("node_id", "hour")
+        .annotate(avg=Avg("power_kw"), n=Count("power_kw"))
+        .order_by()
+    )
+    for hour in rows:
+        out.setdefault(hour["node_id"], {})[hour["hour"]] = (float(hour["avg"]), int(hour["n"]))
+    return out
+
+
+def _power_kwh_in_ranges(
+    ranges: list[tuple[int, datetime, datetime]], *, max_gap_s: float
+) -> dict[int, dict[date, float]]:
+    """power_kwh_by_day's trapezoids for the pairs whose later reading lies in one of the
+    (node, lo, hi) ranges; the earlier reading may lie up to `max_gap_s` before lo (a pair
+    across the range's start is booked in it, as the whole-period computation books it)."""
+    out: dict[int, dict[date, float]] = {}
+    table = TelemetryPoint._meta.db_table
+    postgres = connection.vendor == "postgresql"
+    gap = (
+        "extract(epoch FROM time - lag(time) OVER w)"
+        if postgres
+        else "(julianday(time) - julianday(lag(time) OVER w)) * 86400.0"
+    )
+    day = "(time AT TIME ZONE 'UTC')::date" if postgres else "date(time)"
+    back = timedelta(seconds=max_gap_s)
+
+    def moment(value: datetime) -> Any:
+        return value if postgres else connection.ops.adapt_datetimefield_value(value)
+
+    for first in range(0, len(ranges), 200):  # a bounded statement whatever the fleet
+        chunk = ranges[first : first + 200]
+        window = " OR ".join(["(node_id = %s AND time >= %s AND time < %s)"] * len(chunk))
+        kept = " OR ".join(["(node_id = %s AND time >= %s AND time < %s)"] * len(chunk))
+        params: list[Any] = []
+        for node_id, lo, hi in chunk:
+            params.extend([node_id, moment(lo - back), moment(hi)])
+        params.append(max_gap_s)
+        for node_id, lo, hi in chunk:
+            params.extend([node_id, moment(lo), moment(hi)])
+        sql = (
+            f"SELECT node_id, day, sum(gap * kw) / 3600.0 FROM ("
+            f"SELECT node_id, time, {day} AS day, {gap} AS gap, "
+            f"(power_kw + lag(power_kw) OVER w) / 2.0 AS kw "
+            f"FROM {table} WHERE ({window}) AND power_kw IS NOT NULL "
+            f"WINDOW w AS (PARTITION BY node_id ORDER BY time)) AS pairs "
+            f"WHERE gap <= %s AND ({kept}) GROUP BY node_id, day"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for node_id, day_value, kwh in cursor.fetchall():
+                when = day_value if isinstance(day_value, date) else date.fromisoformat(day_value)
+                per_day = out.setdefault(node_id, {})
+                per_day[when] = per_day.get(when, 0.0) + float(kwh or 0.0)
+    return out
+
+
+# An hour is read from the rollup when its node reported steadily through it: readings in the
+# hours before and after it too (not the first or last hour of a run), and at least this share
+# of the readings either of them holds (a silence longer than METERED_MAX_GAP_S, ~8 % of an
+# hour, shows as fewer readings).
+STEADY_SHARE = 0.95
+
+
+def power_kwh_by_day_rolled(
+    *, node_ids: list[int], start: datetime, end: datetime, max_gap_s: float
+) -> dict[int, dict[date, float]]:
+    """power_kwh_by_day at scale: whole hours from the hourly rollup (average kW x 1 h), raw
+    points only where the rollup cannot say what the trapezoids would: the partial hours at
+    each end of [start, end), the first and last hour of each run of readings, and hours in
+    which the node fell silent for a while (fewer readings than the hours around it hold, or
+    fewer than one per `max_gap_s`). A steady hour's average x 1 h is its trapezoids' sum for a
+    node sampled at a steady rate (exact at constant power, within a reading's share
+    otherwise); tests/energy/test_metered_rollups.py checks that both agree."""
+    if not node_ids or start >= end:
+        return {}
+    lo, hi = rollups.ceil_to(start, rollups.HOUR), rollups.floor_to(end, rollups.HOUR)
+    if lo >= hi:
+        return power_kwh_by_day(node_ids=node_ids, start=start, end=end, max_gap_s=max_gap_s)
+    hours = power_hours(node_ids=node_ids, start=lo, end=hi)
+    floor = 3600.0 / max_gap_s
+    out: dict[int, dict[date, float]] = {}
+    raw: list[tuple[int, datetime, datetime]] = []
+    for node_id in sorted(set(node_ids)):
+        mine = hours.get(node_id, {})
+        spans: list[tuple[datetime, datetime]] = [(start, lo), (hi, end)]
+        for hour, (avg_kw, n) in mine.items():
+            before, after = mine.get(hour - rollups.HOUR), mine.get(hour + rollups.HOUR)
+            steady = (
+                before is not None
+                and after is not None
+                and n >= floor
+                and n >= STEADY_SHARE * max(before[1], after[1])
+            )
+            if steady:
+                per_day = out.setdefault(node_id, {})
+                per_day[hour.date()] = per_day.get(hour.date(), 0.0) + avg_kw
+            else:
+                spans.append((hour, hour + rollups.HOUR))
+        raw.extend((node_id, a, b) for a, b in rollups.merge(spans) if a < b)
+    for node_id, per_day in _power_kwh_in_ranges(raw, max_gap_s=max_gap_s).items():
+        mine_out = out.setdefault(node_id, {})
+        for day_key, kwh in per_day.items():
+            mine_out[day_key] = mine_out.get(day_key, 0.0) + kwh
+    return {node_id: per_day for node_id, per_day in out.items() if per_day}
 
 
 def current_power_kw(

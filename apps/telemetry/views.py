@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
+from apps.core.api import json_error_response
 from apps.telemetry.models import SIGNAL_LABELS
 from apps.telemetry.selectors import SIGNALS, latest_points, telemetry_nodes
+from apps.telemetry.site_power import site_power_for
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.selectors import node_shows_private_details
 
@@ -17,7 +19,17 @@ def node_watch_list_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     nodes = list(telemetry_nodes(user=request.user).select_related("vendor", "site")[:200])
     latest = {p.node_id: p for p in latest_points(node_ids=[n.pk for n in nodes])}
     rows = [(node, latest.get(node.pk)) for node in nodes]
-    return render(request, "telemetry/node_watch_list.html", {"rows": rows})
+    sites = site_power_for(user=request.user, nodes=nodes)
+    over = {n for s in sites if s.over_cap for n in s.node_ids}
+    return render(
+        request,
+        "telemetry/node_watch_list.html",
+        {
+            "rows": [(node, point, node.pk in over) for node, point in rows],
+            "site_power": [s.as_dict() for s in sites],
+            "node_ids": [n.pk for n in nodes],
+        },
+    )
 
 
 @login_required
@@ -41,5 +53,30 @@ def node_live_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             # why the status changed is a private detail of the node (vendors.selectors)
             "show_private": node_shows_private_details(user=request.user, node=node),
             "demo_time_scale": settings.DEMO_TIME_SCALE,
+            "site_power": [s.as_dict() for s in site_power_for(user=request.user, nodes=[node])],
+            "node_ids": [node.pk],
         },
     )
+
+
+MAX_NODES = 200
+
+
+@login_required
+def site_power_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """?nodes=1,2: the power-cap flags of the sites those nodes stand at (the Live pages fetch
+    it again as readings arrive). Only nodes the caller may watch count; others are 404."""
+    raw = request.GET.get("nodes", "")
+    try:
+        wanted = sorted({int(v) for v in raw.split(",") if v.strip()})
+    except ValueError:
+        wanted = []
+    if not wanted or len(wanted) > MAX_NODES:
+        return json_error_response(
+            request, 400, "invalid", f"nodes=<id,id,...> names 1 to {MAX_NODES} node ids."
+        )
+    nodes = list(telemetry_nodes(user=request.user).filter(pk__in=wanted))
+    if len(nodes) != len(wanted):  # ids don't leak
+        return json_error_response(request, 404, "not_found", "No such node, or not yours.")
+    sites = site_power_for(user=request.user, nodes=nodes)
+    return JsonResponse({"sites": [s.as_dict() for s in sites]})

@@ -223,3 +223,68 @@ def node_capability_problems(
     if min(build_mm) <= 0:
         problems.append("Its build volume is zero, so no part fits.")
     return problems
+
+
+def _words(labels: list[str]) -> str:
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+
+def pairing_problems(*, processes: Iterable[str], materials: Iterable[str]) -> dict[str, str]:
+    """What is wrong with processes and materials chosen together (a playbook's, a listing's),
+    by "processes" / "materials", in words: each material must be one a chosen process works,
+    and each process must work one of the chosen materials (steps that take any material,
+    like assembly, always fit). Codes only; nothing to say when either side is empty."""
+    process_codes = [p for p in processes if p in PROCESS_BY_CODE]
+    material_codes = [m for m in materials if m in MATERIAL_BY_CODE]
+    if not process_codes or not material_codes:
+        return {}
+    problems: dict[str, str] = {}
+    lonely = [m for m in material_codes if not any(works(p, m) for p in process_codes)]
+    if lonely:
+        names = [MATERIAL_BY_CODE[m].label for m in lonely]
+        able = [
+            p.label
+            for p in PROCESSES
+            if not p.any_material and any(works(p.code, m) for m in lonely)
+        ]
+        problems["materials"] = f"No chosen process works {_words(names)}" + (
+            f"; choose {_words(able)} too, or leave {'it' if len(lonely) == 1 else 'them'} out."
+            if able
+            else "."
+        )
+    idle = [
+        p
+        for p in process_codes
+        if not PROCESS_BY_CODE[p].any_material and not any(works(p, m) for m in material_codes)
+    ]
+    if idle:
+        problems["processes"] = " ".join(
+            f"{PROCESS_BY_CODE[code].label} works none of the chosen materials: it works "
+            f"{_words([m.label for m in MATERIALS if works(code, m.code)])}."
+            for code in idle
+        )
+    return problems
+
+
+def pair_problem(process: str, material: str) -> str | None:
+    """Why one part's process cannot work its material, in words; None when it can, or when
+    either is not in the catalogue (that is reported as unknown, by `unknown_message`)."""
+    process_key, material_key = process_code(process), material_code(material)
+    if process_key is None or material_key is None or works(process_key, material_key):
+        return None
+    able = [m.label for m in MATERIALS if works(process_key, m.code)]
+    return (
+        f"{PROCESS_BY_CODE[process_key].label} does not work "
+        f"{MATERIAL_BY_CODE[material_key].label}; it works {', '.join(able)}."
+    )
+
+
+def materials_by_process(*, exclude: Iterable[str] = ()) -> dict[str, list[str]]:
+    """The material codes each process works, for pages whose material choices follow the
+    chosen process (static/js/job_submit.js, static/js/listing_catalogue.js)."""
+    skip = set(exclude)
+    return {
+        p.code: [m.code for m in MATERIALS if works(p.code, m.code)]
+        for p in PROCESSES
+        if p.code not in skip
+    }

@@ -12,8 +12,9 @@
     const e = JSON.parse(event.data);
     if (e.type !== "audit") return;
     const row = document.createElement("tr");
-    const cells = [e.created_at.replace("T", " ").slice(0, 19), e.actor_email || "—", e.action,
-      `${e.object_type} ${e.object_repr}`, "", e.ip_address || ""];
+    const cells = [e.created_at.replace("T", " ").slice(0, 19), e.actor_email || "—",
+      e.action_label || e.action, `${e.object_label || e.object_type} ${e.object_repr}`, "",
+      e.ip_address || ""];
     for (const text of cells) {
       const td = document.createElement("td");
       td.textContent = text;

@@ -156,3 +156,36 @@ def test_the_sustainability_report_shows_what_the_sites_machines_drew(fleet, pri
     assert "kWh metered on its 1 machine (idle and running)" in text
     drew = floatformat(page.context["metered"].kwh, 2)
     assert f"Its machines drew {drew} kWh all the same" in text
+
+
+def test_the_kpi_page_and_the_energy_dashboard_show_the_same_metered_energy(
+    fleet, printer, rival, ingest
+):
+    # given: the printer (Site A) idled at 0.3 kW for an hour and the rival's mill drew 2 kW
+    # for half an hour; no part ran, so no part recorded any energy
+    now = timezone.now().replace(microsecond=0)
+    ingest(printer, _readings(now - timedelta(hours=3), 60, 0.3))
+    ingest(rival, _readings(now - timedelta(hours=2), 30, 2.0))
+    for user, expected in ((fleet["admin"], 1.3), (fleet["operator"], 0.3)):
+        client = portal_client(user)
+        # when
+        kpi_page = client.get("/ops/kpis/", {"days": "7"})
+        dashboard = client.get("/energy/", {"days": "7"})
+        # then: the same figure, for the same nodes and period
+        kpis = kpi_page.context["kpis"]
+        metered = dashboard.context["metered"]
+        assert kpis.metered_kwh == pytest.approx(metered.kwh) == pytest.approx(expected, rel=1e-6)
+        assert kpis.kwh == 0  # the parts' share
+        html = kpi_page.content.decode()
+        assert f"<strong>{floatformat(expected, 2)} kWh</strong><span>drawn by the nodes" in html
+        assert 'href="/energy/?days=7">Energy</a> for the same nodes and period' in html
+        chart = _chart(kpi_page, "kpi-use")
+        assert sum(chart["series"][1]["data"]) == pytest.approx(expected, abs=0.002)
+        assert "no_data" not in chart
+    # the API gives both figures
+    body = portal_client(fleet["admin"]).get("/api/v1/kpis/", {"days": "7"}).json()
+    assert body["metered_kwh"] == pytest.approx(1.3, rel=1e-4) and body["kwh"] == 0
+    assert sum(d["metered_kwh"] for d in body["days"]) == pytest.approx(1.3, rel=1e-3)
+    # an engineer sees the KPIs but not the energy pages: no link to them
+    engineer = portal_client(fleet["engineer"]).get("/ops/kpis/", {"days": "7"})
+    assert engineer.status_code == 200 and 'href="/energy/' not in engineer.content.decode()

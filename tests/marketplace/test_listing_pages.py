@@ -6,6 +6,7 @@ people."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -365,8 +366,8 @@ def test_the_playbook_steps_editor(market):
         "price": "6.00",
         "currency": "USD",
         "licence": "organization",
-        "materials": "PETG",
-        "processes": "fdm",
+        "materials": ["petg"],
+        "processes": ["fdm"],
         "steps-TOTAL_FORMS": "1",
         "steps-INITIAL_FORMS": "0",
         "steps-MIN_NUM_FORMS": "1",
@@ -458,7 +459,7 @@ def test_a_new_version_from_the_page(market):
         "steps-0-title": "Dry longer",
         "steps-0-settings": "dryer_c = 50",
         "materials": "pla",
-        "processes": "fdm",
+        "processes": ["fdm"],
     }
     missing = portal_client(market["vendor"]).post(url, form)
     assert missing.status_code == 400 and "Say what changed" in missing.content.decode()
@@ -716,3 +717,143 @@ def test_the_sellers_page_query_count_does_not_grow_with_listings(market):
             assert client.get(url).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+# --- Processes and materials from the catalogue ---------------------------------------------
+
+
+PLAYBOOK_FORM = {
+    "kind": "playbook",
+    "title": "Milling recipe",
+    "price": "6.00",
+    "currency": "USD",
+    "licence": "organization",
+    "steps-TOTAL_FORMS": "1",
+    "steps-INITIAL_FORMS": "0",
+    "steps-MIN_NUM_FORMS": "1",
+    "steps-MAX_NUM_FORMS": "50",
+    "steps-0-title": "Clamp",
+}
+
+
+def test_listing_forms_tick_processes_and_materials_from_the_catalogue(market):
+    for kind in ("playbook", "template", "capacity"):
+        status, html = page(market["vendor"], "/market/sell/new/", kind=kind)
+        assert status == 200 and html.count("Comma separated") == 1  # the tags only
+        boxes = html[html.index("<legend>Processes</legend>") :]
+        assert 'type="checkbox" name="processes" value="milling"' in boxes
+        assert re.search(r'value="milling"[^>]*>\s*CNC milling</label>', boxes)
+        assert 'type="checkbox" name="materials" value="aluminium_6061"' in html
+        assert 'id="materials-by-process"' in html and "js/listing_catalogue.js" in html
+
+
+def test_a_listing_with_a_process_and_material_that_do_not_fit_is_refused_by_name(market):
+    client = portal_client(market["designer"])
+    refused = client.post(
+        "/market/sell/new/", {**PLAYBOOK_FORM, "processes": ["fdm"], "materials": ["steel"]}
+    )
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert (
+        "No chosen process works Steel; choose CNC milling, Drilling or CNC turning too, "
+        "or leave it out." in html
+    )
+    assert "FDM printing works none of the chosen materials: it works PLA, PETG, ABS or TPU." in (
+        html
+    )
+    assert html.count("No chosen process works Steel") == 1  # said once, not per check
+    # the ticks stay as they were
+    assert re.search(r'name="processes" value="fdm"[^>]*checked>', html)
+    assert not Listing.objects.filter(title="Milling recipe").exists()
+
+    made = client.post(
+        "/market/sell/new/",
+        {**PLAYBOOK_FORM, "processes": ["milling", "drilling"], "materials": ["steel"]},
+    )
+    assert made.status_code == 302
+    listing = Listing.objects.get(title="Milling recipe")
+    assert listing.versions.get().content["processes"] == ["milling", "drilling"]
+    facets = sorted(listing.facets.values_list("facet", "value"))
+    assert facets == [("material", "steel"), ("process", "drilling"), ("process", "milling")]
+
+
+def test_a_value_outside_the_catalogue_is_refused_not_dropped(market):
+    client = portal_client(market["designer"])
+    refused = client.post(
+        "/market/sell/new/", {**PLAYBOOK_FORM, "processes": ["fdm"], "materials": ["PLA+"]}
+    )
+    assert refused.status_code == 400
+    assert "Unknown material &#x27;PLA+&#x27;; use one of the catalogue codes" in (
+        refused.content.decode()
+    )
+    # an older listing's free-text facet shows ticked on its edit page and is named when saved
+    listing = market["playbook"]
+    listing.facets.create(facet="material", value="nylon")
+    url = f"/market/listings/{listing.pk}/edit/"
+    status, html = page(market["vendor"], url)
+    assert status == 200 and re.search(r'name="materials" value="nylon"[^>]*checked>', html)
+    form = {
+        "title": listing.title,
+        "price": str(listing.price),
+        "currency": "USD",
+        "licence": listing.licence,
+        "processes": ["fdm"],
+        "materials": ["pla", "nylon"],
+    }
+    kept = portal_client(market["vendor"]).post(url, form)
+    assert kept.status_code == 400
+    assert "Unknown material &#x27;nylon&#x27;; use one of the catalogue codes" in (
+        kept.content.decode()
+    )
+    fixed = portal_client(market["vendor"]).post(url, {**form, "materials": ["pla"]})
+    assert fixed.status_code == 302
+    assert list(listing.facets.filter(facet="material").values_list("value", flat=True)) == ["pla"]
+
+
+def test_a_typed_parts_process_and_material_must_fit(market):
+    client = portal_client(market["vendor"])
+    base = {
+        "kind": "template",
+        "title": "Odd kit",
+        "price": "8.00",
+        "currency": "USD",
+        "licence": "personal",
+        **PARTS_FORM,
+        "parts-2-size_z_mm": "10",
+        "parts-2-process": "milling",
+    }
+    refused = client.post("/market/sell/new/", base)
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    hub = html[html.index("<legend>Part 3</legend>") :]
+    assert (
+        "CNC milling does not work PETG; it works Aluminium 6061, Steel, Brass"
+        in hub[: hub.index("</fieldset>")]
+    )
+    assert not Listing.objects.filter(title="Odd kit").exists()
+
+
+def test_a_playbook_version_ticks_its_processes_and_materials(market):
+    listing = market["playbook"]
+    url = f"/market/listings/{listing.pk}/version/"
+    status, html = page(market["vendor"], url)
+    assert status == 200
+    assert re.search(r'name="materials" value="pla"[^>]*checked>', html)
+    form = {
+        "steps-TOTAL_FORMS": "1",
+        "steps-INITIAL_FORMS": "1",
+        "steps-MIN_NUM_FORMS": "1",
+        "steps-MAX_NUM_FORMS": "50",
+        "steps-0-title": "Dry",
+        "changelog": "Resin too",
+        "processes": ["fdm"],
+        "materials": ["pla", "resin"],
+    }
+    refused = portal_client(market["vendor"]).post(url, form)
+    assert refused.status_code == 400
+    assert "No chosen process works Resin; choose SLA printing too" in refused.content.decode()
+    done = portal_client(market["vendor"]).post(url, {**form, "processes": ["fdm", "sla"]})
+    assert done.status_code == 302
+    latest = listing.versions.order_by("-number").first()
+    assert latest.content["materials"] == ["pla", "resin"]
+    assert latest.content["processes"] == ["fdm", "sla"]

@@ -638,7 +638,7 @@ def shelf(market: dict[str, Any]) -> dict[str, Any]:
         title="Nylon annealing",
         description="Makes drone arms tougher.",
         price="45.00",
-        content={**PLAYBOOK_CONTENT, "materials": ["nylon"], "processes": ["sls"]},
+        content={**PLAYBOOK_CONTENT, "materials": ["nylon_powder"], "processes": ["sls"]},
     )
     draft = listing_create(
         by=by, kind="playbook", title="Drone draft", price="1.00", content=PLAYBOOK_CONTENT

@@ -399,3 +399,32 @@ def test_a_sellers_public_figures(market, as_user):
 def test_signed_out_callers_are_refused(market, api):
     assert api.get(URL).status_code == 401
     assert api.get(f"{URL}{market['template'].pk}/").status_code == 401
+
+
+def test_the_api_takes_catalogue_processes_and_materials_and_refuses_bad_pairs(market, as_user):
+    designer = as_user(market["designer"])
+    base = {"kind": "playbook", "title": "Guide", "price": "4.00", "content": PLAYBOOK_CONTENT}
+    unknown = designer.post(URL, {**base, "materials": ["PLA+"]}, format="json")
+    assert unknown.status_code == 400
+    assert error(unknown)["details"]["materials"][0].startswith(
+        "Unknown material 'PLA+'; use one of the catalogue codes (or their labels): pla, petg"
+    )
+    bad_pair = designer.post(
+        URL, {**base, "processes": ["laser_cutting"], "materials": ["pla"]}, format="json"
+    )
+    assert bad_pair.status_code == 400
+    details = error(bad_pair)["details"]
+    assert details["materials"] == [
+        "No chosen process works PLA; choose FDM printing too, or leave it out."
+    ]
+    assert details["processes"] == [
+        "Laser cutting works none of the chosen materials: it works Acrylic or Plywood."
+    ]
+    # labels and old spellings are taken and stored as codes
+    made = designer.post(
+        URL,
+        {**base, "processes": ["FDM printing"], "materials": ["Polylactic acid", "PETG"]},
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    assert made.json()["materials"] == ["petg", "pla"] and made.json()["processes"] == ["fdm"]

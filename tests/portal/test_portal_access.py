@@ -5,7 +5,7 @@ from django.test import Client
 
 from apps.core.models import AuditLog
 from apps.users.roles import Role
-from tests.conftest import portal_client
+from tests.conftest import jwt_client, portal_client
 from tests.factories import PASSWORD
 
 ALLOWED = {
@@ -100,3 +100,52 @@ def test_the_favicon_is_found_where_browsers_look_for_it(client):
     # Django admin's pages have no icon link: browsers ask for /favicon.ico (a 404 before)
     response = client.get("/favicon.ico")
     assert response.status_code == 301 and response["Location"].endswith("img/favicon.svg")
+
+
+@pytest.mark.django_db
+def test_the_audit_log_reads_in_words_while_the_api_keeps_the_codes(users_by_role):
+    from apps.core.audit import audit_log
+    from apps.vendors.models import FabricationNode
+
+    admin = users_by_role[Role.ADMIN]
+    audit_log(
+        action=AuditLog.Action.UPDATE,
+        actor=admin,
+        object_type="vendors.fabricationnode",
+        object_id="7",
+        object_repr="Mill-01 (CNC mill)",
+        changes={
+            "status": ["configured", "idle"],
+            "approval": ["pending", "approved"],
+            "approved_at": [None, "2026-12-07T10:40:42.436055+00:00"],
+            "rated_power_kw": [7.5, 9.0],
+        },
+    )
+    audit_log(
+        action=AuditLog.Action.CREATE,
+        actor=admin,
+        object_type="energy.sitepowercap",
+        object_repr="Site A: 12 kW",
+        changes={"site_id": [None, 3], "max_kw": [None, 12.0], "node_kind": "cnc_mill"},
+    )
+    html = portal_client(admin).get("/ops/audit/").content.decode()
+    for words in (
+        "Fabrication node <small>Mill-01 (CNC mill)</small>",
+        "Status: Configured → Idle",
+        "Approval: Pending approval → Approved",
+        "Approved at: 2026-12-07 10:40:42 UTC",
+        "Site: 3",
+        "Max (kW): 12.0",
+        "Node kind: CNC mill",
+        '<option value="vendors.fabricationnode" >Fabrication node</option>',
+    ):
+        assert words in html, words
+    for code in ("vendors.fabricationnode <", "approved_at", "site_id", "max_kw", "cnc_mill<"):
+        assert code not in html.replace('value="vendors.fabricationnode"', ""), code
+    assert FabricationNode._meta.get_field("status").choices  # labels come from the model
+    # filtering by a type keeps it chosen; the API keeps the raw codes
+    chosen = portal_client(admin).get("/ops/audit/", {"object_type": "energy.sitepowercap"})
+    assert '<option value="energy.sitepowercap" selected>' in chosen.content.decode()
+    body = jwt_client(admin).get("/api/v1/audit-log/?object_type=vendors.fabricationnode").json()
+    changes = body["results"][0]["changes"]
+    assert changes["status"] == ["configured", "idle"] and "approved_at" in changes

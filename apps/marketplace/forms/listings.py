@@ -19,12 +19,64 @@ from apps.marketplace.models import Listing
 from apps.marketplace.selectors.listings import SORT_LABELS
 from apps.marketplace.services.listings import MAX_STEPS, playbook_step_settings
 from apps.users.models import Organization
+from apps.vendors import catalog
 
 MONEY_INPUT = forms.NumberInput(attrs={"step": "0.01", "min": "0.50"})
 
 
 def _words(value: Any) -> str:
     return ", ".join(value or [])
+
+
+FACET_KINDS = {"materials": "material", "processes": "process"}
+
+
+def catalogue_field(name: str, help_text: str) -> forms.MultipleChoiceField:
+    """Materials or processes ticked from the catalogue (the service refuses a pair that
+    does not fit: apps.vendors.catalog.pairing_problems; static/js/listing_catalogue.js
+    keeps the ticks fitting on the page)."""
+    choices = catalog.material_choices() if name == "materials" else catalog.process_choices()
+    return forms.MultipleChoiceField(
+        choices=choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"data-catalogue": FACET_KINDS[name]}),
+        help_text=help_text,
+    )
+
+
+def catalogue_codes(values: Any, *, kind: str) -> list[str]:
+    """Stored values as the codes the check boxes carry; values outside the catalogue (from
+    before it) stay as they are, to be shown and refused by name."""
+    texts = [v for v in values or [] if isinstance(v, str)]
+    codes, unknown = catalog.codes_clean(texts, kind=kind)
+    return [*codes, *unknown]
+
+
+def posted_initial(data: Any) -> dict[str, Any]:
+    """A posted form as initial values for showing it again ("Add a step"), the ticked
+    materials and processes as lists."""
+    initial = data.dict()
+    for name in FACET_KINDS:
+        initial[name] = data.getlist(name)
+    return initial
+
+
+def keep_unknown_choices(form: forms.Form) -> None:
+    """A value the catalogue does not know (an older listing's "nylon") stays on the form,
+    ticked, so the seller sees it refused by name instead of losing it silently."""
+    for name in FACET_KINDS:
+        if name not in form.fields:
+            continue
+        field = form.fields[name]
+        if form.is_bound:
+            getlist = getattr(form.data, "getlist", None)
+            current = getlist(form.add_prefix(name)) if getlist else []
+        else:
+            current = form.initial.get(name) or []
+        known = dict(field.choices)  # type: ignore[attr-defined]
+        extra = [(v, v) for v in current if isinstance(v, str) and v not in known]
+        if extra:
+            field.choices = [*field.choices, *extra]  # type: ignore[attr-defined]
 
 
 class ListingFieldsForm(forms.Form):
@@ -43,12 +95,8 @@ class ListingFieldsForm(forms.Form):
     tags = forms.CharField(
         required=False, help_text="Comma separated, up to 10 (e.g. drone, bracket)."
     )
-    materials = forms.CharField(
-        required=False, help_text="Comma separated; empty: from the content."
-    )
-    processes = forms.CharField(
-        required=False, help_text="Comma separated; empty: from the content."
-    )
+    processes = catalogue_field("processes", "None ticked: the content's.")
+    materials = catalogue_field("materials", "None ticked: the content's.")
 
     def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -66,12 +114,24 @@ class ListingFieldsForm(forms.Form):
             self.fields["price"].label = "Price per hour"
         else:
             self.fields["price"].label = "Price per licence"
+        sources: dict[str, str] = {
+            Listing.Kind.PLAYBOOK: "What the playbook is written for; buyers filter by them.",
+            Listing.Kind.TEMPLATE: "None ticked: those of the parts.",
+            Listing.Kind.CAPACITY: "None ticked: those of your approved machines of that kind.",
+        }
+        source = sources.get(kind)
+        for name in FACET_KINDS:
+            if source and name in self.fields:
+                self.fields[name].help_text = source
+        keep_unknown_choices(self)
 
     def listing_values(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
-        for name in ("tags", "materials", "processes"):
+        if "tags" in data:
+            data["tags"] = data["tags"] or ""
+        for name in FACET_KINDS:
             if name in data:
-                data[name] = data[name] or ""
+                data[name] = list(data[name] or [])
         return data
 
 
@@ -140,8 +200,8 @@ class ListingEditForm(ListingFieldsForm):
             "currency": listing.currency,
             "licence": listing.licence,
             "tags": _words(facets["tag"]),
-            "materials": _words(facets["material"]),
-            "processes": _words(facets["process"]),
+            "materials": catalogue_codes(facets["material"], kind="material"),
+            "processes": catalogue_codes(facets["process"], kind="process"),
             "min_hours": listing.min_hours,
             "max_hours": listing.max_hours,
         }
@@ -215,7 +275,9 @@ def filled_rows(rows: forms.BaseFormSet, fields: tuple[str, ...]) -> list[int]:
 STEP_FIELDS = ("title", "instructions", "settings", "checks")
 
 
-def playbook_content(steps: forms.BaseFormSet, materials: str, processes: str) -> dict[str, Any]:
+def playbook_content(
+    steps: forms.BaseFormSet, materials: list[str], processes: list[str]
+) -> dict[str, Any]:
     """The steps filled in (blank ones dropped) as a playbook's content; the service checks it."""
     chosen = []
     for index in filled_rows(steps, STEP_FIELDS):
@@ -230,8 +292,8 @@ def playbook_content(steps: forms.BaseFormSet, materials: str, processes: str) -
         )
     return {
         "steps": chosen,
-        "materials": [v.strip() for v in materials.split(",") if v.strip()],
-        "processes": [v.strip() for v in processes.split(",") if v.strip()],
+        "materials": list(materials),
+        "processes": list(processes),
     }
 
 
@@ -264,6 +326,14 @@ class TemplatePartForm(forms.Form):
             )
             if current and current not in dict(field.choices):  # type: ignore[attr-defined]
                 field.choices = [*field.choices, (current, current)]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        process, material = data.get("process"), data.get("material")
+        problem = catalog.pair_problem(process, material) if process and material else None
+        if problem:
+            self.add_error("material", problem)
+        return data
 
     @staticmethod
     def initial_for(part: dict[str, Any]) -> dict[str, Any]:
@@ -368,8 +438,8 @@ class VersionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="What changed: buyers see it with the version.",
     )
-    materials = forms.CharField(required=False, help_text="Comma separated (playbooks).")
-    processes = forms.CharField(required=False, help_text="Comma separated (playbooks).")
+    processes = catalogue_field("processes", "What the playbook is written for.")
+    materials = catalogue_field("materials", "What the playbook is written for.")
     min_hours = forms.IntegerField(min_value=1, max_value=10000)
     max_hours = forms.IntegerField(min_value=1, max_value=10000)
 
@@ -381,6 +451,7 @@ class VersionForm(forms.Form):
         if kind != Listing.Kind.CAPACITY:
             del self.fields["min_hours"]
             del self.fields["max_hours"]
+        keep_unknown_choices(self)
 
 
 class RetireForm(forms.Form):

@@ -25,6 +25,7 @@ from apps.marketplace.models import Listing, ListingFacet, ListingImage, Listing
 from apps.marketplace.selectors.listings import listing_can_manage
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Role, Scope, scope_for
+from apps.vendors import catalog
 from apps.vendors.models import FabricationNode
 
 MIN_PRICE = Decimal("0.50")
@@ -169,6 +170,43 @@ def _facet_values(raw: Any, field: str, errors: Errors) -> list[str]:
     return values
 
 
+CATALOGUE_FACETS = {"materials": "material", "processes": "process"}
+
+
+def _catalogue_values(raw: Any, field: str, errors: Errors) -> list[str]:
+    """A listing's or playbook's materials or processes as catalogue codes (any spelling the
+    catalogue knows), in catalogue order; values it does not know are refused as typed."""
+    if raw is None:
+        return []
+    items: Iterable[Any] = raw.split(",") if isinstance(raw, str) else raw
+    if any(not isinstance(item, str) for item in items):
+        _add(errors, field, "Words, not numbers or objects.")
+        return []
+    texts = [" ".join(item.split()) for item in items if item.strip()]
+    codes, unknown = catalog.codes_clean(texts, kind=CATALOGUE_FACETS[field])
+    if unknown:
+        _add(errors, field, catalog.unknown_message(CATALOGUE_FACETS[field], *unknown))
+    return codes
+
+
+def _pairing(processes: list[str], materials: list[str], errors: Errors) -> None:
+    """Materials and processes named together must fit each other (the catalogue says which
+    process works which material)."""
+    for field, message in catalog.pairing_problems(
+        processes=processes, materials=materials
+    ).items():
+        if field not in errors:  # an unknown value is the first thing to fix
+            _add(errors, field, message)
+
+
+def _merge(errors: Errors, exc: ValidationError) -> None:
+    """A nested check's errors added to `errors`, each message once (a playbook's materials
+    are checked as the listing's and as its content's)."""
+    for field, messages in exc.message_dict.items():
+        kept = errors.setdefault(field, [])
+        kept.extend(m for m in messages if m not in kept)
+
+
 def _hours(min_hours: Any, max_hours: Any, errors: Errors) -> tuple[int, int]:
     try:
         low, high = int(min_hours), int(max_hours)
@@ -295,8 +333,9 @@ def playbook_content_check(content: Any) -> dict[str, Any]:
                 "checks": [c.strip() for c in checks if c.strip()],
             }
         )
-    materials = _facet_values(content.get("materials") or [], "materials", errors)
-    processes = _facet_values(content.get("processes") or [], "processes", errors)
+    materials = _catalogue_values(content.get("materials") or [], "materials", errors)
+    processes = _catalogue_values(content.get("processes") or [], "processes", errors)
+    _pairing(processes, materials, errors)
     if errors:
         raise ValidationError(errors)
     return {"steps": cleaned, "materials": materials, "processes": processes}
@@ -434,9 +473,10 @@ def listing_create(
     licence = _licence(licence, kind, errors)
     facets = {
         "tags": _facet_values(tags, "tags", errors),
-        "materials": _facet_values(materials, "materials", errors),
-        "processes": _facet_values(processes, "processes", errors),
+        "materials": _catalogue_values(materials, "materials", errors),
+        "processes": _catalogue_values(processes, "processes", errors),
     }
+    _pairing(facets["processes"], facets["materials"], errors)
     extra: dict[str, Any] = {}
     version: dict[str, Any] = {}
     if kind == Listing.Kind.TEMPLATE:
@@ -469,8 +509,7 @@ def listing_create(
         try:
             version = playbook_content_check(content)
         except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                errors.setdefault(field, []).extend(messages)
+            _merge(errors, exc)
         facets["materials"] = facets["materials"] or version.get("materials", [])
         facets["processes"] = facets["processes"] or version.get("processes", [])
     else:
@@ -538,10 +577,28 @@ def listing_update(*, by: User, listing: Listing, **fields: Any) -> Listing:
     if "licence" in fields:
         values["licence"] = _licence(fields["licence"], listing.kind, errors)
     facets = {
-        name: _facet_values(fields[name], name, errors)
+        name: (_catalogue_values if name in CATALOGUE_FACETS else _facet_values)(
+            fields[name], name, errors
+        )
         for name in ("tags", "materials", "processes")
         if name in fields
     }
+    if {"materials", "processes"} & set(facets):
+        # the side not given is the listing's own
+        current = {
+            name: list(
+                listing.facets.filter(facet=facet).order_by("id").values_list("value", flat=True)
+            )
+            for name, facet in (
+                ("materials", ListingFacet.Facet.MATERIAL),
+                ("processes", ListingFacet.Facet.PROCESS),
+            )
+        }
+        _pairing(
+            facets.get("processes", current["processes"]),
+            facets.get("materials", current["materials"]),
+            errors,
+        )
     hours_changed = False
     if capacity and ({"min_hours", "max_hours"} & set(fields)):
         low, high = _hours(

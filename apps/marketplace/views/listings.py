@@ -35,8 +35,10 @@ from apps.marketplace.forms.listings import (
     TemplatePartForm,
     TemplatePartFormSet,
     VersionForm,
+    catalogue_codes,
     filled_rows,
     playbook_content,
+    posted_initial,
     rows_raw,
     steps_raw,
     template_content,
@@ -74,6 +76,7 @@ from apps.users.access import action_required
 from apps.users.models import Organization
 from apps.users.roles import Action, Scope, scope_for
 from apps.users.types import AuthenticatedHttpRequest
+from apps.vendors import catalog
 from apps.vendors.models import FabricationNode
 
 SERVICE_ERRORS = (ValidationError, Conflict)
@@ -264,13 +267,16 @@ class _Rows:
         return all(checked)
 
     def content(
-        self, materials: str = "", processes: str = "", previous: Any = None
+        self,
+        materials: list[str] | None = None,
+        processes: list[str] | None = None,
+        previous: Any = None,
     ) -> tuple[Any, list[int] | None]:
         """The content the rows make (None: no part typed), and which rows it came from.
         `previous`: a template's parameters so far (their smallest values and defaults stay)."""
         if self.steps is not None:
             kept = filled_rows(self.steps, STEP_FIELDS)
-            return playbook_content(self.steps, materials, processes), kept
+            return playbook_content(self.steps, materials or [], processes or []), kept
         if self.parts is not None and self.params is not None and self.parts.is_bound:
             content, kept = template_content(self.parts, self.params, previous)
             return (content if kept else None), kept
@@ -287,7 +293,13 @@ def _create_page(
     return render(
         request,
         "marketplace/listing_form.html",
-        {"kind": kind, "kind_label": Listing.Kind(kind).label, "form": form, **rows.context()},
+        {
+            "kind": kind,
+            "kind_label": Listing.Kind(kind).label,
+            "form": form,
+            "materials_by_process": catalog.materials_by_process(),
+            **rows.context(),
+        },
         status=status,
     )
 
@@ -316,7 +328,7 @@ def listing_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         return _create_page(request, kind, form, _Rows(kind))
     rows = _Rows.posted(kind, request)
     if "add_step" in request.POST or "add_part" in request.POST:
-        form = ListingCreateForm(initial=request.POST.dict(), **options)
+        form = ListingCreateForm(initial=posted_initial(request.POST), **options)
         return _create_page(request, kind, form, rows)
     form = ListingCreateForm(request.POST, **options)
     kept: list[int] | None = None
@@ -325,7 +337,7 @@ def listing_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         template = values.get("template")
         if values.get("organization") is None:
             values["organization"] = template.organization if template else org
-        content, kept = rows.content(values.get("materials", ""), values.get("processes", ""))
+        content, kept = rows.content(values.get("materials"), values.get("processes"))
         if content is not None:
             values["content"] = content
         if kind == Listing.Kind.TEMPLATE and content is None and not template:
@@ -366,7 +378,13 @@ def listing_edit_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
     return render(
         request,
         "marketplace/listing_form.html",
-        {"kind": listing.kind, "listing": listing, "form": form, "editing": True},
+        {
+            "kind": listing.kind,
+            "listing": listing,
+            "form": form,
+            "editing": True,
+            "materials_by_process": catalog.materials_by_process(),
+        },
         status=status,
     )
 
@@ -386,6 +404,7 @@ def _version_page(
             "form": form,
             **rows.context(),
             "latest": listing.versions.order_by("-number").first(),
+            "materials_by_process": catalog.materials_by_process(),
         },
         status=status,
     )
@@ -408,8 +427,8 @@ def listing_version_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
         initial = {
             "min_hours": listing.min_hours,
             "max_hours": listing.max_hours,
-            "materials": ", ".join(content.get("materials", [])),
-            "processes": ", ".join(content.get("processes", [])),
+            "materials": catalogue_codes(content.get("materials"), kind="material"),
+            "processes": catalogue_codes(content.get("processes"), kind="process"),
         }
         rows_initial: Any = content
         if row_kind == Listing.Kind.PLAYBOOK:
@@ -420,14 +439,14 @@ def listing_version_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
         )
     rows = _Rows.posted(row_kind, request)
     if "add_step" in request.POST or "add_part" in request.POST:
-        form = VersionForm(initial=request.POST.dict(), kind=listing.kind)
+        form = VersionForm(initial=posted_initial(request.POST), kind=listing.kind)
         return _version_page(request, listing, form, rows)
     form = VersionForm(request.POST, kind=listing.kind)
     kept: list[int] | None = None
     if form.is_valid() and rows.is_valid():
         data = form.cleaned_data
         new_content, kept = rows.content(
-            data.get("materials", ""), data.get("processes", ""), content.get("parameters")
+            data.get("materials"), data.get("processes"), content.get("parameters")
         )
         if row_kind == Listing.Kind.TEMPLATE and new_content is None:
             new_content = {"parts": []}  # every row blanked: the service says a part is needed
