@@ -37,6 +37,7 @@ from apps.maintenance.services.training import (
     FAILURE,
     failure_model_train_and_register,
     failure_split,
+    rul_model_train_and_register,
 )
 from apps.telemetry.services import telemetry_ingest
 from edge.simulators.machines import Fault, MachineModel
@@ -375,6 +376,10 @@ def test_a_failure_model_trained_on_simulated_mills_speaks_for_mills_only(
     assert model.metrics["brier"] == calibration["brier"] < calibration["brier_baseline"]
     assert "run-to-failure histories (8 units" in model.training["sources"][0]
     assert model.training["inputs"]["vibration_mm_s"]["present"] > 0.99
+    # and the remaining-life model on the same histories records what it may speak for too
+    rul_row = rul_model_train_and_register()
+    assert isinstance(rul_row, TrainedModel) and rul_row.is_active, rul_row
+    assert rul_row.training["inputs"]["spindle_rpm"]["present"] > 0.99
     # and the registry page shows what the interval rests on
     page = portal_client(fleet["engineer"]).get("/maintenance/models/").content.decode()
     assert "Held-out calibration (the failure probability&#x27;s interval)" in page
@@ -399,6 +404,8 @@ def test_a_failure_model_trained_on_simulated_mills_speaks_for_mills_only(
     assert healthy.failure_probability is not None and healthy.failure_probability < 0.2
     assert healthy.failure_low is not None and healthy.failure_high is not None
     assert healthy.failure_evidence["model"] == f"{FAILURE} v{model.version}"
+    assert healthy.rul_value is not None and healthy.rul_low is not None
+    assert "not_applied" not in healthy.rul_evidence
     # and the printer is not asked: it has no spindle, and its nozzle is no mill's housing
     printed = NodeHealth.objects.get(node=printer)
     assert printed.failure_probability is None
@@ -407,6 +414,10 @@ def test_a_failure_model_trained_on_simulated_mills_speaks_for_mills_only(
     assert "outside its training data: Temperature (°C) 210" in not_applied
     text = portal_client(fleet["vendor"]).get(f"/maintenance/nodes/{printer.pk}/").content.decode()
     assert "Not given: the failure model was not asked about this node" in text
+    # nor is the remaining-life model: a printer got a mill's remaining life before
+    assert printed.rul_value is None and printed.rul_hours is None
+    assert "Spindle speed (rpm)" in printed.rul_evidence["not_applied"]
+    assert "Not given: the remaining-life model was not asked about this node" in text
 
     # when: the mill's bearing wears, and it is scored again ten minutes later
     machine.inject(Fault.BEARING_WEAR, 3000)
@@ -418,3 +429,30 @@ def test_a_failure_model_trained_on_simulated_mills_speaks_for_mills_only(
     assert worn.failure_probability is not None
     assert worn.failure_probability > healthy.failure_probability
     assert "smoothing" in worn.failure_evidence
+
+
+def test_the_rul_model_is_not_asked_where_a_critical_alert_sets_the_life(mill):
+    from apps.maintenance.models import Alert
+    from apps.maintenance.services.remaining_life import rul_not_applied_fields
+
+    fields = rul_not_applied_fields(node=mill, why="outside its training data")
+    assert fields["rul_value"] is None and fields["rul_evidence"]["caps"] == []
+    Alert.objects.create(
+        node=mill,
+        signal="vibration_mm_s",
+        severity="critical",
+        value=11.5,
+        peak=11.5,
+        threshold=4.0,
+        rule_text="above 4",
+        first_seen=timezone.now(),
+        last_seen=timezone.now(),
+    )
+    fields = rul_not_applied_fields(node=mill, why="outside its training data")
+    # the failure is under way: no model needed to say there is no life left
+    assert (fields["rul_value"], fields["rul_low"], fields["rul_evidence"]["capped_at"]) == (
+        0.0,
+        None,
+        0.0,
+    )
+    assert fields["rul_evidence"]["not_applied"] == "outside its training data"

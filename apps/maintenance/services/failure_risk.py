@@ -33,15 +33,9 @@ from apps.maintenance.learning.calibration import Bin, bin_for
 from apps.maintenance.learning.features import Table
 from apps.maintenance.models import MaintenanceWindow, Prediction
 from apps.maintenance.services.remaining_life import critical_alert_evidence
-from apps.maintenance.services.training import HORIZON_H
-from apps.telemetry.models import SIGNAL_LABELS
+from apps.maintenance.services.training import HORIZON_H, inputs_inapplicable
 from apps.vendors.models import FabricationNode
 
-# The model is asked only about readings like those it learnt from: an input that every
-# training row held (this share) must be reported, and each one reported must lie within its
-# training range (0.5-99.5 percentiles) widened by this share of it on either side.
-REQUIRED_SHARE = 0.99
-RANGE_MARGIN = 0.1
 SMOOTHING_TAU_H = 0.5
 RISING_FASTER = 3.0
 SMOOTHING_RESET_H = 48.0
@@ -50,31 +44,10 @@ TREND_FLOOR = 0.5  # the vibration trend reaches its limit within the horizon: m
 
 
 def failure_inapplicable(*, row: TrainedModel, levels: Table) -> str:
-    """Why the failure model `row` may not be asked about a node's `levels` (one row), or ""
-    when it may: an input every training row held is not reported, or a reading lies outside
-    what it was trained on (a mill model asked about a printer, a slow machine's model about a
-    fast one: its trees would answer from their outermost leaves, with any confidence).
-    Versions stored before the ranges were (failure-1) are asked about anything."""
-    inputs: dict[str, dict[str, float]] = (row.training or {}).get("inputs") or {}
-    absent, outside = [], []
-    for name, seen in inputs.items():
-        label = SIGNAL_LABELS.get(name, name)
-        if not levels.has(name):
-            if seen["present"] >= REQUIRED_SHARE:
-                absent.append(label)
-            continue
-        value = float(levels.column(name)[0])
-        margin = RANGE_MARGIN * (seen["high"] - seen["low"])
-        if not seen["low"] - margin <= value <= seen["high"] + margin:
-            outside.append(
-                f"{label} {value:.4g} (trained on {seen['low']:.4g} to {seen['high']:.4g})"
-            )
-    reasons = []
-    if absent:
-        reasons.append(f"the node does not report {', '.join(absent)}, which its training held")
-    if outside:
-        reasons.append(f"the node's readings are outside its training data: {'; '.join(outside)}")
-    return "; ".join(reasons)
+    """Why the failure model `row` may not be asked about a node's `levels` (one row), or "":
+    services/training.py inputs_inapplicable (a mill model asked about a printer would answer
+    from its trees' outermost leaves, with any confidence)."""
+    return inputs_inapplicable(row=row, levels=levels)
 
 
 def calibration_bins(row: TrainedModel) -> list[Bin]:

@@ -31,8 +31,15 @@ from django.conf import settings
 from apps.core.labels import label, quantity
 from apps.core.models import TrainedModel
 from apps.maintenance.learning import rul
+from apps.maintenance.learning.features import Table
 from apps.maintenance.models import Alert, MaintenanceWindow, Prediction, Severity
-from apps.maintenance.services.training import HORIZON_H, Series, node_series, rul_model_load
+from apps.maintenance.services.training import (
+    HORIZON_H,
+    Series,
+    inputs_inapplicable,
+    node_series,
+    rul_model_load,
+)
 from apps.vendors.models import FabricationNode
 
 CYCLE_SIGNAL = "cycle"
@@ -81,6 +88,16 @@ class RulEstimate:
         }
 
 
+@dataclass(frozen=True)
+class RulNotApplied:
+    """The active RUL model was not asked about the node: `why` (services/training.py
+    inputs_inapplicable), e.g. a model trained on mills asked about a printer at work."""
+
+    model: str
+    version: int
+    why: str
+
+
 EMPTY_FIELDS: dict[str, Any] = {
     "rul_hours": None,
     "rul_unit": "",
@@ -121,15 +138,26 @@ def per_cycle(series: Series) -> tuple[np.ndarray, np.ndarray, list[str], float 
     return cycles, out, others, rate
 
 
+def latest_levels(values: np.ndarray, signals: list[str]) -> Table:
+    """One row: each signal's newest finite value in `values` (NaN where it has none)."""
+    latest = np.full(len(signals), math.nan)
+    for j in range(len(signals)):
+        finite = np.flatnonzero(np.isfinite(values[:, j]))
+        if len(finite):
+            latest[j] = values[finite[-1], j]
+    return Table(list(signals), latest.reshape(1, -1))
+
+
 def rul_estimate(
     *,
     node: FabricationNode,
     now: datetime,
     hours_model: TrainedModel | None,
     cycles_model: TrainedModel | None,
-) -> RulEstimate | None:
+) -> RulEstimate | RulNotApplied | None:
     """The raw RUL of `node` in its unit with the model's interval; None without a model for
-    its unit or without readings."""
+    its unit or without readings; RulNotApplied when the node reads unlike what the model was
+    trained on (its newest value of each signal against the model's training ranges)."""
     if hours_model is None and cycles_model is None:
         return None
     probe = node_series(node_id=node.pk, start=now - PROBE, end=now, max_points=PROBE_POINTS)
@@ -163,6 +191,9 @@ def rul_estimate(
             return None
         row_model = hours_model
         times, values, signals = history.times_s, history.values, history.signals
+    why_not = inputs_inapplicable(row=row_model, levels=latest_levels(values, signals))
+    if why_not:
+        return RulNotApplied(model=row_model.name, version=row_model.version, why=why_not)
     model = rul_model_load(row_model)
     predicted, low, high = model.predict_interval(model.history_row(times, values, signals))
     value = float(predicted[0])
@@ -257,6 +288,24 @@ def critical_alert_evidence(node: FabricationNode) -> list[str]:
             f"limit {quantity(alert.threshold, alert.signal)}{per}; {alert.rule_text})"
         )
     return said
+
+
+def rul_not_applied_fields(*, node: FabricationNode, why: str) -> dict[str, Any]:
+    """Prediction / NodeHealth fields when the RUL model was not asked about the node (`why`):
+    no remaining life, unless the evidence alone sets one (an open critical alert: 0, the
+    failure is under way), and then without an interval: nothing measured it."""
+    caps = critical_alert_evidence(node)
+    evidence: dict[str, Any] = {"not_applied": why, "caps": caps}
+    if not caps:
+        return {**EMPTY_FIELDS, "rul_evidence": evidence}
+    evidence["capped_at"] = 0.0
+    return {
+        **EMPTY_FIELDS,
+        "rul_hours": 0.0,
+        "rul_unit": rul.HOURS,
+        "rul_value": 0.0,
+        "rul_evidence": evidence,
+    }
 
 
 def rul_reconcile(

@@ -36,7 +36,9 @@ from apps.maintenance.services.realtime import maintenance_broadcast
 from apps.maintenance.services.remaining_life import (
     EMPTY_FIELDS,
     RulEstimate,
+    RulNotApplied,
     rul_estimate,
+    rul_not_applied_fields,
     rul_reconcile,
 )
 from apps.maintenance.services.tickets import ticket_raise
@@ -80,6 +82,7 @@ class NodeScore:
     rul: RulEstimate | None = None  # raw; smoothed and capped by node_score_apply
     failure: FailureEstimate | None = None  # likewise, smoothed and floored
     failure_not_applied: str = ""  # why the active failure model was not asked
+    rul_not_applied: str = ""  # why the active RUL model was not asked
 
 
 def _levels(series: Any, *, since_s: float) -> Table:
@@ -188,12 +191,16 @@ def node_score(
             and trend.hours_to_limit <= TREND_MAX_EXTRAPOLATION * span_h
         ):
             score.vibration_hours_to_limit = round(trend.hours_to_limit, 2)
-    score.rul = rul_estimate(
+    rul_answer = rul_estimate(
         node=node,
         now=now,
         hours_model=_active(RUL, active),
         cycles_model=_active(RUL_CYCLES, active),
     )
+    if isinstance(rul_answer, RulNotApplied):
+        score.rul_not_applied = f"{rul_answer.model} v{rul_answer.version}: {rul_answer.why}"
+    else:
+        score.rul = rul_answer
     if score.rul is not None:
         score.rul_hours = score.rul.hours
         score.models[score.rul.model] = score.rul.version
@@ -247,6 +254,8 @@ def node_score_apply(*, node: FabricationNode, score: NodeScore, now: datetime) 
             failure_probability=health.failure_probability,
             vibration_hours_to_limit=health.vibration_hours_to_limit,
         ).fields()
+    elif score.rul_not_applied:
+        rul_fields = rul_not_applied_fields(node=node, why=score.rul_not_applied)
     for name, value in rul_fields.items():
         setattr(health, name, value)
     health.save()
@@ -366,6 +375,7 @@ def node_score_run(
         not score.models
         and score.vibration_hours_to_limit is None
         and not score.failure_not_applied
+        and not score.rul_not_applied
     ):
         return None  # nothing heard, or nothing to score with
     health = NodeHealth.objects.filter(node=node).first()

@@ -58,7 +58,7 @@ from apps.maintenance.models import (
     Ticket,
 )
 from apps.telemetry import rollups
-from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.models import SIGNAL_LABELS, TelemetryPoint
 from apps.telemetry.selectors import SIGNALS, point_range_downsampled
 from apps.vendors.models import FabricationNode
 
@@ -196,6 +196,59 @@ def input_ranges(table: Table, columns: list[str]) -> dict[str, dict[str, float]
             "high": round(float(high), 4),
         }
     return out
+
+
+# A model is asked only about readings like those it learnt from: an input that every
+# training row held (this share) must be reported, and each one reported must lie within its
+# training range (0.5-99.5 percentiles) widened by this share of it on either side.
+REQUIRED_SHARE = 0.99
+RANGE_MARGIN = 0.1
+
+
+def inputs_inapplicable(*, row: TrainedModel, levels: Table) -> str:
+    """Why the model `row` may not be asked about a node's `levels` (one row), or "" when it
+    may: an input every training row held is not reported, or a reading lies outside what it
+    was trained on (a mill model asked about a printer, a slow machine's model about a fast
+    one: its trees would answer from their outermost leaves, with any confidence). Versions
+    stored before their input ranges were recorded are asked about anything."""
+    inputs: dict[str, dict[str, float]] = (row.training or {}).get("inputs") or {}
+    absent, outside = [], []
+    for name, seen in inputs.items():
+        label = SIGNAL_LABELS.get(name, name)
+        if not levels.has(name):
+            if seen["present"] >= REQUIRED_SHARE:
+                absent.append(label)
+            continue
+        value = float(levels.column(name)[0])
+        if math.isnan(value):
+            if seen["present"] >= REQUIRED_SHARE:
+                absent.append(label)
+            continue
+        margin = RANGE_MARGIN * (seen["high"] - seen["low"])
+        if not seen["low"] - margin <= value <= seen["high"] + margin:
+            outside.append(
+                f"{label} {value:.4g} (trained on {seen['low']:.4g} to {seen['high']:.4g})"
+            )
+    reasons = []
+    if absent:
+        reasons.append(f"the node does not report {', '.join(absent)}, which its training held")
+    if outside:
+        reasons.append(f"the node's readings are outside its training data: {'; '.join(outside)}")
+    return "; ".join(reasons)
+
+
+def run_input_ranges(runs: list[rul.Run]) -> dict[str, dict[str, float]]:
+    """input_ranges over every reading of run-to-failure histories (their signals may differ)."""
+    signals = sorted({s for run in runs for s in run.signals})
+    rows = sum(len(run.times_s) for run in runs)
+    values = np.full((rows, len(signals)), np.nan)
+    at = 0
+    for run in runs:
+        for j, name in enumerate(signals):
+            if name in run.signals:
+                values[at : at + len(run.times_s), j] = run.values[:, run.signals.index(name)]
+        at += len(run.times_s)
+    return input_ranges(Table(signals, values), signals)
 
 
 def platform_failures(*, now: datetime) -> tuple[Table, np.ndarray, int]:
@@ -828,6 +881,7 @@ def rul_model_train_and_register(
             "cap": model.cap,
             "trees": model.trees,
             "operating_settings": [] if model.conditions is None else model.conditions.settings,
+            "inputs": run_input_ranges(runs),
             "interval": "5-95% residuals of held-out units, per tercile of the prediction",
             "compared_with": against,
             "fingerprint": fingerprint,
