@@ -14,9 +14,12 @@ class NotifyConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.labels import labels_register
+        from apps.core.ml import model_activated
         from apps.notify.models import Channel, Delivery, EventKind, Severity
+        from apps.notify.receivers import model_promoted
 
         labels_register("notify_event", EventKind.choices)
         labels_register("notify_channel", Channel.Kind.choices)
         labels_register("notify_delivery", Delivery.Status.choices)
         labels_register("severity", Severity.choices)
+        model_activated.connect(model_promoted, dispatch_uid="notify-model-promoted")
