@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
+
 
 @dataclass
 class Received:
     path: str
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict[str]
     body: bytes
 
     def json(self) -> Any:
@@ -44,7 +46,7 @@ class Receiver:
                     status = receiver.refuse_with
                     if status is None:
                         receiver.received.append(
-                            Received(self.path, dict(self.headers.items()), body)
+                            Received(self.path, CaseInsensitiveDict(self.headers.items()), body)
                         )
                     else:
                         receiver.refused += 1
