@@ -12,6 +12,10 @@ BEAT_SCHEDULE = {
         "task": "apps.notify.tasks.digests_flush_task",
         "schedule": 60.0,
     },
+    "notify-escalate": {
+        "task": "apps.notify.tasks.escalations_run_task",
+        "schedule": 60.0,
+    },
     "schedule-parts": {
         "task": "apps.jobs.tasks.parts_schedule_task",
         "schedule": 60.0,

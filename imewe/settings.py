@@ -271,6 +271,9 @@ NOTIFY_RETRY_BASE_S = float(os.environ.get("NOTIFY_RETRY_BASE_S", "30"))
 NOTIFY_RETRY_MAX_S = float(os.environ.get("NOTIFY_RETRY_MAX_S", "3600"))
 NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 12)
 NOTIFY_GROUP_WINDOW_S = env_int("NOTIFY_GROUP_WINDOW_S", 600)
+# A critical ticket not acknowledged within this many minutes goes to the next on-call person
+# of its site's rota (the rota's own time wins), then to the admins.
+NOTIFY_ESCALATE_AFTER_MIN = env_int("NOTIFY_ESCALATE_AFTER_MIN", 15)
 NOTIFY_HTTP_TIMEOUT_S = float(os.environ.get("NOTIFY_HTTP_TIMEOUT_S", "10"))
 # Webhook, chat and push URLs are user input: private, loopback and link-local addresses are
 # refused unless one of these networks (CIDR) contains them, e.g. "10.20.0.0/16" for an

@@ -4,6 +4,8 @@ are write-only: answers carry a hint (last four characters), never the value."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -15,7 +17,7 @@ from rest_framework.views import APIView
 
 from apps.core.filters import ChoiceIn, UtcIsoDateTimeFilter
 from apps.notify import selectors, services
-from apps.notify.models import Channel, Delivery, EventKind, Severity
+from apps.notify.models import Channel, Delivery, EventKind, OnCallRota, QuietHours, Severity
 from apps.notify.vapid import vapid_keys
 from apps.users.types import AuthenticatedRequest
 
@@ -245,3 +247,73 @@ class PushSubscriptionApi(APIView):
         data.is_valid(raise_exception=True)
         services.push_unsubscribe(user=request.user, endpoint=data.validated_data["endpoint"])
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class QuietHoursApi(APIView):
+    """One's own quiet hours: alerts below critical to one's own channels wait until they end."""
+
+    class InputSerializer(serializers.Serializer):
+        start = serializers.TimeField()
+        end = serializers.TimeField()
+        timezone = serializers.CharField(max_length=64, default="UTC")
+
+    class OutputSerializer(serializers.Serializer):
+        start = serializers.TimeField(allow_null=True)
+        end = serializers.TimeField(allow_null=True)
+        timezone = serializers.CharField(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: AuthenticatedRequest) -> Response:
+        quiet = QuietHours.objects.filter(user=request.user).first()
+        empty = {"start": None, "end": None, "timezone": None}
+        return Response(self.OutputSerializer(quiet).data if quiet else empty)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def put(self, request: AuthenticatedRequest) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        quiet = services.quiet_hours_set(
+            user=request.user, start=values["start"], end=values["end"], tz=values["timezone"]
+        )
+        return Response(self.OutputSerializer(quiet).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: AuthenticatedRequest) -> Response:
+        services.quiet_hours_clear(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RotaApi(APIView):
+    """An organization's on-call rota (its owners and the platform admins)."""
+
+    class InputSerializer(serializers.Serializer):
+        members = serializers.ListField(child=serializers.IntegerField(), max_length=50)
+        ack_minutes = serializers.IntegerField(default=15)
+
+    class OutputSerializer(serializers.Serializer):
+        organization = serializers.IntegerField()
+        ack_minutes = serializers.IntegerField()
+        members = serializers.ListField(child=serializers.DictField())
+
+    def _out(self, organization: Any) -> dict[str, Any]:
+        rota = OnCallRota.objects.filter(organization=organization).first()
+        slots = rota.slots.select_related("user").order_by("position") if rota else []
+        return {
+            "organization": organization.pk,
+            "ack_minutes": rota.ack_minutes if rota else None,
+            "members": [{"id": s.user_id, "email": s.user.email} for s in slots],
+        }
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        organization = get_object_or_404(selectors.organizations_managed(user=request.user), pk=pk)
+        return Response(self._out(organization))
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def put(self, request: AuthenticatedRequest, pk: int) -> Response:
+        organization = get_object_or_404(selectors.organizations_managed(user=request.user), pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.rota_set(by=request.user, organization=organization, **data.validated_data)
+        return Response(self._out(organization))

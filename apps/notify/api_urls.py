@@ -11,4 +11,6 @@ urlpatterns = [
     path("notify/deliveries/", api.DeliveryListApi.as_view(), name="notify-delivery-list"),
     path("notify/events/", api.EventKindListApi.as_view(), name="notify-event-kinds"),
     path("notify/push/", api.PushSubscriptionApi.as_view(), name="notify-push"),
+    path("notify/quiet-hours/", api.QuietHoursApi.as_view(), name="notify-quiet-hours"),
+    path("notify/rotas/<int:pk>/", api.RotaApi.as_view(), name="notify-rota"),
 ]

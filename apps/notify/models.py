@@ -32,6 +32,7 @@ class EventKind(models.TextChoices):
     PURCHASE_ORDER_CREATED = "purchase_order_created", "Purchase order created"
     STOCK_OUT_FORECAST = "stock_out_forecast", "Stock-out forecast"
     MODEL_PROMOTED = "model_promoted", "Model promoted"
+    ESCALATION = "notify_escalation", "Unacknowledged critical alert"
     DIGEST = "notify_digest", "Grouped alerts"
     TEST = "notify_test", "Test message"
 
@@ -159,6 +160,7 @@ class Delivery(TimeStampedModel):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    hold_until = models.DateTimeField(null=True, blank=True)  # HELD: for a digest, quiet hours
     sent_at = models.DateTimeField(null=True, blank=True)
     digest = models.ForeignKey(
         Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="grouped"
@@ -190,3 +192,77 @@ class PushSubscription(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.endpoint[:60]}"
+
+
+class QuietHours(TimeStampedModel):
+    """A person's nightly quiet period: alerts below critical to their own channels wait until
+    it ends (and go out then, grouped per subject); critical ones are never held."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quiet_hours"
+    )
+    start = models.TimeField()
+    end = models.TimeField()
+    timezone = models.CharField(max_length=64, default="UTC")
+
+    class Meta:
+        ordering = ["user"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.start:%H:%M}-{self.end:%H:%M} {self.timezone}"
+
+
+class OnCallRota(TimeStampedModel):
+    """Who is called, in order, when a critical alert of a site is not acknowledged in time;
+    after the last of them, the platform admins."""
+
+    organization = models.OneToOneField(
+        "users.Organization", on_delete=models.CASCADE, related_name="on_call_rota"
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="OnCallSlot", related_name="+", blank=True
+    )
+    ack_minutes = models.PositiveIntegerField(default=15)
+
+    class Meta:
+        ordering = ["organization"]
+
+    def __str__(self) -> str:
+        return f"on call at {self.organization_id}"
+
+
+class OnCallSlot(models.Model):
+    rota = models.ForeignKey(OnCallRota, on_delete=models.CASCADE, related_name="slots")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["rota", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["rota", "position"], name="notify_slot_position"),
+            models.UniqueConstraint(fields=["rota", "user"], name="notify_slot_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rota_id} #{self.position}: {self.user_id}"
+
+
+class Escalation(TimeStampedModel):
+    """A critical alert waiting for someone to acknowledge it. `key` names the thing ("ticket:12")
+    whose owning app answers "acknowledged yet?" through a registered check."""
+
+    key = models.CharField(max_length=80, unique=True)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="escalations")
+    organization = models.ForeignKey(
+        "users.Organization", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    step = models.PositiveSmallIntegerField(default=0)  # people called so far
+    next_at = models.DateTimeField(db_index=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.key} step {self.step}"

@@ -7,39 +7,49 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from datetime import time as clock
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
 from apps.core.background import task_enqueue, task_enqueue_on_commit
+from apps.core.services import notification_send
 from apps.notify.addresses import url_check
 from apps.notify.models import (
     SEVERITY_RANK,
     Channel,
     Delivery,
+    Escalation,
     Event,
     EventKind,
+    OnCallRota,
+    OnCallSlot,
     PushSubscription,
+    QuietHours,
     Rule,
     Severity,
 )
 from apps.notify.selectors import channel_can_manage, organization_can_manage
-from apps.notify.senders import SENDERS, SendError, apprise_url_check
+from apps.notify.senders import SENDERS, SendError, apprise_url_check, link_absolute
 from apps.notify.vapid import vapid_keys
-from apps.users.models import Organization, User
+from apps.users.models import Membership, Organization, User
+from apps.users.roles import Role
 
 logger = logging.getLogger(__name__)
 
 USER_ONLY_KINDS = {Channel.Kind.IN_APP, Channel.Kind.WEB_PUSH}
 # Kinds a person or organization may subscribe to (digests and tests are the platform's own).
-SUBSCRIBABLE = [k for k in EventKind.values if k not in (EventKind.DIGEST, EventKind.TEST)]
+PLATFORM_KINDS = (EventKind.DIGEST, EventKind.TEST, EventKind.ESCALATION)
+SUBSCRIBABLE = [k for k in EventKind.values if k not in PLATFORM_KINDS]
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -94,19 +104,21 @@ def _at_most(rank: int) -> list[str]:
 
 
 def _plan(*, event: Event, channel: Channel, grouped: bool = True) -> Delivery:
-    """The delivery of `event` on `channel`: sent now, or held for the digest when the channel
-    already had a message about the same subject within the window (the first critical one of
-    the window is never held)."""
+    """The delivery of `event` on `channel`: sent now, or held (for a digest when the channel
+    already had a message about the same subject within the window; until the end of its
+    owner's quiet hours). The first critical one of a window, and every critical one in quiet
+    hours, is never held."""
     # One planner per channel at a time: two events of one subject must not both count as
     # "the first in the window".
     Channel.objects.select_for_update().filter(pk=channel.pk).first()
-    status = Delivery.Status.PENDING
+    now = timezone.now()
+    hold_until: datetime | None = None
     window = settings.NOTIFY_GROUP_WINDOW_S
     if grouped and window > 0 and event.subject:
         recent = Delivery.objects.filter(
             channel=channel,
             subject=event.subject,
-            created_at__gte=timezone.now() - timedelta(seconds=window),
+            created_at__gte=now - timedelta(seconds=window),
             status__in=[Delivery.Status.PENDING, Delivery.Status.SENT, Delivery.Status.HELD],
         )
         if recent.exists():
@@ -117,13 +129,43 @@ def _plan(*, event: Event, channel: Channel, grouped: bool = True) -> Delivery:
                 .exists()
             )
             if not first_critical:
-                status = Delivery.Status.HELD
+                hold_until = now + timedelta(seconds=window)
+    quiet = None if event.kind == EventKind.TEST else quiet_until(channel=channel, event=event)
+    if quiet is not None:
+        hold_until = max(hold_until or quiet, quiet)
     delivery = Delivery.objects.create(
-        event=event, channel=channel, subject=event.subject, status=status
+        event=event,
+        channel=channel,
+        subject=event.subject,
+        status=Delivery.Status.PENDING if hold_until is None else Delivery.Status.HELD,
+        hold_until=hold_until,
     )
-    if status == Delivery.Status.PENDING:
+    if hold_until is None:
         _queue(delivery)
     return delivery
+
+
+def quiet_until(*, channel: Channel, event: Event, now: datetime | None = None) -> datetime | None:
+    """When the quiet hours of the channel's owner end, if `event` falls in them and may wait
+    (below critical; in-app notices are silent anyway); else None."""
+    if (
+        event.severity == Severity.CRITICAL
+        or channel.user_id is None
+        or channel.kind == Channel.Kind.IN_APP
+    ):
+        return None
+    quiet = QuietHours.objects.filter(user_id=channel.user_id).first()
+    if quiet is None or quiet.start == quiet.end:
+        return None
+    zone = ZoneInfo(quiet.timezone)
+    local = (now or timezone.now()).astimezone(zone)
+    t = local.time()
+    today_end = datetime.combine(local.date(), quiet.end, tzinfo=zone)
+    if quiet.start < quiet.end:  # within one day: 13:00-14:00
+        return today_end if quiet.start <= t < quiet.end else None
+    if t >= quiet.start:  # overnight, before midnight: ends tomorrow
+        return today_end + timedelta(days=1)
+    return today_end if t < quiet.end else None
 
 
 def _queue(delivery: Delivery) -> None:
@@ -233,29 +275,39 @@ def deliveries_resume(*, now: datetime | None = None) -> int:
 
 @transaction.atomic
 def digests_flush(*, now: datetime | None = None) -> int:
-    """Every minute: the held deliveries of each channel and subject whose window has passed
-    go out as one digest message. Returns how many digests were made."""
+    """Every minute: the held deliveries of each channel and subject whose hold has ended go
+    out as one digest message (one alone goes out as itself); a group still in its owner's
+    quiet hours waits, unless it holds something critical. Returns how many were released."""
     now = now or timezone.now()
-    window = timedelta(seconds=settings.NOTIFY_GROUP_WINDOW_S)
     groups = (
         Delivery.objects.filter(status=Delivery.Status.HELD)
         .values("channel_id", "subject")
-        .annotate(oldest=Min("created_at"))
-        .filter(oldest__lte=now - window)
+        .annotate(due=Min("hold_until"))
+        .filter(due__lte=now)
     )
-    made = 0
+    released = 0
     for group in groups:
         held = list(
             Delivery.objects.select_for_update(of=("self",))
-            .select_related("event")
+            .select_related("event", "channel")
             .filter(status=Delivery.Status.HELD, channel_id=group["channel_id"])
             .filter(subject=group["subject"])
             .order_by("pk")
         )
         if not held:
             continue
+        channel = held[0].channel
         events = [d.event for d in held]
         worst = max(events, key=lambda e: SEVERITY_RANK[Severity(e.severity)])
+        if quiet_until(channel=channel, event=worst, now=now) is not None:
+            continue
+        released += 1
+        if len(held) == 1:
+            Delivery.objects.filter(pk=held[0].pk).update(
+                status=Delivery.Status.PENDING, hold_until=None, updated_at=now
+            )
+            _queue(held[0])
+            continue
         digest = Event.objects.create(
             kind=EventKind.DIGEST,
             severity=worst.severity,
@@ -268,13 +320,133 @@ def digests_flush(*, now: datetime | None = None) -> int:
             subject=group["subject"],
             data={"events": [e.pk for e in events]},
         )
-        channel = Channel.objects.get(pk=group["channel_id"])
         _plan(event=digest, channel=channel, grouped=False)
         Delivery.objects.filter(pk__in=[d.pk for d in held]).update(
             status=Delivery.Status.GROUPED, digest=digest, updated_at=now
         )
-        made += 1
-    return made
+    return released
+
+
+# --- escalation -----------------------------------------------------------------------------
+
+# "ticket" -> a function telling whether ticket <id> was acknowledged (or no longer needs it);
+# registered by the app that owns the thing (maintenance, from its AppConfig.ready).
+ESCALATION_CHECKS: dict[str, Callable[[int], bool]] = {}
+
+
+def escalation_check_register(prefix: str, check: Callable[[int], bool]) -> None:
+    ESCALATION_CHECKS[prefix] = check
+
+
+def _rota_for(organization_ids: Iterable[int | None]) -> OnCallRota | None:
+    for org_id in organization_ids:
+        if org_id is not None:
+            rota = OnCallRota.objects.filter(organization_id=org_id).first()
+            if rota is not None:
+                return rota
+    return None
+
+
+def escalation_start(*, event: Event, key: str, organizations: Iterable[int | None]) -> Escalation:
+    """Watch a critical alert: if the owning app does not report it acknowledged within the
+    rota's time, the next on-call person hears of it, then the next, then the admins."""
+    rota = _rota_for(organizations)
+    minutes = rota.ack_minutes if rota else settings.NOTIFY_ESCALATE_AFTER_MIN
+    escalation, _ = Escalation.objects.get_or_create(
+        key=key,
+        defaults={
+            "event": event,
+            "organization": rota.organization if rota else None,
+            "next_at": timezone.now() + timedelta(minutes=minutes),
+        },
+    )
+    return escalation
+
+
+def escalations_run(*, now: datetime | None = None) -> int:
+    """Every minute: each due escalation whose alert is still unacknowledged calls its next
+    person. Returns how many people were called."""
+    now = now or timezone.now()
+    called = 0
+    due = Escalation.objects.filter(done_at__isnull=True, next_at__lte=now).values_list(
+        "pk", flat=True
+    )
+    for pk in list(due):
+        with transaction.atomic():
+            escalation = (
+                Escalation.objects.select_for_update(skip_locked=True)
+                .select_related("event")
+                .filter(pk=pk, done_at__isnull=True)
+                .first()
+            )
+            if escalation is not None:
+                called += _escalate(escalation, now=now)
+    return called
+
+
+def _escalate(escalation: Escalation, *, now: datetime) -> int:
+    prefix, _, ident = escalation.key.partition(":")
+    check = ESCALATION_CHECKS.get(prefix)
+    if check is None or not ident.isdigit() or check(int(ident)):
+        escalation.done_at, escalation.outcome = now, "acknowledged"
+        escalation.save(update_fields=["done_at", "outcome", "updated_at"])
+        return 0
+    rota = (
+        OnCallRota.objects.filter(organization_id=escalation.organization_id).first()
+        if escalation.organization_id
+        else None
+    )
+    slots = list(rota.slots.select_related("user").order_by("position")) if rota else []
+    minutes = rota.ack_minutes if rota else settings.NOTIFY_ESCALATE_AFTER_MIN
+    if escalation.step < len(slots):
+        targets = [slots[escalation.step].user]
+        escalation.outcome = f"called {targets[0].email}"
+    else:
+        targets = list(User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk"))
+        escalation.done_at = now
+        escalation.outcome = "called the admins"
+    escalation.step += 1
+    escalation.next_at = now + timedelta(minutes=minutes)
+    escalation.save(update_fields=["step", "next_at", "done_at", "outcome", "updated_at"])
+    original = escalation.event
+    waited = int((now - original.created_at).total_seconds() // 60)
+    event = Event.objects.create(
+        kind=EventKind.ESCALATION,
+        severity=Severity.CRITICAL,
+        title=f"Not acknowledged after {waited} min: {original.title}"[:200],
+        body=original.body,
+        link=original.link,
+        subject=original.subject,
+        data={"escalation": escalation.pk, "event": original.pk, "step": escalation.step},
+    )
+    event.users.set(targets)
+    for user in targets:
+        # Being on call means hearing of it: every active channel of the person, whatever its
+        # rules, and at least in-app and by e-mail when they have none.
+        channels = Channel.objects.filter(user=user, is_active=True).order_by("pk")
+        for channel in channels:
+            _plan(event=event, channel=channel, grouped=False)
+        if not channels:
+            notification_send(
+                user=user, title=event.title, body=event.body, level="critical", link=event.link
+            )
+            _mail_later(user.email, event)
+    return len(targets)
+
+
+def _mail_later(to: str, event: Event) -> None:
+    subject, body = (
+        f"[Imewe] Critical: {event.title}",
+        f"{event.body}\n\n{link_absolute(event.link)}",
+    )
+
+    def send() -> None:
+        try:
+            send_mail(subject, body.strip(), None, [to])
+        except OSError:
+            logger.warning("notify: escalation e-mail to %s not sent", to, exc_info=True)
+
+    transaction.on_commit(send)
 
 
 # --- channels and preferences ---------------------------------------------------------------
@@ -453,3 +625,57 @@ def push_subscribe(*, user: User, endpoint: str, p256dh: str, auth: str) -> Push
 
 def push_unsubscribe(*, user: User, endpoint: str) -> int:
     return PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()[0]
+
+
+# --- quiet hours and on-call rotas ----------------------------------------------------------
+
+
+@transaction.atomic
+def quiet_hours_set(*, user: User, start: clock, end: clock, tz: str = "UTC") -> QuietHours:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError({"timezone": [f"Unknown time zone {tz!r}."]}) from None
+    if start == end:
+        raise ValidationError(
+            {"end": ["The quiet hours must end at another time than they start."]}
+        )
+    quiet, _ = QuietHours.objects.update_or_create(
+        user=user, defaults={"start": start, "end": end, "timezone": tz}
+    )
+    return quiet
+
+
+def quiet_hours_clear(*, user: User) -> None:
+    QuietHours.objects.filter(user=user).delete()
+
+
+@transaction.atomic
+def rota_set(
+    *, by: User, organization: Organization, members: Sequence[int], ack_minutes: int
+) -> OnCallRota:
+    """The organization's on-call order (user ids, first called first): its members only."""
+    if not organization_can_manage(user=by, organization=organization):
+        raise PermissionDenied("Only the organization's owners set its on-call rota.")
+    if not 1 <= ack_minutes <= 1440:
+        raise ValidationError({"ack_minutes": ["Between 1 and 1440 minutes."]})
+    if len(set(members)) != len(members):
+        raise ValidationError({"members": ["A person is on the rota once."]})
+    known = set(
+        Membership.objects.filter(
+            organization=organization, user_id__in=members, user__is_active=True
+        ).values_list("user_id", flat=True)
+    )
+    strangers = [m for m in members if m not in known]
+    if strangers:
+        raise ValidationError(
+            {"members": [f"Not active members of {organization.name}: {strangers}."]}
+        )
+    rota, _ = OnCallRota.objects.update_or_create(
+        organization=organization, defaults={"ack_minutes": ack_minutes}
+    )
+    rota.slots.all().delete()
+    OnCallSlot.objects.bulk_create(
+        OnCallSlot(rota=rota, user_id=user_id, position=n) for n, user_id in enumerate(members)
+    )
+    return rota

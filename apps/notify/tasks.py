@@ -5,7 +5,13 @@ from typing import Any
 from celery import shared_task
 from django.db import OperationalError
 
-from apps.notify.services import deliveries_drain, deliveries_resume, digests_flush, retry_delay
+from apps.notify.services import (
+    deliveries_drain,
+    deliveries_resume,
+    digests_flush,
+    escalations_run,
+    retry_delay,
+)
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
@@ -30,3 +36,9 @@ def deliveries_resume_task() -> int:
 def digests_flush_task() -> int:
     """Every minute: held repeats whose grouping window passed go out as one digest each."""
     return digests_flush()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=5, max_retries=3)
+def escalations_run_task() -> int:
+    """Every minute: unacknowledged critical alerts go to the next on-call person."""
+    return escalations_run()

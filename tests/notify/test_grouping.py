@@ -19,6 +19,7 @@ def time_passes(seconds: float) -> None:
     shift = timedelta(seconds=seconds)
     Event.objects.update(created_at=F("created_at") - shift)
     Delivery.objects.update(created_at=F("created_at") - shift)
+    Delivery.objects.filter(hold_until__isnull=False).update(hold_until=F("hold_until") - shift)
 
 
 @pytest.fixture

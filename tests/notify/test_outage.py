@@ -29,11 +29,22 @@ def live_celery(own_redis: Any, settings: Any) -> Iterator[Any]:
     settings.NOTIFY_RETRY_MAX_S = 1.0
     saved = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager")}
     celery_app.conf.update(broker_url=broker, task_always_eager=False)
+    _forget_connections()
     try:
         with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
             yield celery_app
     finally:
         celery_app.conf.update(saved)
+        _forget_connections()
+
+
+def _forget_connections() -> None:
+    """The app keeps its broker connections and producers for the process: ones made for an
+    earlier test's broker would publish this test's tasks there."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
 
 
 def test_events_raised_while_the_receiver_is_down_arrive_once_in_order(fleet, live_celery):
@@ -63,7 +74,7 @@ def test_events_raised_while_the_receiver_is_down_arrive_once_in_order(fleet, li
                 organizations=[fleet["forge"]],
             )
             raised.append(event.pk)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while Delivery.objects.filter(attempts__gte=2).count() < 2:  # both heads retried
         assert time.monotonic() < deadline, list(Delivery.objects.values("status", "attempts"))
         time.sleep(0.1)
@@ -76,7 +87,7 @@ def test_events_raised_while_the_receiver_is_down_arrive_once_in_order(fleet, li
             time.sleep(0.05)
         receiver.refuse_with = None
         while Delivery.objects.filter(status="sent").count() < len(raised):
-            assert time.monotonic() < deadline + 20, list(
+            assert time.monotonic() < deadline + 60, list(
                 Delivery.objects.values("status", "attempts", "last_error")
             )
             time.sleep(0.1)

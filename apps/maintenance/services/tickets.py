@@ -25,7 +25,7 @@ from apps.maintenance.models import (
 )
 from apps.maintenance.services.realtime import maintenance_broadcast
 from apps.notify.models import EventKind
-from apps.notify.services import event_raise
+from apps.notify.services import escalation_start, event_raise
 from apps.users.models import Membership, User
 from apps.users.roles import Role
 from apps.vendors.models import FabricationNode
@@ -217,7 +217,7 @@ def _raise(
     people who hear of it (apps/notify); one subject per node, so a flapping machine's tickets
     group into one digest and reach each channel in order."""
     node = ticket.node
-    event_raise(
+    event = event_raise(
         kind=kind,
         severity=ticket.severity,
         title=title,
@@ -228,6 +228,11 @@ def _raise(
         organizations=[node.vendor_id, node.site_id],
         users=ticket_recipients(node) if recipients is None else recipients,
     )
+    if ticket.severity == Severity.CRITICAL and kind != EventKind.TICKET_RESOLVED:
+        # nobody acknowledging it in time calls the site's on-call rota, then the admins
+        escalation_start(
+            event=event, key=f"ticket:{ticket.pk}", organizations=[node.site_id, node.vendor_id]
+        )
 
 
 def _check_manage(*, by: User, ticket: Ticket) -> None:
