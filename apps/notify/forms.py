@@ -80,3 +80,9 @@ class DeliveryFilterForm(forms.Form):
         channel = self.fields["channel"]
         assert isinstance(channel, forms.ChoiceField)
         channel.choices = [("", "Any channel")] + [(c.pk, c.name) for c in channels]
+
+
+class QuietHoursForm(forms.Form):
+    start = forms.TimeField(label="Quiet from", widget=forms.TimeInput(attrs={"type": "time"}))
+    end = forms.TimeField(label="until", widget=forms.TimeInput(attrs={"type": "time"}))
+    timezone = forms.CharField(label="Time zone", max_length=64, initial="UTC")

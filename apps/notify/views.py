@@ -15,8 +15,13 @@ from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import error_messages
 from apps.notify import selectors, services
-from apps.notify.forms import ChannelCreateForm, ChannelEditForm, DeliveryFilterForm
-from apps.notify.models import Channel
+from apps.notify.forms import (
+    ChannelCreateForm,
+    ChannelEditForm,
+    DeliveryFilterForm,
+    QuietHoursForm,
+)
+from apps.notify.models import Channel, QuietHours
 from apps.notify.vapid import vapid_keys
 from apps.users.types import AuthenticatedHttpRequest
 
@@ -61,12 +66,19 @@ def channel_list_view(request: AuthenticatedHttpRequest) -> HttpResponse:
                 messages.success(request, "Channel saved.")
             return redirect("notify:channels")
     channels = selectors.channel_list(user=request.user).order_by("organization__name", "name")
+    quiet = QuietHours.objects.filter(user=request.user).first()
     return render(
         request,
         "notify/channels.html",
         {
             "channels": channels,
             "form": form,
+            "quiet": quiet,
+            "quiet_form": QuietHoursForm(
+                initial={"start": quiet.start, "end": quiet.end, "timezone": quiet.timezone}
+                if quiet
+                else None
+            ),
             "push_key": (keys.public_key if (keys := vapid_keys()) else ""),
         },
         status=400 if form.errors else 200,
@@ -188,3 +200,31 @@ def service_worker_view(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(path.read_text(), content_type="text/javascript")
     response["Cache-Control"] = "no-cache"
     return response
+
+
+@login_required
+@require_POST
+def quiet_hours_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    if request.POST.get("clear"):
+        services.quiet_hours_clear(user=request.user)
+        messages.success(request, "Quiet hours removed.")
+        return redirect("notify:channels")
+    form = QuietHoursForm(request.POST)
+    if form.is_valid():
+        try:
+            services.quiet_hours_set(
+                user=request.user,
+                start=form.cleaned_data["start"],
+                end=form.cleaned_data["end"],
+                tz=form.cleaned_data["timezone"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(error_messages(exc)))
+        else:
+            messages.success(request, "Quiet hours saved.")
+    else:
+        errors = "; ".join(
+            f"{form.fields[f].label}: {' '.join(map(str, e))}" for f, e in form.errors.items()
+        )
+        messages.error(request, f"Quiet hours not saved: {errors}")
+    return redirect("notify:channels")

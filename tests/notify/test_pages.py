@@ -132,3 +132,28 @@ def test_pwa_pieces_are_served(client):
 def test_signed_out_visitors_are_sent_to_sign_in(client):
     for url in ("/alerts/channels/", "/alerts/deliveries/", "/alerts/channels/1/"):
         assert client.get(url).status_code == 302
+
+
+def test_quiet_hours_on_the_page(fleet):
+    from apps.notify.models import QuietHours
+
+    client = portal_client(fleet["designer"])
+    answer = client.post(
+        "/alerts/quiet-hours/",
+        {"start": "22:00", "end": "06:30", "timezone": "Africa/Lagos"},
+        follow=True,
+    )
+    assert "Quiet hours saved." in answer.content.decode()
+    assert "22:00 to 06:30 (Africa/Lagos)" in answer.content.decode()
+    quiet = QuietHours.objects.get(user=fleet["designer"])
+    assert (quiet.start.hour, quiet.end.minute) == (22, 30)
+    bad = client.post(
+        "/alerts/quiet-hours/",
+        {"start": "22:00", "end": "06:30", "timezone": "Nowhere/Here"},
+        follow=True,
+    )
+    assert "Unknown time zone" in bad.content.decode()
+    bad = client.post("/alerts/quiet-hours/", {"start": "late", "end": "06:30"}, follow=True)
+    assert "Quiet hours not saved" in bad.content.decode()
+    client.post("/alerts/quiet-hours/", {"clear": "1"})
+    assert not QuietHours.objects.exists()
