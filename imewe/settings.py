@@ -545,6 +545,10 @@ SPECTACULAR_SETTINGS = {
         "PurchaseStatusEnum": "apps.marketplace.models.Purchase.Status",
         "ListingKindEnum": "apps.marketplace.models.Listing.Kind",
         "EnergySourceStatusEnum": "apps.energy.models.EnergySource.Status",
+        "SeverityEnum": "apps.notify.models.Severity",
+        "NotifyChannelKindEnum": "apps.notify.models.Channel.Kind",
+        "NotifyDeliveryStatusEnum": "apps.notify.models.Delivery.Status",
+        "NotifyEventKindEnum": "apps.notify.models.EventKind",
     },
 }
 

@@ -9,7 +9,7 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -22,7 +22,7 @@ from apps.notify.vapid import vapid_keys
 from apps.users.types import AuthenticatedRequest
 
 
-class RuleSerializer(serializers.Serializer):
+class NotifyRuleSerializer(serializers.Serializer):
     event_kind = serializers.ChoiceField(
         choices=[("", "Any event"), *[(k, EventKind(k).label) for k in services.SUBSCRIBABLE]],
         allow_blank=True,
@@ -33,7 +33,7 @@ class RuleSerializer(serializers.Serializer):
 
 class ChannelSerializer(serializers.ModelSerializer):
     secret_hint = serializers.CharField(read_only=True)
-    rules = RuleSerializer(many=True, read_only=True)
+    rules = NotifyRuleSerializer(many=True, read_only=True)
     organization_name = serializers.CharField(
         source="organization.name", default=None, read_only=True, allow_null=True
     )
@@ -77,7 +77,7 @@ class ChannelListApi(ListAPIView):
         secret = serializers.CharField(
             max_length=2000, required=False, allow_blank=True, default="", write_only=True
         )
-        rules = RuleSerializer(many=True, required=False, default=list)
+        rules = NotifyRuleSerializer(many=True, required=False, default=list)
 
     def get_queryset(self) -> QuerySet[Channel]:
         if getattr(self, "swagger_fake_view", False):
@@ -113,7 +113,7 @@ class ChannelDetailApi(APIView):
             max_length=2000, required=False, allow_blank=True, write_only=True
         )
         is_active = serializers.BooleanField(required=False)
-        rules = RuleSerializer(many=True, required=False)
+        rules = NotifyRuleSerializer(many=True, required=False)
 
     @extend_schema(responses=ChannelSerializer)
     def get(self, request: AuthenticatedRequest, pk: int) -> Response:
@@ -198,8 +198,10 @@ class DeliveryListApi(ListAPIView):
 
 class EventKindListApi(APIView):
     @extend_schema(
-        responses=serializers.ListSerializer(
-            child=serializers.DictField(child=serializers.CharField())
+        responses=inline_serializer(
+            "NotifyEventKind",
+            {"kind": serializers.CharField(), "label": serializers.CharField()},
+            many=True,
         )
     )
     def get(self, request: AuthenticatedRequest) -> Response:
@@ -221,7 +223,11 @@ class PushSubscriptionApi(APIView):
         endpoint = serializers.URLField(max_length=1000)
 
     @extend_schema(
-        responses={200: serializers.DictField(child=serializers.CharField(allow_null=True))}
+        responses={
+            200: inline_serializer(
+                "VapidPublicKey", {"public_key": serializers.CharField(allow_null=True)}
+            )
+        }
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         """The VAPID public key a browser subscribes with (null: push not configured)."""
