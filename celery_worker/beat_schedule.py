@@ -4,6 +4,18 @@ keeps them editable in Django admin (Periodic tasks)."""
 from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
+    "notify-resume-deliveries": {
+        "task": "apps.notify.tasks.deliveries_resume_task",
+        "schedule": 60.0,
+    },
+    "notify-flush-digests": {
+        "task": "apps.notify.tasks.digests_flush_task",
+        "schedule": 60.0,
+    },
+    "notify-escalate": {
+        "task": "apps.notify.tasks.escalations_run_task",
+        "schedule": 60.0,
+    },
     "schedule-parts": {
         "task": "apps.jobs.tasks.parts_schedule_task",
         "schedule": 60.0,

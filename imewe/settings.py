@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "csp",
     "apps.core",
     "apps.users",
+    "apps.notify",
     "apps.vendors",
     "apps.telemetry",
     "apps.jobs",
@@ -263,6 +264,30 @@ SHUTDOWN_TIMEOUT_SECONDS = env_int("SHUTDOWN_TIMEOUT_SECONDS", 7)
 # embedded default runs background work across processes without any broker server.
 # The platform's public address, for links in e-mails sent by background work
 SITE_URL = os.environ.get("SITE_URL", "")
+
+# Notification channels (apps/notify): delivery retries back off exponentially from
+# NOTIFY_RETRY_BASE_S up to NOTIFY_RETRY_MAX_S and give up after NOTIFY_MAX_ATTEMPTS; repeats of
+# one subject (a node, its tickets) on one channel within NOTIFY_GROUP_WINDOW_S wait for one
+# digest message (the first critical one never waits). 0 turns grouping off.
+NOTIFY_RETRY_BASE_S = float(os.environ.get("NOTIFY_RETRY_BASE_S", "30"))
+NOTIFY_RETRY_MAX_S = float(os.environ.get("NOTIFY_RETRY_MAX_S", "3600"))
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 12)
+NOTIFY_GROUP_WINDOW_S = env_int("NOTIFY_GROUP_WINDOW_S", 600)
+# A critical ticket not acknowledged within this many minutes goes to the next on-call person
+# of its site's rota (the rota's own time wins), then to the admins.
+NOTIFY_ESCALATE_AFTER_MIN = env_int("NOTIFY_ESCALATE_AFTER_MIN", 15)
+NOTIFY_HTTP_TIMEOUT_S = float(os.environ.get("NOTIFY_HTTP_TIMEOUT_S", "10"))
+# Webhook, chat and push URLs are user input: private, loopback and link-local addresses are
+# refused unless one of these networks (CIDR) contains them, e.g. "10.20.0.0/16" for an
+# in-house receiver.
+NOTIFY_ALLOWED_NETWORKS = env_list("NOTIFY_ALLOWED_NETWORKS")
+# Web Push (VAPID): the key pair from the environment (the private key as PEM or base64url DER,
+# the public one as base64url of the raw point); without them, in development (DEBUG or
+# NOTIFY_VAPID_GENERATE=1) a pair is generated once into var/vapid_private.pem.
+VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "")
+VAPID_PUBLIC_KEY = os.environ.get("VAPID_PUBLIC_KEY", "")
+VAPID_CLAIMS_SUB = os.environ.get("VAPID_CLAIMS_SUB", "mailto:ops@imewe.local")
+NOTIFY_VAPID_GENERATE = env_bool("NOTIFY_VAPID_GENERATE", DEBUG)
 
 # Jobs: estimates and uploads
 JOBS_CURRENCY = os.environ.get("JOBS_CURRENCY", "USD")
@@ -525,6 +550,10 @@ SPECTACULAR_SETTINGS = {
         "PurchaseStatusEnum": "apps.marketplace.models.Purchase.Status",
         "ListingKindEnum": "apps.marketplace.models.Listing.Kind",
         "EnergySourceStatusEnum": "apps.energy.models.EnergySource.Status",
+        "SeverityEnum": "apps.notify.models.Severity",
+        "NotifyChannelKindEnum": "apps.notify.models.Channel.Kind",
+        "NotifyDeliveryStatusEnum": "apps.notify.models.Delivery.Status",
+        "NotifyEventKindEnum": "apps.notify.models.EventKind",
     },
 }
 

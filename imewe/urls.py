@@ -10,6 +10,7 @@ from apps.core import health
 api_v1 = [
     path("", include("apps.users.api_urls")),
     path("", include("apps.core.api_urls")),
+    path("", include("apps.notify.api_urls")),
     path("", include("apps.vendors.api_urls")),
     path("", include("apps.telemetry.api_urls")),
     path("", include("apps.jobs.api_urls")),
@@ -43,6 +44,7 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
+    path("", include("apps.notify.urls")),
     path("", include("apps.vendors.urls")),
     path("", include("apps.telemetry.urls")),
     path("", include("apps.jobs.urls")),

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.dispatch import Signal
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict
@@ -47,6 +48,11 @@ class Comparison:
         return True, (
             f"activated: {metric} {self.candidate:.4g} ({against}baseline {self.baseline:.4g})"
         )
+
+
+# A model version became the active one (trained and not worse, or rolled back to); the
+# notification channels listen (apps/notify/receivers.py).
+model_activated = Signal()
 
 
 @transaction.atomic
@@ -88,6 +94,7 @@ def _activate(model: TrainedModel) -> None:
     model.is_active = True
     model.activated_at = timezone.now()
     model.save(update_fields=["is_active", "activated_at"])
+    model_activated.send(sender=TrainedModel, model=model)
 
 
 @transaction.atomic

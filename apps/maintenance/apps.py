@@ -23,6 +23,7 @@ class MaintenanceConfig(AppConfig):
             register_silence_provider,
         )
         from apps.maintenance.node_care import node_care
+        from apps.notify.services import escalation_check_register
         from apps.telemetry.services import telemetry_ingested
 
         self.twin_node_care = node_care
@@ -35,6 +36,16 @@ class MaintenanceConfig(AppConfig):
         node_went_silent.connect(_on_node_silent, dispatch_uid="maintenance.silent")
         _forget_cached_rules_on_change()
         _register_labels()
+        escalation_check_register("ticket", _ticket_acknowledged)
+
+
+def _ticket_acknowledged(ticket_id: int) -> bool:
+    """For escalation: someone took the ticket (acknowledged, started or resolved it), or it
+    is gone."""
+    from apps.maintenance.models import Ticket
+
+    ticket = Ticket.objects.filter(pk=ticket_id).only("status", "acknowledged_at").first()
+    return ticket is None or ticket.acknowledged_at is not None or ticket.status != "open"
 
 
 def _register_labels() -> None:

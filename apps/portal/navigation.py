@@ -137,6 +137,14 @@ SECTIONS: tuple[SectionSpec, ...] = (
         ("ops", "engineering", "designer", "vendor"),
     ),
     SectionSpec(
+        "Alerts",
+        (
+            LinkSpec("Alert channels", "notify:channels", _anyone),
+            LinkSpec("Delivery log", "notify:deliveries", _anyone),
+        ),
+        ("ops", "vendor", "engineering", "designer"),
+    ),
+    SectionSpec(
         "Administration",
         (
             LinkSpec(

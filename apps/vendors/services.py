@@ -12,6 +12,8 @@ from apps.core.exceptions import Conflict
 from apps.core.models import Notification
 from apps.core.realtime import broadcast_on_commit
 from apps.core.services import notification_resolve, notification_send
+from apps.notify.models import EventKind, Severity
+from apps.notify.services import event_raise
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Role, user_can
 from apps.vendors import catalog
@@ -169,6 +171,15 @@ def node_register(*, by: User, vendor: Organization, **fields: Any) -> Fabricati
         title=f"Node awaiting approval: {node.name}",
         body=f"{vendor.name} registered this {node.get_kind_display()}.",
         link=_approval_link(node),
+    )
+    event_raise(
+        kind=EventKind.NODE_AWAITING_APPROVAL,
+        severity=Severity.INFO,
+        title=f"Node awaiting approval: {node.name}",
+        body=f"{vendor.name} registered this {node.get_kind_display()}.",
+        link=_approval_link(node),
+        subject=f"node:{node.pk}",
+        users=User.objects.filter(role=Role.ADMIN, is_active=True),
     )
     return node
 

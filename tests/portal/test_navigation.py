@@ -56,6 +56,8 @@ EXPECTED: dict[str, set[Role]] = {
     "/energy/": may(A.ENERGY_MANAGE),
     "/ops/kpis/": portal("ops") & may(A.KPI_VIEW),
     "/reports/sustainability/": set(Role),  # every role here belongs to an organization
+    "/alerts/channels/": set(Role),  # everyone has channels of their own
+    "/alerts/deliveries/": set(Role),
     "/ops/approvals/": may(A.SYSTEM_ADMIN),
     "/ops/audit/": may(A.SYSTEM_ADMIN),
     "/market/": set(Role),
@@ -144,6 +146,7 @@ def test_the_home_portal_comes_first_and_holds_the_roles_main_pages(shop):  # no
         "Maintenance",
         "Materials",
         "Reports",
+        "Alerts",
     ]
 
 

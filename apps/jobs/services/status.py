@@ -15,6 +15,8 @@ from apps.core.realtime import broadcast_on_commit
 from apps.core.services import notification_send
 from apps.jobs.lifecycle import can_transition, job_status_from_parts
 from apps.jobs.models import Job, Part, Status, StatusChange
+from apps.notify.models import EventKind, Severity
+from apps.notify.services import event_raise
 from apps.users.models import User
 from apps.vendors.lifecycle import can_transition as node_can_transition
 from apps.vendors.models import FabricationNode
@@ -79,6 +81,16 @@ def _tell_owner_job_finished(*, job: Job, reason: str) -> None:
     )
     job_id = job.pk
     transaction.on_commit(lambda: _queue_finished_email(job_id, title, body))
+    event_raise(
+        kind=EventKind.JOB_FINISHED if done else EventKind.JOB_FAILED,
+        severity=Severity.INFO if done else Severity.CRITICAL,
+        title=title,
+        body=body,
+        link=f"/jobs/{job.pk}/",
+        subject=f"job:{job.pk}",
+        organizations=[job.organization_id],
+        users=[job.owner],
+    )
 
 
 def _queue_finished_email(job_id: int, title: str, body: str) -> None:

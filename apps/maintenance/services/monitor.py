@@ -15,8 +15,10 @@ from django.utils import timezone
 from apps.maintenance.cadence import cadences_learn, offline_after
 from apps.maintenance.models import UNRESOLVED, Alert, NodeHealth, Severity, Ticket
 from apps.maintenance.services.realtime import maintenance_broadcast
-from apps.maintenance.services.tickets import tickets_reprioritise
+from apps.maintenance.services.tickets import ticket_recipients, tickets_reprioritise
 from apps.maintenance.services.windows import windows_start_due
+from apps.notify.models import EventKind
+from apps.notify.services import event_raise
 from apps.telemetry.selectors import latest_points
 from apps.vendors.lifecycle import ACTIVE_STATUSES
 from apps.vendors.models import FabricationNode
@@ -120,6 +122,7 @@ def fleet_monitor(*, now: datetime | None = None) -> MonitorReport:
             if was_online and not online:
                 health.went_offline_at = now
                 report.went_offline += 1
+                _raise_offline(node, seen)
             elif online and not was_online:
                 health.went_offline_at = None
                 report.came_online += 1
@@ -167,6 +170,21 @@ def node_mark_offline(*, node_id: int, last_seen: datetime, now: datetime | None
     health.online, health.last_seen = False, last_seen
     health.went_offline_at = health.went_offline_at or now
     health.save(update_fields=["online", "last_seen", "went_offline_at"])
+    _raise_offline(node, last_seen)
     maintenance_broadcast(
         node, {"type": "node.offline", "node": node.pk, "score": health.score, "online": False}
+    )
+
+
+def _raise_offline(node: FabricationNode, last_seen: datetime | None) -> None:
+    seen = f"last heard from {last_seen:%Y-%m-%d %H:%M} UTC" if last_seen else "never heard from"
+    event_raise(
+        kind=EventKind.NODE_OFFLINE,
+        severity=Severity.WARNING.value,
+        title=f"Node offline: {node.name}",
+        body=f"{node.name} is silent ({seen}).",
+        link=f"/maintenance/nodes/{node.pk}/",
+        subject=f"node:{node.pk}",
+        organizations=[node.vendor_id, node.site_id],
+        users=ticket_recipients(node),
     )

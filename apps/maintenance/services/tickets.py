@@ -24,6 +24,8 @@ from apps.maintenance.models import (
     TicketEvent,
 )
 from apps.maintenance.services.realtime import maintenance_broadcast
+from apps.notify.models import EventKind
+from apps.notify.services import escalation_start, event_raise
 from apps.users.models import Membership, User
 from apps.users.roles import Role
 from apps.vendors.models import FabricationNode
@@ -187,7 +189,15 @@ def _tell(ticket: Ticket, *, opened: bool) -> None:
         Severity.WARNING: Notification.Level.WARNING,
     }.get(Severity(ticket.severity), Notification.Level.INFO)
     verb = "New ticket" if opened else "Ticket escalated"
-    for user in ticket_recipients(ticket.node):
+    recipients = ticket_recipients(ticket.node)
+    _raise(
+        ticket,
+        kind=EventKind.TICKET_OPENED if opened else EventKind.TICKET_ESCALATED,
+        title=f"{verb}: {ticket.title}",
+        body=ticket.suggested_action,
+        recipients=recipients,
+    )
+    for user in recipients:
         notification_send(
             user=user,
             title=f"{verb}: {ticket.title}",
@@ -198,6 +208,31 @@ def _tell(ticket: Ticket, *, opened: bool) -> None:
     if ticket.severity == Severity.CRITICAL:
         ticket_id = ticket.pk
         task_enqueue_on_commit(ticket_email_task, ticket_id)
+
+
+def _raise(
+    ticket: Ticket, *, kind: str, title: str, body: str, recipients: list[User] | None = None
+) -> None:
+    """The ticket as an event for the notification channels of the vendor, the site and the
+    people who hear of it (apps/notify); one subject per node, so a flapping machine's tickets
+    group into one digest and reach each channel in order."""
+    node = ticket.node
+    event = event_raise(
+        kind=kind,
+        severity=ticket.severity,
+        title=title,
+        body=body,
+        link=f"/maintenance/tickets/{ticket.pk}/",
+        subject=f"node:{node.pk}",
+        data={"ticket": ticket_payload(ticket), "node_name": node.name},
+        organizations=[node.vendor_id, node.site_id],
+        users=ticket_recipients(node) if recipients is None else recipients,
+    )
+    if ticket.severity == Severity.CRITICAL and kind != EventKind.TICKET_RESOLVED:
+        # nobody acknowledging it in time calls the site's on-call rota, then the admins
+        escalation_start(
+            event=event, key=f"ticket:{ticket.pk}", organizations=[node.site_id, node.vendor_id]
+        )
 
 
 def _check_manage(*, by: User, ticket: Ticket) -> None:
@@ -304,6 +339,13 @@ def ticket_transition(
         to_status=to,
     )
     maintenance_broadcast(ticket.node, {"type": "ticket.updated", "ticket": ticket_payload(ticket)})
+    if to == S.RESOLVED:
+        _raise(
+            ticket,
+            kind=EventKind.TICKET_RESOLVED,
+            title=f"Ticket resolved: {ticket.title}",
+            body=ticket.resolution,
+        )
     return ticket
 
 

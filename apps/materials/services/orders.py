@@ -24,6 +24,8 @@ from apps.materials.models import (
 )
 from apps.materials.selectors import inventory_forecasts, stock_nodes
 from apps.materials.services.ledger import ZERO, inventory_lock, stock_move
+from apps.notify.models import EventKind, Severity
+from apps.notify.services import event_raise
 from apps.users.models import Organization, User
 
 PO = PurchaseOrder.Status
@@ -108,6 +110,18 @@ def inventory_reorder_if_low(*, inventory: Inventory) -> PurchaseOrder | None:
         return None
     node = inventory.node
     link = reverse("materials:inventory-detail", args=[inventory.pk])
+    event_raise(
+        kind=EventKind.PURCHASE_ORDER_CREATED,
+        severity=Severity.WARNING,
+        title=f"Reorder {inventory.material.name} for {node.name}",
+        body=f"Draft purchase order #{order.pk}: {order.quantity} {inventory.material.unit} "
+        f"for {order.total} {order.currency}. {order.reason}",
+        link=link,
+        subject=f"inventory:{inventory.pk}",
+        data={"order": order.pk, "node": node.pk},
+        organizations=[node.vendor_id],
+        users=_members(node.vendor),
+    )
     for user in _members(node.vendor):
         notification_send(
             user=user,

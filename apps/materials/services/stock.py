@@ -15,11 +15,13 @@ from django.utils import timezone
 
 from apps.core.exceptions import Conflict
 from apps.materials.catalog import to_quantity
-from apps.materials.forecast import reorder_point
+from apps.materials.forecast import days_until_stockout, reorder_point
 from apps.materials.models import Inventory, Material, StockMovement
 from apps.materials.selectors import stock_nodes, usage_series
 from apps.materials.services.ledger import inventory_lock, stock_move
 from apps.materials.services.orders import inventory_reorder_if_low, stock_check_manages
+from apps.notify.models import EventKind, Severity
+from apps.notify.services import event_raise
 from apps.users.models import User
 from apps.vendors.models import FabricationNode
 
@@ -259,4 +261,23 @@ def inventory_reorder_sweep(*, today: date | None = None) -> SweepReport:
             order = inventory_reorder_if_low(inventory=locked)
             if order is not None:
                 report.orders.append(order.pk)
+            _raise_stockout(locked, daily)
     return report
+
+
+def _raise_stockout(inventory: Inventory, daily: Any) -> None:
+    """The daily forecast: stock that runs out before a new order could arrive."""
+    days = days_until_stockout(float(inventory.quantity), daily)
+    lead = float(inventory.material.lead_time_days)
+    if days is None or days > lead:
+        return
+    node = inventory.node
+    event_raise(
+        kind=EventKind.STOCK_OUT_FORECAST,
+        severity=Severity.CRITICAL if days < lead / 2 else Severity.WARNING,
+        title=f"{inventory.material.name} on {node.name} runs out in {days:.1f} days",
+        body=f"Usage of the last weeks empties the stock before the {lead:g}-day lead time.",
+        link=f"/materials/inventory/{inventory.pk}/",
+        subject=f"inventory:{inventory.pk}",
+        organizations=[node.vendor_id, node.site_id],
+    )

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.maintenance.conftest import default_rules, in_service, mill, send  # noqa: F401
+from tests.notify.receivers import Receiver
+from tests.vendors.conftest import fleet  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _loopback_allowed(settings: Any) -> None:
+    # The receivers run on this machine; production refuses loopback unless allowed.
+    settings.NOTIFY_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.NOTIFY_GROUP_WINDOW_S = 0
+    settings.SITE_URL = "https://imewe.example"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(port=8211).start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def second_receiver() -> Iterator[Receiver]:
+    r = Receiver(port=8212).start()
+    yield r
+    r.stop()
