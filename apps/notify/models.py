@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from apps.core.encryption import EncryptedTextField
 from apps.core.models import TimeStampedModel
 
 
@@ -91,8 +92,9 @@ class Channel(TimeStampedModel):
     )
     # Not secret: the webhook's URL, an e-mail address.
     target = models.CharField(max_length=500, blank=True)
-    # Secret: the webhook's signing key, the Apprise URL.
-    secret = models.TextField(blank=True)
+    # Secret: the webhook's signing key, the Apprise URL. Encrypted at rest (FIELD_ENCRYPTION_KEYS,
+    # apps/core/encryption.py): the column holds a Fernet token, never the value.
+    secret = EncryptedTextField(blank=True)
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from apps.notify.models import Channel, Delivery
 from apps.notify.services import channel_create, event_raise
@@ -39,6 +40,12 @@ def test_only_owners_create_organization_channels(fleet, owner):
     body = answer.json()
     assert body["organization"] == forge and body["generated_secret"] is None
     assert body["secret_hint"] == "••••••••xxxx" and "secret" not in body
+    # and the database holds a Fernet token, never the secret (apps/core/encryption.py)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret FROM notify_channel WHERE id = %s", [body["id"]])
+        stored = cursor.fetchone()[0]
+    assert "xxxx" not in stored and stored.startswith("gAAAA")
+    assert Channel.objects.get(pk=body["id"]).secret == "x" * 40
     # the platform admin manages any organization's channels
     assert jwt_client(fleet["admin"]).get(f"{URL}{body['id']}/").status_code == 200
 

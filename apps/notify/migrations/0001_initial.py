@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+import apps.core.encryption
+
 
 class Migration(migrations.Migration):
     initial = True
@@ -40,7 +42,7 @@ class Migration(migrations.Migration):
                 ),
                 ("name", models.CharField(max_length=100)),
                 ("target", models.CharField(blank=True, max_length=500)),
-                ("secret", models.TextField(blank=True)),
+                ("secret", apps.core.encryption.EncryptedTextField(blank=True)),
                 ("is_active", models.BooleanField(default=True)),
                 (
                     "created_by",
