@@ -10,7 +10,8 @@ Django's test client with production settings (DEBUG=0, the Redis cache and thro
 DB 5 under the key prefix `benchauth`, the psycopg pool): the middleware stack, JWT
 authentication, the role matrix, the throttle, the view. Prints, per kind, the process's CPU
 milliseconds per request (the median of `--rounds` rounds) and the SQL queries one request makes.
-`--profile DIR` writes a pyinstrument profile of each kind (HTML and text) into DIR.
+`--profile DIR` writes a pyinstrument profile of each kind into DIR (HTML, text, and the session
+for `pyinstrument --load FILE --show-all`).
 `--reuse-db` skips dropping, migrating and seeding when the database is already there.
 
 Compare two checkouts by running this file in each, one after the other, on the same machine:
@@ -128,6 +129,8 @@ def measure(args: argparse.Namespace) -> None:
             stem = args.profile / name.replace(" ", "_")
             stem.with_suffix(".html").write_text(profiler.output_html())
             stem.with_suffix(".txt").write_text(profiler.output_text(unicode=False))
+            if profiler.last_session is not None:  # `pyinstrument --load FILE --show-all`
+                profiler.last_session.save(str(stem.with_suffix(".pyisession")))
 
 
 def main() -> None:
