@@ -9,7 +9,8 @@ Seeds the job of bench.job_status (through the services) into database `bench_au
 Django's test client with production settings (DEBUG=0, the Redis cache and throttles on Redis
 DB 5 under the key prefix `benchauth`, the psycopg pool): the middleware stack, JWT
 authentication, the role matrix, the throttle, the view. Prints, per kind, the process's CPU
-milliseconds per request (the median of `--rounds` rounds) and the SQL queries one request makes.
+milliseconds per request (the median of `--rounds` rounds), the SQL queries one request makes,
+and the Python function calls per request (cProfile: a figure the machine's load does not move).
 `--profile DIR` writes a pyinstrument profile of each kind into DIR (HTML, text, and the session
 for `pyinstrument --load FILE --show-all`).
 `--reuse-db` skips dropping, migrating and seeding when the database is already there.
@@ -21,7 +22,9 @@ CPU per request is inflated by a loaded machine, so only figures of the same run
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import secrets
 import statistics
 import subprocess
@@ -100,7 +103,7 @@ def measure(args: argparse.Namespace) -> None:
         ("job full", job_path, {}, 200),
     ]
     print(f"job {job.pk}; {args.requests} requests per kind and round, {args.rounds} rounds")
-    print(f"  {'request':<12}{'ms CPU/req':>12}{'rounds':>26}{'queries':>9}")
+    print(f"  {'request':<12}{'ms CPU/req':>12}{'rounds':>26}{'queries':>9}{'calls/req':>11}")
     for name, path, extra, expected in kinds:
         for _ in range(20):  # warm: imports, pools, the first compiled queries
             answer = client.get(path, **extra)
@@ -115,8 +118,16 @@ def measure(args: argparse.Namespace) -> None:
                 client.get(path, **extra)
             rounds.append(1000 * (time.process_time() - began) / args.requests)
         shown = " ".join(f"{r:.2f}" for r in rounds)
+        # Python function calls per request: what the CPU figure stands for, without the
+        # machine's load in it (cProfile counts every call, C functions included)
+        counting = cProfile.Profile()
+        counting.enable()
+        for _ in range(20):
+            client.get(path, **extra)
+        counting.disable()
+        calls = pstats.Stats(counting).total_calls / 20  # type: ignore[attr-defined]
         print(
-            f"  {name:<12}{statistics.median(rounds):>12.2f}{shown:>26}{queries:>9}",
+            f"  {name:<12}{statistics.median(rounds):>12.2f}{shown:>26}{queries:>9}{calls:>11,.0f}",
             flush=True,
         )
         if args.profile:
