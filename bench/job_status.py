@@ -4,8 +4,9 @@ polling one job's status once a second, against the web process as production ru
     .venv/bin/python -m bench.job_status [--clients 100] [--seconds 30] [--quick]
 
 The server is docker-compose's `web` service: `daphne imewe.asgi:application` with DEBUG=0,
-the psycopg pool on (DB_POOL_MIN 2 / DB_POOL_MAX 30), PROXY_COUNT=1, TRUST_X_FORWARDED_PROTO=1,
-SECURE_SSL_REDIRECT=1, JSON logs and the access log on stdout, WEB_PROCESSES (1) processes. The
+the psycopg pool on (DB_POOL_MIN / DB_POOL_MAX as compose gives them), PROXY_COUNT=1,
+TRUST_X_FORWARDED_PROTO=1, SECURE_SSL_REDIRECT=1, JSON logs and the access log on stdout, as many
+processes as compose runs by default (WEB_PROCESSES: 2). The
 clients send the headers nginx adds (X-Forwarded-For with an address per client,
 X-Forwarded-Proto https); nginx and TLS themselves are not in the path.
 
@@ -111,6 +112,20 @@ MILLED = [
 ]
 
 
+def compose_web() -> tuple[int, dict[str, str]]:
+    """docker-compose.yml's web service: its default replica count (`${WEB_PROCESSES:-N}`) and
+    its pool settings, so that the benchmark runs what compose deploys."""
+    import re
+
+    import yaml
+
+    web = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]
+    replicas = re.fullmatch(r"\$\{WEB_PROCESSES:-(\d+)\}", str(web["deploy"]["replicas"]))
+    assert replicas is not None, web["deploy"]["replicas"]
+    pool = {k: str(web["environment"][k]) for k in ("DB_POOL_MIN", "DB_POOL_MAX")}
+    return int(replicas.group(1)), pool
+
+
 def server_env(var_dir: Path) -> dict[str, str]:
     """docker-compose's web service, on plain HTTP over loopback behind no nginx: the clients
     send nginx's X-Forwarded-For and X-Forwarded-Proto themselves."""
@@ -124,8 +139,7 @@ def server_env(var_dir: Path) -> dict[str, str]:
         TRUST_X_FORWARDED_PROTO="1",
         SECURE_SSL_REDIRECT="1",
         DB_POOL="1",
-        DB_POOL_MIN="2",
-        DB_POOL_MAX="30",
+        **compose_web()[1],
         LOG_FORMAT="json",
         JWT_ACCESS_MINUTES="60",  # a phone refreshes its token; not what is measured here
     )
@@ -703,7 +717,7 @@ def report(
         f"  {clients} clients, each sending once a second for {seconds:g} s per phase (after a"
         " warm-up), staggered over the second;",
         f"  {processes} web process(es): daphne imewe.asgi:application, DEBUG=0, psycopg pool"
-        " 2-30; nginx and TLS not in the path;",
+        f" {'-'.join(compose_web()[1].values())}; nginx and TLS not in the path;",
         f"  job {seeded.job_id}: {seeded.parts} parts ({by_status}), {seeded.history} status"
         f" changes; {cores} CPU cores shared by the clients, daphne, PostgreSQL and Redis.",
         "",
@@ -870,8 +884,9 @@ def main() -> None:
     parser.add_argument(
         "--processes",
         type=int,
-        default=int(os.environ.get("WEB_PROCESSES", "1")),
-        help="web processes (compose's WEB_PROCESSES, default 1); client i uses process i mod N",
+        default=int(os.environ.get("WEB_PROCESSES", compose_web()[0])),
+        help="web processes (compose's WEB_PROCESSES and its default, 2); client i uses"
+        " process i mod N",
     )
     parser.add_argument("--only", nargs="+", metavar="PHASE", help="run only these phases")
     parser.add_argument("--quick", action="store_true", help="10 clients, 3 s phases: a smoke run")

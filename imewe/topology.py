@@ -1,7 +1,7 @@
 """The production topology on one machine without docker: nginx (deploy/nginx/, the same
 template docker-compose renders) in front of separate processes for each kind of work.
 
-    .venv/bin/python -m imewe.topology --web 1 --ingest 2 --ws 1 --bridges 1
+    .venv/bin/python -m imewe.topology --web 2 --ingest 2 --ws 1 --bridges 1
 
 - web: the portals, the API, admin (daphne, `imewe.asgi`);
 - ingest: `POST /api/v1/telemetry/` and `/batch/` from gateways (daphne, the same application:
@@ -252,7 +252,7 @@ def running_topology(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--web", type=int, default=1)
+    parser.add_argument("--web", type=int, default=2)  # as docker-compose.yml
     parser.add_argument("--ingest", type=int, default=2)
     parser.add_argument("--ws", type=int, default=1)
     parser.add_argument("--bridges", type=int, default=1)

@@ -31,12 +31,14 @@ def _clear_own_cache() -> None:
     """Empty this run's cache only: on Redis, `cache.clear()` is FLUSHDB, which wiped the
     throttle counters of every other test run sharing the database mid-test. The process's
     cache of node rules goes too (a flushed database reuses nothing, but a rolled-back one may
-    give a node's id to the next test's node)."""
+    give a node's id to the next test's node), and so do the users' permissions."""
     from apps.maintenance.services.rule_cache import node_rules_forget
     from apps.telemetry.services import streaming_nodes
+    from apps.users.permission_cache import cache_clear
 
     node_rules_forget()
     streaming_nodes.forget()
+    cache_clear()
     from django.conf import settings
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from apps.core.precompiled import PrecompiledQuery
 from apps.jobs.models import CadFile, Job, JobTemplate, Part
 from apps.users.models import User
 from apps.users.roles import Action, Scope, scope_for
@@ -16,16 +17,19 @@ from apps.vendors.models import FabricationNode
 def job_list(*, user: User) -> QuerySet[Job]:
     """Jobs `user` may see: their organizations' for designers, engineers and viewers; jobs with
     a part on their nodes (vendors) or their sites' nodes (operators); all for admins."""
-    scope = scope_for(user, Action.JOB_VIEW)
+    return _jobs_in_scope(scope_for(user, Action.JOB_VIEW), user_id=user.pk)
+
+
+def _jobs_in_scope(scope: Scope | None, *, user_id: int) -> QuerySet[Job]:
     jobs = Job.objects.select_related("owner", "organization")
     if scope == Scope.ALL:
         return jobs
     if scope in (Scope.OWN_ORG, Scope.OWN):
-        return jobs.filter(organization__memberships__user=user).distinct()
+        return jobs.filter(organization__memberships__user=user_id).distinct()
     if scope == Scope.OWN_NODES:
-        return jobs.filter(parts__assigned_node__vendor__memberships__user=user).distinct()
+        return jobs.filter(parts__assigned_node__vendor__memberships__user=user_id).distinct()
     if scope == Scope.OPERATED:
-        return jobs.filter(parts__assigned_node__site__memberships__user=user).distinct()
+        return jobs.filter(parts__assigned_node__site__memberships__user=user_id).distinct()
     return jobs.none()
 
 
@@ -63,16 +67,14 @@ def job_detail_get_for_user(
     return get_object_or_404(job_list(user=user).prefetch_related(*lookups), pk=pk)
 
 
-def job_detail_version(*, user: User, pk: int) -> str | None:
-    """What the job's detail answer depends on, read in one query without building it: the job's
-    and its parts' last changes, their nodes' (a renamed node), and its history's length. Every
-    service that changes a job or a part saves its updated_at and records a status change, so
-    an unchanged version means an unchanged answer. None when `user` may not see the job (the
-    view then answers 404)."""
-    from django.db.models import Count, Max
+class JobDetailVersion(NamedTuple):
+    tag: str  # changes whenever the detail answer may have changed
+    parts_total: int
 
-    row = (
-        Job.objects.filter(pk=pk, pk__in=job_list(user=user).values("pk"))
+
+def _job_detail_version_query(scope: Scope | None, *, pk: int, user_id: int) -> QuerySet[Any]:
+    return (
+        Job.objects.filter(pk=pk, pk__in=_jobs_in_scope(scope, user_id=user_id).values("pk"))
         .annotate(
             parts_n=Count("parts", distinct=True),
             parts_at=Max("parts__updated_at"),
@@ -81,9 +83,27 @@ def job_detail_version(*, user: User, pk: int) -> str | None:
             history_last=Max("history__id"),
         )
         .values_list("updated_at", "parts_n", "parts_at", "nodes_at", "history_n", "history_last")
-        .first()
-    )
-    return None if row is None else "|".join(str(value) for value in row)
+    )[:1]
+
+
+# compiled once per scope: a status poll's SQL compilation cost more CPU than the query
+_job_detail_version_sql = PrecompiledQuery(_job_detail_version_query, "pk", "user_id")
+
+
+def job_detail_version(*, user: User, pk: int) -> JobDetailVersion | None:
+    """What the job's detail answer depends on, read in one query without building it: the job's
+    and its parts' last changes, their nodes' (a renamed node), and its history's length. Every
+    service that changes a job or a part saves its updated_at and records a status change, so
+    an unchanged version means an unchanged answer. The parts' count comes with it (the
+    answer's `parts_total`). None when `user` may not see the job (the view then answers
+    404)."""
+    scope = scope_for(user, Action.JOB_VIEW)
+    if scope is None:
+        return None
+    rows = _job_detail_version_sql.rows(scope, pk=int(pk), user_id=user.pk)
+    if not rows:
+        return None
+    return JobDetailVersion("|".join(str(value) for value in rows[0]), int(rows[0][1]))
 
 
 def job_can_change(*, user: User, job: Job) -> bool:

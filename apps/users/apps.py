@@ -12,6 +12,7 @@ class UsersConfig(AppConfig):
     verbose_name = "Users and organizations"
 
     def ready(self) -> None:
+        from django.contrib.auth.models import Group, Permission
         from guardian.models import GroupObjectPermission, UserObjectPermission
 
         from apps.core.audit import audit_track_model
@@ -29,6 +30,26 @@ class UsersConfig(AppConfig):
         )
         post_save.connect(_team_add, sender=Membership, dispatch_uid="users-team-add")
         post_delete.connect(_team_remove, sender=Membership, dispatch_uid="users-team-remove")
+        # Whatever may move a global permission writes a new permissions version, in the
+        # transaction of the change (apps/users/permission_cache.py).
+        for through in (
+            Group.permissions.through,
+            User.groups.through,
+            User.user_permissions.through,
+        ):
+            m2m_changed.connect(
+                _permissions_m2m_changed,
+                sender=through,
+                dispatch_uid=f"permissions-version-{through._meta.label_lower}",
+            )
+        for changed, signal, name in (
+            (Permission, post_save, "permission-save"),
+            (Permission, post_delete, "permission-delete"),
+            (Group, post_delete, "group-delete"),  # its members' links go without m2m signals
+        ):
+            signal.connect(
+                _permissions_changed, sender=changed, dispatch_uid=f"permissions-version-{name}"
+            )
         for perm_model in (UserObjectPermission, GroupObjectPermission):
             uid = f"audit-{perm_model._meta.label_lower}"
             post_save.connect(_audit_object_perm, sender=perm_model, dispatch_uid=uid)
@@ -45,6 +66,23 @@ def _team_remove(sender: Any, instance: Any, **kwargs: Any) -> None:
     from apps.users.services import team_membership_sync
 
     team_membership_sync(membership=instance, removed=True)
+
+
+def _permissions_m2m_changed(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    from apps.users.models import User
+    from apps.users.permission_cache import permissions_changed, user_permissions_forget
+
+    permissions_changed()
+    if isinstance(instance, User):  # its groups or permissions: this object asks again
+        user_permissions_forget(instance)
+
+
+def _permissions_changed(sender: Any, **kwargs: Any) -> None:
+    from apps.users.permission_cache import permissions_changed
+
+    permissions_changed()
 
 
 def _sync_roles(sender: Any, **kwargs: Any) -> None:

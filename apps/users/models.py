@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice, default_key, key_vali
 
 from apps.core.encryption import EncryptedTextField
 from apps.core.models import TimeStampedModel
+from apps.users.permission_cache import user_permissions
 from apps.users.roles import Action, Role
 
 
@@ -78,6 +79,15 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
 
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email.split("@")[0]
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        # A global permission (the role matrix's, or a model's for Django admin) from the
+        # process's cache, checked against the permissions version (permission_cache.py): what
+        # ModelBackend answers (AxesStandaloneBackend has no permissions, guardian's backend
+        # only per object), without its two queries per request. Per object: the backends.
+        if obj is None and self.is_active and not self.is_superuser:
+            return perm in user_permissions(self)
+        return super().has_perm(perm, obj)
 
     # Django keeps a session only while its stored hash matches this one; generation 0 keeps
     # Django's own hash, so sessions from before the field existed stay valid.
@@ -188,3 +198,22 @@ class EncryptedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
     get_throttle_factor = TOTPDevice.get_throttle_factor
     config_url = TOTPDevice.config_url
     _read_str_from_settings = TOTPDevice._read_str_from_settings
+
+
+class PermissionsVersion(models.Model):
+    """One row whose `value` changes whenever a permission may have moved: a group's or a user's
+    permissions, a user's groups (role, team membership), a permission or group deleted. Each
+    process keeps the users' permissions it has computed under the value they were computed
+    at (apps/users/permission_cache.py); the JWT authentication reads the current value in the
+    query that loads the user, so a changed permission counts on the very next request in every
+    process. A fresh random value, never a counter: a value a rolled-back transaction used is
+    never seen again."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    value = models.CharField(max_length=32)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.value

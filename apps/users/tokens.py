@@ -10,21 +10,24 @@ denylist in the database (RevokedAccessToken) until it would have expired anyway
 Revocation state lives only in the database, never in the cache: a cache that loses its keys
 (Redis restarted, evicting, unreachable) would let revoked tokens back in, and one that fails
 would take every request down with it. The check costs no extra query per request: the JWT
-authentication reads it in the same query that loads the user (`user_with_revocation`).
+authentication reads it in the same query that loads the user (`user_with_revocation`, with the
+permissions version of apps/users/permission_cache.py).
 These functions are synchronous and database-backed; websocket code calls them too.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from django.db.models import Exists, F, QuerySet
+from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apps.users.models import RevokedAccessToken, User
+from apps.users.models import PermissionsVersion, RevokedAccessToken, User
 from apps.users.roles import two_factor_required
 
 GENERATION_CLAIM = "gen"
@@ -91,11 +94,34 @@ def access_token_is_revoked(*, jti: str) -> bool:
 
 
 def user_with_revocation(*, user_id: Any, jti: str) -> User | None:
-    """The user with `access_revoked` (bool) set: whether access token `jti` was revoked; one
-    query for both, so the revocation check adds no round trip to a JWT request."""
-    revoked = RevokedAccessToken.objects.filter(jti=jti)
-    queryset: QuerySet[User] = User.objects.annotate(access_revoked=Exists(revoked))
-    return queryset.filter(pk=user_id).first()
+    """The user with `access_revoked` (bool: whether access token `jti` was revoked) and
+    `permissions_version` (apps/users/permission_cache.py) set, in one query: the revocation
+    and permission checks add no round trip to a JWT request. Written as SQL once, not built
+    by the ORM per request (0.9 ms of CPU per call against 0.25, most of a JWT check)."""
+    try:
+        pk = int(user_id)
+    except (TypeError, ValueError):
+        return None
+    return next(iter(User.objects.raw(_user_with_revocation_sql(), [jti, pk])), None)
+
+
+@cache
+def _user_with_revocation_sql() -> str:
+    quote = connection.ops.quote_name
+    users = quote(User._meta.db_table)
+    revoked = quote(RevokedAccessToken._meta.db_table)
+    versions = quote(PermissionsVersion._meta.db_table)
+    user_pk, jti, version_pk = (
+        quote(model._meta.pk.attname) for model in (User, RevokedAccessToken, PermissionsVersion)
+    )
+    value = quote(PermissionsVersion._meta.get_field("value").attname)
+    return (
+        f"SELECT {users}.*,"
+        f" EXISTS(SELECT 1 FROM {revoked} WHERE {revoked}.{jti} = %s) AS access_revoked,"
+        f" (SELECT {versions}.{value} FROM {versions} WHERE {versions}.{version_pk} = 1)"
+        " AS permissions_version"
+        f" FROM {users} WHERE {users}.{user_pk} = %s"
+    )
 
 
 def access_token_denylist_flush(*, now: datetime | None = None) -> int:

@@ -181,7 +181,24 @@ def test_job_detail_costs_the_same_queries_for_3_parts_or_12_and_any_history(
     # (each part of quantity 2 is made as two lots: 24 parts)
     assert len(body["parts"]) == 24 and body["parts_total"] == 24 and len(body["history"]) > 24
     assert counts[0] == counts[1]
-    assert counts[1] <= 12  # authentication, throttle-free: the job, its parts, its history
+    # the user with its token's revocation and the permissions version, the job's version
+    # (with its parts' count), the job, its parts, its history
+    assert counts[1] == 5
+
+
+def test_a_status_poll_costs_three_queries_and_counts_the_parts_once(shop, as_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    designer = as_user(shop["designer"])
+    job_id = submit(designer, parts=[PART] * 3).json()["id"]
+    url = f"/api/v1/jobs/{job_id}/?fields=id,status,parts_total"
+    with CaptureQueriesContext(connection) as queries:
+        answer = designer.get(url)
+    assert answer.json() == {"id": job_id, "status": "validated", "parts_total": 6}
+    # the user (with revocation and permissions version), the job's version, the job
+    assert len(queries) == 3, [q["sql"] for q in queries]
+    assert not any("auth_permission" in q["sql"] for q in queries)
 
 
 def test_job_detail_gives_the_fields_a_client_asks_for(shop, as_user):

@@ -152,3 +152,33 @@ def test_nightly_flush_drops_only_expired_denylist_rows():
 
     assert list(RevokedAccessToken.objects.values_list("jti", flat=True)) == ["live"]
     assert RevokedAccessToken.objects.get().expires_at > datetime.now(tz=UTC)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("claim", ["abc", "1 OR 1=1", None, 10**12, ["1"]])
+def test_a_signed_token_naming_no_user_is_refused_with_401(make_user, claim):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(make_user())
+    token["user_id"] = claim  # (signed with the key: only the claim is hostile)
+    response = bearer(str(token)).get(ME_URL)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] in {"user_not_found", "token_not_valid"}
+
+
+@pytest.mark.django_db
+def test_a_jwt_request_loads_the_user_revocation_and_permissions_in_one_query(api, make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tokens = obtain(api, make_user().email).json()
+    client = bearer(tokens["access"])
+    assert client.get(ME_URL).status_code == 200  # the process learns the permissions
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(ME_URL).status_code == 200
+    auth = [q["sql"] for q in queries if "users_revokedaccesstoken" in q["sql"]]
+    assert len(auth) == 1 and "users_permissionsversion" in auth[0]
+    assert not any("auth_permission" in q["sql"] for q in queries)
+    # and the one query still refuses: logged out
+    assert client.post(LOGOUT_URL, {"refresh": tokens["refresh"]}).status_code == 200
+    assert client.get(ME_URL).json()["error"]["code"] == "token_revoked"
