@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -90,6 +91,9 @@ def _text(event: Event) -> str:
     return "\n\n".join(p for p in (event.body, link_absolute(event.link)) if p)
 
 
+IN_APP_SAME_NOTICE = timedelta(minutes=1)
+
+
 def send_in_app(channel: Channel, event: Event, delivery_id: int) -> Sent:
     if channel.user is None:
         raise SendError("An in-app channel belongs to a person.", retry=False)
@@ -97,9 +101,19 @@ def send_in_app(channel: Channel, event: Event, delivery_id: int) -> Sent:
         Severity.CRITICAL: Notification.Level.CRITICAL,
         Severity.WARNING: Notification.Level.WARNING,
     }.get(Severity(event.severity), Notification.Level.INFO)
-    notification_send(
-        user=channel.user, title=event.title, body=event.body, level=level, link=event.link
-    )
+    # The platform already puts some events in their people's notifications itself (a ticket
+    # to its node's vendor and operators, a job's outcome to its owner): an in-app channel for
+    # such an event would show the same notice twice. Same title, same link, since the event.
+    shown = Notification.objects.filter(
+        user=channel.user,
+        title=event.title,
+        link=event.link,
+        created_at__gte=event.created_at - IN_APP_SAME_NOTICE,
+    ).exists()
+    if not shown:
+        notification_send(
+            user=channel.user, title=event.title, body=event.body, level=level, link=event.link
+        )
     return Sent(None)
 
 

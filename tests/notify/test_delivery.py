@@ -163,6 +163,41 @@ def test_personal_channels_in_app_and_email(fleet, django_capture_on_commit_call
     assert mail.outbox[0].to == [designer.email]
 
 
+def test_an_in_app_channel_never_doubles_a_notice_the_platform_already_gave(
+    fleet, django_capture_on_commit_callbacks
+):
+    from apps.core.services import notification_send
+
+    designer = fleet["designer"]
+    channel_create(
+        by=designer,
+        kind="in_app",
+        name="Here",
+        rules=[{"event_kind": "job_failed", "min_severity": "info"}],
+    )
+    # the platform's own notice of the outcome, then the event about the same thing
+    notification_send(user=designer, title="Job 7 failed", body="", link="/jobs/7/")
+    with django_capture_on_commit_callbacks(execute=True):
+        event_raise(
+            kind="job_failed",
+            severity="warning",
+            title="Job 7 failed",
+            link="/jobs/7/",
+            users=[designer],
+        )
+        # another job's failure is a notice of its own
+        event_raise(
+            kind="job_failed",
+            severity="warning",
+            title="Job 8 failed",
+            link="/jobs/8/",
+            users=[designer],
+        )
+    titles = sorted(Notification.objects.filter(user=designer).values_list("title", flat=True))
+    assert titles == ["Job 7 failed", "Job 8 failed"]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
 def test_a_4xx_gives_up_at_once_and_a_5xx_backs_off(
     owner, fleet, receiver, django_capture_on_commit_callbacks, settings
 ):
