@@ -9,9 +9,16 @@ class VendorsConfig(AppConfig):
     def ready(self) -> None:
         from apps.core.audit import audit_track_model
         from apps.vendors import schema  # noqa: F401  (OpenAPI auth extension)
-        from apps.vendors.models import DeviceCredential, FabricationNode, VendorProfile
+        from apps.vendors.models import (
+            DeviceCredential,
+            FabricationNode,
+            Gateway,
+            GatewayCredential,
+            VendorProfile,
+        )
 
-        for model in (VendorProfile, FabricationNode, DeviceCredential):
+        tracked = (VendorProfile, FabricationNode, DeviceCredential, Gateway, GatewayCredential)
+        for model in tracked:
             audit_track_model(model)
         _register_labels()
 

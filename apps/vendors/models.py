@@ -105,6 +105,10 @@ class FabricationNode(TimeStampedModel):
     registered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # the managed edge gateway that polls this machine (one at most)
+    gateway = models.ForeignKey(
+        "vendors.Gateway", on_delete=models.SET_NULL, null=True, blank=True, related_name="nodes"
+    )
 
     class Meta:
         ordering = ["vendor__name", "name"]
@@ -205,3 +209,91 @@ class DeviceCredential(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Gateway(TimeStampedModel):
+    """An edge gateway under management: it pulls its configuration from the platform (built
+    from its nodes' configuration profiles and its own forwarding settings) and reports what it
+    applied and how it is doing. `nodes` (FabricationNode.gateway) are the machines it serves."""
+
+    vendor = models.ForeignKey(
+        "users.Organization", on_delete=models.PROTECT, related_name="gateways"
+    )
+    site = models.ForeignKey(
+        "users.Organization",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="operated_gateways",
+    )
+    name = models.CharField(max_length=120)
+    tags = models.JSONField(default=list, blank=True)  # ["line-2", "canary"]
+    # forwarding settings sent in its configuration (apps/vendors/gateway_config.py)
+    forwarding = models.JSONField(default=dict, blank=True)
+    # what the gateway last reported (POST /api/v1/gateway/status/)
+    applied_version = models.PositiveIntegerField(null=True, blank=True)
+    apply_error = models.TextField(blank=True)
+    health = models.JSONField(default=dict, blank=True)
+    software_version = models.CharField(max_length=60, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["vendor__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "name"], name="unique_gateway_name_per_vendor"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GatewayCredential(TimeStampedModel):
+    """A gateway's token (only its SHA-256 is stored; the token is shown once), as
+    DeviceCredential is for a node. It reads the gateway's own configuration and commands and
+    obtains device tokens for the gateway's nodes, nothing else."""
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="credentials")
+    prefix = models.CharField(max_length=12, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… for gateway {self.gateway_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class GatewayConfigVersion(models.Model):
+    """Each distinct configuration document the platform built for a gateway, numbered. A
+    document is rebuilt on every pull; a new version is stored only when its content changed."""
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="config_versions")
+    version = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64)  # SHA-256 of the canonical document body
+    document = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["gateway", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "version"], name="unique_gateway_config_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"gateway {self.gateway_id} config v{self.version}"

@@ -1,0 +1,333 @@
+"""Managed gateways over the API: people register and watch them (/api/v1/gateways/...), and a
+gateway, with its own token, pulls its configuration, obtains its nodes' device tokens and
+reports its status (/api/v1/gateway/...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
+from apps.users.models import Organization
+from apps.users.types import AuthenticatedRequest
+from apps.vendors.authentication import (
+    DeviceTokenAuthentication,
+    GatewayPrincipal,
+    GatewayTokenAuthentication,
+    IsGateway,
+)
+from apps.vendors.gateway_config import etag_for
+from apps.vendors.gateway_selectors import (
+    gateway_can_manage,
+    gateway_credential_list,
+    gateway_get_for_user,
+    gateway_is_online,
+    gateway_list,
+)
+from apps.vendors.gateway_services import (
+    gateway_config_current,
+    gateway_credential_issue,
+    gateway_credential_revoke,
+    gateway_node_token_issue,
+    gateway_register,
+    gateway_status_report,
+    gateway_update,
+)
+from apps.vendors.models import FabricationNode, Gateway, GatewayCredential
+from apps.vendors.selectors import vendor_organizations_for
+
+MAX_HEALTH_NODES = 1000
+
+
+class GatewaySerializer(serializers.ModelSerializer):
+    vendor_name = serializers.CharField(source="vendor.name", read_only=True)
+    nodes = serializers.SerializerMethodField()
+    online = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Gateway
+        fields = [
+            "id",
+            "name",
+            "vendor",
+            "vendor_name",
+            "site",
+            "tags",
+            "forwarding",
+            "nodes",
+            "online",
+            "applied_version",
+            "apply_error",
+            "health",
+            "software_version",
+            "last_seen_at",
+            "created_at",
+        ]
+
+    def get_nodes(self, gateway: Gateway) -> list[int]:
+        return [n.pk for n in gateway.nodes.all()]
+
+    def get_online(self, gateway: Gateway) -> bool:
+        return gateway_is_online(gateway, now=timezone.now())
+
+
+class GatewayWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    site = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects.filter(kind=Organization.Kind.OPERATOR_SITE),
+        required=False,
+        allow_null=True,
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=40), max_length=20, required=False
+    )
+    forwarding = serializers.DictField(required=False, help_text="apps/vendors/gateway_config.py")
+    nodes = serializers.PrimaryKeyRelatedField(
+        queryset=FabricationNode.objects.all(), many=True, required=False
+    )
+
+
+class GatewayListApi(ListAPIView):
+    """The gateways you may see (admins all, vendors their own, operators those at their sites);
+    POST registers one for your vendor company."""
+
+    serializer_class = GatewaySerializer
+    filterset_fields = ["vendor", "site"]
+    ordering_fields = ["name", "created_at", "last_seen_at"]
+
+    class GatewayRegisterSerializer(GatewayWriteSerializer):
+        vendor = serializers.PrimaryKeyRelatedField(
+            queryset=Organization.objects.filter(kind=Organization.Kind.VENDOR), required=False
+        )
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return Gateway.objects.none()
+        return gateway_list(user=self.request.user)  # type: ignore[arg-type]
+
+    @extend_schema(request=GatewayRegisterSerializer, responses={201: GatewaySerializer})
+    def post(self, request: AuthenticatedRequest) -> Response:
+        data = self.GatewayRegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        vendor = fields.pop("vendor", None)
+        if vendor is None:
+            vendors = list(vendor_organizations_for(user=request.user)[:2])
+            if len(vendors) != 1:
+                raise exceptions.ValidationError(
+                    {"vendor": "Say which vendor company owns the gateway."}
+                )
+            vendor = vendors[0]
+        gateway = gateway_register(by=request.user, vendor=vendor, **fields)
+        return Response(GatewaySerializer(gateway).data, status=status.HTTP_201_CREATED)
+
+
+class GatewayDetailApi(APIView):
+    @extend_schema(responses={200: GatewaySerializer})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        return Response(GatewaySerializer(gateway_get_for_user(user=request.user, pk=pk)).data)
+
+    @extend_schema(request=GatewayWriteSerializer, responses={200: GatewaySerializer})
+    def patch(self, request: AuthenticatedRequest, pk: int) -> Response:
+        gateway = gateway_get_for_user(user=request.user, pk=pk)
+        data = GatewayWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        gateway = gateway_update(gateway=gateway, by=request.user, **data.validated_data)
+        return Response(GatewaySerializer(gateway_get_for_user(user=request.user, pk=pk)).data)
+
+
+def _managed(request: AuthenticatedRequest, pk: int) -> Gateway:
+    gateway = gateway_get_for_user(user=request.user, pk=pk)
+    if not gateway_can_manage(user=request.user, gateway=gateway):
+        raise exceptions.PermissionDenied("Only the gateway's vendor or an admin may do this.")
+    return gateway
+
+
+class GatewayConfigPreviewApi(APIView):
+    """The configuration document the gateway pulls now (a new version when the platform's data
+    changed since the last one)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        current = gateway_config_current(gateway=_managed(request, pk))
+        return Response({"version": current.version, **current.document})
+
+
+class GatewayCredentialSerializer(serializers.ModelSerializer):
+    active = serializers.BooleanField(source="is_active", read_only=True)
+
+    class Meta:
+        model = GatewayCredential
+        fields = ["id", "prefix", "active", "created_at", "revoked_at", "last_used_at"]
+
+
+class GatewayCredentialListApi(APIView):
+    @extend_schema(responses={200: GatewayCredentialSerializer(many=True)})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        credentials = gateway_credential_list(gateway=_managed(request, pk))
+        return Response(GatewayCredentialSerializer(credentials, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: inline_serializer(
+                "IssuedGatewayCredential",
+                {"credential": GatewayCredentialSerializer(), "token": serializers.CharField()},
+            )
+        },
+        description="Issues the gateway's token (revoking earlier ones); shown only here.",
+    )
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        credential, token = gateway_credential_issue(gateway=_managed(request, pk), by=request.user)
+        return Response(
+            {"credential": GatewayCredentialSerializer(credential).data, "token": token},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class GatewayCredentialRevokeApi(APIView):
+    @extend_schema(request=None, responses={200: GatewayCredentialSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int, credential_id: int) -> Response:
+        gateway = gateway_get_for_user(user=request.user, pk=pk)
+        credential = get_object_or_404(GatewayCredential, pk=credential_id, gateway=gateway)
+        credential = gateway_credential_revoke(credential=credential, by=request.user)
+        return Response(GatewayCredentialSerializer(credential).data)
+
+
+# --- The gateway's own side ------------------------------------------------------------------
+
+
+class GatewayRateThrottle(SimpleRateThrottle):
+    """Per gateway credential, at the devices' rate."""
+
+    scope = "device"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        if isinstance(request.user, GatewayPrincipal):
+            return f"throttle_gateway_{request.user.credential.pk}"
+        return None
+
+
+class _GatewayBase(APIView):
+    authentication_classes = [
+        GatewayTokenAuthentication,
+        # recognised only to answer "this needs the gateway's own token" with 403
+        DeviceTokenAuthentication,
+        RevocableJWTAuthentication,
+        VerifiedSessionAuthentication,
+    ]
+    permission_classes = [IsGateway]
+    throttle_classes = [GatewayRateThrottle]
+
+    def gateway(self, request: Request) -> Gateway:
+        assert isinstance(request.user, GatewayPrincipal)  # IsGateway has run
+        return request.user.gateway
+
+
+def _if_none_match(request: Request) -> set[str]:
+    header = request.headers.get("If-None-Match", "")
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+class GatewayOwnConfigApi(_GatewayBase):
+    """The calling gateway's configuration. Send the ETag back in If-None-Match: 304, no body,
+    while nothing changed."""
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 304: OpenApiResponse(description="Unchanged")}
+    )
+    def get(self, request: Request) -> Response:
+        gateway = self.gateway(request)
+        current = gateway_config_current(gateway=gateway)
+        etag = etag_for(gateway_id=gateway.pk, version=current.version, digest=current.digest)
+        if etag in _if_none_match(request):
+            response = Response(status=status.HTTP_304_NOT_MODIFIED)
+        else:
+            response = Response({"version": current.version, **current.document})
+        response["ETag"] = etag
+        response["Cache-Control"] = "no-cache"
+        return response
+
+
+class GatewayNodeTokenApi(_GatewayBase):
+    """A device token for one of the gateway's nodes (it revokes the node's earlier tokens)."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: inline_serializer(
+                "NodeToken", {"node": serializers.IntegerField(), "token": serializers.CharField()}
+            )
+        },
+    )
+    def post(self, request: Request, node_id: int) -> Response:
+        _, token = gateway_node_token_issue(gateway=self.gateway(request), node_id=node_id)
+        return Response({"node": node_id, "token": token}, status=status.HTTP_201_CREATED)
+
+
+class NodeHealthSerializer(serializers.Serializer):
+    buffered = serializers.IntegerField(min_value=0)
+    last_upload = serializers.DateTimeField(allow_null=True)
+    source_errors = serializers.IntegerField(min_value=0)
+    last_error = serializers.CharField(allow_blank=True, max_length=500)
+    dead_lettered = serializers.IntegerField(min_value=0, required=False, default=0)
+
+
+class GatewayStatusApi(_GatewayBase):
+    """What the gateway runs and how it is doing: the configuration version it applied (null:
+    none yet), why the last one failed to apply ("" when it applied), and per node its buffer
+    depth, last successful upload and source errors."""
+
+    class GatewayStatusSerializer(serializers.Serializer):
+        applied_version = serializers.IntegerField(min_value=1, allow_null=True)
+        error = serializers.CharField(allow_blank=True, max_length=2000, required=False, default="")
+        software_version = serializers.CharField(
+            allow_blank=True, max_length=60, required=False, default=""
+        )
+        nodes = serializers.DictField(child=NodeHealthSerializer(), required=False, default=dict)
+
+        def validate_nodes(self, value: dict[str, Any]) -> dict[str, Any]:
+            if len(value) > MAX_HEALTH_NODES:
+                raise serializers.ValidationError(f"At most {MAX_HEALTH_NODES} nodes.")
+            bad = [key for key in value if not key.isdigit()]
+            if bad:
+                raise serializers.ValidationError(f"Keys are node ids; not: {', '.join(bad[:5])}.")
+            return value
+
+    @extend_schema(
+        request=GatewayStatusSerializer,
+        responses={
+            200: inline_serializer(
+                "GatewayStatusTaken",
+                {
+                    "id": serializers.IntegerField(),
+                    "applied_version": serializers.IntegerField(allow_null=True),
+                },
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = self.GatewayStatusSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        nodes = {
+            node: {
+                **health,
+                "last_upload": health["last_upload"].isoformat() if health["last_upload"] else None,
+            }
+            for node, health in fields.pop("nodes").items()
+        }
+        gateway = gateway_status_report(
+            gateway=self.gateway(request), health={"nodes": nodes}, **fields
+        )
+        return Response({"id": gateway.pk, "applied_version": gateway.applied_version})
