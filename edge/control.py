@@ -100,6 +100,15 @@ class PlatformLink:
     def report(self, status: dict[str, Any]) -> None:
         self.call("POST", "status/", status)
 
+    def take_commands(self) -> list[dict[str, Any]]:
+        _, _, body = self.call("POST", "commands/take/")
+        if not isinstance(body, list) or not all(isinstance(c, dict) for c in body):
+            raise PlatformUnavailable("the commands are not a JSON list of objects")
+        return body
+
+    def acknowledge(self, command: int, *, ok: bool, outcome: str) -> None:
+        self.call("POST", f"commands/{command}/ack/", {"ok": ok, "outcome": outcome[:500]})
+
 
 def _error_message(raw: bytes) -> str:
     """The message of the platform's JSON error ({"error": {"message": ...}}), else the text."""

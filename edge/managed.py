@@ -15,7 +15,10 @@ started again. A version that failed is not tried again until the platform issue
 either way the gateway keeps running on its last good configuration, which is kept on disk
 (`<state dir>/config.json`) so a restart without the platform starts it too. After each poll
 the gateway reports the applied version, why the last one failed, and per node its buffer
-depth, last upload and source errors (POST /api/v1/gateway/status/). Points are buffered in
+depth, last upload and source errors (POST /api/v1/gateway/status/). Before the report it takes
+the machines' pending remote commands and applies them (edge/commands.py), acknowledging each
+with its outcome; a command issued while the gateway was off waits on the platform until it
+polls again (or expires). Points are buffered in
 `<state dir>/buffer.sqlite3.<node>` across configurations.
 """
 
@@ -31,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edge.commands import COMMAND_TIMEOUT_S, CommandFailed, execute
 from edge.control import PlatformLink, PlatformRefused, PlatformUnavailable
 from edge.gateway import Gateway, from_config
 
@@ -266,8 +270,44 @@ class ManagedGateway:
         except PlatformRefused as exc:
             logger.error("The platform refused the configuration pull: %s", exc)
         await self._supervise()
+        await self._commands()
         with contextlib.suppress(PlatformUnavailable, PlatformRefused):
             await asyncio.to_thread(self.link.report, self.status())
+
+    async def _commands(self) -> None:
+        """Apply the platform's pending commands, one at a time in the order given, each
+        acknowledged with its outcome (edge/commands.py)."""
+        try:
+            commands = await asyncio.to_thread(self.link.take_commands)
+        except (PlatformUnavailable, PlatformRefused) as exc:
+            logger.warning("No commands this time: %s", exc)
+            return
+        devices = {d["node"]: d for d in (self.applied or {}).get("devices", [])}
+        for command in commands:
+            device = devices.get(command.get("node"))
+            try:
+                if device is None:
+                    raise CommandFailed("the machine is not in the running configuration")
+                outcome = await asyncio.wait_for(execute(device, command), COMMAND_TIMEOUT_S)
+                ok = True
+            except Exception as exc:  # the outcome goes back to the platform, whatever it is
+                ok, outcome = False, f"{type(exc).__name__}: {exc}"
+            log = logger.info if ok else logger.error
+            log(
+                "Command %s (%s) for node %s: %s",
+                command.get("id"),
+                command.get("kind"),
+                command.get("node"),
+                outcome,
+            )
+            try:
+                await asyncio.to_thread(
+                    self.link.acknowledge, int(command["id"]), ok=ok, outcome=outcome
+                )
+            except (PlatformUnavailable, PlatformRefused) as exc:
+                logger.error(
+                    "Command %s: the acknowledgement was not taken: %s", command.get("id"), exc
+                )
 
     async def _supervise(self) -> None:
         """A running configuration that died (a device's map went wrong later) is reported and

@@ -51,4 +51,17 @@ urlpatterns = [
         name="gateway-node-token",
     ),
     path("gateway/status/", gateway_api.GatewayStatusApi.as_view(), name="gateway-status"),
+    path(
+        "gateway/commands/take/",
+        gateway_api.GatewayCommandTakeApi.as_view(),
+        name="gateway-commands-take",
+    ),
+    path(
+        "gateway/commands/<int:command_id>/ack/",
+        gateway_api.GatewayCommandAckApi.as_view(),
+        name="gateway-command-ack",
+    ),
+    path(
+        "nodes/<int:pk>/commands/", gateway_api.NodeCommandListApi.as_view(), name="node-commands"
+    ),
 ]

@@ -43,8 +43,19 @@ from apps.vendors.gateway_services import (
     gateway_status_report,
     gateway_update,
 )
-from apps.vendors.models import FabricationNode, Gateway, GatewayCredential
-from apps.vendors.selectors import vendor_organizations_for
+from apps.vendors.models import FabricationNode, Gateway, GatewayCredential, NodeCommand
+from apps.vendors.node_commands import (
+    DEFAULT_TTL_S,
+    gateway_command_acknowledge,
+    gateway_commands_take,
+    node_command_issue,
+    node_command_list,
+)
+from apps.vendors.selectors import (
+    node_get_for_user,
+    node_shows_private_details,
+    vendor_organizations_for,
+)
 
 MAX_HEALTH_NODES = 1000
 
@@ -331,3 +342,91 @@ class GatewayStatusApi(_GatewayBase):
             gateway=self.gateway(request), health={"nodes": nodes}, **fields
         )
         return Response({"id": gateway.pk, "applied_version": gateway.applied_version})
+
+
+# --- Remote commands -------------------------------------------------------------------------
+
+
+class NodeCommandSerializer(serializers.ModelSerializer):
+    issued_by_email = serializers.CharField(
+        source="issued_by.email", default=None, read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = NodeCommand
+        fields = [
+            "id",
+            "node",
+            "kind",
+            "setpoint",
+            "value",
+            "status",
+            "outcome",
+            "issued_by_email",
+            "created_at",
+            "expires_at",
+            "delivered_at",
+            "finished_at",
+        ]
+
+
+class NodeCommandListApi(APIView):
+    """A machine's remote commands and their outcomes (those who see its private details), or
+    POST one (the role matrix's node_command, within what its device map allows)."""
+
+    class NodeCommandInputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=NodeCommand.Kind.choices)
+        setpoint = serializers.CharField(max_length=60, required=False, default="")
+        value = serializers.FloatField(required=False, allow_null=True, default=None)
+        ttl_s = serializers.IntegerField(
+            required=False,
+            default=DEFAULT_TTL_S,
+            help_text="seconds the command may wait for the gateway before it expires",
+        )
+
+    @extend_schema(responses={200: NodeCommandSerializer(many=True)})
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        if not node_shows_private_details(user=request.user, node=node):
+            raise exceptions.PermissionDenied("Only the node's vendor, operators and admins.")
+        commands = node_command_list(node=node)[:100]
+        return Response(NodeCommandSerializer(commands, many=True).data)
+
+    @extend_schema(request=NodeCommandInputSerializer, responses={201: NodeCommandSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        data = self.NodeCommandInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        command = node_command_issue(node=node, by=request.user, **data.validated_data)
+        return Response(NodeCommandSerializer(command).data, status=status.HTTP_201_CREATED)
+
+
+class GatewayCommandSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NodeCommand
+        fields = ["id", "node", "kind", "setpoint", "value", "expires_at"]
+
+
+class GatewayCommandTakeApi(_GatewayBase):
+    """The pending commands for the gateway's machines, oldest first; each is handed over once
+    (it is then delivered, waiting for the acknowledgement)."""
+
+    @extend_schema(request=None, responses={200: GatewayCommandSerializer(many=True)})
+    def post(self, request: Request) -> Response:
+        commands = gateway_commands_take(gateway=self.gateway(request))
+        return Response(GatewayCommandSerializer(commands, many=True).data)
+
+
+class GatewayCommandAckApi(_GatewayBase):
+    class GatewayCommandAckSerializer(serializers.Serializer):
+        ok = serializers.BooleanField()
+        outcome = serializers.CharField(max_length=500, allow_blank=True)
+
+    @extend_schema(request=GatewayCommandAckSerializer, responses={200: GatewayCommandSerializer})
+    def post(self, request: Request, command_id: int) -> Response:
+        data = self.GatewayCommandAckSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        command = gateway_command_acknowledge(
+            gateway=self.gateway(request), command_id=command_id, **data.validated_data
+        )
+        return Response(GatewayCommandSerializer(command).data)

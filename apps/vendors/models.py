@@ -297,3 +297,51 @@ class GatewayConfigVersion(models.Model):
 
     def __str__(self) -> str:
         return f"gateway {self.gateway_id} config v{self.version}"
+
+
+class NodeCommand(TimeStampedModel):
+    """A remote command to a machine, carried by the gateway that serves its node: pause,
+    resume, stop, or a setpoint the node's device map declares writable. The gateway fetches
+    pending commands when it polls (so a command waits for an offline gateway), applies them and
+    acknowledges each with its outcome; one not finished by `expires_at` expires."""
+
+    class Kind(models.TextChoices):
+        PAUSE = "pause", "Pause"
+        RESUME = "resume", "Resume"
+        STOP = "stop", "Stop"
+        SETPOINT = "setpoint", "Set a setpoint"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the gateway"
+        DELIVERED = "delivered", "Delivered to the gateway"
+        SUCCEEDED = "succeeded", "Applied"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Timed out"
+
+    node = models.ForeignKey(FabricationNode, on_delete=models.CASCADE, related_name="commands")
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.SET_NULL, null=True, blank=True, related_name="commands"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    setpoint = models.CharField(max_length=60, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    outcome = models.CharField(max_length=500, blank=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["node", "status"])]
+
+    def __str__(self) -> str:
+        what = f"{self.setpoint}={self.value:g}" if self.kind == self.Kind.SETPOINT else self.kind
+        return f"{what} for node {self.node_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.DELIVERED)

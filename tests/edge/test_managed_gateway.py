@@ -17,15 +17,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
+from apps.core.models import AuditLog
 from apps.telemetry.models import TelemetryPoint
 from apps.vendors.gateway_services import gateway_credential_issue, gateway_register
-from apps.vendors.models import FabricationNode, Gateway
+from apps.vendors.models import FabricationNode, Gateway, NodeCommand
 from apps.vendors.services import node_config_save, node_transition
 from edge.control import PlatformLink
 from edge.managed import ManagedGateway
 from edge.simulators.opcua import NODE_IDS
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import free_port, jwt_client, wait_for_port
 from tests.vendors.conftest import approved_node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,3 +216,67 @@ def test_a_configuration_that_cannot_be_built_is_not_applied_and_not_retried(
     assert not (tmp_path / "config.json").exists()
     reported = Gateway.objects.get(pk=gateway.pk)  # and the platform was told
     assert reported.applied_version is None and reported.apply_error == managed.apply_error
+
+
+CONTROL_EDGE = {
+    "setpoints": {
+        "load_kw": {"node_id": "ns=2;s=Machine1.Job.LoadKw", "type": "double", "low": 0, "high": 50}
+    },
+    "commands": {
+        "stop": {"node_id": "ns=2;s=Machine1.Job.Running", "type": "boolean", "value": False},
+        "resume": {"node_id": "ns=2;s=Machine1.Job.Running", "type": "boolean", "value": True},
+    },
+}
+
+
+async def read_opcua(port: int, node_id: str) -> object:
+    from asyncua.client.client import Client
+
+    async with Client(url=f"opc.tcp://127.0.0.1:{port}/imewe/", timeout=4) as client:
+        return await client.get_node(node_id).read_value()
+
+
+def test_commands_wait_for_an_offline_gateway_and_reach_the_machine(
+    live_server, fleet, opcua_server, start_gateway, tmp_path
+):
+    # given a managed machine whose device map allows a load setpoint, stop and resume
+    node, gateway, token = managed_setup(fleet, opcua_server)
+    node_config_save(
+        node=node, by=fleet["vendor"], config={"edge": opcua_edge(opcua_server, **CONTROL_EDGE)}
+    )
+    operator = jwt_client(fleet["operator"])  # the site's operator may command it
+    url = f"/api/v1/nodes/{node.pk}/commands/"
+
+    # when commands are issued while its gateway is not running
+    setpoint = operator.post(url, {"kind": "setpoint", "setpoint": "load_kw", "value": 12.5})
+    assert setpoint.status_code == 201, setpoint.json()
+    resume = operator.post(url, {"kind": "resume"}).json()
+    stale = operator.post(url, {"kind": "setpoint", "setpoint": "load_kw", "value": 40}).json()
+    NodeCommand.objects.filter(pk=stale["id"]).update(expires_at=timezone.now())  # its time ran out
+    assert operator.get(url).json()[0]["status"] == "expired"
+    assert asyncio.run(read_opcua(opcua_server, "ns=2;s=Machine1.Job.LoadKw")) == 0.0
+
+    # then the gateway applies them once it starts, and acknowledges each
+    start_gateway(live_server.url, token, tmp_path / "state")
+
+    def finished() -> bool:
+        return not NodeCommand.objects.filter(
+            node=node, status__in=["pending", "delivered"]
+        ).exists()
+
+    wait_until(finished, within_s=60, what="commands acknowledged", log=tmp_path)
+    shown = {c["id"]: c for c in operator.get(url).json()}
+    assert shown[setpoint.json()["id"]]["status"] == "succeeded", shown
+    assert "reads 12.5" in shown[setpoint.json()["id"]]["outcome"]
+    assert shown[resume["id"]]["status"] == "succeeded"
+    assert shown[stale["id"]]["status"] == "expired"  # never applied
+    assert asyncio.run(read_opcua(opcua_server, "ns=2;s=Machine1.Job.LoadKw")) == 12.5
+    assert asyncio.run(read_opcua(opcua_server, "ns=2;s=Machine1.Job.Running")) is True
+
+    # and a command to the running gateway arrives within a poll or two
+    stop = operator.post(url, {"kind": "stop"}).json()
+    wait_until(finished, within_s=30, what="stop acknowledged", log=tmp_path)
+    assert NodeCommand.objects.get(pk=stop["id"]).status == "succeeded"
+    assert asyncio.run(read_opcua(opcua_server, "ns=2;s=Machine1.Job.Running")) is False
+    issued = AuditLog.objects.filter(object_type="vendors.nodecommand", action="object.create")
+    assert issued.count() == 4 and {e.actor_email for e in issued} == {"op@f.test"}

@@ -230,3 +230,98 @@ def test_the_gateway_reports_its_status(fleet, served):
     bad = {**report, "nodes": {"x": {"buffered": -1}}}
     response = client.post("/api/v1/gateway/status/", bad, format="json")
     assert response.status_code == 400 and "nodes" in response.json()["error"]["details"]
+
+
+CONTROLLED = {
+    **EDGE,
+    "setpoints": {"feed": {"node_id": "ns=2;s=Feed", "type": "double", "low": 0, "high": 150}},
+    "commands": {"stop": {"node_id": "ns=2;s=Run", "type": "boolean", "value": False}},
+}
+
+
+@pytest.fixture
+def controlled(fleet, served):
+    gateway, token, mill, bare = served
+    node_config_save(node=mill, by=fleet["vendor"], config={"edge": CONTROLLED})
+    return gateway, token, mill, bare
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"kind": "setpoint", "setpoint": "spindle", "value": 1}, "setpoint", "allows: feed"),
+        ({"kind": "setpoint", "setpoint": "feed", "value": 151}, "value", "0 to 150"),
+        ({"kind": "setpoint", "setpoint": "feed"}, "value", "finite number"),
+        ({"kind": "pause"}, "kind", "it has: stop"),
+        ({"kind": "stop", "value": 3}, "setpoint", "takes no setpoint"),
+        ({"kind": "stop", "ttl_s": 1}, "ttl_s", "5-86400"),
+        ({"kind": "reboot"}, "kind", "not a valid choice"),
+    ],
+)
+def test_a_command_the_device_map_does_not_allow_is_refused_by_name(
+    fleet, controlled, body, field, words
+):
+    _, _, mill, _ = controlled
+    response = jwt_client(fleet["vendor"]).post(f"/api/v1/nodes/{mill.pk}/commands/", body)
+    assert response.status_code == 400, response.json()
+    assert words in str(response.json()["error"]["details"][field])
+    assert not mill.commands.exists()
+
+
+def test_who_may_command_a_machine(fleet, controlled):
+    _, _, mill, _ = controlled
+    url = f"/api/v1/nodes/{mill.pk}/commands/"
+    for who in ("designer", "engineer", "viewer"):
+        assert jwt_client(fleet[who]).post(url, {"kind": "stop"}).status_code == 403, who
+        assert jwt_client(fleet[who]).get(url).status_code == 403, who
+    assert jwt_client(fleet["rival"]).post(url, {"kind": "stop"}).status_code == 403
+    assert APIClient().post(url, {"kind": "stop"}).status_code == 401
+    assert not mill.commands.exists()
+    for who in ("vendor", "operator", "admin"):
+        assert jwt_client(fleet[who]).post(url, {"kind": "stop"}).status_code == 201, who
+    listed = jwt_client(fleet["operator"]).get(url).json()
+    assert [c["issued_by_email"] for c in listed] == ["admin@f.test", "op@f.test", "vendor@f.test"]
+    assert {c["status"] for c in listed} == {"pending"}
+
+
+def test_a_machine_without_a_gateway_takes_no_command(fleet):
+    node = approved_node(fleet, name="Lonely")
+    node_config_save(node=node, by=fleet["vendor"], config={"edge": CONTROLLED})
+    response = jwt_client(fleet["vendor"]).post(
+        f"/api/v1/nodes/{node.pk}/commands/", {"kind": "stop"}
+    )
+    assert (
+        response.status_code == 409 and "No managed gateway" in response.json()["error"]["message"]
+    )
+
+
+def test_a_gateway_takes_and_acknowledges_only_its_own_machines_commands(fleet, controlled):
+    _, token, mill, _ = controlled
+    command = (
+        jwt_client(fleet["vendor"])
+        .post(
+            f"/api/v1/nodes/{mill.pk}/commands/",
+            {"kind": "setpoint", "setpoint": "feed", "value": 80},
+        )
+        .json()
+    )
+    other = jwt_client(fleet["vendor"]).post("/api/v1/gateways/", {"name": "Hall-B"}).json()
+    other_client = gateway_client(issue_token(fleet, other["id"]))
+    assert other_client.post("/api/v1/gateway/commands/take/").json() == []
+    _, node_token = device_credential_issue(node=mill, by=fleet["vendor"])
+    device = APIClient()
+    device.credentials(HTTP_AUTHORIZATION=f"Device {node_token}")
+    assert device.post("/api/v1/gateway/commands/take/").status_code == 403
+    client = gateway_client(token)
+    taken = client.post("/api/v1/gateway/commands/take/").json()
+    assert [(c["id"], c["kind"], c["setpoint"], c["value"]) for c in taken] == [
+        (command["id"], "setpoint", "feed", 80.0)
+    ]
+    assert client.post("/api/v1/gateway/commands/take/").json() == []  # handed over once
+    ack = f"/api/v1/gateway/commands/{command['id']}/ack/"
+    assert other_client.post(ack, {"ok": True, "outcome": "x"}).status_code == 403
+    assert client.post(ack, {"ok": "maybe"}).status_code == 400
+    assert client.post(ack, {"ok": True, "outcome": "wrote 80.0"}).status_code == 200
+    assert client.post(ack, {"ok": False, "outcome": "again"}).status_code == 409
+    shown = jwt_client(fleet["vendor"]).get(f"/api/v1/nodes/{mill.pk}/commands/").json()[0]
+    assert shown["status"] == "succeeded" and shown["outcome"] == "wrote 80.0"
