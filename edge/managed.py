@@ -210,7 +210,7 @@ class ManagedGateway:
             await self._stop()
             self._refuse(version, f"stopped at start ({problem}); back on the last good one")
             if previous is not None:
-                self._start(self.build(previous))
+                self._restart(previous)
             return False
         if save:
             _write_private(self.config_path, document)
@@ -318,7 +318,16 @@ class ManagedGateway:
         self.apply_error = f"version {self.applied_version} stopped ({reason}); restarted"
         logger.error("Configuration %s", self.apply_error)
         await self._stop()
-        self._start(self.build(self.applied))
+        self._restart(self.applied)
+
+    def _restart(self, document: Mapping[str, Any]) -> None:
+        """Start `document` again (it ran before); should even that fail, run nothing rather
+        than stop managing: the next version from the platform may fix it."""
+        try:
+            self._start(self.build(document))
+        except ConfigRefused as exc:
+            self.apply_error += f"; the last good one does not start either: {exc}"
+            logger.error("The last good configuration does not start: %s", exc)
 
     def status(self) -> dict[str, Any]:
         nodes: dict[str, Any] = {}
