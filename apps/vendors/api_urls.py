@@ -61,6 +61,15 @@ urlpatterns = [
         gateway_api.GatewayCommandAckApi.as_view(),
         name="gateway-command-ack",
     ),
+    path("rollouts/", gateway_api.RolloutListApi.as_view(), name="rollout-list"),
+    path("rollouts/<int:pk>/", gateway_api.RolloutDetailApi.as_view(), name="rollout-detail"),
+    path("rollouts/<int:pk>/pause/", gateway_api.RolloutPauseApi.as_view(), name="rollout-pause"),
+    path(
+        "rollouts/<int:pk>/resume/", gateway_api.RolloutResumeApi.as_view(), name="rollout-resume"
+    ),
+    path(
+        "rollouts/<int:pk>/cancel/", gateway_api.RolloutCancelApi.as_view(), name="rollout-cancel"
+    ),
     path(
         "nodes/<int:pk>/commands/", gateway_api.NodeCommandListApi.as_view(), name="node-commands"
     ),

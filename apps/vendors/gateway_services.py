@@ -209,7 +209,7 @@ def gateway_document_body(*, gateway: Gateway) -> dict[str, Any]:
     return gateway_config.document_body(
         gateway_id=gateway.pk,
         name=gateway.name,
-        forwarding=dict(gateway.forwarding),
+        forwarding={**gateway.forwarding, **gateway.rollout_overlay},
         nodes=[(n.pk, n.name, _node_refusal(n), n.current_config) for n in nodes],
     )
 

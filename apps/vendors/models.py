@@ -230,6 +230,8 @@ class Gateway(TimeStampedModel):
     tags = models.JSONField(default=list, blank=True)  # ["line-2", "canary"]
     # forwarding settings sent in its configuration (apps/vendors/gateway_config.py)
     forwarding = models.JSONField(default=dict, blank=True)
+    # settings a running rollout ships to this gateway, over `forwarding` (apps/vendors/rollouts.py)
+    rollout_overlay = models.JSONField(default=dict, blank=True)
     # what the gateway last reported (POST /api/v1/gateway/status/)
     applied_version = models.PositiveIntegerField(null=True, blank=True)
     apply_error = models.TextField(blank=True)
@@ -345,3 +347,69 @@ class NodeCommand(TimeStampedModel):
     @property
     def is_open(self) -> bool:
         return self.status in (self.Status.PENDING, self.Status.DELIVERED)
+
+
+class Rollout(TimeStampedModel):
+    """A change of forwarding settings shipped to a vendor's gateways in waves (hawkBit's model):
+    a wave starts when the share of the previous wave that applied it reaches
+    `success_threshold_pct`; a wave whose failed share exceeds `error_threshold_pct` stops the
+    rollout and its failed gateways are rolled back. apps/vendors/rollouts.py runs it."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        STOPPED = "stopped", "Stopped at the error threshold"
+        COMPLETED = "completed", "Completed"
+
+    vendor = models.ForeignKey("users.Organization", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=120)
+    forwarding = models.JSONField()  # the settings shipped (gateway_config.forwarding_clean)
+    target_site = models.ForeignKey(
+        "users.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    target_tags = models.JSONField(default=list, blank=True)  # a gateway needs all of them
+    wave_sizes = models.JSONField()  # gateways per wave, e.g. [1, 5]; the last takes the rest
+    success_threshold_pct = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    error_threshold_pct = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    current_wave = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RolloutTarget(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DOWNLOADING = "downloading", "Downloading"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="targets")
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="rollout_targets")
+    wave = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    version = models.PositiveIntegerField(null=True, blank=True)  # the version carrying it
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["rollout", "wave", "gateway__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["rollout", "gateway"], name="unique_rollout_target")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} in rollout {self.rollout_id}: {self.state}"
