@@ -68,8 +68,10 @@ def _nodes_set(gateway: Gateway, nodes: list[FabricationNode]) -> None:
     if taken:
         names = ", ".join(f"{n.name} (by {n.gateway})" for n in taken)
         raise Conflict(f"Already served by another gateway: {names}.", field="nodes")
-    gateway.nodes.exclude(pk__in=ids).update(gateway=None)
     # one save per node so each move is in the audit log
+    for node in gateway.nodes.exclude(pk__in=ids):
+        node.gateway = None
+        node.save(update_fields=["gateway", "updated_at"])
     for node in FabricationNode.objects.filter(pk__in=ids, gateway__isnull=True):
         node.gateway = gateway
         node.save(update_fields=["gateway", "updated_at"])
