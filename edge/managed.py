@@ -162,7 +162,7 @@ class ManagedGateway:
             check_document(document)
         except FileNotFoundError:
             return None
-        except (ValueError, ConfigRefused) as exc:
+        except (OSError, ValueError, ConfigRefused) as exc:
             logger.error("%s is unusable (%s); waiting for the platform", self.config_path, exc)
             return None
         assert isinstance(document, dict)
@@ -178,7 +178,10 @@ class ManagedGateway:
             except PlatformRefused as exc:
                 raise ConfigRefused(f"node {node}: no device token ({exc.message})") from None
         if missing:
-            _write_private(self.tokens_path, {str(k): v for k, v in self.tokens.items()})
+            try:
+                _write_private(self.tokens_path, {str(k): v for k, v in self.tokens.items()})
+            except OSError as exc:  # they work now; after a restart it asks for new ones
+                logger.error("Node tokens not saved in %s: %s", self.tokens_path, exc)
 
     def build(self, document: Mapping[str, Any]) -> Gateway:
         config = gateway_config(
@@ -212,10 +215,14 @@ class ManagedGateway:
             if previous is not None:
                 self._restart(previous)
             return False
-        if save:
-            _write_private(self.config_path, document)
         self.applied, self.applied_version = document, version
         self.apply_error, self.refused_version = "", None
+        if save:
+            try:
+                _write_private(self.config_path, document)
+            except OSError as exc:  # it runs; a restart without the platform would not have it
+                self.apply_error = f"version {version}: applied but not saved as last good: {exc}"
+                logger.error("Configuration %s", self.apply_error)
         logger.info("Configuration version %s applied (%d devices)", version, len(gateway.devices))
         return True
 

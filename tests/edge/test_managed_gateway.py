@@ -280,3 +280,21 @@ def test_commands_wait_for_an_offline_gateway_and_reach_the_machine(
     assert asyncio.run(read_opcua(opcua_server, "ns=2;s=Machine1.Job.Running")) is False
     issued = AuditLog.objects.filter(object_type="vendors.nodecommand", action="object.create")
     assert issued.count() == 4 and {e.actor_email for e in issued} == {"op@f.test"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_state_dir_that_cannot_be_written_is_reported_not_fatal(live_server, fleet, tmp_path):
+    _, gateway, token = managed_setup(fleet, 4999)  # a machine that is off: not a failure
+    (tmp_path / "config.json").mkdir()  # where the last good configuration should go
+    managed = ManagedGateway(PlatformLink(live_server.url, token), tmp_path, probation_s=0.5)
+    assert managed.last_good() is None
+
+    async def one_poll() -> None:
+        await managed.cycle()
+        assert managed.running is not None  # it runs the configuration all the same
+        await managed._stop()
+
+    asyncio.run(one_poll())
+    assert managed.applied_version == 1
+    assert "applied but not saved as last good" in managed.apply_error
+    assert Gateway.objects.get(pk=gateway.pk).apply_error == managed.apply_error
