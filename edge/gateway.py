@@ -62,8 +62,10 @@ import contextlib
 import functools
 import logging
 import math
+import os
+import signal as signals
 import time as clock
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -113,6 +115,16 @@ class DeviceConfig:
     work: Mapping[str, Any] | None = None
     deadbands: Mapping[str, Deadband] = field(default_factory=dict)  # over the gateway's
     min_urgent_gap_s: float | None = None  # None: the gateway's, else the poll interval
+
+
+@dataclass
+class SourceHealth:
+    """How one device's source and uplink are doing, for the platform's gateway page."""
+
+    reads: int = 0  # successful reads since the gateway started
+    errors: int = 0  # failed connects or reads
+    last_error: str = ""
+    last_upload: datetime | None = None  # the last send the platform took
 
 
 @dataclass
@@ -209,6 +221,10 @@ class Gateway:
     max_silence_s: float = DEFAULT_MAX_SILENCE_S
     min_urgent_gap_s: float | None = None  # None: each device's poll interval
     lanes: dict[int, ForwardLane] = field(default_factory=dict)
+    health: dict[int, SourceHealth] = field(default_factory=dict)
+
+    def health_of(self, node: int) -> SourceHealth:
+        return self.health.setdefault(node, SourceHealth())
 
     def lane(self, device: DeviceConfig) -> ForwardLane:
         lane = self.lanes.get(device.node)
@@ -296,13 +312,16 @@ class Gateway:
                 while True:
                     for stamp, values in await source.read_timed():
                         self._record(device, stamp, values)
+                    self.health_of(device.node).reads += 1
                     await asyncio.sleep(device.interval_s)
             except asyncio.CancelledError:
                 raise
-            except MappingError:
+            except MappingError as exc:
+                self._source_failed(device.node, f"the signal map is wrong: {exc}")
                 logger.exception("Device %s: the signal map is wrong; fix the config", device.node)
                 raise
             except Exception as exc:  # the machine is unreachable: retry with backoff
+                self._source_failed(device.node, f"unreachable: {exc or type(exc).__name__}")
                 logger.warning(
                     "Device %s unreachable (%s); retrying in %.0f s", device.node, exc, backoff
                 )
@@ -311,6 +330,11 @@ class Gateway:
             finally:
                 with contextlib.suppress(Exception):
                     await source.disconnect()
+
+    def _source_failed(self, node: int, message: str) -> None:
+        health = self.health_of(node)
+        health.errors += 1
+        health.last_error = message[:500]
 
     async def _forward(self, device: DeviceConfig) -> None:
         """Send the node's buffer whenever its lane says so; one send at a time per node."""
@@ -345,7 +369,10 @@ class Gateway:
         """What the node had buffered when the send began (later points wait for the next)."""
         forwarder = self.forwarders[node]
         try:
-            return forwarder.drain(up_to=forwarder.buffer.last_id())
+            delivered = forwarder.drain(up_to=forwarder.buffer.last_id())
+            if delivered:
+                self.health_of(node).last_upload = datetime.now(UTC)
+            return delivered
         except UpstreamRefused:
             logger.error("Node %s: the platform refused its token; points stay buffered", node)
             return False
@@ -493,17 +520,52 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Imewe edge gateway")
-    parser.add_argument("--config", required=True, help="path to edge.yaml")
+    parser = argparse.ArgumentParser(
+        description="Imewe edge gateway: from edge.yaml (--config), or managed by the platform "
+        "(--platform URL --token T; see edge/managed.py)"
+    )
+    parser.add_argument("--config", help="path to edge.yaml")
+    parser.add_argument("--platform", help="the platform's base URL (managed mode)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("IMEWE_GATEWAY_TOKEN", ""),
+        help="the gateway's token (default: $IMEWE_GATEWAY_TOKEN, kept out of the process list)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=os.environ.get("IMEWE_GATEWAY_STATE", "var/edge-gateway"),
+        help="managed mode: last good configuration, node tokens and buffers",
+    )
     args = parser.parse_args()
+    if bool(args.config) == bool(args.platform):
+        parser.error("give either --config edge.yaml or --platform URL (with --token)")
+    if args.platform and not args.token:
+        parser.error("--platform needs the gateway's token (--token or IMEWE_GATEWAY_TOKEN)")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("asyncua").setLevel(logging.WARNING)  # it logs every read at INFO
-    with open(args.config, encoding="utf-8") as handle:
-        gateway = from_config(yaml.safe_load(handle))
+    runner: Any
+    if args.platform:
+        from edge.control import PlatformLink
+        from edge.managed import ManagedGateway
+
+        runner = ManagedGateway(PlatformLink(args.platform, args.token), args.state_dir)
+    else:
+        with open(args.config, encoding="utf-8") as handle:
+            runner = from_config(yaml.safe_load(handle))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(gateway.run())
+        asyncio.run(_until_terminated(runner.run()))
+
+
+async def _until_terminated(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main`; SIGTERM (a service manager stopping us) cancels it like Ctrl-C, so buffers
+    are drained and closed on the way out."""
+    task = asyncio.create_task(main)
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+        asyncio.get_running_loop().add_signal_handler(signals.SIGTERM, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 if __name__ == "__main__":

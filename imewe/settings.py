@@ -529,6 +529,8 @@ SPECTACULAR_SETTINGS = {
         "NodeKindEnum": "apps.vendors.models.FabricationNode.Kind",
         "NodeStatusEnum": "apps.vendors.models.FabricationNode.Status",
         "NodeApprovalEnum": "apps.vendors.models.FabricationNode.Approval",
+        "NodeCommandKindEnum": "apps.vendors.models.NodeCommand.Kind",
+        "NodeCommandStatusEnum": "apps.vendors.models.NodeCommand.Status",
         "JobStatusEnum": "apps.jobs.models.Status",
         "CadFormatEnum": "apps.jobs.models.CadFile.Format",
         "SimulationKindEnum": "apps.twins.models.Simulation.Kind",

@@ -27,6 +27,7 @@ class Action(models.TextChoices):
     JOB_CREATE = "job_create", "Create / cancel own job"
     JOB_VIEW = "job_view", "View jobs"
     NODE_MANAGE = "node_manage", "Register / edit nodes"
+    NODE_COMMAND = "node_command", "Send remote commands to machines"
     TWIN_EDIT = "twin_edit", "Create / edit twins"
     SIMULATION_RUN = "simulation_run", "Run simulations"
     TELEMETRY_VIEW = "telemetry_view", "View telemetry"
@@ -64,6 +65,8 @@ MATRIX: dict[Action, dict[Role, Scope]] = {
         R.VIEWER: S.OWN_ORG,
     },
     A.NODE_MANAGE: {R.ADMIN: S.ALL, R.VENDOR: S.OWN_NODES},
+    # pause, resume, stop, setpoints through the node's gateway (what its device map allows)
+    A.NODE_COMMAND: {R.ADMIN: S.ALL, R.VENDOR: S.OWN_NODES, R.OPERATOR: S.OPERATED},
     A.TWIN_EDIT: {
         R.ADMIN: S.ALL,
         R.DESIGNER: S.OWN_AND_SHARED,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.vendors import api
+from apps.vendors import api, gateway_api
 
 urlpatterns = [
     path("nodes/", api.NodeListApi.as_view(), name="node-list"),
@@ -26,4 +26,51 @@ urlpatterns = [
     ),
     path("vendors/<int:org_id>/profile/", api.VendorProfileApi.as_view(), name="vendor-profile"),
     path("vendors/<int:org_id>/verify/", api.VendorVerifyApi.as_view(), name="vendor-verify"),
+    path("gateways/", gateway_api.GatewayListApi.as_view(), name="gateway-list"),
+    path("gateways/<int:pk>/", gateway_api.GatewayDetailApi.as_view(), name="gateway-detail"),
+    path(
+        "gateways/<int:pk>/config/",
+        gateway_api.GatewayConfigPreviewApi.as_view(),
+        name="gateway-config-preview",
+    ),
+    path(
+        "gateways/<int:pk>/credentials/",
+        gateway_api.GatewayCredentialListApi.as_view(),
+        name="gateway-credentials",
+    ),
+    path(
+        "gateways/<int:pk>/credentials/<int:credential_id>/revoke/",
+        gateway_api.GatewayCredentialRevokeApi.as_view(),
+        name="gateway-credential-revoke",
+    ),
+    # the gateway's own side (its token)
+    path("gateway/config/", gateway_api.GatewayOwnConfigApi.as_view(), name="gateway-own-config"),
+    path(
+        "gateway/nodes/<int:node_id>/token/",
+        gateway_api.GatewayNodeTokenApi.as_view(),
+        name="gateway-node-token",
+    ),
+    path("gateway/status/", gateway_api.GatewayStatusApi.as_view(), name="gateway-status"),
+    path(
+        "gateway/commands/take/",
+        gateway_api.GatewayCommandTakeApi.as_view(),
+        name="gateway-commands-take",
+    ),
+    path(
+        "gateway/commands/<int:command_id>/ack/",
+        gateway_api.GatewayCommandAckApi.as_view(),
+        name="gateway-command-ack",
+    ),
+    path("rollouts/", gateway_api.RolloutListApi.as_view(), name="rollout-list"),
+    path("rollouts/<int:pk>/", gateway_api.RolloutDetailApi.as_view(), name="rollout-detail"),
+    path("rollouts/<int:pk>/pause/", gateway_api.RolloutPauseApi.as_view(), name="rollout-pause"),
+    path(
+        "rollouts/<int:pk>/resume/", gateway_api.RolloutResumeApi.as_view(), name="rollout-resume"
+    ),
+    path(
+        "rollouts/<int:pk>/cancel/", gateway_api.RolloutCancelApi.as_view(), name="rollout-cancel"
+    ),
+    path(
+        "nodes/<int:pk>/commands/", gateway_api.NodeCommandListApi.as_view(), name="node-commands"
+    ),
 ]

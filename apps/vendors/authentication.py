@@ -12,7 +12,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from apps.vendors.models import DeviceCredential
+from apps.vendors.gateway_services import gateway_authenticate
+from apps.vendors.models import DeviceCredential, Gateway, GatewayCredential
 from apps.vendors.services import device_authenticate
 
 KEYWORD = b"device"
@@ -61,3 +62,52 @@ class IsDevice(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return isinstance(request.user, DevicePrincipal)
+
+
+GATEWAY_KEYWORD = b"gateway"
+
+
+@dataclass(frozen=True)
+class GatewayPrincipal:
+    """A managed gateway, by its own token: `Authorization: Gateway <token>`."""
+
+    credential: GatewayCredential
+
+    is_authenticated = True
+    is_active = True
+    is_superuser = False
+    is_staff = False
+    role = "gateway"
+    pk = None
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.credential.gateway
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        return False
+
+
+class GatewayTokenAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[GatewayPrincipal, GatewayCredential] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != GATEWAY_KEYWORD:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Send 'Authorization: Gateway <token>'.")
+        credential = gateway_authenticate(token=parts[1].decode(errors="replace"))
+        if credential is None:
+            raise exceptions.AuthenticationFailed(
+                "Unknown or revoked gateway token.", code="gateway_token_invalid"
+            )
+        return GatewayPrincipal(credential), credential
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Gateway realm="imewe"'
+
+
+class IsGateway(BasePermission):
+    message = "Only a gateway's own token may do this (node tokens and users cannot)."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return isinstance(request.user, GatewayPrincipal)

@@ -105,6 +105,10 @@ class FabricationNode(TimeStampedModel):
     registered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # the managed edge gateway that polls this machine (one at most)
+    gateway = models.ForeignKey(
+        "vendors.Gateway", on_delete=models.SET_NULL, null=True, blank=True, related_name="nodes"
+    )
 
     class Meta:
         ordering = ["vendor__name", "name"]
@@ -205,3 +209,207 @@ class DeviceCredential(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Gateway(TimeStampedModel):
+    """An edge gateway under management: it pulls its configuration from the platform (built
+    from its nodes' configuration profiles and its own forwarding settings) and reports what it
+    applied and how it is doing. `nodes` (FabricationNode.gateway) are the machines it serves."""
+
+    vendor = models.ForeignKey(
+        "users.Organization", on_delete=models.PROTECT, related_name="gateways"
+    )
+    site = models.ForeignKey(
+        "users.Organization",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="operated_gateways",
+    )
+    name = models.CharField(max_length=120)
+    tags = models.JSONField(default=list, blank=True)  # ["line-2", "canary"]
+    # forwarding settings sent in its configuration (apps/vendors/gateway_config.py)
+    forwarding = models.JSONField(default=dict, blank=True)
+    # settings a running rollout ships to this gateway, over `forwarding` (apps/vendors/rollouts.py)
+    rollout_overlay = models.JSONField(default=dict, blank=True)
+    # what the gateway last reported (POST /api/v1/gateway/status/)
+    applied_version = models.PositiveIntegerField(null=True, blank=True)
+    apply_error = models.TextField(blank=True)
+    health = models.JSONField(default=dict, blank=True)
+    software_version = models.CharField(max_length=60, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["vendor__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "name"], name="unique_gateway_name_per_vendor"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GatewayCredential(TimeStampedModel):
+    """A gateway's token (only its SHA-256 is stored; the token is shown once), as
+    DeviceCredential is for a node. It reads the gateway's own configuration and commands and
+    obtains device tokens for the gateway's nodes, nothing else."""
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="credentials")
+    prefix = models.CharField(max_length=12, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… for gateway {self.gateway_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class GatewayConfigVersion(models.Model):
+    """Each distinct configuration document the platform built for a gateway, numbered. A
+    document is rebuilt on every pull; a new version is stored only when its content changed."""
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="config_versions")
+    version = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64)  # SHA-256 of the canonical document body
+    document = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["gateway", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "version"], name="unique_gateway_config_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"gateway {self.gateway_id} config v{self.version}"
+
+
+class NodeCommand(TimeStampedModel):
+    """A remote command to a machine, carried by the gateway that serves its node: pause,
+    resume, stop, or a setpoint the node's device map declares writable. The gateway fetches
+    pending commands when it polls (so a command waits for an offline gateway), applies them and
+    acknowledges each with its outcome; one not finished by `expires_at` expires."""
+
+    class Kind(models.TextChoices):
+        PAUSE = "pause", "Pause"
+        RESUME = "resume", "Resume"
+        STOP = "stop", "Stop"
+        SETPOINT = "setpoint", "Set a setpoint"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the gateway"
+        DELIVERED = "delivered", "Delivered to the gateway"
+        SUCCEEDED = "succeeded", "Applied"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Timed out"
+
+    node = models.ForeignKey(FabricationNode, on_delete=models.CASCADE, related_name="commands")
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.SET_NULL, null=True, blank=True, related_name="commands"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    setpoint = models.CharField(max_length=60, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    outcome = models.CharField(max_length=500, blank=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["node", "status"])]
+
+    def __str__(self) -> str:
+        what = f"{self.setpoint}={self.value:g}" if self.kind == self.Kind.SETPOINT else self.kind
+        return f"{what} for node {self.node_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.DELIVERED)
+
+
+class Rollout(TimeStampedModel):
+    """A change of forwarding settings shipped to a vendor's gateways in waves (hawkBit's model):
+    a wave starts when the share of the previous wave that applied it reaches
+    `success_threshold_pct`; a wave whose failed share exceeds `error_threshold_pct` stops the
+    rollout and its failed gateways are rolled back. apps/vendors/rollouts.py runs it."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        STOPPED = "stopped", "Stopped at the error threshold"
+        COMPLETED = "completed", "Completed"
+
+    vendor = models.ForeignKey("users.Organization", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=120)
+    forwarding = models.JSONField()  # the settings shipped (gateway_config.forwarding_clean)
+    target_site = models.ForeignKey(
+        "users.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    target_tags = models.JSONField(default=list, blank=True)  # a gateway needs all of them
+    wave_sizes = models.JSONField()  # gateways per wave, e.g. [1, 5]; the last takes the rest
+    success_threshold_pct = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    error_threshold_pct = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    current_wave = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RolloutTarget(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DOWNLOADING = "downloading", "Downloading"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="targets")
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="rollout_targets")
+    wave = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    version = models.PositiveIntegerField(null=True, blank=True)  # the version carrying it
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["rollout", "wave", "gateway__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["rollout", "gateway"], name="unique_rollout_target")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} in rollout {self.rollout_id}: {self.state}"

@@ -16,3 +16,16 @@ class DeviceTokenScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "Edge gateways send `Device <token>` (issued per node).",
         }
+
+
+class GatewayTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "apps.vendors.authentication.GatewayTokenAuthentication"
+    name = "gatewayToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Managed gateways send `Gateway <token>` (issued per gateway).",
+        }

@@ -363,6 +363,14 @@ def device_credential_issue(
         raise Conflict("Only approved nodes get device credentials.")
     if node.status == FabricationNode.Status.DECOMMISSIONED:
         raise Conflict("A decommissioned node gets no credentials.")
+    return device_credential_create(node=node, by=by, label=label)
+
+
+def device_credential_create(
+    *, node: FabricationNode, by: User | None, label: str
+) -> tuple[DeviceCredential, str]:
+    """The issuing itself, once the caller's right is checked (by a person: device_credential_
+    issue; by the node's managed gateway: gateway_node_token_issue). Earlier tokens are revoked."""
     now = timezone.now()
     node.device_credentials.filter(revoked_at__isnull=True).update(revoked_at=now)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -370,7 +378,7 @@ def device_credential_issue(
         node=node,
         prefix=token[:12],
         token_hash=hash_token(token),
-        label=label.strip(),
+        label=label.strip()[:100],
         created_by=by,
     )
     return credential, token

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.vendors import views
+from apps.vendors import gateway_views, views
 
 app_name = "vendors"
 
@@ -25,6 +25,15 @@ urlpatterns = [
         name="credential-revoke",
     ),
     path("vendor/profile/", views.vendor_profile_view, name="profile"),
+    path("vendor/nodes/<int:pk>/commands/", gateway_views.node_command_view, name="node-command"),
+    path("vendor/gateways/", gateway_views.gateway_list_view, name="gateway-list"),
+    path("vendor/gateways/<int:pk>/", gateway_views.gateway_detail_view, name="gateway-detail"),
+    path("ops/gateways/", gateway_views.ops_gateway_list_view, name="ops-gateway-list"),
+    path(
+        "ops/gateways/<int:pk>/",
+        gateway_views.ops_gateway_detail_view,
+        name="ops-gateway-detail",
+    ),
     path("ops/approvals/", views.approval_queue_view, name="approvals"),
     path("ops/approvals/<int:pk>/", views.approval_decide_view, name="approval-decide"),
 ]

@@ -21,6 +21,11 @@ from apps.vendors.forms import (
 )
 from apps.vendors.lifecycle import ALLOWED_TRANSITIONS
 from apps.vendors.models import DeviceCredential, FabricationNode
+from apps.vendors.node_commands import (
+    node_can_command,
+    node_command_allowed,
+    node_command_list,
+)
 from apps.vendors.selectors import (
     config_diff,
     credential_list,
@@ -173,13 +178,14 @@ def _detail_page(
     choices = [
         (s, FabricationNode.Status(s).label) for s in sorted(ALLOWED_TRANSITIONS[node.status])
     ]
+    show_private = node_shows_private_details(user=request.user, node=node)
     return render(
         request,
         "vendors/node_detail.html",
         {
             "node": node,
             "can_manage": can_manage,
-            "show_private": node_shows_private_details(user=request.user, node=node),
+            "show_private": show_private,
             "status_log": node.status_log.select_related("by")[:20],
             "configs": configs,
             "diff": diff,
@@ -190,6 +196,9 @@ def _detail_page(
             "settings_form": settings_form
             or NodeSettingsForm(kind=node.kind, config=configs[0].config if configs else {}),
             "credentials": credential_list(node=node) if can_manage else [],
+            "commands": list(node_command_list(node=node)[:20]) if show_private else [],
+            "can_command": node_can_command(user=request.user, node=node),
+            "allowed": node_command_allowed(node=node),
             "new_token": request.session.pop(f"new-token-{node.pk}", None),
         },
         status=status,

@@ -44,6 +44,8 @@ EXPECTED: dict[str, set[Role]] = {
     "/vendor/nodes/new/": portal("vendor") & may(A.NODE_MANAGE),
     "/vendor/work/": portal("vendor"),
     "/vendor/profile/": portal("vendor"),
+    "/vendor/gateways/": portal("vendor"),
+    "/ops/gateways/": portal("ops") & may(A.TICKET_MANAGE),
     "/twins/": set(Role),
     "/nodes/": may(A.TELEMETRY_VIEW),
     "/maintenance/": may(A.TICKET_MANAGE),

@@ -1,0 +1,181 @@
+"""Rollouts in waves, driven by the gateways' own pulls and reports through the gateway API."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.vendors.models import Gateway
+from tests.conftest import jwt_client
+from tests.vendors.test_gateways import gateway_client, issue_token
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hall(fleet):
+    """Three gateways of the vendor at the site, tagged "hall", each with its token."""
+    vendor = jwt_client(fleet["vendor"])
+    tokens = {}
+    for name in ("gw-a", "gw-b", "gw-c"):
+        body = {"name": name, "site": fleet["site"].pk, "tags": ["hall"]}
+        gateway = vendor.post("/api/v1/gateways/", body).json()
+        tokens[name] = issue_token(fleet, gateway["id"])
+        pull(tokens[name])  # each runs version 1
+        report(tokens[name], 1)
+    vendor.post("/api/v1/gateways/", {"name": "elsewhere", "tags": ["yard"]})
+    return tokens
+
+
+def pull(token: str) -> dict:
+    response = gateway_client(token).get("/api/v1/gateway/config/")
+    assert response.status_code == 200
+    return response.json()
+
+
+def report(token: str, applied: int | None, error: str = "") -> None:
+    body = {"applied_version": applied, "error": error, "nodes": {}}
+    response = gateway_client(token).post("/api/v1/gateway/status/", body)
+    assert response.status_code == 200, response.json()
+
+
+def start(fleet, **overrides) -> dict:
+    body = {
+        "name": "faster uploads",
+        "forwarding": {"forward_every_s": 0.5},
+        "tags": ["hall"],
+        "wave_sizes": [1, 2],
+        "success_threshold_pct": 100,
+        "error_threshold_pct": 34,
+        **overrides,
+    }
+    response = jwt_client(fleet["vendor"]).post("/api/v1/rollouts/", body)
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def states(fleet, rollout_id: int) -> tuple[str, dict[str, str]]:
+    body = jwt_client(fleet["vendor"]).get(f"/api/v1/rollouts/{rollout_id}/").json()
+    return body["status"], {t["gateway_name"]: t["state"] for t in body["targets"]}
+
+
+def test_a_rollout_moves_wave_by_wave_and_stops_at_the_error_threshold(fleet, hall):
+    # given a rollout to the three hall gateways in waves of 1 and 2
+    rollout = start(fleet)
+    assert states(fleet, rollout["id"]) == (
+        "running",
+        {"gw-a": "queued", "gw-b": "queued", "gw-c": "queued"},
+    )
+    # when the first wave's gateway pulls and applies it
+    document = pull(hall["gw-a"])
+    assert document["version"] == 2 and document["forwarding"]["forward_every_s"] == 0.5
+    assert states(fleet, rollout["id"])[1]["gw-a"] == "downloading"
+    assert pull(hall["gw-b"])["version"] == 1  # the second wave has not started
+    report(hall["gw-a"], 2)
+    # then the second wave starts
+    assert states(fleet, rollout["id"])[1] == {
+        "gw-a": "applied",
+        "gw-b": "queued",
+        "gw-c": "queued",
+    }
+    assert pull(hall["gw-b"])["forwarding"]["forward_every_s"] == 0.5
+    assert pull(hall["gw-c"])["version"] == 2
+    # when one of its two gateways fails to apply it (50 % > 34 %)
+    report(hall["gw-b"], 2)
+    report(hall["gw-c"], 1, "version 2: not applied: forward_every_s must be 0.01-60")
+    # then the rollout stops and the failed gateway goes back to its old settings
+    assert states(fleet, rollout["id"]) == (
+        "stopped",
+        {"gw-a": "applied", "gw-b": "applied", "gw-c": "rolled_back"},
+    )
+    back = pull(hall["gw-c"])
+    assert back["version"] == 3 and "forward_every_s" not in back["forwarding"]
+    # and those that applied it keep it as their own settings, without a new version
+    kept = Gateway.objects.get(name="gw-a")
+    assert kept.forwarding == {"forward_every_s": 0.5} and kept.rollout_overlay == {}
+    assert pull(hall["gw-a"])["version"] == 2
+
+
+def test_pause_holds_the_next_wave_and_resume_releases_it(fleet, hall):
+    rollout = start(fleet, error_threshold_pct=100)
+    vendor = jwt_client(fleet["vendor"])
+    url = f"/api/v1/rollouts/{rollout['id']}/"
+    assert vendor.post(f"{url}pause/").json()["status"] == "paused"
+    assert vendor.post(f"{url}pause/").status_code == 409
+    pull(hall["gw-a"])
+    report(hall["gw-a"], 2)
+    assert states(fleet, rollout["id"])[1]["gw-a"] == "applied"
+    assert pull(hall["gw-b"])["version"] == 1  # held
+    assert vendor.post(f"{url}resume/").json()["status"] == "running"
+    assert pull(hall["gw-b"])["version"] == 2
+    pull(hall["gw-c"])
+    report(hall["gw-b"], 2)
+    report(hall["gw-c"], 2)
+    assert states(fleet, rollout["id"])[0] == "completed"
+    assert vendor.post(f"{url}cancel/").status_code == 409
+
+
+def test_cancel_leaves_later_waves_untouched(fleet, hall):
+    rollout = start(fleet)
+    vendor = jwt_client(fleet["vendor"])
+    assert vendor.post(f"/api/v1/rollouts/{rollout['id']}/cancel/").json()["status"] == "cancelled"
+    assert pull(hall["gw-b"])["version"] == 1
+    pull(hall["gw-a"])
+    report(hall["gw-a"], 2)
+    assert states(fleet, rollout["id"])[1]["gw-a"] == "queued"  # a cancelled rollout moves no more
+    # a gateway in a running rollout is not taken by another
+    start(fleet, name="second", wave_sizes=[3])
+    response = vendor.post(
+        "/api/v1/rollouts/",
+        {
+            "name": "third",
+            "forwarding": {"batch_size": 10},
+            "tags": ["hall"],
+            "wave_sizes": [3],
+            "success_threshold_pct": 50,
+            "error_threshold_pct": 0,
+        },
+    )
+    assert response.status_code == 409 and "gw-a" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"wave_sizes": [0]}, "wave_sizes"),
+        ({"success_threshold_pct": 0}, "success_threshold_pct"),
+        ({"error_threshold_pct": 101}, "error_threshold_pct"),
+        ({"forwarding": {}}, "forwarding"),
+        ({"forwarding": {"poll_s": 0}}, "forwarding.poll_s"),
+    ],
+)
+def test_a_bad_rollout_is_refused_by_name(fleet, hall, overrides, field):
+    body = {
+        "name": "x",
+        "forwarding": {"forward_every_s": 0.5},
+        "wave_sizes": [1],
+        "success_threshold_pct": 100,
+        "error_threshold_pct": 0,
+        **overrides,
+    }
+    response = jwt_client(fleet["vendor"]).post("/api/v1/rollouts/", body)
+    assert response.status_code == 400 and field in response.json()["error"]["details"]
+
+
+def test_who_may_run_a_rollout(fleet, hall):
+    rollout = start(fleet)
+    forge = fleet["forge"].pk
+    body = {
+        "name": "x",
+        "vendor": forge,
+        "forwarding": {"batch_size": 5},
+        "tags": ["yard"],
+        "wave_sizes": [1],
+        "success_threshold_pct": 100,
+        "error_threshold_pct": 0,
+    }
+    for who in ("rival", "operator", "designer"):
+        assert jwt_client(fleet[who]).post("/api/v1/rollouts/", body).status_code == 403, who
+        assert jwt_client(fleet[who]).get(f"/api/v1/rollouts/{rollout['id']}/").status_code == 404
+    nothing = {**body, "tags": ["nowhere"]}
+    response = jwt_client(fleet["vendor"]).post("/api/v1/rollouts/", nothing)
+    assert response.status_code == 400 and "No gateway" in str(response.json())
