@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("users", "0006_node_command_permission"),
+        ("users", "0009_node_command_permission"),
         ("vendors", "0006_node_commands"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

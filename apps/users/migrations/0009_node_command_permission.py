@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("users", "0005_organization_name_not_unique"),
+        ("users", "0008_permissions_version"),
     ]
 
     operations = [
