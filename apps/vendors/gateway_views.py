@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
-from apps.portal.access import action_required, portal_required
+from apps.users.access import action_required, portal_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedHttpRequest
 from apps.vendors.gateway_selectors import (
