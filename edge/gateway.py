@@ -53,7 +53,9 @@ next try comes `forward_every_s` after the failed one (store-and-forward, edge/f
 platform assigns to the node and reports start, progress and completion; `speedup` (1-100000) is
 the time scale, how many machine seconds pass in a second (360: an estimated hour runs in 10 s).
 `simulated: true` in `work` makes the agent drive the device's simulator
-(edge/simulators/control.py): load only while a part runs.
+(edge/simulators/control.py): load only while a part runs. On a printer (octoprint, moonraker,
+prusalink) `work: {}` runs the printer work agent instead (edge/sources/printer_work.py): the
+part's G-code goes to the printer, which runs it; the printer's own state drives the reports.
 
 One bad point never blocks a node (edge/forwarder.py): points the platform rejects, and points
 that still fail alone after `upstream.max_attempts` (default 3) server errors in a row on their
@@ -92,6 +94,7 @@ from edge.safety import DEFAULT_LIMITS, LocalAlert, SafetyMonitor
 from edge.simulators.control import control_for
 from edge.sources.base import MappingError, Source, TimedSource
 from edge.sources.printer import Printer, PrinterSource
+from edge.sources.printer_work import PrinterWorkAgent
 from edge.urgency import (
     DEFAULT_DEADBANDS,
     DEFAULT_MAX_SILENCE_S,
@@ -238,7 +241,7 @@ class Gateway:
     alerts: list[LocalAlert] = field(default_factory=list)
     mqtt: MqttLink | None = None
     monitors: dict[int, SafetyMonitor] = field(default_factory=dict)
-    agents: list[WorkAgent] = field(default_factory=list)
+    agents: list[WorkAgent | PrinterWorkAgent] = field(default_factory=list)
     # what is forwarded at once (edge/urgency.py): gateway-wide deadbands, per signal
     deadbands: dict[str, Deadband] = field(default_factory=lambda: dict(DEFAULT_DEADBANDS))
     max_silence_s: float = DEFAULT_MAX_SILENCE_S
@@ -446,7 +449,7 @@ def _device(raw: Mapping[str, Any]) -> DeviceConfig:
         device=str(raw.get("device", "")),
         printer={key: str(raw[key]) for key in PRINTER_OPTIONS if key in raw},
         limits=limits,
-        work=dict(raw["work"]) if raw.get("work") else None,
+        work=dict(raw["work"]) if raw.get("work") is not None else None,
         deadbands=deadbands_from(raw.get("deadband"), f"device {node}"),
         min_urgent_gap_s=gap,
     )
@@ -487,7 +490,7 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
         raise ValueError("upstream needs url (HTTPS batch API) or mqtt (broker URL)")
     devices = []
     forwarders = {}
-    agents = []
+    agents: list[WorkAgent | PrinterWorkAgent] = []
     for raw in config["devices"]:
         device = _device(raw)
         if device.node in forwarders:
@@ -502,13 +505,17 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
             work_url = str(device.work.get("url") or upstream.get("url") or "")
             if not work_url:
                 raise ValueError(f"device {device.node}: work.url is needed with an MQTT upstream")
-            speedup = float(device.work.get("speedup", 360.0))
-            if not 1 <= speedup <= 100_000:  # NaN fails too
-                raise ValueError(f"device {device.node}: work.speedup must be 1-100000")
-            machine = None
-            if device.work.get("simulated"):
-                machine = control_for(device.protocol, device.url, unit=device.unit)
-            agents.append(WorkAgent(work_url, raw["token"], speedup=speedup, machine=machine))
+            if device.protocol in PRINTER_PROTOCOLS:
+                # the printer's own server runs the job (edge/sources/printer_work.py)
+                agents.append(PrinterWorkAgent(work_url, raw["token"], make_printer(device)))
+            else:
+                speedup = float(device.work.get("speedup", 360.0))
+                if not 1 <= speedup <= 100_000:  # NaN fails too
+                    raise ValueError(f"device {device.node}: work.speedup must be 1-100000")
+                machine = None
+                if device.work.get("simulated"):
+                    machine = control_for(device.protocol, device.url, unit=device.unit)
+                agents.append(WorkAgent(work_url, raw["token"], speedup=speedup, machine=machine))
         path = buffer_path if buffer_path == ":memory:" else f"{buffer_path}.{device.node}"
         forwarders[device.node] = Forwarder(
             SqliteBuffer(path, max_points=int(buffer_cfg.get("max_points", 1_000_000))),

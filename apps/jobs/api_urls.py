@@ -35,6 +35,7 @@ urlpatterns = [
     path("jobs/<int:pk>/schedule/", jobs.JobScheduleApi.as_view(), name="job-schedule"),
     path("work/parts/", work.WorkQueueApi.as_view(), name="work-queue"),
     path("work/parts/<int:pk>/start/", work.WorkStartApi.as_view(), name="work-start"),
+    path("work/parts/<int:pk>/file/", work.WorkFileApi.as_view(), name="work-file"),
     path("work/parts/<int:pk>/progress/", work.WorkProgressApi.as_view(), name="work-progress"),
     path("work/parts/<int:pk>/complete/", work.WorkCompleteApi.as_view(), name="work-complete"),
     path("work/parts/<int:pk>/fail/", work.WorkFailApi.as_view(), name="work-fail"),

@@ -28,11 +28,12 @@ class CadFile(TimeStampedModel):
         STL = "stl", "STL"
         OBJ = "obj", "OBJ"
         STEP = "step", "STEP"
+        GCODE = "gcode", "G-code"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     file = models.FileField(upload_to="cad/%Y/%m/")
     original_name = models.CharField(max_length=255)
-    format = models.CharField(max_length=4, choices=Format.choices)
+    format = models.CharField(max_length=8, choices=Format.choices)
     size_bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     # measured from the mesh; for STEP, declared by the uploader

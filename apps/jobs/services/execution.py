@@ -17,7 +17,7 @@ from rest_framework.exceptions import NotFound
 from apps.core.background import task_enqueue_on_commit
 from apps.core.exceptions import Conflict
 from apps.core.realtime import broadcast_on_commit
-from apps.jobs.models import Part, Status
+from apps.jobs.models import CadFile, Part, Status
 from apps.jobs.providers import machine_fault_reported, part_finished
 from apps.jobs.scheduler import ASSEMBLY
 from apps.jobs.services.scheduling import part_reschedule
@@ -115,6 +115,14 @@ def _work_part(*, node_id: int, part_id: int) -> Part:
         # a device learns nothing about parts that are not on its node
         raise NotFound("No such part on this node.")
     return part
+
+
+def work_file(*, node_id: int, part_id: int) -> CadFile:
+    """The part's file (its model, or G-code sliced for a printer) for the node it is on."""
+    part = _work_part(node_id=node_id, part_id=part_id)
+    if part.cad_file is None:
+        raise NotFound("This part has no file: its designer gave dimensions only.")
+    return part.cad_file
 
 
 @transaction.atomic
