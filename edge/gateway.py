@@ -56,6 +56,8 @@ the time scale, how many machine seconds pass in a second (360: an estimated hou
 (edge/simulators/control.py): load only while a part runs. On a printer (octoprint, moonraker,
 prusalink) `work: {}` runs the printer work agent instead (edge/sources/printer_work.py): the
 part's G-code goes to the printer, which runs it; the printer's own state drives the reports.
+`work: {auto_bed_clear: true}` confirms the bed clear after each part (a printer that ejects
+its parts); otherwise a node with a bed-clear step waits for a person's confirmation.
 
 One bad point never blocks a node (edge/forwarder.py): points the platform rejects, and points
 that still fail alone after `upstream.max_attempts` (default 3) server errors in a row on their
@@ -507,7 +509,14 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
                 raise ValueError(f"device {device.node}: work.url is needed with an MQTT upstream")
             if device.protocol in PRINTER_PROTOCOLS:
                 # the printer's own server runs the job (edge/sources/printer_work.py)
-                agents.append(PrinterWorkAgent(work_url, raw["token"], make_printer(device)))
+                agents.append(
+                    PrinterWorkAgent(
+                        work_url,
+                        raw["token"],
+                        make_printer(device),
+                        auto_bed_clear=bool(device.work.get("auto_bed_clear", False)),
+                    )
+                )
             else:
                 speedup = float(device.work.get("speedup", 360.0))
                 if not 1 <= speedup <= 100_000:  # NaN fails too

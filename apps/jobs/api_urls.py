@@ -34,6 +34,7 @@ urlpatterns = [
     ),
     path("jobs/<int:pk>/schedule/", jobs.JobScheduleApi.as_view(), name="job-schedule"),
     path("work/parts/", work.WorkQueueApi.as_view(), name="work-queue"),
+    path("work/bed-clear/", work.WorkBedClearApi.as_view(), name="work-bed-clear"),
     path("work/parts/<int:pk>/start/", work.WorkStartApi.as_view(), name="work-start"),
     path("work/parts/<int:pk>/file/", work.WorkFileApi.as_view(), name="work-file"),
     path("work/parts/<int:pk>/progress/", work.WorkProgressApi.as_view(), name="work-progress"),

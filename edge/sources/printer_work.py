@@ -13,6 +13,9 @@ follow the printer every `report_every_s`:
 - a cancel at the printer, or another file started there, fails the part with that reason;
 - a printer error fails it as a machine fault, so the platform makes it on another node;
 - the part cancelled or moved on the platform (the work API answers 404/409) cancels the print;
+- after a part, a node with a bed-clear step waits until someone confirms the bed is clear
+  (the queue says why its parts are not ready); `auto_bed_clear` confirms it at once, for
+  printers that clear their own bed;
 - an unreachable or disconnected printer is waited for: the print goes on without the gateway,
   and the agent picks it up again by its file name, also after a gateway restart.
 
@@ -47,12 +50,13 @@ class WorkApi:
     """The node work API with the node's device token."""
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
-        self.base = base_url.rstrip("/") + "/api/v1/work/parts/"
+        self.base = base_url.rstrip("/") + "/api/v1/work/"
         self.token = token
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None) -> bytes:
         data = json.dumps(body).encode() if body is not None else None
+        # paths are relative to the work API: "parts/...", "bed-clear/"
         request = urllib.request.Request(self.base + path, data=data, method=method)
         request.add_header("Authorization", f"Device {self.token}")
         if data is not None:
@@ -67,7 +71,7 @@ class WorkApi:
         return json.loads(await asyncio.to_thread(self._call, method, path, body))
 
     async def download(self, part_id: int) -> bytes:
-        return await asyncio.to_thread(self._call, "GET", f"{part_id}/file/", None)
+        return await asyncio.to_thread(self._call, "GET", f"parts/{part_id}/file/", None)
 
 
 def file_name(part_id: int) -> str:
@@ -81,6 +85,10 @@ class PrinterWorkAgent:
     printer: Printer
     poll_every_s: float = 3.0
     report_every_s: float = 2.0
+    # the printer clears its own bed (a part ejector, a belt printer): confirm it after each
+    # part, for a node whose vendor asks for a bed-clear step
+    auto_bed_clear: bool = False
+    waiting_for: str = ""  # why the first queued part waits, as the platform says (logged once)
     completed: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     api: WorkApi = field(init=False)
@@ -103,10 +111,15 @@ class PrinterWorkAgent:
     async def step(self) -> bool:
         """Takes and makes the next part if there is one and the printer is free; True when a
         part was handled (look again at once)."""
-        queue = (await self.api.json("GET", ""))["results"]
+        queue = (await self.api.json("GET", "parts/"))["results"]
         ready = [part for part in queue if part.get("ready", True)]
         if not ready:
+            why = str(queue[0].get("waits_for") or "") if queue else ""
+            if why and why != self.waiting_for:
+                logger.info("part %s waits for %s", queue[0]["id"], why)
+            self.waiting_for = why
             return False
+        self.waiting_for = ""
         part = ready[0]
         name = file_name(int(part["id"]))
         status = await self.printer.status()
@@ -140,7 +153,7 @@ class PrinterWorkAgent:
         name = file_name(part_id)
         await self.printer.upload(name, data)
         if part.get("status") != "in_progress":
-            await self.api.json("POST", f"{part_id}/start/")
+            await self.api.json("POST", f"parts/{part_id}/start/")
         try:
             await self.printer.start(name)
         except PrinterApiError as exc:
@@ -174,7 +187,9 @@ class PrinterWorkAgent:
                 if progress > reported:
                     try:
                         await self.api.json(
-                            "POST", f"{part_id}/progress/", {"progress_pct": min(progress, 100.0)}
+                            "POST",
+                            f"parts/{part_id}/progress/",
+                            {"progress_pct": min(progress, 100.0)},
                         )
                         reported = progress
                     except WorkApiError as exc:
@@ -185,9 +200,10 @@ class PrinterWorkAgent:
                         raise
             elif status.state == PrinterState.FINISHED and mine and seen:
                 result = {"quality_score": 1.0}
-                await self.api.json("POST", f"{part_id}/complete/", result)
+                await self.api.json("POST", f"parts/{part_id}/complete/", result)
                 self.completed.append(part_id)
                 logger.info("part %s: printed", part_id)
+                await self._bed_cleared()
                 return
             elif status.state == PrinterState.ERROR:
                 await self._fail(
@@ -205,6 +221,16 @@ class PrinterWorkAgent:
     async def _fail(self, part_id: int, reason: str, *, fault: bool = False) -> None:
         logger.warning("part %s failed: %s", part_id, reason)
         await self.api.json(
-            "POST", f"{part_id}/fail/", {"reason": reason[:500], "machine_fault": fault}
+            "POST", f"parts/{part_id}/fail/", {"reason": reason[:500], "machine_fault": fault}
         )
         self.failed.append(part_id)
+        await self._bed_cleared()
+
+    async def _bed_cleared(self) -> None:
+        if not self.auto_bed_clear:
+            return
+        try:
+            await self.api.json("POST", "bed-clear/")
+        except WorkApiError as exc:
+            if exc.status != 409:  # 409: the node has no bed-clear step
+                raise

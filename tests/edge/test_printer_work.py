@@ -14,16 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from apps.jobs.models import Part, Status
 from apps.jobs.services import cad_file_upload, job_cancel, job_submit, parts_schedule
 from apps.telemetry.models import TelemetryPoint
-from apps.vendors.services import device_credential_issue
+from apps.vendors.services import device_credential_issue, node_update
 from edge.gateway import Gateway, from_config
 from edge.simulators.moonraker import MoonrakerSimulator
 from edge.simulators.printers import SimulatedPrinter
 from edge.simulators.prusalink import PrusaLinkSimulator
 from edge.sources.printer_work import PrinterWorkAgent, file_name
+from tests.conftest import jwt_client
 from tests.edge.octoprint import octoprint_server
 from tests.jobs.conftest import PRINTER, ready_node
 from tests.jobs.test_gcode_parts import sliced
@@ -86,13 +88,31 @@ def statuses(job) -> list[str]:
     return list(Part.objects.filter(job=job).order_by("pk").values_list("status", flat=True))
 
 
-def test_a_job_printed_on_the_real_octoprint_from_upload_to_completion(
+def test_a_job_printed_on_the_real_octoprint_with_a_bed_clear_between_parts(
     live_server, fleet, tmp_path
 ):
-    # given a printer node whose gateway speaks to a real OctoPrint, and a two-part job
+    # given a printer node with a bed-clear step whose gateway speaks to a real OctoPrint, and
+    # a two-part job
     node, token = printer_node(fleet, "OctoPrint-1")
+    node_update(node=node, by=fleet["vendor"], bed_clear_required=True)
     job = submit(fleet, ("left.gcode", sliced(30, 20, 2)), ("right.gcode", sliced(20, 30, 2)))
     assert {p.assigned_node_id for p in job.parts.all()} == {node.pk}
+    held: dict[str, Any] = {}
+
+    def clear_the_bed_once_then_wait_for_both() -> bool:
+        parts = list(job.parts.order_by("pk"))
+        done = [p for p in parts if p.status == Status.COMPLETED]
+        node.refresh_from_db()
+        if len(done) == 1 and "cleared_at" not in held and node.bed_clear_pending_since:
+            waiting = next(p for p in parts if p.status != Status.COMPLETED)
+            assert waiting.status != Status.IN_PROGRESS, "started before the bed was cleared"
+            held.setdefault("since", time.monotonic())
+            if time.monotonic() - held["since"] > 3:  # ~10 polls of the agent meanwhile
+                response = jwt_client(fleet["vendor"]).post(f"/api/v1/nodes/{node.pk}/bed-clear/")
+                assert response.status_code == 200, response.content
+                held["cleared_at"] = timezone.now()
+        return len(done) == 2 or any(p.status == Status.FAILED for p in parts)
+
     with octoprint_server(tmp_path / "octoprint") as octoprint:
         config = gateway_config(
             live_server,
@@ -101,12 +121,10 @@ def test_a_job_printed_on_the_real_octoprint_from_upload_to_completion(
             token,
             {"protocol": "octoprint", "url": octoprint.url, "api_key": octoprint.api_key},
         )
-        # when the gateway runs until both parts are done
-        gateway = run_until(
-            config, lambda: set(statuses(job)) <= {Status.COMPLETED, Status.FAILED}, 240
-        )
+        # when the gateway runs, and the vendor confirms the bed clear after the first part
+        gateway = run_until(config, clear_the_bed_once_then_wait_for_both, 240)
         files = octoprint.call("GET", "/api/files/local")
-    # then both were printed, one after the other, and the job is complete
+    # then both were printed, the second only after the bed was cleared, and the job is done
     job.refresh_from_db()
     assert statuses(job) == [Status.COMPLETED, Status.COMPLETED], [
         p.failure_reason for p in job.parts.all()
@@ -114,8 +132,10 @@ def test_a_job_printed_on_the_real_octoprint_from_upload_to_completion(
     assert job.status == Status.COMPLETED
     assert not gateway.agents[0].failed
     first, second = job.parts.order_by("started_at")
-    assert first.finished_at <= second.started_at  # one printer, one part at a time
+    assert first.finished_at < held["cleared_at"] <= second.started_at
     assert all(p.quality_score == 1.0 and p.progress_pct == 100.0 for p in (first, second))
+    node.refresh_from_db()
+    assert node.bed_clear_pending_since is not None  # the second part is on the bed now
     # OctoPrint holds the files the gateway uploaded, byte for byte what the designer gave
     assert isinstance(files, dict)
     uploaded = {f["name"]: f["size"] for f in files["files"]}
@@ -228,3 +248,19 @@ def test_a_part_without_gcode_fails_with_the_reason_and_nothing_is_printed(
         "The part has a STL model, no G-code: a printer needs the part sliced."
     )
     assert sim.printer.files == {} and sim.printer.jobs_started == 0
+
+
+def test_a_printer_that_clears_its_own_bed_confirms_it_and_goes_on(
+    live_server, fleet, tmp_path, moonraker
+):
+    # given a bed-clear step and a printer that ejects its parts (the gateway's automation flag)
+    node, token = printer_node(fleet, "Belt-1")
+    node_update(node=node, by=fleet["vendor"], bed_clear_required=True)
+    job = submit(fleet, ("a.gcode", sliced(10, 10, 1)), ("b.gcode", sliced(10, 10, 1)))
+    config = gateway_config(live_server, tmp_path, node, token, moonraker_device(moonraker))
+    config["devices"][0]["work"] = {"auto_bed_clear": True}
+    # when the gateway runs
+    run_until(config, lambda: statuses(job) == [Status.COMPLETED] * 2, 120)
+    # then both parts were made without anyone confirming: the second could start only
+    # because the agent confirmed the bed clear after the first
+    assert moonraker.printer.jobs_started == 2

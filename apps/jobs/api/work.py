@@ -27,6 +27,8 @@ from apps.jobs.services import (
 from apps.telemetry.api import DeviceRateThrottle
 from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
 from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
+from apps.vendors.models import FabricationNode
+from apps.vendors.services import node_bed_clear
 
 
 class WorkPartSerializer(serializers.ModelSerializer):
@@ -172,6 +174,17 @@ class WorkFileApi(_WorkBase):
         )
         response["X-Content-SHA256"] = cad.sha256
         return response
+
+
+class WorkBedClearApi(_WorkBase):
+    """The printer itself says its bed is clear (a part ejector, a belt, an operator's button
+    on the printer read by the gateway): it may take its next part. 409 when not waiting."""
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Any) -> Response:
+        node = FabricationNode.objects.get(pk=self.node_id(request))
+        node_bed_clear(node=node, by=None)
+        return Response({"node": node.pk, "bed_clear_pending_since": None})
 
 
 class WorkProgressApi(_WorkBase):
