@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from apps.core.models import TimeStampedModel
@@ -115,6 +115,12 @@ class Part(TimeStampedModel):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="parts")
     name = models.CharField(max_length=200)
     material = models.CharField(max_length=60)
+    # the colour it must be made in (#rrggbb): it goes to a printer with that colour loaded
+    colour_hex = models.CharField(
+        max_length=7,
+        blank=True,
+        validators=[RegexValidator(r"^#[0-9a-f]{6}$", "A colour is #rrggbb (hex digits).")],
+    )
     process = models.CharField(max_length=40)
     quantity = models.PositiveIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(10000)]

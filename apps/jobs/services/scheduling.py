@@ -149,7 +149,12 @@ def _minutes(since: datetime | None, now: datetime) -> int | None:
 
 
 def _task(
-    part: Part, *, now: datetime, ready_h: float, only: frozenset[int] | None = None
+    part: Part,
+    *,
+    now: datetime,
+    ready_h: float,
+    only: frozenset[int] | None = None,
+    only_why: str = "",
 ) -> PartTask:
     mode = PROCESS_MODES.get(" ".join(part.process.lower().split()), DEFAULT_PROCESS)[0]
     return PartTask(
@@ -167,6 +172,7 @@ def _task(
         ready_h=ready_h,
         excluded=frozenset(node.pk for node in part.declined_nodes.all()),
         only=only,
+        only_why=only_why,
         material_g=float(part.estimates.get("material_g", 0.0)),
         load=UTILISATION[mode],
         timing=part.job.timing,
@@ -190,12 +196,14 @@ def _plan(
         ready[sibling.job_id] = max(ready[sibling.job_id], hours)
     # parts some app limits to certain nodes (capacity bought on a vendor's machines)
     allowed = providers.part_allowed_nodes(pending)
+    limits = providers.part_limit_reasons(pending)
     tasks = [
         _task(
             p,
             now=now,
             ready_h=ready[p.job_id] if p.process == ASSEMBLY else 0,
             only=allowed.get(p.pk),
+            only_why=limits.get(p.pk, ""),
         )
         for p in pending
     ] + list(drafts)
