@@ -14,9 +14,11 @@ import pytest
 
 from edge.simulators.http_util import parse_multipart
 from edge.simulators.moonraker import MoonrakerSimulator
+from edge.simulators.octoprint import OctoPrintSimulator
 from edge.simulators.printers import SimulatedPrinter
 from edge.simulators.prusalink import PrusaLinkSimulator
 from edge.sources.moonraker import MoonrakerPrinter
+from edge.sources.octoprint import OctoPrintPrinter
 from edge.sources.printer import (
     Printer,
     PrinterApiError,
@@ -206,3 +208,48 @@ def test_multipart_round_trip_keeps_bytes_and_quotes_names():
     fields, files = parse_multipart(content_type, body)
     assert fields == {"root": "gcodes"}
     assert files["file"] == ("we_ird__.gcode", data)
+
+
+@contextlib.contextmanager
+def octoprint_sim(**kwargs: bool) -> Iterator[tuple[OctoPrintSimulator, OctoPrintPrinter]]:
+    sim = OctoPrintSimulator(
+        SimulatedPrinter(seconds_per_line=0.02), api_key="op-key", **kwargs
+    ).start()
+    try:
+        yield sim, OctoPrintPrinter(sim.url, api_key="op-key", timeout=5)
+    finally:
+        sim.stop()
+
+
+@pytest.mark.asyncio
+async def test_octoprint_simulator_prints_pauses_resumes_and_finishes():
+    with octoprint_sim() as (_, printer):
+        await _print_pause_resume_finish(printer)
+
+
+@pytest.mark.asyncio
+async def test_octoprint_simulator_answers_like_octoprint_on_cancel_errors_and_keys():
+    with octoprint_sim(connected=False) as (sim, printer):
+        offline = await printer.status()
+        assert offline.state == PrinterState.OFFLINE and offline.hotend_c is None
+        await printer.connect_printer()
+        assert (await printer.status()).state == PrinterState.IDLE
+        await printer.upload("a.gcode", GCODE)
+        await printer.start("a.gcode")
+        await printer.cancel()
+        cancelled = await printer.status()  # completion reset, file still selected
+        assert cancelled.state == PrinterState.CANCELLED and cancelled.progress_pct is None
+        with pytest.raises(PrinterApiError) as nothing:
+            await printer.pause()
+        assert nothing.value.status == 409
+        await printer.start("a.gcode")
+        sim.printer.fault("Thermal Runaway")
+        failed = await printer.status()
+        assert failed.state == PrinterState.ERROR and "Thermal Runaway" in failed.message
+        wrong = OctoPrintPrinter(sim.url, api_key="nope", timeout=5)
+        with pytest.raises(PrinterApiError) as read:
+            await wrong.status()
+        with pytest.raises(PrinterApiError) as write:
+            await wrong.cancel()
+        assert (read.value.status, write.value.status) == (403, 400)
+        assert write.value.message == "CSRF validation failed"
