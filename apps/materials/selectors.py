@@ -30,6 +30,7 @@ from apps.materials.models import (
     Material,
     MaterialUsage,
     PurchaseOrder,
+    Spool,
     StockMovement,
 )
 from apps.users.models import User
@@ -340,3 +341,10 @@ def spool_nodes_for(parts: Sequence[Any]) -> dict[int, frozenset[int]]:
             and remaining >= grams
         )
     return allowed
+
+
+def spool_list(*, user: User) -> QuerySet[Spool]:
+    """The spools of the vendors whose nodes' stock `user` manages."""
+    _require_role(user)
+    vendors = stock_nodes(user=user).values("vendor")
+    return Spool.objects.filter(vendor__in=vendors).select_related("material", "node")

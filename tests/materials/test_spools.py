@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from apps.materials.models import Spool
 from apps.materials.services import spoolman_fetch, spools_import_spoolman
+from tests.conftest import jwt_client
 from tests.jobs.conftest import PRINTER, ready_node
 from tests.materials.spoolman import SpoolmanServer, spool
 
@@ -95,3 +96,20 @@ def test_the_command_reports_and_a_spoolman_that_is_down_is_a_clear_error(fleet,
         )
     with pytest.raises(CommandError, match="No vendor organization"):
         call_command("spoolman_import", vendor="studio", url=spoolman.url, by="vendor@f.test")
+
+
+@pytest.mark.django_db
+def test_the_vendors_stock_keepers_list_their_spools_and_others_do_not(fleet, catalog, spoolman):
+    a = ready_node(fleet, **PRINTER)
+    spools_import_spoolman(
+        vendor=fleet["forge"], by=fleet["vendor"], spools=spoolman_fetch(url=spoolman.url)
+    )
+    mine = jwt_client(fleet["vendor"]).get("/api/v1/materials/spools/")
+    assert mine.status_code == 200
+    rows = {row["spoolman_id"]: row for row in mine.json()["results"]}
+    assert set(rows) == {1, 2, 3}
+    assert rows[1]["node_name"] == a.name and rows[1]["colour_hex"] == "#e11d48"
+    assert rows[1]["material_name"] == "PLA" and rows[3]["node"] is None
+    # another vendor sees none of them; a designer does not manage stock at all
+    assert jwt_client(fleet["rival"]).get("/api/v1/materials/spools/").json()["results"] == []
+    assert jwt_client(fleet["designer"]).get("/api/v1/materials/spools/").status_code == 403
