@@ -9,7 +9,12 @@ export PORT
 # machining runs in 10 s, and its measured energy is the estimate / 360). 1: real time.
 DEMO_TIME_SCALE ?= 360
 
-.PHONY: setup run fault test lint typecheck check-deploy schema clean
+# OctoPrint (with its virtual printer) for the printer tests, in a venv of its own: its pins
+# clash with the project's. Tests find it through OCTOPRINT_VENV.
+OCTOPRINT_VENV ?= var/octoprint-venv
+export OCTOPRINT_VENV
+
+.PHONY: setup octoprint run fault test lint typecheck check-deploy schema clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -26,6 +31,13 @@ var/secret_key:
 	$(PY) -c "import secrets; print(secrets.token_urlsafe(64))" > $@
 
 setup: $(VENV)/.installed node_modules/.installed
+
+$(OCTOPRINT_VENV)/.installed: requirements-octoprint.txt
+	$(PY) -m venv $(OCTOPRINT_VENV)
+	$(OCTOPRINT_VENV)/bin/pip install --quiet -r requirements-octoprint.txt
+	touch $@
+
+octoprint: $(OCTOPRINT_VENV)/.installed
 
 # The embedded default: SQLite, in-memory channel layer, Celery on the filesystem transport.
 run: setup var/secret_key
@@ -57,7 +69,7 @@ fault: setup var/secret_key
 	  $(BIN)/python manage.py demo_fault $(NODE) $(FAULT)
 
 # The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets both), else SQLite/memory.
-test: setup
+test: setup octoprint
 	@missing=""; for tool in chromium docker-compose nginx pgbackrest restic; do PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \

@@ -1,6 +1,7 @@
 """The edge gateway: `python -m edge.gateway --config edge.yaml`.
 
-Polls each device at its own interval over OPC UA, Modbus TCP or MTConnect, turns readings into
+Polls each device at its own interval over OPC UA, Modbus TCP, MTConnect or a 3D printer's server
+(OctoPrint, Moonraker, PrusaLink), turns readings into
 telemetry points, checks local safety thresholds, and forwards the points through the on-disk
 buffer to the platform: the HTTPS batch API, or MQTT (QoS 1) through the platform's bridge.
 Example edge.yaml:
@@ -18,6 +19,12 @@ Example edge.yaml:
       - {node: 3, token: "imw_...", protocol: mtconnect, url: "http://10.0.0.7:5000",
          interval_ms: 500, signals: {spindle_rpm: S1speed, power_kw: {id: S1power, scale: 0.001}},
          limits: {temperature_c: [60, 70]}}
+      # 3D printers through their own servers (edge/sources/printer.py); no signal map
+      - {node: 4, token: "imw_...", protocol: octoprint, url: "http://octopi.local",
+         api_key: "...", interval_ms: 1000}
+      - {node: 5, token: "imw_...", protocol: moonraker, url: "http://voron.local:7125"}
+      - {node: 6, token: "imw_...", protocol: prusalink, url: "http://mk4.local",
+         username: maker, password: "...", storage: usb}   # or api_key: "..."
 
 Each device has its node's own token (a token writes for one node only) and its own buffer
 file (`<buffer path>.<node>`), so one node's backlog never blocks another's.
@@ -46,7 +53,11 @@ next try comes `forward_every_s` after the failed one (store-and-forward, edge/f
 platform assigns to the node and reports start, progress and completion; `speedup` (1-100000) is
 the time scale, how many machine seconds pass in a second (360: an estimated hour runs in 10 s).
 `simulated: true` in `work` makes the agent drive the device's simulator
-(edge/simulators/control.py): load only while a part runs.
+(edge/simulators/control.py): load only while a part runs. On a printer (octoprint, moonraker,
+prusalink) `work: {}` runs the printer work agent instead (edge/sources/printer_work.py): the
+part's G-code goes to the printer, which runs it; the printer's own state drives the reports.
+`work: {auto_bed_clear: true}` confirms the bed clear after each part (a printer that ejects
+its parts); otherwise a node with a bed-clear step waits for a person's confirmation.
 
 One bad point never blocks a node (edge/forwarder.py): points the platform rejects, and points
 that still fail alone after `upstream.max_attempts` (default 3) server errors in a row on their
@@ -86,6 +97,8 @@ from edge.publishers import (
 from edge.safety import DEFAULT_LIMITS, LocalAlert, SafetyMonitor
 from edge.simulators.control import control_for
 from edge.sources.base import MappingError, Source, TimedSource
+from edge.sources.printer import Printer, PrinterSource
+from edge.sources.printer_work import PrinterWorkAgent
 from edge.urgency import (
     DEFAULT_DEADBANDS,
     DEFAULT_MAX_SILENCE_S,
@@ -96,7 +109,9 @@ from edge.urgency import (
 from edge.work_agent import WorkAgent
 
 logger = logging.getLogger("edge.gateway")
-PROTOCOLS = ("opcua", "modbus", "mtconnect")
+PRINTER_PROTOCOLS = ("octoprint", "moonraker", "prusalink")  # edge/sources/printer.py
+PROTOCOLS = ("opcua", "modbus", "mtconnect", *PRINTER_PROTOCOLS)
+PRINTER_OPTIONS = ("api_key", "username", "password", "storage")
 DEFAULT_FORWARD_EVERY_S = 1.0
 
 
@@ -110,6 +125,8 @@ class DeviceConfig:
     registers: Mapping[str, Any] = field(default_factory=dict)  # Modbus register map
     unit: int = 1  # Modbus unit (device) id
     device: str = ""  # MTConnect device name, when the agent serves several
+    # a printer's server: api_key, username/password (PrusaLink digest), storage (PrusaLink)
+    printer: Mapping[str, str] = field(default_factory=dict)
     limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     # the node's work agent (takes assigned parts), e.g. {speedup: 360}; None: no agent
     work: Mapping[str, Any] | None = None
@@ -185,8 +202,31 @@ class StampedAtRead:
         return [(datetime.now(UTC), values)]
 
 
+def make_printer(device: DeviceConfig) -> Printer:
+    options = device.printer
+    if device.protocol == "octoprint":
+        from edge.sources.octoprint import OctoPrintPrinter
+
+        return OctoPrintPrinter(device.url, api_key=options.get("api_key", ""))
+    if device.protocol == "moonraker":
+        from edge.sources.moonraker import MoonrakerPrinter
+
+        return MoonrakerPrinter(device.url, api_key=options.get("api_key", ""))
+    from edge.sources.prusalink import PrusaLinkPrinter
+
+    return PrusaLinkPrinter(
+        device.url,
+        api_key=options.get("api_key", ""),
+        username=options.get("username", ""),
+        password=options.get("password", ""),
+        storage=options.get("storage", "usb"),
+    )
+
+
 def make_source(device: DeviceConfig) -> TimedSource:
     # Imported per protocol, so a gateway that speaks only one needs only that library.
+    if device.protocol in PRINTER_PROTOCOLS:
+        return StampedAtRead(PrinterSource(make_printer(device)))
     if device.protocol == "modbus":
         from edge.sources.modbus import ModbusSource
 
@@ -215,7 +255,7 @@ class Gateway:
     alerts: list[LocalAlert] = field(default_factory=list)
     mqtt: MqttLink | None = None
     monitors: dict[int, SafetyMonitor] = field(default_factory=dict)
-    agents: list[WorkAgent] = field(default_factory=list)
+    agents: list[WorkAgent | PrinterWorkAgent] = field(default_factory=list)
     # what is forwarded at once (edge/urgency.py): gateway-wide deadbands, per signal
     deadbands: dict[str, Deadband] = field(default_factory=lambda: dict(DEFAULT_DEADBANDS))
     max_silence_s: float = DEFAULT_MAX_SILENCE_S
@@ -239,9 +279,14 @@ class Gateway:
         return lane
 
     def _record(self, device: DeviceConfig, time: datetime, values: dict[str, float]) -> None:
-        self.forwarders[device.node].enqueue(
-            [{"node": device.node, "time": time.isoformat(), **values}]
-        )
+        point: dict[str, Any] = {"node": device.node, "time": time.isoformat()}
+        for signal, value in values.items():
+            # "extra.x" travels in the point's extra object (a signal with no column)
+            if signal.startswith("extra."):
+                point.setdefault("extra", {})[signal[len("extra.") :]] = value
+            else:
+                point[signal] = value
+        self.forwarders[device.node].enqueue([point])
         monitor = self.monitors.get(device.node)
         if monitor is None:
             monitor = self.monitors[device.node] = SafetyMonitor(
@@ -413,7 +458,7 @@ def _device(raw: Mapping[str, Any]) -> DeviceConfig:
     if not raw.get("url"):
         raise ValueError(f"device {node}: url is required")
     mapping_key = "registers" if protocol == "modbus" else "signals"
-    if not raw.get(mapping_key):
+    if protocol not in PRINTER_PROTOCOLS and not raw.get(mapping_key):
         raise ValueError(f"device {node}: {mapping_key} must map at least one signal")
     limits: dict[str, tuple[float, float]] = {}
     for signal, pair in dict(raw.get("limits") or {}).items():
@@ -431,8 +476,9 @@ def _device(raw: Mapping[str, Any]) -> DeviceConfig:
         registers=dict(raw.get("registers") or {}),
         unit=int(raw.get("unit", 1)),
         device=str(raw.get("device", "")),
+        printer={key: str(raw[key]) for key in PRINTER_OPTIONS if key in raw},
         limits=limits,
-        work=dict(raw["work"]) if raw.get("work") else None,
+        work=dict(raw["work"]) if raw.get("work") is not None else None,
         deadbands=deadbands_from(raw.get("deadband"), f"device {node}"),
         min_urgent_gap_s=gap,
     )
@@ -473,7 +519,7 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
         raise ValueError("upstream needs url (HTTPS batch API) or mqtt (broker URL)")
     devices = []
     forwarders = {}
-    agents = []
+    agents: list[WorkAgent | PrinterWorkAgent] = []
     for raw in config["devices"]:
         device = _device(raw)
         if device.node in forwarders:
@@ -488,13 +534,24 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
             work_url = str(device.work.get("url") or upstream.get("url") or "")
             if not work_url:
                 raise ValueError(f"device {device.node}: work.url is needed with an MQTT upstream")
-            speedup = float(device.work.get("speedup", 360.0))
-            if not 1 <= speedup <= 100_000:  # NaN fails too
-                raise ValueError(f"device {device.node}: work.speedup must be 1-100000")
-            machine = None
-            if device.work.get("simulated"):
-                machine = control_for(device.protocol, device.url, unit=device.unit)
-            agents.append(WorkAgent(work_url, raw["token"], speedup=speedup, machine=machine))
+            if device.protocol in PRINTER_PROTOCOLS:
+                # the printer's own server runs the job (edge/sources/printer_work.py)
+                agents.append(
+                    PrinterWorkAgent(
+                        work_url,
+                        raw["token"],
+                        make_printer(device),
+                        auto_bed_clear=bool(device.work.get("auto_bed_clear", False)),
+                    )
+                )
+            else:
+                speedup = float(device.work.get("speedup", 360.0))
+                if not 1 <= speedup <= 100_000:  # NaN fails too
+                    raise ValueError(f"device {device.node}: work.speedup must be 1-100000")
+                machine = None
+                if device.work.get("simulated"):
+                    machine = control_for(device.protocol, device.url, unit=device.unit)
+                agents.append(WorkAgent(work_url, raw["token"], speedup=speedup, machine=machine))
         path = buffer_path if buffer_path == ":memory:" else f"{buffer_path}.{device.node}"
         forwarders[device.node] = Forwarder(
             SqliteBuffer(path, max_points=int(buffer_cfg.get("max_points", 1_000_000))),

@@ -36,7 +36,7 @@ class PartForm(forms.Form):
     cad_upload = forms.FileField(
         required=False,
         label="CAD file (STL, OBJ or STEP)",
-        widget=forms.ClearableFileInput(attrs={"accept": ".stl,.obj,.step,.stp"}),
+        widget=forms.ClearableFileInput(attrs={"accept": ".stl,.obj,.step,.stp,.gcode,.gco"}),
     )
     cad_file = forms.IntegerField(required=False, widget=forms.HiddenInput)
     material = forms.ChoiceField(choices=MATERIALS, initial="pla")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from apps.core.models import TimeStampedModel
@@ -28,11 +28,12 @@ class CadFile(TimeStampedModel):
         STL = "stl", "STL"
         OBJ = "obj", "OBJ"
         STEP = "step", "STEP"
+        GCODE = "gcode", "G-code"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     file = models.FileField(upload_to="cad/%Y/%m/")
     original_name = models.CharField(max_length=255)
-    format = models.CharField(max_length=4, choices=Format.choices)
+    format = models.CharField(max_length=8, choices=Format.choices)
     size_bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     # measured from the mesh; for STEP, declared by the uploader
@@ -114,6 +115,12 @@ class Part(TimeStampedModel):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="parts")
     name = models.CharField(max_length=200)
     material = models.CharField(max_length=60)
+    # the colour it must be made in (#rrggbb): it goes to a printer with that colour loaded
+    colour_hex = models.CharField(
+        max_length=7,
+        blank=True,
+        validators=[RegexValidator(r"^#[0-9a-f]{6}$", "A colour is #rrggbb (hex digits).")],
+    )
     process = models.CharField(max_length=40)
     quantity = models.PositiveIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(10000)]

@@ -20,6 +20,8 @@ about finished parts and add panels to a job's page, without jobs importing them
 - placement providers: (parts) -> {part id: frozenset of node ids}: the only nodes that may
   take each part (the marketplace: parts of a job booked on bought capacity run on the seller's
   nodes). A part no provider names may go anywhere; with several, it must satisfy all of them.
+  A placement explainer says in words what limits a part ((parts) -> {part id: "printers with
+  PLA #e11d48 loaded"}), shown when the part finds no node.
 - job panels: (job, user) -> (template name, context) or None, shown on the job's page. When
   what a panel shows changes (usage or energy recorded, maybe in a worker long after the part
   finished), its app calls `job_panel_changed(job_id, panel)`: open job pages re-fetch their
@@ -78,6 +80,7 @@ _blocked_providers: list[BlockedProvider] = []
 _health_providers: list[HealthProvider] = []
 _job_panels: list[JobPanel] = []
 _placement_providers: list[PlacementProvider] = []
+_placement_explainers: list[Callable[[Sequence[Any]], dict[int, str]]] = []
 _work_details: list[WorkDetails] = []
 _silence_providers: list[SilenceProvider] = []
 
@@ -125,6 +128,12 @@ def node_silent_after(node_ids: Sequence[int], floor: timedelta) -> dict[int, ti
             if node_id in limits and limit > limits[node_id]:
                 limits[node_id] = limit
     return limits
+
+
+def register_placement_explainer(
+    fn: Callable[[Sequence[Any]], dict[int, str]],
+) -> Callable[[Sequence[Any]], dict[int, str]]:
+    return _register(_placement_explainers, fn)
 
 
 def node_stock(node_ids: Sequence[int]) -> dict[int, dict[str, float]]:
@@ -199,6 +208,15 @@ def part_allowed_nodes(parts: Sequence[Any]) -> dict[int, frozenset[int]]:
         for part_id, nodes in provider(parts).items():
             merged[part_id] = merged[part_id] & nodes if part_id in merged else frozenset(nodes)
     return merged
+
+
+def part_limit_reasons(parts: Sequence[Any]) -> dict[int, str]:
+    """{part id: what limits where it may go, in words} from the placement explainers."""
+    merged: dict[int, list[str]] = {}
+    for explainer in _placement_explainers:
+        for part_id, why in explainer(parts).items():
+            merged.setdefault(part_id, []).append(why)
+    return {part_id: "; ".join(whys) for part_id, whys in merged.items()}
 
 
 def job_panel_changed(job_id: int, panel: str) -> None:

@@ -157,6 +157,7 @@ class PartTask:
     ready_h: float = 0.0  # earliest start (an assembly: when its job's other parts finish)
     excluded: frozenset[int] = frozenset()  # node ids that must not take it (declined it)
     only: frozenset[int] | None = None  # when set, the only node ids that may take it (booked)
+    only_why: str = ""  # what `only` stands for, in words ("printers with PLA #e11d48 loaded")
     material_g: float = 0.0  # material all units need
     load: float = DEFAULT_LOAD  # share of the node's rated power while it runs
     timing: str = TIMING_ASAP  # or "balanced" / "lowest_carbon" (needs a deadline)
@@ -909,8 +910,12 @@ def _skipped_text(skipped: list[dict[str, int | str]], lead: str = ": ") -> str:
 def _none(part: PartTask, skipped: list[dict[str, int | str]]) -> str:
     """Why a part has no node."""
     why = "no suitable node available"
-    if part.only is not None:
+    if part.only is not None and part.only_why and not part.only:
+        why = f"it needs {part.only_why}, and no node has that now"
+    elif part.only is not None:
         why = f"none of the {len(part.only)} node(s) it is limited to can take it now"
+        if part.only_why:
+            why += f" ({part.only_why})"
     if part.excluded:
         why += f" (declined by {len(part.excluded)} node(s))"
     return why + _skipped_text(skipped)

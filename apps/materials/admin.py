@@ -3,7 +3,14 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.materials.models import Inventory, Material, MaterialUsage, PurchaseOrder, StockMovement
+from apps.materials.models import (
+    Inventory,
+    Material,
+    MaterialUsage,
+    PurchaseOrder,
+    Spool,
+    StockMovement,
+)
 
 
 @admin.register(Material)
@@ -51,6 +58,21 @@ class InventoryAdmin(admin.ModelAdmin):
     # quantity changes only through the services, so every change has a movement
     readonly_fields = ["quantity", "last_restock_at", "telemetry_at"]
     inlines = [MovementInline]
+
+
+@admin.register(Spool)
+class SpoolAdmin(admin.ModelAdmin):
+    list_display = [
+        "vendor",
+        "material",
+        "name",
+        "colour_hex",
+        "remaining_g",
+        "node",
+        "spoolman_id",
+    ]
+    list_filter = ["material", "vendor"]
+    search_fields = ["name", "colour_hex", "node__name"]
 
 
 @admin.register(PurchaseOrder)

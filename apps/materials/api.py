@@ -23,6 +23,7 @@ from apps.materials.models import (
     Material,
     MaterialUsage,
     PurchaseOrder,
+    Spool,
     StockMovement,
 )
 from apps.materials.services import (
@@ -247,6 +248,39 @@ class InventoryFilter(django_filters.FilterSet):
         if value is None:
             return qs
         return qs.filter(selectors.LOW_STOCK) if value else qs.exclude(selectors.LOW_STOCK)
+
+
+class SpoolSerializer(serializers.ModelSerializer):
+    material_name = serializers.CharField(source="material.name", read_only=True)
+    node_name = serializers.CharField(source="node.name", default=None, read_only=True)
+
+    class Meta:
+        model = Spool
+        fields = [
+            "id",
+            "vendor",
+            "material",
+            "material_name",
+            "name",
+            "colour_hex",
+            "remaining_g",
+            "node",
+            "node_name",
+            "spoolman_id",
+        ]
+
+
+class SpoolListApi(ListAPIView):
+    """The spools of the vendors whose stock you manage: material, colour, grams left and the
+    printer each is loaded on (imported from Spoolman: `manage.py spoolman_import`)."""
+
+    serializer_class = SpoolSerializer
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> QuerySet[Spool]:
+        if getattr(self, "swagger_fake_view", False):
+            return Spool.objects.none()
+        return selectors.spool_list(user=self.request.user)  # type: ignore[arg-type]
 
 
 class InventoryListApi(ListAPIView):

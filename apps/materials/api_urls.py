@@ -6,6 +6,7 @@ urlpatterns = [
     path("materials/", api.MaterialListApi.as_view(), name="material-list"),
     path("materials/<int:pk>/", api.MaterialDetailApi.as_view(), name="material-detail"),
     path("materials/inventory/", api.InventoryListApi.as_view(), name="materials-inventory-list"),
+    path("materials/spools/", api.SpoolListApi.as_view(), name="materials-spool-list"),
     path(
         "materials/inventory/<int:pk>/",
         api.InventoryDetailApi.as_view(),

@@ -326,3 +326,39 @@ class MaterialUsage(models.Model):
 
     def as_dict(self) -> dict[str, Any]:
         return {"used_g": self.used_g, "waste_g": self.waste_g, "source": self.source}
+
+
+class Spool(TimeStampedModel):
+    """One spool (or bottle) of a material at a vendor: its colour, the grams left on it, and
+    the printer it is loaded on, if any (a printer holds one spool at a time). Imported from
+    Spoolman (`spoolman_id`) or entered by hand."""
+
+    vendor = models.ForeignKey("users.Organization", on_delete=models.CASCADE, related_name="+")
+    material = models.ForeignKey(Material, on_delete=models.PROTECT, related_name="spools")
+    name = models.CharField(max_length=120, blank=True)  # the filament's product name
+    colour_hex = models.CharField(max_length=7, help_text="#rrggbb, lower case")
+    remaining_g = models.FloatField(validators=[MinValueValidator(0)])
+    node = models.OneToOneField(
+        "vendors.FabricationNode",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="loaded_spool",
+    )
+    spoolman_id = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["vendor_id", "material__name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "spoolman_id"],
+                condition=Q(spoolman_id__isnull=False),
+                name="spool_unique_spoolman_id_per_vendor",
+            ),
+            models.CheckConstraint(
+                condition=Q(remaining_g__gte=0), name="spool_remaining_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.material.name} {self.colour_hex} ({self.remaining_g:.0f} g)"

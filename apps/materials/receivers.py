@@ -14,7 +14,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from apps.jobs.providers import part_finished, register_job_panel, register_stock_provider
+from apps.jobs.providers import (
+    part_finished,
+    register_job_panel,
+    register_placement_explainer,
+    register_placement_provider,
+    register_stock_provider,
+)
 from apps.telemetry.services import telemetry_ingested
 from apps.telemetry.validation import SIGNALS
 
@@ -45,6 +51,22 @@ def on_telemetry(sender: Any, node_id: int, point: Any, **kwargs: Any) -> None:
         logger.exception("material_remaining of node %s not applied", node_id)
 
 
+def colour_placement(parts: Sequence[Any]) -> dict[int, frozenset[int]]:
+    """A part with a colour may go only to printers with a spool of its material in that
+    colour loaded (and enough grams left on it for the estimate)."""
+    from apps.materials.selectors import spool_nodes_for
+
+    return spool_nodes_for(parts)
+
+
+def colour_explainer(parts: Sequence[Any]) -> dict[int, str]:
+    return {
+        part.pk: f"a printer with {part.material} {part.colour_hex} loaded"
+        for part in parts
+        if part.colour_hex
+    }
+
+
 def stock_provider(node_ids: Sequence[int]) -> dict[int, dict[str, float]]:
     from apps.materials.selectors import node_stock_grams
 
@@ -67,4 +89,6 @@ def connect() -> None:
     part_finished.connect(on_part_finished, dispatch_uid="materials.usage")
     telemetry_ingested.connect(on_telemetry, dispatch_uid="materials.material_remaining")
     register_stock_provider(stock_provider)
+    register_placement_provider(colour_placement)
+    register_placement_explainer(colour_explainer)
     register_job_panel(job_panel)

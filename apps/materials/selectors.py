@@ -8,6 +8,7 @@ job owner's side (designers, engineers, viewers of the job's organization)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -29,6 +30,7 @@ from apps.materials.models import (
     Material,
     MaterialUsage,
     PurchaseOrder,
+    Spool,
     StockMovement,
 )
 from apps.users.models import User
@@ -304,3 +306,40 @@ def job_usage(*, job: Job) -> list[MaterialUsage]:
     return list(
         MaterialUsage.objects.filter(job=job).select_related("part", "node").order_by("part_id")
     )
+
+
+def spool_nodes_for(parts: Sequence[Any]) -> dict[int, frozenset[int]]:
+    """{part id: the nodes with a loaded spool of the part's material in its colour, holding
+    at least the part's estimated grams} for the parts that name a colour."""
+    from apps.materials.catalog import normalise_name
+    from apps.materials.models import Spool
+
+    coloured = [part for part in parts if getattr(part, "colour_hex", "")]
+    if not coloured:
+        return {}
+    loaded = Spool.objects.filter(
+        node__isnull=False, colour_hex__in={part.colour_hex for part in coloured}
+    ).select_related("material")
+    spools = [
+        (normalise_name(s.material.name), s.colour_hex, s.remaining_g, s.node_id)
+        for s in loaded
+        if s.node_id is not None
+    ]
+    allowed: dict[int, frozenset[int]] = {}
+    for part in coloured:
+        grams = float((part.estimates or {}).get("material_g") or 0.0)
+        allowed[part.pk] = frozenset(
+            node_id
+            for material, colour, remaining, node_id in spools
+            if material == normalise_name(part.material)
+            and colour == part.colour_hex
+            and remaining >= grams
+        )
+    return allowed
+
+
+def spool_list(*, user: User) -> QuerySet[Spool]:
+    """The spools of the vendors whose nodes' stock `user` manages."""
+    _require_role(user)
+    vendors = stock_nodes(user=user).values("vendor")
+    return Spool.objects.filter(vendor__in=vendors).select_related("material", "node")

@@ -35,6 +35,7 @@ from apps.vendors.selectors import (
 from apps.vendors.services import (
     device_credential_issue,
     device_credential_revoke,
+    node_bed_clear,
     node_config_rollback,
     node_config_save,
     node_decide,
@@ -97,6 +98,8 @@ class NodeSerializer(serializers.ModelSerializer):
             "software_version",
             "rated_power_kw",
             "requires_confirmation",
+            "bed_clear_required",
+            "bed_clear_pending_since",
             "status",
             "approval",
             "approval_comment",
@@ -106,7 +109,13 @@ class NodeSerializer(serializers.ModelSerializer):
             "private_details",
             "capability_problems",
         ]
-        read_only_fields = ["status", "approval", "approval_comment", "approved_at"]
+        read_only_fields = [
+            "status",
+            "approval",
+            "approval_comment",
+            "approved_at",
+            "bed_clear_pending_since",
+        ]
 
     def get_private_details(self, node: FabricationNode) -> bool:
         flag = getattr(node, "private_details", None)  # node_list_with_private_flag's
@@ -159,6 +168,7 @@ class NodeWriteSerializer(serializers.ModelSerializer):
             "software_version",
             "rated_power_kw",
             "requires_confirmation",
+            "bed_clear_required",
         ]
         validators: list[Any] = []  # uniqueness per vendor is the service's (409)
 
@@ -253,6 +263,17 @@ class StatusChangeSerializer(serializers.ModelSerializer):
         if not self.context.get("private_details", False):
             data["by_email"] = data["reason"] = None
         return data
+
+
+class NodeBedClearApi(APIView):
+    """Confirms the printer's bed is clear after its last part: it may take the next one. The
+    node's vendor and the operators of its site may; 409 when the bed is not waiting."""
+
+    @extend_schema(request=None, responses={200: NodeSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        node = node_get_for_user(user=request.user, pk=pk)
+        node = node_bed_clear(node=node, by=request.user)
+        return Response(NodeSerializer(node, context={"request": request}).data)
 
 
 class NodeStatusLogApi(ListAPIView):

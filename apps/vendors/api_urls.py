@@ -7,6 +7,7 @@ urlpatterns = [
     path("nodes/pending/", api.PendingNodeListApi.as_view(), name="node-pending"),
     path("nodes/<int:pk>/", api.NodeDetailApi.as_view(), name="node-detail"),
     path("nodes/<int:pk>/transition/", api.NodeTransitionApi.as_view(), name="node-transition"),
+    path("nodes/<int:pk>/bed-clear/", api.NodeBedClearApi.as_view(), name="node-bed-clear"),
     path("nodes/<int:pk>/status-log/", api.NodeStatusLogApi.as_view(), name="node-status-log"),
     path("nodes/<int:pk>/approval/", api.NodeApprovalApi.as_view(), name="node-approval"),
     path("nodes/<int:pk>/configs/", api.NodeConfigListApi.as_view(), name="node-configs"),

@@ -46,6 +46,7 @@ class NodeForm(forms.ModelForm):
             "precision_mm",
             "rated_power_kw",
             "requires_confirmation",
+            "bed_clear_required",
             "software_version",
             "site",
             "latitude",

@@ -95,6 +95,14 @@ class FabricationNode(TimeStampedModel):
         default=False,
         help_text="The vendor accepts or declines each part before this node takes it.",
     )
+    # A printer whose finished part stays on the bed: after each part it waits for someone (or
+    # the printer's own part ejector) to confirm the bed is clear before it takes the next one.
+    bed_clear_required = models.BooleanField(
+        default=False,
+        help_text="After each part someone confirms the bed (build plate) is clear before the "
+        "next part starts.",
+    )
+    bed_clear_pending_since = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REGISTERED)
     approval = models.CharField(max_length=10, choices=Approval.choices, default=Approval.PENDING)
     approval_comment = models.TextField(blank=True)

@@ -30,6 +30,7 @@ from apps.vendors.selectors import node_can_manage, node_is_operated_by
 TOKEN_PREFIX = "imw_"
 NODE_FIELDS = {
     "name",
+    "bed_clear_required",
     "kind",
     "site",
     "processes",
@@ -245,6 +246,25 @@ def node_decide(
         or ("It can now be configured, take work and stream telemetry." if approve else ""),
         level=Notification.Level.SUCCESS if approve else Notification.Level.WARNING,
     )
+    return node
+
+
+@transaction.atomic
+def node_bed_clear(*, node: FabricationNode, by: User | None) -> FabricationNode:
+    """The bed of a printer that waits after a part is clear: it may take its next part.
+    `by=None` is the printer itself (its device token: a part ejector, a belt)."""
+    node = FabricationNode.objects.select_for_update().get(pk=node.pk)
+    if (
+        by is not None
+        and not node_can_manage(user=by, node=node)
+        and not node_is_operated_by(user=by, node=node)
+    ):
+        raise PermissionDenied("You may not confirm this node's bed is clear.")
+    if node.bed_clear_pending_since is None:
+        raise Conflict("The bed is not waiting to be cleared.")
+    node.bed_clear_pending_since = None
+    node.save(update_fields=["bed_clear_pending_since", "updated_at"])
+    broadcast_on_commit(f"node.{node.pk}", {"type": "node.bed_clear", "node": node.pk})
     return node
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("vendor/nodes/<int:pk>/", views.node_detail_view, name="node-detail"),
     path("vendor/nodes/<int:pk>/edit/", views.node_edit_view, name="node-edit"),
     path("vendor/nodes/<int:pk>/transition/", views.node_transition_view, name="node-transition"),
+    path("vendor/nodes/<int:pk>/bed-clear/", views.node_bed_clear_view, name="node-bed-clear"),
     path("vendor/nodes/<int:pk>/config/", views.node_config_view, name="node-config"),
     path(
         "vendor/nodes/<int:pk>/config/<int:version>/rollback/",

@@ -40,6 +40,7 @@ from apps.vendors.selectors import (
 from apps.vendors.services import (
     device_credential_issue,
     device_credential_revoke,
+    node_bed_clear,
     node_config_rollback,
     node_config_save,
     node_decide,
@@ -231,6 +232,19 @@ def node_transition_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
             messages.error(request, exc.message)
         else:
             messages.success(request, "Status changed.")
+    return redirect("vendors:node-detail", pk=pk)
+
+
+@require_POST
+@portal_required("vendor")
+def node_bed_clear_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    node = node_get_for_user(user=request.user, pk=pk)
+    try:
+        node_bed_clear(node=node, by=request.user)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Bed confirmed clear: the printer takes its next part.")
     return redirect("vendors:node-detail", pk=pk)
 
 

@@ -80,6 +80,14 @@ class PartInputSerializer(serializers.Serializer):
     size_z_mm = serializers.FloatField(min_value=0.01, max_value=10000, required=False)
     complexity = serializers.IntegerField(min_value=1, max_value=10, default=5)
     batch_group = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    colour_hex = serializers.RegexField(
+        r"^#?[0-9a-fA-F]{6}$",
+        required=False,
+        allow_blank=True,
+        help_text="the colour to print it in, #rrggbb: only a printer with a spool of the "
+        "part's material in that colour loaded takes it",
+        error_messages={"invalid": "A colour is #rrggbb (hex digits)."},
+    )
     cad_file = serializers.IntegerField(required=False, help_text="id of an upload of yours")
 
 
@@ -131,6 +139,7 @@ class PartSerializer(serializers.ModelSerializer):
             "complexity",
             "cad_file",
             "batch_group",
+            "colour_hex",
             "lot",
             "lots",
             "status",

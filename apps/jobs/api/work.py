@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -17,6 +18,7 @@ from apps.jobs.services import (
     Release,
     work_complete,
     work_fail,
+    work_file,
     work_progress,
     work_queue,
     work_release,
@@ -25,6 +27,8 @@ from apps.jobs.services import (
 from apps.telemetry.api import DeviceRateThrottle
 from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
 from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
+from apps.vendors.models import FabricationNode
+from apps.vendors.services import node_bed_clear
 
 
 class WorkPartSerializer(serializers.ModelSerializer):
@@ -59,6 +63,7 @@ class WorkPartSerializer(serializers.ModelSerializer):
             "not_before",
             "waits_for",
             "cad_url",
+            "file",
             "details",
         ]
 
@@ -92,6 +97,23 @@ class WorkPartSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.STR)
     def get_waits_for(self, part: Part) -> str:
         return self._release(part).waits_for
+
+    file = serializers.SerializerMethodField(
+        help_text="The part's file, to fetch from file/ with the device token: format (stl, obj, "
+        "step, gcode), name, size_bytes, sha256; null when the part has none."
+    )
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_file(self, part: Part) -> dict[str, Any] | None:
+        cad = part.cad_file
+        if cad is None:
+            return None
+        return {
+            "format": cad.format,
+            "name": cad.original_name,
+            "size_bytes": cad.size_bytes,
+            "sha256": cad.sha256,
+        }
 
     def get_cad_url(self, part: Part) -> str | None:
         return part.cad_file.file.url if part.cad_file else None
@@ -135,6 +157,34 @@ class WorkStartApi(_WorkBase):
     def post(self, request: Any, pk: int) -> Response:
         part = work_start(node_id=self.node_id(request), part_id=pk)
         return Response(_work_part(part))
+
+
+class WorkFileApi(_WorkBase):
+    """The part's file, for the node it is assigned to (a printer's agent uploads G-code to the
+    printer as it is). `X-Content-SHA256` lets the node check what it received."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Any, pk: int) -> FileResponse:
+        cad = work_file(node_id=self.node_id(request), part_id=pk)
+        response = FileResponse(
+            cad.file.open("rb"),
+            as_attachment=True,
+            filename=cad.original_name,
+            content_type="application/octet-stream",
+        )
+        response["X-Content-SHA256"] = cad.sha256
+        return response
+
+
+class WorkBedClearApi(_WorkBase):
+    """The printer itself says its bed is clear (a part ejector, a belt, an operator's button
+    on the printer read by the gateway): it may take its next part. 409 when not waiting."""
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Any) -> Response:
+        node = FabricationNode.objects.get(pk=self.node_id(request))
+        node_bed_clear(node=node, by=None)
+        return Response({"node": node.pk, "bed_clear_pending_since": None})
 
 
 class WorkProgressApi(_WorkBase):

@@ -11,6 +11,7 @@ from apps.jobs.services.execution import (
     Release,
     work_complete,
     work_fail,
+    work_file,
     work_progress,
     work_queue,
     work_release,
@@ -81,6 +82,7 @@ __all__ = [
     "work_fail",
     "work_progress",
     "work_queue",
+    "work_file",
     "work_release",
     "work_start",
 ]

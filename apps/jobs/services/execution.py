@@ -17,7 +17,7 @@ from rest_framework.exceptions import NotFound
 from apps.core.background import task_enqueue_on_commit
 from apps.core.exceptions import Conflict
 from apps.core.realtime import broadcast_on_commit
-from apps.jobs.models import Part, Status
+from apps.jobs.models import CadFile, Part, Status
 from apps.jobs.providers import machine_fault_reported, part_finished
 from apps.jobs.scheduler import ASSEMBLY
 from apps.jobs.services.scheduling import part_reschedule
@@ -47,7 +47,7 @@ def work_queue(*, node_id: int) -> list[Part]:
     parts = list(
         Part.objects.filter(assigned_node_id=node_id, status__in=ACTIVE_PART_STATUSES)
         .exclude(status=Status.SCHEDULED, assigned_node__requires_confirmation=True)
-        .select_related("job")
+        .select_related("job", "assigned_node")
     )
     waiting_jobs = set(
         Part.objects.filter(job_id__in={p.job_id for p in parts if p.process == ASSEMBLY})
@@ -70,9 +70,10 @@ def work_queue(*, node_id: int) -> list[Part]:
 
 def work_release(parts: Sequence[Part], *, now: datetime | None = None) -> dict[int, Release]:
     """For a node's queue in order (`work_queue`): while a part runs, nothing else starts (a
-    machine makes one part at a time); then the first part not yet started may start, unless
-    the plan holds it back (cheaper, greener hours; the site's power cap) until `hold_until`,
-    less JOBS_START_TOLERANCE_MINUTES; the parts after it wait for it. A part that is not held
+    machine makes one part at a time), nor while a printer's bed waits to be cleared; then
+    the first part not yet started may start, unless the plan holds it back (cheaper, greener
+    hours; the site's power cap) until `hold_until`, less JOBS_START_TOLERANCE_MINUTES; the
+    parts after it wait for it. A part that is not held
     may start before its planned start: that plan only said when the node would be free, and
     a machine that finished early should not stand idle."""
     now = now or timezone.now()
@@ -80,12 +81,20 @@ def work_release(parts: Sequence[Part], *, now: datetime | None = None) -> dict[
     released: dict[int, Release] = {}
     first: Part | None = None
     running = next((p for p in parts if p.status == Status.IN_PROGRESS), None)
+    node = parts[0].assigned_node if parts else None
+    bed_since = node.bed_clear_pending_since if node is not None else None
     for part in parts:
         if part.status == Status.IN_PROGRESS:
             released[part.pk] = Release(ready=True)
         elif running is not None:  # a machine makes one part at a time
             released[part.pk] = Release(
                 ready=False, waits_for=f"part {running.pk} ({running.name}) is under way"
+            )
+        elif bed_since is not None:
+            released[part.pk] = Release(
+                ready=False,
+                waits_for=f"the bed to be cleared (the last part ended {bed_since:%Y-%m-%d %H:%M}"
+                " UTC): confirm on the node's page",
             )
         elif first is not None:
             released[part.pk] = Release(
@@ -115,6 +124,14 @@ def _work_part(*, node_id: int, part_id: int) -> Part:
         # a device learns nothing about parts that are not on its node
         raise NotFound("No such part on this node.")
     return part
+
+
+def work_file(*, node_id: int, part_id: int) -> CadFile:
+    """The part's file (its model, or G-code sliced for a printer) for the node it is on."""
+    part = _work_part(node_id=node_id, part_id=part_id)
+    if part.cad_file is None:
+        raise NotFound("This part has no file: its designer gave dimensions only.")
+    return part.cad_file
 
 
 @transaction.atomic
@@ -177,6 +194,10 @@ def work_progress(*, node_id: int, part_id: int, progress_pct: float) -> Part:
 def _node_after_part(part: Part) -> None:
     node = part.assigned_node
     assert node is not None
+    if node.bed_clear_required:
+        # the part (or what is left of it) is on the bed: nothing starts until it is cleared
+        node.bed_clear_pending_since = timezone.now()
+        node.save(update_fields=["bed_clear_pending_since", "updated_at"])
     busy = Part.objects.filter(assigned_node=node, status=Status.IN_PROGRESS).exists()
     if busy:
         return

@@ -94,17 +94,22 @@ def _node_states(*, now: datetime, horizon_h: float) -> tuple[list[NodeState], E
                 for start, end in blocked.get(node.pk, [])
             ),
             name=node.name,
-            **_health(risks.get(node.pk, NodeRisk()), _minutes(silent.get(node.pk), now)),
+            **_health(
+                risks.get(node.pk, NodeRisk()),
+                _minutes(silent.get(node.pk), now),
+                bed_waits=node.bed_clear_pending_since is not None,
+            ),
         )
         for node in nodes
     ]
     return states, outlook
 
 
-def _health(risk: NodeRisk, silent_min: int | None) -> dict[str, Any]:
+def _health(risk: NodeRisk, silent_min: int | None, *, bed_waits: bool = False) -> dict[str, Any]:
     """A node's health fields for the scheduler: maintenance's view (providers.node_health),
-    no work over JOBS_SCHEDULER_MAX_RISK, and none while silent by the rule self-healing moves
-    work by (so a node never gets back the parts just taken from it)."""
+    no work over JOBS_SCHEDULER_MAX_RISK, none while silent by the rule self-healing moves
+    work by (so a node never gets back the parts just taken from it), and none while a
+    printer's bed waits to be cleared."""
     reasons = list(risk.reasons)
     excluded = risk.excluded
     # a provider's slip stays in 0-1, and a risk that is no number counts as the worst
@@ -115,6 +120,9 @@ def _health(risk: NodeRisk, silent_min: int | None) -> dict[str, Any]:
     if silent_min is not None and not risk.offline:
         excluded = True
         reasons.insert(0, f"silent for {silent_min} min")
+    if bed_waits:  # a printer holding its last part takes no new one until it is cleared
+        excluded = True
+        reasons.insert(0, "its bed waits to be cleared")
     return {
         "health": 1.0 - level,
         "rul_h": risk.rul_h,
@@ -142,7 +150,12 @@ def _minutes(since: datetime | None, now: datetime) -> int | None:
 
 
 def _task(
-    part: Part, *, now: datetime, ready_h: float, only: frozenset[int] | None = None
+    part: Part,
+    *,
+    now: datetime,
+    ready_h: float,
+    only: frozenset[int] | None = None,
+    only_why: str = "",
 ) -> PartTask:
     mode = PROCESS_MODES.get(" ".join(part.process.lower().split()), DEFAULT_PROCESS)[0]
     return PartTask(
@@ -160,6 +173,7 @@ def _task(
         ready_h=ready_h,
         excluded=frozenset(node.pk for node in part.declined_nodes.all()),
         only=only,
+        only_why=only_why,
         material_g=float(part.estimates.get("material_g", 0.0)),
         load=UTILISATION[mode],
         timing=part.job.timing,
@@ -183,12 +197,14 @@ def _plan(
         ready[sibling.job_id] = max(ready[sibling.job_id], hours)
     # parts some app limits to certain nodes (capacity bought on a vendor's machines)
     allowed = providers.part_allowed_nodes(pending)
+    limits = providers.part_limit_reasons(pending)
     tasks = [
         _task(
             p,
             now=now,
             ready_h=ready[p.job_id] if p.process == ASSEMBLY else 0,
             only=allowed.get(p.pk),
+            only_why=limits.get(p.pk, ""),
         )
         for p in pending
     ] + list(drafts)

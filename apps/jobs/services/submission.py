@@ -49,6 +49,7 @@ from apps.vendors.models import FabricationNode
 PART_FIELDS = (
     "name",
     "material",
+    "colour_hex",
     "process",
     "quantity",
     "size_x_mm",
@@ -86,6 +87,10 @@ def _part_specs(*, by: User | None, parts: Sequence[dict[str, Any]]) -> list[dic
     errors: dict[str, list[str]] = {}
     for index, raw in enumerate(parts):
         part = {k: raw.get(k) for k in PART_FIELDS if raw.get(k) is not None}
+        colour = part.get("colour_hex")
+        if isinstance(colour, str):  # "#E11D48", "e11d48": one spelling
+            colour = colour.strip().lower()
+            part["colour_hex"] = colour if colour.startswith("#") or not colour else f"#{colour}"
         cad = raw.get("cad_file")
         if isinstance(cad, int):
             cad = CadFile.objects.filter(pk=cad, owner=by).first() if by else None

@@ -15,6 +15,12 @@ from apps.materials.services.orders import (
     purchase_order_receive,
     purchase_order_send,
 )
+from apps.materials.services.spools import (
+    SpoolImport,
+    SpoolmanUnavailable,
+    spoolman_fetch,
+    spools_import_spoolman,
+)
 from apps.materials.services.stock import (
     SweepReport,
     inventory_adjust,
@@ -32,7 +38,11 @@ from apps.materials.services.usage import (
 )
 
 __all__ = [
+    "SpoolImport",
+    "SpoolmanUnavailable",
     "SweepReport",
+    "spoolman_fetch",
+    "spools_import_spoolman",
     "catalog_can_edit",
     "catalog_install_standard",
     "inventory_adjust",
