@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import resource
 import signal
@@ -659,10 +660,14 @@ async def run_phase(
                     kind.statuses[classify(status)] += 1
                     kind.body_bytes += len(body)
             due += PERIOD_S
-            if loop.time() > due:  # the tick ran into the next: skip, never burst
+            if loop.time() > due:
+                # the tick ran into the next: skip the ticks missed, never burst, and keep this
+                # client's place in the second, as a phone's interval timer does. Starting
+                # again at once (the next tick = now) lined the late clients up behind the
+                # same slow answer: a moment's overload became a phase of bursts of 100.
                 if measured:
                     ticks["overruns"] += 1
-                due = loop.time()
+                due += PERIOD_S * math.ceil((loop.time() - due) / PERIOD_S)
 
     # the measured window's costs: sampled when it starts and when it ends
     async def sample_at(when: float) -> tuple[float, float, dict[int, float], float]:
