@@ -176,6 +176,55 @@ def _end_stray_db_sessions(django_db_setup: Any, django_db_blocker: Any) -> Iter
                 )
 
 
+_POOL_OTHERS = pytest.StashKey[int]()
+
+
+def _pooled_connections_held_elsewhere() -> int | None:
+    """Connections out of this process's pool, bar the test thread's own and asgiref's shared
+    sync thread's (told to give its back first); None without a pool."""
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from tests.websockets import close_old_connections_outside_atomic
+
+    conn = connections["default"]
+    pool = getattr(type(conn), "_connection_pools", {}).get(conn.alias)
+    if pool is None:
+        return None
+    with contextlib.suppress(Exception):  # (a test that left that thread busy is seen below)
+        SyncToAsync.single_thread_executor.submit(close_old_connections_outside_atomic).result(5)
+    stats = pool.get_stats()
+    in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
+    return in_use - (conn.connection is not None)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    item.stash[_POOL_OTHERS] = _pooled_connections_held_elsewhere() or 0  # (no pool yet: none)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A thread that used the ORM and never closed its connection keeps it out of the pool for
+    good: 20 such and every later test waited 10 s for one and failed (CI, session 14). The test
+    that takes one and does not give it back fails here, by name, instead."""
+    result = yield
+    before = item.stash.get(_POOL_OTHERS, 0)
+    if _pooled_connections_held_elsewhere() is None:
+        return result
+    deadline = time.monotonic() + 5  # a server thread may still be finishing its response
+    while (others := _pooled_connections_held_elsewhere() or 0) > before:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{others - before} pooled database connection(s) taken in other threads during "
+                "this test were never given back: a thread that used the ORM did not close its "
+                "connection (wrap the call in channels' database_sync_to_async, or close it)"
+            )
+        time.sleep(0.05)
+    return result
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """When a statement gives up on a lock (settings_test's lock_timeout), the report lists the

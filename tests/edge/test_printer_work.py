@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from apps.jobs.models import Part, Status
@@ -59,7 +60,8 @@ def gateway_config(live_server, tmp_path, node, token, device: dict[str, Any]) -
 
 
 def run_until(config: dict, done: Callable[[], bool], within_s: float) -> Gateway:
-    """Runs the gateway until `done()` (checked against the database in a thread) is true."""
+    """Runs the gateway until `done()` (checked against the database in a thread that gives its
+    connection back) is true."""
 
     logging.getLogger("edge").setLevel(logging.INFO)  # what the agent did, if a test fails
 
@@ -71,7 +73,7 @@ def run_until(config: dict, done: Callable[[], bool], within_s: float) -> Gatewa
         task = asyncio.create_task(gateway.run())
         deadline = time.monotonic() + within_s
         try:
-            while not await asyncio.to_thread(done):
+            while not await database_sync_to_async(done, thread_sensitive=False)():
                 assert not task.done(), task.exception()
                 assert time.monotonic() < deadline, "the gateway did not get there in time"
                 await asyncio.sleep(0.3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from channels.db import database_sync_to_async
 from django.core.management import CommandError, call_command
 
 from apps.portal.management.commands import demo_fault
@@ -42,7 +43,9 @@ def test_injects_the_fault_into_the_running_simulator(monkeypatch):
         server = asyncio.create_task(serve(port=port, model=model, period=0.05, ready=ready))
         await asyncio.wait_for(ready.wait(), 15)
         try:
-            await asyncio.to_thread(call_command, "demo_fault", "Mill-01", "bearing_wear")
+            await database_sync_to_async(call_command, thread_sensitive=False)(
+                "demo_fault", "Mill-01", "bearing_wear"
+            )
             await asyncio.sleep(0.3)  # the simulator reads its control variables each period
         finally:
             server.cancel()
