@@ -6,33 +6,29 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from apps.core.forms import model_form_field
 from apps.energy.models import EnergySource, HourlyRate, SourceKind
 
 
+def _source_field(name: str, **kwargs: Any) -> forms.Field:
+    return model_form_field(EnergySource, name, **kwargs)
+
+
 class SourceForm(forms.Form):
-    name = forms.CharField(max_length=120, required=False)
-    kind = forms.ChoiceField(choices=SourceKind.choices, initial=SourceKind.SOLAR)
-    capacity_kw = forms.FloatField(label="Capacity (kW)", min_value=0, max_value=100000)
-    efficiency = forms.FloatField(min_value=0, max_value=1, initial=1.0, help_text="0 to 1")
-    status = forms.ChoiceField(
-        choices=EnergySource.Status.choices, initial=EnergySource.Status.ONLINE
+    """A source's fields as the model states them (types, choices and limits), with the page's
+    labels and help; the same fields as the API's and the services' (SOURCE_FIELDS)."""
+
+    name = _source_field("name")
+    kind = _source_field("kind", initial=SourceKind.SOLAR)
+    capacity_kw = _source_field("capacity_kw", label="Capacity (kW)")
+    efficiency = _source_field("efficiency", help_text="0 to 1")
+    status = _source_field("status")
+    capacity_kwh = _source_field(
+        "capacity_kwh", label="Battery capacity (kWh)", help_text="Batteries only"
     )
-    capacity_kwh = forms.FloatField(
-        label="Battery capacity (kWh)", min_value=0, required=False, help_text="Batteries only"
-    )
-    soc_pct = forms.FloatField(
-        label="State of charge (%)",
-        min_value=0,
-        max_value=100,
-        required=False,
-        help_text="Batteries only",
-    )
-    reserve_pct = forms.FloatField(
-        label="Reserve (%)",
-        min_value=0,
-        max_value=100,
-        initial=20.0,
-        help_text="Batteries keep this charge back",
+    soc_pct = _source_field("soc_pct", help_text="Batteries only")
+    reserve_pct = _source_field(
+        "reserve_pct", label="Reserve (%)", help_text="Batteries keep this charge back"
     )
 
     @classmethod

@@ -13,46 +13,42 @@ from rest_framework.views import APIView
 from apps.energy import selectors
 from apps.energy.api import MANAGE
 from apps.energy.models import EmissionFactor, EnergySource, SourceKind
-from apps.energy.services import emission_factor_update, source_create, source_delete, source_update
+from apps.energy.services import (
+    SOURCE_FIELDS,
+    emission_factor_update,
+    source_create,
+    source_delete,
+    source_update,
+)
 from apps.users.types import AuthenticatedRequest
 
 
 class SourceSerializer(serializers.ModelSerializer):
     class Meta:
         model = EnergySource
-        fields = [
-            "id",
-            "site",
-            "node",
-            "name",
-            "kind",
-            "capacity_kw",
-            "efficiency",
-            "status",
-            "capacity_kwh",
-            "soc_pct",
-            "reserve_pct",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", "site", "node", *SOURCE_FIELDS, "created_at", "updated_at"]
 
 
-class SourceFieldsSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    kind = serializers.ChoiceField(choices=SourceKind.choices, required=False)
-    capacity_kw = serializers.FloatField(min_value=0, max_value=100000, required=False)
-    efficiency = serializers.FloatField(min_value=0, max_value=1, required=False)
-    status = serializers.ChoiceField(choices=EnergySource.Status.choices, required=False)
-    capacity_kwh = serializers.FloatField(min_value=0, required=False, allow_null=True)
-    soc_pct = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
-    reserve_pct = serializers.FloatField(min_value=0, max_value=100, required=False)
+class SourceFieldsSerializer(serializers.ModelSerializer):
+    """What may change of a source (PATCH): its fields as the model states them (types,
+    choices, limits), none of them required."""
+
+    class Meta:
+        model = EnergySource
+        fields = SOURCE_FIELDS
+        extra_kwargs = {name: {"required": False} for name in SOURCE_FIELDS}
 
 
-class SourceCreateSerializer(SourceFieldsSerializer):
+class SourceCreateSerializer(serializers.ModelSerializer):
+    """A new source of a site or of a node: the model's fields, kind and capacity_kw required
+    (the model has no default for them)."""
+
     site = serializers.IntegerField(required=False, allow_null=True, default=None)
     node = serializers.IntegerField(required=False, allow_null=True, default=None)
-    kind = serializers.ChoiceField(choices=SourceKind.choices)
-    capacity_kw = serializers.FloatField(min_value=0, max_value=100000)
+
+    class Meta:
+        model = EnergySource
+        fields = ["site", "node", *SOURCE_FIELDS]
 
 
 class SourceListApi(ListAPIView):
