@@ -1,15 +1,11 @@
-"""What every portal form shares: a service's ValidationError put onto the form that sent it,
-and form fields taken from the model's fields (their limits stated once, on the model)."""
+"""What every portal form shares: a service's ValidationError put onto the form that sent it."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
 
 from apps.core.exceptions import error_messages
 
@@ -47,20 +43,3 @@ def form_add_service_error(
             form.add_error(name, messages)
         else:
             form.add_error(None, [f"{field}: {m}" for m in messages])
-
-
-def model_form_field(model: type[models.Model], name: str, **kwargs: Any) -> forms.Field:
-    """The form field of `model`'s field `name` (its type, choices, max_length, default as
-    initial, required unless blank), with its MinValueValidator/MaxValueValidator as the form
-    field's min_value/max_value, so the page checks (and the browser shows) the model's limits
-    without writing them again; `kwargs` (label, help_text, initial) override."""
-    field = model._meta.get_field(name)
-    assert isinstance(field, models.Field)
-    for validator in field.validators:
-        if isinstance(validator, MinValueValidator):
-            kwargs.setdefault("min_value", validator.limit_value)
-        elif isinstance(validator, MaxValueValidator):
-            kwargs.setdefault("max_value", validator.limit_value)
-    form_field = field.formfield(**kwargs)
-    assert form_field is not None, f"{model.__name__}.{name} has no form field"
-    return form_field

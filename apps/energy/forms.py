@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from apps.core.forms import model_form_field
+from apps.core.model_fields import model_form_field
 from apps.energy.models import EnergySource, HourlyRate, SourceKind
 
 
