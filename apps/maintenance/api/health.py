@@ -16,6 +16,22 @@ from apps.maintenance.models import NodeHealth, Prediction
 from apps.users.types import AuthenticatedRequest
 from apps.vendors.models import FabricationNode
 
+# What a scoring forecasts, with its bounds and evidence: a node's health keeps the latest, each
+# prediction row one scoring's.
+FORECAST_FIELDS = [
+    "failure_probability",
+    "failure_low",
+    "failure_high",
+    "failure_evidence",
+    "rul_hours",
+    "rul_unit",
+    "rul_value",
+    "rul_low",
+    "rul_high",
+    "rul_evidence",
+    "vibration_hours_to_limit",
+]
+
 
 class HealthSerializer(serializers.ModelSerializer):
     class Meta:
@@ -29,17 +45,7 @@ class HealthSerializer(serializers.ModelSerializer):
             "anomaly_score",
             "anomaly_threshold",
             "anomaly_since",
-            "failure_probability",
-            "failure_low",
-            "failure_high",
-            "failure_evidence",
-            "rul_hours",
-            "rul_unit",
-            "rul_value",
-            "rul_low",
-            "rul_high",
-            "rul_evidence",
-            "vibration_hours_to_limit",
+            *FORECAST_FIELDS,
             "planned_horizon_h",
             "computed_at",
         ]
@@ -86,17 +92,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "at",
             "anomaly_score",
             "anomaly_threshold",
-            "failure_probability",
-            "failure_low",
-            "failure_high",
-            "failure_evidence",
-            "rul_hours",
-            "rul_unit",
-            "rul_value",
-            "rul_low",
-            "rul_high",
-            "rul_evidence",
-            "vibration_hours_to_limit",
+            *FORECAST_FIELDS,
             "models_used",
         ]
 
