@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from apps.core.model_fields import model_form_field
-from apps.energy.models import EnergySource, HourlyRate, SourceKind
+from apps.energy.models import EnergySource, HourlyRate, SitePowerCap, SourceKind
 
 
 def _source_field(name: str, **kwargs: Any) -> forms.Field:
@@ -38,18 +38,16 @@ class SourceForm(forms.Form):
 
 
 class CapForm(forms.Form):
-    max_kw = forms.FloatField(
+    max_kw = model_form_field(
+        SitePowerCap,
+        "max_kw",
         label="Power cap (kW)",
-        min_value=0.001,
-        required=False,
         help_text="The most the site's machines may draw together; empty for no cap.",
     )
-    renewable_price_per_kwh = forms.DecimalField(
+    renewable_price_per_kwh = model_form_field(
+        SitePowerCap,
+        "renewable_price_per_kwh",
         label="Own generation price per kWh",
-        max_digits=10,
-        decimal_places=5,
-        min_value=0,
-        required=False,
         help_text="What a kWh of the site's solar, wind, battery or fuel cell costs; empty: 0.",
     )
     currency = forms.CharField(min_length=3, max_length=3, required=False)

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from apps.energy.api.sources import SourceCreateSerializer, SourceFieldsSerializer, SourceSerializer
-from apps.energy.forms import SourceForm
-from apps.energy.models import Consumption, EnergySource
+from apps.energy.forms import CapForm, SourceForm
+from apps.energy.models import Consumption, EnergySource, SitePowerCap
 from apps.energy.selectors import emission_factors
 from apps.energy.services import SOURCE_FIELDS
 from apps.jobs.services import job_submit, work_complete
@@ -214,3 +214,20 @@ def test_a_sources_fields_are_the_same_on_the_page_the_api_and_in_the_services(
     form = SourceForm({**battery, "efficiency": 1, "status": "online", "reserve_pct": 20})
     assert form.errors == {"capacity_kwh": ["Ensure this value is less than or equal to 1000000."]}
     assert not EnergySource.objects.filter(node=printer).exists()
+
+
+def test_a_sites_power_cap_takes_the_models_limits_on_the_page_and_in_the_api(fleet, as_user):
+    site = fleet["site"]
+    refused = as_user(fleet["operator"]).put(
+        f"/api/v1/energy/sites/{site.pk}/cap/", {"max_kw": 2_000_000}, format="json"
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"]["max_kw"] == [
+        "Ensure this value is less than or equal to 1000000."
+    ]
+    form = CapForm({"max_kw": 2_000_000, "renewable_price_per_kwh": "-1"})
+    assert form.errors == {
+        "max_kw": ["Ensure this value is less than or equal to 1000000."],
+        "renewable_price_per_kwh": ["Ensure this value is greater than or equal to 0."],
+    }
+    assert not SitePowerCap.objects.filter(site=site).exists()

@@ -10,9 +10,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.model_fields import model_serializer_field
 from apps.energy import selectors
 from apps.energy.api import MANAGE
-from apps.energy.models import default_currency
+from apps.energy.models import SitePowerCap, default_currency
 from apps.energy.outlook import site_outlook
 from apps.energy.services import site_cap_save
 from apps.users.models import Organization
@@ -21,10 +22,8 @@ from apps.users.types import AuthenticatedRequest
 
 class CapSerializer(serializers.Serializer):
     site = serializers.IntegerField(read_only=True)
-    max_kw = serializers.FloatField(min_value=0.001, allow_null=True)
-    renewable_price_per_kwh = serializers.DecimalField(
-        max_digits=10, decimal_places=5, min_value=0, allow_null=True, required=False
-    )
+    max_kw = model_serializer_field(SitePowerCap, "max_kw", required=True)
+    renewable_price_per_kwh = model_serializer_field(SitePowerCap, "renewable_price_per_kwh")
     currency = serializers.CharField(min_length=3, max_length=3, required=False)
 
 
