@@ -41,7 +41,7 @@ def model_form_field(model: type[models.Model], name: str, **kwargs: Any) -> for
 
 def model_serializer_field(
     model: type[models.Model], name: str, **kwargs: Any
-) -> serializers.Field:
+) -> serializers.Field[Any, Any, Any, Any]:
     """The input serializer field of `model`'s field `name`, built as a ModelSerializer builds
     it (type, choices, max_length, limits, null and blank), with the model's default as the
     serializer's default; `kwargs` (required, default, help_text, allow_blank) override."""
