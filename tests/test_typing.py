@@ -14,6 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 STRICT_FLOOR = {
     "apps.core",
     "apps.core.*",
+    "apps.energy",
+    "apps.energy.*",
+    "apps.maintenance",
+    "apps.maintenance.*",
+    "apps.marketplace",
+    "apps.marketplace.*",
     "apps.notify",
     "apps.notify.*",
     "apps.portal",

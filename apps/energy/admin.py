@@ -10,7 +10,7 @@ from apps.energy.services import emission_factor_update
 
 
 @admin.register(EmissionFactor)
-class EmissionFactorAdmin(admin.ModelAdmin):
+class EmissionFactorAdmin(admin.ModelAdmin[EmissionFactor]):
     list_display = ["kind", "kg_co2e_per_kwh", "note", "updated_at"]
     fields = ["kind", "kg_co2e_per_kwh", "note"]
 
@@ -22,20 +22,20 @@ class EmissionFactorAdmin(admin.ModelAdmin):
 
 
 @admin.register(EnergySource)
-class EnergySourceAdmin(admin.ModelAdmin):
+class EnergySourceAdmin(admin.ModelAdmin[EnergySource]):
     list_display = ["id", "name", "kind", "site", "node", "capacity_kw", "status", "soc_pct"]
     list_filter = ["kind", "status"]
     raw_id_fields = ["site", "node"]
 
 
 @admin.register(SitePowerCap)
-class SitePowerCapAdmin(admin.ModelAdmin):
+class SitePowerCapAdmin(admin.ModelAdmin[SitePowerCap]):
     list_display = ["site", "max_kw", "renewable_price_per_kwh", "currency"]
     raw_id_fields = ["site"]
 
 
 @admin.register(HourlyRate)
-class HourlyRateAdmin(admin.ModelAdmin):
+class HourlyRateAdmin(admin.ModelAdmin[HourlyRate]):
     list_display = ["site", "hour", "price_per_kwh", "currency", "renewable_kw", "source"]
     list_filter = ["source"]
     date_hierarchy = "hour"
@@ -43,7 +43,7 @@ class HourlyRateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Consumption)
-class ConsumptionAdmin(admin.ModelAdmin):
+class ConsumptionAdmin(admin.ModelAdmin[Consumption]):
     list_display = ["id", "part", "node", "kwh", "method", "source_kind", "cost", "co2e_kg"]
     list_filter = ["method", "source_kind"]
     date_hierarchy = "finished_at"

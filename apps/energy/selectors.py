@@ -152,7 +152,7 @@ def site_cap(*, site_id: int) -> SitePowerCap | None:
 def cap_of(site: Organization) -> SitePowerCap | None:
     """The site's cap row, from `select_related("power_cap")` when the caller used it."""
     try:
-        return site.power_cap  # type: ignore[attr-defined,no-any-return]
+        return site.power_cap
     except SitePowerCap.DoesNotExist:
         return None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -18,7 +20,7 @@ from apps.jobs.selectors import job_get_for_user
 from apps.users.types import AuthenticatedRequest
 
 
-class ConsumptionSerializer(serializers.ModelSerializer):
+class ConsumptionSerializer(serializers.ModelSerializer[Consumption]):
     node_name = serializers.CharField(source="node.name", read_only=True)
 
     class Meta:
@@ -60,7 +62,7 @@ class ConsumptionFilter(django_filters.FilterSet):
         fields = ["job", "node", "site", "source_kind", "method", "after", "before"]
 
 
-class ConsumptionListApi(ListAPIView):
+class ConsumptionListApi(ListAPIView[Consumption]):
     """Energy per finished part: on the nodes you manage, and of the jobs you see as a member
     of their organization (filters: job, node, site, source_kind, method, after, before on
     finished_at)."""
@@ -75,7 +77,7 @@ class ConsumptionListApi(ListAPIView):
         return selectors.consumption_list(user=self.request.user)  # type: ignore[arg-type]
 
 
-class SummarySerializer(serializers.Serializer):
+class SummarySerializer(serializers.Serializer[Any]):
     kwh = serializers.FloatField()
     co2e_kg = serializers.FloatField()
     renewable_kwh = serializers.FloatField()
@@ -111,7 +113,7 @@ class ConsumptionSummaryApi(APIView):
         return Response(SummarySerializer(summary.as_dict()).data)
 
 
-class JobEnergySerializer(serializers.Serializer):
+class JobEnergySerializer(serializers.Serializer[Any]):
     kwh = serializers.FloatField()
     co2e_kg = serializers.FloatField()
     is_estimate = serializers.BooleanField()

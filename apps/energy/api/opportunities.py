@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -13,7 +15,7 @@ from apps.energy.opportunities import node_opportunities
 from apps.users.types import AuthenticatedRequest
 
 
-class OpportunitySerializer(serializers.Serializer):
+class OpportunitySerializer(serializers.Serializer[Any]):
     kind = serializers.CharField()
     title = serializers.CharField()
     applies = serializers.BooleanField()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -21,7 +23,7 @@ from apps.users.types import AuthenticatedRequest
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 
-class RateSerializer(serializers.ModelSerializer):
+class RateSerializer(serializers.ModelSerializer[HourlyRate]):
     class Meta:
         model = HourlyRate
         fields = [
@@ -47,7 +49,7 @@ class RateFilter(django_filters.FilterSet):
         fields = ["site", "source", "after", "before"]
 
 
-class RateItemSerializer(serializers.Serializer):
+class RateItemSerializer(serializers.Serializer[Any]):
     site = serializers.CharField(help_text="site id or slug")
     hour = serializers.CharField(help_text="ISO 8601 with a time zone, on the hour")
     price = serializers.CharField(help_text="money per kWh")
@@ -55,7 +57,7 @@ class RateItemSerializer(serializers.Serializer):
     currency = serializers.CharField(required=False)
 
 
-class RateBatchSerializer(serializers.Serializer):
+class RateBatchSerializer(serializers.Serializer[Any]):
     items = serializers.ListField(child=serializers.DictField(), allow_empty=False)
     source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=[HourlyRate.Source.ENTERED, HourlyRate.Source.FORECAST],
@@ -73,7 +75,7 @@ RATE_REPORT = inline_serializer(
 )
 
 
-class RateListApi(ListAPIView):
+class RateListApi(ListAPIView[HourlyRate]):
     """Hourly prices of the sites you see (filters: site, source, after, before). POST stores a
     batch: {"items": [{site, hour, price, renewable_kw?, currency?}, ...], "source": "entered"
     | "forecast"}; the good items are stored (replacing the same hour) and the bad ones are
@@ -107,7 +109,7 @@ class RateImportApi(APIView):
     permission_classes = [MANAGE]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         file = serializers.FileField()
 
     @extend_schema(request=InputSerializer, responses={200: RATE_REPORT})

@@ -20,7 +20,7 @@ from apps.users.models import Organization
 from apps.users.types import AuthenticatedRequest
 
 
-class CapSerializer(serializers.Serializer):
+class CapSerializer(serializers.Serializer[Any]):
     site = serializers.IntegerField(read_only=True)
     max_kw = model_serializer_field(SitePowerCap, "max_kw", required=True)
     renewable_price_per_kwh = model_serializer_field(SitePowerCap, "renewable_price_per_kwh")
@@ -38,7 +38,7 @@ def _cap_data(site: Organization) -> dict[str, Any]:
     }
 
 
-class SiteSerializer(serializers.Serializer):
+class SiteSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     slug = serializers.CharField()
@@ -89,7 +89,7 @@ class SiteCapApi(APIView):
         return Response(CapSerializer(_cap_data(site)).data)
 
 
-class OutlookHourSerializer(serializers.Serializer):
+class OutlookHourSerializer(serializers.Serializer[Any]):
     start = serializers.DateTimeField()
     clock_hour = serializers.DateTimeField()
     grid_price = serializers.FloatField()
@@ -101,7 +101,7 @@ class OutlookHourSerializer(serializers.Serializer):
     carbon = serializers.FloatField(help_text="kg CO2e per kWh of the site's mix")
 
 
-class OutlookSerializer(serializers.Serializer):
+class OutlookSerializer(serializers.Serializer[Any]):
     site_id = serializers.IntegerField()
     cap_kw = serializers.FloatField(allow_null=True)
     reference_kw = serializers.FloatField()

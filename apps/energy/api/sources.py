@@ -3,6 +3,8 @@ kind."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -23,13 +25,13 @@ from apps.energy.services import (
 from apps.users.types import AuthenticatedRequest
 
 
-class SourceSerializer(serializers.ModelSerializer):
+class SourceSerializer(serializers.ModelSerializer[EnergySource]):
     class Meta:
         model = EnergySource
         fields = ["id", "site", "node", *SOURCE_FIELDS, "created_at", "updated_at"]
 
 
-class SourceFieldsSerializer(serializers.ModelSerializer):
+class SourceFieldsSerializer(serializers.ModelSerializer[EnergySource]):
     """What may change of a source (PATCH): its fields as the model states them (types,
     choices, limits), none of them required."""
 
@@ -39,7 +41,7 @@ class SourceFieldsSerializer(serializers.ModelSerializer):
         extra_kwargs = {name: {"required": False} for name in SOURCE_FIELDS}
 
 
-class SourceCreateSerializer(serializers.ModelSerializer):
+class SourceCreateSerializer(serializers.ModelSerializer[EnergySource]):
     """A new source of a site or of a node: the model's fields, kind and capacity_kw required
     (the model has no default for them)."""
 
@@ -51,7 +53,7 @@ class SourceCreateSerializer(serializers.ModelSerializer):
         fields = ["site", "node", *SOURCE_FIELDS]
 
 
-class SourceListApi(ListAPIView):
+class SourceListApi(ListAPIView[EnergySource]):
     """Energy sources of the nodes and sites you manage (filters: node, site, kind, status).
     POST adds one to a site or to a node (exactly one of them)."""
 
@@ -99,13 +101,13 @@ class SourceDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class FactorSerializer(serializers.ModelSerializer):
+class FactorSerializer(serializers.ModelSerializer[EmissionFactor]):
     class Meta:
         model = EmissionFactor
         fields = ["kind", "kg_co2e_per_kwh", "note", "updated_at"]
 
 
-class FactorListApi(ListAPIView):
+class FactorListApi(ListAPIView[EmissionFactor]):
     """The emission factor of every source kind, kg CO2e per kWh (everyone may read them)."""
 
     serializer_class = FactorSerializer
@@ -118,7 +120,7 @@ class FactorListApi(ListAPIView):
 class FactorDetailApi(APIView):
     """Set a kind's factor (administrators)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         kg_co2e_per_kwh = serializers.FloatField(min_value=0, max_value=10)
         note = serializers.CharField(max_length=200, required=False, allow_blank=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -18,7 +20,7 @@ from apps.maintenance.services import rule_delete, rule_save
 from apps.users.types import AuthenticatedRequest
 
 
-class AlertSerializer(serializers.ModelSerializer):
+class AlertSerializer(serializers.ModelSerializer[Alert]):
     node_name = serializers.CharField(source="node.name", read_only=True)
 
     class Meta:
@@ -52,7 +54,7 @@ class AlertFilter(django_filters.FilterSet):
         fields = ["node", "severity", "signal", "open"]
 
 
-class AlertListApi(ListAPIView):
+class AlertListApi(ListAPIView[Alert]):
     """Alerts on the nodes you maintain, newest first (filters: node, severity, signal,
     open=true|false)."""
 
@@ -65,7 +67,7 @@ class AlertListApi(ListAPIView):
         return selectors.alert_list(user=self.request.user)  # type: ignore[arg-type]
 
 
-class RuleSerializer(serializers.ModelSerializer):
+class RuleSerializer(serializers.ModelSerializer[ThresholdRule]):
     scope = serializers.CharField(read_only=True)
 
     class Meta:
@@ -86,7 +88,7 @@ class RuleSerializer(serializers.ModelSerializer):
         ]
 
 
-class RuleListApi(ListAPIView):
+class RuleListApi(ListAPIView[ThresholdRule]):
     """The platform's default rules, the per-kind overrides and the per-node overrides of the
     nodes you maintain. POST saves the rule of a signal in one mode at one scope (defaults and
     kinds: admins; a node: whoever maintains it), replacing the one of that mode there; a
@@ -95,7 +97,7 @@ class RuleListApi(ListAPIView):
     serializer_class = RuleSerializer
     pagination_class = None
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         signal = serializers.CharField(max_length=60)
         node_kind = serializers.CharField(required=False, allow_blank=True, default="")
         node = serializers.IntegerField(required=False, allow_null=True, default=None)

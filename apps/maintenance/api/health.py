@@ -33,7 +33,7 @@ FORECAST_FIELDS = [
 ]
 
 
-class HealthSerializer(serializers.ModelSerializer):
+class HealthSerializer(serializers.ModelSerializer[NodeHealth]):
     class Meta:
         model = NodeHealth
         fields = [
@@ -51,7 +51,7 @@ class HealthSerializer(serializers.ModelSerializer):
         ]
 
 
-class FleetNodeSerializer(serializers.ModelSerializer):
+class FleetNodeSerializer(serializers.ModelSerializer[FabricationNode]):
     site = serializers.CharField(source="site.name", default=None, read_only=True, allow_null=True)
     health = serializers.SerializerMethodField()
     open_tickets = serializers.SerializerMethodField()
@@ -62,7 +62,7 @@ class FleetNodeSerializer(serializers.ModelSerializer):
 
     def get_health(self, node: FabricationNode) -> dict[str, Any] | None:
         health = selectors.health_of(node)
-        return HealthSerializer(health).data if health else None  # type: ignore[return-value]
+        return HealthSerializer(health).data if health else None
 
     def get_open_tickets(self, node: Any) -> dict[str, int]:
         return {
@@ -72,7 +72,7 @@ class FleetNodeSerializer(serializers.ModelSerializer):
         }
 
 
-class FleetHealthApi(ListAPIView):
+class FleetHealthApi(ListAPIView[FabricationNode]):
     """Every node you maintain with its health score, online state, latest predictions and
     open tickets by severity (filter: site)."""
 
@@ -85,7 +85,7 @@ class FleetHealthApi(ListAPIView):
         return selectors.fleet_health(user=self.request.user)  # type: ignore[arg-type]
 
 
-class PredictionSerializer(serializers.ModelSerializer):
+class PredictionSerializer(serializers.ModelSerializer[Prediction]):
     class Meta:
         model = Prediction
         fields = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
@@ -17,7 +19,7 @@ from apps.users.roles import Action, Scope, scope_for
 from apps.users.types import AuthenticatedRequest
 
 
-class TrainedModelSerializer(serializers.ModelSerializer):
+class TrainedModelSerializer(serializers.ModelSerializer[TrainedModel]):
     class Meta:
         model = TrainedModel
         fields = [
@@ -35,7 +37,7 @@ class TrainedModelSerializer(serializers.ModelSerializer):
         ]
 
 
-class ModelListApi(ListAPIView):
+class ModelListApi(ListAPIView[TrainedModel]):
     """The model registry: every trained version with its metrics (filter: name)."""
 
     serializer_class = TrainedModelSerializer
@@ -52,7 +54,7 @@ class ModelListApi(ListAPIView):
 class ModelRollbackApi(APIView):
     """Make an earlier version of a model the active one (administrators)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         name = serializers.CharField(max_length=80)
         version = serializers.IntegerField(min_value=1)
 

@@ -26,7 +26,7 @@ from apps.users.models import User
 from apps.users.types import AuthenticatedRequest
 
 
-class TicketSerializer(serializers.ModelSerializer):
+class TicketSerializer(serializers.ModelSerializer[Ticket]):
     node_name = serializers.CharField(source="node.name", read_only=True)
     site = serializers.CharField(
         source="node.site.name", default=None, read_only=True, allow_null=True
@@ -58,7 +58,7 @@ class TicketSerializer(serializers.ModelSerializer):
         ]
 
 
-class TicketEventSerializer(serializers.ModelSerializer):
+class TicketEventSerializer(serializers.ModelSerializer[TicketEvent]):
     author = serializers.CharField(
         source="author.email", default=None, read_only=True, allow_null=True
     )
@@ -106,7 +106,7 @@ class TicketFilter(django_filters.FilterSet):
         return qs.filter(status__in=UNRESOLVED) if value else qs.exclude(status__in=UNRESOLVED)
 
 
-class TicketListApi(ListAPIView):
+class TicketListApi(ListAPIView[Ticket]):
     """The ticket queue, most urgent first (filters: status, severity, issue_type as comma
     lists; node, site, assignee; active=true|false; ordering: priority, created_at,
     last_seen). POST opens a ticket by hand (never deduplicated)."""
@@ -115,7 +115,7 @@ class TicketListApi(ListAPIView):
     filterset_class = TicketFilter
     ordering_fields = ["priority", "created_at", "last_seen", "severity"]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         node = serializers.IntegerField()
         issue_type = serializers.ChoiceField(choices=Ticket.IssueType.choices)
         severity = serializers.ChoiceField(choices=Severity.choices)
@@ -149,7 +149,7 @@ class TicketTransitionApi(APIView):
     required; was_failure says whether the machine really failed), closed; a resolved ticket
     may go back to in_progress."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         to = serializers.ChoiceField(choices=Ticket.Status.choices)
         note = serializers.CharField(required=False, allow_blank=True, default="")
         was_failure = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -166,7 +166,7 @@ class TicketTransitionApi(APIView):
 class TicketAssignApi(APIView):
     """Assign to a user id (an operator of the node's site or the vendor's staff), or null."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         assignee = serializers.IntegerField(allow_null=True)
 
     @extend_schema(request=InputSerializer, responses={200: TicketDetailSerializer})
@@ -185,7 +185,7 @@ class TicketAssignApi(APIView):
 
 
 class TicketNoteApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         text = serializers.CharField(max_length=5000)
 
     @extend_schema(request=InputSerializer, responses={201: TicketEventSerializer})

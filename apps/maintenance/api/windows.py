@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -15,7 +17,7 @@ from apps.maintenance.services import window_cancel, window_complete, window_sch
 from apps.users.types import AuthenticatedRequest
 
 
-class WindowSerializer(serializers.ModelSerializer):
+class WindowSerializer(serializers.ModelSerializer[MaintenanceWindow]):
     node_name = serializers.CharField(source="node.name", read_only=True)
 
     class Meta:
@@ -36,7 +38,7 @@ class WindowSerializer(serializers.ModelSerializer):
         ]
 
 
-class WindowListApi(ListAPIView):
+class WindowListApi(ListAPIView[MaintenanceWindow]):
     """Maintenance windows of the nodes you maintain (filters: node, status, kind). POST plans
     one (kind scheduled, predictive or emergency); one starting now takes the node to
     MAINTENANCE at once and its work moves to other nodes."""
@@ -44,7 +46,7 @@ class WindowListApi(ListAPIView):
     serializer_class = WindowSerializer
     filterset_fields = ["node", "status", "kind"]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         node = serializers.IntegerField()
         kind = serializers.ChoiceField(choices=MaintenanceWindow.Kind.choices)
         starts_at = serializers.DateTimeField()
@@ -72,7 +74,7 @@ class WindowListApi(ListAPIView):
 
 
 class WindowCompleteApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         work_done = serializers.CharField(max_length=5000)
 
     @extend_schema(request=InputSerializer, responses={200: WindowSerializer})

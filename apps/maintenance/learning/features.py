@@ -34,7 +34,7 @@ class Table:
             raise ValueError(f"duplicate column names in {self.columns}")
 
     def __len__(self) -> int:
-        return self.values.shape[0]
+        return int(self.values.shape[0])
 
     def column(self, name: str) -> np.ndarray:
         """The column's values; all NaN if the table has no such column."""
@@ -58,15 +58,18 @@ class Table:
 
 
 def _mech_power_kw(t: Table) -> np.ndarray:
-    return t.column("torque_nm") * t.column("spindle_rpm") * (2 * math.pi / 60) / 1000
+    power: np.ndarray = t.column("torque_nm") * t.column("spindle_rpm") * (2 * math.pi / 60) / 1000
+    return power
 
 
 def _temp_diff_c(t: Table) -> np.ndarray:
-    return t.column("temperature_c") - t.column("ambient_c")
+    diff: np.ndarray = t.column("temperature_c") - t.column("ambient_c")
+    return diff
 
 
 def _wear_torque(t: Table) -> np.ndarray:
-    return t.column("tool_wear_min") * t.column("torque_nm")
+    product: np.ndarray = t.column("tool_wear_min") * t.column("torque_nm")
+    return product
 
 
 # name -> (inputs that must be present, formula); order = column order in the result

@@ -423,7 +423,8 @@ class RulModel:
         """RUL per row (aligned to `features`), in the model's unit, within [0, cap]."""
         rows = np.atleast_2d(np.asarray(rows, dtype=float))
         raw = np.asarray(self.booster.inplace_predict(rows), dtype=float)
-        return np.clip(raw, 0.0, self.cap)
+        clipped: Array = np.clip(raw, 0.0, self.cap)
+        return clipped
 
     def predict_interval(self, rows: Array) -> tuple[Array, Array, Array]:
         """(prediction, low, high): the prediction plus the 5% and 95% residuals of held-out
@@ -491,7 +492,7 @@ class RulModel:
             time_unit=header.get("time_unit", HOURS),
             cap=math.inf if cap is None else float(cap),
             conditions=None if conditions is None else Conditions(**conditions),
-            interval=[tuple(b) for b in header.get("interval", [])],  # type: ignore[misc]
+            interval=[tuple(b) for b in header.get("interval", [])],
             trees=int(header.get("trees", 0)),
         )
 

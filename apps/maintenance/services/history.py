@@ -51,7 +51,7 @@ def _moment(value: str, *, as_cycle: bool) -> float:
     return moment.timestamp()
 
 
-def _row(raw: Mapping[str, str | None], *, kind: str, as_cycle: bool) -> tuple[Any, dict]:
+def _row(raw: Mapping[str, str | None], *, kind: str, as_cycle: bool) -> tuple[Any, dict[str, Any]]:
     errors: dict[str, str] = {}
     unit = (raw.get("unit") or raw.get("node") or "").strip()
     if not unit:

@@ -169,7 +169,8 @@ def _copy_telemetry(
             f"SELECT %s, {rest} FROM telemetry_point WHERE {' AND '.join(where)}",
             [shadow.pk, *params],
         )
-        return cursor.rowcount
+        copied: int = cursor.rowcount
+        return copied
 
 
 def _interval(at: datetime, every: timedelta) -> int:

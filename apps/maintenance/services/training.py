@@ -268,7 +268,7 @@ def platform_failures(*, now: datetime) -> tuple[Table, np.ndarray, int]:
                 failed = True
                 used.add((row["node_id"], at))
                 break
-        rows.append([math.nan if row[s] is None else float(row[s]) for s in SIGNALS])  # type: ignore[literal-required]
+        rows.append([math.nan if row[s] is None else float(row[s]) for s in SIGNALS])
         labels.append(1.0 if failed else 0.0)
     values = np.array(rows, dtype=float) if rows else np.empty((0, len(SIGNALS)))
     return Table(list(SIGNALS), values), np.array(labels), len(used)

@@ -153,7 +153,9 @@ def _failure_shown(health: NodeHealth | None) -> dict[str, Any] | None:
     }
 
 
-def _node_context(request: AuthenticatedHttpRequest, node: FabricationNode, **forms: Any) -> dict:
+def _node_context(
+    request: AuthenticatedHttpRequest, node: FabricationNode, **forms: Any
+) -> dict[str, Any]:
     user = request.user
     health = health_of(node)
     effective = _effective_rules(node)
@@ -303,7 +305,9 @@ def node_rule_delete_view(request: AuthenticatedHttpRequest, pk: int, rule_id: i
 # --- 5. Threshold rules -----------------------------------------------------------------------
 
 
-def _rules_context(request: AuthenticatedHttpRequest, form: RuleForm | None = None) -> dict:
+def _rules_context(
+    request: AuthenticatedHttpRequest, form: RuleForm | None = None
+) -> dict[str, Any]:
     user = request.user
     can_edit = scope_for(user, Action.TICKET_MANAGE) == Scope.ALL
     shared = list(ThresholdRule.objects.filter(node__isnull=True).select_related("updated_by"))

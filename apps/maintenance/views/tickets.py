@@ -77,7 +77,9 @@ from apps.vendors.models import FabricationNode
 # --- 2. The ticket queue ----------------------------------------------------------------------
 
 
-def _queue_context(request: AuthenticatedHttpRequest, form: TicketCreateForm | None = None) -> dict:
+def _queue_context(
+    request: AuthenticatedHttpRequest, form: TicketCreateForm | None = None
+) -> dict[str, Any]:
     user = request.user
     nodes = list(maintained_nodes(user=user).order_by("name", "id"))
     sites = sorted(
@@ -257,7 +259,9 @@ def _labelled(events: Any) -> list[Any]:
     return out
 
 
-def _ticket_context(request: AuthenticatedHttpRequest, ticket: Ticket, **forms: Any) -> dict:
+def _ticket_context(
+    request: AuthenticatedHttpRequest, ticket: Ticket, **forms: Any
+) -> dict[str, Any]:
     user = request.user
     allowed = TRANSITIONS[TS(ticket.status)]
     buttons = [

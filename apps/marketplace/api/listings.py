@@ -5,7 +5,7 @@ they see but may not change is 403."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -56,12 +56,15 @@ def _money(**kwargs: Any) -> Any:
     return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
 
 
-class ListingSellerSerializer(serializers.Serializer):
+_T = TypeVar("_T")
+
+
+class ListingSellerSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
 
-class ListingVersionSerializer(serializers.ModelSerializer):
+class ListingVersionSerializer(serializers.ModelSerializer[ListingVersion]):
     content = serializers.JSONField()
 
     class Meta:
@@ -69,7 +72,7 @@ class ListingVersionSerializer(serializers.ModelSerializer):
         fields = ["number", "changelog", "created_at", "content"]
 
 
-class ListingImageSerializer(serializers.ModelSerializer):
+class ListingImageSerializer(serializers.ModelSerializer[ListingImage]):
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -83,7 +86,7 @@ class ListingImageSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(url) if request is not None else url
 
 
-class ListingSerializer(serializers.ModelSerializer):
+class ListingSerializer(serializers.ModelSerializer[Listing]):
     price = _money()
     price_unit = serializers.CharField(read_only=True)
     tags = serializers.SerializerMethodField()
@@ -139,17 +142,17 @@ class ListingSerializer(serializers.ModelSerializer):
     def get_processes(self, listing: Listing) -> list[str]:
         return self._facet(listing, "process")
 
-    @extend_schema(responses=ListingVersionSerializer(allow_null=True))  # type: ignore[misc]
+    @extend_schema(responses=ListingVersionSerializer(allow_null=True))
     def get_latest_version(self, listing: Listing) -> dict[str, Any] | None:
         latest = getattr(listing, "latest_versions", None)
         version = latest[0] if latest else listing.versions.order_by("-number").first()
-        return ListingVersionSerializer(version).data if version else None  # type: ignore[return-value]
+        return ListingVersionSerializer(version).data if version else None
 
-    @extend_schema(responses=ListingImageSerializer(many=True))  # type: ignore[misc]
+    @extend_schema(responses=ListingImageSerializer(many=True))
     def get_images(self, listing: Listing) -> list[dict[str, Any]]:
         return ListingImageSerializer(listing.images.all(), many=True, context=self.context).data  # type: ignore[return-value]
 
-    def _capacity(self, listing: Listing, value: Any) -> Any:
+    def _capacity(self, listing: Listing, value: _T) -> _T | None:
         return value if listing.kind == Listing.Kind.CAPACITY else None
 
     def get_node_kind(self, listing: Listing) -> str | None:
@@ -180,10 +183,10 @@ def _with_api_fields(qs: QuerySet[Listing]) -> QuerySet[Listing]:
 
 
 def listing_data(request: Request, listing: Listing) -> dict[str, Any]:
-    return ListingSerializer(listing, context={"request": request}).data  # type: ignore[return-value]
+    return ListingSerializer(listing, context={"request": request}).data
 
 
-class _ListingListBase(ListAPIView):
+class _ListingListBase(ListAPIView[Listing]):
     serializer_class = ListingSerializer
     filter_backends: list[Any] = []
 
@@ -197,7 +200,7 @@ class ListingListApi(_ListingListBase):
     """Published listings (every signed-in user), filtered and sorted; POST lists something new
     as a draft of the caller's organization (sellers)."""
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[Any]):
         q = serializers.CharField(
             required=False,
             allow_blank=True,
@@ -227,7 +230,7 @@ class ListingListApi(_ListingListBase):
                 raise serializers.ValidationError({"price_max": ["At least price_min."]})
             return attrs
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         kind = serializers.ChoiceField(choices=Listing.Kind.choices)
         title = serializers.CharField(max_length=160)
         summary = serializers.CharField(max_length=300, required=False, allow_blank=True)
@@ -286,7 +289,7 @@ class ListingListApi(_ListingListBase):
 class ListingMineApi(_ListingListBase):
     """The caller's organizations' listings in any status (every listing for admins)."""
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[Any]):
         status = serializers.ChoiceField(choices=Listing.Status.choices, required=False)
 
     def get_queryset(self) -> QuerySet[Listing]:
@@ -312,7 +315,7 @@ class ListingDetailApi(APIView):
     """One listing. PATCH changes what it says and costs (its team; not once retired); a new
     price applies to later purchases only."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         title = serializers.CharField(max_length=160, required=False)
         summary = serializers.CharField(max_length=300, required=False, allow_blank=True)
         description = serializers.CharField(required=False, allow_blank=True)
@@ -352,7 +355,7 @@ class ListingRetireApi(APIView):
     """Retired for good: no new sales or changes; buyers keep using it. Administrators may
     retire any listing."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
     @extend_schema(request=InputSerializer, responses={200: ListingSerializer})
@@ -364,7 +367,7 @@ class ListingRetireApi(APIView):
         return Response(listing_data(request, _visible(request, pk)))
 
 
-class ListingVersionsApi(ListAPIView):
+class ListingVersionsApi(ListAPIView[ListingVersion]):
     """A listing's versions, newest first. POST: a published listing's next version (with a
     changelog), or a draft's content rewritten; a template without `content` takes its job
     template's parts and parameters again."""
@@ -372,7 +375,7 @@ class ListingVersionsApi(ListAPIView):
     serializer_class = ListingVersionSerializer
     filter_backends: list[Any] = []
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         changelog = serializers.CharField(max_length=500, required=False, allow_blank=True)
         content = serializers.JSONField(required=False)
 
@@ -396,7 +399,7 @@ class ListingImageAddApi(APIView):
 
     parser_classes = [MultiPartParser, FormParser]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         image = serializers.FileField()
         alt = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
@@ -420,7 +423,7 @@ class ListingImageAddApi(APIView):
 class ListingImageMoveApi(APIView):
     """Puts the image at `position` among the listing's images (1 is the cover on cards)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         position = serializers.IntegerField(min_value=1, help_text="1 is the cover image.")
 
     @extend_schema(request=InputSerializer, responses={200: ListingImageSerializer})
@@ -455,7 +458,7 @@ class ListingImageFileApi(APIView):
         return image_file_response(listing_image_get_for_user(user=request.user, pk=pk))
 
 
-class SellerSlaSerializer(serializers.Serializer):
+class SellerSlaSerializer(serializers.Serializer[Any]):
     on_time_rate = serializers.FloatField(allow_null=True)
     defect_rate = serializers.FloatField(allow_null=True)
     parts_done = serializers.IntegerField()
@@ -470,7 +473,7 @@ class SellerDetailApi(APIView):
     """A seller's public figures: on-time and defect rates of the parts its machines finished
     in the last year, its rating over all its listings, and how many listings it has on sale."""
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         id = serializers.IntegerField()
         name = serializers.CharField()
         kind = serializers.CharField()

@@ -4,6 +4,8 @@ answer's purchase and never charges twice."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
@@ -24,7 +26,7 @@ from apps.users.models import Organization
 from apps.users.types import AuthenticatedRequest
 
 
-class PurchaseListingSerializer(serializers.Serializer):
+class PurchaseListingSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     title = serializers.CharField()
     kind = serializers.CharField()
@@ -72,13 +74,13 @@ class PurchaseSerializer(serializers.ModelSerializer[Purchase]):
         return max((v.number for v in purchase.listing.versions.all()), default=None)
 
 
-class PurchaseListApi(ListAPIView):
+class PurchaseListApi(ListAPIView[Purchase]):
     """Purchases of your organizations (every purchase for admins); filters: status, kind,
     listing. POST buys a listing (see the Idempotency-Key header)."""
 
     serializer_class = PurchaseSerializer
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         listing = serializers.IntegerField()
         quantity = serializers.IntegerField(required=False, default=1, min_value=1)
         method = serializers.ChoiceField(

@@ -59,7 +59,7 @@ def _require_admin(user: Any) -> None:
 # --- Revenue ------------------------------------------------------------------------------------
 
 
-class RevenueQuerySerializer(serializers.Serializer):
+class RevenueQuerySerializer(serializers.Serializer[Any]):
     seller = serializers.IntegerField(
         required=False, min_value=1, help_text="Default: the first of your organizations by name."
     )
@@ -77,7 +77,7 @@ class RevenueQuerySerializer(serializers.Serializer):
         return {**attrs, "start": start, "end": end}
 
 
-class RevenueFiguresSerializer(serializers.Serializer):
+class RevenueFiguresSerializer(serializers.Serializer[Any]):
     currency = serializers.CharField()
     sales = serializers.IntegerField()
     gross = money(help_text="What buyers paid.")
@@ -95,18 +95,18 @@ class RevenueListingSerializer(RevenueFiguresSerializer):
     title = serializers.CharField(source="label")
 
 
-class CurrencyAmountSerializer(serializers.Serializer):
+class CurrencyAmountSerializer(serializers.Serializer[Any]):
     currency = serializers.CharField()
     amount = money()
 
 
-class RevenueSellerSerializer(serializers.Serializer):
+class RevenueSellerSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     slug = serializers.CharField()
 
 
-class RevenueSerializer(serializers.Serializer):
+class RevenueSerializer(serializers.Serializer[Any]):
     seller = RevenueSellerSerializer(source="organization")
     start = serializers.DateField()
     end = serializers.DateField()
@@ -157,14 +157,14 @@ class RevenueApi(APIView):
 # --- Sales --------------------------------------------------------------------------------------
 
 
-class SaleListingSerializer(serializers.Serializer):
+class SaleListingSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     title = serializers.CharField()
     kind = serializers.CharField()
     seller = serializers.IntegerField(source="seller_id")
 
 
-class SaleBuyerSerializer(serializers.Serializer):
+class SaleBuyerSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
@@ -209,7 +209,7 @@ class SaleSerializer(serializers.ModelSerializer[Purchase]):
         return cache[sale.listing.seller_id]
 
 
-class SaleListApi(ListAPIView):
+class SaleListApi(ListAPIView[Purchase]):
     """Purchases of your organizations' listings (every seller's for admins), newest first;
     filters: listing, status (pending purchases are not sales)."""
 
@@ -249,7 +249,7 @@ class SaleListApi(ListAPIView):
 class SaleRefundApi(APIView):
     """Refunds all that is left of a sale, or `amount` of it; the buyer sees the reason."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         amount = money(required=False, allow_null=True, help_text="Default: all that is left.")
         reason = serializers.CharField(max_length=300)
 
@@ -266,7 +266,7 @@ class SaleRefundApi(APIView):
 # --- Ledger and payouts (admins) ----------------------------------------------------------------
 
 
-class LedgerAccountSerializer(serializers.Serializer):
+class LedgerAccountSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField(source="account.pk")
     kind = serializers.CharField(source="account.kind")
     organization = serializers.IntegerField(source="account.organization_id", allow_null=True)
@@ -277,14 +277,14 @@ class LedgerAccountSerializer(serializers.Serializer):
     balance = money(help_text="Debits minus credits.")
 
 
-class PayoutDueSerializer(serializers.Serializer):
+class PayoutDueSerializer(serializers.Serializer[Any]):
     organization = serializers.IntegerField(source="organization.pk")
     organization_name = serializers.CharField(source="organization.name")
     currency = serializers.CharField()
     due = money()
 
 
-class LedgerSerializer(serializers.Serializer):
+class LedgerSerializer(serializers.Serializer[Any]):
     balanced = serializers.BooleanField(help_text="Every transaction and currency sums to zero.")
     trial_balance = CurrencyAmountSerializer(many=True, help_text="Must all be zero.")
     unbalanced_transactions = serializers.ListField(child=serializers.IntegerField())
@@ -312,7 +312,7 @@ class LedgerApi(APIView):
         return Response(LedgerSerializer(body).data)
 
 
-class PayoutSerializer(serializers.Serializer):
+class PayoutSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     organization = serializers.IntegerField()
     currency = serializers.CharField()
@@ -325,7 +325,7 @@ class PayoutCreateApi(APIView):
     """Records a payout to a seller made outside the platform (a bank transfer): all that is
     due, or `amount` of it (administrators)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         organization = serializers.IntegerField()
         currency = serializers.CharField(min_length=3, max_length=3)
         amount = money(required=False, allow_null=True, help_text="Default: all that is due.")

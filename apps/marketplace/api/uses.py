@@ -44,7 +44,7 @@ from apps.marketplace.services.uses import (
 from apps.users.types import AuthenticatedRequest
 
 
-class UseSerializer(serializers.ModelSerializer):
+class UseSerializer(serializers.ModelSerializer[PurchaseUse]):
     purchase = serializers.IntegerField(source="purchase_id", read_only=True)
     job = serializers.IntegerField(source="job_id", read_only=True)
     job_status = serializers.CharField(source="job.status", read_only=True)
@@ -68,7 +68,7 @@ class UseSerializer(serializers.ModelSerializer):
         ]
 
 
-class ReviewSerializer(serializers.ModelSerializer):
+class ReviewSerializer(serializers.ModelSerializer[Review]):
     listing = serializers.IntegerField(source="listing_id", read_only=True)
     purchase = serializers.IntegerField(source="purchase_id", read_only=True)
     author_name = serializers.SerializerMethodField()
@@ -107,7 +107,7 @@ class PurchaseInstantiateApi(APIView):
         parameters = serializers.DictField(required=False, default=dict)
         title = model_serializer_field(Job, "title", required=False, allow_blank=True)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         id = serializers.IntegerField()
         title = serializers.CharField()
         status = serializers.CharField()
@@ -134,7 +134,7 @@ class PurchaseAttachApi(APIView):
     """Attaches a bought playbook to parts of the organization's open jobs. 200 with what was
     attached and, by index in `parts`, why the others were not; 400 when none could be."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         parts = serializers.ListField(
             child=serializers.IntegerField(min_value=1), min_length=1, max_length=200
         )
@@ -170,7 +170,7 @@ class PurchaseAttachApi(APIView):
 class PurchaseBookApi(APIView):
     """Books bought capacity for a job: its parts then run only on the seller's nodes."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         job = serializers.IntegerField(min_value=1)
 
     @extend_schema(request=InputSerializer, responses={201: UseSerializer})
@@ -189,7 +189,7 @@ class PurchaseBookApi(APIView):
         return Response(UseSerializer(use).data, status=status.HTTP_201_CREATED)
 
 
-class PurchaseUseListApi(ListAPIView):
+class PurchaseUseListApi(ListAPIView[PurchaseUse]):
     """What a purchase of your organization was used for: jobs, parts, booked hours."""
 
     serializer_class = UseSerializer
@@ -216,7 +216,7 @@ class UseDeleteApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ListingReviewListApi(ListAPIView):
+class ListingReviewListApi(ListAPIView[Review]):
     """A listing's reviews, newest first, with the seller's replies."""
 
     serializer_class = ReviewSerializer
@@ -229,7 +229,7 @@ class ListingReviewListApi(ListAPIView):
         return review_list(listing=listing)
 
 
-class ReviewInputSerializer(serializers.Serializer):
+class ReviewInputSerializer(serializers.Serializer[Any]):
     stars = serializers.IntegerField(min_value=1, max_value=5)
     text = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
 
@@ -250,7 +250,7 @@ class ReviewDetailApi(APIView):
     """PATCH: the author edits their review; DELETE: the author (or an administrator)
     removes it."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         stars = serializers.IntegerField(min_value=1, max_value=5, required=False)
         text = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True)
 
@@ -272,7 +272,7 @@ class ReviewDetailApi(APIView):
 class ReviewReplyApi(APIView):
     """The seller replies to a review (writing again replaces the reply)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         text = serializers.CharField(max_length=MAX_TEXT)
 
     @extend_schema(request=InputSerializer, responses={200: ReviewSerializer})

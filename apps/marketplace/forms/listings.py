@@ -55,7 +55,7 @@ def catalogue_codes(values: Any, *, kind: str) -> list[str]:
 def posted_initial(data: Any) -> dict[str, Any]:
     """A posted form as initial values for showing it again ("Add a step"), the ticked
     materials and processes as lists."""
-    initial = data.dict()
+    initial: dict[str, Any] = data.dict()
     for name in FACET_KINDS:
         initial[name] = data.getlist(name)
     return initial
@@ -262,7 +262,7 @@ StepFormSet = forms.formset_factory(
 )
 
 
-def filled_rows(rows: forms.BaseFormSet, fields: tuple[str, ...]) -> list[int]:
+def filled_rows(rows: forms.BaseFormSet[Any], fields: tuple[str, ...]) -> list[int]:
     """The indexes of the row forms with anything typed in `fields` (blank rows are skipped,
     so a service's `parts[1]` is the second filled row, not the second on the page)."""
     return [
@@ -276,7 +276,7 @@ STEP_FIELDS = ("title", "instructions", "settings", "checks")
 
 
 def playbook_content(
-    steps: forms.BaseFormSet, materials: list[str], processes: list[str]
+    steps: forms.BaseFormSet[Any], materials: list[str], processes: list[str]
 ) -> dict[str, Any]:
     """The steps filled in (blank ones dropped) as a playbook's content; the service checks it."""
     chosen = []
@@ -384,7 +384,7 @@ def _kept_parameter(previous: Any, most: float, *, low: float, default: float) -
 
 
 def template_content(
-    parts: forms.BaseFormSet, parameters: TemplateParametersForm, previous: Any = None
+    parts: forms.BaseFormSet[Any], parameters: TemplateParametersForm, previous: Any = None
 ) -> tuple[dict[str, Any], list[int]]:
     """The parts filled in as a template's content, and which row each came from. `previous`:
     the parameters the listing had (their smallest values and defaults are kept)."""

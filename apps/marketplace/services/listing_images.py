@@ -22,7 +22,7 @@ IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 
 @transaction.atomic
 def listing_image_add(
-    *, by: User, listing: Listing, file: UploadedFile, alt: str = ""
+    *, by: User, listing: Listing, file: UploadedFile[Any], alt: str = ""
 ) -> ListingImage:
     """A PNG, JPEG or WebP picture (checked by opening it, not by its name) of at most 5 MB;
     at most 8 per listing."""

@@ -97,7 +97,7 @@ def listing_create(
     tags: Iterable[str] | str = (),
     materials: Iterable[str] | str = (),
     processes: Iterable[str] | str = (),
-    template: JobTemplate | int | None = None,
+    template: JobTemplate | int | str | None = None,  # "" from a form: none
     content: dict[str, Any] | None = None,
     node_kind: str = "",
     min_hours: int = 1,
