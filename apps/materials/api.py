@@ -254,7 +254,9 @@ class InventoryFilter(django_filters.FilterSet):
 
 class SpoolSerializer(serializers.ModelSerializer):
     material_name = serializers.CharField(source="material.name", read_only=True)
-    node_name = serializers.CharField(source="node.name", default=None, read_only=True)
+    node_name = serializers.CharField(
+        source="node.name", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Spool

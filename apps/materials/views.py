@@ -409,7 +409,7 @@ def spools_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             "low": spool.remaining_g <= spool_low_g(),
             # the vendor's printers that print the spool's material and do not hold it now
             "targets": [
-                node
+                {"node": node, "replaces": _replaces(node)}
                 for node in by_vendor.get(spool.vendor_id, [])
                 if node.pk != spool.node_id and _prints(node, spool)
             ],
@@ -427,6 +427,14 @@ def spools_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     ]
     context = {"rows": rows, "printers": printer_rows, "low_g": spool_low_g()}
     return _render(request, "materials/spools.html", context)
+
+
+def _replaces(node: Any) -> str:
+    """What loading a spool on `node` takes off it, in words ("" when it holds none)."""
+    loaded = getattr(node, "loaded_spool", None)  # DoesNotExist is an AttributeError here
+    if loaded is None:
+        return ""
+    return f"{colour_words(loaded.colour_hex)} {loaded.material.name}"
 
 
 def _prints(node: Any, spool: Any) -> bool:

@@ -159,6 +159,7 @@ def test_the_spools_page_lists_and_loads(fleet, shop):
     # colour swatch and words, material, grams left, where it is; not the rival's spool
     assert 'fill="#e11d48"' in html and "Red PLA" in html and "750 g" in html
     assert "Green" in html and "On the shelf" in html
+    assert "Printer-A (instead of red PLA)" in html  # what loading there takes off
     assert "#000000" not in html
     # loading from the page
     response = client.post(f"/materials/spools/{shop['green'].pk}/load/", {"node": shop["a"].pk})

@@ -378,7 +378,7 @@ class Command(BaseCommand):
         nodes = {n.name: n for n in FabricationNode.objects.filter(vendor=forge)}
         for material, colour, grams, name, node in (
             ("PLA", "#e11d48", 850.0, "Signal red PLA", "Printer-03"),
-            ("PLA", "#1f2937", 420.0, "Matte black PLA", "Printer-01"),
+            ("PLA", "#111827", 420.0, "Matte black PLA", "Printer-01"),
             ("PETG", "#1d4ed8", 1000.0, "Ocean blue PETG", None),
         ):
             found = material_for_name(material)
