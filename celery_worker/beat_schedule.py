@@ -28,6 +28,10 @@ BEAT_SCHEDULE = {
         "task": "apps.twins.tasks.locks_expire_task",
         "schedule": 60.0,
     },
+    "expire-node-commands": {
+        "task": "apps.vendors.tasks.node_commands_expire_task",
+        "schedule": 30.0,
+    },
     "fleet-monitor": {
         "task": "apps.maintenance.tasks.fleet_monitor_task",
         "schedule": 60.0,

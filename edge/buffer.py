@@ -3,6 +3,10 @@
 Bounded by `max_points`. When full, the OLDEST points are dropped to make room (the newest
 state of a machine matters most for live monitoring and safety); every drop is counted in
 `dropped` and logged, never silent. Points are replayed in the order they were buffered.
+
+A cap the gateway could not honour is refused up front (`capacity_problem`): a buffer file that
+hits the process's file size limit (`ulimit -f`, systemd's LimitFSIZE=) fails its next write in
+the middle of an outage, exactly when the points matter, instead of dropping the oldest.
 """
 
 from __future__ import annotations
@@ -15,6 +19,38 @@ from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+# what a point takes in the buffer file: {"node", "time"} plus one number per signal, with
+# SQLite's row overhead (measured: 257 bytes for a six-signal machine)
+POINT_OVERHEAD_BYTES = 64
+SIGNAL_BYTES = 32
+
+
+def point_bytes(signals: int) -> int:
+    return POINT_OVERHEAD_BYTES + SIGNAL_BYTES * max(signals, 1)
+
+
+def file_size_limit() -> int | None:
+    """The largest file this process may write (bytes), or None when unlimited."""
+    try:
+        import resource
+    except ImportError:  # no such limit on Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def capacity_problem(max_points: int, *, signals: int, limit: int | None) -> str:
+    """Why a buffer of `max_points` points of `signals` signals cannot fit a file of at most
+    `limit` bytes, or "" when it can."""
+    needed = max_points * point_bytes(signals)
+    if limit is None or needed <= limit:
+        return ""
+    return (
+        f"buffer.max_points {max_points} lets its buffer grow to about {needed / 1e6:.0f} MB, "
+        f"but this gateway may write files of at most {limit / 1e6:.0f} MB (its file size "
+        f"limit, ulimit -f); give at most {limit // point_bytes(signals)} points or raise the limit"
+    )
 
 
 class SqliteBuffer:

@@ -84,7 +84,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from edge.buffer import SqliteBuffer
+from edge.buffer import SqliteBuffer, capacity_problem, file_size_limit
 from edge.deadletter import DeadLetter
 from edge.forwarder import Forwarder
 from edge.publishers import (
@@ -110,6 +110,7 @@ from edge.work_agent import WorkAgent
 
 logger = logging.getLogger("edge.gateway")
 PRINTER_PROTOCOLS = ("octoprint", "moonraker", "prusalink")  # edge/sources/printer.py
+PRINTER_SIGNALS = 8  # what a printer's point carries (temperatures, progress, state)
 PROTOCOLS = ("opcua", "modbus", "mtconnect", *PRINTER_PROTOCOLS)
 PRINTER_OPTIONS = ("api_key", "username", "password", "storage")
 DEFAULT_FORWARD_EVERY_S = 1.0
@@ -517,6 +518,10 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
         mqtt = MqttLink(str(upstream["mqtt"]), site=str(upstream.get("site", "site")))
     elif not upstream.get("url"):
         raise ValueError("upstream needs url (HTTPS batch API) or mqtt (broker URL)")
+    max_points = int(buffer_cfg.get("max_points", 1_000_000))
+    if max_points < 1:
+        raise ValueError("buffer.max_points must be at least 1")
+    size_limit = file_size_limit() if buffer_path != ":memory:" else None
     devices = []
     forwarders = {}
     agents: list[WorkAgent | PrinterWorkAgent] = []
@@ -524,6 +529,10 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
         device = _device(raw)
         if device.node in forwarders:
             raise ValueError(f"device {device.node}: listed twice")
+        signals = len(device.signals or device.registers) or PRINTER_SIGNALS
+        problem = capacity_problem(max_points, signals=signals, limit=size_limit)
+        if problem:
+            raise ValueError(f"device {device.node}: {problem}")
         devices.append(device)
         publisher: Publisher
         if mqtt is not None:
@@ -554,7 +563,7 @@ def from_config(config: Mapping[str, Any]) -> Gateway:
                 agents.append(WorkAgent(work_url, raw["token"], speedup=speedup, machine=machine))
         path = buffer_path if buffer_path == ":memory:" else f"{buffer_path}.{device.node}"
         forwarders[device.node] = Forwarder(
-            SqliteBuffer(path, max_points=int(buffer_cfg.get("max_points", 1_000_000))),
+            SqliteBuffer(path, max_points=max_points),
             publisher,
             batch_size=int(upstream.get("batch_size", 1000)),
             max_attempts=int(upstream.get("max_attempts", 3)),

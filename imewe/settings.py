@@ -15,8 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic classes (ModelAdmin, forms, fields) take type arguments at run time too, as
+# `mypy --strict` wants them written (issue 24, item 6).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IMEWE_VAR_DIR", BASE_DIR / "var"))

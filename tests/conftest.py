@@ -8,15 +8,34 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import channels.testing.application as channels_testing
 import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
+from pytest_django.plugin import blocking_manager_key
 from rest_framework.test import APIClient
 
 from apps.users.models import User
 from apps.users.roles import Role
 from apps.users.tokens import tokens_issue
 from tests.factories import OrganizationFactory, UserFactory, totp_device_for
+
+
+def close_old_connections_outside_atomic() -> None:
+    """`close_old_connections` that spares a connection in an atomic block (a test's own)."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+
+
+# Channels' test communicators swap `channels.db.close_old_connections` for that module's `no_op`
+# while a test awaits them, so that a test's transaction survives. The swap is module-wide: a
+# consumer's database call in any other thread (the websocket rights sweeper's) then never gave
+# its pooled connection back, and 20 such starved the rest of the suite (CI, session 14). Every
+# connection outside a transaction is closed instead.
+channels_testing.no_op = close_old_connections_outside_atomic
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +83,19 @@ def _fresh_channel_layer() -> Iterator[None]:
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def latest_migrations_after() -> Iterator[None]:
+    """For a test that migrates an app back and forth: every app ends at its latest migration
+    whatever the test left (jobs' test stopped at 0004 once jobs had 0006, and every later test
+    that read a part failed on a missing column)."""
+    yield
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.fixture
@@ -179,19 +211,18 @@ def _end_stray_db_sessions(django_db_setup: Any, django_db_blocker: Any) -> Iter
 _POOL_OTHERS = pytest.StashKey[int]()
 
 
-def _pooled_connections_held_elsewhere() -> int | None:
+def _pooled_connections_held_elsewhere(config: pytest.Config) -> int | None:
     """Connections out of this process's pool, bar the test thread's own and asgiref's shared
     sync thread's (told to give its back first); None without a pool."""
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
-    from tests.websockets import close_old_connections_outside_atomic
-
     conn = connections["default"]
     pool = getattr(type(conn), "_connection_pools", {}).get(conn.alias)
     if pool is None:
         return None
-    with contextlib.suppress(Exception):  # (a test that left that thread busy is seen below)
+    # (pytest-django blocks the database outside tests, in every thread: closing checks it)
+    with config.stash[blocking_manager_key].unblock(), contextlib.suppress(Exception):
         SyncToAsync.single_thread_executor.submit(close_old_connections_outside_atomic).result(5)
     stats = pool.get_stats()
     in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
@@ -200,7 +231,7 @@ def _pooled_connections_held_elsewhere() -> int | None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    item.stash[_POOL_OTHERS] = _pooled_connections_held_elsewhere() or 0  # (no pool yet: none)
+    item.stash[_POOL_OTHERS] = _pooled_connections_held_elsewhere(item.config) or 0  # (no pool yet)
     return (yield)
 
 
@@ -211,10 +242,10 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     that takes one and does not give it back fails here, by name, instead."""
     result = yield
     before = item.stash.get(_POOL_OTHERS, 0)
-    if _pooled_connections_held_elsewhere() is None:
+    if _pooled_connections_held_elsewhere(item.config) is None:
         return result
     deadline = time.monotonic() + 5  # a server thread may still be finishing its response
-    while (others := _pooled_connections_held_elsewhere() or 0) > before:
+    while (others := _pooled_connections_held_elsewhere(item.config) or 0) > before:
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"{others - before} pooled database connection(s) taken in other threads during "

@@ -12,8 +12,18 @@ from mypy.main import define_options
 ROOT = Path(__file__).resolve().parent.parent
 # Modules that passed `mypy --strict` and must keep passing: add to it, never remove.
 STRICT_FLOOR = {
+    "apps.core",
+    "apps.core.*",
+    "apps.notify",
+    "apps.notify.*",
+    "apps.portal",
+    "apps.portal.*",
+    "apps.telemetry",
+    "apps.telemetry.*",
     "apps.twins",
     "apps.twins.*",
+    "apps.users",
+    "apps.users.*",
     "imewe",
     "imewe.*",
     "celery_worker",

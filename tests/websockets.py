@@ -6,13 +6,10 @@ import asyncio
 import threading
 import time
 from typing import Any
-from unittest import mock
 
 from asgiref.sync import sync_to_async
-from asgiref.testing import ApplicationCommunicator
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 
 from apps.users.models import User
 from apps.users.tokens import tokens_issue
@@ -24,22 +21,9 @@ ORIGIN = [(b"origin", b"http://testserver")]
 MIN_WAIT_S = 10.0
 
 
-def close_old_connections_outside_atomic() -> None:
-    """`close_old_connections` that spares a connection in an atomic block (a test's own)."""
-    for conn in connections.all(initialized_only=True):
-        if not conn.in_atomic_block:
-            conn.close_if_unusable_or_obsolete()
-
-
 class Socket(WebsocketCommunicator):
     """A communicator that tells a refusal (accepted, then closed at once with a code, as the
-    consumers refuse) from an open socket, without losing the first message of an open one.
-
-    Channels' communicator swaps `channels.db.close_old_connections` for a no-op while a test
-    waits on it, so that a test's transaction survives; the swap is module-wide, so a consumer's
-    database call in any other thread (the rights sweeper's) then never gave its pooled
-    connection back: 8 tests took 8 of the pool's 20 and the suite starved later on. This one
-    closes every connection but one in a transaction."""
+    consumers refuse) from an open socket, without losing the first message of an open one."""
 
     handshake_accepted = False
     close_reason: str | None = None
@@ -53,26 +37,17 @@ class Socket(WebsocketCommunicator):
         self.handshake_accepted = connected
         if connected and not self.output_queue.empty():
             # A refusal sends accept and close in one go, so the close is already queued.
-            first = await self._receive(1)
+            first = await super().receive_output()
             if first["type"] == "websocket.close":
                 self.close_reason = first.get("reason")
                 return False, first.get("code")
             self.held.append(first)
         return connected, None if connected else code
 
-    async def send_input(self, message: dict[str, Any]) -> None:
-        with mock.patch("channels.db.close_old_connections", close_old_connections_outside_atomic):
-            await ApplicationCommunicator.send_input(self, message)
-
     async def receive_output(self, timeout: float = 1) -> dict[str, Any]:
         if self.held:
             return self.held.pop(0)
-        return await self._receive(max(timeout, MIN_WAIT_S))
-
-    async def _receive(self, timeout: float) -> dict[str, Any]:
-        with mock.patch("channels.db.close_old_connections", close_old_connections_outside_atomic):
-            output: dict[str, Any] = await ApplicationCommunicator.receive_output(self, timeout)
-        return output
+        return await super().receive_output(max(timeout, MIN_WAIT_S))
 
     async def receive_nothing(self, timeout: float = 0.1, interval: float = 0.01) -> bool:
         return not self.held and await super().receive_nothing(timeout, interval)

@@ -7,7 +7,7 @@ from apps.core.models import AuditLog, Notification, TrainedModel
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(admin.ModelAdmin[AuditLog]):
     """Read-only: the audit log is append-only from the application."""
 
     list_display = [
@@ -34,7 +34,7 @@ class AuditLogAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(admin.ModelAdmin[Notification]):
     list_display = ["created_at", "user", "level", "title", "read_at"]
     list_filter = ["level"]
     search_fields = ["title", "user__email"]
@@ -42,7 +42,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainedModel)
-class TrainedModelAdmin(admin.ModelAdmin):
+class TrainedModelAdmin(admin.ModelAdmin[TrainedModel]):
     """The model registry, read-only (activation and rollback follow the registry's rules:
     apps.core.ml)."""
 

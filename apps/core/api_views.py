@@ -15,7 +15,7 @@ from apps.core.selectors import notification_list
 from apps.core.services import notification_mark_read
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(serializers.ModelSerializer[Notification]):
     class Meta:
         model = Notification
         fields = ["id", "level", "title", "body", "link", "created_at", "read_at"]
@@ -29,7 +29,7 @@ class NotificationFilter(django_filters.FilterSet):
         fields = ["level", "unread"]
 
 
-class NotificationListApi(ListAPIView):
+class NotificationListApi(ListAPIView[Notification]):
     serializer_class = NotificationSerializer
     filterset_class = NotificationFilter
 
@@ -40,7 +40,7 @@ class NotificationListApi(ListAPIView):
 
 
 class NotificationMarkReadApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         ids = serializers.ListField(child=serializers.IntegerField(), required=False)
         all = serializers.BooleanField(default=False)
 

@@ -48,7 +48,7 @@ DRAIN_MAX_BYTES = 512 * 1024 * 1024
 def _bounded_request_class() -> type:
     from daphne.http_protocol import WebRequest
 
-    class BoundedWebRequest(WebRequest):  # type: ignore[misc,valid-type]
+    class BoundedWebRequest(WebRequest):  # type: ignore[misc]
         """daphne's request with Twisted's form parsing off and a body limit per route."""
 
         body_limit: int | None = None
@@ -130,4 +130,4 @@ def install() -> None:
         return
     bounded = _bounded_request_class()
     bounded.is_bounded = True  # type: ignore[attr-defined]
-    http_protocol.WebRequest = bounded  # type: ignore[misc]
+    http_protocol.WebRequest = bounded

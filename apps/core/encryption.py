@@ -81,7 +81,7 @@ def decrypt_text(token: str, *, where: str = "a field") -> str:
         ) from None
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField[str, str]):
     """A str in Python, a Fernet token (text) in the database."""
 
     description = "Text encrypted at rest (Fernet)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -16,7 +17,7 @@ ROW_ERROR = re.compile(r"^\w+\[(\d+)\](?:\.(\w+))?")
 def form_add_service_error(
     form: forms.Form,
     exc: Exception,
-    rows: forms.BaseFormSet | None = None,
+    rows: forms.BaseFormSet[Any] | None = None,
     kept: list[int] | None = None,
     strip: str = "",
 ) -> None:

@@ -86,7 +86,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "Metrics are served to internal networks only.\n", status=403, content_type="text/plain"
         )
-    return ExportToDjangoView(request)
+    response: HttpResponse = ExportToDjangoView(request)
+    return response
 
 
 @require_GET

@@ -11,13 +11,13 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 
-class ErrorDetailSerializer(serializers.Serializer):
+class ErrorDetailSerializer(serializers.Serializer[Any]):
     code = serializers.CharField()
     message = serializers.CharField()
     details = serializers.JSONField(allow_null=True)
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     """The one JSON error format (`apps.core.api.error_body`), as the `Error` component."""
 
     error = ErrorDetailSerializer()
@@ -58,7 +58,7 @@ class AutoSchema(BaseAutoSchema):
         return super().get_serializer_name(serializer, direction)
 
     def _process_override_parameters(self, direction: Any = "request") -> dict[Any, Any]:
-        parameters = super()._process_override_parameters(direction)
+        parameters: dict[Any, Any] = super()._process_override_parameters(direction)  # type: ignore[no-untyped-call]
         serializers_given = any(is_basic_serializer(p) for p in self.get_override_parameters())
         if serializers_given:
             for (_, location), parameter in parameters.items():
@@ -67,7 +67,7 @@ class AutoSchema(BaseAutoSchema):
         return parameters
 
     def _get_filter_parameters(self) -> list[dict[str, Any]]:
-        parameters = super()._get_filter_parameters()
+        parameters: list[dict[str, Any]] = super()._get_filter_parameters()  # type: ignore[no-untyped-call]
         for parameter in parameters:
             # (`ordering` is any string: an unknown or empty one keeps the default order.)
             optional = parameter.get("in") == "query" and not parameter.get("required")
@@ -85,7 +85,7 @@ class AutoSchema(BaseAutoSchema):
         for code in sorted(self._error_codes(operation)):
             if code not in responses:
                 response = OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
-                responses[code] = self._get_response_for_code(
+                responses[code] = self._get_response_for_code(  # type: ignore[no-untyped-call]
                     response, code, media_types=["application/json"]
                 )
         operation["responses"] = dict(sorted(responses.items()))
@@ -111,4 +111,4 @@ class AutoSchema(BaseAutoSchema):
         return codes
 
     def _is_a_list(self) -> bool:
-        return self.method == "GET" and self._is_list_view() and self._get_paginator() is not None
+        return self.method == "GET" and self._is_list_view() and self._get_paginator() is not None  # type: ignore[no-untyped-call]

@@ -55,7 +55,7 @@ class RightsEnded(Exception):
         self.reason = reason
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
+class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channels has no types
     """Subclasses implement `start(user)` (check the object, `join` groups, `accept`, send a
     hello; or `refuse`) and, when their right is narrower than "signed in",
     `still_allowed(user)` or, where one query can answer for many sockets, the classmethod

@@ -6,33 +6,29 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from apps.energy.models import EnergySource, HourlyRate, SourceKind
+from apps.core.model_fields import model_form_field
+from apps.energy.models import EnergySource, HourlyRate, SitePowerCap, SourceKind
+
+
+def _source_field(name: str, **kwargs: Any) -> forms.Field:
+    return model_form_field(EnergySource, name, **kwargs)
 
 
 class SourceForm(forms.Form):
-    name = forms.CharField(max_length=120, required=False)
-    kind = forms.ChoiceField(choices=SourceKind.choices, initial=SourceKind.SOLAR)
-    capacity_kw = forms.FloatField(label="Capacity (kW)", min_value=0, max_value=100000)
-    efficiency = forms.FloatField(min_value=0, max_value=1, initial=1.0, help_text="0 to 1")
-    status = forms.ChoiceField(
-        choices=EnergySource.Status.choices, initial=EnergySource.Status.ONLINE
+    """A source's fields as the model states them (types, choices and limits), with the page's
+    labels and help; the same fields as the API's and the services' (SOURCE_FIELDS)."""
+
+    name = _source_field("name")
+    kind = _source_field("kind", initial=SourceKind.SOLAR)
+    capacity_kw = _source_field("capacity_kw", label="Capacity (kW)")
+    efficiency = _source_field("efficiency", help_text="0 to 1")
+    status = _source_field("status")
+    capacity_kwh = _source_field(
+        "capacity_kwh", label="Battery capacity (kWh)", help_text="Batteries only"
     )
-    capacity_kwh = forms.FloatField(
-        label="Battery capacity (kWh)", min_value=0, required=False, help_text="Batteries only"
-    )
-    soc_pct = forms.FloatField(
-        label="State of charge (%)",
-        min_value=0,
-        max_value=100,
-        required=False,
-        help_text="Batteries only",
-    )
-    reserve_pct = forms.FloatField(
-        label="Reserve (%)",
-        min_value=0,
-        max_value=100,
-        initial=20.0,
-        help_text="Batteries keep this charge back",
+    soc_pct = _source_field("soc_pct", help_text="Batteries only")
+    reserve_pct = _source_field(
+        "reserve_pct", label="Reserve (%)", help_text="Batteries keep this charge back"
     )
 
     @classmethod
@@ -42,18 +38,16 @@ class SourceForm(forms.Form):
 
 
 class CapForm(forms.Form):
-    max_kw = forms.FloatField(
+    max_kw = model_form_field(
+        SitePowerCap,
+        "max_kw",
         label="Power cap (kW)",
-        min_value=0.001,
-        required=False,
         help_text="The most the site's machines may draw together; empty for no cap.",
     )
-    renewable_price_per_kwh = forms.DecimalField(
+    renewable_price_per_kwh = model_form_field(
+        SitePowerCap,
+        "renewable_price_per_kwh",
         label="Own generation price per kWh",
-        max_digits=10,
-        decimal_places=5,
-        min_value=0,
-        required=False,
         help_text="What a kWh of the site's solar, wind, battery or fuel cell costs; empty: 0.",
     )
     currency = forms.CharField(min_length=3, max_length=3, required=False)

@@ -5,22 +5,35 @@ from typing import Any
 from django import forms
 from django.forms import formset_factory
 
-from apps.jobs.models import Job
+from apps.core.model_fields import model_form_field
+from apps.jobs.models import Job, Part
 from apps.vendors import catalog
 
 PROCESSES = catalog.process_choices(exclude=["inspection"])
 MATERIALS = catalog.material_choices()
 
 
-class JobForm(forms.Form):
-    title = forms.CharField(max_length=200)
-    priority = forms.IntegerField(min_value=1, max_value=10, initial=5)
-    deadline = forms.DateTimeField(
-        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
-    timing = forms.ChoiceField(
-        choices=Job.Timing.choices,
-        initial=Job.Timing.ASAP,
+def _job_field(name: str, **kwargs: Any) -> forms.Field:
+    return model_form_field(Job, name, **kwargs)
+
+
+def _part_field(name: str, **kwargs: Any) -> forms.Field:
+    return model_form_field(Part, name, **kwargs)
+
+
+def priority_field(**kwargs: Any) -> forms.Field:
+    """A job's priority, 1 to 10 (the model's limits), 5 unless said."""
+    return _job_field("priority", **kwargs)
+
+
+class JobRunForm(forms.Form):
+    """How urgently and when a new job runs: what submitting a job, its estimate and a job
+    from a bought template share (types, choices and limits are the Job model's)."""
+
+    priority = priority_field()
+    deadline = _job_field("deadline", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    timing = _job_field(
+        "timing",
         label="When to run it",
         help_text="With a deadline, the platform can run the job in cheaper, lower-carbon hours "
         "before it.",
@@ -30,9 +43,19 @@ class JobForm(forms.Form):
     def clean_timing(self) -> str:
         return self.cleaned_data.get("timing") or Job.Timing.ASAP
 
+    def run_fields(self) -> dict[str, Any]:
+        """priority, deadline and timing, as the services take them."""
+        return {name: self.cleaned_data[name] for name in JobRunForm.base_fields}
+
+
+class JobForm(JobRunForm):
+    field_order = ["title"]
+
+    title = _job_field("title")
+
 
 class PartForm(forms.Form):
-    name = forms.CharField(max_length=200, required=False)
+    name = _part_field("name", required=False)
     cad_upload = forms.FileField(
         required=False,
         label="CAD file (STL, OBJ or STEP)",
@@ -41,11 +64,11 @@ class PartForm(forms.Form):
     cad_file = forms.IntegerField(required=False, widget=forms.HiddenInput)
     material = forms.ChoiceField(choices=MATERIALS, initial="pla")
     process = forms.ChoiceField(choices=PROCESSES)
-    quantity = forms.IntegerField(min_value=1, max_value=10000, initial=1)
+    quantity = _part_field("quantity")
     size_x_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="X (mm)")
     size_y_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Y (mm)")
     size_z_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Z (mm)")
-    complexity = forms.IntegerField(min_value=1, max_value=10, initial=5)
+    complexity = _part_field("complexity")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -70,7 +93,7 @@ class CancelForm(forms.Form):
 
 
 class PriorityForm(forms.Form):
-    priority = forms.IntegerField(min_value=1, max_value=10)
+    priority = priority_field(initial=None)
 
 
 class SaveTemplateForm(forms.Form):
@@ -82,10 +105,10 @@ class SaveTemplateForm(forms.Form):
 
 
 class UseTemplateForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False)
+    title = _job_field("title", required=False)
     scale = forms.FloatField(required=False, min_value=0.01, max_value=100)
     quantity = forms.IntegerField(required=False, min_value=1, max_value=10000)
-    priority = forms.IntegerField(min_value=1, max_value=10, initial=5)
+    priority = priority_field()
 
 
 class WorkHistoryFilterForm(forms.Form):

@@ -150,8 +150,7 @@ def job_submit_view(request: AuthenticatedHttpRequest) -> HttpResponse:
                 job = job_submit(by=request.user, parts=parts, **job_form.cleaned_data)
                 messages.success(request, f"Job {job.pk} submitted; the scheduler is placing it.")
                 return redirect("jobs:detail", pk=job.pk)
-            timing = {k: v for k, v in job_form.cleaned_data.items() if k != "title"}
-            estimate = job_estimate_preview(by=request.user, parts=parts, **timing)
+            estimate = job_estimate_preview(by=request.user, parts=parts, **job_form.run_fields())
         except (ValidationError, Conflict, PermissionDenied) as exc:
             errors = error_messages(exc)
     status = 400 if errors or job_form.errors or formset.total_error_count() else 200

@@ -22,7 +22,7 @@ from apps.notify.vapid import vapid_keys
 from apps.users.types import AuthenticatedRequest
 
 
-class NotifyRuleSerializer(serializers.Serializer):
+class NotifyRuleSerializer(serializers.Serializer[Any]):
     event_kind = serializers.ChoiceField(
         choices=[("", "Any event"), *[(k, EventKind(k).label) for k in services.SUBSCRIBABLE]],
         allow_blank=True,
@@ -31,7 +31,7 @@ class NotifyRuleSerializer(serializers.Serializer):
     min_severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.WARNING)
 
 
-class ChannelSerializer(serializers.ModelSerializer):
+class ChannelSerializer(serializers.ModelSerializer[Channel]):
     secret_hint = serializers.CharField(read_only=True)
     rules = NotifyRuleSerializer(many=True, read_only=True)
     organization_name = serializers.CharField(
@@ -66,10 +66,10 @@ class ChannelCreatedSerializer(ChannelSerializer):
         return self.context.get("generated_secret")
 
 
-class ChannelListApi(ListAPIView):
+class ChannelListApi(ListAPIView[Channel]):
     serializer_class = ChannelSerializer
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         kind = serializers.ChoiceField(choices=Channel.Kind.choices)
         name = serializers.CharField(max_length=100)
         organization = serializers.IntegerField(required=False, allow_null=True, default=None)
@@ -106,7 +106,7 @@ class ChannelListApi(ListAPIView):
 
 
 class ChannelDetailApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         name = serializers.CharField(max_length=100, required=False)
         target = serializers.CharField(max_length=500, required=False, allow_blank=True)
         secret = serializers.CharField(
@@ -137,7 +137,7 @@ class ChannelDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class DeliverySerializer(serializers.ModelSerializer[Delivery]):
     event_kind = serializers.CharField(source="event.kind", read_only=True)
     severity = serializers.CharField(source="event.severity", read_only=True)
     title = serializers.CharField(source="event.title", read_only=True)
@@ -186,7 +186,7 @@ class DeliveryFilter(django_filters.FilterSet):
         fields = ["channel", "status", "event_kind", "severity", "since"]
 
 
-class DeliveryListApi(ListAPIView):
+class DeliveryListApi(ListAPIView[Delivery]):
     serializer_class = DeliverySerializer
     filterset_class = DeliveryFilter
 
@@ -209,7 +209,7 @@ class EventKindListApi(APIView):
 
 
 class PushSubscriptionApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         endpoint = serializers.URLField(max_length=1000)
         keys = serializers.DictField(child=serializers.CharField(max_length=200))
 
@@ -219,7 +219,7 @@ class PushSubscriptionApi(APIView):
                 raise serializers.ValidationError(f"Missing {', '.join(sorted(missing))}.")
             return keys
 
-    class DeleteSerializer(serializers.Serializer):
+    class DeleteSerializer(serializers.Serializer[Any]):
         endpoint = serializers.URLField(max_length=1000)
 
     @extend_schema(
@@ -258,12 +258,12 @@ class PushSubscriptionApi(APIView):
 class QuietHoursApi(APIView):
     """One's own quiet hours: alerts below critical to one's own channels wait until they end."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         start = serializers.TimeField()
         end = serializers.TimeField()
         timezone = serializers.CharField(max_length=64, default="UTC")
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         start = serializers.TimeField(allow_null=True)
         end = serializers.TimeField(allow_null=True)
         timezone = serializers.CharField(allow_null=True)
@@ -293,11 +293,11 @@ class QuietHoursApi(APIView):
 class RotaApi(APIView):
     """An organization's on-call rota (its owners and the platform admins)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         members = serializers.ListField(child=serializers.IntegerField(), max_length=50)
         ack_minutes = serializers.IntegerField(default=15)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         organization = serializers.IntegerField()
         ack_minutes = serializers.IntegerField()
         members = serializers.ListField(child=serializers.DictField())

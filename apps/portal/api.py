@@ -66,7 +66,7 @@ class CsvRenderer(BaseRenderer):
 # --- KPIs --------------------------------------------------------------------------------------
 
 
-class KpiDaySerializer(serializers.Serializer):
+class KpiDaySerializer(serializers.Serializer[Any]):
     day = serializers.DateField()
     jobs_completed = serializers.IntegerField()
     machine_hours = serializers.FloatField()
@@ -82,7 +82,7 @@ class KpisApi(APIView):
     platform; operators: the nodes at their sites and the jobs with parts on them). Rates are
     0-1 shares; null when there is nothing to divide by."""
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         start = serializers.DateTimeField()
         end = serializers.DateTimeField()
         scope = serializers.CharField()
@@ -118,7 +118,7 @@ class KpisApi(APIView):
 # --- Sustainability report ---------------------------------------------------------------------
 
 
-class ReportJobSerializer(serializers.Serializer):
+class ReportJobSerializer(serializers.Serializer[Any]):
     job_id = serializers.IntegerField(allow_null=True)
     title = serializers.CharField()
     parts = serializers.IntegerField()
@@ -128,7 +128,7 @@ class ReportJobSerializer(serializers.Serializer):
     waste_g = serializers.FloatField()
 
 
-class ReportOrganizationSerializer(serializers.Serializer):
+class ReportOrganizationSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
@@ -141,10 +141,10 @@ class SustainabilityReportApi(APIView):
 
     renderer_classes = [JSONRenderer, CsvRenderer]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         organization = serializers.IntegerField(min_value=1)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         organization = ReportOrganizationSerializer()
         start = serializers.DateTimeField()
         end = serializers.DateTimeField()

@@ -91,6 +91,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
             ),
             LinkSpec("Work on your machines", "jobs:vendor-work", _portal("vendor")),
             LinkSpec("Gateways", "vendors:gateway-list", _portal("vendor")),
+            LinkSpec("Rollouts", "vendors:rollout-list", _portal("vendor")),
             LinkSpec("Vendor profile", "vendors:profile", _portal("vendor")),
         ),
         ("vendor",),

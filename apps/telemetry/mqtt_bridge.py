@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 import paho.mqtt.client as mqtt
 from django.db import close_old_connections, connection, connections
+from paho.mqtt.enums import CallbackAPIVersion
 
 from apps.telemetry.limits import MAX_BODY_BYTES, MAX_CONTAINERS, json_containers
 from apps.telemetry.services import MAX_BATCH, telemetry_ingest
@@ -121,7 +122,7 @@ class MqttBridge:
         self.retiring = False  # see retire()
         self.last_message_at = time.monotonic()
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=False,  # the broker keeps QoS 1 messages while we are away
             manual_ack=True,
@@ -454,7 +455,7 @@ class MqttBridge:
         self.stop()
         if drained:
             ending = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True
+                CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True
             )
             ending.connect(self.host, self.port)  # a clean connect discards the session
             ending.disconnect()

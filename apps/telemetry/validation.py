@@ -218,7 +218,7 @@ def clean_point(
 
 def clean_for_node(
     raw: Any, *, node_id: int, now: datetime, max_past: timedelta = MAX_PAST
-) -> tuple[CleanPoint | None, dict]:
+) -> tuple[CleanPoint | None, dict[str, Any]]:
     """`clean_point`, and a device writes only for its own node."""
     point, errors = clean_point(raw, now=now, max_past=max_past)
     if point is not None and point.node_id != node_id:
@@ -279,10 +279,10 @@ PointShape: Any = msgspec.defstruct(
 
 
 class _Envelope(msgspec.Struct, gc=False):
-    points: list[PointShape]  # type: ignore[valid-type]
+    points: list[PointShape]
 
 
-_decoder = msgspec.json.Decoder(list[PointShape] | _Envelope)  # type: ignore[valid-type]
+_decoder = msgspec.json.Decoder(list[PointShape] | _Envelope)
 _get_node, _get_time, _get_job, _get_extra, _get_units = (
     attrgetter(name) for name in ("node", "time", "job_id", "extra", "units")
 )
@@ -406,7 +406,8 @@ def points_clean_json(
 
     def raw() -> list[Any]:  # the body as orjson decodes it: the slow path's input
         payload = orjson.loads(body)
-        return payload["points"] if isinstance(payload, dict) else payload
+        found: list[Any] = payload["points"] if isinstance(payload, dict) else payload
+        return found
 
     return _clean(points, raw, node_id=node_id, now=now)
 
@@ -430,7 +431,7 @@ def _shapes(points: Sequence[Any]) -> list[Any]:
     also reads other mappings, which `clean_point` refuses."""
     if all(p.__class__ is dict and p.get("extra").__class__ in _PLAIN for p in points):
         try:
-            return msgspec.convert(points, list[PointShape])  # type: ignore[valid-type]
+            return msgspec.convert(points, list[PointShape])
         except _NOT_A_SHAPE:
             pass
     return [_shape(p) for p in points]

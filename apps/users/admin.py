@@ -10,14 +10,14 @@ from apps.users.models import EncryptedTOTPDevice, Membership, Organization, Use
 from apps.users.services import user_set_role
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, User]):
     model = Membership
     extra = 0
     autocomplete_fields = ["organization"]
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin[User]):
     ordering = ["email"]
     list_display = ["email", "full_name", "role", "is_active", "is_staff", "email_verified_at"]
     list_filter = ["role", "is_active", "is_staff"]
@@ -62,7 +62,7 @@ if admin.site.is_registered(TOTPDevice):
 
 
 @admin.register(EncryptedTOTPDevice)
-class EncryptedTOTPDeviceAdmin(admin.ModelAdmin):
+class EncryptedTOTPDeviceAdmin(admin.ModelAdmin[EncryptedTOTPDevice]):
     list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
     list_filter = ["confirmed"]
     search_fields = ["user__email", "name"]

@@ -41,13 +41,13 @@ class AuthError(exceptions.APIException):
         super().__init__(detail=failure.message, code=failure.code)
 
 
-class OrganizationSerializer(serializers.ModelSerializer):
+class OrganizationSerializer(serializers.ModelSerializer[Organization]):
     class Meta:
         model = Organization
         fields = ["id", "name", "slug", "kind", "created_at"]
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(serializers.ModelSerializer[Membership]):
     organization = OrganizationSerializer()
 
     class Meta:
@@ -55,7 +55,7 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["organization", "org_role"]
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(serializers.ModelSerializer[User]):
     memberships = MembershipSerializer(many=True, read_only=True)
 
     class Meta:
@@ -73,7 +73,7 @@ class UserSerializer(serializers.ModelSerializer):
         ]
 
 
-class TokenPairSerializer(serializers.Serializer):
+class TokenPairSerializer(serializers.Serializer[Any]):
     access = serializers.CharField()
     refresh = serializers.CharField()
 
@@ -85,7 +85,7 @@ class TokenObtainApi(APIView):
     authentication_classes: list[Any] = []
     throttle_classes = [AuthRateThrottle, AnonRateThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         email = serializers.EmailField()
         password = serializers.CharField(trim_whitespace=False)
         otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
@@ -115,7 +115,7 @@ class TokenRefreshApi(TokenRefreshView):
 
 
 class LogoutApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         # Needed for a plain logout; "everywhere" ends every token of the signed-in caller.
         refresh = serializers.CharField(required=False)
         everywhere = serializers.BooleanField(default=False)
@@ -142,7 +142,7 @@ class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         email = serializers.EmailField()
         password = serializers.CharField(trim_whitespace=False, min_length=10)
         full_name = serializers.CharField(max_length=150)
@@ -180,7 +180,7 @@ class VerifyEmailApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         uid = serializers.CharField()
         token = serializers.CharField()
 
@@ -236,7 +236,7 @@ class RoleMatrixApi(APIView):
         )
 
 
-class OrganizationListApi(ListAPIView):
+class OrganizationListApi(ListAPIView[Organization]):
     serializer_class = OrganizationSerializer
     filterset_fields = ["kind"]
     ordering_fields = ["name", "created_at"]
@@ -247,7 +247,7 @@ class OrganizationListApi(ListAPIView):
         return organization_list(user=self.request.user)  # type: ignore[arg-type]
 
 
-class OrganizationDetailApi(RetrieveAPIView):
+class OrganizationDetailApi(RetrieveAPIView[Organization]):
     serializer_class = OrganizationSerializer
 
     def get_object(self) -> Organization:
@@ -261,7 +261,7 @@ class OrganizationShareApi(APIView):
     """Grant or revoke a named user's view right on an organization (guardian object
     permission). Admins, and owners of the organization, may share."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         user_email = serializers.EmailField()
         grant = serializers.BooleanField(default=True)
 
@@ -286,7 +286,7 @@ class OrganizationShareApi(APIView):
         return Response(OrganizationSerializer(organization).data)
 
 
-class UserListApi(ListAPIView):
+class UserListApi(ListAPIView[User]):
     serializer_class = UserSerializer
     permission_classes = [IsAuthenticated, action_required(Action.SYSTEM_ADMIN)]
     filterset_fields = ["role", "is_active"]
@@ -299,7 +299,7 @@ class UserListApi(ListAPIView):
 class UserRoleApi(APIView):
     permission_classes = [IsAuthenticated, action_required(Action.SYSTEM_ADMIN)]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(request=InputSerializer, responses={200: UserSerializer})
@@ -311,7 +311,7 @@ class UserRoleApi(APIView):
         return Response(UserSerializer(user).data)
 
 
-class AuditLogSerializer(serializers.ModelSerializer):
+class AuditLogSerializer(serializers.ModelSerializer[AuditLog]):
     class Meta:
         model = AuditLog
         fields = [
@@ -339,7 +339,7 @@ class AuditLogFilter(django_filters.FilterSet):
         fields = ["action", "object_type", "object_id", "ip_address", "actor"]
 
 
-class AuditLogListApi(ListAPIView):
+class AuditLogListApi(ListAPIView[AuditLog]):
     serializer_class = AuditLogSerializer
     filterset_class = AuditLogFilter
     ordering_fields = ["created_at"]

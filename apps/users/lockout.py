@@ -49,7 +49,8 @@ def username_from_request(request: HttpRequest, credentials: dict[str, Any] | No
 
 
 def lockout_base() -> timedelta:
-    return settings.AXES_COOLOFF_TIME  # type: ignore[no-any-return]
+    cooloff: timedelta = settings.AXES_COOLOFF_TIME
+    return cooloff
 
 
 def lockout_max() -> timedelta:
@@ -60,7 +61,8 @@ def lockout_duration(failures: int) -> timedelta:
     """How long an account+address pair stays locked after its `failures`-th failure."""
     beyond = max(0, failures - settings.AXES_FAILURE_LIMIT)
     # Past 2**20 the cap has long been reached; the bound keeps the float small.
-    return min(lockout_max(), lockout_base() * 2 ** min(beyond, 20))
+    longer: timedelta = lockout_base() * 2 ** min(beyond, 20)
+    return min(lockout_max(), longer)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def login_lock_state(*, username: str, ip_address: str | None, now: datetime) ->
     return LoginLock(pair_failures=pair_failures, address_failures=address_failures, until=until)
 
 
-class LoginLockoutHandler(AxesDatabaseHandler):
+class LoginLockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # axes has no types
     """Axes' database handler, counting failures by the rule above (AXES_HANDLER)."""
 
     def get_failures(self, request: Any, credentials: dict[str, Any] | None = None) -> int:
@@ -136,6 +138,7 @@ class LoginLockoutHandler(AxesDatabaseHandler):
             Q(attempt_time__lte=now - lockout_max())
             | Q(attempt_time__lte=now - lockout_base(), pair_total__lt=settings.AXES_FAILURE_LIMIT)
         )
+        count: int
         count, _ = AccessAttempt.objects.filter(
             pk__in=list(stale.values_list("pk", flat=True))
         ).delete()
@@ -171,7 +174,7 @@ def lockout_response(
         403,
         429,
     ):
-        return original_response  # type: ignore[return-value]
+        return original_response
     if request.path.startswith("/api/"):
         from apps.core.api import error_body  # late: core.api pulls in DRF's settings
 

@@ -48,7 +48,7 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
     email = models.EmailField("e-mail address", unique=True)
     full_name = models.CharField(max_length=150, blank=True)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
-    is_active = models.BooleanField(default=True)  # type: ignore[assignment]
+    is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(
         default=False, help_text="May log in to Django admin (requires two-factor authentication)."
     )
@@ -167,7 +167,7 @@ class RevokedAccessToken(models.Model):
         return self.jti
 
 
-class EncryptedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
+class EncryptedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):  # type: ignore[misc]  # django-otp has no types
     """A TOTP authenticator whose secret key is encrypted at rest (apps/core/encryption.py).
 
     django-otp's TOTPDevice keeps its key in clear and has no hook for key storage (its issue
@@ -189,7 +189,7 @@ class EncryptedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
     drift = models.SmallIntegerField(default=0)
     last_t = models.BigIntegerField(default=-1)
 
-    class Meta(Device.Meta):
+    class Meta(Device.Meta):  # type: ignore[misc]
         verbose_name = "TOTP device"
         ordering = ["id"]
 

@@ -4,9 +4,9 @@ from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 
 
-class RevocableJWTScheme(SimpleJWTScheme):
+class RevocableJWTScheme(SimpleJWTScheme):  # type: ignore[no-untyped-call]
     target_class = "apps.users.authentication.RevocableJWTAuthentication"
 
 
-class VerifiedSessionScheme(SessionScheme):
+class VerifiedSessionScheme(SessionScheme):  # type: ignore[no-untyped-call]
     target_class = "apps.users.authentication.VerifiedSessionAuthentication"

@@ -393,7 +393,10 @@ def auth_logout_tokens(
 def totp_device_start(*, user: User) -> EncryptedTOTPDevice:
     """An unconfirmed device to show as a QR code; replaced while enrolment is pending."""
     EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).delete()
-    return EncryptedTOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    device: EncryptedTOTPDevice = EncryptedTOTPDevice.objects.create(
+        user=user, name="Authenticator app", confirmed=False
+    )
+    return device
 
 
 def totp_may_enrol(*, request: HttpRequest, user: User) -> bool:
@@ -407,7 +410,9 @@ def totp_may_enrol(*, request: HttpRequest, user: User) -> bool:
 def totp_device_confirm(*, request: HttpRequest, user: User, token: str) -> EncryptedTOTPDevice:
     if not totp_may_enrol(request=request, user=user):
         raise PermissionDenied("Verify with your current authenticator before replacing it.")
-    device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    device: EncryptedTOTPDevice | None = (
+        EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    )
     if device is None:
         raise ValidationError({"token": "Start the enrolment again: no pending device."})
     if not device.verify_token((token or "").strip().replace(" ", "")):

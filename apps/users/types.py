@@ -9,8 +9,8 @@ from apps.users.models import User
 
 
 class AuthenticatedHttpRequest(HttpRequest):
-    user: User  # type: ignore[assignment]
+    user: User
 
 
 class AuthenticatedRequest(Request):
-    user: User  # type: ignore[assignment]
+    user: User

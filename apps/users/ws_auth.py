@@ -68,9 +68,9 @@ def session_user(session: Any) -> User | None:
     user = get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
     if not user.is_authenticated:
         return None
-    if two_factor_required(user) and not session_verified(session, user):  # type: ignore[arg-type]
+    if two_factor_required(user) and not session_verified(session, user):
         return None
-    return user  # type: ignore[return-value]
+    return user
 
 
 @dataclass

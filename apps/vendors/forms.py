@@ -182,3 +182,92 @@ class VendorProfileForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["website"].initial = self.instance.website
+
+
+# the words for each forwarding setting a rollout can ship (apps/vendors/gateway_config.py)
+FORWARDING_LABELS = {
+    "forward_every_s": ("Upload every (s)", "How long points wait for the next batch upload."),
+    "max_silence_s": ("Upload at least every (s)", "Even when nothing changed."),
+    "min_urgent_gap_s": ("Urgent uploads at most every (s)", "Per machine."),
+    "batch_size": ("Points per upload", ""),
+    "max_attempts": ("Tries before a point is parked", "Server errors in a row on one batch."),
+    "max_points": ("Buffer size (points per machine)", "How much an outage can hold."),
+    "poll_s": ("Ask for configuration and commands every (s)", ""),
+}
+
+
+class RolloutForm(forms.Form):
+    """A rollout: which gateways, in which waves, when to move on or stop, and the settings it
+    ships (leave a setting empty to leave it as each gateway has it)."""
+
+    name = forms.CharField(max_length=120)
+    vendor = forms.ModelChoiceField(
+        queryset=Organization.objects.none(), required=False, empty_label="Choose the vendor"
+    )
+    site = forms.ModelChoiceField(
+        queryset=Organization.objects.none(),
+        required=False,
+        empty_label="Every site",
+        help_text="Only gateways standing at this site.",
+    )
+    tags = CommaListField(
+        required=False, help_text="A gateway needs every one of these tags, e.g. canary, line-2."
+    )
+    wave_sizes = CommaListField(
+        label="Wave sizes",
+        initial="1, 5",
+        help_text="Gateways per wave, e.g. 1, 5; the last wave takes all the rest.",
+    )
+    success_threshold_pct = forms.IntegerField(
+        label="Move on when this share of a wave applied it (%)",
+        min_value=1,
+        max_value=100,
+        initial=100,
+    )
+    error_threshold_pct = forms.IntegerField(
+        label="Stop when more than this share of a wave failed (%)",
+        min_value=0,
+        max_value=100,
+        initial=0,
+        help_text="The failed gateways are rolled back to their old settings.",
+    )
+
+    def __init__(self, *args: Any, vendors: Any, sites: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, queryset in (("vendor", vendors), ("site", sites)):
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = queryset
+        self.only_vendor = vendors[0] if len(vendors) == 1 else None
+        if self.only_vendor is not None:  # nothing to choose
+            del self.fields["vendor"]
+        for key, (label, help_text) in FORWARDING_LABELS.items():
+            self.fields[key] = forms.FloatField(required=False, label=label, help_text=help_text)
+
+    def clean_wave_sizes(self) -> list[int]:
+        sizes = []
+        for item in self.cleaned_data["wave_sizes"]:
+            if not item.isdigit() or int(item) < 1:
+                raise forms.ValidationError(f"{item} is not a number of gateways (1 or more).")
+            sizes.append(int(item))
+        if not sizes:
+            raise forms.ValidationError("Give at least one wave size.")
+        return sizes
+
+    def clean_vendor(self) -> Organization:
+        vendor = self.cleaned_data.get("vendor")
+        if vendor is None:
+            raise forms.ValidationError("Say whose gateways the rollout is for.")
+        return vendor
+
+    def chosen_vendor(self) -> Organization:
+        return self.only_vendor or self.cleaned_data["vendor"]
+
+    def forwarding(self) -> dict[str, Any]:
+        """The settings filled in; whole numbers where the setting takes them."""
+        out: dict[str, Any] = {}
+        for key in FORWARDING_LABELS:
+            value = self.cleaned_data.get(key)
+            if value is not None:
+                out[key] = int(value) if float(value).is_integer() else value
+        return out

@@ -6,12 +6,15 @@ A wave starts by setting each of its gateways' `rollout_overlay`: its next confi
 version carries the settings (the target remembers that version). The gateway's own reports move
 its target along: queued -> downloading (it pulled that version) -> applied (it reports running
 it or a later one) or failed (it reports that version refused). After each report the wave is
-judged: a failed share above `error_threshold_pct` stops the rollout and rolls back the wave's
-gateways that have not applied it (their overlay removed: the next version is the old
-configuration again); an applied share of at least `success_threshold_pct` starts the next wave,
-or completes the rollout after the last. Pause holds the next wave; cancel ends the rollout with
-later waves untouched. When a rollout ends, the gateways that applied it keep the settings as
-their own (`forwarding`), so their configuration does not change again.
+judged: a failed share above `error_threshold_pct` stops the rollout: no later wave starts and
+the failed gateways are rolled back (their overlay removed: the next version is the old
+configuration again, which they apply as any other). The rest of the stopped wave was handed the
+settings already and finishes on its own reports, as in hawkBit: each that applies them keeps
+them, each that fails is rolled back. An applied share of at least `success_threshold_pct`
+starts the next wave, or completes the rollout after the last. Pause holds the next wave; cancel
+ends the rollout and rolls back every gateway of it that has not applied the settings yet
+(later waves were never touched). When a rollout ends, the gateways that applied it keep the
+settings as their own (`forwarding`), so their configuration does not change again.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.core.exceptions import Conflict
 from apps.users.models import Organization, User
@@ -32,6 +35,14 @@ from apps.vendors.models import Gateway, Rollout, RolloutTarget
 ACTIVE = (Rollout.Status.RUNNING, Rollout.Status.PAUSED)
 PENDING = (RolloutTarget.State.QUEUED, RolloutTarget.State.DOWNLOADING)
 MAX_WAVES = 20
+
+
+def _open() -> Q:
+    """Targets whose gateway's outcome still counts: all of a running or paused rollout's, and
+    those a stopped rollout handed out before it stopped (they finish on their own reports)."""
+    return Q(rollout__status__in=ACTIVE) | Q(
+        rollout__status=Rollout.Status.STOPPED, state__in=PENDING, version__isnull=False
+    )
 
 
 def rollout_list(*, user: User) -> QuerySet[Rollout]:
@@ -99,9 +110,9 @@ def rollout_start(
     gateways = rollout_targets_select(vendor=vendor, site=site, tags=tags)
     if not gateways:
         raise ValidationError("No gateway of this vendor matches the site and tags.")
-    busy = RolloutTarget.objects.filter(
-        gateway__in=gateways, rollout__status__in=ACTIVE
-    ).select_related("gateway", "rollout")
+    busy = RolloutTarget.objects.filter(_open(), gateway__in=gateways).select_related(
+        "gateway", "rollout"
+    )
     if busy:
         names = ", ".join(sorted({f"{t.gateway.name} ({t.rollout.name})" for t in busy}))
         raise Conflict(f"Already in a running rollout: {names}.")
@@ -146,8 +157,8 @@ def _waves(rollout: Rollout) -> int:
 def rollout_gateway_pulled(*, gateway: Gateway, version: int) -> None:
     """The gateway fetched `version`: the rollouts that wait for it see it downloading."""
     RolloutTarget.objects.filter(
+        _open(),
         gateway=gateway,
-        rollout__status__in=ACTIVE,
         state=RolloutTarget.State.QUEUED,
         version=version,
     ).update(state=RolloutTarget.State.DOWNLOADING)
@@ -155,9 +166,10 @@ def rollout_gateway_pulled(*, gateway: Gateway, version: int) -> None:
 
 @transaction.atomic
 def rollout_gateway_reported(*, gateway: Gateway) -> None:
-    """The gateway reported what it runs: move its targets and judge their waves."""
+    """The gateway reported what it runs: move its targets and judge their waves (or, in a
+    stopped rollout, settle the gateway on its own)."""
     targets = RolloutTarget.objects.select_for_update().filter(
-        gateway=gateway, rollout__status__in=ACTIVE, state__in=PENDING, version__isnull=False
+        _open(), gateway=gateway, state__in=PENDING, version__isnull=False
     )
     for target in targets.select_related("rollout"):
         assert target.version is not None
@@ -169,7 +181,10 @@ def rollout_gateway_reported(*, gateway: Gateway) -> None:
         else:
             continue
         target.save(update_fields=["state", "error", "updated_at"])
-        rollout_evaluate(rollout=target.rollout)
+        if target.rollout.status == Rollout.Status.STOPPED:
+            _settle(target)
+        else:
+            rollout_evaluate(rollout=target.rollout)
 
 
 def rollout_evaluate(*, rollout: Rollout) -> Rollout:
@@ -182,7 +197,7 @@ def rollout_evaluate(*, rollout: Rollout) -> Rollout:
     applied = sum(t.state == RolloutTarget.State.APPLIED for t in wave)
     if failed * 100 > rollout.error_threshold_pct * size:
         for target in wave:
-            if target.state != RolloutTarget.State.APPLIED:
+            if target.state == RolloutTarget.State.FAILED:
                 _roll_back(target)
         _end(rollout, Rollout.Status.STOPPED)
     elif applied * 100 >= rollout.success_threshold_pct * size:
@@ -193,25 +208,44 @@ def rollout_evaluate(*, rollout: Rollout) -> Rollout:
     return rollout
 
 
-def _roll_back(target: RolloutTarget) -> None:
+def _roll_back(target: RolloutTarget, why: str = "") -> None:
     gateway = target.gateway
     gateway.rollout_overlay = {}
     gateway.save(update_fields=["rollout_overlay", "updated_at"])
     target.state = RolloutTarget.State.ROLLED_BACK
-    target.save(update_fields=["state", "updated_at"])
+    target.error = target.error or why
+    target.save(update_fields=["state", "error", "updated_at"])
 
 
-def _end(rollout: Rollout, status: str) -> None:
-    """The gateways that applied the rollout keep its settings as their own (the same document,
-    so no new version); the others are left as they are."""
+def _keep(target: RolloutTarget, rollout: Rollout) -> None:
+    """The gateway applied the rollout's settings: they become its own (the same document, so
+    no new version)."""
+    gateway = target.gateway
+    if gateway.rollout_overlay == rollout.forwarding:
+        gateway.forwarding = {**gateway.forwarding, **gateway.rollout_overlay}
+        gateway.rollout_overlay = {}
+        gateway.save(update_fields=["forwarding", "rollout_overlay", "updated_at"])
+
+
+def _settle(target: RolloutTarget) -> None:
+    """A stopped rollout's gateway finished: it keeps what it applied, or goes back."""
+    if target.state == RolloutTarget.State.APPLIED:
+        _keep(target, target.rollout)
+    elif target.state == RolloutTarget.State.FAILED:
+        _roll_back(target)
+
+
+def _end(rollout: Rollout, status: str, *, call_back: bool = False) -> None:
+    """The gateways that applied the rollout keep its settings; with `call_back` (cancel), those
+    that have not applied them yet go back (a stop lets them finish, see `_settle`)."""
     for target in rollout.targets.filter(state=RolloutTarget.State.APPLIED).select_related(
         "gateway"
     ):
-        gateway = target.gateway
-        if gateway.rollout_overlay == rollout.forwarding:
-            gateway.forwarding = {**gateway.forwarding, **gateway.rollout_overlay}
-            gateway.rollout_overlay = {}
-            gateway.save(update_fields=["forwarding", "rollout_overlay", "updated_at"])
+        _keep(target, rollout)
+    if call_back:
+        handed_out = rollout.targets.filter(state__in=PENDING, version__isnull=False)
+        for target in handed_out.select_related("gateway"):
+            _roll_back(target, "The rollout was cancelled before this gateway applied it.")
     rollout.status = status
     rollout.save(update_fields=["status", "updated_at"])
 
@@ -236,10 +270,21 @@ def rollout_resume(*, rollout: Rollout, by: User) -> Rollout:
     return rollout_evaluate(rollout=rollout)  # what happened meanwhile counts now
 
 
+def rollout_has_handed_out(*, rollout: Rollout) -> bool:
+    """Whether gateways of the rollout were handed its settings and have not answered yet."""
+    return rollout.targets.filter(state__in=PENDING, version__isnull=False).exists()
+
+
 @transaction.atomic
 def rollout_cancel(*, rollout: Rollout, by: User) -> Rollout:
+    """End a running or paused rollout; on a stopped one, call back what it still has out (it
+    stays stopped: that is its story)."""
     _require_vendor(by, rollout.vendor)
+    rollout = Rollout.objects.select_for_update().get(pk=rollout.pk)
+    if rollout.status == Rollout.Status.STOPPED and rollout_has_handed_out(rollout=rollout):
+        _end(rollout, Rollout.Status.STOPPED, call_back=True)
+        return rollout
     if rollout.status not in ACTIVE:
-        raise Conflict(f"This rollout is already {rollout.status}.")
-    _end(rollout, Rollout.Status.CANCELLED)
+        raise Conflict(f"This rollout is already {rollout.get_status_display().lower()}.")
+    _end(rollout, Rollout.Status.CANCELLED, call_back=True)
     return rollout

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.vendors import gateway_views, views
+from apps.vendors import gateway_views, rollout_views, views
 
 app_name = "vendors"
 
@@ -29,6 +29,21 @@ urlpatterns = [
     path("vendor/nodes/<int:pk>/commands/", gateway_views.node_command_view, name="node-command"),
     path("vendor/gateways/", gateway_views.gateway_list_view, name="gateway-list"),
     path("vendor/gateways/<int:pk>/", gateway_views.gateway_detail_view, name="gateway-detail"),
+    path("vendor/rollouts/", rollout_views.rollout_list_view, name="rollout-list"),
+    path("vendor/rollouts/new/", rollout_views.rollout_start_view, name="rollout-start"),
+    path("vendor/rollouts/<int:pk>/", rollout_views.rollout_detail_view, name="rollout-detail"),
+    path("vendor/rollouts/<int:pk>/live/", rollout_views.rollout_live_view, name="rollout-live"),
+    path("vendor/rollouts/<int:pk>/pause/", rollout_views.rollout_pause_view, name="rollout-pause"),
+    path(
+        "vendor/rollouts/<int:pk>/resume/",
+        rollout_views.rollout_resume_view,
+        name="rollout-resume",
+    ),
+    path(
+        "vendor/rollouts/<int:pk>/cancel/",
+        rollout_views.rollout_cancel_view,
+        name="rollout-cancel",
+    ),
     path("ops/gateways/", gateway_views.ops_gateway_list_view, name="ops-gateway-list"),
     path(
         "ops/gateways/<int:pk>/",

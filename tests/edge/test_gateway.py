@@ -127,6 +127,40 @@ def test_config_is_validated():
         )
 
 
+@pytest.fixture
+def files_of_at_most_16_mb():
+    """This process may write files of at most 16 MB (as under systemd's LimitFSIZE=16M)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16_000_000, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_a_buffer_cap_beyond_the_file_size_limit_is_refused(files_of_at_most_16_mb, tmp_path):
+    def config(max_points: int) -> dict:
+        return {
+            "upstream": {"url": "http://x"},
+            "buffer": {"path": str(tmp_path / "buffer.sqlite3"), "max_points": max_points},
+            "devices": [
+                {
+                    "node": 7,
+                    "url": "opc.tcp://x",
+                    "token": "t",
+                    "signals": {s: f"ns=2;s={s}" for s in "abcdef"},
+                }
+            ],
+        }
+
+    # six signals: about 256 bytes a point, so 62 500 points fill 16 MB
+    with pytest.raises(ValueError, match=r"device 7: buffer.max_points 100000 .* at most 16 MB"):
+        from_config(config(100_000))
+    buffer = from_config(config(60_000)).forwarders[7].buffer
+    assert buffer.max_points == 60_000
+    buffer.close()
+
+
 def _work_config(protocol: str, url: str, work: dict) -> dict:
     mapping = {"registers": {"power_kw": {"address": 2, "type": "uint16"}}}
     if protocol != "modbus":

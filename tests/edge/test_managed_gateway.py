@@ -1,7 +1,8 @@
 """A gateway under management, end to end: a real gateway process pulls its configuration from
 the live platform, streams a real OPC UA server's readings, refuses a configuration that cannot
 run while it keeps running on the last good one (reporting why), and starts on that one from disk
-when the platform is unreachable."""
+when the platform is unreachable; a rollout in waves to three gateway processes stops when one
+of them cannot apply it, and that one is rolled back."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from django.utils import timezone
 from apps.core.models import AuditLog
 from apps.telemetry.models import TelemetryPoint
 from apps.vendors.gateway_services import gateway_credential_issue, gateway_register
-from apps.vendors.models import FabricationNode, Gateway, NodeCommand
+from apps.vendors.models import FabricationNode, Gateway, NodeCommand, Rollout, RolloutTarget
+from apps.vendors.rollouts import rollout_start
 from apps.vendors.services import node_config_save, node_transition
 from edge.control import PlatformLink
 from edge.managed import ManagedGateway
@@ -72,22 +74,29 @@ def opcua_server() -> Iterator[int]:
         proc.wait(10)
 
 
+# runs `python -m edge.gateway ARGS` under a file size limit (a limit survives exec)
+LIMITED = (
+    "import os, resource, sys; "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0})); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'edge.gateway', *sys.argv[2:]])"
+)
+
+
 @pytest.fixture
 def start_gateway(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(platform: str, token: str, state: Path) -> subprocess.Popen[bytes]:
+    def start(
+        platform: str, token: str, state: Path, *, file_size_limit: int | None = None
+    ) -> subprocess.Popen[bytes]:
+        """The gateway process; `file_size_limit`: the largest file it may write, as a service
+        manager would set it (systemd's LimitFSIZE=, `ulimit -f`)."""
         log = open(tmp_path / f"gateway-{len(procs)}.log", "wb")  # noqa: SIM115
+        command = [sys.executable, "-m", "edge.gateway"]
+        if file_size_limit is not None:
+            command = [sys.executable, "-c", LIMITED.format(file_size_limit), "--"]
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edge.gateway",
-                "--platform",
-                platform,
-                "--state-dir",
-                str(state),
-            ],
+            [*command, "--platform", platform, "--state-dir", str(state)],
             cwd=ROOT,
             env={**os.environ, "IMEWE_GATEWAY_TOKEN": token},
             stdout=log,
@@ -298,3 +307,117 @@ def test_a_state_dir_that_cannot_be_written_is_reported_not_fatal(live_server, f
     assert managed.applied_version == 1
     assert "applied but not saved as last good" in managed.apply_error
     assert Gateway.objects.get(pk=gateway.pk).apply_error == managed.apply_error
+
+
+def test_a_rollout_in_two_waves_stops_at_the_error_threshold_and_rolls_back_the_gateway_that_failed(
+    live_server, fleet, opcua_server, start_gateway, tmp_path
+):
+    # given three gateways in the hall, each serving a machine, their buffers capped at 50 000
+    # points (about 13 MB for a six-signal machine); gw-c's service may write files of at most
+    # 16 MB (its unit file's LimitFSIZE=)
+    gateways: dict[str, Gateway] = {}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for name in ("gw-a", "gw-b", "gw-c"):
+        node = approved_node(fleet, name=f"Mill {name}")
+        node_config_save(node=node, by=fleet["vendor"], config={"edge": opcua_edge(opcua_server)})
+        node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+        gateway = gateway_register(
+            by=fleet["vendor"],
+            vendor=fleet["forge"],
+            name=name,
+            site=fleet["site"],
+            tags=["hall"],
+            forwarding={"poll_s": 1, "forward_every_s": 0.3, "max_points": 50_000},
+            nodes=[node],
+        )
+        _, token = gateway_credential_issue(gateway=gateway, by=fleet["vendor"])
+        limit = 16_000_000 if name == "gw-c" else None
+        procs[name] = start_gateway(live_server.url, token, tmp_path / name, file_size_limit=limit)
+        gateways[name] = gateway
+
+    def fresh(name: str) -> Gateway:
+        return Gateway.objects.get(pk=gateways[name].pk)
+
+    wait_until(
+        lambda: all(fresh(n).applied_version == 1 for n in gateways),
+        within_s=90,
+        what="all three run version 1",
+        log=tmp_path,
+    )
+
+    # when a rollout raises the buffers to 1 000 000 points (about a day offline) in waves of
+    # one and two gateways: all of a wave must apply it to go on, more than 34 % failed stops it
+    rollout = rollout_start(
+        by=fleet["vendor"],
+        vendor=fleet["forge"],
+        name="Ride out a day offline",
+        forwarding={"max_points": 1_000_000},
+        wave_sizes=[1, 2],
+        success_threshold_pct=100,
+        error_threshold_pct=34,
+        site=fleet["site"],
+        tags=["hall"],
+    )
+
+    def targets() -> dict[str, RolloutTarget]:
+        return {t.gateway.name: t for t in rollout.targets.select_related("gateway")}
+
+    assert {n: (t.wave, t.state) for n, t in targets().items()} == {
+        "gw-a": (1, "queued"),
+        "gw-b": (2, "queued"),
+        "gw-c": (2, "queued"),
+    }
+
+    def settled() -> bool:
+        return Rollout.objects.get(pk=rollout.pk).status != Rollout.Status.RUNNING and all(
+            t.state not in ("queued", "downloading") for t in targets().values()
+        )
+
+    wait_until(settled, within_s=90, what="the rollout settled", log=tmp_path)
+
+    # then the first wave applied it before the second was handed it; gw-c refused it, which
+    # stopped the rollout and rolled gw-c back; gw-b, already under way, applied it
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.STOPPED and rollout.current_wave == 2
+    final = targets()
+    assert {n: t.state for n, t in final.items()} == {
+        "gw-a": "applied",
+        "gw-b": "applied",
+        "gw-c": "rolled_back",
+    }
+    second_wave_handed = gateways["gw-b"].config_versions.get(version=2).created_at
+    assert final["gw-a"].updated_at <= second_wave_handed
+    assert final["gw-c"].error.startswith("version 2: not applied: device ")
+    assert "at most 16 MB (its file size limit" in final["gw-c"].error
+
+    # and each gateway runs what its state says: gw-a and gw-b the new cap, saved as their last
+    # good configuration and kept as their own settings
+    for name in ("gw-a", "gw-b"):
+        assert fresh(name).applied_version == 2 and fresh(name).apply_error == ""
+        assert fresh(name).forwarding["max_points"] == 1_000_000
+        assert fresh(name).rollout_overlay == {}
+        saved = json.loads((tmp_path / name / "config.json").read_text())
+        assert saved["version"] == 2 and saved["forwarding"]["max_points"] == 1_000_000
+
+    # and gw-c is back on its old settings (version 3, the old document again), still running
+    # and streaming its machine
+    wait_until(
+        lambda: fresh("gw-c").applied_version == 3,
+        within_s=30,
+        what="gw-c applied the rolled-back configuration",
+        log=tmp_path,
+    )
+    c = fresh("gw-c")
+    assert c.forwarding["max_points"] == 50_000 and c.rollout_overlay == {}
+    assert c.config_versions.get(version=3).digest == c.config_versions.get(version=1).digest
+    saved = json.loads((tmp_path / "gw-c" / "config.json").read_text())
+    assert saved["version"] == 3 and saved["forwarding"]["max_points"] == 50_000
+    c_node = c.nodes.get()
+    count = TelemetryPoint.objects.filter(node=c_node).count()
+    wait_until(
+        lambda: TelemetryPoint.objects.filter(node=c_node).count() > count + 3,
+        within_s=30,
+        what="gw-c streaming on its old configuration",
+        log=tmp_path,
+    )
+    assert all(proc.poll() is None for proc in procs.values())

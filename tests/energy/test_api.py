@@ -8,8 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from apps.energy.models import Consumption, EnergySource
+from apps.energy.api.sources import SourceCreateSerializer, SourceFieldsSerializer, SourceSerializer
+from apps.energy.forms import CapForm, SourceForm
+from apps.energy.models import Consumption, EnergySource, SitePowerCap
 from apps.energy.selectors import emission_factors
+from apps.energy.services import SOURCE_FIELDS
 from apps.jobs.services import job_submit, work_complete
 from apps.users.models import Organization
 from apps.users.roles import Role
@@ -186,3 +189,45 @@ def test_outlook_and_opportunities_are_scoped(fleet, printer, rival, as_user):
     found = vendor.get(f"/api/v1/energy/nodes/{printer.pk}/opportunities/")
     assert [o["kind"] for o in found.json()] == ["oversizing", "thermal_stress", "peak_shifting"]
     assert vendor.get(f"/api/v1/energy/nodes/{rival.pk}/opportunities/").status_code == 404
+
+
+def test_a_sources_fields_are_the_same_on_the_page_the_api_and_in_the_services(
+    fleet, printer, as_user
+):
+    # one list of what a manager sets: the form, both input serializers and the output
+    assert list(SourceForm.base_fields) == list(SOURCE_FIELDS)
+    assert list(SourceFieldsSerializer().fields) == list(SOURCE_FIELDS)
+    assert [f for f in SourceCreateSerializer().fields if f not in ("site", "node")] == list(
+        SOURCE_FIELDS
+    )
+    assert set(SOURCE_FIELDS) <= set(SourceSerializer().fields)
+    # the limits are the model's: a battery of more than 1,000,000 kWh is refused on the field
+    # by the API and by the page, with the model's words, and nothing is stored
+    battery = {"kind": "battery", "capacity_kw": 5, "capacity_kwh": 2_000_000, "soc_pct": 50}
+    refused = as_user(fleet["vendor"]).post(
+        "/api/v1/energy/sources/", {"node": printer.pk, **battery}, format="json"
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"]["capacity_kwh"] == [
+        "Ensure this value is less than or equal to 1000000."
+    ]
+    form = SourceForm({**battery, "efficiency": 1, "status": "online", "reserve_pct": 20})
+    assert form.errors == {"capacity_kwh": ["Ensure this value is less than or equal to 1000000."]}
+    assert not EnergySource.objects.filter(node=printer).exists()
+
+
+def test_a_sites_power_cap_takes_the_models_limits_on_the_page_and_in_the_api(fleet, as_user):
+    site = fleet["site"]
+    refused = as_user(fleet["operator"]).put(
+        f"/api/v1/energy/sites/{site.pk}/cap/", {"max_kw": 2_000_000}, format="json"
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"]["max_kw"] == [
+        "Ensure this value is less than or equal to 1000000."
+    ]
+    form = CapForm({"max_kw": 2_000_000, "renewable_price_per_kwh": "-1"})
+    assert form.errors == {
+        "max_kw": ["Ensure this value is less than or equal to 1000000."],
+        "renewable_price_per_kwh": ["Ensure this value is greater than or equal to 0."],
+    }
+    assert not SitePowerCap.objects.filter(site=site).exists()

@@ -40,6 +40,7 @@ def _node(org: Organization, name: str, kind: str) -> FabricationNode:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_migrations_after")
 def test_existing_rules_keep_applying_as_before_and_the_rise_rules_arrive() -> None:
     org = Organization.objects.create(name="Vendor", slug="vendor", kind="vendor")
     printer = _node(org, "P", "fdm_printer")

@@ -117,8 +117,10 @@ def test_browse_query_count_is_pinned(market, django_assert_num_queries):
         for n in range(extra):
             make_listing(market["forge"], market["vendor"], title=f"More {extra}-{n}")
         # session, user, material and process choices, count, rows, facets, cover images,
-        # owned; the base page's permissions (2), membership and unread notifications
-        with django_assert_num_queries(13):
+        # owned; the base page's permissions version (the permissions themselves are cached in
+        # the process since the first request, apps/users/tokens.py), membership and unread
+        # notifications
+        with django_assert_num_queries(12):
             assert client.get("/market/", {"sort": "price"}).status_code == 200
 
 

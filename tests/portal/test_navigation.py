@@ -45,6 +45,7 @@ EXPECTED: dict[str, set[Role]] = {
     "/vendor/work/": portal("vendor"),
     "/vendor/profile/": portal("vendor"),
     "/vendor/gateways/": portal("vendor"),
+    "/vendor/rollouts/": portal("vendor"),
     "/ops/gateways/": portal("ops") & may(A.TICKET_MANAGE),
     "/twins/": set(Role),
     "/nodes/": may(A.TELEMETRY_VIEW),

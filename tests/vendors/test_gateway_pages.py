@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
+from apps.core.models import AuditLog
 from apps.vendors.gateway_services import (
     gateway_config_current,
     gateway_register,
     gateway_status_report,
 )
 from apps.vendors.models import NodeCommand
+from apps.vendors.node_commands import gateway_commands_take, node_command_issue
 from apps.vendors.services import node_config_save
+from apps.vendors.tasks import node_commands_expire_task
+from celery_worker.beat_schedule import BEAT_SCHEDULE
 from tests.conftest import portal_client
 from tests.vendors.conftest import approved_node
 from tests.vendors.test_gateways import CONTROLLED
@@ -88,3 +94,41 @@ def test_commands_are_sent_and_shown_on_the_node_page(fleet, reporting):
     rival = portal_client(fleet["rival"])
     rival.post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop"})
     assert NodeCommand.objects.count() == 1
+
+
+def test_beat_expires_commands_that_timed_out_and_the_node_page_says_why(fleet, reporting):
+    # given a command the gateway never fetched, one it fetched but never acknowledged, and one
+    # still within its time
+    gateway, mill, _ = reporting
+    mill.refresh_from_db()  # now served by the gateway
+    issue = {"node": mill, "by": fleet["operator"], "kind": "stop"}
+    fetched = node_command_issue(**issue)
+    assert gateway_commands_take(gateway=gateway) == [fetched]
+    never_fetched = node_command_issue(**issue)
+    in_time = node_command_issue(**issue)
+    NodeCommand.objects.filter(pk__in=[never_fetched.pk, fetched.pk]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    # when beat's periodic task runs (nobody opened a page, the gateway never polled again)
+    entry = next(
+        e for e in BEAT_SCHEDULE.values() if e["task"].endswith("node_commands_expire_task")
+    )
+    assert entry["schedule"] <= 60
+    assert node_commands_expire_task.delay().get() == 2
+
+    # then both timed-out commands are expired with the reason, audited; the other waits on
+    outcomes = dict(NodeCommand.objects.values_list("pk", "outcome"))
+    statuses = dict(NodeCommand.objects.values_list("pk", "status"))
+    assert statuses == {never_fetched.pk: "expired", fetched.pk: "expired", in_time.pk: "pending"}
+    assert "did not fetch it in time" in outcomes[never_fetched.pk]
+    assert "did not acknowledge it in time" in outcomes[fetched.pk]
+    expired_log = AuditLog.objects.filter(object_type="vendors.nodecommand", action="object.update")
+    assert {
+        e.object_id for e in expired_log if e.changes.get("status", [0, 0])[1] == "expired"
+    } >= {
+        str(never_fetched.pk),
+        str(fetched.pk),
+    }
+    page = portal_client(fleet["vendor"]).get(f"/vendor/nodes/{mill.pk}/").content.decode()
+    assert page.count("Timed out") == 2 and "did not acknowledge it in time" in page

@@ -114,14 +114,55 @@ def test_pause_holds_the_next_wave_and_resume_releases_it(fleet, hall):
     assert vendor.post(f"{url}cancel/").status_code == 409
 
 
-def test_cancel_leaves_later_waves_untouched(fleet, hall):
+def test_the_rest_of_a_stopped_wave_finishes_on_its_own_reports(fleet, hall):
+    # given the second wave under way, both its gateways handed the settings
+    rollout = start(fleet)
+    pull(hall["gw-a"])
+    report(hall["gw-a"], 2)
+    pull(hall["gw-b"])
+    pull(hall["gw-c"])
+    # when one fails before the other has answered
+    report(hall["gw-c"], 1, "version 2: not applied: the buffer cannot grow that large")
+    # then the rollout stops, the failed one goes back, the other may still finish
+    assert states(fleet, rollout["id"]) == (
+        "stopped",
+        {"gw-a": "applied", "gw-b": "downloading", "gw-c": "rolled_back"},
+    )
+    assert pull(hall["gw-b"])["version"] == 2
+    # and when it applies the settings, it keeps them as its own
+    report(hall["gw-b"], 2)
+    assert states(fleet, rollout["id"])[1]["gw-b"] == "applied"
+    kept = Gateway.objects.get(name="gw-b")
+    assert kept.forwarding == {"forward_every_s": 0.5} and kept.rollout_overlay == {}
+    assert pull(hall["gw-c"])["version"] == 3
+    # and a stopped rollout with nothing out any more cancels nothing
+    response = jwt_client(fleet["vendor"]).post(f"/api/v1/rollouts/{rollout['id']}/cancel/")
+    assert response.status_code == 409
+
+
+def test_cancelling_a_stopped_rollout_calls_back_what_it_still_has_out(fleet, hall):
+    rollout = start(fleet)
+    pull(hall["gw-a"])
+    report(hall["gw-a"], 2)
+    report(hall["gw-c"], 1, "version 2: not applied: no")  # gw-b has not even pulled
+    vendor = jwt_client(fleet["vendor"])
+    response = vendor.post(f"/api/v1/rollouts/{rollout['id']}/cancel/")
+    assert response.status_code == 200 and response.json()["status"] == "stopped"
+    assert states(fleet, rollout["id"])[1]["gw-b"] == "rolled_back"
+    assert "forward_every_s" not in pull(hall["gw-b"])["forwarding"]
+
+
+def test_cancel_calls_back_the_wave_under_way_and_leaves_later_waves_untouched(fleet, hall):
     rollout = start(fleet)
     vendor = jwt_client(fleet["vendor"])
     assert vendor.post(f"/api/v1/rollouts/{rollout['id']}/cancel/").json()["status"] == "cancelled"
     assert pull(hall["gw-b"])["version"] == 1
-    pull(hall["gw-a"])
-    report(hall["gw-a"], 2)
-    assert states(fleet, rollout["id"])[1]["gw-a"] == "queued"  # a cancelled rollout moves no more
+    back = pull(hall["gw-a"])  # it had been handed version 2: it goes back to the old settings
+    assert back["version"] == 3 and "forward_every_s" not in back["forwarding"]
+    report(hall["gw-a"], 3)
+    body = vendor.get(f"/api/v1/rollouts/{rollout['id']}/").json()
+    gw_a = next(t for t in body["targets"] if t["gateway_name"] == "gw-a")
+    assert gw_a["state"] == "rolled_back" and "cancelled" in gw_a["error"]
     # a gateway in a running rollout is not taken by another
     start(fleet, name="second", wave_sizes=[3])
     response = vendor.post(

@@ -1,6 +1,7 @@
 """Every write of the energy app (re-exported from its modules)."""
 
 from apps.energy.services.config import (
+    SOURCE_FIELDS,
     emission_factor_update,
     node_battery_soc_update,
     site_cap_save,
@@ -16,6 +17,7 @@ from apps.energy.services.consumption import (
 from apps.energy.services.rates import RatesReport, rates_import_csv, rates_store
 
 __all__ = [
+    "SOURCE_FIELDS",
     "RatesReport",
     "consumption_reconcile",
     "consumption_record",

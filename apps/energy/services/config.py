@@ -16,6 +16,7 @@ from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.models import FabricationNode
 
+# What of a source its manager sets: the API's serializers and the page's form take these.
 SOURCE_FIELDS = (
     "name",
     "kind",

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from apps.core.api import requested_fields
 from apps.core.filters import UtcIsoDateTimeFilter
+from apps.core.model_fields import model_serializer_field
 from apps.jobs.models import CadFile, Job, Part, StatusChange
 from apps.jobs.selectors import (
     job_detail_get_for_user,
@@ -63,7 +64,7 @@ class CadFileSerializer(serializers.ModelSerializer):
 
 
 class PartInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = model_serializer_field(Part, "name", required=False)
     material = serializers.CharField(
         max_length=60,
         help_text="A catalogue material code (its label is accepted too): "
@@ -74,11 +75,11 @@ class PartInputSerializer(serializers.Serializer):
         help_text="A catalogue process code (its label is accepted too): "
         + ", ".join(catalog.PROCESS_CODES),
     )
-    quantity = serializers.IntegerField(min_value=1, max_value=10000, default=1)
+    quantity = model_serializer_field(Part, "quantity")
     size_x_mm = serializers.FloatField(min_value=0.01, max_value=10000, required=False)
     size_y_mm = serializers.FloatField(min_value=0.01, max_value=10000, required=False)
     size_z_mm = serializers.FloatField(min_value=0.01, max_value=10000, required=False)
-    complexity = serializers.IntegerField(min_value=1, max_value=10, default=5)
+    complexity = model_serializer_field(Part, "complexity")
     batch_group = serializers.CharField(max_length=60, required=False, allow_blank=True)
     colour_hex = serializers.RegexField(
         r"^#?[0-9a-fA-F]{6}$",
@@ -95,23 +96,29 @@ class PartsInputSerializer(serializers.Serializer):
     parts = PartInputSerializer(many=True, allow_empty=False, max_length=200)  # type: ignore[call-arg]
 
 
-class EstimateInputSerializer(PartsInputSerializer):
-    """The parts, and what of the job changes when it would run (the dry run's plan)."""
+class JobRunInputSerializer(serializers.Serializer):
+    """How urgently and when a new job runs (the Job model's fields): what submitting a job,
+    its estimate and a job from a bought template share."""
 
-    priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
-    deadline = serializers.DateTimeField(required=False, allow_null=True)
-    timing = serializers.ChoiceField(
-        choices=Job.Timing.choices,
-        default=Job.Timing.ASAP,
+    priority = model_serializer_field(Job, "priority")
+    deadline = model_serializer_field(Job, "deadline")
+    timing = model_serializer_field(
+        Job,
+        "timing",
         help_text="balanced / lowest_carbon need a deadline: the job moves into cheaper and "
         "greener hours before it",
     )
+
+
+class EstimateInputSerializer(PartsInputSerializer, JobRunInputSerializer):
+    """The parts, and what of the job changes when it would run (the dry run's plan)."""
+
     latitude = serializers.FloatField(min_value=-90, max_value=90, required=False)
     longitude = serializers.FloatField(min_value=-180, max_value=180, required=False)
 
 
 class JobInputSerializer(EstimateInputSerializer):
-    title = serializers.CharField(max_length=200)
+    title = model_serializer_field(Job, "title")
     organization = serializers.PrimaryKeyRelatedField(
         queryset=Organization.objects.all(), required=False
     )

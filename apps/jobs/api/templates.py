@@ -10,8 +10,9 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.model_fields import model_serializer_field
 from apps.jobs.api.jobs import JobDetailSerializer, PartsInputSerializer
-from apps.jobs.models import JobTemplate
+from apps.jobs.models import Job, JobTemplate
 from apps.jobs.selectors import (
     job_get_for_user,
     template_get_for_user,
@@ -117,9 +118,9 @@ class TemplateInstantiateApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         parameters = serializers.DictField(required=False, default=dict)
-        title = serializers.CharField(max_length=200, required=False)
-        priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
-        deadline = serializers.DateTimeField(required=False, allow_null=True)
+        title = model_serializer_field(Job, "title", required=False)
+        priority = model_serializer_field(Job, "priority")
+        deadline = model_serializer_field(Job, "deadline")
 
     @extend_schema(request=InputSerializer, responses={201: JobDetailSerializer})
     def post(self, request: AuthenticatedRequest, pk: int) -> Response:

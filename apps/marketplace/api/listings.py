@@ -34,11 +34,13 @@ from apps.marketplace.selectors.listings import (
     seller_visible,
 )
 from apps.marketplace.selectors.sales import owned_listing_ids
-from apps.marketplace.services.listings import (
-    listing_create,
+from apps.marketplace.services.listing_images import (
     listing_image_add,
     listing_image_delete,
     listing_image_move,
+)
+from apps.marketplace.services.listings import (
+    listing_create,
     listing_new_version,
     listing_publish,
     listing_retire,

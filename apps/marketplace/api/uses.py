@@ -16,6 +16,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.model_fields import model_serializer_field
+from apps.jobs.api.jobs import JobRunInputSerializer
 from apps.jobs.models import Job
 from apps.marketplace.models import Purchase, PurchaseUse, Review
 from apps.marketplace.selectors.listings import listing_get_for_user
@@ -99,12 +101,11 @@ class PurchaseInstantiateApi(APIView):
     """A job from a bought template (its latest version) in the purchase's organization, with
     parameter values; validated and scheduled like any other job."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JobRunInputSerializer):
+        """Parameter values; the job's title (default: the listing's) and how it runs."""
+
         parameters = serializers.DictField(required=False, default=dict)
-        title = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
-        deadline = serializers.DateTimeField(required=False, allow_null=True)
-        timing = serializers.ChoiceField(choices=Job.Timing.choices, default=Job.Timing.ASAP)
+        title = model_serializer_field(Job, "title", required=False, allow_blank=True)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()

@@ -17,7 +17,7 @@ from apps.jobs.models import JobTemplate
 from apps.jobs.services import MAX_PARTS, template_parameters_for
 from apps.marketplace.models import Listing
 from apps.marketplace.selectors.listings import SORT_LABELS
-from apps.marketplace.services.listings import MAX_STEPS, playbook_step_settings
+from apps.marketplace.services.listing_content import MAX_STEPS, playbook_step_settings
 from apps.users.models import Organization
 from apps.vendors import catalog
 

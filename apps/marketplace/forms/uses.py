@@ -8,29 +8,19 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
+from apps.core.model_fields import model_form_field
+from apps.jobs.forms import JobRunForm
 from apps.jobs.models import Job, Part
 from apps.marketplace.services.reviews import MAX_TEXT
 
 PARAMETER_LABELS = {"scale": "Scale (sizes multiply)", "quantity": "Quantity (units multiply)"}
 
 
-class InstantiateForm(forms.Form):
+class InstantiateForm(JobRunForm):
     """A job from a bought template: one field per parameter (with its bounds and default),
-    then the job's title, priority, deadline and timing."""
+    then the job's title and how it runs (priority, deadline, timing: as a job submitted)."""
 
-    title = forms.CharField(max_length=200, required=False, help_text="Default: the listing's.")
-    priority = forms.IntegerField(min_value=1, max_value=10, initial=5)
-    deadline = forms.DateTimeField(
-        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
-    timing = forms.ChoiceField(
-        choices=Job.Timing.choices,
-        initial=Job.Timing.ASAP,
-        label="When to run it",
-        help_text="With a deadline, the platform can run the job in cheaper, lower-carbon hours "
-        "before it.",
-        required=False,
-    )
+    title = model_form_field(Job, "title", required=False, help_text="Default: the listing's.")
 
     def __init__(self, *args: Any, parameters: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,16 +41,12 @@ class InstantiateForm(forms.Form):
         # parameters first, then the job's fields
         self.order_fields([*self.parameter_names, "title", "priority", "deadline", "timing"])
 
-    def clean_timing(self) -> str:
-        return self.cleaned_data.get("timing") or Job.Timing.ASAP
-
     def values(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {name: data[name] for name in self.parameter_names if data.get(name) is not None}
 
     def job_fields(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {k: data[k] for k in ("title", "priority", "deadline", "timing")}
+        return {"title": self.cleaned_data["title"], **self.run_fields()}
 
 
 class AttachForm(forms.Form):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from apps.marketplace.services.listings import playbook_step_settings
+from apps.marketplace.services.listing_content import playbook_step_settings
 
 register = template.Library()
 

@@ -60,13 +60,15 @@ from apps.marketplace.selectors.listings import (
 )
 from apps.marketplace.selectors.reviews import review_context, seller_reviews
 from apps.marketplace.selectors.sales import buy_context, owned_listing_ids
-from apps.marketplace.services.listings import (
+from apps.marketplace.services.listing_content import capacity_kinds
+from apps.marketplace.services.listing_images import (
     MAX_IMAGES,
-    capacity_kinds,
-    listing_create,
     listing_image_add,
     listing_image_delete,
     listing_image_move,
+)
+from apps.marketplace.services.listings import (
+    listing_create,
     listing_new_version,
     listing_publish,
     listing_retire,
