@@ -54,7 +54,9 @@ run: setup var/secret_key
 	echo "  API docs: http://127.0.0.1:$(PORT)/api/docs/   E-mails print to this console;" && \
 	echo "  the access log goes to var/access.log." && \
 	echo "  Simulated machines: Mill-01, Mill-02, Printer-01, Printer-02 stream through the edge" && \
-	echo "  gateway (Live); they idle until a part runs. Time scale DEMO_TIME_SCALE=$$DEMO_TIME_SCALE:" && \
+	echo "  gateway (Live); they idle until a part runs. Printer-03 answers like OctoPrint: the gateway" && \
+	echo "  prints the demo job's G-code on it; confirm \"The bed is clear\" on its page between parts." && \
+	echo "  Time scale DEMO_TIME_SCALE=$$DEMO_TIME_SCALE:" && \
 	echo "  an estimated hour runs in $$(awk "BEGIN{print 3600/$$DEMO_TIME_SCALE}") s; measured energy = estimate / $$DEMO_TIME_SCALE." && \
 	echo "  Inject a fault: make fault NODE=Mill-01 FAULT=bearing_wear (FAULT=none repairs it)." && \
 	echo "" && \

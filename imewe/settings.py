@@ -366,6 +366,9 @@ MAINTENANCE_ANOMALY_ALARMS_PER_NODE_WEEK = float(
 )
 # Materials: days of usage history behind reorder points and stock-out forecasts.
 MATERIALS_HISTORY_DAYS = int(os.environ.get("MATERIALS_HISTORY_DAYS", "30"))
+# a spool at or below this many grams is running low: its vendor hears once when a print takes
+# it there
+MATERIALS_SPOOL_LOW_G = float(os.environ.get("MATERIALS_SPOOL_LOW_G", "100"))
 # Energy: the grid price where no hourly rate is stored, and what own generation costs.
 ENERGY_DEFAULT_GRID_PRICE_PER_KWH = float(
     os.environ.get("ENERGY_DEFAULT_GRID_PRICE_PER_KWH", str(JOBS_ENERGY_PRICE_PER_KWH))

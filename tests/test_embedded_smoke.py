@@ -171,6 +171,10 @@ def test_the_demo_fleet_streams_through_the_real_gateway(embedded, tmp_path):
         elif device["protocol"] == "modbus":
             device["url"] = f"modbus://127.0.0.1:{port}"
             args = ["edge.simulators.modbus", "--port", str(port)]
+        elif device["protocol"] == "octoprint":
+            device["url"] = f"http://127.0.0.1:{port}"
+            args = ["edge.simulators.octoprint", "--port", str(port), "--api-key"]
+            args.append(device["api_key"])
         else:
             device["url"] = f"http://127.0.0.1:{port}"
             args = ["edge.simulators.mtconnect", "--port", str(port)]

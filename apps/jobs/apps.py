@@ -12,3 +12,9 @@ class JobsConfig(AppConfig):
         from apps.telemetry.selectors import register_visibility_provider
 
         register_visibility_provider(telemetry_nodes_running_jobs)
+        # printers behind OctoPrint / Moonraker / PrusaLink take sliced G-code only
+        from apps.jobs.gcode import gcode_explainer, gcode_placement
+        from apps.jobs.providers import register_placement_explainer, register_placement_provider
+
+        register_placement_provider(gcode_placement)
+        register_placement_explainer(gcode_explainer)

@@ -37,6 +37,8 @@ from apps.materials.services import (
     purchase_order_create,
     purchase_order_receive,
     purchase_order_send,
+    spool_load,
+    spool_unload,
 )
 from apps.users.models import Organization
 from apps.users.types import AuthenticatedRequest
@@ -252,7 +254,9 @@ class InventoryFilter(django_filters.FilterSet):
 
 class SpoolSerializer(serializers.ModelSerializer):
     material_name = serializers.CharField(source="material.name", read_only=True)
-    node_name = serializers.CharField(source="node.name", default=None, read_only=True)
+    node_name = serializers.CharField(
+        source="node.name", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Spool
@@ -281,6 +285,46 @@ class SpoolListApi(ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Spool.objects.none()
         return selectors.spool_list(user=self.request.user)  # type: ignore[arg-type]
+
+
+class SpoolLoadApi(APIView):
+    """Loads the spool on a printer of its vendor that prints its material. A printer holds one
+    spool: the one it held comes off (`replaced`: its id, or null). The scheduler's colour
+    matching uses the change at once."""
+
+    class InputSerializer(serializers.Serializer):
+        node = serializers.IntegerField(min_value=1)
+
+    class OutputSerializer(SpoolSerializer):
+        replaced = serializers.SerializerMethodField()
+
+        class Meta(SpoolSerializer.Meta):
+            fields = [*SpoolSerializer.Meta.fields, "replaced"]
+
+        def get_replaced(self, spool: Spool) -> int | None:
+            previous = self.context.get("replaced")
+            return previous.pk if previous is not None else None
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        spool = selectors.spool_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        node = selectors.stock_node_get(user=request.user, pk=data.validated_data["node"])
+        spool, previous = spool_load(by=request.user, spool=spool, node=node)
+        spool = selectors.spool_get_for_user(user=request.user, pk=spool.pk)
+        return Response(self.OutputSerializer(spool, context={"replaced": previous}).data)
+
+
+class SpoolUnloadApi(APIView):
+    """Takes the spool off its printer (a spool on none stays as it is)."""
+
+    @extend_schema(request=None, responses={200: SpoolSerializer})
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        spool = selectors.spool_get_for_user(user=request.user, pk=pk)
+        spool_unload(by=request.user, spool=spool)
+        spool = selectors.spool_get_for_user(user=request.user, pk=spool.pk)
+        return Response(SpoolSerializer(spool).data)
 
 
 class InventoryListApi(ListAPIView):
@@ -602,6 +646,9 @@ class UsageSerializer(serializers.ModelSerializer):
             "source",
             "inventory",
             "stock_note",
+            "spool",
+            "spool_taken_g",
+            "spool_note",
             "at",
         ]
 

@@ -8,6 +8,14 @@ urlpatterns = [
     path("materials/inventory/", api.InventoryListApi.as_view(), name="materials-inventory-list"),
     path("materials/spools/", api.SpoolListApi.as_view(), name="materials-spool-list"),
     path(
+        "materials/spools/<int:pk>/load/", api.SpoolLoadApi.as_view(), name="materials-spool-load"
+    ),
+    path(
+        "materials/spools/<int:pk>/unload/",
+        api.SpoolUnloadApi.as_view(),
+        name="materials-spool-unload",
+    ),
+    path(
         "materials/inventory/<int:pk>/",
         api.InventoryDetailApi.as_view(),
         name="materials-inventory-detail",

@@ -103,3 +103,43 @@ def grams_per_unit(
 
 def to_quantity(value: Decimal | float) -> Decimal:
     return Decimal(str(value)).quantize(QUANTITY, rounding=ROUND_HALF_UP)
+
+
+# a spool's colour in words: the nearest of these (by RGB distance) names it on pages
+_COLOUR_NAMES: tuple[tuple[str, tuple[int, int, int]], ...] = (
+    ("black", (0, 0, 0)),
+    ("dark grey", (64, 64, 64)),
+    ("grey", (128, 128, 128)),
+    ("light grey", (192, 192, 192)),
+    ("white", (255, 255, 255)),
+    ("red", (220, 30, 40)),
+    ("dark red", (128, 0, 0)),
+    ("orange", (255, 140, 0)),
+    ("yellow", (250, 220, 30)),
+    ("brown", (140, 80, 30)),
+    ("beige", (225, 200, 160)),
+    ("green", (30, 170, 60)),
+    ("dark green", (0, 90, 30)),
+    ("light green", (140, 230, 120)),
+    ("teal", (0, 128, 128)),
+    ("cyan", (0, 200, 220)),
+    ("light blue", (120, 180, 240)),
+    ("blue", (30, 80, 220)),
+    ("navy", (0, 0, 110)),
+    ("purple", (120, 40, 160)),
+    ("magenta", (220, 0, 200)),
+    ("pink", (250, 150, 190)),
+)
+
+
+def colour_words(colour_hex: str) -> str:
+    """ "#e11d48" -> "red": the nearest named colour (pages show the swatch and the hex too)."""
+    try:
+        rgb = tuple(int(colour_hex.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    except ValueError:
+        return colour_hex
+    if len(colour_hex.lstrip("#")) != 6:
+        return colour_hex
+    return min(
+        _COLOUR_NAMES, key=lambda item: sum((a - b) ** 2 for a, b in zip(item[1], rgb, strict=True))
+    )[0]

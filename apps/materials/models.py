@@ -305,6 +305,13 @@ class MaterialUsage(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices)
     # why stock was or was not decremented (no inventory, telemetry already counted it, ...)
     stock_note = models.CharField(max_length=200, blank=True)
+    # the spool loaded on the node when the part finished, the grams taken off it (`used_g`,
+    # or what was left on it when that was less) and, when nothing was taken, why not
+    spool = models.ForeignKey(
+        "materials.Spool", null=True, blank=True, on_delete=models.SET_NULL, related_name="usages"
+    )
+    spool_taken_g = models.FloatField(default=0.0, validators=[MinValueValidator(0)])
+    spool_note = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(db_index=True)
 
     class Meta:

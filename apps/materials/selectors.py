@@ -343,3 +343,18 @@ def spool_list(*, user: User) -> QuerySet[Spool]:
     _require_role(user)
     vendors = stock_nodes(user=user).values("vendor")
     return Spool.objects.filter(vendor__in=vendors).select_related("material", "node")
+
+
+def spool_get_for_user(*, user: User, pk: int) -> Spool:
+    """A spool of a vendor whose stock `user` manages; 404, not 403, so ids don't leak."""
+    return get_object_or_404(spool_list(user=user), pk=pk)
+
+
+def spool_nodes(*, user: User) -> QuerySet[FabricationNode]:
+    """The printers `user` may load spools on: the spool-taking nodes whose stock they manage."""
+    kinds = (FabricationNode.Kind.FDM_PRINTER, FabricationNode.Kind.SLA_PRINTER)
+    return (
+        stock_nodes(user=user)
+        .filter(kind__in=kinds)
+        .select_related("vendor", "site", "loaded_spool", "loaded_spool__material")
+    )

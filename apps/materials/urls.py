@@ -28,6 +28,9 @@ urlpatterns = [
         views.inventory_settings_view,
         name="inventory-settings",
     ),
+    path("materials/spools/", views.spools_view, name="spools"),
+    path("materials/spools/<int:pk>/load/", views.spool_load_view, name="spool-load"),
+    path("materials/spools/<int:pk>/unload/", views.spool_unload_view, name="spool-unload"),
     path("materials/orders/", views.orders_view, name="orders"),
     path(
         "materials/orders/<int:pk>/<str:action>/",

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
 from apps.core.forms import form_add_service_error
+from apps.materials.catalog import colour_words
 from apps.materials.forms import (
     AdjustForm,
     InventoryCreateForm,
@@ -37,7 +38,11 @@ from apps.materials.selectors import (
     open_orders_by_inventory,
     purchase_order_get_for_user,
     purchase_order_list,
+    spool_get_for_user,
+    spool_list,
+    spool_nodes,
     stock_history,
+    stock_node_get,
     stock_nodes,
     usage_list,
 )
@@ -53,10 +58,14 @@ from apps.materials.services import (
     purchase_order_create,
     purchase_order_receive,
     purchase_order_send,
+    spool_load,
+    spool_low_g,
+    spool_unload,
 )
 from apps.users.access import action_required
 from apps.users.roles import Action
 from apps.users.types import AuthenticatedHttpRequest
+from apps.vendors.catalog import match_key
 
 SERVICE_ERRORS = (ValidationError, PermissionDenied, Conflict)
 PAGE_SIZE = 50
@@ -377,6 +386,102 @@ def order_action_view(request: AuthenticatedHttpRequest, pk: int, action: str) -
     else:
         messages.success(request, done)
     return redirect(back)
+
+
+# --- Spools -------------------------------------------------------------------------------------
+
+
+@login_required
+@stock_required
+def spools_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The vendor's spools (swatch, colour and material in words, grams left, where loaded) and
+    its printers with the spool each holds; load and unload from here."""
+    user = request.user
+    spools = list(spool_list(user=user).select_related("vendor").order_by("material__name", "pk"))
+    printers = list(spool_nodes(user=user).order_by("name"))
+    by_vendor: dict[int, list[Any]] = {}
+    for node in printers:
+        by_vendor.setdefault(node.vendor_id, []).append(node)
+    rows = [
+        {
+            "spool": spool,
+            "colour": colour_words(spool.colour_hex),
+            "low": spool.remaining_g <= spool_low_g(),
+            # the vendor's printers that print the spool's material and do not hold it now
+            "targets": [
+                {"node": node, "replaces": _replaces(node)}
+                for node in by_vendor.get(spool.vendor_id, [])
+                if node.pk != spool.node_id and _prints(node, spool)
+            ],
+        }
+        for spool in spools
+    ]
+    loaded = {spool.node_id: spool for spool in spools if spool.node_id is not None}
+    printer_rows = [
+        {
+            "node": node,
+            "spool": loaded.get(node.pk),
+            "colour": colour_words(loaded[node.pk].colour_hex) if node.pk in loaded else "",
+        }
+        for node in printers
+    ]
+    context = {"rows": rows, "printers": printer_rows, "low_g": spool_low_g()}
+    return _render(request, "materials/spools.html", context)
+
+
+def _replaces(node: Any) -> str:
+    """What loading a spool on `node` takes off it, in words ("" when it holds none)."""
+    loaded = getattr(node, "loaded_spool", None)  # DoesNotExist is an AttributeError here
+    if loaded is None:
+        return ""
+    return f"{colour_words(loaded.colour_hex)} {loaded.material.name}"
+
+
+def _prints(node: Any, spool: Any) -> bool:
+    wanted = match_key(spool.material.name, kind="material")
+    return any(match_key(m, kind="material") == wanted for m in node.materials or [])
+
+
+@require_POST
+@login_required
+@stock_required
+def spool_load_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    spool = spool_get_for_user(user=request.user, pk=pk)
+    node_id = _int(request.POST.get("node"))
+    if node_id is None:
+        messages.error(request, "Not loaded: choose a printer.")
+        return redirect("materials:spools")
+    node = stock_node_get(user=request.user, pk=node_id)
+    try:
+        spool, previous = spool_load(by=request.user, spool=spool, node=node)
+    except SERVICE_ERRORS as exc:
+        messages.error(request, "Not loaded: " + "; ".join(error_messages(exc)))
+    else:
+        done = f"{_spool_words(spool)} is loaded on {node.name}."
+        if previous is not None:
+            done += f" {_spool_words(previous)} came off it."
+        messages.success(request, done)
+    return redirect("materials:spools")
+
+
+@require_POST
+@login_required
+@stock_required
+def spool_unload_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    spool = spool_get_for_user(user=request.user, pk=pk)
+    was = spool.node.name if spool.node is not None else None
+    try:
+        spool = spool_unload(by=request.user, spool=spool)
+    except SERVICE_ERRORS as exc:
+        messages.error(request, "Not unloaded: " + "; ".join(error_messages(exc)))
+    else:
+        where = f" from {was}" if was else ""
+        messages.success(request, f"{_spool_words(spool)} is unloaded{where}.")
+    return redirect("materials:spools")
+
+
+def _spool_words(spool: Any) -> str:
+    return f"The {colour_words(spool.colour_hex)} {spool.material.name} spool"
 
 
 # --- Catalog ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class EventKind(models.TextChoices):
     JOB_FAILED = "job_failed", "Job failed"
     PURCHASE_ORDER_CREATED = "purchase_order_created", "Purchase order created"
     STOCK_OUT_FORECAST = "stock_out_forecast", "Stock-out forecast"
+    SPOOL_LOW = "spool_low", "Spool running low"
     MODEL_PROMOTED = "model_promoted", "Model promoted"
     ESCALATION = "notify_escalation", "Unacknowledged critical alert"
     DIGEST = "notify_digest", "Grouped alerts"

@@ -126,6 +126,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
         (
             LinkSpec("Inventory", "materials:inventory", _may(Action.INVENTORY_MANAGE)),
             LinkSpec("Purchase orders", "materials:orders", _may(Action.INVENTORY_MANAGE)),
+            LinkSpec("Spools", "materials:spools", _may(Action.INVENTORY_MANAGE)),
             LinkSpec("Material catalog", "materials:catalog", _anyone),
         ),
         ("ops", "vendor", "engineering", "designer"),

@@ -2,7 +2,7 @@
 edge/simulators/prusalink.py): files, one job at a time, heaters that approach their targets,
 and a job whose progress follows the clock. A job runs `seconds_per_line` per G-code line
 (comments and blank lines excluded), at least `min_job_s`; M104/M109 and M140/M190 in the file
-set the heaters' targets, which drop to 0 when the job ends.
+set the heaters' targets (the last non-zero ones), which drop to 0 when the job ends.
 
 `fault(message)` puts the printer in error (a thermal runaway, a crashed MCU): the job stops and
 the printer refuses work until `clear_fault()`. `attention(message)` holds a running job for a
@@ -115,7 +115,9 @@ class SimulatedPrinter:
             ]
             for line in lines:
                 match = _TEMP.match(line)
-                if match:
+                # the heating, not the cool-down a slicer writes at the end (S0): the job's
+                # end turns the heaters off (`_end`)
+                if match and float(match.group(2)) > 0:
                     target = float(match.group(2))
                     if match.group(1).upper() in ("M104", "M109"):
                         self.hotend_target_c = target

@@ -28,8 +28,12 @@ from edge.sources.printer import (
 )
 from edge.sources.prusalink import PrusaLinkPrinter
 
-GCODE = b"; a test part\nM140 S60\nM104 S215\nG28\n" + b"".join(
-    f"G1 X{i % 50} Y{i % 30} E0.1 F3000\n".encode() for i in range(60)
+# as a slicer writes it: heat, print, and the cool-down at the end (the targets while printing
+# are the heating ones)
+GCODE = (
+    b"; a test part\nM140 S60\nM104 S215\nG28\n"
+    + b"".join(f"G1 X{i % 50} Y{i % 30} E0.1 F3000\n".encode() for i in range(60))
+    + b"M104 S0\nM140 S0\n"
 )
 
 

@@ -266,3 +266,43 @@ def test_a_printer_that_clears_its_own_bed_confirms_it_and_goes_on(
     # then both parts were made without anyone confirming: the second could start only
     # because the agent confirmed the bed clear after the first
     assert moonraker.printer.jobs_started == 2
+
+
+def test_a_printed_part_takes_its_filament_off_the_loaded_spool(
+    live_server, fleet, tmp_path, moonraker
+):
+    from apps.materials.models import MaterialUsage, Spool
+    from apps.materials.selectors import material_for_name
+    from apps.materials.services import catalog_install_standard
+
+    # given a printer with a red PLA spool loaded and a part in PLA that must be red
+    catalog_install_standard()  # a transactional test before may have emptied the catalog
+    node, token = printer_node(fleet, "Voron-1")
+    spool = Spool.objects.create(
+        vendor=fleet["forge"],
+        material=material_for_name("PLA"),
+        colour_hex="#e11d48",
+        remaining_g=1000,
+        node=node,
+    )
+    cad = cad_file_upload(by=fleet["designer"], name="a.gcode", data=sliced(30, 20, 2))
+    job = job_submit(
+        by=fleet["designer"],
+        title="Red",
+        parts=[{"material": "PLA", "process": "fdm", "cad_file": cad.pk, "colour_hex": "#e11d48"}],
+    )
+    parts_schedule()
+    part = job.parts.get()
+    assert part.assigned_node_id == node.pk
+    # when the gateway prints it
+    config = gateway_config(live_server, tmp_path, node, token, moonraker_device(moonraker))
+    run_until(config, lambda: MaterialUsage.objects.filter(part=part).exists(), 120)
+    # then the part's filament came off the spool, as its usage records
+    part.refresh_from_db()
+    usage = MaterialUsage.objects.get(part=part)
+    assert part.status == Status.COMPLETED
+    grams = part.estimates["material_g"]
+    assert grams > 0 and usage.used_g == pytest.approx(grams)
+    spool.refresh_from_db()
+    assert spool.remaining_g == pytest.approx(1000 - grams)
+    assert usage.spool == spool and usage.spool_taken_g == pytest.approx(grams)

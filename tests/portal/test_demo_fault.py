@@ -52,3 +52,12 @@ def test_injects_the_fault_into_the_running_simulator(monkeypatch):
 
     asyncio.run(scenario())
     assert model.fault == Fault.BEARING_WEAR
+
+
+def test_the_octoprint_printer_has_no_fault_to_inject():
+    # the demo's OctoPrint-style printer is a device of the gateway but no simulated machine
+    from apps.portal.management.commands.demo_edge_config import demo_devices as every
+
+    assert every()["Printer-03"]["protocol"] == "octoprint"
+    with pytest.raises(CommandError, match="No simulated machine 'Printer-03'"):
+        call_command("demo_fault", "Printer-03", "overheat")

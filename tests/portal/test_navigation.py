@@ -55,6 +55,7 @@ EXPECTED: dict[str, set[Role]] = {
     "/maintenance/models/": {R.ADMIN, R.OPERATOR, R.ENGINEER},  # the ops-portal roles
     "/materials/": may(A.INVENTORY_MANAGE),
     "/materials/orders/": may(A.INVENTORY_MANAGE),
+    "/materials/spools/": may(A.INVENTORY_MANAGE),
     "/materials/catalog/": set(Role),
     "/energy/": may(A.ENERGY_MANAGE),
     "/ops/kpis/": portal("ops") & may(A.KPI_VIEW),

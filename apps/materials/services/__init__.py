@@ -18,6 +18,10 @@ from apps.materials.services.orders import (
 from apps.materials.services.spools import (
     SpoolImport,
     SpoolmanUnavailable,
+    spool_load,
+    spool_low_g,
+    spool_take_for_part,
+    spool_unload,
     spoolman_fetch,
     spools_import_spoolman,
 )
@@ -41,6 +45,10 @@ __all__ = [
     "SpoolImport",
     "SpoolmanUnavailable",
     "SweepReport",
+    "spool_load",
+    "spool_low_g",
+    "spool_take_for_part",
+    "spool_unload",
     "spoolman_fetch",
     "spools_import_spoolman",
     "catalog_can_edit",

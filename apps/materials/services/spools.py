@@ -19,13 +19,23 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 
+from apps.core.audit import audit_log
+from apps.core.background import task_enqueue_on_commit
+from apps.core.models import AuditLog, Notification
+from apps.core.services import notification_send
 from apps.materials.catalog import normalise_name
-from apps.materials.models import Material, Spool
+from apps.materials.models import Material, MaterialUsage, Spool
+from apps.materials.selectors import spool_list, stock_nodes
+from apps.notify.models import EventKind, Severity
+from apps.notify.services import event_raise
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
+from apps.vendors.catalog import match_key
 from apps.vendors.models import FabricationNode
 
 HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
@@ -126,3 +136,156 @@ def _spool_values(
         "remaining_g": float(remaining),
         "node": nodes.get(location.casefold()) if location else None,
     }
+
+
+# --- Loading, unloading, and what prints take off a spool ---------------------------------------
+
+# the machines that take a spool (filament) or bottle (resin); selectors.spool_nodes lists them
+SPOOL_KINDS = (FabricationNode.Kind.FDM_PRINTER, FabricationNode.Kind.SLA_PRINTER)
+
+
+def spool_low_g() -> float:
+    """At or below this many grams a spool is running low (MATERIALS_SPOOL_LOW_G, default 100)."""
+    return float(getattr(settings, "MATERIALS_SPOOL_LOW_G", 100))
+
+
+def _spool_lock(pk: int) -> Spool:
+    return Spool.objects.select_for_update(of=("self",)).select_related("material").get(pk=pk)
+
+
+def _check_manages(*, by: User, spool: Spool, node: FabricationNode | None = None) -> None:
+    """Defence in depth: interfaces fetch through the selectors, services check again."""
+    if not spool_list(user=by).filter(pk=spool.pk).exists():
+        raise PermissionDenied("You do not manage this spool.")
+    if node is not None and not stock_nodes(user=by).filter(pk=node.pk).exists():
+        raise PermissionDenied("You do not manage this node's material.")
+
+
+def _rescheduled() -> None:
+    # parts waiting for a colour may go now (or, unloaded, no longer to this printer); the beat
+    # runs the scheduler every minute anyway
+    from apps.jobs.tasks import parts_schedule_task
+
+    task_enqueue_on_commit(parts_schedule_task)
+
+
+@transaction.atomic
+def spool_load(*, by: User, spool: Spool, node: FabricationNode) -> tuple[Spool, Spool | None]:
+    """Loads `spool` on the printer `node`. A printer holds one spool: the one it held comes
+    off (returned as the second value); a spool loaded elsewhere moves here. The scheduler's
+    colour matching sees the change at once, and parts waiting for the colour are placed."""
+    _check_manages(by=by, spool=spool, node=node)
+    spool = _spool_lock(spool.pk)
+    node = FabricationNode.objects.select_for_update().get(pk=node.pk)
+    if node.vendor_id != spool.vendor_id:
+        raise ValidationError({"node": ["The spool and the printer belong to different vendors."]})
+    if node.kind not in SPOOL_KINDS:
+        raise ValidationError(
+            {"node": [f"{node.name} is a {node.get_kind_display().lower()}: it takes no spool."]}
+        )
+    wanted = match_key(spool.material.name, kind="material")
+    if not any(match_key(m, kind="material") == wanted for m in node.materials or []):
+        raise ValidationError(
+            {"node": [f"{node.name} does not print {spool.material.name} (its materials)."]}
+        )
+    if spool.node_id == node.pk:
+        return spool, None  # a repeated click
+    previous = Spool.objects.select_for_update(of=("self",)).filter(node=node).first()
+    if previous is not None:
+        previous.node = None
+        previous.save(update_fields=["node", "updated_at"])
+        audit_log(
+            action=AuditLog.Action.UPDATE,
+            actor=by,
+            obj=previous,
+            changes={"node": [node.name, None]},
+        )
+    was = spool.node.name if spool.node_id is not None and spool.node else None
+    spool.node = node
+    spool.save(update_fields=["node", "updated_at"])
+    audit_log(
+        action=AuditLog.Action.UPDATE, actor=by, obj=spool, changes={"node": [was, node.name]}
+    )
+    _rescheduled()
+    return spool, previous
+
+
+@transaction.atomic
+def spool_unload(*, by: User, spool: Spool) -> Spool:
+    """Takes `spool` off its printer (back on the shelf); nothing when it is on none."""
+    _check_manages(by=by, spool=spool)
+    spool = _spool_lock(spool.pk)
+    if spool.node_id is None:
+        return spool
+    was = FabricationNode.objects.values_list("name", flat=True).get(pk=spool.node_id)
+    spool.node = None
+    spool.save(update_fields=["node", "updated_at"])
+    audit_log(action=AuditLog.Action.UPDATE, actor=by, obj=spool, changes={"node": [was, None]})
+    _rescheduled()
+    return spool
+
+
+def spool_take_for_part(*, usage: MaterialUsage) -> None:
+    """Takes what a finished part used (`usage.used_g`: the node's report, else the estimate;
+    for a failed part the share printed) off the spool loaded on its node, never below zero,
+    and says so on `usage` (saved by the caller). The spool's material must be the part's:
+    a spool of something else means the records are out of date, and it is left alone with
+    that reason. The vendor hears once when a spool falls to the low mark."""
+    if usage.node_id is None:
+        return
+    found = Spool.objects.filter(node_id=usage.node_id).values_list("pk", flat=True).first()
+    if found is None:
+        usage.spool_note = "no spool is loaded on the node"
+        return
+    spool = _spool_lock(found)
+    usage.spool = spool
+    if usage.material_id != spool.material_id:
+        usage.spool_note = (
+            f"the loaded spool is {spool.material.name}, the part {usage.material_name}"
+        )[:200]
+        return
+    if usage.used_g <= 0:
+        usage.spool_note = "the part used nothing"
+        return
+    before = spool.remaining_g
+    taken = min(usage.used_g, before)
+    spool.remaining_g = round(before - taken, 3)
+    spool.save(update_fields=["remaining_g", "updated_at"])
+    usage.spool_taken_g = round(taken, 3)
+    usage.spool_note = (
+        "taken from the spool"
+        if taken >= usage.used_g
+        else f"the spool had only {before:g} g of the {usage.used_g:g} g"
+    )
+    low = spool_low_g()
+    if before > low >= spool.remaining_g:
+        _tell_low(spool, node_id=usage.node_id)
+
+
+def _tell_low(spool: Spool, *, node_id: int) -> None:
+    node = FabricationNode.objects.select_related("vendor").get(pk=node_id)
+    colour = f"{spool.material.name} {spool.colour_hex}"
+    title = f"Spool {colour} on {node.name} is running low"
+    body = (
+        f"{spool.remaining_g:.0f} g left{f' of {spool.name}' if spool.name else ''}; "
+        f"load a fresh spool before the next long print."
+    )
+    link = reverse("materials:spools")
+    people = list(
+        User.objects.filter(memberships__organization=node.vendor, is_active=True).distinct()
+    )
+    event_raise(
+        kind=EventKind.SPOOL_LOW,
+        severity=Severity.WARNING,
+        title=title,
+        body=body,
+        link=link,
+        subject=f"spool:{spool.pk}",
+        data={"spool": spool.pk, "node": node.pk, "remaining_g": spool.remaining_g},
+        organizations=[node.vendor_id],
+        users=people,
+    )
+    for user in people:
+        notification_send(
+            user=user, title=title, body=body, level=Notification.Level.WARNING, link=link
+        )

@@ -8,7 +8,8 @@ What a part used (all grams):
   is the reported `waste_g`, else the process's usual share of `used` (`waste_share`);
 - failed: the estimate x the progress reached (unless the node reported what it used), and
   all of it is waste.
-The waste never exceeds what was used."""
+The waste never exceeds what was used. What was used also comes off the spool loaded on the
+node (`spool_take_for_part`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from apps.materials.models import Inventory, MaterialUsage, StockMovement
 from apps.materials.selectors import material_for_name
 from apps.materials.services.ledger import inventory_lock, stock_move
 from apps.materials.services.orders import inventory_reorder_if_low
+from apps.materials.services.spools import spool_take_for_part
 
 FINISHED = (Status.COMPLETED, Status.FAILED)
 # An additive estimate deposits 5 % extra for purge and supports (apps/jobs/estimates.py).
@@ -156,7 +158,8 @@ def usage_record(
             )
         usage.stock_note = "taken from stock"
         inventory_reorder_if_low(inventory=inventory)
-    usage.save(update_fields=["inventory", "stock_note"])
+    spool_take_for_part(usage=usage)
+    usage.save(update_fields=["inventory", "stock_note", "spool", "spool_taken_g", "spool_note"])
     job_panel_changed(part.job_id, "materials")
     return usage
 

@@ -12,11 +12,14 @@ from apps.vendors.services import device_credential_issue
 MILL_SIGNALS = ["spindle_rpm", "torque_nm", "power_kw", "temperature_c", "vibration_mm_s"]
 PRINTER_SIGNALS = ["power_kw", "temperature_c", "vibration_mm_s", "progress_pct"]
 PRINTER_LIMITS = {"temperature_c": [240, 260]}  # a hot end at 210 C is normal
+# The OctoPrint-style simulator's port and API key, as Procfile.dev starts it (development only)
+DEMO_OCTOPRINT_PORT = 5080
+DEMO_OCTOPRINT_API_KEY = "imewe-demo-octoprint-key"
 
 
 def demo_devices() -> dict[str, dict[str, Any]]:
     """Demo node -> how the gateway reaches its simulator (ports as in Procfile.dev): one
-    machine per protocol the gateway speaks."""
+    machine per protocol the gateway speaks, and a printer behind an OctoPrint-style server."""
     from edge.simulators.modbus import REGISTER_MAP
     from edge.simulators.mtconnect import SIGNAL_MAP
     from edge.simulators.opcua import NODE_IDS
@@ -39,6 +42,15 @@ def demo_devices() -> dict[str, dict[str, Any]]:
             "unit": 1,
             "registers": {s: REGISTER_MAP[s] for s in [*PRINTER_SIGNALS, "material_remaining"]},
             "limits": PRINTER_LIMITS,
+        },
+        # the printer's own server runs the parts: the printer work agent uploads each part's
+        # G-code and starts it (`work: {}`), rather than the simulated machine's work agent
+        "Printer-03": {
+            "protocol": "octoprint",
+            "url": f"http://127.0.0.1:{DEMO_OCTOPRINT_PORT}",
+            "api_key": DEMO_OCTOPRINT_API_KEY,
+            "interval_ms": 1000,
+            "work": {},
         },
         "Mill-02": {
             "protocol": "mtconnect",

@@ -4,7 +4,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.portal.management.commands.demo_edge_config import demo_devices
+from apps.portal.management.commands.demo_edge_config import demo_devices as all_devices
+
+# the simulators with a fault to inject (the OctoPrint-style printer has none)
+FAULTABLE = ("opcua", "modbus", "mtconnect")
+
+
+def demo_devices() -> dict[str, dict[str, Any]]:
+    return {name: d for name, d in all_devices().items() if d["protocol"] in FAULTABLE}
 
 
 class Command(BaseCommand):

@@ -86,6 +86,30 @@ DEMO_NODES: list[dict[str, Any]] = [
         "config": {"nozzle_mm": 0.6, "bed_max_c": 100},
     },
     {
+        # speaks OctoPrint's REST API (edge/simulators/octoprint.py in `make run`): the gateway
+        # uploads each part's G-code, starts it and follows it; the bed is cleared by a person
+        "name": "Printer-03",
+        "kind": "fdm_printer",
+        "processes": ["fdm"],
+        "materials": ["PLA", "PETG"],
+        "build_x_mm": 220,
+        "build_y_mm": 220,
+        "build_z_mm": 250,
+        "precision_mm": 0.1,
+        "rated_power_kw": 0.3,
+        "latitude": 6.45,
+        "longitude": 3.39,
+        "software_version": "OctoPrint 1.11 (Marlin)",
+        "bed_clear_required": True,
+        # how it is connected (what a managed gateway reads; `make run`'s gateway has it in
+        # var/edge.yaml): the scheduler then offers it only parts sliced as G-code
+        "config": {
+            "nozzle_mm": 0.4,
+            "bed_max_c": 100,
+            "edge": {"protocol": "octoprint", "url": "http://127.0.0.1:5080"},
+        },
+    },
+    {
         "name": "Mill-02",
         "kind": "cnc_mill",
         "processes": ["milling", "drilling"],
@@ -103,6 +127,23 @@ DEMO_NODES: list[dict[str, Any]] = [
         "config": {"spindle": {"max_rpm": 12000}, "coolant": "mist"},
     },
 ]
+
+
+def demo_gcode(width: float, depth: float, height: float) -> bytes:
+    """G-code as a slicer writes it, for a hollow box `width` x `depth` x `height` mm: heat,
+    home, 0.3 mm layers of one perimeter, park. Each line is a moment of the simulated print."""
+    lines = ["; Imewe demo part", "M140 S60", "M104 S210", "M190 S60", "M109 S210", "G28"]
+    lines += ["G90", "M82", "G92 E0", "G0 X0 Y0 Z5 F9000"]
+    e, z = 0.0, 0.3
+    corners = ((width, 0.0), (width, depth), (0.0, depth), (0.0, 0.0))
+    while z <= height + 1e-9:
+        lines.append(f"G0 X{80:.1f} Y{80:.1f} Z{z:.2f}")
+        for x, y in corners:
+            e += 0.033 * (width if y == 0.0 or y == depth else depth)
+            lines.append(f"G1 X{80 + x:.1f} Y{80 + y:.1f} E{e:.4f} F1800")
+        z += 0.3
+    lines += ["G91", "G1 Z10", "G90", "G0 X0 Y200", "M104 S0", "M140 S0", "M84"]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def demo_password(role: Role) -> str:
@@ -149,6 +190,8 @@ class Command(BaseCommand):
         self._seed_twins(orgs)
         self._seed_maintenance()
         self._seed_materials()
+        self._seed_spools(orgs)
+        self._seed_gcode_job()
         self._seed_energy(orgs)
         self._seed_marketplace()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
@@ -322,6 +365,61 @@ class Command(BaseCommand):
                     loaded=i == 0,
                 )
                 self.stdout.write(f"stock   {node.name}: {material.name}")
+
+    def _seed_spools(self, orgs: dict[str, Organization]) -> None:
+        """Spools for the Spools page and the colour matching: red PLA on the OctoPrint
+        printer (the demo G-code job is red), black PLA on Printer-01, blue PETG on the shelf."""
+        from apps.materials.models import Spool
+        from apps.materials.selectors import material_for_name
+
+        forge = orgs["Forge Fabrication Co"]
+        if Spool.objects.filter(vendor=forge).exists():
+            return
+        nodes = {n.name: n for n in FabricationNode.objects.filter(vendor=forge)}
+        for material, colour, grams, name, node in (
+            ("PLA", "#e11d48", 850.0, "Signal red PLA", "Printer-03"),
+            ("PLA", "#111827", 420.0, "Matte black PLA", "Printer-01"),
+            ("PETG", "#1d4ed8", 1000.0, "Ocean blue PETG", None),
+        ):
+            found = material_for_name(material)
+            if found is None:
+                continue
+            Spool.objects.create(
+                vendor=forge,
+                material=found,
+                colour_hex=colour,
+                remaining_g=grams,
+                name=name,
+                node=nodes.get(node) if node else None,
+            )
+            self.stdout.write(f"spool   {name}{f' on {node}' if node else ''}")
+
+    def _seed_gcode_job(self) -> None:
+        """A job of two sliced parts in red PLA (once): only the OctoPrint printer has red
+        loaded, so its gateway prints them; the second waits until someone confirms the bed is
+        clear (the node's page, "The bed is clear")."""
+        from apps.jobs.models import Job
+        from apps.jobs.services import cad_file_upload, job_submit
+
+        title = "Cable clips (printed from G-code)"
+        if Job.objects.filter(title=title).exists():
+            return
+        designer = User.objects.get(email="designer@imewe.test")
+        parts = []
+        clips = (("clip-left.gcode", (30.0, 12.0, 6.0)), ("clip-right.gcode", (12.0, 30.0, 6.0)))
+        for name, size in clips:
+            cad = cad_file_upload(by=designer, name=name, data=demo_gcode(*size))
+            parts.append(
+                {
+                    "name": name.removesuffix(".gcode"),
+                    "material": "PLA",
+                    "process": "fdm",
+                    "colour_hex": "#e11d48",
+                    "cad_file": cad.pk,
+                }
+            )
+        job_submit(by=designer, title=title, parts=parts)
+        self.stdout.write(f"job     {title}")
 
     def _seed_maintenance(self) -> None:
         """Cold-start history for the maintenance models (once): simulated run-to-failure mills
