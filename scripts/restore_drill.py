@@ -260,9 +260,9 @@ class Drill:
                 "INSERT INTO vendors_fabricationnode (created_at, updated_at, name, kind,"
                 " processes, materials, build_x_mm, build_y_mm, build_z_mm, precision_mm,"
                 " software_version, rated_power_kw, status, approval, approval_comment,"
-                " vendor_id, requires_confirmation) VALUES (now(), now(), %s, 'printer',"
-                " '[]', '[]', 200, 200, 200, 0.1, '1.0', 1.5, 'online', 'approved', '', %s,"
-                " false) RETURNING id",
+                " vendor_id, requires_confirmation, bed_clear_required) VALUES (now(), now(), %s,"
+                " 'printer', '[]', '[]', 200, 200, 200, 0.1, '1.0', 1.5, 'online', 'approved', '',"
+                " %s, false, false) RETURNING id",
                 (f"Node {tag}", vendor),
             ).fetchone()[0]  # type: ignore[index]
             conn.execute(

@@ -241,7 +241,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     good: 20 such and every later test waited 10 s for one and failed (CI, session 14). The test
     that takes one and does not give it back fails here, by name, instead."""
     result = yield
-    before = item.stash.get(_POOL_OTHERS, 0)
+    killed = item.get_closest_marker("kills_a_thread")
+    before = item.stash.get(_POOL_OTHERS, 0) + (killed.args[0] if killed else 0)
     if _pooled_connections_held_elsewhere(item.config) is None:
         return result
     deadline = time.monotonic() + 5  # a server thread may still be finishing its response

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from apps.users.roles import Role
@@ -30,6 +31,10 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+        # A query the test made while this loop ran kept its connection in the loop's context
+        # (asgiref's Local follows the running loop): give it back before the loop stops, or it
+        # stays out of the pool for good.
+        connections.close_all()
 
 
 def sign_in(browser: Browser, base: str, email: str):

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import kombu.pools
 import pytest
 from celery.contrib.testing.worker import start_worker
 
@@ -45,6 +46,9 @@ def _forget_connections() -> None:
         celery_app._pool.force_close_all()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    # kombu keeps producer pools per broker for the process too, over connection pools the line
+    # above may just have closed: a later test's delay() then failed "Acquire on closed pool"
+    kombu.pools.reset()
 
 
 def test_events_raised_while_the_receiver_is_down_arrive_once_in_order(fleet, live_celery):

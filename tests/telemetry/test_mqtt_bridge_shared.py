@@ -110,6 +110,7 @@ def test_two_bridges_in_a_group_share_the_messages(ready, names):
         pub.loop_stop()
 
 
+@pytest.mark.kills_a_thread(1)  # the dead bridge's network thread, with its connection
 def test_a_bridge_that_dies_loses_nothing_it_held_or_was_sent_while_away(ready, names):
     (node, token), _ = ready
     root, group, prefix = names
