@@ -3,7 +3,7 @@ from django.contrib import admin
 from apps.jobs.models import CadFile, Job, JobTemplate, Part, StatusChange
 
 
-class PartInline(admin.TabularInline):
+class PartInline(admin.TabularInline[Part, Job]):
     model = Part
     extra = 0
     fields = ["name", "material", "process", "quantity", "status", "assigned_node", "progress_pct"]
@@ -11,7 +11,7 @@ class PartInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(admin.ModelAdmin[Job]):
     list_display = ["id", "title", "owner", "organization", "priority", "status", "created_at"]
     list_filter = ["status", "priority"]
     search_fields = ["title", "owner__email"]
@@ -20,7 +20,7 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(admin.ModelAdmin):
+class StatusChangeAdmin(admin.ModelAdmin[StatusChange]):
     list_display = ["job", "part", "from_status", "to_status", "by", "reason", "at"]
     list_filter = ["to_status"]
 

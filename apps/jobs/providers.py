@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import django.dispatch
 
@@ -85,7 +85,10 @@ _work_details: list[WorkDetails] = []
 _silence_providers: list[SilenceProvider] = []
 
 
-def _register(registry: list[Any], fn: Any) -> Any:
+_F = TypeVar("_F")
+
+
+def _register(registry: list[_F], fn: _F) -> _F:
     if fn not in registry:  # ready() may run twice (tests, autoreload)
         registry.append(fn)
     return fn

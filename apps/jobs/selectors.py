@@ -59,7 +59,7 @@ def job_detail_get_for_user(
 
     from apps.jobs.models import StatusChange
 
-    lookups: list[Prefetch] = []
+    lookups: list[Prefetch[Any]] = []
     if parts:
         lookups.append(Prefetch("parts", Part.objects.select_related("assigned_node")))
     if history:

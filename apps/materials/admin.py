@@ -14,7 +14,7 @@ from apps.materials.models import (
 
 
 @admin.register(Material)
-class MaterialAdmin(admin.ModelAdmin):
+class MaterialAdmin(admin.ModelAdmin[Material]):
     list_display = [
         "name",
         "category",
@@ -30,7 +30,7 @@ class MaterialAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
-class MovementInline(admin.TabularInline):
+class MovementInline(admin.TabularInline[StockMovement, Inventory]):
     model = StockMovement
     extra = 0
     fields = ("at", "kind", "delta", "quantity_after", "part", "purchase_order", "by", "note")
@@ -42,7 +42,7 @@ class MovementInline(admin.TabularInline):
 
 
 @admin.register(Inventory)
-class InventoryAdmin(admin.ModelAdmin):
+class InventoryAdmin(admin.ModelAdmin[Inventory]):
     list_display = [
         "node",
         "material",
@@ -61,7 +61,7 @@ class InventoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Spool)
-class SpoolAdmin(admin.ModelAdmin):
+class SpoolAdmin(admin.ModelAdmin[Spool]):
     list_display = [
         "vendor",
         "material",
@@ -76,7 +76,7 @@ class SpoolAdmin(admin.ModelAdmin):
 
 
 @admin.register(PurchaseOrder)
-class PurchaseOrderAdmin(admin.ModelAdmin):
+class PurchaseOrderAdmin(admin.ModelAdmin[PurchaseOrder]):
     list_display = ["id", "inventory", "quantity", "total", "currency", "status", "origin"]
     list_filter = ["status", "origin"]
     readonly_fields = [
@@ -92,7 +92,7 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(MaterialUsage)
-class MaterialUsageAdmin(admin.ModelAdmin):
+class MaterialUsageAdmin(admin.ModelAdmin[MaterialUsage]):
     list_display = ["part", "job", "node", "material_name", "used_g", "waste_g", "source", "at"]
     list_filter = ["source", "outcome"]
     search_fields = ["material_name"]
@@ -102,7 +102,7 @@ class MaterialUsageAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(admin.ModelAdmin[StockMovement]):
     list_display = ["inventory", "kind", "delta", "quantity_after", "by", "at"]
     list_filter = ["kind"]
 

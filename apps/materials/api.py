@@ -52,7 +52,7 @@ def quantity_field(**kwargs: Any) -> Any:
 # --- Catalog ----------------------------------------------------------------------------------
 
 
-class MaterialSerializer(serializers.ModelSerializer):
+class MaterialSerializer(serializers.ModelSerializer[Material]):
     supplier_name = serializers.CharField(
         source="supplier.name", default=None, read_only=True, allow_null=True
     )
@@ -83,7 +83,7 @@ class MaterialSerializer(serializers.ModelSerializer):
         return float(grams) if grams is not None else None
 
 
-class MaterialInputSerializer(serializers.Serializer):
+class MaterialInputSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=60)
     category = serializers.ChoiceField(choices=Material.Category.choices)
     specs = serializers.JSONField(
@@ -126,7 +126,7 @@ class MaterialFilter(django_filters.FilterSet):
         fields = ["category", "q", "active", "supplier"]
 
 
-class MaterialListApi(ListAPIView):
+class MaterialListApi(ListAPIView[Material]):
     """The material catalog (filters: category as a comma list, q in the name, active,
     supplier). POST adds a material (administrators)."""
 
@@ -164,7 +164,7 @@ class MaterialDetailApi(APIView):
 # --- Stock ------------------------------------------------------------------------------------
 
 
-class ForecastSerializer(serializers.Serializer):
+class ForecastSerializer(serializers.Serializer[Any]):
     mean_daily = serializers.FloatField(help_text="Mean daily usage, in the stock's unit.")
     std_daily = serializers.FloatField()
     days_until_stockout = serializers.FloatField(
@@ -175,13 +175,13 @@ class ForecastSerializer(serializers.Serializer):
     risk = serializers.CharField(help_text="high (out within the lead time), mid, low, none.")
 
 
-class OpenOrderSerializer(serializers.Serializer):
+class OpenOrderSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     status = serializers.CharField()
     quantity = quantity_field()
 
 
-class InventorySerializer(serializers.ModelSerializer):
+class InventorySerializer(serializers.ModelSerializer[Inventory]):
     node_name = serializers.CharField(source="node.name", read_only=True)
     material_name = serializers.CharField(source="material.name", read_only=True)
     unit = serializers.CharField(source="material.unit", read_only=True)
@@ -212,25 +212,25 @@ class InventorySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    @extend_schema(responses=ForecastSerializer)  # type: ignore[misc]
+    @extend_schema(responses=ForecastSerializer)
     def get_forecast(self, inventory: Inventory) -> dict[str, Any]:
         forecasts = self.context.get("forecasts") or selectors.inventory_forecasts(
             inventories=[inventory]
         )
-        return ForecastSerializer(forecasts[inventory.pk]).data  # type: ignore[return-value]
+        return ForecastSerializer(forecasts[inventory.pk]).data
 
-    @extend_schema(responses=OpenOrderSerializer(allow_null=True))  # type: ignore[misc]
+    @extend_schema(responses=OpenOrderSerializer(allow_null=True))
     def get_open_order(self, inventory: Inventory) -> dict[str, Any] | None:
         orders = self.context.get("open_orders")
         if orders is None:
             order = selectors.open_order_for(inventory=inventory)
         else:
             order = orders.get(inventory.pk)
-        return OpenOrderSerializer(order).data if order else None  # type: ignore[return-value]
+        return OpenOrderSerializer(order).data if order else None
 
 
 def inventory_data(inventory: Inventory) -> dict[str, Any]:
-    return InventorySerializer(inventory).data  # type: ignore[return-value]
+    return InventorySerializer(inventory).data
 
 
 class InventoryFilter(django_filters.FilterSet):
@@ -252,7 +252,7 @@ class InventoryFilter(django_filters.FilterSet):
         return qs.filter(selectors.LOW_STOCK) if value else qs.exclude(selectors.LOW_STOCK)
 
 
-class SpoolSerializer(serializers.ModelSerializer):
+class SpoolSerializer(serializers.ModelSerializer[Spool]):
     material_name = serializers.CharField(source="material.name", read_only=True)
     node_name = serializers.CharField(
         source="node.name", default=None, read_only=True, allow_null=True
@@ -274,7 +274,7 @@ class SpoolSerializer(serializers.ModelSerializer):
         ]
 
 
-class SpoolListApi(ListAPIView):
+class SpoolListApi(ListAPIView[Spool]):
     """The spools of the vendors whose stock you manage: material, colour, grams left and the
     printer each is loaded on (imported from Spoolman: `manage.py spoolman_import`)."""
 
@@ -292,7 +292,7 @@ class SpoolLoadApi(APIView):
     spool: the one it held comes off (`replaced`: its id, or null). The scheduler's colour
     matching uses the change at once."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         node = serializers.IntegerField(min_value=1)
 
     class OutputSerializer(SpoolSerializer):
@@ -327,7 +327,7 @@ class SpoolUnloadApi(APIView):
         return Response(SpoolSerializer(spool).data)
 
 
-class InventoryListApi(ListAPIView):
+class InventoryListApi(ListAPIView[Inventory]):
     """Stock of the nodes whose stock you manage, with each one's forecast (filters: node,
     material, site, low=true|false, loaded). POST starts keeping stock of a material at a
     node (an opening quantity is recorded as an adjustment)."""
@@ -336,7 +336,7 @@ class InventoryListApi(ListAPIView):
     filterset_class = InventoryFilter
     ordering_fields = ["quantity", "updated_at", "last_restock_at"]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         node = serializers.IntegerField()
         material = serializers.IntegerField()
         quantity = quantity_field(min_value=0, default=0)
@@ -382,7 +382,7 @@ class InventoryDetailApi(APIView):
     """One stock with its forecast. PATCH changes its reorder figures and switches; a reorder
     point given by hand stops the daily recomputation unless reorder_point_auto is true."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         reorder_point = quantity_field(min_value=0, required=False)
         reorder_quantity = quantity_field(min_value=0, required=False)
         reorder_point_auto = serializers.BooleanField(required=False)
@@ -402,7 +402,7 @@ class InventoryDetailApi(APIView):
         return Response(inventory_data(inventory))
 
 
-class MovementSerializer(serializers.ModelSerializer):
+class MovementSerializer(serializers.ModelSerializer[StockMovement]):
     by = serializers.CharField(source="by.email", default=None, read_only=True, allow_null=True)
 
     class Meta:
@@ -424,7 +424,7 @@ class InventoryAdjustApi(APIView):
     """A correction by hand: `delta` (+/-) or the counted `quantity` (one of them) and a
     `note` saying why. Returns the stock; 400 when a decrement exceeds it."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         delta = quantity_field(required=False, allow_null=True)
         quantity = quantity_field(min_value=0, required=False, allow_null=True)
         note = serializers.CharField(max_length=300)
@@ -442,7 +442,7 @@ class InventoryAdjustApi(APIView):
 class InventoryRestockApi(APIView):
     """Material delivered outside a purchase order."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         quantity = quantity_field()
         note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
@@ -456,7 +456,7 @@ class InventoryRestockApi(APIView):
         return Response(inventory_data(inventory))
 
 
-class PurchaseOrderSerializer(serializers.ModelSerializer):
+class PurchaseOrderSerializer(serializers.ModelSerializer[PurchaseOrder]):
     node = serializers.IntegerField(source="inventory.node_id", read_only=True)
     node_name = serializers.CharField(source="inventory.node.name", read_only=True)
     material = serializers.IntegerField(source="inventory.material_id", read_only=True)
@@ -502,7 +502,7 @@ class PurchaseOrderSerializer(serializers.ModelSerializer):
 class InventoryReorderApi(APIView):
     """Order this stock now (a manual draft order): `quantity` or the reorder rule's."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         quantity = quantity_field(required=False, allow_null=True)
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -515,7 +515,7 @@ class InventoryReorderApi(APIView):
         return Response(PurchaseOrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
-class InventoryMovementsApi(ListAPIView):
+class InventoryMovementsApi(ListAPIView[StockMovement]):
     """The stock's ledger, newest first (filter: kind)."""
 
     serializer_class = MovementSerializer
@@ -546,7 +546,7 @@ class PurchaseOrderFilter(django_filters.FilterSet):
         fields = ["status", "node", "material", "origin", "supplier"]
 
 
-class PurchaseOrderListApi(ListAPIView):
+class PurchaseOrderListApi(ListAPIView[PurchaseOrder]):
     """Purchase orders of the stock you manage, newest first (filters: status as a comma
     list, node, material, origin, supplier). POST drafts a manual order of a stock."""
 
@@ -554,7 +554,7 @@ class PurchaseOrderListApi(ListAPIView):
     filterset_class = PurchaseOrderFilter
     ordering_fields = ["created_at", "total", "status"]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         inventory = serializers.IntegerField()
         quantity = quantity_field(required=False, allow_null=True)
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
@@ -594,7 +594,7 @@ class PurchaseOrderSendApi(APIView):
 class PurchaseOrderReceiveApi(APIView):
     """Sent -> received: `quantity` (the ordered one unless said) goes into stock."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         quantity = quantity_field(required=False, allow_null=True)
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -608,7 +608,7 @@ class PurchaseOrderReceiveApi(APIView):
 
 
 class PurchaseOrderCancelApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
     @extend_schema(request=InputSerializer, responses={200: PurchaseOrderSerializer})
@@ -623,7 +623,7 @@ class PurchaseOrderCancelApi(APIView):
 # --- Usage -------------------------------------------------------------------------------------
 
 
-class UsageSerializer(serializers.ModelSerializer):
+class UsageSerializer(serializers.ModelSerializer[MaterialUsage]):
     part_name = serializers.CharField(source="part.name", read_only=True)
     node_name = serializers.CharField(
         source="node.name", default=None, read_only=True, allow_null=True
@@ -666,7 +666,7 @@ class UsageFilter(django_filters.FilterSet):
         fields = ["job", "node", "material", "since", "until", "outcome"]
 
 
-class UsageListApi(ListAPIView):
+class UsageListApi(ListAPIView[MaterialUsage]):
     """Material used and wasted per finished part, newest first: on the nodes whose stock you
     manage and of the jobs you may view as their owners (filters: job, node, material,
     since/until as ISO 8601 times, outcome)."""

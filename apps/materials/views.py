@@ -227,7 +227,9 @@ def inventory_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRes
     return _render(request, "materials/inventory_detail.html", _detail_context(request, inventory))
 
 
-def _detail_page(request: AuthenticatedHttpRequest, inventory: Inventory, **forms: Any) -> Any:
+def _detail_page(
+    request: AuthenticatedHttpRequest, inventory: Inventory, **forms: Any
+) -> HttpResponse:
     context = _detail_context(request, inventory, **forms)
     return _render(request, "materials/inventory_detail.html", context, status=400)
 
@@ -488,7 +490,9 @@ def _spool_words(spool: Any) -> str:
 
 
 @login_required
-def catalog_view(request: AuthenticatedHttpRequest, form: MaterialForm | None = None) -> Any:
+def catalog_view(
+    request: AuthenticatedHttpRequest, form: MaterialForm | None = None
+) -> HttpResponse:
     category = request.GET.get("category") or ""
     if category not in Material.Category.values:
         category = ""

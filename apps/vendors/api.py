@@ -52,7 +52,7 @@ PRIVATE_NOTE = (
 )
 
 
-class NodeSerializer(serializers.ModelSerializer):
+class NodeSerializer(serializers.ModelSerializer[FabricationNode]):
     """A node as its caller may see it: private details are null for everyone but the node's
     vendor company, its site's operators and admins (apps.vendors.selectors)."""
 
@@ -132,7 +132,7 @@ class NodeSerializer(serializers.ModelSerializer):
         return data
 
 
-class NodeWriteSerializer(serializers.ModelSerializer):
+class NodeWriteSerializer(serializers.ModelSerializer[FabricationNode]):
     processes = serializers.ListField(
         child=serializers.CharField(max_length=40),
         max_length=30,
@@ -173,7 +173,7 @@ class NodeWriteSerializer(serializers.ModelSerializer):
         validators: list[Any] = []  # uniqueness per vendor is the service's (409)
 
 
-class NodeListApi(ListAPIView):
+class NodeListApi(ListAPIView[FabricationNode]):
     """List the nodes you may see (filters: kind, status, approval, vendor) or register one."""
 
     serializer_class = NodeSerializer
@@ -229,7 +229,7 @@ class NodeDetailApi(APIView):
 
 
 class NodeTransitionApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         to = serializers.ChoiceField(choices=FabricationNode.Status.choices)
         reason = serializers.CharField(max_length=500)
 
@@ -242,7 +242,7 @@ class NodeTransitionApi(APIView):
         return Response(NodeSerializer(node, context={"request": request}).data)
 
 
-class StatusChangeSerializer(serializers.ModelSerializer):
+class StatusChangeSerializer(serializers.ModelSerializer[NodeStatusChange]):
     """Who changed the status and why are private details of the node (null for others)."""
 
     # The registration entry has no previous status: "" (declared, so the enum holds it).
@@ -276,7 +276,7 @@ class NodeBedClearApi(APIView):
         return Response(NodeSerializer(node, context={"request": request}).data)
 
 
-class NodeStatusLogApi(ListAPIView):
+class NodeStatusLogApi(ListAPIView[NodeStatusChange]):
     serializer_class = StatusChangeSerializer
     filter_backends: list[Any] = []
     private_details = False
@@ -299,7 +299,7 @@ class NodeApprovalApi(APIView):
 
     permission_classes = [action_required(Action.SYSTEM_ADMIN)]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         approve = serializers.BooleanField()
         comment = serializers.CharField(
             required=False, allow_blank=True, max_length=2000, default=""
@@ -314,7 +314,7 @@ class NodeApprovalApi(APIView):
         return Response(NodeSerializer(node, context={"request": request}).data)
 
 
-class PendingNodeListApi(ListAPIView):
+class PendingNodeListApi(ListAPIView[FabricationNode]):
     serializer_class = NodeSerializer
     permission_classes = [action_required(Action.SYSTEM_ADMIN)]
     filter_backends: list[Any] = []
@@ -323,7 +323,7 @@ class PendingNodeListApi(ListAPIView):
         return pending_node_list()
 
 
-class ConfigSerializer(serializers.ModelSerializer):
+class ConfigSerializer(serializers.ModelSerializer[NodeConfigProfile]):
     author_email = serializers.CharField(
         source="author.email", default=None, read_only=True, allow_null=True
     )
@@ -334,7 +334,7 @@ class ConfigSerializer(serializers.ModelSerializer):
 
 
 class NodeConfigListApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         config = serializers.JSONField()
         message = serializers.CharField(
             required=False, allow_blank=True, max_length=300, default=""
@@ -404,7 +404,7 @@ class NodeConfigRollbackApi(APIView):
         return Response(ConfigSerializer(profile).data, status=status.HTTP_201_CREATED)
 
 
-class CredentialSerializer(serializers.ModelSerializer):
+class CredentialSerializer(serializers.ModelSerializer[DeviceCredential]):
     active = serializers.BooleanField(source="is_active", read_only=True)
 
     class Meta:
@@ -413,7 +413,7 @@ class CredentialSerializer(serializers.ModelSerializer):
 
 
 class NodeCredentialListApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         label = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")  # type: ignore[assignment]
 
     def _node(self, request: AuthenticatedRequest, pk: int) -> FabricationNode:
@@ -461,7 +461,7 @@ class NodeCredentialRevokeApi(APIView):
         return Response(CredentialSerializer(credential).data)
 
 
-class VendorProfileSerializer(serializers.ModelSerializer):
+class VendorProfileSerializer(serializers.ModelSerializer[VendorProfile]):
     organization_name = serializers.CharField(source="organization.name", read_only=True)
     certifications = serializers.ListField(
         child=serializers.CharField(max_length=100), max_length=50, required=False
@@ -508,7 +508,7 @@ class VendorProfileApi(APIView):
 class VendorVerifyApi(APIView):
     permission_classes = [action_required(Action.SYSTEM_ADMIN)]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         verified = serializers.BooleanField()
 
     @extend_schema(request=InputSerializer, responses={200: VendorProfileSerializer})

@@ -21,7 +21,7 @@ class CommaListField(forms.CharField):
         return ", ".join(value) if isinstance(value, list) else value
 
 
-class NodeForm(forms.ModelForm):
+class NodeForm(forms.ModelForm[FabricationNode]):
     processes = forms.MultipleChoiceField(
         choices=catalog.process_choices(),
         widget=forms.CheckboxSelectMultiple,
@@ -168,7 +168,7 @@ class DecisionForm(forms.Form):
     )
 
 
-class VendorProfileForm(forms.ModelForm):
+class VendorProfileForm(forms.ModelForm[VendorProfile]):
     certifications = CommaListField(
         required=False, help_text="Comma-separated, e.g. ISO 9001, AS9100"
     )
@@ -255,13 +255,14 @@ class RolloutForm(forms.Form):
         return sizes
 
     def clean_vendor(self) -> Organization:
-        vendor = self.cleaned_data.get("vendor")
+        vendor: Organization | None = self.cleaned_data.get("vendor")
         if vendor is None:
             raise forms.ValidationError("Say whose gateways the rollout is for.")
         return vendor
 
     def chosen_vendor(self) -> Organization:
-        return self.only_vendor or self.cleaned_data["vendor"]
+        chosen: Organization = self.only_vendor or self.cleaned_data["vendor"]
+        return chosen
 
     def forwarding(self) -> dict[str, Any]:
         """The settings filled in; whole numbers where the setting takes them."""

@@ -76,7 +76,7 @@ from apps.vendors.selectors import (
 MAX_HEALTH_NODES = 1000
 
 
-class GatewaySerializer(serializers.ModelSerializer):
+class GatewaySerializer(serializers.ModelSerializer[Gateway]):
     vendor_name = serializers.CharField(source="vendor.name", read_only=True)
     nodes = serializers.SerializerMethodField()
     online = serializers.SerializerMethodField()
@@ -108,7 +108,7 @@ class GatewaySerializer(serializers.ModelSerializer):
         return gateway_is_online(gateway, now=timezone.now())
 
 
-class GatewayWriteSerializer(serializers.Serializer):
+class GatewayWriteSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=120)
     site = serializers.PrimaryKeyRelatedField(
         queryset=Organization.objects.filter(kind=Organization.Kind.OPERATOR_SITE),
@@ -124,7 +124,7 @@ class GatewayWriteSerializer(serializers.Serializer):
     )
 
 
-class GatewayListApi(ListAPIView):
+class GatewayListApi(ListAPIView[Gateway]):
     """The gateways you may see (admins all, vendors their own, operators those at their sites);
     POST registers one for your vendor company."""
 
@@ -190,7 +190,7 @@ class GatewayConfigPreviewApi(APIView):
         return Response({"version": current.version, **current.document})
 
 
-class GatewayCredentialSerializer(serializers.ModelSerializer):
+class GatewayCredentialSerializer(serializers.ModelSerializer[GatewayCredential]):
     active = serializers.BooleanField(source="is_active", read_only=True)
 
     class Meta:
@@ -303,7 +303,7 @@ class GatewayNodeTokenApi(_GatewayBase):
         return Response({"node": node_id, "token": token}, status=status.HTTP_201_CREATED)
 
 
-class NodeHealthSerializer(serializers.Serializer):
+class NodeHealthSerializer(serializers.Serializer[Any]):
     buffered = serializers.IntegerField(min_value=0)
     last_upload = serializers.DateTimeField(allow_null=True)
     source_errors = serializers.IntegerField(min_value=0)
@@ -316,7 +316,7 @@ class GatewayStatusApi(_GatewayBase):
     none yet), why the last one failed to apply ("" when it applied), and per node its buffer
     depth, last successful upload and source errors."""
 
-    class GatewayStatusSerializer(serializers.Serializer):
+    class GatewayStatusSerializer(serializers.Serializer[Any]):
         applied_version = serializers.IntegerField(min_value=1, allow_null=True)
         error = serializers.CharField(allow_blank=True, max_length=2000, required=False, default="")
         software_version = serializers.CharField(
@@ -365,7 +365,7 @@ class GatewayStatusApi(_GatewayBase):
 # --- Remote commands -------------------------------------------------------------------------
 
 
-class NodeCommandSerializer(serializers.ModelSerializer):
+class NodeCommandSerializer(serializers.ModelSerializer[NodeCommand]):
     issued_by_email = serializers.CharField(
         source="issued_by.email", default=None, read_only=True, allow_null=True
     )
@@ -392,7 +392,7 @@ class NodeCommandListApi(APIView):
     """A machine's remote commands and their outcomes (those who see its private details), or
     POST one (the role matrix's node_command, within what its device map allows)."""
 
-    class NodeCommandInputSerializer(serializers.Serializer):
+    class NodeCommandInputSerializer(serializers.Serializer[Any]):
         kind = serializers.ChoiceField(choices=NodeCommand.Kind.choices)
         setpoint = serializers.CharField(max_length=60, required=False, default="")
         value = serializers.FloatField(required=False, allow_null=True, default=None)
@@ -419,7 +419,7 @@ class NodeCommandListApi(APIView):
         return Response(NodeCommandSerializer(command).data, status=status.HTTP_201_CREATED)
 
 
-class GatewayCommandSerializer(serializers.ModelSerializer):
+class GatewayCommandSerializer(serializers.ModelSerializer[NodeCommand]):
     class Meta:
         model = NodeCommand
         fields = ["id", "node", "kind", "setpoint", "value", "expires_at"]
@@ -436,7 +436,7 @@ class GatewayCommandTakeApi(_GatewayBase):
 
 
 class GatewayCommandAckApi(_GatewayBase):
-    class GatewayCommandAckSerializer(serializers.Serializer):
+    class GatewayCommandAckSerializer(serializers.Serializer[Any]):
         ok = serializers.BooleanField()
         outcome = serializers.CharField(max_length=500, allow_blank=True)
 
@@ -453,7 +453,7 @@ class GatewayCommandAckApi(_GatewayBase):
 # --- Rollouts --------------------------------------------------------------------------------
 
 
-class RolloutTargetSerializer(serializers.ModelSerializer):
+class RolloutTargetSerializer(serializers.ModelSerializer[RolloutTarget]):
     gateway_name = serializers.CharField(source="gateway.name", read_only=True)
 
     class Meta:
@@ -461,7 +461,7 @@ class RolloutTargetSerializer(serializers.ModelSerializer):
         fields = ["gateway", "gateway_name", "wave", "state", "version", "error", "updated_at"]
 
 
-class RolloutSerializer(serializers.ModelSerializer):
+class RolloutSerializer(serializers.ModelSerializer[Rollout]):
     targets = RolloutTargetSerializer(many=True, read_only=True)
 
     class Meta:
@@ -483,13 +483,13 @@ class RolloutSerializer(serializers.ModelSerializer):
         ]
 
 
-class RolloutListApi(ListAPIView):
+class RolloutListApi(ListAPIView[Rollout]):
     """Your vendors' rollouts (admins: all), or POST one: it starts at once with its first wave."""
 
     serializer_class = RolloutSerializer
     filter_backends: list[Any] = []
 
-    class RolloutStartSerializer(serializers.Serializer):
+    class RolloutStartSerializer(serializers.Serializer[Any]):
         name = serializers.CharField(max_length=120)
         vendor = serializers.PrimaryKeyRelatedField(
             queryset=Organization.objects.filter(kind=Organization.Kind.VENDOR), required=False

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class DeviceTokenScheme(OpenApiAuthenticationExtension):
+class DeviceTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "apps.vendors.authentication.DeviceTokenAuthentication"
     name = "deviceToken"
 
@@ -18,7 +18,7 @@ class DeviceTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
-class GatewayTokenScheme(OpenApiAuthenticationExtension):
+class GatewayTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "apps.vendors.authentication.GatewayTokenAuthentication"
     name = "gatewayToken"
 

@@ -43,7 +43,7 @@ from apps.users.types import AuthenticatedRequest
 from apps.vendors import catalog
 
 
-class CadFileSerializer(serializers.ModelSerializer):
+class CadFileSerializer(serializers.ModelSerializer[CadFile]):
     class Meta:
         model = CadFile
         fields = [
@@ -63,7 +63,7 @@ class CadFileSerializer(serializers.ModelSerializer):
         ]
 
 
-class PartInputSerializer(serializers.Serializer):
+class PartInputSerializer(serializers.Serializer[Any]):
     name = model_serializer_field(Part, "name", required=False)
     material = serializers.CharField(
         max_length=60,
@@ -92,11 +92,11 @@ class PartInputSerializer(serializers.Serializer):
     cad_file = serializers.IntegerField(required=False, help_text="id of an upload of yours")
 
 
-class PartsInputSerializer(serializers.Serializer):
+class PartsInputSerializer(serializers.Serializer[Any]):
     parts = PartInputSerializer(many=True, allow_empty=False, max_length=200)  # type: ignore[call-arg]
 
 
-class JobRunInputSerializer(serializers.Serializer):
+class JobRunInputSerializer(serializers.Serializer[Any]):
     """How urgently and when a new job runs (the Job model's fields): what submitting a job,
     its estimate and a job from a bought template share."""
 
@@ -125,7 +125,7 @@ class JobInputSerializer(EstimateInputSerializer):
     metadata = serializers.JSONField(required=False)
 
 
-class PartSerializer(serializers.ModelSerializer):
+class PartSerializer(serializers.ModelSerializer[Part]):
     assigned_node_name = serializers.CharField(
         source="assigned_node.name", read_only=True, default=None, allow_null=True
     )
@@ -164,7 +164,7 @@ class PartSerializer(serializers.ModelSerializer):
         ]
 
 
-class JobStatusChangeSerializer(serializers.ModelSerializer):
+class JobStatusChangeSerializer(serializers.ModelSerializer[StatusChange]):
     by = serializers.CharField(source="by.email", default=None, read_only=True, allow_null=True)
 
     class Meta:
@@ -172,7 +172,7 @@ class JobStatusChangeSerializer(serializers.ModelSerializer):
         fields = ["part", "from_status", "to_status", "by", "reason", "at"]
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(serializers.ModelSerializer[Job]):
     owner = serializers.CharField(source="owner.email", read_only=True)
     organization_name = serializers.CharField(source="organization.name", read_only=True)
     parts_total = serializers.SerializerMethodField()
@@ -207,7 +207,7 @@ class JobSerializer(serializers.ModelSerializer):
         return int(counted) if counted is not None else job.parts.count()
 
 
-class JobDetailSerializer(FlexFieldsSerializerMixin, JobSerializer):
+class JobDetailSerializer(FlexFieldsSerializerMixin, JobSerializer):  # type: ignore[misc]
     """A job with its parts and history; `?fields=id,status,parts_total` keeps only those
     top-level fields, `?omit=history` leaves fields out (a status poll need not carry the
     whole history)."""
@@ -245,7 +245,7 @@ class CadUploadApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
     permission_classes = [action_required(Action.JOB_CREATE)]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         file = serializers.FileField()
         size_x_mm = serializers.FloatField(min_value=0.01, max_value=10000, required=False)
         size_y_mm = serializers.FloatField(min_value=0.01, max_value=10000, required=False)
@@ -261,7 +261,7 @@ class CadUploadApi(APIView):
             by=request.user,
             name=upload.name,
             data=upload.read(),
-            declared_mm=declared if all(v is not None for v in declared) else None,  # type: ignore[arg-type]
+            declared_mm=declared if all(v is not None for v in declared) else None,
         )
         return Response(CadFileSerializer(cad).data, status=status.HTTP_201_CREATED)
 
@@ -284,7 +284,7 @@ class JobEstimateApi(APIView):
         return Response(job_estimate_preview(by=request.user, parts=parts, **fields))
 
 
-class JobListApi(ListAPIView):
+class JobListApi(ListAPIView[Job]):
     """Jobs you may see (filters: status (repeatable), priority, priority_min, organization,
     search, created_after; ordering: created_at, priority, deadline), or submit one."""
 
@@ -357,7 +357,7 @@ class JobDetailApi(APIView):
 
 
 class JobCancelApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         reason = serializers.CharField(max_length=500)
 
     @extend_schema(request=InputSerializer, responses={200: JobDetailSerializer})
@@ -370,7 +370,7 @@ class JobCancelApi(APIView):
 
 
 class JobPriorityApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         priority = serializers.IntegerField(min_value=1, max_value=10)
 
     @extend_schema(request=InputSerializer, responses={200: JobSerializer})

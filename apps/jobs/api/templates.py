@@ -30,7 +30,7 @@ from apps.users.roles import Action
 from apps.users.types import AuthenticatedRequest
 
 
-class TemplateSerializer(serializers.ModelSerializer):
+class TemplateSerializer(serializers.ModelSerializer[JobTemplate]):
     owner = serializers.CharField(source="owner.email", read_only=True)
 
     class Meta:
@@ -47,7 +47,7 @@ class TemplateSerializer(serializers.ModelSerializer):
         ]
 
 
-class TemplateListApi(ListAPIView):
+class TemplateListApi(ListAPIView[JobTemplate]):
     """Templates of your organizations, or save one: `parts` as for a job, `parameters`
     {"scale": {"min", "max", "default"}, "quantity": {...}} (sizes scale, quantities multiply)."""
 
@@ -96,7 +96,7 @@ class JobSaveTemplateApi(APIView):
 
     permission_classes = [action_required(Action.JOB_CREATE)]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         max_scale = serializers.FloatField(min_value=1, max_value=100, default=2.0)
@@ -116,7 +116,7 @@ class TemplateInstantiateApi(APIView):
 
     permission_classes = [action_required(Action.JOB_CREATE)]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         parameters = serializers.DictField(required=False, default=dict)
         title = model_serializer_field(Job, "title", required=False)
         priority = model_serializer_field(Job, "priority")

@@ -61,7 +61,7 @@ class VendorPartFilter(django_filters.FilterSet):
         return queryset.filter(**awaiting) if value else queryset.exclude(**awaiting)
 
 
-class VendorPartListApi(ListAPIView):
+class VendorPartListApi(ListAPIView[Part]):
     """Parts placed on your nodes (filters: status (repeatable), node, awaiting_confirmation;
     ordering: created_at, status)."""
 
@@ -94,7 +94,7 @@ class VendorPartDeclineApi(APIView):
 
     permission_classes = [action_required(Action.NODE_MANAGE)]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         reason = serializers.CharField(max_length=400)
 
     @extend_schema(request=InputSerializer, responses={200: VendorPartSerializer})

@@ -31,7 +31,7 @@ from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_bed_clear
 
 
-class WorkPartSerializer(serializers.ModelSerializer):
+class WorkPartSerializer(serializers.ModelSerializer[Part]):
     job_title = serializers.CharField(source="job.title", read_only=True)
     priority = serializers.IntegerField(source="job.priority", read_only=True)
     cad_url = serializers.SerializerMethodField()
@@ -188,7 +188,7 @@ class WorkBedClearApi(_WorkBase):
 
 
 class WorkProgressApi(_WorkBase):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         progress_pct = serializers.FloatField(min_value=0, max_value=100)
 
     @extend_schema(request=InputSerializer, responses={200: WorkPartSerializer})
@@ -199,7 +199,7 @@ class WorkProgressApi(_WorkBase):
         return Response(_work_part(part))
 
 
-class UsageReportSerializer(serializers.Serializer):
+class UsageReportSerializer(serializers.Serializer[Any]):
     material_used_g = serializers.FloatField(
         min_value=0, required=False, help_text="material the part took, scrap included"
     )
@@ -208,7 +208,7 @@ class UsageReportSerializer(serializers.Serializer):
 
 
 class WorkCompleteApi(_WorkBase):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         quality_score = serializers.FloatField(min_value=0, max_value=1)
         report = UsageReportSerializer(
             required=False, help_text="what the node measured; the estimate fills the rest"
@@ -223,7 +223,7 @@ class WorkCompleteApi(_WorkBase):
 
 
 class WorkFailApi(_WorkBase):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         reason = serializers.CharField(max_length=500)
         machine_fault = serializers.BooleanField(
             default=False, help_text="the machine broke, not the part: make it elsewhere"
