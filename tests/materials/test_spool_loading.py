@@ -173,3 +173,22 @@ def test_the_spools_page_lists_and_loads(fleet, shop):
         "Not loaded: node: Mill-A is a cnc mill"
         in client.get("/materials/spools/").content.decode()
     )
+
+
+@pytest.mark.parametrize("node", ["12abc", "\x00", None, 1.5, [1]])
+def test_a_poison_node_id_is_a_400_that_names_the_field(fleet, shop, node):
+    response = jwt_client(fleet["vendor"]).post(
+        f"/api/v1/materials/spools/{shop['green'].pk}/load/", {"node": node}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert "node" in response.json()["error"]["details"]
+    assert Spool.objects.get(pk=shop["green"].pk).node_id is None
+
+
+def test_a_node_id_past_any_database_integer_is_simply_not_found(fleet, shop):
+    response = jwt_client(fleet["vendor"]).post(
+        f"/api/v1/materials/spools/{shop['green'].pk}/load/", {"node": 10**30}, format="json"
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert Spool.objects.get(pk=shop["green"].pk).node_id is None
