@@ -6,10 +6,12 @@ gateway runs them in a thread."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -108,6 +110,34 @@ class PlatformLink:
 
     def acknowledge(self, command: int, *, ok: bool, outcome: str) -> None:
         self.call("POST", f"commands/{command}/ack/", {"ok": ok, "outcome": outcome[:500]})
+
+    def download(self, path: str, destination: Path, *, max_bytes: int) -> tuple[str, int]:
+        """Stream the file at `path` (relative to the gateway API) into `destination`, at most
+        `max_bytes` of it: its SHA-256 (hex) and size. A longer file stops the download at the
+        first byte past the limit (the size returned then exceeds `max_bytes`)."""
+        request = urllib.request.Request(self.base_url + path, method="GET")
+        request.add_header("Authorization", f"Gateway {self.token}")
+        # the file, or the platform's JSON error
+        request.add_header("Accept", "application/octet-stream, application/json")
+        digest, size = hashlib.sha256(), 0
+        try:
+            with (
+                urllib.request.urlopen(request, timeout=self.timeout) as response,
+                open(destination, "wb") as out,
+            ):
+                while size <= max_bytes and (chunk := response.read(1 << 16)):
+                    size += len(chunk)
+                    digest.update(chunk)
+                    out.write(chunk)
+        except urllib.error.HTTPError as exc:
+            message = _error_message(exc.read(64 * 1024))
+            exc.close()
+            if exc.code >= 500 or exc.code == 429:
+                raise PlatformUnavailable(f"HTTP {exc.code}: {message}") from None
+            raise PlatformRefused(exc.code, message) from None
+        except (OSError, TimeoutError) as exc:
+            raise PlatformUnavailable(str(exc)) from exc
+        return digest.hexdigest(), size
 
 
 def _error_message(raw: bytes) -> str:

@@ -611,17 +611,23 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("asyncua").setLevel(logging.WARNING)  # it logs every read at INFO
-    runner: Any
     if args.platform:
+        from edge import software
         from edge.control import PlatformLink
-        from edge.managed import ManagedGateway
+        from edge.managed import ManagedGateway, SwitchSoftware
 
+        software.launch(args.state_dir)  # on to the current software version, if not this one
         runner = ManagedGateway(PlatformLink(args.platform, args.token), args.state_dir)
-    else:
-        with open(args.config, encoding="utf-8") as handle:
-            runner = from_config(yaml.safe_load(handle))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_until_terminated(runner.run()))
+        except SwitchSoftware:  # installed and self-tested: its first trial start
+            software.launch(args.state_dir)
+        return
+    with open(args.config, encoding="utf-8") as handle:
+        gateway = from_config(yaml.safe_load(handle))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_until_terminated(runner.run()))
+        asyncio.run(_until_terminated(gateway.run()))
 
 
 async def _until_terminated(main: Coroutine[Any, Any, None]) -> None:

@@ -37,9 +37,11 @@ from typing import Any
 from edge.commands import COMMAND_TIMEOUT_S, CommandFailed, execute
 from edge.control import PlatformLink, PlatformRefused, PlatformUnavailable
 from edge.gateway import Gateway, from_config
+from edge.software import SoftwareRefused, SoftwareStore, installed_version, release_from
+from edge.software import software_version as running_software
 
 logger = logging.getLogger("edge.managed")
-SOFTWARE_VERSION = "imewe-edge/1"
+SOFTWARE_VERSION = running_software()
 DOCUMENT_FORMAT = 1
 DEFAULT_POLL_S = 10.0
 DEFAULT_PROBATION_S = 3.0
@@ -50,6 +52,15 @@ FORWARDING_KEYS = ("forward_every_s", "max_silence_s", "min_urgent_gap_s", "dead
 
 class ConfigRefused(Exception):
     """This configuration cannot run here; the message says why."""
+
+
+class SwitchSoftware(Exception):
+    """A new software version is installed and on trial: leave the loop (buffers closed) and
+    start it in place of this process (edge/software.py)."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(version)
+        self.version = version
 
 
 def check_document(document: Any) -> int:
@@ -143,6 +154,7 @@ class ManagedGateway:
         self.refused_version: int | None = None
         self.etag: str | None = None
         self.tokens: dict[int, str] = self._load_tokens()
+        self.software = SoftwareStore(self.state_dir)
 
     # --- state on disk ---------------------------------------------------------------------
 
@@ -197,9 +209,13 @@ class ManagedGateway:
 
     async def apply(self, document: dict[str, Any], *, save: bool = True) -> bool:
         """Run `document` instead of the current configuration, or keep the current one and say
-        why not. PlatformUnavailable (a token could not be fetched) leaves all as it was."""
+        why not. PlatformUnavailable (a token could not be fetched) leaves all as it was. The
+        last good one from disk (`save=False`) runs on whatever software launch() chose: the
+        platform sees from the reported software version whether that is the one it names."""
         try:
             version = check_document(document)
+            if save:
+                await self._software(document)
             await self._ensure_tokens(document)
             gateway = self.build(document)
         except ConfigRefused as exc:
@@ -225,6 +241,28 @@ class ManagedGateway:
                 logger.error("Configuration %s", self.apply_error)
         logger.info("Configuration version %s applied (%d devices)", version, len(gateway.devices))
         return True
+
+    async def _software(self, document: Mapping[str, Any]) -> None:
+        """A document that names another software version is applied by that version: install
+        it and raise SwitchSoftware, or ConfigRefused saying why it cannot run here."""
+        if document.get("software") is None:
+            return
+        try:
+            release = release_from(document["software"])
+        except SoftwareRefused as exc:
+            raise ConfigRefused(str(exc)) from None
+        if release.version == installed_version():
+            return
+        given_up = self.software.refusal(release.version)
+        if given_up:
+            raise ConfigRefused(f"software {release.version} was given up here: {given_up}")
+        try:
+            await asyncio.to_thread(self.software.prepare, release, self.link)
+        except SoftwareRefused as exc:
+            raise ConfigRefused(f"software {release.version}: {exc}") from None
+        except PlatformRefused as exc:
+            raise ConfigRefused(f"software {release.version}: download refused: {exc}") from None
+        raise SwitchSoftware(release.version)
 
     def _refuse(self, version: Any, reason: str) -> None:
         self.refused_version = version if isinstance(version, int) else None
@@ -278,8 +316,12 @@ class ManagedGateway:
             logger.error("The platform refused the configuration pull: %s", exc)
         await self._supervise()
         await self._commands()
-        with contextlib.suppress(PlatformUnavailable, PlatformRefused):
+        try:
             await asyncio.to_thread(self.link.report, self.status())
+        except (PlatformUnavailable, PlatformRefused):
+            return
+        if self.applied_version is not None:  # a version on trial has proved itself
+            await asyncio.to_thread(self.software.confirm)
 
     async def _commands(self) -> None:
         """Apply the platform's pending commands, one at a time in the order given, each

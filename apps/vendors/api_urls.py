@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.vendors import api, gateway_api
+from apps.vendors import api, gateway_api, rollout_api
 
 urlpatterns = [
     path("nodes/", api.NodeListApi.as_view(), name="node-list"),
@@ -62,14 +62,20 @@ urlpatterns = [
         gateway_api.GatewayCommandAckApi.as_view(),
         name="gateway-command-ack",
     ),
-    path("rollouts/", gateway_api.RolloutListApi.as_view(), name="rollout-list"),
-    path("rollouts/<int:pk>/", gateway_api.RolloutDetailApi.as_view(), name="rollout-detail"),
-    path("rollouts/<int:pk>/pause/", gateway_api.RolloutPauseApi.as_view(), name="rollout-pause"),
     path(
-        "rollouts/<int:pk>/resume/", gateway_api.RolloutResumeApi.as_view(), name="rollout-resume"
+        "gateway/software/<int:pk>/",
+        rollout_api.GatewaySoftwareApi.as_view(),
+        name="gateway-software",
+    ),
+    path("gateway-releases/", rollout_api.EdgeReleaseListApi.as_view(), name="edge-release-list"),
+    path("rollouts/", rollout_api.RolloutListApi.as_view(), name="rollout-list"),
+    path("rollouts/<int:pk>/", rollout_api.RolloutDetailApi.as_view(), name="rollout-detail"),
+    path("rollouts/<int:pk>/pause/", rollout_api.RolloutPauseApi.as_view(), name="rollout-pause"),
+    path(
+        "rollouts/<int:pk>/resume/", rollout_api.RolloutResumeApi.as_view(), name="rollout-resume"
     ),
     path(
-        "rollouts/<int:pk>/cancel/", gateway_api.RolloutCancelApi.as_view(), name="rollout-cancel"
+        "rollouts/<int:pk>/cancel/", rollout_api.RolloutCancelApi.as_view(), name="rollout-cancel"
     ),
     path(
         "nodes/<int:pk>/commands/", gateway_api.NodeCommandListApi.as_view(), name="node-commands"

@@ -7,7 +7,7 @@ from django import forms
 
 from apps.users.models import Organization
 from apps.vendors import catalog, node_settings
-from apps.vendors.models import FabricationNode, VendorProfile
+from apps.vendors.models import EdgeRelease, FabricationNode, VendorProfile
 
 
 class CommaListField(forms.CharField):
@@ -197,10 +197,19 @@ FORWARDING_LABELS = {
 
 
 class RolloutForm(forms.Form):
-    """A rollout: which gateways, in which waves, when to move on or stop, and the settings it
-    ships (leave a setting empty to leave it as each gateway has it)."""
+    """A rollout: which gateways, in which waves, when to move on or stop, and what it ships: a
+    gateway software release, settings (leave a setting empty to leave it as each gateway has
+    it), or both."""
 
     name = forms.CharField(max_length=120)
+    release = forms.ModelChoiceField(
+        queryset=EdgeRelease.objects.all(),
+        required=False,
+        label="Gateway software",
+        empty_label="Keep each gateway's software",
+        help_text="A release is checked by its SHA-256, installed, self-tested and started on "
+        "trial; a gateway it does not start on goes back to its old software.",
+    )
     vendor = forms.ModelChoiceField(
         queryset=Organization.objects.none(), required=False, empty_label="Choose the vendor"
     )

@@ -48,8 +48,6 @@ from apps.vendors.models import (
     Gateway,
     GatewayCredential,
     NodeCommand,
-    Rollout,
-    RolloutTarget,
 )
 from apps.vendors.node_commands import (
     DEFAULT_TTL_S,
@@ -59,13 +57,8 @@ from apps.vendors.node_commands import (
     node_command_list,
 )
 from apps.vendors.rollouts import (
-    rollout_cancel,
     rollout_gateway_pulled,
     rollout_gateway_reported,
-    rollout_list,
-    rollout_pause,
-    rollout_resume,
-    rollout_start,
 )
 from apps.vendors.selectors import (
     node_get_for_user,
@@ -448,113 +441,3 @@ class GatewayCommandAckApi(_GatewayBase):
             gateway=self.gateway(request), command_id=command_id, **data.validated_data
         )
         return Response(GatewayCommandSerializer(command).data)
-
-
-# --- Rollouts --------------------------------------------------------------------------------
-
-
-class RolloutTargetSerializer(serializers.ModelSerializer[RolloutTarget]):
-    gateway_name = serializers.CharField(source="gateway.name", read_only=True)
-
-    class Meta:
-        model = RolloutTarget
-        fields = ["gateway", "gateway_name", "wave", "state", "version", "error", "updated_at"]
-
-
-class RolloutSerializer(serializers.ModelSerializer[Rollout]):
-    targets = RolloutTargetSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Rollout
-        fields = [
-            "id",
-            "name",
-            "vendor",
-            "forwarding",
-            "target_site",
-            "target_tags",
-            "wave_sizes",
-            "success_threshold_pct",
-            "error_threshold_pct",
-            "current_wave",
-            "status",
-            "created_at",
-            "targets",
-        ]
-
-
-class RolloutListApi(ListAPIView[Rollout]):
-    """Your vendors' rollouts (admins: all), or POST one: it starts at once with its first wave."""
-
-    serializer_class = RolloutSerializer
-    filter_backends: list[Any] = []
-
-    class RolloutStartSerializer(serializers.Serializer[Any]):
-        name = serializers.CharField(max_length=120)
-        vendor = serializers.PrimaryKeyRelatedField(
-            queryset=Organization.objects.filter(kind=Organization.Kind.VENDOR), required=False
-        )
-        forwarding = serializers.DictField()
-        site = serializers.PrimaryKeyRelatedField(
-            queryset=Organization.objects.filter(kind=Organization.Kind.OPERATOR_SITE),
-            required=False,
-            allow_null=True,
-        )
-        tags = serializers.ListField(
-            child=serializers.CharField(max_length=40), max_length=20, required=False
-        )
-        wave_sizes = serializers.ListField(child=serializers.IntegerField(), max_length=20)
-        success_threshold_pct = serializers.IntegerField()
-        error_threshold_pct = serializers.IntegerField()
-
-    def get_queryset(self) -> Any:
-        if getattr(self, "swagger_fake_view", False):
-            return Rollout.objects.none()
-        return rollout_list(user=self.request.user).prefetch_related("targets__gateway")  # type: ignore[arg-type]
-
-    @extend_schema(request=RolloutStartSerializer, responses={201: RolloutSerializer})
-    def post(self, request: AuthenticatedRequest) -> Response:
-        data = self.RolloutStartSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
-        vendor = fields.pop("vendor", None)
-        if vendor is None:
-            vendors = list(vendor_organizations_for(user=request.user)[:2])
-            if len(vendors) != 1:
-                raise exceptions.ValidationError({"vendor": "Say whose gateways to roll out to."})
-            vendor = vendors[0]
-        rollout = rollout_start(by=request.user, vendor=vendor, **fields)
-        return Response(RolloutSerializer(rollout).data, status=status.HTTP_201_CREATED)
-
-
-class RolloutDetailApi(APIView):
-    @extend_schema(responses={200: RolloutSerializer})
-    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
-        rollout = get_object_or_404(rollout_list(user=request.user), pk=pk)
-        return Response(RolloutSerializer(rollout).data)
-
-
-class _RolloutActionApi(APIView):
-    act: Any = None
-
-    @extend_schema(request=None, responses={200: RolloutSerializer})
-    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
-        rollout = get_object_or_404(rollout_list(user=request.user), pk=pk)
-        rollout = type(self).act(rollout=rollout, by=request.user)
-        return Response(RolloutSerializer(Rollout.objects.get(pk=rollout.pk)).data)
-
-
-class RolloutPauseApi(_RolloutActionApi):
-    """Hold the next wave (reports still move the gateways' states)."""
-
-    act = staticmethod(rollout_pause)
-
-
-class RolloutResumeApi(_RolloutActionApi):
-    act = staticmethod(rollout_resume)
-
-
-class RolloutCancelApi(_RolloutActionApi):
-    """End the rollout; later waves are never started."""
-
-    act = staticmethod(rollout_cancel)

@@ -126,9 +126,11 @@ def document_body(
     name: str,
     forwarding: dict[str, Any],
     nodes: list[tuple[int, str, str, dict[str, Any] | None]],
+    software: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The document without its version. `nodes`: (id, name, why it cannot be served or "",
-    its current configuration or None), in a stable order."""
+    its current configuration or None), in a stable order. `software`: the gateway software
+    release it must run (apps/vendors/edge_releases.release_spec), or None for any."""
     devices: list[dict[str, Any]] = []
     unconfigured: list[dict[str, Any]] = []
     for node_id, node_name, refusal, config in nodes:
@@ -138,13 +140,16 @@ def document_body(
             continue
         assert config is not None
         devices.append({**config["edge"], "node": node_id, "name": node_name})
-    return {
+    body: dict[str, Any] = {
         "format": FORMAT,
         "gateway": {"id": gateway_id, "name": name},
         "forwarding": {"poll_s": DEFAULT_POLL_S, **forwarding},
         "devices": devices,
         "unconfigured": unconfigured,
     }
+    if software is not None:  # absent, not null: the digest of older documents stays the same
+        body["software"] = software
+    return body
 
 
 def digest_of(body: dict[str, Any]) -> str:

@@ -15,9 +15,11 @@ from apps.core.exceptions import Conflict
 from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors import gateway_config
+from apps.vendors.edge_releases import release_spec
 from apps.vendors.gateway_selectors import gateway_can_manage
 from apps.vendors.models import (
     DeviceCredential,
+    EdgeRelease,
     FabricationNode,
     Gateway,
     GatewayConfigVersion,
@@ -208,11 +210,14 @@ def gateway_document_body(*, gateway: Gateway) -> dict[str, Any]:
         .annotate(current_config=Subquery(current.values("config")[:1], output_field=JSONField()))
         .order_by("pk")
     )
+    release_id = gateway.rollout_release_id or gateway.software_release_id
+    release = EdgeRelease.objects.filter(pk=release_id).first() if release_id else None
     return gateway_config.document_body(
         gateway_id=gateway.pk,
         name=gateway.name,
         forwarding={**gateway.forwarding, **gateway.rollout_overlay},
         nodes=[(n.pk, n.name, _node_refusal(n), n.current_config) for n in nodes],
+        software=release_spec(release) if release is not None else None,
     )
 
 

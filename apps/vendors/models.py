@@ -219,6 +219,33 @@ class DeviceCredential(TimeStampedModel):
         return self.revoked_at is None
 
 
+class EdgeRelease(models.Model):
+    """A release of the gateway software: a wheel of the project's `edge/` package, stored with
+    the SHA-256 the gateway checks before installing it (apps/vendors/edge_releases.py builds
+    and checks one; edge/software.py installs it). Rollouts ship it like forwarding settings."""
+
+    version = models.CharField(max_length=40, unique=True)  # PEP 440, as in the wheel's name
+    wheel = models.FileField(upload_to="edge-releases/")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveIntegerField()
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"imewe-edge {self.version}"
+
+    @property
+    def software_version(self) -> str:
+        """What a gateway running this release reports (edge/software.py)."""
+        return f"imewe-edge/{self.version}"
+
+
 class Gateway(TimeStampedModel):
     """An edge gateway under management: it pulls its configuration from the platform (built
     from its nodes' configuration profiles and its own forwarding settings) and reports what it
@@ -240,6 +267,14 @@ class Gateway(TimeStampedModel):
     forwarding = models.JSONField(default=dict, blank=True)
     # settings a running rollout ships to this gateway, over `forwarding` (apps/vendors/rollouts.py)
     rollout_overlay = models.JSONField(default=dict, blank=True)
+    # the gateway software its configuration names: its own (kept after a rollout), or the one a
+    # running rollout ships (which wins while set); neither: it runs what it was installed with
+    software_release = models.ForeignKey(
+        EdgeRelease, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rollout_release = models.ForeignKey(
+        EdgeRelease, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     # what the gateway last reported (POST /api/v1/gateway/status/)
     applied_version = models.PositiveIntegerField(null=True, blank=True)
     apply_error = models.TextField(blank=True)
@@ -358,10 +393,11 @@ class NodeCommand(TimeStampedModel):
 
 
 class Rollout(TimeStampedModel):
-    """A change of forwarding settings shipped to a vendor's gateways in waves (hawkBit's model):
-    a wave starts when the share of the previous wave that applied it reaches
-    `success_threshold_pct`; a wave whose failed share exceeds `error_threshold_pct` stops the
-    rollout and its failed gateways are rolled back. apps/vendors/rollouts.py runs it."""
+    """A change of forwarding settings or gateway software shipped to a vendor's gateways in
+    waves (hawkBit's model): a wave starts when the share of the previous wave that applied it
+    reaches `success_threshold_pct`; a wave whose failed share exceeds `error_threshold_pct`
+    stops the rollout and its failed gateways are rolled back. apps/vendors/rollouts.py runs
+    it."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -373,6 +409,10 @@ class Rollout(TimeStampedModel):
     vendor = models.ForeignKey("users.Organization", on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=120)
     forwarding = models.JSONField()  # the settings shipped (gateway_config.forwarding_clean)
+    # the gateway software shipped, if any (with or without settings)
+    release = models.ForeignKey(
+        EdgeRelease, on_delete=models.PROTECT, null=True, blank=True, related_name="rollouts"
+    )
     target_site = models.ForeignKey(
         "users.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -36,7 +36,7 @@ REFRESH_S = 3
 
 
 def _get(request: AuthenticatedHttpRequest, pk: int) -> Rollout:
-    return get_object_or_404(rollout_list(user=request.user), pk=pk)
+    return get_object_or_404(rollout_list(user=request.user).select_related("release"), pk=pk)
 
 
 def _context(rollout: Rollout) -> dict[str, object]:
@@ -61,8 +61,15 @@ def _context(rollout: Rollout) -> dict[str, object]:
         "rollout": rollout,
         "waves": waves,
         "settings": [
-            (FORWARDING_LABELS.get(key, (key, ""))[0], value)
-            for key, value in rollout.forwarding.items()
+            *(
+                [("Gateway software", f"imewe-edge {rollout.release.version}")]
+                if rollout.release is not None
+                else []
+            ),
+            *(
+                (FORWARDING_LABELS.get(key, (key, ""))[0], value)
+                for key, value in rollout.forwarding.items()
+            ),
         ],
         "live": rollout.status in ACTIVE or handed_out,
         "can_cancel": rollout.status in ACTIVE
@@ -73,7 +80,9 @@ def _context(rollout: Rollout) -> dict[str, object]:
 
 @portal_required("vendor")
 def rollout_list_view(request: AuthenticatedHttpRequest) -> HttpResponse:
-    rollouts = list(rollout_list(user=request.user).prefetch_related("targets")[:200])
+    rollouts = list(
+        rollout_list(user=request.user).select_related("release").prefetch_related("targets")[:200]
+    )
     rows = []
     for rollout in rollouts:
         states = [t.state for t in rollout.targets.all()]
@@ -108,6 +117,7 @@ def rollout_start_view(request: AuthenticatedHttpRequest) -> HttpResponse:
                 vendor=form.chosen_vendor(),
                 name=data["name"],
                 forwarding=form.forwarding(),
+                release=data["release"],
                 wave_sizes=data["wave_sizes"],
                 success_threshold_pct=data["success_threshold_pct"],
                 error_threshold_pct=data["error_threshold_pct"],
@@ -117,9 +127,7 @@ def rollout_start_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         except (Conflict, ValidationError) as exc:
             _errors_to_form(form, exc)
         else:
-            messages.success(
-                request, f"{rollout.name} started: its first wave is being handed the settings."
-            )
+            messages.success(request, f"{rollout.name} started: its first wave is being handed it.")
             return redirect("vendors:rollout-detail", pk=rollout.pk)
     return render(
         request, "vendors/rollout_form.html", {"form": form}, status=400 if form.errors else 200

@@ -1,11 +1,15 @@
-"""Rollouts: forwarding settings shipped to a vendor's gateways in waves (Eclipse hawkBit's
-model). Targets are the vendor's gateways at `target_site` (if given) carrying every tag of
-`target_tags`, split into waves by `wave_sizes` (the last wave takes the rest).
+"""Rollouts: forwarding settings, gateway software, or both, shipped to a vendor's gateways in
+waves (Eclipse hawkBit's model). Targets are the vendor's gateways at `target_site` (if given)
+carrying every tag of `target_tags`, split into waves by `wave_sizes` (the last wave takes the
+rest).
 
-A wave starts by setting each of its gateways' `rollout_overlay`: its next configuration
-version carries the settings (the target remembers that version). The gateway's own reports move
+A wave starts by setting each of its gateways' `rollout_overlay` (the settings) and
+`rollout_release` (the software): its next configuration version carries them (the target
+remembers that version); a gateway applies a version that names other software by installing it
+and switching to it first (edge/software.py). The gateway's own reports move
 its target along: queued -> downloading (it pulled that version) -> applied (it reports running
-it or a later one) or failed (it reports that version refused). After each report the wave is
+it or a later one, on the software shipped) or failed (it reports that version refused, or runs
+it on other software: a gateway too old to update itself). After each report the wave is
 judged: a failed share above `error_threshold_pct` stops the rollout: no later wave starts and
 the failed gateways are rolled back (their overlay removed: the next version is the old
 configuration again, which they apply as any other). The rest of the stopped wave was handed the
@@ -30,7 +34,7 @@ from apps.users.models import Organization, User
 from apps.users.roles import Action, Scope, scope_for
 from apps.vendors.gateway_config import forwarding_clean
 from apps.vendors.gateway_services import gateway_config_current
-from apps.vendors.models import Gateway, Rollout, RolloutTarget
+from apps.vendors.models import EdgeRelease, Gateway, Rollout, RolloutTarget
 
 ACTIVE = (Rollout.Status.RUNNING, Rollout.Status.PAUSED)
 PENDING = (RolloutTarget.State.QUEUED, RolloutTarget.State.DOWNLOADING)
@@ -90,17 +94,20 @@ def rollout_start(
     by: User,
     vendor: Organization,
     name: str,
-    forwarding: dict[str, Any],
+    forwarding: dict[str, Any] | None = None,
     wave_sizes: list[int],
     success_threshold_pct: int,
     error_threshold_pct: int,
     site: Organization | None = None,
     tags: list[str] | None = None,
+    release: EdgeRelease | None = None,
 ) -> Rollout:
     _require_vendor(by, vendor)
-    settings = forwarding_clean(forwarding)
-    if not settings:
-        raise ValidationError({"forwarding": "Say which settings the rollout ships."})
+    settings = forwarding_clean(forwarding or {})
+    if not settings and release is None:
+        raise ValidationError(
+            {"forwarding": "Say which settings or which software release the rollout ships."}
+        )
     waves = _waves_clean(wave_sizes)
     if not 1 <= success_threshold_pct <= 100:
         raise ValidationError({"success_threshold_pct": "Give 1-100 (%)."})
@@ -120,6 +127,7 @@ def rollout_start(
         vendor=vendor,
         name=name.strip() or "Rollout",
         forwarding=settings,
+        release=release,
         target_site=site,
         target_tags=tags,
         wave_sizes=waves,
@@ -145,7 +153,8 @@ def _wave_start(rollout: Rollout, wave: int) -> None:
     for target in rollout.targets.filter(wave=wave).select_related("gateway"):
         gateway = target.gateway
         gateway.rollout_overlay = dict(rollout.forwarding)
-        gateway.save(update_fields=["rollout_overlay", "updated_at"])  # audited
+        gateway.rollout_release_id = rollout.release_id
+        gateway.save(update_fields=["rollout_overlay", "rollout_release", "updated_at"])  # audited
         target.version = gateway_config_current(gateway=gateway).version
         target.save(update_fields=["version", "updated_at"])
 
@@ -168,13 +177,22 @@ def rollout_gateway_pulled(*, gateway: Gateway, version: int) -> None:
 def rollout_gateway_reported(*, gateway: Gateway) -> None:
     """The gateway reported what it runs: move its targets and judge their waves (or, in a
     stopped rollout, settle the gateway on its own)."""
-    targets = RolloutTarget.objects.select_for_update().filter(
+    targets = RolloutTarget.objects.select_for_update(of=("self",)).filter(
         _open(), gateway=gateway, state__in=PENDING, version__isnull=False
     )
-    for target in targets.select_related("rollout"):
+    for target in targets.select_related("rollout__release"):
         assert target.version is not None
+        release = target.rollout.release
         if gateway.applied_version is not None and gateway.applied_version >= target.version:
-            target.state = RolloutTarget.State.APPLIED
+            if release is None or gateway.software_version == release.software_version:
+                target.state = RolloutTarget.State.APPLIED
+            else:
+                target.state = RolloutTarget.State.FAILED
+                runs = gateway.software_version or "unnamed software"
+                target.error = (
+                    f"It applied version {target.version} on {runs}, not "
+                    f"{release.software_version}: its software does not update itself."
+                )
         elif gateway.apply_error.startswith(f"version {target.version}:"):
             target.state = RolloutTarget.State.FAILED
             target.error = gateway.apply_error
@@ -211,20 +229,35 @@ def rollout_evaluate(*, rollout: Rollout) -> Rollout:
 def _roll_back(target: RolloutTarget, why: str = "") -> None:
     gateway = target.gateway
     gateway.rollout_overlay = {}
-    gateway.save(update_fields=["rollout_overlay", "updated_at"])
+    gateway.rollout_release = None
+    gateway.save(update_fields=["rollout_overlay", "rollout_release", "updated_at"])
     target.state = RolloutTarget.State.ROLLED_BACK
     target.error = target.error or why
     target.save(update_fields=["state", "error", "updated_at"])
 
 
 def _keep(target: RolloutTarget, rollout: Rollout) -> None:
-    """The gateway applied the rollout's settings: they become its own (the same document, so
-    no new version)."""
+    """The gateway applied the rollout's settings and software: they become its own (the same
+    document, so no new version)."""
     gateway = target.gateway
-    if gateway.rollout_overlay == rollout.forwarding:
+    if (
+        gateway.rollout_overlay == rollout.forwarding
+        and gateway.rollout_release_id == rollout.release_id
+    ):
         gateway.forwarding = {**gateway.forwarding, **gateway.rollout_overlay}
         gateway.rollout_overlay = {}
-        gateway.save(update_fields=["forwarding", "rollout_overlay", "updated_at"])
+        if rollout.release_id is not None:
+            gateway.software_release_id = rollout.release_id
+        gateway.rollout_release = None
+        gateway.save(
+            update_fields=[
+                "forwarding",
+                "rollout_overlay",
+                "software_release",
+                "rollout_release",
+                "updated_at",
+            ]
+        )
 
 
 def _settle(target: RolloutTarget) -> None:

@@ -95,7 +95,7 @@ def test_pause_resume_and_cancel_buttons(fleet, hall):  # noqa: F811
         ({"wave_sizes": "1, none"}, "none is not a number of gateways"),
         ({"error_threshold_pct": "101"}, "less than or equal to 100"),
         ({"max_points": "5"}, "Give a number 1000-1e+08"),
-        ({"max_points": ""}, "Say which settings the rollout ships"),
+        ({"max_points": ""}, "Say which settings or which software release the rollout ships"),
         ({"tags": "nowhere"}, "No gateway of this vendor matches"),
     ],
 )
@@ -129,3 +129,32 @@ def test_who_sees_and_moves_a_rollout(fleet, hall):  # noqa: F811
     assert Rollout.objects.get().status == "running"
     admin = portal_client(fleet["admin"])
     assert "Bigger buffers" in admin.get("/vendor/rollouts/").content.decode()
+
+
+def test_a_software_release_is_chosen_on_the_form_and_shown_with_the_rollout(fleet, hall):  # noqa: F811
+    from django.core.files.base import ContentFile
+
+    from apps.vendors.models import EdgeRelease
+
+    release = EdgeRelease(version="2.1.0", sha256="a" * 64, size_bytes=3, created_by=fleet["admin"])
+    release.wheel.save("imewe_edge-2.1.0-py3-none-any.whl", ContentFile(b"whl"), save=False)
+    release.save()
+    client = portal_client(fleet["vendor"])
+    form = client.get("/vendor/rollouts/new/").content.decode()
+    assert "Gateway software" in form and "imewe-edge 2.1.0" in form
+    assert "Keep each gateway&#x27;s software" in form
+
+    response = start(client, release=str(release.pk), max_points="")  # software alone
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rollout = Rollout.objects.get()
+    assert rollout.release == release and rollout.forwarding == {}
+    page = client.get(response["Location"]).content.decode()
+    assert "Gateway software" in page and "imewe-edge 2.1.0" in page
+    assert "imewe-edge 2.1.0" in client.get("/vendor/rollouts/").content.decode()
+    # the first wave's gateway is told to run it
+    assert pull(hall["gw-a"])["software"]["version"] == "2.1.0"
+
+    # a release that does not exist is refused by name
+    Rollout.objects.all().delete()
+    response = start(client, release="999999")
+    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
