@@ -42,10 +42,10 @@ octoprint: $(OCTOPRINT_VENV)/.installed
 # The embedded default: SQLite, in-memory channel layer, Celery on the filesystem transport.
 run: setup var/secret_key
 	@export SECRET_KEY="$$(cat var/secret_key)" DEBUG=1 DATABASE_URL= REDIS_URL= \
-	  DEMO_TIME_SCALE=$(DEMO_TIME_SCALE) && \
+	  DEMO_TIME_SCALE=$(DEMO_TIME_SCALE) IMEWE_PLATFORM_URL=http://127.0.0.1:$(PORT) && \
 	$(BIN)/python manage.py migrate --noinput -v 0 && \
 	$(BIN)/python manage.py seed_demo && \
-	$(BIN)/python manage.py demo_edge_config --output var/edge.yaml --base-url http://127.0.0.1:$(PORT) && \
+	$(BIN)/python manage.py demo_edge_config --managed --token-file var/gateway-token --state-dir var/edge-gateway && \
 	echo "" && \
 	echo "  Imewe is starting at http://127.0.0.1:$(PORT)/  (Ctrl+C stops it)" && \
 	echo "  Demo logins (password = <role>-demo-2026): admin@imewe.test designer@imewe.test" && \
@@ -53,8 +53,8 @@ run: setup var/secret_key
 	echo "  The admin is asked to enrol two-factor authentication at first sign-in." && \
 	echo "  API docs: http://127.0.0.1:$(PORT)/api/docs/   E-mails print to this console;" && \
 	echo "  the access log goes to var/access.log." && \
-	echo "  Simulated machines: Mill-01, Mill-02, Printer-01, Printer-02 stream through the edge" && \
-	echo "  gateway (Live); they idle until a part runs. Printer-03 answers like OctoPrint: the gateway" && \
+	echo "  Simulated machines: Mill-01, Mill-02, Printer-01, Printer-02 stream through the managed" && \
+	echo "  edge gateway Hall A (Live; vendor portal: Gateways, Rollouts); they idle until a part runs. Printer-03 answers like OctoPrint: the gateway" && \
 	echo "  prints the demo job's G-code on it; confirm \"The bed is clear\" on its page between parts." && \
 	echo "  Time scale DEMO_TIME_SCALE=$$DEMO_TIME_SCALE:" && \
 	echo "  an estimated hour runs in $$(awk "BEGIN{print 3600/$$DEMO_TIME_SCALE}") s; measured energy = estimate / $$DEMO_TIME_SCALE." && \

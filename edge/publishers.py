@@ -57,7 +57,7 @@ class Publisher(Protocol):
 # One pool of kept-alive connections for the whole gateway (urllib3 is thread-safe): a new TCP
 # and TLS connection per batch cost the gateway a handshake per POST and the platform's proxy
 # one more connection to accept each time.
-_POOL = urllib3.PoolManager(num_pools=8, maxsize=4)
+_POOL = urllib3.PoolManager(num_pools=8, maxsize=16)
 
 
 class HttpsBatchPublisher:

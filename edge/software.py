@@ -109,7 +109,8 @@ class SoftwareStore:
     started so), and why versions were given up."""
 
     def __init__(self, state_dir: str | Path) -> None:
-        self.root = Path(state_dir) / "software"
+        # absolute: pip and the self-test run in this directory, and PYTHONPATH outlives exec
+        self.root = Path(state_dir).resolve() / "software"
         self.state_path = self.root / "state.json"
 
     def state(self) -> dict[str, Any]:

@@ -115,3 +115,12 @@ def test_this_checkout_says_it_is_a_checkout():
     assert software.installed_version() == software.CHECKOUT_VERSION
     assert software.software_version() == "imewe-edge/0+checkout"
     assert os.environ.get(software.SWITCHED_ENV) is None
+
+
+def test_a_relative_state_dir_is_held_as_an_absolute_path(tmp_path, monkeypatch):
+    # pip and the self-test run inside the store, and an exec'd process keeps PYTHONPATH: a
+    # path relative to where the gateway started would point nowhere (make run's var/...)
+    monkeypatch.chdir(tmp_path)
+    store = SoftwareStore("var/edge-gateway")
+    assert store.root == tmp_path / "var" / "edge-gateway" / "software"
+    assert store.directory("2.0.0").is_absolute()

@@ -41,7 +41,7 @@ def reporting(fleet):
     health = {
         str(mill.pk): {
             "buffered": 4321,
-            "last_upload": timezone.now().isoformat(),
+            "last_upload": "2026-03-04T05:06:07.123456+00:00",
             "source_errors": 7,
             "last_error": "unreachable: connection refused",
         }
@@ -63,6 +63,8 @@ def test_the_vendor_sees_its_gateways_health(fleet, reporting):
     detail = client.get(f"/vendor/gateways/{gateway.pk}/").content.decode()
     assert "unreachable: connection refused" in detail and "version 2: not applied" in detail
     assert "Bare-Page: Its configuration has no edge section" in detail
+    # the gateway's timestamp in the site's words, not ISO text
+    assert ">2026-03-04 05:06:07</time>" in detail and "07.123456+00:00<" not in detail
 
 
 def test_operators_see_their_sites_gateways_and_others_none(fleet, reporting):

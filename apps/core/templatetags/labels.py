@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import template
@@ -42,3 +43,15 @@ def labels_list(codes: Any, group: str | None = None) -> str:
     if isinstance(codes, str):
         codes = [codes]
     return ", ".join(labels.label(code, group or None) for code in codes)
+
+
+@register.filter(name="iso_datetime")
+def iso_datetime(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp kept as text (a gateway's report) as a datetime for `|date`, or
+    None when it is missing or not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
