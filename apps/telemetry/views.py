@@ -10,6 +10,7 @@ from apps.telemetry.models import SIGNAL_LABELS
 from apps.telemetry.selectors import SIGNALS, latest_points, telemetry_nodes
 from apps.telemetry.site_power import site_power_for
 from apps.users.types import AuthenticatedHttpRequest
+from apps.vendors.node_commands import node_can_command, node_command_allowed, node_command_list
 from apps.vendors.selectors import node_shows_private_details
 
 
@@ -40,6 +41,9 @@ def node_live_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
     found = latest_points(node_ids=[node.pk])
     latest = found[0] if found else None
+    show_private = node_shows_private_details(user=request.user, node=node)
+    # the operator at the machine sends its commands here (the vendor also on the node's page)
+    can_command = node_can_command(user=request.user, node=node)
     return render(
         request,
         "telemetry/node_live.html",
@@ -51,7 +55,12 @@ def node_live_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             ],
             "status_log": node.status_log.select_related("by")[:5],
             # why the status changed is a private detail of the node (vendors.selectors)
-            "show_private": node_shows_private_details(user=request.user, node=node),
+            "show_private": show_private,
+            "can_command": can_command,
+            "commands": (
+                list(node_command_list(node=node)[:20]) if can_command or show_private else []
+            ),
+            "allowed": node_command_allowed(node=node) if can_command else {},
             "demo_time_scale": settings.DEMO_TIME_SCALE,
             "site_power": [s.as_dict() for s in site_power_for(user=request.user, nodes=[node])],
             "node_ids": [node.pk],

@@ -5,10 +5,13 @@ same selector, so each sees what the API would show them."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import Conflict, error_messages
@@ -95,9 +98,16 @@ def ops_gateway_detail_view(request: AuthenticatedHttpRequest, pk: int) -> HttpR
 
 
 @require_POST
-@portal_required("vendor")
+@login_required
 def node_command_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Send a command from the node's page (vendor portal) or its Live page (whoever may
+    command it: the role matrix's node_command, checked by the service); back to that page."""
     node = node_get_for_user(user=request.user, pk=pk)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("vendors:node-detail", kwargs={"pk": pk})
     kind = request.POST.get("kind", "")
     setpoint, value = "", None
     if kind == "setpoint":
@@ -106,7 +116,7 @@ def node_command_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
             value = float(request.POST.get("value", ""))
         except ValueError:
             messages.error(request, "Give the setpoint's value as a number.")
-            return redirect("vendors:node-detail", pk=pk)
+            return redirect(back)
     try:
         command = node_command_issue(
             node=node, by=request.user, kind=kind, setpoint=setpoint, value=value
@@ -118,4 +128,4 @@ def node_command_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         messages.success(
             request, f"Sent: {command}. It waits for the gateway, which acknowledges it."
         )
-    return redirect("vendors:node-detail", pk=pk)
+    return redirect(back)

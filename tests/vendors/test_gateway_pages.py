@@ -134,3 +134,35 @@ def test_beat_expires_commands_that_timed_out_and_the_node_page_says_why(fleet, 
     }
     page = portal_client(fleet["vendor"]).get(f"/vendor/nodes/{mill.pk}/").content.decode()
     assert page.count("Timed out") == 2 and "did not acknowledge it in time" in page
+
+
+def test_the_operator_commands_the_machine_from_its_live_page(fleet, reporting):
+    # given the site's operator on the machine's Live page (not the vendor portal)
+    _, mill, _ = reporting
+    operator = portal_client(fleet["operator"])
+    live = f"/nodes/{mill.pk}/live/"
+    page = operator.get(live).content.decode()
+    assert "Remote commands" in page and 'value="stop"' in page and "feed (0–150)" in page
+    assert f'name="next" value="{live}"' in page
+
+    # when they send a stop, it is sent and they come back to the Live page, which shows it
+    response = operator.post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop", "next": live})
+    assert response.status_code == 302 and response["Location"] == live
+    command = NodeCommand.objects.get()
+    assert command.kind == "stop" and command.issued_by == fleet["operator"]
+    page = operator.get(live).content.decode()
+    assert "Waiting for the gateway" in page and "op@f.test" in page
+
+    # a foreign `next` is not followed
+    response = operator.post(
+        f"/vendor/nodes/{mill.pk}/commands/", {"kind": "resume", "next": "https://evil.example/"}
+    )
+    assert response["Location"] == f"/vendor/nodes/{mill.pk}/"
+
+    # a designer cannot even watch it; their post and the rival vendor's are not taken
+    designer = portal_client(fleet["designer"])
+    assert designer.get(live).status_code == 404
+    before = NodeCommand.objects.count()
+    designer.post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop", "next": live})
+    portal_client(fleet["rival"]).post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop"})
+    assert NodeCommand.objects.count() == before

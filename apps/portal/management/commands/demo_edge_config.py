@@ -48,6 +48,27 @@ def demo_devices() -> dict[str, dict[str, Any]]:
             "protocol": "opcua",
             "url": "opc.tcp://127.0.0.1:4841/imewe/",
             "signals": {s: f"ns=2;s={NODE_IDS[s]}" for s in MILL_SIGNALS},
+            # what its operators may command from its page, through the gateway
+            "commands": {
+                "stop": {
+                    "node_id": "ns=2;s=Machine1.Job.Running",
+                    "type": "boolean",
+                    "value": False,
+                },
+                "resume": {
+                    "node_id": "ns=2;s=Machine1.Job.Running",
+                    "type": "boolean",
+                    "value": True,
+                },
+            },
+            "setpoints": {
+                "load_kw": {
+                    "node_id": "ns=2;s=Machine1.Job.LoadKw",
+                    "type": "double",
+                    "low": 0,
+                    "high": 7.5,
+                }
+            },
         },
         "Printer-01": {
             "protocol": "opcua",
