@@ -713,6 +713,9 @@ PERMISSIONS_POLICY = (
 # Django's own bounds behind those: form fields held in memory (files excluded), and the size
 # above which an uploaded file (and the spooled request body) goes to a temporary file on disk.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+# how long a job's detail answer, built once per version of the job, is kept for its pollers
+# (apps/jobs/api/jobs.py; a new version is a new entry, so this bounds memory, not staleness)
+JOB_DETAIL_CACHE_S = env_int("JOB_DETAIL_CACHE_S", 300)
 # the largest gateway software wheel an admin may register (apps/vendors/edge_releases.py);
 # nginx takes request bodies of at most 10 MB outside the upload routes
 EDGE_RELEASE_MAX_BYTES = env_int("EDGE_RELEASE_MAX_BYTES", 8 * 1024 * 1024)

@@ -251,10 +251,10 @@ def test_a_304_is_answered_before_the_job_is_loaded_and_follows_every_change(sho
     job_id = submit(designer, parts=[PART] * 3).json()["id"]
     parts_schedule()
     url = f"/api/v1/jobs/{job_id}/?fields=id,status,parts"
-    first = designer.get(url)
+    with CaptureQueriesContext(connection) as full:  # the answer is built
+        first = designer.get(url)
+    assert first.status_code == 200
     etag = first.headers["ETag"]
-    with CaptureQueriesContext(connection) as full:
-        assert designer.get(url).status_code == 200
     with CaptureQueriesContext(connection) as cheap:
         unchanged = designer.get(url, HTTP_IF_NONE_MATCH=etag)
     assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag
@@ -278,3 +278,35 @@ def test_a_304_is_answered_before_the_job_is_loaded_and_follows_every_change(sho
     )
     stranger = as_user(shop["rival"])
     assert stranger.get(url, HTTP_IF_NONE_MATCH="*").status_code == 404
+
+
+def test_an_answer_built_once_serves_every_poller_until_the_job_changes(shop, as_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.jobs.services import parts_schedule, work_progress, work_start
+
+    designer = as_user(shop["designer"])
+    job_id = submit(designer, parts=[PART] * 3).json()["id"]
+    parts_schedule()
+    url = f"/api/v1/jobs/{job_id}/"
+    built = designer.get(url)
+    # another poller of the team (no ETag: a fresh app) gets the same answer without the job,
+    # its parts or its history being read again: its rights and the job's version only
+    teammate = as_user(shop["engineer"])
+    assert teammate.get("/api/v1/auth/me/").status_code == 200  # their rights, read once
+    with CaptureQueriesContext(connection) as queries:
+        served = teammate.get(url)
+    assert served.status_code == 200 and served.json() == built.json()
+    assert served.headers["ETag"] == built.headers["ETag"]
+    assert len(queries) == 2, [q["sql"] for q in queries]  # building it takes 5 (above)
+    # the answer follows a change at once (a new version is a new entry)
+    part = Job.objects.get(pk=job_id).parts.order_by("id").first()
+    work_start(node_id=part.assigned_node_id, part_id=part.pk)
+    work_progress(node_id=part.assigned_node_id, part_id=part.pk, progress_pct=40)
+    moved = teammate.get(url).json()
+    assert [p["progress_pct"] for p in moved["parts"] if p["id"] == part.pk] == [40.0]
+    assert moved != built.json()
+    # and the cache gives nothing to who may not see the job (a vendor whose machines make
+    # none of its parts)
+    assert as_user(shop["rival"]).get(url).status_code == 404

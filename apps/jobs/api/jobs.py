@@ -7,6 +7,8 @@ import hashlib
 from typing import Any
 
 import django_filters
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -311,6 +313,10 @@ class JobListApi(ListAPIView[Job]):
         return Response(JobDetailSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
+# bump when the detail answer's format changes, so cached answers of the old format go unused
+BODY_FORMAT = 1
+
+
 class JobDetailApi(APIView):
     """A job with its parts and history. `fields` (comma-separated) keeps only the named
     top-level fields and `omit` leaves some out; an unknown name is a 400. The answer carries
@@ -339,19 +345,28 @@ class JobDetailApi(APIView):
         if "*" in tags or etag.removeprefix("W/") in tags:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
 
-        def wanted(*names: str) -> bool:
-            return any((not keep or n in keep) and n not in omit for n in names)
+        # The body is the same for everyone who may see the job (no field depends on the
+        # caller), so the answer built for this version and shape serves every poller until the
+        # version moves: the check above ran for this caller, the cache holds no access.
+        cache_key = f"jobs:detail:{BODY_FORMAT}:{etag}"
+        body = cache.get(cache_key)
+        if body is None:
 
-        job = job_detail_get_for_user(
-            user=request.user,
-            pk=pk,
-            # parts_total alone needs no part loaded (the version counted them)
-            parts=wanted("parts"),
-            history=wanted("history"),
-        )
-        # counted with the version: the answer's count is the one its ETag stands for
-        context = {"request": request, "parts_total": version.parts_total}
-        answer = Response(JobDetailSerializer(job, context=context).data)
+            def wanted(*names: str) -> bool:
+                return any((not keep or n in keep) and n not in omit for n in names)
+
+            job = job_detail_get_for_user(
+                user=request.user,
+                pk=pk,
+                # parts_total alone needs no part loaded (the version counted them)
+                parts=wanted("parts"),
+                history=wanted("history"),
+            )
+            # counted with the version: the answer's count is the one its ETag stands for
+            context = {"request": request, "parts_total": version.parts_total}
+            body = dict(JobDetailSerializer(job, context=context).data)
+            cache.set(cache_key, body, settings.JOB_DETAIL_CACHE_S)
+        answer = Response(body)
         answer["ETag"] = etag
         return answer
 
