@@ -237,6 +237,8 @@ class RoleMatrixApi(APIView):
 
 
 class OrganizationListApi(ListAPIView[Organization]):
+    request: AuthenticatedRequest
+
     serializer_class = OrganizationSerializer
     filterset_fields = ["kind"]
     ordering_fields = ["name", "created_at"]
@@ -244,15 +246,17 @@ class OrganizationListApi(ListAPIView[Organization]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Organization.objects.none()
-        return organization_list(user=self.request.user)  # type: ignore[arg-type]
+        return organization_list(user=self.request.user)
 
 
 class OrganizationDetailApi(RetrieveAPIView[Organization]):
+    request: AuthenticatedRequest
+
     serializer_class = OrganizationSerializer
 
     def get_object(self) -> Organization:
         return organization_get_for_user(
-            user=self.request.user,  # type: ignore[arg-type]  # IsAuthenticated ran first
+            user=self.request.user,
             pk=self.kwargs["pk"],
         )
 

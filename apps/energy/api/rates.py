@@ -81,6 +81,8 @@ class RateListApi(ListAPIView[HourlyRate]):
     | "forecast"}; the good items are stored (replacing the same hour) and the bad ones are
     reported by index."""
 
+    request: AuthenticatedRequest
+
     serializer_class = RateSerializer
     permission_classes = [MANAGE]
     filterset_class = RateFilter
@@ -88,7 +90,7 @@ class RateListApi(ListAPIView[HourlyRate]):
     def get_queryset(self) -> QuerySet[HourlyRate]:
         if getattr(self, "swagger_fake_view", False):
             return HourlyRate.objects.none()
-        return selectors.rate_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.rate_list(user=self.request.user)
 
     @extend_schema(request=RateBatchSerializer, responses={200: RATE_REPORT})
     def post(self, request: AuthenticatedRequest) -> Response:

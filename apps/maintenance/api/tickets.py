@@ -111,6 +111,8 @@ class TicketListApi(ListAPIView[Ticket]):
     lists; node, site, assignee; active=true|false; ordering: priority, created_at,
     last_seen). POST opens a ticket by hand (never deduplicated)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = TicketSerializer
     filterset_class = TicketFilter
     ordering_fields = ["priority", "created_at", "last_seen", "severity"]
@@ -125,7 +127,7 @@ class TicketListApi(ListAPIView[Ticket]):
     def get_queryset(self) -> QuerySet[Ticket]:
         if getattr(self, "swagger_fake_view", False):
             return Ticket.objects.none()
-        return selectors.ticket_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.ticket_list(user=self.request.user)
 
     @extend_schema(request=InputSerializer, responses={201: TicketDetailSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

@@ -200,6 +200,8 @@ class ListingListApi(_ListingListBase):
     """Published listings (every signed-in user), filtered and sorted; POST lists something new
     as a draft of the caller's organization (sellers)."""
 
+    request: AuthenticatedRequest
+
     class FilterSerializer(serializers.Serializer[Any]):
         q = serializers.CharField(
             required=False,
@@ -289,6 +291,8 @@ class ListingListApi(_ListingListBase):
 class ListingMineApi(_ListingListBase):
     """The caller's organizations' listings in any status (every listing for admins)."""
 
+    request: AuthenticatedRequest
+
     class FilterSerializer(serializers.Serializer[Any]):
         status = serializers.ChoiceField(choices=Listing.Status.choices, required=False)
 
@@ -371,6 +375,8 @@ class ListingVersionsApi(ListAPIView[ListingVersion]):
     """A listing's versions, newest first. POST: a published listing's next version (with a
     changelog), or a draft's content rewritten; a template without `content` takes its job
     template's parts and parameters again."""
+
+    request: AuthenticatedRequest
 
     serializer_class = ListingVersionSerializer
     filter_backends: list[Any] = []
