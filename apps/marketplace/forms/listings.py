@@ -11,6 +11,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from apps.core.forms import choice_pairs, form_field
 from apps.core.labels import label
 from apps.jobs.forms import MATERIALS, PROCESSES
 from apps.jobs.models import JobTemplate
@@ -67,16 +68,17 @@ def keep_unknown_choices(form: forms.Form) -> None:
     for name in FACET_KINDS:
         if name not in form.fields:
             continue
-        field = form.fields[name]
+        field = form_field(form, name, forms.ChoiceField)
         if form.is_bound:
             getlist = getattr(form.data, "getlist", None)
             current = getlist(form.add_prefix(name)) if getlist else []
         else:
             current = form.initial.get(name) or []
-        known = dict(field.choices)  # type: ignore[attr-defined]
+        choices = choice_pairs(field)
+        known = dict(choices)
         extra = [(v, v) for v in current if isinstance(v, str) and v not in known]
         if extra:
-            field.choices = [*field.choices, *extra]  # type: ignore[attr-defined]
+            field.choices = [*choices, *extra]
 
 
 class ListingFieldsForm(forms.Form):
@@ -102,14 +104,14 @@ class ListingFieldsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.kind = kind
         currencies = settings.MARKETPLACE_CURRENCIES
-        self.fields["currency"].choices = [(c, c) for c in currencies]  # type: ignore[attr-defined]
+        form_field(self, "currency", forms.ChoiceField).choices = [(c, c) for c in currencies]
         self.fields["currency"].initial = settings.MARKETPLACE_DEFAULT_CURRENCY
         licences = [
             (value, label)
             for value, label in Listing.Licence.choices
             if (value == Listing.Licence.SERVICE) == (kind == Listing.Kind.CAPACITY)
         ]
-        self.fields["licence"].choices = licences  # type: ignore[attr-defined]
+        form_field(self, "licence", forms.ChoiceField).choices = licences
         if kind == Listing.Kind.CAPACITY:
             self.fields["price"].label = "Price per hour"
         else:
@@ -163,15 +165,15 @@ class ListingCreateForm(ListingFieldsForm):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, kind=kind, **kwargs)
-        self.fields["organization"].queryset = organizations  # type: ignore[attr-defined]
+        form_field(self, "organization", forms.ModelChoiceField).queryset = organizations
         if organizations.count() <= 1:
             self.fields["organization"].widget = forms.HiddenInput()
         if kind == Listing.Kind.TEMPLATE and templates is not None and templates.exists():
-            self.fields["template"].queryset = templates  # type: ignore[attr-defined]
+            form_field(self, "template", forms.ModelChoiceField).queryset = templates
         else:  # no job templates to choose from (vendors): the parts are described instead
             del self.fields["template"]
         if kind == Listing.Kind.CAPACITY:
-            self.fields["node_kind"].choices = node_kinds or []  # type: ignore[attr-defined]
+            form_field(self, "node_kind", forms.ChoiceField).choices = node_kinds or []
         else:
             for name in ("node_kind", "min_hours", "max_hours"):
                 del self.fields[name]
@@ -320,12 +322,13 @@ class TemplatePartForm(forms.Form):
         # a value the list doesn't offer (an older listing's spelling, "PLA" for pla) stays
         # choosable; the service maps it to its catalogue code or says it is unknown
         for name in ("material", "process"):
-            field = self.fields[name]
+            field = form_field(self, name, forms.ChoiceField)
             current = (self.data.get(self.add_prefix(name)) if self.is_bound else None) or (
                 self.initial.get(name)
             )
-            if current and current not in dict(field.choices):  # type: ignore[attr-defined]
-                field.choices = [*field.choices, (current, current)]  # type: ignore[attr-defined]
+            choices = choice_pairs(field)
+            if current and current not in dict(choices):
+                field.choices = [*choices, (current, current)]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -486,16 +489,17 @@ class BrowseForm(forms.Form):
 
     def __init__(self, *args: Any, materials: list[str], processes: list[str], **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.fields["material"].choices = [  # type: ignore[attr-defined]
+        form_field(self, "material", forms.ChoiceField).choices = [
             ("", "Any"),
             *((m, label(m, "material")) for m in materials),
         ]
-        self.fields["process"].choices = [  # type: ignore[attr-defined]
+        form_field(self, "process", forms.ChoiceField).choices = [
             ("", "Any"),
             *((p, label(p, "process")) for p in processes),
         ]
         currencies = settings.MARKETPLACE_CURRENCIES
-        self.fields["currency"].choices = [("", "Any"), *((c, c) for c in currencies)]  # type: ignore[attr-defined]
+        currency = form_field(self, "currency", forms.ChoiceField)
+        currency.choices = [("", "Any"), *((c, c) for c in currencies)]
         self.fields["currency"].help_text = (
             f"Prices are compared in this currency ({settings.MARKETPLACE_DEFAULT_CURRENCY} "
             "if none is chosen)."
