@@ -418,6 +418,7 @@ class CredentialSerializer(serializers.ModelSerializer[DeviceCredential]):
 
 class NodeCredentialListApi(APIView):
     class InputSerializer(serializers.Serializer[Any]):
+        # named like Field.label: DRF's metaclass takes it off the class, the stubs cannot know
         label = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")  # type: ignore[assignment]
 
     def _node(self, request: AuthenticatedRequest, pk: int) -> FabricationNode:

@@ -59,6 +59,7 @@ class RateItemSerializer(serializers.Serializer[Any]):
 
 class RateBatchSerializer(serializers.Serializer[Any]):
     items = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+    # named like Field.source: DRF's metaclass takes it off the class, the stubs cannot know
     source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=[HourlyRate.Source.ENTERED, HourlyRate.Source.FORECAST],
         required=False,

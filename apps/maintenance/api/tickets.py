@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.filters import ChoiceIn
+from apps.core.serializers import many_data
 from apps.maintenance import selectors
 from apps.maintenance.models import Severity, Ticket, TicketEvent
 from apps.maintenance.services import (
@@ -82,7 +83,7 @@ class TicketDetailSerializer(TicketSerializer):
         ]
 
     def get_events(self, ticket: Ticket) -> list[dict[str, Any]]:
-        return TicketEventSerializer(selectors.ticket_events(ticket=ticket), many=True).data  # type: ignore[return-value]
+        return many_data(TicketEventSerializer(selectors.ticket_events(ticket=ticket), many=True))
 
 
 class TicketFilter(django_filters.FilterSet):

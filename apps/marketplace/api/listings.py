@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.serializers import many_data
 from apps.marketplace.http import image_file_response
 from apps.marketplace.models import Listing, ListingImage, ListingVersion
 from apps.marketplace.selectors.listings import (
@@ -150,7 +151,8 @@ class ListingSerializer(serializers.ModelSerializer[Listing]):
 
     @extend_schema(responses=ListingImageSerializer(many=True))
     def get_images(self, listing: Listing) -> list[dict[str, Any]]:
-        return ListingImageSerializer(listing.images.all(), many=True, context=self.context).data  # type: ignore[return-value]
+        images = listing.images.all()
+        return many_data(ListingImageSerializer(images, many=True, context=self.context))
 
     def _capacity(self, listing: Listing, value: _T) -> _T | None:
         return value if listing.kind == Listing.Kind.CAPACITY else None
