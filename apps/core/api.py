@@ -47,6 +47,7 @@ class ConflictError(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
     default_detail = "The request conflicts with the current state."
+    details: Any = None  # the Conflict's, as the error body's details
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -83,7 +84,7 @@ def _django_to_drf(exc: Exception) -> Exception:
         return exceptions.ParseError(message, code=name)
     if isinstance(exc, Conflict):
         error = ConflictError(exc.message)
-        error.details = exc.details  # type: ignore[attr-defined]
+        error.details = exc.details
         return error
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
@@ -133,7 +134,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if isinstance(exc.detail, dict | list):
             details = exc.detail
     if isinstance(exc, ConflictError):
-        details = getattr(exc, "details", None)
+        details = exc.details
     if isinstance(exc, exceptions.Throttled):
         details = {"retry_after_seconds": getattr(exc, "wait", None)}
     if isinstance(exc, exceptions.MethodNotAllowed):

@@ -110,6 +110,8 @@ def _masked(name: str, value: Any) -> Any:
     return "***" if name in SECRET_FIELDS else value
 
 
+# Each audited instance carries its last saved values in `_audit_snapshot`, an attribute of our
+# own on every audited model (the stubs know only the fields).
 def _on_init(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     instance._audit_snapshot = _snapshot(instance)  # type: ignore[attr-defined]
 

@@ -51,6 +51,7 @@ def _bounded_request_class() -> type:
     class BoundedWebRequest(WebRequest):  # type: ignore[misc]
         """daphne's request with Twisted's form parsing off and a body limit per route."""
 
+        is_bounded = True  # what install() looks for, so it installs once
         body_limit: int | None = None
         body_received = 0
         body_refused = False
@@ -128,6 +129,4 @@ def install() -> None:
         return
     if getattr(http_protocol.WebRequest, "is_bounded", False):
         return
-    bounded = _bounded_request_class()
-    bounded.is_bounded = True  # type: ignore[attr-defined]
-    http_protocol.WebRequest = bounded
+    http_protocol.WebRequest = _bounded_request_class()

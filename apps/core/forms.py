@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -12,6 +13,24 @@ from apps.core.exceptions import error_messages
 
 # a row of a formset as services name it: `steps[1].title`, `parts[0]`
 ROW_ERROR = re.compile(r"^\w+\[(\d+)\](?:\.(\w+))?")
+
+FieldT = TypeVar("FieldT", bound=forms.Field)
+
+
+def form_field(form: forms.BaseForm, name: str, kind: type[FieldT]) -> FieldT:
+    """`form.fields[name]` as the kind of field the form declares there. Django types `fields`
+    as plain `Field`; setting a choice field's `choices` or a model choice field's `queryset`
+    in `__init__` needs the narrower type."""
+    field = form.fields[name]
+    assert isinstance(field, kind), f"{type(form).__name__}.{name} is a {type(field).__name__}"
+    return field
+
+
+def choice_pairs(field: forms.ChoiceField) -> list[tuple[Any, Any]]:
+    """The field's choices as (value, label) pairs. Django normalises choices when they are
+    set (a list, or an iterator for a callable); django-stubs types the getter as everything
+    the setter accepts (mappings, enum classes, callables), hence the cast."""
+    return list(cast(Iterable[tuple[Any, Any]], field.choices))
 
 
 def form_add_service_error(

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from apps.jobs.models import CadFile, Job, JobTemplate, Part, StatusChange
 
@@ -24,7 +25,7 @@ class StatusChangeAdmin(admin.ModelAdmin[StatusChange]):
     list_display = ["job", "part", "from_status", "to_status", "by", "reason", "at"]
     list_filter = ["to_status"]
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: StatusChange | None = None) -> bool:
         return False  # history is written by the services only
 
 

@@ -94,13 +94,13 @@ def _parts_from(formset: Any, request: AuthenticatedHttpRequest) -> list[dict[st
         data = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
         upload = data.pop("cad_upload", None)
         if upload is not None:
-            declared = tuple(data.get(f"size_{a}_mm") for a in "xyz")
+            x, y, z = (data.get(f"size_{a}_mm") for a in "xyz")
             try:
                 cad = cad_file_upload(
                     by=request.user,
                     name=upload.name,
                     data=upload.read(),
-                    declared_mm=declared if all(declared) else None,  # type: ignore[arg-type]
+                    declared_mm=(x, y, z) if x and y and z else None,
                 )
             except ValidationError as exc:
                 raise ValidationError({f"parts[{index}]": error_messages(exc)}) from None
@@ -181,12 +181,12 @@ def _job_page_context(request: AuthenticatedHttpRequest, job: Job) -> dict[str, 
     """What the job page and its live panels show (the same for both, so a panel re-fetched
     on a live event is the panel a reload would render)."""
     parts = list(job.parts.select_related("assigned_node", "cad_file"))
-    for part, plan in zip(parts, part_placements(parts), strict=True):
-        part.plan = plan  # type: ignore[attr-defined]
+    placements = list(zip(parts, part_placements(parts), strict=True))
     can_change = job_can_change(user=request.user, job=job) and not job.is_final
     return {
         "job": job,
         "parts": parts,
+        "placements": placements,  # (part, why it went where it did) pairs
         "history": job.history.select_related("by", "part")[:100],
         "can_change": can_change,
         "cancel_form": CancelForm(),

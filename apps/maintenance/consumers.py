@@ -16,7 +16,8 @@ def groups_for(user: Any) -> list[str]:
     scope = scope_for(user, Action.TICKET_MANAGE)
     if scope == Scope.ALL:
         return [ALL_GROUP]
-    role = {Scope.OWN_NODES: Role.VENDOR, Scope.OPERATED: Role.OPERATOR}.get(scope)  # type: ignore[arg-type]
+    roles: dict[Scope | None, Role] = {Scope.OWN_NODES: Role.VENDOR, Scope.OPERATED: Role.OPERATOR}
+    role = roles.get(scope)
     if role is None:
         return []
     orgs = Membership.objects.filter(user=user).values_list("organization_id", flat=True)

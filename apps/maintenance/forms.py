@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from apps.core.forms import form_field
 from apps.core.labels import label_with_unit
 from apps.maintenance.models import MaintenanceWindow, Severity, ThresholdRule, Ticket
 from apps.telemetry.models import SIGNAL_LABELS
@@ -31,7 +32,7 @@ class TicketCreateForm(forms.Form):
 
     def __init__(self, *args: Any, nodes: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["node"].queryset = nodes  # type: ignore[attr-defined]
+        form_field(self, "node", forms.ModelChoiceField).queryset = nodes
 
 
 class ResolveForm(forms.Form):
@@ -44,16 +45,20 @@ class ResolveForm(forms.Form):
     was_failure = forms.BooleanField(required=False, label="The machine really failed")
 
 
+class PersonChoiceField(forms.ModelChoiceField[User]):
+    def label_from_instance(self, obj: User) -> str:
+        return f"{obj.email} ({obj.get_role_display()})"
+
+
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(
+    assignee = PersonChoiceField(
         queryset=User.objects.none(), required=False, empty_label="Nobody (unassign)"
     )
 
     def __init__(self, *args: Any, people: list[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["assignee"]
-        field.queryset = User.objects.filter(pk__in=[p.pk for p in people])  # type: ignore[attr-defined]
-        field.label_from_instance = lambda u: f"{u.email} ({u.get_role_display()})"  # type: ignore[attr-defined]
+        field = form_field(self, "assignee", PersonChoiceField)
+        field.queryset = User.objects.filter(pk__in=[p.pk for p in people])
 
 
 class NoteForm(forms.Form):
@@ -114,6 +119,6 @@ class RuleForm(forms.Form):
         self, *args: Any, for_node: bool = False, signals: Any = (), **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["signal"].choices = signal_choices(list(signals))  # type: ignore[attr-defined]
+        form_field(self, "signal", forms.ChoiceField).choices = signal_choices(list(signals))
         if for_node:
             del self.fields["node_kind"]

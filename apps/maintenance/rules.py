@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 NORMAL, WARNING, CRITICAL = "normal", "warning", "critical"
 RANK = {NORMAL: 0, WARNING: 1, CRITICAL: 2}
@@ -84,11 +84,14 @@ class RuleLike(Protocol):
 RuleKey = tuple[str, str]  # (signal, mode)
 
 
-def rules_for(rules: Iterable[RuleLike], *, node_id: int, kind: str) -> dict[RuleKey, RuleLike]:
+RuleT = TypeVar("RuleT", bound=RuleLike)
+
+
+def rules_for(rules: Iterable[RuleT], *, node_id: int, kind: str) -> dict[RuleKey, RuleT]:
     """(signal, mode) -> the most specific rule of that signal and mode for this node (node,
     then kind, then default). A disabled rule still wins: disabling a node's rule switches that
     mode of the signal off for that node, leaving its other modes alone."""
-    best: dict[RuleKey, tuple[int, RuleLike]] = {}
+    best: dict[RuleKey, tuple[int, RuleT]] = {}
     for rule in rules:
         if rule.node_id is not None:
             if rule.node_id != node_id:

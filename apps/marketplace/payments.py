@@ -88,8 +88,12 @@ class FakeProvider:
             charge = FakeCharge.objects.get(idempotency_key=idempotency_key)
         if charge.amount != amount or charge.currency != currency:
             raise PaymentProviderError("Idempotency key reused with a different amount.")
-        message = "" if charge.status == "succeeded" else "The card was declined."
-        return Charge(reference=charge.reference, status=charge.status, message=message)  # type: ignore[arg-type]
+        # the row holds one of the two statuses written above (by this call or the first)
+        stored: Literal["succeeded", "declined"] = (
+            "succeeded" if charge.status == "succeeded" else "declined"
+        )
+        message = "" if stored == "succeeded" else "The card was declined."
+        return Charge(reference=charge.reference, status=stored, message=message)
 
     def refund(
         self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str

@@ -278,13 +278,15 @@ class SpoolListApi(ListAPIView[Spool]):
     """The spools of the vendors whose stock you manage: material, colour, grams left and the
     printer each is loaded on (imported from Spoolman: `manage.py spoolman_import`)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = SpoolSerializer
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[Spool]:
         if getattr(self, "swagger_fake_view", False):
             return Spool.objects.none()
-        return selectors.spool_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.spool_list(user=self.request.user)
 
 
 class SpoolLoadApi(APIView):
@@ -332,6 +334,8 @@ class InventoryListApi(ListAPIView[Inventory]):
     material, site, low=true|false, loaded). POST starts keeping stock of a material at a
     node (an opening quantity is recorded as an adjustment)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = InventorySerializer
     filterset_class = InventoryFilter
     ordering_fields = ["quantity", "updated_at", "last_restock_at"]
@@ -354,7 +358,7 @@ class InventoryListApi(ListAPIView[Inventory]):
     def get_queryset(self) -> QuerySet[Inventory]:
         if getattr(self, "swagger_fake_view", False):
             return Inventory.objects.none()
-        return selectors.inventory_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.inventory_list(user=self.request.user)
 
     def list(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         rows = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())) or [])
@@ -518,6 +522,8 @@ class InventoryReorderApi(APIView):
 class InventoryMovementsApi(ListAPIView[StockMovement]):
     """The stock's ledger, newest first (filter: kind)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = MovementSerializer
     filterset_fields = ["kind"]
 
@@ -525,7 +531,7 @@ class InventoryMovementsApi(ListAPIView[StockMovement]):
         if getattr(self, "swagger_fake_view", False):
             return StockMovement.objects.none()
         inventory = selectors.inventory_get_for_user(
-            user=self.request.user,  # type: ignore[arg-type]
+            user=self.request.user,
             pk=self.kwargs["pk"],
         )
         return selectors.inventory_movements(inventory=inventory)
@@ -550,6 +556,8 @@ class PurchaseOrderListApi(ListAPIView[PurchaseOrder]):
     """Purchase orders of the stock you manage, newest first (filters: status as a comma
     list, node, material, origin, supplier). POST drafts a manual order of a stock."""
 
+    request: AuthenticatedRequest
+
     serializer_class = PurchaseOrderSerializer
     filterset_class = PurchaseOrderFilter
     ordering_fields = ["created_at", "total", "status"]
@@ -562,7 +570,7 @@ class PurchaseOrderListApi(ListAPIView[PurchaseOrder]):
     def get_queryset(self) -> QuerySet[PurchaseOrder]:
         if getattr(self, "swagger_fake_view", False):
             return PurchaseOrder.objects.none()
-        return selectors.purchase_order_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.purchase_order_list(user=self.request.user)
 
     @extend_schema(request=InputSerializer, responses={201: PurchaseOrderSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -671,6 +679,8 @@ class UsageListApi(ListAPIView[MaterialUsage]):
     manage and of the jobs you may view as their owners (filters: job, node, material,
     since/until as ISO 8601 times, outcome)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = UsageSerializer
     filterset_class = UsageFilter
     ordering_fields = ["at", "used_g", "waste_g"]
@@ -678,4 +688,4 @@ class UsageListApi(ListAPIView[MaterialUsage]):
     def get_queryset(self) -> QuerySet[MaterialUsage]:
         if getattr(self, "swagger_fake_view", False):
             return MaterialUsage.objects.none()
-        return selectors.usage_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.usage_list(user=self.request.user)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 
+from apps.core.forms import form_field
 from apps.materials.catalog import SPEC_FIELDS
 from apps.materials.models import Material
 from apps.users.models import Organization
@@ -47,8 +48,9 @@ class InventoryCreateForm(forms.Form):
 
     def __init__(self, *args: Any, nodes: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["node"].queryset = nodes  # type: ignore[attr-defined]
-        self.fields["material"].queryset = Material.objects.filter(active=True)  # type: ignore[attr-defined]
+        form_field(self, "node", forms.ModelChoiceField).queryset = nodes
+        materials = Material.objects.filter(active=True)
+        form_field(self, "material", forms.ModelChoiceField).queryset = materials
 
 
 class InventorySettingsForm(forms.Form):

@@ -67,6 +67,8 @@ class ChannelCreatedSerializer(ChannelSerializer):
 
 
 class ChannelListApi(ListAPIView[Channel]):
+    request: AuthenticatedRequest
+
     serializer_class = ChannelSerializer
 
     class InputSerializer(serializers.Serializer[Any]):
@@ -82,7 +84,7 @@ class ChannelListApi(ListAPIView[Channel]):
     def get_queryset(self) -> QuerySet[Channel]:
         if getattr(self, "swagger_fake_view", False):
             return Channel.objects.none()
-        return selectors.channel_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.channel_list(user=self.request.user)
 
     @extend_schema(request=InputSerializer, responses={201: ChannelCreatedSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -187,13 +189,15 @@ class DeliveryFilter(django_filters.FilterSet):
 
 
 class DeliveryListApi(ListAPIView[Delivery]):
+    request: AuthenticatedRequest
+
     serializer_class = DeliverySerializer
     filterset_class = DeliveryFilter
 
     def get_queryset(self) -> QuerySet[Delivery]:
         if getattr(self, "swagger_fake_view", False):
             return Delivery.objects.none()
-        return selectors.delivery_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.delivery_list(user=self.request.user)
 
 
 class EventKindListApi(APIView):

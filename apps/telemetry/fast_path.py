@@ -97,6 +97,17 @@ class _Window:
     synced_at: float = 0.0
 
 
+class _RateParser(SimpleRateThrottle):
+    """DRF's reading of a rate ("600/min" -> 600 per 60 s) and nothing else: no scope, no
+    cache, so nothing to set up."""
+
+    def __init__(self) -> None:
+        pass
+
+
+_RATE_PARSER = _RateParser()
+
+
 class DeviceThrottle:
     """Fixed windows of the rate's duration per credential, counted locally and shared through
     the cache once a second."""
@@ -109,7 +120,7 @@ class DeviceThrottle:
     def rate() -> tuple[int | None, int | None]:
         # DRF's own throttle reads the class attribute set at import; the setting is the same.
         rates = SimpleRateThrottle.THROTTLE_RATES
-        return SimpleRateThrottle.parse_rate(None, rates.get("device"))  # type: ignore[arg-type]
+        return _RATE_PARSER.parse_rate(rates.get("device"))
 
     def admit(self, credential_id: int, now: float) -> float | None:
         """None to go on, else the seconds until the next window."""

@@ -121,8 +121,11 @@ def clean_point(
         errors[shown(key)] = "unknown field (put other signals in 'extra')"
 
     node = raw.get("node")
+    node_id = 0
     if isinstance(node, bool) or not isinstance(node, int) or not 0 < node <= INT8_MAX:
         errors["node"] = "required: the node's id (a positive integer)"
+    else:
+        node_id = int(node)
     try:
         when = parse_time(raw.get("time"))
     except (ValueError, OverflowError, OSError) as exc:
@@ -213,7 +216,7 @@ def clean_point(
         errors["point"] = "carries no signal"
     if errors:
         return None, errors
-    return CleanPoint(int(node), when, job_id, tuple(values), extra), {}  # type: ignore[arg-type]
+    return CleanPoint(node_id, when, job_id, tuple(values), extra), {}
 
 
 def clean_for_node(

@@ -14,6 +14,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
+from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from apps.core.filters import UtcIsoDateTimeFilter
@@ -127,12 +128,12 @@ class LogoutApi(APIView):
     def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token = request.auth
+        token = request.auth  # the access token under JWT, None under a session
         revoked = auth_logout_tokens(
             user=request.user,
             refresh=data.validated_data.get("refresh"),
-            access_jti=token.get("jti") if token is not None else None,  # type: ignore[union-attr]
-            access_exp=token.get("exp") if token is not None else None,  # type: ignore[union-attr]
+            access_jti=token.get("jti") if isinstance(token, Token) else None,
+            access_exp=token.get("exp") if isinstance(token, Token) else None,
             everywhere=data.validated_data["everywhere"],
         )
         return Response({"revoked": revoked})
@@ -237,6 +238,8 @@ class RoleMatrixApi(APIView):
 
 
 class OrganizationListApi(ListAPIView[Organization]):
+    request: AuthenticatedRequest
+
     serializer_class = OrganizationSerializer
     filterset_fields = ["kind"]
     ordering_fields = ["name", "created_at"]
@@ -244,15 +247,17 @@ class OrganizationListApi(ListAPIView[Organization]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Organization.objects.none()
-        return organization_list(user=self.request.user)  # type: ignore[arg-type]
+        return organization_list(user=self.request.user)
 
 
 class OrganizationDetailApi(RetrieveAPIView[Organization]):
+    request: AuthenticatedRequest
+
     serializer_class = OrganizationSerializer
 
     def get_object(self) -> Organization:
         return organization_get_for_user(
-            user=self.request.user,  # type: ignore[arg-type]  # IsAuthenticated ran first
+            user=self.request.user,
             pk=self.kwargs["pk"],
         )
 

@@ -30,7 +30,7 @@ class RevocableJWTAuthentication(JWTAuthentication):
         user = user_with_revocation(user_id=user_id, jti=str(validated_token.get("jti")))
         if user is None:
             raise exceptions.AuthenticationFailed("User not found", code="user_not_found")
-        if user.access_revoked:  # type: ignore[attr-defined]
+        if user.access_revoked:  # type: ignore[attr-defined]  # a column of the raw query
             raise exceptions.AuthenticationFailed(
                 "This access token was revoked by a logout.", code="token_revoked"
             )

@@ -67,9 +67,9 @@ def _permissions_at(user_id: int, version: str) -> frozenset[str]:
 def user_permissions(user: Any) -> frozenset[str]:
     """The permissions of an active `user` (the caller checks is_active and is_superuser), as of
     the permissions version read with the user (or now, once per user object)."""
-    known = getattr(user, "_role_permissions", None)
+    known: frozenset[str] | None = getattr(user, "_role_permissions", None)
     if known is not None:
-        return known  # type: ignore[no-any-return]
+        return known
     version = getattr(user, "permissions_version", _UNREAD)
     if version is _UNREAD:
         version = permissions_version_read()

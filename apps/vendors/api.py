@@ -176,6 +176,8 @@ class NodeWriteSerializer(serializers.ModelSerializer[FabricationNode]):
 class NodeListApi(ListAPIView[FabricationNode]):
     """List the nodes you may see (filters: kind, status, approval, vendor) or register one."""
 
+    request: AuthenticatedRequest
+
     serializer_class = NodeSerializer
     filterset_fields = ["kind", "status", "approval", "vendor", "site"]
     ordering_fields = ["name", "created_at", "status"]
@@ -191,7 +193,7 @@ class NodeListApi(ListAPIView[FabricationNode]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return FabricationNode.objects.none()
-        return node_list_with_private_flag(user=self.request.user)  # type: ignore[arg-type]
+        return node_list_with_private_flag(user=self.request.user)
 
     @extend_schema(request=RegisterSerializer, responses={201: NodeSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -277,6 +279,8 @@ class NodeBedClearApi(APIView):
 
 
 class NodeStatusLogApi(ListAPIView[NodeStatusChange]):
+    request: AuthenticatedRequest
+
     serializer_class = StatusChangeSerializer
     filter_backends: list[Any] = []
     private_details = False
@@ -285,8 +289,8 @@ class NodeStatusLogApi(ListAPIView[NodeStatusChange]):
         if getattr(self, "swagger_fake_view", False):
             return NodeStatusChange.objects.none()
         user = self.request.user
-        node = node_get_for_user(user=user, pk=self.kwargs["pk"])  # type: ignore[arg-type]
-        self.private_details = node_shows_private_details(user=user, node=node)  # type: ignore[arg-type]
+        node = node_get_for_user(user=user, pk=self.kwargs["pk"])
+        self.private_details = node_shows_private_details(user=user, node=node)
         return node.status_log.select_related("by")
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -414,6 +418,7 @@ class CredentialSerializer(serializers.ModelSerializer[DeviceCredential]):
 
 class NodeCredentialListApi(APIView):
     class InputSerializer(serializers.Serializer[Any]):
+        # named like Field.label: DRF's metaclass takes it off the class, the stubs cannot know
         label = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")  # type: ignore[assignment]
 
     def _node(self, request: AuthenticatedRequest, pk: int) -> FabricationNode:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -60,17 +62,17 @@ def _message(exc: Exception) -> str:
     return str(exc)
 
 
-def _errors_to_form(form: object, exc: Exception) -> None:
+def _errors_to_form(form: forms.BaseForm, exc: Exception) -> None:
     if isinstance(exc, Conflict):
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)  # type: ignore[attr-defined]
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
     elif isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
         for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)  # type: ignore[attr-defined]
+            form.add_error(field if field in form.fields else None, errors)
     else:
-        form.add_error(None, str(getattr(exc, "message", exc)))  # type: ignore[attr-defined]
+        form.add_error(None, str(getattr(exc, "message", exc)))
 
 
-def _managed_nodes(request: AuthenticatedHttpRequest):  # type: ignore[no-untyped-def]
+def _managed_nodes(request: AuthenticatedHttpRequest) -> QuerySet[FabricationNode]:
     vendors = vendor_organizations_for(user=request.user)
     return node_list(user=request.user).filter(vendor__in=vendors)
 

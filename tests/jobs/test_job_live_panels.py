@@ -72,6 +72,7 @@ def test_live_panels_follow_the_part_from_schedule_to_completion(
     assert "Scheduled" in panel(before, "job-status")
     assert node in panel(before, "parts-panel")
     assert "not scheduled yet" not in panel(before, "placement-panel")
+    assert f"<td>{node}</td>" in panel(before, "placement-panel")  # among the scored candidates
     assert "Cancel the job" in panel(before, "job-actions")
     assert 'data-live-key="change"' in before
     assert "No part of this job has finished yet" in panel(before, "job-extra-panels")

@@ -459,7 +459,8 @@ def test_admins_edit_default_and_kind_rules_others_read(fleet):  # noqa: F811
         signal="temperature_c", node_kind="cnc_mill", node=None, mode="above"
     )
     assert rule.critical == 80 and rule.updated_by == fleet["admin"]
-    assert "<td>CNC mill</td>" in admin.get("/maintenance/rules/").content.decode()
+    listed = admin.get("/maintenance/rules/").content.decode()
+    assert "<td>CNC mill</td>" in listed and "<td>Temperature (°C)</td>" in listed
     edit = admin.get(f"/maintenance/rules/?edit={rule.pk}")
     assert b'<option value="cnc_mill" selected>' in edit.content
     no_limits = admin.post("/maintenance/rules/", {**form, "warning": "", "critical": ""})

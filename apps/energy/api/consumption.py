@@ -67,6 +67,8 @@ class ConsumptionListApi(ListAPIView[Consumption]):
     of their organization (filters: job, node, site, source_kind, method, after, before on
     finished_at)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = ConsumptionSerializer
     filterset_class = ConsumptionFilter
     ordering_fields = ["finished_at", "kwh", "co2e_kg", "cost"]
@@ -74,7 +76,7 @@ class ConsumptionListApi(ListAPIView[Consumption]):
     def get_queryset(self) -> QuerySet[Consumption]:
         if getattr(self, "swagger_fake_view", False):
             return Consumption.objects.none()
-        return selectors.consumption_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.consumption_list(user=self.request.user)
 
 
 class SummarySerializer(serializers.Serializer[Any]):

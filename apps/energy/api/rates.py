@@ -59,6 +59,7 @@ class RateItemSerializer(serializers.Serializer[Any]):
 
 class RateBatchSerializer(serializers.Serializer[Any]):
     items = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+    # named like Field.source: DRF's metaclass takes it off the class, the stubs cannot know
     source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=[HourlyRate.Source.ENTERED, HourlyRate.Source.FORECAST],
         required=False,
@@ -81,6 +82,8 @@ class RateListApi(ListAPIView[HourlyRate]):
     | "forecast"}; the good items are stored (replacing the same hour) and the bad ones are
     reported by index."""
 
+    request: AuthenticatedRequest
+
     serializer_class = RateSerializer
     permission_classes = [MANAGE]
     filterset_class = RateFilter
@@ -88,7 +91,7 @@ class RateListApi(ListAPIView[HourlyRate]):
     def get_queryset(self) -> QuerySet[HourlyRate]:
         if getattr(self, "swagger_fake_view", False):
             return HourlyRate.objects.none()
-        return selectors.rate_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.rate_list(user=self.request.user)
 
     @extend_schema(request=RateBatchSerializer, responses={200: RATE_REPORT})
     def post(self, request: AuthenticatedRequest) -> Response:

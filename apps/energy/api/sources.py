@@ -57,6 +57,8 @@ class SourceListApi(ListAPIView[EnergySource]):
     """Energy sources of the nodes and sites you manage (filters: node, site, kind, status).
     POST adds one to a site or to a node (exactly one of them)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = SourceSerializer
     permission_classes = [MANAGE]
     filterset_fields = ["node", "site", "kind", "status"]
@@ -64,7 +66,7 @@ class SourceListApi(ListAPIView[EnergySource]):
     def get_queryset(self) -> QuerySet[EnergySource]:
         if getattr(self, "swagger_fake_view", False):
             return EnergySource.objects.none()
-        return selectors.source_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.source_list(user=self.request.user)
 
     @extend_schema(request=SourceCreateSerializer, responses={201: SourceSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

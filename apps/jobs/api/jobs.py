@@ -290,6 +290,8 @@ class JobListApi(ListAPIView[Job]):
     """Jobs you may see (filters: status (repeatable), priority, priority_min, organization,
     search, created_after; ordering: created_at, priority, deadline), or submit one."""
 
+    request: AuthenticatedRequest
+
     serializer_class = JobSerializer
     filterset_class = JobFilter
     ordering_fields = ["created_at", "priority", "deadline", "status"]
@@ -297,7 +299,7 @@ class JobListApi(ListAPIView[Job]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Job.objects.none()
-        jobs = job_list(user=self.request.user)  # type: ignore[arg-type]
+        jobs = job_list(user=self.request.user)
         # (a GROUP BY drops the model's default ordering: keep it explicit for stable pages)
         return jobs.annotate(parts_total=Count("parts", distinct=True)).order_by(
             "-created_at", "-id"

@@ -51,6 +51,8 @@ class TemplateListApi(ListAPIView[JobTemplate]):
     """Templates of your organizations, or save one: `parts` as for a job, `parameters`
     {"scale": {"min", "max", "default"}, "quantity": {...}} (sizes scale, quantities multiply)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = TemplateSerializer
     filterset_fields = ["organization"]
     ordering_fields = ["name", "created_at"]
@@ -66,7 +68,7 @@ class TemplateListApi(ListAPIView[JobTemplate]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return JobTemplate.objects.none()
-        return template_list(user=self.request.user)  # type: ignore[arg-type]
+        return template_list(user=self.request.user)
 
     @extend_schema(request=InputSerializer, responses={201: TemplateSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

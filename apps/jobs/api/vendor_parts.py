@@ -65,6 +65,8 @@ class VendorPartListApi(ListAPIView[Part]):
     """Parts placed on your nodes (filters: status (repeatable), node, awaiting_confirmation;
     ordering: created_at, status)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = VendorPartSerializer
     filterset_class = VendorPartFilter
     ordering_fields = ["created_at", "status"]
@@ -73,7 +75,7 @@ class VendorPartListApi(ListAPIView[Part]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Part.objects.none()
-        return vendor_part_list(user=self.request.user).order_by("-created_at", "-id")  # type: ignore[arg-type]
+        return vendor_part_list(user=self.request.user).order_by("-created_at", "-id")
 
 
 class VendorPartAcceptApi(APIView):

@@ -61,6 +61,11 @@ def _remaining_hours(part: Part) -> float:
     return float(part.estimates.get("duration_h", 0.0)) * (1 - part.progress_pct / 100)
 
 
+def _sorted_build_mm(node: FabricationNode) -> tuple[float, float, float]:
+    smallest, middle, largest = sorted((node.build_x_mm, node.build_y_mm, node.build_z_mm))
+    return (smallest, middle, largest)
+
+
 def _node_states(*, now: datetime, horizon_h: float) -> tuple[list[NodeState], EnergyOutlook]:
     """The working fleet as the scheduler sees it, with what materials (stock), energy (sites,
     prices, caps, heat-up) and maintenance (windows) tell it through apps/jobs/providers.py."""
@@ -68,7 +73,9 @@ def _node_states(*, now: datetime, horizon_h: float) -> tuple[list[NodeState], E
     for part in Part.objects.filter(
         status__in=ACTIVE_PART_STATUSES, assigned_node__isnull=False
     ).only("assigned_node_id", "estimates", "progress_pct"):
-        backlog[part.assigned_node_id] += _remaining_hours(part)  # type: ignore[index]
+        node_id = part.assigned_node_id
+        assert node_id is not None  # the filter above
+        backlog[node_id] += _remaining_hours(part)
     nodes = list(working_nodes())
     ids = [node.pk for node in nodes]
     stock = providers.node_stock(ids)
@@ -81,7 +88,7 @@ def _node_states(*, now: datetime, horizon_h: float) -> tuple[list[NodeState], E
             id=node.pk,
             processes=frozenset(node.processes),
             materials=frozenset(node.materials),
-            build_mm=tuple(sorted((node.build_x_mm, node.build_y_mm, node.build_z_mm))),  # type: ignore[arg-type]
+            build_mm=_sorted_build_mm(node),
             rated_power_kw=node.rated_power_kw,
             latitude=node.latitude,
             longitude=node.longitude,

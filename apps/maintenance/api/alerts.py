@@ -58,13 +58,15 @@ class AlertListApi(ListAPIView[Alert]):
     """Alerts on the nodes you maintain, newest first (filters: node, severity, signal,
     open=true|false)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = AlertSerializer
     filterset_class = AlertFilter
 
     def get_queryset(self) -> QuerySet[Alert]:
         if getattr(self, "swagger_fake_view", False):
             return Alert.objects.none()
-        return selectors.alert_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.alert_list(user=self.request.user)
 
 
 class RuleSerializer(serializers.ModelSerializer[ThresholdRule]):
@@ -94,6 +96,8 @@ class RuleListApi(ListAPIView[ThresholdRule]):
     kinds: admins; a node: whoever maintains it), replacing the one of that mode there; a
     signal's rules of other modes stay (a level rule and a rise rule on temperature)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = RuleSerializer
     pagination_class = None
 
@@ -114,9 +118,9 @@ class RuleListApi(ListAPIView[ThresholdRule]):
         if getattr(self, "swagger_fake_view", False):
             return ThresholdRule.objects.none()
         user = self.request.user
-        if not selectors.rules_can_view(user=user):  # type: ignore[arg-type]
+        if not selectors.rules_can_view(user=user):
             raise PermissionDenied("Your role does not maintain nodes.")
-        return selectors.rule_list(user=user)  # type: ignore[arg-type]
+        return selectors.rule_list(user=user)
 
     @extend_schema(request=InputSerializer, responses={201: RuleSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

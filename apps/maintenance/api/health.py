@@ -76,13 +76,15 @@ class FleetHealthApi(ListAPIView[FabricationNode]):
     """Every node you maintain with its health score, online state, latest predictions and
     open tickets by severity (filter: site)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = FleetNodeSerializer
     filterset_fields = ["site"]
 
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return FabricationNode.objects.none()
-        return selectors.fleet_health(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.fleet_health(user=self.request.user)
 
 
 class PredictionSerializer(serializers.ModelSerializer[Prediction]):

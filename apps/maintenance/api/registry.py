@@ -40,13 +40,15 @@ class TrainedModelSerializer(serializers.ModelSerializer[TrainedModel]):
 class ModelListApi(ListAPIView[TrainedModel]):
     """The model registry: every trained version with its metrics (filter: name)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = TrainedModelSerializer
     filterset_fields = ["name", "is_active"]
 
     def get_queryset(self) -> QuerySet[TrainedModel]:
         if getattr(self, "swagger_fake_view", False):
             return TrainedModel.objects.none()
-        if not selectors.registry_can_view(user=self.request.user):  # type: ignore[arg-type]
+        if not selectors.registry_can_view(user=self.request.user):
             raise PermissionDenied("The model registry is for the ops portal's roles.")
         return selectors.registry_list()
 

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.filters import ChoiceIn
+from apps.core.serializers import many_data
 from apps.maintenance import selectors
 from apps.maintenance.models import Severity, Ticket, TicketEvent
 from apps.maintenance.services import (
@@ -82,7 +83,7 @@ class TicketDetailSerializer(TicketSerializer):
         ]
 
     def get_events(self, ticket: Ticket) -> list[dict[str, Any]]:
-        return TicketEventSerializer(selectors.ticket_events(ticket=ticket), many=True).data  # type: ignore[return-value]
+        return many_data(TicketEventSerializer(selectors.ticket_events(ticket=ticket), many=True))
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -111,6 +112,8 @@ class TicketListApi(ListAPIView[Ticket]):
     lists; node, site, assignee; active=true|false; ordering: priority, created_at,
     last_seen). POST opens a ticket by hand (never deduplicated)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = TicketSerializer
     filterset_class = TicketFilter
     ordering_fields = ["priority", "created_at", "last_seen", "severity"]
@@ -125,7 +128,7 @@ class TicketListApi(ListAPIView[Ticket]):
     def get_queryset(self) -> QuerySet[Ticket]:
         if getattr(self, "swagger_fake_view", False):
             return Ticket.objects.none()
-        return selectors.ticket_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.ticket_list(user=self.request.user)
 
     @extend_schema(request=InputSerializer, responses={201: TicketDetailSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

@@ -43,6 +43,8 @@ class WindowListApi(ListAPIView[MaintenanceWindow]):
     one (kind scheduled, predictive or emergency); one starting now takes the node to
     MAINTENANCE at once and its work moves to other nodes."""
 
+    request: AuthenticatedRequest
+
     serializer_class = WindowSerializer
     filterset_fields = ["node", "status", "kind"]
 
@@ -57,7 +59,7 @@ class WindowListApi(ListAPIView[MaintenanceWindow]):
     def get_queryset(self) -> QuerySet[MaintenanceWindow]:
         if getattr(self, "swagger_fake_view", False):
             return MaintenanceWindow.objects.none()
-        return selectors.window_list(user=self.request.user)  # type: ignore[arg-type]
+        return selectors.window_list(user=self.request.user)
 
     @extend_schema(request=InputSerializer, responses={201: WindowSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

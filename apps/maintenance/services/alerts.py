@@ -53,7 +53,7 @@ def rules_applicable(*, node: FabricationNode) -> dict[rules.RuleKey, ThresholdR
     from apps.maintenance.selectors import node_rule_candidates
 
     candidates = node_rule_candidates(node=node)
-    return rules.rules_for(candidates, node_id=node.pk, kind=node.kind)  # type: ignore[return-value]
+    return rules.rules_for(candidates, node_id=node.pk, kind=node.kind)
 
 
 @transaction.atomic

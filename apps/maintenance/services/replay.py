@@ -156,13 +156,14 @@ def _copy_telemetry(
     node: FabricationNode, shadow: FabricationNode, start: datetime | None, end: datetime | None
 ) -> int:
     rest = ", ".join(COLUMNS[1:])
-    where, params = ["node_id = %s"], [node.pk]
+    where = ["node_id = %s"]
+    params: list[int | datetime] = [node.pk]
     if start is not None:
         where.append("time >= %s")
-        params.append(start)  # type: ignore[arg-type]
+        params.append(start)
     if end is not None:
         where.append("time <= %s")
-        params.append(end)  # type: ignore[arg-type]
+        params.append(end)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO telemetry_point ({', '.join(COLUMNS)}) "  # noqa: S608 (our columns)

@@ -408,30 +408,33 @@ def failure_model_train_and_register(
     )
 
 
-_cache: dict[tuple[str, int], Any] = {}
+# loaded models by (name, row id), one cache per kind of model
+_failure_cache: dict[tuple[str, int], FailureModel] = {}
+_anomaly_cache: dict[tuple[str, int], anomaly.AnomalyModel] = {}
+_rul_cache: dict[tuple[str, int], rul.RulModel] = {}
 
 
 def failure_model_load(row: TrainedModel) -> FailureModel:
     key = (row.name, row.pk)
-    if key not in _cache:
-        _cache[key] = FailureModel.from_bytes(
+    if key not in _failure_cache:
+        _failure_cache[key] = FailureModel.from_bytes(
             bytes(row.artifact), features=list(row.features), threshold=row.training["threshold"]
         )
-    return _cache[key]  # type: ignore[no-any-return]
+    return _failure_cache[key]
 
 
 def anomaly_model_load(row: TrainedModel) -> anomaly.AnomalyModel:
     key = (row.name, row.pk)
-    if key not in _cache:
-        _cache[key] = anomaly.AnomalyModel.from_bytes(bytes(row.artifact))
-    return _cache[key]  # type: ignore[no-any-return]
+    if key not in _anomaly_cache:
+        _anomaly_cache[key] = anomaly.AnomalyModel.from_bytes(bytes(row.artifact))
+    return _anomaly_cache[key]
 
 
 def rul_model_load(row: TrainedModel) -> rul.RulModel:
     key = (row.name, row.pk)
-    if key not in _cache:
-        _cache[key] = rul.RulModel.from_bytes(bytes(row.artifact))
-    return _cache[key]  # type: ignore[no-any-return]
+    if key not in _rul_cache:
+        _rul_cache[key] = rul.RulModel.from_bytes(bytes(row.artifact))
+    return _rul_cache[key]
 
 
 # --- Anomaly detectors, one per node kind -------------------------------------------------

@@ -167,10 +167,11 @@ def _node_context(
         .order_by("-starts_at")[:20]
     )
     complete_for = forms.get("complete_for")
+    completes: dict[int, WindowCompleteForm] = {}  # an active window's "complete" form
     for window in windows:
         if window.status == MaintenanceWindow.Status.ACTIVE:
             bound = forms.get("complete_form") if complete_for == window.pk else None
-            window.complete_form = bound or WindowCompleteForm()  # type: ignore[attr-defined]
+            completes[window.pk] = bound or WindowCompleteForm()
     predictions = list(prediction_list(user=user, node_id=node.pk, hours=24))
     components = (health.components or {}) if health else {}
     return {
@@ -183,7 +184,7 @@ def _node_context(
             :20
         ],
         "tickets": ticket_list(user=user, node_id=node.pk).order_by("-created_at")[:25],
-        "windows": windows,
+        "windows": [(window, completes.get(window.pk)) for window in windows],
         "window_form": forms.get("window_form") or WindowForm(),
         "rules": effective,
         "rule_form": forms.get("rule_form")
@@ -320,8 +321,6 @@ def _rules_context(
     if can_edit and form is None:
         editing = next((r for r in shared if str(r.pk) == request.GET.get("edit")), None)
         form = RuleForm(signals=signals, initial=_rule_initial(editing))
-    for rule in [*shared, *node_rules]:
-        rule.signal_label = label_with_unit(rule.signal, "signal")  # type: ignore[attr-defined]
     return {
         "rules": sorted(shared, key=lambda r: (r.signal, r.mode, _rule_rank(r), r.node_kind)),
         "node_rules": node_rules,

@@ -114,8 +114,6 @@ def registry_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         raise PermissionDenied("The model registry is for the ops portal's roles.")
     by_name: dict[str, list[TrainedModel]] = defaultdict(list)
     for model in registry_list():
-        scores, other = _metric_rows(model.metrics or {})
-        model.scores, model.other_metrics = scores, other  # type: ignore[attr-defined]
         by_name[model.name].append(model)
     groups = []
     for index, (name, versions) in enumerate(sorted(by_name.items())):
@@ -142,6 +140,8 @@ def registry_view(request: AuthenticatedHttpRequest) -> HttpResponse:
                 "name": name,
                 "title": _model_title(name),
                 "versions": versions,
+                # (model, its numeric metrics, its nested ones as text), in the order of versions
+                "rows": [(m, *_metric_rows(m.metrics or {})) for m in versions],
                 "metric": metric,
                 "chart": chart,
             }

@@ -1,7 +1,7 @@
 """The listings API under /api/v1/market/: browse (everyone signed in), the caller's own
-listings, create / change / version / publish / retire and images (the seller's team and
-administrators), and a seller's public figures. A listing the caller can't see is 404; one
-they see but may not change is 403."""
+listings, create / change / version / publish / retire (the seller's team and administrators).
+A listing the caller can't see is 404; one they see but may not change is 403. Its pictures are
+in listing_images.py, a seller's public figures in sellers.py."""
 
 from __future__ import annotations
 
@@ -12,33 +12,22 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.urls import path, reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.marketplace.http import image_file_response
+from apps.core.serializers import many_data
 from apps.marketplace.models import Listing, ListingImage, ListingVersion
 from apps.marketplace.selectors.listings import (
     SORTS,
     listing_browse,
     listing_get_for_user,
-    listing_image_get_for_user,
     listing_manageable,
-    seller_published_count,
-    seller_sla,
-    seller_visible,
 )
 from apps.marketplace.selectors.sales import owned_listing_ids
-from apps.marketplace.services.listing_images import (
-    listing_image_add,
-    listing_image_delete,
-    listing_image_move,
-)
 from apps.marketplace.services.listings import (
     listing_create,
     listing_new_version,
@@ -150,7 +139,8 @@ class ListingSerializer(serializers.ModelSerializer[Listing]):
 
     @extend_schema(responses=ListingImageSerializer(many=True))
     def get_images(self, listing: Listing) -> list[dict[str, Any]]:
-        return ListingImageSerializer(listing.images.all(), many=True, context=self.context).data  # type: ignore[return-value]
+        images = listing.images.all()
+        return many_data(ListingImageSerializer(images, many=True, context=self.context))
 
     def _capacity(self, listing: Listing, value: _T) -> _T | None:
         return value if listing.kind == Listing.Kind.CAPACITY else None
@@ -199,6 +189,8 @@ class _ListingListBase(ListAPIView[Listing]):
 class ListingListApi(_ListingListBase):
     """Published listings (every signed-in user), filtered and sorted; POST lists something new
     as a draft of the caller's organization (sellers)."""
+
+    request: AuthenticatedRequest
 
     class FilterSerializer(serializers.Serializer[Any]):
         q = serializers.CharField(
@@ -289,6 +281,8 @@ class ListingListApi(_ListingListBase):
 class ListingMineApi(_ListingListBase):
     """The caller's organizations' listings in any status (every listing for admins)."""
 
+    request: AuthenticatedRequest
+
     class FilterSerializer(serializers.Serializer[Any]):
         status = serializers.ChoiceField(choices=Listing.Status.choices, required=False)
 
@@ -372,6 +366,8 @@ class ListingVersionsApi(ListAPIView[ListingVersion]):
     changelog), or a draft's content rewritten; a template without `content` takes its job
     template's parts and parameters again."""
 
+    request: AuthenticatedRequest
+
     serializer_class = ListingVersionSerializer
     filter_backends: list[Any] = []
 
@@ -394,105 +390,6 @@ class ListingVersionsApi(ListAPIView[ListingVersion]):
         return Response(ListingVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
-class ListingImageAddApi(APIView):
-    """Adds a PNG, JPEG or WebP picture (multipart field `image`, at most 5 MB, 8 per listing)."""
-
-    parser_classes = [MultiPartParser, FormParser]
-
-    class InputSerializer(serializers.Serializer[Any]):
-        image = serializers.FileField()
-        alt = serializers.CharField(max_length=200, required=False, allow_blank=True)
-
-    @extend_schema(request=InputSerializer, responses={201: ListingImageSerializer})
-    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
-        listing = listing_get_for_user(user=request.user, pk=pk)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        image = listing_image_add(
-            by=request.user,
-            listing=listing,
-            file=data.validated_data["image"],
-            alt=data.validated_data.get("alt", ""),
-        )
-        return Response(
-            ListingImageSerializer(image, context={"request": request}).data,
-            status=status.HTTP_201_CREATED,
-        )
-
-
-class ListingImageMoveApi(APIView):
-    """Puts the image at `position` among the listing's images (1 is the cover on cards)."""
-
-    class InputSerializer(serializers.Serializer[Any]):
-        position = serializers.IntegerField(min_value=1, help_text="1 is the cover image.")
-
-    @extend_schema(request=InputSerializer, responses={200: ListingImageSerializer})
-    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
-        image = listing_image_get_for_user(user=request.user, pk=pk)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        moved = listing_image_move(
-            by=request.user, image=image, position=data.validated_data["position"]
-        )
-        return Response(ListingImageSerializer(moved, context={"request": request}).data)
-
-
-class ListingImageDeleteApi(APIView):
-    @extend_schema(responses={204: OpenApiResponse(description="Removed.")})
-    def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
-        image = listing_image_get_for_user(user=request.user, pk=pk)
-        listing_image_delete(by=request.user, image=image)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class ListingImageFileApi(APIView):
-    """The picture itself (PNG, JPEG or WebP), for a listing the caller may see."""
-
-    def perform_content_negotiation(self, request: Any, force: bool = False) -> Any:
-        # the picture is not rendered by DRF, so an image-only Accept header must not be a 406;
-        # errors still come as the API's JSON
-        return super().perform_content_negotiation(request, force=True)
-
-    @extend_schema(responses={200: OpenApiTypes.BINARY})
-    def get(self, request: AuthenticatedRequest, pk: int) -> Any:
-        return image_file_response(listing_image_get_for_user(user=request.user, pk=pk))
-
-
-class SellerSlaSerializer(serializers.Serializer[Any]):
-    on_time_rate = serializers.FloatField(allow_null=True)
-    defect_rate = serializers.FloatField(allow_null=True)
-    parts_done = serializers.IntegerField()
-    parts_failed = serializers.IntegerField()
-    parts_with_deadline = serializers.IntegerField()
-    avg_rating = serializers.FloatField(allow_null=True)
-    rating_count = serializers.IntegerField()
-    days = serializers.IntegerField()
-
-
-class SellerDetailApi(APIView):
-    """A seller's public figures: on-time and defect rates of the parts its machines finished
-    in the last year, its rating over all its listings, and how many listings it has on sale."""
-
-    class OutputSerializer(serializers.Serializer[Any]):
-        id = serializers.IntegerField()
-        name = serializers.CharField()
-        kind = serializers.CharField()
-        published_listings = serializers.IntegerField()
-        sla = SellerSlaSerializer()
-
-    @extend_schema(responses={200: OutputSerializer})
-    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
-        org = seller_visible(user=request.user, pk=pk)
-        data = {
-            "id": org.pk,
-            "name": org.name,
-            "kind": org.kind,
-            "published_listings": seller_published_count(organization=org),
-            "sla": seller_sla(organization=org),
-        }
-        return Response(self.OutputSerializer(data).data)
-
-
 urlpatterns = [
     path("market/listings/", ListingListApi.as_view(), name="market-listing-list"),
     path("market/listings/mine/", ListingMineApi.as_view(), name="market-listing-mine"),
@@ -510,13 +407,4 @@ urlpatterns = [
         ListingVersionsApi.as_view(),
         name="market-listing-versions",
     ),
-    path(
-        "market/listings/<int:pk>/images/",
-        ListingImageAddApi.as_view(),
-        name="market-listing-image-add",
-    ),
-    path("market/images/<int:pk>/", ListingImageDeleteApi.as_view(), name="market-image-delete"),
-    path("market/images/<int:pk>/move/", ListingImageMoveApi.as_view(), name="market-image-move"),
-    path("market/images/<int:pk>/file/", ListingImageFileApi.as_view(), name="market-image-file"),
-    path("market/sellers/<int:pk>/", SellerDetailApi.as_view(), name="market-seller-detail"),
 ]

@@ -78,6 +78,8 @@ class PurchaseListApi(ListAPIView[Purchase]):
     """Purchases of your organizations (every purchase for admins); filters: status, kind,
     listing. POST buys a listing (see the Idempotency-Key header)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = PurchaseSerializer
 
     class InputSerializer(serializers.Serializer[Any]):

@@ -213,6 +213,8 @@ class SaleListApi(ListAPIView[Purchase]):
     """Purchases of your organizations' listings (every seller's for admins), newest first;
     filters: listing, status (pending purchases are not sales)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = SaleSerializer
 
     def get_queryset(self) -> QuerySet[Purchase]:

@@ -192,13 +192,15 @@ class PurchaseBookApi(APIView):
 class PurchaseUseListApi(ListAPIView[PurchaseUse]):
     """What a purchase of your organization was used for: jobs, parts, booked hours."""
 
+    request: AuthenticatedRequest
+
     serializer_class = UseSerializer
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[PurchaseUse]:
         if getattr(self, "swagger_fake_view", False):
             return PurchaseUse.objects.none()
-        purchase = _purchase(self.request, self.kwargs["pk"])  # type: ignore[arg-type]
+        purchase = _purchase(self.request, self.kwargs["pk"])
         return purchase_use_list(purchase=purchase)
 
 
@@ -218,6 +220,8 @@ class UseDeleteApi(APIView):
 
 class ListingReviewListApi(ListAPIView[Review]):
     """A listing's reviews, newest first, with the seller's replies."""
+
+    request: AuthenticatedRequest
 
     serializer_class = ReviewSerializer
     filter_backends: list[Any] = []

@@ -1,6 +1,6 @@
 """Forms of the listing pages. Field names match the listing services' arguments, so a
-service's ValidationError lands on the field it names (apps.core.forms.form_add_service_error);
-a playbook step's or a template part's errors (`steps[1].title`) land on that row's form."""
+service's ValidationError lands on the field it names (apps.core.forms.form_add_service_error).
+A playbook's steps and a template's parts are row forms of their own: listing_content.py."""
 
 from __future__ import annotations
 
@@ -9,15 +9,12 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ValidationError
 
+from apps.core.forms import choice_pairs, form_field
 from apps.core.labels import label
-from apps.jobs.forms import MATERIALS, PROCESSES
 from apps.jobs.models import JobTemplate
-from apps.jobs.services import MAX_PARTS, template_parameters_for
 from apps.marketplace.models import Listing
 from apps.marketplace.selectors.listings import SORT_LABELS
-from apps.marketplace.services.listing_content import MAX_STEPS, playbook_step_settings
 from apps.users.models import Organization
 from apps.vendors import catalog
 
@@ -67,16 +64,17 @@ def keep_unknown_choices(form: forms.Form) -> None:
     for name in FACET_KINDS:
         if name not in form.fields:
             continue
-        field = form.fields[name]
+        field = form_field(form, name, forms.ChoiceField)
         if form.is_bound:
             getlist = getattr(form.data, "getlist", None)
             current = getlist(form.add_prefix(name)) if getlist else []
         else:
             current = form.initial.get(name) or []
-        known = dict(field.choices)  # type: ignore[attr-defined]
+        choices = choice_pairs(field)
+        known = dict(choices)
         extra = [(v, v) for v in current if isinstance(v, str) and v not in known]
         if extra:
-            field.choices = [*field.choices, *extra]  # type: ignore[attr-defined]
+            field.choices = [*choices, *extra]
 
 
 class ListingFieldsForm(forms.Form):
@@ -102,14 +100,14 @@ class ListingFieldsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.kind = kind
         currencies = settings.MARKETPLACE_CURRENCIES
-        self.fields["currency"].choices = [(c, c) for c in currencies]  # type: ignore[attr-defined]
+        form_field(self, "currency", forms.ChoiceField).choices = [(c, c) for c in currencies]
         self.fields["currency"].initial = settings.MARKETPLACE_DEFAULT_CURRENCY
         licences = [
             (value, label)
             for value, label in Listing.Licence.choices
             if (value == Listing.Licence.SERVICE) == (kind == Listing.Kind.CAPACITY)
         ]
-        self.fields["licence"].choices = licences  # type: ignore[attr-defined]
+        form_field(self, "licence", forms.ChoiceField).choices = licences
         if kind == Listing.Kind.CAPACITY:
             self.fields["price"].label = "Price per hour"
         else:
@@ -163,15 +161,15 @@ class ListingCreateForm(ListingFieldsForm):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, kind=kind, **kwargs)
-        self.fields["organization"].queryset = organizations  # type: ignore[attr-defined]
+        form_field(self, "organization", forms.ModelChoiceField).queryset = organizations
         if organizations.count() <= 1:
             self.fields["organization"].widget = forms.HiddenInput()
         if kind == Listing.Kind.TEMPLATE and templates is not None and templates.exists():
-            self.fields["template"].queryset = templates  # type: ignore[attr-defined]
+            form_field(self, "template", forms.ModelChoiceField).queryset = templates
         else:  # no job templates to choose from (vendors): the parts are described instead
             del self.fields["template"]
         if kind == Listing.Kind.CAPACITY:
-            self.fields["node_kind"].choices = node_kinds or []  # type: ignore[attr-defined]
+            form_field(self, "node_kind", forms.ChoiceField).choices = node_kinds or []
         else:
             for name in ("node_kind", "min_hours", "max_hours"):
                 del self.fields[name]
@@ -205,230 +203,6 @@ class ListingEditForm(ListingFieldsForm):
             "min_hours": listing.min_hours,
             "max_hours": listing.max_hours,
         }
-
-
-def parse_settings(text: str) -> dict[str, Any]:
-    """`name = value` lines: numbers become numbers, the rest stays text."""
-    values: dict[str, Any] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, sep, raw = line.partition("=")
-        if not sep or not name.strip():
-            raise ValidationError(f"Line {number}: write name = value.")
-        raw = raw.strip()
-        try:
-            value: Any = int(raw)
-        except ValueError:
-            try:
-                value = float(raw)
-            except ValueError:
-                value = raw
-        values[name.strip()] = value
-    return values
-
-
-class StepForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False)
-    instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    settings = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        required=False,
-        help_text="One per line: name = value (e.g. nozzle temperature = 210).",
-    )
-    checks = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="One per line."
-    )
-
-    def clean_settings(self) -> dict[str, Any]:
-        return parse_settings(self.cleaned_data.get("settings") or "")
-
-    def clean_checks(self) -> list[str]:
-        text = self.cleaned_data.get("checks") or ""
-        return [line.strip() for line in text.splitlines() if line.strip()]
-
-    @staticmethod
-    def initial_for(step: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "title": step.get("title", ""),
-            "instructions": step.get("instructions", ""),
-            "settings": "\n".join(f"{k} = {v}" for k, v in playbook_step_settings(step)),
-            "checks": "\n".join(step.get("checks") or []),
-        }
-
-
-StepFormSet = forms.formset_factory(
-    StepForm, extra=0, min_num=1, max_num=MAX_STEPS, validate_max=True
-)
-
-
-def filled_rows(rows: forms.BaseFormSet[Any], fields: tuple[str, ...]) -> list[int]:
-    """The indexes of the row forms with anything typed in `fields` (blank rows are skipped,
-    so a service's `parts[1]` is the second filled row, not the second on the page)."""
-    return [
-        index
-        for index, form in enumerate(rows.forms)
-        if any(form.cleaned_data.get(k) not in (None, "", [], {}) for k in fields)
-    ]
-
-
-STEP_FIELDS = ("title", "instructions", "settings", "checks")
-
-
-def playbook_content(
-    steps: forms.BaseFormSet[Any], materials: list[str], processes: list[str]
-) -> dict[str, Any]:
-    """The steps filled in (blank ones dropped) as a playbook's content; the service checks it."""
-    chosen = []
-    for index in filled_rows(steps, STEP_FIELDS):
-        data = steps.forms[index].cleaned_data
-        chosen.append(
-            {
-                "title": data.get("title", ""),
-                "instructions": data.get("instructions", ""),
-                "settings": data.get("settings") or {},
-                "checks": data.get("checks") or [],
-            }
-        )
-    return {
-        "steps": chosen,
-        "materials": list(materials),
-        "processes": list(processes),
-    }
-
-
-class TemplatePartForm(forms.Form):
-    """One part of a template typed for its listing (sizes at scale 1)."""
-
-    name = forms.CharField(max_length=200, required=False)
-    material = forms.ChoiceField(choices=[("", "—"), *MATERIALS], required=False)
-    process = forms.ChoiceField(choices=[("", "—"), *PROCESSES], required=False)
-    quantity = forms.IntegerField(min_value=1, max_value=10000, initial=1, required=False)
-    size_x_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="X (mm)")
-    size_y_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Y (mm)")
-    size_z_mm = forms.FloatField(min_value=0.01, max_value=10000, required=False, label="Z (mm)")
-    complexity = forms.IntegerField(min_value=1, max_value=10, initial=5, required=False)
-    # kept as it came (parts made in lots), not edited here
-    batch_group = forms.CharField(max_length=60, required=False, widget=forms.HiddenInput)
-
-    # a row with none of these typed is blank (quantity and complexity come filled in)
-    FIELDS = ("name", "material", "process", "size_x_mm", "size_y_mm", "size_z_mm")
-    ALL = (*FIELDS, "quantity", "complexity", "batch_group")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # a value the list doesn't offer (an older listing's spelling, "PLA" for pla) stays
-        # choosable; the service maps it to its catalogue code or says it is unknown
-        for name in ("material", "process"):
-            field = self.fields[name]
-            current = (self.data.get(self.add_prefix(name)) if self.is_bound else None) or (
-                self.initial.get(name)
-            )
-            if current and current not in dict(field.choices):  # type: ignore[attr-defined]
-                field.choices = [*field.choices, (current, current)]  # type: ignore[attr-defined]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        process, material = data.get("process"), data.get("material")
-        problem = catalog.pair_problem(process, material) if process and material else None
-        if problem:
-            self.add_error("material", problem)
-        return data
-
-    @staticmethod
-    def initial_for(part: dict[str, Any]) -> dict[str, Any]:
-        return {k: part.get(k) for k in TemplatePartForm.ALL}
-
-
-TemplatePartFormSet = forms.formset_factory(
-    TemplatePartForm, extra=0, min_num=1, max_num=MAX_PARTS, validate_max=True
-)
-
-
-class TemplateParametersForm(forms.Form):
-    """How far a buyer may scale the parts and multiply their quantities (empty: the
-    defaults)."""
-
-    max_scale = forms.FloatField(
-        min_value=0.01,
-        max_value=100,
-        initial=2.0,
-        required=False,
-        label="Largest scale",
-        help_text="Buyers scale sizes up to this (from 0.5, or the listing's smallest scale).",
-    )
-    max_quantity = forms.IntegerField(
-        min_value=1,
-        max_value=10000,
-        initial=100,
-        required=False,
-        label="Largest quantity multiplier",
-    )
-
-    @staticmethod
-    def initial_for(content: dict[str, Any]) -> dict[str, Any]:
-        parameters = content.get("parameters") or {}
-        return {
-            "max_scale": (parameters.get("scale") or {}).get("max", 1.0),
-            "max_quantity": int((parameters.get("quantity") or {}).get("max", 1)),
-        }
-
-
-def _kept_parameter(previous: Any, most: float, *, low: float, default: float) -> dict[str, float]:
-    """A parameter with a new largest value, keeping its smallest and default where they
-    still fit under it."""
-    previous = previous if isinstance(previous, dict) else {}
-    smallest = min(float(previous.get("min", low)), most)
-    value = min(max(float(previous.get("default", default)), smallest), most)
-    return {"min": smallest, "max": most, "default": value}
-
-
-def template_content(
-    parts: forms.BaseFormSet[Any], parameters: TemplateParametersForm, previous: Any = None
-) -> tuple[dict[str, Any], list[int]]:
-    """The parts filled in as a template's content, and which row each came from. `previous`:
-    the parameters the listing had (their smallest values and defaults are kept)."""
-    kept = filled_rows(parts, TemplatePartForm.FIELDS)
-    chosen = []
-    for index in kept:
-        data = parts.forms[index].cleaned_data
-        part = {k: data.get(k) for k in TemplatePartForm.FIELDS}
-        part["quantity"] = data.get("quantity") or 1
-        part["complexity"] = data.get("complexity") or 5
-        part["batch_group"] = data.get("batch_group") or ""
-        chosen.append({k: v for k, v in part.items() if v not in (None, "")})
-    limits = parameters.cleaned_data
-    most_scale = limits.get("max_scale") or parameters.fields["max_scale"].initial
-    most_sets = limits.get("max_quantity") or parameters.fields["max_quantity"].initial
-    if isinstance(previous, dict) and previous:
-        chosen_parameters = {
-            "scale": _kept_parameter(
-                previous.get("scale"), most_scale, low=min(0.5, most_scale), default=1.0
-            ),
-            "quantity": _kept_parameter(previous.get("quantity"), most_sets, low=1, default=1),
-        }
-    else:
-        chosen_parameters = template_parameters_for(max_scale=most_scale, max_quantity=most_sets)
-    return {"parts": chosen, "parameters": chosen_parameters}, kept
-
-
-def rows_raw(data: Any, prefix: str, fields: tuple[str, ...], most: int) -> list[dict[str, Any]]:
-    """Row forms as typed (unchecked), to show them again with one more blank row (none once
-    there are `most`)."""
-    try:
-        total = int(data.get(f"{prefix}-TOTAL_FORMS", 0))
-    except ValueError:
-        total = 0
-    rows: list[dict[str, Any]] = [
-        {name: data.get(f"{prefix}-{i}-{name}", "") for name in fields}
-        for i in range(min(total, most))
-    ]
-    return rows + ([{}] if len(rows) < most else [])
-
-
-def steps_raw(data: Any, prefix: str = "steps") -> list[dict[str, Any]]:
-    """The steps as typed (unchecked), with one more blank step."""
-    return rows_raw(data, prefix, STEP_FIELDS, MAX_STEPS)
 
 
 class VersionForm(forms.Form):
@@ -486,16 +260,17 @@ class BrowseForm(forms.Form):
 
     def __init__(self, *args: Any, materials: list[str], processes: list[str], **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.fields["material"].choices = [  # type: ignore[attr-defined]
+        form_field(self, "material", forms.ChoiceField).choices = [
             ("", "Any"),
             *((m, label(m, "material")) for m in materials),
         ]
-        self.fields["process"].choices = [  # type: ignore[attr-defined]
+        form_field(self, "process", forms.ChoiceField).choices = [
             ("", "Any"),
             *((p, label(p, "process")) for p in processes),
         ]
         currencies = settings.MARKETPLACE_CURRENCIES
-        self.fields["currency"].choices = [("", "Any"), *((c, c) for c in currencies)]  # type: ignore[attr-defined]
+        currency = form_field(self, "currency", forms.ChoiceField)
+        currency.choices = [("", "Any"), *((c, c) for c in currencies)]
         self.fields["currency"].help_text = (
             f"Prices are compared in this currency ({settings.MARKETPLACE_DEFAULT_CURRENCY} "
             "if none is chosen)."

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
+from apps.core.forms import form_field
 from apps.core.model_fields import model_form_field
 from apps.jobs.forms import JobRunForm
 from apps.jobs.models import Job, Part
@@ -56,19 +57,21 @@ class AttachForm(forms.Form):
 
     def __init__(self, *args: Any, parts: QuerySet[Part], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["parts"].queryset = parts  # type: ignore[attr-defined]
+        form_field(self, "parts", forms.ModelMultipleChoiceField).queryset = parts
         self.fields["parts"].error_messages["required"] = "Tick at least one part."
 
 
+class JobChoiceField(forms.ModelChoiceField[Job]):
+    def label_from_instance(self, obj: Job) -> str:
+        return f"#{obj.pk} {obj.title} ({obj.get_status_display().lower()})"
+
+
 class BookForm(forms.Form):
-    job = forms.ModelChoiceField(queryset=Job.objects.none(), empty_label="Choose a job")
+    job = JobChoiceField(queryset=Job.objects.none(), empty_label="Choose a job")
 
     def __init__(self, *args: Any, jobs: QuerySet[Job], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["job"].queryset = jobs  # type: ignore[attr-defined]
-        self.fields["job"].label_from_instance = (  # type: ignore[attr-defined]
-            lambda job: f"#{job.pk} {job.title} ({job.get_status_display().lower()})"
-        )
+        form_field(self, "job", JobChoiceField).queryset = jobs
 
 
 class ReviewForm(forms.Form):

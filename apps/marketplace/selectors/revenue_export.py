@@ -140,6 +140,7 @@ def ledger_transaction_list(*, limit: int = 100) -> list[LedgerTransaction]:
         .order_by("-created_at", "-id")[:limit]
     )
     for txn in transactions:
+        # summed here, not annotated in SQL: SQLite would hand a SUM back as a float (10, not 10.00)
         txn.amount = sum(  # type: ignore[attr-defined]
             (e.amount for e in txn.entries.all() if e.amount > 0), Decimal("0.00")
         )

@@ -100,13 +100,14 @@ def purchase_create(
     by: User,
     listing: Listing,
     client_key: str,
-    quantity: int = 1,
+    quantity: int | str = 1,
     method: str = "fake_ok",
     organization: Organization | None = None,
 ) -> tuple[Purchase, bool]:
     """Buys `listing` for the caller's organization and charges it. Returns the purchase and
     whether this call created it: a repeated `client_key` returns the first call's purchase
-    (charging it only if that call never reached the provider)."""
+    (charging it only if that call never reached the provider). `quantity` may be a form's
+    text: it is parsed here, and a ValidationError names it when it is no whole number."""
     key = (client_key or "").strip()
     if not key or len(key) > 64:
         raise ValidationError({"client_key": ["A key of 1 to 64 characters, new per purchase."]})

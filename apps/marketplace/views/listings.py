@@ -22,26 +22,28 @@ from apps.core.exceptions import Conflict, error_messages
 from apps.core.forms import form_add_service_error
 from apps.jobs.models import JobTemplate
 from apps.jobs.services import MAX_PARTS
-from apps.marketplace.forms.listings import (
+from apps.marketplace.forms.listing_content import (
     STEP_FIELDS,
-    BrowseForm,
-    ImageForm,
-    ListingCreateForm,
-    ListingEditForm,
-    RetireForm,
     StepForm,
     StepFormSet,
     TemplateParametersForm,
     TemplatePartForm,
     TemplatePartFormSet,
-    VersionForm,
-    catalogue_codes,
     filled_rows,
     playbook_content,
-    posted_initial,
     rows_raw,
     steps_raw,
     template_content,
+)
+from apps.marketplace.forms.listings import (
+    BrowseForm,
+    ImageForm,
+    ListingCreateForm,
+    ListingEditForm,
+    RetireForm,
+    VersionForm,
+    catalogue_codes,
+    posted_initial,
 )
 from apps.marketplace.http import image_file_response
 from apps.marketplace.models import Listing, ListingFacet

@@ -33,7 +33,7 @@ def purchase_create_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
             by=request.user,
             listing=listing,
             client_key=request.POST.get("client_key", ""),
-            quantity=request.POST.get("quantity") or 1,  # type: ignore[arg-type]
+            quantity=request.POST.get("quantity") or 1,
             method=request.POST.get("method") or "fake_ok",
         )
     except (ValidationError, PermissionDenied, Conflict) as exc:
