@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 
+from apps.core.forms import form_field
 from apps.users.models import Organization
 from apps.vendors import catalog, node_settings
 from apps.vendors.models import EdgeRelease, FabricationNode, VendorProfile
@@ -62,7 +63,7 @@ class NodeForm(forms.ModelForm[FabricationNode]):
 
     def __init__(self, *args: Any, vendors: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = Organization.objects.filter(  # type: ignore[attr-defined]
+        form_field(self, "site", forms.ModelChoiceField).queryset = Organization.objects.filter(
             kind=Organization.Kind.OPERATOR_SITE
         )
         self.fields["site"].required = False
@@ -79,7 +80,7 @@ class TransitionForm(forms.Form):
 
     def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["to"].choices = choices  # type: ignore[attr-defined]
+        form_field(self, "to", forms.ChoiceField).choices = choices
 
 
 class ConfigForm(forms.Form):

@@ -121,6 +121,8 @@ class GatewayListApi(ListAPIView[Gateway]):
     """The gateways you may see (admins all, vendors their own, operators those at their sites);
     POST registers one for your vendor company."""
 
+    request: AuthenticatedRequest
+
     serializer_class = GatewaySerializer
     filterset_fields = ["vendor", "site"]
     ordering_fields = ["name", "created_at", "last_seen_at"]
@@ -133,7 +135,7 @@ class GatewayListApi(ListAPIView[Gateway]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Gateway.objects.none()
-        return gateway_list(user=self.request.user)  # type: ignore[arg-type]
+        return gateway_list(user=self.request.user)
 
     @extend_schema(request=GatewayRegisterSerializer, responses={201: GatewaySerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

@@ -45,6 +45,8 @@ class EdgeReleaseListApi(ListAPIView[EdgeRelease]):
     """Gateway software releases (whoever manages gateways sees them); an admin POSTs one as
     multipart (`wheel`: imewe_edge-<version>-py3-none-any.whl, `notes`)."""
 
+    request: AuthenticatedRequest
+
     serializer_class = EdgeReleaseSerializer
     filter_backends: list[Any] = []
     parser_classes = [MultiPartParser]
@@ -56,7 +58,7 @@ class EdgeReleaseListApi(ListAPIView[EdgeRelease]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return EdgeRelease.objects.none()
-        return edge_release_list(user=self.request.user)  # type: ignore[arg-type]
+        return edge_release_list(user=self.request.user)
 
     @extend_schema(request=EdgeReleaseUploadSerializer, responses={201: EdgeReleaseSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -131,6 +133,8 @@ class RolloutSerializer(serializers.ModelSerializer[Rollout]):
 class RolloutListApi(ListAPIView[Rollout]):
     """Your vendors' rollouts (admins: all), or POST one: it starts at once with its first wave."""
 
+    request: AuthenticatedRequest
+
     serializer_class = RolloutSerializer
     filter_backends: list[Any] = []
 
@@ -161,7 +165,7 @@ class RolloutListApi(ListAPIView[Rollout]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Rollout.objects.none()
-        return rollout_list(user=self.request.user).prefetch_related("targets__gateway")  # type: ignore[arg-type]
+        return rollout_list(user=self.request.user).prefetch_related("targets__gateway")
 
     @extend_schema(request=RolloutStartSerializer, responses={201: RolloutSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:

@@ -5,6 +5,7 @@ rollout is a 404."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import groupby
 
 from django.contrib import messages
@@ -155,10 +156,12 @@ def rollout_live_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
     return render(request, "vendors/_rollout_live.html", _context(_get(request, pk)))
 
 
-def _act(request: AuthenticatedHttpRequest, pk: int, act: object, done: str) -> HttpResponse:
+def _act(
+    request: AuthenticatedHttpRequest, pk: int, act: Callable[..., Rollout], done: str
+) -> HttpResponse:
     rollout = _get(request, pk)
     try:
-        rollout = act(rollout=rollout, by=request.user)  # type: ignore[operator]
+        rollout = act(rollout=rollout, by=request.user)
     except (Conflict, PermissionDenied) as exc:
         for line in error_messages(exc):
             messages.error(request, line)
