@@ -30,6 +30,7 @@ from apps.vendors.selectors import (
     node_list_with_private_flag,
     node_shows_private_details,
     pending_node_list,
+    vendor_acting_for,
     vendor_organizations_for,
 )
 from apps.vendors.services import (
@@ -200,14 +201,9 @@ class NodeListApi(ListAPIView[FabricationNode]):
         data = self.RegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        vendor = fields.pop("vendor", None)
-        if vendor is None:
-            vendors = list(vendor_organizations_for(user=request.user)[:2])
-            if len(vendors) != 1:
-                raise exceptions.ValidationError(
-                    {"vendor": "Say which vendor company owns the node."}
-                )
-            vendor = vendors[0]
+        vendor = vendor_acting_for(
+            user=request.user, chosen=fields.pop("vendor", None), what="owns the node"
+        )
         node = node_register(by=request.user, vendor=vendor, **fields)
         return Response(
             NodeSerializer(node, context={"request": request}).data,

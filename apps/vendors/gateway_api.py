@@ -63,7 +63,7 @@ from apps.vendors.rollouts import (
 from apps.vendors.selectors import (
     node_get_for_user,
     node_shows_private_details,
-    vendor_organizations_for,
+    vendor_acting_for,
 )
 
 MAX_HEALTH_NODES = 1000
@@ -142,14 +142,9 @@ class GatewayListApi(ListAPIView[Gateway]):
         data = self.GatewayRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        vendor = fields.pop("vendor", None)
-        if vendor is None:
-            vendors = list(vendor_organizations_for(user=request.user)[:2])
-            if len(vendors) != 1:
-                raise exceptions.ValidationError(
-                    {"vendor": "Say which vendor company owns the gateway."}
-                )
-            vendor = vendors[0]
+        vendor = vendor_acting_for(
+            user=request.user, chosen=fields.pop("vendor", None), what="owns the gateway"
+        )
         gateway = gateway_register(by=request.user, vendor=vendor, **fields)
         return Response(GatewaySerializer(gateway).data, status=status.HTTP_201_CREATED)
 

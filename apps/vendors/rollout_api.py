@@ -10,7 +10,7 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import MultiPartParser
@@ -30,7 +30,7 @@ from apps.vendors.rollouts import (
     rollout_resume,
     rollout_start,
 )
-from apps.vendors.selectors import vendor_organizations_for
+from apps.vendors.selectors import vendor_acting_for
 
 # --- Gateway software releases ---------------------------------------------------------------
 
@@ -172,12 +172,9 @@ class RolloutListApi(ListAPIView[Rollout]):
         data = self.RolloutStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        vendor = fields.pop("vendor", None)
-        if vendor is None:
-            vendors = list(vendor_organizations_for(user=request.user)[:2])
-            if len(vendors) != 1:
-                raise exceptions.ValidationError({"vendor": "Say whose gateways to roll out to."})
-            vendor = vendors[0]
+        vendor = vendor_acting_for(
+            user=request.user, chosen=fields.pop("vendor", None), what="owns the gateways"
+        )
         rollout = rollout_start(by=request.user, vendor=vendor, **fields)
         return Response(RolloutSerializer(rollout).data, status=status.HTTP_201_CREATED)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -35,6 +36,18 @@ def nodes_in_scope(*, user: User, action: Action) -> QuerySet[FabricationNode]:
     if scope == Scope.OPERATED:
         return qs.filter(pk__in=FabricationNode.objects.filter(site__memberships__user=user))
     return qs.none()
+
+
+def vendor_acting_for(*, user: User, chosen: Organization | None, what: str) -> Organization:
+    """The vendor company a request acts for: the one it names, else the user's only one;
+    ValidationError ("Say which vendor company {what}.") when that is not one company. Whether
+    the user may act for it is the service's check."""
+    if chosen is not None:
+        return chosen
+    vendors = list(vendor_organizations_for(user=user)[:2])
+    if len(vendors) != 1:
+        raise ValidationError({"vendor": f"Say which vendor company {what}."})
+    return vendors[0]
 
 
 def nodes_with_private_details(*, user: User) -> QuerySet[FabricationNode]:

@@ -325,3 +325,22 @@ def test_a_gateway_takes_and_acknowledges_only_its_own_machines_commands(fleet, 
     assert client.post(ack, {"ok": False, "outcome": "again"}).status_code == 409
     shown = jwt_client(fleet["vendor"]).get(f"/api/v1/nodes/{mill.pk}/commands/").json()[0]
     assert shown["status"] == "succeeded" and shown["outcome"] == "wrote 80.0"
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        ("/api/v1/gateways/", {"name": "X"}, "owns the gateway"),
+        (
+            "/api/v1/rollouts/",
+            {"name": "X", "forwarding": {"poll_s": 5}, "wave_sizes": [1]}
+            | {"success_threshold_pct": 100, "error_threshold_pct": 0},
+            "owns the gateways",
+        ),
+    ],
+)
+def test_an_admin_says_which_vendor_a_new_thing_belongs_to(fleet, url, body, message):
+    # an admin acts for every vendor: without `vendor` the request is refused by name
+    response = jwt_client(fleet["admin"]).post(url, body, format="json")
+    assert response.status_code == 400, response.json()
+    assert message in str(response.json()["error"]["details"]["vendor"])
