@@ -34,6 +34,7 @@ from apps.vendors.selectors import (
     vendor_organizations_for,
 )
 from apps.vendors.services import (
+    NODE_FIELDS,
     device_credential_issue,
     device_credential_revoke,
     node_bed_clear,
@@ -154,23 +155,7 @@ class NodeWriteSerializer(serializers.ModelSerializer[FabricationNode]):
 
     class Meta:
         model = FabricationNode
-        fields = [
-            "name",
-            "site",
-            "kind",
-            "processes",
-            "materials",
-            "build_x_mm",
-            "build_y_mm",
-            "build_z_mm",
-            "precision_mm",
-            "latitude",
-            "longitude",
-            "software_version",
-            "rated_power_kw",
-            "requires_confirmation",
-            "bed_clear_required",
-        ]
+        fields = list(NODE_FIELDS)
         validators: list[Any] = []  # uniqueness per vendor is the service's (409)
 
 

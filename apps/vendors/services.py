@@ -28,11 +28,11 @@ from apps.vendors.models import (
 from apps.vendors.selectors import node_can_manage, node_is_operated_by
 
 TOKEN_PREFIX = "imw_"
-NODE_FIELDS = {
+# what a node's vendor writes (register, update); the API's write serializer takes these
+NODE_FIELDS = (
     "name",
-    "bed_clear_required",
-    "kind",
     "site",
+    "kind",
     "processes",
     "materials",
     "build_x_mm",
@@ -44,7 +44,8 @@ NODE_FIELDS = {
     "software_version",
     "rated_power_kw",
     "requires_confirmation",
-}
+    "bed_clear_required",
+)
 
 
 def node_group(node_id: int) -> str:
@@ -154,7 +155,7 @@ def node_register(*, by: User, vendor: Organization, **fields: Any) -> Fabricati
         not user_can(by, Action.SYSTEM_ADMIN) and not vendor.memberships.filter(user=by).exists()
     ):
         raise PermissionDenied("You may register nodes only for your own vendor company.")
-    unknown = set(fields) - NODE_FIELDS
+    unknown = set(fields) - set(NODE_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
     if FabricationNode.objects.filter(vendor=vendor, name__iexact=fields.get("name", "")).exists():
@@ -188,7 +189,7 @@ def node_register(*, by: User, vendor: Organization, **fields: Any) -> Fabricati
 @transaction.atomic
 def node_update(*, node: FabricationNode, by: User, **fields: Any) -> FabricationNode:
     _require_manage(by, node)
-    unknown = set(fields) - NODE_FIELDS
+    unknown = set(fields) - set(NODE_FIELDS)
     if unknown:
         raise ValidationError(f"Not editable here: {', '.join(sorted(unknown))}.")
     if node.status == FabricationNode.Status.DECOMMISSIONED:
