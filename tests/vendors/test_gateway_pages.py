@@ -166,3 +166,20 @@ def test_the_operator_commands_the_machine_from_its_live_page(fleet, reporting):
     designer.post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop", "next": live})
     portal_client(fleet["rival"]).post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop"})
     assert NodeCommand.objects.count() == before
+
+
+def test_the_gateway_pages_follow_the_gateways_reports(fleet, reporting):
+    gateway, _, _ = reporting
+    client = portal_client(fleet["vendor"])
+    for url, box in (
+        ("/vendor/gateways/", "gateways-live"),
+        (f"/vendor/gateways/{gateway.pk}/", "gateway-live"),
+    ):
+        page = client.get(url).content.decode()
+        assert f'id="{box}"' in page and f'hx-get="{url}"' in page
+        assert f'hx-select="#{box}"' in page and 'hx-trigger="every 5s"' in page
+        assert "htmx.min.js" in page
+    # the refresh brings the new report
+    gateway_status_report(gateway=gateway, applied_version=1, health={"nodes": {}})
+    page = client.get(f"/vendor/gateways/{gateway.pk}/").content.decode()
+    assert "Last problem" not in page and "Not reported by the gateway yet" in page
