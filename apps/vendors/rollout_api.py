@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -79,17 +79,17 @@ class GatewaySoftwareApi(_GatewayBase):
     release is not found for it."""
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request: Request, pk: int) -> FileResponse:
+    def get(self, request: Request, pk: int) -> HttpResponse:
         gateway = self.gateway(request)
         if pk not in (gateway.rollout_release_id, gateway.software_release_id):
             raise NotFound("Your configuration names no such release.")
         release = get_object_or_404(EdgeRelease, pk=pk)
-        response = FileResponse(
-            release.wheel.open("rb"),
-            as_attachment=True,
-            filename=f"imewe_edge-{release.version}-py3-none-any.whl",
-            content_type="application/octet-stream",
-        )
+        # at most EDGE_RELEASE_MAX_BYTES (8 MB; a release is ~90 KB): one body, not a stream,
+        # which an ASGI server would have to pull from a file in a thread
+        with release.wheel.open("rb") as handle:
+            response = HttpResponse(handle.read(), content_type="application/octet-stream")
+        name = f"imewe_edge-{release.version}-py3-none-any.whl"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["X-Content-SHA256"] = release.sha256
         return response
 

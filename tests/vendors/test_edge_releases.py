@@ -179,7 +179,8 @@ def test_a_rollout_ships_a_release_only_to_its_gateways_and_checks_what_they_run
     # and may download it; the other gateway (not handed it yet) and people may not
     download = gateway_client(pair["gw-a"]).get(f"/api/v1/gateway/{document['software']['path']}")
     assert download.status_code == 200
-    assert b"".join(download.streaming_content) == wheel.read_bytes()
+    assert download.content == wheel.read_bytes()
+    assert download["Content-Disposition"] == f'attachment; filename="{wheel.name}"'
     assert download["X-Content-SHA256"] == release["sha256"]
     refused = gateway_client(pair["gw-b"]).get(f"/api/v1/gateway/software/{release['id']}/")
     assert refused.status_code == 404 and refused.json()["error"]["message"]
