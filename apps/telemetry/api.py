@@ -29,7 +29,12 @@ from apps.telemetry.validation import BatchShapeError
 from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
 from apps.users.permissions import action_required
 from apps.users.roles import Action
-from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
+from apps.vendors.authentication import (
+    DevicePrincipal,
+    DeviceRequest,
+    DeviceTokenAuthentication,
+    IsDevice,
+)
 
 INFLATE_STEP = 256 * 1024
 
@@ -142,11 +147,6 @@ def _gunzip(data: bytes, *, limit: int) -> bytes:
     return bytes(out)
 
 
-def _device(request: Request) -> DevicePrincipal:
-    assert isinstance(request.user, DevicePrincipal)  # IsDevice has run
-    return request.user
-
-
 class _IngestBase(APIView):
     authentication_classes = [
         DeviceTokenAuthentication,
@@ -163,8 +163,8 @@ class TelemetryPointApi(_IngestBase):
     @extend_schema(
         request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT}
     )
-    def post(self, request: Request) -> Response:
-        code, body = point_result(read_json_body(request), _device(request).node_id)
+    def post(self, request: DeviceRequest) -> Response:
+        code, body = point_result(read_json_body(request), request.user.node_id)
         return Response(body, status=code)
 
 
@@ -180,9 +180,9 @@ class TelemetryBatchApi(_IngestBase):
             207: OpenApiResponse(OpenApiTypes.OBJECT, description="Partly stored; see rejected"),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: DeviceRequest) -> Response:
         encoding = request.headers.get("Content-Encoding", "").lower()
-        code, body = batch_result(request._request.body, encoding, _device(request).node_id)
+        code, body = batch_result(request._request.body, encoding, request.user.node_id)
         return Response(body, status=code)
 
 

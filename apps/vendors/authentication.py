@@ -111,3 +111,20 @@ class IsGateway(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return isinstance(request.user, GatewayPrincipal)
+
+
+# The requests of views behind IsDevice / IsGateway, typed for what their `user` is. DRF takes
+# any object with `is_authenticated` as the user; its stubs say Django's user or anonymous,
+# hence the one ignore each, here rather than `request: Any` in every handler.
+
+
+class DeviceRequest(Request):
+    """A request behind IsDevice: `request.user` is the node's device principal."""
+
+    user: DevicePrincipal  # type: ignore[assignment]
+
+
+class GatewayRequest(Request):
+    """A request behind IsGateway: `request.user` is the gateway's principal."""
+
+    user: GatewayPrincipal  # type: ignore[assignment]

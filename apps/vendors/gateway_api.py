@@ -23,6 +23,7 @@ from apps.users.types import AuthenticatedRequest
 from apps.vendors.authentication import (
     DeviceTokenAuthentication,
     GatewayPrincipal,
+    GatewayRequest,
     GatewayTokenAuthentication,
     IsGateway,
 )
@@ -246,8 +247,7 @@ class _GatewayBase(APIView):
     permission_classes = [IsGateway]
     throttle_classes = [GatewayRateThrottle]
 
-    def gateway(self, request: Request) -> Gateway:
-        assert isinstance(request.user, GatewayPrincipal)  # IsGateway has run
+    def gateway(self, request: GatewayRequest) -> Gateway:
         return request.user.gateway
 
 
@@ -263,7 +263,7 @@ class GatewayOwnConfigApi(_GatewayBase):
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT, 304: OpenApiResponse(description="Unchanged")}
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: GatewayRequest) -> Response:
         gateway = self.gateway(request)
         current = gateway_config_current(gateway=gateway)
         rollout_gateway_pulled(gateway=gateway, version=current.version)
@@ -288,7 +288,7 @@ class GatewayNodeTokenApi(_GatewayBase):
             )
         },
     )
-    def post(self, request: Request, node_id: int) -> Response:
+    def post(self, request: GatewayRequest, node_id: int) -> Response:
         _, token = gateway_node_token_issue(gateway=self.gateway(request), node_id=node_id)
         return Response({"node": node_id, "token": token}, status=status.HTTP_201_CREATED)
 
@@ -334,7 +334,7 @@ class GatewayStatusApi(_GatewayBase):
             )
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: GatewayRequest) -> Response:
         data = self.GatewayStatusSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -420,7 +420,7 @@ class GatewayCommandTakeApi(_GatewayBase):
     (it is then delivered, waiting for the acknowledgement)."""
 
     @extend_schema(request=None, responses={200: GatewayCommandSerializer(many=True)})
-    def post(self, request: Request) -> Response:
+    def post(self, request: GatewayRequest) -> Response:
         commands = gateway_commands_take(gateway=self.gateway(request))
         return Response(GatewayCommandSerializer(commands, many=True).data)
 
@@ -431,7 +431,7 @@ class GatewayCommandAckApi(_GatewayBase):
         outcome = serializers.CharField(max_length=500, allow_blank=True)
 
     @extend_schema(request=GatewayCommandAckSerializer, responses={200: GatewayCommandSerializer})
-    def post(self, request: Request, command_id: int) -> Response:
+    def post(self, request: GatewayRequest, command_id: int) -> Response:
         data = self.GatewayCommandAckSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         command = gateway_command_acknowledge(

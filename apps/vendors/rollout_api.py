@@ -14,12 +14,12 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import MultiPartParser
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.users.models import Organization
 from apps.users.types import AuthenticatedRequest
+from apps.vendors.authentication import GatewayRequest
 from apps.vendors.edge_releases import edge_release_list, edge_release_register
 from apps.vendors.gateway_api import _GatewayBase
 from apps.vendors.models import EdgeRelease, Rollout, RolloutTarget
@@ -79,7 +79,7 @@ class GatewaySoftwareApi(_GatewayBase):
     release is not found for it."""
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request: Request, pk: int) -> HttpResponse:
+    def get(self, request: GatewayRequest, pk: int) -> HttpResponse:
         gateway = self.gateway(request)
         if pk not in (gateway.rollout_release_id, gateway.software_release_id):
             raise NotFound("Your configuration names no such release.")

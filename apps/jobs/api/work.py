@@ -26,7 +26,7 @@ from apps.jobs.services import (
 )
 from apps.telemetry.api import DeviceRateThrottle
 from apps.users.authentication import RevocableJWTAuthentication, VerifiedSessionAuthentication
-from apps.vendors.authentication import DevicePrincipal, DeviceTokenAuthentication, IsDevice
+from apps.vendors.authentication import DeviceRequest, DeviceTokenAuthentication, IsDevice
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_bed_clear
 
@@ -136,8 +136,7 @@ class _WorkBase(APIView):
     permission_classes = [IsDevice]
     throttle_classes = [DeviceRateThrottle]
 
-    def node_id(self, request: Any) -> int:
-        assert isinstance(request.user, DevicePrincipal)
+    def node_id(self, request: DeviceRequest) -> int:
         return request.user.node_id
 
 
@@ -145,7 +144,7 @@ class WorkQueueApi(_WorkBase):
     """The parts assigned to the calling node, in the order to make them."""
 
     @extend_schema(responses={200: WorkPartSerializer(many=True)})
-    def get(self, request: Any) -> Response:
+    def get(self, request: DeviceRequest) -> Response:
         parts = work_queue(node_id=self.node_id(request))
         context = {"details": providers.part_work_details(parts), "release": work_release(parts)}
         data = WorkPartSerializer(parts, many=True, context=context).data
@@ -154,7 +153,7 @@ class WorkQueueApi(_WorkBase):
 
 class WorkStartApi(_WorkBase):
     @extend_schema(request=None, responses={200: WorkPartSerializer})
-    def post(self, request: Any, pk: int) -> Response:
+    def post(self, request: DeviceRequest, pk: int) -> Response:
         part = work_start(node_id=self.node_id(request), part_id=pk)
         return Response(_work_part(part))
 
@@ -164,7 +163,7 @@ class WorkFileApi(_WorkBase):
     printer as it is). `X-Content-SHA256` lets the node check what it received."""
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request: Any, pk: int) -> FileResponse:
+    def get(self, request: DeviceRequest, pk: int) -> FileResponse:
         cad = work_file(node_id=self.node_id(request), part_id=pk)
         response = FileResponse(
             cad.file.open("rb"),
@@ -181,7 +180,7 @@ class WorkBedClearApi(_WorkBase):
     on the printer read by the gateway): it may take its next part. 409 when not waiting."""
 
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
-    def post(self, request: Any) -> Response:
+    def post(self, request: DeviceRequest) -> Response:
         node = FabricationNode.objects.get(pk=self.node_id(request))
         node_bed_clear(node=node, by=None)
         return Response({"node": node.pk, "bed_clear_pending_since": None})
@@ -192,7 +191,7 @@ class WorkProgressApi(_WorkBase):
         progress_pct = serializers.FloatField(min_value=0, max_value=100)
 
     @extend_schema(request=InputSerializer, responses={200: WorkPartSerializer})
-    def post(self, request: Any, pk: int) -> Response:
+    def post(self, request: DeviceRequest, pk: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         part = work_progress(node_id=self.node_id(request), part_id=pk, **data.validated_data)
@@ -215,7 +214,7 @@ class WorkCompleteApi(_WorkBase):
         )
 
     @extend_schema(request=InputSerializer, responses={200: WorkPartSerializer})
-    def post(self, request: Any, pk: int) -> Response:
+    def post(self, request: DeviceRequest, pk: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         part = work_complete(node_id=self.node_id(request), part_id=pk, **data.validated_data)
@@ -230,7 +229,7 @@ class WorkFailApi(_WorkBase):
         )
 
     @extend_schema(request=InputSerializer, responses={200: WorkPartSerializer})
-    def post(self, request: Any, pk: int) -> Response:
+    def post(self, request: DeviceRequest, pk: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         part = work_fail(node_id=self.node_id(request), part_id=pk, **data.validated_data)
