@@ -334,21 +334,9 @@ class MaintenanceWindow(TimeStampedModel):
         return self.status == self.Status.PLANNED and self.starts_at <= now
 
 
-class NodeHealth(models.Model):
-    """The fleet monitor's latest view of one node: a health score 0-100 and its parts, whether
-    the node is online (heard from within the last minutes) and the latest model outputs."""
+class PredictedFigures(models.Model):
+    """What the models predict for a node, held now (NodeHealth) and as history (Prediction)."""
 
-    node = models.OneToOneField(
-        "vendors.FabricationNode", on_delete=models.CASCADE, related_name="health"
-    )
-    score = models.FloatField(default=100.0)
-    components = models.JSONField(default=dict, blank=True)  # what took points off, and how many
-    online = models.BooleanField(default=False)
-    last_seen = models.DateTimeField(null=True, blank=True)
-    went_offline_at = models.DateTimeField(null=True, blank=True)
-    anomaly_score = models.FloatField(null=True, blank=True)
-    anomaly_threshold = models.FloatField(null=True, blank=True)
-    anomaly_since = models.DateTimeField(null=True, blank=True)  # above threshold since
     failure_probability = models.FloatField(null=True, blank=True)
     # The failure probability's 90% interval (the held-out failure rate of its calibration bin)
     # and what it rests on (model, raw value, smoothing, evidence floors, missing inputs).
@@ -364,6 +352,26 @@ class NodeHealth(models.Model):
     rul_high = models.FloatField(null=True, blank=True)
     rul_evidence = models.JSONField(default=dict, blank=True)
     vibration_hours_to_limit = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class NodeHealth(PredictedFigures):
+    """The fleet monitor's latest view of one node: a health score 0-100 and its parts, whether
+    the node is online (heard from within the last minutes) and the latest model outputs."""
+
+    node = models.OneToOneField(
+        "vendors.FabricationNode", on_delete=models.CASCADE, related_name="health"
+    )
+    score = models.FloatField(default=100.0)
+    components = models.JSONField(default=dict, blank=True)  # what took points off, and how many
+    online = models.BooleanField(default=False)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    went_offline_at = models.DateTimeField(null=True, blank=True)
+    anomaly_score = models.FloatField(null=True, blank=True)
+    anomaly_threshold = models.FloatField(null=True, blank=True)
+    anomaly_since = models.DateTimeField(null=True, blank=True)  # above threshold since
     planned_horizon_h = models.FloatField(
         default=168.0, help_text="Hours the node is planned to run before its next service."
     )
@@ -388,7 +396,7 @@ class NodeHealth(models.Model):
         return self.expected_cadence_s or self.cadence_s
 
 
-class Prediction(models.Model):
+class Prediction(PredictedFigures):
     """One scoring of one node by the models, kept as history for charts and evidence."""
 
     node = models.ForeignKey(
@@ -397,21 +405,6 @@ class Prediction(models.Model):
     at = models.DateTimeField(db_index=True)
     anomaly_score = models.FloatField(null=True, blank=True)
     anomaly_threshold = models.FloatField(null=True, blank=True)
-    failure_probability = models.FloatField(null=True, blank=True)
-    # The failure probability's 90% interval (the held-out failure rate of its calibration bin)
-    # and what it rests on (model, raw value, smoothing, evidence floors, missing inputs).
-    failure_low = models.FloatField(null=True, blank=True)
-    failure_high = models.FloatField(null=True, blank=True)
-    failure_evidence = models.JSONField(default=dict, blank=True)
-    rul_hours = models.FloatField(null=True, blank=True)
-    # The RUL in the node's unit ("h", or "cycles" for a node reporting a cycle counter), its
-    # 5-95% interval, and what it rests on (the model's raw value, smoothing, evidence caps).
-    rul_unit = models.CharField(max_length=6, blank=True)
-    rul_value = models.FloatField(null=True, blank=True)
-    rul_low = models.FloatField(null=True, blank=True)
-    rul_high = models.FloatField(null=True, blank=True)
-    rul_evidence = models.JSONField(default=dict, blank=True)
-    vibration_hours_to_limit = models.FloatField(null=True, blank=True)
     models_used = models.JSONField(default=dict, blank=True)  # name -> version
     window = models.JSONField(default=dict, blank=True)  # from, to, points, levels
 
