@@ -33,6 +33,21 @@ class PurchaseListingSerializer(serializers.Serializer[Any]):
     seller = serializers.CharField(source="seller.name")
 
 
+# what a purchase cost and where its money stands: the buyer's view (here) and the seller's
+# (api/revenue.py's SaleSerializer) show the same
+PURCHASE_MONEY_FIELDS = [
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+    "commission_rate",
+    "commission",
+    "refunded_amount",
+    "refundable",
+    "status",
+]
+
+
 class PurchaseSerializer(serializers.ModelSerializer[Purchase]):
     listing = PurchaseListingSerializer()
     version = serializers.IntegerField(source="version.number")
@@ -52,15 +67,7 @@ class PurchaseSerializer(serializers.ModelSerializer[Purchase]):
             "latest_version",
             "buyer",
             "organization",
-            "quantity",
-            "unit_price",
-            "amount",
-            "currency",
-            "commission_rate",
-            "commission",
-            "refunded_amount",
-            "refundable",
-            "status",
+            *PURCHASE_MONEY_FIELDS,
             "usable",
             "provider",
             "provider_ref",

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.marketplace.api.purchases import PURCHASE_MONEY_FIELDS
 from apps.marketplace.models import LedgerTransaction, Purchase
 from apps.marketplace.selectors.revenue_export import (
     DEFAULT_DAYS,
@@ -184,15 +185,7 @@ class SaleSerializer(serializers.ModelSerializer[Purchase]):
             "listing",
             "buyer_organization",
             "buyer",
-            "quantity",
-            "unit_price",
-            "amount",
-            "currency",
-            "commission_rate",
-            "commission",
-            "refunded_amount",
-            "refundable",
-            "status",
+            *PURCHASE_MONEY_FIELDS,
             "can_refund",
             "paid_at",
             "created_at",
