@@ -192,16 +192,12 @@ class NodeConfigProfile(models.Model):
         return f"{self.node_id} config v{self.version}"
 
 
-class DeviceCredential(TimeStampedModel):
-    """A device token for an edge gateway. Only its SHA-256 is stored; the token is shown once.
-    The prefix (first characters) finds the row without scanning every hash."""
+class IssuedToken(TimeStampedModel):
+    """A token issued to a machine or a gateway. Only its SHA-256 is stored; the token is shown
+    once. The prefix (first characters) finds the row without scanning every hash."""
 
-    node = models.ForeignKey(
-        FabricationNode, on_delete=models.CASCADE, related_name="device_credentials"
-    )
     prefix = models.CharField(max_length=12, db_index=True)
     token_hash = models.CharField(max_length=64, unique=True)
-    label = models.CharField(max_length=100, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -209,14 +205,27 @@ class DeviceCredential(TimeStampedModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.prefix}… for node {self.node_id}"
 
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class DeviceCredential(IssuedToken):
+    """A node's device token (what its gateway sends telemetry and work reports with)."""
+
+    node = models.ForeignKey(
+        FabricationNode, on_delete=models.CASCADE, related_name="device_credentials"
+    )
+    label = models.CharField(max_length=100, blank=True)
+
+    class Meta(IssuedToken.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… for node {self.node_id}"
 
 
 class EdgeRelease(models.Model):
@@ -297,29 +306,18 @@ class Gateway(TimeStampedModel):
         return self.name
 
 
-class GatewayCredential(TimeStampedModel):
-    """A gateway's token (only its SHA-256 is stored; the token is shown once), as
-    DeviceCredential is for a node. It reads the gateway's own configuration and commands and
-    obtains device tokens for the gateway's nodes, nothing else."""
+class GatewayCredential(IssuedToken):
+    """A gateway's token, as DeviceCredential is for a node. It reads the gateway's own
+    configuration and commands and obtains device tokens for the gateway's nodes, nothing
+    else."""
 
     gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="credentials")
-    prefix = models.CharField(max_length=12, db_index=True)
-    token_hash = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(IssuedToken.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.prefix}… for gateway {self.gateway_id}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
 
 
 class GatewayConfigVersion(models.Model):
