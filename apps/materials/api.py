@@ -503,12 +503,17 @@ class PurchaseOrderSerializer(serializers.ModelSerializer[PurchaseOrder]):
         ]
 
 
+class QuantityNoteSerializer(serializers.Serializer[Any]):
+    """A quantity (the default one when left out) and a note: ordering stock, receiving it."""
+
+    quantity = quantity_field(required=False, allow_null=True)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
 class InventoryReorderApi(APIView):
     """Order this stock now (a manual draft order): `quantity` or the reorder rule's."""
 
-    class InputSerializer(serializers.Serializer[Any]):
-        quantity = quantity_field(required=False, allow_null=True)
-        note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    InputSerializer = QuantityNoteSerializer
 
     @extend_schema(request=InputSerializer, responses={201: PurchaseOrderSerializer})
     def post(self, request: AuthenticatedRequest, pk: int) -> Response:
@@ -602,9 +607,7 @@ class PurchaseOrderSendApi(APIView):
 class PurchaseOrderReceiveApi(APIView):
     """Sent -> received: `quantity` (the ordered one unless said) goes into stock."""
 
-    class InputSerializer(serializers.Serializer[Any]):
-        quantity = quantity_field(required=False, allow_null=True)
-        note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    InputSerializer = QuantityNoteSerializer
 
     @extend_schema(request=InputSerializer, responses={200: PurchaseOrderSerializer})
     def post(self, request: AuthenticatedRequest, pk: int) -> Response:
