@@ -20,6 +20,17 @@ from apps.users.roles import Role
 from apps.users.tokens import tokens_issue
 from tests.factories import OrganizationFactory, UserFactory, totp_device_for
 
+# Fixtures more than one test directory uses, registered once (pytest reads `pytest_plugins`
+# only here, in the top conftest); a directory's own fixtures stay in its conftest.py.
+pytest_plugins = [
+    "tests.fixtures.fleet",
+    "tests.fixtures.shop",
+    "tests.fixtures.market",
+    "tests.fixtures.studio",
+    "tests.fixtures.machines",
+    "tests.fixtures.live",
+]
+
 
 def close_old_connections_outside_atomic() -> None:
     """`close_old_connections` that spares a connection in an atomic block (a test's own)."""
@@ -101,20 +112,20 @@ def latest_migrations_after() -> Iterator[None]:
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., User]:
     def make(role: Role | str = Role.DESIGNER, **kwargs: Any) -> User:
-        return UserFactory(role=role, **kwargs)
+        return UserFactory.create(role=role, **kwargs)
 
     return make
 
 
 @pytest.fixture
 def org(db: Any) -> Any:
-    return OrganizationFactory(name="Acme Design", slug="acme-design")
+    return OrganizationFactory.create(name="Acme Design", slug="acme-design")
 
 
 @pytest.fixture
 def users_by_role(db: Any, org: Any) -> dict[Role, User]:
     return {
-        role: UserFactory(role=role, email=f"{role.value}@example.test", organization=org)
+        role: UserFactory.create(role=role, email=f"{role.value}@example.test", organization=org)
         for role in Role
     }
 

@@ -10,7 +10,7 @@ from apps.users.services import user_set_role
 PASSWORD = "correct-horse-battery-9"
 
 
-class OrganizationFactory(factory.django.DjangoModelFactory):
+class OrganizationFactory(factory.django.DjangoModelFactory[Organization]):
     class Meta:
         model = Organization
         skip_postgeneration_save = True
@@ -20,7 +20,7 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     kind = Organization.Kind.DESIGN_TEAM
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True

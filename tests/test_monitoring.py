@@ -25,8 +25,7 @@ from django.test import override_settings
 from django.utils import timezone
 from prometheus_client import REGISTRY, generate_latest
 
-from tests.telemetry.conftest import live  # noqa: F401  (fixture)
-from tests.vendors.conftest import fleet  # noqa: F401  (fixture)
+from tests.fixtures.live import Live
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -142,7 +141,7 @@ def exported(text: str) -> set[str]:
 
 @pytest.mark.django_db
 def test_the_metrics_the_dashboards_name_are_exported_with_the_platforms_figures(
-    live,  # noqa: F811
+    live: Live,
     client,
 ):
     from apps.maintenance.models import NodeHealth, Ticket
@@ -151,7 +150,7 @@ def test_the_metrics_the_dashboards_name_are_exported_with_the_platforms_figures
     def value(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
-    node = live["nodes"][0]
+    node = live.nodes[0]
     stored = value("imewe_telemetry_points_stored_total", path="live")
     dup = value("imewe_telemetry_points_duplicate_total", path="live")
     bad_time = value("imewe_telemetry_points_rejected_total", path="live", field="time")
@@ -178,7 +177,7 @@ def test_the_metrics_the_dashboards_name_are_exported_with_the_platforms_figures
     assert value("imewe_telemetry_points_rejected_total", path="live", field="other") == other + 1
 
     NodeHealth.objects.create(node=node, online=True, last_seen=timezone.now())
-    NodeHealth.objects.create(node=live["nodes"][1], online=False)
+    NodeHealth.objects.create(node=live.nodes[1], online=False)
     Ticket.objects.create(
         node=node, issue_type="vibration", severity="critical", title="t", last_seen=timezone.now()
     )
@@ -240,7 +239,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 45.0) -> Any:
 @pytest.mark.django_db(transaction=True)
 def test_a_running_prometheus_scrapes_the_platform_and_evaluates_the_rules_on_it(
     live_server,
-    live,  # noqa: F811
+    live: Live,
     tmp_path,
 ):
     """Not promtool's reading of the files: Debian's Prometheus server scrapes a running platform
@@ -250,8 +249,8 @@ def test_a_running_prometheus_scrapes_the_platform_and_evaluates_the_rules_on_it
 
     binary = shutil.which("prometheus")
     assert binary, "install Debian's prometheus package"
-    NodeHealth.objects.create(node=live["nodes"][0], online=True, last_seen=timezone.now())
-    NodeHealth.objects.create(node=live["nodes"][1], online=False)
+    NodeHealth.objects.create(node=live.nodes[0], online=True, last_seen=timezone.now())
+    NodeHealth.objects.create(node=live.nodes[1], online=False)
     target = live_server.url.removeprefix("http://")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},

@@ -15,8 +15,8 @@ from apps.core.health import check_channel_layer
 from apps.core.services import notification_send
 from apps.telemetry.services import telemetry_ingest
 from apps.users.roles import Role
+from tests.fixtures.fleet import Fleet
 from tests.telemetry.test_live_websocket import streaming_node
-from tests.vendors.conftest import fleet  # noqa: F401  (the shared fixture)
 from tests.websockets import ws_open_as
 
 pytestmark = [
@@ -42,9 +42,9 @@ def layer_kind(request, settings):
     return request.param
 
 
-async def test_a_stored_point_reaches_a_telemetry_socket(layer_kind, fleet):  # noqa: F811
+async def test_a_stored_point_reaches_a_telemetry_socket(layer_kind, fleet: Fleet):
     node = await sync_to_async(streaming_node)(fleet)
-    ws, connected, code = await ws_open_as(fleet["vendor"], f"/ws/telemetry/?nodes={node.pk}")
+    ws, connected, code = await ws_open_as(fleet.vendor, f"/ws/telemetry/?nodes={node.pk}")
     assert connected, code
     assert (await ws.receive_json_from())["type"] == "subscribed"
     point = {"node": node.pk, "time": timezone.now().isoformat(), "temperature_c": 41.5}

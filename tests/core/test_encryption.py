@@ -39,7 +39,7 @@ def reload(device: EncryptedTOTPDevice) -> EncryptedTOTPDevice:
 @pytest.mark.django_db
 def test_totp_key_column_holds_a_token_not_the_key():
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
-        device = EncryptedTOTPDevice.objects.create(user=UserFactory(), name="app", key=KEY)
+        device = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app", key=KEY)
         raw = raw_key_column(device)
         assert KEY not in raw and "1234567890" not in raw
         assert Fernet(OLD).decrypt(raw.encode()).decode() == KEY
@@ -51,18 +51,18 @@ def test_totp_key_column_holds_a_token_not_the_key():
 
 @pytest.mark.django_db
 def test_default_key_is_random_and_encrypted():
-    device = EncryptedTOTPDevice.objects.create(user=UserFactory(), name="app")
+    device = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app")
     first = reload(device).key
     assert len(first) == 40 and int(first, 16) >= 0
     assert first not in raw_key_column(device)
-    other = EncryptedTOTPDevice.objects.create(user=UserFactory(), name="app")
+    other = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app")
     assert reload(other).key != first
 
 
 @pytest.mark.django_db
 def test_row_written_with_the_old_key_reads_after_a_new_key_is_put_first():
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
-        device = EncryptedTOTPDevice.objects.create(user=UserFactory(), name="app", key=KEY)
+        device = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app", key=KEY)
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW, OLD]):
         device = reload(device)
         assert device.key == KEY
@@ -77,7 +77,7 @@ def test_row_written_with_the_old_key_reads_after_a_new_key_is_put_first():
 def test_rotate_command_reencrypts_every_row_with_the_first_key():
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
         devices = [
-            EncryptedTOTPDevice.objects.create(user=UserFactory(), name="app", key=KEY)
+            EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app", key=KEY)
             for _ in range(3)
         ]
         before = [raw_key_column(d) for d in devices]
@@ -97,7 +97,7 @@ def test_rotate_command_reencrypts_every_row_with_the_first_key():
 @pytest.mark.django_db
 def test_rotate_command_stops_on_a_value_no_key_opens_and_changes_nothing():
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
-        device = EncryptedTOTPDevice.objects.create(user=UserFactory(), name="app", key=KEY)
+        device = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app", key=KEY)
     before = raw_key_column(device)
     with (
         override_settings(FIELD_ENCRYPTION_KEYS=[NEW]),

@@ -80,9 +80,11 @@ def test_409(make_user):
     # organization names exist).
     from apps.users.models import Organization
     from tests.factories import OrganizationFactory
-    from tests.vendors.conftest import NODE_FIELDS
+    from tests.fixtures.fleet import NODE_FIELDS
 
-    vendor = make_user(Role.VENDOR, organization=OrganizationFactory(kind=Organization.Kind.VENDOR))
+    vendor = make_user(
+        Role.VENDOR, organization=OrganizationFactory.create(kind=Organization.Kind.VENDOR)
+    )
     client = jwt_client(vendor)
     assert client.post("/api/v1/nodes/", NODE_FIELDS, format="json").status_code == 201
     assert_error(client.post("/api/v1/nodes/", NODE_FIELDS, format="json"), 409, "conflict")

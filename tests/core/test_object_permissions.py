@@ -43,7 +43,10 @@ def call(view, user, method="get", pk=None, data=None):
 
 @pytest.mark.django_db
 def test_list_shows_only_objects_shared_with_the_user(make_user):
-    shared, private = OrganizationFactory(name="Shared"), OrganizationFactory(name="Private")
+    shared, private = (
+        OrganizationFactory.create(name="Shared"),
+        OrganizationFactory.create(name="Private"),
+    )
     user = make_user(Role.DESIGNER)
     assert call(OrgList, user).data == []
     assign_perm("users.view_organization", user, shared)
@@ -53,7 +56,7 @@ def test_list_shows_only_objects_shared_with_the_user(make_user):
 
 @pytest.mark.django_db
 def test_detail_view_and_edit_follow_object_permissions(make_user):
-    org = OrganizationFactory(name="Lab")
+    org = OrganizationFactory.create(name="Lab")
     viewer, editor, stranger = (make_user(Role.DESIGNER) for _ in range(3))
     assign_perm("users.view_organization", viewer, org)
     assign_perm("users.view_organization", editor, org)

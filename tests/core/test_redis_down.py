@@ -31,8 +31,7 @@ from imewe.celery import app as celery_app
 from tests.conftest import wait_for_port
 from tests.daphne import running_daphne
 from tests.factories import PASSWORD, UserFactory
-from tests.jobs.conftest import shop  # noqa: F401  (fixture)
-from tests.vendors.conftest import fleet  # noqa: F401  (fixture)
+from tests.fixtures.shop import Shop
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_RATE = 40  # requests per minute for the daphne under test
@@ -127,12 +126,12 @@ def _until(check: Callable[[], bool], *, attempts: int, pause_s: float = 0.5) ->
 
 @pytest.mark.django_db(transaction=True)  # daphne reads the rows from its own process
 def test_core_paths_survive_redis_stopping_and_recover_when_it_returns(  # noqa: PLR0915
-    shop,  # noqa: F811
+    shop: Shop,
     own_redis,
     daphne_on_own_redis,
 ):
     # given: a scheduled job, a node with a device token, a user with a revoked access token
-    designer, vendor, mill = shop["designer"], shop["vendor"], shop["mill"]
+    designer, vendor, mill = shop.designer, shop.vendor, shop.mill
     job = job_submit(
         by=designer,
         title="Frame",
@@ -189,7 +188,7 @@ def test_core_paths_survive_redis_stopping_and_recover_when_it_returns(  # noqa:
     assert status == 401 and body["error"]["code"] == "token_revoked"
 
     # throttles fail open (logged) rather than fail the request
-    throttled_user = UserFactory(role="designer", email="busy@f.test")
+    throttled_user = UserFactory.create(role="designer", email="busy@f.test")
     busy = bearer(str(tokens_issue(user=throttled_user, otp_verified=True).access_token))
     statuses = {api.call("GET", "/api/v1/auth/me/", headers=busy)[0] for _ in range(USER_RATE + 5)}
     assert statuses == {200}
@@ -299,8 +298,7 @@ def test_core_paths_survive_redis_stopping_and_recover_when_it_returns(  # noqa:
 def test_task_enqueue_with_the_broker_down_logs_and_returns(own_redis, caplog):
     port, proc = own_redis
     saved = celery_app.conf.broker_url, celery_app.conf.task_always_eager
-    celery_app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
-    celery_app.conf.task_always_eager = False
+    celery_app.conf.update(broker_url=f"redis://127.0.0.1:{port}/0", task_always_eager=False)
     _forget_broker_pools()  # an earlier test may have left pools open on the shared broker
     try:
         assert task_enqueue(purge_unverified_users_task) is True
@@ -317,7 +315,7 @@ def test_task_enqueue_with_the_broker_down_logs_and_returns(own_redis, caplog):
             restarted.kill()
             restarted.wait()
     finally:
-        celery_app.conf.broker_url, celery_app.conf.task_always_eager = saved
+        celery_app.conf.update(broker_url=saved[0], task_always_eager=saved[1])
         _forget_broker_pools()
         background.breaker.succeeded()
     assert "Celery broker unreachable" in caplog.text
@@ -328,5 +326,5 @@ def _forget_broker_pools() -> None:
     next send connects to the broker the test configured, not one an earlier test used. (Not
     closed: kombu keeps them in a registry by broker address and would hand the closed pool to
     the next user of that address.)"""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    celery_app._pool = None  # type: ignore[attr-defined]  # private, not in the stubs
+    celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]

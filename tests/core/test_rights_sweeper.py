@@ -16,10 +16,7 @@ from apps.telemetry.consumers import TelemetryConsumer
 from apps.users.roles import Role
 from apps.users.tokens import tokens_issue
 from apps.users.ws_auth import TokenCredential
-from tests.vendors.conftest import (
-    approved_node,
-    fleet,  # noqa: F401  (the fleet fixture, shared)
-)
+from tests.fixtures.fleet import Fleet, approved_node
 
 pytestmark = pytest.mark.django_db
 
@@ -41,9 +38,9 @@ def queries(sockets: list[Any]) -> tuple[int, dict[Any, Any]]:
     return len(captured.captured_queries), verdicts
 
 
-def test_one_sweep_costs_the_same_for_one_socket_and_for_thirty(fleet):  # noqa: F811
+def test_one_sweep_costs_the_same_for_one_socket_and_for_thirty(fleet: Fleet):
     nodes = [approved_node(fleet, name=f"Mill-{i}") for i in range(6)]
-    vendor = fleet["vendor"]
+    vendor = fleet.vendor
     token = str(tokens_issue(user=vendor, otp_verified=True).access_token)
 
     def opened(node_ids: list[int]) -> Any:
@@ -59,14 +56,14 @@ def test_one_sweep_costs_the_same_for_one_socket_and_for_thirty(fleet):  # noqa:
     assert set(verdicts) == set(many) and set(verdicts.values()) == {None}
 
 
-def test_a_socket_on_a_node_no_longer_visible_is_closed_and_its_neighbours_stay(fleet):  # noqa: F811
+def test_a_socket_on_a_node_no_longer_visible_is_closed_and_its_neighbours_stay(fleet: Fleet):
     own = approved_node(fleet, name="Mine")
     gone = approved_node(fleet, name="Sold")
-    vendor = fleet["vendor"]
+    vendor = fleet.vendor
     allowed = socket(TelemetryConsumer, vendor, node_ids=[own.pk])
     mixed = socket(TelemetryConsumer, vendor, node_ids=[own.pk, gone.pk])
     mixed.scope["credential"] = allowed.scope["credential"]
-    rival = socket(TelemetryConsumer, fleet["rival"], node_ids=[own.pk])
+    rival = socket(TelemetryConsumer, fleet.rival, node_ids=[own.pk])
     before = queries([allowed, mixed, rival])[1]
     assert before[allowed] is None and before[mixed] is None
     assert before[rival] is not None and before[rival][0] == CLOSE_FORBIDDEN
@@ -77,9 +74,11 @@ def test_a_socket_on_a_node_no_longer_visible_is_closed_and_its_neighbours_stay(
     assert verdicts[rival] is not None and verdicts[rival][0] == CLOSE_FORBIDDEN
 
 
-def test_a_caller_whose_check_fails_closes_only_its_own_sockets(fleet, make_user, monkeypatch):  # noqa: F811
+def test_a_caller_whose_check_fails_closes_only_its_own_sockets(
+    fleet: Fleet, make_user, monkeypatch
+):
     node = approved_node(fleet, name="Mill-A")
-    healthy = socket(TelemetryConsumer, fleet["vendor"], node_ids=[node.pk])
+    healthy = socket(TelemetryConsumer, fleet.vendor, node_ids=[node.pk])
     broken_user = make_user(Role.DESIGNER)
     broken = [socket(JobConsumer, broken_user, job_id=1) for _ in range(2)]
     broken[1].scope["credential"] = broken[0].scope["credential"]
@@ -93,9 +92,9 @@ def test_a_caller_whose_check_fails_closes_only_its_own_sockets(fleet, make_user
     assert [verdicts[s][0] for s in broken] == [CLOSE_CHECK_FAILED, CLOSE_CHECK_FAILED]
 
 
-def test_a_socket_already_ended_is_not_checked(fleet):  # noqa: F811
+def test_a_socket_already_ended_is_not_checked(fleet: Fleet):
     node = approved_node(fleet, name="Mill-B")
-    gone = socket(TelemetryConsumer, fleet["vendor"], node_ids=[node.pk])
+    gone = socket(TelemetryConsumer, fleet.vendor, node_ids=[node.pk])
     gone.ended = True
     count, verdicts = queries([gone])
     assert count == 0 and verdicts == {}

@@ -11,7 +11,7 @@ from django.test import Client
 
 from apps.users.roles import Role
 from tests.conftest import portal_client
-from tests.twins.conftest import fleet, studio  # noqa: F401  (fixtures)
+from tests.fixtures.studio import Studio
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,9 +50,9 @@ def test_job_list_filter_has_no_inline_handler(make_user):
 
 
 @pytest.mark.django_db
-def test_the_twin_import_map_carries_the_nonce_of_the_response(studio):  # noqa: F811
-    client = portal_client(studio["designer"])
-    response = client.get(f"/twins/{studio['twin'].pk}/")
+def test_the_twin_import_map_carries_the_nonce_of_the_response(studio: Studio):
+    client = portal_client(studio.designer)
+    response = client.get(f"/twins/{studio.twin.pk}/")
     assert response.status_code == 200
     nonces = [v for v in policy(response)["script-src"] if v.startswith("'nonce-")]
     assert len(nonces) == 1
@@ -62,7 +62,7 @@ def test_the_twin_import_map_carries_the_nonce_of_the_response(studio):  # noqa:
     # every inline script carries it; all others load from a file (or are JSON data)
     for tag in re.findall(r"<script\b[^>]*>", html):
         assert "src=" in tag or f'nonce="{nonce}"' in tag or "application/json" in tag, tag
-    again = client.get(f"/twins/{studio['twin'].pk}/")
+    again = client.get(f"/twins/{studio.twin.pk}/")
     assert nonces != [v for v in policy(again)["script-src"] if v.startswith("'nonce-")]
 
 

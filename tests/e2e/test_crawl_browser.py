@@ -21,8 +21,6 @@ from apps.portal.navigation import navigation_urls
 from apps.users.models import User
 from apps.vendors.models import FabricationNode
 from tests.conftest import portal_client
-from tests.e2e.test_login_browser import browser  # noqa: F401  (fixture)
-from tests.e2e.test_twin_browser import asgi_server  # noqa: F401  (fixture)
 from tests.maintenance.test_pages import agent_ticket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -170,8 +168,8 @@ def sessions(demo: dict[str, User]) -> Iterator[dict[str, str]]:
 def test_every_navigation_link_of_every_role_at_desktop_and_phone_size(
     demo,
     sessions,
-    asgi_server,  # noqa: F811
-    browser: Browser,  # noqa: F811
+    asgi_server,
+    browser: Browser,
 ):
     base = asgi_server
     codes = re.compile(

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_login_browser import browser, sign_in  # noqa: F401  (fixture)
-from tests.e2e.test_twin_browser import asgi_server  # noqa: F401  (fixture)
-from tests.twins.conftest import fleet, studio  # noqa: F401  (fixtures)
+from tests.e2e.conftest import sign_in
+from tests.fixtures.studio import Studio
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -33,11 +32,11 @@ def watched(page: Page) -> list[str]:
     return messages
 
 
-def test_twin_view_and_job_filter_run_without_csp_violations(studio, asgi_server, browser):  # noqa: F811
-    page = sign_in(browser, asgi_server, studio["designer"].email)
+def test_twin_view_and_job_filter_run_without_csp_violations(studio: Studio, asgi_server, browser):
+    page = sign_in(browser, asgi_server, studio.designer.email)
     console = watched(page)
 
-    page.goto(f"{asgi_server}/twins/{studio['twin'].pk}/")
+    page.goto(f"{asgi_server}/twins/{studio.twin.pk}/")
     expect(page.locator("#live-state")).to_have_text("live · version 1")
     expect(page.locator("#view3d canvas")).to_be_visible()  # three.js via the nonce'd import map
     assert page.evaluate("window.__csp") == []

@@ -8,21 +8,21 @@ import pytest
 import trimesh
 from playwright.sync_api import expect
 
-from tests.e2e.test_login_browser import browser, sign_in  # noqa: F401  (fixture)
-from tests.jobs.conftest import fleet, shop  # noqa: F401  (fixtures)
+from tests.e2e.conftest import sign_in
+from tests.fixtures.shop import Shop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_process_and_material_follow_each_other_and_the_model_is_kept(
     live_server,
-    shop,  # noqa: F811
-    browser,  # noqa: F811
+    shop: Shop,
+    browser,
     tmp_path,
 ):
     model = tmp_path / "bracket.stl"
     model.write_bytes(trimesh.creation.box(extents=(40, 30, 12)).export(file_type="stl"))
-    page = sign_in(browser, live_server.url, shop["designer"].email)
+    page = sign_in(browser, live_server.url, shop.designer.email)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{live_server.url}/jobs/new/")

@@ -13,18 +13,18 @@ from playwright.sync_api import expect
 from apps.jobs.models import Job
 from apps.vendors.services import device_credential_issue
 from edge.work_agent import WorkAgent
-from tests.e2e.test_login_browser import SHOTS, browser, sign_in  # noqa: F401  (fixture)
-from tests.jobs.conftest import fleet, shop  # noqa: F401  (fixtures)
+from tests.e2e.conftest import SHOTS, sign_in
+from tests.fixtures.shop import Shop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def agents(shop):  # noqa: F811
+def agents(shop: Shop):
     """One work agent per machine, with the machine's device token."""
     tokens = {}
     for key in ("printer_a", "printer_b", "mill"):
-        _, tokens[key] = device_credential_issue(node=shop[key], by=shop["vendor"])
+        _, tokens[key] = device_credential_issue(node=shop.node(key), by=shop.vendor)
     return tokens
 
 
@@ -44,14 +44,14 @@ def run_agents(base_url: str, tokens: dict[str, str]) -> None:
 
 def test_designer_submits_a_two_part_job_and_sees_it_completed(
     live_server,
-    shop,  # noqa: F811
+    shop: Shop,
     agents,
     tmp_path,
-    browser,  # noqa: F811
+    browser,
 ):
     model = tmp_path / "bracket.stl"
     model.write_bytes(trimesh.creation.box(extents=(40, 30, 12)).export(file_type="stl"))
-    page = sign_in(browser, live_server.url, shop["designer"].email)
+    page = sign_in(browser, live_server.url, shop.designer.email)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="All jobs").click()
     page.get_by_role("button", name="Submit a job").click()  # a link styled as a button
     page.get_by_label("Title").fill("Drone frame")

@@ -20,31 +20,31 @@ from apps.jobs.models import Part
 from apps.jobs.services import job_submit, parts_schedule
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import device_credential_issue, node_transition
-from tests.e2e.test_login_browser import SHOTS, browser, sign_in  # noqa: F401  (fixture)
-from tests.e2e.test_twin_browser import asgi_server  # noqa: F401  (fixture)
-from tests.jobs.conftest import fleet, shop  # noqa: F401  (fixtures)
+from tests.e2e.conftest import SHOTS, sign_in
+from tests.fixtures.shop import Shop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PRINTERS = ("printer_a", "printer_b")
 
 
 @pytest.fixture
-def tokens(shop):  # noqa: F811
+def tokens(shop: Shop):
     return {
-        shop[k].pk: device_credential_issue(node=shop[k], by=shop["vendor"])[1] for k in PRINTERS
+        shop.node(k).pk: device_credential_issue(node=shop.node(k), by=shop.vendor)[1]
+        for k in PRINTERS
     }
 
 
 @pytest.fixture
-def waiting_job(shop):  # noqa: F811
+def waiting_job(shop: Shop):
     """A one-part PLA job submitted while both printers are in maintenance: validated, not
     placed yet."""
     for key in PRINTERS:
         node_transition(
-            node=shop[key], to=FabricationNode.Status.MAINTENANCE, by=shop["vendor"], reason="oil"
+            node=shop.node(key), to=FabricationNode.Status.MAINTENANCE, by=shop.vendor, reason="oil"
         )
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Drone arm",
         parts=[
             {
@@ -89,15 +89,15 @@ def work(server: str, token: str, part_id: int, action: str, **body: Any) -> dic
 
 
 def test_every_panel_of_the_job_page_follows_the_part_live(
-    shop,  # noqa: F811
+    shop: Shop,
     tokens,
     waiting_job,
-    asgi_server,  # noqa: F811
-    browser,  # noqa: F811
+    asgi_server,
+    browser,
 ):
     job = waiting_job
     part = job.parts.get()
-    page = sign_in(browser, asgi_server, shop["designer"].email)
+    page = sign_in(browser, asgi_server, shop.designer.email)
     page.goto(f"{asgi_server}/jobs/{job.pk}/")
     expect(page.locator("#live-state")).to_have_text("live")
     page.evaluate("window.notReloaded = true")  # gone if anything reloads the page
@@ -115,7 +115,7 @@ def test_every_panel_of_the_job_page_follows_the_part_live(
     def schedule() -> None:
         for key in PRINTERS:
             node_transition(
-                node=shop[key], to=FabricationNode.Status.IDLE, by=shop["vendor"], reason="ok"
+                node=shop.node(key), to=FabricationNode.Status.IDLE, by=shop.vendor, reason="ok"
             )
         parts_schedule()
 

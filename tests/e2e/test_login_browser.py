@@ -2,49 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.db import connections
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 
 from apps.users.roles import Role
-from tests.factories import PASSWORD
+from tests.e2e.conftest import SHOTS, sign_in
 
 pytestmark = pytest.mark.e2e
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "e2e"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread, so every test creates its users
-    # (whose saves publish to the channel layer) in fixtures listed before `browser`.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-        # A query the test made while this loop ran kept its connection in the loop's context
-        # (asgiref's Local follows the running loop): give it back before the loop stops, or it
-        # stays out of the pool for good.
-        connections.close_all()
-
-
-def sign_in(browser: Browser, base: str, email: str):
-    page = browser.new_page()
-    page.goto(f"{base}/")
-    expect(page).to_have_url(f"{base}/account/login/?next=/")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    return page
 
 
 @pytest.fixture

@@ -24,9 +24,8 @@ from apps.maintenance.models import SignalState
 from apps.telemetry.models import TelemetryPoint
 from apps.users.tokens import tokens_issue
 from imewe.topology import Running, running_topology
-from tests.maintenance.conftest import default_rules  # noqa: F401  (shared fixture)
-from tests.telemetry.conftest import live  # noqa: F401  (shared fixture)
-from tests.vendors.conftest import fleet  # noqa: F401  (shared fixture)
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.live import Live
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),  # the servers read the rows the test makes
@@ -60,12 +59,12 @@ def served_by(running: Running, marker: str) -> list[int]:
 
 def test_each_kind_of_work_reaches_its_own_processes_and_live_points_cross_them(
     topology,
-    live,  # noqa: F811
-    fleet,  # noqa: F811
-    default_rules,  # noqa: F811  (a transactional test before may have emptied them)
+    live: Live,
+    fleet: Fleet,
+    default_rules,  # (a transactional test before may have emptied them)
 ):
-    node = live["nodes"][0]
-    token = tokens_issue(user=fleet["vendor"], otp_verified=True).access_token
+    node = live.nodes[0]
+    token = tokens_issue(user=fleet.vendor, otp_verified=True).access_token
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -86,7 +85,7 @@ def test_each_kind_of_work_reaches_its_own_processes_and_live_points_cross_them(
                 f"{topology.https}/api/v1/telemetry/batch/?batch={batch}",
                 data=gzip.compress(json.dumps(points).encode()),
                 headers={
-                    "Authorization": f"Device {live['tokens'][0]}",
+                    "Authorization": f"Device {live.tokens[0]}",
                     "Content-Type": "application/json",
                     "Content-Encoding": "gzip",
                 },
@@ -99,7 +98,7 @@ def test_each_kind_of_work_reaches_its_own_processes_and_live_points_cross_them(
         fast = requests.post(
             f"{topology.https}/api/v1/telemetry/batch/",
             json=[{"node": node.pk, "time": timezone.now().isoformat(), "power_kw": 9.5}],
-            headers={"Authorization": f"Device {live['tokens'][0]}"},
+            headers={"Authorization": f"Device {live.tokens[0]}"},
             verify=False,
             timeout=10,
         )

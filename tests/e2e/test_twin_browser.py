@@ -4,87 +4,51 @@ session together."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
+import dataclasses
+from dataclasses import dataclass
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
-from apps.twins.models import DigitalTwin
+from apps.twins.models import DigitalTwin, Simulation
 from apps.twins.services import twin_create, twin_share
-from tests.conftest import free_port, wait_for_port
-from tests.e2e.test_login_browser import SHOTS, browser, sign_in  # noqa: F401  (fixture)
-from tests.twins.conftest import fleet, studio  # noqa: F401  (fixtures)
+from tests.e2e.conftest import SHOTS, sign_in
+from tests.fixtures.fleet import extended
+from tests.fixtures.studio import Studio
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Pair(Studio):
+    session: DigitalTwin
+
+
+@dataclass(frozen=True)
+class Simulated(Studio):
+    simulation: Simulation
 
 
 @pytest.fixture
-def asgi_server(tmp_path) -> Iterator[str]:
-    """daphne serving the project's ASGI application (HTTP and websockets) in a process of its
-    own on this run's test database and channel groups. (A fork of this process could inherit
-    locks held by its threads, such as asgiref's executor, and hang: so a fresh interpreter.)"""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "imewe.settings_test",
-        "IMEWE_LIVE_TEST_DB": str(connection.settings_dict["NAME"]),
-        # its channel groups are this run's: what the test publishes reaches its browsers
-        "IMEWE_LIVE_TEST_RUN": str(os.getpid()),
-    }
-    log = (tmp_path / "daphne.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "imewe.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, server, within_s=30)
-    except RuntimeError as exc:
-        server.kill()
-        raise RuntimeError(f"{exc}\n{(tmp_path / 'daphne.log').read_text()}") from None
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
-
-
-@pytest.fixture
-def pair(studio):  # noqa: F811
+def pair(studio: Studio) -> Pair:
     """The designer's spindle twin and a mixing session, both shared with a colleague."""
-    twin_share(by=studio["designer"], twin=studio["twin"], level="edit", user=studio["colleague"])
-    session = twin_create(by=studio["designer"], name="Cryo lab", twin_type="mixer")
-    twin_share(by=studio["designer"], twin=session, level="edit", user=studio["colleague"])
-    return {**studio, "session": session}
+    twin_share(by=studio.designer, twin=studio.twin, level="edit", user=studio.colleague)
+    session = twin_create(by=studio.designer, name="Cryo lab", twin_type="mixer")
+    twin_share(by=studio.designer, twin=session, level="edit", user=studio.colleague)
+    return extended(Pair, studio, session=session)
 
 
-def test_two_people_edit_one_twin_and_see_each_other(pair, asgi_server, browser):  # noqa: F811
-    twin = pair["twin"]
+def test_two_people_edit_one_twin_and_see_each_other(pair, asgi_server, browser):
+    twin = pair.twin
     url = f"{asgi_server}/twins/{twin.pk}/"
-    dee = sign_in(browser, asgi_server, pair["designer"].email)  # each page: its own context
-    col = sign_in(browser, asgi_server, pair["colleague"].email)
+    dee = sign_in(browser, asgi_server, pair.designer.email)  # each page: its own context
+    col = sign_in(browser, asgi_server, pair.colleague.email)
     for page in (dee, col):
         page.goto(url)
         expect(page.locator("#live-state")).to_have_text("live · version 1")
     # presence: each sees the other
-    expect(dee.locator(f'#presence [data-user="{pair["colleague"].email}"]')).to_be_visible()
-    expect(col.locator(f'#presence [data-user="{pair["designer"].email}"]')).to_be_visible()
+    expect(dee.locator(f'#presence [data-user="{pair.colleague.email}"]')).to_be_visible()
+    expect(col.locator(f'#presence [data-user="{pair.designer.email}"]')).to_be_visible()
 
     # the designer changes a value; the colleague's editor follows
     rpm = dee.get_by_label("Value of spindle/max_rpm")
@@ -116,11 +80,11 @@ def test_two_people_edit_one_twin_and_see_each_other(pair, asgi_server, browser)
     assert stored.properties["spindle"]["bearing"]["seal"] == "labyrinth"
 
 
-def test_two_people_tune_one_mixing_session(pair, asgi_server, browser):  # noqa: F811
-    session = pair["session"]
+def test_two_people_tune_one_mixing_session(pair, asgi_server, browser):
+    session = pair.session
     url = f"{asgi_server}/twins/{session.pk}/mixer/"
-    dee = sign_in(browser, asgi_server, pair["designer"].email)
-    col = sign_in(browser, asgi_server, pair["colleague"].email)
+    dee = sign_in(browser, asgi_server, pair.designer.email)
+    col = sign_in(browser, asgi_server, pair.colleague.email)
     for page in (dee, col):
         page.goto(url)
         expect(page.locator("#live-state")).to_have_text("live · version 1")
@@ -144,18 +108,18 @@ def test_two_people_tune_one_mixing_session(pair, asgi_server, browser):  # noqa
 
 
 @pytest.fixture
-def viewed(pair):
+def viewed(pair: Pair) -> Pair:
     """The mixing session also shared, view only, with the studio's viewer (before the browser
     starts: sharing announces itself through the channel layer, synchronously)."""
-    twin_share(by=pair["designer"], twin=pair["session"], level="view", user=pair["viewer"])
+    twin_share(by=pair.designer, twin=pair.session, level="view", user=pair.viewer)
     return pair
 
 
-def test_a_viewer_sees_the_mixing_outcome_without_the_save_form(viewed, asgi_server, browser):  # noqa: F811
+def test_a_viewer_sees_the_mixing_outcome_without_the_save_form(viewed, asgi_server, browser):
     """The outcome is computed by a POST that changes nothing: a view-only share gets it too
     (it failed on a missing CSRF token when only the editors' save form carried one)."""
-    session = viewed["session"]
-    page = sign_in(browser, asgi_server, viewed["viewer"].email)
+    session = viewed.session
+    page = sign_in(browser, asgi_server, viewed.viewer.email)
     page.goto(f"{asgi_server}/twins/{session.pk}/mixer/")
     expect(page.locator("#out-particle-size")).to_contain_text("µm")
     expect(page.locator("#save-recipe")).to_have_count(0)
@@ -163,13 +127,12 @@ def test_a_viewer_sees_the_mixing_outcome_without_the_save_form(viewed, asgi_ser
 
 
 @pytest.fixture
-def aged(studio):  # noqa: F811
+def aged(studio: Studio) -> Simulated:
     """A finished ageing simulation of the designer's spindle (run here, as the worker would)."""
-    from apps.twins.models import Simulation
     from apps.twins.services import simulation_run
 
     simulation = Simulation.objects.create(
-        twin=studio["twin"],
+        twin=studio.twin,
         kind="ageing",
         params={
             "avg_rpm": 12000,
@@ -180,15 +143,15 @@ def aged(studio):  # noqa: F811
             "steps": 100,
             "samples": 200,
         },
-        created_by=studio["designer"],
+        created_by=studio.designer,
     )
     simulation_run(pk=simulation.pk)
-    return {**studio, "simulation": simulation}
+    return extended(Simulated, studio, simulation=simulation)
 
 
-def test_the_ageing_page_plays_the_timeline(aged, asgi_server, browser):  # noqa: F811
-    twin, simulation = aged["twin"], aged["simulation"]
-    page = sign_in(browser, asgi_server, aged["designer"].email)
+def test_the_ageing_page_plays_the_timeline(aged, asgi_server, browser):
+    twin, simulation = aged.twin, aged.simulation
+    page = sign_in(browser, asgi_server, aged.designer.email)
     page.goto(f"{asgi_server}/twins/{twin.pk}/simulations/{simulation.pk}/")
     expect(page.locator("#failure-headline")).to_contain_text("Predicted failure:")
     expect(page.locator("#failure-detail")).to_contain_text("Likely between")
@@ -206,25 +169,24 @@ def test_the_ageing_page_plays_the_timeline(aged, asgi_server, browser):  # noqa
 
 
 @pytest.fixture
-def scenarios(studio):  # noqa: F811
+def scenarios(studio: Studio) -> Simulated:
     """A finished scenarios run of a mill twin (run here, before the browser's event loop)."""
-    from apps.twins.models import Simulation
     from apps.twins.services import simulation_run
 
-    mill = twin_create(by=studio["designer"], name="Mill model", twin_type="mill")
+    mill = twin_create(by=studio.designer, name="Mill model", twin_type="mill")
     simulation = Simulation.objects.create(
         twin=mill,
         kind=Simulation.Kind.SCENARIOS,
         params={"hours": 720, "use_telemetry": False},
-        created_by=studio["designer"],
+        created_by=studio.designer,
     )
     simulation_run(pk=simulation.pk)
-    return {**studio, "twin": mill, "simulation": simulation}
+    return extended(Simulated, dataclasses.replace(studio, twin=mill), simulation=simulation)
 
 
-def test_the_scenarios_page_says_what_drives_each_result(scenarios, asgi_server, browser):  # noqa: F811
-    mill, simulation = scenarios["twin"], scenarios["simulation"]
-    page = sign_in(browser, asgi_server, scenarios["designer"].email)
+def test_the_scenarios_page_says_what_drives_each_result(scenarios, asgi_server, browser):
+    mill, simulation = scenarios.twin, scenarios.simulation
+    page = sign_in(browser, asgi_server, scenarios.designer.email)
     page.goto(f"{asgi_server}/twins/{mill.pk}/simulations/{simulation.pk}/")
     expect(page.locator("#scenario-summary tbody tr")).to_have_count(4)
     expect(page.locator("#seed-source")).to_contain_text("Machine: CNC mill")

@@ -22,16 +22,16 @@ from edge.forwarder import Forwarder
 from edge.gateway import Gateway
 from edge.publishers import HttpsBatchPublisher
 from tests.conftest import free_port
+from tests.fixtures.fleet import Fleet, approved_node
 from tests.telemetry.triggers import POISON_POWER_KW, refusing_trigger
-from tests.vendors.conftest import approved_node
 
 
 @pytest.fixture
-def streaming(fleet):
+def streaming(fleet: Fleet):
     node = approved_node(fleet, name="Edge-Poison")
-    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
-    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    node_config_save(node=node, by=fleet.vendor, config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
+    _, token = device_credential_issue(node=node, by=fleet.vendor)
     return node, token
 
 

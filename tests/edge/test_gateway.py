@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -21,16 +22,17 @@ from edge.simulators.modbus import serve as modbus_serve
 from edge.simulators.mtconnect import SIGNAL_MAP as MTCONNECT_SIGNALS
 from edge.simulators.mtconnect import MtConnectSimulator
 from edge.simulators.opcua import NODE_IDS, serve
+from edge.work_agent import WorkAgent
 from tests.conftest import free_port
-from tests.vendors.conftest import approved_node
+from tests.fixtures.fleet import Fleet, approved_node
 
 
 @pytest.fixture
-def mill(fleet):
+def mill(fleet: Fleet):
     node = approved_node(fleet, name="Gateway-Mill")
-    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
-    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    node_config_save(node=node, by=fleet.vendor, config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
+    _, token = device_credential_issue(node=node, by=fleet.vendor)
     return node, token
 
 
@@ -162,7 +164,7 @@ def test_a_buffer_cap_beyond_the_file_size_limit_is_refused(files_of_at_most_16_
 
 
 def _work_config(protocol: str, url: str, work: dict) -> dict:
-    mapping = {"registers": {"power_kw": {"address": 2, "type": "uint16"}}}
+    mapping: dict[str, Any] = {"registers": {"power_kw": {"address": 2, "type": "uint16"}}}
     if protocol != "modbus":
         mapping = {"signals": {"power_kw": "ns=2;s=Machine1.Drive.Power"}}
     return {
@@ -190,17 +192,21 @@ def test_a_work_agent_time_scale_out_of_range_is_refused(speedup):
 )
 def test_a_simulated_machine_is_driven_by_its_work_agent(protocol, url, control):
     gateway = from_config(_work_config(protocol, url, {"speedup": 360, "simulated": True}))
-    assert isinstance(gateway.agents[0].machine, control)
-    assert gateway.agents[0].speedup == 360
+    agent = gateway.agents[0]
+    assert isinstance(agent, WorkAgent)
+    assert isinstance(agent.machine, control)
+    assert agent.speedup == 360
     real = from_config(_work_config(protocol, url, {"speedup": 1}))
-    assert real.agents[0].machine is None  # a real machine runs its own program
+    real_agent = real.agents[0]
+    assert isinstance(real_agent, WorkAgent)
+    assert real_agent.machine is None  # a real machine runs its own program
 
 
-def make_ready_node(fleet, name: str):
+def make_ready_node(fleet: Fleet, name: str):
     node = approved_node(fleet, name=name)
-    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
-    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    node_config_save(node=node, by=fleet.vendor, config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
+    _, token = device_credential_issue(node=node, by=fleet.vendor)
     return node, token
 
 
@@ -221,7 +227,9 @@ async def run_mixed_fleet(seconds: float, config: dict, modbus_port: int) -> Gat
     return gateway
 
 
-def test_modbus_printer_and_mtconnect_mill_stream_through_the_gateway(live_server, fleet, tmp_path):
+def test_modbus_printer_and_mtconnect_mill_stream_through_the_gateway(
+    live_server, fleet: Fleet, tmp_path
+):
     printer, printer_token = make_ready_node(fleet, "Modbus-Printer")
     mill, mill_token = make_ready_node(fleet, "MTConnect-Mill")
     modbus_port = free_port()
@@ -277,7 +285,7 @@ def test_modbus_printer_and_mtconnect_mill_stream_through_the_gateway(live_serve
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_gateway_publishes_over_mqtt_through_the_bridge(fleet, tmp_path):
+def test_gateway_publishes_over_mqtt_through_the_bridge(fleet: Fleet, tmp_path):
     node, token = make_ready_node(fleet, "Mqtt-Gateway")
     other, _ = make_ready_node(fleet, "Mqtt-Other")
     site = f"gw{uuid.uuid4().hex[:8]}"

@@ -21,37 +21,37 @@ from apps.vendors.gateway_services import gateway_credential_issue, gateway_regi
 from apps.vendors.models import EdgeRelease, FabricationNode, Gateway, Rollout
 from apps.vendors.rollouts import rollout_start
 from apps.vendors.services import node_config_save, node_transition
-from tests.edge.gateways import opcua_edge, wait_until
-from tests.vendors.conftest import approved_node
+from tests.edge.conftest import opcua_edge, wait_until
+from tests.fixtures.fleet import Fleet, approved_node
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT = "imewe-edge/0+checkout"
 
 
 def release(
-    fleet: dict, tmp_path: Path, version: str, *, source: Path | None = None
+    fleet: Fleet, tmp_path: Path, version: str, *, source: Path | None = None
 ) -> EdgeRelease:
     wheel = edge_wheel_build(version=version, out_dir=tmp_path / "wheels", source=source)
     with open(wheel, "rb") as handle:
-        return edge_release_register(by=fleet["admin"], wheel=handle, filename=wheel.name)
+        return edge_release_register(by=fleet.admin, wheel=handle, filename=wheel.name)
 
 
-def hall(fleet: dict, port: int, names: tuple[str, ...]) -> dict[str, tuple[Gateway, str]]:
+def hall(fleet: Fleet, port: int, names: tuple[str, ...]) -> dict[str, tuple[Gateway, str]]:
     out = {}
     for name in names:
         node = approved_node(fleet, name=f"Mill {name}")
-        node_config_save(node=node, by=fleet["vendor"], config={"edge": opcua_edge(port)})
-        node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+        node_config_save(node=node, by=fleet.vendor, config={"edge": opcua_edge(port)})
+        node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
         gateway = gateway_register(
-            by=fleet["vendor"],
-            vendor=fleet["forge"],
+            by=fleet.vendor,
+            vendor=fleet.forge,
             name=name,
-            site=fleet["site"],
+            site=fleet.site,
             tags=["canary"] if name == "gw-a" else ["hall"],
             forwarding={"poll_s": 1, "forward_every_s": 0.3},
             nodes=[node],
         )
-        _, token = gateway_credential_issue(gateway=gateway, by=fleet["vendor"])
+        _, token = gateway_credential_issue(gateway=gateway, by=fleet.vendor)
         out[name] = (gateway, token)
     return out
 
@@ -83,7 +83,7 @@ def settled(rollout: Rollout) -> Callable[[], bool]:
 
 
 def test_a_tampered_release_is_refused_and_a_good_one_takes_over_the_running_gateways(
-    live_server, fleet, opcua_server, start_gateway, tmp_path
+    live_server, fleet: Fleet, opcua_server, start_gateway, tmp_path
 ):
     # given two gateways running from this checkout (no release installed)
     gateways = hall(fleet, opcua_server, ("gw-a", "gw-b"))
@@ -109,8 +109,8 @@ def test_a_tampered_release_is_refused_and_a_good_one_takes_over_the_running_gat
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
     canary = rollout_start(
-        by=fleet["vendor"],
-        vendor=fleet["forge"],
+        by=fleet.vendor,
+        vendor=fleet.forge,
         name="Canary 2.0.1",
         forwarding={},
         release=tampered,
@@ -144,8 +144,8 @@ def test_a_tampered_release_is_refused_and_a_good_one_takes_over_the_running_gat
     good = release(fleet, tmp_path, "2.0.0")
     pids = {name: proc.pid for name, proc in procs.items()}
     rollout = rollout_start(
-        by=fleet["vendor"],
-        vendor=fleet["forge"],
+        by=fleet.vendor,
+        vendor=fleet.forge,
         name="Edge 2.0.0",
         forwarding={},
         release=good,
@@ -183,7 +183,7 @@ BROKEN_RUN = """
 
 
 def test_a_release_that_cannot_start_is_given_up_after_its_trial_starts(
-    live_server, fleet, opcua_server, start_gateway, tmp_path
+    live_server, fleet: Fleet, opcua_server, start_gateway, tmp_path
 ):
     # given a gateway, supervised as a service manager would (started again when it exits),
     # and a release that installs and imports fine but exits as soon as it runs
@@ -202,8 +202,8 @@ def test_a_release_that_cannot_start_is_given_up_after_its_trial_starts(
 
     # when a rollout ships it
     rollout = rollout_start(
-        by=fleet["vendor"],
-        vendor=fleet["forge"],
+        by=fleet.vendor,
+        vendor=fleet.forge,
         name="Edge 3.0.0",
         forwarding={},
         release=broken,
@@ -241,7 +241,7 @@ def test_a_release_that_cannot_start_is_given_up_after_its_trial_starts(
 
 
 @pytest.mark.django_db
-def test_the_wheel_is_the_gateway_package_and_nothing_else(fleet, tmp_path):
+def test_the_wheel_is_the_gateway_package_and_nothing_else(fleet: Fleet, tmp_path):
     wheel = edge_wheel_build(version="1.2.3", out_dir=tmp_path)
     assert wheel.name == "imewe_edge-1.2.3-py3-none-any.whl"
     import zipfile

@@ -25,30 +25,30 @@ from apps.vendors.services import node_config_save, node_transition
 from edge.control import PlatformLink
 from edge.managed import ManagedGateway
 from tests.conftest import free_port, jwt_client
-from tests.edge.gateways import opcua_edge, wait_until
-from tests.vendors.conftest import approved_node
+from tests.edge.conftest import opcua_edge, wait_until
+from tests.fixtures.fleet import Fleet, approved_node
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def managed_setup(fleet: dict, port: int) -> tuple[FabricationNode, Gateway, str]:
+def managed_setup(fleet: Fleet, port: int) -> tuple[FabricationNode, Gateway, str]:
     node = approved_node(fleet, name="Managed-Mill")
-    node_config_save(node=node, by=fleet["vendor"], config={"edge": opcua_edge(port)})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+    node_config_save(node=node, by=fleet.vendor, config={"edge": opcua_edge(port)})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
     gateway = gateway_register(
-        by=fleet["vendor"],
-        vendor=fleet["forge"],
+        by=fleet.vendor,
+        vendor=fleet.forge,
         name="Hall-A",
-        site=fleet["site"],
+        site=fleet.site,
         forwarding={"poll_s": 1, "forward_every_s": 0.3},
         nodes=[node],
     )
-    _, token = gateway_credential_issue(gateway=gateway, by=fleet["vendor"])
+    _, token = gateway_credential_issue(gateway=gateway, by=fleet.vendor)
     return node, gateway, token
 
 
 def test_a_managed_gateway_applies_the_platforms_configuration_and_keeps_the_last_good_one(
-    live_server, fleet, opcua_server, start_gateway, tmp_path
+    live_server, fleet: Fleet, opcua_server, start_gateway, tmp_path
 ):
     # given a gateway with one OPC UA machine, run from the platform alone (no edge.yaml)
     node, gateway, token = managed_setup(fleet, opcua_server)
@@ -71,7 +71,7 @@ def test_a_managed_gateway_applies_the_platforms_configuration_and_keeps_the_las
 
     # when the platform issues a version the machine refuses (a node id it does not have)
     bad = opcua_edge(opcua_server, signals={"spindle_rpm": "ns=2;s=Machine1.Nope"})
-    node_config_save(node=node, by=fleet["vendor"], config={"edge": bad})
+    node_config_save(node=node, by=fleet.vendor, config={"edge": bad})
     wait_until(
         lambda: "version 2" in reported().apply_error, within_s=60, what="v2 refused", log=tmp_path
     )
@@ -107,7 +107,7 @@ def test_a_managed_gateway_applies_the_platforms_configuration_and_keeps_the_las
 
 @pytest.mark.django_db(transaction=True)
 def test_a_configuration_that_cannot_be_built_is_not_applied_and_not_retried(
-    live_server, fleet, tmp_path
+    live_server, fleet: Fleet, tmp_path
 ):
     node, gateway, token = managed_setup(fleet, 4999)
     bad = {
@@ -115,7 +115,7 @@ def test_a_configuration_that_cannot_be_built_is_not_applied_and_not_retried(
         "url": "modbus://127.0.0.1:5039",
         "registers": {"temperature_c": {"address": 3, "type": "int99"}},
     }
-    node_config_save(node=node, by=fleet["vendor"], config={"edge": bad})
+    node_config_save(node=node, by=fleet.vendor, config={"edge": bad})
     managed = ManagedGateway(PlatformLink(live_server.url, token), tmp_path, probation_s=0.5)
 
     async def two_polls() -> None:
@@ -152,14 +152,14 @@ async def read_opcua(port: int, node_id: str) -> object:
 
 
 def test_commands_wait_for_an_offline_gateway_and_reach_the_machine(
-    live_server, fleet, opcua_server, start_gateway, tmp_path
+    live_server, fleet: Fleet, opcua_server, start_gateway, tmp_path
 ):
     # given a managed machine whose device map allows a load setpoint, stop and resume
     node, gateway, token = managed_setup(fleet, opcua_server)
     node_config_save(
-        node=node, by=fleet["vendor"], config={"edge": opcua_edge(opcua_server, **CONTROL_EDGE)}
+        node=node, by=fleet.vendor, config={"edge": opcua_edge(opcua_server, **CONTROL_EDGE)}
     )
-    operator = jwt_client(fleet["operator"])  # the site's operator may command it
+    operator = jwt_client(fleet.operator)  # the site's operator may command it
     url = f"/api/v1/nodes/{node.pk}/commands/"
 
     # when commands are issued while its gateway is not running
@@ -198,7 +198,9 @@ def test_commands_wait_for_an_offline_gateway_and_reach_the_machine(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_state_dir_that_cannot_be_written_is_reported_not_fatal(live_server, fleet, tmp_path):
+def test_a_state_dir_that_cannot_be_written_is_reported_not_fatal(
+    live_server, fleet: Fleet, tmp_path
+):
     _, gateway, token = managed_setup(fleet, 4999)  # a machine that is off: not a failure
     (tmp_path / "config.json").mkdir()  # where the last good configuration should go
     managed = ManagedGateway(PlatformLink(live_server.url, token), tmp_path, probation_s=0.5)
@@ -216,7 +218,7 @@ def test_a_state_dir_that_cannot_be_written_is_reported_not_fatal(live_server, f
 
 
 def test_a_rollout_in_two_waves_stops_at_the_error_threshold_and_rolls_back_the_gateway_that_failed(
-    live_server, fleet, opcua_server, start_gateway, tmp_path
+    live_server, fleet: Fleet, opcua_server, start_gateway, tmp_path
 ):
     # given three gateways in the hall, each serving a machine, their buffers capped at 50 000
     # points (about 13 MB for a six-signal machine); gw-c's service may write files of at most
@@ -225,18 +227,18 @@ def test_a_rollout_in_two_waves_stops_at_the_error_threshold_and_rolls_back_the_
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name in ("gw-a", "gw-b", "gw-c"):
         node = approved_node(fleet, name=f"Mill {name}")
-        node_config_save(node=node, by=fleet["vendor"], config={"edge": opcua_edge(opcua_server)})
-        node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+        node_config_save(node=node, by=fleet.vendor, config={"edge": opcua_edge(opcua_server)})
+        node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
         gateway = gateway_register(
-            by=fleet["vendor"],
-            vendor=fleet["forge"],
+            by=fleet.vendor,
+            vendor=fleet.forge,
             name=name,
-            site=fleet["site"],
+            site=fleet.site,
             tags=["hall"],
             forwarding={"poll_s": 1, "forward_every_s": 0.3, "max_points": 50_000},
             nodes=[node],
         )
-        _, token = gateway_credential_issue(gateway=gateway, by=fleet["vendor"])
+        _, token = gateway_credential_issue(gateway=gateway, by=fleet.vendor)
         limit = 16_000_000 if name == "gw-c" else None
         procs[name] = start_gateway(live_server.url, token, tmp_path / name, file_size_limit=limit)
         gateways[name] = gateway
@@ -254,14 +256,14 @@ def test_a_rollout_in_two_waves_stops_at_the_error_threshold_and_rolls_back_the_
     # when a rollout raises the buffers to 1 000 000 points (about a day offline) in waves of
     # one and two gateways: all of a wave must apply it to go on, more than 34 % failed stops it
     rollout = rollout_start(
-        by=fleet["vendor"],
-        vendor=fleet["forge"],
+        by=fleet.vendor,
+        vendor=fleet.forge,
         name="Ride out a day offline",
         forwarding={"max_points": 1_000_000},
         wave_sizes=[1, 2],
         success_threshold_pct=100,
         error_threshold_pct=34,
-        site=fleet["site"],
+        site=fleet.site,
         tags=["hall"],
     )
 

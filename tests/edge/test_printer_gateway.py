@@ -16,7 +16,7 @@ from edge.simulators.moonraker import MoonrakerSimulator
 from edge.simulators.printers import SimulatedPrinter
 from edge.simulators.prusalink import PrusaLinkSimulator
 from tests.edge.test_printer_sources import GCODE
-from tests.vendors.conftest import approved_node
+from tests.fixtures.fleet import Fleet, approved_node
 
 PRINTER = {
     "kind": "fdm_printer",
@@ -30,11 +30,11 @@ PRINTER = {
 }
 
 
-def printer_node(fleet, name: str):
+def printer_node(fleet: Fleet, name: str):
     node = approved_node(fleet, name=name, **PRINTER)
-    node_config_save(node=node, by=fleet["vendor"], config={"ok": True})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
-    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    node_config_save(node=node, by=fleet.vendor, config={"ok": True})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
+    _, token = device_credential_issue(node=node, by=fleet.vendor)
     return node, token
 
 
@@ -47,7 +47,7 @@ async def run_gateway(config: dict, seconds: float) -> None:
         await task
 
 
-def test_printers_stream_state_temperatures_and_progress(live_server, fleet, tmp_path):
+def test_printers_stream_state_temperatures_and_progress(live_server, fleet: Fleet, tmp_path):
     # given a Moonraker printer mid-print and an idle PrusaLink printer
     klipper, klipper_token = printer_node(fleet, "Voron-1")
     prusa, prusa_token = printer_node(fleet, "MK4-1")

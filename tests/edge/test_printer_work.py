@@ -28,22 +28,23 @@ from edge.simulators.prusalink import PrusaLinkSimulator
 from edge.sources.printer_work import PrinterWorkAgent, file_name
 from tests.conftest import jwt_client
 from tests.edge.octoprint import octoprint_server
-from tests.jobs.conftest import PRINTER, ready_node
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.shop import PRINTER, ready_node
 from tests.jobs.test_gcode_parts import sliced
 
 
-def printer_node(fleet: dict[str, Any], name: str):
+def printer_node(fleet: Fleet, name: str):
     node = ready_node(fleet, **{**PRINTER, "name": name})
-    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    _, token = device_credential_issue(node=node, by=fleet.vendor)
     return node, token
 
 
-def submit(fleet: dict[str, Any], *files: tuple[str, bytes]):
+def submit(fleet: Fleet, *files: tuple[str, bytes]):
     parts = []
     for name, data in files:
-        cad = cad_file_upload(by=fleet["designer"], name=name, data=data)
+        cad = cad_file_upload(by=fleet.designer, name=name, data=data)
         parts.append({"material": "PLA", "process": "fdm", "cad_file": cad.pk})
-    job = job_submit(by=fleet["designer"], title="Printed", parts=parts)
+    job = job_submit(by=fleet.designer, title="Printed", parts=parts)
     parts_schedule()
     return job
 
@@ -91,12 +92,12 @@ def statuses(job) -> list[str]:
 
 
 def test_a_job_printed_on_the_real_octoprint_with_a_bed_clear_between_parts(
-    live_server, fleet, tmp_path
+    live_server, fleet: Fleet, tmp_path
 ):
     # given a printer node with a bed-clear step whose gateway speaks to a real OctoPrint, and
     # a two-part job
     node, token = printer_node(fleet, "OctoPrint-1")
-    node_update(node=node, by=fleet["vendor"], bed_clear_required=True)
+    node_update(node=node, by=fleet.vendor, bed_clear_required=True)
     job = submit(fleet, ("left.gcode", sliced(30, 20, 2)), ("right.gcode", sliced(20, 30, 2)))
     assert {p.assigned_node_id for p in job.parts.all()} == {node.pk}
     held: dict[str, Any] = {}
@@ -110,7 +111,7 @@ def test_a_job_printed_on_the_real_octoprint_with_a_bed_clear_between_parts(
             assert waiting.status != Status.IN_PROGRESS, "started before the bed was cleared"
             held.setdefault("since", time.monotonic())
             if time.monotonic() - held["since"] > 3:  # ~10 polls of the agent meanwhile
-                response = jwt_client(fleet["vendor"]).post(f"/api/v1/nodes/{node.pk}/bed-clear/")
+                response = jwt_client(fleet.vendor).post(f"/api/v1/nodes/{node.pk}/bed-clear/")
                 assert response.status_code == 200, response.content
                 held["cleared_at"] = timezone.now()
         return len(done) == 2 or any(p.status == Status.FAILED for p in parts)
@@ -132,7 +133,9 @@ def test_a_job_printed_on_the_real_octoprint_with_a_bed_clear_between_parts(
         p.failure_reason for p in job.parts.all()
     ]
     assert job.status == Status.COMPLETED
-    assert not gateway.agents[0].failed
+    agent = gateway.agents[0]
+    assert isinstance(agent, PrinterWorkAgent)
+    assert not agent.failed
     first, second = job.parts.order_by("started_at")
     assert first.finished_at < held["cleared_at"] <= second.started_at
     assert all(p.quality_score == 1.0 and p.progress_pct == 100.0 for p in (first, second))
@@ -161,7 +164,7 @@ def moonraker_device(sim: MoonrakerSimulator) -> dict[str, Any]:
 
 
 def test_a_cancel_at_the_printer_fails_the_part_with_that_reason(
-    live_server, fleet, tmp_path, moonraker
+    live_server, fleet: Fleet, tmp_path, moonraker
 ):
     node, token = printer_node(fleet, "Voron-1")
     job = submit(fleet, ("a.gcode", sliced(30, 20, 2)))
@@ -185,7 +188,7 @@ def test_a_cancel_at_the_printer_fails_the_part_with_that_reason(
 
 
 def test_a_printer_error_is_a_machine_fault_and_the_part_moves(
-    live_server, fleet, tmp_path, moonraker
+    live_server, fleet: Fleet, tmp_path, moonraker
 ):
     node, token = printer_node(fleet, "Voron-1")
     spare, _ = printer_node(fleet, "Voron-2")
@@ -193,7 +196,7 @@ def test_a_printer_error_is_a_machine_fault_and_the_part_moves(
     part = job.parts.get()
     if part.assigned_node_id != node.pk:  # the scheduler's choice; make the gateway's node hold it
         node, spare = spare, node
-        _, token = device_credential_issue(node=node, by=fleet["vendor"])
+        _, token = device_credential_issue(node=node, by=fleet.vendor)
 
     def fault_when_printing() -> bool:
         if moonraker.printer.state == "printing":
@@ -209,14 +212,16 @@ def test_a_printer_error_is_a_machine_fault_and_the_part_moves(
     assert part.status != Status.FAILED
 
 
-def test_a_job_cancelled_on_the_platform_cancels_the_print(live_server, fleet, tmp_path, moonraker):
+def test_a_job_cancelled_on_the_platform_cancels_the_print(
+    live_server, fleet: Fleet, tmp_path, moonraker
+):
     node, token = printer_node(fleet, "Voron-1")
     job = submit(fleet, ("a.gcode", sliced(30, 20, 2)))
-    cancelled = []
+    cancelled: list[bool] = []
 
     def cancel_job_when_printing() -> bool:
         if moonraker.printer.state == "printing" and not cancelled:
-            job_cancel(job=job, by=fleet["designer"], reason="changed my mind")
+            job_cancel(job=job, by=fleet.designer, reason="changed my mind")
             cancelled.append(True)
         return moonraker.printer.state == "cancelled"
 
@@ -227,7 +232,7 @@ def test_a_job_cancelled_on_the_platform_cancels_the_print(live_server, fleet, t
 
 
 def test_a_part_without_gcode_fails_with_the_reason_and_nothing_is_printed(
-    live_server, fleet, tmp_path
+    live_server, fleet: Fleet, tmp_path
 ):
     from tests.jobs.conftest import STL_CUBE_ASCII
 
@@ -253,11 +258,11 @@ def test_a_part_without_gcode_fails_with_the_reason_and_nothing_is_printed(
 
 
 def test_a_printer_that_clears_its_own_bed_confirms_it_and_goes_on(
-    live_server, fleet, tmp_path, moonraker
+    live_server, fleet: Fleet, tmp_path, moonraker
 ):
     # given a bed-clear step and a printer that ejects its parts (the gateway's automation flag)
     node, token = printer_node(fleet, "Belt-1")
-    node_update(node=node, by=fleet["vendor"], bed_clear_required=True)
+    node_update(node=node, by=fleet.vendor, bed_clear_required=True)
     job = submit(fleet, ("a.gcode", sliced(10, 10, 1)), ("b.gcode", sliced(10, 10, 1)))
     config = gateway_config(live_server, tmp_path, node, token, moonraker_device(moonraker))
     config["devices"][0]["work"] = {"auto_bed_clear": True}
@@ -269,7 +274,7 @@ def test_a_printer_that_clears_its_own_bed_confirms_it_and_goes_on(
 
 
 def test_a_printed_part_takes_its_filament_off_the_loaded_spool(
-    live_server, fleet, tmp_path, moonraker
+    live_server, fleet: Fleet, tmp_path, moonraker
 ):
     from apps.materials.models import MaterialUsage, Spool
     from apps.materials.selectors import material_for_name
@@ -279,15 +284,15 @@ def test_a_printed_part_takes_its_filament_off_the_loaded_spool(
     catalog_install_standard()  # a transactional test before may have emptied the catalog
     node, token = printer_node(fleet, "Voron-1")
     spool = Spool.objects.create(
-        vendor=fleet["forge"],
+        vendor=fleet.forge,
         material=material_for_name("PLA"),
         colour_hex="#e11d48",
         remaining_g=1000,
         node=node,
     )
-    cad = cad_file_upload(by=fleet["designer"], name="a.gcode", data=sliced(30, 20, 2))
+    cad = cad_file_upload(by=fleet.designer, name="a.gcode", data=sliced(30, 20, 2))
     job = job_submit(
-        by=fleet["designer"],
+        by=fleet.designer,
         title="Red",
         parts=[{"material": "PLA", "process": "fdm", "cad_file": cad.pk, "colour_hex": "#e11d48"}],
     )

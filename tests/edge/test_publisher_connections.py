@@ -62,7 +62,9 @@ POINTS = [{"node": 1, "time": "2026-12-07T10:00:00Z", "power_kw": 1.0}] * 2
 
 
 def test_batches_share_one_kept_alive_connection():
-    handler = type("KeepAlive", (Counting,), {})
+    class handler(Counting):  # (its own counts)
+        pass
+
     server = serve(handler)
     try:
         publisher = HttpsBatchPublisher(f"http://127.0.0.1:{server.server_address[1]}", "imw_x")
@@ -75,7 +77,9 @@ def test_batches_share_one_kept_alive_connection():
 
 
 def test_a_connection_the_platform_closed_is_replaced_without_losing_the_batch():
-    handler = type("Closing", (Counting,), {"close_after_answer": True})
+    class handler(Counting):  # (its own counts)
+        close_after_answer = True
+
     server = serve(handler)
     try:
         publisher = HttpsBatchPublisher(f"http://127.0.0.1:{server.server_address[1]}", "imw_x")

@@ -19,7 +19,7 @@ from edge.buffer import SqliteBuffer
 from edge.forwarder import Forwarder
 from edge.publishers import HttpsBatchPublisher, UpstreamRefused
 from tests.conftest import free_port
-from tests.vendors.conftest import approved_node
+from tests.fixtures.fleet import Fleet, approved_node
 
 
 class CuttableProxy:
@@ -77,11 +77,11 @@ class CuttableProxy:
 
 
 @pytest.fixture
-def streaming(fleet):
+def streaming(fleet: Fleet):
     node = approved_node(fleet, name="Edge-1")
-    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
-    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    node_config_save(node=node, by=fleet.vendor, config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
+    _, token = device_credential_issue(node=node, by=fleet.vendor)
     return node, token
 
 
@@ -138,11 +138,11 @@ def test_cut_and_restore_loses_and_duplicates_nothing(live_server, streaming, tm
     proxy.cut()
 
 
-def test_revoked_token_stops_the_forwarder_loudly(live_server, streaming, fleet, tmp_path):
+def test_revoked_token_stops_the_forwarder_loudly(live_server, streaming, fleet: Fleet, tmp_path):
     node, token = streaming
     from apps.vendors.services import device_credential_revoke
 
-    device_credential_revoke(credential=node.device_credentials.get(), by=fleet["vendor"])
+    device_credential_revoke(credential=node.device_credentials.get(), by=fleet.vendor)
     forwarder = Forwarder(
         SqliteBuffer(tmp_path / "b.sqlite3"), HttpsBatchPublisher(live_server.url, token)
     )

@@ -30,6 +30,7 @@ from edge.publishers import HttpsBatchPublisher
 from tests.conftest import free_port
 from tests.edge.test_gateway import make_ready_node
 from tests.edge.test_store_and_forward import CuttableProxy
+from tests.fixtures.fleet import Fleet
 from tests.telemetry.test_mqtt_bridge import wait_for
 
 LONG = 60.0  # forward_every_s in these tests: nothing batched leaves while they run
@@ -103,7 +104,9 @@ async def stop(task: asyncio.Task[None]) -> None:
         await task
 
 
-def test_a_change_worth_showing_leaves_at_once_and_the_rest_waits(live_server, fleet, tmp_path):
+def test_a_change_worth_showing_leaves_at_once_and_the_rest_waits(
+    live_server, fleet: Fleet, tmp_path
+):
     node, token = make_ready_node(fleet, "Urgent-Mill")
     machine = Machine(temperature_c=20.0, power_kw=1.0)
     config = {
@@ -287,7 +290,7 @@ def test_an_urgent_point_waits_out_the_gap_after_a_send_not_after_an_empty_look(
     assert len(messages) == 2
 
 
-def test_urgent_points_stay_buffered_through_an_outage(live_server, fleet, tmp_path):
+def test_urgent_points_stay_buffered_through_an_outage(live_server, fleet: Fleet, tmp_path):
     node, token = make_ready_node(fleet, "Outage-Mill")
     proxy = CuttableProxy(urlparse(live_server.url).port)
     proxy.restore()

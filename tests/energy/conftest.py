@@ -11,30 +11,30 @@ from apps.jobs.models import Job, Part
 from apps.jobs.services import job_submit, parts_schedule, work_start
 from apps.telemetry.services import telemetry_ingest
 from apps.vendors.models import FabricationNode
-from tests.jobs.conftest import PRINTER, ready_node
-from tests.maintenance.conftest import rival_node
-from tests.vendors.conftest import fleet  # noqa: F401  (the shared fixture)
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import rival_node
+from tests.fixtures.shop import PRINTER, ready_node
 
 PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 30}
 
 
 @pytest.fixture
-def printer(fleet: dict[str, Any]) -> FabricationNode:  # noqa: F811
+def printer(fleet: Fleet) -> FabricationNode:
     """Forge's idle FDM printer (0.35 kW) at operator site Site A; the only printer, so parts
     go to it."""
     return ready_node(fleet, **PRINTER)
 
 
 @pytest.fixture
-def rival(fleet: dict[str, Any]) -> FabricationNode:  # noqa: F811
+def rival(fleet: Fleet) -> FabricationNode:
     """The other vendor's mill, at no operator site (its site key is the Rival company)."""
     return rival_node(fleet)
 
 
-def submit_and_start(fleet: dict[str, Any], *, ran_for: timedelta | None = None) -> Part:  # noqa: F811
+def submit_and_start(fleet: Fleet, *, ran_for: timedelta | None = None) -> Part:
     """A designer's one-part job, scheduled onto the printer and started by the node; with
     `ran_for`, the start is moved that far back (the part has been running that long)."""
-    job = job_submit(by=fleet["designer"], title="Bracket", parts=[{**PLA, "name": "bracket"}])
+    job = job_submit(by=fleet.designer, title="Bracket", parts=[{**PLA, "name": "bracket"}])
     parts_schedule()
     part = job.parts.get()
     assert part.assigned_node_id is not None, part.status

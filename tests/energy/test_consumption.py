@@ -16,17 +16,18 @@ from apps.energy.models import Consumption, EmissionFactor, EnergySource, Hourly
 from apps.energy.services import consumption_reconcile, consumption_record
 from apps.jobs.services import work_complete, work_fail
 from tests.energy.conftest import submit_and_start
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
 
 def test_telemetry_power_is_integrated_over_the_run(
-    fleet, printer, ingest, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, ingest, django_capture_on_commit_callbacks
 ):
     # given a part that has run for an hour, the printer reporting 1.2 kW every 5 minutes
     part = submit_and_start(fleet, ran_for=timedelta(hours=1))
     assert part.started_at is not None
-    site = fleet["site"]
+    site = fleet.site
     for hour in {hour_floor(part.started_at), hour_floor(timezone.now())}:
         HourlyRate.objects.create(site=site, hour=hour, price_per_kwh=Decimal("0.30"))
     now = timezone.now()
@@ -55,7 +56,9 @@ def test_telemetry_power_is_integrated_over_the_run(
     assert Consumption.objects.filter(part=part).count() == 1
 
 
-def test_without_telemetry_the_estimate_is_used(fleet, printer, django_capture_on_commit_callbacks):
+def test_without_telemetry_the_estimate_is_used(
+    fleet: Fleet, printer, django_capture_on_commit_callbacks
+):
     part = submit_and_start(fleet, ran_for=timedelta(minutes=40))
     estimate = part.estimates["energy_kwh"]
     assert estimate > 0
@@ -70,7 +73,7 @@ def test_without_telemetry_the_estimate_is_used(fleet, printer, django_capture_o
 
 
 def test_sparse_telemetry_falls_back_to_what_the_node_reported(
-    fleet, printer, ingest, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, ingest, django_capture_on_commit_callbacks
 ):
     part = submit_and_start(fleet, ran_for=timedelta(hours=1))
     assert part.started_at is not None
@@ -87,14 +90,14 @@ def test_sparse_telemetry_falls_back_to_what_the_node_reported(
 
 
 def test_the_source_is_chosen_and_its_carbon_used(
-    fleet, printer, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, django_capture_on_commit_callbacks
 ):
     # a site battery well above its reserve, a grid connection; at night or by day the
     # printer's small load fits the battery (no renewables at the site)
     battery = EnergySource.objects.create(
-        site=fleet["site"], kind="battery", capacity_kw=5, capacity_kwh=20, soc_pct=80
+        site=fleet.site, kind="battery", capacity_kw=5, capacity_kwh=20, soc_pct=80
     )
-    EnergySource.objects.create(site=fleet["site"], kind="grid", capacity_kw=100)
+    EnergySource.objects.create(site=fleet.site, kind="grid", capacity_kw=100)
     EmissionFactor.objects.filter(kind="battery").update(kg_co2e_per_kwh=0.12)
     part = submit_and_start(fleet, ran_for=timedelta(minutes=30))
     with django_capture_on_commit_callbacks(execute=True):
@@ -109,7 +112,7 @@ def test_the_source_is_chosen_and_its_carbon_used(
 
 
 def test_a_failed_part_records_the_share_of_its_estimate_it_ran(
-    fleet, printer, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, django_capture_on_commit_callbacks
 ):
     part = submit_and_start(fleet)
     duration = part.estimates["duration_h"]
@@ -122,7 +125,7 @@ def test_a_failed_part_records_the_share_of_its_estimate_it_ran(
     assert row.kwh == pytest.approx(part.estimates["energy_kwh"] / 2, rel=0.01)
 
 
-def test_reconciliation_records_parts_the_signal_missed(fleet, printer):
+def test_reconciliation_records_parts_the_signal_missed(fleet: Fleet, printer):
     # given a part completed without its on-commit signal running (a worker was down)
     part = submit_and_start(fleet, ran_for=timedelta(minutes=20))
     work_complete(node_id=printer.pk, part_id=part.pk, quality_score=0.9)
@@ -133,11 +136,11 @@ def test_reconciliation_records_parts_the_signal_missed(fleet, printer):
     assert consumption_reconcile() == 0
 
 
-def test_a_part_that_never_started_records_nothing(fleet, printer):
+def test_a_part_that_never_started_records_nothing(fleet: Fleet, printer):
     from apps.jobs.services import job_submit, parts_schedule
     from tests.energy.conftest import PLA
 
-    job = job_submit(by=fleet["designer"], title="Idle", parts=[{**PLA, "name": "x"}])
+    job = job_submit(by=fleet.designer, title="Idle", parts=[{**PLA, "name": "x"}])
     parts_schedule()
     assert consumption_record(part_id=job.parts.get().pk) is None
     assert not Consumption.objects.exists()

@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.energy.services import rates_store
 from apps.jobs.models import Job
 from apps.jobs.services import job_submit, parts_schedule
-from tests.jobs.conftest import shop  # noqa: F401  (fixture)
+from tests.fixtures.shop import Shop
 
 pytestmark = pytest.mark.django_db
 
@@ -42,21 +42,21 @@ def plan_of(job: Job) -> dict:
     return {**part.placement, "start_at": part.planned_start, "finish_at": part.planned_finish}
 
 
-def test_a_flexible_job_moves_into_the_cheap_hours_and_never_past_its_deadline(shop):  # noqa: F811
+def test_a_flexible_job_moves_into_the_cheap_hours_and_never_past_its_deadline(shop: Shop):
     # given the printers' operator site with cheap power from 8 to 12 hours from now
     now = timezone.now().replace(minute=0, second=0, microsecond=0)  # on the hour: see README
-    site = shop["printer_a"].site
-    assert site is not None and shop["printer_b"].site_id == site.pk
+    site = shop.printer_a.site
+    assert site is not None and shop.printer_b.site_id == site.pk
     prices(site, now, range(8, 12))
     # when a flexible job due in a day and an ASAP job are scheduled
     flexible = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Brackets",
         parts=[{**PLA, "name": "bracket"}],
         deadline=now + timedelta(hours=24),
         timing=Job.Timing.BALANCED,
     )
-    asap = job_submit(by=shop["designer"], title="Now", parts=[{**PLA, "name": "clip"}])
+    asap = job_submit(by=shop.designer, title="Now", parts=[{**PLA, "name": "clip"}])
     parts_schedule(now=now)
     # then the flexible part runs inside the cheap hours, with its planned energy ...
     plan = plan_of(flexible)
@@ -74,11 +74,11 @@ def test_a_flexible_job_moves_into_the_cheap_hours_and_never_past_its_deadline(s
     assert per_kwh > plan["energy"]["cost"] / plan["energy"]["kwh"]
 
 
-def test_a_flexible_job_whose_deadline_comes_before_the_cheap_hours_stays_in_time(shop):  # noqa: F811
+def test_a_flexible_job_whose_deadline_comes_before_the_cheap_hours_stays_in_time(shop: Shop):
     now = timezone.now().replace(minute=0, second=0, microsecond=0)  # on the hour: see README
-    prices(shop["printer_a"].site, now, range(20, 24))
+    prices(shop.printer_a.site, now, range(20, 24))
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Urgent-ish",
         parts=[{**PLA, "name": "bracket"}],
         deadline=now + timedelta(hours=6),

@@ -17,6 +17,7 @@ from apps.users.roles import Role
 from tests.conftest import portal_client
 from tests.energy.test_metered import _readings
 from tests.factories import UserFactory
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -30,11 +31,11 @@ def test_energy_registers_the_live_cap_hook():
     assert live_site_power in site_power._providers
 
 
-def test_live_flags_a_site_over_its_cap_for_its_operator(fleet, printer, ingest):
+def test_live_flags_a_site_over_its_cap_for_its_operator(fleet: Fleet, printer, ingest):
     # given: Site A's cap is 0.25 kW and its printer draws 0.3 kW now
-    SitePowerCap.objects.create(site=fleet["site"], max_kw=0.25)
+    SitePowerCap.objects.create(site=fleet.site, max_kw=0.25)
     ingest(printer, _recent(0.3))
-    client = portal_client(fleet["operator"])
+    client = portal_client(fleet.operator)
     # when / then: the machine list names the site and marks the printer's row
     listing = client.get("/nodes/")
     html = listing.content.decode()
@@ -58,10 +59,10 @@ def test_live_flags_a_site_over_its_cap_for_its_operator(fleet, printer, ingest)
     assert body["sites"][0]["node_ids"] == [printer.pk]
 
 
-def test_a_site_under_its_cap_is_shown_without_the_flag(fleet, printer, ingest):
-    SitePowerCap.objects.create(site=fleet["site"], max_kw=12)
+def test_a_site_under_its_cap_is_shown_without_the_flag(fleet: Fleet, printer, ingest):
+    SitePowerCap.objects.create(site=fleet.site, max_kw=12)
     ingest(printer, _recent(0.3))
-    client = portal_client(fleet["vendor"])  # the printer's vendor sees the site it stands at
+    client = portal_client(fleet.vendor)  # the printer's vendor sees the site it stands at
     html = client.get("/nodes/").content.decode()
     assert "Site A draws 0.3 kW of its power cap of 12 kW." in html
     assert "Over the power cap." not in html
@@ -70,16 +71,18 @@ def test_a_site_under_its_cap_is_shown_without_the_flag(fleet, printer, ingest):
     body = client.get("/nodes/site-power/", {"nodes": str(printer.pk)}).json()
     assert [s["over_cap"] for s in body["sites"]] == [False]
     # the draw follows the readings: over the cap as soon as they say so
-    SitePowerCap.objects.filter(site=fleet["site"]).update(max_kw=0.2)
+    SitePowerCap.objects.filter(site=fleet.site).update(max_kw=0.2)
     body = client.get("/nodes/site-power/", {"nodes": str(printer.pk)}).json()
     assert [s["over_cap"] for s in body["sites"]] == [True]
 
 
-def test_no_flag_for_someone_who_may_watch_the_node_but_not_see_the_site(fleet, printer, ingest):
+def test_no_flag_for_someone_who_may_watch_the_node_but_not_see_the_site(
+    fleet: Fleet, printer, ingest
+):
     # a viewer at Site A may watch the machines standing there, but the site's energy is not
     # theirs to see
-    viewer = UserFactory(role=Role.VIEWER, email="watcher@f.test", organization=fleet["site"])
-    SitePowerCap.objects.create(site=fleet["site"], max_kw=0.25)
+    viewer = UserFactory.create(role=Role.VIEWER, email="watcher@f.test", organization=fleet.site)
+    SitePowerCap.objects.create(site=fleet.site, max_kw=0.25)
     ingest(printer, _recent(0.3))
     client = portal_client(viewer)
     listing = client.get("/nodes/")
@@ -90,8 +93,8 @@ def test_no_flag_for_someone_who_may_watch_the_node_but_not_see_the_site(fleet, 
     assert client.get("/nodes/site-power/", {"nodes": str(printer.pk)}).json() == {"sites": []}
 
 
-def test_the_flags_json_refuses_bad_input_and_nodes_not_watchable(fleet, printer, rival):
-    client = portal_client(fleet["operator"])
+def test_the_flags_json_refuses_bad_input_and_nodes_not_watchable(fleet: Fleet, printer, rival):
+    client = portal_client(fleet.operator)
     bad = client.get("/nodes/site-power/", {"nodes": "1,x"})
     assert bad.status_code == 400
     assert bad.json()["error"]["message"] == "nodes=<id,id,...> names 1 to 200 node ids."

@@ -14,6 +14,7 @@ from apps.energy.models import SitePowerCap
 from apps.energy.selectors import metered_energy, site_draw
 from apps.telemetry.selectors import power_kwh_by_day
 from tests.conftest import portal_client
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -77,14 +78,14 @@ def test_power_kwh_by_day_is_empty_for_nodes_without_power_readings(printer):
 
 
 def test_dashboard_agrees_with_the_live_readings_and_flags_a_site_over_its_cap(
-    fleet, printer, ingest
+    fleet: Fleet, printer, ingest
 ):
     # given: the printer at Site A idles at 0.3 kW for the last hour; the site's cap is 0.25 kW
-    SitePowerCap.objects.create(site=fleet["site"], max_kw=0.25)
+    SitePowerCap.objects.create(site=fleet.site, max_kw=0.25)
     now = timezone.now().replace(microsecond=0)
     ingest(printer, _readings(now - timedelta(minutes=60), 59, 0.3))
     # when
-    page = portal_client(fleet["vendor"]).get("/energy/?days=7")
+    page = portal_client(fleet.vendor).get("/energy/?days=7")
     # then: the metered kWh is what the readings integrate to, though no part ran
     assert page.status_code == 200
     assert page.context["summary"].parts == 0
@@ -102,52 +103,52 @@ def test_dashboard_agrees_with_the_live_readings_and_flags_a_site_over_its_cap(
     assert 'data-chart-empty="all-cost"' in text and 'data-chart-empty="all-mix"' in text
     assert "No part finished in this period" in text
     # and the site is flagged: 0.3 kW against a 0.25 kW cap
-    assert [d.site for d in page.context["over_cap"]] == [fleet["site"]]
-    assert f'data-cap-flag="{fleet["site"].pk}"' in text
+    assert [d.site for d in page.context["over_cap"]] == [fleet.site]
+    assert f'data-cap-flag="{fleet.site.pk}"' in text
     assert "Site A is over its power cap" in text
 
 
-def test_a_site_within_its_cap_or_silent_is_not_flagged(fleet, printer, ingest):
-    SitePowerCap.objects.create(site=fleet["site"], max_kw=0.5)
+def test_a_site_within_its_cap_or_silent_is_not_flagged(fleet: Fleet, printer, ingest):
+    SitePowerCap.objects.create(site=fleet.site, max_kw=0.5)
     now = timezone.now().replace(microsecond=0)
     ingest(printer, [(now - timedelta(seconds=5), 0.3)])
-    draw = site_draw(sites=[fleet["site"]])[fleet["site"].pk]
+    draw = site_draw(sites=[fleet.site])[fleet.site.pk]
     assert (draw.now_kw, draw.cap_kw, draw.reporting, draw.nodes) == (0.3, 0.5, 1, 1)
     assert not draw.over_cap and draw.cap_share == pytest.approx(0.6)
     # a reading older than the freshness limit is no draw now (the node is silent)
-    stale = site_draw(sites=[fleet["site"]], now=now + timedelta(minutes=10))[fleet["site"].pk]
+    stale = site_draw(sites=[fleet.site], now=now + timedelta(minutes=10))[fleet.site.pk]
     assert (stale.now_kw, stale.reporting) == (0.0, 0)
-    page = portal_client(fleet["vendor"]).get("/energy/")
+    page = portal_client(fleet.vendor).get("/energy/")
     assert "over its power cap" not in page.content.decode()
 
 
-def test_site_page_shows_the_draw_now_against_the_cap(fleet, printer, ingest):
-    SitePowerCap.objects.create(site=fleet["site"], max_kw=0.25)
+def test_site_page_shows_the_draw_now_against_the_cap(fleet: Fleet, printer, ingest):
+    SitePowerCap.objects.create(site=fleet.site, max_kw=0.25)
     ingest(printer, [(timezone.now() - timedelta(seconds=3), 0.3)])
-    page = portal_client(fleet["operator"]).get(f"/energy/sites/{fleet['site'].pk}/")
+    page = portal_client(fleet.operator).get(f"/energy/sites/{fleet.site.pk}/")
     assert page.status_code == 200
     assert page.context["draw"].over_cap
     text = page.content.decode()
     assert "Over the power cap" in text and "120% of the cap" in text
     # another vendor neither sees the site's page nor its draw
-    assert (
-        portal_client(fleet["rival"]).get(f"/energy/sites/{fleet['site'].pk}/").status_code == 404
-    )
+    assert portal_client(fleet.rival).get(f"/energy/sites/{fleet.site.pk}/").status_code == 404
 
 
-def test_energy_pages_say_why_they_have_no_chart(fleet, printer):
-    page = portal_client(fleet["vendor"]).get(f"/energy/nodes/{printer.pk}/")
+def test_energy_pages_say_why_they_have_no_chart(fleet: Fleet, printer):
+    page = portal_client(fleet.vendor).get(f"/energy/nodes/{printer.pk}/")
     text = page.content.decode()
     assert page.context["charts"] == []
     assert 'data-chart-empty="energy"' in text
     assert "sent no power readings and no part finished" in text
 
 
-def test_the_sustainability_report_shows_what_the_sites_machines_drew(fleet, printer, ingest):
+def test_the_sustainability_report_shows_what_the_sites_machines_drew(
+    fleet: Fleet, printer, ingest
+):
     now = timezone.now().replace(microsecond=0)
     ingest(printer, _readings(now - timedelta(minutes=60), 59, 0.3))
-    page = portal_client(fleet["operator"]).get(
-        "/reports/sustainability/", {"organization": fleet["site"].pk, "days": 7}
+    page = portal_client(fleet.operator).get(
+        "/reports/sustainability/", {"organization": fleet.site.pk, "days": 7}
     )
     assert page.status_code == 200
     assert page.context["machines"] == 1
@@ -159,14 +160,14 @@ def test_the_sustainability_report_shows_what_the_sites_machines_drew(fleet, pri
 
 
 def test_the_kpi_page_and_the_energy_dashboard_show_the_same_metered_energy(
-    fleet, printer, rival, ingest
+    fleet: Fleet, printer, rival, ingest
 ):
     # given: the printer (Site A) idled at 0.3 kW for an hour and the rival's mill drew 2 kW
     # for half an hour; no part ran, so no part recorded any energy
     now = timezone.now().replace(microsecond=0)
     ingest(printer, _readings(now - timedelta(hours=3), 60, 0.3))
     ingest(rival, _readings(now - timedelta(hours=2), 30, 2.0))
-    for user, expected in ((fleet["admin"], 1.3), (fleet["operator"], 0.3)):
+    for user, expected in ((fleet.admin, 1.3), (fleet.operator, 0.3)):
         client = portal_client(user)
         # when
         kpi_page = client.get("/ops/kpis/", {"days": "7"})
@@ -183,9 +184,9 @@ def test_the_kpi_page_and_the_energy_dashboard_show_the_same_metered_energy(
         assert sum(chart["series"][1]["data"]) == pytest.approx(expected, abs=0.002)
         assert "no_data" not in chart
     # the API gives both figures
-    body = portal_client(fleet["admin"]).get("/api/v1/kpis/", {"days": "7"}).json()
+    body = portal_client(fleet.admin).get("/api/v1/kpis/", {"days": "7"}).json()
     assert body["metered_kwh"] == pytest.approx(1.3, rel=1e-4) and body["kwh"] == 0
     assert sum(d["metered_kwh"] for d in body["days"]) == pytest.approx(1.3, rel=1e-3)
     # an engineer sees the KPIs but not the energy pages: no link to them
-    engineer = portal_client(fleet["engineer"]).get("/ops/kpis/", {"days": "7"})
+    engineer = portal_client(fleet.engineer).get("/ops/kpis/", {"days": "7"})
     assert engineer.status_code == 200 and 'href="/energy/' not in engineer.content.decode()

@@ -13,11 +13,12 @@ from apps.energy.calc import hour_floor
 from apps.energy.models import HourlyRate
 from apps.energy.opportunities import node_opportunities
 from apps.telemetry.services import telemetry_ingest
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_lightly_loaded_hot_printer_running_in_peak_hours(fleet, printer, ingest):
+def test_a_lightly_loaded_hot_printer_running_in_peak_hours(fleet: Fleet, printer, ingest):
     # given six hours of a 0.35 kW printer drawing 0.05 kW, hot (250 C) the first three
     now = timezone.now()
     start = hour_floor(now) - timedelta(hours=6)
@@ -34,7 +35,7 @@ def test_a_lightly_loaded_hot_printer_running_in_peak_hours(fleet, printer, inge
     for h in range(24):
         hour = yesterday - timedelta(hours=h)
         price = "0.50" if hour.hour in busy else "0.10"
-        HourlyRate.objects.create(site=fleet["site"], hour=hour, price_per_kwh=Decimal(price))
+        HourlyRate.objects.create(site=fleet.site, hour=hour, price_per_kwh=Decimal(price))
 
     oversizing, thermal, peak = node_opportunities(node=printer, now=now)
 
@@ -66,7 +67,7 @@ def test_a_lightly_loaded_hot_printer_running_in_peak_hours(fleet, printer, inge
     assert peak.yearly_kwh == 0.0
 
 
-def test_a_quiet_node_has_nothing_to_save(fleet, printer):
+def test_a_quiet_node_has_nothing_to_save(fleet: Fleet, printer):
     found = node_opportunities(node=printer)
     assert [o.kind for o in found] == ["oversizing", "thermal_stress", "peak_shifting"]
     assert not any(o.applies for o in found)

@@ -14,6 +14,7 @@ from apps.energy.models import EnergySource, HourlyRate, SitePowerCap
 from apps.energy.outlook import energy_outlook_for, site_outlook
 from apps.energy.selectors import emission_factors
 from apps.jobs.providers import energy_outlook
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +25,8 @@ def rate(site, hour: datetime, price: str, **fields) -> HourlyRate:
     return HourlyRate.objects.create(site=site, hour=hour, price_per_kwh=Decimal(price), **fields)
 
 
-def test_stored_rate_then_forecast_from_history_then_default(fleet, printer, rival):
-    site = fleet["site"]
+def test_stored_rate_then_forecast_from_history_then_default(fleet: Fleet, printer, rival):
+    site = fleet.site
     rate(site, datetime(2026, 3, 2, 10, tzinfo=UTC), "0.40")
     # 11:00 on two earlier days: the forecast for 11:00 today is their mean
     rate(site, datetime(2026, 3, 1, 11, tzinfo=UTC), "0.20")
@@ -39,7 +40,7 @@ def test_stored_rate_then_forecast_from_history_then_default(fleet, printer, riv
 
     assert outlook.node_site == {
         printer.pk: site.pk,
-        rival.pk: fleet["rival"].organizations.get().pk,
+        rival.pk: fleet.rival.organizations.get().pk,
     }
     assert outlook.peak_h == {printer.pk: 0.1, rival.pk: 0.05}  # FDM printer, CNC mill
     at_site = outlook.sites[site.pk]
@@ -56,8 +57,8 @@ def test_stored_rate_then_forecast_from_history_then_default(fleet, printer, riv
     assert detail.hours[0].start == NOW and detail.hours[1].start == NOW + timedelta(hours=1)
 
 
-def test_renewables_lower_the_price_and_carbon_of_the_mix(fleet, printer):
-    site = fleet["site"]
+def test_renewables_lower_the_price_and_carbon_of_the_mix(fleet: Fleet, printer):
+    site = fleet.site
     # the site's nodes: the printer, 0.35 kW rated -> reference load 0.35 x 0.5 = 0.175 kW
     SitePowerCap.objects.create(site=site, renewable_price_per_kwh=Decimal("0.05"))
     # 10:00 forecast says 0.0875 kW renewable: half the reference load
@@ -78,8 +79,8 @@ def test_renewables_lower_the_price_and_carbon_of_the_mix(fleet, printer):
     assert second.price == pytest.approx(0.05) and second.carbon == pytest.approx(0.0)
 
 
-def test_solar_follows_the_daylight_profile(fleet, printer):
-    site = fleet["site"]
+def test_solar_follows_the_daylight_profile(fleet: Fleet, printer):
+    site = fleet.site
     EnergySource.objects.create(site=site, kind="solar", capacity_kw=0.1)
     night = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
     hours = site_outlook(site_id=site.pk, now=night, hours=24).hours
@@ -91,10 +92,10 @@ def test_solar_follows_the_daylight_profile(fleet, printer):
 
 
 def test_the_provider_costs_a_fixed_number_of_queries(
-    fleet, printer, rival, django_assert_num_queries
+    fleet: Fleet, printer, rival, django_assert_num_queries
 ):
     for day in range(10):
-        rate(fleet["site"], datetime(2026, 2, 20 + day // 5, day % 24, tzinfo=UTC), "0.2")
+        rate(fleet.site, datetime(2026, 2, 20 + day // 5, day % 24, tzinfo=UTC), "0.2")
     emission_factors()  # cached, as they are between scheduler runs
     # the nodes with their sites' other nodes, the rates, the renewable sources, the caps
     with django_assert_num_queries(4):

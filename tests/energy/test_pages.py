@@ -15,12 +15,13 @@ from apps.jobs.providers import job_panels
 from apps.jobs.services import work_complete
 from tests.conftest import portal_client
 from tests.energy.conftest import job_of, submit_and_start
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
 
-def test_dashboard_empty_state_for_a_vendor_without_nodes(fleet):
-    page = portal_client(fleet["vendor"]).get("/energy/")
+def test_dashboard_empty_state_for_a_vendor_without_nodes(fleet: Fleet):
+    page = portal_client(fleet.vendor).get("/energy/")
     assert page.status_code == 200
     text = page.content.decode()
     assert "You manage no nodes yet" in text
@@ -30,13 +31,13 @@ def test_dashboard_empty_state_for_a_vendor_without_nodes(fleet):
 
 
 def test_dashboard_charts_the_consumption_of_the_vendors_nodes(
-    fleet, printer, rival, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, rival, django_capture_on_commit_callbacks
 ):
     part = submit_and_start(fleet, ran_for=timedelta(minutes=30))
     with django_capture_on_commit_callbacks(execute=True):
         work_complete(node_id=printer.pk, part_id=part.pk, quality_score=0.9)
     row = Consumption.objects.get(part=part)
-    page = portal_client(fleet["vendor"]).get("/energy/?days=7")
+    page = portal_client(fleet.vendor).get("/energy/?days=7")
     assert page.status_code == 200
     text = page.content.decode()
     assert f'href="/energy/nodes/{printer.pk}/"' in text
@@ -50,12 +51,12 @@ def test_dashboard_charts_the_consumption_of_the_vendors_nodes(
     assert node_row["co2e"] == pytest.approx(row.co2e_kg)
 
 
-def test_designers_have_no_energy_dashboard(fleet):
-    assert portal_client(fleet["designer"]).get("/energy/").status_code == 403
+def test_designers_have_no_energy_dashboard(fleet: Fleet):
+    assert portal_client(fleet.designer).get("/energy/").status_code == 403
 
 
-def test_node_page_shows_outlook_opportunities_and_sources(fleet, printer, rival):
-    client = portal_client(fleet["vendor"])
+def test_node_page_shows_outlook_opportunities_and_sources(fleet: Fleet, printer, rival):
+    client = portal_client(fleet.vendor)
     page = client.get(f"/energy/nodes/{printer.pk}/")
     assert page.status_code == 200
     text = page.content.decode()
@@ -111,16 +112,15 @@ def test_node_page_shows_outlook_opportunities_and_sources(fleet, printer, rival
     source.refresh_from_db()
     assert source.status == "offline" and source.soc_pct == 50
     assert (
-        portal_client(fleet["rival"]).post(f"/energy/sources/{source.pk}/delete/").status_code
-        == 404
+        portal_client(fleet.rival).post(f"/energy/sources/{source.pk}/delete/").status_code == 404
     )
     assert client.post(f"/energy/sources/{source.pk}/delete/").status_code == 302
     assert not EnergySource.objects.filter(pk=source.pk).exists()
 
 
-def test_the_operator_sets_the_sites_cap_and_prices(fleet, printer):
-    site = fleet["site"]
-    client = portal_client(fleet["operator"])
+def test_the_operator_sets_the_sites_cap_and_prices(fleet: Fleet, printer):
+    site = fleet.site
+    client = portal_client(fleet.operator)
     page = client.get(f"/energy/sites/{site.pk}/")
     assert page.status_code == 200
     assert "No power cap." in page.content.decode()
@@ -158,10 +158,10 @@ def test_the_operator_sets_the_sites_cap_and_prices(fleet, printer):
     assert HourlyRate.objects.filter(site=site).count() == 2
 
 
-def test_the_site_page_lists_the_prices_of_the_last_day_and_the_outlook(fleet, printer):
+def test_the_site_page_lists_the_prices_of_the_last_day_and_the_outlook(fleet: Fleet, printer):
     # given prices stored for this hour, two days ago and three days ahead
-    site = fleet["site"]
-    client = portal_client(fleet["operator"])
+    site = fleet.site
+    client = portal_client(fleet.operator)
     hour = timezone.now().replace(minute=0, second=0, microsecond=0)
     for offset_h in (0, -48, 72):
         at = hour + timedelta(hours=offset_h)
@@ -173,27 +173,27 @@ def test_the_site_page_lists_the_prices_of_the_last_day_and_the_outlook(fleet, p
 
     # then the page lists the one within [24 h ago, the outlook's 48 h ahead)
     for user in ("operator", "vendor"):  # the vendor sees the site its node stands at
-        page = portal_client(fleet[user]).get(f"/energy/sites/{site.pk}/")
+        page = portal_client(fleet.user(user)).get(f"/energy/sites/{site.pk}/")
         assert [r.hour for r in page.context["rates"]] == [hour]
 
 
-def test_a_vendor_sees_the_site_its_node_stands_at_but_does_not_manage_it(fleet, printer):
-    site = fleet["site"]
-    client = portal_client(fleet["vendor"])
+def test_a_vendor_sees_the_site_its_node_stands_at_but_does_not_manage_it(fleet: Fleet, printer):
+    site = fleet.site
+    client = portal_client(fleet.vendor)
     page = client.get(f"/energy/sites/{site.pk}/")
     assert page.status_code == 200
     assert "its operators manage them" in page.content.decode()
     assert client.post(f"/energy/sites/{site.pk}/cap/", {"max_kw": "1"}).status_code == 403
     assert not SitePowerCap.objects.filter(site=site).exists()
-    assert portal_client(fleet["rival"]).get(f"/energy/sites/{site.pk}/").status_code == 404
+    assert portal_client(fleet.rival).get(f"/energy/sites/{site.pk}/").status_code == 404
 
 
 def test_the_job_panel_says_estimate_then_measured(
-    fleet, printer, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, django_capture_on_commit_callbacks
 ):
     part = submit_and_start(fleet, ran_for=timedelta(minutes=30))
     job = job_of(part)
-    [(template, context)] = [p for p in job_panels(job, fleet["designer"]) if "energy" in p[0]]
+    [(template, context)] = [p for p in job_panels(job, fleet.designer) if "energy" in p[0]]
     estimate = job.estimates["energy_kwh"]
     html = render_to_string(template, context)
     assert f"This job: {estimate:.2f} kWh, {estimate * 0.475:.2f} kg CO2e" in html
@@ -202,14 +202,14 @@ def test_the_job_panel_says_estimate_then_measured(
     with django_capture_on_commit_callbacks(execute=True):
         work_complete(node_id=printer.pk, part_id=part.pk, quality_score=0.9)
     row = Consumption.objects.get(part=part)
-    [(template, context)] = [p for p in job_panels(job, fleet["designer"]) if "energy" in p[0]]
+    [(template, context)] = [p for p in job_panels(job, fleet.designer) if "energy" in p[0]]
     html = render_to_string(template, context)
     assert f"This job: {row.kwh:.2f} kWh, {row.co2e_kg:.2f} kg CO2e" in html
     assert "measured for 1 of 1 part" in html
 
 
 def test_the_job_panel_names_the_demo_time_scale_and_the_machine_time_energy(
-    fleet, printer, settings, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, settings, django_capture_on_commit_callbacks
 ):
     # given: a part that ran in a demo compressed 360 times, measured by estimate (no telemetry)
     settings.DEMO_TIME_SCALE = 360.0
@@ -218,16 +218,16 @@ def test_the_job_panel_names_the_demo_time_scale_and_the_machine_time_energy(
     with django_capture_on_commit_callbacks(execute=True):
         work_complete(node_id=printer.pk, part_id=part.pk, quality_score=0.9)
     row = Consumption.objects.get(part=part)
-    [(template, context)] = [p for p in job_panels(job, fleet["designer"]) if "energy" in p[0]]
+    [(template, context)] = [p for p in job_panels(job, fleet.designer) if "energy" in p[0]]
     html = render_to_string(template, context)
     assert "Demo time scale ×360" in html
     # an estimate is in machine time already; telemetry measured over the run is scaled up
     assert row.method != Consumption.Method.TELEMETRY
     assert f"in machine time, {row.kwh:.2f} kWh" in html
     Consumption.objects.filter(pk=row.pk).update(method=Consumption.Method.TELEMETRY)
-    [(template, context)] = [p for p in job_panels(job, fleet["designer"]) if "energy" in p[0]]
+    [(template, context)] = [p for p in job_panels(job, fleet.designer) if "energy" in p[0]]
     assert f"in machine time, {row.kwh * 360:.2f} kWh" in render_to_string(template, context)
     # in real time (production), nothing is said
     settings.DEMO_TIME_SCALE = 1.0
-    [(template, context)] = [p for p in job_panels(job, fleet["designer"]) if "energy" in p[0]]
+    [(template, context)] = [p for p in job_panels(job, fleet.designer) if "energy" in p[0]]
     assert "Demo time scale" not in render_to_string(template, context)

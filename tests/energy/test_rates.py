@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from apps.energy.models import HourlyRate
 from apps.energy.services import rates_import_csv
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -34,8 +35,8 @@ def csv_text(site) -> str:
     )
 
 
-def test_csv_import_stores_good_rows_and_reports_bad_ones_by_line(fleet):
-    site = fleet["site"]
+def test_csv_import_stores_good_rows_and_reports_bad_ones_by_line(fleet: Fleet):
+    site = fleet.site
     report = rates_import_csv(by=None, text=csv_text(site))
     assert report.stored == 3
     assert [bad["line"] for bad in report.errors] == [4, 5, 6, 7, 8]
@@ -52,16 +53,16 @@ def test_csv_import_stores_good_rows_and_reports_bad_ones_by_line(fleet):
     assert {r.source for r in stored} == {"imported"}
 
 
-def test_importing_the_same_hour_again_replaces_it(fleet):
-    site = fleet["site"]
+def test_importing_the_same_hour_again_replaces_it(fleet: Fleet):
+    site = fleet.site
     rates_import_csv(by=None, text=f"site,hour,price\n{site.pk},2026-03-02T10:00:00Z,0.21\n")
     rates_import_csv(by=None, text=f"site,hour,price\n{site.pk},2026-03-02T10:00:00Z,0.35\n")
     assert HourlyRate.objects.get(site=site).price_per_kwh == Decimal("0.35")
 
 
-def test_the_command_reports_bad_lines(fleet, tmp_path):
+def test_the_command_reports_bad_lines(fleet: Fleet, tmp_path):
     path = tmp_path / "rates.csv"
-    path.write_text(csv_text(fleet["site"]), encoding="utf-8")
+    path.write_text(csv_text(fleet.site), encoding="utf-8")
     out = StringIO()
     call_command("import_energy_rates", str(path), stdout=out)
     text = out.getvalue()
@@ -74,10 +75,10 @@ def test_the_command_reports_bad_lines(fleet, tmp_path):
         call_command("import_energy_rates", str(bad), stdout=StringIO())
 
 
-def test_csv_upload_through_the_api(fleet, as_user):
-    site = fleet["site"]
+def test_csv_upload_through_the_api(fleet: Fleet, as_user):
+    site = fleet.site
     upload = SimpleUploadedFile("rates.csv", csv_text(site).encode(), content_type="text/csv")
-    response = as_user(fleet["operator"]).post(
+    response = as_user(fleet.operator).post(
         "/api/v1/energy/rates/import/", {"file": upload}, format="multipart"
     )
     assert response.status_code == 200, response.json()
@@ -85,20 +86,22 @@ def test_csv_upload_through_the_api(fleet, as_user):
     assert body["stored"] == 3 and [e["line"] for e in body["errors"]] == [4, 5, 6, 7, 8]
 
 
-def test_a_batch_reports_bad_items_by_index_and_other_sites_are_unknown(fleet, printer, as_user):
-    site = fleet["site"]
+def test_a_batch_reports_bad_items_by_index_and_other_sites_are_unknown(
+    fleet: Fleet, printer, as_user
+):
+    site = fleet.site
     items = [
         {"site": site.pk, "hour": "2026-03-02T10:00:00Z", "price": "0.2"},
         {"site": site.pk, "hour": "yesterday", "price": "0.2"},
         {"site": site.pk, "hour": "2026-03-02T11:00:00Z", "price": "0.3", "renewable_kw": 4},
     ]
-    operator = as_user(fleet["operator"])
+    operator = as_user(fleet.operator)
     response = operator.post("/api/v1/energy/rates/", {"items": items}, format="json")
     assert response.status_code == 200
     assert response.json()["stored"] == 2
     assert [(e["index"], list(e["errors"])) for e in response.json()["errors"]] == [(1, ["hour"])]
     # a vendor does not set the operator site's prices: the site is unknown to them
-    vendor = as_user(fleet["vendor"])
+    vendor = as_user(fleet.vendor)
     response = vendor.post("/api/v1/energy/rates/", {"items": items[:1]}, format="json")
     assert response.json() == {
         "stored": 0,
@@ -112,10 +115,10 @@ def test_a_batch_reports_bad_items_by_index_and_other_sites_are_unknown(fleet, p
     # but sees them for the site its printer stands at; the rival vendor does not
     listed = vendor.get(f"/api/v1/energy/rates/?site={site.pk}").json()["results"]
     assert [r["price_per_kwh"] for r in listed] == ["0.20000", "0.30000"]
-    rival = as_user(fleet["rival"])
+    rival = as_user(fleet.rival)
     assert rival.get(f"/api/v1/energy/rates/?site={site.pk}").json()["results"] == []
     # and a designer may not store any
-    designer = as_user(fleet["designer"])
+    designer = as_user(fleet.designer)
     assert (
         designer.post("/api/v1/energy/rates/", {"items": items}, format="json").status_code == 403
     )

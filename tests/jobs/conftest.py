@@ -1,49 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-
 from apps.jobs.models import Part
 from apps.jobs.services import work_complete, work_queue, work_start
-from apps.vendors.models import FabricationNode
-from apps.vendors.services import node_config_save, node_transition
-from tests.vendors.conftest import (
-    approved_node,
-    fleet,  # noqa: F401  (the shared fixture)
-)
-
-PRINTER = {
-    "name": "Printer-A",
-    "kind": "fdm_printer",
-    "processes": ["fdm"],
-    "materials": ["PLA", "PETG"],
-    "build_x_mm": 250,
-    "build_y_mm": 210,
-    "build_z_mm": 220,
-    "precision_mm": 0.1,
-    "rated_power_kw": 0.35,
-}
-
-
-def ready_node(people: dict[str, Any], **fields: Any) -> FabricationNode:
-    node = approved_node(people, **fields)
-    node_config_save(node=node, by=people["vendor"], config={"ok": True})
-    return node_transition(
-        node=node, to=FabricationNode.Status.IDLE, by=people["vendor"], reason="up"
-    )
-
-
-@pytest.fixture
-def shop(fleet: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
-    """The fleet plus two idle printers and an idle mill."""
-    return {
-        **fleet,
-        "printer_a": ready_node(fleet, **PRINTER),
-        "printer_b": ready_node(fleet, **{**PRINTER, "name": "Printer-B"}),
-        "mill": ready_node(fleet, name="Mill-A"),
-    }
-
 
 STL_CUBE_ASCII = (
     "solid cube\n"

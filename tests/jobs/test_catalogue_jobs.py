@@ -17,6 +17,7 @@ from apps.vendors import catalog
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_decide, node_transition
 from tests.conftest import jwt_client, portal_client
+from tests.fixtures.fleet import Fleet
 from tests.jobs.test_job_pages import form_data
 from tests.vendors.test_vendor_portal import FORM
 
@@ -42,24 +43,22 @@ LASER = {
 }
 
 
-def bring_up(fleet, node_id: int) -> FabricationNode:
+def bring_up(fleet: Fleet, node_id: int) -> FabricationNode:
     """The admin approves the node and its vendor configures it and sets it idle."""
-    node = node_decide(
-        node=FabricationNode.objects.get(pk=node_id), by=fleet["admin"], approve=True
-    )
-    node_config_save(node=node, by=fleet["vendor"], config={"power_pct": 80})
-    return node_transition(node=node, to="idle", by=fleet["vendor"], reason="ready")
+    node = node_decide(node=FabricationNode.objects.get(pk=node_id), by=fleet.admin, approve=True)
+    node_config_save(node=node, by=fleet.vendor, config={"power_pct": 80})
+    return node_transition(node=node, to="idle", by=fleet.vendor, reason="ready")
 
 
-def test_a_vendors_node_takes_the_catalogue_process_jobs(fleet):
+def test_a_vendors_node_takes_the_catalogue_process_jobs(fleet: Fleet):
     # given a laser cutter registered over the API as its vendor writes it
-    vendor = jwt_client(fleet["vendor"])
+    vendor = jwt_client(fleet.vendor)
     body = {**LASER, "processes": ["Laser cutting"], "materials": ["Acrylic", "plywood"]}
     registered = vendor.post("/api/v1/nodes/", body, format="json")
     assert registered.status_code == 201, registered.json()
     laser = bring_up(fleet, registered.json()["id"])
     # when a designer submits a laser_cutting part over the API and the scheduler runs
-    submitted = jwt_client(fleet["designer"]).post(
+    submitted = jwt_client(fleet.designer).post(
         "/api/v1/jobs/", {"title": "Signs", "parts": [ACRYLIC_SIGN]}, format="json"
     )
     assert submitted.status_code == 201, submitted.json()
@@ -70,22 +69,22 @@ def test_a_vendors_node_takes_the_catalogue_process_jobs(fleet):
     assert (part.process, part.material) == ("laser_cutting", "acrylic")
 
 
-def test_a_node_registered_through_the_forms_takes_a_job_from_the_job_form(fleet):
+def test_a_node_registered_through_the_forms_takes_a_job_from_the_job_form(fleet: Fleet):
     # given a laser cutter registered through the vendor portal's catalogue checkboxes
     form = {
         **FORM,
         **LASER,
-        "vendor": fleet["forge"].pk,
+        "vendor": fleet.forge.pk,
         "processes": ["laser_cutting"],
         "materials": ["acrylic", "plywood"],
     }
-    response = portal_client(fleet["vendor"]).post("/vendor/nodes/new/", form)
+    response = portal_client(fleet.vendor).post("/vendor/nodes/new/", form)
     assert response.status_code == 302
     laser = bring_up(fleet, FabricationNode.objects.get(name="Laser-01").pk)
     # when a designer submits plywood laser cutting through the job form
     sizes = {"size_x_mm": 300, "size_y_mm": 200, "size_z_mm": 6}
     data = {**form_data("confirm", **sizes), "parts-0-process": "laser_cutting"}
-    confirmed = portal_client(fleet["designer"]).post(
+    confirmed = portal_client(fleet.designer).post(
         "/jobs/new/", {**data, "parts-0-material": "plywood"}
     )
     assert confirmed.status_code == 302, confirmed.content.decode()[-2000:]
@@ -93,12 +92,12 @@ def test_a_node_registered_through_the_forms_takes_a_job_from_the_job_form(fleet
     # then it is placed there, and the pages show labels
     part = Job.objects.get().parts.get()
     assert part.assigned_node_id == laser.pk
-    page = portal_client(fleet["designer"]).get(f"/jobs/{part.job_id}/").content.decode()
+    page = portal_client(fleet.designer).get(f"/jobs/{part.job_id}/").content.decode()
     assert "Plywood / Laser cutting" in page
 
 
-def test_parts_outside_the_catalogue_are_refused_with_the_valid_codes(fleet):
-    designer = jwt_client(fleet["designer"])
+def test_parts_outside_the_catalogue_are_refused_with_the_valid_codes(fleet: Fleet):
+    designer = jwt_client(fleet.designer)
     parts = [
         {**ACRYLIC_SIGN, "name": "ok"},
         {**ACRYLIC_SIGN, "name": "typo", "process": "laser cuttin"},
@@ -120,20 +119,20 @@ def test_parts_outside_the_catalogue_are_refused_with_the_valid_codes(fleet):
     assert preview.status_code == 400 and "parts[0]" in preview.json()["error"]["details"]
 
 
-def test_labels_and_known_spellings_are_stored_as_codes(fleet):
-    laser = jwt_client(fleet["vendor"]).post(
+def test_labels_and_known_spellings_are_stored_as_codes(fleet: Fleet):
+    laser = jwt_client(fleet.vendor).post(
         "/api/v1/nodes/",
         {**LASER, "processes": ["laser_cutting"], "materials": ["acrylic"]},
         format="json",
     )
     bring_up(fleet, laser.json()["id"])
     part = {**ACRYLIC_SIGN, "process": "Laser-Cutting", "material": "PMMA"}
-    job = job_submit(by=fleet["designer"], title="Signs", parts=[part])
+    job = job_submit(by=fleet.designer, title="Signs", parts=[part])
     assert list(job.parts.values_list("process", "material")) == [("laser_cutting", "acrylic")]
 
 
-def test_the_job_form_offers_only_catalogue_materials(fleet):
-    client = portal_client(fleet["designer"])
+def test_the_job_form_offers_only_catalogue_materials(fleet: Fleet):
+    client = portal_client(fleet.designer)
     page = client.get("/jobs/new/").content.decode()
     assert '<select name="parts-0-material"' in page and 'value="aluminium_6061"' in page
     refused = client.post("/jobs/new/", {**form_data("confirm"), "parts-0-material": "PLA+"})
@@ -143,7 +142,7 @@ def test_the_job_form_offers_only_catalogue_materials(fleet):
     assert not Job.objects.exists()
 
 
-def test_templates_and_listings_check_parts_against_the_catalogue(fleet):
+def test_templates_and_listings_check_parts_against_the_catalogue(fleet: Fleet):
     # a listing's template parts (the marketplace path) are refused outside the catalogue
     with pytest.raises(ValidationError) as refused:
         template_spec_check(parts=[{**ACRYLIC_SIGN, "material": "unobtainium"}], parameters={})
@@ -152,7 +151,7 @@ def test_templates_and_listings_check_parts_against_the_catalogue(fleet):
     assert cleaned[0]["material"] == "acrylic"
     # a template saved before the catalogue ("Laser cutting", "Plywood") still makes jobs,
     # in codes; one with a value the catalogue does not know is refused, naming it
-    laser = jwt_client(fleet["vendor"]).post(
+    laser = jwt_client(fleet.vendor).post(
         "/api/v1/nodes/",
         {**LASER, "processes": ["laser_cutting"], "materials": ["plywood"]},
         format="json",
@@ -160,14 +159,14 @@ def test_templates_and_listings_check_parts_against_the_catalogue(fleet):
     bring_up(fleet, laser.json()["id"])
     old = {**ACRYLIC_SIGN, "process": "Laser cutting", "material": "Plywood"}
     template = JobTemplate.objects.create(
-        owner=fleet["designer"],
-        organization=fleet["designer"].memberships.get().organization,
+        owner=fleet.designer,
+        organization=fleet.designer.memberships.get().organization,
         name="Old signs",
         parts=[old],
     )
-    job = template_instantiate(template=template, by=fleet["designer"], values={})
+    job = template_instantiate(template=template, by=fleet.designer, values={})
     assert list(job.parts.values_list("process", "material")) == [("laser_cutting", "plywood")]
     JobTemplate.objects.filter(pk=template.pk).update(parts=[{**old, "material": "Ply-ish"}])
     template.refresh_from_db()
     with pytest.raises(ValidationError, match="Unknown material 'Ply-ish'"):
-        template_instantiate(template=template, by=fleet["designer"], values={})
+        template_instantiate(template=template, by=fleet.designer, values={})

@@ -12,6 +12,7 @@ from apps.core.models import Notification
 from apps.jobs.models import Job, Status
 from apps.jobs.services import job_submit, parts_heal, parts_schedule
 from apps.vendors.services import device_credential_issue
+from tests.fixtures.shop import Shop
 
 pytestmark = pytest.mark.django_db
 
@@ -19,21 +20,21 @@ PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "s
 
 
 @pytest.fixture
-def confirming(shop):
+def confirming(shop: Shop) -> Shop:
     for key in ("printer_a", "printer_b"):
-        shop[key].requires_confirmation = True
-        shop[key].save(update_fields=["requires_confirmation"])
+        shop.node(key).requires_confirmation = True
+        shop.node(key).save(update_fields=["requires_confirmation"])
     return shop
 
 
-def scheduled_part(shop):
-    job = job_submit(by=shop["designer"], title="Clips", parts=[{**PLA, "name": "clip"}])
+def scheduled_part(shop: Shop):
+    job = job_submit(by=shop.designer, title="Clips", parts=[{**PLA, "name": "clip"}])
     parts_schedule()
     return job.parts.get()
 
 
-def device(api, node, shop):
-    _, token = device_credential_issue(node=node, by=shop["vendor"])
+def device(api, node, shop: Shop):
+    _, token = device_credential_issue(node=node, by=shop.vendor)
     api.credentials(HTTP_AUTHORIZATION=f"Device {token}")
     return api
 
@@ -41,7 +42,7 @@ def device(api, node, shop):
 def test_the_part_waits_for_the_vendor_who_accepts_it(confirming, api, as_user):
     part = scheduled_part(confirming)
     assert part.status == Status.SCHEDULED
-    asked = Notification.objects.get(user=confirming["vendor"], title__contains="confirmation")
+    asked = Notification.objects.get(user=confirming.vendor, title__contains="confirmation")
     assert asked.title.startswith("1 part(s) await") and asked.link == "/vendor/work/"
 
     agent = device(api, part.assigned_node, confirming)
@@ -49,14 +50,14 @@ def test_the_part_waits_for_the_vendor_who_accepts_it(confirming, api, as_user):
     refused = agent.post(f"/api/v1/work/parts/{part.pk}/start/")
     assert refused.status_code == 409 and "not accepted" in refused.json()["error"]["message"]
 
-    vendor = as_user(confirming["vendor"])
+    vendor = as_user(confirming.vendor)
     listed = vendor.get("/api/v1/jobs/vendor-parts/?awaiting_confirmation=true").json()
     assert [p["id"] for p in listed["results"]] == [part.pk]
     assert listed["results"][0]["awaiting_confirmation"] is True
     accepted = vendor.post(f"/api/v1/jobs/vendor-parts/{part.pk}/accept/")
     assert accepted.status_code == 200 and accepted.json()["status"] == Status.ASSIGNED
     change = part.job.history.filter(part=part, to_status=Status.ASSIGNED).get()
-    assert change.by == confirming["vendor"] and "Accepted" in change.reason
+    assert change.by == confirming.vendor and "Accepted" in change.reason
     assert vendor.get("/api/v1/jobs/vendor-parts/?awaiting_confirmation=true").json()["count"] == 0
 
     assert [p["id"] for p in agent.get("/api/v1/work/parts/").json()["results"]] == [part.pk]
@@ -68,7 +69,7 @@ def test_the_part_waits_for_the_vendor_who_accepts_it(confirming, api, as_user):
 def test_a_declined_part_goes_elsewhere_and_never_back(confirming, as_user):
     part = scheduled_part(confirming)
     first = part.assigned_node
-    vendor = as_user(confirming["vendor"])
+    vendor = as_user(confirming.vendor)
     missing = vendor.post(f"/api/v1/jobs/vendor-parts/{part.pk}/decline/", {}, format="json")
     assert missing.status_code == 400 and "reason" in missing.json()["error"]["details"]
 
@@ -78,7 +79,7 @@ def test_a_declined_part_goes_elsewhere_and_never_back(confirming, as_user):
     assert declined.status_code == 200 and declined.json()["status"] == Status.VALIDATED
     part.refresh_from_db()
     assert list(part.declined_nodes.values_list("pk", flat=True)) == [first.pk]
-    told = Notification.objects.filter(user=confirming["designer"]).latest("id")
+    told = Notification.objects.filter(user=confirming.designer).latest("id")
     assert told.body.startswith("Declined by") and "out of PLA" in told.body
     assert "another suitable node" in told.body
 
@@ -87,7 +88,7 @@ def test_a_declined_part_goes_elsewhere_and_never_back(confirming, as_user):
     second = part.assigned_node
     assert part.status == Status.SCHEDULED and second not in (None, first)
     vendor.post(f"/api/v1/jobs/vendor-parts/{part.pk}/decline/", {"reason": "busy"}, format="json")
-    last = Notification.objects.filter(user=confirming["designer"]).latest("id")
+    last = Notification.objects.filter(user=confirming.designer).latest("id")
     assert "No other node can make it now" in last.body
     parts_schedule()  # both printers said no: the part waits, and says why
     part.refresh_from_db()
@@ -98,12 +99,12 @@ def test_a_declined_part_goes_elsewhere_and_never_back(confirming, as_user):
 def test_only_the_nodes_vendor_may_answer(confirming, as_user):
     part = scheduled_part(confirming)
     url = f"/api/v1/jobs/vendor-parts/{part.pk}/"
-    assert as_user(confirming["rival"]).post(url + "accept/").status_code == 404
-    assert as_user(confirming["rival"]).get("/api/v1/jobs/vendor-parts/").json()["count"] == 0
+    assert as_user(confirming.rival).post(url + "accept/").status_code == 404
+    assert as_user(confirming.rival).get("/api/v1/jobs/vendor-parts/").json()["count"] == 0
     for role in ("designer", "operator", "viewer"):
-        assert as_user(confirming[role]).post(url + "accept/").status_code == 403
-        assert as_user(confirming[role]).get("/api/v1/jobs/vendor-parts/").status_code == 403
-    assert as_user(confirming["admin"]).post(url + "accept/").status_code == 200
+        assert as_user(confirming.user(role)).post(url + "accept/").status_code == 403
+        assert as_user(confirming.user(role)).get("/api/v1/jobs/vendor-parts/").status_code == 403
+    assert as_user(confirming.admin).post(url + "accept/").status_code == 200
     part.refresh_from_db()
     assert part.status == Status.ASSIGNED
 
@@ -123,7 +124,7 @@ def test_silence_past_the_deadline_sends_the_part_elsewhere(confirming, settings
     assert "did not confirm within 4 h" in reason
 
 
-def test_nodes_without_confirmation_take_parts_straight_away(shop, api):
+def test_nodes_without_confirmation_take_parts_straight_away(shop: Shop, api):
     part = scheduled_part(shop)
     agent = device(api, part.assigned_node, shop)
     assert [p["id"] for p in agent.get("/api/v1/work/parts/").json()["results"]] == [part.pk]
@@ -132,11 +133,11 @@ def test_nodes_without_confirmation_take_parts_straight_away(shop, api):
 
 def test_the_vendor_answers_in_the_portal(confirming, signed_in):
     part = scheduled_part(confirming)
-    vendor = signed_in(confirming["vendor"])
+    vendor = signed_in(confirming.vendor)
     page = vendor.get("/vendor/work/").content.decode()
     assert "1 awaiting your answer" in page and f"/vendor/work/parts/{part.pk}/accept/" in page
 
-    rival = signed_in(confirming["rival"])
+    rival = signed_in(confirming.rival)
     assert rival.post(f"/vendor/work/parts/{part.pk}/accept/").status_code == 404
     blank = vendor.post(f"/vendor/work/parts/{part.pk}/decline/", {"reason": " "}, follow=True)
     assert "Say why you decline" in blank.content.decode()

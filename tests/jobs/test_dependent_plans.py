@@ -13,7 +13,7 @@ from apps.jobs.models import Job, Part, Status
 from apps.jobs.services import job_submit, part_decline, parts_schedule
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_transition
-from tests.jobs.conftest import ready_node, shop  # noqa: F401  (fixture)
+from tests.fixtures.shop import Shop, ready_node
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +24,13 @@ def parts_of(job: Job) -> dict[str, Part]:
     return {p.name: p for p in Part.objects.filter(job=job)}
 
 
-def test_an_assembly_is_replanned_when_a_part_it_waits_for_moves(shop):  # noqa: F811
+def test_an_assembly_is_replanned_when_a_part_it_waits_for_moves(shop: Shop):
     station = ready_node(
         shop, name="Assembly-1", kind="robot_cell", processes=["assembly"], materials=["PLA"]
     )
     now = timezone.now()
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Kit",
         parts=[{**PLA, "name": "arm"}, {**PLA, "name": "kit", "process": "assembly"}],
     )
@@ -40,7 +40,7 @@ def test_an_assembly_is_replanned_when_a_part_it_waits_for_moves(shop):  # noqa:
     assert kit.assigned_node_id == station.pk and kit.planned_start == arm.planned_finish
 
     # an hour later the arm's vendor declines it; it goes to the other printer, later
-    part_decline(by=shop["vendor"], part=arm, reason="bed damaged")
+    part_decline(by=shop.vendor, part=arm, reason="bed damaged")
     parts_schedule(now=now + timedelta(hours=1))
     moved = parts_of(job)
     arm, kit = moved["arm"], moved["kit"]
@@ -53,10 +53,10 @@ def test_an_assembly_is_replanned_when_a_part_it_waits_for_moves(shop):  # noqa:
     assert "re-planned: a part it waits for moved" in history
 
 
-def test_a_batch_runs_on_one_node_back_to_back_and_moves_as_one(shop, as_user):  # noqa: F811
+def test_a_batch_runs_on_one_node_back_to_back_and_moves_as_one(shop: Shop, as_user):
     now = timezone.now()
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Colour-matched set",
         parts=[
             {**PLA, "name": f"tile-{i}", "batch_group": "blue", "quantity": 40} for i in range(3)
@@ -78,7 +78,7 @@ def test_a_batch_runs_on_one_node_back_to_back_and_moves_as_one(shop, as_user): 
 
     # the node's vendor declines one tile: the whole batch moves to the other printer
     first_node = tiles[0].assigned_node_id
-    part_decline(by=shop["vendor"], part=tiles[1], reason="out of blue")
+    part_decline(by=shop.vendor, part=tiles[1], reason="out of blue")
     parts_schedule(now=now + timedelta(minutes=5))
     moved = parts_of(job)
     assert (
@@ -86,13 +86,13 @@ def test_a_batch_runs_on_one_node_back_to_back_and_moves_as_one(shop, as_user): 
         == {placed["loose"].assigned_node_id}
         != {first_node}
     )
-    explained = as_user(shop["designer"]).get(f"/api/v1/jobs/{job.pk}/schedule/").json()
+    explained = as_user(shop.designer).get(f"/api/v1/jobs/{job.pk}/schedule/").json()
     reasons = {p["name"]: p["reason"] for p in explained["parts"]}
     assert "batch 'blue'" in reasons["tile-2"]
 
 
-def test_a_batch_must_share_its_set_up_and_fit_one_node(shop, as_user):  # noqa: F811
-    client = as_user(shop["designer"])
+def test_a_batch_must_share_its_set_up_and_fit_one_node(shop: Shop, as_user):
+    client = as_user(shop.designer)
     mixed = client.post(
         "/api/v1/jobs/",
         {
@@ -141,14 +141,14 @@ def test_a_batch_must_share_its_set_up_and_fit_one_node(shop, as_user):  # noqa:
     assert not Job.objects.filter(title__in=["Mixed", "Apart"]).exists()  # nothing stored
 
 
-def test_a_part_that_waits_for_a_node_leaves_its_assembly_planned(shop):  # noqa: F811
+def test_a_part_that_waits_for_a_node_leaves_its_assembly_planned(shop: Shop):
     # the mill that alone can make the base goes down after submission: the base waits, and
     # each scheduling run must not pull the placed assembly back and place it again
     station = ready_node(
         shop, name="Assembly-1", kind="robot_cell", processes=["assembly"], materials=["PLA"]
     )
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Kit",
         parts=[
             {**PLA, "name": "arm"},
@@ -157,7 +157,7 @@ def test_a_part_that_waits_for_a_node_leaves_its_assembly_planned(shop):  # noqa
         ],
     )
     node_transition(
-        node=shop["mill"], to=FabricationNode.Status.MAINTENANCE, by=shop["vendor"], reason="x"
+        node=shop.mill, to=FabricationNode.Status.MAINTENANCE, by=shop.vendor, reason="x"
     )
     now = timezone.now()
     parts_schedule(now=now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -19,6 +20,7 @@ from apps.jobs.models import Job, Part, Status
 from apps.jobs.services import job_estimate_preview
 from apps.jobs.tasks import duration_model_train_task
 from apps.users.models import Organization
+from tests.fixtures.shop import Shop
 
 pytestmark = pytest.mark.django_db
 
@@ -32,16 +34,16 @@ def truth(spec: PartSpec, node_name: str) -> float:
     return geometric_hours(spec)[0] * SPEED[node_name] * MATERIAL[spec.material]
 
 
-def make_history(shop, count: int, seed: int = 7) -> None:
+def make_history(shop: Shop, count: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     studio = Organization.objects.get(slug="studio")
     job = Job.objects.create(
-        owner=shop["designer"], organization=studio, title="History", status=Status.COMPLETED
+        owner=shop.designer, organization=studio, title="History", status=Status.COMPLETED
     )
     start = timezone.now() - timedelta(days=count)
     parts = []
     for i in range(count):
-        node = shop["printer_a"] if rng.random() < 0.5 else shop["printer_b"]
+        node = shop.printer_a if rng.random() < 0.5 else shop.printer_b
         size = (rng.uniform(10, 200), rng.uniform(10, 200), rng.uniform(5, 200))
         spec = PartSpec(
             name=f"p{i}",
@@ -75,13 +77,13 @@ def make_history(shop, count: int, seed: int = 7) -> None:
     Part.objects.bulk_create(parts)
 
 
-def test_too_little_history_trains_nothing(shop, settings):
+def test_too_little_history_trains_nothing(shop: Shop, settings):
     settings.JOBS_DURATION_MIN_HISTORY = 50
     make_history(shop, 20)
     assert duration_model_train() == "not enough history: 20 completed parts, 50 needed"
     assert not TrainedModel.objects.exists()
     preview = job_estimate_preview(
-        by=shop["designer"],
+        by=shop.designer,
         parts=[
             {
                 "name": "a",
@@ -94,7 +96,7 @@ def test_too_little_history_trains_nothing(shop, settings):
     assert preview["model"] == "geometric"
 
 
-def test_the_model_learns_what_the_formula_misses_and_estimates_use_it(shop):
+def test_the_model_learns_what_the_formula_misses_and_estimates_use_it(shop: Shop):
     make_history(shop, 240)
     model = duration_model_train(min_history=50)
     assert isinstance(model, TrainedModel)
@@ -106,10 +108,10 @@ def test_the_model_learns_what_the_formula_misses_and_estimates_use_it(shop):
 
     part = {"name": "box", "material": "PETG", "process": "fdm", "quantity": 2}
     size = {"size_x_mm": 120, "size_y_mm": 80, "size_z_mm": 60}
-    preview = job_estimate_preview(by=shop["designer"], parts=[{**part, **size}])
+    preview = job_estimate_preview(by=shop.designer, parts=[{**part, **size}])
     assert preview["model"].startswith("xgboost v1 (held-out MAE")
     estimated = preview["parts"][0]
-    chosen = "Printer-A" if estimated["node"] == shop["printer_a"].pk else "Printer-B"
+    chosen = "Printer-A" if estimated["node"] == shop.printer_a.pk else "Printer-B"
     spec = PartSpec(
         name="box", material="PETG", process="fdm", quantity=2, size_mm=(120.0, 80.0, 60.0)
     )
@@ -146,7 +148,7 @@ def test_a_model_replaces_the_active_one_only_if_not_worse_and_can_be_rolled_bac
     assert "rollback" in TrainedModel.objects.get(name="demo", version=1).decision
 
 
-def test_retraining_compares_with_the_active_model_on_the_same_parts(shop):
+def test_retraining_compares_with_the_active_model_on_the_same_parts(shop: Shop):
     make_history(shop, 120)
     first = duration_model_train(min_history=50)
     assert isinstance(first, TrainedModel) and first.is_active
@@ -159,7 +161,7 @@ def test_retraining_compares_with_the_active_model_on_the_same_parts(shop):
     assert duration_model_active().version == (2 if second.is_active else 1)
 
 
-def test_the_nightly_task_and_the_command_report_the_error(shop, capsys, settings):
+def test_the_nightly_task_and_the_command_report_the_error(shop: Shop, capsys, settings):
     settings.JOBS_DURATION_MIN_HISTORY = 50
     report = duration_model_train_task.delay().get()
     assert report == {
@@ -167,8 +169,8 @@ def test_the_nightly_task_and_the_command_report_the_error(shop, capsys, setting
         "reason": "not enough history: 0 completed parts, 50 needed",
     }
     make_history(shop, 100)
-    report = duration_model_train_task.delay().get()
-    assert report["trained"] and report["version"] == 1 and report["mae_h"] > 0
+    trained: dict[str, Any] = duration_model_train_task.delay().get()
+    assert trained["trained"] and trained["version"] == 1 and trained["mae_h"] > 0
     call_command("train_duration_model")
     out = capsys.readouterr().out
     assert f"{NAME} v2" in out and "learned    MAE" in out and "geometric  MAE" in out

@@ -10,7 +10,7 @@ import pytest
 
 from apps.jobs.models import Job, Part
 from apps.jobs.services import job_submit, parts_schedule
-from tests.jobs.conftest import shop  # noqa: F401  (fixture)
+from tests.fixtures.shop import Shop
 
 pytestmark = pytest.mark.django_db
 
@@ -24,17 +24,17 @@ def completion(parts) -> datetime:
     return max(finishes)
 
 
-def test_the_estimate_counts_the_queue_and_agrees_with_the_plan(shop, as_user):  # noqa: F811
+def test_the_estimate_counts_the_queue_and_agrees_with_the_plan(shop: Shop, as_user):
     # both printers are busy for hours with an earlier job
     busy = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Busy",
         parts=[{**LONG, "name": "hull-a"}, {**LONG, "name": "hull-b"}],
         priority=9,
     )
     parts_schedule()
     queued_until = completion(busy.parts.all())
-    client = as_user(shop["designer"])
+    client = as_user(shop.designer)
     body = {"parts": [{**PLA, "name": "clip"}], "priority": 5}
     before = Part.objects.count()
 
@@ -63,9 +63,9 @@ def test_the_estimate_counts_the_queue_and_agrees_with_the_plan(shop, as_user): 
     assert job.parts.get().assigned_node.name == row["node_name"]
 
 
-def test_a_higher_priority_estimate_jumps_the_queue_as_the_plan_would(shop, as_user):  # noqa: F811
-    job_submit(by=shop["designer"], title="Waiting", parts=[{**LONG, "name": "hull"}] * 2)
-    client = as_user(shop["designer"])
+def test_a_higher_priority_estimate_jumps_the_queue_as_the_plan_would(shop: Shop, as_user):
+    job_submit(by=shop.designer, title="Waiting", parts=[{**LONG, "name": "hull"}] * 2)
+    client = as_user(shop.designer)
     parts = [{**PLA, "name": "clip"}]
     # the waiting job's parts are not placed yet: the dry run plans them with the new job
     low = client.post("/api/v1/jobs/estimate/", {"parts": parts, "priority": 1}, "json").json()
@@ -75,10 +75,10 @@ def test_a_higher_priority_estimate_jumps_the_queue_as_the_plan_would(shop, as_u
     assert bad.status_code == 400 and "priority" in bad.json()["error"]["details"]
 
 
-def test_the_submit_page_shows_the_plan_behind_the_estimate(shop, signed_in):  # noqa: F811
-    job_submit(by=shop["designer"], title="Busy", parts=[{**LONG, "name": "hull"}] * 2, priority=9)
+def test_the_submit_page_shows_the_plan_behind_the_estimate(shop: Shop, signed_in):
+    job_submit(by=shop.designer, title="Busy", parts=[{**LONG, "name": "hull"}] * 2, priority=9)
     parts_schedule()
-    page = signed_in(shop["designer"]).post(
+    page = signed_in(shop.designer).post(
         "/jobs/new/",
         {
             "title": "Clips",
@@ -103,8 +103,8 @@ def test_the_submit_page_shows_the_plan_behind_the_estimate(shop, signed_in):  #
     assert "from the scheduler&#x27;s plan" in html or "from the scheduler's plan" in html
 
 
-def test_the_estimate_refuses_what_submission_would(shop, as_user):  # noqa: F811
-    client = as_user(shop["designer"])
+def test_the_estimate_refuses_what_submission_would(shop: Shop, as_user):
+    client = as_user(shop.designer)
     parts = [{**PLA, "name": "clip"}]
     for extra, field, message in [
         ({"deadline": "1999-01-01T00:00:00Z"}, "deadline", "The deadline must be in the future."),

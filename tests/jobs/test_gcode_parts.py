@@ -12,6 +12,7 @@ from apps.jobs.cad import cad_measure
 from apps.jobs.services import cad_file_upload, job_submit, parts_schedule
 from apps.vendors.services import device_credential_issue
 from tests.conftest import jwt_client
+from tests.fixtures.shop import Shop
 
 
 def sliced(width: float = 40, depth: float = 25, height: float = 12) -> bytes:
@@ -60,10 +61,10 @@ def test_bad_gcode_is_rejected_with_the_reason(data, message):
 
 
 @pytest.fixture
-def printed_part(shop):
-    cad = cad_file_upload(by=shop["designer"], name="bracket.gcode", data=sliced())
+def printed_part(shop: Shop):
+    cad = cad_file_upload(by=shop.designer, name="bracket.gcode", data=sliced())
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Brackets",
         parts=[{"name": "bracket", "material": "PLA", "process": "fdm", "cad_file": cad.pk}],
     )
@@ -73,14 +74,14 @@ def printed_part(shop):
     return part, cad
 
 
-def device_client(api, node, shop):
-    _, token = device_credential_issue(node=node, by=shop["vendor"])
+def device_client(api, node, shop: Shop):
+    _, token = device_credential_issue(node=node, by=shop.vendor)
     api.credentials(HTTP_AUTHORIZATION=f"Device {token}")
     return api
 
 
 @pytest.mark.django_db
-def test_the_assigned_node_fetches_the_parts_gcode(shop, api, printed_part):
+def test_the_assigned_node_fetches_the_parts_gcode(shop: Shop, api, printed_part):
     part, cad = printed_part
     agent = device_client(api, part.assigned_node, shop)
     queue = agent.get("/api/v1/work/parts/").json()["results"]
@@ -98,24 +99,24 @@ def test_the_assigned_node_fetches_the_parts_gcode(shop, api, printed_part):
 
 
 @pytest.mark.django_db
-def test_other_nodes_and_people_cannot_fetch_the_file(shop, api, printed_part):
+def test_other_nodes_and_people_cannot_fetch_the_file(shop: Shop, api, printed_part):
     part, _ = printed_part
-    other = next(n for n in (shop["printer_a"], shop["printer_b"]) if n != part.assigned_node)
+    other = next(n for n in (shop.printer_a, shop.printer_b) if n != part.assigned_node)
     stranger = device_client(api, other, shop)
     refused = stranger.get(f"/api/v1/work/parts/{part.pk}/file/")
     assert refused.status_code == 404
     assert refused.json()["error"]["message"] == "No such part on this node."
     # people use the job pages, not the node work API, even the part's own designer
-    person = jwt_client(shop["designer"]).get(f"/api/v1/work/parts/{part.pk}/file/")
+    person = jwt_client(shop.designer).get(f"/api/v1/work/parts/{part.pk}/file/")
     assert person.status_code == 403
     anonymous = api.__class__().get(f"/api/v1/work/parts/{part.pk}/file/")
     assert anonymous.status_code in (401, 403)
 
 
 @pytest.mark.django_db
-def test_a_part_without_a_file_says_so(shop, api):
+def test_a_part_without_a_file_says_so(shop: Shop, api):
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Plain",
         parts=[
             {

@@ -5,6 +5,7 @@ energy send once they have recorded a finished part's figures."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.jobs.services import job_submit, parts_schedule, work_complete, work_start
 from tests.conftest import portal_client
+from tests.fixtures.shop import Shop
 from tests.websockets import ws_open_as
 
 PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 30}
@@ -27,8 +29,8 @@ PANELS = (
 )
 
 
-def scheduled_job(shop):
-    job = job_submit(by=shop["designer"], title="Frame", parts=[{**PLA, "name": "arm"}])
+def scheduled_job(shop: Shop):
+    job = job_submit(by=shop.designer, title="Frame", parts=[{**PLA, "name": "arm"}])
     parts_schedule()
     return job, job.parts.select_related("assigned_node").get()
 
@@ -46,9 +48,9 @@ def panel(html: str, panel_id: str) -> str:
 
 
 @pytest.mark.django_db
-def test_the_page_and_its_live_panels_render_the_same_panels(shop):
+def test_the_page_and_its_live_panels_render_the_same_panels(shop: Shop):
     job, _ = scheduled_job(shop)
-    client = portal_client(shop["designer"])
+    client = portal_client(shop.designer)
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     fragment = client.get(f"/jobs/{job.pk}/live-panels/")
     assert fragment.status_code == 200
@@ -62,11 +64,11 @@ def test_the_page_and_its_live_panels_render_the_same_panels(shop):
 
 @pytest.mark.django_db
 def test_live_panels_follow_the_part_from_schedule_to_completion(
-    shop, django_capture_on_commit_callbacks
+    shop: Shop, django_capture_on_commit_callbacks
 ):
     # given: a scheduled part; the owner's panels offer cancelling and explain the placement
     job, part = scheduled_job(shop)
-    client = portal_client(shop["designer"])
+    client = portal_client(shop.designer)
     before = client.get(f"/jobs/{job.pk}/live-panels/").content.decode()
     node = part.assigned_node.name
     assert "Scheduled" in panel(before, "job-status")
@@ -98,38 +100,38 @@ def test_live_panels_follow_the_part_from_schedule_to_completion(
 
 
 @pytest.mark.django_db
-def test_live_panels_are_refused_like_the_page(shop, make_user):
+def test_live_panels_are_refused_like_the_page(shop: Shop, make_user):
     job, part = scheduled_job(shop)
     url = f"/jobs/{job.pk}/live-panels/"
     # another designer, a vendor whose nodes run nothing of it: 404, ids don't leak
     assert portal_client(make_user("designer")).get(url).status_code == 404
-    assert portal_client(shop["rival"]).get(url).status_code == 404
-    assert portal_client(shop["designer"]).get("/jobs/999999/live-panels/").status_code == 404
+    assert portal_client(shop.rival).get(url).status_code == 404
+    assert portal_client(shop.designer).get("/jobs/999999/live-panels/").status_code == 404
     # anonymous: to the login page, no fragment
     anonymous = Client().get(url)
     assert anonymous.status_code == 302 and "/account/login/" in anonymous["Location"]
     # a viewer of the team sees the panels but is offered no action
-    seen = portal_client(shop["viewer"]).get(url)
+    seen = portal_client(shop.viewer).get(url)
     assert seen.status_code == 200
     assert "Cancel the job" not in seen.content.decode()
     assert 'data-live-key="view"' in seen.content.decode()
     # the vendor whose node makes the part sees it, without the owner's actions
-    vendor = portal_client(shop["vendor"]).get(url)
+    vendor = portal_client(shop.vendor).get(url)
     assert vendor.status_code == 200 and "Cancel the job" not in vendor.content.decode()
 
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_materials_and_energy_announce_their_recorded_figures_to_the_job_page(shop):
+async def test_materials_and_energy_announce_their_recorded_figures_to_the_job_page(shop: Shop):
     job, part = await sync_to_async(scheduled_job)(shop)
-    ws, connected, _ = await ws_open_as(shop["designer"], f"/ws/jobs/{job.pk}/")
+    ws, connected, _ = await ws_open_as(shop.designer, f"/ws/jobs/{job.pk}/")
     assert connected and (await ws.receive_json_from())["type"] == "snapshot"
 
     await sync_to_async(work_start)(node_id=part.assigned_node_id, part_id=part.pk)
     await sync_to_async(work_complete)(
         node_id=part.assigned_node_id, part_id=part.pk, quality_score=0.9
     )
-    events = []
+    events: list[dict[str, Any]] = []
     while len([e for e in events if e["type"] == "job.panel"]) < 2:
         events.append(await ws.receive_json_from(timeout=5))
     kinds = [e["type"] for e in events]
@@ -142,17 +144,17 @@ async def test_materials_and_energy_announce_their_recorded_figures_to_the_job_p
 
 
 @pytest.mark.django_db
-def test_live_panels_cost_the_same_queries_for_one_part_or_ten(shop):
+def test_live_panels_cost_the_same_queries_for_one_part_or_ten(shop: Shop):
     # every open page fetches them on each event: no query per part
     counts = []
     for size in (1, 10):
         job = job_submit(
-            by=shop["designer"],
+            by=shop.designer,
             title="Frame",
             parts=[{**PLA, "name": f"arm {i}"} for i in range(size)],
         )
         parts_schedule()
-        client = portal_client(shop["designer"])
+        client = portal_client(shop.designer)
         client.get(f"/jobs/{job.pk}/live-panels/")  # the session's first request
         with CaptureQueriesContext(connection) as queries:
             assert client.get(f"/jobs/{job.pk}/live-panels/").status_code == 200

@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.jobs.models import Job
 from apps.jobs.services import job_submit, parts_schedule
 from tests.conftest import portal_client
+from tests.fixtures.shop import Shop
 from tests.jobs.conftest import STL_CUBE_ASCII
 
 pytestmark = pytest.mark.django_db
@@ -35,8 +36,8 @@ def form_data(step: str, **part):
     }
 
 
-def test_estimate_then_confirm_with_an_uploaded_model(shop):
-    client = portal_client(shop["designer"])
+def test_estimate_then_confirm_with_an_uploaded_model(shop: Shop):
+    client = portal_client(shop.designer)
     page = client.get("/jobs/new/")
     assert page.status_code == 200 and b"Check feasibility" in page.content
     upload = SimpleUploadedFile("box.stl", STL_CUBE_ASCII.encode())
@@ -53,8 +54,8 @@ def test_estimate_then_confirm_with_an_uploaded_model(shop):
     assert part.cad_file_id == int(cad_id) and part.size_z_mm == 30
 
 
-def test_an_infeasible_job_shows_why_and_bad_files_are_refused(shop):
-    client = portal_client(shop["designer"])
+def test_an_infeasible_job_shows_why_and_bad_files_are_refused(shop: Shop):
+    client = portal_client(shop.designer)
     response = client.post(
         "/jobs/new/", form_data("estimate", size_x_mm=900, size_y_mm=10, size_z_mm=10)
     )
@@ -65,9 +66,9 @@ def test_an_infeasible_job_shows_why_and_bad_files_are_refused(shop):
     assert response.status_code == 400 and "parts[0]" in response.content.decode()
 
 
-def test_job_page_explains_the_schedule_and_the_owner_cancels(shop):
+def test_job_page_explains_the_schedule_and_the_owner_cancels(shop: Shop):
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Frame",
         parts=[
             {
@@ -81,15 +82,14 @@ def test_job_page_explains_the_schedule_and_the_owner_cancels(shop):
         ],
     )
     parts_schedule()
-    client = portal_client(shop["designer"])
+    client = portal_client(shop.designer)
     html = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Why each part went where it did" in html and "Printer-A" in html
     assert "Cancel the job" in html
     listing = client.get("/jobs/?status=scheduled").content.decode()
     assert "Frame" in listing
     assert (
-        "Cancel the job"
-        not in portal_client(shop["viewer"]).get(f"/jobs/{job.pk}/").content.decode()
+        "Cancel the job" not in portal_client(shop.viewer).get(f"/jobs/{job.pk}/").content.decode()
     )
     response = client.post(f"/jobs/{job.pk}/cancel/", {"reason": "Changed design"}, follow=True)
     assert "Job cancelled." in response.content.decode()
@@ -97,9 +97,9 @@ def test_job_page_explains_the_schedule_and_the_owner_cancels(shop):
     assert job.status == "cancelled"
 
 
-def test_who_may_open_which_page(shop, make_user):
+def test_who_may_open_which_page(shop: Shop, make_user):
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Frame",
         parts=[
             {
@@ -113,9 +113,9 @@ def test_who_may_open_which_page(shop, make_user):
         ],
     )
     assert portal_client(make_user("designer")).get(f"/jobs/{job.pk}/").status_code == 404
-    assert portal_client(shop["viewer"]).get("/jobs/new/").status_code == 403
+    assert portal_client(shop.viewer).get("/jobs/new/").status_code == 403
     assert (
-        portal_client(shop["vendor"]).post(f"/jobs/{job.pk}/cancel/", {"reason": "x"}).status_code
+        portal_client(shop.vendor).post(f"/jobs/{job.pk}/cancel/", {"reason": "x"}).status_code
         == 403
     )
     from django.test import Client
@@ -125,7 +125,7 @@ def test_who_may_open_which_page(shop, make_user):
     assert "No jobs" in empty
 
 
-def test_vendor_sees_work_and_utilisation_on_own_nodes_only(shop):
+def test_vendor_sees_work_and_utilisation_on_own_nodes_only(shop: Shop):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -134,7 +134,7 @@ def test_vendor_sees_work_and_utilisation_on_own_nodes_only(shop):
     from apps.jobs.services import work_complete, work_start
 
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Frame",
         parts=[
             {
@@ -155,20 +155,20 @@ def test_vendor_sees_work_and_utilisation_on_own_nodes_only(shop):
     Part.objects.filter(pk=done.pk).update(
         started_at=timezone.now() - timedelta(hours=16, minutes=48), finished_at=timezone.now()
     )
-    html = portal_client(shop["vendor"]).get("/vendor/work/").content.decode()
+    html = portal_client(shop.vendor).get("/vendor/work/").content.decode()
     assert "Printer-A" in html and "Printer-B" in html and "Mill-A" in html
     assert "leg" in html and "hip" in html and ">arm<" not in html  # done parts leave the queue
     assert "utilisation 10.0% (16.8 h)" in html  # 16.8 of 168 hours
-    rival = portal_client(shop["rival"]).get("/vendor/work/").content.decode()
+    rival = portal_client(shop.rival).get("/vendor/work/").content.decode()
     assert "Printer-A" not in rival and "no fabrication nodes yet" in rival
-    assert portal_client(shop["designer"]).get("/vendor/work/").status_code == 403
+    assert portal_client(shop.designer).get("/vendor/work/").status_code == 403
 
 
-def test_home_pages_summarise_jobs_and_the_fleet(shop, signed_in):
-    designer = signed_in(shop["designer"])
+def test_home_pages_summarise_jobs_and_the_fleet(shop: Shop, signed_in):
+    designer = signed_in(shop.designer)
     assert "No jobs yet" in designer.get("/designer/").content.decode()
     job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Gears",
         parts=[
             {
@@ -184,12 +184,12 @@ def test_home_pages_summarise_jobs_and_the_fleet(shop, signed_in):
     home = designer.get("/designer/").content.decode()
     assert "Gears" in home and "1 job under way" in home and "No jobs yet" not in home
     # three idle nodes (two printers and a mill) of one vendor: counted together
-    vendor_home = signed_in(shop["vendor"]).get("/vendor/").content.decode()
+    vendor_home = signed_in(shop.vendor).get("/vendor/").content.decode()
     assert "Idle: 3" in vendor_home
 
 
-def test_designer_lets_the_platform_pick_greener_hours_before_a_deadline(shop):
-    client = portal_client(shop["designer"])
+def test_designer_lets_the_platform_pick_greener_hours_before_a_deadline(shop: Shop):
+    client = portal_client(shop.designer)
     dims = {"size_x_mm": 40, "size_y_mm": 40, "size_z_mm": 20}
     page = client.get("/jobs/new/")
     assert (
@@ -211,7 +211,7 @@ def test_designer_lets_the_platform_pick_greener_hours_before_a_deadline(shop):
     assert "Lowest carbon before the deadline" in client.get(f"/jobs/{job.pk}/").content.decode()
 
 
-def test_vendor_work_history_keeps_finished_parts_with_filters_and_own_nodes_only(shop):
+def test_vendor_work_history_keeps_finished_parts_with_filters_and_own_nodes_only(shop: Shop):
     from apps.jobs.models import Part
     from apps.jobs.services import work_complete, work_fail
     from tests.jobs.conftest import start_in_turn
@@ -226,8 +226,8 @@ def test_vendor_work_history_keeps_finished_parts_with_filters_and_own_nodes_onl
             "size_z_mm": 5,
         }
 
-    job = job_submit(by=shop["designer"], title="Frame", parts=[part("arm"), part("leg")])
-    other = job_submit(by=shop["designer"], title="Gearbox", parts=[part("cog")])
+    job = job_submit(by=shop.designer, title="Frame", parts=[part("arm"), part("leg")])
+    other = job_submit(by=shop.designer, title="Gearbox", parts=[part("cog")])
     parts_schedule()
     arm, leg = job.parts.get(name="arm"), job.parts.get(name="leg")
     cog = other.parts.get()
@@ -240,7 +240,7 @@ def test_vendor_work_history_keeps_finished_parts_with_filters_and_own_nodes_onl
             start_in_turn(p)
             work_complete(node_id=p.assigned_node_id, part_id=p.pk, quality_score=0.93)
     Part.objects.filter(pk=cog.pk).update(finished_at=timezone.now() - timedelta(days=3))
-    client = portal_client(shop["vendor"])
+    client = portal_client(shop.vendor)
 
     html = client.get("/vendor/work/history/").content.decode()
     for name in ("arm", "leg", "cog", f"#{job.pk} Frame", "warped"):
@@ -268,9 +268,9 @@ def test_vendor_work_history_keeps_finished_parts_with_filters_and_own_nodes_onl
     assert "No finished part matches these filters." in none
 
     # another vendor's node is not a choice and shows nothing of ours
-    rival = portal_client(shop["rival"])
+    rival = portal_client(shop.rival)
     page = rival.get("/vendor/work/history/")
     assert page.status_code == 200 and "Frame" not in page.content.decode()
     assert "no fabrication nodes yet" in page.content.decode()
     assert rival.get(f"/vendor/work/history/?node={cog.assigned_node_id}").status_code == 400
-    assert portal_client(shop["designer"]).get("/vendor/work/history/").status_code == 403
+    assert portal_client(shop.designer).get("/vendor/work/history/").status_code == 403

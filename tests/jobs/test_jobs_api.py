@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.jobs.models import Job, StatusChange
+from tests.fixtures.shop import Shop
 from tests.jobs.conftest import STL_CUBE_ASCII
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +27,8 @@ def submit(client, **overrides):
     return client.post("/api/v1/jobs/", body, format="json")
 
 
-def test_designer_uploads_an_stl_and_submits_a_two_part_job(shop, as_user):
-    designer = as_user(shop["designer"])
+def test_designer_uploads_an_stl_and_submits_a_two_part_job(shop: Shop, as_user):
+    designer = as_user(shop.designer)
     upload = SimpleUploadedFile("box.stl", STL_CUBE_ASCII.encode(), "model/stl")
     response = designer.post("/api/v1/jobs/cad/", {"file": upload}, format="multipart")
     assert response.status_code == 201, response.json()
@@ -45,10 +46,10 @@ def test_designer_uploads_an_stl_and_submits_a_two_part_job(shop, as_user):
     assert [p["name"] for p in job["parts"]] == ["box", "plate"]
     assert job["parts"][0]["size_z_mm"] == 30 and job["parts"][0]["volume_cm3"] == 6.0
     assert set(job["parts"][0]["estimates"]["candidates"]) == {
-        shop["printer_a"].pk,
-        shop["printer_b"].pk,
+        shop.printer_a.pk,
+        shop.printer_b.pk,
     }
-    assert job["parts"][1]["estimates"]["candidates"] == [shop["mill"].pk]
+    assert job["parts"][1]["estimates"]["candidates"] == [shop.mill.pk]
     estimates = job["estimates"]
     assert estimates["duration_h"] > 0 and estimates["energy_kwh"] > 0
     assert set(estimates["cost"]) == {
@@ -65,8 +66,8 @@ def test_designer_uploads_an_stl_and_submits_a_two_part_job(shop, as_user):
     assert StatusChange.objects.filter(job_id=job["id"], part__isnull=False).count() == 2
 
 
-def test_estimate_before_submitting_stores_nothing(shop, as_user):
-    response = as_user(shop["designer"]).post(
+def test_estimate_before_submitting_stores_nothing(shop: Shop, as_user):
+    response = as_user(shop.designer).post(
         "/api/v1/jobs/estimate/", {"parts": [PART]}, format="json"
     )
     assert response.status_code == 200
@@ -74,9 +75,9 @@ def test_estimate_before_submitting_stores_nothing(shop, as_user):
     assert Job.objects.count() == 0
 
 
-def test_an_infeasible_job_is_rejected_naming_the_part(shop, as_user):
+def test_an_infeasible_job_is_rejected_naming_the_part(shop: Shop, as_user):
     parts = [PART, {**PART, "name": "gear", "process": "sls"}, {**PART, "size_x_mm": 900}]
-    response = submit(as_user(shop["designer"]), parts=parts)
+    response = submit(as_user(shop.designer), parts=parts)
     assert response.status_code == 400
     error = response.json()["error"]
     assert set(error["details"]) == {"parts[1]", "parts[2]"}
@@ -85,8 +86,8 @@ def test_an_infeasible_job_is_rejected_naming_the_part(shop, as_user):
     assert Job.objects.count() == 0
 
 
-def test_bad_input_is_reported_precisely(shop, as_user):
-    designer = as_user(shop["designer"])
+def test_bad_input_is_reported_precisely(shop: Shop, as_user):
+    designer = as_user(shop.designer)
     response = submit(designer, parts=[{**PART, "quantity": 0}], priority=11)
     details = response.json()["error"]["details"]
     assert response.status_code == 400 and "priority" in details
@@ -105,30 +106,30 @@ def test_bad_input_is_reported_precisely(shop, as_user):
     assert response.status_code == 400 and "file" in response.json()["error"]["details"]
 
 
-def test_roles_that_may_not_create_jobs_are_refused(shop, as_user):
+def test_roles_that_may_not_create_jobs_are_refused(shop: Shop, as_user):
     for role in ("viewer", "vendor", "operator"):
-        response = submit(as_user(shop[role]))
+        response = submit(as_user(shop.user(role)))
         assert response.status_code == 403, role
         upload = SimpleUploadedFile("box.stl", STL_CUBE_ASCII.encode())
-        response = as_user(shop[role]).post("/api/v1/jobs/cad/", {"file": upload})
+        response = as_user(shop.user(role)).post("/api/v1/jobs/cad/", {"file": upload})
         assert response.status_code == 403, role
-    assert as_user(shop["engineer"]).post("/api/v1/jobs/", {}, format="json").status_code == 400
+    assert as_user(shop.engineer).post("/api/v1/jobs/", {}, format="json").status_code == 400
 
 
-def test_who_sees_which_job(shop, as_user, make_user, api):
-    job_id = submit(as_user(shop["designer"])).json()["id"]
-    assert as_user(shop["viewer"]).get(f"/api/v1/jobs/{job_id}/").status_code == 200  # same org
-    assert as_user(shop["admin"]).get(f"/api/v1/jobs/{job_id}/").status_code == 200
+def test_who_sees_which_job(shop: Shop, as_user, make_user, api):
+    job_id = submit(as_user(shop.designer)).json()["id"]
+    assert as_user(shop.viewer).get(f"/api/v1/jobs/{job_id}/").status_code == 200  # same org
+    assert as_user(shop.admin).get(f"/api/v1/jobs/{job_id}/").status_code == 200
     stranger = make_user("designer")
     assert as_user(stranger).get(f"/api/v1/jobs/{job_id}/").status_code == 404
     assert as_user(stranger).get("/api/v1/jobs/").json()["count"] == 0
     # vendors see jobs only once a part is on one of their nodes (scheduling comes next)
-    assert as_user(shop["vendor"]).get(f"/api/v1/jobs/{job_id}/").status_code == 404
+    assert as_user(shop.vendor).get(f"/api/v1/jobs/{job_id}/").status_code == 404
     assert api.get("/api/v1/jobs/").status_code == 401
 
 
-def test_list_filters_and_paginates(shop, as_user):
-    designer = as_user(shop["designer"])
+def test_list_filters_and_paginates(shop: Shop, as_user):
+    designer = as_user(shop.designer)
     for i in range(3):
         submit(designer, title=f"Job {i}", priority=i + 1)
     listing = designer.get("/api/v1/jobs/?priority_min=2&ordering=-priority").json()
@@ -140,10 +141,10 @@ def test_list_filters_and_paginates(shop, as_user):
     assert designer.get("/api/v1/jobs/?status=bogus").status_code == 400
 
 
-def test_cancel_and_priority_by_owner_only(shop, as_user):
-    designer = as_user(shop["designer"])
+def test_cancel_and_priority_by_owner_only(shop: Shop, as_user):
+    designer = as_user(shop.designer)
     job_id = submit(designer).json()["id"]
-    engineer = as_user(shop["engineer"])  # same organization, not the owner
+    engineer = as_user(shop.engineer)  # same organization, not the owner
     assert engineer.post(f"/api/v1/jobs/{job_id}/cancel/", {"reason": "x"}).status_code == 403
     assert engineer.post(f"/api/v1/jobs/{job_id}/priority/", {"priority": 9}).status_code == 403
     response = designer.post(f"/api/v1/jobs/{job_id}/priority/", {"priority": 9})
@@ -160,14 +161,14 @@ def test_cancel_and_priority_by_owner_only(shop, as_user):
 
 
 def test_job_detail_costs_the_same_queries_for_3_parts_or_12_and_any_history(
-    shop, as_user, django_assert_num_queries
+    shop: Shop, as_user, django_assert_num_queries
 ):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from apps.jobs.services import parts_schedule
 
-    designer = as_user(shop["designer"])
+    designer = as_user(shop.designer)
     small = submit(designer, parts=[PART] * 3).json()["id"]
     large = submit(designer, parts=[PART] * 12).json()["id"]
     parts_schedule()  # more history rows (every part placed), by the platform
@@ -186,11 +187,11 @@ def test_job_detail_costs_the_same_queries_for_3_parts_or_12_and_any_history(
     assert counts[1] == 5
 
 
-def test_a_status_poll_costs_three_queries_and_counts_the_parts_once(shop, as_user):
+def test_a_status_poll_costs_three_queries_and_counts_the_parts_once(shop: Shop, as_user):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    designer = as_user(shop["designer"])
+    designer = as_user(shop.designer)
     job_id = submit(designer, parts=[PART] * 3).json()["id"]
     url = f"/api/v1/jobs/{job_id}/?fields=id,status,parts_total"
     with CaptureQueriesContext(connection) as queries:
@@ -201,8 +202,8 @@ def test_a_status_poll_costs_three_queries_and_counts_the_parts_once(shop, as_us
     assert not any("auth_permission" in q["sql"] for q in queries)
 
 
-def test_job_detail_gives_the_fields_a_client_asks_for(shop, as_user):
-    designer = as_user(shop["designer"])
+def test_job_detail_gives_the_fields_a_client_asks_for(shop: Shop, as_user):
+    designer = as_user(shop.designer)
     job_id = submit(designer, parts=[PART] * 3).json()["id"]
     full = designer.get(f"/api/v1/jobs/{job_id}/")
     status_only = designer.get(f"/api/v1/jobs/{job_id}/?fields=id,status,parts_total")
@@ -221,11 +222,11 @@ def test_job_detail_gives_the_fields_a_client_asks_for(shop, as_user):
     assert "Unknown field stauts" in str(error["details"]["fields"])
     assert designer.get(f"/api/v1/jobs/{job_id}/?omit=nothing").status_code == 400
     # asking for fields does not widen access
-    assert as_user(shop["vendor"]).get(f"/api/v1/jobs/{job_id}/?fields=id").status_code == 404
+    assert as_user(shop.vendor).get(f"/api/v1/jobs/{job_id}/?fields=id").status_code == 404
 
 
-def test_polling_an_unchanged_job_answers_304_until_it_changes(shop, as_user):
-    designer = as_user(shop["designer"])
+def test_polling_an_unchanged_job_answers_304_until_it_changes(shop: Shop, as_user):
+    designer = as_user(shop.designer)
     job_id = submit(designer).json()["id"]
     first = designer.get(f"/api/v1/jobs/{job_id}/?fields=id,status,priority")
     etag = first.headers["ETag"]
@@ -241,13 +242,13 @@ def test_polling_an_unchanged_job_answers_304_until_it_changes(shop, as_user):
     assert changed.headers["ETag"] != etag
 
 
-def test_a_304_is_answered_before_the_job_is_loaded_and_follows_every_change(shop, as_user):
+def test_a_304_is_answered_before_the_job_is_loaded_and_follows_every_change(shop: Shop, as_user):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from apps.jobs.services import parts_schedule, work_progress, work_start
 
-    designer = as_user(shop["designer"])
+    designer = as_user(shop.designer)
     job_id = submit(designer, parts=[PART] * 3).json()["id"]
     parts_schedule()
     url = f"/api/v1/jobs/{job_id}/?fields=id,status,parts"
@@ -276,24 +277,24 @@ def test_a_304_is_answered_before_the_job_is_loaded_and_follows_every_change(sho
         designer.get(f"/api/v1/jobs/{job_id}/?fields=id", HTTP_IF_NONE_MATCH=etag).status_code
         == 200
     )
-    stranger = as_user(shop["rival"])
+    stranger = as_user(shop.rival)
     assert stranger.get(url, HTTP_IF_NONE_MATCH="*").status_code == 404
 
 
-def test_an_answer_built_once_serves_every_poller_until_the_job_changes(shop, as_user):
+def test_an_answer_built_once_serves_every_poller_until_the_job_changes(shop: Shop, as_user):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from apps.jobs.services import parts_schedule, work_progress, work_start
 
-    designer = as_user(shop["designer"])
+    designer = as_user(shop.designer)
     job_id = submit(designer, parts=[PART] * 3).json()["id"]
     parts_schedule()
     url = f"/api/v1/jobs/{job_id}/"
     built = designer.get(url)
     # another poller of the team (no ETag: a fresh app) gets the same answer without the job,
     # its parts or its history being read again: its rights and the job's version only
-    teammate = as_user(shop["engineer"])
+    teammate = as_user(shop.engineer)
     assert teammate.get("/api/v1/auth/me/").status_code == 200  # their rights, read once
     with CaptureQueriesContext(connection) as queries:
         served = teammate.get(url)
@@ -309,4 +310,4 @@ def test_an_answer_built_once_serves_every_poller_until_the_job_changes(shop, as
     assert moved != built.json()
     # and the cache gives nothing to who may not see the job (a vendor whose machines make
     # none of its parts)
-    assert as_user(shop["rival"]).get(url).status_code == 404
+    assert as_user(shop.rival).get(url).status_code == 404

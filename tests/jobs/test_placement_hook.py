@@ -14,6 +14,7 @@ from apps.jobs.scheduler import NodeState, PartTask, schedule
 from apps.jobs.services import job_submit, parts_schedule
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_transition
+from tests.fixtures.shop import Shop
 
 
 def printer(pk: int, **fields: Any) -> NodeState:
@@ -89,13 +90,13 @@ PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "s
 
 
 @pytest.mark.django_db
-def test_parts_schedule_asks_the_providers(shop, own_providers):
+def test_parts_schedule_asks_the_providers(shop: Shop, own_providers):
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Arms",
         parts=[{**PLA, "name": "arm-1"}, {**PLA, "name": "arm-2"}],
     )
-    only_b = frozenset({shop["printer_b"].pk})
+    only_b = frozenset({shop.printer_b.pk})
     seen: list[list[int]] = []
 
     def to_printer_b(parts: Sequence[Part]) -> dict[int, frozenset[int]]:
@@ -105,13 +106,13 @@ def test_parts_schedule_asks_the_providers(shop, own_providers):
     providers.register_placement_provider(to_printer_b)
     parts_schedule()
     # without the limit the two arms would spread over both printers (the swarm)
-    assert {p.assigned_node_id for p in job.parts.all()} == {shop["printer_b"].pk}
+    assert {p.assigned_node_id for p in job.parts.all()} == {shop.printer_b.pk}
     assert seen == [sorted(job.parts.values_list("pk", flat=True))]
 
     # when the allowed node cannot work, the part waits and says why
-    other = job_submit(by=shop["designer"], title="Clip", parts=[{**PLA, "name": "clip"}])
+    other = job_submit(by=shop.designer, title="Clip", parts=[{**PLA, "name": "clip"}])
     node_transition(
-        node=shop["printer_b"], to=FabricationNode.Status.MAINTENANCE, by=shop["vendor"], reason="x"
+        node=shop.printer_b, to=FabricationNode.Status.MAINTENANCE, by=shop.vendor, reason="x"
     )
     own_providers.clear()
     providers.register_placement_provider(lambda parts: {p.pk: only_b for p in parts})

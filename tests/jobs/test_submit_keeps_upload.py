@@ -12,6 +12,7 @@ from apps.jobs.models import CadFile, Job
 from apps.users.roles import Role
 from tests.conftest import portal_client
 from tests.factories import UserFactory
+from tests.fixtures.shop import Shop
 from tests.jobs.conftest import STL_CUBE_ASCII
 from tests.jobs.test_job_pages import form_data
 
@@ -23,8 +24,8 @@ def _estimate_with_upload(client):
     return client.post("/jobs/new/", {**form_data("estimate"), "parts-0-cad_upload": upload})
 
 
-def test_the_estimate_names_the_kept_model_with_its_measured_size(shop):
-    client = portal_client(shop["designer"])
+def test_the_estimate_names_the_kept_model_with_its_measured_size(shop: Shop):
+    client = portal_client(shop.designer)
     page = _estimate_with_upload(client)
     assert page.status_code == 200
     cad = CadFile.objects.get()
@@ -48,8 +49,8 @@ def test_the_estimate_names_the_kept_model_with_its_measured_size(shop):
     assert Job.objects.get().parts.get().cad_file_id == cad.pk
 
 
-def test_a_kept_model_survives_a_step_refused_for_another_field(shop):
-    client = portal_client(shop["designer"])
+def test_a_kept_model_survives_a_step_refused_for_another_field(shop: Shop):
+    client = portal_client(shop.designer)
     cad_id = _estimate_with_upload(client).context["formset"].forms[0].data["parts-0-cad_file"]
     refused = client.post("/jobs/new/", form_data("estimate", cad_file=cad_id, quantity=0))
     assert refused.status_code == 400
@@ -57,14 +58,14 @@ def test_a_kept_model_survives_a_step_refused_for_another_field(shop):
     assert f'data-kept-upload="{cad_id}"' in html and "box.stl" in html
 
 
-def test_another_users_upload_is_neither_shown_nor_used(shop):
+def test_another_users_upload_is_neither_shown_nor_used(shop: Shop):
     cad_id = (
-        _estimate_with_upload(portal_client(shop["designer"]))
+        _estimate_with_upload(portal_client(shop.designer))
         .context["formset"]
         .forms[0]
         .data["parts-0-cad_file"]
     )
-    other = UserFactory(role=Role.DESIGNER, email="other@f.test", organization=shop["forge"])
+    other = UserFactory.create(role=Role.DESIGNER, email="other@f.test", organization=shop.forge)
     client = portal_client(other)
     page = client.post("/jobs/new/", form_data("estimate", cad_file=cad_id))
     html = page.content.decode()

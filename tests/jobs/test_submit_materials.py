@@ -12,13 +12,14 @@ from apps.jobs.forms import materials_by_process
 from apps.jobs.models import Job
 from apps.vendors import catalog
 from tests.conftest import portal_client
+from tests.fixtures.shop import Shop
 from tests.jobs.test_job_pages import form_data
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_process_and_a_material_it_does_not_work_are_refused_precisely(shop):
-    client = portal_client(shop["designer"])
+def test_a_process_and_a_material_it_does_not_work_are_refused_precisely(shop: Shop):
+    client = portal_client(shop.designer)
     refused = client.post(
         "/jobs/new/", form_data("estimate", process="fdm", material="aluminium_6061")
     )
@@ -34,12 +35,13 @@ def test_a_process_and_a_material_it_does_not_work_are_refused_precisely(shop):
     assert fine.status_code == 200 and "Feasibility and estimate" in fine.content.decode()
 
 
-def test_the_page_gives_the_material_list_per_process(shop):
-    page = portal_client(shop["designer"]).get("/jobs/new/")
+def test_the_page_gives_the_material_list_per_process(shop: Shop):
+    page = portal_client(shop.designer).get("/jobs/new/")
     html = page.content.decode()
     found = re.search(
         r'<script id="materials-by-process" type="application/json">(.*?)</script>', html
     )
+    assert found, html
     pairs = json.loads(found.group(1))
     assert pairs == materials_by_process()
     assert "pla" in pairs["fdm"] and "aluminium_6061" not in pairs["fdm"]
@@ -49,8 +51,8 @@ def test_the_page_gives_the_material_list_per_process(shop):
     assert "job_submit.js" in html
 
 
-def test_the_job_form_needs_a_sign_in_and_the_right_to_create_jobs(shop):
+def test_the_job_form_needs_a_sign_in_and_the_right_to_create_jobs(shop: Shop):
     from django.test import Client
 
     assert Client().get("/jobs/new/").status_code == 302
-    assert portal_client(shop["vendor"]).get("/jobs/new/").status_code == 403
+    assert portal_client(shop.vendor).get("/jobs/new/").status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.jobs.models import Job
+from tests.fixtures.shop import Shop
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +26,8 @@ def create(client, **overrides):
     return client.post("/api/v1/jobs/templates/", body, format="json")
 
 
-def test_a_template_creates_a_scaled_job(shop, as_user):
-    designer = as_user(shop["designer"])
+def test_a_template_creates_a_scaled_job(shop: Shop, as_user):
+    designer = as_user(shop.designer)
     template = create(designer).json()
     assert template["parameters"]["quantity"] == {"min": 1.0, "max": 50.0, "default": 1.0}
     response = designer.post(
@@ -44,8 +45,8 @@ def test_a_template_creates_a_scaled_job(shop, as_user):
     assert Job.objects.get(pk=job["id"]).template_id == template["id"]
 
 
-def test_parameters_are_checked(shop, as_user):
-    designer = as_user(shop["designer"])
+def test_parameters_are_checked(shop: Shop, as_user):
+    designer = as_user(shop.designer)
     assert "parameters" in create(designer, parameters={"colour": {}}).json()["error"]["details"]
     bad_bounds = create(designer, parameters={"scale": {"min": 2, "max": 1}})
     assert bad_bounds.status_code == 400
@@ -65,19 +66,21 @@ def test_parameters_are_checked(shop, as_user):
     assert refused.status_code == 400 and "parts[0]" in refused.json()["error"]["details"]
 
 
-def test_templates_stay_in_their_organization(shop, as_user, make_user):
-    template = create(as_user(shop["designer"])).json()
-    assert as_user(shop["engineer"]).get("/api/v1/jobs/templates/").json()["count"] == 1
+def test_templates_stay_in_their_organization(shop: Shop, as_user, make_user):
+    template = create(as_user(shop.designer)).json()
+    assert as_user(shop.engineer).get("/api/v1/jobs/templates/").json()["count"] == 1
     stranger = as_user(make_user("designer"))
     assert stranger.get("/api/v1/jobs/templates/").json()["count"] == 0
     url = f"/api/v1/jobs/templates/{template['id']}/instantiate/"
     assert stranger.post(url, {}, format="json").status_code == 404
-    assert as_user(shop["viewer"]).post(url, {}, format="json").status_code == 403
-    assert create(as_user(shop["vendor"])).status_code == 403
+    assert as_user(shop.viewer).post(url, {}, format="json").status_code == 403
+    assert create(as_user(shop.vendor)).status_code == 403
 
 
-def test_a_job_is_saved_as_a_template_and_deleted_only_by_its_author(shop, as_user, make_user):
-    designer = as_user(shop["designer"])
+def test_a_job_is_saved_as_a_template_and_deleted_only_by_its_author(
+    shop: Shop, as_user, make_user
+):
+    designer = as_user(shop.designer)
     job = designer.post(
         "/api/v1/jobs/", {"title": "Frame", "parts": [BRACKET]}, format="json"
     ).json()
@@ -96,11 +99,11 @@ def test_a_job_is_saved_as_a_template_and_deleted_only_by_its_author(shop, as_us
     url = f"/api/v1/jobs/templates/{template['id']}/"
     assert designer.get(url).json()["name"] == "Frame kit"
     # a colleague sees it but may not delete it; a stranger does not see it
-    assert as_user(shop["engineer"]).get(url).status_code == 200
-    assert as_user(shop["engineer"]).delete(url).status_code == 403
-    assert as_user(shop["rival"]).get(url).status_code == 404
+    assert as_user(shop.engineer).get(url).status_code == 200
+    assert as_user(shop.engineer).delete(url).status_code == 403
+    assert as_user(shop.rival).get(url).status_code == 404
     assert (
-        as_user(shop["viewer"])
+        as_user(shop.viewer)
         .post(f"/api/v1/jobs/{job['id']}/save-template/", {"name": "x"}, format="json")
         .status_code
         == 403
@@ -110,10 +113,10 @@ def test_a_job_is_saved_as_a_template_and_deleted_only_by_its_author(shop, as_us
     assert Job.objects.filter(pk=job["id"]).exists()
 
 
-def test_templates_in_the_portal(shop, as_user, signed_in):
-    designer_api = as_user(shop["designer"])
+def test_templates_in_the_portal(shop: Shop, as_user, signed_in):
+    designer_api = as_user(shop.designer)
     template = create(designer_api).json()
-    designer = signed_in(shop["designer"])
+    designer = signed_in(shop.designer)
     page = designer.get("/jobs/templates/").content.decode()
     assert "Bracket kit" in page and "Scale (0.5–2)" in page
 
@@ -140,9 +143,9 @@ def test_templates_in_the_portal(shop, as_user, signed_in):
         follow=True,
     )
     assert "Saved as template Big kit" in saved.content.decode()
-    viewer = signed_in(shop["viewer"])
+    viewer = signed_in(shop.viewer)
     assert "Big kit" in viewer.get("/jobs/templates/").content.decode()  # same organization
     assert viewer.post(f"/jobs/templates/{template['id']}/use/", {"priority": 5}).status_code == 403
-    assert "No templates" in signed_in(shop["rival"]).get("/jobs/templates/").content.decode()
+    assert "No templates" in signed_in(shop.rival).get("/jobs/templates/").content.decode()
     deleted = designer.post(f"/jobs/templates/{template['id']}/delete/", follow=True)
     assert "Deleted template Bracket kit" in deleted.content.decode()

@@ -12,25 +12,27 @@ from apps.jobs.models import Status
 from apps.jobs.services import job_submit, parts_schedule
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import device_credential_issue
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.shop import Shop
 from tests.websockets import ws_open, ws_open_as
 
 PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 30}
 
 
-def device(api, node, fleet):
-    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+def device(api, node, fleet: Fleet):
+    _, token = device_credential_issue(node=node, by=fleet.vendor)
     api.credentials(HTTP_AUTHORIZATION=f"Device {token}")
     return api
 
 
-def scheduled_job(shop, parts):
-    job = job_submit(by=shop["designer"], title="Frame", parts=parts)
+def scheduled_job(shop: Shop, parts):
+    job = job_submit(by=shop.designer, title="Frame", parts=parts)
     parts_schedule()
     return job
 
 
 @pytest.mark.django_db
-def test_a_node_runs_its_part_to_completion(shop, api, django_capture_on_commit_callbacks):
+def test_a_node_runs_its_part_to_completion(shop: Shop, api, django_capture_on_commit_callbacks):
     job = scheduled_job(shop, [{**PLA, "name": "arm"}])
     part = job.parts.get()
     node = part.assigned_node
@@ -59,8 +61,8 @@ def test_a_node_runs_its_part_to_completion(shop, api, django_capture_on_commit_
     node.refresh_from_db()
     assert job.status == Status.COMPLETED and job.completed_at
     assert node.status == FabricationNode.Status.IDLE
-    assert Notification.objects.filter(user=shop["designer"], title__contains="completed").exists()
-    assert mail.outbox and mail.outbox[-1].to == [shop["designer"].email]
+    assert Notification.objects.filter(user=shop.designer, title__contains="completed").exists()
+    assert mail.outbox and mail.outbox[-1].to == [shop.designer.email]
     statuses = [h.to_status for h in job.history.filter(part__isnull=True)]
     assert statuses == [
         "submitted",
@@ -73,7 +75,7 @@ def test_a_node_runs_its_part_to_completion(shop, api, django_capture_on_commit_
 
 
 @pytest.mark.django_db
-def test_a_machine_fault_moves_the_part_and_a_part_fault_fails_the_job(shop, api):
+def test_a_machine_fault_moves_the_part_and_a_part_fault_fails_the_job(shop: Shop, api):
     job = scheduled_job(shop, [{**PLA, "name": "arm"}, {**PLA, "name": "leg"}])
     arm, leg = job.parts.order_by("name")
     agent = device(api, arm.assigned_node, shop)
@@ -94,7 +96,7 @@ def test_a_machine_fault_moves_the_part_and_a_part_fault_fails_the_job(shop, api
 
 
 @pytest.mark.django_db
-def test_devices_touch_only_their_own_nodes_parts(shop, api, as_user):
+def test_devices_touch_only_their_own_nodes_parts(shop: Shop, api, as_user):
     job = scheduled_job(
         shop,
         [
@@ -103,21 +105,21 @@ def test_devices_touch_only_their_own_nodes_parts(shop, api, as_user):
         ],
     )
     arm = job.parts.get(name="arm")
-    mill_agent = device(api, shop["mill"], shop)
+    mill_agent = device(api, shop.mill, shop)
     assert [p["name"] for p in mill_agent.get("/api/v1/work/parts/").json()["results"]] == ["base"]
     assert mill_agent.post(f"/api/v1/work/parts/{arm.pk}/start/").status_code == 404
     assert mill_agent.post("/api/v1/work/parts/999999/start/").status_code == 404
     # a user token is not a node, whatever the role
     for role in ("admin", "vendor", "designer"):
-        assert as_user(shop[role]).get("/api/v1/work/parts/").status_code == 403
+        assert as_user(shop.user(role)).get("/api/v1/work/parts/").status_code == 403
     from rest_framework.test import APIClient
 
     assert APIClient().get("/api/v1/work/parts/").status_code == 401
 
 
 @pytest.mark.django_db
-def test_an_assembly_waits_for_the_other_parts(shop, api):
-    from tests.jobs.conftest import ready_node
+def test_an_assembly_waits_for_the_other_parts(shop: Shop, api):
+    from tests.fixtures.shop import ready_node
 
     station = ready_node(
         shop, name="Assembly-1", kind="robot_cell", processes=["assembly"], materials=["PLA"]
@@ -144,10 +146,10 @@ async def ws_connect(user, job_id):
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_the_designer_watches_progress_live_and_strangers_cannot(shop, make_user):
+async def test_the_designer_watches_progress_live_and_strangers_cannot(shop: Shop, make_user):
     job = await sync_to_async(scheduled_job)(shop, [{**PLA, "name": "arm"}])
     part = await sync_to_async(lambda: job.parts.select_related("assigned_node").get())()
-    ws, connected, _ = await ws_connect(shop["designer"], job.pk)
+    ws, connected, _ = await ws_connect(shop.designer, job.pk)
     assert connected
     snapshot = await ws.receive_json_from()
     assert snapshot["type"] == "snapshot" and snapshot["parts"][0]["status"] == "scheduled"
@@ -167,7 +169,7 @@ async def test_the_designer_watches_progress_live_and_strangers_cannot(shop, mak
     stranger = await sync_to_async(make_user)("designer")
     _, connected, code = await ws_connect(stranger, job.pk)
     assert not connected and code == 4403
-    _, connected, code = await ws_connect(shop["designer"], 999999)
+    _, connected, code = await ws_connect(shop.designer, 999999)
     assert not connected and code == 4403
     _, connected, code = await ws_open(f"/ws/jobs/{job.pk}/")
     assert not connected and code == 4401
@@ -175,15 +177,17 @@ async def test_the_designer_watches_progress_live_and_strangers_cannot(shop, mak
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_the_job_socket_closes_with_4403_when_the_designer_leaves_the_team(shop, settings):
+async def test_the_job_socket_closes_with_4403_when_the_designer_leaves_the_team(
+    shop: Shop, settings
+):
     from apps.users.models import Membership
 
     settings.WS_RECHECK_SECONDS = 0.05
     job = await sync_to_async(scheduled_job)(shop, [{**PLA, "name": "arm"}])
-    ws, connected, _ = await ws_connect(shop["designer"], job.pk)
+    ws, connected, _ = await ws_connect(shop.designer, job.pk)
     assert connected and (await ws.receive_json_from())["type"] == "snapshot"
     assert await ws.receive_nothing(timeout=0.3)  # re-checks pass while the right holds
-    await sync_to_async(Membership.objects.filter(user=shop["designer"]).delete)()
+    await sync_to_async(Membership.objects.filter(user=shop.designer).delete)()
     close = await ws.receive_close()
     assert close["code"] == 4403 and close["reason"]
     await ws.disconnect()

@@ -14,28 +14,28 @@ from apps.jobs.services import job_submit, parts_schedule, work_release
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_transition
 from tests.energy.test_energy_aware_scheduling import PLA, prices
-from tests.jobs.conftest import shop  # noqa: F401  (fixture)
+from tests.fixtures.shop import Shop
 from tests.jobs.test_work_api import device
 
 pytestmark = pytest.mark.django_db
 
 
-def only_printer_a(shop) -> FabricationNode:  # noqa: F811
+def only_printer_a(shop: Shop) -> FabricationNode:
     node_transition(
-        node=shop["printer_b"],
+        node=shop.printer_b,
         to=FabricationNode.Status.MAINTENANCE,
-        by=shop["vendor"],
+        by=shop.vendor,
         reason="out for the test",
     )
-    return shop["printer_a"]
+    return shop.printer_a
 
 
-def test_a_part_planned_for_the_cheap_hours_is_not_handed_out_before_them(shop, api):  # noqa: F811
+def test_a_part_planned_for_the_cheap_hours_is_not_handed_out_before_them(shop: Shop, api):
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     printer = only_printer_a(shop)
     prices(printer.site, now, range(8, 12))
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Brackets",
         parts=[{**PLA, "name": "bracket"}],
         deadline=now + timedelta(hours=24),
@@ -72,11 +72,11 @@ def test_a_part_planned_for_the_cheap_hours_is_not_handed_out_before_them(shop, 
     assert started.status_code == 200 and started.json()["status"] == "in_progress"
 
 
-def test_a_node_starts_its_parts_in_the_plans_order(shop, api):  # noqa: F811
+def test_a_node_starts_its_parts_in_the_plans_order(shop: Shop, api):
     printer = only_printer_a(shop)
-    low = job_submit(by=shop["designer"], title="Later", parts=[{**PLA, "name": "late"}])
+    low = job_submit(by=shop.designer, title="Later", parts=[{**PLA, "name": "late"}])
     urgent = job_submit(
-        by=shop["designer"], title="First", parts=[{**PLA, "name": "urgent"}], priority=9
+        by=shop.designer, title="First", parts=[{**PLA, "name": "urgent"}], priority=9
     )
     parts_schedule()
     first, second = urgent.parts.get(), low.parts.get()

@@ -10,7 +10,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from apps.core.models import Notification
 from apps.maintenance.models import Alert, ThresholdRule, Ticket
 from apps.maintenance.services import alert_payload, rule_delete, rule_save
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
 
 
 def test_defaults_are_installed_by_migration(db):
@@ -52,7 +53,7 @@ def test_back_within_limits_resolves_the_alert(mill, send):
     assert Alert.objects.filter(node=mill).count() == 2
 
 
-def test_critical_escalates_the_alert_and_raises_one_ticket_with_mail(mill, send, fleet):
+def test_critical_escalates_the_alert_and_raises_one_ticket_with_mail(mill, send, fleet: Fleet):
     for t in range(0, 12):
         send(mill, t, temperature_c=80)
     for t in range(12, 60):
@@ -78,45 +79,45 @@ def test_power_spike_is_relative_to_the_nodes_rated_power(mill, send):
     assert Alert.objects.get(node=mill).signal == "power_kw"
 
 
-def test_kind_and_node_overrides_apply(fleet, send):
+def test_kind_and_node_overrides_apply(fleet: Fleet, send):
     printer = in_service(fleet, name="P-1", kind="fdm_printer", rated_power_kw=0.35)
     for t in range(0, 20):
         send(printer, t, temperature_c=210)  # a hot end at 210 C is normal
     assert not Alert.objects.exists()
-    rule_save(by=fleet["vendor"], signal="temperature_c", node=printer, warning=200, critical=240)
+    rule_save(by=fleet.vendor, signal="temperature_c", node=printer, warning=200, critical=240)
     for t in range(20, 40):
         send(printer, t, temperature_c=210)
     assert Alert.objects.get(node=printer).threshold == 200
 
 
-def test_rules_on_extra_signals(mill, send, fleet):
-    rule_save(by=fleet["admin"], signal="coolant_temp_c", warning=40, critical=50)
+def test_rules_on_extra_signals(mill, send, fleet: Fleet):
+    rule_save(by=fleet.admin, signal="coolant_temp_c", warning=40, critical=50)
     for t in range(0, 20):
         send(mill, t, extra={"coolant_temp_c": 45})
     assert Alert.objects.get(node=mill).signal == "coolant_temp_c"
 
 
-def test_who_may_edit_rules(fleet, mill):
+def test_who_may_edit_rules(fleet: Fleet, mill):
     with pytest.raises(PermissionDenied):
-        rule_save(by=fleet["vendor"], signal="temperature_c", warning=1, critical=2)
+        rule_save(by=fleet.vendor, signal="temperature_c", warning=1, critical=2)
     with pytest.raises(PermissionDenied):
-        rule_save(by=fleet["rival"], signal="temperature_c", node=mill, warning=1, critical=2)
+        rule_save(by=fleet.rival, signal="temperature_c", node=mill, warning=1, critical=2)
     with pytest.raises(PermissionDenied):
-        rule_save(by=fleet["designer"], signal="temperature_c", node=mill, warning=1, critical=2)
-    rule = rule_save(by=fleet["operator"], signal="temperature_c", node=mill, warning=1, critical=2)
+        rule_save(by=fleet.designer, signal="temperature_c", node=mill, warning=1, critical=2)
+    rule = rule_save(by=fleet.operator, signal="temperature_c", node=mill, warning=1, critical=2)
     assert rule.scope == "node"
     with pytest.raises(ValidationError) as bad:
-        rule_save(by=fleet["admin"], signal="temperature_c", warning=90, critical=80)
+        rule_save(by=fleet.admin, signal="temperature_c", warning=90, critical=80)
     assert "critical" in bad.value.message_dict
     default = ThresholdRule.objects.get(signal="temperature_c", node_kind="", node=None)
     with pytest.raises(ValidationError):
-        rule_delete(by=fleet["admin"], rule=default)
-    rule_delete(by=fleet["operator"], rule=rule)
+        rule_delete(by=fleet.admin, rule=default)
+    rule_delete(by=fleet.operator, rule=rule)
     assert not ThresholdRule.objects.filter(node=mill).exists()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet, default_rules):
+def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet: Fleet, default_rules):
     """Ingest processes and MQTT bridges may evaluate the same node at once: the second insert of
     a signal's first state used to fail on (node, signal, mode) and turn a stored batch into a
     500."""
@@ -181,9 +182,9 @@ def test_two_processes_evaluating_a_nodes_first_reading_do_not_collide(fleet, de
     assert state.value == 50 and state.seen_at is not None
 
 
-def test_a_drop_below_the_limit_opens_an_alert_and_a_ticket_in_words(mill, send, fleet):
+def test_a_drop_below_the_limit_opens_an_alert_and_a_ticket_in_words(mill, send, fleet: Fleet):
     rule_save(
-        by=fleet["admin"],
+        by=fleet.admin,
         signal="coolant_flow_l_min",
         mode="below",
         warning=10,
@@ -207,9 +208,9 @@ def test_a_drop_below_the_limit_opens_an_alert_and_a_ticket_in_words(mill, send,
     assert alert.resolved_at is not None
 
 
-def test_a_rate_rule_fires_on_a_fast_change_either_way(mill, send, fleet):
+def test_a_rate_rule_fires_on_a_fast_change_either_way(mill, send, fleet: Fleet):
     rule_save(
-        by=fleet["vendor"],
+        by=fleet.vendor,
         signal="temperature_c",
         node=mill,
         mode="rate",
@@ -236,24 +237,24 @@ def test_a_rate_rule_fires_on_a_fast_change_either_way(mill, send, fleet):
     assert alert.resolved_at is not None
 
 
-def test_below_and_rate_rules_are_validated(fleet):
+def test_below_and_rate_rules_are_validated(fleet: Fleet):
     with pytest.raises(ValidationError) as bad:
-        rule_save(by=fleet["admin"], signal="flow", mode="below", warning=5, critical=10)
+        rule_save(by=fleet.admin, signal="flow", mode="below", warning=5, critical=10)
     assert bad.value.message_dict["critical"] == [
         "Below a limit, the critical limit must be below the warning limit."
     ]
     with pytest.raises(ValidationError) as bad:
-        rule_save(by=fleet["admin"], signal="flow", mode="rate", warning=-1, critical=None)
+        rule_save(by=fleet.admin, signal="flow", mode="rate", warning=-1, critical=None)
     assert "positive" in bad.value.message_dict["warning"][0]
     with pytest.raises(ValidationError) as bad:
-        rule_save(by=fleet["admin"], signal="flow", mode="sideways", warning=1, critical=2)
+        rule_save(by=fleet.admin, signal="flow", mode="sideways", warning=1, critical=2)
     assert "mode" in bad.value.message_dict
-    rule = rule_save(by=fleet["admin"], signal="flow", mode="below", warning=10, critical=5)
+    rule = rule_save(by=fleet.admin, signal="flow", mode="below", warning=10, critical=5)
     assert rule.describe() == "warning < 10, critical < 5 (default)"
 
 
 def test_a_power_spike_is_told_in_words_in_the_ticket_notification_mail_and_toast(
-    mill, send, fleet
+    mill, send, fleet: Fleet
 ):
     # given: Mill-01 (7.5 kW rated; critical above 1.5 x rated = 11.25 kW) draws 14.96 kW
     for t in range(0, 15):

@@ -18,7 +18,8 @@ from apps.maintenance.services import fleet_monitor
 from apps.maintenance.services.scoring import nodes_score
 from apps.telemetry.services import telemetry_ingest
 from edge.simulators.machines import Fault, MachineModel
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
 
 STEP_S = 3.0
 
@@ -72,7 +73,7 @@ class Demo:
 @pytest.mark.integration
 @pytest.mark.django_db
 def test_healthy_demo_machines_open_nothing_and_one_fault_opens_one_ticket(
-    default_rules, fleet, django_capture_on_commit_callbacks
+    default_rules, fleet: Fleet, django_capture_on_commit_callbacks
 ):
     # given: the demo's mill and printer in service and the rules the demo seeds
     mill = in_service(fleet, name="Mill-01")

@@ -42,7 +42,8 @@ from apps.maintenance.services.training import (
 from apps.telemetry.services import telemetry_ingest
 from edge.simulators.machines import Fault, MachineModel
 from tests.conftest import portal_client
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
 
 # --- The interval's arithmetic ------------------------------------------------------------------
 
@@ -204,7 +205,7 @@ def test_consecutive_probabilities_are_smoothed_by_the_time_between_them(mill):
 
 
 def test_a_node_past_a_critical_limit_cannot_have_a_low_probability(
-    mill, fleet, send, default_rules
+    mill, fleet: Fleet, send, default_rules
 ):
     # given: vibration past the default critical limit long enough to open a critical alert
     send(mill, 0, vibration_mm_s=11.0)
@@ -270,9 +271,9 @@ def test_the_model_is_not_asked_about_readings_unlike_its_training(mill):
 # --- The page and the API ----------------------------------------------------------------------
 
 
-def test_the_node_page_and_the_api_give_the_interval_and_its_evidence(mill, fleet, as_user):
+def test_the_node_page_and_the_api_give_the_interval_and_its_evidence(mill, fleet: Fleet, as_user):
     # given: no failure model was ever trained
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     NodeHealth.objects.create(node=mill, score=90.0)
     text = client.get(f"/maintenance/nodes/{mill.pk}/").content.decode()
     assert "No failure model is active: none has been trained, for want of labelled" in text
@@ -315,7 +316,7 @@ def test_the_node_page_and_the_api_give_the_interval_and_its_evidence(mill, flee
     assert "trained on history #1 AI4I 2020 (10000 rows)" in text
     assert "No failure model is active" not in text
     # and the API the numbers and keys
-    rows = as_user(fleet["operator"]).get("/api/v1/maintenance/fleet/").json()["results"]
+    rows = as_user(fleet.operator).get("/api/v1/maintenance/fleet/").json()["results"]
     health = rows[0]["health"]
     assert (health["failure_probability"], health["failure_low"], health["failure_high"]) == (
         0.9,
@@ -325,11 +326,11 @@ def test_the_node_page_and_the_api_give_the_interval_and_its_evidence(mill, flee
     assert health["failure_evidence"]["floored_at"] == 0.9
     assert health["failure_evidence"]["raw"] == 0.01
     # a node of another vendor: neither page nor API
-    assert portal_client(fleet["rival"]).get(f"/maintenance/nodes/{mill.pk}/").status_code in (
+    assert portal_client(fleet.rival).get(f"/maintenance/nodes/{mill.pk}/").status_code in (
         403,
         404,
     )
-    assert as_user(fleet["rival"]).get("/api/v1/maintenance/fleet/").json()["count"] == 0
+    assert as_user(fleet.rival).get("/api/v1/maintenance/fleet/").json()["count"] == 0
 
 
 # --- The demo's failure model: simulated run-to-failure mills ----------------------------------
@@ -352,7 +353,7 @@ def _stream(node, machine: MachineModel, *, start, seconds: int, since: int = 0)
 
 
 def test_a_failure_model_trained_on_simulated_mills_speaks_for_mills_only(
-    mill, fleet, django_capture_on_commit_callbacks
+    mill, fleet: Fleet, django_capture_on_commit_callbacks
 ):
     # given: the demo's cold-start history, simulated run-to-failure mills (seed_demo)
     rows = to_csv_rows(simulate_runs(8, seed=2026))
@@ -381,7 +382,7 @@ def test_a_failure_model_trained_on_simulated_mills_speaks_for_mills_only(
     assert isinstance(rul_row, TrainedModel) and rul_row.is_active, rul_row
     assert rul_row.training["inputs"]["spindle_rpm"]["present"] > 0.99
     # and the registry page shows what the interval rests on
-    page = portal_client(fleet["engineer"]).get("/maintenance/models/").content.decode()
+    page = portal_client(fleet.engineer).get("/maintenance/models/").content.decode()
     assert "Held-out calibration (the failure probability&#x27;s interval)" in page
     assert "Brier" in page
 
@@ -412,7 +413,7 @@ def test_a_failure_model_trained_on_simulated_mills_speaks_for_mills_only(
     not_applied = printed.failure_evidence["not_applied"]
     assert "does not report" in not_applied and "Spindle speed (rpm)" in not_applied
     assert "outside its training data: Temperature (°C) 210" in not_applied
-    text = portal_client(fleet["vendor"]).get(f"/maintenance/nodes/{printer.pk}/").content.decode()
+    text = portal_client(fleet.vendor).get(f"/maintenance/nodes/{printer.pk}/").content.decode()
     assert "Not given: the failure model was not asked about this node" in text
     # nor is the remaining-life model: a printer got a mill's remaining life before
     assert printed.rul_value is None and printed.rul_hours is None

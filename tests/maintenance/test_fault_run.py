@@ -19,7 +19,8 @@ from edge.gateway import from_config
 from edge.simulators.machines import Fault, MachineModel
 from edge.simulators.opcua import NODE_IDS, serve
 from tests.conftest import free_port
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
 
 WARP = 60  # simulated seconds per real second: the wear of minutes in a few seconds
 
@@ -48,10 +49,10 @@ async def stream(seconds: float, config: dict, port: int) -> None:
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_a_worn_bearing_ends_in_one_ticket(live_server, default_rules, fleet, tmp_path):
+def test_a_worn_bearing_ends_in_one_ticket(live_server, default_rules, fleet: Fleet, tmp_path):
     # given: a mill in service with a device token, streaming through the gateway
     node = in_service(fleet, name="Worn-Mill")
-    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    _, token = device_credential_issue(node=node, by=fleet.vendor)
     port = free_port()
     config = {
         "upstream": {"url": live_server.url, "batch_size": 200},

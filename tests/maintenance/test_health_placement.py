@@ -26,9 +26,7 @@ from apps.maintenance.tasks import fleet_monitor_task
 from apps.telemetry.services import telemetry_ingest
 from apps.vendors.models import FabricationNode
 from tests.conftest import portal_client
-from tests.jobs.conftest import ready_node, shop  # noqa: F401  (fixture)
-from tests.maintenance.conftest import default_rules  # noqa: F401  (fixture)
-from tests.vendors.conftest import fleet  # noqa: F401  (fixture)
+from tests.fixtures.shop import Shop, ready_node
 
 pytestmark = pytest.mark.django_db
 
@@ -68,15 +66,15 @@ def run(django_capture_on_commit_callbacks: Any) -> Any:
 
 
 def test_a_sick_mill_is_skipped_with_the_reason_shown_in_the_plan_api_and_page(
-    shop,  # noqa: F811
-    default_rules,  # noqa: F811
+    shop: Shop,
+    default_rules,
     ingest,
     run,
     as_user,
 ):
     # given: Mill-01, frugal (it would win on energy), and the healthy Mill-A, never heard from
     sick = ready_node(shop, name="Mill-01", rated_power_kw=5.0)
-    healthy = shop["mill"]
+    healthy = shop.mill
     # Mill-01 vibrates at 13.7 mm/s (critical above 4): the rules open a critical ticket
     now = timezone.now()
     for seconds in (60, 45, 30, 15, 1):
@@ -87,7 +85,7 @@ def test_a_sick_mill_is_skipped_with_the_reason_shown_in_the_plan_api_and_page(
     assert NodeHealth.objects.get(node=sick).score < 100
 
     # when: a milling job is submitted (scheduling runs after commit)
-    job = run(job_submit, by=shop["designer"], title="Bracket", parts=[{**STEEL, "name": "b"}])
+    job = run(job_submit, by=shop.designer, title="Bracket", parts=[{**STEEL, "name": "b"}])
 
     # then: the part is on the healthy mill, and every view says why Mill-01 was skipped
     part = job.parts.get()
@@ -95,7 +93,7 @@ def test_a_sick_mill_is_skipped_with_the_reason_shown_in_the_plan_api_and_page(
     assert part.assigned_node_id == healthy.pk
     said = f"Mill-01 skipped: critical ticket #{ticket.pk}"
     assert said in part.placement["reason"]
-    designer = as_user(shop["designer"])
+    designer = as_user(shop.designer)
     detail = designer.get(f"/api/v1/jobs/{job.pk}/").json()
     assert said in detail["parts"][0]["placement"]["reason"]
     explained = designer.get(f"/api/v1/jobs/{job.pk}/schedule/").json()["parts"][0]
@@ -103,21 +101,21 @@ def test_a_sick_mill_is_skipped_with_the_reason_shown_in_the_plan_api_and_page(
     assert explained["skipped"][0]["name"] == "Mill-01"
     assert f"critical ticket #{ticket.pk}" in explained["skipped"][0]["reason"]
     assert {c["node_name"] for c in explained["candidates"]} == {"Mill-A"}
-    page = portal_client(shop["designer"]).get(f"/jobs/{job.pk}/")
+    page = portal_client(shop.designer).get(f"/jobs/{job.pk}/")
     assert page.status_code == 200
     assert said in page.content.decode()
     # the explanation is the job's: a vendor of no node on it sees nothing
-    assert as_user(shop["rival"]).get(f"/api/v1/jobs/{job.pk}/schedule/").status_code == 404
+    assert as_user(shop.rival).get(f"/api/v1/jobs/{job.pk}/schedule/").status_code == 404
 
 
 def test_when_only_sick_nodes_can_make_a_part_it_waits_and_says_so(
-    shop,  # noqa: F811
+    shop: Shop,
     run,
 ):
     from apps.maintenance.services import machine_fault_ticket
 
-    ticket = machine_fault_ticket(node_id=shop["mill"].pk, part_id=0, reason="spindle seized")
-    job = run(job_submit, by=shop["designer"], title="Bracket", parts=[{**STEEL, "name": "b"}])
+    ticket = machine_fault_ticket(node_id=shop.mill.pk, part_id=0, reason="spindle seized")
+    job = run(job_submit, by=shop.designer, title="Bracket", parts=[{**STEEL, "name": "b"}])
     part = job.parts.get()
     assert part.status == Status.VALIDATED and part.assigned_node is None
     assert part.placement["reason"] == (
@@ -126,41 +124,41 @@ def test_when_only_sick_nodes_can_make_a_part_it_waits_and_says_so(
 
 
 def test_maintenance_reports_rul_and_failure_risk_and_jobs_checks_them_per_part(
-    shop,  # noqa: F811
+    shop: Shop,
     run,
 ):
     # given: Mill-A has 12 h of life left and Mill-02 a long queue-free run ahead of it
-    NodeHealth.objects.create(node=shop["mill"], rul_hours=12.0, score=80.0)
+    NodeHealth.objects.create(node=shop.mill, rul_hours=12.0, score=80.0)
     other = ready_node(shop, name="Mill-02", rated_power_kw=9.0)
-    risk = node_risks(node_ids=[shop["mill"].pk, other.pk], now=timezone.now())
-    assert risk[shop["mill"].pk].rul_h == 12.0 and "RUL 12 h" in risk[shop["mill"].pk].reasons
+    risk = node_risks(node_ids=[shop.mill.pk, other.pk], now=timezone.now())
+    assert risk[shop.mill.pk].rul_h == 12.0 and "RUL 12 h" in risk[shop.mill.pk].reasons
     assert other.pk not in risk  # nothing known: healthy
     # when: a short and a long part are submitted
-    short = run(job_submit, by=shop["designer"], title="S", parts=[{**STEEL, "name": "s"}])
+    short = run(job_submit, by=shop.designer, title="S", parts=[{**STEEL, "name": "s"}])
     long = run(
         job_submit,
-        by=shop["designer"],
+        by=shop.designer,
         title="L",
         parts=[{**STEEL, "name": "l", "quantity": 40, "size_z_mm": 200}],
     )
     # then: the short one may go to the worn mill; no lot of the long one runs past its life
-    assert short.parts.get().assigned_node_id == shop["mill"].pk
+    assert short.parts.get().assigned_node_id == shop.mill.pk
     for lot in long.parts.all():
-        if lot.assigned_node_id == shop["mill"].pk:
+        if lot.assigned_node_id == shop.mill.pk:
             assert lot.planned_finish is not None
             assert lot.planned_finish <= timezone.now() + timedelta(hours=12)
     assert any("Mill-A skipped: RUL 12 h" in lot.placement["reason"] for lot in long.parts.all())
 
 
-def test_a_providers_out_of_range_risk_is_clamped(shop, run, monkeypatch):  # noqa: F811
+def test_a_providers_out_of_range_risk_is_clamped(shop: Shop, run, monkeypatch):
     # a health provider that says more than it may: risk 5 is "as sick as it gets"
     registry: list[Any] = []
     monkeypatch.setattr(providers, "_health_providers", registry)
     said: dict[str, float] = {"risk": 5.0}
     providers.register_health_provider(
-        lambda ids, now, h: {shop["mill"].pk: NodeRisk(risk=said["risk"], reasons=("bad",))}
+        lambda ids, now, h: {shop.mill.pk: NodeRisk(risk=said["risk"], reasons=("bad",))}
     )
-    job = run(job_submit, by=shop["designer"], title="B", parts=[{**STEEL, "name": "b"}])
+    job = run(job_submit, by=shop.designer, title="B", parts=[{**STEEL, "name": "b"}])
     part = job.parts.get()
     assert part.assigned_node is None
     assert "Mill-A skipped: health 0/100, bad" in part.placement["reason"]
@@ -174,19 +172,19 @@ def test_a_providers_out_of_range_risk_is_clamped(shop, run, monkeypatch):  # no
     said["risk"] = -3.0
     run(parts_schedule_task.delay)
     part.refresh_from_db()
-    assert part.assigned_node_id == shop["mill"].pk
+    assert part.assigned_node_id == shop.mill.pk
 
 
 def test_a_silent_node_loses_all_its_parts_and_gets_work_again_once_it_reports(
-    shop,  # noqa: F811
+    shop: Shop,
     ingest,
     run,
 ):
-    a, b = shop["printer_a"], shop["printer_b"]
+    a, b = shop.printer_a, shop.printer_b
     # given: printer A has reported before, and holds three parts: one running, two queued
     job = run(
         job_submit,
-        by=shop["designer"],
+        by=shop.designer,
         title="Frame",
         parts=[{**PLA, "name": n} for n in ("running", "queued-1", "queued-2")],
     )
@@ -216,7 +214,7 @@ def test_a_silent_node_loses_all_its_parts_and_gets_work_again_once_it_reports(
     assert not health.online and health.went_offline_at is not None
 
     # when: a new job comes while A is still silent, then B goes into maintenance
-    later = run(job_submit, by=shop["designer"], title="Clip", parts=[{**PLA, "name": "c"}])
+    later = run(job_submit, by=shop.designer, title="Clip", parts=[{**PLA, "name": "c"}])
     clip = later.parts.get()
     assert clip.assigned_node_id == b.pk  # never to the silent node
     assert "Printer-A skipped: offline for 10 min" in clip.placement["reason"]
@@ -227,7 +225,7 @@ def test_a_silent_node_loses_all_its_parts_and_gets_work_again_once_it_reports(
     assert NodeHealth.objects.get(node=a).online
 
     # then: it gets new work again (B is busy with four parts, A is free)
-    again = run(job_submit, by=shop["designer"], title="Hook", parts=[{**PLA, "name": "h"}])
+    again = run(job_submit, by=shop.designer, title="Hook", parts=[{**PLA, "name": "h"}])
     hook = again.parts.get()
     assert hook.assigned_node_id == a.pk
     assert "skipped" not in hook.placement["reason"]
@@ -235,10 +233,10 @@ def test_a_silent_node_loses_all_its_parts_and_gets_work_again_once_it_reports(
 
 
 def test_a_node_that_never_reported_is_not_silent_and_keeps_its_work(
-    shop,  # noqa: F811
+    shop: Shop,
     run,
 ):
-    job = run(job_submit, by=shop["designer"], title="Frame", parts=[{**PLA, "name": "arm"}])
+    job = run(job_submit, by=shop.designer, title="Frame", parts=[{**PLA, "name": "arm"}])
     part = job.parts.get()
     assert part.status == Status.SCHEDULED
     # hours later, nothing was ever heard from either printer (no edge gateway)
@@ -249,15 +247,15 @@ def test_a_node_that_never_reported_is_not_silent_and_keeps_its_work(
 
 
 def test_work_moved_for_silence_never_goes_back_even_if_maintenance_allows_longer(
-    shop,  # noqa: F811
+    shop: Shop,
     ingest,
     run,
     settings,
 ):
     # maintenance calls a node offline only after 30 min; self-healing moves work after 5
     settings.MAINTENANCE_OFFLINE_MINUTES = 30
-    a, b = shop["printer_a"], shop["printer_b"]
-    job = run(job_submit, by=shop["designer"], title="F", parts=[{**PLA, "name": "arm"}])
+    a, b = shop.printer_a, shop.printer_b
+    job = run(job_submit, by=shop.designer, title="F", parts=[{**PLA, "name": "arm"}])
     job.parts.update(assigned_node=a)
     ingest(a, timezone.now() - timedelta(minutes=10), power_kw=0.2)
     assert run(parts_heal_task.delay).get() == 1

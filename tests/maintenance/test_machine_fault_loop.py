@@ -10,25 +10,24 @@ from apps.jobs.models import Status
 from apps.jobs.services import job_submit, parts_schedule
 from apps.maintenance.models import Ticket
 from apps.vendors.models import FabricationNode
-from tests.jobs.conftest import shop  # noqa: F401  (fixture)
+from tests.fixtures.shop import Shop
 from tests.jobs.test_work_api import PLA, device
-from tests.vendors.conftest import fleet  # noqa: F401  (fixture)
 
 
 @pytest.mark.django_db
 def test_a_machine_fault_moves_the_work_off_the_node_into_maintenance_with_a_ticket(
-    shop,  # noqa: F811
+    shop: Shop,
     api,
     django_capture_on_commit_callbacks,
 ):
     # given: two parts queued on the same printer, the other printer idle
     job = job_submit(
-        by=shop["designer"], title="Frame", parts=[{**PLA, "name": n} for n in ("arm", "leg")]
+        by=shop.designer, title="Frame", parts=[{**PLA, "name": n} for n in ("arm", "leg")]
     )
     parts_schedule()
     arm = job.parts.get(name="arm")
     faulty = arm.assigned_node
-    healthy = shop["printer_b"] if faulty == shop["printer_a"] else shop["printer_a"]
+    healthy = shop.printer_b if faulty == shop.printer_a else shop.printer_a
     job.parts.update(assigned_node=faulty)  # both on the faulty printer
     agent = device(api, faulty, shop)
     assert agent.post(f"/api/v1/work/parts/{arm.pk}/start/").status_code == 200

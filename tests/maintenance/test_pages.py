@@ -24,8 +24,8 @@ from apps.maintenance.services import (
 )
 from apps.vendors.models import FabricationNode
 from tests.conftest import portal_client
-from tests.maintenance.conftest import in_service, rival_node
-from tests.vendors.conftest import fleet  # noqa: F401  (fixture)
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service, rival_node
 
 pytestmark = pytest.mark.django_db
 
@@ -61,17 +61,17 @@ def json_of(page: Any, element_id: str) -> Any:
 # --- Who sees what -----------------------------------------------------------------------------
 
 
-def test_fleet_health_shows_each_role_its_nodes_grouped_by_site(fleet, mill):  # noqa: F811
+def test_fleet_health_shows_each_role_its_nodes_grouped_by_site(fleet: Fleet, mill):
     other = rival_node(fleet)
     agent_ticket(mill)
     agent_ticket(mill, issue="overheating", severity="warning")
     agent_ticket(other)
     fleet_monitor()
-    admin = portal_client(fleet["admin"]).get("/maintenance/")
+    admin = portal_client(fleet.admin).get("/maintenance/")
     assert admin.status_code == 200
     for text in (b"Mill-01", b"Rival-Mill", b"Site A", b"No site", b"maintenance_live.js"):
         assert text in admin.content, text
-    vendor = portal_client(fleet["vendor"]).get("/maintenance/")
+    vendor = portal_client(fleet.vendor).get("/maintenance/")
     assert vendor.status_code == 200 and b"Rival-Mill" not in vendor.content
     html = vendor.content.decode()
     # one critical and one warning ticket, each linking to the filtered queue
@@ -82,35 +82,35 @@ def test_fleet_health_shows_each_role_its_nodes_grouped_by_site(fleet, mill):  #
     assert f'href="/maintenance/nodes/{mill.pk}/"' in html
     # the monitor has scored it (silent, so offline, and open tickets take points off)
     assert "pill-offline" in html and 'data-field="score">' in html
-    operator = portal_client(fleet["operator"]).get("/maintenance/")
+    operator = portal_client(fleet.operator).get("/maintenance/")
     assert b"Mill-01" in operator.content and b"Rival-Mill" not in operator.content
-    rival = portal_client(fleet["rival"]).get("/maintenance/")
+    rival = portal_client(fleet.rival).get("/maintenance/")
     assert b"Rival-Mill" in rival.content and b"Mill-01" not in rival.content
     assert b"No site" in rival.content
     for role in OUTSIDERS:
-        assert portal_client(fleet[role]).get("/maintenance/").status_code == 403, role
+        assert portal_client(fleet.user(role)).get("/maintenance/").status_code == 403, role
 
 
-def test_an_empty_fleet_says_so(fleet):  # noqa: F811
-    page = portal_client(fleet["vendor"]).get("/maintenance/")
+def test_an_empty_fleet_says_so(fleet: Fleet):
+    page = portal_client(fleet.vendor).get("/maintenance/")
     assert page.status_code == 200 and b"You maintain no nodes" in page.content
 
 
-def test_the_nav_offers_maintenance_to_those_who_maintain(fleet):  # noqa: F811
-    assert b'href="/maintenance/"' in portal_client(fleet["operator"]).get("/maintenance/").content
-    home = portal_client(fleet["designer"]).get("/twins/")
+def test_the_nav_offers_maintenance_to_those_who_maintain(fleet: Fleet):
+    assert b'href="/maintenance/"' in portal_client(fleet.operator).get("/maintenance/").content
+    home = portal_client(fleet.designer).get("/twins/")
     assert b'href="/maintenance/"' not in home.content
 
 
-def test_the_queue_per_role_with_filters(fleet, mill):  # noqa: F811
+def test_the_queue_per_role_with_filters(fleet: Fleet, mill):
     other = rival_node(fleet)
     critical = agent_ticket(mill)
     warning = agent_ticket(mill, issue="overheating", severity="warning")
     theirs = agent_ticket(other)
-    admin = portal_client(fleet["admin"]).get("/maintenance/tickets/")
+    admin = portal_client(fleet.admin).get("/maintenance/tickets/")
     assert admin.status_code == 200
     assert critical.title.encode() in admin.content and theirs.title.encode() in admin.content
-    vendor = portal_client(fleet["vendor"])
+    vendor = portal_client(fleet.vendor)
     page = vendor.get("/maintenance/tickets/").content.decode()
     assert theirs.title not in page
     # most urgent first
@@ -124,20 +124,20 @@ def test_the_queue_per_role_with_filters(fleet, mill):  # noqa: F811
     )
     mine = vendor.get("/maintenance/tickets/?assignee=me")
     assert b"No tickets match these filters" in mine.content
-    op = portal_client(fleet["operator"]).get(f"/maintenance/tickets/?site={fleet['site'].pk}")
+    op = portal_client(fleet.operator).get(f"/maintenance/tickets/?site={fleet.site.pk}")
     assert critical.title.encode() in op.content and theirs.title.encode() not in op.content
-    rival = portal_client(fleet["rival"]).get("/maintenance/tickets/").content.decode()
+    rival = portal_client(fleet.rival).get("/maintenance/tickets/").content.decode()
     assert theirs.title in rival and critical.title not in rival
     # the live script knows the nodes and the filters, to add new tickets that match
     live = json_of(vendor.get("/maintenance/tickets/?severity=critical"), "queue-live")
     assert live["filters"]["severity"] == ["critical"] and str(mill.pk) in live["nodes"]
     for role in OUTSIDERS:
-        assert portal_client(fleet[role]).get("/maintenance/tickets/").status_code == 403, role
+        assert portal_client(fleet.user(role)).get("/maintenance/tickets/").status_code == 403, role
 
 
-def test_resolved_tickets_leave_the_default_queue(fleet, mill):  # noqa: F811
+def test_resolved_tickets_leave_the_default_queue(fleet: Fleet, mill):
     ticket = agent_ticket(mill)
-    vendor = portal_client(fleet["vendor"])
+    vendor = portal_client(fleet.vendor)
     vendor.post(f"/maintenance/tickets/{ticket.pk}/transition/", {"to": "resolved", "note": "ok"})
     assert ticket.title.encode() not in vendor.get("/maintenance/tickets/").content
     assert b"No active tickets" in vendor.get("/maintenance/tickets/").content
@@ -145,26 +145,28 @@ def test_resolved_tickets_leave_the_default_queue(fleet, mill):  # noqa: F811
     assert ticket.title.encode() in vendor.get("/maintenance/tickets/?status=resolved").content
 
 
-def test_a_ticket_of_another_vendor_is_not_found(fleet, mill):  # noqa: F811
+def test_a_ticket_of_another_vendor_is_not_found(fleet: Fleet, mill):
     ticket = agent_ticket(mill)
     url = f"/maintenance/tickets/{ticket.pk}/"
     for who in ("admin", "vendor", "operator"):
-        assert portal_client(fleet[who]).get(url).status_code == 200, who
-    rival = portal_client(fleet["rival"])
+        assert portal_client(fleet.user(who)).get(url).status_code == 200, who
+    rival = portal_client(fleet.rival)
     assert rival.get(url).status_code == 404
     assert rival.get(f"/maintenance/nodes/{mill.pk}/").status_code == 404
     acted = rival.post(f"{url}transition/", {"to": "acknowledged"})
     assert acted.status_code == 404
     assert Ticket.objects.get(pk=ticket.pk).status == "open"
     for role in OUTSIDERS:
-        assert portal_client(fleet[role]).get(url).status_code == 403, role
-        assert portal_client(fleet[role]).get(f"/maintenance/nodes/{mill.pk}/").status_code == 403
+        assert portal_client(fleet.user(role)).get(url).status_code == 403, role
+        assert (
+            portal_client(fleet.user(role)).get(f"/maintenance/nodes/{mill.pk}/").status_code == 403
+        )
 
 
 # --- A ticket ----------------------------------------------------------------------------------
 
 
-def test_the_ticket_page_shows_evidence_and_charts(fleet, mill, send):  # noqa: F811
+def test_the_ticket_page_shows_evidence_and_charts(fleet: Fleet, mill, send):
     for t in range(0, 20):  # vibration past the critical 4.0 for longer than 10 s
         send(mill, t, vibration_mm_s=4.6, temperature_c=40)
     ticket = Ticket.objects.get(node=mill)
@@ -176,7 +178,7 @@ def test_the_ticket_page_shows_evidence_and_charts(fleet, mill, send):  # noqa: 
         failure_probability=0.4,
         models_used={"maintenance.anomaly": 2},
     )
-    page = portal_client(fleet["operator"]).get(f"/maintenance/tickets/{ticket.pk}/")
+    page = portal_client(fleet.operator).get(f"/maintenance/tickets/{ticket.pk}/")
     assert page.status_code == 200
     html = page.content.decode()
     for text in ("Vibration (mm/s)", "Out of limits since", "Inspect spindle bearings", "Opened"):
@@ -193,17 +195,17 @@ def test_the_ticket_page_shows_evidence_and_charts(fleet, mill, send):  # noqa: 
     assert 'value="closed"' not in html and "The machine really failed" in html
 
 
-def test_acknowledge_assign_note_and_resolve(fleet, mill):  # noqa: F811
+def test_acknowledge_assign_note_and_resolve(fleet: Fleet, mill):
     ticket = agent_ticket(mill)
-    op = portal_client(fleet["operator"])
+    op = portal_client(fleet.operator)
     url = f"/maintenance/tickets/{ticket.pk}/"
     done = op.post(f"{url}transition/", {"to": "acknowledged"}, follow=True)
     assert b"Ticket acknowledged." in done.content
     assert Ticket.objects.get(pk=ticket.pk).status == "acknowledged"
 
-    assigned = op.post(f"{url}assign/", {"assignee": fleet["vendor"].pk}, follow=True)
+    assigned = op.post(f"{url}assign/", {"assignee": fleet.vendor.pk}, follow=True)
     assert b"Assigned to vendor@f.test." in assigned.content
-    assert Ticket.objects.get(pk=ticket.pk).assignee == fleet["vendor"]
+    assert Ticket.objects.get(pk=ticket.pk).assignee == fleet.vendor
     noted = op.post(f"{url}notes/", {"text": "bearing is noisy"}, follow=True)
     assert b"Note added." in noted.content and b"bearing is noisy" in noted.content
 
@@ -224,9 +226,9 @@ def test_acknowledge_assign_note_and_resolve(fleet, mill):  # noqa: F811
     ]
 
 
-def test_invalid_ticket_actions_show_the_error_on_the_page(fleet, mill):  # noqa: F811
+def test_invalid_ticket_actions_show_the_error_on_the_page(fleet: Fleet, mill):
     ticket = agent_ticket(mill)
-    vendor = portal_client(fleet["vendor"])
+    vendor = portal_client(fleet.vendor)
     url = f"/maintenance/tickets/{ticket.pk}/"
     no_note = vendor.post(f"{url}transition/", {"to": "resolved", "note": "  "})
     assert no_note.status_code == 400 and b"Say what was done to resolve it." in no_note.content
@@ -234,7 +236,7 @@ def test_invalid_ticket_actions_show_the_error_on_the_page(fleet, mill):  # noqa
     assert b"A ticket cannot go from open to closed." in wrong_way.content
     unknown = vendor.post(f"{url}transition/", {"to": "exploded"}, follow=True)
     assert unknown.status_code == 200 and b"Not changed" in unknown.content
-    designer = vendor.post(f"{url}assign/", {"assignee": fleet["designer"].pk})
+    designer = vendor.post(f"{url}assign/", {"assignee": fleet.designer.pk})
     assert designer.status_code == 400 and b"Select a valid choice" in designer.content
     empty = vendor.post(f"{url}notes/", {"text": ""})
     assert empty.status_code == 400 and b"This field is required." in empty.content
@@ -242,9 +244,9 @@ def test_invalid_ticket_actions_show_the_error_on_the_page(fleet, mill):  # noqa
     assert ticket.status == "open" and ticket.assignee is None
 
 
-def test_schedule_a_window_for_the_tickets_node(fleet, mill):  # noqa: F811
+def test_schedule_a_window_for_the_tickets_node(fleet: Fleet, mill):
     ticket = agent_ticket(mill)
-    vendor = portal_client(fleet["vendor"])
+    vendor = portal_client(fleet.vendor)
     url = f"/maintenance/tickets/{ticket.pk}/windows/"
     planned = vendor.post(
         url,
@@ -276,9 +278,9 @@ def test_schedule_a_window_for_the_tickets_node(fleet, mill):  # noqa: F811
 # --- The queue's form and query count -----------------------------------------------------------
 
 
-def test_open_a_ticket_by_hand(fleet, mill):  # noqa: F811
+def test_open_a_ticket_by_hand(fleet: Fleet, mill):
     other = rival_node(fleet)
-    vendor = portal_client(fleet["vendor"])
+    vendor = portal_client(fleet.vendor)
     made = vendor.post(
         "/maintenance/tickets/new/",
         {
@@ -291,7 +293,7 @@ def test_open_a_ticket_by_hand(fleet, mill):  # noqa: F811
     )
     ticket = Ticket.objects.get(title="Coolant leak")
     assert made.status_code == 302 and made["Location"] == f"/maintenance/tickets/{ticket.pk}/"
-    assert not ticket.opened_by_agent and ticket.created_by == fleet["vendor"]
+    assert not ticket.opened_by_agent and ticket.created_by == fleet.vendor
     blank = vendor.post(
         "/maintenance/tickets/new/",
         {"node": mill.pk, "issue_type": "other", "severity": "warning", "title": ""},
@@ -308,7 +310,7 @@ def test_open_a_ticket_by_hand(fleet, mill):  # noqa: F811
 
 @pytest.mark.parametrize("tickets", [3, 30])
 def test_the_queue_page_runs_a_fixed_number_of_queries(
-    fleet,  # noqa: F811
+    fleet: Fleet,
     mill,
     tickets,
     django_assert_max_num_queries,
@@ -316,15 +318,15 @@ def test_the_queue_page_runs_a_fixed_number_of_queries(
     second = in_service(fleet, name="Mill-02", site=None)
     for i in range(tickets):
         ticket = ticket_create(
-            by=fleet["vendor"],
+            by=fleet.vendor,
             node=mill if i % 2 else second,
             issue_type="other",
             severity="warning" if i % 3 else "info",
             title=f"Ticket {i}",
         )
         if i % 4 == 0:
-            ticket_assign(by=fleet["vendor"], ticket=ticket, assignee=fleet["vendor"])
-    client = portal_client(fleet["vendor"])
+            ticket_assign(by=fleet.vendor, ticket=ticket, assignee=fleet.vendor)
+    client = portal_client(fleet.vendor)
     client.get("/maintenance/tickets/")  # warm the session and the role's permissions
     # 9 today: session, user, 2 x permissions, nodes (filters, form), count, page, unread
     with django_assert_max_num_queries(10):
@@ -336,7 +338,7 @@ def test_the_queue_page_runs_a_fixed_number_of_queries(
 # --- A node --------------------------------------------------------------------------------------
 
 
-def test_the_node_page_for_each_role(fleet, mill):  # noqa: F811
+def test_the_node_page_for_each_role(fleet: Fleet, mill):
     agent_ticket(mill)
     fleet_monitor()
     for hours_ago, score in ((3, 0.2), (1, 0.7)):
@@ -351,7 +353,7 @@ def test_the_node_page_for_each_role(fleet, mill):  # noqa: F811
         )
     Prediction.objects.create(node=mill, at=timezone.now() - timedelta(hours=30), rul_hours=9)
     for who in ("admin", "vendor", "operator"):
-        page = portal_client(fleet[who]).get(f"/maintenance/nodes/{mill.pk}/")
+        page = portal_client(fleet.user(who)).get(f"/maintenance/nodes/{mill.pk}/")
         assert page.status_code == 200, who
         html = page.content.decode()
         for text in ("Mill-01", "What took points off", "Threshold rules in force", "Open tickets"):
@@ -363,15 +365,15 @@ def test_the_node_page_for_each_role(fleet, mill):  # noqa: F811
     assert "maintenance.rul v1" in html
 
 
-def test_a_node_without_predictions_says_so(fleet, mill):  # noqa: F811
-    page = portal_client(fleet["vendor"]).get(f"/maintenance/nodes/{mill.pk}/")
+def test_a_node_without_predictions_says_so(fleet: Fleet, mill):
+    page = portal_client(fleet.vendor).get(f"/maintenance/nodes/{mill.pk}/")
     assert b"No predictions in the last 24 hours" in page.content
     assert b"has not scored this node yet" in page.content
     assert b"chart.umd.min.js" not in page.content
 
 
-def test_windows_on_the_node_page_start_complete_and_cancel(fleet, mill):  # noqa: F811
-    op = portal_client(fleet["operator"])
+def test_windows_on_the_node_page_start_complete_and_cancel(fleet: Fleet, mill):
+    op = portal_client(fleet.operator)
     url = f"/maintenance/nodes/{mill.pk}/"
     now = op.post(
         f"{url}windows/",
@@ -391,7 +393,7 @@ def test_windows_on_the_node_page_start_complete_and_cancel(fleet, mill):  # noq
     assert FabricationNode.objects.get(pk=mill.pk).status == "idle"
 
     later = window_schedule(
-        by=fleet["vendor"],
+        by=fleet.vendor,
         node=mill,
         kind="scheduled",
         starts_at=timezone.now() + timedelta(days=1),
@@ -405,13 +407,13 @@ def test_windows_on_the_node_page_start_complete_and_cancel(fleet, mill):  # noq
     again = op.post(f"/maintenance/windows/{later.pk}/cancel/", follow=True)
     assert b"Only a planned window can be cancelled" in again.content
     assert (
-        portal_client(fleet["rival"]).post(f"/maintenance/windows/{later.pk}/cancel/").status_code
+        portal_client(fleet.rival).post(f"/maintenance/windows/{later.pk}/cancel/").status_code
         == 404
     )
 
 
-def test_override_a_rule_for_one_node_and_remove_it(fleet, mill):  # noqa: F811
-    vendor = portal_client(fleet["vendor"])
+def test_override_a_rule_for_one_node_and_remove_it(fleet: Fleet, mill):
+    vendor = portal_client(fleet.vendor)
     url = f"/maintenance/nodes/{mill.pk}/"
     prefilled = vendor.get(f"{url}?rule=vibration_mm_s:above")
     assert b'name="warning" value="2.5"' in prefilled.content
@@ -431,7 +433,7 @@ def test_override_a_rule_for_one_node_and_remove_it(fleet, mill):  # noqa: F811
     bad = vendor.post(f"{url}rules/", {**form, "critical": "2"})
     assert bad.status_code == 400
     assert b"The critical limit must be above the warning limit." in bad.content
-    assert portal_client(fleet["rival"]).post(f"{url}rules/", form).status_code == 404
+    assert portal_client(fleet.rival).post(f"{url}rules/", form).status_code == 404
     removed = vendor.post(f"{url}rules/{rule.pk}/delete/", follow=True)
     assert b"rule removed" in removed.content
     assert not ThresholdRule.objects.filter(node=mill).exists()
@@ -440,8 +442,8 @@ def test_override_a_rule_for_one_node_and_remove_it(fleet, mill):  # noqa: F811
 # --- Rules and the registry ---------------------------------------------------------------------
 
 
-def test_admins_edit_default_and_kind_rules_others_read(fleet):  # noqa: F811
-    admin = portal_client(fleet["admin"])
+def test_admins_edit_default_and_kind_rules_others_read(fleet: Fleet):
+    admin = portal_client(fleet.admin)
     page = admin.get("/maintenance/rules/")
     assert page.status_code == 200 and b"Save rule" in page.content
     form = {
@@ -458,7 +460,7 @@ def test_admins_edit_default_and_kind_rules_others_read(fleet):  # noqa: F811
     rule = ThresholdRule.objects.get(
         signal="temperature_c", node_kind="cnc_mill", node=None, mode="above"
     )
-    assert rule.critical == 80 and rule.updated_by == fleet["admin"]
+    assert rule.critical == 80 and rule.updated_by == fleet.admin
     listed = admin.get("/maintenance/rules/").content.decode()
     assert "<td>CNC mill</td>" in listed and "<td>Temperature (°C)</td>" in listed
     edit = admin.get(f"/maintenance/rules/?edit={rule.pk}")
@@ -473,14 +475,14 @@ def test_admins_edit_default_and_kind_rules_others_read(fleet):  # noqa: F811
     assert b"A default rule can be changed or disabled, not deleted." in refused.content
 
     for who in ("vendor", "operator"):
-        client = portal_client(fleet[who])
+        client = portal_client(fleet.user(who))
         seen = client.get("/maintenance/rules/")
         assert seen.status_code == 200 and b"Save rule" not in seen.content
         shown = seen.content.decode()
         assert "Temperature (°C)" in shown and ">temperature_c<" not in shown
         assert client.post("/maintenance/rules/", form).status_code == 403
     for role in OUTSIDERS:
-        assert portal_client(fleet[role]).get("/maintenance/rules/").status_code == 403
+        assert portal_client(fleet.user(role)).get("/maintenance/rules/").status_code == 403
 
 
 def register(name: str, mae: float, active: float | None) -> TrainedModel:
@@ -500,10 +502,10 @@ def register(name: str, mae: float, active: float | None) -> TrainedModel:
     )
 
 
-def test_the_model_registry_and_rollback(fleet):  # noqa: F811
+def test_the_model_registry_and_rollback(fleet: Fleet):
     register("maintenance.rul", 4.123456, None)
     register("maintenance.rul", 3.5, 4.123456)
-    admin = portal_client(fleet["admin"])
+    admin = portal_client(fleet.admin)
     page = admin.get("/maintenance/models/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -514,14 +516,14 @@ def test_the_model_registry_and_rollback(fleet):  # noqa: F811
     assert chart["labels"] == ["v1", "v2"] and chart["series"][0]["data"] == [4.123456, 3.5]
 
     for who in ("engineer", "operator"):
-        seen = portal_client(fleet[who]).get("/maintenance/models/")
+        seen = portal_client(fleet.user(who)).get("/maintenance/models/")
         assert seen.status_code == 200 and b"Make active" not in seen.content, who
-        refused = portal_client(fleet[who]).post(
+        refused = portal_client(fleet.user(who)).post(
             "/maintenance/models/rollback/", {"name": "maintenance.rul", "version": 1}
         )
         assert refused.status_code == 403, who
     for who in ("vendor", "designer", "viewer"):
-        assert portal_client(fleet[who]).get("/maintenance/models/").status_code == 403, who
+        assert portal_client(fleet.user(who)).get("/maintenance/models/").status_code == 403, who
 
     rolled = admin.post(
         "/maintenance/models/rollback/", {"name": "maintenance.rul", "version": 1}, follow=True
@@ -534,13 +536,13 @@ def test_the_model_registry_and_rollback(fleet):  # noqa: F811
     assert b"There is no version 7 of maintenance.rul." in missing.content
 
 
-def test_an_empty_registry_says_so(fleet):  # noqa: F811
-    page = portal_client(fleet["engineer"]).get("/maintenance/models/")
+def test_an_empty_registry_says_so(fleet: Fleet):
+    page = portal_client(fleet.engineer).get("/maintenance/models/")
     assert page.status_code == 200 and b"No model has been trained yet" in page.content
 
 
-def test_the_rules_page_saves_and_shows_below_and_rate_rules(fleet, mill):  # noqa: F811
-    admin = portal_client(fleet["admin"])
+def test_the_rules_page_saves_and_shows_below_and_rate_rules(fleet: Fleet, mill):
+    admin = portal_client(fleet.admin)
     page = admin.get("/maintenance/rules/")
     assert b'<option value="below">' in page.content and b'<option value="rate">' in page.content
     form = {
@@ -561,7 +563,7 @@ def test_the_rules_page_saves_and_shows_below_and_rate_rules(fleet, mill):  # no
     assert (
         b"Below a limit, the critical limit must be below the warning limit." in upside_down.content
     )
-    vendor = portal_client(fleet["vendor"])
+    vendor = portal_client(fleet.vendor)
     saved = vendor.post(
         f"/maintenance/nodes/{mill.pk}/rules/",
         {**form, "signal": "temperature_c", "mode": "rate", "warning": "2", "critical": "5"},
@@ -571,7 +573,7 @@ def test_the_rules_page_saves_and_shows_below_and_rate_rules(fleet, mill):  # no
     assert b"5.00/min change" in saved.content and b"below 0.50" in saved.content
 
 
-def test_the_registry_shows_a_detectors_false_alarms_and_why_it_stayed_inactive(fleet):  # noqa: F811
+def test_the_registry_shows_a_detectors_false_alarms_and_why_it_stayed_inactive(fleet: Fleet):
     model_register(
         name="maintenance.anomaly.cnc_mill",
         algorithm="isolation forest",
@@ -587,13 +589,13 @@ def test_the_registry_shows_a_detectors_false_alarms_and_why_it_stayed_inactive(
             "node-week, above the bound of 1",
         ),
     )
-    html = portal_client(fleet["admin"]).get("/maintenance/models/").content.decode()
+    html = portal_client(fleet.admin).get("/maintenance/models/").content.decode()
     assert "False alarms per node-week (held-out healthy)" in html and "3.500" in html
     assert "kept inactive: 7 false alarms in 336 node-hours" in html
     assert not TrainedModel.objects.get(name="maintenance.anomaly.cnc_mill").is_active
 
 
-def test_the_registry_leaves_out_an_empty_refusal(fleet):  # noqa: F811
+def test_the_registry_leaves_out_an_empty_refusal(fleet: Fleet):
     model_register(
         name="maintenance.anomaly.fdm_printer",
         algorithm="isolation forest",
@@ -603,7 +605,7 @@ def test_the_registry_leaves_out_an_empty_refusal(fleet):  # noqa: F811
         training={"rows": 600, "held_out_rows": 200},
         comparison=Comparison(metric="false alarms per node-week", candidate=0.5, baseline=1.0),
     )
-    html = portal_client(fleet["admin"]).get("/maintenance/models/").content.decode()
+    html = portal_client(fleet.admin).get("/maintenance/models/").content.decode()
     assert (
         "Comparison: active —, metric false alarms per node-week, baseline 1.000, candidate 0.500<"
         in html
@@ -611,7 +613,7 @@ def test_the_registry_leaves_out_an_empty_refusal(fleet):  # noqa: F811
     assert ", refused" not in html  # no reason: nothing to say
 
 
-def test_the_registry_names_models_and_metrics_in_words(fleet):  # noqa: F811
+def test_the_registry_names_models_and_metrics_in_words(fleet: Fleet):
     model_register(
         name="maintenance.rul",
         algorithm="xgboost regressor",
@@ -634,7 +636,7 @@ def test_the_registry_names_models_and_metrics_in_words(fleet):  # noqa: F811
         training={"rows": 600},
         comparison=Comparison(metric="false_alarms_per_node_week", candidate=0.5, baseline=1.0),
     )
-    html = portal_client(fleet["engineer"]).get("/maintenance/models/").content.decode()
+    html = portal_client(fleet.engineer).get("/maintenance/models/").content.decode()
     assert "Remaining useful life (hours)" in html and "Anomaly detector: CNC mill" in html
     assert "<dt>Baseline MAE (h)</dt>" in html
     near = re.search(r"Near failure: ([^<]*)<", html)

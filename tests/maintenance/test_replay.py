@@ -18,6 +18,7 @@ from apps.maintenance.services import ticket_raise
 from apps.maintenance.services.replay import history_replay
 from apps.telemetry.services import telemetry_import_history
 from apps.vendors.models import FabricationNode
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def _last_year(node: FabricationNode) -> None:
 
 
 def test_score_history_opens_the_rules_tickets_at_their_historical_times_and_sends_nothing(
-    fleet, mill, default_rules, django_capture_on_commit_callbacks
+    fleet: Fleet, mill, default_rules, django_capture_on_commit_callbacks
 ):
     # given last year's telemetry, and a live ticket already open on the node today
     _last_year(mill)
@@ -90,7 +91,7 @@ def test_score_history_opens_the_rules_tickets_at_their_historical_times_and_sen
 
 
 def test_score_history_replays_a_range_and_the_command_prints_when(
-    fleet, mill, default_rules, capsys
+    fleet: Fleet, mill, default_rules, capsys
 ):
     _last_year(mill)
     report = history_replay(node=mill, start=minute(60), end=minute(179))
@@ -125,7 +126,9 @@ def test_score_history_rejects_an_unknown_node_and_a_bad_range(db):
         history_replay(node=FabricationNode(pk=1), start=minute(10), end=minute(0))
 
 
-def test_score_history_rules_on_the_newest_reading_of_each_interval(fleet, mill, default_rules):
+def test_score_history_rules_on_the_newest_reading_of_each_interval(
+    fleet: Fleet, mill, default_rules
+):
     # given the same history, the rules run as ingest would on 10-minute batches
     _last_year(mill)
     report = history_replay(

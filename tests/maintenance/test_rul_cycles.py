@@ -31,6 +31,7 @@ from apps.maintenance.services.training import (
 )
 from apps.telemetry.services import telemetry_ingest
 from tests.conftest import portal_client
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +80,7 @@ def ingest_cycles(node, run: rul.Run, *, upto: int, per_cycle: int) -> None:
 
 
 def test_a_cycle_history_with_extra_sensors_imports_trains_and_scores_in_cycles(
-    tmp_path, capsys, mill, fleet
+    tmp_path, capsys, mill, fleet: Fleet
 ):
     # given: 12 simulated units, one row per cycle (a few hundred each), with sensors beyond
     # the platform's columns (setting_rpm, bearing_temp_c); 10 imported, 2 kept apart
@@ -128,7 +129,7 @@ def test_a_cycle_history_with_extra_sensors_imports_trains_and_scores_in_cycles(
     assert health.rul_hours == pytest.approx(health.rul_value / 60, abs=0.06)  # 1 cycle/min
     prediction = Prediction.objects.get(node=mill)
     assert prediction.rul_evidence["at_cycle"] == float(unseen.times_s[upto - 1])
-    page = portal_client(fleet["admin"]).get(f"/maintenance/nodes/{mill.pk}/")
+    page = portal_client(fleet.admin).get(f"/maintenance/nodes/{mill.pk}/")
     assert page.status_code == 200
     text = page.content.decode()
     assert f"{health.rul_value:.0f} cycles" in text and "90% interval" in text
@@ -240,7 +241,9 @@ def test_consecutive_predictions_are_smoothed_by_the_time_between_them(mill):
     assert later.value == 100.0
 
 
-def test_evidence_caps_the_remaining_life_and_the_page_says_why(mill, fleet, send, default_rules):
+def test_evidence_caps_the_remaining_life_and_the_page_says_why(
+    mill, fleet: Fleet, send, default_rules
+):
     # given: vibration past the default critical limit long enough to open a critical alert
     send(mill, 0, vibration_mm_s=11.0)
     send(mill, 20, vibration_mm_s=11.5)
@@ -260,7 +263,7 @@ def test_evidence_caps_the_remaining_life_and_the_page_says_why(mill, fleet, sen
     assert "Vibration past its critical limit" in capped.evidence["caps"][0]
     assert "(worst 11.5 mm/s, limit 4 mm/s;" in capped.evidence["caps"][0]  # not the latest 0.2
     NodeHealth.objects.update_or_create(node=mill, defaults=capped.fields())
-    text = portal_client(fleet["admin"]).get(f"/maintenance/nodes/{mill.pk}/").content.decode()
+    text = portal_client(fleet.admin).get(f"/maintenance/nodes/{mill.pk}/").content.decode()
     assert "capped at 0 h: Vibration past its critical limit" in text
     # a high failure probability caps at the failure model's horizon; the trend at its time
     mill.alerts.update(resolved_at=now)

@@ -9,8 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.maintenance.models import Alert, SignalState, ThresholdRule
-from apps.maintenance.services import rule_cache, rule_save
+from apps.maintenance.services import rule_save
 from apps.maintenance.services.alerts import alerts_evaluate
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -45,18 +46,18 @@ def test_a_second_request_reads_neither_the_node_nor_its_rules(mill):
     ]
 
 
-def test_a_rule_saved_in_this_process_applies_at_once(mill, fleet):
+def test_a_rule_saved_in_this_process_applies_at_once(mill, fleet: Fleet):
     evaluated(mill, 0, temperature_c=40.0)  # the default rules are cached now
-    rule_save(by=fleet["vendor"], signal="temperature_c", node=mill, warning=30, critical=90)
+    rule_save(by=fleet.vendor, signal="temperature_c", node=mill, warning=30, critical=90)
     for t in range(1, 20):
         evaluated(mill, t, temperature_c=40.0)
     assert Alert.objects.get(node=mill).threshold == 30
 
 
-def test_a_rule_changed_elsewhere_applies_once_the_entry_expires(mill, fleet, monkeypatch):
+def test_a_rule_changed_elsewhere_applies_once_the_entry_expires(mill, fleet: Fleet, monkeypatch):
     clock = [1_000.0]
-    monkeypatch.setattr(rule_cache.time, "monotonic", lambda: clock[0])
-    rule = rule_save(by=fleet["vendor"], signal="temperature_c", node=mill, warning=80, critical=90)
+    monkeypatch.setattr("apps.maintenance.services.rule_cache.time.monotonic", lambda: clock[0])
+    rule = rule_save(by=fleet.vendor, signal="temperature_c", node=mill, warning=80, critical=90)
     evaluated(mill, 0, temperature_c=40.0)
     # another process lowers the limit: a queryset update sends no signal here
     ThresholdRule.objects.filter(pk=rule.pk).update(warning=30)

@@ -17,7 +17,8 @@ from apps.maintenance.services.remaining_life import critical_alert_evidence
 from apps.telemetry.services import telemetry_ingest
 from apps.vendors.models import FabricationNode
 from edge.simulators.machines import Fault, MachineModel
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
 
 pytestmark = pytest.mark.usefixtures("default_rules")
 
@@ -59,11 +60,11 @@ def simulate(
     return at
 
 
-def test_a_level_rule_and_a_rise_rule_on_one_signal_both_evaluate(fleet, feed):
+def test_a_level_rule_and_a_rise_rule_on_one_signal_both_evaluate(fleet: Fleet, feed):
     # given: a mill with its own rise rule beside the default level rule (75 / 85 C)
     mill = in_service(fleet)
     rule_save(
-        by=fleet["vendor"],
+        by=fleet.vendor,
         signal="temperature_c",
         node=mill,
         mode="rise",
@@ -94,7 +95,7 @@ def test_a_level_rule_and_a_rise_rule_on_one_signal_both_evaluate(fleet, feed):
     assert Ticket.objects.filter(node=mill).count() == 1
 
 
-def test_a_printer_heating_up_to_print_and_cooling_down_opens_nothing(fleet, feed):
+def test_a_printer_heating_up_to_print_and_cooling_down_opens_nothing(fleet: Fleet, feed):
     # given: a simulated printer (hot end 24 -> 210 C with a 20 s time constant), idle
     printer = in_service(fleet, name="Printer-01", kind="fdm_printer", rated_power_kw=0.35)
     model = MachineModel(kind="fdm_printer", rated_power_kw=0.35, seed=3)
@@ -117,7 +118,7 @@ def test_a_printer_heating_up_to_print_and_cooling_down_opens_nothing(fleet, fee
 
 
 @pytest.mark.parametrize("rated_kw", [7.5, 30.0])
-def test_a_mill_warming_up_under_full_load_opens_nothing(fleet, feed, rated_kw):
+def test_a_mill_warming_up_under_full_load_opens_nothing(fleet: Fleet, feed, rated_kw):
     # given: a cold simulated mill (the housing warms by 1.8 C per cutting kW, 5-minute time
     # constant); the demo's is 7.5 kW, a 30 kW one warms 47 C
     mill = in_service(fleet, rated_power_kw=rated_kw)
@@ -133,7 +134,7 @@ def test_a_mill_warming_up_under_full_load_opens_nothing(fleet, feed, rated_kw):
     assert not Ticket.objects.filter(node=mill).exists()
 
 
-def test_an_idle_printer_overheating_opens_one_ticket_within_minutes(fleet, feed):
+def test_an_idle_printer_overheating_opens_one_ticket_within_minutes(fleet: Fleet, feed):
     # given: a simulated printer idle at room temperature for 3 minutes
     printer = in_service(fleet, name="Printer-01", kind="fdm_printer", rated_power_kw=0.35)
     model = MachineModel(kind="fdm_printer", rated_power_kw=0.35, seed=5)

@@ -22,7 +22,8 @@ from apps.maintenance.services import (
     ticket_transition,
     tickets_reprioritise,
 )
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
 
 
 def raise_vibration(node, *, value=4.2, severity="critical"):
@@ -46,7 +47,7 @@ def test_the_same_issue_updates_the_open_ticket(mill):
     assert again.events.filter(kind=TicketEvent.Kind.OCCURRENCE).count() == 1
 
 
-def test_a_different_issue_or_node_opens_its_own_ticket(fleet, mill):
+def test_a_different_issue_or_node_opens_its_own_ticket(fleet: Fleet, mill):
     other = in_service(fleet, name="Mill-02")
     raise_vibration(mill)
     raise_vibration(other)
@@ -61,7 +62,7 @@ def test_a_different_issue_or_node_opens_its_own_ticket(fleet, mill):
     assert Ticket.objects.count() == 3
 
 
-def test_a_problem_lasting_three_days_is_one_ticket_with_its_history(mill, fleet):
+def test_a_problem_lasting_three_days_is_one_ticket_with_its_history(mill, fleet: Fleet):
     first, new = raise_vibration(mill)
     assert new
     for _ in range(72):
@@ -78,22 +79,22 @@ def test_a_problem_lasting_three_days_is_one_ticket_with_its_history(mill, fleet
     # the persisting problem is on the ticket's history, once an hour
     assert first.events.filter(kind=TicketEvent.Kind.OCCURRENCE).count() == 72
     # once it is resolved, the same problem coming back is a new ticket
-    ticket_transition(by=fleet["vendor"], ticket=first, to="resolved", note="bearing replaced")
+    ticket_transition(by=fleet.vendor, ticket=first, to="resolved", note="bearing replaced")
     second, new = raise_vibration(mill)
     assert new and second.pk != first.pk
 
 
-def test_a_closed_ticket_is_not_reused(mill, fleet):
+def test_a_closed_ticket_is_not_reused(mill, fleet: Fleet):
     first, _ = raise_vibration(mill)
-    ticket_transition(by=fleet["vendor"], ticket=first, to="resolved", note="bearing replaced")
-    ticket_transition(by=fleet["vendor"], ticket=first, to="closed")
+    ticket_transition(by=fleet.vendor, ticket=first, to="resolved", note="bearing replaced")
+    ticket_transition(by=fleet.vendor, ticket=first, to="closed")
     second, new = raise_vibration(mill)
     assert new and second.pk != first.pk
 
 
-def test_a_resolved_ticket_is_not_reused(mill, fleet):
+def test_a_resolved_ticket_is_not_reused(mill, fleet: Fleet):
     first, _ = raise_vibration(mill)
-    ticket_transition(by=fleet["vendor"], ticket=first, to="resolved", note="bearing replaced")
+    ticket_transition(by=fleet.vendor, ticket=first, to="resolved", note="bearing replaced")
     second, new = raise_vibration(mill)
     assert new and second.pk != first.pk
 
@@ -124,9 +125,9 @@ def test_reprioritise_ages_open_tickets(mill):
     assert ticket.priority == 2
 
 
-def test_lifecycle_open_to_closed(mill, fleet):
+def test_lifecycle_open_to_closed(mill, fleet: Fleet):
     ticket, _ = raise_vibration(mill)
-    op = fleet["operator"]
+    op = fleet.operator
     ticket = ticket_transition(by=op, ticket=ticket, to="acknowledged")
     assert ticket.acknowledged_at is not None
     ticket = ticket_transition(by=op, ticket=ticket, to="in_progress", note="on my way")
@@ -153,21 +154,21 @@ def test_lifecycle_open_to_closed(mill, fleet):
     ]
 
 
-def test_a_resolved_ticket_can_be_reopened(mill, fleet):
+def test_a_resolved_ticket_can_be_reopened(mill, fleet: Fleet):
     ticket, _ = raise_vibration(mill)
-    ticket = ticket_transition(by=fleet["vendor"], ticket=ticket, to="resolved", note="reset")
-    ticket = ticket_transition(by=fleet["vendor"], ticket=ticket, to="in_progress", note="back")
+    ticket = ticket_transition(by=fleet.vendor, ticket=ticket, to="resolved", note="reset")
+    ticket = ticket_transition(by=fleet.vendor, ticket=ticket, to="in_progress", note="back")
     assert ticket.resolved_at is None and ticket.status == "in_progress"
 
 
-def test_assignment_only_to_the_vendors_staff_or_the_sites_operators(mill, fleet):
+def test_assignment_only_to_the_vendors_staff_or_the_sites_operators(mill, fleet: Fleet):
     ticket, _ = raise_vibration(mill)
-    ticket = ticket_assign(by=fleet["vendor"], ticket=ticket, assignee=fleet["operator"])
-    assert ticket.assignee == fleet["operator"]
+    ticket = ticket_assign(by=fleet.vendor, ticket=ticket, assignee=fleet.operator)
+    assert ticket.assignee == fleet.operator
     for outsider in ("rival", "designer", "engineer"):
         with pytest.raises(ValidationError):
-            ticket_assign(by=fleet["vendor"], ticket=ticket, assignee=fleet[outsider])
-    assert ticket_assign(by=fleet["admin"], ticket=ticket, assignee=None).assignee is None
+            ticket_assign(by=fleet.vendor, ticket=ticket, assignee=fleet.user(outsider))
+    assert ticket_assign(by=fleet.admin, ticket=ticket, assignee=None).assignee is None
 
 
 @pytest.mark.parametrize(
@@ -182,9 +183,9 @@ def test_assignment_only_to_the_vendors_staff_or_the_sites_operators(mill, fleet
         ("viewer", False),
     ],
 )
-def test_permissions_per_role(mill, fleet, role, sees):
+def test_permissions_per_role(mill, fleet: Fleet, role, sees):
     ticket, _ = raise_vibration(mill)
-    user = fleet[role]
+    user = fleet.user(role)
     assert ticket_list(user=user).filter(pk=ticket.pk).exists() is sees
     if sees:
         ticket_note_add(by=user, ticket=ticket, text="looked at it")
@@ -201,13 +202,13 @@ def test_permissions_per_role(mill, fleet, role, sees):
         ticket_create(by=user, node=mill, issue_type="other", severity="info", title="x")
 
 
-def test_manual_tickets_are_validated(mill, fleet):
+def test_manual_tickets_are_validated(mill, fleet: Fleet):
     with pytest.raises(ValidationError) as bad:
-        ticket_create(by=fleet["vendor"], node=mill, issue_type="nope", severity="bad", title=" ")
+        ticket_create(by=fleet.vendor, node=mill, issue_type="nope", severity="bad", title=" ")
     assert set(bad.value.message_dict) == {"issue_type", "severity", "title"}
 
 
-def test_model_findings_fold_into_the_nodes_open_agent_ticket(mill, fleet):
+def test_model_findings_fold_into_the_nodes_open_agent_ticket(mill, fleet: Fleet):
     vibration, _ = raise_vibration(mill)
     folded, new = ticket_raise(
         node=mill,
@@ -224,7 +225,7 @@ def test_model_findings_fold_into_the_nodes_open_agent_ticket(mill, fleet):
     assert folded.evidence["findings"]["low_rul"] == {"rul_hours": 5}
     assert folded.events.filter(text__startswith="Also found: remaining life").exists()
     # without an open agent ticket, a finding opens its own
-    ticket_transition(by=fleet["vendor"], ticket=folded, to="resolved", note="bearing replaced")
+    ticket_transition(by=fleet.vendor, ticket=folded, to="resolved", note="bearing replaced")
     _, new = ticket_raise(
         node=mill,
         issue_type="low_rul",

@@ -32,6 +32,7 @@ from apps.maintenance.services.training import (
 )
 from apps.telemetry.services import telemetry_ingest
 from edge.simulators.machines import Fault, MachineModel
+from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -90,8 +91,9 @@ def test_rul_model_from_an_imported_run_to_failure_export(tmp_path, capsys):
 
 
 def test_too_little_history_is_said_not_trained():
-    assert "not enough run-to-failure history" in rul_model_train_and_register()
-    assert "not enough healthy history" in anomaly_model_train_and_register(kind="cnc_mill")
+    rul, anomaly = rul_model_train_and_register(), anomaly_model_train_and_register(kind="cnc_mill")
+    assert isinstance(rul, str) and "not enough run-to-failure history" in rul
+    assert isinstance(anomaly, str) and "not enough healthy history" in anomaly
     assert not TrainedModel.objects.exists()
 
 
@@ -229,7 +231,9 @@ def _stream_shifts(node, model: MachineModel, *, start, hours: int, every: int =
         assert not report.rejected, report.rejected[:3]
 
 
-def test_a_rule_firing_on_normal_running_does_not_shrink_the_detectors_training_set(mill, fleet):
+def test_a_rule_firing_on_normal_running_does_not_shrink_the_detectors_training_set(
+    mill, fleet: Fleet
+):
     # given: six hours of a healthy mill cutting half of every hour, and a badly set power rule
     # that fired on every cut (a critical alert per cut, and the agent's open ticket)
     now = timezone.now().replace(microsecond=0)
@@ -277,7 +281,7 @@ def test_a_rule_firing_on_normal_running_does_not_shrink_the_detectors_training_
 
     # a confirmed failure, by contrast, takes the day before it out of healthy operation
     ticket_transition(
-        by=fleet["vendor"], ticket=ticket, to="resolved", note="drive replaced", was_failure=True
+        by=fleet.vendor, ticket=ticket, to="resolved", note="drive replaced", was_failure=True
     )
     again = anomaly_model_train_and_register(kind="cnc_mill", now=now)
     # (the failure is dated at the ticket's opening: all six hours were its last day)

@@ -22,8 +22,9 @@ from apps.maintenance.services import (
     window_schedule,
 )
 from apps.vendors.models import FabricationNode
-from tests.jobs.conftest import PRINTER
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
+from tests.fixtures.shop import PRINTER
 
 PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 30}
 
@@ -33,11 +34,11 @@ def hours(h: float):
 
 
 def test_a_window_moves_the_nodes_work_elsewhere_and_completing_returns_it(
-    fleet, django_capture_on_commit_callbacks
+    fleet: Fleet, django_capture_on_commit_callbacks
 ):
     a = in_service(fleet, **PRINTER)
     b = in_service(fleet, **{**PRINTER, "name": "Printer-B"})
-    job = job_submit(by=fleet["designer"], title="Frame", parts=[{**PLA, "name": "arm"}])
+    job = job_submit(by=fleet.designer, title="Frame", parts=[{**PLA, "name": "arm"}])
     parts_schedule()
     part = job.parts.get()
     first = part.assigned_node
@@ -52,7 +53,7 @@ def test_a_window_moves_the_nodes_work_elsewhere_and_completing_returns_it(
     # when: an emergency window starting now (self-healing runs on commit, eagerly in tests)
     with django_capture_on_commit_callbacks(execute=True):
         window = window_schedule(
-            by=fleet["operator"],
+            by=fleet.operator,
             node=first,
             kind="emergency",
             starts_at=hours(0),
@@ -68,17 +69,17 @@ def test_a_window_moves_the_nodes_work_elsewhere_and_completing_returns_it(
     assert part.status == Status.SCHEDULED
     # completing it records the work, resolves the ticket and returns the node to IDLE
     with pytest.raises(ValidationError):
-        window_complete(by=fleet["operator"], window=window, work_done=" ")
-    window = window_complete(by=fleet["operator"], window=window, work_done="new bearing")
+        window_complete(by=fleet.operator, window=window, work_done=" ")
+    window = window_complete(by=fleet.operator, window=window, work_done="new bearing")
     first.refresh_from_db()
     ticket.refresh_from_db()
     assert first.status == FabricationNode.Status.IDLE
     assert ticket.status == "resolved" and "new bearing" in ticket.resolution
 
 
-def test_a_future_window_starts_when_the_monitor_finds_it_due(fleet, mill):
+def test_a_future_window_starts_when_the_monitor_finds_it_due(fleet: Fleet, mill):
     window = window_schedule(
-        by=fleet["vendor"],
+        by=fleet.vendor,
         node=mill,
         kind="scheduled",
         starts_at=hours(1),
@@ -94,9 +95,9 @@ def test_a_future_window_starts_when_the_monitor_finds_it_due(fleet, mill):
     assert mill.status == "maintenance" and window.status == "active"
 
 
-def test_windows_are_validated_and_may_not_overlap(fleet, mill):
+def test_windows_are_validated_and_may_not_overlap(fleet: Fleet, mill):
     window_schedule(
-        by=fleet["vendor"],
+        by=fleet.vendor,
         node=mill,
         kind="scheduled",
         starts_at=hours(1),
@@ -105,7 +106,7 @@ def test_windows_are_validated_and_may_not_overlap(fleet, mill):
     )
     with pytest.raises(Conflict):
         window_schedule(
-            by=fleet["vendor"],
+            by=fleet.vendor,
             node=mill,
             kind="predictive",
             starts_at=hours(2),
@@ -114,7 +115,7 @@ def test_windows_are_validated_and_may_not_overlap(fleet, mill):
         )
     with pytest.raises(ValidationError) as bad:
         window_schedule(
-            by=fleet["vendor"],
+            by=fleet.vendor,
             node=mill,
             kind="whenever",
             starts_at=hours(6),
@@ -124,7 +125,7 @@ def test_windows_are_validated_and_may_not_overlap(fleet, mill):
     assert set(bad.value.message_dict) == {"kind", "ends_at", "reason"}
     with pytest.raises(PermissionDenied):
         window_schedule(
-            by=fleet["rival"],
+            by=fleet.rival,
             node=mill,
             kind="scheduled",
             starts_at=hours(8),
@@ -133,18 +134,18 @@ def test_windows_are_validated_and_may_not_overlap(fleet, mill):
         )
 
 
-def test_a_planned_window_can_be_cancelled_not_an_active_one(fleet, mill):
+def test_a_planned_window_can_be_cancelled_not_an_active_one(fleet: Fleet, mill):
     planned = window_schedule(
-        by=fleet["vendor"],
+        by=fleet.vendor,
         node=mill,
         kind="scheduled",
         starts_at=hours(1),
         ends_at=hours(2),
         reason="service",
     )
-    assert window_cancel(by=fleet["vendor"], window=planned).status == "cancelled"
+    assert window_cancel(by=fleet.vendor, window=planned).status == "cancelled"
     active = window_schedule(
-        by=fleet["vendor"],
+        by=fleet.vendor,
         node=mill,
         kind="emergency",
         starts_at=hours(0),
@@ -152,11 +153,11 @@ def test_a_planned_window_can_be_cancelled_not_an_active_one(fleet, mill):
         reason="smoke",
     )
     with pytest.raises(Conflict):
-        window_cancel(by=fleet["vendor"], window=active)
+        window_cancel(by=fleet.vendor, window=active)
     assert MaintenanceWindow.objects.filter(status="active").count() == 1
 
 
-def test_the_monitor_marks_silent_nodes_offline_and_scores_health(fleet, mill, send):
+def test_the_monitor_marks_silent_nodes_offline_and_scores_health(fleet: Fleet, mill, send):
     at = send(mill, 0, temperature_c=40)  # 30 minutes ago (see conftest)
     report = fleet_monitor(now=at + timedelta(minutes=4))
     health = NodeHealth.objects.get(node=mill)

@@ -5,6 +5,7 @@ them; the seller's service figures from real finished and failed parts."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -48,8 +49,10 @@ from apps.marketplace.services.listings import (
     listing_update,
 )
 from apps.marketplace.services.uses import purchase_instantiate
+from apps.users.models import Organization
 from apps.vendors.models import FabricationNode
-from tests.marketplace.conftest import PART, PLAYBOOK_CONTENT, make_listing, paid_purchase
+from tests.fixtures.fleet import extended
+from tests.fixtures.market import PART, PLAYBOOK_CONTENT, Market, make_listing, paid_purchase
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -84,8 +87,8 @@ def media(settings: Any, tmp_path: Any) -> Any:
 # --- Create, per kind -----------------------------------------------------------------------
 
 
-def test_a_template_listing_snapshots_the_job_template_without_cad_files(market):
-    designer = market["designer"]
+def test_a_template_listing_snapshots_the_job_template_without_cad_files(market: Market):
+    designer = market.designer
     template = job_template(designer)
     template.parts[0]["cad_file"] = 99  # a seller's upload never goes to buyers
     template.save(update_fields=["parts"])
@@ -119,15 +122,13 @@ def test_a_template_listing_snapshots_the_job_template_without_cad_files(market)
     assert listing.status == "published" and listing.published_at is not None
 
 
-def test_a_template_must_belong_to_the_selling_organization(market):
-    theirs = job_template(market["designer"])
+def test_a_template_must_belong_to_the_selling_organization(market: Market):
+    theirs = job_template(market.designer)
     with pytest.raises(ValidationError) as exc:
-        listing_create(
-            by=market["designer2"], kind="template", title="Copy", price=5, template=theirs
-        )
+        listing_create(by=market.designer2, kind="template", title="Copy", price=5, template=theirs)
     assert details(exc) == {"template": ["Choose a job template of Other Studio."]}
     with pytest.raises(ValidationError) as exc:
-        listing_create(by=market["designer"], kind="template", title="None", price=5)
+        listing_create(by=market.designer, kind="template", title="None", price=5)
     assert details(exc) == {
         "template": [
             "Choose the job template to sell, or give its parts and parameters as content."
@@ -135,15 +136,15 @@ def test_a_template_must_belong_to_the_selling_organization(market):
     }
 
 
-def test_a_vendor_lists_a_template_from_parts_typed_for_it_and_a_buyer_makes_a_job(market):
+def test_a_vendor_lists_a_template_from_parts_typed_for_it_and_a_buyer_makes_a_job(market: Market):
     """Vendors have no job templates of their own (no job_create): they give the parts and
     parameters directly, checked as a job template's would be."""
-    vendor = market["vendor"]
+    vendor = market.vendor
     content = {"parameters": PARAMETERS, "parts": TEMPLATE_PARTS}
     listing = listing_create(
         by=vendor, kind="template", title="Bracket set", price="9.00", content=content
     )
-    assert listing.template is None and listing.seller == market["forge"]
+    assert listing.template is None and listing.seller == market.forge
     stored = listing.versions.get().content
     assert stored["parameters"] == {
         "scale": {"min": 0.5, "max": 2.0, "default": 1.0},
@@ -157,17 +158,17 @@ def test_a_vendor_lists_a_template_from_parts_typed_for_it_and_a_buyer_makes_a_j
         ("process", "fdm"),
     }
     listing = listing_publish(by=vendor, listing=listing)
-    purchase = paid_purchase(listing, market["designer"])
-    job = purchase_instantiate(by=market["designer"], purchase=purchase, values={"quantity": 3})
-    assert job.status == "validated" and job.organization == market["designer"].organizations.get()
+    purchase = paid_purchase(listing, market.designer)
+    job = purchase_instantiate(by=market.designer, purchase=purchase, values={"quantity": 3})
+    assert job.status == "validated" and job.organization == market.designer.organizations.get()
     made: dict[str, int] = {}
     for part in job.parts.all():  # a part may be split into lots
         made[part.name] = made.get(part.name, 0) + part.quantity
     assert made == {"Arm": 6, "Hub": 6}
 
 
-def test_typed_template_content_is_checked_as_a_job_template_would_be(market):
-    vendor = market["vendor"]
+def test_typed_template_content_is_checked_as_a_job_template_would_be(market: Market):
+    vendor = market.vendor
     bad_part = {**PART, "complexity": 40}
     with pytest.raises(ValidationError) as exc:
         listing_create(
@@ -203,12 +204,14 @@ def test_typed_template_content_is_checked_as_a_job_template_would_be(market):
     assert not Listing.objects.filter(title__in=["Bad", "Huge", "Nameless"]).exists()
 
 
-def test_typed_template_content_must_stay_makeable_at_its_largest_scale_and_quantity(market):
+def test_typed_template_content_must_stay_makeable_at_its_largest_scale_and_quantity(
+    market: Market,
+):
     """A listing may not offer a range a buyer's job could not hold."""
     many = {**PART, "quantity": 500}
     with pytest.raises(ValidationError) as exc:
         listing_create(
-            by=market["vendor"],
+            by=market.vendor,
             kind="template",
             title="Too many",
             price=5,
@@ -222,7 +225,7 @@ def test_typed_template_content_must_stay_makeable_at_its_largest_scale_and_quan
     huge = {**PART, "size_x_mm": 6000.0}
     with pytest.raises(ValidationError) as exc:
         listing_create(
-            by=market["vendor"],
+            by=market.vendor,
             kind="template",
             title="Too big",
             price=5,
@@ -232,7 +235,7 @@ def test_typed_template_content_must_stay_makeable_at_its_largest_scale_and_quan
         "parts[1]": ["size: 6000 mm at the largest scale 2 is over 10000 mm; lower one of them."]
     }
     fits = listing_create(
-        by=market["vendor"],
+        by=market.vendor,
         kind="template",
         title="Fits",
         price=5,
@@ -241,8 +244,8 @@ def test_typed_template_content_must_stay_makeable_at_its_largest_scale_and_quan
     assert fits.versions.get().content["parts"][0]["size_x_mm"] == 6000.0
 
 
-def test_a_templates_materials_follow_its_parts_unless_the_seller_wrote_them(market):
-    vendor = market["vendor"]
+def test_a_templates_materials_follow_its_parts_unless_the_seller_wrote_them(market: Market):
+    vendor = market.vendor
     derived = listing_create(
         by=vendor, kind="template", title="Derived", price=5, content={"parts": [PART]}
     )
@@ -265,8 +268,8 @@ def test_a_templates_materials_follow_its_parts_unless_the_seller_wrote_them(mar
     assert facets(written, "material") == ["abs", "pla"] and facets(written, "process") == ["sla"]
 
 
-def test_a_template_listing_takes_a_job_template_or_content_not_both(market):
-    designer = market["designer"]
+def test_a_template_listing_takes_a_job_template_or_content_not_both(market: Market):
+    designer = market.designer
     with pytest.raises(ValidationError) as exc:
         listing_create(
             by=designer,
@@ -281,8 +284,8 @@ def test_a_template_listing_takes_a_job_template_or_content_not_both(market):
     }
 
 
-def test_a_typed_template_gets_new_versions_from_content_only(market):
-    vendor = market["vendor"]
+def test_a_typed_template_gets_new_versions_from_content_only(market: Market):
+    vendor = market.vendor
     listing = listing_create(
         by=vendor, kind="template", title="Set", price=5, content={"parts": [PART]}
     )
@@ -301,7 +304,7 @@ def test_a_typed_template_gets_new_versions_from_content_only(market):
     assert version.number == 2 and version.content["parts"][0]["size_z_mm"] == 25.0
 
 
-def test_playbook_errors_name_the_step_by_index(market):
+def test_playbook_errors_name_the_step_by_index(market: Market):
     steps = [
         {"title": "Dry", "instructions": "4 h", "settings": {"dryer_c": 45}, "checks": ["dry"]},
         {"title": " ", "instructions": "Print it"},
@@ -309,7 +312,7 @@ def test_playbook_errors_name_the_step_by_index(market):
     ]
     with pytest.raises(ValidationError) as exc:
         listing_create(
-            by=market["designer"],
+            by=market.designer,
             kind="playbook",
             title="PETG recipe",
             price="9.00",
@@ -323,13 +326,13 @@ def test_playbook_errors_name_the_step_by_index(market):
     }
     with pytest.raises(ValidationError) as exc:
         listing_create(
-            by=market["designer"], kind="playbook", title="Empty", price=9, content={"steps": []}
+            by=market.designer, kind="playbook", title="Empty", price=9, content={"steps": []}
         )
     assert details(exc) == {"steps": ["A playbook needs at least one step."]}
 
 
-def test_a_playbook_is_drafted_rewritten_published_and_versioned(market):
-    designer = market["designer"]
+def test_a_playbook_is_drafted_rewritten_published_and_versioned(market: Market):
+    designer = market.designer
     listing = listing_create(
         by=designer, kind="playbook", title="PLA recipe", price="25", content=PLAYBOOK_CONTENT
     )
@@ -356,8 +359,8 @@ def test_a_playbook_is_drafted_rewritten_published_and_versioned(market):
         listing_publish(by=designer, listing=listing)  # only drafts are published
 
 
-def test_capacity_is_sold_by_vendors_on_approved_nodes(market):
-    vendor = market["vendor"]
+def test_capacity_is_sold_by_vendors_on_approved_nodes(market: Market):
+    vendor = market.vendor
     listing = listing_create(
         by=vendor,
         kind="capacity",
@@ -389,18 +392,16 @@ def test_capacity_is_sold_by_vendors_on_approved_nodes(market):
         ]
     }
     with pytest.raises(ValidationError) as exc:
-        listing_create(
-            by=market["rival"], kind="capacity", title="X", price=5, node_kind="cnc_mill"
-        )
+        listing_create(by=market.rival, kind="capacity", title="X", price=5, node_kind="cnc_mill")
     assert "Rival has no approved CNC mill node" in details(exc)["node_kind"][0]
     with pytest.raises(ValidationError) as exc:
         listing_create(
-            by=market["designer"], kind="capacity", title="X", price=5, node_kind="fdm_printer"
+            by=market.designer, kind="capacity", title="X", price=5, node_kind="fdm_printer"
         )
     assert details(exc) == {"kind": ["Designers sell templates and playbooks only."]}
     with pytest.raises(ValidationError) as exc:
         listing_create(
-            by=market["engineer"], kind="capacity", title="X", price=5, node_kind="fdm_printer"
+            by=market.engineer, kind="capacity", title="X", price=5, node_kind="fdm_printer"
         )
     assert details(exc) == {
         "kind": ["Only vendor companies sell capacity; choose a template or playbook."]
@@ -415,10 +416,10 @@ def test_capacity_is_sold_by_vendors_on_approved_nodes(market):
         ((1, 10001), {"max_hours": ["From 1 to 10000."]}),
     ],
 )
-def test_capacity_hours_are_bounded(market, hours, errors):
+def test_capacity_hours_are_bounded(market: Market, hours, errors):
     with pytest.raises(ValidationError) as exc:
         listing_create(
-            by=market["vendor"],
+            by=market.vendor,
             kind="capacity",
             title="Mill hours",
             price=40,
@@ -429,13 +430,13 @@ def test_capacity_hours_are_bounded(market, hours, errors):
     assert details(exc) == errors
 
 
-def test_publishing_capacity_checks_the_nodes_are_still_approved(market):
+def test_publishing_capacity_checks_the_nodes_are_still_approved(market: Market):
     listing = listing_create(
-        by=market["vendor"], kind="capacity", title="Mill", price=40, node_kind="cnc_mill"
+        by=market.vendor, kind="capacity", title="Mill", price=40, node_kind="cnc_mill"
     )
-    FabricationNode.objects.filter(pk=market["mill"].pk).update(approval="rejected")
+    FabricationNode.objects.filter(pk=market.mill.pk).update(approval="rejected")
     with pytest.raises(ValidationError) as exc:
-        listing_publish(by=market["vendor"], listing=listing)
+        listing_publish(by=market.vendor, listing=listing)
     assert "no approved CNC mill node" in details(exc)["node_kind"][0]
     listing.refresh_from_db()
     assert listing.status == "draft"
@@ -457,54 +458,54 @@ def test_publishing_capacity_checks_the_nodes_are_still_approved(market):
         ({"tags": ["x" * 41]}, {"tags": [f"Each at most 40 characters: {'x' * 41}…"]}),
     ],
 )
-def test_common_fields_are_checked_with_precise_messages(market, fields, errors):
+def test_common_fields_are_checked_with_precise_messages(market: Market, fields, errors):
     values = {"title": "Recipe", "price": "10.00", **fields}
     with pytest.raises(ValidationError) as exc:
-        listing_create(by=market["designer"], kind="playbook", content=PLAYBOOK_CONTENT, **values)
+        listing_create(by=market.designer, kind="playbook", content=PLAYBOOK_CONTENT, **values)
     assert details(exc) == errors
 
 
-def test_who_may_sell_and_for_which_organization(market):
+def test_who_may_sell_and_for_which_organization(market: Market):
     with pytest.raises(ValidationError) as exc:
         listing_create(
-            by=market["designer"],
+            by=market.designer,
             kind="playbook",
             title="Not ours",
             price=5,
             content=PLAYBOOK_CONTENT,
-            organization=market["forge"],
+            organization=market.forge,
         )
     assert details(exc) == {"organization": ["You are not a member of that organization."]}
     for role in ("viewer", "operator"):
         with pytest.raises(PermissionDenied):
             listing_create(
-                by=market[role], kind="playbook", title="X", price=5, content=PLAYBOOK_CONTENT
+                by=market.user(role), kind="playbook", title="X", price=5, content=PLAYBOOK_CONTENT
             )
     # an administrator lists for any organization, but must say which
     with pytest.raises(ValidationError) as exc:
         listing_create(
-            by=market["admin"], kind="playbook", title="X", price=5, content=PLAYBOOK_CONTENT
+            by=market.admin, kind="playbook", title="X", price=5, content=PLAYBOOK_CONTENT
         )
     assert details(exc) == {"organization": ["Say which organization sells this listing."]}
     listing = listing_create(
-        by=market["admin"],
+        by=market.admin,
         kind="playbook",
         title="Seeded",
         price=5,
         content=PLAYBOOK_CONTENT,
-        organization=market["other"],
+        organization=market.other,
     )
-    assert listing.seller == market["other"]
+    assert listing.seller == market.other
 
 
 # --- Update, retire, visibility -------------------------------------------------------------
 
 
-def test_a_new_price_applies_to_later_purchases_only(market):
-    listing = market["playbook"]
-    bought = paid_purchase(listing, market["designer"])
+def test_a_new_price_applies_to_later_purchases_only(market: Market):
+    listing = market.playbook
+    bought = paid_purchase(listing, market.designer)
     listing_update(
-        by=market["vendor"], listing=listing, price="30.00", tags="Recipe, PLA", title="PLA v2"
+        by=market.vendor, listing=listing, price="30.00", tags="Recipe, PLA", title="PLA v2"
     )
     listing.refresh_from_db()
     bought.refresh_from_db()
@@ -515,45 +516,45 @@ def test_a_new_price_applies_to_later_purchases_only(market):
         "recipe",
     ]
     with pytest.raises(ValidationError) as exc:
-        listing_update(by=market["vendor"], listing=listing, min_hours=3, seller=1)
+        listing_update(by=market.vendor, listing=listing, min_hours=3, seller=1)
     assert details(exc) == {
         "min_hours": ["Only capacity listings have hours."],
         "seller": ["This can't be changed here."],
     }
 
 
-def test_new_capacity_hours_on_a_published_listing_are_a_new_version(market):
-    listing = market["capacity"]
-    listing_update(by=market["vendor"], listing=listing, max_hours=200)
+def test_new_capacity_hours_on_a_published_listing_are_a_new_version(market: Market):
+    listing = market.capacity
+    listing_update(by=market.vendor, listing=listing, max_hours=200)
     latest = listing.versions.order_by("-number").first()
     assert latest.number == 2 and latest.content["max_hours"] == 200
     assert latest.changelog == "Bookable from 1 to 200 hours."
 
 
-def test_retired_listings_are_final(market, media):
-    listing = market["template"]
-    listing_retire(by=market["vendor"], listing=listing, reason="superseded")
+def test_retired_listings_are_final(market: Market, media):
+    listing = market.template
+    listing_retire(by=market.vendor, listing=listing, reason="superseded")
     listing.refresh_from_db()
     assert listing.status == "retired" and listing.retired_at is not None
     for change in (
-        lambda: listing_update(by=market["vendor"], listing=listing, title="Again"),
-        lambda: listing_new_version(by=market["vendor"], listing=listing, changelog="x"),
-        lambda: listing_retire(by=market["vendor"], listing=listing),
-        lambda: listing_publish(by=market["vendor"], listing=listing),
-        lambda: listing_image_add(by=market["vendor"], listing=listing, file=png()),
+        lambda: listing_update(by=market.vendor, listing=listing, title="Again"),
+        lambda: listing_new_version(by=market.vendor, listing=listing, changelog="x"),
+        lambda: listing_retire(by=market.vendor, listing=listing),
+        lambda: listing_publish(by=market.vendor, listing=listing),
+        lambda: listing_image_add(by=market.vendor, listing=listing, file=png()),
     ):
         with pytest.raises(ValidationError):
             change()
 
 
-def test_admins_retire_any_listing_and_other_sellers_none(market):
-    theirs = make_listing(market["other"], market["designer2"], kind="playbook")
+def test_admins_retire_any_listing_and_other_sellers_none(market: Market):
+    theirs = make_listing(market.other, market.designer2, kind="playbook")
     for outsider in ("rival", "designer", "viewer"):
         with pytest.raises(PermissionDenied):
-            listing_retire(by=market[outsider], listing=theirs)
+            listing_retire(by=market.user(outsider), listing=theirs)
         with pytest.raises(PermissionDenied):
-            listing_update(by=market[outsider], listing=theirs, price="1.00")
-    listing_retire(by=market["admin"], listing=theirs, reason="spam")
+            listing_update(by=market.user(outsider), listing=theirs, price="1.00")
+    listing_retire(by=market.admin, listing=theirs, reason="spam")
     theirs.refresh_from_db()
     assert theirs.status == "retired"
     entry = AuditLog.objects.filter(object_type="marketplace.listing", object_id=str(theirs.pk))
@@ -562,55 +563,55 @@ def test_admins_retire_any_listing_and_other_sellers_none(market):
         "status": ["published", "retired"],
         "reason": "spam",
     }
-    assert entry.get().actor == market["admin"]
+    assert entry.get().actor == market.admin
 
 
-def test_drafts_are_seen_by_their_sellers_only(market):
-    draft = make_listing(market["forge"], market["vendor"], status="draft", title="Secret")
+def test_drafts_are_seen_by_their_sellers_only(market: Market):
+    draft = make_listing(market.forge, market.vendor, status="draft", title="Secret")
     for user in ("vendor", "admin"):
-        assert listing_get_for_user(user=market[user], pk=draft.pk) == draft
+        assert listing_get_for_user(user=market.user(user), pk=draft.pk) == draft
     for user in ("rival", "designer", "operator"):
         with pytest.raises(Http404):
-            listing_get_for_user(user=market[user], pk=draft.pk)
+            listing_get_for_user(user=market.user(user), pk=draft.pk)
     # a viewer of the seller's own organization does not sell, so sees no drafts
     studio_draft = make_listing(
-        market["designer"].organizations.get(), market["designer"], status="draft"
+        market.designer.organizations.get(), market.designer, status="draft"
     )
-    assert listing_get_for_user(user=market["engineer"], pk=studio_draft.pk) == studio_draft
+    assert listing_get_for_user(user=market.engineer, pk=studio_draft.pk) == studio_draft
     with pytest.raises(Http404):
-        listing_get_for_user(user=market["viewer"], pk=studio_draft.pk)
+        listing_get_for_user(user=market.viewer, pk=studio_draft.pk)
     # published: everyone signed in
-    assert listing_get_for_user(user=market["viewer"], pk=market["template"].pk)
+    assert listing_get_for_user(user=market.viewer, pk=market.template.pk)
 
 
-def test_retired_listings_stay_visible_to_their_buyers(market):
-    listing = market["playbook"]
-    paid_purchase(listing, market["designer"])
-    listing_retire(by=market["vendor"], listing=listing)
+def test_retired_listings_stay_visible_to_their_buyers(market: Market):
+    listing = market.playbook
+    paid_purchase(listing, market.designer)
+    listing_retire(by=market.vendor, listing=listing)
     for user in ("vendor", "admin", "designer", "viewer"):  # viewer: same org as the buyer
-        assert listing_get_for_user(user=market[user], pk=listing.pk) == listing
+        assert listing_get_for_user(user=market.user(user), pk=listing.pk) == listing
     for user in ("designer2", "rival"):
         with pytest.raises(Http404):
-            listing_get_for_user(user=market[user], pk=listing.pk)
+            listing_get_for_user(user=market.user(user), pk=listing.pk)
 
 
-def test_managing_is_404_when_unseen_and_403_when_seen(market):
-    draft = make_listing(market["forge"], market["vendor"], status="draft")
+def test_managing_is_404_when_unseen_and_403_when_seen(market: Market):
+    draft = make_listing(market.forge, market.vendor, status="draft")
     with pytest.raises(Http404):
-        listing_manage_get(user=market["rival"], pk=draft.pk)
+        listing_manage_get(user=market.rival, pk=draft.pk)
     with pytest.raises(PermissionDenied):
-        listing_manage_get(user=market["rival"], pk=market["template"].pk)
-    assert listing_manage_get(user=market["vendor"], pk=draft.pk) == draft
-    assert set(listing_manageable(user=market["vendor"])) == {
+        listing_manage_get(user=market.rival, pk=market.template.pk)
+    assert listing_manage_get(user=market.vendor, pk=draft.pk) == draft
+    assert set(listing_manageable(user=market.vendor)) == {
         draft,
-        market["template"],
-        market["playbook"],
-        market["capacity"],
+        market.template,
+        market.playbook,
+        market.capacity,
     }
-    assert list(listing_manageable(user=market["rival"])) == []
-    assert list(listing_manageable(user=market["viewer"])) == []
-    assert listing_manageable(user=market["admin"]).count() == 4
-    assert list(listing_manageable(user=market["vendor"], status="draft")) == [draft]
+    assert list(listing_manageable(user=market.rival)) == []
+    assert list(listing_manageable(user=market.viewer)) == []
+    assert listing_manageable(user=market.admin).count() == 4
+    assert list(listing_manageable(user=market.vendor, status="draft")) == [draft]
 
 
 # --- Browse ---------------------------------------------------------------------------------
@@ -620,11 +621,19 @@ def ids(qs: Any) -> list[int]:
     return [listing.pk for listing in qs]
 
 
+@dataclass(frozen=True)
+class Shelf(Market):
+    studio: Organization
+    steel: Listing
+    nylon: Listing
+    draft: Listing
+
+
 @pytest.fixture
-def shelf(market: dict[str, Any]) -> dict[str, Any]:
+def shelf(market: Market) -> Shelf:
     """Three more listings by Studio with facets, prices, ratings and sales."""
-    studio = market["designer"].organizations.get()
-    by = market["designer"]
+    studio = market.designer.organizations.get()
+    by = market.designer
     steel = listing_create(
         by=by,
         kind="playbook",
@@ -648,16 +657,18 @@ def shelf(market: dict[str, Any]) -> dict[str, Any]:
     for listing in (steel, nylon):
         listing_publish(by=by, listing=listing)
     for name in ("playbook", "capacity"):
-        listing_update(by=market["vendor"], listing=market[name], materials=["PLA", "petg"])
+        listing_update(by=market.vendor, listing=market.listing(name), materials=["PLA", "petg"])
     Listing.objects.filter(pk=steel.pk).update(rating_avg=D("4.50"), rating_count=2, sales_count=7)
     Listing.objects.filter(pk=nylon.pk).update(rating_avg=D("3.00"), rating_count=1, sales_count=2)
-    return {**market, "studio": studio, "steel": steel, "nylon": nylon, "draft": draft}
+    return extended(Shelf, market, studio=studio, steel=steel, nylon=nylon, draft=draft)
 
 
 def test_browse_filters_each_match_and_exclude(shelf):
-    user = shelf["viewer"]
-    steel, nylon = shelf["steel"].pk, shelf["nylon"].pk
-    template, playbook, capacity = (shelf[k].pk for k in ("template", "playbook", "capacity"))
+    user = shelf.viewer
+    steel, nylon = shelf.steel.pk, shelf.nylon.pk
+    template, playbook, capacity = (
+        shelf.listing(k).pk for k in ("template", "playbook", "capacity")
+    )
 
     def browse(**filters: Any) -> set[int]:
         return set(ids(listing_browse(user=user, **filters)))
@@ -669,7 +680,7 @@ def test_browse_filters_each_match_and_exclude(shelf):
     assert browse(material="pla") == {playbook, capacity}
     assert browse(process="sls") == {nylon}
     assert browse(tag="cnc") == {steel}
-    assert browse(seller=shelf["studio"].pk) == {steel, nylon}
+    assert browse(seller=shelf.studio.pk) == {steel, nylon}
     assert browse(price_min=D("12.50")) == {nylon, playbook, capacity}
     assert browse(price_max=D("10.00")) == {steel, template}
     assert browse(price_min=D("10"), price_max=D("25")) == {template, playbook, capacity}
@@ -689,9 +700,9 @@ def test_browse_filters_each_match_and_exclude(shelf):
 
 def test_price_bounds_compare_prices_in_one_currency(shelf, settings):
     settings.MARKETPLACE_DEFAULT_CURRENCY = "USD"
-    user = shelf["viewer"]
-    euro = make_listing(shelf["forge"], shelf["vendor"], price="8.00", title="Euro kit")
-    naira = make_listing(shelf["forge"], shelf["vendor"], price="9000.00", title="Naira hours")
+    user = shelf.viewer
+    euro = make_listing(shelf.forge, shelf.vendor, price="8.00", title="Euro kit")
+    naira = make_listing(shelf.forge, shelf.vendor, price="9000.00", title="Naira hours")
     Listing.objects.filter(pk=euro.pk).update(currency="EUR")
     Listing.objects.filter(pk=naira.pk).update(currency="NGN")
     dollars = set(
@@ -721,15 +732,17 @@ def test_price_bounds_compare_prices_in_one_currency(shelf, settings):
 
 def test_browse_never_repeats_a_listing_matching_several_facets(shelf):
     # "drone" matches two of the steel guide's tags and its title's neighbours
-    found = ids(listing_browse(user=shelf["viewer"], q="drone", tag="drone-arm"))
-    assert found == [shelf["steel"].pk]
-    assert ids(listing_browse(user=shelf["viewer"], q="dr")).count(shelf["steel"].pk) == 1
+    found = ids(listing_browse(user=shelf.viewer, q="drone", tag="drone-arm"))
+    assert found == [shelf.steel.pk]
+    assert ids(listing_browse(user=shelf.viewer, q="dr")).count(shelf.steel.pk) == 1
 
 
 def test_browse_sorts(shelf):
-    user = shelf["viewer"]
-    steel, nylon = shelf["steel"].pk, shelf["nylon"].pk
-    template, playbook, capacity = (shelf[k].pk for k in ("template", "playbook", "capacity"))
+    user = shelf.viewer
+    steel, nylon = shelf.steel.pk, shelf.nylon.pk
+    template, playbook, capacity = (
+        shelf.listing(k).pk for k in ("template", "playbook", "capacity")
+    )
     assert ids(listing_browse(user=user, sort="price")) == [
         steel,
         template,
@@ -755,56 +768,56 @@ def test_browse_sorts(shelf):
 # --- Images ---------------------------------------------------------------------------------
 
 
-def test_a_real_png_is_kept_with_its_size(market, media):
+def test_a_real_png_is_kept_with_its_size(market: Market, media):
     image = listing_image_add(
-        by=market["vendor"], listing=market["template"], file=png(64, 48), alt="The arm"
+        by=market.vendor, listing=market.template, file=png(64, 48), alt="The arm"
     )
     assert (image.width, image.height, image.alt, image.position) == (64, 48, "The arm", 1)
     assert image.image.name.endswith(".png") and (media / image.image.name).exists()
     jpeg = listing_image_add(
-        by=market["vendor"], listing=market["template"], file=png(fmt="JPEG", name="a.png")
+        by=market.vendor, listing=market.template, file=png(fmt="JPEG", name="a.png")
     )
     assert jpeg.image.name.endswith(".jpg") and jpeg.position == 2  # named for what it is
 
 
-def test_files_that_are_not_pictures_are_refused(market, media):
+def test_files_that_are_not_pictures_are_refused(market: Market, media):
     fake = SimpleUploadedFile("photo.png", b"just some text, honestly", content_type="image/png")
     with pytest.raises(ValidationError) as exc:
-        listing_image_add(by=market["vendor"], listing=market["template"], file=fake)
+        listing_image_add(by=market.vendor, listing=market.template, file=fake)
     assert details(exc) == {"image": ["Not an image: upload a PNG, JPEG or WebP."]}
     with pytest.raises(ValidationError) as exc:
         listing_image_add(
-            by=market["vendor"], listing=market["template"], file=png(fmt="GIF", name="a.gif")
+            by=market.vendor, listing=market.template, file=png(fmt="GIF", name="a.gif")
         )
     assert details(exc) == {"image": ["GIF images aren't taken: PNG, JPEG or WebP."]}
     huge = SimpleUploadedFile("big.png", b"\0" * (5 * 1024 * 1024 + 1), content_type="image/png")
     with pytest.raises(ValidationError) as exc:
-        listing_image_add(by=market["vendor"], listing=market["template"], file=huge)
+        listing_image_add(by=market.vendor, listing=market.template, file=huge)
     assert details(exc) == {"image": ["At most 5 MB."]}
     assert not ListingImage.objects.exists()
 
 
 def test_the_ninth_image_is_refused_and_images_can_be_removed(
-    market, media, django_capture_on_commit_callbacks
+    market: Market, media, django_capture_on_commit_callbacks
 ):
-    listing = market["template"]
-    images = [listing_image_add(by=market["vendor"], listing=listing, file=png()) for _ in range(8)]
+    listing = market.template
+    images = [listing_image_add(by=market.vendor, listing=listing, file=png()) for _ in range(8)]
     with pytest.raises(ValidationError) as exc:
-        listing_image_add(by=market["vendor"], listing=listing, file=png())
+        listing_image_add(by=market.vendor, listing=listing, file=png())
     assert details(exc) == {"image": ["At most 8 images per listing."]}
     with pytest.raises(PermissionDenied):
-        listing_image_add(by=market["rival"], listing=listing, file=png())
+        listing_image_add(by=market.rival, listing=listing, file=png())
     with pytest.raises(PermissionDenied):
-        listing_image_delete(by=market["rival"], image=images[0])
+        listing_image_delete(by=market.rival, image=images[0])
     path = media / images[0].image.name
     with django_capture_on_commit_callbacks(execute=True):
-        listing_image_delete(by=market["vendor"], image=images[0])
+        listing_image_delete(by=market.vendor, image=images[0])
     assert listing.images.count() == 7 and not path.exists()
 
 
-def test_images_are_reordered_and_the_first_is_the_cover(market, media):
-    listing = market["template"]
-    vendor = market["vendor"]
+def test_images_are_reordered_and_the_first_is_the_cover(market: Market, media):
+    listing = market.template
+    vendor = market.vendor
     a, b, c = (listing_image_add(by=vendor, listing=listing, file=png()) for _ in range(3))
 
     def order() -> list[int]:
@@ -819,14 +832,15 @@ def test_images_are_reordered_and_the_first_is_the_cover(market, media):
     ]
     listing_image_move(by=vendor, image=c, position="3")
     assert order() == [a.pk, b.pk, c.pk]
-    cover = listing_browse(user=market["viewer"], q="Drone arm").get(pk=listing.pk)
-    assert [i.pk for i in cover.cover_images] == [a.pk]  # cards show the first
+    cover = listing_browse(user=market.viewer, q="Drone arm").get(pk=listing.pk)
+    covers = cover.cover_images  # type: ignore[attr-defined]  # a Prefetch to_attr
+    assert [i.pk for i in covers] == [a.pk]  # cards show the first
     for bad in (0, 4, "x", None, True):
         with pytest.raises(ValidationError) as exc:
             listing_image_move(by=vendor, image=a, position=bad)
         assert details(exc) == {"position": ["A whole number from 1 to 3."]}
     with pytest.raises(PermissionDenied):
-        listing_image_move(by=market["rival"], image=a, position=2)
+        listing_image_move(by=market.rival, image=a, position=2)
     assert order() == [a.pk, b.pk, c.pk]
     Listing.objects.filter(pk=listing.pk).update(status="retired")
     with pytest.raises(ValidationError):
@@ -838,24 +852,22 @@ def test_images_are_reordered_and_the_first_is_the_cover(market, media):
 PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 20, "size_y_mm": 20, "size_z_mm": 10}
 
 
-def finished(
-    market: dict[str, Any], name: str, *, deadline: Any = None, fail: bool = False
-) -> Part:
+def finished(market: Market, name: str, *, deadline: Any = None, fail: bool = False) -> Part:
     job = job_submit(
-        by=market["designer"], title=name, parts=[{**PLA, "name": name}], deadline=deadline
+        by=market.designer, title=name, parts=[{**PLA, "name": name}], deadline=deadline
     )
     parts_schedule()
     part = job.parts.get()
     node = part.assigned_node_id
-    assert node in {market["printer_a"].pk, market["printer_b"].pk}
+    assert node in {market.printer_a.pk, market.printer_b.pk}
     work_start(node_id=node, part_id=part.pk)
     if fail:
         return work_fail(node_id=node, part_id=part.pk, reason="warped", machine_fault=False)
     return work_complete(node_id=node, part_id=part.pk, quality_score=0.9)
 
 
-def test_seller_figures_come_from_finished_parts_and_reviews(market):
-    forge = market["forge"]
+def test_seller_figures_come_from_finished_parts_and_reviews(market: Market):
+    forge = market.forge
     empty = seller_sla(organization=forge)
     assert (empty["on_time_rate"], empty["defect_rate"], empty["avg_rating"]) == (None, None, None)
     assert empty["parts_done"] == 0
@@ -881,26 +893,26 @@ def test_seller_figures_come_from_finished_parts_and_reviews(market):
     longer = seller_sla(organization=forge, days=500)
     assert longer["parts_done"] == 4 and longer["on_time_rate"] == pytest.approx(2 / 3, abs=1e-4)
 
-    for listing, stars in ((market["template"], 5), (market["playbook"], 2)):
-        purchase = paid_purchase(listing, market["designer"])
+    for listing, stars in ((market.template, 5), (market.playbook, 2)):
+        purchase = paid_purchase(listing, market.designer)
         Review.objects.create(
-            purchase=purchase, listing=listing, author=market["designer"], stars=stars
+            purchase=purchase, listing=listing, author=market.designer, stars=stars
         )
     rated = seller_sla(organization=forge)
     assert rated["avg_rating"] == 3.5 and rated["rating_count"] == 2
     # nothing of the rival's is measured
-    rival = seller_sla(organization=market["rival"].organizations.get())
+    rival = seller_sla(organization=market.rival.organizations.get())
     assert (rival["parts_done"], rival["on_time_rate"], rival["rating_count"]) == (0, None, 0)
 
 
-def test_listing_stats_count_jobs_made_with_it(market):
-    listing = market["template"]
+def test_listing_stats_count_jobs_made_with_it(market: Market):
+    listing = market.template
     assert listing_stats(listing=listing)["jobs"] == 0
-    purchase = paid_purchase(listing, market["designer"])
+    purchase = paid_purchase(listing, market.designer)
     done = finished(market, "made")
-    other = job_submit(by=market["designer"], title="second", parts=[{**PLA, "name": "x"}])
+    other = job_submit(by=market.designer, title="second", parts=[{**PLA, "name": "x"}])
     for job in (done.job, done.job, other):
-        PurchaseUse.objects.create(purchase=purchase, job=job, created_by=market["designer"])
+        PurchaseUse.objects.create(purchase=purchase, job=job, created_by=market.designer)
     Listing.objects.filter(pk=listing.pk).update(sales_count=1)
     listing.refresh_from_db()
     done.job.refresh_from_db()

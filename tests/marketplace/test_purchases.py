@@ -31,56 +31,56 @@ from apps.marketplace.services.ledger import (
     ledger_account,
     ledger_post,
 )
-from tests.marketplace.conftest import make_listing
+from tests.fixtures.market import Market, make_listing
 
 
 def balance(kind: str, org: Any = None, currency: str = "USD") -> Decimal:
     return account_balance(ledger_account(kind=kind, currency=currency, organization=org))
 
 
-def buy(market: dict[str, Any], name: str, who: str = "designer", **kw: Any) -> Purchase:
+def buy(market: Market, name: str, who: str = "designer", **kw: Any) -> Purchase:
     kw.setdefault("client_key", f"key-{name}-{who}")
-    purchase, _ = purchase_create(by=market[who], listing=market[name], **kw)
+    purchase, _ = purchase_create(by=market.user(who), listing=market.listing(name), **kw)
     return purchase
 
 
-def test_template_sale_splits_30_percent_commission_and_balances(market):
+def test_template_sale_splits_30_percent_commission_and_balances(market: Market):
     purchase = buy(market, "template")
 
     assert purchase.status == Purchase.Status.PAID
     assert (purchase.amount, purchase.commission) == (Decimal("10.00"), Decimal("3.00"))
-    assert purchase.organization == market["designer"].organizations.get()
+    assert purchase.organization == market.designer.organizations.get()
     assert balance(LedgerAccount.Kind.PROVIDER_CLEARING) == Decimal("10.00")
     assert balance(LedgerAccount.Kind.COMMISSION) == Decimal("-3.00")
-    assert balance(LedgerAccount.Kind.SELLER_PAYABLE, market["forge"]) == Decimal("-7.00")
-    assert payouts_due(organization=market["forge"], currency="USD") == Decimal("7.00")
+    assert balance(LedgerAccount.Kind.SELLER_PAYABLE, market.forge) == Decimal("-7.00")
+    assert payouts_due(organization=market.forge, currency="USD") == Decimal("7.00")
     assert ledger_check()["balanced"]
-    market["template"].refresh_from_db()
-    assert market["template"].sales_count == 1
+    market.template.refresh_from_db()
+    assert market.template.sales_count == 1
 
 
 @pytest.mark.parametrize(
     ("name", "quantity", "amount", "commission"),
     [("playbook", 1, "25.00", "6.25"), ("capacity", 3, "37.50", "7.50")],
 )
-def test_playbook_and_capacity_commissions(market, name, quantity, amount, commission):
+def test_playbook_and_capacity_commissions(market: Market, name, quantity, amount, commission):
     purchase = buy(market, name, quantity=quantity)
 
     assert (purchase.amount, purchase.commission) == (Decimal(amount), Decimal(commission))
     payable = Decimal(amount) - Decimal(commission)
-    assert payouts_due(organization=market["forge"], currency="USD") == payable
+    assert payouts_due(organization=market.forge, currency="USD") == payable
 
 
-def test_commission_rounds_to_cents_and_the_seller_gets_the_rest(market):
-    odd = make_listing(market["forge"], market["vendor"], price="9.99", title="Odd")
+def test_commission_rounds_to_cents_and_the_seller_gets_the_rest(market: Market):
+    odd = make_listing(market.forge, market.vendor, price="9.99", title="Odd")
 
-    purchase, _ = purchase_create(by=market["designer"], listing=odd, client_key="odd")
+    purchase, _ = purchase_create(by=market.designer, listing=odd, client_key="odd")
 
     assert purchase.commission == Decimal("3.00")  # 2.997 half-up
-    assert payouts_due(organization=market["forge"], currency="USD") == Decimal("6.99")
+    assert payouts_due(organization=market.forge, currency="USD") == Decimal("6.99")
 
 
-def test_commission_rates_come_from_settings(market, settings):
+def test_commission_rates_come_from_settings(market: Market, settings):
     settings.MARKETPLACE_COMMISSION = {**settings.MARKETPLACE_COMMISSION, "template": "0.15"}
 
     purchase = buy(market, "template")
@@ -89,31 +89,31 @@ def test_commission_rates_come_from_settings(market, settings):
     assert purchase.commission_rate == Decimal("0.15")
 
 
-def test_a_retried_request_returns_the_same_purchase_and_charges_once(market):
+def test_a_retried_request_returns_the_same_purchase_and_charges_once(market: Market):
     first, created = purchase_create(
-        by=market["designer"], listing=market["template"], client_key="retry-1"
+        by=market.designer, listing=market.template, client_key="retry-1"
     )
     again, created_again = purchase_create(
-        by=market["designer"], listing=market["template"], client_key="retry-1"
+        by=market.designer, listing=market.template, client_key="retry-1"
     )
 
     assert (created, created_again) == (True, False)
     assert again.pk == first.pk
     assert FakeCharge.objects.count() == 1
     assert LedgerTransaction.objects.filter(kind="sale").count() == 1
-    assert payouts_due(organization=market["forge"], currency="USD") == Decimal("7.00")
+    assert payouts_due(organization=market.forge, currency="USD") == Decimal("7.00")
 
 
-def test_a_client_key_reused_for_another_listing_is_refused(market):
+def test_a_client_key_reused_for_another_listing_is_refused(market: Market):
     buy(market, "template", client_key="same")
 
     with pytest.raises(Conflict, match="already used for a different purchase"):
-        purchase_create(by=market["designer"], listing=market["playbook"], client_key="same")
+        purchase_create(by=market.designer, listing=market.playbook, client_key="same")
     assert Purchase.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_retries_with_one_key_make_one_purchase_and_one_charge(market):
+def test_concurrent_retries_with_one_key_make_one_purchase_and_one_charge(market: Market):
     results: list[Any] = []
     errors: list[BaseException] = []
     start = threading.Barrier(4)
@@ -122,9 +122,7 @@ def test_concurrent_retries_with_one_key_make_one_purchase_and_one_charge(market
         try:
             start.wait()
             results.append(
-                purchase_create(
-                    by=market["designer"], listing=market["template"], client_key="race"
-                )
+                purchase_create(by=market.designer, listing=market.template, client_key="race")
             )
         except BaseException as exc:  # reported below
             errors.append(exc)
@@ -145,7 +143,7 @@ def test_concurrent_retries_with_one_key_make_one_purchase_and_one_charge(market
     assert LedgerTransaction.objects.filter(kind="sale").count() == 1
 
 
-def test_a_declined_card_stores_a_failed_purchase_and_no_money(market):
+def test_a_declined_card_stores_a_failed_purchase_and_no_money(market: Market):
     purchase = buy(market, "template", method="fake_declined")
 
     assert purchase.status == Purchase.Status.FAILED
@@ -156,7 +154,7 @@ def test_a_declined_card_stores_a_failed_purchase_and_no_money(market):
     assert buy(market, "template", client_key="second").status == Purchase.Status.PAID
 
 
-def test_an_unreachable_provider_leaves_the_purchase_pending_for_a_retry(market):
+def test_an_unreachable_provider_leaves_the_purchase_pending_for_a_retry(market: Market):
     pending = buy(market, "template", method="fake_unavailable")
     assert pending.status == Purchase.Status.PENDING
     assert "did not answer" in pending.failure_reason
@@ -169,27 +167,25 @@ def test_an_unreachable_provider_leaves_the_purchase_pending_for_a_retry(market)
 
 
 @pytest.mark.parametrize("who", ["viewer", "operator", "admin"])
-def test_roles_that_do_not_buy_are_refused(market, who):
+def test_roles_that_do_not_buy_are_refused(market: Market, who):
     with pytest.raises(PermissionDenied):
         buy(market, "template", who=who)
     assert not Purchase.objects.exists()
 
 
-def test_nobody_buys_their_own_listing_a_retired_one_or_a_licence_twice(market):
+def test_nobody_buys_their_own_listing_a_retired_one_or_a_licence_twice(market: Market):
     with pytest.raises(ValidationError, match="your own organization"):
         buy(market, "template", who="vendor")
-    retired = make_listing(
-        market["forge"], market["vendor"], status=Listing.Status.RETIRED, title="Old"
-    )
+    retired = make_listing(market.forge, market.vendor, status=Listing.Status.RETIRED, title="Old")
     with pytest.raises(ValidationError, match="not for sale"):
-        purchase_create(by=market["designer"], listing=retired, client_key="old")
+        purchase_create(by=market.designer, listing=retired, client_key="old")
     buy(market, "template")
     with pytest.raises(Conflict, match="already holds a licence"):
         buy(market, "template", who="engineer")  # same organization, another member
     assert Purchase.objects.count() == 1
 
 
-def test_capacity_hours_must_be_within_the_offer(market):
+def test_capacity_hours_must_be_within_the_offer(market: Market):
     for hours in (0, 101, "x"):
         with pytest.raises(ValidationError):
             buy(market, "capacity", quantity=hours, client_key=f"h{hours}")
@@ -201,91 +197,91 @@ def test_capacity_hours_must_be_within_the_offer(market):
     assert Purchase.objects.filter(status="paid").count() == 2
 
 
-def test_buying_for_an_organization_you_are_not_in_is_refused(market):
+def test_buying_for_an_organization_you_are_not_in_is_refused(market: Market):
     with pytest.raises(PermissionDenied):
-        buy(market, "template", organization=market["other"])
+        buy(market, "template", organization=market.other)
 
 
-def test_a_full_refund_reverses_every_entry(market):
+def test_a_full_refund_reverses_every_entry(market: Market):
     purchase = buy(market, "template")
 
-    refunded = purchase_refund(by=market["vendor"], purchase=purchase, reason="Wrong part")
+    refunded = purchase_refund(by=market.vendor, purchase=purchase, reason="Wrong part")
 
     assert refunded.status == Purchase.Status.REFUNDED
     assert not refunded.is_active
     for kind, org in [
         (LedgerAccount.Kind.PROVIDER_CLEARING, None),
         (LedgerAccount.Kind.COMMISSION, None),
-        (LedgerAccount.Kind.SELLER_PAYABLE, market["forge"]),
+        (LedgerAccount.Kind.SELLER_PAYABLE, market.forge),
     ]:
         assert balance(kind, org) == 0
     assert ledger_check()["balanced"]
     assert FakeCharge.objects.get().refunded == Decimal("10.00")
-    market["template"].refresh_from_db()
-    assert market["template"].sales_count == 0
+    market.template.refresh_from_db()
+    assert market.template.sales_count == 0
     # the licence may be bought again
     assert buy(market, "template", client_key="again").status == Purchase.Status.PAID
 
 
-def test_partial_refunds_return_commission_in_proportion_and_end_at_zero(market):
-    odd = make_listing(market["forge"], market["vendor"], price="10.01", title="Odd")
-    purchase, _ = purchase_create(by=market["designer"], listing=odd, client_key="odd")
+def test_partial_refunds_return_commission_in_proportion_and_end_at_zero(market: Market):
+    odd = make_listing(market.forge, market.vendor, price="10.01", title="Odd")
+    purchase, _ = purchase_create(by=market.designer, listing=odd, client_key="odd")
     assert purchase.commission == Decimal("3.00")
 
-    purchase = purchase_refund(by=market["admin"], purchase=purchase, amount="3.33", reason="Late")
+    purchase = purchase_refund(by=market.admin, purchase=purchase, amount="3.33", reason="Late")
     assert purchase.status == Purchase.Status.PARTIALLY_REFUNDED
     assert purchase.is_active
     assert balance(LedgerAccount.Kind.COMMISSION) == Decimal("-2.00")  # 3.00 - 1.00 (3.33 x .3)
     with pytest.raises(ValidationError, match="at most 6.68"):
-        purchase_refund(by=market["admin"], purchase=purchase, amount="6.69", reason="x")
-    purchase = purchase_refund(by=market["admin"], purchase=purchase, reason="Cancelled")
+        purchase_refund(by=market.admin, purchase=purchase, amount="6.69", reason="x")
+    purchase = purchase_refund(by=market.admin, purchase=purchase, reason="Cancelled")
 
     assert purchase.status == Purchase.Status.REFUNDED
     assert balance(LedgerAccount.Kind.COMMISSION) == 0
-    assert balance(LedgerAccount.Kind.SELLER_PAYABLE, market["forge"]) == 0
+    assert balance(LedgerAccount.Kind.SELLER_PAYABLE, market.forge) == 0
     assert balance(LedgerAccount.Kind.PROVIDER_CLEARING) == 0
     assert ledger_check()["balanced"]
 
 
 @pytest.mark.parametrize("who", ["designer", "rival", "operator"])
-def test_only_the_seller_or_an_admin_refunds(market, who):
+def test_only_the_seller_or_an_admin_refunds(market: Market, who):
     purchase = buy(market, "template")
 
     with pytest.raises(PermissionDenied):
-        purchase_refund(by=market[who], purchase=purchase, reason="please")
+        purchase_refund(by=market.user(who), purchase=purchase, reason="please")
     purchase.refresh_from_db()
     assert purchase.status == Purchase.Status.PAID
 
 
-def test_a_refund_needs_a_reason_and_a_sensible_amount(market):
+def test_a_refund_needs_a_reason_and_a_sensible_amount(market: Market):
     purchase = buy(market, "template")
     with pytest.raises(ValidationError, match="Say why"):
-        purchase_refund(by=market["vendor"], purchase=purchase, reason=" ")
+        purchase_refund(by=market.vendor, purchase=purchase, reason=" ")
     for bad in ("0", "-1", "10.01", "1.234", "abc"):
         with pytest.raises(ValidationError):
-            purchase_refund(by=market["vendor"], purchase=purchase, amount=bad, reason="x")
+            purchase_refund(by=market.vendor, purchase=purchase, amount=bad, reason="x")
     assert not LedgerTransaction.objects.filter(kind="refund").exists()
 
 
-def test_payouts_pay_what_is_due_and_no_more(market):
+def test_payouts_pay_what_is_due_and_no_more(market: Market):
     buy(market, "template")
     buy(market, "playbook")
-    assert payouts_due(organization=market["forge"], currency="USD") == Decimal("25.75")
+    assert payouts_due(organization=market.forge, currency="USD") == Decimal("25.75")
 
     with pytest.raises(PermissionDenied):
-        payout_record(by=market["vendor"], organization=market["forge"], currency="USD", amount=1)
+        payout_record(by=market.vendor, organization=market.forge, currency="USD", amount=1)
     with pytest.raises(ValidationError, match="at most 25.75"):
-        payout_record(by=market["admin"], organization=market["forge"], currency="USD", amount="26")
-    payout_record(by=market["admin"], organization=market["forge"], currency="USD", amount="20")
-    assert payouts_due(organization=market["forge"], currency="USD") == Decimal("5.75")
-    payout_record(by=market["admin"], organization=market["forge"], currency="USD", amount=None)
-    assert payouts_due(organization=market["forge"], currency="USD") == 0
+        payout_record(by=market.admin, organization=market.forge, currency="USD", amount="26")
+    payout_record(by=market.admin, organization=market.forge, currency="USD", amount="20")
+    assert payouts_due(organization=market.forge, currency="USD") == Decimal("5.75")
+    payout_record(by=market.admin, organization=market.forge, currency="USD", amount=None)
+    assert payouts_due(organization=market.forge, currency="USD") == 0
     with pytest.raises(ValidationError, match="Nothing is due"):
-        payout_record(by=market["admin"], organization=market["forge"], currency="USD", amount=1)
+        payout_record(by=market.admin, organization=market.forge, currency="USD", amount=1)
     assert ledger_check()["balanced"]
 
 
-def test_an_unbalanced_posting_is_never_written(market):
+def test_an_unbalanced_posting_is_never_written(market: Market):
     clearing = ledger_account(kind=LedgerAccount.Kind.PROVIDER_CLEARING, currency="USD")
     commission = ledger_account(kind=LedgerAccount.Kind.COMMISSION, currency="USD")
 
@@ -298,14 +294,14 @@ def test_an_unbalanced_posting_is_never_written(market):
     assert not LedgerTransaction.objects.exists()
 
 
-def test_the_ledger_balances_after_any_mix_of_sales_refunds_and_payouts(market):
+def test_the_ledger_balances_after_any_mix_of_sales_refunds_and_payouts(market: Market):
     # given: listings at awkward prices in two currencies, bought, refunded in parts and paid
     # out at random (a fixed seed, so a failure can be replayed)
     rng = random.Random(8)
     listings = [
         make_listing(
-            market["forge"],
-            market["vendor"],
+            market.forge,
+            market.vendor,
             kind=rng.choice(["template", "playbook", "capacity"]),
             price=f"{rng.randint(50, 99999) / 100:.2f}",
             currency=rng.choice(["USD", "EUR"]),
@@ -313,7 +309,7 @@ def test_the_ledger_balances_after_any_mix_of_sales_refunds_and_payouts(market):
         )
         for i in range(12)
     ]
-    buyers = [market["designer"], market["designer2"]]
+    buyers = [market.designer, market.designer2]
     purchases: list[Purchase] = []
     for step in range(60):
         action = rng.random()
@@ -335,12 +331,12 @@ def test_the_ledger_balances_after_any_mix_of_sales_refunds_and_payouts(market):
                 amount = (
                     part or f"{max(1, int(p.refundable * 100 * Decimal(rng.random()))) / 100:.2f}"
                 )
-                purchase_refund(by=market["admin"], purchase=p, amount=amount, reason="r")
+                purchase_refund(by=market.admin, purchase=p, amount=amount, reason="r")
         else:
             currency = rng.choice(["USD", "EUR"])
-            if payouts_due(organization=market["forge"], currency=currency) > 0:
+            if payouts_due(organization=market.forge, currency=currency) > 0:
                 payout_record(
-                    by=market["admin"], organization=market["forge"], currency=currency, amount=None
+                    by=market.admin, organization=market.forge, currency=currency, amount=None
                 )
         # then: after every step
         check = ledger_check()

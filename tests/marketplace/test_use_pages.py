@@ -7,7 +7,7 @@ import pytest
 
 from apps.jobs.models import Job
 from apps.marketplace.models import Purchase, PurchaseUse, Review
-from tests.marketplace.conftest import paid_purchase
+from tests.fixtures.market import Market, paid_purchase
 from tests.marketplace.test_reviews import used_template
 from tests.marketplace.test_uses import PLA, submit
 
@@ -22,9 +22,9 @@ def flashes(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
 
 
-def test_template_page_creates_a_job_in_one_click(market, signed_in):
-    purchase = paid_purchase(market["template"], market["designer"])
-    client = signed_in(market["designer"])
+def test_template_page_creates_a_job_in_one_click(market: Market, signed_in):
+    purchase = paid_purchase(market.template, market.designer)
+    client = signed_in(market.designer)
     page = client.get(use_url(purchase))
     assert page.status_code == 200
     html = page.content.decode()
@@ -46,9 +46,9 @@ def test_template_page_creates_a_job_in_one_click(market, signed_in):
     assert f"#{job.pk} Drone arm" in client.get(use_url(purchase)).content.decode()
 
 
-def test_template_page_shows_errors_on_the_form(market, signed_in):
-    purchase = paid_purchase(market["template"], market["designer"])
-    client = signed_in(market["designer"])
+def test_template_page_shows_errors_on_the_form(market: Market, signed_in):
+    purchase = paid_purchase(market.template, market.designer)
+    client = signed_in(market.designer)
     url = f"/market/purchases/{purchase.pk}/instantiate/"
     out_of_bounds = client.post(url, {"scale": "3", "priority": "5"})
     assert out_of_bounds.status_code == 400
@@ -59,35 +59,33 @@ def test_template_page_shows_errors_on_the_form(market, signed_in):
     assert not Job.objects.exists()
 
 
-def test_who_sees_and_uses_the_page(market, signed_in):
-    purchase = paid_purchase(market["template"], market["designer"])
-    assert signed_in(market["designer2"]).get(use_url(purchase)).status_code == 404
-    assert signed_in(market["rival"]).get(use_url(purchase)).status_code == 404
-    viewer = signed_in(market["viewer"]).get(use_url(purchase)).content.decode()
+def test_who_sees_and_uses_the_page(market: Market, signed_in):
+    purchase = paid_purchase(market.template, market.designer)
+    assert signed_in(market.designer2).get(use_url(purchase)).status_code == 404
+    assert signed_in(market.rival).get(use_url(purchase)).status_code == 404
+    viewer = signed_in(market.viewer).get(use_url(purchase)).content.decode()
     assert "may look at your organization's purchases but not use them" in viewer
     assert 'id="instantiate-form"' not in viewer
-    refused = signed_in(market["viewer"]).post(
+    refused = signed_in(market.viewer).post(
         f"/market/purchases/{purchase.pk}/instantiate/", {"priority": "5"}
     )
     assert refused.status_code == 400 and "not use them" in refused.content.decode()
-    vendor_purchase = paid_purchase(market["template"], market["rival"])
-    vendor = signed_in(market["rival"]).get(use_url(vendor_purchase)).content.decode()
+    vendor_purchase = paid_purchase(market.template, market.rival)
+    vendor = signed_in(market.rival).get(use_url(vendor_purchase)).content.decode()
     assert "Your role does not create jobs" in vendor
-    assert signed_in(market["designer"]).get("/market/purchases/0/use/").status_code == 404
+    assert signed_in(market.designer).get("/market/purchases/0/use/").status_code == 404
     assert (
-        signed_in(market["designer"])
-        .get(f"/market/purchases/{purchase.pk}/instantiate/")
-        .status_code
+        signed_in(market.designer).get(f"/market/purchases/{purchase.pk}/instantiate/").status_code
         == 405
     )
 
 
-def test_playbook_page_attaches_to_ticked_parts_and_detaches(market, signed_in):
-    purchase = paid_purchase(market["playbook"], market["designer"])
+def test_playbook_page_attaches_to_ticked_parts_and_detaches(market: Market, signed_in):
+    purchase = paid_purchase(market.playbook, market.designer)
     first = submit(market, [{**PLA, "name": "arm"}, {**PLA, "name": "petg", "material": "PETG"}])
     second = submit(market, [{**PLA, "name": "clip"}], title="Clips")
     arm, petg = first.parts.order_by("id")
-    client = signed_in(market["designer"])
+    client = signed_in(market.designer)
     html = client.get(use_url(purchase)).content.decode()
     assert all(f'name="parts" value="{p.pk}"' in html for p in (arm, petg, second.parts.get()))
     assert "Dry the filament" in html  # the steps, their settings in words with units
@@ -114,16 +112,16 @@ def test_playbook_page_attaches_to_ticked_parts_and_detaches(market, signed_in):
     nothing = client.post(f"/market/purchases/{purchase.pk}/attach/", {})
     assert nothing.status_code == 400 and "Tick at least one part." in nothing.content.decode()
 
-    assert signed_in(market["designer2"]).post(f"/market/uses/{use.pk}/remove/").status_code == 404
+    assert signed_in(market.designer2).post(f"/market/uses/{use.pk}/remove/").status_code == 404
     detached = client.post(f"/market/uses/{use.pk}/remove/", follow=True)
     assert "Part arm no longer follows the playbook." in flashes(detached)
     assert not PurchaseUse.objects.exists()
 
 
-def test_capacity_page_books_and_releases(market, signed_in):
-    purchase = paid_purchase(market["capacity"], market["designer"], quantity=30)
+def test_capacity_page_books_and_releases(market: Market, signed_in):
+    purchase = paid_purchase(market.capacity, market.designer, quantity=30)
     job = submit(market)
-    client = signed_in(market["designer"])
+    client = signed_in(market.designer)
     html = client.get(use_url(purchase)).content.decode()
     assert "30.00 h left</strong> of 30 h bought (0.00 h booked)" in html
     assert f"#{job.pk} Frame (validated)" in html
@@ -141,14 +139,14 @@ def test_capacity_page_books_and_releases(market, signed_in):
     assert not PurchaseUse.objects.exists()
 
 
-def test_review_forms(market, signed_in):
-    purchase = used_template(market, market["designer"])
-    client = signed_in(market["designer"])
+def test_review_forms(market: Market, signed_in):
+    purchase = used_template(market, market.designer)
+    client = signed_in(market.designer)
     page = client.get(use_url(purchase)).content.decode()
     assert f'action="/market/purchases/{purchase.pk}/review/"' in page
 
     # a colleague is refused with a message, nothing stored
-    refused = signed_in(market["engineer"]).post(
+    refused = signed_in(market.engineer).post(
         f"/market/purchases/{purchase.pk}/review/",
         {"stars": "5", "next": use_url(purchase)},
         follow=True,
@@ -180,18 +178,18 @@ def test_review_forms(market, signed_in):
     assert edited.status_code == 302 and "evil" not in edited["Location"]
     review.refresh_from_db()
     assert review.stars == 2
-    stranger = signed_in(market["designer2"]).post(
+    stranger = signed_in(market.designer2).post(
         f"/market/reviews/{review.pk}/edit/", {"stars": "5", "next": "/"}, follow=True
     )
     assert "Review not changed: Only the review's author may edit it." in flashes(stranger)
 
-    replied = signed_in(market["vendor"]).post(
+    replied = signed_in(market.vendor).post(
         f"/market/reviews/{review.pk}/reply/", {"text": "We fixed it", "next": "/market/"}
     )
     assert replied.status_code == 302 and replied["Location"] == "/market/"
     review.refresh_from_db()
     assert review.reply == "We fixed it"
-    rival = signed_in(market["rival"]).post(
+    rival = signed_in(market.rival).post(
         f"/market/reviews/{review.pk}/reply/", {"text": "Ha", "next": "/"}, follow=True
     )
     assert "Reply not saved: Only the seller of this listing may reply to its reviews." in flashes(
@@ -199,8 +197,8 @@ def test_review_forms(market, signed_in):
     )
 
 
-def test_the_use_page_explains_why_the_buyer_cannot_review_yet(market, signed_in):
-    purchase = paid_purchase(market["template"], market["designer"])
-    html = signed_in(market["designer"]).get(use_url(purchase)).content.decode()
+def test_the_use_page_explains_why_the_buyer_cannot_review_yet(market: Market, signed_in):
+    purchase = paid_purchase(market.template, market.designer)
+    html = signed_in(market.designer).get(use_url(purchase)).content.decode()
     assert "Complete a job with it to review." in html
     assert "/review/" not in html

@@ -4,6 +4,7 @@ are booked for a job whose parts then run only on the seller's nodes; the job pa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from decimal import Decimal
 from typing import Any
@@ -33,8 +34,9 @@ from apps.marketplace.services.uses import (
 )
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_transition
-from tests.jobs.conftest import PRINTER, ready_node, start_in_turn
-from tests.marketplace.conftest import PLAYBOOK_CONTENT, make_listing, paid_purchase
+from tests.fixtures.market import PLAYBOOK_CONTENT, Market, make_listing, paid_purchase
+from tests.fixtures.shop import PRINTER, ready_node
+from tests.jobs.conftest import start_in_turn
 
 pytestmark = pytest.mark.django_db
 
@@ -44,10 +46,10 @@ PLA = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "s
 # --- helpers (also used by the other test modules of this slice) -------------------------------
 
 
-def submit(market: dict[str, Any], parts: list[dict[str, Any]] | None = None, **fields: Any) -> Job:
+def submit(market: Market, parts: list[dict[str, Any]] | None = None, **fields: Any) -> Job:
     """A job of Studio by its designer (PLA on the printers unless told otherwise)."""
     return job_submit(
-        by=fields.pop("by", market["designer"]),
+        by=fields.pop("by", market.designer),
         title=fields.pop("title", "Frame"),
         parts=parts or [{**PLA, "name": "arm"}],
         **fields,
@@ -66,10 +68,10 @@ def complete(job: Job) -> Job:
     return job
 
 
-def rival_printer(market: dict[str, Any], name: str = "Rival-P") -> FabricationNode:
+def rival_printer(market: Market, name: str = "Rival-P") -> FabricationNode:
     """An approved, idle printer of the rival vendor (same kind as Forge's)."""
-    company = market["rival"].organizations.get()  # ("rival" is the vendor user)
-    rival = {**market, "vendor": market["rival"], "forge": company}
+    company = market.rival.organizations.get()  # ("rival" is the vendor user)
+    rival = dataclasses.replace(market, vendor=market.rival, forge=company)
     return ready_node(rival, **{**PRINTER, "name": name})
 
 
@@ -81,17 +83,17 @@ def hours_of(job: Job) -> Decimal:
 # --- templates ---------------------------------------------------------------------------------
 
 
-def test_a_bought_template_makes_a_valid_job_placed_on_the_shops_printers(market):
-    purchase = paid_purchase(market["template"], market["designer"])
+def test_a_bought_template_makes_a_valid_job_placed_on_the_shops_printers(market: Market):
+    purchase = paid_purchase(market.template, market.designer)
     job = purchase_instantiate(
-        by=market["designer"], purchase=purchase, values={"scale": 1.5}, priority=7
+        by=market.designer, purchase=purchase, values={"scale": 1.5}, priority=7
     )
     assert job.status == Status.VALIDATED
-    assert job.organization == market["designer"].organizations.get()
+    assert job.organization == market.designer.organizations.get()
     assert job.title == "Drone arm" and job.priority == 7
     assert job.metadata["marketplace"] == {
         "purchase": purchase.pk,
-        "listing": market["template"].pk,
+        "listing": market.template.pk,
         "version": 1,
     }
     parts = list(job.parts.all())
@@ -100,94 +102,92 @@ def test_a_bought_template_makes_a_valid_job_placed_on_the_shops_printers(market
     assert PurchaseUse.objects.get(purchase=purchase).job == job
     # scheduled like any other job: on the shop's printers
     parts_schedule()
-    printers = {market["printer_a"].pk, market["printer_b"].pk}
+    printers = {market.printer_a.pk, market.printer_b.pk}
     for part in job.parts.all():
         assert part.status == Status.SCHEDULED and part.assigned_node_id in printers
 
 
-def test_buyers_get_the_latest_version(market):
-    listing = market["template"]
-    purchase = paid_purchase(listing, market["designer"])
+def test_buyers_get_the_latest_version(market: Market):
+    listing = market.template
+    purchase = paid_purchase(listing, market.designer)
     content = {**listing.versions.get().content}
     content["parts"] = [{**content["parts"][0], "name": "Arm v2", "quantity": 1}]
     ListingVersion.objects.create(
-        listing=listing, number=2, content=content, created_by=market["vendor"]
+        listing=listing, number=2, content=content, created_by=market.vendor
     )
-    job = purchase_instantiate(
-        by=market["designer"], purchase=purchase, values={}, title="  My arms "
-    )
+    job = purchase_instantiate(by=market.designer, purchase=purchase, values={}, title="  My arms ")
     assert job.parts.get().name == "Arm v2"
     assert job.title == "My arms" and job.metadata["marketplace"]["version"] == 2
 
 
-def test_template_parameters_are_checked(market):
-    purchase = paid_purchase(market["template"], market["designer"])
+def test_template_parameters_are_checked(market: Market):
+    purchase = paid_purchase(market.template, market.designer)
     with pytest.raises(ValidationError) as too_big:
-        purchase_instantiate(by=market["designer"], purchase=purchase, values={"scale": 5})
+        purchase_instantiate(by=market.designer, purchase=purchase, values={"scale": 5})
     assert too_big.value.message_dict == {"parameters.scale": ["Between 0.5 and 2."]}
     with pytest.raises(ValidationError) as unknown:
-        purchase_instantiate(by=market["designer"], purchase=purchase, values={"colour": 1})
+        purchase_instantiate(by=market.designer, purchase=purchase, values={"colour": 1})
     assert "no parameter colour" in unknown.value.message_dict["parameters"][0]
     assert not PurchaseUse.objects.exists() and not Job.objects.exists()
 
 
-def test_a_vendor_buyer_cannot_create_jobs_and_is_told_who_can(market):
-    purchase = paid_purchase(market["template"], market["rival"])
+def test_a_vendor_buyer_cannot_create_jobs_and_is_told_who_can(market: Market):
+    purchase = paid_purchase(market.template, market.rival)
     with pytest.raises(PermissionDenied, match="does not allow creating jobs: a designer"):
-        purchase_instantiate(by=market["rival"], purchase=purchase, values={})
+        purchase_instantiate(by=market.rival, purchase=purchase, values={})
 
 
-def test_only_members_who_may_buy_use_a_usable_purchase_of_the_right_kind(market):
-    purchase = paid_purchase(market["template"], market["designer"])
+def test_only_members_who_may_buy_use_a_usable_purchase_of_the_right_kind(market: Market):
+    purchase = paid_purchase(market.template, market.designer)
     with pytest.raises(PermissionDenied, match="Only members of Studio"):
-        purchase_instantiate(by=market["designer2"], purchase=purchase, values={})
+        purchase_instantiate(by=market.designer2, purchase=purchase, values={})
     with pytest.raises(PermissionDenied, match="not use them"):
-        purchase_instantiate(by=market["viewer"], purchase=purchase, values={})
+        purchase_instantiate(by=market.viewer, purchase=purchase, values={})
     # a colleague who may create jobs uses the organization's purchase
-    job = purchase_instantiate(by=market["engineer"], purchase=purchase, values={})
-    assert job.owner == market["engineer"]
+    job = purchase_instantiate(by=market.engineer, purchase=purchase, values={})
+    assert job.owner == market.engineer
 
-    playbook = paid_purchase(market["playbook"], market["designer"])
+    playbook = paid_purchase(market.playbook, market.designer)
     with pytest.raises(ValidationError, match="is a playbook: you can attach it"):
-        purchase_instantiate(by=market["designer"], purchase=playbook, values={})
+        purchase_instantiate(by=market.designer, purchase=playbook, values={})
 
     Purchase.objects.filter(pk=purchase.pk).update(status=Purchase.Status.REFUNDED)
     purchase.refresh_from_db()
     with pytest.raises(Conflict, match="refunded: only a paid purchase"):
-        purchase_instantiate(by=market["designer"], purchase=purchase, values={})
+        purchase_instantiate(by=market.designer, purchase=purchase, values={})
     # partly refunded still works
     Purchase.objects.filter(pk=purchase.pk).update(status=Purchase.Status.PARTIALLY_REFUNDED)
     purchase.refresh_from_db()
-    assert purchase_instantiate(by=market["designer"], purchase=purchase, values={})
+    assert purchase_instantiate(by=market.designer, purchase=purchase, values={})
 
 
 # --- playbooks ---------------------------------------------------------------------------------
 
 
-def test_a_playbook_is_attached_once_per_part_and_can_be_swapped(market):
-    purchase = paid_purchase(market["playbook"], market["designer"])
+def test_a_playbook_is_attached_once_per_part_and_can_be_swapped(market: Market):
+    purchase = paid_purchase(market.playbook, market.designer)
     job = submit(market)
     part = job.parts.get()
-    use = playbook_attach(by=market["designer"], purchase=purchase, part=part)
+    use = playbook_attach(by=market.designer, purchase=purchase, part=part)
     assert (use.job, use.part, use.hours) == (job, part, Decimal("0.00"))
 
     other_listing = make_listing(
-        market["forge"], market["vendor"], kind=Listing.Kind.PLAYBOOK, title="Fast PLA"
+        market.forge, market.vendor, kind=Listing.Kind.PLAYBOOK, title="Fast PLA"
     )
-    other = paid_purchase(other_listing, market["designer"])
+    other = paid_purchase(other_listing, market.designer)
     with pytest.raises(Conflict, match="already follows the playbook “PLA recipe”; detach"):
-        playbook_attach(by=market["designer"], purchase=other, part=part)
+        playbook_attach(by=market.designer, purchase=other, part=part)
     with pytest.raises(Conflict, match="already follows"):
-        playbook_attach(by=market["designer"], purchase=purchase, part=part)
+        playbook_attach(by=market.designer, purchase=purchase, part=part)
 
     with pytest.raises(PermissionDenied):
-        playbook_detach(by=market["designer2"], use=use)
-    playbook_detach(by=market["engineer"], use=use)
-    assert playbook_attach(by=market["designer"], purchase=other, part=part).part == part
+        playbook_detach(by=market.designer2, use=use)
+    playbook_detach(by=market.engineer, use=use)
+    assert playbook_attach(by=market.designer, purchase=other, part=part).part == part
 
 
-def test_a_playbook_refuses_parts_it_is_not_written_for(market):
-    purchase = paid_purchase(market["playbook"], market["designer"])
+def test_a_playbook_refuses_parts_it_is_not_written_for(market: Market):
+    purchase = paid_purchase(market.playbook, market.designer)
     job = submit(
         market,
         [
@@ -199,40 +199,40 @@ def test_a_playbook_refuses_parts_it_is_not_written_for(market):
     with pytest.raises(
         ValidationError, match="Part petg-arm is PETG; “PLA recipe” is written for pla"
     ):
-        playbook_attach(by=market["designer"], purchase=purchase, part=petg)
+        playbook_attach(by=market.designer, purchase=purchase, part=petg)
     with pytest.raises(ValidationError, match="made by milling; “PLA recipe” is written for fdm"):
-        playbook_attach(by=market["designer"], purchase=purchase, part=base)
+        playbook_attach(by=market.designer, purchase=purchase, part=base)
     # a playbook that names no materials or processes fits any part
     loose = make_listing(
-        market["forge"],
-        market["vendor"],
+        market.forge,
+        market.vendor,
         kind=Listing.Kind.PLAYBOOK,
         content={**PLAYBOOK_CONTENT, "materials": [], "processes": []},
     )
     assert playbook_attach(
-        by=market["designer"], purchase=paid_purchase(loose, market["designer"]), part=base
+        by=market.designer, purchase=paid_purchase(loose, market.designer), part=base
     )
 
 
-def test_a_playbook_only_goes_on_open_parts_of_the_buyers_organization(market):
-    purchase = paid_purchase(market["playbook"], market["designer"])
-    theirs = submit(market, by=market["designer2"]).parts.get()
+def test_a_playbook_only_goes_on_open_parts_of_the_buyers_organization(market: Market):
+    purchase = paid_purchase(market.playbook, market.designer)
+    theirs = submit(market, by=market.designer2).parts.get()
     with pytest.raises(ValidationError, match=f"Part {theirs.pk} is not in a job of Studio"):
-        playbook_attach(by=market["designer"], purchase=purchase, part=theirs)
+        playbook_attach(by=market.designer, purchase=purchase, part=theirs)
     job = submit(market)
-    job_cancel(job=job, by=market["designer"], reason="changed my mind")
+    job_cancel(job=job, by=market.designer, reason="changed my mind")
     with pytest.raises(ValidationError, match="is cancelled: a playbook is for parts still"):
-        playbook_attach(by=market["designer"], purchase=purchase, part=job.parts.get())
+        playbook_attach(by=market.designer, purchase=purchase, part=job.parts.get())
     # a finished part keeps its playbook on record
     done = submit(market)
-    use = playbook_attach(by=market["designer"], purchase=purchase, part=done.parts.get())
+    use = playbook_attach(by=market.designer, purchase=purchase, part=done.parts.get())
     complete(done)
     with pytest.raises(Conflict, match="stays on record"):
-        playbook_detach(by=market["designer"], use=use)
+        playbook_detach(by=market.designer, use=use)
 
 
-def test_attaching_to_several_parts_keeps_the_good_and_reports_the_bad_by_index(market):
-    purchase = paid_purchase(market["playbook"], market["designer"])
+def test_attaching_to_several_parts_keeps_the_good_and_reports_the_bad_by_index(market: Market):
+    purchase = paid_purchase(market.playbook, market.designer)
     job = submit(
         market,
         [
@@ -243,7 +243,7 @@ def test_attaching_to_several_parts_keeps_the_good_and_reports_the_bad_by_index(
     )
     arm1, petg, arm2 = job.parts.order_by("id")
     attached, errors = playbook_attach_parts(
-        by=market["designer"], purchase=purchase, parts=[arm1, petg, 999999, arm2.pk, arm1]
+        by=market.designer, purchase=purchase, parts=[arm1, petg, 999999, arm2.pk, arm1]
     )
     assert [use.part for use in attached] == [arm1, arm2]
     assert set(errors) == {1, 2, 4}
@@ -252,29 +252,29 @@ def test_attaching_to_several_parts_keeps_the_good_and_reports_the_bad_by_index(
     assert errors[4] == ["Part arm-1 is listed twice."]
     # all bad: nothing stored, every reason given
     attached, errors = playbook_attach_parts(
-        by=market["designer"], purchase=purchase, parts=[arm1, petg]
+        by=market.designer, purchase=purchase, parts=[arm1, petg]
     )
     assert attached == [] and "already follows" in errors[0][0]
     assert PurchaseUse.objects.count() == 2
     with pytest.raises(ValidationError, match="Choose at least one part"):
-        playbook_attach_parts(by=market["designer"], purchase=purchase, parts=[])
+        playbook_attach_parts(by=market.designer, purchase=purchase, parts=[])
 
 
 # --- capacity ----------------------------------------------------------------------------------
 
 
-def test_a_booked_job_runs_only_on_the_sellers_printers(market):
+def test_a_booked_job_runs_only_on_the_sellers_printers(market: Market):
     # given a rival printer, idle and approved, of the same kind as Forge's
     rival = rival_printer(market)
-    forge_printers = {market["printer_a"].pk, market["printer_b"].pk}
+    forge_printers = {market.printer_a.pk, market.printer_b.pk}
     job = submit(market, [{**PLA, "name": f"arm-{i}"} for i in range(3)])
     parts_schedule()
     placed = set(job.parts.values_list("assigned_node_id", flat=True))
     assert rival.pk in placed  # unbooked, the swarm spreads over every printer
-    purchase = paid_purchase(market["capacity"], market["designer"], quantity=50)
+    purchase = paid_purchase(market.capacity, market.designer, quantity=50)
 
     # when the job is booked on Forge's capacity
-    use = capacity_book(by=market["designer"], purchase=purchase, job=job)
+    use = capacity_book(by=market.designer, purchase=purchase, job=job)
 
     # then the part on the rival's printer goes back to scheduling, and lands on Forge's
     assert use.hours == hours_of(job) and use.part is None
@@ -291,87 +291,87 @@ def test_a_booked_job_runs_only_on_the_sellers_printers(market):
     assert capacity_hours_left(purchase=purchase) == Decimal(50) - use.hours
 
 
-def test_booking_needs_enough_hours_and_says_both_numbers(market):
+def test_booking_needs_enough_hours_and_says_both_numbers(market: Market):
     job = submit(market)
     needed = hours_of(job)
     assert needed > 1
-    small = paid_purchase(market["capacity"], market["designer"], quantity=1)
+    small = paid_purchase(market.capacity, market.designer, quantity=1)
     with pytest.raises(ValidationError) as refused:
-        capacity_book(by=market["designer"], purchase=small, job=job)
+        capacity_book(by=market.designer, purchase=small, job=job)
     assert refused.value.message_dict["job"] == [
         f"Job {job.pk} needs {needed} h; this purchase has 1.00 h of 1 h left."
     ]
     # hours already booked count; those of cancelled jobs come back
     enough = int(needed) + 1
-    purchase = paid_purchase(market["capacity"], market["designer"], quantity=enough)
-    capacity_book(by=market["designer"], purchase=purchase, job=job)
+    purchase = paid_purchase(market.capacity, market.designer, quantity=enough)
+    capacity_book(by=market.designer, purchase=purchase, job=job)
     second = submit(market)
     with pytest.raises(ValidationError, match=f"has {enough - needed} h of {enough} h left"):
-        capacity_book(by=market["designer"], purchase=purchase, job=second)
-    job_cancel(job=job, by=market["designer"], reason="not needed")
+        capacity_book(by=market.designer, purchase=purchase, job=second)
+    job_cancel(job=job, by=market.designer, reason="not needed")
     assert capacity_hours_left(purchase=purchase) == enough
-    assert capacity_book(by=market["designer"], purchase=purchase, job=second).hours == needed
+    assert capacity_book(by=market.designer, purchase=purchase, job=second).hours == needed
 
 
-def test_booking_refusals(market):
-    purchase = paid_purchase(market["capacity"], market["designer"], quantity=100)
-    theirs = submit(market, by=market["designer2"])
+def test_booking_refusals(market: Market):
+    purchase = paid_purchase(market.capacity, market.designer, quantity=100)
+    theirs = submit(market, by=market.designer2)
     with pytest.raises(ValidationError, match=f"Job {theirs.pk} is not a job of Studio"):
-        capacity_book(by=market["designer"], purchase=purchase, job=theirs)
+        capacity_book(by=market.designer, purchase=purchase, job=theirs)
     with pytest.raises(PermissionDenied, match="Only members of Studio"):
-        capacity_book(by=market["designer2"], purchase=purchase, job=theirs)
+        capacity_book(by=market.designer2, purchase=purchase, job=theirs)
 
     milled = submit(market, [{**PLA, "name": "base", "material": "steel", "process": "milling"}])
     with pytest.raises(ValidationError, match="Forge's fdm printer nodes cannot make: base"):
-        capacity_book(by=market["designer"], purchase=purchase, job=milled)
+        capacity_book(by=market.designer, purchase=purchase, job=milled)
 
     job = submit(market)
-    capacity_book(by=market["designer"], purchase=purchase, job=job)
+    capacity_book(by=market.designer, purchase=purchase, job=job)
     with pytest.raises(Conflict, match="already booked on “FDM hours”"):
-        capacity_book(by=market["designer"], purchase=purchase, job=job)
+        capacity_book(by=market.designer, purchase=purchase, job=job)
 
     started = submit(market)
     parts_schedule()
     start_in_turn(started.parts.get())
     with pytest.raises(Conflict, match="parts already started \\(arm\\)"):
-        capacity_book(by=market["designer"], purchase=purchase, job=started)
+        capacity_book(by=market.designer, purchase=purchase, job=started)
 
     done = complete(submit(market))
     with pytest.raises(ValidationError, match="is completed: nothing to book"):
-        capacity_book(by=market["designer"], purchase=purchase, job=done)
+        capacity_book(by=market.designer, purchase=purchase, job=done)
 
 
-def test_releasing_a_booking_gives_the_hours_back_and_lifts_the_limit(market):
+def test_releasing_a_booking_gives_the_hours_back_and_lifts_the_limit(market: Market):
     rival = rival_printer(market)
-    purchase = paid_purchase(market["capacity"], market["designer"], quantity=100)
+    purchase = paid_purchase(market.capacity, market.designer, quantity=100)
     job = submit(market, [{**PLA, "name": f"arm-{i}"} for i in range(3)])
-    use = capacity_book(by=market["designer"], purchase=purchase, job=job)
+    use = capacity_book(by=market.designer, purchase=purchase, job=job)
     with pytest.raises(PermissionDenied):
-        capacity_release(by=market["viewer"], use=use)
-    capacity_release(by=market["designer"], use=use)
+        capacity_release(by=market.viewer, use=use)
+    capacity_release(by=market.designer, use=use)
     assert capacity_hours_left(purchase=purchase) == 100
     parts_schedule()
     assert rival.pk in set(job.parts.values_list("assigned_node_id", flat=True))
 
     # once a part started the booking stays
     booked = submit(market)
-    use = capacity_book(by=market["designer"], purchase=purchase, job=booked)
+    use = capacity_book(by=market.designer, purchase=purchase, job=booked)
     parts_schedule()
     start_in_turn(booked.parts.get())
     with pytest.raises(Conflict, match="has started on the booked capacity"):
-        capacity_release(by=market["designer"], use=use)
+        capacity_release(by=market.designer, use=use)
 
 
-def test_booked_parts_wait_while_the_sellers_printers_are_down(market):
+def test_booked_parts_wait_while_the_sellers_printers_are_down(market: Market):
     rival_printer(market)
-    purchase = paid_purchase(market["capacity"], market["designer"], quantity=100)
+    purchase = paid_purchase(market.capacity, market.designer, quantity=100)
     job = submit(market)
-    capacity_book(by=market["designer"], purchase=purchase, job=job)
+    capacity_book(by=market.designer, purchase=purchase, job=job)
     for printer in ("printer_a", "printer_b"):
         node_transition(
-            node=market[printer],
+            node=market.node(printer),
             to=FabricationNode.Status.MAINTENANCE,
-            by=market["vendor"],
+            by=market.vendor,
             reason="service",
         )
     parts_schedule()
@@ -388,15 +388,15 @@ def test_booked_parts_wait_while_the_sellers_printers_are_down(market):
 # --- the job page's panel ----------------------------------------------------------------------
 
 
-def test_the_job_page_shows_what_the_marketplace_supplied(market, signed_in):
-    template = paid_purchase(market["template"], market["designer"])
-    job = purchase_instantiate(by=market["designer"], purchase=template, values={})
-    playbook = paid_purchase(market["playbook"], market["designer"])
-    playbook_attach(by=market["designer"], purchase=playbook, part=job.parts.first())
-    capacity = paid_purchase(market["capacity"], market["designer"], quantity=100)
-    use = capacity_book(by=market["designer"], purchase=capacity, job=job)
+def test_the_job_page_shows_what_the_marketplace_supplied(market: Market, signed_in):
+    template = paid_purchase(market.template, market.designer)
+    job = purchase_instantiate(by=market.designer, purchase=template, values={})
+    playbook = paid_purchase(market.playbook, market.designer)
+    playbook_attach(by=market.designer, purchase=playbook, part=job.parts.first())
+    capacity = paid_purchase(market.capacity, market.designer, quantity=100)
+    use = capacity_book(by=market.designer, purchase=capacity, job=job)
 
-    page = signed_in(market["designer"]).get(f"/jobs/{job.pk}/")
+    page = signed_in(market.designer).get(f"/jobs/{job.pk}/")
     assert page.status_code == 200
     html = page.content.decode()
     assert "From the marketplace" in html
@@ -409,20 +409,18 @@ def test_the_job_page_shows_what_the_marketplace_supplied(market, signed_in):
     plain = submit(market)
     assert (
         "From the marketplace"
-        not in signed_in(market["designer"]).get(f"/jobs/{plain.pk}/").content.decode()
+        not in signed_in(market.designer).get(f"/jobs/{plain.pk}/").content.decode()
     )
 
 
-def test_a_node_agent_is_told_which_playbook_a_part_follows(market):
-    purchase = paid_purchase(market["playbook"], market["designer"])
+def test_a_node_agent_is_told_which_playbook_a_part_follows(market: Market):
+    purchase = paid_purchase(market.playbook, market.designer)
     job = submit(market, [{**PLA, "name": "arm"}, {**PLA, "name": "clip"}])
     arm, clip = job.parts.order_by("id")
-    playbook_attach(by=market["designer"], purchase=purchase, part=arm)
+    playbook_attach(by=market.designer, purchase=purchase, part=arm)
     parts_schedule()
     queued = [
-        p
-        for node in (market["printer_a"], market["printer_b"])
-        for p in work_queue(node_id=node.pk)
+        p for node in (market.printer_a, market.printer_b) for p in work_queue(node_id=node.pk)
     ]
     assert {p.pk for p in queued} == {arm.pk, clip.pk}
     details = providers.part_work_details(queued)

@@ -7,24 +7,24 @@ import pytest
 from apps.jobs.services import parts_schedule
 from apps.marketplace.services.uses import playbook_attach
 from apps.vendors.services import device_credential_issue
-from tests.marketplace.conftest import PLAYBOOK_CONTENT, paid_purchase
+from tests.fixtures.market import PLAYBOOK_CONTENT, Market, paid_purchase
 from tests.marketplace.test_uses import submit
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_work_queue_carries_the_parts_playbook_steps(market, api):
-    purchase = paid_purchase(market["playbook"], market["designer"])
+def test_the_work_queue_carries_the_parts_playbook_steps(market: Market, api):
+    purchase = paid_purchase(market.playbook, market.designer)
     job = submit(market)
     plain = submit(market, title="Plain")
     part = job.parts.get()
-    playbook_attach(by=market["designer"], purchase=purchase, part=part)
+    playbook_attach(by=market.designer, purchase=purchase, part=part)
     parts_schedule()
     part.refresh_from_db()
     other = plain.parts.get()
     assert other.pk != part.pk
-    assert part.assigned_node_id is not None
-    _, token = device_credential_issue(node=part.assigned_node, by=market["vendor"])
+    assert part.assigned_node is not None
+    _, token = device_credential_issue(node=part.assigned_node, by=market.vendor)
     api.credentials(HTTP_AUTHORIZATION=f"Device {token}")
 
     queue = {p["id"]: p for p in api.get("/api/v1/work/parts/").json()["results"]}
@@ -37,8 +37,8 @@ def test_the_work_queue_carries_the_parts_playbook_steps(market, api):
     ]
     assert started["details"]["playbook"]["version"] == 1
     # a part without a playbook carries no details, on whichever node it went to
-    assert other.assigned_node_id is not None
-    _, other_token = device_credential_issue(node=other.assigned_node, by=market["vendor"])
+    assert other.assigned_node is not None
+    _, other_token = device_credential_issue(node=other.assigned_node, by=market.vendor)
     api.credentials(HTTP_AUTHORIZATION=f"Device {other_token}")
     other_queue = {p["id"]: p for p in api.get("/api/v1/work/parts/").json()["results"]}
     assert other_queue[other.pk]["details"] == {}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,9 +11,8 @@ from apps.jobs.models import Job, Part, Status
 from apps.materials.models import Inventory, Material
 from apps.materials.services import catalog_install_standard, inventory_create
 from apps.vendors.models import FabricationNode
-from tests.jobs.conftest import PRINTER, ready_node
-from tests.maintenance.conftest import send  # noqa: F401  (the shared fixtures)
-from tests.vendors.conftest import fleet  # noqa: F401
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.shop import PRINTER, ready_node
 
 PLA_PART = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 30}
 
@@ -27,25 +26,25 @@ def catalog(db: Any) -> dict[str, Material]:
 
 
 @pytest.fixture
-def printer(fleet: dict[str, Any]) -> FabricationNode:  # noqa: F811
+def printer(fleet: Fleet) -> FabricationNode:
     """Forge's idle FDM printer at Site A (PLA, PETG): the only node that can print PLA."""
     return ready_node(fleet, **PRINTER)
 
 
 def stock_of(
-    fleet: dict[str, Any],  # noqa: F811
+    fleet: Fleet,
     node: FabricationNode,
     material: Material,
     quantity: str = "2",
     **fields: Any,
 ) -> Inventory:
     return inventory_create(
-        by=fleet["vendor"], node=node, material=material, quantity=Decimal(quantity), **fields
+        by=fleet.vendor, node=node, material=material, quantity=Decimal(quantity), **fields
     )
 
 
 def finished_part(
-    fleet: dict[str, Any],  # noqa: F811
+    fleet: Fleet,
     node: FabricationNode,
     *,
     material_g: float,
@@ -61,8 +60,8 @@ def finished_part(
     calling the service, as the receiver or the reconciliation would)."""
     if job is None:
         job = Job.objects.create(
-            owner=fleet["designer"],
-            organization=fleet["designer"].organizations.get(),
+            owner=fleet.designer,
+            organization=fleet.designer.organizations.get(),
             title="Brackets",
             status=Status.IN_PROGRESS,
         )
@@ -84,6 +83,6 @@ def finished_part(
         reported_material_g=reported.get("material_used_g"),
         reported_waste_g=reported.get("waste_g"),
         reported_energy_kwh=reported.get("energy_kwh"),
-        started_at=(finished_at or now) - timezone.timedelta(hours=1),
+        started_at=(finished_at or now) - timedelta(hours=1),
         finished_at=finished_at or now,
     )

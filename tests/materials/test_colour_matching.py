@@ -10,30 +10,31 @@ from apps.jobs.models import Status
 from apps.jobs.services import job_submit, parts_schedule
 from apps.materials.models import Spool
 from tests.conftest import jwt_client
-from tests.jobs.conftest import PRINTER, ready_node
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.shop import PRINTER, ready_node
 
 PART = {"material": "PLA", "process": "fdm", "size_x_mm": 30, "size_y_mm": 30, "size_z_mm": 10}
 
 
 @pytest.fixture
-def printers(fleet, catalog):
+def printers(fleet: Fleet, catalog):
     a = ready_node(fleet, **{**PRINTER, "name": "Red-printer"})
     b = ready_node(fleet, **{**PRINTER, "name": "Black-printer"})
     pla = catalog["pla"]
     Spool.objects.create(
-        vendor=fleet["forge"], material=pla, colour_hex="#e11d48", remaining_g=800, node=a
+        vendor=fleet.forge, material=pla, colour_hex="#e11d48", remaining_g=800, node=a
     )
     Spool.objects.create(
-        vendor=fleet["forge"], material=pla, colour_hex="#000000", remaining_g=800, node=b
+        vendor=fleet.forge, material=pla, colour_hex="#000000", remaining_g=800, node=b
     )
     return a, b
 
 
 @pytest.mark.django_db
-def test_a_coloured_part_goes_to_the_printer_with_that_colour_loaded(fleet, printers):
+def test_a_coloured_part_goes_to_the_printer_with_that_colour_loaded(fleet: Fleet, printers):
     red_printer, black_printer = printers
     job = job_submit(
-        by=fleet["designer"],
+        by=fleet.designer,
         title="Colours",
         parts=[
             {**PART, "name": "red", "colour_hex": "E11D48"},
@@ -50,10 +51,10 @@ def test_a_coloured_part_goes_to_the_printer_with_that_colour_loaded(fleet, prin
 
 
 @pytest.mark.django_db
-def test_a_colour_no_printer_has_loaded_waits_with_the_reason(fleet, catalog, printers):
+def test_a_colour_no_printer_has_loaded_waits_with_the_reason(fleet: Fleet, catalog, printers):
     _, black_printer = printers
     job = job_submit(
-        by=fleet["designer"], title="Green", parts=[{**PART, "name": "g", "colour_hex": "#00ff00"}]
+        by=fleet.designer, title="Green", parts=[{**PART, "name": "g", "colour_hex": "#00ff00"}]
     )
     parts_schedule()
     part = job.parts.get()
@@ -63,12 +64,12 @@ def test_a_colour_no_printer_has_loaded_waits_with_the_reason(fleet, catalog, pr
         "it needs a printer with pla #00ff00 loaded, and no node has that now"
     ), reason
     # the reason is on the job's page for its designer
-    page = jwt_client(fleet["designer"]).get(f"/api/v1/jobs/{job.pk}/").json()
+    page = jwt_client(fleet.designer).get(f"/api/v1/jobs/{job.pk}/").json()
     assert "#00ff00" in str(page)
     # when a green spool is loaded on the black printer, the part goes there
     Spool.objects.filter(node=black_printer).update(node=None)
     Spool.objects.create(
-        vendor=fleet["forge"],
+        vendor=fleet.forge,
         material=catalog["pla"],
         colour_hex="#00ff00",
         remaining_g=500,
@@ -80,11 +81,11 @@ def test_a_colour_no_printer_has_loaded_waits_with_the_reason(fleet, catalog, pr
 
 
 @pytest.mark.django_db
-def test_a_spool_too_light_for_the_part_does_not_count(fleet, catalog, printers):
+def test_a_spool_too_light_for_the_part_does_not_count(fleet: Fleet, catalog, printers):
     red_printer, _ = printers
     Spool.objects.filter(node=red_printer).update(remaining_g=0.5)
     job = job_submit(
-        by=fleet["designer"], title="Red", parts=[{**PART, "name": "r", "colour_hex": "#e11d48"}]
+        by=fleet.designer, title="Red", parts=[{**PART, "name": "r", "colour_hex": "#e11d48"}]
     )
     parts_schedule()
     part = job.parts.get()
@@ -93,8 +94,8 @@ def test_a_spool_too_light_for_the_part_does_not_count(fleet, catalog, printers)
 
 
 @pytest.mark.django_db
-def test_a_colour_that_is_not_hex_is_refused_by_the_api(fleet, printers):
-    response = jwt_client(fleet["designer"]).post(
+def test_a_colour_that_is_not_hex_is_refused_by_the_api(fleet: Fleet, printers):
+    response = jwt_client(fleet.designer).post(
         "/api/v1/jobs/",
         {"title": "Bad", "parts": [{**PART, "name": "x", "colour_hex": "red"}]},
         format="json",

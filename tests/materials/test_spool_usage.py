@@ -11,20 +11,21 @@ from apps.jobs.models import Status
 from apps.materials.models import MaterialUsage, Spool
 from apps.materials.services import usage_record
 from apps.notify.models import Event, EventKind
+from tests.fixtures.fleet import Fleet
 from tests.materials.conftest import finished_part
 
 
-def loaded_spool(fleet, node, material, grams: float, colour: str = "#e11d48") -> Spool:
+def loaded_spool(fleet: Fleet, node, material, grams: float, colour: str = "#e11d48") -> Spool:
     return Spool.objects.create(
-        vendor=fleet["forge"], material=material, colour_hex=colour, remaining_g=grams, node=node
+        vendor=fleet.forge, material=material, colour_hex=colour, remaining_g=grams, node=node
     )
 
 
 @pytest.mark.django_db
-def test_a_finished_part_takes_its_grams_off_the_loaded_spool(fleet, catalog, printer):
+def test_a_finished_part_takes_its_grams_off_the_loaded_spool(fleet: Fleet, catalog, printer):
     spool = loaded_spool(fleet, printer, catalog["pla"], 500)
     shelf = Spool.objects.create(
-        vendor=fleet["forge"], material=catalog["pla"], colour_hex="#000000", remaining_g=700
+        vendor=fleet.forge, material=catalog["pla"], colour_hex="#000000", remaining_g=700
     )
     part = finished_part(fleet, printer, material_g=120.5)
     usage = usage_record(part_id=part.pk)
@@ -44,7 +45,7 @@ def test_a_finished_part_takes_its_grams_off_the_loaded_spool(fleet, catalog, pr
 
 
 @pytest.mark.django_db
-def test_what_the_printer_reported_counts_over_the_estimate(fleet, catalog, printer):
+def test_what_the_printer_reported_counts_over_the_estimate(fleet: Fleet, catalog, printer):
     spool = loaded_spool(fleet, printer, catalog["pla"], 500)
     part = finished_part(fleet, printer, material_g=120, reported={"material_used_g": 97.25})
     usage_record(part_id=part.pk)
@@ -53,7 +54,7 @@ def test_what_the_printer_reported_counts_over_the_estimate(fleet, catalog, prin
 
 
 @pytest.mark.django_db
-def test_a_failed_part_takes_the_share_it_printed(fleet, catalog, printer):
+def test_a_failed_part_takes_the_share_it_printed(fleet: Fleet, catalog, printer):
     spool = loaded_spool(fleet, printer, catalog["pla"], 500)
     part = finished_part(fleet, printer, material_g=200, status=Status.FAILED, progress_pct=25.0)
     usage_record(part_id=part.pk)
@@ -62,7 +63,9 @@ def test_a_failed_part_takes_the_share_it_printed(fleet, catalog, printer):
 
 
 @pytest.mark.django_db
-def test_a_spool_never_goes_below_zero_and_the_usage_says_what_was_short(fleet, catalog, printer):
+def test_a_spool_never_goes_below_zero_and_the_usage_says_what_was_short(
+    fleet: Fleet, catalog, printer
+):
     spool = loaded_spool(fleet, printer, catalog["pla"], 40)
     part = finished_part(fleet, printer, material_g=65)
     usage = usage_record(part_id=part.pk)
@@ -73,7 +76,7 @@ def test_a_spool_never_goes_below_zero_and_the_usage_says_what_was_short(fleet, 
 
 
 @pytest.mark.django_db
-def test_a_spool_of_another_material_is_left_alone_with_the_reason(fleet, catalog, printer):
+def test_a_spool_of_another_material_is_left_alone_with_the_reason(fleet: Fleet, catalog, printer):
     spool = loaded_spool(fleet, printer, catalog["petg"], 500)
     part = finished_part(fleet, printer, material_g=50)
     usage = usage_record(part_id=part.pk)
@@ -84,14 +87,14 @@ def test_a_spool_of_another_material_is_left_alone_with_the_reason(fleet, catalo
 
 
 @pytest.mark.django_db
-def test_a_printer_without_a_spool_says_so(fleet, catalog, printer):
+def test_a_printer_without_a_spool_says_so(fleet: Fleet, catalog, printer):
     usage = usage_record(part_id=finished_part(fleet, printer, material_g=50).pk)
     assert usage.spool is None and usage.spool_note == "no spool is loaded on the node"
 
 
 @pytest.mark.django_db
 def test_a_spool_falling_to_the_low_mark_tells_the_vendor_once(
-    fleet, catalog, printer, settings, django_capture_on_commit_callbacks
+    fleet: Fleet, catalog, printer, settings, django_capture_on_commit_callbacks
 ):
     settings.MATERIALS_SPOOL_LOW_G = 100
     spool = loaded_spool(fleet, printer, catalog["pla"], 180)
@@ -105,11 +108,11 @@ def test_a_spool_falling_to_the_low_mark_tells_the_vendor_once(
     assert spool.remaining_g == pytest.approx(90)
     told = Notification.objects.filter(title__contains="running low")
     assert [(n.user, n.title) for n in told] == [
-        (fleet["vendor"], f"Spool PLA #e11d48 on {printer.name} is running low")
+        (fleet.vendor, f"Spool PLA #e11d48 on {printer.name} is running low")
     ]
     assert told[0].link == "/materials/spools/" and told[0].body.startswith("90 g left")
     event = Event.objects.get(kind=EventKind.SPOOL_LOW)
-    assert list(event.organizations.all()) == [fleet["forge"]]
+    assert list(event.organizations.all()) == [fleet.forge]
     # the next print below the mark does not repeat it
     usage_record(part_id=finished_part(fleet, printer, material_g=20).pk)
     assert told.count() == 1 and Event.objects.filter(kind=EventKind.SPOOL_LOW).count() == 1

@@ -26,13 +26,14 @@ from apps.materials.services import (
     usage_record,
 )
 from apps.materials.services.usage import waste_share
+from tests.fixtures.fleet import Fleet
 from tests.materials.conftest import finished_part, stock_of
 
 pytestmark = pytest.mark.django_db
 D = Decimal
 
 
-def test_usage_is_taken_from_stock_with_a_ledger_that_explains_it(fleet, printer, catalog):
+def test_usage_is_taken_from_stock_with_a_ledger_that_explains_it(fleet: Fleet, printer, catalog):
     stock = stock_of(fleet, printer, catalog["pla"], "2")
     part = finished_part(fleet, printer, material_g=210.0)
 
@@ -55,7 +56,7 @@ def test_usage_is_taken_from_stock_with_a_ledger_that_explains_it(fleet, printer
 
 
 def test_an_order_is_drafted_exactly_once_when_stock_crosses_the_reorder_point(
-    fleet, printer, catalog
+    fleet: Fleet, printer, catalog
 ):
     # given 1 kg of PLA with a reorder point of 0.5 kg (set by hand, so the sweep keeps it)
     stock = stock_of(fleet, printer, catalog["pla"], "1", reorder_point=D("0.5"))
@@ -80,9 +81,9 @@ def test_an_order_is_drafted_exactly_once_when_stock_crosses_the_reorder_point(
     assert report.orders == []
     assert PurchaseOrder.objects.count() == 1
     # the vendor's people were told once
-    told = Notification.objects.filter(user=fleet["vendor"], title__startswith="Reorder PLA")
+    told = Notification.objects.filter(user=fleet.vendor, title__startswith="Reorder PLA")
     assert told.count() == 1 and f"#{order.pk}" in told.get().body
-    assert not Notification.objects.filter(user=fleet["rival"]).exists()
+    assert not Notification.objects.filter(user=fleet.rival).exists()
 
     # the database refuses a second open automatic order of the same stock, whatever the code
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -97,20 +98,22 @@ def test_an_order_is_drafted_exactly_once_when_stock_crosses_the_reorder_point(
         )
 
 
-def test_receiving_an_order_restocks_and_the_next_crossing_orders_again(fleet, printer, catalog):
+def test_receiving_an_order_restocks_and_the_next_crossing_orders_again(
+    fleet: Fleet, printer, catalog
+):
     stock = stock_of(fleet, printer, catalog["pla"], "0.6", reorder_point=D("0.5"))
     usage_record(part_id=finished_part(fleet, printer, material_g=300).pk)
     order = PurchaseOrder.objects.get()
 
-    order = purchase_order_send(by=fleet["vendor"], order=order)
+    order = purchase_order_send(by=fleet.vendor, order=order)
     assert order.status == "sent" and order.expected_at > order.sent_at
-    received = purchase_order_receive(by=fleet["vendor"], order=order, quantity=D("1.5"))
+    received = purchase_order_receive(by=fleet.vendor, order=order, quantity=D("1.5"))
 
     assert received.status == "received" and received.received_quantity == D("1.500")
     stock.refresh_from_db()
     assert stock.quantity == D("1.800") and stock.last_restock_at == received.received_at
     restock = stock.movements.get(kind=StockMovement.Kind.RESTOCK)
-    assert restock.purchase_order == received and restock.by == fleet["vendor"]
+    assert restock.purchase_order == received and restock.by == fleet.vendor
     # restocked above the point: the next crossing drafts a new order, exactly one
     usage_record(part_id=finished_part(fleet, printer, material_g=1400).pk)
     usage_record(part_id=finished_part(fleet, printer, material_g=100).pk)
@@ -119,7 +122,7 @@ def test_receiving_an_order_restocks_and_the_next_crossing_orders_again(fleet, p
 
 
 def test_the_sweep_sets_reorder_points_from_history_and_orders_what_is_missing(
-    fleet, printer, catalog
+    fleet: Fleet, printer, catalog
 ):
     stock = stock_of(fleet, printer, catalog["pla"], "0.25")  # no point yet: follows usage
     assert stock.reorder_point_auto and stock.reorder_point == 0
@@ -147,13 +150,13 @@ def test_the_sweep_sets_reorder_points_from_history_and_orders_what_is_missing(
     assert forecast.days_left == pytest.approx(0.25 / (0.6 / 30))
     assert forecast.risk == "mid"  # 12.5 days left: beyond the 7-day lead time, within twice
     # a point set by hand is kept by the sweep
-    inventory_update(by=fleet["vendor"], inventory=stock, reorder_point=D("0.1"))
+    inventory_update(by=fleet.vendor, inventory=stock, reorder_point=D("0.1"))
     inventory_reorder_sweep()
     stock.refresh_from_db()
     assert stock.reorder_point == D("0.100") and not stock.reorder_point_auto
 
 
-def test_the_sweep_records_usage_a_receiver_missed(fleet, printer, catalog):
+def test_the_sweep_records_usage_a_receiver_missed(fleet: Fleet, printer, catalog):
     stock = stock_of(fleet, printer, catalog["pla"], "1")
     part = finished_part(fleet, printer, material_g=100)  # finished, no usage recorded
     report = inventory_reorder_sweep()
@@ -163,7 +166,7 @@ def test_the_sweep_records_usage_a_receiver_missed(fleet, printer, catalog):
     assert stock.quantity == D("0.900")
 
 
-def test_a_failed_part_is_all_waste_of_the_progress_reached(fleet, printer, catalog):
+def test_a_failed_part_is_all_waste_of_the_progress_reached(fleet: Fleet, printer, catalog):
     stock = stock_of(fleet, printer, catalog["pla"], "1")
     part = finished_part(fleet, printer, material_g=200, status=Status.FAILED, progress_pct=40.0)
     usage = usage_record(part_id=part.pk)
@@ -173,7 +176,7 @@ def test_a_failed_part_is_all_waste_of_the_progress_reached(fleet, printer, cata
     assert not stock.movements.filter(kind="usage").exists()
 
 
-def test_waste_share_by_process(fleet, printer):
+def test_waste_share_by_process(fleet: Fleet, printer):
     mill_part = finished_part(fleet, printer, material_g=1, process="milling")
     # stock = 72 cm3 box x 1.1; the part 40 % of the box: 1 - 0.4 / 1.1
     assert waste_share(mill_part) == pytest.approx(1 - 0.4 / 1.1)
@@ -183,7 +186,7 @@ def test_waste_share_by_process(fleet, printer):
     assert waste_share(finished_part(fleet, printer, material_g=1, process="laser_cutting")) == 0.2
 
 
-def test_usage_without_stock_or_catalog_is_kept_with_the_reason(fleet, printer, catalog):
+def test_usage_without_stock_or_catalog_is_kept_with_the_reason(fleet: Fleet, printer, catalog):
     no_stock = usage_record(part_id=finished_part(fleet, printer, material_g=50).pk)
     assert no_stock.inventory is None and "keeps no stock of PLA" in no_stock.stock_note
     unknown = usage_record(
@@ -193,12 +196,12 @@ def test_usage_without_stock_or_catalog_is_kept_with_the_reason(fleet, printer, 
 
 
 def test_the_stock_provider_gives_grams_per_node_and_skips_what_has_no_weight(
-    fleet, printer, catalog
+    fleet: Fleet, printer, catalog
 ):
     stock_of(fleet, printer, catalog["pla"], "1.5")
     stock_of(fleet, printer, catalog["petg"], "0")
     resin = material_create(
-        by=fleet["admin"],
+        by=fleet.admin,
         name="Tough resin",
         category="resin",
         specs={"density_g_cm3": 1.2},
@@ -206,7 +209,7 @@ def test_the_stock_provider_gives_grams_per_node_and_skips_what_has_no_weight(
         unit_cost=D("90"),
     )
     sheet = material_create(
-        by=fleet["admin"],
+        by=fleet.admin,
         name="Birch sheet",
         category="sheet",
         specs={"density_g_cm3": 0.7},

@@ -14,14 +14,15 @@ from apps.materials.models import MaterialUsage, StockMovement
 from apps.materials.services import inventory_update
 from apps.telemetry.services import telemetry_ingest
 from apps.vendors.services import device_credential_issue
+from tests.fixtures.fleet import Fleet
 from tests.materials.conftest import PLA_PART, stock_of
 
 pytestmark = pytest.mark.django_db
 D = Decimal
 
 
-def running_part(fleet, printer, name="arm"):
-    job = job_submit(by=fleet["designer"], title="Frame", parts=[{**PLA_PART, "name": name}])
+def running_part(fleet: Fleet, printer, name="arm"):
+    job = job_submit(by=fleet.designer, title="Frame", parts=[{**PLA_PART, "name": name}])
     parts_schedule()
     part = job.parts.get()
     assert part.assigned_node_id == printer.pk
@@ -29,11 +30,11 @@ def running_part(fleet, printer, name="arm"):
 
 
 def test_a_completed_part_over_the_work_api_records_the_reported_usage(
-    fleet, printer, catalog, api, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, catalog, api, django_capture_on_commit_callbacks
 ):
     stock = stock_of(fleet, printer, catalog["pla"], "1")
     part = running_part(fleet, printer)
-    _, token = device_credential_issue(node=printer, by=fleet["vendor"])
+    _, token = device_credential_issue(node=printer, by=fleet.vendor)
     api.credentials(HTTP_AUTHORIZATION=f"Device {token}")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -56,7 +57,7 @@ def test_a_completed_part_over_the_work_api_records_the_reported_usage(
 
 
 def test_without_a_report_the_estimate_counts_and_only_used_corrects_it(
-    fleet, printer, catalog, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, catalog, django_capture_on_commit_callbacks
 ):
     stock_of(fleet, printer, catalog["pla"], "1")
     part = running_part(fleet, printer)
@@ -82,7 +83,7 @@ def test_without_a_report_the_estimate_counts_and_only_used_corrects_it(
 
 
 def test_a_failed_part_is_waste_up_to_its_progress(
-    fleet, printer, catalog, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, catalog, django_capture_on_commit_callbacks
 ):
     stock = stock_of(fleet, printer, catalog["pla"], "1")
     part = running_part(fleet, printer)
@@ -100,7 +101,7 @@ def test_a_failed_part_is_waste_up_to_its_progress(
 
 
 def test_material_remaining_telemetry_sets_the_loaded_stock(
-    fleet, printer, catalog, send, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, catalog, send, django_capture_on_commit_callbacks
 ):
     pla = stock_of(fleet, printer, catalog["pla"], "1", loaded=True, reorder_point=D("0.5"))
     petg = stock_of(fleet, printer, catalog["petg"], "2")
@@ -126,7 +127,7 @@ def test_material_remaining_telemetry_sets_the_loaded_stock(
     assert petg.quantity == D("2.000")  # not the loaded one
 
     # loading another material moves the telemetry to it
-    inventory_update(by=fleet["vendor"], inventory=petg, loaded=True)
+    inventory_update(by=fleet.vendor, inventory=petg, loaded=True)
     pla.refresh_from_db()
     assert not pla.loaded
     send(printer, 20, material_remaining=1900.0)
@@ -135,7 +136,7 @@ def test_material_remaining_telemetry_sets_the_loaded_stock(
 
 
 def test_usage_already_counted_by_telemetry_is_not_taken_twice(
-    fleet, printer, catalog, django_capture_on_commit_callbacks
+    fleet: Fleet, printer, catalog, django_capture_on_commit_callbacks
 ):
     stock = stock_of(fleet, printer, catalog["pla"], "1", loaded=True)
     part = running_part(fleet, printer)

@@ -5,9 +5,7 @@ from typing import Any
 
 import pytest
 
-from tests.maintenance.conftest import default_rules, in_service, mill, send  # noqa: F401
 from tests.notify.receivers import Receiver
-from tests.vendors.conftest import fleet  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

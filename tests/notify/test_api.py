@@ -12,26 +12,27 @@ from apps.notify.models import Channel, Delivery
 from apps.notify.services import channel_create, event_raise
 from apps.users.models import Membership
 from tests.conftest import jwt_client
+from tests.fixtures.fleet import Fleet
 
 URL = "/api/v1/notify/channels/"
 
 
 @pytest.fixture
-def owner(fleet: dict[str, Any]) -> Any:
-    Membership.objects.filter(user=fleet["vendor"]).update(org_role=Membership.OrgRole.OWNER)
-    return fleet["vendor"]
+def owner(fleet: Fleet) -> Any:
+    Membership.objects.filter(user=fleet.vendor).update(org_role=Membership.OrgRole.OWNER)
+    return fleet.vendor
 
 
 def hook_body(org: int | None, url: str = "http://127.0.0.1:8211/x", **kw: Any) -> dict[str, Any]:
     return {"kind": "webhook", "name": "Hook", "organization": org, "target": url, **kw}
 
 
-def test_only_owners_create_organization_channels(fleet, owner):
-    forge = fleet["forge"].pk
+def test_only_owners_create_organization_channels(fleet: Fleet, owner):
+    forge = fleet.forge.pk
     # a plain member of the organization is refused, as is a stranger: "not found" both
-    Membership.objects.create(user=fleet["operator"], organization=fleet["forge"])
+    Membership.objects.create(user=fleet.operator, organization=fleet.forge)
     for who in ("operator", "rival", "designer"):
-        answer = jwt_client(fleet[who]).post(URL, hook_body(forge), format="json")
+        answer = jwt_client(fleet.user(who)).post(URL, hook_body(forge), format="json")
         assert answer.status_code == 404, (who, answer.json())
         assert answer.json()["error"]["code"] == "not_found"
     assert not Channel.objects.exists()
@@ -47,20 +48,20 @@ def test_only_owners_create_organization_channels(fleet, owner):
     assert "xxxx" not in stored and stored.startswith("gAAAA")
     assert Channel.objects.get(pk=body["id"]).secret == "x" * 40
     # the platform admin manages any organization's channels
-    assert jwt_client(fleet["admin"]).get(f"{URL}{body['id']}/").status_code == 200
+    assert jwt_client(fleet.admin).get(f"{URL}{body['id']}/").status_code == 200
 
 
-def test_people_see_and_edit_only_their_own_channels(fleet, owner):
-    mine = channel_create(by=fleet["designer"], kind="in_app", name="Mine")
+def test_people_see_and_edit_only_their_own_channels(fleet: Fleet, owner):
+    mine = channel_create(by=fleet.designer, kind="in_app", name="Mine")
     org = channel_create(
         by=owner,
         kind="webhook",
         name="Org",
-        organization=fleet["forge"],
+        organization=fleet.forge,
         target="http://127.0.0.1:8211/",
         secret="y" * 40,
     )
-    designer, rival = jwt_client(fleet["designer"]), jwt_client(fleet["rival"])
+    designer, rival = jwt_client(fleet.designer), jwt_client(fleet.rival)
     assert [c["name"] for c in designer.get(URL).json()["results"]] == ["Mine"]
     assert [c["name"] for c in jwt_client(owner).get(URL).json()["results"]] == ["Org"]
     for pk in (mine.pk, org.pk):
@@ -96,14 +97,14 @@ def test_people_see_and_edit_only_their_own_channels(fleet, owner):
         ("http://no-such-host.invalid/", "cannot be resolved"),
     ],
 )
-def test_hostile_webhook_urls_are_refused(fleet, owner, target, message, settings):
+def test_hostile_webhook_urls_are_refused(fleet: Fleet, owner, target, message, settings):
     settings.NOTIFY_ALLOWED_NETWORKS = []  # production: nothing private allowed
-    answer = jwt_client(owner).post(URL, hook_body(fleet["forge"].pk, target), format="json")
+    answer = jwt_client(owner).post(URL, hook_body(fleet.forge.pk, target), format="json")
     assert answer.status_code == 400, answer.json()
     assert message in str(answer.json()["error"]["details"]["target"])
 
 
-def test_loopback_is_refused_unless_allowed(fleet, owner, settings):
+def test_loopback_is_refused_unless_allowed(fleet: Fleet, owner, settings):
     settings.NOTIFY_ALLOWED_NETWORKS = []
     client = jwt_client(owner)
     assert client.post(URL, hook_body(None), format="json").status_code == 400
@@ -111,7 +112,7 @@ def test_loopback_is_refused_unless_allowed(fleet, owner, settings):
     assert client.post(URL, hook_body(None), format="json").status_code == 201
 
 
-def test_apprise_urls_are_checked(fleet, owner, settings):
+def test_apprise_urls_are_checked(fleet: Fleet, owner, settings):
     client = jwt_client(owner)
     body = {"kind": "apprise", "name": "Chat", "secret": "nonsense://what"}
     answer = client.post(URL, body, format="json")
@@ -130,13 +131,13 @@ def test_apprise_urls_are_checked(fleet, owner, settings):
     assert "slack" not in str(answer.json())
 
 
-def test_invalid_input_is_named(fleet, owner):
+def test_invalid_input_is_named(fleet: Fleet, owner):
     client = jwt_client(owner)
     cases = [
         ({"kind": "pager", "name": "x"}, "kind"),
-        ({"kind": "in_app", "name": "x", "organization": fleet["forge"].pk}, "kind"),
+        ({"kind": "in_app", "name": "x", "organization": fleet.forge.pk}, "kind"),
         ({"kind": "email", "name": "x", "target": "not-an-address"}, "target"),
-        ({"kind": "email", "name": "x", "organization": fleet["forge"].pk}, "target"),
+        ({"kind": "email", "name": "x", "organization": fleet.forge.pk}, "target"),
         ({"kind": "in_app", "name": " "}, "name"),
         ({"kind": "in_app", "name": "x", "rules": [{"event_kind": "boom"}]}, "rules"),
         ({"kind": "in_app", "name": "x", "rules": [{}, {}]}, "rules"),
@@ -150,13 +151,13 @@ def test_invalid_input_is_named(fleet, owner):
 
 
 def test_delivery_log_is_paginated_filtered_and_private(
-    fleet, owner, receiver, django_capture_on_commit_callbacks
+    fleet: Fleet, owner, receiver, django_capture_on_commit_callbacks
 ):
     channel = channel_create(
         by=owner,
         kind="webhook",
         name="Org",
-        organization=fleet["forge"],
+        organization=fleet.forge,
         target=receiver.url,
         rules=[{"event_kind": "", "min_severity": "info"}],
     )
@@ -167,7 +168,7 @@ def test_delivery_log_is_paginated_filtered_and_private(
                 severity="info",
                 title=f"e{n}",
                 subject=f"s{n}",
-                organizations=[fleet["forge"]],
+                organizations=[fleet.forge],
             )
     client = jwt_client(owner)
     page = client.get("/api/v1/notify/deliveries/", {"page_size": 2}).json()
@@ -177,15 +178,15 @@ def test_delivery_log_is_paginated_filtered_and_private(
     bad = client.get("/api/v1/notify/deliveries/", {"status": "lost"})
     assert bad.status_code == 400 and "status" in bad.json()["error"]["details"]
     assert client.get("/api/v1/notify/deliveries/", {"channel": channel.pk}).json()["count"] == 5
-    assert jwt_client(fleet["designer"]).get("/api/v1/notify/deliveries/").json()["count"] == 0
+    assert jwt_client(fleet.designer).get("/api/v1/notify/deliveries/").json()["count"] == 0
     assert Delivery.objects.filter(status="sent").count() == 5
 
 
 def test_send_test_goes_through_the_delivery_log(
-    fleet, owner, receiver, django_capture_on_commit_callbacks
+    fleet: Fleet, owner, receiver, django_capture_on_commit_callbacks
 ):
     channel = channel_create(
-        by=owner, kind="webhook", name="Org", organization=fleet["forge"], target=receiver.url
+        by=owner, kind="webhook", name="Org", organization=fleet.forge, target=receiver.url
     )
     with django_capture_on_commit_callbacks(execute=True):
         answer = jwt_client(owner).post(f"{URL}{channel.pk}/test/")

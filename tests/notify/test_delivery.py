@@ -22,23 +22,24 @@ from apps.notify.services import (
 from apps.notify.signing import signature_verify
 from apps.notify.tasks import delivery_send_task
 from apps.users.models import Membership
+from tests.fixtures.fleet import Fleet
 
 
 @pytest.fixture
-def owner(fleet: dict[str, Any]) -> Any:
+def owner(fleet: Fleet) -> Any:
     """The vendor's staff member, made an owner of the vendor organization."""
-    Membership.objects.filter(user=fleet["vendor"], organization=fleet["forge"]).update(
+    Membership.objects.filter(user=fleet.vendor, organization=fleet.forge).update(
         org_role=Membership.OrgRole.OWNER
     )
-    return fleet["vendor"]
+    return fleet.vendor
 
 
-def webhook(owner: Any, fleet: dict[str, Any], url: str, **kwargs: Any) -> Channel:
+def webhook(owner: Any, fleet: Fleet, url: str, **kwargs: Any) -> Channel:
     return channel_create(
         by=owner,
         kind="webhook",
         name="Ops hook",
-        organization=fleet["forge"],
+        organization=fleet.forge,
         target=url,
         secret="s3cret-signing-key-0123",
         rules=kwargs.pop("rules", [{"event_kind": "", "min_severity": "info"}]),
@@ -46,13 +47,13 @@ def webhook(owner: Any, fleet: dict[str, Any], url: str, **kwargs: Any) -> Chann
     )
 
 
-def raise_for(fleet: dict[str, Any], n: int, *, subject: str = "node:1", **kw: Any) -> Any:
+def raise_for(fleet: Fleet, n: int, *, subject: str = "node:1", **kw: Any) -> Any:
     return event_raise(
         kind=kw.pop("kind", EventKind.TICKET_OPENED),
         severity=kw.pop("severity", Severity.WARNING),
         title=f"Overheating #{n}",
         subject=subject,
-        organizations=[fleet["forge"]],
+        organizations=[fleet.forge],
         **kw,
     )
 
@@ -65,7 +66,7 @@ def backoff_passes() -> None:
 
 
 def test_webhook_arrives_signed_once_and_is_logged(
-    owner, fleet, receiver, django_capture_on_commit_callbacks
+    owner, fleet: Fleet, receiver, django_capture_on_commit_callbacks
 ):
     channel = webhook(owner, fleet, f"{receiver.url}/hook")
     with django_capture_on_commit_callbacks(execute=True):
@@ -112,7 +113,9 @@ def test_webhook_arrives_signed_once_and_is_logged(
     assert delivery.attempts == 1
 
 
-def test_rules_choose_kind_and_severity(owner, fleet, receiver, django_capture_on_commit_callbacks):
+def test_rules_choose_kind_and_severity(
+    owner, fleet: Fleet, receiver, django_capture_on_commit_callbacks
+):
     webhook(
         owner,
         fleet,
@@ -131,13 +134,13 @@ def test_rules_choose_kind_and_severity(owner, fleet, receiver, django_capture_o
             kind="node_offline",
             severity="critical",
             title="elsewhere",
-            organizations=[fleet["rival"].organizations.get()],
+            organizations=[fleet.rival.organizations.get()],
         )
     assert [r.json()["title"] for r in receiver.received] == ["Overheating #2", "Overheating #4"]
 
 
-def test_personal_channels_in_app_and_email(fleet, django_capture_on_commit_callbacks):
-    designer = fleet["designer"]
+def test_personal_channels_in_app_and_email(fleet: Fleet, django_capture_on_commit_callbacks):
+    designer = fleet.designer
     channel_create(
         by=designer,
         kind="in_app",
@@ -155,7 +158,7 @@ def test_personal_channels_in_app_and_email(fleet, django_capture_on_commit_call
         event_raise(kind="job_failed", severity="critical", title="Job 5 failed", users=[designer])
         # someone else's event reaches none of the designer's channels
         event_raise(
-            kind="job_failed", severity="critical", title="Job 6 failed", users=[fleet["engineer"]]
+            kind="job_failed", severity="critical", title="Job 6 failed", users=[fleet.engineer]
         )
     titles = list(Notification.objects.filter(user=designer).values_list("title", flat=True))
     assert sorted(titles) == ["Job 4 failed", "Job 5 failed"]
@@ -164,11 +167,11 @@ def test_personal_channels_in_app_and_email(fleet, django_capture_on_commit_call
 
 
 def test_an_in_app_channel_never_doubles_a_notice_the_platform_already_gave(
-    fleet, django_capture_on_commit_callbacks
+    fleet: Fleet, django_capture_on_commit_callbacks
 ):
     from apps.core.services import notification_send
 
-    designer = fleet["designer"]
+    designer = fleet.designer
     channel_create(
         by=designer,
         kind="in_app",
@@ -199,7 +202,7 @@ def test_an_in_app_channel_never_doubles_a_notice_the_platform_already_gave(
 
 
 def test_a_4xx_gives_up_at_once_and_a_5xx_backs_off(
-    owner, fleet, receiver, django_capture_on_commit_callbacks, settings
+    owner, fleet: Fleet, receiver, django_capture_on_commit_callbacks, settings
 ):
     webhook(owner, fleet, receiver.url)
     receiver.refuse_with = 400
@@ -214,6 +217,7 @@ def test_a_4xx_gives_up_at_once_and_a_5xx_backs_off(
         raise_for(fleet, 2, subject="node:2")
     down = Delivery.objects.get(subject="node:2")
     assert (down.status, down.attempts, down.response_code) == ("pending", 1, 503)
+    assert down.next_attempt_at is not None
     assert down.next_attempt_at > timezone.now() + timedelta(seconds=retry_delay(1) - 5)
     # the backoff doubles up to its cap
     assert [retry_delay(n) for n in (1, 2, 3)] == [30.0, 60.0, 120.0]
@@ -232,7 +236,7 @@ def test_a_4xx_gives_up_at_once_and_a_5xx_backs_off(
 
 
 def test_later_events_wait_behind_a_failed_one_of_the_same_subject(
-    owner, fleet, receiver, django_capture_on_commit_callbacks
+    owner, fleet: Fleet, receiver, django_capture_on_commit_callbacks
 ):
     webhook(owner, fleet, receiver.url)
     receiver.refuse_with = 503
@@ -254,7 +258,9 @@ def test_later_events_wait_behind_a_failed_one_of_the_same_subject(
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
-def test_unreachable_receiver_is_retried_not_lost(owner, fleet, django_capture_on_commit_callbacks):
+def test_unreachable_receiver_is_retried_not_lost(
+    owner, fleet: Fleet, django_capture_on_commit_callbacks
+):
     webhook(owner, fleet, "http://127.0.0.1:8219/nobody-listens")
     with django_capture_on_commit_callbacks(execute=True):
         raise_for(fleet, 1)

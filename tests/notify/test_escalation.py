@@ -4,7 +4,7 @@ never a critical one."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,8 @@ from apps.users.models import Membership
 from apps.users.roles import Role
 from tests.conftest import jwt_client
 from tests.factories import UserFactory
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
 
 
 def later(minutes: float) -> None:
@@ -37,21 +38,21 @@ def later(minutes: float) -> None:
 
 
 @pytest.fixture
-def rota(fleet: dict[str, Any]) -> dict[str, Any]:
-    site = fleet["site"]
-    Membership.objects.filter(user=fleet["operator"]).update(org_role=Membership.OrgRole.OWNER)
-    second = UserFactory(role=Role.OPERATOR, email="night@f.test", organization=site)
-    answer = jwt_client(fleet["operator"]).put(
+def rota(fleet: Fleet) -> dict[str, Any]:
+    site = fleet.site
+    Membership.objects.filter(user=fleet.operator).update(org_role=Membership.OrgRole.OWNER)
+    second = UserFactory.create(role=Role.OPERATOR, email="night@f.test", organization=site)
+    answer = jwt_client(fleet.operator).put(
         f"/api/v1/notify/rotas/{site.pk}/",
-        {"members": [fleet["operator"].pk, second.pk], "ack_minutes": 10},
+        {"members": [fleet.operator.pk, second.pk], "ack_minutes": 10},
         format="json",
     )
     assert answer.status_code == 200, answer.json()
     assert [m["email"] for m in answer.json()["members"]] == ["op@f.test", "night@f.test"]
-    return {"first": fleet["operator"], "second": second}
+    return {"first": fleet.operator, "second": second}
 
 
-def critical_ticket(fleet: dict[str, Any]) -> Ticket:
+def critical_ticket(fleet: Fleet) -> Ticket:
     from apps.maintenance.services import ticket_raise
 
     node = in_service(fleet)
@@ -66,7 +67,7 @@ def critical_ticket(fleet: dict[str, Any]) -> Ticket:
 
 
 def test_unacknowledged_critical_ticket_walks_the_rota_then_the_admins(
-    fleet, rota, django_capture_on_commit_callbacks
+    fleet: Fleet, rota, django_capture_on_commit_callbacks
 ):
     hook = channel_create(by=rota["second"], kind="in_app", name="Pager")
     with django_capture_on_commit_callbacks(execute=True):
@@ -92,7 +93,7 @@ def test_unacknowledged_critical_ticket_walks_the_rota_then_the_admins(
         later(10)
         assert escalations_run() == 1  # the one admin
     assert list(Event.objects.filter(kind="notify_escalation").latest("pk").users.all()) == [
-        fleet["admin"]
+        fleet.admin
     ]
     later(60)
     assert escalations_run() == 0  # done after the admins
@@ -100,9 +101,9 @@ def test_unacknowledged_critical_ticket_walks_the_rota_then_the_admins(
     assert Ticket.objects.get(pk=ticket.pk).status == "open"
 
 
-def test_acknowledging_stops_the_escalation(fleet, rota):
+def test_acknowledging_stops_the_escalation(fleet: Fleet, rota):
     ticket = critical_ticket(fleet)
-    ticket_transition(by=fleet["operator"], ticket=ticket, to="acknowledged")
+    ticket_transition(by=fleet.operator, ticket=ticket, to="acknowledged")
     later(10)
     assert escalations_run() == 0
     escalation = Escalation.objects.get()
@@ -110,10 +111,10 @@ def test_acknowledging_stops_the_escalation(fleet, rota):
     assert not Event.objects.filter(kind="notify_escalation").exists()
 
 
-def test_rota_is_for_owners_and_members_only(fleet, rota):
-    site = fleet["site"].pk
-    stranger = fleet["rival"].pk
-    owner = jwt_client(fleet["operator"])
+def test_rota_is_for_owners_and_members_only(fleet: Fleet, rota):
+    site = fleet.site.pk
+    stranger = fleet.rival.pk
+    owner = jwt_client(fleet.operator)
     bad = owner.put(f"/api/v1/notify/rotas/{site}/", {"members": [stranger]}, format="json")
     assert bad.status_code == 400 and "members" in bad.json()["error"]["details"]
     bad = owner.put(
@@ -121,19 +122,19 @@ def test_rota_is_for_owners_and_members_only(fleet, rota):
     )
     assert bad.status_code == 400 and "ack_minutes" in bad.json()["error"]["details"]
     for who in ("vendor", "designer"):
-        client = jwt_client(fleet[who])
+        client = jwt_client(fleet.user(who))
         assert client.get(f"/api/v1/notify/rotas/{site}/").status_code == 404
         assert (
             client.put(f"/api/v1/notify/rotas/{site}/", {"members": []}, format="json").status_code
             == 404
         )
-    assert rota["second"] in [s.user for s in fleet["site"].on_call_rota.slots.all()]
+    assert rota["second"] in [s.user for s in fleet.site.on_call_rota.slots.all()]
 
 
 def test_quiet_hours_hold_the_non_critical_until_they_end(
-    fleet, receiver, django_capture_on_commit_callbacks
+    fleet: Fleet, receiver, django_capture_on_commit_callbacks
 ):
-    designer = fleet["designer"]
+    designer = fleet.designer
     channel_create(
         by=designer,
         kind="webhook",
@@ -176,12 +177,12 @@ def test_quiet_hours_hold_the_non_critical_until_they_end(
         ((13, 0), (14, 0), (14, 30), None),
     ],
 )
-def test_quiet_hours_windows(fleet, start, end, at, quiet_until_hour):
-    user = fleet["designer"]
+def test_quiet_hours_windows(fleet: Fleet, start, end, at, quiet_until_hour):
+    user = fleet.designer
     QuietHours.objects.create(user=user, start=time(*start), end=time(*end), timezone="UTC")
     channel = Channel(kind="email", user=user)
     event = Event(severity="warning")
-    now = datetime(2026, 3, 10, *at, tzinfo=ZoneInfo("UTC"))
+    now = datetime.combine(date(2026, 3, 10), time(*at), tzinfo=ZoneInfo("UTC"))
     until = quiet_until(channel=channel, event=event, now=now)
     assert (until.hour if until else None) == quiet_until_hour
     if until is not None:
@@ -189,8 +190,8 @@ def test_quiet_hours_windows(fleet, start, end, at, quiet_until_hour):
     assert quiet_until(channel=channel, event=Event(severity="critical"), now=now) is None
 
 
-def test_quiet_hours_input_is_checked(fleet):
-    client = jwt_client(fleet["designer"])
+def test_quiet_hours_input_is_checked(fleet: Fleet):
+    client = jwt_client(fleet.designer)
     bad = client.put(
         "/api/v1/notify/quiet-hours/",
         {"start": "22:00", "end": "07:00", "timezone": "Mars/Olympus"},

@@ -12,6 +12,7 @@ from django.db.models import F
 from apps.notify.models import Delivery, Event
 from apps.notify.services import channel_create, digests_flush, event_raise
 from apps.users.models import Membership
+from tests.fixtures.fleet import Fleet
 
 
 def time_passes(seconds: float) -> None:
@@ -23,31 +24,31 @@ def time_passes(seconds: float) -> None:
 
 
 @pytest.fixture
-def hook(fleet: dict[str, Any], receiver: Any, settings: Any) -> Any:
+def hook(fleet: Fleet, receiver: Any, settings: Any) -> Any:
     settings.NOTIFY_GROUP_WINDOW_S = 600
-    Membership.objects.filter(user=fleet["vendor"]).update(org_role=Membership.OrgRole.OWNER)
+    Membership.objects.filter(user=fleet.vendor).update(org_role=Membership.OrgRole.OWNER)
     return channel_create(
-        by=fleet["vendor"],
+        by=fleet.vendor,
         kind="webhook",
         name="Hook",
-        organization=fleet["forge"],
+        organization=fleet.forge,
         target=receiver.url,
         rules=[{"event_kind": "", "min_severity": "info"}],
     )
 
 
-def flap(fleet: dict[str, Any], n: int, severity: str = "warning", subject: str = "node:1") -> Any:
+def flap(fleet: Fleet, n: int, severity: str = "warning", subject: str = "node:1") -> Any:
     return event_raise(
         kind="ticket_opened",
         severity=severity,
         title=f"Vibration high #{n}",
         subject=subject,
-        organizations=[fleet["forge"]],
+        organizations=[fleet.forge],
     )
 
 
 def test_a_flapping_sensor_sends_a_handful_of_messages_not_34(
-    fleet, hook, receiver, django_capture_on_commit_callbacks
+    fleet: Fleet, hook, receiver, django_capture_on_commit_callbacks
 ):
     # given: 34 alerts about one node over 25 minutes (one every 44 s), the beat flushing
     with django_capture_on_commit_callbacks(execute=True):
@@ -71,7 +72,7 @@ def test_a_flapping_sensor_sends_a_handful_of_messages_not_34(
 
 
 def test_the_first_critical_message_is_never_held(
-    fleet, hook, receiver, django_capture_on_commit_callbacks
+    fleet: Fleet, hook, receiver, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         flap(fleet, 1)

@@ -17,6 +17,7 @@ from apps.notify.models import Delivery, EventKind
 from apps.notify.services import channel_create, event_raise
 from apps.users.models import Membership
 from imewe.celery import app as celery_app
+from tests.fixtures.fleet import Fleet
 from tests.notify.receivers import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -42,23 +43,24 @@ def live_celery(own_redis: Any, settings: Any) -> Iterator[Any]:
 def _forget_connections() -> None:
     """The app keeps its broker connections and producers for the process: ones made for an
     earlier test's broker would publish this test's tasks there."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    pool = getattr(celery_app, "_pool", None)  # (private, not in the stubs)
+    if pool is not None:
+        pool.force_close_all()
+    celery_app._pool = None  # type: ignore[attr-defined]  # private, not in the stubs
+    celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]
     # kombu keeps producer pools per broker for the process too, over connection pools the line
     # above may just have closed: a later test's delay() then failed "Acquire on closed pool"
     kombu.pools.reset()
 
 
-def test_events_raised_while_the_receiver_is_down_arrive_once_in_order(fleet, live_celery):
+def test_events_raised_while_the_receiver_is_down_arrive_once_in_order(fleet: Fleet, live_celery):
     # given: the vendor's webhook for every ticket event, and its receiver down
-    Membership.objects.filter(user=fleet["vendor"]).update(org_role=Membership.OrgRole.OWNER)
+    Membership.objects.filter(user=fleet.vendor).update(org_role=Membership.OrgRole.OWNER)
     channel_create(
-        by=fleet["vendor"],
+        by=fleet.vendor,
         kind="webhook",
         name="On-call hook",
-        organization=fleet["forge"],
+        organization=fleet.forge,
         target="http://127.0.0.1:8213/alerts",
         secret="k" * 32,
         rules=[{"event_kind": "", "min_severity": "info"}],
@@ -75,7 +77,7 @@ def test_events_raised_while_the_receiver_is_down_arrive_once_in_order(fleet, li
                 severity="critical",
                 title=f"ticket {ticket} {kind}",
                 subject=f"ticket:{ticket}",
-                organizations=[fleet["forge"]],
+                organizations=[fleet.forge],
             )
             raised.append(event.pk)
     deadline = time.monotonic() + 60

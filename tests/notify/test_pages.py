@@ -11,15 +11,16 @@ from apps.notify.models import Channel, Delivery
 from apps.notify.services import channel_create, event_raise
 from apps.users.models import Membership
 from tests.conftest import portal_client
+from tests.fixtures.fleet import Fleet
 
 
 @pytest.fixture
-def owner(fleet: dict[str, Any]) -> Any:
-    Membership.objects.filter(user=fleet["vendor"]).update(org_role=Membership.OrgRole.OWNER)
-    return fleet["vendor"]
+def owner(fleet: Fleet) -> Any:
+    Membership.objects.filter(user=fleet.vendor).update(org_role=Membership.OrgRole.OWNER)
+    return fleet.vendor
 
 
-def test_add_a_webhook_for_the_organization_and_see_its_secret_once(fleet, owner, receiver):
+def test_add_a_webhook_for_the_organization_and_see_its_secret_once(fleet: Fleet, owner, receiver):
     client = portal_client(owner)
     page = client.get("/alerts/channels/")
     assert page.status_code == 200 and "Forge" in page.content.decode()  # may add for it
@@ -28,7 +29,7 @@ def test_add_a_webhook_for_the_organization_and_see_its_secret_once(fleet, owner
         {
             "kind": "webhook",
             "name": "Hook",
-            "owner": str(fleet["forge"].pk),
+            "owner": str(fleet.forge.pk),
             "target": receiver.url,
             "event_kinds": ["ticket_opened", "node_offline"],
             "min_severity": "warning",
@@ -36,7 +37,7 @@ def test_add_a_webhook_for_the_organization_and_see_its_secret_once(fleet, owner
         follow=True,
     )
     channel = Channel.objects.get()
-    assert channel.organization == fleet["forge"] and channel.user is None
+    assert channel.organization == fleet.forge and channel.user is None
     assert sorted(channel.rules.values_list("event_kind", flat=True)) == [
         "node_offline",
         "ticket_opened",
@@ -50,7 +51,7 @@ def test_add_a_webhook_for_the_organization_and_see_its_secret_once(fleet, owner
     assert channel.secret not in detail
 
 
-def test_errors_show_on_the_form(fleet, owner, settings):
+def test_errors_show_on_the_form(fleet: Fleet, owner, settings):
     settings.NOTIFY_ALLOWED_NETWORKS = []
     client = portal_client(owner)
     answer = client.post(
@@ -62,13 +63,13 @@ def test_errors_show_on_the_form(fleet, owner, settings):
     # an organization the person does not own cannot even be chosen
     answer = client.post(
         "/alerts/channels/",
-        {"kind": "in_app", "name": "x", "owner": str(fleet["site"].pk), "min_severity": "info"},
+        {"kind": "in_app", "name": "x", "owner": str(fleet.site.pk), "min_severity": "info"},
     )
     assert answer.status_code == 400 and not Channel.objects.exists()
 
 
-def test_send_test_and_the_delivery_log(fleet, receiver, django_capture_on_commit_callbacks):
-    designer = fleet["designer"]
+def test_send_test_and_the_delivery_log(fleet: Fleet, receiver, django_capture_on_commit_callbacks):
+    designer = fleet.designer
     channel = channel_create(
         by=designer,
         kind="webhook",
@@ -91,7 +92,7 @@ def test_send_test_and_the_delivery_log(fleet, receiver, django_capture_on_commi
     assert "Job 7 failed" not in only_sent
     assert client.get("/alerts/deliveries/", {"status": "nope"}).status_code == 400
     # someone else sees neither the channel nor its deliveries
-    other = portal_client(fleet["engineer"])
+    other = portal_client(fleet.engineer)
     assert other.get(f"/alerts/channels/{channel.pk}/").status_code == 404
     assert other.post(f"/alerts/channels/{channel.pk}/test/").status_code == 404
     assert other.post(f"/alerts/channels/{channel.pk}/delete/").status_code == 404
@@ -99,8 +100,8 @@ def test_send_test_and_the_delivery_log(fleet, receiver, django_capture_on_commi
     assert Delivery.objects.count() == 2
 
 
-def test_edit_keeps_the_secret_and_delete(fleet):
-    designer = fleet["designer"]
+def test_edit_keeps_the_secret_and_delete(fleet: Fleet):
+    designer = fleet.designer
     channel = channel_create(
         by=designer,
         kind="apprise",
@@ -134,10 +135,10 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
         assert client.get(url).status_code == 302
 
 
-def test_quiet_hours_on_the_page(fleet):
+def test_quiet_hours_on_the_page(fleet: Fleet):
     from apps.notify.models import QuietHours
 
-    client = portal_client(fleet["designer"])
+    client = portal_client(fleet.designer)
     answer = client.post(
         "/alerts/quiet-hours/",
         {"start": "22:00", "end": "06:30", "timezone": "Africa/Lagos"},
@@ -145,7 +146,7 @@ def test_quiet_hours_on_the_page(fleet):
     )
     assert "Quiet hours saved." in answer.content.decode()
     assert "22:00 to 06:30 (Africa/Lagos)" in answer.content.decode()
-    quiet = QuietHours.objects.get(user=fleet["designer"])
+    quiet = QuietHours.objects.get(user=fleet.designer)
     assert (quiet.start.hour, quiet.end.minute) == (22, 30)
     bad = client.post(
         "/alerts/quiet-hours/",

@@ -16,14 +16,15 @@ from apps.notify.services import deliveries_resume
 from apps.notify.signing import signature_verify
 from apps.users.models import Membership
 from tests.conftest import jwt_client
+from tests.fixtures.fleet import Fleet
 
 
 def test_ticket_from_readings_reaches_webhook_and_chat(
-    fleet, mill, send, receiver, second_receiver, django_capture_on_commit_callbacks
+    fleet: Fleet, mill, send, receiver, second_receiver, django_capture_on_commit_callbacks
 ):
-    Membership.objects.filter(user=fleet["vendor"]).update(org_role=Membership.OrgRole.OWNER)
-    vendor = jwt_client(fleet["vendor"])
-    forge = fleet["forge"].pk
+    Membership.objects.filter(user=fleet.vendor).update(org_role=Membership.OrgRole.OWNER)
+    vendor = jwt_client(fleet.vendor)
+    forge = fleet.forge.pk
     # given: a signed webhook and a chat channel for the vendor's ticket events
     hook = vendor.post(
         "/api/v1/notify/channels/",
@@ -88,12 +89,12 @@ def test_ticket_from_readings_reaches_webhook_and_chat(
     }
     hook_row = next(d for d in log["results"] if d["channel_name"] == "Maintenance hook")
     assert hook_row["response_code"] == 200 and hook_row["latency_ms"] is not None
-    assert jwt_client(fleet["rival"]).get("/api/v1/notify/deliveries/").json()["count"] == 0
+    assert jwt_client(fleet.rival).get("/api/v1/notify/deliveries/").json()["count"] == 0
 
     # when: the receiver is down while the ticket is resolved, then comes back
     receiver.stop()
     with django_capture_on_commit_callbacks(execute=True):
-        answer = jwt_client(fleet["operator"]).post(
+        answer = jwt_client(fleet.operator).post(
             f"/api/v1/maintenance/tickets/{ticket.pk}/transition/",
             {"to": "resolved", "note": "Coolant pump replaced."},
             format="json",

@@ -20,6 +20,7 @@ from apps.notify.models import Delivery, PushSubscription
 from apps.notify.services import channel_create, event_raise
 from apps.notify.vapid import vapid_keys
 from tests.conftest import jwt_client
+from tests.fixtures.fleet import Fleet
 from tests.notify.receivers import Receiver
 
 
@@ -56,9 +57,9 @@ def browser() -> tuple[ec.EllipticCurvePrivateKey, dict[str, str]]:
 
 
 def test_push_arrives_encrypted_for_the_browser_and_signed(
-    fleet, vapid, push_service, django_capture_on_commit_callbacks
+    fleet: Fleet, vapid, push_service, django_capture_on_commit_callbacks
 ):
-    user = fleet["operator"]
+    user = fleet.operator
     key, keys = browser()
     api = jwt_client(user)
     assert api.get("/api/v1/notify/push/").json() == {"public_key": vapid.public_key}
@@ -107,9 +108,9 @@ def test_push_arrives_encrypted_for_the_browser_and_signed(
 
 
 def test_an_unsubscribed_browser_is_forgotten(
-    fleet, vapid, push_service, django_capture_on_commit_callbacks
+    fleet: Fleet, vapid, push_service, django_capture_on_commit_callbacks
 ):
-    user = fleet["operator"]
+    user = fleet.operator
     _, keys = browser()
     PushSubscription.objects.create(user=user, endpoint=f"{push_service.url}/gone", **keys)
     channel_create(
@@ -130,8 +131,8 @@ def test_an_unsubscribed_browser_is_forgotten(
     assert delivery.status == "failed" and "No browser" in delivery.last_error
 
 
-def test_push_subscriptions_are_checked(fleet, vapid, settings):
-    api = jwt_client(fleet["operator"])
+def test_push_subscriptions_are_checked(fleet: Fleet, vapid, settings):
+    api = jwt_client(fleet.operator)
     _, keys = browser()
     bad = api.post(
         "/api/v1/notify/push/",
@@ -150,12 +151,12 @@ def test_push_subscriptions_are_checked(fleet, vapid, settings):
     assert anonymous.status_code == 401
 
 
-def test_push_channels_need_vapid_keys(fleet, settings):
+def test_push_channels_need_vapid_keys(fleet: Fleet, settings):
     settings.NOTIFY_VAPID_GENERATE = False
     settings.VAPID_PRIVATE_KEY = ""
     vapid_keys.cache_clear()
     try:
-        answer = jwt_client(fleet["operator"]).post(
+        answer = jwt_client(fleet.operator).post(
             "/api/v1/notify/channels/", {"kind": "web_push", "name": "Phone"}, format="json"
         )
     finally:

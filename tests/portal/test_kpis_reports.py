@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,15 +38,15 @@ from apps.portal.reports import (
     sustainability_report,
     sustainability_report_csv,
 )
-from apps.users.models import Organization
+from apps.users.models import Organization, User
 from apps.users.roles import Role
 from apps.vendors.models import FabricationNode, NodeStatusChange
 from apps.vendors.services import node_transition
 from tests.conftest import jwt_client, portal_client
 from tests.factories import OrganizationFactory, UserFactory
-from tests.jobs.conftest import PRINTER, ready_node
-from tests.maintenance.conftest import rival_node
-from tests.vendors.conftest import fleet  # noqa: F401  (the shared fixture)
+from tests.fixtures.fleet import Fleet, extended
+from tests.fixtures.machines import rival_node
+from tests.fixtures.shop import PRINTER, ready_node
 
 pytestmark = pytest.mark.django_db
 
@@ -109,8 +110,15 @@ def history_before_period(*nodes: FabricationNode) -> None:
     NodeStatusChange.objects.filter(node_id__in=ids).update(at=D0 - timedelta(days=1))
 
 
+@dataclass(frozen=True)
+class History(Fleet):
+    printer: FabricationNode
+    mill: FabricationNode
+    jobs: tuple[Job, Job, Job, Job]
+
+
 @pytest.fixture
-def history(fleet: dict[str, Any], django_capture_on_commit_callbacks: Any) -> dict[str, Any]:  # noqa: F811
+def history(fleet: Fleet, django_capture_on_commit_callbacks: Any) -> History:
     """Printer P (Forge's, at Site A) and the rival's mill R (at no site), in [D0, D0 + 48 h):
 
     job  node  created  part                               finished  machine h  kWh
@@ -122,7 +130,7 @@ def history(fleet: dict[str, Any], django_capture_on_commit_callbacks: Any) -> d
     capture = django_capture_on_commit_callbacks
     printer = ready_node(fleet, **PRINTER)
     mill = rival_node(fleet)
-    designer = fleet["designer"]
+    designer = fleet.designer
 
     job_a = submit(designer, "Bracket", [{**PLA, "name": "a"}])
     part_a = run(job_a.parts.get(), capture)
@@ -149,20 +157,20 @@ def history(fleet: dict[str, Any], django_capture_on_commit_callbacks: Any) -> d
     job_times(job_c, created=h(28), completed=h(32))
 
     history_before_period(printer, mill)
-    vendor = fleet["vendor"]
+    vendor = fleet.vendor
     node_transition(node=printer, to=FabricationNode.Status.MAINTENANCE, by=vendor, reason="belt")
     node_transition(node=printer, to=FabricationNode.Status.IDLE, by=vendor, reason="fixed")
     down, up = NodeStatusChange.objects.filter(node=printer).order_by("-id")[:2][::-1]
     NodeStatusChange.objects.filter(pk=down.pk).update(at=h(36))
     NodeStatusChange.objects.filter(pk=up.pk).update(at=h(42))
-    return {**fleet, "printer": printer, "mill": mill, "jobs": (job_a, job_m, job_b, job_c)}
+    return extended(History, fleet, printer=printer, mill=mill, jobs=(job_a, job_m, job_b, job_c))
 
 
 # --- KPIs --------------------------------------------------------------------------------------
 
 
 def test_kpis_of_the_whole_platform(history):
-    kpis = platform_kpis(user=history["admin"], start=D0, end=END)
+    kpis = platform_kpis(user=history.admin, start=D0, end=END)
 
     assert kpis.scope == "all"
     # jobs A and M completed on the first day, B on the second; C failed
@@ -193,7 +201,7 @@ def test_kpis_of_the_whole_platform(history):
 
 
 def test_an_operator_sees_only_the_nodes_at_their_site(history):
-    kpis = platform_kpis(user=history["operator"], start=D0, end=END)
+    kpis = platform_kpis(user=history.operator, start=D0, end=END)
 
     assert kpis.scope == "operated"
     # the mill's job M is not theirs: A and B completed, C failed
@@ -207,24 +215,24 @@ def test_an_operator_sees_only_the_nodes_at_their_site(history):
 
 
 def test_kpis_are_empty_outside_the_history(history):
-    kpis = platform_kpis(user=history["admin"], start=END, end=END + timedelta(days=1))
+    kpis = platform_kpis(user=history.admin, start=END, end=END + timedelta(days=1))
     assert kpis.jobs_completed == 0 and kpis.avg_completion is None
     assert kpis.first_time_success_rate is None and kpis.energy_per_part_kwh is None
     assert kpis.utilisation == 0
     assert kpis.uptime == 1.0  # both idle the whole day
 
 
-def test_kpis_take_a_fixed_number_of_queries_whatever_the_fleet(history, fleet):  # noqa: F811
+def test_kpis_take_a_fixed_number_of_queries_whatever_the_fleet(history, fleet: Fleet):
     with CaptureQueriesContext(connection) as before:
-        platform_kpis(user=history["admin"], start=D0, end=END)
+        platform_kpis(user=history.admin, start=D0, end=END)
     more = [ready_node(fleet, **{**PRINTER, "name": f"Extra-{i}"}) for i in range(3)]
     history_before_period(*more)
     for node in more:
         node_transition(
-            node=node, to=FabricationNode.Status.MAINTENANCE, by=fleet["vendor"], reason="x"
+            node=node, to=FabricationNode.Status.MAINTENANCE, by=fleet.vendor, reason="x"
         )
     with CaptureQueriesContext(connection) as after:
-        kpis = platform_kpis(user=history["admin"], start=D0, end=END)
+        kpis = platform_kpis(user=history.admin, start=D0, end=END)
     # metered energy (apps.energy.selectors.metered_energy_of) adds a fixed few: the node ids,
     # the hourly rollup and the raw edges of the period, for its partial first day and the rest
     assert len(after) == len(before) <= 15
@@ -234,29 +242,29 @@ def test_kpis_take_a_fixed_number_of_queries_whatever_the_fleet(history, fleet):
 def test_roles_without_kpi_view_are_refused(history):
     for role in ("designer", "viewer", "vendor"):
         with pytest.raises(PermissionDenied):
-            platform_kpis(user=history[role], start=D0, end=END)
+            platform_kpis(user=history.user(role), start=D0, end=END)
 
 
 def test_kpi_api(history):
-    params = {"start": D0.date().isoformat(), "end": D0.date() + timedelta(days=1)}
-    body = jwt_client(history["engineer"]).get("/api/v1/kpis/", params).json()
+    params = {"start": D0.date().isoformat(), "end": (D0.date() + timedelta(days=1)).isoformat()}
+    body = jwt_client(history.engineer).get("/api/v1/kpis/", params).json()
     assert body["scope"] == "all"
     assert body["jobs_completed"] == 3
     assert body["first_time_success_rate"] == 0.5
     assert body["uptime"] == pytest.approx(0.9375)
     assert [d["jobs_completed"] for d in body["days"]] == [2, 1]
 
-    op = jwt_client(history["operator"]).get("/api/v1/kpis/", params).json()
+    op = jwt_client(history.operator).get("/api/v1/kpis/", params).json()
     assert op["scope"] == "operated" and op["jobs_completed"] == 2
 
 
 def test_kpi_api_refuses_roles_without_kpi_view_and_bad_dates(history):
-    denied = jwt_client(history["viewer"]).get("/api/v1/kpis/")
+    denied = jwt_client(history.viewer).get("/api/v1/kpis/")
     assert denied.status_code == 403
     assert denied.json()["error"]["code"] == "permission_denied"
-    assert jwt_client(history["designer"]).get("/api/v1/kpis/").status_code == 403
+    assert jwt_client(history.designer).get("/api/v1/kpis/").status_code == 403
 
-    admin = jwt_client(history["admin"])
+    admin = jwt_client(history.admin)
     bad = admin.get("/api/v1/kpis/", {"start": "2025-13-40"})
     assert bad.status_code == 400
     assert "start" in bad.json()["error"]["details"]
@@ -266,9 +274,10 @@ def test_kpi_api_refuses_roles_without_kpi_view_and_bad_dates(history):
 
 
 def test_kpi_page_with_data_empty_and_bad_dates(history):
-    client = portal_client(history["admin"])
+    client = portal_client(history.admin)
     page = client.get(
-        "/ops/kpis/", {"start": D0.date().isoformat(), "end": (END - timedelta(days=1)).date()}
+        "/ops/kpis/",
+        {"start": D0.date().isoformat(), "end": (END - timedelta(days=1)).date().isoformat()},
     )
     assert page.status_code == 200
     text = page.content.decode()
@@ -287,32 +296,41 @@ def test_kpi_page_with_data_empty_and_bad_dates(history):
 
 
 def test_kpi_page_is_for_kpi_roles_only(history):
-    assert portal_client(history["operator"]).get("/ops/kpis/").status_code == 200
-    assert portal_client(history["viewer"]).get("/ops/kpis/").status_code == 403
-    assert portal_client(history["designer"]).get("/ops/kpis/").status_code == 403
+    assert portal_client(history.operator).get("/ops/kpis/").status_code == 200
+    assert portal_client(history.viewer).get("/ops/kpis/").status_code == 403
+    assert portal_client(history.designer).get("/ops/kpis/").status_code == 403
 
 
 def test_home_pages_link_the_new_pages(history):
-    ops = portal_client(history["operator"]).get("/ops/").content.decode()
+    ops = portal_client(history.operator).get("/ops/").content.decode()
     assert 'href="/ops/kpis/"' in ops and 'href="/reports/sustainability/"' in ops
     assert (
         'href="/reports/sustainability/"'
-        in portal_client(history["designer"]).get("/designer/").content.decode()
+        in portal_client(history.designer).get("/designer/").content.decode()
     )
     assert (
         'href="/reports/sustainability/"'
-        in portal_client(history["vendor"]).get("/vendor/").content.decode()
+        in portal_client(history.vendor).get("/vendor/").content.decode()
     )
 
 
 # --- Sustainability report ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StudioHistory(Fleet):
+    other_team: Organization
+    outsider: User
+    bracket: Job
+    frame: Job
+    studio: Organization
+
+
 @pytest.fixture
 def studio_history(
-    fleet: dict[str, Any],  # noqa: F811
+    fleet: Fleet,
     django_capture_on_commit_callbacks: Any,
-) -> dict[str, Any]:
+) -> StudioHistory:
     """Studio's jobs on Forge's printer at Site A, with round figures:
 
     job     part  outcome    finished  kWh  source  kg CO2e  cost  used g  waste g
@@ -325,9 +343,9 @@ def studio_history(
     capture = django_capture_on_commit_callbacks
     ready_node(fleet, **PRINTER)
     rival_node(fleet)
-    designer = fleet["designer"]
-    other_team = OrganizationFactory(name="Other team", slug="other-team")
-    outsider = UserFactory(role=Role.DESIGNER, email="out@f.test", organization=other_team)
+    designer = fleet.designer
+    other_team = OrganizationFactory.create(name="Other team", slug="other-team")
+    outsider = UserFactory.create(role=Role.DESIGNER, email="out@f.test", organization=other_team)
 
     bracket = submit(designer, "Bracket", [{**PLA, "name": "a"}])
     part_a = run(bracket.parts.get(), capture)
@@ -365,18 +383,19 @@ def studio_history(
             MaterialUsage.objects.filter(part=part).update(at=finished, used_g=used, waste_g=waste)
             == 1
         )
-    return {
-        **fleet,
-        "other_team": other_team,
-        "outsider": outsider,
-        "bracket": bracket,
-        "frame": frame,
-        "studio": Organization.objects.get(slug="studio"),
-    }
+    return extended(
+        StudioHistory,
+        fleet,
+        other_team=other_team,
+        outsider=outsider,
+        bracket=bracket,
+        frame=frame,
+        studio=Organization.objects.get(slug="studio"),
+    )
 
 
 def test_the_report_of_a_design_team(studio_history):
-    report = sustainability_report(organization=studio_history["studio"], start=D0, end=END)
+    report = sustainability_report(organization=studio_history.studio, start=D0, end=END)
 
     assert report.kwh == pytest.approx(4.0)
     assert report.renewable_share == pytest.approx(0.5)
@@ -392,36 +411,36 @@ def test_the_report_of_a_design_team(studio_history):
         for line in report.jobs
     ]
     assert lines == [
-        (studio_history["bracket"].pk, "Bracket", 1, 2.0, 0.0, 100, 10),
-        (studio_history["frame"].pk, "Frame", 2, 2.0, pytest.approx(0.95), 100, 55),
+        (studio_history.bracket.pk, "Bracket", 1, 2.0, 0.0, 100, 10),
+        (studio_history.frame.pk, "Frame", 2, 2.0, pytest.approx(0.95), 100, 55),
     ]
 
 
 def test_vendor_and_site_reports_cover_their_machines(studio_history):
-    forge = sustainability_report(organization=studio_history["forge"], start=D0, end=END)
-    site = sustainability_report(organization=studio_history["site"], start=D0, end=END)
+    forge = sustainability_report(organization=studio_history.forge, start=D0, end=END)
+    site = sustainability_report(organization=studio_history.site, start=D0, end=END)
     rival = sustainability_report(
         organization=Organization.objects.get(slug="rival"), start=D0, end=END
     )
-    team = sustainability_report(organization=studio_history["other_team"], start=D0, end=END)
+    team = sustainability_report(organization=studio_history.other_team, start=D0, end=END)
 
     assert forge.kwh == site.kwh == pytest.approx(4.0)
     assert forge.parts == site.parts == 3
     assert (rival.kwh, rival.parts, rival.used_g) == (pytest.approx(7.0), 1, 300)
     assert [line.title for line in team.jobs] == ["Foreign"]
     empty = sustainability_report(
-        organization=studio_history["studio"], start=END, end=END + timedelta(days=1)
+        organization=studio_history.studio, start=END, end=END + timedelta(days=1)
     )
     assert empty.is_empty and empty.kwh_per_part is None and empty.waste_share == 0
 
 
 def test_the_csv_export(studio_history):
-    report = sustainability_report(organization=studio_history["studio"], start=D0, end=END)
+    report = sustainability_report(organization=studio_history.studio, start=D0, end=END)
     rows = list(csv.reader(io.StringIO(sustainability_report_csv(report))))
 
     assert rows[0] == ["job_id", "title", "parts", "kwh", "kg_co2e", "material_used_g", "waste_g"]
     assert rows[1] == [
-        str(studio_history["bracket"].pk),
+        str(studio_history.bracket.pk),
         "Bracket",
         "1",
         "2.0000",
@@ -430,7 +449,7 @@ def test_the_csv_export(studio_history):
         "10.0",
     ]
     assert rows[2] == [
-        str(studio_history["frame"].pk),
+        str(studio_history.frame.pk),
         "Frame",
         "2",
         "2.0000",
@@ -448,9 +467,9 @@ def test_the_csv_export(studio_history):
 
 
 def test_report_api_json_and_csv(studio_history):
-    client = jwt_client(studio_history["designer"])
+    client = jwt_client(studio_history.designer)
     params = {
-        "organization": studio_history["studio"].pk,
+        "organization": studio_history.studio.pk,
         "start": D0.date().isoformat(),
         "end": (END - timedelta(days=1)).date().isoformat(),
     }
@@ -471,44 +490,42 @@ def test_report_api_json_and_csv(studio_history):
 
 
 def test_report_api_hides_other_organizations(studio_history):
-    designer = jwt_client(studio_history["designer"])
-    for org in ("forge", "site", "other_team"):
-        response = designer.get(
-            "/api/v1/reports/sustainability/", {"organization": studio_history[org].pk}
-        )
+    designer = jwt_client(studio_history.designer)
+    for org in (studio_history.forge, studio_history.site, studio_history.other_team):
+        response = designer.get("/api/v1/reports/sustainability/", {"organization": org.pk})
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
     as_csv = designer.get(
         "/api/v1/reports/sustainability/",
-        {"organization": studio_history["forge"].pk, "format": "csv"},
+        {"organization": studio_history.forge.pk, "format": "csv"},
     )
     assert as_csv.status_code == 404 and as_csv.json()["error"]["code"] == "not_found"
     missing = designer.get("/api/v1/reports/sustainability/")
     assert missing.status_code == 400 and "organization" in missing.json()["error"]["details"]
     # an admin reports on anyone; a vendor on their own company
-    admin = jwt_client(studio_history["admin"])
+    admin = jwt_client(studio_history.admin)
     assert (
         admin.get(
-            "/api/v1/reports/sustainability/", {"organization": studio_history["forge"].pk}
+            "/api/v1/reports/sustainability/", {"organization": studio_history.forge.pk}
         ).status_code
         == 200
     )
-    vendor = jwt_client(studio_history["vendor"])
+    vendor = jwt_client(studio_history.vendor)
     assert (
         vendor.get(
-            "/api/v1/reports/sustainability/", {"organization": studio_history["forge"].pk}
+            "/api/v1/reports/sustainability/", {"organization": studio_history.forge.pk}
         ).status_code
         == 200
     )
-    assert list(report_organizations(user=studio_history["vendor"])) == [studio_history["forge"]]
+    assert list(report_organizations(user=studio_history.vendor)) == [studio_history.forge]
 
 
 def test_report_page_with_data_csv_and_empty(studio_history):
-    client = portal_client(studio_history["designer"])
+    client = portal_client(studio_history.designer)
     params = {"start": D0.date().isoformat(), "end": (END - timedelta(days=1)).date().isoformat()}
     page = client.get("/reports/sustainability/", params)
     assert page.status_code == 200
-    assert page.context["organization"] == studio_history["studio"]
+    assert page.context["organization"] == studio_history.studio
     text = page.content.decode()
     assert "Bracket" in text and "Frame" in text and "Download CSV" in text
     assert "format=csv" in page.context["csv_query"]
@@ -527,11 +544,11 @@ def test_report_page_with_data_csv_and_empty(studio_history):
 
 
 def test_report_page_hides_other_organizations_and_needs_one(studio_history):
-    client = portal_client(studio_history["designer"])
-    other = studio_history["forge"].pk
+    client = portal_client(studio_history.designer)
+    other = studio_history.forge.pk
     assert client.get("/reports/sustainability/", {"organization": other}).status_code == 404
     assert client.get("/reports/sustainability/", {"organization": "x"}).status_code == 404
-    loner = UserFactory(role=Role.DESIGNER, email="loner@f.test")
+    loner = UserFactory.create(role=Role.DESIGNER, email="loner@f.test")
     page = portal_client(loner).get("/reports/sustainability/")
     assert page.status_code == 200 and b"not a member of any organization" in page.content
 

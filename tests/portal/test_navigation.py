@@ -14,8 +14,7 @@ from apps.telemetry.services import telemetry_ingest
 from apps.users.models import User
 from apps.users.roles import MATRIX, PORTALS, Action, Role, Scope
 from tests.conftest import portal_client
-from tests.jobs.conftest import shop  # noqa: F401  (fixture)
-from tests.vendors.conftest import fleet  # noqa: F401  (fixture)
+from tests.fixtures.shop import Shop
 
 pytestmark = pytest.mark.django_db
 
@@ -74,15 +73,15 @@ EXPECTED: dict[str, set[Role]] = {
 }
 
 
-def people(shop) -> dict[Role, User]:  # noqa: F811
-    return {Role(shop[key].role): shop[key] for key in ROLE_KEYS}
+def people(shop: Shop) -> dict[Role, User]:
+    return {Role(shop.user(key).role): shop.user(key) for key in ROLE_KEYS}
 
 
 ROLE_KEYS = ("admin", "designer", "engineer", "vendor", "operator", "viewer")
 
 
 @pytest.mark.parametrize("role", list(Role))
-def test_the_navigation_offers_what_the_matrix_allows_and_nothing_else(shop, role):  # noqa: F811
+def test_the_navigation_offers_what_the_matrix_allows_and_nothing_else(shop: Shop, role):
     user = people(shop)[role]
     offered = set(navigation_urls(user=user)) - {"/admin/"}
     expected = {url for url, roles in EXPECTED.items() if role in roles}
@@ -91,7 +90,7 @@ def test_the_navigation_offers_what_the_matrix_allows_and_nothing_else(shop, rol
 
 
 @pytest.mark.parametrize("role", list(Role))
-def test_every_offered_page_opens_for_the_role(shop, role):  # noqa: F811
+def test_every_offered_page_opens_for_the_role(shop: Shop, role):
     user = people(shop)[role]
     client = portal_client(user)
     for url in navigation_urls(user=user):
@@ -100,7 +99,7 @@ def test_every_offered_page_opens_for_the_role(shop, role):  # noqa: F811
 
 
 @pytest.mark.parametrize("role", list(Role))
-def test_pages_not_offered_are_refused(shop, role):  # noqa: F811
+def test_pages_not_offered_are_refused(shop: Shop, role):
     """Where the matrix says no, the page says no too: the navigation hides nothing a role may
     open from a page that answers, and offers nothing that refuses."""
     user = people(shop)[role]
@@ -122,27 +121,27 @@ OPEN_BUT_NOT_OFFERED = {
 }
 
 
-def test_the_engineer_may_still_not_open_what_the_matrix_refuses(shop):  # noqa: F811
-    client = portal_client(shop["engineer"])
+def test_the_engineer_may_still_not_open_what_the_matrix_refuses(shop: Shop):
+    client = portal_client(shop.engineer)
     for url in ("/maintenance/", "/maintenance/tickets/", "/materials/", "/energy/", "/vendor/"):
         assert client.get(url).status_code == 403, url
 
 
-def test_the_current_page_and_its_group_are_marked(shop):  # noqa: F811
-    groups = navigation(user=shop["admin"], path="/maintenance/tickets/12/")
+def test_the_current_page_and_its_group_are_marked(shop: Shop):
+    groups = navigation(user=shop.admin, path="/maintenance/tickets/12/")
     current = [(g.label, link.label) for g in groups for link in g.links if link.current]
     assert current == [("Operations", "Tickets")]
-    html = portal_client(shop["admin"]).get("/maintenance/tickets/").content.decode()
+    html = portal_client(shop.admin).get("/maintenance/tickets/").content.decode()
     assert '<a href="/maintenance/tickets/" aria-current="page">Tickets</a>' in html
 
 
-def test_the_home_portal_comes_first_and_holds_the_roles_main_pages(shop):  # noqa: F811
+def test_the_home_portal_comes_first_and_holds_the_roles_main_pages(shop: Shop):
     labels = {role: [g.label for g in navigation(user=u)] for role, u in people(shop).items()}
     assert labels[Role.ENGINEER] == ["Engineering", "Marketplace"]
     assert labels[Role.VENDOR] == ["Vendor", "Marketplace"]
     assert labels[Role.OPERATOR] == ["Operations", "Marketplace"]
     assert labels[Role.ADMIN][0] == "Operations"
-    engineering = navigation(user=shop["engineer"])[0]
+    engineering = navigation(user=shop.engineer)[0]
     assert [s.label for s in engineering.sections if s.label] == [
         "Jobs",
         "Twins",
@@ -154,17 +153,17 @@ def test_the_home_portal_comes_first_and_holds_the_roles_main_pages(shop):  # no
     ]
 
 
-def test_the_frame_has_a_menu_toggle_and_one_main_navigation(shop):  # noqa: F811
-    html = portal_client(shop["vendor"]).get("/vendor/").content.decode()
+def test_the_frame_has_a_menu_toggle_and_one_main_navigation(shop: Shop):
+    html = portal_client(shop.vendor).get("/vendor/").content.decode()
     assert html.count('<nav aria-label="Main">') == 1
     assert '<details class="site-menu">' in html and "<summary>Menu</summary>" in html
     assert 'href="/ops/audit/"' not in html and 'href="/maintenance/"' in html
 
 
-def test_the_engineer_lands_on_a_home_with_their_work(shop):  # noqa: F811
+def test_the_engineer_lands_on_a_home_with_their_work(shop: Shop):
     # given: a job of the engineer's team with a part running on a printer that reports
     job = job_submit(
-        by=shop["designer"],
+        by=shop.designer,
         title="Drone arms",
         parts=[
             {
@@ -179,18 +178,20 @@ def test_the_engineer_lands_on_a_home_with_their_work(shop):  # noqa: F811
     )
     parts_schedule()
     part = job.parts.select_related("assigned_node").get()
-    work_start(node_id=part.assigned_node_id, part_id=part.pk)
+    node = part.assigned_node
+    assert node is not None
+    work_start(node_id=node.pk, part_id=part.pk)
     telemetry_ingest(
         points=[
             {
-                "node": part.assigned_node_id,
+                "node": node.pk,
                 "time": (timezone.now() - timedelta(seconds=5)).isoformat(),
                 "power_kw": 0.31,
             }
         ],
-        node_id=part.assigned_node_id,
+        node_id=node.pk,
     )
-    client = portal_client(shop["engineer"])
+    client = portal_client(shop.engineer)
     # when
     landing = client.get("/", follow=True)
     # then
@@ -198,20 +199,20 @@ def test_the_engineer_lands_on_a_home_with_their_work(shop):  # noqa: F811
     html = landing.content.decode()
     assert "<h1>Engineering</h1>" in html
     assert "Drone arms" in html and "In progress: 1" in html
-    assert part.assigned_node.name in html and "0.31" in html  # the machine making it, live
+    assert node.name in html and "0.31" in html  # the machine making it, live
     assert "Platform, last 30 days" in html  # the KPIs the matrix lets an engineer see
     assert 'href="/maintenance/models/"' in html
     # the other roles' machines are not listed: a printer idle for another job is not here
-    idle = next(n for n in (shop["printer_a"], shop["printer_b"]) if n.pk != part.assigned_node_id)
+    idle = next(n for n in (shop.printer_a, shop.printer_b) if n.pk != part.assigned_node_id)
     assert idle.name not in html
 
 
-def test_the_engineer_home_says_so_when_nothing_runs(shop):  # noqa: F811
-    html = portal_client(shop["engineer"]).get("/engineering/").content.decode()
+def test_the_engineer_home_says_so_when_nothing_runs(shop: Shop):
+    html = portal_client(shop.engineer).get("/engineering/").content.decode()
     assert "Your team has no jobs yet." in html
     assert "None of your team’s parts is being made right now." in html
 
 
 @pytest.mark.parametrize("role", [Role.DESIGNER, Role.VENDOR, Role.OPERATOR, Role.VIEWER])
-def test_the_engineering_portal_is_refused_to_other_roles(shop, role):  # noqa: F811
+def test_the_engineering_portal_is_refused_to_other_roles(shop: Shop, role):
     assert portal_client(people(shop)[role]).get("/engineering/").status_code == 403

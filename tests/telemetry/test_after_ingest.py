@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.maintenance.models import Alert, Ticket
 from apps.telemetry import services
 from apps.telemetry.after_ingest import ReceiverRunner
-from tests.maintenance.conftest import default_rules  # noqa: F401  (the shared fixture)
+from tests.fixtures.live import Live
 
 BASE = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
@@ -71,9 +71,11 @@ def test_a_failing_delivery_is_logged_and_the_thread_goes_on(caplog):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_rules_judge_batch_api_points_beside_the_request(live, client, settings, default_rules):  # noqa: F811
+def test_rules_judge_batch_api_points_beside_the_request(
+    live: Live, client, settings, default_rules
+):
     settings.TELEMETRY_RECEIVERS_IN_BACKGROUND = True
-    node, token = live["nodes"][0], live["tokens"][0]
+    node, token = live.nodes[0], live.tokens[0]
     start = timezone.now() - timedelta(minutes=10)
     delivered_before = services.receiver_runner.delivered
     for second in range(0, 60, 5):  # 60 s at 95 C, one request each: critical over 85 C

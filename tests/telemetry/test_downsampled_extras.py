@@ -17,7 +17,8 @@ from apps.maintenance.learning.rul import rul_features
 from apps.maintenance.services.training import node_series
 from apps.telemetry.selectors import SIGNALS, point_range_downsampled
 from apps.telemetry.services import telemetry_ingest
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
 from tests.telemetry import rollup_standin
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,7 @@ def reading(node_id: int, at: datetime, t_h: float, **extra: Any) -> dict[str, A
     }
 
 
-def test_dense_slices_average_extra_signals_like_built_in_ones(fleet):
+def test_dense_slices_average_extra_signals_like_built_in_ones(fleet: Fleet):
     # given: 20 minutes of points every 10 s, an extra numeric, text and boolean signal
     node = in_service(fleet)
     start = aligned_start(1)
@@ -84,7 +85,7 @@ def test_dense_slices_average_extra_signals_like_built_in_ones(fleet):
         assert row["power_kw"] is None  # never reported: none, as before
 
 
-def test_a_key_both_numeric_and_text_in_a_slice_averages_its_numbers(fleet):
+def test_a_key_both_numeric_and_text_in_a_slice_averages_its_numbers(fleet: Fleet):
     node = in_service(fleet)
     start = aligned_start(1)
     values: list[Any] = [1.0, "offline", 3.0, "offline"]
@@ -105,7 +106,7 @@ def test_a_key_both_numeric_and_text_in_a_slice_averages_its_numbers(fleet):
     assert row["extra"] == {"flow_l_min": 2.0}
 
 
-def test_under_load_slices_average_the_extras_of_loaded_readings_only(fleet):
+def test_under_load_slices_average_the_extras_of_loaded_readings_only(fleet: Fleet):
     node = in_service(fleet)
     start = aligned_start(1)
     points = []
@@ -132,7 +133,7 @@ def test_under_load_slices_average_the_extras_of_loaded_readings_only(fleet):
     assert row["extra"] == {"bearing_temp_c": pytest.approx(60.0)}
 
 
-def test_a_number_beyond_floating_point_is_kept_not_fatal(fleet):
+def test_a_number_beyond_floating_point_is_kept_not_fatal(fleet: Fleet):
     """A valid JSON integer too large for a double must not break every read of its range."""
     node = in_service(fleet)
     start = aligned_start(1)
@@ -158,7 +159,7 @@ def test_a_number_beyond_floating_point_is_kept_not_fatal(fleet):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the stand-ins need PostgreSQL")
-def test_slices_are_the_same_on_the_timescaledb_layout(fleet):
+def test_slices_are_the_same_on_the_timescaledb_layout(fleet: Fleet):
     """The same SQL runs where time_bucket() and the continuous aggregates exist (TimescaleDB
     stand-ins on plain PostgreSQL): the slices do not change."""
     node = in_service(fleet)
@@ -182,7 +183,7 @@ def test_slices_are_the_same_on_the_timescaledb_layout(fleet):
     assert all(row["extra"]["bearing_temp_c"] is not None for row in timescale)
 
 
-def test_a_model_gets_the_same_inputs_from_dense_points_as_from_sparse_ones(fleet):
+def test_a_model_gets_the_same_inputs_from_dense_points_as_from_sparse_ones(fleet: Fleet):
     # given: the same machine reported sparsely (every 10 min, raw rows) and densely (every 5 s,
     # 2,160 points for 18 slices) over 3 hours
     sparse = in_service(fleet, name="Sparse")
@@ -230,7 +231,7 @@ def test_a_model_gets_the_same_inputs_from_dense_points_as_from_sparse_ones(flee
     np.testing.assert_allclose(dense_row[finite], sparse_row[finite], rtol=0.05, atol=0.2)
 
 
-def test_slices_are_cut_from_the_start_of_the_range_and_never_exceed_max_points(fleet):
+def test_slices_are_cut_from_the_start_of_the_range_and_never_exceed_max_points(fleet: Fleet):
     # given: a point every second over a range starting off any round number
     node = in_service(fleet)
     start = aligned_start(1) + timedelta(seconds=7, microseconds=250_000)

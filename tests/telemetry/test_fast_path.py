@@ -22,6 +22,8 @@ from apps.telemetry import fast_path
 from apps.telemetry.models import TelemetryPoint
 from apps.vendors.services import device_credential_revoke
 from tests.conftest import jwt_client
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.live import Live
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,10 +104,10 @@ def point(node_id: int, seconds: float, **values: Any) -> dict[str, Any]:
     return {"node": node_id, "time": at(seconds), **(values or {"power_kw": 1.5})}
 
 
-def requests_of(live: dict[str, Any]) -> list[tuple[str, str, bytes, dict[str, str]]]:
-    node = live["nodes"][0].pk
-    other = live["nodes"][1].pk
-    device = {"authorization": f"Device {live['tokens'][0]}"}
+def requests_of(live: Live) -> list[tuple[str, str, bytes, dict[str, str]]]:
+    node = live.nodes[0].pk
+    other = live.nodes[1].pk
+    device = {"authorization": f"Device {live.tokens[0]}"}
     as_json = {**device, "content-type": "application/json"}
     mixed = [
         point(node, 1),
@@ -145,7 +147,7 @@ def requests_of(live: dict[str, Any]) -> list[tuple[str, str, bytes, dict[str, s
     ]
 
 
-def test_the_fast_path_answers_exactly_what_the_views_answer(live):
+def test_the_fast_path_answers_exactly_what_the_views_answer(live: Live):
     for name, path, body, headers in requests_of(live):
         (fast_code, fast_head, fast_body), (code, head, data) = both(path, body, headers)
         assert (fast_code, fast_body) == (code, data), name
@@ -153,9 +155,9 @@ def test_the_fast_path_answers_exactly_what_the_views_answer(live):
         assert fast_head["x-content-type-options"] == "nosniff", name
 
 
-def test_the_fast_path_stores_what_it_accepts_and_serves_without_django(live):
-    node = live["nodes"][0]
-    headers = {"host": "testserver", "authorization": f"Device {live['tokens'][0]}"}
+def test_the_fast_path_stores_what_it_accepts_and_serves_without_django(live: Live):
+    node = live.nodes[0]
+    headers = {"host": "testserver", "authorization": f"Device {live.tokens[0]}"}
     body = orjson.dumps([point(node.pk, i) for i in range(20)])
     code, head, data = call(deployed(), BATCH, body, headers)
     assert code == 200 and data["accepted"] == 20
@@ -163,18 +165,19 @@ def test_the_fast_path_stores_what_it_accepts_and_serves_without_django(live):
     # Django's middleware would have added its own headers; the fast path sends only its own
     assert "x-frame-options" in head and "vary" not in head
     # the credential is now known: the next request needs no token lookup
-    assert fast_path.devices.get(live["tokens"][0], 0.0) is not None
+    assert fast_path.devices.get(live.tokens[0], 0.0) is not None
 
 
-def test_what_the_fast_path_does_not_own_goes_to_django(live, fleet):
-    node = live["nodes"][0].pk
+def test_what_the_fast_path_does_not_own_goes_to_django(live: Live, fleet: Fleet):
+    node = live.nodes[0].pk
     body = orjson.dumps([point(node, 0)])
-    user = {"authorization": jwt_client(fleet["vendor"])._credentials["HTTP_AUTHORIZATION"]}
+    credentials = jwt_client(fleet.vendor)._credentials  # type: ignore[attr-defined]
+    user = {"authorization": credentials["HTTP_AUTHORIZATION"]}
     for name, headers, expected in [
         ("no credentials", {}, 401),
         ("a user's token", user, 403),
         ("an unknown device token", {"authorization": "Device imw_nope"}, 401),
-        ("a malformed header", {"authorization": f"Device {live['tokens'][0]} extra"}, 401),
+        ("a malformed header", {"authorization": f"Device {live.tokens[0]} extra"}, 401),
     ]:
         (fast_code, _, fast_body), (code, _, data) = both(BATCH, body, headers)
         assert fast_code == code == expected, name
@@ -182,14 +185,14 @@ def test_what_the_fast_path_does_not_own_goes_to_django(live, fleet):
     assert not TelemetryPoint.objects.exists()
     assert not fast_path.devices.entries  # refusals are never cached
     # a host outside ALLOWED_HOSTS: Django's 400, not stored
-    headers = {"host": "evil.example", "authorization": f"Device {live['tokens'][0]}"}
+    headers = {"host": "evil.example", "authorization": f"Device {live.tokens[0]}"}
     assert call(deployed(), BATCH, body, headers)[0] == 400
     assert not TelemetryPoint.objects.exists()
 
 
-def test_https_required_means_a_redirect_from_django_not_a_stored_point(live):
-    headers = {"host": "testserver", "authorization": f"Device {live['tokens'][0]}"}
-    body = orjson.dumps([point(live["nodes"][0].pk, 0)])
+def test_https_required_means_a_redirect_from_django_not_a_stored_point(live: Live):
+    headers = {"host": "testserver", "authorization": f"Device {live.tokens[0]}"}
+    body = orjson.dumps([point(live.nodes[0].pk, 0)])
     proxy = ("HTTP_X_FORWARDED_PROTO", "https")
     with override_settings(SECURE_SSL_REDIRECT=True, SECURE_PROXY_SSL_HEADER=proxy):
         # Django's middleware reads the setting when it is built: a new handler, as at start
@@ -202,13 +205,13 @@ def test_https_required_means_a_redirect_from_django_not_a_stored_point(live):
     assert code == 200 and TelemetryPoint.objects.count() == 1
 
 
-def test_a_revoked_token_stops_within_the_cache_time(live):
-    token = live["tokens"][0]
+def test_a_revoked_token_stops_within_the_cache_time(live: Live):
+    token = live.tokens[0]
     headers = {"host": "testserver", "authorization": f"Device {token}"}
-    node = live["nodes"][0]
+    node = live.nodes[0]
     assert call(deployed(), BATCH, orjson.dumps([point(node.pk, 0)]), headers)[0] == 200
     credential = node.device_credentials.get(revoked_at__isnull=True)
-    device_credential_revoke(credential=credential, by=live["credential_vendor"])
+    device_credential_revoke(credential=credential, by=live.credential_vendor)
     # within DEVICE_AUTH_CACHE_SECONDS the process still knows the token
     assert call(deployed(), BATCH, orjson.dumps([point(node.pk, 1)]), headers)[0] == 200
     # once the entry lapses, Django answers 401 and nothing is stored
@@ -221,10 +224,10 @@ def test_a_revoked_token_stops_within_the_cache_time(live):
         assert call(deployed(), BATCH, orjson.dumps([point(node.pk, 3)]), headers)[0] == 401
 
 
-def test_the_device_throttle_holds_and_answers_like_drf(live, monkeypatch):
+def test_the_device_throttle_holds_and_answers_like_drf(live: Live, monkeypatch):
     monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "device", "3/minute")
-    headers = {"host": "testserver", "authorization": f"Device {live['tokens'][0]}"}
-    node = live["nodes"][0].pk
+    headers = {"host": "testserver", "authorization": f"Device {live.tokens[0]}"}
+    node = live.nodes[0].pk
     codes = [call(deployed(), POINT, orjson.dumps(point(node, i)), headers)[0] for i in range(4)]
     assert codes == [201, 201, 201, 429]
     code, head, body = call(deployed(), POINT, orjson.dumps(point(node, 9)), headers)
@@ -233,8 +236,8 @@ def test_the_device_throttle_holds_and_answers_like_drf(live, monkeypatch):
     assert body["error"]["details"]["retry_after_seconds"] > 0
     assert TelemetryPoint.objects.count() == 3
     # another device has a limit of its own
-    other = {"host": "testserver", "authorization": f"Device {live['tokens'][1]}"}
-    assert call(deployed(), POINT, orjson.dumps(point(live["nodes"][1].pk, 0)), other)[0] == 201
+    other = {"host": "testserver", "authorization": f"Device {live.tokens[1]}"}
+    assert call(deployed(), POINT, orjson.dumps(point(live.nodes[1].pk, 0)), other)[0] == 201
 
 
 def test_ingest_processes_share_one_throttle_through_the_cache(monkeypatch):

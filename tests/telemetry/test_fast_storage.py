@@ -13,14 +13,15 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apps.telemetry.models import TelemetryPoint
+from apps.telemetry.models import SIGNAL_RANGES, TelemetryPoint
 from apps.telemetry.services import (
     ASYNCHRONOUS_COMMIT_SQL,
     BatchShapeError,
     telemetry_ingest,
     telemetry_ingest_json,
 )
-from apps.telemetry.validation import SIGNAL_RANGES, SIGNALS, clean_point
+from apps.telemetry.validation import SIGNALS, clean_point
+from tests.fixtures.live import Live
 from tests.telemetry.test_fast_validation import exact
 
 pytestmark = pytest.mark.django_db
@@ -59,9 +60,9 @@ def stored_points(node_id: int) -> dict:
 
 
 @pytest.mark.parametrize("as_json", [True, False], ids=["json", "objects"])
-def test_every_column_is_stored_as_clean_point_made_it(live, as_json):
+def test_every_column_is_stored_as_clean_point_made_it(live: Live, as_json):
     # given
-    node = live["nodes"][0]
+    node = live.nodes[0]
     points = varied_points(node.pk, 400)
 
     # when
@@ -86,9 +87,9 @@ def test_every_column_is_stored_as_clean_point_made_it(live, as_json):
         assert comparable(row.extra) == comparable(point.extra)
 
 
-def test_duplicates_in_the_request_and_in_the_table_are_reported_by_index(live):
+def test_duplicates_in_the_request_and_in_the_table_are_reported_by_index(live: Live):
     # given: 300 points stored
-    node = live["nodes"][0]
+    node = live.nodes[0]
     points = varied_points(node.pk, 600)
     first = telemetry_ingest_json(body=orjson.dumps(points[:300]), node_id=node.pk)
     assert first.accepted == 300
@@ -104,9 +105,9 @@ def test_duplicates_in_the_request_and_in_the_table_are_reported_by_index(live):
 
 
 def test_a_batch_sent_again_is_all_duplicates_and_the_newest_point_is_announced_once(
-    live, django_capture_on_commit_callbacks
+    live: Live, django_capture_on_commit_callbacks
 ):
-    node = live["nodes"][0]
+    node = live.nodes[0]
     body = orjson.dumps(varied_points(node.pk, 50))
     with django_capture_on_commit_callbacks() as first:
         assert telemetry_ingest_json(body=body, node_id=node.pk).accepted == 50
@@ -116,10 +117,12 @@ def test_a_batch_sent_again_is_all_duplicates_and_the_newest_point_is_announced_
     assert first and not again  # nothing new: nothing to announce
 
 
-def test_the_newest_stored_point_is_the_one_announced(live, django_capture_on_commit_callbacks):
+def test_the_newest_stored_point_is_the_one_announced(
+    live: Live, django_capture_on_commit_callbacks
+):
     from apps.telemetry.services import telemetry_ingested
 
-    node = live["nodes"][0]
+    node = live.nodes[0]
     points = varied_points(node.pk, 30)
     points[7]["time"] = (timezone.now() + timedelta(minutes=1)).isoformat()  # the newest
     points[7]["extra"] = {"mark": "newest"}
@@ -149,8 +152,8 @@ def test_the_newest_stored_point_is_the_one_announced(live, django_capture_on_co
         (b"[{}]", None),
     ],
 )
-def test_a_body_without_points_is_refused_with_the_batch_api_words(live, body, message):
-    node = live["nodes"][0]
+def test_a_body_without_points_is_refused_with_the_batch_api_words(live: Live, body, message):
+    node = live.nodes[0]
     if message is None:
         report = telemetry_ingest_json(body=body, node_id=node.pk)
         assert report.rejected[0]["errors"] == clean_point({}, now=timezone.now())[1]
@@ -159,8 +162,8 @@ def test_a_body_without_points_is_refused_with_the_batch_api_words(live, body, m
         telemetry_ingest_json(body=body, node_id=node.pk)
 
 
-def test_too_many_points_or_no_json_are_refused(live):
-    node = live["nodes"][0]
+def test_too_many_points_or_no_json_are_refused(live: Live):
+    node = live.nodes[0]
     with pytest.raises(BatchShapeError, match="At most 10000 points per batch; got 10001."):
         telemetry_ingest_json(body=orjson.dumps([{}] * 10_001), node_id=node.pk)
     with pytest.raises(orjson.JSONDecodeError):
@@ -171,10 +174,10 @@ def test_too_many_points_or_no_json_are_refused(live):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("synchronous", [True, False], ids=["durable", "asynchronous"])
 def test_asynchronous_commit_applies_to_the_copys_own_transaction_only_when_configured(
-    live, settings, synchronous
+    live: Live, settings, synchronous
 ):
     settings.TELEMETRY_SYNCHRONOUS_COMMIT = synchronous
-    node = live["nodes"][0]
+    node = live.nodes[0]
     seen: list[str] = []
 
     def record(execute, sql, params, many, context):

@@ -15,6 +15,8 @@ from django.utils import timezone
 from apps.maintenance.models import Alert, SignalState
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.services import telemetry_import_history, telemetry_ingest
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.live import Live
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +28,10 @@ def old(minutes: float) -> str:
 
 
 def test_year_old_points_are_imported_and_bad_ones_reported_by_index(
-    live, django_capture_on_commit_callbacks
+    live: Live, django_capture_on_commit_callbacks
 ):
     # given points of last year, one out of range, one far in the future, one unknown field
-    node = live["nodes"][0]
+    node = live.nodes[0]
     points = [
         {"node": node.pk, "time": old(0), "temperature_c": 40.0},
         {"node": node.pk, "time": old(1), "temperature_c": 9999.0},
@@ -53,13 +55,13 @@ def test_year_old_points_are_imported_and_bad_ones_reported_by_index(
     assert not SignalState.objects.filter(node=node).exists()
 
 
-def test_the_live_paths_still_refuse_year_old_points(live):
-    node = live["nodes"][0]
+def test_the_live_paths_still_refuse_year_old_points(live: Live):
+    node = live.nodes[0]
     point = {"node": node.pk, "time": old(0), "temperature_c": 40.0}
     report = telemetry_ingest(points=[point], node_id=node.pk)
     assert report.accepted == 0
     assert "one-year ingest window" in report.rejected[0]["errors"]["time"]
-    client = Client(HTTP_AUTHORIZATION=f"Device {live['tokens'][0]}")
+    client = Client(HTTP_AUTHORIZATION=f"Device {live.tokens[0]}")
     response = client.post(
         "/api/v1/telemetry/batch/", orjson.dumps([point]), content_type="application/json"
     )
@@ -68,8 +70,8 @@ def test_the_live_paths_still_refuse_year_old_points(live):
     assert not TelemetryPoint.objects.filter(node=node).exists()
 
 
-def test_import_again_reports_duplicates_and_history_has_a_limit(live):
-    node = live["nodes"][0]
+def test_import_again_reports_duplicates_and_history_has_a_limit(live: Live):
+    node = live.nodes[0]
     points = [{"node": node.pk, "time": old(m), "power_kw": 1.0 + m} for m in range(3)]
     assert telemetry_import_history(points=points, node_id=node.pk).accepted == 3
     again = telemetry_import_history(points=points, node_id=node.pk)
@@ -79,8 +81,8 @@ def test_import_again_reports_duplicates_and_history_has_a_limit(live):
     assert "history import window" in refused.rejected[0]["errors"]["time"]
 
 
-def test_import_for_another_node_or_none_is_refused(live):
-    node, other = live["nodes"]
+def test_import_for_another_node_or_none_is_refused(live: Live):
+    node, other = live.nodes
     point = {"node": other.pk, "time": old(0), "power_kw": 1.0}
     report = telemetry_import_history(points=[point], node_id=node.pk)
     assert report.accepted == 0 and "only for node" in report.rejected[0]["errors"]["node"]
@@ -88,8 +90,8 @@ def test_import_for_another_node_or_none_is_refused(live):
     assert missing.rejected[0]["errors"]["node"] == f"no node {10**9}"
 
 
-def test_import_telemetry_command_reads_csv_with_extras(live, tmp_path: Path, capsys):
-    node = live["nodes"][0]
+def test_import_telemetry_command_reads_csv_with_extras(live: Live, tmp_path: Path, capsys):
+    node = live.nodes[0]
     path = tmp_path / "historian.csv"
     path.write_text(
         "time,temperature_c,bearing_temp\n"
@@ -111,8 +113,8 @@ def test_import_telemetry_command_reads_csv_with_extras(live, tmp_path: Path, ca
     assert not Alert.objects.exists()
 
 
-def test_import_telemetry_command_reads_json_lines(live, tmp_path: Path, capsys):
-    node = live["nodes"][0]
+def test_import_telemetry_command_reads_json_lines(live: Live, tmp_path: Path, capsys):
+    node = live.nodes[0]
     path = tmp_path / "points.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps({"time": old(m), "power_kw": 2.0}) for m in range(5)))
     call_command("import_telemetry", str(path), node=node.pk)
@@ -120,24 +122,24 @@ def test_import_telemetry_command_reads_json_lines(live, tmp_path: Path, capsys)
     assert TelemetryPoint.objects.filter(node=node).count() == 5
 
 
-def test_history_api_is_for_administrators_and_reports_by_index(live, fleet):
+def test_history_api_is_for_administrators_and_reports_by_index(live: Live, fleet: Fleet):
     from tests.conftest import jwt_client
 
-    node = live["nodes"][0]
+    node = live.nodes[0]
     url = f"/api/v1/telemetry/nodes/{node.pk}/history/"
     body = {"points": [{"time": old(0), "power_kw": 2.0}, {"time": "yesterday", "power_kw": 1}]}
     # a vendor (even the node's own) may not; a device may not
-    assert jwt_client(fleet["vendor"]).post(url, body, format="json").status_code == 403
-    device = Client(HTTP_AUTHORIZATION=f"Device {live['tokens'][0]}")
+    assert jwt_client(fleet.vendor).post(url, body, format="json").status_code == 403
+    device = Client(HTTP_AUTHORIZATION=f"Device {live.tokens[0]}")
     assert device.post(url, orjson.dumps(body), content_type="application/json").status_code in (
         401,
         403,
     )
     # an administrator: the good point stored, the bad one named
-    response = jwt_client(fleet["admin"]).post(url, body, format="json")
+    response = jwt_client(fleet.admin).post(url, body, format="json")
     assert response.status_code == 207, response.content
     assert response.json()["accepted"] == 1
     assert [r["index"] for r in response.json()["rejected"]] == [1]
     assert TelemetryPoint.objects.get(node=node).time == YEAR_AGO
-    empty = jwt_client(fleet["admin"]).post(url, {"points": []}, format="json")
+    empty = jwt_client(fleet.admin).post(url, {"points": []}, format="json")
     assert empty.status_code == 400 and "points" in empty.content.decode()

@@ -15,6 +15,8 @@ from apps.vendors.services import (
     node_transition,
 )
 from tests.conftest import jwt_client
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.live import Live
 
 pytestmark = pytest.mark.django_db
 
@@ -36,9 +38,9 @@ def post(client: Client, url: str, body, **extra):
     return client.post(url, orjson.dumps(body), content_type="application/json", **extra)
 
 
-def test_single_point_is_stored_once(live):
-    node = live["nodes"][0]
-    client = device(live["tokens"][0])
+def test_single_point_is_stored_once(live: Live):
+    node = live.nodes[0]
+    client = device(live.tokens[0])
     point = {
         "node": node.pk,
         "time": at(0),
@@ -54,8 +56,8 @@ def test_single_point_is_stored_once(live):
     assert row.temperature_c == 41.5 and row.extra == {"coolant": True}
 
 
-def test_mixed_batch_stores_good_points_and_reports_bad_ones_by_index(live):
-    node = live["nodes"][0]
+def test_mixed_batch_stores_good_points_and_reports_bad_ones_by_index(live: Live):
+    node = live.nodes[0]
     batch = [
         {"node": node.pk, "time": at(1), "power_kw": 3.2},  # 0 ok
         {"node": node.pk, "time": at(2), "temperature_c": 5000},  # 1 out of range
@@ -76,7 +78,7 @@ def test_mixed_batch_stores_good_points_and_reports_bad_ones_by_index(live):
             "power_kw": 1,
         },  # 8 future
     ]
-    response = post(device(live["tokens"][0]), "/api/v1/telemetry/batch/", batch)
+    response = post(device(live.tokens[0]), "/api/v1/telemetry/batch/", batch)
     assert response.status_code == 207
     body = response.json()
     assert body["accepted"] == 2 and body["duplicate_indexes"] == [5]
@@ -89,9 +91,9 @@ def test_mixed_batch_stores_good_points_and_reports_bad_ones_by_index(live):
     assert [round(p.temperature_c or 0, 6) for p in stored] == [0, 100.0]  # 212 F -> 100 C
 
 
-def test_batch_with_already_stored_points_reports_duplicates(live):
-    node = live["nodes"][0]
-    client = device(live["tokens"][0])
+def test_batch_with_already_stored_points_reports_duplicates(live: Live):
+    node = live.nodes[0]
+    client = device(live.tokens[0])
     batch = [{"node": node.pk, "time": at(i), "power_kw": i} for i in range(50)]
     assert post(client, "/api/v1/telemetry/batch/", batch).json()["accepted"] == 50
     overlap = [{"node": node.pk, "time": at(i), "power_kw": i} for i in range(40, 60)]
@@ -100,8 +102,8 @@ def test_batch_with_already_stored_points_reports_duplicates(live):
     assert TelemetryPoint.objects.filter(node=node).count() == 60
 
 
-def test_gzip_body_of_ten_thousand_points(live):
-    node = live["nodes"][1]
+def test_gzip_body_of_ten_thousand_points(live: Live):
+    node = live.nodes[1]
     start = timezone.now() - timedelta(hours=3)
     batch = [
         {
@@ -112,7 +114,7 @@ def test_gzip_body_of_ten_thousand_points(live):
         }
         for i in range(10_000)
     ]
-    response = device(live["tokens"][1]).post(
+    response = device(live.tokens[1]).post(
         "/api/v1/telemetry/batch/",
         gzip.compress(orjson.dumps(batch)),
         content_type="application/json",
@@ -122,14 +124,14 @@ def test_gzip_body_of_ten_thousand_points(live):
     assert response.json()["accepted"] == 10_000
     assert TelemetryPoint.objects.filter(node=node).count() == 10_000
     too_many = batch + batch[:1]
-    big = device(live["tokens"][1]).post(
+    big = device(live.tokens[1]).post(
         "/api/v1/telemetry/batch/", orjson.dumps(too_many), content_type="application/json"
     )
     assert big.status_code == 400 and "10000" in big.json()["error"]["details"]["points"][0]
 
 
-def test_corrupt_gzip_and_bad_json_are_clear_errors(live):
-    client = device(live["tokens"][0])
+def test_corrupt_gzip_and_bad_json_are_clear_errors(live: Live):
+    client = device(live.tokens[0])
     bad_gzip = client.post(
         "/api/v1/telemetry/batch/",
         b"not gzip",
@@ -143,26 +145,26 @@ def test_corrupt_gzip_and_bad_json_are_clear_errors(live):
     assert empty.status_code == 400
 
 
-def test_token_of_node_a_is_refused_for_node_b(live):
-    node_b = live["nodes"][1]
+def test_token_of_node_a_is_refused_for_node_b(live: Live):
+    node_b = live.nodes[1]
     response = post(
-        device(live["tokens"][0]),
+        device(live.tokens[0]),
         "/api/v1/telemetry/",
         {"node": node_b.pk, "time": at(0), "power_kw": 1},
     )
     assert response.status_code == 400
     assert response.json()["error"]["details"] == {
-        "node": f"this device may write only for node {live['nodes'][0].pk}"
+        "node": f"this device may write only for node {live.nodes[0].pk}"
     }
     assert not TelemetryPoint.objects.exists()
 
 
-def test_revoked_or_unknown_token_is_refused(live, fleet):
-    node = live["nodes"][0]
+def test_revoked_or_unknown_token_is_refused(live: Live, fleet: Fleet):
+    node = live.nodes[0]
     point = {"node": node.pk, "time": at(0), "power_kw": 1}
     credential = node.device_credentials.get(revoked_at__isnull=True)
-    device_credential_revoke(credential=credential, by=fleet["vendor"])
-    response = post(device(live["tokens"][0]), "/api/v1/telemetry/", point)
+    device_credential_revoke(credential=credential, by=fleet.vendor)
+    response = post(device(live.tokens[0]), "/api/v1/telemetry/", point)
     assert (
         response.status_code == 401 and response.json()["error"]["code"] == "device_token_invalid"
     )
@@ -171,9 +173,9 @@ def test_revoked_or_unknown_token_is_refused(live, fleet):
 
 
 @pytest.mark.parametrize("who", ["admin", "vendor", "operator", "designer"])
-def test_user_credentials_cannot_ingest(live, fleet, who):
-    node = live["nodes"][0]
-    response = jwt_client(fleet[who]).post(
+def test_user_credentials_cannot_ingest(live: Live, fleet: Fleet, who):
+    node = live.nodes[0]
+    response = jwt_client(fleet.user(who)).post(
         "/api/v1/telemetry/batch/", [{"node": node.pk, "time": at(0), "power_kw": 1}], format="json"
     )
     assert response.status_code == 403
@@ -181,11 +183,11 @@ def test_user_credentials_cannot_ingest(live, fleet, who):
     assert post(Client(), "/api/v1/telemetry/", {"node": node.pk}).status_code == 401
 
 
-def test_node_in_maintenance_still_streams_but_decommissioned_does_not(live, fleet):
-    node = live["nodes"][0]
-    client = device(live["tokens"][0])
+def test_node_in_maintenance_still_streams_but_decommissioned_does_not(live: Live, fleet: Fleet):
+    node = live.nodes[0]
+    client = device(live.tokens[0])
     node_transition(
-        node=node, to=FabricationNode.Status.MAINTENANCE, by=fleet["vendor"], reason="belt"
+        node=node, to=FabricationNode.Status.MAINTENANCE, by=fleet.vendor, reason="belt"
     )
     assert (
         post(
@@ -194,15 +196,15 @@ def test_node_in_maintenance_still_streams_but_decommissioned_does_not(live, fle
         == 201
     )
     node_transition(
-        node=node, to=FabricationNode.Status.DECOMMISSIONED, by=fleet["vendor"], reason="scrapped"
+        node=node, to=FabricationNode.Status.DECOMMISSIONED, by=fleet.vendor, reason="scrapped"
     )
     response = post(client, "/api/v1/telemetry/", {"node": node.pk, "time": at(1), "power_kw": 1})
     assert response.status_code == 401  # a decommissioned node's token no longer authenticates
 
 
-def test_epoch_seconds_and_timezone_required(live):
-    node = live["nodes"][0]
-    client = device(live["tokens"][0])
+def test_epoch_seconds_and_timezone_required(live: Live):
+    node = live.nodes[0]
+    client = device(live.tokens[0])
     epoch = datetime.now(UTC).timestamp() - 30
     assert (
         post(

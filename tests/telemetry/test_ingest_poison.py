@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.services import telemetry_ingest
+from tests.fixtures.live import Live
 from tests.telemetry.test_ingest_api import at, device, post
 from tests.telemetry.triggers import POISON_POWER_KW, refusing_trigger
 
@@ -48,9 +49,9 @@ def point_bytes(node_id: int, seconds: int, tail: bytes | None) -> bytes:
 
 
 @pytest.mark.parametrize("case", list(POISON))
-def test_poison_point_is_rejected_by_index_and_its_batch_is_stored(live, case):
+def test_poison_point_is_rejected_by_index_and_its_batch_is_stored(live: Live, case):
     # given: a poison point between two good ones, one of them with huge but storable numbers
-    node = live["nodes"][0]
+    node = live.nodes[0]
     tail, field, reason = POISON[case]
     huge_but_fine = b'"extra": {"big": 1e308, "small": -1e308, "u64": 18446744073709551615}'
     body = b"[%s, %s, %s]" % (
@@ -58,7 +59,7 @@ def test_poison_point_is_rejected_by_index_and_its_batch_is_stored(live, case):
         point_bytes(node.pk, 2, tail),
         point_bytes(node.pk, 3, huge_but_fine),
     )
-    client = device(live["tokens"][0])
+    client = device(live.tokens[0])
 
     # when
     response = client.post("/api/v1/telemetry/batch/", body, content_type="application/json")
@@ -83,10 +84,10 @@ def test_poison_point_is_rejected_by_index_and_its_batch_is_stored(live, case):
     assert error["code"] == "invalid" and reason in error["details"][field]
 
 
-def test_lone_surrogates_are_rejected_and_echoed_safely(live):
+def test_lone_surrogates_are_rejected_and_echoed_safely(live: Live):
     """orjson refuses lone surrogates in a body; a service caller (the MQTT bridge, a command)
     can still hand them over: they are rejected, and the reasons stay valid UTF-8."""
-    node = live["nodes"][0]
+    node = live.nodes[0]
     good = {"node": node.pk, "time": at(1), "power_kw": 1}
     bad_value = {"node": node.pk, "time": at(2), "extra": {"note": "x\ud800"}}
     bad_key = {"node": node.pk, "time": at(3), "extra": {"\udfff": 1}, "\ud800": 2}
@@ -108,15 +109,17 @@ def refusing_database():
         yield
 
 
-def test_points_the_database_refuses_are_isolated_and_the_rest_stored(live, refusing_database):
+def test_points_the_database_refuses_are_isolated_and_the_rest_stored(
+    live: Live, refusing_database
+):
     # given: 40 points, of which the database refuses indexes 0, 13 and 39
-    node = live["nodes"][0]
+    node = live.nodes[0]
     batch = [{"node": node.pk, "time": at(i), "power_kw": 1 + i} for i in range(40)]
     for index in (0, 13, 39):
         batch[index]["power_kw"] = POISON_POWER_KW
 
     # when
-    response = post(device(live["tokens"][0]), "/api/v1/telemetry/batch/", batch)
+    response = post(device(live.tokens[0]), "/api/v1/telemetry/batch/", batch)
 
     # then
     assert response.status_code == 207
@@ -128,9 +131,9 @@ def test_points_the_database_refuses_are_isolated_and_the_rest_stored(live, refu
     assert not TelemetryPoint.objects.filter(node=node, power_kw=POISON_POWER_KW).exists()
 
 
-def test_a_refused_single_point_is_a_400(live, refusing_database):
-    node = live["nodes"][0]
+def test_a_refused_single_point_is_a_400(live: Live, refusing_database):
+    node = live.nodes[0]
     point = {"node": node.pk, "time": timezone.now().isoformat(), "power_kw": POISON_POWER_KW}
-    response = post(device(live["tokens"][0]), "/api/v1/telemetry/", point)
+    response = post(device(live.tokens[0]), "/api/v1/telemetry/", point)
     assert response.status_code == 400
     assert "database refused" in response.json()["error"]["details"]["point"]

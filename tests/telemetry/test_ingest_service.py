@@ -11,7 +11,8 @@ from apps.telemetry.services import _store
 from apps.telemetry.validation import CleanBatch, clean_point
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_transition
-from tests.vendors.conftest import approved_node
+from tests.fixtures.fleet import Fleet, approved_node
+from tests.fixtures.live import Live
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +34,12 @@ def points(node_id: int, seconds: range):
     return CleanBatch.of_points(node_id, out)
 
 
-def test_store_survives_a_concurrent_writer(fleet):
+def test_store_survives_a_concurrent_writer(fleet: Fleet):
     """Rows another writer stored after our duplicate check are skipped, not an error: the
     bulk path (COPY on PostgreSQL) fails as a whole and the row-by-row fallback sorts it out."""
     node = approved_node(fleet)
-    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+    node_config_save(node=node, by=fleet.vendor, config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
     first = points(node.pk, range(0, 10))
     stored, refused = _store(first)
     assert stored.all() and refused == {}
@@ -70,14 +71,14 @@ def test_storage_layout_matches_the_backend():
 
 
 def test_a_failing_receiver_is_logged_and_never_fails_the_stored_batch(
-    live, django_capture_on_commit_callbacks, caplog
+    live: Live, django_capture_on_commit_callbacks, caplog
 ):
     from apps.telemetry.services import telemetry_ingest, telemetry_ingested
 
     def broken(**kwargs):
         raise RuntimeError("a receiver's bug")
 
-    node = live["nodes"][0]
+    node = live.nodes[0]
     telemetry_ingested.connect(broken, dispatch_uid="test.broken")
     try:
         with django_capture_on_commit_callbacks(execute=True):

@@ -27,7 +27,7 @@ def payload(node: int, second: int) -> dict:
 
 
 async def drain(layer, channel: str) -> list[dict]:
-    received = []
+    received: list[dict] = []
     while True:
         try:
             message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)

@@ -10,16 +10,16 @@ from django.utils import timezone
 from apps.telemetry.services import telemetry_ingest
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_transition
-from tests.vendors.conftest import approved_node
+from tests.fixtures.fleet import Fleet, approved_node
 from tests.websockets import ws_open, ws_open_as
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 
-def streaming_node(fleet, name="Mill-Live"):
+def streaming_node(fleet: Fleet, name="Mill-Live"):
     node = approved_node(fleet, name=name)
-    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+    node_config_save(node=node, by=fleet.vendor, config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
     return node
 
 
@@ -27,9 +27,9 @@ async def connect(user, nodes: str):
     return await ws_open_as(user, f"/ws/telemetry/?nodes={nodes}")
 
 
-async def test_vendor_watches_own_node_and_gets_coalesced_newest_values(fleet):
+async def test_vendor_watches_own_node_and_gets_coalesced_newest_values(fleet: Fleet):
     node = await sync_to_async(streaming_node)(fleet)
-    ws, connected, _ = await connect(fleet["vendor"], str(node.pk))
+    ws, connected, _ = await connect(fleet.vendor, str(node.pk))
     assert connected
     assert await ws.receive_json_from() == {"type": "subscribed", "nodes": [node.pk]}
 
@@ -57,28 +57,28 @@ async def test_vendor_watches_own_node_and_gets_coalesced_newest_values(fleet):
 
 
 @pytest.mark.parametrize("who", ["rival", "designer", "viewer"])
-async def test_users_without_rights_are_refused(fleet, who):
+async def test_users_without_rights_are_refused(fleet: Fleet, who):
     node = await sync_to_async(streaming_node)(fleet)
-    _, connected, code = await connect(fleet[who], str(node.pk))
+    _, connected, code = await connect(fleet.user(who), str(node.pk))
     assert not connected and code == 4403
 
 
-async def test_one_forbidden_node_refuses_the_whole_subscription(fleet):
+async def test_one_forbidden_node_refuses_the_whole_subscription(fleet: Fleet):
     mine = await sync_to_async(streaming_node)(fleet, "Mine")
-    _, connected, code = await connect(fleet["vendor"], f"{mine.pk},999999")
+    _, connected, code = await connect(fleet.vendor, f"{mine.pk},999999")
     assert not connected and code == 4403
 
 
-async def test_anonymous_and_malformed_requests(fleet):
+async def test_anonymous_and_malformed_requests(fleet: Fleet):
     _, connected, code = await ws_open("/ws/telemetry/?nodes=1")
     assert not connected and code == 4401
-    _, connected, code = await connect(fleet["vendor"], "a,b")
+    _, connected, code = await connect(fleet.vendor, "a,b")
     assert not connected and code == 4400
 
 
-async def test_operator_sees_nodes_at_their_site(fleet):
+async def test_operator_sees_nodes_at_their_site(fleet: Fleet):
     node = await sync_to_async(streaming_node)(fleet)
-    ws, connected, _ = await connect(fleet["operator"], str(node.pk))
+    ws, connected, _ = await connect(fleet.operator, str(node.pk))
     assert connected
     await ws.receive_json_from()
     point = {"node": node.pk, "time": timezone.now().isoformat(), "vibration_mm_s": 2.2}
@@ -88,15 +88,15 @@ async def test_operator_sees_nodes_at_their_site(fleet):
     await ws.disconnect()
 
 
-async def test_the_telemetry_socket_closes_with_4403_when_the_vendor_leaves(fleet, settings):
+async def test_the_telemetry_socket_closes_with_4403_when_the_vendor_leaves(fleet: Fleet, settings):
     from apps.users.models import Membership
 
     settings.WS_RECHECK_SECONDS = 0.05
     node = await sync_to_async(streaming_node)(fleet)
-    ws, connected, _ = await connect(fleet["vendor"], str(node.pk))
+    ws, connected, _ = await connect(fleet.vendor, str(node.pk))
     assert connected and (await ws.receive_json_from())["type"] == "subscribed"
     assert await ws.receive_nothing(timeout=0.3)  # re-checks pass while the right holds
-    await sync_to_async(Membership.objects.filter(user=fleet["vendor"]).delete)()
+    await sync_to_async(Membership.objects.filter(user=fleet.vendor).delete)()
     close = await ws.receive_close()
     assert close["code"] == 4403 and close["reason"]
     await ws.disconnect()

@@ -15,9 +15,6 @@ from django.utils import timezone
 
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.mqtt_bridge import MqttBridge
-from apps.vendors.models import FabricationNode
-from apps.vendors.services import device_credential_issue, node_config_save, node_transition
-from tests.vendors.conftest import approved_node
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 HOST = os.environ.get("MQTT_HOST", "127.0.0.1")
@@ -29,18 +26,6 @@ def client(name: str) -> mqtt.Client:
     c.connect(HOST, 1883)
     c.loop_start()
     return c
-
-
-@pytest.fixture
-def nodes(fleet):
-    out = []
-    for name in ("Mqtt-A", "Mqtt-B"):
-        node = approved_node(fleet, name=name)
-        node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
-        node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
-        _, token = device_credential_issue(node=node, by=fleet["vendor"])
-        out.append((node, token))
-    return out
 
 
 @pytest.fixture

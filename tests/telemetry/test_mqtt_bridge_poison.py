@@ -18,20 +18,20 @@ from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.mqtt_bridge import MqttBridge
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import device_credential_issue, node_config_save, node_transition
+from tests.fixtures.fleet import Fleet, approved_node
 from tests.telemetry.test_mqtt_bridge import HOST, client, points, wait_for
 from tests.telemetry.triggers import POISON_POWER_KW, refusing_trigger
-from tests.vendors.conftest import approved_node
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 SITE = f"poison{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
-def streaming(fleet):
+def streaming(fleet: Fleet):
     node = approved_node(fleet, name="Mqtt-Poison")
-    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
-    _, token = device_credential_issue(node=node, by=fleet["vendor"])
+    node_config_save(node=node, by=fleet.vendor, config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
+    _, token = device_credential_issue(node=node, by=fleet.vendor)
     return node, token
 
 

@@ -20,11 +20,10 @@ from django.db import connection
 
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.mqtt_bridge import MqttBridge, client_id_for
-from tests.telemetry.test_mqtt_bridge import (  # noqa: F401  (nodes: the fixture)
+from tests.telemetry.test_mqtt_bridge import (
     BASE,
     HOST,
     client,
-    nodes,
     points,
     wait_for,
 )
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def ready(nodes):  # noqa: F811
+def ready(nodes):
     """The two nodes with their tokens. No point is stored first: two bridges then evaluate a
     node's first readings at once, which collided in alerts_evaluate until it inserted its
     states ON CONFLICT DO NOTHING (the tests below caught it)."""

@@ -4,13 +4,14 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from apps.telemetry.services import telemetry_ingest
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_transition
 from tests.conftest import jwt_client
-from tests.vendors.conftest import approved_node
+from tests.fixtures.fleet import Fleet, approved_node
 
 pytestmark = pytest.mark.django_db
 END = timezone.now().replace(microsecond=0)
@@ -18,10 +19,10 @@ START = END - timedelta(hours=1)
 
 
 @pytest.fixture
-def streamed(fleet):
+def streamed(fleet: Fleet):
     node = approved_node(fleet)
-    node_config_save(node=node, by=fleet["vendor"], config={"a": 1})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet["vendor"], reason="up")
+    node_config_save(node=node, by=fleet.vendor, config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=fleet.vendor, reason="up")
     # One point a second for the last hour; temperature climbs 20 -> ~56 C.
     points = [
         {
@@ -41,8 +42,8 @@ def q(**params: object) -> str:
     return urlencode({"start": START.isoformat(), "end": END.isoformat(), **params})
 
 
-def test_raw_range_is_downsampled_server_side(fleet, streamed):
-    client = jwt_client(fleet["vendor"])
+def test_raw_range_is_downsampled_server_side(fleet: Fleet, streamed):
+    client = jwt_client(fleet.vendor)
     body = client.get(f"/api/v1/telemetry/nodes/{streamed.pk}/points/?{q(max_points=60)}").json()
     assert 55 <= body["count"] <= 61
     temps = [p["temperature_c"] for p in body["points"]]
@@ -51,9 +52,9 @@ def test_raw_range_is_downsampled_server_side(fleet, streamed):
     assert raw["count"] == 3600
 
 
-def test_buckets_aggregate_per_minute(fleet, streamed):
+def test_buckets_aggregate_per_minute(fleet: Fleet, streamed):
     body = (
-        jwt_client(fleet["operator"])
+        jwt_client(fleet.operator)
         .get(
             f"/api/v1/telemetry/nodes/{streamed.pk}/buckets/"
             f"?{q(signal='temperature_c', bucket='minute')}"
@@ -66,27 +67,28 @@ def test_buckets_aggregate_per_minute(fleet, streamed):
     assert all(b["min"] <= b["avg"] <= b["max"] for b in full)
 
 
-def test_latest_and_csv(fleet, streamed):
-    client = jwt_client(fleet["admin"])
+def test_latest_and_csv(fleet: Fleet, streamed):
+    client = jwt_client(fleet.admin)
     latest = client.get("/api/v1/telemetry/latest/").json()["results"]
     assert len(latest) == 1 and latest[0]["node"] == streamed.pk
     assert abs(latest[0]["temperature_c"] - (20 + 3599 / 100)) < 1e-6
     response = client.get(f"/api/v1/telemetry/nodes/{streamed.pk}/export.csv?{q()}")
     assert response["Content-Type"] == "text/csv"
+    assert isinstance(response, StreamingHttpResponse)
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].startswith("time,temperature_c") and len(lines) == 3601
 
 
 @pytest.mark.parametrize("who", ["rival", "designer", "engineer", "viewer"])
-def test_users_without_rights_get_404_and_nothing_in_latest(fleet, streamed, who):
-    client = jwt_client(fleet[who])
+def test_users_without_rights_get_404_and_nothing_in_latest(fleet: Fleet, streamed, who):
+    client = jwt_client(fleet.user(who))
     for path in ("points/", "buckets/?signal=power_kw", "export.csv"):
         assert client.get(f"/api/v1/telemetry/nodes/{streamed.pk}/{path}").status_code == 404
     assert client.get("/api/v1/telemetry/latest/").json()["results"] == []
 
 
-def test_bad_query_parameters_are_explained(fleet, streamed):
-    client = jwt_client(fleet["vendor"])
+def test_bad_query_parameters_are_explained(fleet: Fleet, streamed):
+    client = jwt_client(fleet.vendor)
     base = f"/api/v1/telemetry/nodes/{streamed.pk}"
     bad = client.get(f"{base}/points/?start=yesterday&max_points=0").json()["error"]["details"]
     assert "start" in bad

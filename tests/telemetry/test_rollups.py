@@ -23,6 +23,8 @@ from apps.telemetry.services import telemetry_ingest
 from apps.telemetry.storage_layout import ROLLUPS
 from apps.telemetry.tasks import rollups_refresh_late_task
 from tests.conftest import jwt_client
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.live import Live
 from tests.telemetry import rollup_standin
 
 postgres_only = pytest.mark.skipif(
@@ -55,8 +57,8 @@ def points_for(node_id: int, first: datetime, hours: float, every_s: int, seed: 
 
 
 @pytest.fixture
-def history(fleet):
-    from tests.vendors.conftest import make_node
+def history(fleet: Fleet):
+    from tests.fixtures.fleet import make_node
 
     mill, lathe = make_node(fleet, name="Mill-R"), make_node(fleet, name="Lathe-R")
     rows = [
@@ -213,9 +215,9 @@ def test_training_hourly_means_from_the_aggregate_equal_raw_means(plain_layout, 
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_late_points_are_rematerialized_by_the_refresh_task(plain_layout, live):
+def test_late_points_are_rematerialized_by_the_refresh_task(plain_layout, live: Live):
     # given a node with 12 days of history, materialized by the policy up to an hour ago
-    node = live["nodes"][0]
+    node = live.nodes[0]
     first = (NOW - timedelta(days=12)).replace(minute=0, second=0)
     TelemetryPoint.objects.bulk_create(points_for(node.pk, first, 12 * 24 - 2, 600, 4))
     rollup_standin.install()
@@ -321,10 +323,10 @@ def test_refresh_windows_cover_whole_buckets_and_stop_at_the_policy_end():
 
 
 @pytest.mark.django_db
-def test_without_aggregates_nothing_is_noted_or_refreshed(plain_layout, live):
+def test_without_aggregates_nothing_is_noted_or_refreshed(plain_layout, live: Live):
     # Plain PostgreSQL and SQLite: reads group raw rows, ingest notes nothing, the task no-ops.
     rollups.rollups_forget()
-    node = live["nodes"][0]
+    node = live.nodes[0]
     old = [{"node": node.pk, "time": (NOW - timedelta(days=20)).isoformat(), "power_kw": 3.0}]
     assert telemetry_ingest(points=old, node_id=node.pk).accepted == 1
     assert not TelemetryLateRange.objects.exists()
@@ -340,9 +342,9 @@ def test_without_aggregates_nothing_is_noted_or_refreshed(plain_layout, live):
 
 
 @pytest.fixture
-def ages(fleet):
+def ages(fleet: Fleet):
     """Four nodes: last seen a minute, 3 days and 200 days ago, and never."""
-    from tests.vendors.conftest import make_node
+    from tests.fixtures.fleet import make_node
 
     nodes = [make_node(fleet, name=f"Node-{i}") for i in range(4)]
     for node, age in zip(
@@ -374,9 +376,9 @@ def test_latest_points_keep_their_shape_and_order(ages):
 
 @postgres_only
 @pytest.mark.django_db
-def test_latest_points_is_one_bounded_query_for_many_nodes(fleet, ages):
+def test_latest_points_is_one_bounded_query_for_many_nodes(fleet: Fleet, ages):
     # many nodes, all seen within a day: one query, bounded in time
-    from tests.vendors.conftest import make_node
+    from tests.fixtures.fleet import make_node
 
     many = [ages[0].pk]
     for i in range(5):
@@ -398,15 +400,15 @@ def test_latest_points_is_one_bounded_query_for_many_nodes(fleet, ages):
 
 
 @pytest.mark.django_db
-def test_day_buckets_may_span_more_than_31_days(fleet, live):
-    node = live["nodes"][0]
+def test_day_buckets_may_span_more_than_31_days(fleet: Fleet, live: Live):
+    node = live.nodes[0]
     TelemetryPoint.objects.bulk_create(
         [
             TelemetryPoint(node=node, time=NOW - timedelta(days=d), power_kw=float(d))
             for d in (2, 100, 400)
         ]
     )
-    client = jwt_client(fleet["vendor"])
+    client = jwt_client(fleet.vendor)
 
     def get(bucket: str, days: int) -> Any:
         query = urlencode(

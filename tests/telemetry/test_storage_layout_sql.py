@@ -36,7 +36,7 @@ from django.db.utils import DatabaseError
 from apps.telemetry import storage_layout
 from apps.telemetry.models import TelemetryPoint
 from apps.telemetry.selectors import SIGNALS, point_buckets, point_range
-from tests.vendors.conftest import make_node
+from tests.fixtures.fleet import Fleet, make_node
 
 pytestmark = [
     pytest.mark.skipif(
@@ -406,7 +406,7 @@ START = datetime(2026, 3, 1, 21, 4, tzinfo=UTC)
 
 
 @pytest.fixture
-def rows(fleet):
+def rows(fleet: Fleet):
     """Two nodes, about 30 hours of points every 7 minutes, with signals sometimes missing (the
     counts differ per signal) and one lone point on the second node."""
     mill, lathe = make_node(fleet, name="Mill-A"), make_node(fleet, name="Lathe-B")

@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.telemetry import services
 from apps.telemetry.services import telemetry_ingest
 from apps.vendors.models import FabricationNode
+from tests.fixtures.live import Live
 
 pytestmark = pytest.mark.django_db
 
@@ -34,26 +34,26 @@ def node_reads(queries: list[str]) -> int:
     return sum('FROM "vendors_fabricationnode"' in sql for sql in queries)
 
 
-def test_a_second_request_does_not_ask_whether_the_node_may_stream(live):
-    node = live["nodes"][0]
+def test_a_second_request_does_not_ask_whether_the_node_may_stream(live: Live):
+    node = live.nodes[0]
     accepted, first = ingest(node, 0)
     assert accepted == 1 and node_reads(first) == 1
     accepted, second = ingest(node, 1)
     assert accepted == 1 and node_reads(second) == 0
 
 
-def test_a_node_decommissioned_here_is_refused_at_once(live):
-    node = live["nodes"][0]
+def test_a_node_decommissioned_here_is_refused_at_once(live: Live):
+    node = live.nodes[0]
     assert ingest(node, 0)[0] == 1
     node.status = FabricationNode.Status.DECOMMISSIONED
     node.save(update_fields=["status"])  # (a save: what node_transition does)
     assert ingest(node, 1)[0] == 0
 
 
-def test_a_node_decommissioned_elsewhere_is_refused_within_the_ttl(live, monkeypatch):
+def test_a_node_decommissioned_elsewhere_is_refused_within_the_ttl(live: Live, monkeypatch):
     clock = [1_000.0]
-    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
-    node = live["nodes"][0]
+    monkeypatch.setattr("apps.telemetry.services.time.monotonic", lambda: clock[0])
+    node = live.nodes[0]
     assert ingest(node, 0)[0] == 1
     # another process: no signal reaches this one
     FabricationNode.objects.filter(pk=node.pk).update(status=FabricationNode.Status.DECOMMISSIONED)

@@ -9,13 +9,14 @@ from django.utils import timezone
 
 from apps.telemetry.selectors import point_range_downsampled
 from apps.telemetry.services import telemetry_ingest
-from tests.maintenance.conftest import in_service
+from tests.fixtures.fleet import Fleet
+from tests.fixtures.machines import in_service
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("max_points", [1000, 4])  # raw rows, and slices averaged in the DB
-def test_under_load_keeps_readings_taken_cutting_only(fleet, max_points):
+def test_under_load_keeps_readings_taken_cutting_only(fleet: Fleet, max_points):
     node = in_service(fleet)
     start = timezone.now() - timedelta(minutes=10)
     readings = [
@@ -38,7 +39,7 @@ def test_under_load_keeps_readings_taken_cutting_only(fleet, max_points):
     assert [round(r["vibration_mm_s"], 2) for r in loaded] == [0.9, 0.8]
 
 
-def test_under_load_of_a_machine_without_a_spindle_is_by_power(fleet):
+def test_under_load_of_a_machine_without_a_spindle_is_by_power(fleet: Fleet):
     node = in_service(fleet, kind="fdm_printer", processes=["fdm"], materials=["PLA"])
     start = timezone.now() - timedelta(minutes=10)
     for i, power in enumerate([0.018, 0.19, 0.017]):

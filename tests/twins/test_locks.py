@@ -13,22 +13,23 @@ from django.utils import timezone
 from apps.core.exceptions import Conflict
 from apps.twins.models import TwinLock
 from apps.twins.services import lock_acquire, locks_expire, twin_share
+from tests.fixtures.studio import Studio
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def shared(studio):
-    twin_share(by=studio["designer"], twin=studio["twin"], level="edit", user=studio["colleague"])
+def shared(studio: Studio) -> Studio:
+    twin_share(by=studio.designer, twin=studio.twin, level="edit", user=studio.colleague)
     return studio
 
 
 def locks_url(people):
-    return f"/api/v1/twins/{people['twin'].pk}/locks/"
+    return f"/api/v1/twins/{people.twin.pk}/locks/"
 
 
 def test_exclusive_and_shared_locks_follow_the_tree(shared, as_user):
-    mine, theirs = as_user(shared["designer"]), as_user(shared["colleague"])
+    mine, theirs = as_user(shared.designer), as_user(shared.colleague)
     url = locks_url(shared)
     got = mine.post(url, {"path": "spindle/bearing", "mode": "exclusive"}, format="json")
     assert got.status_code == 201, got.json()
@@ -57,9 +58,9 @@ def test_exclusive_and_shared_locks_follow_the_tree(shared, as_user):
 
 
 def test_edits_respect_other_peoples_exclusive_locks(shared, as_user):
-    twin = shared["twin"]
-    as_user(shared["designer"]).post(locks_url(shared), {"path": "spindle/bearing"}, format="json")
-    blocked = as_user(shared["colleague"]).post(
+    twin = shared.twin
+    as_user(shared.designer).post(locks_url(shared), {"path": "spindle/bearing"}, format="json")
+    blocked = as_user(shared.colleague).post(
         f"/api/v1/twins/{twin.pk}/edits/",
         {"base_version": 1, "ops": [{"op": "set", "path": "spindle/bearing/type", "value": "x"}]},
         format="json",
@@ -67,7 +68,7 @@ def test_edits_respect_other_peoples_exclusive_locks(shared, as_user):
     assert blocked.status_code == 409
     assert blocked.json()["error"]["details"]["reason"] == "locked"
     assert "is locked by designer@f.test" in blocked.json()["error"]["message"]
-    own = as_user(shared["designer"]).post(
+    own = as_user(shared.designer).post(
         f"/api/v1/twins/{twin.pk}/edits/",
         {"base_version": 1, "ops": [{"op": "set", "path": "spindle/bearing/type", "value": "x"}]},
         format="json",
@@ -77,7 +78,7 @@ def test_edits_respect_other_peoples_exclusive_locks(shared, as_user):
 
 def test_heartbeat_release_force_and_expiry(shared, as_user, settings):
     settings.TWINS_LOCK_TTL_SECONDS = 300
-    mine, theirs = as_user(shared["designer"]), as_user(shared["colleague"])
+    mine, theirs = as_user(shared.designer), as_user(shared.colleague)
     url = locks_url(shared)
     lock = mine.post(url, {"path": "spindle"}, format="json").json()
     stored = TwinLock.objects.get(pk=lock["id"])
@@ -92,7 +93,7 @@ def test_heartbeat_release_force_and_expiry(shared, as_user, settings):
         theirs.post(f"{url}{lock['id']}/release/", {"force": True}, format="json").status_code
         == 403
     )
-    forced = as_user(shared["admin"]).post(
+    forced = as_user(shared.admin).post(
         f"{url}{lock['id']}/release/", {"force": True}, format="json"
     )
     assert forced.status_code == 204
@@ -109,16 +110,16 @@ def test_heartbeat_release_force_and_expiry(shared, as_user, settings):
 
 def test_who_may_lock(shared, as_user):
     url = locks_url(shared)
-    assert as_user(shared["viewer"]).post(url, {"path": "tools"}, format="json").status_code == 403
-    assert as_user(shared["viewer"]).get(url).status_code == 200  # sees them
-    assert as_user(shared["outsider"]).get(url).status_code == 404
+    assert as_user(shared.viewer).post(url, {"path": "tools"}, format="json").status_code == 403
+    assert as_user(shared.viewer).get(url).status_code == 200  # sees them
+    assert as_user(shared.outsider).get(url).status_code == 404
 
 
 @pytest.mark.django_db(transaction=True)
-def test_racing_clients_get_exactly_one_exclusive_holder(studio):
+def test_racing_clients_get_exactly_one_exclusive_holder(studio: Studio):
     """Twelve threads, each on its own database connection, ask for the same path at once."""
-    twin = studio["twin"]
-    people = [studio["designer"], studio["admin"]]
+    twin = studio.twin
+    people = [studio.designer, studio.admin]
     barrier = threading.Barrier(12)
     won: list[int] = []
     lost: list[str] = []

@@ -11,14 +11,15 @@ from rest_framework.test import APIClient
 
 from apps.twins.models import MixRecipe
 from apps.twins.services import recipe_save, twin_create
+from tests.fixtures.studio import Studio
 
 pytestmark = pytest.mark.django_db
 
 CRYO = {"rpm": 1500, "temperature_c": -150, "force_n": 80, "duration_min": 10, "batch_kg": 0.02}
 
 
-def test_outcome_at_once_and_its_errors(studio, as_user):
-    designer = as_user(studio["designer"])
+def test_outcome_at_once_and_its_errors(studio: Studio, as_user):
+    designer = as_user(studio.designer)
     catalog = designer.get("/api/v1/twins/mixer/catalog/").json()
     assert {"PLA", "aluminium_6061"} <= set(catalog["materials"])
     assert "cryo_mill" in catalog["recipes"]
@@ -50,13 +51,13 @@ def test_outcome_at_once_and_its_errors(studio, as_user):
         "/api/v1/twins/mixer/outcome/", {"material": "cheese", "recipe": "blender"}, format="json"
     )
     assert set(unknown.json()["error"]["details"]) == {"material", "recipe"}
-    assert as_user(studio["viewer"]).get("/api/v1/twins/mixer/catalog/").status_code == 200
+    assert as_user(studio.viewer).get("/api/v1/twins/mixer/catalog/").status_code == 200
     assert APIClient().get("/api/v1/twins/mixer/catalog/").status_code == 401
 
 
-def test_saving_a_name_again_makes_its_next_version(studio, as_user):
-    session = twin_create(by=studio["designer"], name="Cryo session", twin_type="mixer")
-    designer = as_user(studio["designer"])
+def test_saving_a_name_again_makes_its_next_version(studio: Studio, as_user):
+    session = twin_create(by=studio.designer, name="Cryo session", twin_type="mixer")
+    designer = as_user(studio.designer)
     saved = []
     for temperature in (-150, -180):
         response = designer.post(
@@ -76,13 +77,13 @@ def test_saving_a_name_again_makes_its_next_version(studio, as_user):
     assert [(r["name"], r["version"]) for r in saved] == [("Fine PLA", 1), ("Fine PLA", 2)]
     assert saved[1]["params"]["temperature_c"] == -180
     assert saved[1]["outcome"]["particle_size_um"] > 0
-    assert saved[0]["organization"] == studio["design"].pk
+    assert saved[0]["organization"] == studio.design.pk
 
     listed = designer.get("/api/v1/twins/recipes/?name=Fine PLA").json()
     assert [r["version"] for r in listed["results"]] == [2, 1]
-    colleague = as_user(studio["colleague"])
+    colleague = as_user(studio.colleague)
     assert colleague.get(f"/api/v1/twins/recipes/{saved[0]['id']}/").status_code == 200
-    outsider = as_user(studio["outsider"])
+    outsider = as_user(studio.outsider)
     assert outsider.get("/api/v1/twins/recipes/").json()["count"] == 0
     assert outsider.get(f"/api/v1/twins/recipes/{saved[0]['id']}/").status_code == 404
     # an outsider cannot save into a session they cannot see
@@ -92,7 +93,7 @@ def test_saving_a_name_again_makes_its_next_version(studio, as_user):
         format="json",
     )
     assert sneaky.status_code == 404
-    viewer = as_user(studio["viewer"])
+    viewer = as_user(studio.viewer)
     refused = viewer.post(
         "/api/v1/twins/recipes/",
         {"name": "x", "material": "PLA", "recipe": "cryo_mill"},
@@ -109,7 +110,7 @@ def test_saving_a_name_again_makes_its_next_version(studio, as_user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_saves_of_one_name_get_consecutive_versions(studio):
+def test_concurrent_saves_of_one_name_get_consecutive_versions(studio: Studio):
     """Six threads with their own connections save the same name at once."""
     barrier = threading.Barrier(6)
     errors: list[BaseException] = []
@@ -118,7 +119,7 @@ def test_concurrent_saves_of_one_name_get_consecutive_versions(studio):
         try:
             barrier.wait()
             recipe_save(
-                by=studio["designer"],
+                by=studio.designer,
                 name="Race",
                 material="PLA",
                 recipe="cryo_mill",

@@ -5,7 +5,6 @@ says which window and how many readings it used, and an empty window says so."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -18,17 +17,16 @@ from apps.twins.services.simulations import scenario_seed
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_transition
 from tests.conftest import portal_client
+from tests.fixtures.studio import Studio
 
 pytestmark = pytest.mark.django_db
 CYCLE_S, CUT_S, EVERY_S = 300, 180, 5  # 3 minutes cutting, 2 idling, a reading every 5 s
 
 
-def in_service(studio: dict[str, Any]) -> FabricationNode:
-    node = studio["node"]
-    node_config_save(node=node, by=studio["vendor"], config={"a": 1})
-    return node_transition(
-        node=node, to=FabricationNode.Status.IDLE, by=studio["vendor"], reason="up"
-    )
+def in_service(studio: Studio) -> FabricationNode:
+    node = studio.node
+    node_config_save(node=node, by=studio.vendor, config={"a": 1})
+    return node_transition(node=node, to=FabricationNode.Status.IDLE, by=studio.vendor, reason="up")
 
 
 def steady_mill(node: FabricationNode, first: datetime, minutes: int) -> list[datetime]:
@@ -70,7 +68,7 @@ def latest_reading_seed(node: FabricationNode, at: datetime) -> physics.Seed:
     )
 
 
-def test_two_seeds_ten_seconds_apart_on_a_steady_node_give_close_results(studio):
+def test_two_seeds_ten_seconds_apart_on_a_steady_node_give_close_results(studio: Studio):
     # given: 90 minutes of a steady mill; t0 its last reading of a cut, t1 10 s later, idling
     node = in_service(studio)
     first = timezone.now() - timedelta(minutes=100)
@@ -102,7 +100,7 @@ def test_two_seeds_ten_seconds_apart_on_a_steady_node_give_close_results(studio)
 
 
 def test_an_empty_window_runs_on_the_scenarios_conditions_and_says_why(
-    studio, as_user, django_capture_on_commit_callbacks
+    studio: Studio, as_user, django_capture_on_commit_callbacks
 ):
     # given: a node whose last reading is three hours old
     node = in_service(studio)
@@ -110,8 +108,8 @@ def test_an_empty_window_runs_on_the_scenarios_conditions_and_says_why(
     telemetry_ingest(
         points=[{"node": node.pk, "time": old.isoformat(), "power_kw": 5.0}], node_id=node.pk
     )
-    twin = twin_create(by=studio["vendor"], name="Mill twin", twin_type="mill", node=node)
-    vendor = as_user(studio["vendor"])
+    twin = twin_create(by=studio.vendor, name="Mill twin", twin_type="mill", node=node)
+    vendor = as_user(studio.vendor)
 
     # when
     with django_capture_on_commit_callbacks(execute=True):
@@ -134,11 +132,11 @@ def test_an_empty_window_runs_on_the_scenarios_conditions_and_says_why(
         in (window["summary"])
     )
     assert result["scenarios"]["normal"]["seed"]["from_seed"] == []
-    page = portal_client(studio["vendor"]).get(f"/twins/{twin.pk}/simulations/{ran.json()['id']}/")
+    page = portal_client(studio.vendor).get(f"/twins/{twin.pk}/simulations/{ran.json()['id']}/")
     assert window["summary"].encode() in page.content.replace(b"&#x27;", b"'")
 
 
-def test_a_node_that_never_reported_is_named_as_such(studio):
+def test_a_node_that_never_reported_is_named_as_such(studio: Studio):
     node = in_service(studio)
     spec = physics.spec_for(node.kind, node.rated_power_kw)
     seed, window = scenario_seed(node=node, end=timezone.now(), minutes=30, spec=spec)
@@ -147,12 +145,12 @@ def test_a_node_that_never_reported_is_named_as_such(studio):
 
 
 def test_the_result_page_names_the_window_and_its_readings(
-    studio, as_user, django_capture_on_commit_callbacks
+    studio: Studio, as_user, django_capture_on_commit_callbacks
 ):
     node = in_service(studio)
     steady_mill(node, timezone.now() - timedelta(minutes=40), 40)  # up to now
-    twin = twin_create(by=studio["vendor"], name="Mill twin", twin_type="mill", node=node)
-    vendor = as_user(studio["vendor"])
+    twin = twin_create(by=studio.vendor, name="Mill twin", twin_type="mill", node=node)
+    vendor = as_user(studio.vendor)
     with django_capture_on_commit_callbacks(execute=True):
         ran = vendor.post(
             f"/api/v1/twins/{twin.pk}/simulations/",
@@ -168,15 +166,15 @@ def test_the_result_page_names_the_window_and_its_readings(
     assert f"Started from {node.name}'s telemetry of the 30 minutes from" in summary
     assert f"{window['points']} readings, {window['running']} of them running" in summary
     assert f"power over {window['running']}" in summary
-    page = portal_client(studio["vendor"]).get(f"/twins/{twin.pk}/simulations/{ran.json()['id']}/")
+    page = portal_client(studio.vendor).get(f"/twins/{twin.pk}/simulations/{ran.json()['id']}/")
     assert summary.encode() in page.content.replace(b"&#x27;", b"'")
 
 
 @pytest.mark.parametrize("minutes", [1, 2000, "an hour"])
-def test_a_window_out_of_bounds_is_refused_by_name(studio, as_user, minutes):
+def test_a_window_out_of_bounds_is_refused_by_name(studio: Studio, as_user, minutes):
     node = in_service(studio)
-    twin = twin_create(by=studio["vendor"], name="Mill twin", twin_type="mill", node=node)
-    refused = as_user(studio["vendor"]).post(
+    twin = twin_create(by=studio.vendor, name="Mill twin", twin_type="mill", node=node)
+    refused = as_user(studio.vendor).post(
         f"/api/v1/twins/{twin.pk}/simulations/",
         {"kind": "scenarios", "params": {"seed_minutes": minutes}},
         format="json",
@@ -185,7 +183,7 @@ def test_a_window_out_of_bounds_is_refused_by_name(studio, as_user, minutes):
     assert "seed_minutes" in str(refused.json())
 
 
-def test_a_node_that_idled_through_the_window_runs_at_the_scenarios_load(studio):
+def test_a_node_that_idled_through_the_window_runs_at_the_scenarios_load(studio: Studio):
     node = in_service(studio)
     first = timezone.now() - timedelta(minutes=30)
     report = telemetry_ingest(
@@ -214,11 +212,13 @@ def test_a_node_that_idled_through_the_window_runs_at_the_scenarios_load(studio)
     assert run["conditions"]["load_fraction"] == physics.SCENARIOS["normal"].load_fraction
 
 
-def test_the_window_is_chosen_on_the_simulate_page(studio, django_capture_on_commit_callbacks):
+def test_the_window_is_chosen_on_the_simulate_page(
+    studio: Studio, django_capture_on_commit_callbacks
+):
     node = in_service(studio)
     steady_mill(node, timezone.now() - timedelta(minutes=20), 20)
-    twin = twin_create(by=studio["vendor"], name="Mill twin", twin_type="mill", node=node)
-    vendor = portal_client(studio["vendor"])
+    twin = twin_create(by=studio.vendor, name="Mill twin", twin_type="mill", node=node)
+    vendor = portal_client(studio.vendor)
     page = vendor.get(f"/twins/{twin.pk}/simulate/")
     assert b"Telemetry window (minutes)" in page.content
     form = {

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -15,11 +17,12 @@ from apps.twins.models import Simulation
 from apps.twins.services import simulation_run, twin_create
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_transition
+from tests.fixtures.studio import Studio
 from tests.websockets import GroupListener
 
 pytestmark = pytest.mark.django_db
 
-AGEING = {
+AGEING: dict[str, Any] = {
     "kind": "ageing",
     "params": {
         "avg_rpm": 12000,
@@ -38,10 +41,10 @@ def start(client, twin_id, body):
 
 
 def test_ageing_runs_reports_progress_and_exports(
-    studio, as_user, django_capture_on_commit_callbacks
+    studio: Studio, as_user, django_capture_on_commit_callbacks
 ):
-    twin = studio["twin"]
-    designer = as_user(studio["designer"])
+    twin = studio.twin
+    designer = as_user(studio.designer)
 
     with GroupListener(f"twin.{twin.pk}") as listener:
         with django_capture_on_commit_callbacks(execute=True):
@@ -83,9 +86,9 @@ def test_ageing_runs_reports_progress_and_exports(
     assert designer.get(f"/api/v1/twins/{twin.pk}/simulations/{sid}/export.xml").status_code == 404
 
 
-def test_bad_parameters_come_back_at_once_per_field(studio, as_user):
-    designer = as_user(studio["designer"])
-    twin = studio["twin"]
+def test_bad_parameters_come_back_at_once_per_field(studio: Studio, as_user):
+    designer = as_user(studio.designer)
+    twin = studio.twin
     missing = start(designer, twin.pk, {"kind": "ageing", "params": {"load_n": 10}})
     assert missing.status_code == 400
     assert set(missing.json()["error"]["details"]) == {
@@ -102,7 +105,7 @@ def test_bad_parameters_come_back_at_once_per_field(studio, as_user):
     details = out_of_range.json()["error"]["details"]
     assert set(details) == {"duty_cycle", "horizon_h"}
     assert "43,800" in details["horizon_h"][0]
-    part = twin_create(by=studio["designer"], name="Bracket", twin_type="part")
+    part = twin_create(by=studio.designer, name="Bracket", twin_type="part")
     no_component = start(designer, part.pk, AGEING)
     assert no_component.status_code == 400
     assert "component" in no_component.json()["error"]["details"]
@@ -115,17 +118,19 @@ def test_bad_parameters_come_back_at_once_per_field(studio, as_user):
     assert Simulation.objects.count() == 0  # nothing half-started
 
 
-def test_who_may_run_and_see_simulations(studio, as_user, django_capture_on_commit_callbacks):
-    twin = studio["twin"]
+def test_who_may_run_and_see_simulations(
+    studio: Studio, as_user, django_capture_on_commit_callbacks
+):
+    twin = studio.twin
     with django_capture_on_commit_callbacks(execute=True):
-        ran = start(as_user(studio["engineer"]), twin.pk, AGEING)  # same studio: may see it
+        ran = start(as_user(studio.engineer), twin.pk, AGEING)  # same studio: may see it
     assert ran.status_code == 202, ran.json()
     sid = ran.json()["id"]
-    viewer = as_user(studio["viewer"])
+    viewer = as_user(studio.viewer)
     assert viewer.get(f"/api/v1/twins/{twin.pk}/simulations/").json()["count"] == 1
     refused = start(viewer, twin.pk, AGEING)
     assert refused.status_code == 403 and "simulations" in refused.json()["error"]["message"]
-    outsider = as_user(studio["outsider"])
+    outsider = as_user(studio.outsider)
     for url in (
         f"/api/v1/twins/{twin.pk}/simulations/",
         f"/api/v1/twins/{twin.pk}/simulations/{sid}/",
@@ -134,36 +139,36 @@ def test_who_may_run_and_see_simulations(studio, as_user, django_capture_on_comm
         assert outsider.get(url).status_code == 404, url
     assert start(outsider, twin.pk, AGEING).status_code == 404
     # a simulation is reached only through its own twin
-    other = twin_create(by=studio["designer"], name="Other", twin_type="bearing")
-    designer = as_user(studio["designer"])
+    other = twin_create(by=studio.designer, name="Other", twin_type="bearing")
+    designer = as_user(studio.designer)
     assert designer.get(f"/api/v1/twins/{other.pk}/simulations/{sid}/").status_code == 404
-    admin = as_user(studio["admin"])
+    admin = as_user(studio.admin)
     assert admin.get(f"/api/v1/twins/{twin.pk}/simulations/{sid}/").status_code == 200
 
 
-def test_a_person_has_a_limited_number_running(studio, as_user, settings):
+def test_a_person_has_a_limited_number_running(studio: Studio, as_user, settings):
     settings.TWINS_SIMULATIONS_PER_USER = 2
-    designer = as_user(studio["designer"])
+    designer = as_user(studio.designer)
     # without running the commit callbacks the runs stay queued
-    assert start(designer, studio["twin"].pk, AGEING).status_code == 202
-    assert start(designer, studio["twin"].pk, AGEING).status_code == 202
-    third = start(designer, studio["twin"].pk, AGEING)
+    assert start(designer, studio.twin.pk, AGEING).status_code == 202
+    assert start(designer, studio.twin.pk, AGEING).status_code == 202
+    third = start(designer, studio.twin.pk, AGEING)
     assert third.status_code == 409 and "2 simulations" in third.json()["error"]["message"]
-    assert start(as_user(studio["engineer"]), studio["twin"].pk, AGEING).status_code == 202
+    assert start(as_user(studio.engineer), studio.twin.pk, AGEING).status_code == 202
 
 
 def test_scenarios_start_from_the_nodes_recent_telemetry(
-    studio, as_user, django_capture_on_commit_callbacks
+    studio: Studio, as_user, django_capture_on_commit_callbacks
 ):
-    node = studio["node"]
-    node_config_save(node=node, by=studio["vendor"], config={"a": 1})
-    node_transition(node=node, to=FabricationNode.Status.IDLE, by=studio["vendor"], reason="up")
+    node = studio.node
+    node_config_save(node=node, by=studio.vendor, config={"a": 1})
+    node_transition(node=node, to=FabricationNode.Status.IDLE, by=studio.vendor, reason="up")
     now = timezone.now()
     report = telemetry_ingest(
         points=[
             {
                 "node": node.pk,
-                "time": (now - timezone.timedelta(minutes=5)).isoformat(),
+                "time": (now - timedelta(minutes=5)).isoformat(),
                 "temperature_c": 40.0,
                 "vibration_mm_s": 1.0,
             },
@@ -178,8 +183,8 @@ def test_scenarios_start_from_the_nodes_recent_telemetry(
         node_id=node.pk,
     )
     assert not report.rejected
-    twin = twin_create(by=studio["vendor"], name="Mill twin", twin_type="mill", node=node)
-    vendor = as_user(studio["vendor"])
+    twin = twin_create(by=studio.vendor, name="Mill twin", twin_type="mill", node=node)
+    vendor = as_user(studio.vendor)
     with django_capture_on_commit_callbacks(execute=True):
         ran = start(vendor, twin.pk, {"kind": "scenarios", "params": {"hours": 240}})
     assert ran.status_code == 202, ran.json()
@@ -219,12 +224,12 @@ def test_scenarios_start_from_the_nodes_recent_telemetry(
     assert plain_result.json()["result"]["seed_source"] == "defaults"
 
 
-def test_a_run_that_cannot_be_computed_fails_with_the_reason(studio):
+def test_a_run_that_cannot_be_computed_fails_with_the_reason(studio: Studio):
     simulation = Simulation.objects.create(
-        twin=studio["twin"],
+        twin=studio.twin,
         kind=Simulation.Kind.AGEING,
         params={**AGEING["params"], "temperature_c": -300},
-        created_by=studio["designer"],
+        created_by=studio.designer,
     )
     simulation_run(pk=simulation.pk)
     simulation.refresh_from_db()
@@ -233,9 +238,9 @@ def test_a_run_that_cannot_be_computed_fails_with_the_reason(studio):
     assert simulation.result is None and simulation.finished_at is not None
 
 
-def test_a_redelivered_task_does_not_run_twice(studio):
+def test_a_redelivered_task_does_not_run_twice(studio: Studio):
     simulation = Simulation.objects.create(
-        twin=studio["twin"], kind="ageing", params=AGEING["params"], created_by=studio["designer"]
+        twin=studio.twin, kind="ageing", params=AGEING["params"], created_by=studio.designer
     )
     simulation_run(pk=simulation.pk)
     simulation.refresh_from_db()
@@ -247,22 +252,22 @@ def test_a_redelivered_task_does_not_run_twice(studio):
 
 
 def test_the_twins_own_constants_override_the_defaults(
-    studio, as_user, django_capture_on_commit_callbacks
+    studio: Studio, as_user, django_capture_on_commit_callbacks
 ):
     twin = twin_create(
-        by=studio["designer"],
+        by=studio.designer,
         name="Tough bearing",
         twin_type="bearing",
         properties={"ageing_constants": {"weibull_eta_h": 90000}},
     )
-    designer = as_user(studio["designer"])
+    designer = as_user(studio.designer)
     with django_capture_on_commit_callbacks(execute=True):
         ran = start(designer, twin.pk, AGEING)
     result = designer.get(f"/api/v1/twins/{twin.pk}/simulations/{ran.json()['id']}/").json()
     assert result["result"]["constants"]["weibull_eta_h"] == 90000
     assert "ageing_constants (weibull_eta_h)" in result["result"]["constants"]["source"]
     bad = twin_create(
-        by=studio["designer"],
+        by=studio.designer,
         name="Bad bearing",
         twin_type="bearing",
         properties={"ageing_constants": {"weibull_eta_h": "long", "colour": 1}},

@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from apps.twins.services import twin_share
+from tests.fixtures.studio import Studio
 from tests.websockets import ws_open, ws_open_as
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -28,17 +29,17 @@ async def until(ws, kind, **match):
     raise AssertionError(f"no {kind} {match}")
 
 
-async def test_two_editors_see_each_other_and_converge(studio):
-    twin = studio["twin"]
+async def test_two_editors_see_each_other_and_converge(studio: Studio):
+    twin = studio.twin
     await sync_to_async(twin_share)(
-        by=studio["designer"], twin=twin, level="edit", user=studio["colleague"]
+        by=studio.designer, twin=twin, level="edit", user=studio.colleague
     )
-    alice, ok, _ = await connect(studio["designer"], twin.pk)
+    alice, ok, _ = await connect(studio.designer, twin.pk)
     assert ok
     snap_a = await until(alice, "snapshot")
     assert snap_a["version"] == 1 and snap_a["can_edit"] and snap_a["properties"]["tools"]
 
-    bob, ok, _ = await connect(studio["colleague"], twin.pk)
+    bob, ok, _ = await connect(studio.colleague, twin.pk)
     snap_b = await until(bob, "snapshot")
     joined = await until(alice, "presence", event="join")
     assert (
@@ -114,14 +115,14 @@ async def test_two_editors_see_each_other_and_converge(studio):
     await alice.disconnect()
 
 
-async def test_locks_over_the_socket_and_their_events(studio):
-    twin = studio["twin"]
+async def test_locks_over_the_socket_and_their_events(studio: Studio):
+    twin = studio.twin
     await sync_to_async(twin_share)(
-        by=studio["designer"], twin=twin, level="edit", user=studio["colleague"]
+        by=studio.designer, twin=twin, level="edit", user=studio.colleague
     )
-    alice, _, _ = await connect(studio["designer"], twin.pk)
+    alice, _, _ = await connect(studio.designer, twin.pk)
     await until(alice, "snapshot")
-    bob, _, _ = await connect(studio["colleague"], twin.pk)
+    bob, _, _ = await connect(studio.colleague, twin.pk)
     await until(bob, "snapshot")
 
     await alice.send_json_to({"type": "lock", "action": "acquire", "path": "spindle/bearing"})
@@ -148,9 +149,9 @@ async def test_locks_over_the_socket_and_their_events(studio):
     await bob.disconnect()
 
 
-async def test_a_reconnecting_client_catches_up_and_viewers_cannot_edit(studio):
-    twin = studio["twin"]
-    alice, _, _ = await connect(studio["designer"], twin.pk)
+async def test_a_reconnecting_client_catches_up_and_viewers_cannot_edit(studio: Studio):
+    twin = studio.twin
+    alice, _, _ = await connect(studio.designer, twin.pk)
     await until(alice, "snapshot")
     for i, value in enumerate([10, 20], start=1):
         await alice.send_json_to(
@@ -164,7 +165,7 @@ async def test_a_reconnecting_client_catches_up_and_viewers_cannot_edit(studio):
         await until(alice, "ack", id=f"e{i}")
     await alice.disconnect()
 
-    back, _, _ = await connect(studio["designer"], twin.pk, "&after=1")
+    back, _, _ = await connect(studio.designer, twin.pk, "&after=1")
     snapshot = await until(back, "snapshot")
     assert snapshot["version"] == 3
     missed = await until(back, "twin.edit")
@@ -172,7 +173,7 @@ async def test_a_reconnecting_client_catches_up_and_viewers_cannot_edit(studio):
     assert (await until(back, "twin.edit"))["version"] == 3
     await back.disconnect()
 
-    viewer, ok, _ = await connect(studio["viewer"], twin.pk)  # same organization: may watch
+    viewer, ok, _ = await connect(studio.viewer, twin.pk)  # same organization: may watch
     assert ok and (await until(viewer, "snapshot"))["can_edit"] is False
     await viewer.send_json_to(
         {"type": "edit", "id": "v1", "base_version": 3, "ops": [{"op": "remove", "path": "speed"}]}
@@ -185,25 +186,25 @@ async def test_a_reconnecting_client_catches_up_and_viewers_cannot_edit(studio):
     await viewer.disconnect()
 
 
-async def test_strangers_and_anonymous_are_turned_away(studio):
-    twin = studio["twin"]
-    _, ok, code = await connect(studio["outsider"], twin.pk)
+async def test_strangers_and_anonymous_are_turned_away(studio: Studio):
+    twin = studio.twin
+    _, ok, code = await connect(studio.outsider, twin.pk)
     assert not ok and code == 4403
-    _, ok, code = await connect(studio["designer"], 999999)
+    _, ok, code = await connect(studio.designer, 999999)
     assert not ok and code == 4403
     _, ok, code = await ws_open(f"/ws/twins/{twin.pk}/")
     assert not ok and code == 4401
 
 
-async def test_silent_clients_are_dropped_and_their_peers_told(studio, monkeypatch):
+async def test_silent_clients_are_dropped_and_their_peers_told(studio: Studio, monkeypatch):
     from apps.twins import consumers
 
     monkeypatch.setattr(consumers, "HEARTBEAT_S", 0.3)
     monkeypatch.setattr(consumers, "STALE_AFTER_S", 0.8)
-    twin = studio["twin"]
-    alice, _, _ = await connect(studio["designer"], twin.pk)
+    twin = studio.twin
+    alice, _, _ = await connect(studio.designer, twin.pk)
     await until(alice, "snapshot")
-    quiet, _, _ = await connect(studio["colleague"], twin.pk)
+    quiet, _, _ = await connect(studio.colleague, twin.pk)
     await until(quiet, "snapshot")
     await until(alice, "presence", event="join")
 
@@ -223,18 +224,18 @@ async def test_silent_clients_are_dropped_and_their_peers_told(studio, monkeypat
     await alice.disconnect()
 
 
-async def test_a_revoked_share_closes_the_outsiders_socket_with_4403(studio, settings):
+async def test_a_revoked_share_closes_the_outsiders_socket_with_4403(studio: Studio, settings):
     settings.WS_RECHECK_SECONDS = 0.05
-    twin = studio["twin"]
+    twin = studio.twin
     await sync_to_async(twin_share)(
-        by=studio["designer"], twin=twin, level="view", user=studio["outsider"]
+        by=studio.designer, twin=twin, level="view", user=studio.outsider
     )
-    outsider, ok, _ = await connect(studio["outsider"], twin.pk)
+    outsider, ok, _ = await connect(studio.outsider, twin.pk)
     assert ok
     await until(outsider, "snapshot")
     assert await outsider.receive_nothing(timeout=0.3)  # re-checks pass while the share holds
     await sync_to_async(twin_share)(
-        by=studio["designer"], twin=twin, level="none", user=studio["outsider"]
+        by=studio.designer, twin=twin, level="none", user=studio.outsider
     )
     close = await outsider.receive_close()
     assert close["code"] == 4403 and close["reason"]

@@ -12,8 +12,8 @@ from django.db import connection
 
 from apps.twins.models import DigitalTwin, TwinVersion
 from apps.twins.services import twin_edit
+from tests.fixtures.studio import PROPERTIES, Studio, twin_of
 from tests.jobs.conftest import STL_CUBE_ASCII
-from tests.twins.conftest import PROPERTIES, twin_of
 
 pytestmark = pytest.mark.django_db
 
@@ -26,14 +26,14 @@ def edit(client, twin_id, base, *ops, message=""):
     )
 
 
-def test_create_and_edit_makes_versions(studio, as_user):
-    designer = as_user(studio["designer"])
+def test_create_and_edit_makes_versions(studio: Studio, as_user):
+    designer = as_user(studio.designer)
     created = designer.post(
         "/api/v1/twins/",
         {
             "name": "Mill twin",
             "twin_type": "mill",
-            "node": studio["node"].pk,
+            "node": studio.node.pk,
             "properties": {"axes": 3},
             "tags": ["cnc", "lab"],
         },
@@ -63,12 +63,12 @@ def test_create_and_edit_makes_versions(studio, as_user):
     assert designer.get("/api/v1/twins/?twin_type=bearing").json()["count"] == 0
 
 
-def test_an_edit_on_an_old_version_is_transformed_or_rejected(studio, as_user):
-    twin = studio["twin"]
-    designer, colleague = as_user(studio["designer"]), as_user(studio["colleague"])
+def test_an_edit_on_an_old_version_is_transformed_or_rejected(studio: Studio, as_user):
+    twin = studio.twin
+    designer, colleague = as_user(studio.designer), as_user(studio.colleague)
     from apps.twins.services import twin_share
 
-    twin_share(by=studio["designer"], twin=twin, level="edit", user=studio["colleague"])
+    twin_share(by=studio.designer, twin=twin, level="edit", user=studio.colleague)
     first = edit(designer, twin.pk, 1, {"op": "insert", "path": "tools/0", "value": "probe"})
     assert first.json()["version"] == 2
     # the colleague still sees version 1 and renames tools/2 ("t3"): it is tools/3 now
@@ -95,9 +95,9 @@ def test_an_edit_on_an_old_version_is_transformed_or_rejected(studio, as_user):
     assert batch.status_code == 409 and batch.json()["error"]["details"]["reason"] == "rebase"
 
 
-def test_bad_edits_are_refused_precisely(studio, as_user):
-    designer = as_user(studio["designer"])
-    twin = studio["twin"]
+def test_bad_edits_are_refused_precisely(studio: Studio, as_user):
+    designer = as_user(studio.designer)
+    twin = studio.twin
     bad = edit(designer, twin.pk, 1, {"op": "set", "path": "tools/9", "value": 1})
     assert bad.status_code == 400
     assert "past the end" in bad.json()["error"]["details"]["ops[0]"][0]
@@ -114,9 +114,9 @@ def test_bad_edits_are_refused_precisely(studio, as_user):
     assert twin_of(studio).version == 1  # nothing stored
 
 
-def test_history_diff_and_revert(studio, as_user):
-    designer = as_user(studio["designer"])
-    twin = studio["twin"]
+def test_history_diff_and_revert(studio: Studio, as_user):
+    designer = as_user(studio.designer)
+    twin = studio.twin
     edit(designer, twin.pk, 1, {"op": "set", "path": "spindle/max_rpm", "value": 42000})
     edit(designer, twin.pk, 2, {"op": "remove", "path": "tools"})
     diff = designer.get(f"/api/v1/twins/{twin.pk}/diff/?from=1&to=3").json()["patch"]
@@ -139,70 +139,70 @@ def test_history_diff_and_revert(studio, as_user):
     assert again.status_code == 409  # nothing to revert
 
 
-def test_who_may_see_and_edit(studio, as_user):
-    twin = studio["twin"]
+def test_who_may_see_and_edit(studio: Studio, as_user):
+    twin = studio.twin
     url = f"/api/v1/twins/{twin.pk}/"
     change = {"op": "set", "path": "x", "value": 1}
     # same organization: sees it; a designer colleague may not edit until it is shared
-    assert as_user(studio["colleague"]).get(url).json()["can_edit"] is False
-    assert edit(as_user(studio["colleague"]), twin.pk, 1, change).status_code == 403
-    assert as_user(studio["viewer"]).get(url).status_code == 200
+    assert as_user(studio.colleague).get(url).json()["can_edit"] is False
+    assert edit(as_user(studio.colleague), twin.pk, 1, change).status_code == 403
+    assert as_user(studio.viewer).get(url).status_code == 200
     for stranger in ("outsider", "rival", "vendor", "operator"):
-        assert as_user(studio[stranger]).get(url).status_code == 404, stranger
-        assert edit(as_user(studio[stranger]), twin.pk, 1, change).status_code == 404
-    assert as_user(studio["admin"]).get(url).json()["can_edit"] is True
+        assert as_user(studio.user(stranger)).get(url).status_code == 404, stranger
+        assert edit(as_user(studio.user(stranger)), twin.pk, 1, change).status_code == 404
+    assert as_user(studio.admin).get(url).json()["can_edit"] is True
 
-    owner = as_user(studio["designer"])
+    owner = as_user(studio.designer)
     share = f"/api/v1/twins/{twin.pk}/share/"
     assert (
         owner.post(share, {"level": "view", "user": "outsider@f.test"}, format="json").status_code
         == 204
     )
-    assert as_user(studio["outsider"]).get(url).json()["can_edit"] is False
+    assert as_user(studio.outsider).get(url).json()["can_edit"] is False
     assert (
-        owner.post(share, {"level": "edit", "team": studio["other"].pk}, format="json").status_code
+        owner.post(share, {"level": "edit", "team": studio.other.pk}, format="json").status_code
         == 204
     )
-    assert edit(as_user(studio["outsider"]), twin.pk, 1, change).status_code == 200  # via the team
+    assert edit(as_user(studio.outsider), twin.pk, 1, change).status_code == 200  # via the team
     # a viewer's role never edits, whatever is shared
     owner.post(share, {"level": "edit", "user": "viewer@f.test"}, format="json")
-    assert edit(as_user(studio["viewer"]), twin.pk, 2, change).status_code == 403
+    assert edit(as_user(studio.viewer), twin.pk, 2, change).status_code == 403
     # only the owner or an admin shares; taking a share back works
-    refused = as_user(studio["outsider"]).post(
+    refused = as_user(studio.outsider).post(
         share, {"level": "edit", "user": "rival@f.test"}, format="json"
     )
     assert refused.status_code == 403
-    owner.post(share, {"level": "none", "team": studio["other"].pk}, format="json")
+    owner.post(share, {"level": "none", "team": studio.other.pk}, format="json")
     owner.post(share, {"level": "none", "user": "outsider@f.test"}, format="json")
-    assert as_user(studio["outsider"]).get(url).status_code == 404
+    assert as_user(studio.outsider).get(url).status_code == 404
     both = owner.post(share, {"level": "view"}, format="json")
     assert both.status_code == 400
     unknown = owner.post(share, {"level": "view", "user": "nobody@f.test"}, format="json")
     assert "No user" in unknown.json()["error"]["details"]["user"][0]
 
 
-def test_a_vendor_edits_the_twin_of_its_node(studio, as_user):
-    vendor = as_user(studio["vendor"])
+def test_a_vendor_edits_the_twin_of_its_node(studio: Studio, as_user):
+    vendor = as_user(studio.vendor)
     created = vendor.post(
         "/api/v1/twins/",
-        {"name": "Mill-01 twin", "twin_type": "mill", "node": studio["node"].pk},
+        {"name": "Mill-01 twin", "twin_type": "mill", "node": studio.node.pk},
         format="json",
     )
     assert created.status_code == 201, created.json()
     twin_id = created.json()["id"]
-    assert as_user(studio["rival"]).get(f"/api/v1/twins/{twin_id}/").status_code == 404
-    assert as_user(studio["operator"]).get(f"/api/v1/twins/{twin_id}/").status_code == 200  # site
+    assert as_user(studio.rival).get(f"/api/v1/twins/{twin_id}/").status_code == 404
+    assert as_user(studio.operator).get(f"/api/v1/twins/{twin_id}/").status_code == 200  # site
     assert (
-        as_user(studio["viewer"])
+        as_user(studio.viewer)
         .post("/api/v1/twins/", {"name": "x", "twin_type": "gear"}, format="json")
         .status_code
         == 403
     )
 
 
-def test_3d_models_are_checked_and_served_to_who_may_see_them(studio, as_user):
-    designer = as_user(studio["designer"])
-    twin = studio["twin"]
+def test_3d_models_are_checked_and_served_to_who_may_see_them(studio: Studio, as_user):
+    designer = as_user(studio.designer)
+    twin = studio.twin
     url = f"/api/v1/twins/{twin.pk}/model/"
     assert designer.get(url).status_code == 404  # none yet
     glb = trimesh.creation.box(extents=(10, 20, 30)).export(file_type="glb")
@@ -213,7 +213,7 @@ def test_3d_models_are_checked_and_served_to_who_may_see_them(studio, as_user):
     assert (
         served["Content-Type"] == "model/gltf-binary" and b"".join(served.streaming_content) == glb
     )
-    assert as_user(studio["outsider"]).get(url).status_code == 404
+    assert as_user(studio.outsider).get(url).status_code == 404
 
     fake = designer.post(
         url, {"file": SimpleUploadedFile("x.glb", b"not a model")}, format="multipart"
@@ -227,7 +227,7 @@ def test_3d_models_are_checked_and_served_to_who_may_see_them(studio, as_user):
         url, {"file": SimpleUploadedFile("cube.stl", STL_CUBE_ASCII.encode())}, format="multipart"
     )
     assert stl.status_code == 200 and stl.json()["model_format"] == "stl"
-    viewer = as_user(studio["viewer"])
+    viewer = as_user(studio.viewer)
     refused = viewer.post(
         url, {"file": SimpleUploadedFile("c.stl", STL_CUBE_ASCII.encode())}, format="multipart"
     )
@@ -235,10 +235,10 @@ def test_3d_models_are_checked_and_served_to_who_may_see_them(studio, as_user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_keep_one_latest_version(studio):
+def test_concurrent_writers_keep_one_latest_version(studio: Studio):
     """Eight threads, each with its own database connection, edit at once: every edit lands
     as its own version, numbers have no gaps and exactly one version is the latest."""
-    twin = studio["twin"]
+    twin = studio.twin
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
 
@@ -246,7 +246,7 @@ def test_concurrent_writers_keep_one_latest_version(studio):
         try:
             barrier.wait()
             twin_edit(
-                by=studio["designer"],
+                by=studio.designer,
                 twin=twin,
                 base_version=1,
                 ops=[{"op": "set", "path": f"w{i}", "value": i}],

@@ -83,8 +83,8 @@ def test_me_reports_the_role_scopes(users_by_role, role):
 
 @pytest.mark.django_db
 def test_organizations_visible_own_and_shared_only(make_user, org):
-    other = OrganizationFactory(name="Other Co", slug="other-co")
-    hidden = OrganizationFactory(name="Hidden Co", slug="hidden-co")
+    other = OrganizationFactory.create(name="Other Co", slug="other-co")
+    hidden = OrganizationFactory.create(name="Hidden Co", slug="hidden-co")
     designer = make_user(Role.DESIGNER, organization=org)
     client = jwt_client(designer)
 
@@ -130,7 +130,7 @@ def test_only_owners_share_organizations(make_user, org):
 
 @pytest.mark.django_db
 def test_admin_sees_every_organization(users_by_role):
-    OrganizationFactory(name="Zeta", slug="zeta")
+    OrganizationFactory.create(name="Zeta", slug="zeta")
     body = jwt_client(users_by_role[Role.ADMIN]).get("/api/v1/organizations/").json()
     assert body["count"] == 2
 

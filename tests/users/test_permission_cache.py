@@ -34,7 +34,7 @@ def permission_queries(queries: CaptureQueriesContext) -> list[str]:
 
 @pytest.mark.django_db
 def test_an_authenticated_request_reads_no_permission_once_the_process_knows_the_user():
-    vendor = UserFactory(role=Role.VENDOR)
+    vendor = UserFactory.create(role=Role.VENDOR)
     client = jwt_client(vendor)
     with CaptureQueriesContext(connection) as first:
         assert client.get(VENDOR_PARTS).status_code == 200
@@ -49,7 +49,7 @@ def test_an_authenticated_request_reads_no_permission_once_the_process_knows_the
 
 @pytest.mark.django_db
 def test_a_permission_taken_from_the_role_group_is_refused_on_the_next_request():
-    vendor = UserFactory(role=Role.VENDOR)
+    vendor = UserFactory.create(role=Role.VENDOR)
     client = jwt_client(vendor)
     assert client.get(VENDOR_PARTS).status_code == 200
     assert client.get(ME).json()["permissions"]["node_manage"] == "own_nodes"
@@ -69,7 +69,7 @@ def test_a_permission_taken_from_the_role_group_is_refused_on_the_next_request()
 def test_permissions_given_to_the_user_or_through_another_group_count_at_once():
     # (the matrix still decides how far: a vendor's node_manage reaches its own nodes)
     Group.objects.get(name="vendor").permissions.remove(node_manage())
-    vendor = UserFactory(role=Role.VENDOR)
+    vendor = UserFactory.create(role=Role.VENDOR)
     client = jwt_client(vendor)
     assert client.get(VENDOR_PARTS).status_code == 403
 
@@ -88,7 +88,7 @@ def test_permissions_given_to_the_user_or_through_another_group_count_at_once():
 
 @pytest.mark.django_db
 def test_a_deleted_permission_is_refused_on_the_next_request():
-    vendor = UserFactory(role=Role.VENDOR)
+    vendor = UserFactory.create(role=Role.VENDOR)
     client = jwt_client(vendor)
     assert client.get(VENDOR_PARTS).status_code == 200
     node_manage().delete()
@@ -97,8 +97,8 @@ def test_a_deleted_permission_is_refused_on_the_next_request():
 
 @pytest.mark.django_db
 def test_team_membership_and_role_changes_write_a_new_version():
-    user = UserFactory(role=Role.DESIGNER)
-    org = OrganizationFactory()
+    user = UserFactory.create(role=Role.DESIGNER)
+    org = OrganizationFactory.create()
     team_group(organization=org)
     before = permissions_version_read()
     membership_add(user=user, organization=org)  # joins the team's group
@@ -110,7 +110,7 @@ def test_team_membership_and_role_changes_write_a_new_version():
 
 @pytest.mark.django_db
 def test_a_user_object_asks_again_after_its_own_groups_change():
-    user = UserFactory(role=Role.DESIGNER)
+    user = UserFactory.create(role=Role.DESIGNER)
     assert scope_for(user, Action.NODE_MANAGE) is None
     user.groups.add(Group.objects.get(name="vendor"))
     user.role = Role.VENDOR
@@ -119,7 +119,7 @@ def test_a_user_object_asks_again_after_its_own_groups_change():
 
 @pytest.mark.django_db
 def test_a_rolled_back_change_leaves_no_stale_permissions_behind():
-    vendor = UserFactory(role=Role.VENDOR)
+    vendor = UserFactory.create(role=Role.VENDOR)
     client = jwt_client(vendor)
     assert client.get(VENDOR_PARTS).status_code == 200
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -132,7 +132,7 @@ def test_a_rolled_back_change_leaves_no_stale_permissions_behind():
 
 @pytest.mark.django_db
 def test_without_a_version_row_every_request_reads_the_database():
-    vendor = UserFactory(role=Role.VENDOR)
+    vendor = UserFactory.create(role=Role.VENDOR)
     client = jwt_client(vendor)
     PermissionsVersion.objects.all().delete()
     assert client.get(VENDOR_PARTS).status_code == 200
@@ -144,7 +144,7 @@ def test_without_a_version_row_every_request_reads_the_database():
 
 @pytest.mark.django_db
 def test_session_users_read_the_version_in_one_small_query(signed_in):
-    vendor = UserFactory(role=Role.VENDOR)
+    vendor = UserFactory.create(role=Role.VENDOR)
     client = signed_in(vendor)
     assert client.get(VENDOR_PARTS).status_code == 200
     with CaptureQueriesContext(connection) as queries:
@@ -158,7 +158,7 @@ def test_session_users_read_the_version_in_one_small_query(signed_in):
 @pytest.mark.django_db(transaction=True)  # the servers read what the test commits
 def test_a_revoked_permission_is_refused_by_every_process_on_its_next_request(tmp_path):
     # given: two web processes, each of which has cached the vendor's permissions
-    vendor = UserFactory(role=Role.VENDOR)
+    vendor = UserFactory.create(role=Role.VENDOR)
     headers = {
         "Authorization": f"Bearer {tokens_issue(user=vendor, otp_verified=False).access_token}"
     }

@@ -81,7 +81,7 @@ class SmtpHandler(socketserver.StreamRequestHandler):
         if self.server.connections <= self.server.drop_first:
             return
         self.reply("220 fake ESMTP")
-        in_data, lines = False, []
+        in_data, lines = False, list[str]()
         for raw in self.rfile:
             line = raw.decode().rstrip("\r\n")
             if in_data:
@@ -190,7 +190,7 @@ def test_taken_address_costs_the_same_password_hashing_as_a_fresh_one(api, make_
 def test_a_taken_organization_name_gets_the_same_answer_and_its_own_organization(
     api, django_capture_on_commit_callbacks
 ):
-    existing = OrganizationFactory(name="Acme Design", slug="acme-design")
+    existing = OrganizationFactory.create(name="Acme Design", slug="acme-design")
     with django_capture_on_commit_callbacks(execute=True):
         fresh = api.post(API_URL, {**BODY, "organization_name": "Brand New Team"}, format="json")
         clash = api.post(
@@ -207,7 +207,7 @@ def test_a_taken_organization_name_gets_the_same_answer_and_its_own_organization
 
 @pytest.mark.django_db
 def test_portal_signup_with_a_taken_organization_name_succeeds(make_user):
-    OrganizationFactory(name="Nia Machines", slug="nia-machines")
+    OrganizationFactory.create(name="Nia Machines", slug="nia-machines")
     response = Client().post(PORTAL_URL, {**BODY, "password_again": BODY["password"]})
     assert response.status_code == 200 and b"Check your e-mail" in response.content
     assert Organization.objects.filter(name="Nia Machines").count() == 2
@@ -260,7 +260,7 @@ def test_portal_signup_with_the_mail_server_down_answers_and_creates_one_account
 def test_verification_task_raises_retry_when_nobody_listens(make_user):
     user = make_user(email="late@example.test", is_active=False, email_verified_at=None)
     with smtp_nobody_listens(), pytest.raises(Retry) as retry:
-        user_send_verification_task.apply(args=[user.pk, "http://testserver/"], throw=True)
+        user_send_verification_task.apply(args=(user.pk, "http://testserver/"), throw=True)
     assert isinstance(retry.value.exc, ConnectionRefusedError)
 
 
@@ -268,7 +268,7 @@ def test_verification_task_raises_retry_when_nobody_listens(make_user):
 def test_verification_task_raises_retry_when_the_server_hangs_up(make_user):
     user = make_user(email="late@example.test", is_active=False, email_verified_at=None)
     with smtp_server(drop_first=1), pytest.raises(Retry) as retry:
-        user_send_verification_task.apply(args=[user.pk, "http://testserver/"], throw=True)
+        user_send_verification_task.apply(args=(user.pk, "http://testserver/"), throw=True)
     assert isinstance(retry.value.exc, SMTPServerDisconnected)
 
 
@@ -276,7 +276,7 @@ def test_verification_task_raises_retry_when_the_server_hangs_up(make_user):
 def test_verification_task_retries_until_the_mail_server_answers(make_user, eager_retries):
     user = make_user(email="late@example.test", is_active=False, email_verified_at=None)
     with smtp_server(drop_first=2) as server:
-        result = user_send_verification_task.apply(args=[user.pk, "http://testserver/"])
+        result = user_send_verification_task.apply(args=(user.pk, "http://testserver/"))
 
     assert result.successful()
     assert server.connections == 3
@@ -287,7 +287,7 @@ def test_verification_task_retries_until_the_mail_server_answers(make_user, eage
 def test_verification_task_gives_up_after_its_retries(make_user, eager_retries):
     user = make_user(email="late@example.test", is_active=False, email_verified_at=None)
     with smtp_server(drop_first=1000) as server:
-        result = user_send_verification_task.apply(args=[user.pk, "http://testserver/"])
+        result = user_send_verification_task.apply(args=(user.pk, "http://testserver/"))
 
     assert result.failed() and isinstance(result.result, SMTPServerDisconnected)
     assert server.connections == user_send_verification_task.max_retries + 1
@@ -296,5 +296,5 @@ def test_verification_task_gives_up_after_its_retries(make_user, eager_retries):
 @pytest.mark.django_db
 def test_verified_account_gets_no_second_verification_mail(make_user):
     user = make_user(email="done@example.test", email_verified_at=timezone.now())
-    user_send_verification_task.apply(args=[user.pk, "http://testserver/"])
+    user_send_verification_task.apply(args=(user.pk, "http://testserver/"))
     assert mail.outbox == []

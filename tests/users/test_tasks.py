@@ -22,7 +22,7 @@ def test_every_beat_entry_names_a_registered_task():
 
 @pytest.mark.django_db
 def test_purge_removes_only_stale_unverified_signups(make_user):
-    stale_org = OrganizationFactory(name="Ghost Co")
+    stale_org = OrganizationFactory.create(name="Ghost Co")
     stale = make_user(is_active=False, email_verified_at=None, organization=stale_org)
     User.objects.filter(pk=stale.pk).update(date_joined=timezone.now() - timedelta(days=10))
     fresh = make_user(is_active=False, email_verified_at=None)

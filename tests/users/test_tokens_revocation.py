@@ -135,7 +135,8 @@ def test_logout_everywhere_ends_portal_sessions(api, make_user):
 def test_websocket_token_auth_refuses_tokens_ended_everywhere(api, make_user):
     user = make_user()
     phone, laptop = obtain(api, user.email).json(), obtain(api, user.email).json()
-    assert token_user(phone["access"]).pk == user.pk
+    holder = token_user(phone["access"])
+    assert holder is not None and holder.pk == user.pk
 
     bearer(laptop["access"]).post(LOGOUT_URL, {"refresh": laptop["refresh"], "everywhere": True})
 

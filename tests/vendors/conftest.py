@@ -1,57 +1,50 @@
+"""The vendors' gateway helpers and a hall of three gateways (gateway and rollout tests)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
-from apps.users.models import Organization
-from apps.users.roles import Role
-from apps.vendors.models import FabricationNode
-from tests.factories import OrganizationFactory, UserFactory
+from tests.conftest import jwt_client
+from tests.fixtures.fleet import Fleet
 
-NODE_FIELDS = {
-    "name": "Mill-01",
-    "kind": "cnc_mill",
-    "processes": ["milling", "drilling"],
-    "materials": ["aluminium 6061", "steel"],
-    "build_x_mm": 600,
-    "build_y_mm": 400,
-    "build_z_mm": 300,
-    "precision_mm": 0.01,
-    "rated_power_kw": 7.5,
-    "latitude": 6.45,
-    "longitude": 3.39,
-    "software_version": "fanuc-31i/4.2",
-}
+
+def gateway_client(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Gateway {token}")
+    return client
+
+
+def issue_token(fleet: Fleet, gateway_id: int) -> str:
+    response = jwt_client(fleet.vendor).post(f"/api/v1/gateways/{gateway_id}/credentials/")
+    assert response.status_code == 201, response.json()
+    return response.json()["token"]
 
 
 @pytest.fixture
-def fleet(db: Any) -> dict[str, Any]:
-    """Two vendors, an operator site, and one user per role placed in the right organization."""
-    forge = OrganizationFactory(name="Forge", slug="forge", kind=Organization.Kind.VENDOR)
-    rival = OrganizationFactory(name="Rival", slug="rival", kind=Organization.Kind.VENDOR)
-    site = OrganizationFactory(name="Site A", slug="site-a", kind=Organization.Kind.OPERATOR_SITE)
-    design = OrganizationFactory(name="Studio", slug="studio")
-    people = {
-        "admin": UserFactory(role=Role.ADMIN, email="admin@f.test"),
-        "vendor": UserFactory(role=Role.VENDOR, email="vendor@f.test", organization=forge),
-        "rival": UserFactory(role=Role.VENDOR, email="rival@f.test", organization=rival),
-        "operator": UserFactory(role=Role.OPERATOR, email="op@f.test", organization=site),
-        "designer": UserFactory(role=Role.DESIGNER, email="designer@f.test", organization=design),
-        "engineer": UserFactory(role=Role.ENGINEER, email="eng@f.test", organization=design),
-        "viewer": UserFactory(role=Role.VIEWER, email="viewer@f.test", organization=design),
-    }
-    return {"forge": forge, "rival": rival, "site": site, **people}
+def hall(fleet: Fleet) -> dict[str, str]:
+    """Three gateways of the vendor at the site, tagged "hall", each with its token."""
+    vendor = jwt_client(fleet.vendor)
+    tokens: dict[str, str] = {}
+    for name in ("gw-a", "gw-b", "gw-c"):
+        body = {"name": name, "site": fleet.site.pk, "tags": ["hall"]}
+        gateway = vendor.post("/api/v1/gateways/", body).json()
+        tokens[name] = issue_token(fleet, gateway["id"])
+        pull(tokens[name])  # each runs version 1
+        report(tokens[name], 1)
+    vendor.post("/api/v1/gateways/", {"name": "elsewhere", "tags": ["yard"]})
+    return tokens
 
 
-def make_node(fleet: dict[str, Any], **overrides: Any) -> FabricationNode:
-    from apps.vendors.services import node_register
+def pull(token: str) -> dict[str, Any]:
+    response = gateway_client(token).get("/api/v1/gateway/config/")
+    assert response.status_code == 200
+    return response.json()
 
-    fields = {**NODE_FIELDS, "site": fleet["site"], **overrides}
-    return node_register(by=fleet["vendor"], vendor=fleet["forge"], **fields)
 
-
-def approved_node(fleet: dict[str, Any], **overrides: Any) -> FabricationNode:
-    from apps.vendors.services import node_decide
-
-    return node_decide(node=make_node(fleet, **overrides), by=fleet["admin"], approve=True)
+def report(token: str, applied: int | None, error: str = "") -> None:
+    body: dict[str, Any] = {"applied_version": applied, "error": error, "nodes": {}}
+    response = gateway_client(token).post("/api/v1/gateway/status/", body)
+    assert response.status_code == 200, response.json()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from typing import Any
 
 import pytest
 from django.apps import apps as django_apps
@@ -15,7 +16,7 @@ from apps.materials.catalog import standard_materials
 from apps.vendors import catalog
 from apps.vendors.models import FabricationNode
 from tests.conftest import jwt_client, portal_client
-from tests.vendors.conftest import NODE_FIELDS, make_node
+from tests.fixtures.fleet import NODE_FIELDS, Fleet, make_node
 from tests.vendors.test_vendor_portal import FORM
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,7 @@ def test_every_catalogue_entry_has_estimates_and_a_stock_row():
     assert {row["name"] for row in standard_materials()} == {m.label for m in catalog.MATERIALS}
 
 
-def test_the_api_stores_codes_for_labels_and_known_spellings(fleet):
+def test_the_api_stores_codes_for_labels_and_known_spellings(fleet: Fleet):
     body = {
         **NODE_FIELDS,
         "name": "Laser-01",
@@ -71,15 +72,15 @@ def test_the_api_stores_codes_for_labels_and_known_spellings(fleet):
         "processes": ["Laser cutting", "laser-cutting"],
         "materials": ["Plywood", "PMMA"],
     }
-    response = jwt_client(fleet["vendor"]).post("/api/v1/nodes/", body, format="json")
+    response = jwt_client(fleet.vendor).post("/api/v1/nodes/", body, format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["processes"] == ["laser_cutting"]
     assert response.json()["materials"] == ["acrylic", "plywood"]
     assert response.json()["capability_problems"] == []
 
 
-def test_the_api_refuses_unknown_processes_and_materials_naming_the_codes(fleet):
-    client = jwt_client(fleet["vendor"])
+def test_the_api_refuses_unknown_processes_and_materials_naming_the_codes(fleet: Fleet):
+    client = jwt_client(fleet.vendor)
     body = {**NODE_FIELDS, "processes": ["milling", "laser cuttin"], "materials": ["PLA+"]}
     response = client.post("/api/v1/nodes/", body, format="json")
     assert response.status_code == 400
@@ -105,9 +106,9 @@ def test_an_unknown_value_is_cut_short_in_the_error():
     assert "and 2 more" in message and len(message) < 400
 
 
-def test_a_node_whose_processes_work_none_of_its_materials_is_flagged(fleet):
+def test_a_node_whose_processes_work_none_of_its_materials_is_flagged(fleet: Fleet):
     # given a mill that lists only PLA (no catalogue process of it works PLA)
-    client = jwt_client(fleet["vendor"])
+    client = jwt_client(fleet.vendor)
     response = client.post("/api/v1/nodes/", {**NODE_FIELDS, "materials": ["PLA"]}, format="json")
     # then the API says so on save
     assert response.status_code == 201
@@ -120,7 +121,7 @@ def test_a_node_whose_processes_work_none_of_its_materials_is_flagged(fleet):
     assert fixed.status_code == 200 and fixed.json()["capability_problems"] == []
 
 
-def test_a_node_with_no_process_or_material_is_flagged(fleet):
+def test_a_node_with_no_process_or_material_is_flagged(fleet: Fleet):
     no_process = make_node(fleet, name="Empty", processes=[])
     assert no_process.capability_problems == [
         "It offers no catalogue process, so it can take no job."
@@ -135,9 +136,9 @@ def test_a_node_with_no_process_or_material_is_flagged(fleet):
     assert no_material.capability_problems == ["Its build volume is zero, so no part fits."]
 
 
-def test_the_vendor_is_warned_on_save_and_on_the_node_page(fleet):
-    client = portal_client(fleet["vendor"])
-    form = {**FORM, "vendor": fleet["forge"].pk, "processes": ["fdm"], "materials": ["steel"]}
+def test_the_vendor_is_warned_on_save_and_on_the_node_page(fleet: Fleet):
+    client = portal_client(fleet.vendor)
+    form = {**FORM, "vendor": fleet.forge.pk, "processes": ["fdm"], "materials": ["steel"]}
     response = client.post("/vendor/nodes/new/", form, follow=True)
     assert response.status_code == 200
     said = [str(m) for m in response.context["messages"]]
@@ -147,35 +148,35 @@ def test_the_vendor_is_warned_on_save_and_on_the_node_page(fleet):
     assert 'id="capability-problems"' in page and "its processes work PLA, PETG, ABS, TPU" in page
     assert "May get no work" in client.get("/vendor/nodes/").content.decode()
     # the admin deciding on it sees it too, with the labels
-    queue = portal_client(fleet["admin"]).get("/ops/approvals/").content.decode()
+    queue = portal_client(fleet.admin).get("/ops/approvals/").content.decode()
     assert "Processes: FDM printing · Materials: Steel" in queue
     assert "None of its processes works any of its materials" in queue
 
 
-def test_the_node_form_offers_the_catalogue_and_refuses_other_values(fleet):
-    client = portal_client(fleet["vendor"])
+def test_the_node_form_offers_the_catalogue_and_refuses_other_values(fleet: Fleet):
+    client = portal_client(fleet.vendor)
     page = client.get("/vendor/nodes/new/").content.decode()
     assert 'value="laser_cutting"' in page and "Laser cutting" in page
     assert 'type="checkbox"' in page and 'value="aluminium_6061"' in page
     bad = client.post(
         "/vendor/nodes/new/",
-        {**FORM, "vendor": fleet["forge"].pk, "processes": ["laser cutting"], "materials": []},
+        {**FORM, "vendor": fleet.forge.pk, "processes": ["laser cutting"], "materials": []},
     )
     assert bad.status_code == 400
     assert set(bad.context["form"].errors) == {"processes", "materials"}
     assert not FabricationNode.objects.exists()
 
 
-def test_the_vendor_edits_a_node_through_the_form_and_others_may_not(fleet):
+def test_the_vendor_edits_a_node_through_the_form_and_others_may_not(fleet: Fleet):
     node = make_node(fleet)
     url = f"/vendor/nodes/{node.pk}/edit/"
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     page = client.get(url)
     assert page.status_code == 200
     assert re.search(r'value="milling" id="[^"]+" checked', page.content.decode())
     assert not re.search(r'value="turning" id="[^"]+" checked', page.content.decode())
-    form = {k: v for k, v in FORM.items() if k != "vendor"}
-    form.update(name=node.name, kind=node.kind, site=fleet["site"].pk)
+    form: dict[str, Any] = {k: v for k, v in FORM.items() if k != "vendor"}
+    form.update(name=node.name, kind=node.kind, site=fleet.site.pk)
     form.update(processes=["milling", "turning"], materials=["brass"])
     response = client.post(url, form)
     assert response.status_code == 302 and response["Location"] == f"/vendor/nodes/{node.pk}/"
@@ -184,14 +185,14 @@ def test_the_vendor_edits_a_node_through_the_form_and_others_may_not(fleet):
 
     # a rival vendor does not even see it; the site's operator and a designer may not edit
     for who, status in (("rival", 404), ("operator", 403), ("designer", 403)):
-        assert portal_client(fleet[who]).get(url).status_code == status, who
-        refused = portal_client(fleet[who]).post(url, {**form, "materials": ["steel"]})
+        assert portal_client(fleet.user(who)).get(url).status_code == status, who
+        refused = portal_client(fleet.user(who)).post(url, {**form, "materials": ["steel"]})
         assert refused.status_code == status, who
     node.refresh_from_db()
     assert node.materials == ["brass"]
 
 
-def test_the_migration_maps_free_text_to_codes_and_keeps_what_it_cannot_map(fleet):
+def test_the_migration_maps_free_text_to_codes_and_keeps_what_it_cannot_map(fleet: Fleet):
     # given nodes written before the catalogue (free text, as the old form stored it)
     mill = make_node(fleet)
     laser = make_node(fleet, name="Laser-01")
@@ -215,5 +216,5 @@ def test_the_migration_maps_free_text_to_codes_and_keeps_what_it_cannot_map(flee
         "“engraving” is not a catalogue process; no job asks for it.",
         "“PLA+” is not a catalogue material; no job asks for it.",
     ]
-    page = portal_client(fleet["vendor"]).get(f"/vendor/nodes/{laser.pk}/").content.decode()
+    page = portal_client(fleet.vendor).get(f"/vendor/nodes/{laser.pk}/").content.decode()
     assert "engraving" in page and "not a catalogue process" in page

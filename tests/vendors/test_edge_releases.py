@@ -16,7 +16,8 @@ from django.core.management import CommandError, call_command
 
 from apps.vendors.models import EdgeRelease, Gateway
 from tests.conftest import jwt_client
-from tests.vendors.test_gateways import gateway_client, issue_token
+from tests.fixtures.fleet import Fleet
+from tests.vendors.conftest import gateway_client, issue_token
 
 pytestmark = pytest.mark.django_db
 
@@ -35,30 +36,30 @@ def upload(user, content: bytes, name: str, notes: str = ""):
     return jwt_client(user).post("/api/v1/gateway-releases/", body, format="multipart")
 
 
-def registered(fleet, wheel: Path) -> dict:
-    response = upload(fleet["admin"], wheel.read_bytes(), wheel.name, "Faster OPC UA reads")
+def registered(fleet: Fleet, wheel: Path) -> dict:
+    response = upload(fleet.admin, wheel.read_bytes(), wheel.name, "Faster OPC UA reads")
     assert response.status_code == 201, response.json()
     return response.json()
 
 
-def test_an_admin_registers_a_release_and_gateway_managers_see_it(fleet, wheel):
+def test_an_admin_registers_a_release_and_gateway_managers_see_it(fleet: Fleet, wheel):
     body = registered(fleet, wheel)
     assert body["version"] == VERSION and body["notes"] == "Faster OPC UA reads"
     assert body["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert body["size_bytes"] == wheel.stat().st_size
     stored = EdgeRelease.objects.get()
     assert stored.wheel.read() == wheel.read_bytes()
-    seen = jwt_client(fleet["vendor"]).get("/api/v1/gateway-releases/").json()
+    seen = jwt_client(fleet.vendor).get("/api/v1/gateway-releases/").json()
     assert [r["version"] for r in seen["results"]] == [VERSION]
-    assert jwt_client(fleet["designer"]).get("/api/v1/gateway-releases/").json()["count"] == 0
+    assert jwt_client(fleet.designer).get("/api/v1/gateway-releases/").json()["count"] == 0
     from rest_framework.test import APIClient
 
     assert APIClient().get("/api/v1/gateway-releases/").status_code == 401
 
 
-def test_only_admins_register_releases(fleet, wheel):
+def test_only_admins_register_releases(fleet: Fleet, wheel):
     for who in ("vendor", "operator", "engineer", "designer"):
-        response = upload(fleet[who], wheel.read_bytes(), wheel.name)
+        response = upload(fleet.user(who), wheel.read_bytes(), wheel.name)
         assert response.status_code == 403, who
     assert not EdgeRelease.objects.exists()
 
@@ -111,31 +112,31 @@ def _gateway_files(version: str, *, name: str = "imewe-edge") -> dict[str, bytes
     ],
 )
 def test_a_wheel_that_is_not_a_gateway_release_is_refused_by_name(
-    fleet, wheel, make, filename, message
+    fleet: Fleet, wheel, make, filename, message
 ):
-    response = upload(fleet["admin"], make(wheel), filename)
+    response = upload(fleet.admin, make(wheel), filename)
     assert response.status_code == 400, response.json()
     error = response.json()["error"]
     assert "wheel" in error["details"] and message in str(error["details"]["wheel"])
     assert not EdgeRelease.objects.exists()
 
 
-def test_a_release_too_large_or_twice_the_same_version_is_refused(fleet, wheel, settings):
+def test_a_release_too_large_or_twice_the_same_version_is_refused(fleet: Fleet, wheel, settings):
     registered(fleet, wheel)
-    again = upload(fleet["admin"], wheel.read_bytes(), wheel.name)
+    again = upload(fleet.admin, wheel.read_bytes(), wheel.name)
     assert again.status_code == 409 and "Release 1.5.0 exists" in again.json()["error"]["message"]
     settings.EDGE_RELEASE_MAX_BYTES = 1000
     big = wheel.with_name("imewe_edge-1.5.1-py3-none-any.whl")
     shutil.copy(wheel, big)
-    response = upload(fleet["admin"], big.read_bytes(), big.name)
+    response = upload(fleet.admin, big.read_bytes(), big.name)
     assert response.status_code == 400 and "at most 1000 bytes" in str(response.json())
     assert EdgeRelease.objects.count() == 1
 
 
 @pytest.fixture
-def pair(fleet):
+def pair(fleet: Fleet):
     """Two gateways of the vendor, each with its token, each running version 1."""
-    vendor = jwt_client(fleet["vendor"])
+    vendor = jwt_client(fleet.vendor)
     tokens = {}
     for name in ("gw-a", "gw-b"):
         gateway = vendor.post("/api/v1/gateways/", {"name": name, "tags": [name]}).json()
@@ -152,7 +153,7 @@ def report(token: str, applied: int, software: str) -> None:
 
 
 def test_a_rollout_ships_a_release_only_to_its_gateways_and_checks_what_they_run(
-    fleet, wheel, pair
+    fleet: Fleet, wheel, pair
 ):
     release = registered(fleet, wheel)
     body = {
@@ -162,7 +163,7 @@ def test_a_rollout_ships_a_release_only_to_its_gateways_and_checks_what_they_run
         "success_threshold_pct": 100,
         "error_threshold_pct": 50,
     }
-    started = jwt_client(fleet["vendor"]).post("/api/v1/rollouts/", body)
+    started = jwt_client(fleet.vendor).post("/api/v1/rollouts/", body)
     assert started.status_code == 201, started.json()
     rollout = started.json()
     assert rollout["release_version"] == VERSION and rollout["forwarding"] == {}
@@ -184,14 +185,14 @@ def test_a_rollout_ships_a_release_only_to_its_gateways_and_checks_what_they_run
     assert download["X-Content-SHA256"] == release["sha256"]
     refused = gateway_client(pair["gw-b"]).get(f"/api/v1/gateway/software/{release['id']}/")
     assert refused.status_code == 404 and refused.json()["error"]["message"]
-    person = jwt_client(fleet["admin"]).get(f"/api/v1/gateway/software/{release['id']}/")
+    person = jwt_client(fleet.admin).get(f"/api/v1/gateway/software/{release['id']}/")
     assert person.status_code == 403
     missing = gateway_client(pair["gw-a"]).get("/api/v1/gateway/software/999999/")
     assert missing.status_code == 404
 
     # a gateway that applies the version but still runs its old software has not updated
     report(pair["gw-a"], 2, "imewe-edge/1.4.0")
-    shown = jwt_client(fleet["vendor"]).get(f"/api/v1/rollouts/{rollout['id']}/").json()
+    shown = jwt_client(fleet.vendor).get(f"/api/v1/rollouts/{rollout['id']}/").json()
     assert shown["status"] == "stopped"
     target = shown["targets"][0]
     assert target["state"] == "rolled_back"
@@ -200,7 +201,9 @@ def test_a_rollout_ships_a_release_only_to_its_gateways_and_checks_what_they_run
     assert "software" not in document  # rolled back: no software named
 
 
-def test_a_completed_software_rollout_leaves_the_release_as_the_gateways_own(fleet, wheel, pair):
+def test_a_completed_software_rollout_leaves_the_release_as_the_gateways_own(
+    fleet: Fleet, wheel, pair
+):
     release = registered(fleet, wheel)
     body = {
         "name": "Edge 1.5.0",
@@ -210,11 +213,11 @@ def test_a_completed_software_rollout_leaves_the_release_as_the_gateways_own(fle
         "success_threshold_pct": 100,
         "error_threshold_pct": 0,
     }
-    rollout = jwt_client(fleet["vendor"]).post("/api/v1/rollouts/", body).json()
+    rollout = jwt_client(fleet.vendor).post("/api/v1/rollouts/", body).json()
     for token in pair.values():
         document = gateway_client(token).get("/api/v1/gateway/config/").json()
         report(token, document["version"], f"imewe-edge/{VERSION}")
-    shown = jwt_client(fleet["vendor"]).get(f"/api/v1/rollouts/{rollout['id']}/").json()
+    shown = jwt_client(fleet.vendor).get(f"/api/v1/rollouts/{rollout['id']}/").json()
     assert shown["status"] == "completed"
     for gateway in Gateway.objects.filter(name__in=pair):
         assert gateway.software_release_id == release["id"] and gateway.rollout_release is None
@@ -224,7 +227,7 @@ def test_a_completed_software_rollout_leaves_the_release_as_the_gateways_own(fle
     assert again["version"] == 2 and again["software"]["version"] == VERSION
 
 
-def test_a_rollout_names_an_existing_release(fleet, pair):
+def test_a_rollout_names_an_existing_release(fleet: Fleet, pair):
     body = {
         "name": "x",
         "release": 424242,
@@ -232,19 +235,19 @@ def test_a_rollout_names_an_existing_release(fleet, pair):
         "success_threshold_pct": 100,
         "error_threshold_pct": 0,
     }
-    response = jwt_client(fleet["vendor"]).post("/api/v1/rollouts/", body)
+    response = jwt_client(fleet.vendor).post("/api/v1/rollouts/", body)
     assert response.status_code == 400 and "release" in response.json()["error"]["details"]
 
 
-def test_the_command_builds_a_release_from_the_checkout(fleet, capsys, tmp_path):
-    call_command("edge_release", build="1.7.0", by=fleet["admin"].email, notes="From CI")
+def test_the_command_builds_a_release_from_the_checkout(fleet: Fleet, capsys, tmp_path):
+    call_command("edge_release", build="1.7.0", by=fleet.admin.email, notes="From CI")
     release = EdgeRelease.objects.get(version="1.7.0")
     assert release.notes == "From CI"
     assert hashlib.sha256(release.wheel.read()).hexdigest() == release.sha256
     assert f"sha256 {release.sha256}" in capsys.readouterr().out
     with pytest.raises(CommandError, match="Only admins"):
-        call_command("edge_release", build="1.8.0", by=fleet["vendor"].email)
+        call_command("edge_release", build="1.8.0", by=fleet.vendor.email)
     with pytest.raises(CommandError, match="Release 1.7.0 exists"):
-        call_command("edge_release", build="1.7.0", by=fleet["admin"].email)
+        call_command("edge_release", build="1.7.0", by=fleet.admin.email)
     with pytest.raises(CommandError, match="Cannot read the wheel"):
-        call_command("edge_release", wheel=str(tmp_path / "nope.whl"), by=fleet["admin"].email)
+        call_command("edge_release", wheel=str(tmp_path / "nope.whl"), by=fleet.admin.email)

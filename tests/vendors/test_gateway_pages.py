@@ -19,22 +19,22 @@ from apps.vendors.services import node_config_save
 from apps.vendors.tasks import node_commands_expire_task
 from celery_worker.beat_schedule import BEAT_SCHEDULE
 from tests.conftest import portal_client
-from tests.vendors.conftest import approved_node
+from tests.fixtures.fleet import Fleet, approved_node
 from tests.vendors.test_gateways import CONTROLLED
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def reporting(fleet):
+def reporting(fleet: Fleet):
     mill = approved_node(fleet, name="Mill-Page")
-    node_config_save(node=mill, by=fleet["vendor"], config={"edge": CONTROLLED})
+    node_config_save(node=mill, by=fleet.vendor, config={"edge": CONTROLLED})
     bare = approved_node(fleet, name="Bare-Page")
     gateway = gateway_register(
-        by=fleet["vendor"],
-        vendor=fleet["forge"],
+        by=fleet.vendor,
+        vendor=fleet.forge,
         name="Hall-A",
-        site=fleet["site"],
+        site=fleet.site,
         nodes=[mill, bare],
     )
     gateway_config_current(gateway=gateway)
@@ -55,9 +55,9 @@ def reporting(fleet):
     return gateway, mill, bare
 
 
-def test_the_vendor_sees_its_gateways_health(fleet, reporting):
+def test_the_vendor_sees_its_gateways_health(fleet: Fleet, reporting):
     gateway, mill, _ = reporting
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     page = client.get("/vendor/gateways/").content.decode()
     assert "Hall-A" in page and "4321" in page and "Online" in page and "version 1" in page
     detail = client.get(f"/vendor/gateways/{gateway.pk}/").content.decode()
@@ -67,21 +67,21 @@ def test_the_vendor_sees_its_gateways_health(fleet, reporting):
     assert ">2026-03-04 05:06:07</time>" in detail and "07.123456+00:00<" not in detail
 
 
-def test_operators_see_their_sites_gateways_and_others_none(fleet, reporting):
+def test_operators_see_their_sites_gateways_and_others_none(fleet: Fleet, reporting):
     gateway, _, _ = reporting
-    operator = portal_client(fleet["operator"])
+    operator = portal_client(fleet.operator)
     assert "Hall-A" in operator.get("/ops/gateways/").content.decode()
     assert operator.get(f"/ops/gateways/{gateway.pk}/").status_code == 200
     assert operator.get("/vendor/gateways/").status_code == 403  # not their portal
-    rival = portal_client(fleet["rival"])
+    rival = portal_client(fleet.rival)
     assert "Hall-A" not in rival.get("/vendor/gateways/").content.decode()
     assert rival.get(f"/vendor/gateways/{gateway.pk}/").status_code == 404
-    assert portal_client(fleet["designer"]).get("/ops/gateways/").status_code == 403
+    assert portal_client(fleet.designer).get("/ops/gateways/").status_code == 403
 
 
-def test_commands_are_sent_and_shown_on_the_node_page(fleet, reporting):
+def test_commands_are_sent_and_shown_on_the_node_page(fleet: Fleet, reporting):
     _, mill, _ = reporting
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     page = client.get(f"/vendor/nodes/{mill.pk}/").content.decode()
     assert "Remote commands" in page and 'value="stop"' in page and "feed (0–150)" in page
     response = client.post(
@@ -93,17 +93,17 @@ def test_commands_are_sent_and_shown_on_the_node_page(fleet, reporting):
     client.post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop"})
     page = client.get(f"/vendor/nodes/{mill.pk}/").content.decode()
     assert "Waiting for the gateway" in page and "vendor@f.test" in page
-    rival = portal_client(fleet["rival"])
+    rival = portal_client(fleet.rival)
     rival.post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop"})
     assert NodeCommand.objects.count() == 1
 
 
-def test_beat_expires_commands_that_timed_out_and_the_node_page_says_why(fleet, reporting):
+def test_beat_expires_commands_that_timed_out_and_the_node_page_says_why(fleet: Fleet, reporting):
     # given a command the gateway never fetched, one it fetched but never acknowledged, and one
     # still within its time
     gateway, mill, _ = reporting
     mill.refresh_from_db()  # now served by the gateway
-    issue = {"node": mill, "by": fleet["operator"], "kind": "stop"}
+    issue = {"node": mill, "by": fleet.operator, "kind": "stop"}
     fetched = node_command_issue(**issue)
     assert gateway_commands_take(gateway=gateway) == [fetched]
     never_fetched = node_command_issue(**issue)
@@ -132,14 +132,14 @@ def test_beat_expires_commands_that_timed_out_and_the_node_page_says_why(fleet, 
         str(never_fetched.pk),
         str(fetched.pk),
     }
-    page = portal_client(fleet["vendor"]).get(f"/vendor/nodes/{mill.pk}/").content.decode()
+    page = portal_client(fleet.vendor).get(f"/vendor/nodes/{mill.pk}/").content.decode()
     assert page.count("Timed out") == 2 and "did not acknowledge it in time" in page
 
 
-def test_the_operator_commands_the_machine_from_its_live_page(fleet, reporting):
+def test_the_operator_commands_the_machine_from_its_live_page(fleet: Fleet, reporting):
     # given the site's operator on the machine's Live page (not the vendor portal)
     _, mill, _ = reporting
-    operator = portal_client(fleet["operator"])
+    operator = portal_client(fleet.operator)
     live = f"/nodes/{mill.pk}/live/"
     page = operator.get(live).content.decode()
     assert "Remote commands" in page and 'value="stop"' in page and "feed (0–150)" in page
@@ -149,7 +149,7 @@ def test_the_operator_commands_the_machine_from_its_live_page(fleet, reporting):
     response = operator.post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop", "next": live})
     assert response.status_code == 302 and response["Location"] == live
     command = NodeCommand.objects.get()
-    assert command.kind == "stop" and command.issued_by == fleet["operator"]
+    assert command.kind == "stop" and command.issued_by == fleet.operator
     page = operator.get(live).content.decode()
     assert "Waiting for the gateway" in page and "op@f.test" in page
 
@@ -160,17 +160,17 @@ def test_the_operator_commands_the_machine_from_its_live_page(fleet, reporting):
     assert response["Location"] == f"/vendor/nodes/{mill.pk}/"
 
     # a designer cannot even watch it; their post and the rival vendor's are not taken
-    designer = portal_client(fleet["designer"])
+    designer = portal_client(fleet.designer)
     assert designer.get(live).status_code == 404
     before = NodeCommand.objects.count()
     designer.post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop", "next": live})
-    portal_client(fleet["rival"]).post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop"})
+    portal_client(fleet.rival).post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop"})
     assert NodeCommand.objects.count() == before
 
 
-def test_the_gateway_pages_follow_the_gateways_reports(fleet, reporting):
+def test_the_gateway_pages_follow_the_gateways_reports(fleet: Fleet, reporting):
     gateway, _, _ = reporting
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     for url, box in (
         ("/vendor/gateways/", "gateways-live"),
         (f"/vendor/gateways/{gateway.pk}/", "gateway-live"),

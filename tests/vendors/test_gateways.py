@@ -13,7 +13,8 @@ from apps.telemetry.models import TelemetryPoint
 from apps.vendors.models import FabricationNode, GatewayCredential
 from apps.vendors.services import device_credential_issue, hash_token, node_config_save
 from tests.conftest import jwt_client
-from tests.vendors.conftest import approved_node, make_node
+from tests.fixtures.fleet import Fleet, approved_node, make_node
+from tests.vendors.conftest import gateway_client, issue_token
 
 pytestmark = pytest.mark.django_db
 
@@ -25,36 +26,24 @@ EDGE = {
 }
 
 
-def gateway_client(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Gateway {token}")
-    return client
-
-
-def register(fleet, **fields) -> dict:
-    body = {"name": "Hall-A", "site": fleet["site"].pk, "tags": ["Line-2"], **fields}
-    response = jwt_client(fleet["vendor"]).post("/api/v1/gateways/", body, format="json")
+def register(fleet: Fleet, **fields) -> dict:
+    body = {"name": "Hall-A", "site": fleet.site.pk, "tags": ["Line-2"], **fields}
+    response = jwt_client(fleet.vendor).post("/api/v1/gateways/", body, format="json")
     assert response.status_code == 201, response.json()
     return response.json()
 
 
-def issue_token(fleet, gateway_id: int) -> str:
-    response = jwt_client(fleet["vendor"]).post(f"/api/v1/gateways/{gateway_id}/credentials/")
-    assert response.status_code == 201, response.json()
-    return response.json()["token"]
-
-
 @pytest.fixture
-def served(fleet):
+def served(fleet: Fleet):
     """A gateway serving two approved nodes, one with an edge section, and its token."""
     mill = approved_node(fleet, name="Mill-GW")
-    node_config_save(node=mill, by=fleet["vendor"], config={"edge": EDGE, "spindle": {"a": 1}})
+    node_config_save(node=mill, by=fleet.vendor, config={"edge": EDGE, "spindle": {"a": 1}})
     bare = approved_node(fleet, name="Bare-GW")
     gateway = register(fleet, nodes=[mill.pk, bare.pk])
     return gateway, issue_token(fleet, gateway["id"]), mill, bare
 
 
-def test_vendor_registers_a_gateway_and_its_token_is_shown_once(fleet):
+def test_vendor_registers_a_gateway_and_its_token_is_shown_once(fleet: Fleet):
     node = approved_node(fleet)
     gateway = register(fleet, nodes=[node.pk])
     assert gateway["tags"] == ["line-2"] and gateway["nodes"] == [node.pk]
@@ -62,42 +51,42 @@ def test_vendor_registers_a_gateway_and_its_token_is_shown_once(fleet):
     token = issue_token(fleet, gateway["id"])
     stored = GatewayCredential.objects.get(gateway_id=gateway["id"])
     assert token.startswith("imwgw_") and stored.token_hash == hash_token(token)
-    listed = jwt_client(fleet["vendor"]).get(f"/api/v1/gateways/{gateway['id']}/credentials/")
+    listed = jwt_client(fleet.vendor).get(f"/api/v1/gateways/{gateway['id']}/credentials/")
     assert token not in str(listed.json()) and listed.json()[0]["active"] is True
     assert AuditLog.objects.filter(object_type="vendors.gateway", action="object.create").exists()
     node.refresh_from_db()
     assert node.gateway_id == gateway["id"]
 
 
-def test_who_sees_and_changes_a_gateway(fleet):
+def test_who_sees_and_changes_a_gateway(fleet: Fleet):
     gateway = register(fleet)
     url = f"/api/v1/gateways/{gateway['id']}/"
-    assert jwt_client(fleet["rival"]).get(url).status_code == 404
-    assert jwt_client(fleet["designer"]).get(url).status_code == 404
-    assert jwt_client(fleet["designer"]).get("/api/v1/gateways/").json()["count"] == 0
+    assert jwt_client(fleet.rival).get(url).status_code == 404
+    assert jwt_client(fleet.designer).get(url).status_code == 404
+    assert jwt_client(fleet.designer).get("/api/v1/gateways/").json()["count"] == 0
     # the site's operator watches it, but does not change it or get its token
-    operator = jwt_client(fleet["operator"])
+    operator = jwt_client(fleet.operator)
     assert operator.get(url).status_code == 200
     assert operator.patch(url, {"tags": ["x"]}, format="json").status_code == 403
     assert operator.post(f"{url}credentials/").status_code == 403
-    assert jwt_client(fleet["admin"]).patch(url, {"tags": ["x"]}, format="json").status_code == 200
+    assert jwt_client(fleet.admin).patch(url, {"tags": ["x"]}, format="json").status_code == 200
     assert APIClient().get(url).status_code == 401
 
 
-def test_a_vendor_registers_gateways_only_for_itself_and_with_its_own_nodes(fleet):
-    response = jwt_client(fleet["rival"]).post(
-        "/api/v1/gateways/", {"name": "X", "vendor": fleet["forge"].pk}, format="json"
+def test_a_vendor_registers_gateways_only_for_itself_and_with_its_own_nodes(fleet: Fleet):
+    response = jwt_client(fleet.rival).post(
+        "/api/v1/gateways/", {"name": "X", "vendor": fleet.forge.pk}, format="json"
     )
     assert response.status_code == 403
     node = approved_node(fleet)
-    rival = fleet["rival"].memberships.get().organization
-    response = jwt_client(fleet["admin"]).post(
+    rival = fleet.rival.memberships.get().organization
+    response = jwt_client(fleet.admin).post(
         "/api/v1/gateways/", {"name": "X", "vendor": rival.pk, "nodes": [node.pk]}, format="json"
     )
     assert response.status_code == 400
     assert "vendor" in response.json()["error"]["details"]["nodes"][0]
     first = register(fleet, nodes=[node.pk])
-    response = jwt_client(fleet["vendor"]).post(
+    response = jwt_client(fleet.vendor).post(
         "/api/v1/gateways/", {"name": "Hall-B", "nodes": [node.pk]}, format="json"
     )
     assert response.status_code == 409 and "Hall-A" in response.json()["error"]["message"]
@@ -114,8 +103,8 @@ def test_a_vendor_registers_gateways_only_for_itself_and_with_its_own_nodes(flee
         ({"deadband": {"temperature_c": {"abs": -1}}}, "forwarding.deadband", ">= 0"),
     ],
 )
-def test_bad_forwarding_settings_are_refused_by_name(fleet, forwarding, field, words):
-    client = jwt_client(fleet["vendor"])
+def test_bad_forwarding_settings_are_refused_by_name(fleet: Fleet, forwarding, field, words):
+    client = jwt_client(fleet.vendor)
     response = client.post(
         "/api/v1/gateways/", {"name": "Hall-A", "forwarding": forwarding}, format="json"
     )
@@ -123,7 +112,7 @@ def test_bad_forwarding_settings_are_refused_by_name(fleet, forwarding, field, w
     assert words in str(response.json()["error"]["details"][field])
 
 
-def test_the_gateway_pulls_its_configuration_with_etag(fleet, served):
+def test_the_gateway_pulls_its_configuration_with_etag(fleet: Fleet, served):
     gateway, token, mill, bare = served
     client = gateway_client(token)
     first = client.get("/api/v1/gateway/config/")
@@ -137,47 +126,45 @@ def test_the_gateway_pulls_its_configuration_with_etag(fleet, served):
     again = client.get("/api/v1/gateway/config/", HTTP_IF_NONE_MATCH=etag)
     assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
     # the platform's data changes: a new version, a new ETag
-    node_config_save(node=bare, by=fleet["vendor"], config={"edge": {**EDGE, "url": "opc.tcp://b"}})
+    node_config_save(node=bare, by=fleet.vendor, config={"edge": {**EDGE, "url": "opc.tcp://b"}})
     changed = client.get("/api/v1/gateway/config/", HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200 and changed.json()["version"] == 2
     assert changed["ETag"] != etag and len(changed.json()["devices"]) == 2
     # forwarding settings travel too
-    jwt_client(fleet["vendor"]).patch(
+    jwt_client(fleet.vendor).patch(
         f"/api/v1/gateways/{gateway['id']}/", {"forwarding": {"poll_s": 2}}, format="json"
     )
     assert client.get("/api/v1/gateway/config/").json()["forwarding"] == {"poll_s": 2.0}
 
 
-def test_a_token_in_an_edge_section_is_not_sent(fleet, served):
+def test_a_token_in_an_edge_section_is_not_sent(fleet: Fleet, served):
     _, token, mill, _ = served
-    node_config_save(node=mill, by=fleet["vendor"], config={"edge": {**EDGE, "token": "imw_x"}})
+    node_config_save(node=mill, by=fleet.vendor, config={"edge": {**EDGE, "token": "imw_x"}})
     body = gateway_client(token).get("/api/v1/gateway/config/").json()
     assert body["devices"] == [] and "token" in body["unconfigured"][0]["reason"]
 
 
-def test_only_the_gateway_itself_reads_its_configuration(fleet, served):
+def test_only_the_gateway_itself_reads_its_configuration(fleet: Fleet, served):
     gateway, token, mill, _ = served
     other = (
-        jwt_client(fleet["vendor"])
-        .post("/api/v1/gateways/", {"name": "Hall-B"}, format="json")
-        .json()
+        jwt_client(fleet.vendor).post("/api/v1/gateways/", {"name": "Hall-B"}, format="json").json()
     )
     other_token = issue_token(fleet, other["id"])
     theirs = gateway_client(other_token).get("/api/v1/gateway/config/").json()
     assert theirs["gateway"]["id"] == other["id"] and theirs["devices"] == []
     # a node's device token is not a gateway's
-    _, node_token = device_credential_issue(node=mill, by=fleet["vendor"])
+    _, node_token = device_credential_issue(node=mill, by=fleet.vendor)
     node_client = APIClient()
     node_client.credentials(HTTP_AUTHORIZATION=f"Device {node_token}")
     response = node_client.get("/api/v1/gateway/config/")
     assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
     # people are not gateways either
-    assert jwt_client(fleet["admin"]).get("/api/v1/gateway/config/").status_code == 403
+    assert jwt_client(fleet.admin).get("/api/v1/gateway/config/").status_code == 403
     # a gateway token opens none of the people's endpoints
     assert gateway_client(token).get(f"/api/v1/gateways/{gateway['id']}/").status_code == 401
     # revoked: refused at once
     credential = GatewayCredential.objects.get(gateway_id=gateway["id"], revoked_at=None)
-    jwt_client(fleet["vendor"]).post(
+    jwt_client(fleet.vendor).post(
         f"/api/v1/gateways/{gateway['id']}/credentials/{credential.pk}/revoke/"
     )
     response = gateway_client(token).get("/api/v1/gateway/config/")
@@ -186,7 +173,7 @@ def test_only_the_gateway_itself_reads_its_configuration(fleet, served):
     assert gateway_client("imwgw_guess").get("/api/v1/gateway/config/").status_code == 401
 
 
-def test_the_gateway_gets_device_tokens_for_its_own_nodes_only(fleet, served):
+def test_the_gateway_gets_device_tokens_for_its_own_nodes_only(fleet: Fleet, served):
     _, token, mill, _ = served
     client = gateway_client(token)
     response = client.post(f"/api/v1/gateway/nodes/{mill.pk}/token/")
@@ -203,7 +190,7 @@ def test_the_gateway_gets_device_tokens_for_its_own_nodes_only(fleet, served):
     assert client.post("/api/v1/gateway/nodes/999999/token/").status_code == 403
 
 
-def test_the_gateway_reports_its_status(fleet, served):
+def test_the_gateway_reports_its_status(fleet: Fleet, served):
     gateway, token, mill, _ = served
     client = gateway_client(token)
     client.get("/api/v1/gateway/config/")
@@ -221,7 +208,7 @@ def test_the_gateway_reports_its_status(fleet, served):
         },
     }
     assert client.post("/api/v1/gateway/status/", report, format="json").status_code == 200
-    shown = jwt_client(fleet["operator"]).get(f"/api/v1/gateways/{gateway['id']}/").json()
+    shown = jwt_client(fleet.operator).get(f"/api/v1/gateways/{gateway['id']}/").json()
     assert shown["online"] is True and shown["applied_version"] == 1
     assert shown["health"]["nodes"][str(mill.pk)]["buffered"] == 12
     bad = {**report, "applied_version": 7}
@@ -240,9 +227,9 @@ CONTROLLED = {
 
 
 @pytest.fixture
-def controlled(fleet, served):
+def controlled(fleet: Fleet, served):
     gateway, token, mill, bare = served
-    node_config_save(node=mill, by=fleet["vendor"], config={"edge": CONTROLLED})
+    node_config_save(node=mill, by=fleet.vendor, config={"edge": CONTROLLED})
     return gateway, token, mill, bare
 
 
@@ -259,56 +246,54 @@ def controlled(fleet, served):
     ],
 )
 def test_a_command_the_device_map_does_not_allow_is_refused_by_name(
-    fleet, controlled, body, field, words
+    fleet: Fleet, controlled, body, field, words
 ):
     _, _, mill, _ = controlled
-    response = jwt_client(fleet["vendor"]).post(f"/api/v1/nodes/{mill.pk}/commands/", body)
+    response = jwt_client(fleet.vendor).post(f"/api/v1/nodes/{mill.pk}/commands/", body)
     assert response.status_code == 400, response.json()
     assert words in str(response.json()["error"]["details"][field])
     assert not mill.commands.exists()
 
 
-def test_who_may_command_a_machine(fleet, controlled):
+def test_who_may_command_a_machine(fleet: Fleet, controlled):
     _, _, mill, _ = controlled
     url = f"/api/v1/nodes/{mill.pk}/commands/"
     for who in ("designer", "engineer", "viewer"):
-        assert jwt_client(fleet[who]).post(url, {"kind": "stop"}).status_code == 403, who
-        assert jwt_client(fleet[who]).get(url).status_code == 403, who
-    assert jwt_client(fleet["rival"]).post(url, {"kind": "stop"}).status_code == 403
+        assert jwt_client(fleet.user(who)).post(url, {"kind": "stop"}).status_code == 403, who
+        assert jwt_client(fleet.user(who)).get(url).status_code == 403, who
+    assert jwt_client(fleet.rival).post(url, {"kind": "stop"}).status_code == 403
     assert APIClient().post(url, {"kind": "stop"}).status_code == 401
     assert not mill.commands.exists()
     for who in ("vendor", "operator", "admin"):
-        assert jwt_client(fleet[who]).post(url, {"kind": "stop"}).status_code == 201, who
-    listed = jwt_client(fleet["operator"]).get(url).json()
+        assert jwt_client(fleet.user(who)).post(url, {"kind": "stop"}).status_code == 201, who
+    listed = jwt_client(fleet.operator).get(url).json()
     assert [c["issued_by_email"] for c in listed] == ["admin@f.test", "op@f.test", "vendor@f.test"]
     assert {c["status"] for c in listed} == {"pending"}
 
 
-def test_a_machine_without_a_gateway_takes_no_command(fleet):
+def test_a_machine_without_a_gateway_takes_no_command(fleet: Fleet):
     node = approved_node(fleet, name="Lonely")
-    node_config_save(node=node, by=fleet["vendor"], config={"edge": CONTROLLED})
-    response = jwt_client(fleet["vendor"]).post(
-        f"/api/v1/nodes/{node.pk}/commands/", {"kind": "stop"}
-    )
+    node_config_save(node=node, by=fleet.vendor, config={"edge": CONTROLLED})
+    response = jwt_client(fleet.vendor).post(f"/api/v1/nodes/{node.pk}/commands/", {"kind": "stop"})
     assert (
         response.status_code == 409 and "No managed gateway" in response.json()["error"]["message"]
     )
 
 
-def test_a_gateway_takes_and_acknowledges_only_its_own_machines_commands(fleet, controlled):
+def test_a_gateway_takes_and_acknowledges_only_its_own_machines_commands(fleet: Fleet, controlled):
     _, token, mill, _ = controlled
     command = (
-        jwt_client(fleet["vendor"])
+        jwt_client(fleet.vendor)
         .post(
             f"/api/v1/nodes/{mill.pk}/commands/",
             {"kind": "setpoint", "setpoint": "feed", "value": 80},
         )
         .json()
     )
-    other = jwt_client(fleet["vendor"]).post("/api/v1/gateways/", {"name": "Hall-B"}).json()
+    other = jwt_client(fleet.vendor).post("/api/v1/gateways/", {"name": "Hall-B"}).json()
     other_client = gateway_client(issue_token(fleet, other["id"]))
     assert other_client.post("/api/v1/gateway/commands/take/").json() == []
-    _, node_token = device_credential_issue(node=mill, by=fleet["vendor"])
+    _, node_token = device_credential_issue(node=mill, by=fleet.vendor)
     device = APIClient()
     device.credentials(HTTP_AUTHORIZATION=f"Device {node_token}")
     assert device.post("/api/v1/gateway/commands/take/").status_code == 403
@@ -323,7 +308,7 @@ def test_a_gateway_takes_and_acknowledges_only_its_own_machines_commands(fleet, 
     assert client.post(ack, {"ok": "maybe"}).status_code == 400
     assert client.post(ack, {"ok": True, "outcome": "wrote 80.0"}).status_code == 200
     assert client.post(ack, {"ok": False, "outcome": "again"}).status_code == 409
-    shown = jwt_client(fleet["vendor"]).get(f"/api/v1/nodes/{mill.pk}/commands/").json()[0]
+    shown = jwt_client(fleet.vendor).get(f"/api/v1/nodes/{mill.pk}/commands/").json()[0]
     assert shown["status"] == "succeeded" and shown["outcome"] == "wrote 80.0"
 
 
@@ -339,8 +324,8 @@ def test_a_gateway_takes_and_acknowledges_only_its_own_machines_commands(fleet, 
         ),
     ],
 )
-def test_an_admin_says_which_vendor_a_new_thing_belongs_to(fleet, url, body, message):
+def test_an_admin_says_which_vendor_a_new_thing_belongs_to(fleet: Fleet, url, body, message):
     # an admin acts for every vendor: without `vendor` the request is refused by name
-    response = jwt_client(fleet["admin"]).post(url, body, format="json")
+    response = jwt_client(fleet.admin).post(url, body, format="json")
     assert response.status_code == 400, response.json()
     assert message in str(response.json()["error"]["details"]["vendor"])

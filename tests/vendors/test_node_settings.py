@@ -9,7 +9,7 @@ import pytest
 from apps.vendors import node_settings
 from apps.vendors.models import FabricationNode, NodeConfigProfile
 from tests.conftest import portal_client
-from tests.vendors.conftest import make_node
+from tests.fixtures.fleet import Fleet, make_node
 from tests.vendors.test_vendor_portal import FORM
 
 pytestmark = pytest.mark.django_db
@@ -19,9 +19,9 @@ def _current(node: FabricationNode) -> dict:
     return node.configs.order_by("-version").first().config
 
 
-def test_registering_a_printer_leads_to_its_own_settings_form(fleet):
-    client = portal_client(fleet["vendor"])
-    done = client.post("/vendor/nodes/new/", {**FORM, "vendor": fleet["forge"].pk})
+def test_registering_a_printer_leads_to_its_own_settings_form(fleet: Fleet):
+    client = portal_client(fleet.vendor)
+    done = client.post("/vendor/nodes/new/", {**FORM, "vendor": fleet.forge.pk})
     page = client.get(done["Location"])
     html = page.content.decode()
     assert "FDM printer settings" in html
@@ -36,9 +36,9 @@ def test_registering_a_printer_leads_to_its_own_settings_form(fleet):
     assert '<details id="config-json">' in html and "Configuration (JSON)" in html
 
 
-def test_a_mills_settings_are_saved_into_the_document_keeping_other_keys(fleet):
+def test_a_mills_settings_are_saved_into_the_document_keeping_other_keys(fleet: Fleet):
     node = make_node(fleet)
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     url = f"/vendor/nodes/{node.pk}/config/"
     # a key no setting names, entered as JSON
     client.post(url, {"config": '{"controller": {"ip": "10.0.0.7"}, "coolant": "mist"}'})
@@ -74,11 +74,11 @@ def test_a_mills_settings_are_saved_into_the_document_keeping_other_keys(fleet):
     assert "tool_slots" not in _current(node) and _current(node)["controller"] == {"ip": "10.0.0.7"}
 
 
-def test_bad_settings_are_refused_field_by_field_and_nothing_is_saved(fleet):
+def test_bad_settings_are_refused_field_by_field_and_nothing_is_saved(fleet: Fleet):
     node = make_node(
         fleet, name="Printer-9", kind="fdm_printer", processes=["fdm"], materials=["pla"]
     )
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     bad = client.post(
         f"/vendor/nodes/{node.pk}/config/",
         {"nozzle_mm": "5", "bed_max_c": "hot", "filament_mm": "3.00", "hotend_max_c": "260"},
@@ -112,9 +112,9 @@ def test_bad_settings_are_refused_field_by_field_and_nothing_is_saved(fleet):
     assert b"Nothing changed" in same.content and node.configs.count() == 1
 
 
-def test_json_stays_the_advanced_option_with_its_checks(fleet):
+def test_json_stays_the_advanced_option_with_its_checks(fleet: Fleet):
     node = make_node(fleet)
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     url = f"/vendor/nodes/{node.pk}/config/"
     bad = client.post(url, {"config": "[1, 2]"}, follow=True)
     assert b"must be a JSON object" in bad.content
@@ -123,10 +123,10 @@ def test_json_stays_the_advanced_option_with_its_checks(fleet):
     assert not node.configs.exists()
 
 
-def test_only_the_nodes_vendor_saves_its_settings(fleet):
+def test_only_the_nodes_vendor_saves_its_settings(fleet: Fleet):
     node = make_node(fleet)
     for who in ("rival", "designer", "operator"):
-        response = portal_client(fleet[who]).post(
+        response = portal_client(fleet.user(who)).post(
             f"/vendor/nodes/{node.pk}/config/", {"spindle__max_rpm": "9000"}
         )
         assert response.status_code in (403, 404), who

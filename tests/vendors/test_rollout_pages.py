@@ -7,7 +7,8 @@ import pytest
 
 from apps.vendors.models import Rollout
 from tests.conftest import portal_client
-from tests.vendors.test_rollouts import hall, pull, report  # noqa: F401  (hall is a fixture)
+from tests.fixtures.fleet import Fleet
+from tests.vendors.conftest import pull, report
 
 pytestmark = pytest.mark.django_db
 
@@ -26,16 +27,16 @@ def start(client, **overrides):
     return client.post("/vendor/rollouts/new/", body)
 
 
-def test_no_rollouts_yet_says_so_and_the_menu_leads_here(fleet):
-    client = portal_client(fleet["vendor"])
+def test_no_rollouts_yet_says_so_and_the_menu_leads_here(fleet: Fleet):
+    client = portal_client(fleet.vendor)
     page = client.get("/vendor/rollouts/").content.decode()
     assert "No rollouts yet" in page
     assert 'href="/vendor/rollouts/"' in client.get("/vendor/gateways/").content.decode()
 
 
-def test_a_rollout_started_from_the_form_is_followed_wave_by_wave_in_words(fleet, hall):  # noqa: F811
+def test_a_rollout_started_from_the_form_is_followed_wave_by_wave_in_words(fleet: Fleet, hall):
     # given the vendor on the form, with the hall's three gateways
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     form = client.get("/vendor/rollouts/new/").content.decode()
     assert "Buffer size (points per machine)" in form and "Site A" in form
 
@@ -72,8 +73,8 @@ def test_a_rollout_started_from_the_form_is_followed_wave_by_wave_in_words(fleet
     assert "Bigger buffers" in listing and "Stopped at the error threshold" in listing
 
 
-def test_pause_resume_and_cancel_buttons(fleet, hall):  # noqa: F811
-    client = portal_client(fleet["vendor"])
+def test_pause_resume_and_cancel_buttons(fleet: Fleet, hall):
+    client = portal_client(fleet.vendor)
     start(client)
     rollout = Rollout.objects.get()
     url = f"/vendor/rollouts/{rollout.pk}/"
@@ -99,18 +100,20 @@ def test_pause_resume_and_cancel_buttons(fleet, hall):  # noqa: F811
         ({"tags": "nowhere"}, "No gateway of this vendor matches"),
     ],
 )
-def test_a_bad_rollout_is_shown_on_the_form_and_nothing_starts(fleet, hall, overrides, field_error):  # noqa: F811
-    response = start(portal_client(fleet["vendor"]), **overrides)
+def test_a_bad_rollout_is_shown_on_the_form_and_nothing_starts(
+    fleet: Fleet, hall, overrides, field_error
+):
+    response = start(portal_client(fleet.vendor), **overrides)
     assert response.status_code == 400
     assert field_error in response.content.decode()
     assert not Rollout.objects.exists()
 
 
-def test_who_sees_and_moves_a_rollout(fleet, hall):  # noqa: F811
-    start(portal_client(fleet["vendor"]))
+def test_who_sees_and_moves_a_rollout(fleet: Fleet, hall):
+    start(portal_client(fleet.vendor))
     rollout = Rollout.objects.get()
     url = f"/vendor/rollouts/{rollout.pk}/"
-    rival = portal_client(fleet["rival"])
+    rival = portal_client(fleet.rival)
     assert "Bigger buffers" not in rival.get("/vendor/rollouts/").content.decode()
     assert rival.get(url).status_code == 404
     assert rival.get(f"{url}live/").status_code == 404
@@ -119,27 +122,27 @@ def test_who_sees_and_moves_a_rollout(fleet, hall):  # noqa: F811
     # the rival's form offers neither Forge nor its site, and cannot start one on Forge's gateways
     form = rival.get("/vendor/rollouts/new/").content.decode()
     assert "Forge" not in form and "Site A" not in form
-    response = start(rival, vendor=str(fleet["forge"].pk))
+    response = start(rival, vendor=str(fleet.forge.pk))
     assert response.status_code == 400 and Rollout.objects.count() == 1
     for who in ("operator", "designer"):
-        client = portal_client(fleet[who])
+        client = portal_client(fleet.user(who))
         assert client.get("/vendor/rollouts/").status_code == 403, who
         assert client.get(url).status_code == 403, who
         assert client.post(f"{url}cancel/").status_code == 403, who
     assert Rollout.objects.get().status == "running"
-    admin = portal_client(fleet["admin"])
+    admin = portal_client(fleet.admin)
     assert "Bigger buffers" in admin.get("/vendor/rollouts/").content.decode()
 
 
-def test_a_software_release_is_chosen_on_the_form_and_shown_with_the_rollout(fleet, hall):  # noqa: F811
+def test_a_software_release_is_chosen_on_the_form_and_shown_with_the_rollout(fleet: Fleet, hall):
     from django.core.files.base import ContentFile
 
     from apps.vendors.models import EdgeRelease
 
-    release = EdgeRelease(version="2.1.0", sha256="a" * 64, size_bytes=3, created_by=fleet["admin"])
+    release = EdgeRelease(version="2.1.0", sha256="a" * 64, size_bytes=3, created_by=fleet.admin)
     release.wheel.save("imewe_edge-2.1.0-py3-none-any.whl", ContentFile(b"whl"), save=False)
     release.save()
-    client = portal_client(fleet["vendor"])
+    client = portal_client(fleet.vendor)
     form = client.get("/vendor/rollouts/new/").content.decode()
     assert "Gateway software" in form and "imewe-edge 2.1.0" in form
     assert "Keep each gateway&#x27;s software" in form

@@ -6,39 +6,13 @@ import pytest
 
 from apps.vendors.models import Gateway
 from tests.conftest import jwt_client
-from tests.vendors.test_gateways import gateway_client, issue_token
+from tests.fixtures.fleet import Fleet
+from tests.vendors.conftest import pull, report
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def hall(fleet):
-    """Three gateways of the vendor at the site, tagged "hall", each with its token."""
-    vendor = jwt_client(fleet["vendor"])
-    tokens = {}
-    for name in ("gw-a", "gw-b", "gw-c"):
-        body = {"name": name, "site": fleet["site"].pk, "tags": ["hall"]}
-        gateway = vendor.post("/api/v1/gateways/", body).json()
-        tokens[name] = issue_token(fleet, gateway["id"])
-        pull(tokens[name])  # each runs version 1
-        report(tokens[name], 1)
-    vendor.post("/api/v1/gateways/", {"name": "elsewhere", "tags": ["yard"]})
-    return tokens
-
-
-def pull(token: str) -> dict:
-    response = gateway_client(token).get("/api/v1/gateway/config/")
-    assert response.status_code == 200
-    return response.json()
-
-
-def report(token: str, applied: int | None, error: str = "") -> None:
-    body = {"applied_version": applied, "error": error, "nodes": {}}
-    response = gateway_client(token).post("/api/v1/gateway/status/", body)
-    assert response.status_code == 200, response.json()
-
-
-def start(fleet, **overrides) -> dict:
+def start(fleet: Fleet, **overrides) -> dict:
     body = {
         "name": "faster uploads",
         "forwarding": {"forward_every_s": 0.5},
@@ -48,17 +22,17 @@ def start(fleet, **overrides) -> dict:
         "error_threshold_pct": 34,
         **overrides,
     }
-    response = jwt_client(fleet["vendor"]).post("/api/v1/rollouts/", body)
+    response = jwt_client(fleet.vendor).post("/api/v1/rollouts/", body)
     assert response.status_code == 201, response.json()
     return response.json()
 
 
-def states(fleet, rollout_id: int) -> tuple[str, dict[str, str]]:
-    body = jwt_client(fleet["vendor"]).get(f"/api/v1/rollouts/{rollout_id}/").json()
+def states(fleet: Fleet, rollout_id: int) -> tuple[str, dict[str, str]]:
+    body = jwt_client(fleet.vendor).get(f"/api/v1/rollouts/{rollout_id}/").json()
     return body["status"], {t["gateway_name"]: t["state"] for t in body["targets"]}
 
 
-def test_a_rollout_moves_wave_by_wave_and_stops_at_the_error_threshold(fleet, hall):
+def test_a_rollout_moves_wave_by_wave_and_stops_at_the_error_threshold(fleet: Fleet, hall):
     # given a rollout to the three hall gateways in waves of 1 and 2
     rollout = start(fleet)
     assert states(fleet, rollout["id"]) == (
@@ -95,9 +69,9 @@ def test_a_rollout_moves_wave_by_wave_and_stops_at_the_error_threshold(fleet, ha
     assert pull(hall["gw-a"])["version"] == 2
 
 
-def test_pause_holds_the_next_wave_and_resume_releases_it(fleet, hall):
+def test_pause_holds_the_next_wave_and_resume_releases_it(fleet: Fleet, hall):
     rollout = start(fleet, error_threshold_pct=100)
-    vendor = jwt_client(fleet["vendor"])
+    vendor = jwt_client(fleet.vendor)
     url = f"/api/v1/rollouts/{rollout['id']}/"
     assert vendor.post(f"{url}pause/").json()["status"] == "paused"
     assert vendor.post(f"{url}pause/").status_code == 409
@@ -114,7 +88,7 @@ def test_pause_holds_the_next_wave_and_resume_releases_it(fleet, hall):
     assert vendor.post(f"{url}cancel/").status_code == 409
 
 
-def test_the_rest_of_a_stopped_wave_finishes_on_its_own_reports(fleet, hall):
+def test_the_rest_of_a_stopped_wave_finishes_on_its_own_reports(fleet: Fleet, hall):
     # given the second wave under way, both its gateways handed the settings
     rollout = start(fleet)
     pull(hall["gw-a"])
@@ -136,25 +110,25 @@ def test_the_rest_of_a_stopped_wave_finishes_on_its_own_reports(fleet, hall):
     assert kept.forwarding == {"forward_every_s": 0.5} and kept.rollout_overlay == {}
     assert pull(hall["gw-c"])["version"] == 3
     # and a stopped rollout with nothing out any more cancels nothing
-    response = jwt_client(fleet["vendor"]).post(f"/api/v1/rollouts/{rollout['id']}/cancel/")
+    response = jwt_client(fleet.vendor).post(f"/api/v1/rollouts/{rollout['id']}/cancel/")
     assert response.status_code == 409
 
 
-def test_cancelling_a_stopped_rollout_calls_back_what_it_still_has_out(fleet, hall):
+def test_cancelling_a_stopped_rollout_calls_back_what_it_still_has_out(fleet: Fleet, hall):
     rollout = start(fleet)
     pull(hall["gw-a"])
     report(hall["gw-a"], 2)
     report(hall["gw-c"], 1, "version 2: not applied: no")  # gw-b has not even pulled
-    vendor = jwt_client(fleet["vendor"])
+    vendor = jwt_client(fleet.vendor)
     response = vendor.post(f"/api/v1/rollouts/{rollout['id']}/cancel/")
     assert response.status_code == 200 and response.json()["status"] == "stopped"
     assert states(fleet, rollout["id"])[1]["gw-b"] == "rolled_back"
     assert "forward_every_s" not in pull(hall["gw-b"])["forwarding"]
 
 
-def test_cancel_calls_back_the_wave_under_way_and_leaves_later_waves_untouched(fleet, hall):
+def test_cancel_calls_back_the_wave_under_way_and_leaves_later_waves_untouched(fleet: Fleet, hall):
     rollout = start(fleet)
-    vendor = jwt_client(fleet["vendor"])
+    vendor = jwt_client(fleet.vendor)
     assert vendor.post(f"/api/v1/rollouts/{rollout['id']}/cancel/").json()["status"] == "cancelled"
     assert pull(hall["gw-b"])["version"] == 1
     back = pull(hall["gw-a"])  # it had been handed version 2: it goes back to the old settings
@@ -189,7 +163,7 @@ def test_cancel_calls_back_the_wave_under_way_and_leaves_later_waves_untouched(f
         ({"forwarding": {"poll_s": 0}}, "forwarding.poll_s"),
     ],
 )
-def test_a_bad_rollout_is_refused_by_name(fleet, hall, overrides, field):
+def test_a_bad_rollout_is_refused_by_name(fleet: Fleet, hall, overrides, field):
     body = {
         "name": "x",
         "forwarding": {"forward_every_s": 0.5},
@@ -198,13 +172,13 @@ def test_a_bad_rollout_is_refused_by_name(fleet, hall, overrides, field):
         "error_threshold_pct": 0,
         **overrides,
     }
-    response = jwt_client(fleet["vendor"]).post("/api/v1/rollouts/", body)
+    response = jwt_client(fleet.vendor).post("/api/v1/rollouts/", body)
     assert response.status_code == 400 and field in response.json()["error"]["details"]
 
 
-def test_who_may_run_a_rollout(fleet, hall):
+def test_who_may_run_a_rollout(fleet: Fleet, hall):
     rollout = start(fleet)
-    forge = fleet["forge"].pk
+    forge = fleet.forge.pk
     body = {
         "name": "x",
         "vendor": forge,
@@ -215,8 +189,10 @@ def test_who_may_run_a_rollout(fleet, hall):
         "error_threshold_pct": 0,
     }
     for who in ("rival", "operator", "designer"):
-        assert jwt_client(fleet[who]).post("/api/v1/rollouts/", body).status_code == 403, who
-        assert jwt_client(fleet[who]).get(f"/api/v1/rollouts/{rollout['id']}/").status_code == 404
+        assert jwt_client(fleet.user(who)).post("/api/v1/rollouts/", body).status_code == 403, who
+        assert (
+            jwt_client(fleet.user(who)).get(f"/api/v1/rollouts/{rollout['id']}/").status_code == 404
+        )
     nothing = {**body, "tags": ["nowhere"]}
-    response = jwt_client(fleet["vendor"]).post("/api/v1/rollouts/", nothing)
+    response = jwt_client(fleet.vendor).post("/api/v1/rollouts/", nothing)
     assert response.status_code == 400 and "No gateway" in str(response.json())
