@@ -79,7 +79,7 @@ test: setup octoprint
 	  else echo "Install the Debian packages:$$missing (browser, compose, proxy and restore-drill tests need them)"; fi; fi
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy apps imewe celery_worker
+	$(BIN)/mypy apps imewe celery_worker tests
 	$(BIN)/mypy --strict edge
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
@@ -90,7 +90,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 typecheck: setup
-	$(BIN)/mypy apps imewe celery_worker
+	$(BIN)/mypy apps imewe celery_worker tests
 	$(BIN)/mypy --strict edge
 
 check-deploy: setup var/secret_key

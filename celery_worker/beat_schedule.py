@@ -1,9 +1,11 @@
 """The beat schedule. django_celery_beat's DatabaseScheduler loads these entries at start and
 keeps them editable in Django admin (Periodic tasks)."""
 
+from typing import Any
+
 from celery.schedules import crontab
 
-BEAT_SCHEDULE = {
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "notify-resume-deliveries": {
         "task": "apps.notify.tasks.deliveries_resume_task",
         "schedule": 60.0,

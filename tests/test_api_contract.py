@@ -106,7 +106,7 @@ def seed() -> dict[Role, User]:
 
 # Where a path parameter names a seeded object (the path up to the parameter -> the model, or a
 # value), so the seeded cases reach the views' real answers instead of 404s.
-SEEDED = {
+SEEDED: dict[str, str | tuple[str, str]] = {
     "/api/v1/energy/factors/": ("energy.EmissionFactor", "kind"),
     "/api/v1/energy/jobs/": "jobs.Job",
     "/api/v1/energy/nodes/": "vendors.FabricationNode",
@@ -197,7 +197,9 @@ def fuzz(api_schema: Any, user: User) -> tuple[int, Counter[str], Counter[int]]:
         operation = result.ok()
         operations += 1
         seeded = seeded_path_parameters(operation.path)
-        variants = [(mode, examples, {}) for mode, examples in EXAMPLES.items()]
+        variants: list[tuple[GenerationMode, int, dict[str, Any]]] = [
+            (mode, examples, {}) for mode, examples in EXAMPLES.items()
+        ]
         if seeded:
             variants.append((GenerationMode.POSITIVE, 1, seeded))
         for mode, examples, path_parameters in variants:

@@ -65,7 +65,8 @@ async def test_task_on_worker_notifies_the_users_websocket(make_user, redis_url,
             # An explicit connection: the app's producer pool may still point at the broker
             # of an earlier (eager) test in this process.
             with celery_app.connection_for_write(redis_url) as conn:
-                notification_send_task.apply_async(
+                # (apply_async takes a connection; celery's stubs leave it out)
+                notification_send_task.apply_async(  # type: ignore[call-arg]
                     args=(user.pk, "Simulation finished", "Run 7"), connection=conn
                 )
 

@@ -129,7 +129,7 @@ class GroupListener:
         time.sleep(settle_s)
         done = self.done
         if done is not None:
-            self.loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+            self.loop.call_soon_threadsafe(lambda: None if done.done() else done.set_result(None))
         self.thread.join(10)
         return self.messages
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 AMBIENT_C = 22.0
 HEAT_RATE = 0.6  # share of the gap to the target closed per second
@@ -189,7 +190,7 @@ class PrinterServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> PrinterServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 

@@ -27,7 +27,7 @@ def test_readyz_turns_503_when_redis_stops(client, own_redis):
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
     }
     saved = celery_app.conf.broker_url, celery_app.conf.task_always_eager
-    celery_app.conf.broker_url, celery_app.conf.task_always_eager = url, False
+    celery_app.conf.update(broker_url=url, task_always_eager=False)
     try:
         with override_settings(CHANNEL_LAYERS=layers):
             up = client.get("/readyz")
@@ -39,7 +39,7 @@ def test_readyz_turns_503_when_redis_stops(client, own_redis):
             proc.wait()
             down = client.get("/readyz")
     finally:
-        celery_app.conf.broker_url, celery_app.conf.task_always_eager = saved
+        celery_app.conf.update(broker_url=saved[0], task_always_eager=saved[1])
     assert down.status_code == 503
     body = down.json()
     assert body["status"] == "unavailable"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from apps.jobs.services import job_submit, parts_schedule
 from apps.portal.navigation import navigation_urls
@@ -180,7 +180,7 @@ def test_every_navigation_link_of_every_role_at_desktop_and_phone_size(
     pages = 0
     details: list[str] = []
     for size, (width, height) in VIEWPORTS.items():
-        viewport = {"width": width, "height": height}
+        viewport: ViewportSize = {"width": width, "height": height}
         for role, user in [("signed out", None), *demo.items()]:
             context = browser.new_context(viewport=viewport)
             paths: list[str] = list(SIGNED_OUT_PAGES)

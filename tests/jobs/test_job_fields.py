@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 
 from apps.jobs.api.jobs import EstimateInputSerializer, JobInputSerializer, PartInputSerializer
 from apps.jobs.api.templates import TemplateInstantiateApi
@@ -39,7 +40,9 @@ def test_the_job_fields_of_every_form_and_serializer_are_the_job_models():
         TemplateInstantiateApi.InputSerializer(),
         PurchaseInstantiateApi.InputSerializer(),
     ]
-    for form in [*forms, *serializers]:
+    # (the two libraries' fields have different attributes: looked up untyped)
+    every: list[Any] = [*forms, *serializers]
+    for form in every:
         fields = form.fields
         assert (fields["priority"].min_value, fields["priority"].max_value) == (low, high), form
         if "title" in fields:
@@ -55,12 +58,15 @@ def test_the_job_fields_of_every_form_and_serializer_are_the_job_models():
 
 
 def test_the_part_fields_of_the_form_and_the_api_are_the_part_models():
-    form, serializer = PartForm().fields, PartInputSerializer().fields
+    form: dict[str, Any] = dict(PartForm().fields)
+    serializer: dict[str, Any] = dict(PartInputSerializer().fields)
     for name in ("quantity", "complexity"):
         limits = _limits(Part, name)
         assert (form[name].min_value, form[name].max_value) == limits
         assert (serializer[name].min_value, serializer[name].max_value) == limits
-        assert form[name].initial == serializer[name].default == Part._meta.get_field(name).default
+        field = Part._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        assert form[name].initial == serializer[name].default == field.default
     length = Part._meta.get_field("name").max_length
     assert form["name"].max_length == serializer["name"].max_length == length
 

@@ -4,11 +4,13 @@ set-up, and the site's power cap still holds a heat-up back."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from apps.jobs.scheduler import SiteOutlook, schedule
 from tests.jobs.test_scheduler import part, printer
 
 FLAT = tuple([0.30] * 48)
-BERLIN = {"latitude": 52.5, "longitude": 13.4}
+BERLIN: dict[str, Any] = {"latitude": 52.5, "longitude": 13.4}
 SITES = {5: SiteOutlook(FLAT, FLAT, 1.5)}  # 1.5 kW for printers 3 and 4 together
 
 

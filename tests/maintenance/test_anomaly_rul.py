@@ -93,7 +93,7 @@ def rul_model(split: tuple[list[Run], list[Run]]) -> RulModel:
 
 
 def test_window_features_per_signal_with_nan_column_and_extra_signal():
-    times = np.arange(7) * 600.0  # one hour, 10-minute steps
+    times = np.arange(7, dtype=np.float64) * 600.0  # one hour, 10-minute steps
     vibration = 1.0 + 0.6 * times / HOUR  # +0.6 mm/s per hour
     values = np.column_stack(
         [vibration, np.full(7, np.nan), [np.nan, 40, np.nan, 42, 43, np.nan, np.nan]]

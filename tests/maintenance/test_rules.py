@@ -183,9 +183,8 @@ def test_rate_is_the_absolute_change_per_minute_over_at_least_a_minute():
 
 def test_a_rise_is_signed_so_a_cooling_machine_never_reaches_a_rise_limit():
     later = T0 + timedelta(seconds=120)
-    kw = {"at": later, "since": T0, "signed": True}
-    assert rules.rate_per_min(value=16.0, since_value=10.0, **kw) == 3.0
-    assert rules.rate_per_min(value=4.0, since_value=10.0, **kw) == -3.0
+    assert rules.rate_per_min(value=16.0, since_value=10.0, at=later, since=T0, signed=True) == 3.0
+    assert rules.rate_per_min(value=4.0, since_value=10.0, at=later, since=T0, signed=True) == -3.0
     moved = rules.step(
         value=-30.0,
         at=later,

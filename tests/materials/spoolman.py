@@ -52,6 +52,7 @@ class SpoolmanServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 url = urlparse(self.path)
+                payload: Any
                 if url.path == "/api/v1/health":
                     status, payload = 200, {"status": "healthy"}
                 elif url.path == "/api/v1/spool":

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from apps.telemetry.models import SIGNAL_RANGES
 from apps.telemetry.validation import (
     INT8_MAX,
     MAX_EXTRA_KEY_LENGTH,
@@ -26,7 +27,6 @@ from apps.telemetry.validation import (
     MAX_EXTRA_STRING_LENGTH,
     MAX_FUTURE,
     MAX_PAST,
-    SIGNAL_RANGES,
     SIGNALS,
     UNIT_ALIASES,
     UNIT_CONVERSIONS,

@@ -25,6 +25,20 @@ def op(raw: dict[str, Any], doc: dict[str, Any] = DOC) -> Op:
     return parse_op(raw, doc)
 
 
+def kept(edit: Op, since: list[Op]) -> Op:
+    """`edit` transformed past `since`, which must keep it."""
+    result = transform(edit, since)
+    assert isinstance(result, Op), result
+    return result
+
+
+def refused(edit: Op, since: list[Op]) -> Rejected:
+    """`edit` transformed past `since`, which must reject it."""
+    result = transform(edit, since)
+    assert isinstance(result, Rejected), result
+    return result
+
+
 def test_operations_apply_like_json_patch():
     doc = apply(
         DOC,
@@ -69,13 +83,13 @@ def test_bad_operations_say_what_is_wrong(raw, message):
 def test_list_positions_shift_past_concurrent_inserts_and_removals():
     first = op({"op": "insert", "path": "tools/0", "value": "new"})
     edit_t3 = op({"op": "set", "path": "tools/2", "value": "T3"})
-    assert transform(edit_t3, [first]).path == ("tools", 3)
+    assert kept(edit_t3, [first]).path == ("tools", 3)
     gone = op({"op": "remove", "path": "tools/0"})
-    assert transform(edit_t3, [gone]).path == ("tools", 1)
+    assert kept(edit_t3, [gone]).path == ("tools", 1)
     same_slot = op({"op": "insert", "path": "tools/0", "value": "mine"})
-    assert transform(same_slot, [first]).path == ("tools", 1)  # the earlier insert stays first
+    assert kept(same_slot, [first]).path == ("tools", 1)  # the earlier insert stays first
     append = op({"op": "insert", "path": "tools/3", "value": "t4"})
-    assert transform(append, [gone]).path == ("tools", 2)
+    assert kept(append, [gone]).path == ("tools", 2)
 
 
 def test_edits_that_lost_their_target_are_rejected_with_the_reason():
@@ -85,9 +99,9 @@ def test_edits_that_lost_their_target_are_rejected_with_the_reason():
         "'spindle/bearing/preload_n' was removed by a concurrent edit."
     )
     replaced = op({"op": "set", "path": "spindle", "value": {"max_rpm": 1}})
-    assert "'spindle' was replaced" in transform(preload, [replaced]).reason
+    assert "'spindle' was replaced" in refused(preload, [replaced]).reason
     moved = op({"op": "move", "from": "spindle/bearing", "path": "bearing"})
-    assert "moved by a concurrent edit" in transform(preload, [moved]).reason
+    assert "moved by a concurrent edit" in refused(preload, [moved]).reason
     item = op({"op": "set", "path": "tools/0", "value": "x"})
     assert isinstance(transform(item, [op({"op": "remove", "path": "tools/0"})]), Rejected)
     # setting a key someone removed creates it again; the same key set twice: the later wins
@@ -99,7 +113,7 @@ def test_edits_that_lost_their_target_are_rejected_with_the_reason():
 def test_a_move_follows_the_list_it_moves_in():
     move_last_first = op({"op": "move", "from": "tools/2", "path": "tools/0"})
     inserted = op({"op": "insert", "path": "tools/0", "value": "new"})
-    moved = transform(move_last_first, [inserted])
+    moved = kept(move_last_first, [inserted])
     assert (moved.source, moved.path) == (("tools", 3), ("tools", 1))
     after = apply(apply(DOC, [inserted]), [moved])
     assert after["tools"] == ["new", "t3", "t1", "t2"]

@@ -20,7 +20,7 @@ FORM = {
 
 
 def link_in_last_mail() -> str:
-    match = re.search(r"http://testserver(/\S+)", mail.outbox[-1].body)
+    match = re.search(r"http://testserver(/\S+)", str(mail.outbox[-1].body))
     assert match, mail.outbox[-1].body
     return match.group(1)
 

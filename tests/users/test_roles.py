@@ -13,7 +13,7 @@ from apps.users.services import user_set_role
 A, R, S = Action, Role, Scope
 ROLES = [R.ADMIN, R.DESIGNER, R.ENGINEER, R.VENDOR, R.OPERATOR, R.VIEWER]
 # One row per action, columns in ROLES order; None means "no".
-EXPECTED = {
+EXPECTED: dict[Action, list[Scope | None]] = {
     A.JOB_CREATE: [S.ALL, S.OWN, S.OWN, None, None, None],
     A.JOB_VIEW: [S.ALL, S.OWN_ORG, S.OWN_ORG, S.OWN_NODES, S.OPERATED, S.OWN_ORG],
     A.NODE_MANAGE: [S.ALL, None, None, S.OWN_NODES, None, None],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -71,7 +73,7 @@ def test_promoted_users_old_token_stops_working(make_user):
     user = make_user(Role.DESIGNER)
     tokens = tokens_issue(user=user, otp_verified=False)
     client = Client()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {tokens.access_token}"}
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {tokens.access_token}"}
     assert client.get("/api/v1/auth/me/", **headers).status_code == 200
     user_set_role(user=user, role=Role.ADMIN)
     response = client.get("/api/v1/users/", **headers)
@@ -118,7 +120,7 @@ def test_logout_with_a_spent_refresh_token_still_revokes_the_access_token(api, m
         "/api/v1/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json"
     ).json()
     client = Client()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {rotated['access']}"}
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {rotated['access']}"}
     response = client.post(
         "/api/v1/auth/logout/",
         {"refresh": tokens["refresh"]},
