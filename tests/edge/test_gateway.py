@@ -79,7 +79,7 @@ def test_simulated_mill_streams_through_the_gateway(live_server, mill, tmp_path)
     forwarder = gateway.forwarders[node.pk]
     assert rows.count() == forwarder.stats.accepted
     assert len(forwarder.buffer) == 0
-    sample = rows.order_by("-time").first()
+    sample = rows.latest("time")
     assert sample.spindle_rpm is not None and sample.torque_nm is not None
     assert gateway.alerts and all(a.severity == "critical" for a in gateway.alerts)
 
@@ -275,10 +275,10 @@ def test_modbus_printer_and_mtconnect_mill_stream_through_the_gateway(
     assert printed.count() >= 8 and printed.count() == gateway.forwarders[printer.pk].stats.accepted
     # the agent sampled every 50 ms and the gateway fetched them all, with the agent's times
     assert milled.count() >= 25 and milled.count() == gateway.forwarders[mill.pk].stats.accepted
-    row = printed.order_by("-time").first()
+    row = printed.latest("time")
     assert row.material_remaining == pytest.approx(1000.0) and row.spindle_rpm is None
-    row = milled.order_by("-time").first()
-    assert row.spindle_rpm is not None and 0.5 < row.power_kw < 15
+    row = milled.latest("time")
+    assert row.spindle_rpm is not None and row.power_kw is not None and 0.5 < row.power_kw < 15
     alerts = [(a.node, a.signal, a.severity) for a in gateway.alerts]
     assert alerts == [(mill.pk, "temperature_c", "critical")]  # once, not at every poll
 

@@ -90,12 +90,15 @@ def test_printers_stream_state_temperatures_and_progress(live_server, fleet: Fle
     assert len(printing) >= 5
     last = printing[-1]
     assert last.temperature_c is not None and last.temperature_c > 30  # heating to 215
-    assert 0 < last.progress_pct < 100
+    assert last.progress_pct is not None and 0 < last.progress_pct < 100
     assert last.extra["printing"] == 1.0 and last.extra["hotend_target_c"] == 215.0
     assert last.extra["bed_target_c"] == 60.0 and "bed_temperature_c" in last.extra
     idle = list(TelemetryPoint.objects.filter(node=prusa))
     assert idle and all(p.progress_pct is None for p in idle)
-    assert all(p.extra["printing"] == 0.0 and p.temperature_c < 30 for p in idle)
+    assert all(
+        p.extra["printing"] == 0.0 and p.temperature_c is not None and p.temperature_c < 30
+        for p in idle
+    )
 
 
 @pytest.mark.parametrize(

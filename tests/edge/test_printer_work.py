@@ -283,9 +283,11 @@ def test_a_printed_part_takes_its_filament_off_the_loaded_spool(
     # given a printer with a red PLA spool loaded and a part in PLA that must be red
     catalog_install_standard()  # a transactional test before may have emptied the catalog
     node, token = printer_node(fleet, "Voron-1")
+    pla = material_for_name("PLA")
+    assert pla is not None
     spool = Spool.objects.create(
         vendor=fleet.forge,
-        material=material_for_name("PLA"),
+        material=pla,
         colour_hex="#e11d48",
         remaining_g=1000,
         node=node,

@@ -104,6 +104,7 @@ def test_a_printer_without_the_step_goes_straight_on(shop: Shop, api):
     first, second = job.parts.order_by("pk")
     agent = device(api, first.assigned_node, shop)
     print_one(agent, first.pk)
+    assert first.assigned_node_id is not None
     node = FabricationNode.objects.get(pk=first.assigned_node_id)
     assert node.bed_clear_pending_since is None
     assert agent.get("/api/v1/work/parts/").json()["results"][0]["ready"] is True

@@ -158,7 +158,8 @@ def test_retraining_compares_with_the_active_model_on_the_same_parts(shop: Shop)
     compared = second.metrics["comparison"]
     assert compared["active"] is not None and compared["metric"] == "mae_h"
     assert second.is_active == (compared["candidate"] <= compared["active"])
-    assert duration_model_active().version == (2 if second.is_active else 1)
+    active = duration_model_active()
+    assert active is not None and active.version == (2 if second.is_active else 1)
 
 
 def test_the_nightly_task_and_the_command_report_the_error(shop: Shop, capsys, settings):

@@ -60,7 +60,8 @@ def test_the_estimate_counts_the_queue_and_agrees_with_the_plan(shop: Shop, as_u
     parts_schedule()
     planned = completion(job.parts.all())
     assert abs(planned - promised) < timedelta(seconds=30)
-    assert job.parts.get().assigned_node.name == row["node_name"]
+    node = job.parts.get().assigned_node
+    assert node is not None and node.name == row["node_name"]
 
 
 def test_a_higher_priority_estimate_jumps_the_queue_as_the_plan_would(shop: Shop, as_user):

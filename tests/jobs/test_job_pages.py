@@ -150,6 +150,7 @@ def test_vendor_sees_work_and_utilisation_on_own_nodes_only(shop: Shop):
     )
     parts_schedule()
     done = job.parts.get(name="arm")
+    assert done.assigned_node_id is not None
     work_start(node_id=done.assigned_node_id, part_id=done.pk)
     work_complete(node_id=done.assigned_node_id, part_id=done.pk, quality_score=0.9)
     Part.objects.filter(pk=done.pk).update(
@@ -233,11 +234,13 @@ def test_vendor_work_history_keeps_finished_parts_with_filters_and_own_nodes_onl
     cog = other.parts.get()
     # each made in its node's turn (parts ahead of it in the plan are completed first)
     start_in_turn(leg)
+    assert leg.assigned_node_id is not None
     work_fail(node_id=leg.assigned_node_id, part_id=leg.pk, reason="warped", machine_fault=False)
     for p in (arm, cog):
         p.refresh_from_db()
         if p.status != Part.Status.COMPLETED:
             start_in_turn(p)
+            assert p.assigned_node_id is not None
             work_complete(node_id=p.assigned_node_id, part_id=p.pk, quality_score=0.93)
     Part.objects.filter(pk=cog.pk).update(finished_at=timezone.now() - timedelta(days=3))
     client = portal_client(shop.vendor)

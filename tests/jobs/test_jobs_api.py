@@ -264,7 +264,8 @@ def test_a_304_is_answered_before_the_job_is_loaded_and_follows_every_change(sho
         "jobs_part" in q["sql"] and "assigned_node" in q["sql"].split("FROM")[0] for q in cheap
     )  # the parts themselves were not read
     # a part's progress (no status change, no history row) changes the answer and its tag
-    part = Job.objects.get(pk=job_id).parts.order_by("id").first()
+    part = Job.objects.get(pk=job_id).parts.earliest("id")
+    assert part.assigned_node_id is not None
     work_start(node_id=part.assigned_node_id, part_id=part.pk)
     assert designer.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
     etag = designer.get(url).headers["ETag"]

@@ -75,11 +75,19 @@ def test_submission_queues_scheduling_after_commit(
     assert Job.objects.get(pk=response.json()["id"]).status == Status.SCHEDULED
 
 
+def last_reason(part: Part) -> str:
+    """Why the part last changed status (read again: the change happened elsewhere)."""
+    change = Part.objects.get(pk=part.pk).history.last()
+    assert change is not None
+    return change.reason
+
+
 def test_a_node_going_to_maintenance_hands_its_parts_to_another(shop: Shop):
     job = submit(shop, [{**PLA, "name": "arm"}])
     parts_schedule()
     part = job.parts.get()
     first = part.assigned_node
+    assert first is not None
     node_transition(
         node=first, to=FabricationNode.Status.MAINTENANCE, by=shop.vendor, reason="belt"
     )
@@ -104,6 +112,7 @@ def test_a_silent_executing_node_loses_its_part(shop: Shop):
         part_transition(part=part, to=status, by=None, reason="node agent")
     now = timezone.now()
     node = part.assigned_node
+    assert node is not None
     stamp = (now - timedelta(minutes=2)).isoformat()
     report = telemetry_ingest(
         points=[{"node": node.pk, "time": stamp, "power_kw": 0.2}], node_id=node.pk
@@ -113,7 +122,7 @@ def test_a_silent_executing_node_loses_its_part(shop: Shop):
     assert parts_heal(now=now + timedelta(minutes=10)) == [part.pk]
     part.refresh_from_db()
     assert part.status == Status.VALIDATED
-    assert "has sent nothing for 12 min" in part.history.last().reason
+    assert "has sent nothing for 12 min" in last_reason(part)
 
 
 def _running_part_with_readings(shop: Shop, *, every_s: float, count: int, now) -> Part:
@@ -128,6 +137,7 @@ def _running_part_with_readings(shop: Shop, *, every_s: float, count: int, now) 
     for status in (Status.ASSIGNED, Status.IN_PROGRESS):
         part_transition(part=part, to=status, by=None, reason="node agent")
     node = part.assigned_node
+    assert node is not None
     last = now - timedelta(minutes=2)
     points = [
         {"node": node.pk, "time": (last - i * timedelta(seconds=every_s)).isoformat()}
@@ -146,7 +156,7 @@ def test_a_fast_node_is_silent_after_the_jobs_limit(shop: Shop, settings):
     part = _running_part_with_readings(shop, every_s=2, count=30, now=now)
     assert parts_heal(now=now + timedelta(minutes=2)) == []  # four minutes is not silent
     assert parts_heal(now=now + timedelta(minutes=4)) == [part.pk]
-    assert "has sent nothing for 6 min" in Part.objects.get(pk=part.pk).history.last().reason
+    assert "has sent nothing for 6 min" in last_reason(part)
 
 
 def test_a_node_that_reports_every_5_minutes_keeps_its_work_for_3_readings(shop: Shop, settings):
@@ -161,7 +171,7 @@ def test_a_node_that_reports_every_5_minutes_keeps_its_work_for_3_readings(shop:
     assert part.status == Status.IN_PROGRESS
     # and 16 minutes are not
     assert parts_heal(now=now + timedelta(minutes=14)) == [part.pk]
-    assert "has sent nothing for 16 min" in Part.objects.get(pk=part.pk).history.last().reason
+    assert "has sent nothing for 16 min" in last_reason(part)
 
 
 def test_parts_that_no_working_node_can_take_wait_with_a_reason(shop: Shop):
@@ -217,6 +227,7 @@ def test_a_planned_maintenance_window_sends_overlapping_work_back_and_is_planned
     parts_schedule()
     part = job.parts.get()
     first = part.assigned_node
+    assert first is not None
     other = ({shop.printer_a.pk, shop.printer_b.pk} - {first.pk}).pop()
     # when its vendor plans maintenance on that printer starting before the part would finish
     starts = timezone.now() + timedelta(minutes=30)

@@ -252,7 +252,8 @@ def test_vibration_trend_without_a_rise_has_no_hours_to_limit():
 
 def test_vibration_trend_above_the_limit_is_zero_hours_and_needs_ten_readings():
     times, values = line_with_outliers(0.05, outliers=0.0)
-    assert vibration_trend(times, values + 5, limit=4.5).hours_to_limit == 0.0
+    above = vibration_trend(times, values + 5, limit=4.5)
+    assert above is not None and above.hours_to_limit == 0.0
     assert vibration_trend(times[:9], values[:9], limit=4.5) is None
     with_gaps = values.copy()
     with_gaps[9:] = np.nan
@@ -266,6 +267,7 @@ def test_exponential_trend_extrapolates_growth():
     linear = vibration_trend(times, values, limit=4.5)
     assert exponential is not None and linear is not None
     assert exponential.hours_to_limit == pytest.approx(np.log(4.5) / 0.04 - 23.83, rel=0.02)
+    assert linear.hours_to_limit is not None and exponential.hours_to_limit is not None
     assert linear.hours_to_limit > exponential.hours_to_limit * 1.3
 
 

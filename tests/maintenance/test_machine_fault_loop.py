@@ -27,6 +27,7 @@ def test_a_machine_fault_moves_the_work_off_the_node_into_maintenance_with_a_tic
     parts_schedule()
     arm = job.parts.get(name="arm")
     faulty = arm.assigned_node
+    assert faulty is not None
     healthy = shop.printer_b if faulty == shop.printer_a else shop.printer_a
     job.parts.update(assigned_node=faulty)  # both on the faulty printer
     agent = device(api, faulty, shop)

@@ -55,6 +55,7 @@ def test_import_stores_good_rows_and_reports_bad_ones_by_line():
     assert [r["line"] for r in report.rejected] == [3, 4, 5, 6]
     assert set(report.rejected[1]["errors"]) == {"temperature_c"}
     history = report.history
+    assert history is not None
     assert (history.rows, history.units, history.signals) == (
         2,
         2,
@@ -125,7 +126,9 @@ def test_anomaly_detector_trained_on_healthy_history_flags_a_worn_bearing(
     settings.MAINTENANCE_ANOMALY_SUSTAIN_MINUTES = 10
     with django_capture_on_commit_callbacks(execute=True):
         first = nodes_score(now=now - timedelta(minutes=11))
-    assert first and first[0].anomaly_score > first[0].anomaly_threshold
+    assert first
+    score, threshold = first[0].anomaly_score, first[0].anomaly_threshold
+    assert score is not None and threshold is not None and score > threshold
     health = NodeHealth.objects.get(node=mill)
     assert health.anomaly_since == now - timedelta(minutes=11)
     assert not Ticket.objects.filter(issue_type="anomaly").exists()  # not sustained yet

@@ -42,6 +42,7 @@ def test_a_window_moves_the_nodes_work_elsewhere_and_completing_returns_it(
     parts_schedule()
     part = job.parts.get()
     first = part.assigned_node
+    assert first is not None
     ticket, _ = ticket_raise(
         node=first,
         issue_type="vibration",

@@ -468,7 +468,7 @@ def test_a_new_version_from_the_page(market: Market):
     assert missing.status_code == 400 and "Say what changed" in missing.content.decode()
     done = portal_client(market.vendor).post(url, {**form, "changelog": "Longer drying"})
     assert done.status_code == 302
-    latest = listing.versions.order_by("-number").first()
+    latest = listing.versions.latest("number")
     assert latest.number == 2 and latest.content["steps"][0]["settings"] == {"dryer_c": 50}
     _, detail = page(market.designer, f"/market/listings/{listing.pk}/")
     assert "Longer drying" in detail and "Dry longer" in detail
@@ -856,6 +856,6 @@ def test_a_playbook_version_ticks_its_processes_and_materials(market: Market):
     assert "No chosen process works Resin; choose SLA printing too" in refused.content.decode()
     done = portal_client(market.vendor).post(url, {**form, "processes": ["fdm", "sla"]})
     assert done.status_code == 302
-    latest = listing.versions.order_by("-number").first()
+    latest = listing.versions.latest("number")
     assert latest.content["materials"] == ["pla", "resin"]
     assert latest.content["processes"] == ["fdm", "sla"]

@@ -526,7 +526,7 @@ def test_a_new_price_applies_to_later_purchases_only(market: Market):
 def test_new_capacity_hours_on_a_published_listing_are_a_new_version(market: Market):
     listing = market.capacity
     listing_update(by=market.vendor, listing=listing, max_hours=200)
-    latest = listing.versions.order_by("-number").first()
+    latest = listing.versions.latest("number")
     assert latest.number == 2 and latest.content["max_hours"] == 200
     assert latest.changelog == "Bookable from 1 to 200 hours."
 
@@ -773,11 +773,17 @@ def test_a_real_png_is_kept_with_its_size(market: Market, media):
         by=market.vendor, listing=market.template, file=png(64, 48), alt="The arm"
     )
     assert (image.width, image.height, image.alt, image.position) == (64, 48, "The arm", 1)
-    assert image.image.name.endswith(".png") and (media / image.image.name).exists()
+    assert (
+        image.image.name is not None
+        and image.image.name.endswith(".png")
+        and (media / image.image.name).exists()
+    )
     jpeg = listing_image_add(
         by=market.vendor, listing=market.template, file=png(fmt="JPEG", name="a.png")
     )
-    assert jpeg.image.name.endswith(".jpg") and jpeg.position == 2  # named for what it is
+    assert (
+        jpeg.image.name is not None and jpeg.image.name.endswith(".jpg") and jpeg.position == 2
+    )  # named for what it is
 
 
 def test_files_that_are_not_pictures_are_refused(market: Market, media):
@@ -880,9 +886,10 @@ def test_seller_figures_come_from_finished_parts_and_reviews(market: Market):
     old = finished(market, "last year", deadline=soon)
     # hand-made history: one job's deadline passed before its part finished; one part finished
     # outside the window
+    assert late.finished_at is not None and on_time.finished_at is not None
     Job.objects.filter(pk=late.job_id).update(deadline=late.finished_at - timedelta(hours=1))
     Part.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=400))
-    assert on_time.finished_at <= on_time.job.deadline
+    assert on_time.job.deadline is not None and on_time.finished_at <= on_time.job.deadline
 
     sla = seller_sla(organization=forge)
     assert sla["parts_done"] == 3 and sla["parts_failed"] == 1

@@ -280,7 +280,8 @@ def test_a_booked_job_runs_only_on_the_sellers_printers(market: Market):
     assert use.hours == hours_of(job) and use.part is None
     moved = job.parts.get(assigned_node__isnull=True)
     assert moved.status == Status.VALIDATED
-    assert "booked on Forge's capacity" in moved.history.last().reason
+    change = moved.history.last()
+    assert change is not None and "booked on Forge's capacity" in change.reason
     parts_schedule()
     assert set(job.parts.values_list("assigned_node_id", flat=True)) <= forge_printers
     assert set(job.parts.values_list("status", flat=True)) == {Status.SCHEDULED}
@@ -392,7 +393,9 @@ def test_the_job_page_shows_what_the_marketplace_supplied(market: Market, signed
     template = paid_purchase(market.template, market.designer)
     job = purchase_instantiate(by=market.designer, purchase=template, values={})
     playbook = paid_purchase(market.playbook, market.designer)
-    playbook_attach(by=market.designer, purchase=playbook, part=job.parts.first())
+    part = job.parts.first()
+    assert part is not None
+    playbook_attach(by=market.designer, purchase=playbook, part=part)
     capacity = paid_purchase(market.capacity, market.designer, quantity=100)
     use = capacity_book(by=market.designer, purchase=capacity, job=job)
 

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from apps.jobs.models import Job, Part, Status
-from apps.materials.models import Inventory, Material
-from apps.materials.services import catalog_install_standard, inventory_create
+from apps.materials.models import Inventory, Material, MaterialUsage
+from apps.materials.services import catalog_install_standard, inventory_create, usage_record
 from apps.vendors.models import FabricationNode
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.shop import PRINTER, ready_node
@@ -41,6 +41,13 @@ def stock_of(
     return inventory_create(
         by=fleet.vendor, node=node, material=material, quantity=Decimal(quantity), **fields
     )
+
+
+def recorded(part_id: int) -> MaterialUsage:
+    """The usage `usage_record` writes for a finished part (None would mean nothing to record)."""
+    usage = usage_record(part_id=part_id)
+    assert usage is not None, part_id
+    return usage
 
 
 def finished_part(

@@ -44,7 +44,9 @@ def test_inventory_shows_stock_days_left_and_reorders(fleet: Fleet, printer, cat
 
     page = client.get("/materials/").content.decode()
     assert "Printer-A" in page and "PLA" in page and "PETG" in page
-    row = re.search(rf'<tr data-inventory="{low.pk}".*?</tr>', page, re.S).group(0)
+    found = re.search(rf'<tr data-inventory="{low.pk}".*?</tr>', page, re.S)
+    assert found, page
+    row = found.group(0)
     assert 'class="low-stock"' in row and 'data-risk="high"' in row  # 0.06 kg at 0.01 kg/day
     assert "6.0 d" in row
     assert "no usage" in page  # PETG
@@ -64,13 +66,13 @@ def test_a_stock_page_with_chart_actions_and_form_errors(fleet: Fleet, printer, 
     client.post(f"/materials/inventory/{stock.pk}/restock/", {"quantity": "0.5", "note": "gift"})
     page = client.get(f"/materials/inventory/{stock.pk}/")
     assert page.status_code == 200
-    chart = json.loads(
-        re.search(
-            r'<script id="stock-history-data" type="application/json">(.*?)</script>',
-            page.content.decode(),
-            re.S,
-        ).group(1)
+    data = re.search(
+        r'<script id="stock-history-data" type="application/json">(.*?)</script>',
+        page.content.decode(),
+        re.S,
     )
+    assert data, page.content
+    chart = json.loads(data.group(1))
     assert [y for _, y in chart["series"][0]["data"]][-2:] == [1.5, 1.5]
     assert b"gift" in page.content and b"Opening stock" in page.content
 

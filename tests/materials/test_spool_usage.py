@@ -12,7 +12,7 @@ from apps.materials.models import MaterialUsage, Spool
 from apps.materials.services import usage_record
 from apps.notify.models import Event, EventKind
 from tests.fixtures.fleet import Fleet
-from tests.materials.conftest import finished_part
+from tests.materials.conftest import finished_part, recorded
 
 
 def loaded_spool(fleet: Fleet, node, material, grams: float, colour: str = "#e11d48") -> Spool:
@@ -28,7 +28,7 @@ def test_a_finished_part_takes_its_grams_off_the_loaded_spool(fleet: Fleet, cata
         vendor=fleet.forge, material=catalog["pla"], colour_hex="#000000", remaining_g=700
     )
     part = finished_part(fleet, printer, material_g=120.5)
-    usage = usage_record(part_id=part.pk)
+    usage = recorded(part.pk)
     spool.refresh_from_db()
     shelf.refresh_from_db()
     assert spool.remaining_g == pytest.approx(379.5)
@@ -68,7 +68,7 @@ def test_a_spool_never_goes_below_zero_and_the_usage_says_what_was_short(
 ):
     spool = loaded_spool(fleet, printer, catalog["pla"], 40)
     part = finished_part(fleet, printer, material_g=65)
-    usage = usage_record(part_id=part.pk)
+    usage = recorded(part.pk)
     spool.refresh_from_db()
     assert spool.remaining_g == 0
     assert usage.spool_taken_g == 40
@@ -79,7 +79,7 @@ def test_a_spool_never_goes_below_zero_and_the_usage_says_what_was_short(
 def test_a_spool_of_another_material_is_left_alone_with_the_reason(fleet: Fleet, catalog, printer):
     spool = loaded_spool(fleet, printer, catalog["petg"], 500)
     part = finished_part(fleet, printer, material_g=50)
-    usage = usage_record(part_id=part.pk)
+    usage = recorded(part.pk)
     spool.refresh_from_db()
     assert spool.remaining_g == 500
     assert usage.spool == spool and usage.spool_taken_g == 0
@@ -88,7 +88,7 @@ def test_a_spool_of_another_material_is_left_alone_with_the_reason(fleet: Fleet,
 
 @pytest.mark.django_db
 def test_a_printer_without_a_spool_says_so(fleet: Fleet, catalog, printer):
-    usage = usage_record(part_id=finished_part(fleet, printer, material_g=50).pk)
+    usage = recorded(finished_part(fleet, printer, material_g=50).pk)
     assert usage.spool is None and usage.spool_note == "no spool is loaded on the node"
 
 

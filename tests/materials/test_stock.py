@@ -27,7 +27,7 @@ from apps.materials.services import (
 )
 from apps.materials.services.usage import waste_share
 from tests.fixtures.fleet import Fleet
-from tests.materials.conftest import finished_part, stock_of
+from tests.materials.conftest import finished_part, recorded, stock_of
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -37,7 +37,7 @@ def test_usage_is_taken_from_stock_with_a_ledger_that_explains_it(fleet: Fleet, 
     stock = stock_of(fleet, printer, catalog["pla"], "2")
     part = finished_part(fleet, printer, material_g=210.0)
 
-    usage = usage_record(part_id=part.pk)
+    usage = recorded(part.pk)
 
     assert usage is not None and usage.source == MaterialUsage.Source.ESTIMATE
     assert usage.used_g == 210.0
@@ -106,6 +106,7 @@ def test_receiving_an_order_restocks_and_the_next_crossing_orders_again(
     order = PurchaseOrder.objects.get()
 
     order = purchase_order_send(by=fleet.vendor, order=order)
+    assert order.expected_at is not None and order.sent_at is not None
     assert order.status == "sent" and order.expected_at > order.sent_at
     received = purchase_order_receive(by=fleet.vendor, order=order, quantity=D("1.5"))
 
@@ -169,7 +170,7 @@ def test_the_sweep_records_usage_a_receiver_missed(fleet: Fleet, printer, catalo
 def test_a_failed_part_is_all_waste_of_the_progress_reached(fleet: Fleet, printer, catalog):
     stock = stock_of(fleet, printer, catalog["pla"], "1")
     part = finished_part(fleet, printer, material_g=200, status=Status.FAILED, progress_pct=40.0)
-    usage = usage_record(part_id=part.pk)
+    usage = recorded(part.pk)
     assert usage.outcome == "failed" and usage.used_g == usage.waste_g == pytest.approx(80.0)
     stock.refresh_from_db()
     assert stock.quantity == D("0.920")
@@ -187,11 +188,9 @@ def test_waste_share_by_process(fleet: Fleet, printer):
 
 
 def test_usage_without_stock_or_catalog_is_kept_with_the_reason(fleet: Fleet, printer, catalog):
-    no_stock = usage_record(part_id=finished_part(fleet, printer, material_g=50).pk)
+    no_stock = recorded(finished_part(fleet, printer, material_g=50).pk)
     assert no_stock.inventory is None and "keeps no stock of PLA" in no_stock.stock_note
-    unknown = usage_record(
-        part_id=finished_part(fleet, printer, material_g=50, material="Unobtainium").pk
-    )
+    unknown = recorded(finished_part(fleet, printer, material_g=50, material="Unobtainium").pk)
     assert unknown.material is None and "not in the material catalog" in unknown.stock_note
 
 

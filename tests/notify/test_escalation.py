@@ -157,6 +157,7 @@ def test_quiet_hours_hold_the_non_critical_until_they_end(
     # the critical one at once, the other waits for the end of the quiet hours
     assert [r.json()["title"] for r in receiver.received] == ["Job 2 failed"]
     held = Delivery.objects.get(status="held")
+    assert held.hold_until is not None
     assert held.hold_until.astimezone(ZoneInfo("Europe/Berlin")).time() == end
     with django_capture_on_commit_callbacks(execute=True):
         assert digests_flush() == 0

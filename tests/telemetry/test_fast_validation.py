@@ -115,7 +115,7 @@ def fast_clean(points: list[Any]) -> dict[int, Any]:
 weird_text = st.text(
     st.characters(codec=None, categories=None, blacklist_categories=()), max_size=12
 ) | st.sampled_from(["", "\x00", "a\x00b", "\ud800", "x\udfff", "é", "🙂", "null", "\\u0000"])
-bad_scalars = st.sampled_from(
+bad_scalars: st.SearchStrategy[Any] = st.sampled_from(
     [None, True, False, "", "7", [], {}, [1], 0, -1, 1.5, math.nan, math.inf, -math.inf]
 )
 big_ints = st.sampled_from(
@@ -201,7 +201,7 @@ times = (
 )
 
 extra_keys = weird_text | st.sampled_from(["k" * MAX_EXTRA_KEY_LENGTH, "k" * 65, "flow"])
-extra_values = (
+extra_values: st.SearchStrategy[Any] = (
     numbers
     | st.booleans()
     | weird_text

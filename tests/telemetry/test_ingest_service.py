@@ -29,7 +29,7 @@ def points(node_id: int, seconds: range):
             {"node": node_id, "time": (base + timedelta(seconds=i)).isoformat(), "power_kw": i},
             now=now,
         )
-        assert not errors
+        assert not errors and point is not None
         out.append((i, point))
     return CleanBatch.of_points(node_id, out)
 

@@ -290,6 +290,7 @@ def test_verification_task_gives_up_after_its_retries(make_user, eager_retries):
         result = user_send_verification_task.apply(args=(user.pk, "http://testserver/"))
 
     assert result.failed() and isinstance(result.result, SMTPServerDisconnected)
+    assert user_send_verification_task.max_retries is not None
     assert server.connections == user_send_verification_task.max_retries + 1
 
 

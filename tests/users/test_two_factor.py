@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -102,7 +103,11 @@ def test_reloading_the_enrolment_page_keeps_the_secret_until_a_new_one_is_asked_
     designer = make_user(Role.DESIGNER)
     client = Client()
     login(client, designer.email)
-    secret_of = lambda page: re.search(rb'id="totp-secret">([A-Z2-7]+)<', page.content).group(1)  # noqa: E731
+
+    def secret_of(page: Any) -> bytes:
+        found = re.search(rb'id="totp-secret">([A-Z2-7]+)<', page.content)
+        assert found, page.content
+        return found.group(1)
 
     first = secret_of(client.get("/account/2fa/"))
     assert secret_of(client.get("/account/2fa/")) == first  # scanned, then reloaded

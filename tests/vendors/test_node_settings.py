@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _current(node: FabricationNode) -> dict:
-    return node.configs.order_by("-version").first().config
+    return node.configs.latest("version").config
 
 
 def test_registering_a_printer_leads_to_its_own_settings_form(fleet: Fleet):
@@ -60,7 +60,7 @@ def test_a_mills_settings_are_saved_into_the_document_keeping_other_keys(fleet: 
         "axes": 5,
         "tool_slots": 24,
     }
-    latest = node.configs.order_by("-version").first()
+    latest = node.configs.latest("version")
     assert (latest.version, latest.message) == (2, "retrofit")
     node.refresh_from_db()
     assert node.status == FabricationNode.Status.CONFIGURED

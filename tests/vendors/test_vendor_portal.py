@@ -72,11 +72,13 @@ def test_config_diff_rollback_and_token_shown_once(fleet: Fleet):
     page = client.get(f"{url}?from=1&to=2")
     assert b"spindle/max_rpm" in page.content and b"15000" in page.content
     client.post(f"{url}config/1/rollback/")
-    assert node.configs.order_by("-version").first().config == {"spindle": {"max_rpm": 12000}}
+    assert node.configs.latest("version").config == {"spindle": {"max_rpm": 12000}}
 
     client.post(f"{url}credentials/", {"label": "gw"})
     first = client.get(url).content.decode()
-    token = re.search(r'id="new-token">(imw_[^<]+)<', first).group(1)
+    found = re.search(r'id="new-token">(imw_[^<]+)<', first)
+    assert found, first
+    token = found.group(1)
     assert DeviceCredential.objects.get(token_hash=hash_token(token)).is_active
     assert token not in client.get(url).content.decode()  # shown once
 
