@@ -47,7 +47,8 @@ def test_a_poisoned_release_is_refused_by_name(change, message):
 
 
 def test_a_release_that_is_not_an_object_is_refused():
-    for spec in (None, [], "1.2.0"):
+    specs: tuple[object, ...] = (None, [], "1.2.0")
+    for spec in specs:
         with pytest.raises(SoftwareRefused, match="not an object"):
             release_from(spec)
 
@@ -55,7 +56,13 @@ def test_a_release_that_is_not_an_object_is_refused():
 def write_state(tmp_path: Path, **state: object) -> SoftwareStore:
     store = SoftwareStore(tmp_path)
     store.root.mkdir(parents=True, exist_ok=True)
-    blank = {"current": None, "previous": None, "trial": False, "starts": 0, "refused": {}}
+    blank: dict[str, object] = {
+        "current": None,
+        "previous": None,
+        "trial": False,
+        "starts": 0,
+        "refused": {},
+    }
     store.save({**blank, **state})
     return store
 

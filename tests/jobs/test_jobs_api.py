@@ -303,7 +303,8 @@ def test_an_answer_built_once_serves_every_poller_until_the_job_changes(shop: Sh
     assert served.headers["ETag"] == built.headers["ETag"]
     assert len(queries) == 2, [q["sql"] for q in queries]  # building it takes 5 (above)
     # the answer follows a change at once (a new version is a new entry)
-    part = Job.objects.get(pk=job_id).parts.order_by("id").first()
+    part = Job.objects.get(pk=job_id).parts.earliest("id")
+    assert part.assigned_node_id is not None
     work_start(node_id=part.assigned_node_id, part_id=part.pk)
     work_progress(node_id=part.assigned_node_id, part_id=part.pk, progress_pct=40)
     moved = teammate.get(url).json()
