@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from apps.core.precompiled import PrecompiledQuery
@@ -72,15 +73,26 @@ class JobDetailVersion(NamedTuple):
     parts_total: int
 
 
+def _per_job(model: Any, aggregate: Any) -> Any:
+    """`aggregate` over the rows of `model` that belong to the outer job: a subquery, so the
+    parts and the history are each read once by their job index instead of joined into one
+    parts x history product that COUNT(DISTINCT) then takes apart (the join cost 4-5 ms of
+    PostgreSQL CPU per poll for a job of 14 parts and 59 changes: bench/job_status)."""
+    rows = model.objects.filter(job=OuterRef("pk")).order_by().values("job")
+    return Subquery(rows.annotate(value=aggregate).values("value")[:1])
+
+
 def _job_detail_version_query(scope: Scope | None, *, pk: int, user_id: int) -> QuerySet[Any]:
+    from apps.jobs.models import StatusChange
+
     return (
         Job.objects.filter(pk=pk, pk__in=_jobs_in_scope(scope, user_id=user_id).values("pk"))
         .annotate(
-            parts_n=Count("parts", distinct=True),
-            parts_at=Max("parts__updated_at"),
-            nodes_at=Max("parts__assigned_node__updated_at"),
-            history_n=Count("history", distinct=True),
-            history_last=Max("history__id"),
+            parts_n=Coalesce(_per_job(Part, Count("pk")), 0),
+            parts_at=_per_job(Part, Max("updated_at")),
+            nodes_at=_per_job(Part, Max("assigned_node__updated_at")),
+            history_n=Coalesce(_per_job(StatusChange, Count("pk")), 0),
+            history_last=_per_job(StatusChange, Max("pk")),
         )
         .values_list("updated_at", "parts_n", "parts_at", "nodes_at", "history_n", "history_last")
     )[:1]
