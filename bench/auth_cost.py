@@ -15,6 +15,13 @@ and the Python function calls per request (cProfile: a figure the machine's load
 for `pyinstrument --load FILE --show-all`).
 `--reuse-db` skips dropping, migrating and seeding when the database is already there.
 
+Then the same requests go through the ASGI application daphne serves (`imewe.asgi.application`:
+the body limit, the ingest fast path, Django's handler; no server, one request at a time on an
+event loop), twice: with Django's stock ASGIHandler as the baseline and with ours
+(apps/core/asgi_http.py, the middleware run as one sync call). The difference between the two is
+what the thread hops between the event loop and the request's thread cost; the difference to
+the test client's figure is what the ASGI layer costs on top of Django.
+
 Compare two checkouts by running this file in each, one after the other, on the same machine:
 CPU per request is inflated by a loaded machine, so only figures of the same run compare.
 """
@@ -22,6 +29,7 @@ CPU per request is inflated by a loaded machine, so only figures of the same run
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import os
 import pstats
@@ -31,7 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -68,6 +78,61 @@ def database_exists(database: harness.BenchDatabase) -> bool:
     with psycopg.connect(f"{harness.PG_URL}/postgres", autocommit=True) as conn:
         row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database.name,))
         return row.fetchone() is not None
+
+
+Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+async def asgi_get(app: Asgi, path: str, headers: dict[str, str]) -> int:
+    """One GET through an ASGI application, as a server would hand it over; its status."""
+    path, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    asked = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client stays: Django cancels this when it answers
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+def asgi_cost(app: Asgi, path: str, headers: dict[str, str], expected: int, n: int) -> float:
+    """CPU milliseconds per request of `n` requests through `app`, one after the other."""
+
+    async def run() -> float:
+        for _ in range(20):
+            status = await asgi_get(app, path, headers)
+        assert status == expected, (path, status)
+        began = time.process_time()
+        for _ in range(n):
+            await asgi_get(app, path, headers)
+        return 1000 * (time.process_time() - began) / n
+
+    return asyncio.run(run())
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -142,6 +207,51 @@ def measure(args: argparse.Namespace) -> None:
             stem.with_suffix(".txt").write_text(profiler.output_text(unicode=False))
             if profiler.last_session is not None:  # `pyinstrument --load FILE --show-all`
                 profiler.last_session.save(str(stem.with_suffix(".pyisession")))
+    asgi_compare(args, kinds, headers)
+
+
+def asgi_compare(
+    args: argparse.Namespace,
+    kinds: list[tuple[str, str, dict[str, str], int]],
+    headers: dict[str, str],
+) -> None:
+    from channels.routing import ProtocolTypeRouter
+    from django.core.handlers.asgi import ASGIHandler
+
+    import imewe.asgi
+    from apps.core.body_limits import BodyLimitMiddleware
+    from apps.telemetry.fast_path import IngestFastPath
+
+    ours = imewe.asgi.application
+    stock = ProtocolTypeRouter({"http": BodyLimitMiddleware(IngestFastPath(ASGIHandler()))})
+    as_http = {k.removeprefix("HTTP_").replace("_", "-"): v for k, v in headers.items()}
+    as_http["Host"] = "testserver"
+    print("through the ASGI application (no server), ms CPU per request, median of the rounds:")
+    print(f"  {'request':<12}{'stock':>10}{'ours':>10}{'saved':>9}")
+    for name, path, extra, expected in kinds:
+        asked = {
+            **as_http,
+            **{k.removeprefix("HTTP_").replace("_", "-"): v for k, v in extra.items()},
+        }
+        # rounds alternate between the two, so that a change in the machine's load falls on both
+        rounds: dict[str, list[float]] = {"stock": [], "ours": []}
+        for _ in range(args.rounds):
+            for label, app in (("stock", stock), ("ours", ours)):
+                rounds[label].append(asgi_cost(app, path, asked, expected, args.requests))
+        figures = {label: statistics.median(values) for label, values in rounds.items()}
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            with profiler:
+                asgi_cost(ours, path, asked, expected, args.requests)
+            stem = args.profile / f"asgi_{name.replace(' ', '_')}"
+            stem.with_suffix(".txt").write_text(profiler.output_text(unicode=False))
+        saved = 1 - figures["ours"] / figures["stock"]
+        print(
+            f"  {name:<12}{figures['stock']:>10.2f}{figures['ours']:>10.2f}{saved:>9.0%}",
+            flush=True,
+        )
 
 
 def main() -> None:

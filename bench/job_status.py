@@ -127,6 +127,14 @@ def compose_web() -> tuple[int, dict[str, str]]:
     return int(replicas.group(1)), pool
 
 
+def compose_web_server() -> str:
+    """The ASGI server docker-compose.yml's web service runs (its command's first word)."""
+    import yaml
+
+    web = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]
+    return str(web["command"][0])
+
+
 def server_env(var_dir: Path) -> dict[str, str]:
     """docker-compose's web service, on plain HTTP over loopback behind no nginx: the clients
     send nginx's X-Forwarded-For and X-Forwarded-Proto themselves."""
@@ -322,13 +330,39 @@ class Server:
             self.process.wait(timeout=10)
 
 
-def server_start(env: dict[str, str], work: Path, index: int) -> Server:
-    """The compose web service's command (`daphne -b ... -p ... imewe.asgi:application`)."""
+SERVERS = ("daphne", "uvicorn", "granian")
+
+
+def server_command(server: str, port: int) -> list[str]:
+    """How each ASGI server runs the web service, one process each (compose scales by replicas).
+    daphne is the compose default today; the others are measured against it (`--server`)."""
+    app = "imewe.asgi:application"
+    if server == "daphne":
+        return [str(BIN / "daphne"), "-b", HOST, "-p", str(port), app]
+    if server == "uvicorn":
+        return [
+            str(BIN / "uvicorn"),
+            *("--host", HOST, "--port", str(port)),
+            *("--loop", "uvloop", "--http", "httptools", "--lifespan", "off"),
+            "--no-proxy-headers",  # the client's address is ClientAddressMiddleware's to say
+            app,
+        ]
+    assert server == "granian", server
+    return [
+        str(BIN / "granian"),
+        *("--interface", "asgi", "--host", HOST, "--port", str(port)),
+        *("--workers", "1", "--loop", "uvloop", "--access-log"),
+        app,
+    ]
+
+
+def server_start(env: dict[str, str], work: Path, index: int, server: str) -> Server:
+    """One process of the compose web service, run by `server`."""
     port = harness.free_port()
     log = work / f"web-{index}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(BIN / "daphne"), "-b", HOST, "-p", str(port), "imewe.asgi:application"],
+            server_command(server, port),
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -342,7 +376,7 @@ async def wait_healthy(server: Server, within_s: float = 90) -> None:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"daphne exited ({server.process.returncode}):\n{server.tail()}")
+            raise RuntimeError(f"the server exited ({server.process.returncode}):\n{server.tail()}")
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             connection = Connection(HOST, server.port)
             status, _, _ = await connection.request(
@@ -352,7 +386,9 @@ async def wait_healthy(server: Server, within_s: float = 90) -> None:
             if status == 200:
                 return
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"daphne did not answer /healthz within {within_s:.0f} s:\n{server.tail()}")
+    raise RuntimeError(
+        f"the server did not answer /healthz within {within_s:.0f} s:\n{server.tail()}"
+    )
 
 
 # --- A small keep-alive HTTP/1.1 client (no third-party HTTP client in the venv) ------------
@@ -673,7 +709,7 @@ async def run_phase(
     async def sample_at(when: float) -> tuple[float, float, dict[int, float], float]:
         await asyncio.sleep(max(0.0, when - loop.time()))
         pg = {pid: harness.cpu_seconds(pid) for pid in postgres_backends(db)}
-        server = sum(harness.cpu_seconds(s.process.pid) for s in servers)
+        server = sum(harness.tree_cpu_seconds(s.process.pid) for s in servers)
         return time.perf_counter(), server, pg, own_cpu_s()
 
     first = asyncio.ensure_future(sample_at(measured_from))
@@ -712,7 +748,12 @@ def verdict(ok: bool) -> str:
 
 
 def report(
-    results: list[PhaseResult], seeded: Seeded, clients: int, processes: int, seconds: float
+    results: list[PhaseResult],
+    seeded: Seeded,
+    clients: int,
+    processes: int,
+    seconds: float,
+    server: str,
 ) -> str:
     cores = os.cpu_count() or 1
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(seeded.parts_by_status.items()))
@@ -721,10 +762,10 @@ def report(
         "Imewe job status benchmark",
         f"  {clients} clients, each sending once a second for {seconds:g} s per phase (after a"
         " warm-up), staggered over the second;",
-        f"  {processes} web process(es): daphne imewe.asgi:application, DEBUG=0, psycopg pool"
+        f"  {processes} web process(es): {server} imewe.asgi:application, DEBUG=0, psycopg pool"
         f" {'-'.join(compose_web()[1].values())}; nginx and TLS not in the path;",
         f"  job {seeded.job_id}: {seeded.parts} parts ({by_status}), {seeded.history} status"
-        f" changes; {cores} CPU cores shared by the clients, daphne, PostgreSQL and Redis.",
+        f" changes; {cores} CPU cores shared by the clients, {server}, PostgreSQL and Redis.",
         "",
         f"  {'request':<26}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
         f"{'200':>7}{'304':>7}{'429':>6}{'5xx':>6}{'other':>7}{'bytes/answer':>14}",
@@ -758,7 +799,7 @@ def report(
             f"{percentile(cost.lag_ms, 99):>12.1f}{cost.overruns:>10,}"
         )
     out += [
-        "  (cores: CPU seconds per wall second of the measured window; server: the daphne",
+        "  (cores: CPU seconds per wall second of the measured window; server: the web",
         "  process(es), all threads; postgres: the bench database's backends; client: this",
         "  process, every client; lag: how late a client began its second's requests, large when",
         "  the client itself was short of CPU; overruns: seconds whose requests took longer than",
@@ -856,11 +897,14 @@ def run(args: argparse.Namespace) -> None:
         )
         redis_keys_delete()  # the seeding's cache entries; the servers start afresh
         for index in range(args.processes):
-            servers.append(server_start(env, work, index))
-        step("daphne", ", ".join(f"{HOST}:{s.port} (pid {s.process.pid})" for s in servers))
+            servers.append(server_start(env, work, index, args.server))
+        step(args.server, ", ".join(f"{HOST}:{s.port} (pid {s.process.pid})" for s in servers))
         profiler = Profiler(args.profile)
         results = asyncio.run(measure(seeded, servers, args, profiler))
-        print(report(results, seeded, args.clients, args.processes, args.seconds), flush=True)
+        print(
+            report(results, seeded, args.clients, args.processes, args.seconds, args.server),
+            flush=True,
+        )
         for path in profiler.files:
             if path.exists():
                 print("\n" + profile_summary(path), flush=True)
@@ -892,6 +936,12 @@ def main() -> None:
         default=int(os.environ.get("WEB_PROCESSES", compose_web()[0])),
         help="web processes (compose's WEB_PROCESSES and its default, 2); client i uses"
         " process i mod N",
+    )
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=compose_web_server(),
+        help="the ASGI server running each web process (default: compose's web command)",
     )
     parser.add_argument("--only", nargs="+", metavar="PHASE", help="run only these phases")
     parser.add_argument("--quick", action="store_true", help="10 clients, 3 s phases: a smoke run")
