@@ -83,7 +83,7 @@ def test_commands_are_sent_and_shown_on_the_node_page(fleet: Fleet, reporting):
     _, mill, _ = reporting
     client = portal_client(fleet.vendor)
     page = client.get(f"/vendor/nodes/{mill.pk}/").content.decode()
-    assert "Remote commands" in page and 'value="stop"' in page and "feed (0–150)" in page
+    assert "Remote commands" in page and 'value="stop"' in page and "Feed (0–150)" in page
     response = client.post(
         f"/vendor/nodes/{mill.pk}/commands/",
         {"kind": "setpoint", "setpoint": "feed", "value": "999"},
@@ -96,6 +96,18 @@ def test_commands_are_sent_and_shown_on_the_node_page(fleet: Fleet, reporting):
     rival = portal_client(fleet.rival)
     rival.post(f"/vendor/nodes/{mill.pk}/commands/", {"kind": "stop"})
     assert NodeCommand.objects.count() == 1
+
+
+def test_setpoints_read_as_words_on_the_form_and_in_the_history(fleet: Fleet, reporting):
+    _, mill, _ = reporting
+    client = portal_client(fleet.vendor)
+    client.post(
+        f"/vendor/nodes/{mill.pk}/commands/",
+        {"kind": "setpoint", "setpoint": "feed", "value": "42.5"},
+    )
+    page = client.get(f"/vendor/nodes/{mill.pk}/").content.decode()
+    assert '<option value="feed">Feed (0–150)</option>' in page
+    assert "<td>Feed = 42.5</td>" in page
 
 
 def test_beat_expires_commands_that_timed_out_and_the_node_page_says_why(fleet: Fleet, reporting):
@@ -142,7 +154,7 @@ def test_the_operator_commands_the_machine_from_its_live_page(fleet: Fleet, repo
     operator = portal_client(fleet.operator)
     live = f"/nodes/{mill.pk}/live/"
     page = operator.get(live).content.decode()
-    assert "Remote commands" in page and 'value="stop"' in page and "feed (0–150)" in page
+    assert "Remote commands" in page and 'value="stop"' in page and "Feed (0–150)" in page
     assert f'name="next" value="{live}"' in page
 
     # when they send a stop, it is sent and they come back to the Live page, which shows it
