@@ -4,6 +4,7 @@ from typing import Any
 
 import django_filters
 from django.db import transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -213,6 +214,11 @@ class MeApi(APIView):
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         user = request.user
+        # the memberships with their organizations in one query, not one more per membership
+        prefetch_related_objects(
+            [user],
+            Prefetch("memberships", queryset=Membership.objects.select_related("organization")),
+        )
         scopes = {action.value: scope_for(user, action) for action in Action}
         return Response(
             {

@@ -3,8 +3,16 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from apps.users.models import Membership
 from apps.users.roles import Role
-from tests.factories import PASSWORD, current_code, totp_device_for
+from tests.conftest import jwt_client
+from tests.factories import (
+    PASSWORD,
+    OrganizationFactory,
+    UserFactory,
+    current_code,
+    totp_device_for,
+)
 
 TOKEN_URL = "/api/v1/auth/token/"
 
@@ -120,3 +128,17 @@ def test_tokens_of_a_deactivated_user_stop_working(api, make_user):
     user.is_active = False
     user.save(update_fields=["is_active"])
     assert bearer(tokens["access"]).get("/api/v1/auth/me/").status_code == 401
+
+
+@pytest.mark.django_db
+def test_me_reads_the_user_and_its_memberships_in_two_queries(django_assert_num_queries):
+    user = UserFactory.create(organization=OrganizationFactory.create(name="First"))
+    Membership.objects.create(user=user, organization=OrganizationFactory.create(name="Second"))
+    client = jwt_client(user)
+    client.get("/api/v1/auth/me/")  # warm: the role matrix's per-process cache
+    # the user with its token's revocation (one query), its memberships with their
+    # organizations (one): not one more query per membership
+    with django_assert_num_queries(2):
+        answer = client.get("/api/v1/auth/me/")
+    names = sorted(m["organization"]["name"] for m in answer.json()["user"]["memberships"])
+    assert names == ["First", "Second"]
