@@ -2,13 +2,16 @@
 polling one job's status once a second, against the web process as production runs it.
 
     .venv/bin/python -m bench.job_status [--clients 100] [--seconds 30] [--quick]
+        [--server daphne|uvicorn|granian] [--only PHASE ...]
 
 The server is docker-compose's `web` service: `daphne imewe.asgi:application` with DEBUG=0,
 the psycopg pool on (DB_POOL_MIN / DB_POOL_MAX as compose gives them), PROXY_COUNT=1,
 TRUST_X_FORWARDED_PROTO=1, SECURE_SSL_REDIRECT=1, JSON logs and the access log on stdout, as many
 processes as compose runs by default (WEB_PROCESSES: 2). The
 clients send the headers nginx adds (X-Forwarded-For with an address per client,
-X-Forwarded-Proto https); nginx and TLS themselves are not in the path.
+X-Forwarded-Proto https); nginx and TLS themselves are not in the path. `--server` runs the
+same application under uvicorn (uvloop, httptools) or granian instead of compose's server, one
+process each, for a comparison on the same seeded job.
 
 Seeding goes through the services, as the platform makes a job: a design team whose job of 14
 parts was submitted (validated against the fleet, estimated), placed by the scheduler on six
