@@ -8,7 +8,7 @@ from apps.core.models import AppendOnlyError, AuditLog
 from apps.users.models import Organization
 from apps.users.roles import Role
 from apps.users.services import organization_create
-from tests.factories import PASSWORD
+from tests.users.factories import PASSWORD
 
 
 @pytest.mark.django_db

@@ -20,7 +20,7 @@ from apps.core.encryption import FieldDecryptionError, decrypt_text, encrypt_tex
 from apps.users.models import EncryptedTOTPDevice
 from apps.users.roles import Role
 from tests.conftest import portal_client
-from tests.factories import UserFactory, current_code
+from tests.users.factories import UserFactory, current_code
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 KEY = "3132333435363738393031323334353637383930"  # RFC 6238's test secret, hex

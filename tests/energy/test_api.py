@@ -17,8 +17,8 @@ from apps.jobs.services import job_submit, work_complete
 from apps.users.models import Organization
 from apps.users.roles import Role
 from tests.energy.conftest import PLA, submit_and_start
-from tests.factories import OrganizationFactory, UserFactory
 from tests.fixtures.fleet import Fleet
+from tests.users.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

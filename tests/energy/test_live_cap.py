@@ -16,8 +16,8 @@ from apps.telemetry import site_power
 from apps.users.roles import Role
 from tests.conftest import portal_client
 from tests.energy.test_metered import _readings
-from tests.factories import UserFactory
 from tests.fixtures.fleet import Fleet
+from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -27,9 +27,9 @@ from apps.notify.services import (
 from apps.users.models import Membership
 from apps.users.roles import Role
 from tests.conftest import jwt_client
-from tests.factories import UserFactory
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.machines import in_service
+from tests.users.factories import UserFactory
 
 
 def later(minutes: float) -> None:

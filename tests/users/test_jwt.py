@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.users.roles import Role
-from tests.factories import PASSWORD, current_code, totp_device_for
+from tests.users.factories import PASSWORD, current_code, totp_device_for
 
 TOKEN_URL = "/api/v1/auth/token/"
 
