@@ -24,12 +24,12 @@ class TelemetryPointFactory(factory.django.DjangoModelFactory[TelemetryPoint]):
 
 
 class TelemetryLateRangeFactory(factory.django.DjangoModelFactory[TelemetryLateRange]):
-    """The hour before this one, noted as late."""
+    """An earlier hour (each row another), noted as late."""
 
     class Meta:
         model = TelemetryLateRange
 
-    start = factory.LazyFunction(
-        lambda: timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    start = factory.Sequence(
+        lambda n: timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=n + 1)
     )
     end = factory.LazyAttribute(lambda o: o.start + timedelta(hours=1))
