@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from apps.users.models import User
 from apps.users.roles import Role
 from apps.users.tokens import tokens_issue
-from tests.factories import OrganizationFactory, UserFactory, totp_device_for
+from tests.users.factories import OrganizationFactory, UserFactory, totp_device_for
 
 # Fixtures more than one test directory uses, registered once (pytest reads `pytest_plugins`
 # only here, in the top conftest); a directory's own fixtures stay in its conftest.py.

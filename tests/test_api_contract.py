@@ -40,7 +40,7 @@ from schemathesis.core.failures import FailureGroup
 from apps.users.models import User
 from apps.users.roles import Role
 from apps.users.tokens import tokens_issue
-from tests.factories import totp_device_for
+from tests.users.factories import totp_device_for
 
 ROLES = [Role.ADMIN, Role.DESIGNER, Role.ENGINEER, Role.VIEWER, Role.VENDOR, Role.OPERATOR]
 # Per operation and role: requests that fit the schema, and requests that break it.

@@ -144,8 +144,8 @@ def test_the_metrics_the_dashboards_name_are_exported_with_the_platforms_figures
     live: Live,
     client,
 ):
-    from apps.maintenance.models import NodeHealth, Ticket
     from apps.telemetry.services import telemetry_ingest
+    from tests.maintenance.factories import NodeHealthFactory, TicketFactory
 
     def value(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
@@ -176,19 +176,10 @@ def test_the_metrics_the_dashboards_name_are_exported_with_the_platforms_figures
     # a field name the sender made up is never a label of its own
     assert value("imewe_telemetry_points_rejected_total", path="live", field="other") == other + 1
 
-    NodeHealth.objects.create(node=node, online=True, last_seen=timezone.now())
-    NodeHealth.objects.create(node=live.nodes[1], online=False)
-    Ticket.objects.create(
-        node=node, issue_type="vibration", severity="critical", title="t", last_seen=timezone.now()
-    )
-    Ticket.objects.create(
-        node=node,
-        issue_type="vibration",
-        severity="warning",
-        title="t",
-        last_seen=timezone.now(),
-        status="resolved",
-    )
+    NodeHealthFactory.create(node=node, online=True, last_seen=timezone.now())
+    NodeHealthFactory.create(node=live.nodes[1], online=False)
+    TicketFactory.create(node=node, severity="critical")
+    TicketFactory.create(node=node, severity="warning", status="resolved")
     assert client.get("/healthz").status_code == 200  # counted by django-prometheus
     with override_settings(ALLOWED_HOSTS=["imewe.example.com"]):
         # Prometheus asks each process by its address: answered on that Host, internal only
@@ -245,12 +236,12 @@ def test_a_running_prometheus_scrapes_the_platform_and_evaluates_the_rules_on_it
     """Not promtool's reading of the files: Debian's Prometheus server scrapes a running platform
     with the shipped rules, every rule evaluates without error on the real metrics, every
     dashboard query runs, and NodeOffline goes pending for the node the platform holds offline."""
-    from apps.maintenance.models import NodeHealth
+    from tests.maintenance.factories import NodeHealthFactory
 
     binary = shutil.which("prometheus")
     assert binary, "install Debian's prometheus package"
-    NodeHealth.objects.create(node=live.nodes[0], online=True, last_seen=timezone.now())
-    NodeHealth.objects.create(node=live.nodes[1], online=False)
+    NodeHealthFactory.create(node=live.nodes[0], online=True, last_seen=timezone.now())
+    NodeHealthFactory.create(node=live.nodes[1], online=False)
     target = live_server.url.removeprefix("http://")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},

@@ -8,7 +8,8 @@ from apps.core.models import AppendOnlyError, AuditLog
 from apps.users.models import Organization
 from apps.users.roles import Role
 from apps.users.services import organization_create
-from tests.factories import PASSWORD
+from tests.core.factories import AuditLogFactory
+from tests.users.factories import PASSWORD
 
 
 @pytest.mark.django_db
@@ -71,9 +72,7 @@ def test_group_changes_are_recorded(make_user):
 
 @pytest.mark.django_db
 def test_entries_cannot_be_changed_or_deleted_by_the_app():
-    entry = AuditLog.objects.create(
-        action=AuditLog.Action.LOGIN_FAILURE, actor_email="x@example.test"
-    )
+    entry = AuditLogFactory.create(actor_email="x@example.test")
     entry.actor_email = "y@example.test"
     with pytest.raises(AppendOnlyError):
         entry.save()
@@ -83,9 +82,7 @@ def test_entries_cannot_be_changed_or_deleted_by_the_app():
 
 @pytest.mark.django_db(transaction=True)
 def test_database_refuses_update_and_delete():
-    entry = AuditLog.objects.create(
-        action=AuditLog.Action.LOGIN_FAILURE, actor_email="x@example.test"
-    )
+    entry = AuditLogFactory.create(actor_email="x@example.test")
     statements = ["UPDATE core_auditlog SET actor_email = 'forged' WHERE id = %s"]
     if connection.vendor == "postgresql":  # SQLite keeps DELETE for flush (see migration 0003)
         statements.append("DELETE FROM core_auditlog WHERE id = %s")

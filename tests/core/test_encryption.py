@@ -20,7 +20,7 @@ from apps.core.encryption import FieldDecryptionError, decrypt_text, encrypt_tex
 from apps.users.models import EncryptedTOTPDevice
 from apps.users.roles import Role
 from tests.conftest import portal_client
-from tests.factories import UserFactory, current_code
+from tests.users.factories import EncryptedTOTPDeviceFactory, current_code
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 KEY = "3132333435363738393031323334353637383930"  # RFC 6238's test secret, hex
@@ -39,7 +39,7 @@ def reload(device: EncryptedTOTPDevice) -> EncryptedTOTPDevice:
 @pytest.mark.django_db
 def test_totp_key_column_holds_a_token_not_the_key():
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
-        device = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app", key=KEY)
+        device = EncryptedTOTPDeviceFactory.create(key=KEY)
         raw = raw_key_column(device)
         assert KEY not in raw and "1234567890" not in raw
         assert Fernet(OLD).decrypt(raw.encode()).decode() == KEY
@@ -51,18 +51,18 @@ def test_totp_key_column_holds_a_token_not_the_key():
 
 @pytest.mark.django_db
 def test_default_key_is_random_and_encrypted():
-    device = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app")
+    device = EncryptedTOTPDeviceFactory.create()
     first = reload(device).key
     assert len(first) == 40 and int(first, 16) >= 0
     assert first not in raw_key_column(device)
-    other = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app")
+    other = EncryptedTOTPDeviceFactory.create()
     assert reload(other).key != first
 
 
 @pytest.mark.django_db
 def test_row_written_with_the_old_key_reads_after_a_new_key_is_put_first():
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
-        device = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app", key=KEY)
+        device = EncryptedTOTPDeviceFactory.create(key=KEY)
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW, OLD]):
         device = reload(device)
         assert device.key == KEY
@@ -76,10 +76,7 @@ def test_row_written_with_the_old_key_reads_after_a_new_key_is_put_first():
 @pytest.mark.django_db
 def test_rotate_command_reencrypts_every_row_with_the_first_key():
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
-        devices = [
-            EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app", key=KEY)
-            for _ in range(3)
-        ]
+        devices = EncryptedTOTPDeviceFactory.create_batch(3, key=KEY)
         before = [raw_key_column(d) for d in devices]
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW, OLD]):
         call_command("rotate_field_encryption", stdout=(out := StringIO()))
@@ -97,7 +94,7 @@ def test_rotate_command_reencrypts_every_row_with_the_first_key():
 @pytest.mark.django_db
 def test_rotate_command_stops_on_a_value_no_key_opens_and_changes_nothing():
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
-        device = EncryptedTOTPDevice.objects.create(user=UserFactory.create(), name="app", key=KEY)
+        device = EncryptedTOTPDeviceFactory.create(key=KEY)
     before = raw_key_column(device)
     with (
         override_settings(FIELD_ENCRYPTION_KEYS=[NEW]),

@@ -79,8 +79,8 @@ def test_409(make_user):
     # A vendor's second node of the same name (sign-up never answers 409: it would tell which
     # organization names exist).
     from apps.users.models import Organization
-    from tests.factories import OrganizationFactory
     from tests.fixtures.fleet import NODE_FIELDS
+    from tests.users.factories import OrganizationFactory
 
     vendor = make_user(
         Role.VENDOR, organization=OrganizationFactory.create(kind=Organization.Kind.VENDOR)

@@ -11,7 +11,7 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 from apps.core.permissions import ObjectPermissions, ObjectPermissionsFilter
 from apps.users.models import Organization
 from apps.users.roles import Role
-from tests.factories import OrganizationFactory
+from tests.users.factories import OrganizationFactory
 
 
 class OrgSerializer(serializers.ModelSerializer):

@@ -12,7 +12,7 @@ from django.db.models.expressions import RawSQL
 from apps.core.precompiled import PrecompiledQuery
 from apps.users.models import User
 from apps.users.roles import Role
-from tests.factories import UserFactory
+from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -30,8 +30,8 @@ from apps.vendors.services import device_credential_issue
 from imewe.celery import app as celery_app
 from tests.conftest import wait_for_port
 from tests.daphne import running_daphne
-from tests.factories import PASSWORD, UserFactory
 from tests.fixtures.shop import Shop
+from tests.users.factories import PASSWORD, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_RATE = 40  # requests per minute for the daphne under test

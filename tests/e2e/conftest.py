@@ -14,7 +14,7 @@ from django.db import connection, connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import free_port, wait_for_port
-from tests.factories import PASSWORD
+from tests.users.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "e2e"

@@ -15,6 +15,7 @@ from apps.twins.services import twin_create, twin_share
 from tests.e2e.conftest import SHOTS, sign_in
 from tests.fixtures.fleet import extended
 from tests.fixtures.studio import Studio
+from tests.twins.factories import AGEING_PARAMS, SimulationFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -131,19 +132,9 @@ def aged(studio: Studio) -> Simulated:
     """A finished ageing simulation of the designer's spindle (run here, as the worker would)."""
     from apps.twins.services import simulation_run
 
-    simulation = Simulation.objects.create(
+    simulation = SimulationFactory.create(
         twin=studio.twin,
-        kind="ageing",
-        params={
-            "avg_rpm": 12000,
-            "load_n": 8000,
-            "temperature_c": 70,
-            "duty_cycle": 0.8,
-            "horizon_h": 20000,
-            "steps": 100,
-            "samples": 200,
-        },
-        created_by=studio.designer,
+        params={**AGEING_PARAMS, "horizon_h": 20000},  # 60% is 12,000 h
     )
     simulation_run(pk=simulation.pk)
     return extended(Simulated, studio, simulation=simulation)
@@ -174,11 +165,8 @@ def scenarios(studio: Studio) -> Simulated:
     from apps.twins.services import simulation_run
 
     mill = twin_create(by=studio.designer, name="Mill model", twin_type="mill")
-    simulation = Simulation.objects.create(
-        twin=mill,
-        kind=Simulation.Kind.SCENARIOS,
-        params={"hours": 720, "use_telemetry": False},
-        created_by=studio.designer,
+    simulation = SimulationFactory.create(
+        twin=mill, kind=Simulation.Kind.SCENARIOS, params={"hours": 720, "use_telemetry": False}
     )
     simulation_run(pk=simulation.pk)
     return extended(Simulated, dataclasses.replace(studio, twin=mill), simulation=simulation)

@@ -31,6 +31,7 @@ from tests.edge.octoprint import octoprint_server
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.shop import PRINTER, ready_node
 from tests.jobs.test_gcode_parts import sliced
+from tests.materials.factories import SpoolFactory
 
 
 def printer_node(fleet: Fleet, name: str):
@@ -276,7 +277,7 @@ def test_a_printer_that_clears_its_own_bed_confirms_it_and_goes_on(
 def test_a_printed_part_takes_its_filament_off_the_loaded_spool(
     live_server, fleet: Fleet, tmp_path, moonraker
 ):
-    from apps.materials.models import MaterialUsage, Spool
+    from apps.materials.models import MaterialUsage
     from apps.materials.selectors import material_for_name
     from apps.materials.services import catalog_install_standard
 
@@ -285,13 +286,7 @@ def test_a_printed_part_takes_its_filament_off_the_loaded_spool(
     node, token = printer_node(fleet, "Voron-1")
     pla = material_for_name("PLA")
     assert pla is not None
-    spool = Spool.objects.create(
-        vendor=fleet.forge,
-        material=pla,
-        colour_hex="#e11d48",
-        remaining_g=1000,
-        node=node,
-    )
+    spool = SpoolFactory.create(node=node, material=pla, colour_hex="#e11d48", remaining_g=1000)
     cad = cad_file_upload(by=fleet.designer, name="a.gcode", data=sliced(30, 20, 2))
     job = job_submit(
         by=fleet.designer,

@@ -17,8 +17,9 @@ from apps.jobs.services import job_submit, work_complete
 from apps.users.models import Organization
 from apps.users.roles import Role
 from tests.energy.conftest import PLA, submit_and_start
-from tests.factories import OrganizationFactory, UserFactory
+from tests.energy.factories import EnergySourceFactory
 from tests.fixtures.fleet import Fleet
+from tests.users.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_a_vendor_manages_its_nodes_sources_and_not_the_rivals(
     changed = vendor.patch(f"/api/v1/energy/sources/{source_id}/", {"status": "offline"})
     assert changed.status_code == 200 and changed.json()["status"] == "offline"
 
-    rival_source = EnergySource.objects.create(node=rival, kind="wind", capacity_kw=2)
+    rival_source = EnergySourceFactory.create(node=rival, kind="wind", capacity_kw=2)
     for method in ("get", "patch", "delete"):
         response = getattr(vendor, method)(f"/api/v1/energy/sources/{rival_source.pk}/")
         assert response.status_code == 404, method

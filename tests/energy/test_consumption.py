@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from apps.energy import conf
 from apps.energy.calc import hour_floor
-from apps.energy.models import Consumption, EmissionFactor, EnergySource, HourlyRate
+from apps.energy.models import Consumption, EmissionFactor
 from apps.energy.services import consumption_reconcile, consumption_record
 from apps.jobs.services import work_complete, work_fail
 from tests.energy.conftest import submit_and_start
+from tests.energy.factories import EnergySourceFactory, HourlyRateFactory
 from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def test_telemetry_power_is_integrated_over_the_run(
     assert part.started_at is not None
     site = fleet.site
     for hour in {hour_floor(part.started_at), hour_floor(timezone.now())}:
-        HourlyRate.objects.create(site=site, hour=hour, price_per_kwh=Decimal("0.30"))
+        HourlyRateFactory.create(site=site, hour=hour, price_per_kwh=Decimal("0.30"))
     now = timezone.now()
     times = [part.started_at - timedelta(minutes=2) + timedelta(minutes=5 * i) for i in range(13)]
     ingest(printer, [(t, 1.2) for t in times if t < now])
@@ -94,10 +95,10 @@ def test_the_source_is_chosen_and_its_carbon_used(
 ):
     # a site battery well above its reserve, a grid connection; at night or by day the
     # printer's small load fits the battery (no renewables at the site)
-    battery = EnergySource.objects.create(
+    battery = EnergySourceFactory.create(
         site=fleet.site, kind="battery", capacity_kw=5, capacity_kwh=20, soc_pct=80
     )
-    EnergySource.objects.create(site=fleet.site, kind="grid", capacity_kw=100)
+    EnergySourceFactory.create(site=fleet.site, kind="grid", capacity_kw=100)
     EmissionFactor.objects.filter(kind="battery").update(kg_co2e_per_kwh=0.12)
     part = submit_and_start(fleet, ran_for=timedelta(minutes=30))
     with django_capture_on_commit_callbacks(execute=True):

@@ -15,9 +15,10 @@ from apps.energy.receivers import live_site_power
 from apps.telemetry import site_power
 from apps.users.roles import Role
 from tests.conftest import portal_client
+from tests.energy.factories import SitePowerCapFactory
 from tests.energy.test_metered import _readings
-from tests.factories import UserFactory
 from tests.fixtures.fleet import Fleet
+from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def test_energy_registers_the_live_cap_hook():
 
 def test_live_flags_a_site_over_its_cap_for_its_operator(fleet: Fleet, printer, ingest):
     # given: Site A's cap is 0.25 kW and its printer draws 0.3 kW now
-    SitePowerCap.objects.create(site=fleet.site, max_kw=0.25)
+    SitePowerCapFactory.create(site=fleet.site, max_kw=0.25)
     ingest(printer, _recent(0.3))
     client = portal_client(fleet.operator)
     # when / then: the machine list names the site and marks the printer's row
@@ -60,7 +61,7 @@ def test_live_flags_a_site_over_its_cap_for_its_operator(fleet: Fleet, printer, 
 
 
 def test_a_site_under_its_cap_is_shown_without_the_flag(fleet: Fleet, printer, ingest):
-    SitePowerCap.objects.create(site=fleet.site, max_kw=12)
+    SitePowerCapFactory.create(site=fleet.site, max_kw=12)
     ingest(printer, _recent(0.3))
     client = portal_client(fleet.vendor)  # the printer's vendor sees the site it stands at
     html = client.get("/nodes/").content.decode()
@@ -82,7 +83,7 @@ def test_no_flag_for_someone_who_may_watch_the_node_but_not_see_the_site(
     # a viewer at Site A may watch the machines standing there, but the site's energy is not
     # theirs to see
     viewer = UserFactory.create(role=Role.VIEWER, email="watcher@f.test", organization=fleet.site)
-    SitePowerCap.objects.create(site=fleet.site, max_kw=0.25)
+    SitePowerCapFactory.create(site=fleet.site, max_kw=0.25)
     ingest(printer, _recent(0.3))
     client = portal_client(viewer)
     listing = client.get("/nodes/")

@@ -10,10 +10,10 @@ import pytest
 from django.template.defaultfilters import floatformat
 from django.utils import timezone
 
-from apps.energy.models import SitePowerCap
 from apps.energy.selectors import metered_energy, site_draw
 from apps.telemetry.selectors import power_kwh_by_day
 from tests.conftest import portal_client
+from tests.energy.factories import SitePowerCapFactory
 from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
@@ -81,7 +81,7 @@ def test_dashboard_agrees_with_the_live_readings_and_flags_a_site_over_its_cap(
     fleet: Fleet, printer, ingest
 ):
     # given: the printer at Site A idles at 0.3 kW for the last hour; the site's cap is 0.25 kW
-    SitePowerCap.objects.create(site=fleet.site, max_kw=0.25)
+    SitePowerCapFactory.create(site=fleet.site, max_kw=0.25)
     now = timezone.now().replace(microsecond=0)
     ingest(printer, _readings(now - timedelta(minutes=60), 59, 0.3))
     # when
@@ -109,7 +109,7 @@ def test_dashboard_agrees_with_the_live_readings_and_flags_a_site_over_its_cap(
 
 
 def test_a_site_within_its_cap_or_silent_is_not_flagged(fleet: Fleet, printer, ingest):
-    SitePowerCap.objects.create(site=fleet.site, max_kw=0.5)
+    SitePowerCapFactory.create(site=fleet.site, max_kw=0.5)
     now = timezone.now().replace(microsecond=0)
     ingest(printer, [(now - timedelta(seconds=5), 0.3)])
     draw = site_draw(sites=[fleet.site])[fleet.site.pk]
@@ -123,7 +123,7 @@ def test_a_site_within_its_cap_or_silent_is_not_flagged(fleet: Fleet, printer, i
 
 
 def test_site_page_shows_the_draw_now_against_the_cap(fleet: Fleet, printer, ingest):
-    SitePowerCap.objects.create(site=fleet.site, max_kw=0.25)
+    SitePowerCapFactory.create(site=fleet.site, max_kw=0.25)
     ingest(printer, [(timezone.now() - timedelta(seconds=3), 0.3)])
     page = portal_client(fleet.operator).get(f"/energy/sites/{fleet.site.pk}/")
     assert page.status_code == 200

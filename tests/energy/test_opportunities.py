@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from apps.energy.calc import hour_floor
-from apps.energy.models import HourlyRate
 from apps.energy.opportunities import node_opportunities
 from apps.telemetry.services import telemetry_ingest
+from tests.energy.factories import HourlyRateFactory
 from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def test_a_lightly_loaded_hot_printer_running_in_peak_hours(fleet: Fleet, printe
     for h in range(24):
         hour = yesterday - timedelta(hours=h)
         price = "0.50" if hour.hour in busy else "0.10"
-        HourlyRate.objects.create(site=fleet.site, hour=hour, price_per_kwh=Decimal(price))
+        HourlyRateFactory.create(site=fleet.site, hour=hour, price_per_kwh=Decimal(price))
 
     oversizing, thermal, peak = node_opportunities(node=printer, now=now)
 

@@ -10,10 +10,11 @@ from decimal import Decimal
 import pytest
 
 from apps.energy import conf
-from apps.energy.models import EnergySource, HourlyRate, SitePowerCap
+from apps.energy.models import HourlyRate
 from apps.energy.outlook import energy_outlook_for, site_outlook
 from apps.energy.selectors import emission_factors
 from apps.jobs.providers import energy_outlook
+from tests.energy.factories import EnergySourceFactory, HourlyRateFactory, SitePowerCapFactory
 from tests.fixtures.fleet import Fleet
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ NOW = datetime(2026, 3, 2, 10, 20, tzinfo=UTC)  # hour 0 is 10:20-11:20, its mid
 
 
 def rate(site, hour: datetime, price: str, **fields) -> HourlyRate:
-    return HourlyRate.objects.create(site=site, hour=hour, price_per_kwh=Decimal(price), **fields)
+    return HourlyRateFactory.create(site=site, hour=hour, price_per_kwh=Decimal(price), **fields)
 
 
 def test_stored_rate_then_forecast_from_history_then_default(fleet: Fleet, printer, rival):
@@ -34,7 +35,7 @@ def test_stored_rate_then_forecast_from_history_then_default(fleet: Fleet, print
     # too old for the 14-day history, and a forecast row: neither counts
     rate(site, datetime(2026, 2, 10, 11, tzinfo=UTC), "9.00")
     rate(site, datetime(2026, 3, 1, 12, tzinfo=UTC), "5.00", source="forecast")
-    SitePowerCap.objects.create(site=site, max_kw=2.5)
+    SitePowerCapFactory.create(site=site, max_kw=2.5)
 
     outlook = energy_outlook([printer.pk, rival.pk], NOW, 3)
 
@@ -60,12 +61,12 @@ def test_stored_rate_then_forecast_from_history_then_default(fleet: Fleet, print
 def test_renewables_lower_the_price_and_carbon_of_the_mix(fleet: Fleet, printer):
     site = fleet.site
     # the site's nodes: the printer, 0.35 kW rated -> reference load 0.35 x 0.5 = 0.175 kW
-    SitePowerCap.objects.create(site=site, renewable_price_per_kwh=Decimal("0.05"))
+    SitePowerCapFactory.create(site=site, renewable_price_per_kwh=Decimal("0.05"))
     # 10:00 forecast says 0.0875 kW renewable: half the reference load
     rate(site, datetime(2026, 3, 2, 10, tzinfo=UTC), "0.40", renewable_kw=0.0875)
     # 11:00 has no rate: the site's 1 kW wind turbine at 80 % covers it all
-    EnergySource.objects.create(site=site, kind="wind", capacity_kw=1, efficiency=0.8)
-    EnergySource.objects.create(site=site, kind="solar", capacity_kw=5, status="offline")
+    EnergySourceFactory.create(site=site, kind="wind", capacity_kw=1, efficiency=0.8)
+    EnergySourceFactory.create(site=site, kind="solar", capacity_kw=5, status="offline")
 
     site_hours = site_outlook(site_id=site.pk, now=NOW, hours=2)
 
@@ -81,7 +82,7 @@ def test_renewables_lower_the_price_and_carbon_of_the_mix(fleet: Fleet, printer)
 
 def test_solar_follows_the_daylight_profile(fleet: Fleet, printer):
     site = fleet.site
-    EnergySource.objects.create(site=site, kind="solar", capacity_kw=0.1)
+    EnergySourceFactory.create(site=site, kind="solar", capacity_kw=0.1)
     night = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
     hours = site_outlook(site_id=site.pk, now=night, hours=24).hours
     by_clock = {h.clock_hour.hour: h for h in hours}

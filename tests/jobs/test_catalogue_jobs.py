@@ -18,6 +18,7 @@ from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_decide, node_transition
 from tests.conftest import jwt_client, portal_client
 from tests.fixtures.fleet import Fleet
+from tests.jobs.factories import JobTemplateFactory
 from tests.jobs.test_job_pages import form_data
 from tests.vendors.test_vendor_portal import FORM
 
@@ -158,11 +159,8 @@ def test_templates_and_listings_check_parts_against_the_catalogue(fleet: Fleet):
     )
     bring_up(fleet, laser.json()["id"])
     old = {**ACRYLIC_SIGN, "process": "Laser cutting", "material": "Plywood"}
-    template = JobTemplate.objects.create(
-        owner=fleet.designer,
-        organization=fleet.designer.memberships.get().organization,
-        name="Old signs",
-        parts=[old],
+    template = JobTemplateFactory.create(
+        owner=fleet.designer, organization=fleet.designer.organizations.get(), parts=[old]
     )
     job = template_instantiate(template=template, by=fleet.designer, values={})
     assert list(job.parts.values_list("process", "material")) == [("laser_cutting", "plywood")]

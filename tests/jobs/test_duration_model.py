@@ -16,11 +16,12 @@ from apps.core.ml import Comparison, model_register, model_rollback
 from apps.core.models import TrainedModel
 from apps.jobs.duration import NAME, duration_model_active, duration_model_train
 from apps.jobs.estimates import PartSpec, geometric_hours
-from apps.jobs.models import Job, Part, Status
+from apps.jobs.models import Part, Status
 from apps.jobs.services import job_estimate_preview
 from apps.jobs.tasks import duration_model_train_task
 from apps.users.models import Organization
 from tests.fixtures.shop import Shop
+from tests.jobs.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +38,7 @@ def truth(spec: PartSpec, node_name: str) -> float:
 def make_history(shop: Shop, count: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     studio = Organization.objects.get(slug="studio")
-    job = Job.objects.create(
-        owner=shop.designer, organization=studio, title="History", status=Status.COMPLETED
-    )
+    job = JobFactory.create(owner=shop.designer, organization=studio, status=Status.COMPLETED)
     start = timezone.now() - timedelta(days=count)
     parts = []
     for i in range(count):

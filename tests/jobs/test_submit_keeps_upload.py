@@ -11,10 +11,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.jobs.models import CadFile, Job
 from apps.users.roles import Role
 from tests.conftest import portal_client
-from tests.factories import UserFactory
 from tests.fixtures.shop import Shop
 from tests.jobs.conftest import STL_CUBE_ASCII
 from tests.jobs.test_job_pages import form_data
+from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.maintenance.models import Prediction
 from tests.conftest import portal_client
 from tests.fixtures.fleet import Fleet
+from tests.maintenance.factories import PredictionFactory
 from tests.maintenance.test_pages import agent_ticket, json_of
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_scorings_without_a_trained_model_draw_no_empty_chart(fleet: Fleet, mill
     # the agent scored the node, but no model was active: every value is empty
     ticket = agent_ticket(mill)
     for minutes in (20, 10):
-        Prediction.objects.create(node=mill, at=timezone.now() - timedelta(minutes=minutes))
+        PredictionFactory.create(node=mill, at=timezone.now() - timedelta(minutes=minutes))
     page = portal_client(fleet.operator).get(f"/maintenance/tickets/{ticket.pk}/")
     html = page.content.decode()
     assert "chart-scores-data" not in html
@@ -40,7 +40,7 @@ def test_scorings_without_a_trained_model_draw_no_empty_chart(fleet: Fleet, mill
 
 def test_prediction_chart_spans_the_ticket_and_keeps_only_series_with_values(fleet: Fleet, mill):
     ticket = agent_ticket(mill)
-    Prediction.objects.create(
+    PredictionFactory.create(
         node=mill,
         at=timezone.now() - timedelta(minutes=5),
         failure_probability=0.3,  # no anomaly model active: score and threshold empty

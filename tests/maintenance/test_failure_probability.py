@@ -22,7 +22,7 @@ from apps.maintenance.learning.calibration import (
 )
 from apps.maintenance.learning.features import Table
 from apps.maintenance.learning.runs import simulate_runs, to_csv_rows
-from apps.maintenance.models import HistorySet, NodeHealth, Prediction
+from apps.maintenance.models import HistorySet, NodeHealth
 from apps.maintenance.services.failure_risk import (
     CRITICAL_FLOOR,
     TREND_FLOOR,
@@ -44,6 +44,7 @@ from edge.simulators.machines import Fault, MachineModel
 from tests.conftest import portal_client
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.machines import in_service
+from tests.maintenance.factories import AlertFactory, NodeHealthFactory, PredictionFactory
 
 # --- The interval's arithmetic ------------------------------------------------------------------
 
@@ -169,7 +170,7 @@ def test_consecutive_probabilities_are_smoothed_by_the_time_between_them(mill):
         now=now - timedelta(minutes=2),
         vibration_hours_to_limit=None,
     )
-    Prediction.objects.create(node=mill, at=now - timedelta(minutes=2), **first.fields())
+    PredictionFactory.create(node=mill, at=now - timedelta(minutes=2), **first.fields())
     # a jump two minutes later moves it by 1 - exp(-2 / 10) (rising: tau 30 min / 3)
     risen = failure_reconcile(
         node=mill, estimate=estimate(0.9), now=now, vibration_hours_to_limit=None
@@ -177,7 +178,7 @@ def test_consecutive_probabilities_are_smoothed_by_the_time_between_them(mill):
     assert risen.value == pytest.approx(0.1 + 0.1813 * 0.8, abs=1e-3)
     assert (risen.low, risen.high) == (BINS[1].low, BINS[1].high)  # the smoothed value's bin
     assert "weight 0.18" in risen.evidence["smoothing"]
-    Prediction.objects.create(node=mill, at=now, **risen.fields())
+    PredictionFactory.create(node=mill, at=now, **risen.fields())
     # a fall follows at tau 30 min: 1 - exp(-2 / 30)
     fallen = failure_reconcile(
         node=mill,
@@ -186,7 +187,7 @@ def test_consecutive_probabilities_are_smoothed_by_the_time_between_them(mill):
         vibration_hours_to_limit=None,
     )
     assert fallen.value == pytest.approx(risen.value - 0.0645 * (risen.value - 0.1), abs=1e-3)
-    Prediction.objects.create(node=mill, at=now + timedelta(minutes=2), **fallen.fields())
+    PredictionFactory.create(node=mill, at=now + timedelta(minutes=2), **fallen.fields())
     # a new model version starts afresh, and so does a scoring after a long gap
     fresh = failure_reconcile(
         node=mill,
@@ -274,7 +275,7 @@ def test_the_model_is_not_asked_about_readings_unlike_its_training(mill):
 def test_the_node_page_and_the_api_give_the_interval_and_its_evidence(mill, fleet: Fleet, as_user):
     # given: no failure model was ever trained
     client = portal_client(fleet.vendor)
-    NodeHealth.objects.create(node=mill, score=90.0)
+    NodeHealthFactory.create(node=mill, score=90.0)
     text = client.get(f"/maintenance/nodes/{mill.pk}/").content.decode()
     assert "No failure model is active: none has been trained, for want of labelled" in text
     # a version kept inactive: its decision is the reason
@@ -433,21 +434,12 @@ def test_a_failure_model_trained_on_simulated_mills_speaks_for_mills_only(
 
 
 def test_the_rul_model_is_not_asked_where_a_critical_alert_sets_the_life(mill):
-    from apps.maintenance.models import Alert
     from apps.maintenance.services.remaining_life import rul_not_applied_fields
 
     fields = rul_not_applied_fields(node=mill, why="outside its training data")
     assert fields["rul_value"] is None and fields["rul_evidence"]["caps"] == []
-    Alert.objects.create(
-        node=mill,
-        signal="vibration_mm_s",
-        severity="critical",
-        value=11.5,
-        peak=11.5,
-        threshold=4.0,
-        rule_text="above 4",
-        first_seen=timezone.now(),
-        last_seen=timezone.now(),
+    AlertFactory.create(
+        node=mill, signal="vibration_mm_s", severity="critical", value=11.5, threshold=4.0
     )
     fields = rul_not_applied_fields(node=mill, why="outside its training data")
     # the failure is under way: no model needed to say there is no life left

@@ -27,6 +27,7 @@ from apps.telemetry.services import telemetry_ingest
 from apps.vendors.models import FabricationNode
 from tests.conftest import portal_client
 from tests.fixtures.shop import Shop, ready_node
+from tests.maintenance.factories import NodeHealthFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +129,7 @@ def test_maintenance_reports_rul_and_failure_risk_and_jobs_checks_them_per_part(
     run,
 ):
     # given: Mill-A has 12 h of life left and Mill-02 a long queue-free run ahead of it
-    NodeHealth.objects.create(node=shop.mill, rul_hours=12.0, score=80.0)
+    NodeHealthFactory.create(node=shop.mill, rul_hours=12.0, score=80.0)
     other = ready_node(shop, name="Mill-02", rated_power_kw=9.0)
     risk = node_risks(node_ids=[shop.mill.pk, other.pk], now=timezone.now())
     assert risk[shop.mill.pk].rul_h == 12.0 and "RUL 12 h" in risk[shop.mill.pk].reasons

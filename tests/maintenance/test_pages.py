@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.core.ml import Comparison, model_register
 from apps.core.models import TrainedModel
-from apps.maintenance.models import MaintenanceWindow, Prediction, ThresholdRule, Ticket
+from apps.maintenance.models import MaintenanceWindow, ThresholdRule, Ticket
 from apps.maintenance.services import (
     fleet_monitor,
     ticket_assign,
@@ -26,6 +26,7 @@ from apps.vendors.models import FabricationNode
 from tests.conftest import portal_client
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.machines import in_service, rival_node
+from tests.maintenance.factories import PredictionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -170,7 +171,7 @@ def test_the_ticket_page_shows_evidence_and_charts(fleet: Fleet, mill, send):
     for t in range(0, 20):  # vibration past the critical 4.0 for longer than 10 s
         send(mill, t, vibration_mm_s=4.6, temperature_c=40)
     ticket = Ticket.objects.get(node=mill)
-    Prediction.objects.create(
+    PredictionFactory.create(
         node=mill,
         at=timezone.now() - timedelta(minutes=25),
         anomaly_score=0.8,
@@ -342,7 +343,7 @@ def test_the_node_page_for_each_role(fleet: Fleet, mill):
     agent_ticket(mill)
     fleet_monitor()
     for hours_ago, score in ((3, 0.2), (1, 0.7)):
-        Prediction.objects.create(
+        PredictionFactory.create(
             node=mill,
             at=timezone.now() - timedelta(hours=hours_ago),
             anomaly_score=score,
@@ -351,7 +352,7 @@ def test_the_node_page_for_each_role(fleet: Fleet, mill):
             rul_hours=500 - 100 * score,
             models_used={"maintenance.rul": 1},
         )
-    Prediction.objects.create(node=mill, at=timezone.now() - timedelta(hours=30), rul_hours=9)
+    PredictionFactory.create(node=mill, at=timezone.now() - timedelta(hours=30), rul_hours=9)
     for who in ("admin", "vendor", "operator"):
         page = portal_client(fleet.user(who)).get(f"/maintenance/nodes/{mill.pk}/")
         assert page.status_code == 200, who

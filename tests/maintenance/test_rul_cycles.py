@@ -32,6 +32,7 @@ from apps.maintenance.services.training import (
 from apps.telemetry.services import telemetry_ingest
 from tests.conftest import portal_client
 from tests.fixtures.fleet import Fleet
+from tests.maintenance.factories import PredictionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -208,7 +209,7 @@ def test_consecutive_predictions_are_smoothed_by_the_time_between_them(mill):
         failure_probability=None,
         vibration_hours_to_limit=None,
     )
-    Prediction.objects.create(node=mill, at=now - timedelta(minutes=2), **first.fields())
+    PredictionFactory.create(node=mill, at=now - timedelta(minutes=2), **first.fields())
     # a jump two minutes later barely moves it, and it stays inside its interval
     jumped = rul_reconcile(
         node=mill,
@@ -221,7 +222,7 @@ def test_consecutive_predictions_are_smoothed_by_the_time_between_them(mill):
     assert jumped.value == pytest.approx(184.5, abs=0.1)
     assert jumped.low <= jumped.value <= jumped.high
     # a fall is followed three times as fast
-    Prediction.objects.create(node=mill, at=now, **jumped.fields())
+    PredictionFactory.create(node=mill, at=now, **jumped.fields())
     fallen = rul_reconcile(
         node=mill,
         estimate=estimate(100.0),

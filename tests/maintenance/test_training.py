@@ -15,7 +15,6 @@ from django.utils import timezone
 from apps.core.models import TrainedModel
 from apps.maintenance.learning.runs import simulate_runs, to_csv_rows
 from apps.maintenance.models import (
-    Alert,
     HistoryRow,
     HistorySet,
     NodeHealth,
@@ -33,6 +32,7 @@ from apps.maintenance.services.training import (
 from apps.telemetry.services import telemetry_ingest
 from edge.simulators.machines import Fault, MachineModel
 from tests.fixtures.fleet import Fleet
+from tests.maintenance.factories import AlertFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -246,7 +246,7 @@ def test_a_rule_firing_on_normal_running_does_not_shrink_the_detectors_training_
     )
     for hour in range(6):
         first = start + timedelta(hours=hour, minutes=30)
-        Alert.objects.create(
+        AlertFactory.create(
             node=mill,
             signal="power_kw",
             severity="critical",

@@ -19,10 +19,11 @@ from PIL import Image
 
 from apps.core.labels import label_with_unit
 from apps.jobs.services import template_create
-from apps.marketplace.models import Listing, Review
+from apps.marketplace.models import Listing
 from apps.marketplace.services.listings import listing_create, listing_publish
 from tests.conftest import portal_client
-from tests.fixtures.market import PART, PLAYBOOK_CONTENT, Market, make_listing, paid_purchase
+from tests.fixtures.market import Market, make_listing, paid_purchase
+from tests.marketplace.factories import PART, PLAYBOOK_CONTENT, ReviewFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -533,20 +534,14 @@ def test_images_from_the_page(market: Market, media):
 def test_the_sellers_page_shows_figures_listings_and_reviews(market: Market):
     forge = market.forge
     template, playbook = market.template, market.playbook
-    Review.objects.create(
+    ReviewFactory.create(
         purchase=paid_purchase(template, market.designer),
-        listing=template,
-        author=market.designer,
         stars=4,
         text="Arms fit first time.",
         reply="Thanks!",
     )
-    Review.objects.create(
-        purchase=paid_purchase(playbook, market.designer2),
-        listing=playbook,
-        author=market.designer2,
-        stars=2,
-        text="Too slow for us.",
+    ReviewFactory.create(
+        purchase=paid_purchase(playbook, market.designer2), stars=2, text="Too slow for us."
     )
     Listing.objects.filter(pk=playbook.pk).update(status="retired")
     make_listing(forge, market.vendor, status="draft", title="Secret draft")
@@ -709,12 +704,7 @@ def test_the_sellers_page_query_count_does_not_grow_with_listings(market: Market
     for extra in (0, 10):
         for n in range(extra):
             listing = make_listing(market.forge, market.vendor, title=f"More {n}")
-            Review.objects.create(
-                purchase=paid_purchase(listing, market.designer),
-                listing=listing,
-                author=market.designer,
-                stars=5,
-            )
+            ReviewFactory.create(purchase=paid_purchase(listing, market.designer))
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url).status_code == 200
         counts.append(len(queries))

@@ -27,7 +27,7 @@ from apps.jobs.services import (
     work_fail,
     work_start,
 )
-from apps.marketplace.models import Listing, ListingImage, PurchaseUse, Review
+from apps.marketplace.models import Listing, ListingImage
 from apps.marketplace.selectors.listings import (
     listing_browse,
     listing_get_for_user,
@@ -52,7 +52,8 @@ from apps.marketplace.services.uses import purchase_instantiate
 from apps.users.models import Organization
 from apps.vendors.models import FabricationNode
 from tests.fixtures.fleet import extended
-from tests.fixtures.market import PART, PLAYBOOK_CONTENT, Market, make_listing, paid_purchase
+from tests.fixtures.market import Market, make_listing, paid_purchase
+from tests.marketplace.factories import PART, PLAYBOOK_CONTENT, PurchaseUseFactory, ReviewFactory
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -901,10 +902,7 @@ def test_seller_figures_come_from_finished_parts_and_reviews(market: Market):
     assert longer["parts_done"] == 4 and longer["on_time_rate"] == pytest.approx(2 / 3, abs=1e-4)
 
     for listing, stars in ((market.template, 5), (market.playbook, 2)):
-        purchase = paid_purchase(listing, market.designer)
-        Review.objects.create(
-            purchase=purchase, listing=listing, author=market.designer, stars=stars
-        )
+        ReviewFactory.create(purchase=paid_purchase(listing, market.designer), stars=stars)
     rated = seller_sla(organization=forge)
     assert rated["avg_rating"] == 3.5 and rated["rating_count"] == 2
     # nothing of the rival's is measured
@@ -919,7 +917,7 @@ def test_listing_stats_count_jobs_made_with_it(market: Market):
     done = finished(market, "made")
     other = job_submit(by=market.designer, title="second", parts=[{**PLA, "name": "x"}])
     for job in (done.job, done.job, other):
-        PurchaseUse.objects.create(purchase=purchase, job=job, created_by=market.designer)
+        PurchaseUseFactory.create(purchase=purchase, job=job)
     Listing.objects.filter(pk=listing.pk).update(sales_count=1)
     listing.refresh_from_db()
     done.job.refresh_from_db()

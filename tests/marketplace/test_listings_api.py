@@ -13,7 +13,8 @@ from PIL import Image
 
 from apps.jobs.services import template_create
 from apps.marketplace.models import Listing
-from tests.fixtures.market import PART, PLAYBOOK_CONTENT, Market, make_listing, paid_purchase
+from tests.fixtures.market import Market, make_listing, paid_purchase
+from tests.marketplace.factories import PART, PLAYBOOK_CONTENT
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/market/listings/"

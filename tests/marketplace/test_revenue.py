@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from apps.marketplace.models import LedgerEntry, LedgerTransaction, Listing, Purchase
+from apps.marketplace.models import LedgerTransaction, Listing, Purchase
 from apps.marketplace.selectors.revenue_export import (
     payouts_due_list,
     revenue_currencies,
@@ -19,10 +19,10 @@ from apps.marketplace.selectors.revenue_export import (
 )
 from apps.marketplace.selectors.sales import ledger_check, seller_revenue
 from apps.marketplace.services import payout_record, payouts_due, purchase_create, purchase_refund
-from apps.marketplace.services.ledger import ledger_account
 from apps.users.models import Organization
 from tests.fixtures.fleet import extended
 from tests.fixtures.market import Market, make_listing
+from tests.marketplace.factories import LedgerEntryFactory, LedgerTransactionFactory
 
 D = Decimal
 MARCH = {"start": "2025-03-01", "end": "2025-03-31"}
@@ -416,12 +416,8 @@ def test_ledger_api_shows_balances_and_the_check(march, as_user):
 
 def test_ledger_api_reports_an_unbalanced_transaction(march, as_user):
     # given: a transaction written around ledger_post, so it does not sum to zero
-    broken = LedgerTransaction.objects.create(kind="payout", currency="USD", memo="by hand")
-    LedgerEntry.objects.create(
-        transaction=broken,
-        account=ledger_account(kind="provider_clearing", currency="USD"),
-        amount=D("1.00"),
-    )
+    broken = LedgerTransactionFactory.create(currency="USD")
+    LedgerEntryFactory.create(transaction=broken, amount=D("1.00"))
 
     body = as_user(march.admin).get(LEDGER).json()
 

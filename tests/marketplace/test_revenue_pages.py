@@ -14,15 +14,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.marketplace.models import LedgerEntry, LedgerTransaction, Purchase
+from apps.marketplace.models import LedgerTransaction, Purchase
 from apps.marketplace.services import payouts_due, purchase_refund
 from apps.marketplace.services.ledger import (
-    ledger_account,
     ledger_record_refund,
     ledger_record_sale,
 )
 from tests.conftest import portal_client
 from tests.fixtures.market import Market, make_listing, paid_purchase
+from tests.marketplace.factories import LedgerEntryFactory, LedgerTransactionFactory
 from tests.marketplace.test_revenue import MARCH, March, march_sales, sell
 
 D = Decimal
@@ -394,12 +394,8 @@ def test_the_ledger_page_for_admins(march):
 
 
 def test_the_ledger_page_warns_of_unbalanced_transactions(march):
-    broken = LedgerTransaction.objects.create(kind="payout", currency="USD", memo="by hand")
-    LedgerEntry.objects.create(
-        transaction=broken,
-        account=ledger_account(kind="provider_clearing", currency="USD"),
-        amount=D("1.00"),
-    )
+    broken = LedgerTransactionFactory.create(currency="USD")
+    LedgerEntryFactory.create(transaction=broken, amount=D("1.00"))
 
     response = portal_client(march.admin).get(LEDGER)
 

@@ -22,9 +22,9 @@ from apps.marketplace.services.reviews import (
     review_update,
 )
 from apps.marketplace.services.uses import capacity_book, playbook_attach, purchase_instantiate
-from tests.factories import UserFactory
 from tests.fixtures.market import Market, make_listing, paid_purchase
 from tests.marketplace.test_uses import complete, submit
+from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from apps.jobs.services import (
     work_complete,
     work_queue,
 )
-from apps.marketplace.models import Listing, ListingVersion, Purchase, PurchaseUse
+from apps.marketplace.models import Listing, Purchase, PurchaseUse
 from apps.marketplace.selectors.uses import capacity_hours_left
 from apps.marketplace.services.uses import (
     capacity_book,
@@ -34,9 +34,10 @@ from apps.marketplace.services.uses import (
 )
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_transition
-from tests.fixtures.market import PLAYBOOK_CONTENT, Market, make_listing, paid_purchase
+from tests.fixtures.market import Market, make_listing, paid_purchase
 from tests.fixtures.shop import PRINTER, ready_node
 from tests.jobs.conftest import start_in_turn
+from tests.marketplace.factories import PLAYBOOK_CONTENT, ListingVersionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -112,9 +113,7 @@ def test_buyers_get_the_latest_version(market: Market):
     purchase = paid_purchase(listing, market.designer)
     content = {**listing.versions.get().content}
     content["parts"] = [{**content["parts"][0], "name": "Arm v2", "quantity": 1}]
-    ListingVersion.objects.create(
-        listing=listing, number=2, content=content, created_by=market.vendor
-    )
+    ListingVersionFactory.create(listing=listing, number=2, content=content)
     job = purchase_instantiate(by=market.designer, purchase=purchase, values={}, title="  My arms ")
     assert job.parts.get().name == "Arm v2"
     assert job.title == "My arms" and job.metadata["marketplace"]["version"] == 2

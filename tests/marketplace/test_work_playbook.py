@@ -7,7 +7,8 @@ import pytest
 from apps.jobs.services import parts_schedule
 from apps.marketplace.services.uses import playbook_attach
 from apps.vendors.services import device_credential_issue
-from tests.fixtures.market import PLAYBOOK_CONTENT, Market, paid_purchase
+from tests.fixtures.market import Market, paid_purchase
+from tests.marketplace.factories import PLAYBOOK_CONTENT
 from tests.marketplace.test_uses import submit
 
 pytestmark = pytest.mark.django_db

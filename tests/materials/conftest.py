@@ -13,6 +13,7 @@ from apps.materials.services import catalog_install_standard, inventory_create, 
 from apps.vendors.models import FabricationNode
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.shop import PRINTER, ready_node
+from tests.jobs.factories import JobFactory, PartFactory
 
 PLA_PART = {"material": "PLA", "process": "fdm", "size_x_mm": 60, "size_y_mm": 40, "size_z_mm": 30}
 
@@ -66,7 +67,7 @@ def finished_part(
     """A part that ran on `node` and finished, written directly (usage is then recorded by
     calling the service, as the receiver or the reconciliation would)."""
     if job is None:
-        job = Job.objects.create(
+        job = JobFactory.create(
             owner=fleet.designer,
             organization=fleet.designer.organizations.get(),
             title="Brackets",
@@ -75,14 +76,10 @@ def finished_part(
     estimates: dict[str, Any] = {"material_g": material_g}
     reported = reported or {}
     now = timezone.now()
-    return Part.objects.create(
+    return PartFactory.create(
         job=job,
-        name=f"part-{Part.objects.count() + 1}",
         material=material,
         process=process,
-        size_x_mm=60,
-        size_y_mm=40,
-        size_z_mm=30,
         status=status,
         assigned_node=node,
         progress_pct=progress_pct,

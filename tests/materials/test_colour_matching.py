@@ -12,6 +12,7 @@ from apps.materials.models import Spool
 from tests.conftest import jwt_client
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.shop import PRINTER, ready_node
+from tests.materials.factories import SpoolFactory
 
 PART = {"material": "PLA", "process": "fdm", "size_x_mm": 30, "size_y_mm": 30, "size_z_mm": 10}
 
@@ -21,12 +22,8 @@ def printers(fleet: Fleet, catalog):
     a = ready_node(fleet, **{**PRINTER, "name": "Red-printer"})
     b = ready_node(fleet, **{**PRINTER, "name": "Black-printer"})
     pla = catalog["pla"]
-    Spool.objects.create(
-        vendor=fleet.forge, material=pla, colour_hex="#e11d48", remaining_g=800, node=a
-    )
-    Spool.objects.create(
-        vendor=fleet.forge, material=pla, colour_hex="#000000", remaining_g=800, node=b
-    )
+    SpoolFactory.create(node=a, material=pla, colour_hex="#e11d48", remaining_g=800)
+    SpoolFactory.create(node=b, material=pla, colour_hex="#000000", remaining_g=800)
     return a, b
 
 
@@ -68,12 +65,8 @@ def test_a_colour_no_printer_has_loaded_waits_with_the_reason(fleet: Fleet, cata
     assert "#00ff00" in str(page)
     # when a green spool is loaded on the black printer, the part goes there
     Spool.objects.filter(node=black_printer).update(node=None)
-    Spool.objects.create(
-        vendor=fleet.forge,
-        material=catalog["pla"],
-        colour_hex="#00ff00",
-        remaining_g=500,
-        node=black_printer,
+    SpoolFactory.create(
+        node=black_printer, material=catalog["pla"], colour_hex="#00ff00", remaining_g=500
     )
     parts_schedule()
     part.refresh_from_db()

@@ -16,6 +16,7 @@ from tests.conftest import jwt_client, portal_client
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.machines import rival_node
 from tests.fixtures.shop import PRINTER, ready_node
+from tests.materials.factories import SpoolFactory
 
 pytestmark = pytest.mark.django_db
 PART = {"material": "PLA", "process": "fdm", "size_x_mm": 30, "size_y_mm": 30, "size_z_mm": 10}
@@ -28,12 +29,8 @@ def shop(fleet: Fleet, catalog):
     mill = ready_node(fleet, name="Mill-A")
 
     def spool(colour, material="pla", node=None, vendor=None):
-        return Spool.objects.create(
-            vendor=vendor or fleet.forge,
-            material=catalog[material],
-            colour_hex=colour,
-            remaining_g=750,
-            node=node,
+        return SpoolFactory.create(
+            vendor=vendor or fleet.forge, material=catalog[material], colour_hex=colour, node=node
         )
 
     return {

@@ -13,20 +13,17 @@ from apps.materials.services import usage_record
 from apps.notify.models import Event, EventKind
 from tests.fixtures.fleet import Fleet
 from tests.materials.conftest import finished_part, recorded
+from tests.materials.factories import SpoolFactory
 
 
 def loaded_spool(fleet: Fleet, node, material, grams: float, colour: str = "#e11d48") -> Spool:
-    return Spool.objects.create(
-        vendor=fleet.forge, material=material, colour_hex=colour, remaining_g=grams, node=node
-    )
+    return SpoolFactory.create(node=node, material=material, colour_hex=colour, remaining_g=grams)
 
 
 @pytest.mark.django_db
 def test_a_finished_part_takes_its_grams_off_the_loaded_spool(fleet: Fleet, catalog, printer):
     spool = loaded_spool(fleet, printer, catalog["pla"], 500)
-    shelf = Spool.objects.create(
-        vendor=fleet.forge, material=catalog["pla"], colour_hex="#000000", remaining_g=700
-    )
+    shelf = SpoolFactory.create(vendor=fleet.forge, material=catalog["pla"], remaining_g=700)
     part = finished_part(fleet, printer, material_g=120.5)
     usage = recorded(part.pk)
     spool.refresh_from_db()

@@ -28,6 +28,7 @@ from apps.materials.services import (
 from apps.materials.services.usage import waste_share
 from tests.fixtures.fleet import Fleet
 from tests.materials.conftest import finished_part, recorded, stock_of
+from tests.materials.factories import PurchaseOrderFactory
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -87,15 +88,7 @@ def test_an_order_is_drafted_exactly_once_when_stock_crosses_the_reorder_point(
 
     # the database refuses a second open automatic order of the same stock, whatever the code
     with pytest.raises(IntegrityError), transaction.atomic():
-        PurchaseOrder.objects.create(
-            inventory=stock,
-            quantity=1,
-            unit_cost=1,
-            total=1,
-            currency="USD",
-            origin="auto",
-            reason="race",
-        )
+        PurchaseOrderFactory.create(inventory=stock, origin="auto", reason="race")
 
 
 def test_receiving_an_order_restocks_and_the_next_crossing_orders_again(

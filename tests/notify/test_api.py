@@ -13,6 +13,7 @@ from apps.notify.services import channel_create, event_raise
 from apps.users.models import Membership
 from tests.conftest import jwt_client
 from tests.fixtures.fleet import Fleet
+from tests.users.factories import MembershipFactory
 
 URL = "/api/v1/notify/channels/"
 
@@ -30,7 +31,7 @@ def hook_body(org: int | None, url: str = "http://127.0.0.1:8211/x", **kw: Any) 
 def test_only_owners_create_organization_channels(fleet: Fleet, owner):
     forge = fleet.forge.pk
     # a plain member of the organization is refused, as is a stranger: "not found" both
-    Membership.objects.create(user=fleet.operator, organization=fleet.forge)
+    MembershipFactory.create(user=fleet.operator, organization=fleet.forge)
     for who in ("operator", "rival", "designer"):
         answer = jwt_client(fleet.user(who)).post(URL, hook_body(forge), format="json")
         assert answer.status_code == 404, (who, answer.json())

@@ -27,9 +27,10 @@ from apps.notify.services import (
 from apps.users.models import Membership
 from apps.users.roles import Role
 from tests.conftest import jwt_client
-from tests.factories import UserFactory
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.machines import in_service
+from tests.notify.factories import QuietHoursFactory
+from tests.users.factories import UserFactory
 
 
 def later(minutes: float) -> None:
@@ -180,7 +181,7 @@ def test_quiet_hours_hold_the_non_critical_until_they_end(
 )
 def test_quiet_hours_windows(fleet: Fleet, start, end, at, quiet_until_hour):
     user = fleet.designer
-    QuietHours.objects.create(user=user, start=time(*start), end=time(*end), timezone="UTC")
+    QuietHoursFactory.create(user=user, start=time(*start), end=time(*end), timezone="UTC")
     channel = Channel(kind="email", user=user)
     event = Event(severity="warning")
     now = datetime.combine(date(2026, 3, 10), time(*at), tzinfo=ZoneInfo("UTC"))

@@ -21,6 +21,7 @@ from apps.notify.services import channel_create, event_raise
 from apps.notify.vapid import vapid_keys
 from tests.conftest import jwt_client
 from tests.fixtures.fleet import Fleet
+from tests.notify.factories import PushSubscriptionFactory
 from tests.notify.receivers import Receiver
 
 
@@ -111,8 +112,7 @@ def test_an_unsubscribed_browser_is_forgotten(
     fleet: Fleet, vapid, push_service, django_capture_on_commit_callbacks
 ):
     user = fleet.operator
-    _, keys = browser()
-    PushSubscription.objects.create(user=user, endpoint=f"{push_service.url}/gone", **keys)
+    PushSubscriptionFactory.create(user=user, endpoint=f"{push_service.url}/gone")
     channel_create(
         by=user, kind="web_push", name="Phone", rules=[{"event_kind": "", "min_severity": "info"}]
     )

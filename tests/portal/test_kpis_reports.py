@@ -43,10 +43,10 @@ from apps.users.roles import Role
 from apps.vendors.models import FabricationNode, NodeStatusChange
 from apps.vendors.services import node_transition
 from tests.conftest import jwt_client, portal_client
-from tests.factories import OrganizationFactory, UserFactory
 from tests.fixtures.fleet import Fleet, extended
 from tests.fixtures.machines import rival_node
 from tests.fixtures.shop import PRINTER, ready_node
+from tests.users.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

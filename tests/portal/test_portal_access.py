@@ -6,7 +6,7 @@ from django.test import Client
 from apps.core.models import AuditLog
 from apps.users.roles import Role
 from tests.conftest import jwt_client, portal_client
-from tests.factories import PASSWORD
+from tests.users.factories import PASSWORD
 
 ALLOWED = {
     "/designer/": {Role.ADMIN, Role.DESIGNER, Role.ENGINEER, Role.VIEWER},

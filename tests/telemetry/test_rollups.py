@@ -26,6 +26,7 @@ from tests.conftest import jwt_client
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.live import Live
 from tests.telemetry import rollup_standin
+from tests.telemetry.factories import TelemetryLateRangeFactory, TelemetryPointFactory
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (CI sets DATABASE_URL)"
@@ -293,7 +294,7 @@ def test_the_refresh_runs_outside_a_transaction_as_timescaledb_requires(plain_la
         # the code's own statement, in autocommit, passes
         with connection.cursor() as cursor:
             cursor.execute(rollups.REFRESH_SQL, ["telemetry_daily", lo, hi])
-        TelemetryLateRange.objects.create(start=lo, end=hi)
+        TelemetryLateRangeFactory.create(start=lo, end=hi)
         with transaction.atomic(), pytest.raises(RuntimeError, match="transaction"):
             rollups.late_ranges_refresh(now=NOW)
         assert rollups.late_ranges_refresh(now=NOW) == [
@@ -383,7 +384,7 @@ def test_latest_points_is_one_bounded_query_for_many_nodes(fleet: Fleet, ages):
     many = [ages[0].pk]
     for i in range(5):
         node = make_node(fleet, name=f"More-{i}")
-        TelemetryPoint.objects.create(node=node, time=NOW - timedelta(hours=i), power_kw=1.0)
+        TelemetryPointFactory.create(node=node, time=NOW - timedelta(hours=i), power_kw=1.0)
         many.append(node.pk)
     with CaptureQueriesContext(connection) as queries:
         assert [p.node_id for p in latest_points(node_ids=many, now=NOW)] == many

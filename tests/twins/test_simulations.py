@@ -18,6 +18,7 @@ from apps.twins.services import simulation_run, twin_create
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_config_save, node_transition
 from tests.fixtures.studio import Studio
+from tests.twins.factories import SimulationFactory
 from tests.websockets import GroupListener
 
 pytestmark = pytest.mark.django_db
@@ -225,11 +226,8 @@ def test_scenarios_start_from_the_nodes_recent_telemetry(
 
 
 def test_a_run_that_cannot_be_computed_fails_with_the_reason(studio: Studio):
-    simulation = Simulation.objects.create(
-        twin=studio.twin,
-        kind=Simulation.Kind.AGEING,
-        params={**AGEING["params"], "temperature_c": -300},
-        created_by=studio.designer,
+    simulation = SimulationFactory.create(
+        twin=studio.twin, params={**AGEING["params"], "temperature_c": -300}
     )
     simulation_run(pk=simulation.pk)
     simulation.refresh_from_db()
@@ -239,9 +237,7 @@ def test_a_run_that_cannot_be_computed_fails_with_the_reason(studio: Studio):
 
 
 def test_a_redelivered_task_does_not_run_twice(studio: Studio):
-    simulation = Simulation.objects.create(
-        twin=studio.twin, kind="ageing", params=AGEING["params"], created_by=studio.designer
-    )
+    simulation = SimulationFactory.create(twin=studio.twin)
     simulation_run(pk=simulation.pk)
     simulation.refresh_from_db()
     finished = simulation.finished_at

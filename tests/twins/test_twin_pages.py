@@ -272,23 +272,13 @@ def test_property_keys_that_are_codes_come_with_their_words(studio: Studio):
 
 def _machine_twin(studio: Studio):
     """The vendor's twin of the studio's node, with an open critical alert and a health score."""
-    from django.utils import timezone
-
-    from apps.maintenance.models import Alert, NodeHealth
+    from apps.maintenance.models import NodeHealth
     from apps.twins.services import twin_create
+    from tests.maintenance.factories import AlertFactory
 
     node = studio.node
-    now = timezone.now()
-    Alert.objects.create(
-        node=node,
-        signal="power_kw",
-        severity="critical",
-        value=14.96,
-        peak=14.96,
-        threshold=11.25,
-        rule_text="power_kw above 11.25",
-        first_seen=now,
-        last_seen=now,
+    AlertFactory.create(
+        node=node, signal="power_kw", severity="critical", value=14.96, threshold=11.25
     )
     NodeHealth.objects.update_or_create(node=node, defaults={"score": 64.0, "online": False})
     return twin_create(by=studio.vendor, name="Mill twin", twin_type="mill", node=node)

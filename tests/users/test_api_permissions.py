@@ -6,7 +6,7 @@ from guardian.shortcuts import assign_perm
 from apps.core.models import AuditLog
 from apps.users.roles import Role
 from tests.conftest import jwt_client
-from tests.factories import OrganizationFactory
+from tests.users.factories import OrganizationFactory
 
 ADMIN_ONLY_GETS = ["/api/v1/users/", "/api/v1/audit-log/"]
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from apps.users.models import Membership
 from apps.users.roles import Role
 from tests.conftest import jwt_client
-from tests.factories import (
+from tests.users.factories import (
     PASSWORD,
+    MembershipFactory,
     OrganizationFactory,
     UserFactory,
     current_code,
@@ -133,7 +133,7 @@ def test_tokens_of_a_deactivated_user_stop_working(api, make_user):
 @pytest.mark.django_db
 def test_me_reads_the_user_and_its_memberships_in_two_queries(django_assert_num_queries):
     user = UserFactory.create(organization=OrganizationFactory.create(name="First"))
-    Membership.objects.create(user=user, organization=OrganizationFactory.create(name="Second"))
+    MembershipFactory.create(user=user, organization=OrganizationFactory.create(name="Second"))
     client = jwt_client(user)
     client.get("/api/v1/auth/me/")  # warm: the role matrix's per-process cache
     # the user with its token's revocation (one query), its memberships with their

@@ -16,7 +16,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.core.models import AuditLog
-from tests.factories import PASSWORD
+from tests.users.factories import PASSWORD
 
 TOKEN_URL = "/api/v1/auth/token/"
 LOGIN_URL = "/account/login/"

@@ -18,7 +18,7 @@ from apps.users.services import membership_add, team_group, user_set_role
 from apps.users.tokens import tokens_issue
 from tests.conftest import jwt_client
 from tests.daphne import running_daphne
-from tests.factories import OrganizationFactory, UserFactory
+from tests.users.factories import OrganizationFactory, UserFactory
 
 ME = "/api/v1/auth/me/"
 VENDOR_PARTS = "/api/v1/jobs/vendor-parts/"  # needs node_manage

@@ -21,7 +21,7 @@ from django.utils import timezone
 from apps.core import background
 from apps.users.models import Membership, Organization, User
 from apps.users.tasks import user_send_verification_task
-from tests.factories import OrganizationFactory
+from tests.users.factories import OrganizationFactory
 
 API_URL = "/api/v1/auth/register/"
 PORTAL_URL = "/account/register/"

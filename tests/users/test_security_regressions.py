@@ -16,7 +16,7 @@ from apps.users.services import user_set_role
 from apps.users.tokens import tokens_issue
 from imewe.asgi import application
 from tests.conftest import jwt_client, portal_client
-from tests.factories import PASSWORD, current_code, totp_device_for
+from tests.users.factories import PASSWORD, current_code, totp_device_for
 from tests.websockets import ORIGIN, ws_open
 
 

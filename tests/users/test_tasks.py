@@ -11,7 +11,7 @@ from apps.users.models import Organization, User
 from apps.users.tasks import flush_expired_tokens_task, purge_unverified_users_task
 from celery_worker.beat_schedule import BEAT_SCHEDULE
 from imewe.celery import app as celery_app
-from tests.factories import OrganizationFactory
+from tests.users.factories import OrganizationFactory
 
 
 def test_every_beat_entry_names_a_registered_task():

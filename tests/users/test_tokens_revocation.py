@@ -15,7 +15,7 @@ from apps.users.models import RevokedAccessToken
 from apps.users.tasks import flush_expired_tokens_task
 from apps.users.tokens import access_token_is_revoked, access_token_revoke
 from apps.users.ws_auth import token_user
-from tests.factories import PASSWORD
+from tests.users.factories import PASSWORD
 from tests.users.test_jwt import bearer, obtain
 
 LOGOUT_URL = "/api/v1/auth/logout/"

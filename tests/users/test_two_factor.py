@@ -9,7 +9,7 @@ from django.test import Client
 from apps.core.models import AuditLog
 from apps.users.models import EncryptedTOTPDevice
 from apps.users.roles import Role
-from tests.factories import PASSWORD, current_code, totp_device_for
+from tests.users.factories import PASSWORD, current_code, totp_device_for
 
 
 def login(client: Client, email: str, **extra: str):

@@ -13,8 +13,8 @@ from apps.users.roles import Role
 from apps.vendors.models import FabricationNode
 from apps.vendors.services import node_decide, node_register
 from tests.conftest import jwt_client, portal_client
-from tests.factories import OrganizationFactory, UserFactory
 from tests.fixtures.fleet import NODE_FIELDS, Fleet, extended, make_node
+from tests.users.factories import OrganizationFactory, UserFactory
 
 COMMENT = "Safety certificate checked on site"
 REASON = "Bolted down in hall 3"

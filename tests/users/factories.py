@@ -21,6 +21,9 @@ class OrganizationFactory(factory.django.DjangoModelFactory[Organization]):
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
+    """A user with PASSWORD, the role's permissions, and a membership of `organization` when
+    one is given."""
+
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -38,11 +41,31 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     @factory.post_generation
     def organization(obj: User, create: bool, extracted: Organization | None, **kw: object) -> None:
         if extracted is not None:
-            Membership.objects.create(user=obj, organization=extracted)
+            MembershipFactory.create(user=obj, organization=extracted)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+
+
+class EncryptedTOTPDeviceFactory(factory.django.DjangoModelFactory[EncryptedTOTPDevice]):
+    """A confirmed authenticator with a random key (enrolment is `totp_device_start` and
+    `totp_device_confirm`, which need a request)."""
+
+    class Meta:
+        model = EncryptedTOTPDevice
+
+    user = factory.SubFactory(UserFactory)
+    name = "test"
+    confirmed = True
 
 
 def totp_device_for(user: User) -> EncryptedTOTPDevice:
-    return EncryptedTOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    return EncryptedTOTPDeviceFactory.create(user=user)
 
 
 def current_code(device: EncryptedTOTPDevice) -> str:
