@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.core.models import AuditLog
@@ -13,7 +14,7 @@ from apps.vendors.gateway_services import (
     gateway_register,
     gateway_status_report,
 )
-from apps.vendors.models import NodeCommand
+from apps.vendors.models import FabricationNode, NodeCommand
 from apps.vendors.node_commands import gateway_commands_take, node_command_issue
 from apps.vendors.services import node_config_save
 from apps.vendors.tasks import node_commands_expire_task
@@ -108,6 +109,16 @@ def test_setpoints_read_as_words_on_the_form_and_in_the_history(fleet: Fleet, re
     page = client.get(f"/vendor/nodes/{mill.pk}/").content.decode()
     assert '<option value="feed">Feed (0–150)</option>' in page
     assert "<td>Feed = 42.5</td>" in page
+    # a setpoint with a unit names it once, after its range
+    html = render_to_string(
+        "vendors/_node_commands.html",
+        {
+            "node": FabricationNode.objects.get(pk=mill.pk),
+            "can_command": True,
+            "allowed": {"commands": [], "setpoints": {"load_kw": {"low": 0, "high": 7.5}}},
+        },
+    )
+    assert '<option value="load_kw">Load (0–7.5 kW)</option>' in html
 
 
 def test_beat_expires_commands_that_timed_out_and_the_node_page_says_why(fleet: Fleet, reporting):

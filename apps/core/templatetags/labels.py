@@ -29,6 +29,12 @@ def label_unit(code: Any, group: str | None = None) -> str:
     return labels.label_with_unit(code, group or None)
 
 
+@register.filter(name="unit")
+def unit(code: Any) -> str:
+    """The unit a code's values are in ("load_kw" -> "kW"), or ""."""
+    return labels.unit(code)
+
+
 @register.filter(name="quantity")
 def quantity(value: Any, code: Any = None) -> str:
     return labels.quantity(value, code)
