@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import override_settings
 
 from apps.core.asgi_http import SyncStackASGIHandler
+from tests.asgi import http_scope
 from tests.core import asgi_urls
 
 pytestmark = [
@@ -41,23 +42,6 @@ def _events() -> Iterator[None]:
     asgi_urls.release.set()  # never leave a view thread waiting
 
 
-def scope(path: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-
-
 async def call(
     app: SyncStackASGIHandler, path: str, disconnect: asyncio.Event | None = None
 ) -> tuple[int, bytes]:
@@ -76,7 +60,7 @@ async def call(
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    await app(scope(path), receive, send)
+    await app(http_scope("GET", path, {"host": "testserver"}), receive, send)
     status = next((m["status"] for m in messages if m["type"] == "http.response.start"), 0)
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     return status, body

@@ -21,6 +21,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from apps.telemetry import fast_path
 from apps.telemetry.models import TelemetryPoint
 from apps.vendors.services import device_credential_revoke
+from tests.asgi import http_scope
 from tests.conftest import jwt_client
 from tests.fixtures.fleet import Fleet
 from tests.fixtures.live import Live
@@ -42,20 +43,7 @@ def _empty_caches() -> Iterator[None]:
 
 def call(app: Any, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, Any]:
     """One HTTP request through the ASGI `app`: (status, headers, parsed JSON body)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope("POST", path, headers)
     sent: list[dict[str, Any]] = []
     chunks = [body[:100], body[100:]]  # a body in two messages, as servers deliver large ones
 
