@@ -230,7 +230,15 @@ def gateway_config_current(*, gateway: Gateway) -> GatewayConfigVersion:
     latest = gateway.config_versions.order_by("-version").first()
     if latest is not None and latest.digest == digest:
         return latest
-    Gateway.objects.select_for_update().filter(pk=gateway.pk).first()  # serialises numbering
+    # A new version: under the gateway's row lock (it serialises numbering), from the row as it
+    # is now. The caller's copy may predate a change committed since: a gateway's poll loads it
+    # when its token is checked, and a rollout that handed it new software meanwhile had made
+    # the version naming it; a document built from the stale copy became a newer version
+    # without that software and took the rollout back (tests/edge/test_gateway_software.py,
+    # seen once in CI).
+    fresh = Gateway.objects.select_for_update().get(pk=gateway.pk)
+    body = gateway_document_body(gateway=fresh)
+    digest = gateway_config.digest_of(body)
     latest = gateway.config_versions.order_by("-version").first()
     if latest is not None and latest.digest == digest:
         return latest

@@ -14,6 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
+from apps.vendors.gateway_services import gateway_config_current
 from apps.vendors.models import EdgeRelease, Gateway
 from tests.conftest import jwt_client
 from tests.fixtures.fleet import Fleet
@@ -199,6 +200,32 @@ def test_a_rollout_ships_a_release_only_to_its_gateways_and_checks_what_they_run
     assert "on imewe-edge/1.4.0, not imewe-edge/1.5.0" in target["error"]
     document = gateway_client(pair["gw-a"]).get("/api/v1/gateway/config/").json()
     assert "software" not in document  # rolled back: no software named
+
+
+def test_a_poll_that_loaded_its_gateway_before_a_rollout_keeps_the_rollouts_version(
+    fleet: Fleet, wheel, pair
+):
+    # given a gateway row as a poll's token check loaded it, just before a rollout handed the
+    # gateway new software (and made the version naming it)
+    stale = Gateway.objects.get(name="gw-a")
+    release = registered(fleet, wheel)
+    body = {
+        "name": "Edge 1.5.0",
+        "release": release["id"],
+        "wave_sizes": [2],
+        "success_threshold_pct": 100,
+        "error_threshold_pct": 0,
+    }
+    assert jwt_client(fleet.vendor).post("/api/v1/rollouts/", body).status_code == 201
+    # when that poll asks for the current configuration with its copy
+    current = gateway_config_current(gateway=stale)
+    # then it gets the rollout's version, not a newer one built from the stale copy without
+    # the software (which took the rollout back)
+    assert current.version == 2 and current.document["software"]["version"] == VERSION
+    assert list(stale.config_versions.values_list("version", flat=True).order_by("version")) == [
+        1,
+        2,
+    ]
 
 
 def test_a_completed_software_rollout_leaves_the_release_as_the_gateways_own(
